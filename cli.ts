@@ -1,0 +1,295 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * The `airgap` command line: argument parsing, exit codes and output.
+ * Every command is a short call into lib/commands.
+ * @module
+ */
+import { Command, CommanderError, Option } from "commander";
+import { resolve } from "node:path";
+import { loadCommand } from "./lib/commands/load.ts";
+import { formatPlan, planCommand } from "./lib/commands/plan.ts";
+import { saveCommand } from "./lib/commands/save.ts";
+import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "./lib/declaration.ts";
+import { AirgapError, errorMessage, usageError } from "./lib/errors.ts";
+import { formatBytes, formatDuration, formatRate } from "./lib/format.ts";
+import { readLock, writeLock } from "./lib/lock.ts";
+import { ResolveError } from "./lib/plan.ts";
+import { createReporter, type Reporter } from "./lib/progress.ts";
+import { splitRegistryArgument } from "./lib/ref.ts";
+import { defaultCacheDir } from "./lib/store/cache.ts";
+import type { RegistrySettings } from "./lib/store/registry/client.ts";
+import { configJsonSchema } from "./schemas/config.ts";
+import { lockJsonSchema } from "./schemas/lock.ts";
+import { VERSION } from "./lib/version.ts";
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+interface CommonOptions {
+  file?: string;
+  platform?: string[];
+  cache?: string;
+  quiet?: boolean;
+  debug?: boolean;
+}
+
+function reporterFor(options: CommonOptions): Reporter {
+  return createReporter({ quiet: options.quiet });
+}
+
+function out(line = "") {
+  console.log(line);
+}
+
+/** Load the declaration: airgap.yaml, or the seed-compatible image list. */
+async function declaration(
+  options: CommonOptions & { imageList?: string; sourceRegistry?: string },
+): Promise<Declaration> {
+  if (options.imageList) {
+    if (options.file) throw usageError("use either -f/--file or -l/--image-list, not both");
+    return await declarationFromList(resolve(options.imageList), {
+      platforms: options.platform,
+      sourceRegistry: options.sourceRegistry,
+    });
+  }
+  return await loadDeclaration(resolve(options.file ?? "airgap.yaml"), {
+    platforms: options.platform,
+    sourceRegistry: options.sourceRegistry,
+  });
+}
+
+function cacheDir(options: CommonOptions, decl?: Declaration): string {
+  return options.cache ? resolve(options.cache) : decl?.cache ?? defaultCacheDir();
+}
+
+function addCommonOptions(command: Command, withFile = true): Command {
+  if (withFile) command.option("-f, --file <file>", "declaration file (default: airgap.yaml)");
+  return command
+    .option(
+      "--platform <platform>",
+      "platforms to keep: os/arch[/variant], comma list or repeated; all keeps every platform (default: linux/amd64)",
+      collect,
+    )
+    .option("--cache <dir>", `cache directory (default: ${displayPath(defaultCacheDir())})`)
+    .option("-q, --quiet", "only print results and errors")
+    .option("--debug", "print stack traces on errors");
+}
+
+function program(): Command {
+  const cli = new Command("airgap")
+    .description("Carry container images into air-gapped Kubernetes and Rancher sites.")
+    .version(VERSION, "-V, --version")
+    .showHelpAfterError()
+    .exitOverride();
+
+  addCommonOptions(
+    cli.command("plan")
+      .description("resolve the declaration, show what is cached, new or changed, and write airgap.lock"),
+  )
+    .option("-l, --image-list <file>", "plan an image list instead of airgap.yaml")
+    .option("-s, --source-registry <host>", "pull from this registry (mirror) instead")
+    .option("--lock <file>", "lock file (default: airgap.lock next to airgap.yaml)")
+    .option("--locked", "use the digests pinned in the lock instead of resolving tags")
+    .option("--no-write-lock", "do not write the lock")
+    .option("--json", "print the plan as JSON")
+    .action(async (options) => {
+      const decl = await declaration(options);
+      const lockPath = options.lock ? resolve(options.lock) : decl.lockPath;
+      const previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
+      if (options.locked && !previousLock) throw usageError("--locked needs an existing lock file");
+      const { plan, lock } = await planCommand({
+        declaration: decl,
+        cacheDir: cacheDir(options, decl),
+        previousLock,
+        locked: options.locked,
+        reporter: reporterFor(options),
+      });
+      if (options.json) {
+        out(JSON.stringify(
+          {
+            images: plan.images.map((p) => ({
+              entry: p.image.request.entry,
+              source: p.image.name,
+              origin: p.image.request.origin,
+              digest: p.image.descriptor.digest,
+              upstreamDigest: p.image.upstreamDigest,
+              platforms: p.image.platforms,
+              lock: p.lockStatus,
+              missingBlobs: p.missing.length,
+              missingBytes: p.missing.reduce((s, d) => s + d.size, 0),
+            })),
+            removed: plan.removed.map((r) => r.entry),
+            totalBytes: plan.totalBytes,
+            uniqueBlobs: plan.blobs.size,
+            fetchBytes: plan.fetchBytes,
+            fetchBlobs: plan.fetchBlobs,
+          },
+          null,
+          2,
+        ));
+      } else {
+        out(formatPlan(plan));
+      }
+      if (lockPath && options.writeLock) {
+        await writeLock(lockPath, lock);
+        if (!options.json) out(`wrote ${displayPath(lockPath)}`);
+      }
+    });
+
+  addCommonOptions(
+    cli.command("save")
+      .description("fetch the declared images into the cache and write an archive"),
+  )
+    .option("-o, --output <file>", "archive to write (default: airgap-images.tar)")
+    .option("-l, --image-list <file>", "seed-compatible: save the images of this list (rancher-images.txt)")
+    .option("-i, --images <file>", "seed-compatible name of the archive (like -o)")
+    .option("-s, --source-registry <host>", "pull from this registry (mirror) instead of the ones the entries name")
+    .option("--lock <file>", "lock file to write (default: airgap.lock next to airgap.yaml)")
+    .option("--locked", "save exactly the digests pinned in the lock")
+    .option("--concurrency <n>", "concurrent downloads per registry", (v) => parseInt(v, 10))
+    .action(async (options) => {
+      if (options.output && options.images) throw usageError("use either -o/--output or -i/--images, not both");
+      const decl = await declaration(options);
+      const output = resolve(
+        options.output ?? options.images ?? decl.output ??
+          (options.imageList ? "rancher-images.tar" : "airgap-images.tar"),
+      );
+      const lockPath = options.lock ? resolve(options.lock) : decl.lockPath;
+      const previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
+      if (options.locked && !previousLock) throw usageError("--locked needs an existing lock file");
+      const reporter = reporterFor(options);
+      const started = performance.now();
+      const result = await saveCommand({
+        declaration: decl,
+        output,
+        cacheDir: cacheDir(options, decl),
+        previousLock,
+        locked: options.locked,
+        lockPath,
+        reporter,
+        concurrency: options.concurrency,
+      });
+      const elapsed = performance.now() - started;
+      out(
+        `saved ${result.plan.images.length} images (${result.archive.blobs} blobs, ${
+          formatBytes(result.archive.blobBytes)
+        }) to ${displayPath(result.archive.path)} (${formatBytes(result.archive.size)}) in ${formatDuration(elapsed)}`,
+      );
+      out(
+        result.fetchedBlobs === 0
+          ? "fetched nothing: everything came from the cache"
+          : `fetched ${result.fetchedBlobs} blobs, ${formatBytes(result.fetchedBytes)} at ${
+            formatRate(result.fetchedBytes, elapsed)
+          }`,
+      );
+      if (lockPath) out(`wrote ${displayPath(lockPath)}`);
+    });
+
+  cli.command("load")
+    .description("push an archive's images into a registry, keeping every digest")
+    .argument("[archive]", "archive to load")
+    .option("-r, --registry <host[:port][/prefix]>", "target registry (default: target.registry in airgap.yaml)")
+    .option("-i, --images <file>", "seed-compatible name of the archive")
+    .option("-l, --image-list <file>", "load only the images of this list (seed-compatible)")
+    .option("-s, --source-registry <host>", "accepted for compatibility with the Rancher scripts; not needed")
+    .option("-f, --file <file>", "declaration with target and registry settings (default: airgap.yaml if present)")
+    .option("--prefix <path>", "path prefix in the target registry, e.g. a Harbor project")
+    .option("--insecure", "allow plain HTTP to the target registry")
+    .option("--ca-file <file>", "CA certificate(s) to trust for the target registry")
+    .option("--concurrency <n>", "concurrent uploads", (v) => parseInt(v, 10))
+    .option("-q, --quiet", "only print results and errors")
+    .option("--debug", "print stack traces on errors")
+    .action(async (archiveArg: string | undefined, options) => {
+      if (archiveArg && options.images) throw usageError("give the archive either as an argument or with -i, not both");
+      let decl: Declaration | undefined;
+      const configPath = options.file ? resolve(options.file) : resolve("airgap.yaml");
+      if (options.file || (await exists(configPath) && !options.imageList)) {
+        decl = await loadDeclaration(configPath);
+      }
+      const archivePath = resolve(
+        archiveArg ?? options.images ??
+          (options.imageList ? "rancher-images.tar" : decl?.output ?? "airgap-images.tar"),
+      );
+      const registryText = options.registry ?? decl?.target?.registry;
+      if (!registryText) {
+        throw usageError("no target registry: give --registry HOST[:PORT] (or target.registry in airgap.yaml)");
+      }
+      const { registry, prefix: argPrefix } = splitRegistryArgument(registryText);
+      const prefix = options.prefix ?? (argPrefix || (options.registry ? "" : decl?.target?.prefix ?? ""));
+      const registries = new Map<string, RegistrySettings>(decl?.registries ?? []);
+      const target = { ...registries.get(registry) };
+      if (options.insecure) target.insecure = true;
+      if (options.caFile) target.caFile = resolve(options.caFile);
+      registries.set(registry, target);
+      const entries = options.imageList
+        ? (await declarationFromList(resolve(options.imageList))).requests.map((r) => r.entry)
+        : undefined;
+      const started = performance.now();
+      const result = await loadCommand({
+        archivePath,
+        registry,
+        prefix,
+        registries,
+        entries,
+        reporter: reporterFor(options),
+        concurrency: options.concurrency,
+      });
+      const elapsed = performance.now() - started;
+      if (!options.quiet) { for (const image of result.images) out(`${image.target}@${image.digest}`); }
+      const s = result.stats;
+      out(
+        `loaded ${result.images.length} images into ${registry} in ${
+          formatDuration(elapsed)
+        }: ${s.blobsPushed} blobs pushed (${formatBytes(s.bytesPushed)}, ${
+          formatRate(s.bytesPushed, elapsed)
+        }), ${s.blobsMounted} mounted, ${s.blobsSkipped} already there`,
+      );
+    });
+
+  cli.command("schema")
+    .description("print the JSON Schema of airgap.yaml (or of airgap.lock)")
+    .addOption(new Option("--of <what>", "which schema").choices(["config", "lock"]).default("config"))
+    .action((options) => {
+      out(JSON.stringify(options.of === "lock" ? lockJsonSchema() : configJsonSchema(), null, 2));
+    });
+
+  return cli;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Run the CLI with `args`; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const cli = program();
+  const debug = args.includes("--debug");
+  try {
+    await cli.parseAsync(args, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0) return 0;
+      return 2;
+    }
+    if (e instanceof ResolveError) {
+      for (const failure of e.failures) console.error(`error: ${failure}`);
+      if (e.failures.length > 1) {
+        console.error(`error: ${e.failures.length} images could not be resolved; nothing was saved`);
+      }
+      return 1;
+    }
+    if (debug) console.error(e);
+    else console.error(`error: ${errorMessage(e)}`);
+    return e instanceof AirgapError ? e.exitCode : 1;
+  }
+}
+
+if (import.meta.main) {
+  const code = await main(Deno.args);
+  Deno.exit(code);
+}

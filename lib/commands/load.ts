@@ -1,0 +1,132 @@
+/**
+ * `airgap load`: push an archive's images into a registry under the target
+ * names Rancher expects (archive → registry, the same copy engine), keeping
+ * every digest, then check every tag.
+ * @module
+ */
+import { copyGraph, type CopyRoot } from "../copy.ts";
+import { AirgapError } from "../errors.ts";
+import type { Reporter } from "../progress.ts";
+import { formatReference, parseReference, type Reference, targetReference } from "../ref.ts";
+import { registryPool } from "../registries.ts";
+import { type ArchiveIndexEntry, openArchive } from "../store/archive.ts";
+import type { RegistrySettings } from "../store/registry/client.ts";
+import type { RegistryStats } from "../store/registry/store.ts";
+
+/** Options of {@link loadCommand}. */
+export interface LoadOptions {
+  archivePath: string;
+  /** Target registry `host[:port]`. */
+  registry: string;
+  /** Path prefix inside the registry (a Harbor project…). */
+  prefix?: string;
+  /** Connection settings by host (the target's included). */
+  registries?: ReadonlyMap<string, RegistrySettings>;
+  /** Load only these entries (the seed-compatible `--image-list`). */
+  entries?: string[];
+  reporter: Reporter;
+  concurrency?: number;
+}
+
+/** One image as loaded. */
+export interface LoadedImage {
+  entry: string;
+  target: string;
+  digest: string;
+}
+
+/** What a load did. */
+export interface LoadResult {
+  images: LoadedImage[];
+  stats: RegistryStats;
+}
+
+/** Pick the archive images to load; every requested entry must be there. */
+export function selectImages(images: ArchiveIndexEntry[], entries: string[] | undefined, archive: string) {
+  if (!entries) return images;
+  const byEntry = new Map(images.map((i) => [i.entry, i]));
+  const byName = new Map(images.map((i) => [i.name, i]));
+  const missing: string[] = [];
+  const selected: ArchiveIndexEntry[] = [];
+  for (const entry of entries) {
+    let found = byEntry.get(entry);
+    if (!found) {
+      try {
+        found = byName.get(formatReference(parseReference(entry)));
+      } catch {
+        found = undefined;
+      }
+      if (found) found = { ...found, entry };
+    }
+    if (found) selected.push(found);
+    else missing.push(entry);
+  }
+  if (missing.length > 0) {
+    throw new AirgapError(
+      `${missing.length} listed image(s) are not in ${archive}: ${missing.slice(0, 5).join(", ")}${
+        missing.length > 5 ? ", …" : ""
+      }`,
+    );
+  }
+  return selected;
+}
+
+/** Load an archive into a registry. */
+export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
+  const archive = await openArchive(options.archivePath);
+  const chosen = selectImages(archive.images, options.entries, options.archivePath);
+  if (chosen.length === 0) throw new AirgapError(`${options.archivePath} holds no images`);
+  const targets = new Map<string, { ref: Reference; image: ArchiveIndexEntry }>();
+  for (const image of chosen) {
+    const ref = targetReference(image.entry, options.registry, options.prefix ?? "");
+    const key = formatReference({ ...ref, digest: undefined });
+    const clash = targets.get(key);
+    if (clash && clash.image.descriptor.digest !== image.descriptor.digest) {
+      throw new AirgapError(
+        `entries "${clash.image.entry}" and "${image.entry}" both map to ${key} with different digests`,
+      );
+    }
+    targets.set(key, { ref, image });
+  }
+  const pool = registryPool(options.registries ?? new Map(), { concurrency: options.concurrency });
+  const store = pool.get(options.registry);
+  try {
+    const roots: CopyRoot[] = [...targets.entries()].map(([key, { ref, image }]) => ({
+      srcRepo: "",
+      dstRepo: ref.repository,
+      descriptor: image.descriptor,
+      tags: ref.tag ? [ref.tag] : [],
+      label: key,
+    }));
+    const total = [...archive.blobs.values()].reduce((sum, e) => sum + e.size, 0);
+    const phase = options.reporter.phase("pushing", total, archive.blobs.size);
+    try {
+      await copyGraph({
+        src: archive,
+        dst: store,
+        roots,
+        concurrency: options.concurrency,
+        onEvent(event) {
+          if (event.type === "bytes") phase.addBytes(event.bytes);
+          else if (event.type === "blob") phase.addItem();
+        },
+      });
+    } finally {
+      phase.end();
+    }
+    // Prove it: every tag must now resolve to the archived digest.
+    const images: LoadedImage[] = [];
+    for (const [key, { ref, image }] of targets) {
+      const selector = ref.tag ?? image.descriptor.digest;
+      const head = await store.head(ref.repository, selector);
+      const digest = head?.digest ?? (await store.resolve(ref.repository, selector)).descriptor.digest;
+      if (digest !== image.descriptor.digest) {
+        throw new AirgapError(`${key}: registry reports ${digest} after the push, expected ${image.descriptor.digest}`);
+      }
+      images.push({ entry: image.entry, target: key, digest });
+    }
+    return { images, stats: store.stats };
+  } finally {
+    await pool.close();
+  }
+}

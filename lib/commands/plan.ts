@@ -1,0 +1,90 @@
+/**
+ * `airgap plan`: resolve the declaration, compare with the cache and the
+ * previous lock, show what would move, and write the new lock.
+ * @module
+ */
+import type { Lock } from "../../schemas/lock.ts";
+import type { Declaration } from "../declaration.ts";
+import { formatBytes, shortDigest } from "../format.ts";
+import { lockFromImages, makePlan, type Plan, resolveImages } from "../plan.ts";
+import type { Reporter } from "../progress.ts";
+import { registryPool } from "../registries.ts";
+import { openCache } from "../store/cache.ts";
+
+/** Options of {@link planCommand}. */
+export interface PlanOptions {
+  declaration: Declaration;
+  cacheDir: string;
+  /** The previous lock (to compare with, or to pin from with `locked`). */
+  previousLock?: Lock;
+  locked?: boolean;
+  reporter: Reporter;
+}
+
+/** A plan and the lock it implies. */
+export interface PlanResult {
+  plan: Plan;
+  lock: Lock;
+}
+
+/** Resolve and plan. */
+export async function planCommand(options: PlanOptions): Promise<PlanResult> {
+  const cache = await openCache(options.cacheDir);
+  const pool = registryPool(options.declaration.registries);
+  try {
+    let resolved = 0;
+    const total = options.declaration.requests.length;
+    const images = await resolveImages(options.declaration.requests, {
+      cache,
+      registry: pool.get,
+      lock: options.previousLock,
+      locked: options.locked,
+      onResolved() {
+        resolved++;
+        if (resolved % 50 === 0) options.reporter.info(`resolved ${resolved}/${total} images`);
+      },
+    });
+    const plan = await makePlan(images, cache, options.previousLock);
+    return { plan, lock: lockFromImages(images) };
+  } finally {
+    await pool.close();
+  }
+}
+
+/** The plan as a table, one line per image, then totals. */
+export function formatPlan(plan: Plan): string {
+  const rows = plan.images.map(({ image, lockStatus, missing }) => {
+    const fetch = missing.reduce((sum, d) => sum + d.size, 0);
+    const cacheState = missing.length === 0 ? "cached" : `fetch ${formatBytes(fetch)}`;
+    const platforms = image.platforms.length > 0 ? image.platforms.join(",") : "-";
+    const filtered = image.upstreamDigest !== image.descriptor.digest
+      ? ` (filtered from ${shortDigest(image.upstreamDigest)})`
+      : "";
+    return [
+      lockStatus,
+      cacheState,
+      image.request.entry,
+      `${shortDigest(image.descriptor.digest)}${filtered}`,
+      platforms,
+    ];
+  });
+  const header = ["LOCK", "CACHE", "IMAGE", "DIGEST", "PLATFORMS"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ");
+  const out = [line(header), ...rows.map(line)];
+  for (const removed of plan.removed) out.push(line(["removed", "-", removed.entry, shortDigest(removed.digest), "-"]));
+  const counts = { new: 0, changed: 0, unchanged: 0 };
+  for (const i of plan.images) counts[i.lockStatus]++;
+  out.push("");
+  out.push(
+    `${plan.images.length} images (${counts.new} new, ${counts.changed} changed, ${counts.unchanged} unchanged${
+      plan.removed.length ? `, ${plan.removed.length} removed` : ""
+    }), ${plan.blobs.size} unique blobs, ${formatBytes(plan.totalBytes)}`,
+  );
+  out.push(
+    plan.fetchBlobs === 0
+      ? "everything is cached: nothing to fetch"
+      : `to fetch: ${plan.fetchBlobs} blobs, ${formatBytes(plan.fetchBytes)} (${plan.fetchBytes} bytes)`,
+  );
+  return out.join("\n");
+}

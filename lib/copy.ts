@@ -1,0 +1,221 @@
+/**
+ * The one copy engine. `copyGraph` copies the content-addressed graphs of a
+ * set of images from any store to any store: save is registry → cache and
+ * cache → archive, load is archive → registry, mirroring is registry →
+ * registry. It walks each graph from its root, copies children before their
+ * parent (or, for sequential stores, metadata before layers), skips what the
+ * destination already holds, copies every blob once even when many images —
+ * or one image twice — reference it, and verifies every byte on the way.
+ * @module
+ */
+import { AirgapError, errorMessage } from "./errors.ts";
+import { observeStream } from "./oci/digest.ts";
+import { children, type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "./oci/manifest.ts";
+import { isManifestType } from "./oci/media.ts";
+import { type PushOutcome, readAll, type Store } from "./store/types.ts";
+
+/** One image to copy. */
+export interface CopyRoot {
+  /** Repository in the source store. */
+  srcRepo: string;
+  /** Repository in the destination store. */
+  dstRepo: string;
+  /** The root manifest or index. */
+  descriptor: Descriptor;
+  /** Tags to point at the root in the destination. */
+  tags: string[];
+  /** How to name the image in messages. */
+  label: string;
+}
+
+/** Progress and outcome events. */
+export type CopyEvent =
+  | { type: "blob"; descriptor: Descriptor; outcome: PushOutcome; label: string }
+  | { type: "manifest"; descriptor: Descriptor; outcome: PushOutcome; label: string }
+  | { type: "bytes"; bytes: number }
+  | { type: "image"; label: string; descriptor: Descriptor };
+
+/** What {@link copyGraph} needs. */
+export interface CopyOptions {
+  src: Store;
+  dst: Store;
+  roots: CopyRoot[];
+  /** Where to read manifest bytes (default: the source). */
+  readManifest?: (repo: string, desc: Descriptor) => Promise<Uint8Array>;
+  /** Concurrent blob transfers (default: the smaller preference of the two stores). */
+  concurrency?: number;
+  onEvent?: (event: CopyEvent) => void;
+}
+
+/** Totals of a copy. */
+export interface CopyResult {
+  blobs: Record<PushOutcome, number>;
+  manifests: Record<PushOutcome, number>;
+  /** Bytes read from the source for blobs that were stored. */
+  bytes: number;
+}
+
+/** A small counting semaphore. */
+export function limiter(concurrency: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (active >= concurrency) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await task();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+interface Node {
+  descriptor: Descriptor;
+  srcRepo: string;
+  dstRepo: string;
+  label: string;
+  bytes?: Uint8Array;
+  isConfig: boolean;
+}
+
+/** Copy the graphs of `roots` from `src` to `dst`. */
+export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
+  const { src, dst, roots } = options;
+  const result: CopyResult = {
+    blobs: { pushed: 0, mounted: 0, exists: 0 },
+    manifests: { pushed: 0, mounted: 0, exists: 0 },
+    bytes: 0,
+  };
+  const emit = options.onEvent ?? (() => {});
+  const limit = limiter(Math.max(1, options.concurrency ?? Math.min(src.concurrency, dst.concurrency)));
+  const readManifest = options.readManifest ??
+    (async (repo: string, desc: Descriptor) => await readAll(await src.fetch(repo, desc), MAX_MANIFEST_SIZE));
+  let failure: unknown;
+
+  const fail = (label: string, e: unknown): never => {
+    const error = e instanceof AirgapError && e.message.includes(label)
+      ? e
+      : new AirgapError(`${label}: ${errorMessage(e)}`, e instanceof AirgapError ? e.context : { image: label }, {
+        cause: e,
+      });
+    failure ??= error;
+    throw error;
+  };
+
+  const copyBlob = (node: Node) =>
+    limit(async () => {
+      if (failure) throw failure;
+      const { descriptor: desc } = node;
+      const outcome = await dst.push(node.dstRepo, desc, async () => {
+        const stream = await src.fetch(node.srcRepo, desc);
+        return observeStream(stream, (chunk) => {
+          result.bytes += chunk.byteLength;
+          emit({ type: "bytes", bytes: chunk.byteLength });
+        });
+      });
+      result.blobs[outcome]++;
+      emit({ type: "blob", descriptor: desc, outcome, label: node.label });
+    }).catch((e) => fail(node.label, e));
+
+  const pushManifest = async (node: Node) => {
+    if (failure) throw failure;
+    const outcome = await dst.push(node.dstRepo, node.descriptor, node.bytes!);
+    result.manifests[outcome]++;
+    emit({ type: "manifest", descriptor: node.descriptor, outcome, label: node.label });
+  };
+
+  const loadManifest = async (node: Node) => {
+    try {
+      node.bytes ??= await readManifest(node.srcRepo, node.descriptor);
+      return parseManifest(node.bytes, node.descriptor.mediaType, `${node.label}@${node.descriptor.digest}`);
+    } catch (e) {
+      return fail(node.label, e);
+    }
+  };
+
+  const tagRoot = async (root: CopyRoot, node: Node) => {
+    for (const tag of root.tags) await dst.tag(root.dstRepo, tag, root.descriptor, node.bytes!);
+    emit({ type: "image", label: root.label, descriptor: root.descriptor });
+  };
+
+  if (dst.order === "metadata-first") {
+    // Sequential destinations: gather the whole graph, then write manifests
+    // and configs before layers, each once.
+    const manifests: Node[] = [];
+    const configs: Node[] = [];
+    const layers: Node[] = [];
+    const seen = new Set<string>();
+    const rootNodes: [CopyRoot, Node][] = [];
+    const visit = async (node: Node): Promise<void> => {
+      if (seen.has(node.descriptor.digest)) return;
+      seen.add(node.descriptor.digest);
+      if (!isManifestType(node.descriptor.mediaType)) {
+        (node.isConfig ? configs : layers).push(node);
+        return;
+      }
+      const manifest = await loadManifest(node);
+      manifests.push(node);
+      const kids = children(manifest);
+      for (const [i, child] of kids.entries()) {
+        await visit({
+          ...node,
+          descriptor: child,
+          bytes: undefined,
+          isConfig: manifest.kind === "manifest" && i === 0,
+        });
+      }
+    };
+    for (const root of roots) {
+      const node: Node = { ...root, isConfig: false };
+      await visit(node);
+      rootNodes.push([root, manifests.find((m) => m.descriptor.digest === root.descriptor.digest)!]);
+    }
+    for (const node of manifests) await pushManifest(node).catch((e) => fail(node.label, e));
+    for (const node of [...configs, ...layers]) await copyBlob(node);
+    for (const [root, node] of rootNodes) await tagRoot(root, node).catch((e) => fail(root.label, e));
+    return result;
+  }
+
+  // Children first: a parent is pushed only after all of its children.
+  const inFlight = new Map<string, Promise<void>>();
+  const copyNode = (node: Node): Promise<void> => {
+    const key = `${node.dstRepo}@${node.descriptor.digest}`;
+    let pending = inFlight.get(key);
+    if (!pending) {
+      pending = copyNodeOnce(node);
+      inFlight.set(key, pending);
+    }
+    return pending;
+  };
+  const copyNodeOnce = async (node: Node): Promise<void> => {
+    if (failure) throw failure;
+    if (!isManifestType(node.descriptor.mediaType)) return await copyBlob(node);
+    if (dst.verifiesGraphs) {
+      const present = await dst.exists(node.dstRepo, node.descriptor).catch((e) => fail(node.label, e));
+      if (present) {
+        result.manifests.exists++;
+        emit({ type: "manifest", descriptor: node.descriptor, outcome: "exists", label: node.label });
+        return;
+      }
+    }
+    const manifest = await loadManifest(node);
+    const settled = await Promise.allSettled(
+      children(manifest).map((child) => copyNode({ ...node, descriptor: child, bytes: undefined, isConfig: false })),
+    );
+    const rejected = settled.find((s) => s.status === "rejected") as PromiseRejectedResult | undefined;
+    if (rejected) throw rejected.reason;
+    await pushManifest(node).catch((e) => fail(node.label, e));
+  };
+
+  const outcomes = await Promise.allSettled(roots.map(async (root) => {
+    const node: Node = { ...root, isConfig: false };
+    await copyNode(node);
+    if (!node.bytes) node.bytes = await readManifest(root.srcRepo, root.descriptor);
+    await tagRoot(root, node).catch((e) => fail(root.label, e));
+  }));
+  const firstError = outcomes.find((o) => o.status === "rejected") as PromiseRejectedResult | undefined;
+  if (firstError) throw failure ?? firstError.reason;
+  return result;
+}

@@ -1,0 +1,232 @@
+/**
+ * The declaration: what to carry, from where, for which platforms — from
+ * `airgap.yaml`, or from the Rancher scripts' flags (an image list and a
+ * source registry). Produces the image requests the planner resolves.
+ * @module
+ */
+import { dirname, isAbsolute, relative, resolve } from "node:path";
+import { type Config, ConfigSchema, type RegistrySettingsConfig } from "../schemas/config.ts";
+import { AirgapError, errorMessage } from "./errors.ts";
+import { parsePlatformSelector, type PlatformSelector } from "./oci/platform.ts";
+import { normaliseRegistryHost, parseReference, type Reference, sourceReference } from "./ref.ts";
+import { readImageList } from "./sources/list.ts";
+import type { RegistrySettings } from "./store/registry/client.ts";
+import { parseYaml } from "./yaml.ts";
+
+/** One image to resolve. */
+export interface ImageRequest {
+  /** The entry exactly as written: drives target naming at load time. */
+  entry: string;
+  /** Where to fetch it. */
+  source: Reference;
+  /** Which platforms to keep. */
+  platforms: PlatformSelector;
+  /** Where it was declared: `rancher-images.txt:12`, `airgap.yaml:8`. */
+  origin: string;
+}
+
+/** A resolved declaration. */
+export interface Declaration {
+  /** The declaration file, when there is one. */
+  configPath?: string;
+  /** Images to resolve, de-duplicated by entry. */
+  requests: ImageRequest[];
+  /** Connection settings by registry host. */
+  registries: Map<string, RegistrySettings>;
+  /** Default load target. */
+  target?: { registry: string; prefix: string };
+  /** Default archive path. */
+  output?: string;
+  /** Cache directory. */
+  cache?: string;
+  /** The lock file that goes with the declaration. */
+  lockPath?: string;
+}
+
+/** Overrides from the command line. */
+export interface DeclarationOverrides {
+  /** `--platform` values. */
+  platforms?: string[];
+  /** `--source-registry`. */
+  sourceRegistry?: string;
+}
+
+function addRequest(map: Map<string, ImageRequest>, request: ImageRequest) {
+  const existing = map.get(request.entry);
+  if (!existing) {
+    map.set(request.entry, request);
+    return;
+  }
+  // The same entry twice (two lists): keep the first, widen its platforms.
+  if (existing.platforms.all || request.platforms.all) {
+    existing.platforms = { all: true };
+  } else {
+    existing.platforms = {
+      all: false,
+      platforms: [...existing.platforms.platforms, ...request.platforms.platforms],
+    };
+  }
+}
+
+function registrySettings(
+  host: string,
+  settings: RegistrySettingsConfig,
+  dir: string,
+  file: string,
+): RegistrySettings {
+  const out: RegistrySettings = {
+    insecure: settings.insecure,
+    caFile: settings.ca ? resolve(dir, settings.ca) : undefined,
+  };
+  if (settings.username) {
+    let password: string | undefined;
+    if (settings.passwordEnv) {
+      password = Deno.env.get(settings.passwordEnv);
+      if (password === undefined) {
+        throw new AirgapError(
+          `${file}: registries.${host}.passwordEnv: environment variable ${settings.passwordEnv} is not set`,
+          {},
+          { exitCode: 2 },
+        );
+      }
+    } else if (settings.passwordFile) {
+      try {
+        password = Deno.readTextFileSync(resolve(dir, settings.passwordFile)).replace(/\r?\n$/, "");
+      } catch (e) {
+        throw new AirgapError(`${file}: registries.${host}.passwordFile: ${errorMessage(e)}`, {}, { exitCode: 2 });
+      }
+    } else {
+      throw new AirgapError(
+        `${file}: registries.${host}: username needs passwordEnv or passwordFile (passwords are never written in airgap.yaml)`,
+        {},
+        { exitCode: 2 },
+      );
+    }
+    out.credential = { username: settings.username, password, origin: `${file} registries.${host}` };
+  }
+  return out;
+}
+
+/** Show a path relative to the working directory when it is inside it. */
+export function displayPath(path: string): string {
+  const rel = relative(Deno.cwd(), path);
+  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : path;
+}
+
+/** Load `airgap.yaml` and the lists it names. */
+export async function loadDeclaration(path: string, overrides: DeclarationOverrides = {}): Promise<Declaration> {
+  const file = displayPath(path);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new AirgapError(`${file} does not exist (write one, see airgap.example.yaml, or use --image-list)`, {}, {
+        exitCode: 2,
+      });
+    }
+    throw new AirgapError(`cannot read ${file}: ${errorMessage(e)}`);
+  }
+  const config: Config = parseYaml(text, file, ConfigSchema);
+  return await declarationFromConfig(config, path, overrides);
+}
+
+/** Build a declaration from a validated config whose relative paths are relative to `path`. */
+export async function declarationFromConfig(
+  config: Config,
+  path: string,
+  overrides: DeclarationOverrides = {},
+): Promise<Declaration> {
+  const file = displayPath(path);
+  const dir = dirname(resolve(path));
+  const lines = await lineFinder(path);
+  const fallbackPlatforms = overrides.platforms?.length ? overrides.platforms : config.platforms;
+  const defaultPlatforms = safeSelector(fallbackPlatforms, `${file}: platforms`);
+  const sourceRegistry = overrides.sourceRegistry ?? config.sourceRegistry;
+  const requests = new Map<string, ImageRequest>();
+
+  for (const [i, item] of (config.images ?? []).entries()) {
+    const entry = typeof item === "string" ? item.trim() : item.ref.trim();
+    const origin = `${file}:${lines(entry) ?? `images[${i}]`}`;
+    const platforms = typeof item === "object" && item.platforms
+      ? safeSelector(item.platforms, `${origin}: platforms`)
+      : defaultPlatforms;
+    addRequest(requests, { entry, source: safeSource(entry, sourceRegistry, origin), platforms, origin });
+  }
+  for (const item of config.lists ?? []) {
+    const listPath = resolve(dir, typeof item === "string" ? item : item.path);
+    const shown = displayPath(listPath);
+    const platforms = typeof item === "object" && item.platforms
+      ? safeSelector(item.platforms, `${file}: lists ${shown}: platforms`)
+      : defaultPlatforms;
+    const listSource = typeof item === "object" && item.sourceRegistry ? item.sourceRegistry : sourceRegistry;
+    for (const { entry, line } of await readImageList(listPath, shown)) {
+      const origin = `${shown}:${line}`;
+      addRequest(requests, { entry, source: safeSource(entry, listSource, origin), platforms, origin });
+    }
+  }
+  const registries = new Map<string, RegistrySettings>();
+  for (const [host, settings] of Object.entries(config.registries ?? {})) {
+    registries.set(normaliseRegistryHost(host), registrySettings(host, settings, dir, file));
+  }
+  return {
+    configPath: path,
+    requests: [...requests.values()],
+    registries,
+    target: config.target
+      ? { registry: normaliseRegistryHost(config.target.registry), prefix: config.target.prefix ?? "" }
+      : undefined,
+    output: config.output ? resolve(dir, config.output) : undefined,
+    cache: config.cache ? resolve(dir, config.cache) : undefined,
+    lockPath: resolve(dir, "airgap.lock"),
+  };
+}
+
+/** The seed-compatible declaration: one image list, a source registry, platforms. */
+export async function declarationFromList(
+  listPath: string,
+  overrides: DeclarationOverrides = {},
+): Promise<Declaration> {
+  const shown = displayPath(listPath);
+  const platforms = safeSelector(overrides.platforms, "--platform");
+  const requests = new Map<string, ImageRequest>();
+  for (const { entry, line } of await readImageList(listPath, shown)) {
+    const origin = `${shown}:${line}`;
+    addRequest(requests, { entry, source: safeSource(entry, overrides.sourceRegistry, origin), platforms, origin });
+  }
+  return { requests: [...requests.values()], registries: new Map() };
+}
+
+function safeSelector(values: string[] | undefined, where: string): PlatformSelector {
+  try {
+    return parsePlatformSelector(values);
+  } catch (e) {
+    throw new AirgapError(`${where}: ${errorMessage(e)}`, {}, { exitCode: 2 });
+  }
+}
+
+function safeSource(entry: string, sourceRegistry: string | undefined, origin: string): Reference {
+  try {
+    parseReference(entry);
+    return sourceReference(entry, sourceRegistry);
+  } catch (e) {
+    throw new AirgapError(`${origin}: ${errorMessage(e)}`, { image: entry }, { exitCode: 2 });
+  }
+}
+
+/** Find the line where an inline entry is written (for messages). */
+async function lineFinder(path: string): Promise<(entry: string) => number | undefined> {
+  let lines: string[] = [];
+  try {
+    lines = (await Deno.readTextFile(path)).split(/\r?\n/);
+  } catch {
+    // a declaration built in memory has no file
+  }
+  return (entry) => {
+    const i = lines.findIndex((l) => {
+      const m = l.match(/^\s*-\s*(?:ref:\s*)?["']?([^"'#\s]+)/) ?? l.match(/^\s*ref:\s*["']?([^"'#\s]+)/);
+      return m?.[1] === entry;
+    });
+    return i === -1 ? undefined : i + 1;
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * Errors as values with context. Every failure the user sees is an
+ * {@link AirgapError}: one line naming what was being done, to what, where.
+ * @module
+ */
+
+/** Context attached to an error: what was being done, to which image, where. */
+export interface ErrorContext {
+  /** The operation, e.g. "fetch blob", "push manifest", "parse image list". */
+  op?: string;
+  /** The image reference (as the user wrote it or normalised). */
+  image?: string;
+  /** A registry host, store or file the operation talked to. */
+  where?: string;
+  /** HTTP status when the error came from a registry. */
+  status?: number;
+  /** Registry error code (distribution spec), e.g. MANIFEST_BLOB_UNKNOWN. */
+  code?: string;
+}
+
+/** An error meant for the user: {@link message} is one clear line. */
+export class AirgapError extends Error {
+  readonly context: ErrorContext;
+  /** Process exit code for the CLI (1 = failure, 2 = usage). */
+  readonly exitCode: number;
+  constructor(
+    message: string,
+    context: ErrorContext = {},
+    options?: { cause?: unknown; exitCode?: number },
+  ) {
+    super(message, { cause: options?.cause });
+    this.name = "AirgapError";
+    this.context = context;
+    this.exitCode = options?.exitCode ?? 1;
+  }
+}
+
+/** Bad command line or declaration: exit code 2. */
+export function usageError(message: string): AirgapError {
+  return new AirgapError(message, {}, { exitCode: 2 });
+}
+
+/** The message of any thrown value, on one line. */
+export function errorMessage(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  return text.replace(/\s*\n\s*/g, " ");
+}
+
+/** Wrap an unknown failure with context, keeping an AirgapError's own message. */
+export function withContext(
+  e: unknown,
+  prefix: string,
+  context: ErrorContext = {},
+): AirgapError {
+  if (e instanceof AirgapError) {
+    return new AirgapError(`${prefix}: ${e.message}`, {
+      ...e.context,
+      ...context,
+    }, { cause: e, exitCode: e.exitCode });
+  }
+  return new AirgapError(`${prefix}: ${errorMessage(e)}`, context, {
+    cause: e,
+  });
+}

@@ -1,0 +1,46 @@
+/**
+ * Human-readable numbers for reports.
+ * @module
+ */
+
+/** `1.5 GiB`, `312 KiB`, `17 B`. */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
+}
+
+/** Parse a size such as `4GiB`, `4.7GB`, `700M`, `512k` into bytes. */
+export function parseSize(text: string): number {
+  const match = text.trim().match(/^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)$/i);
+  if (!match) throw new Error(`invalid size "${text}" (e.g. 4GiB, 4.7GB, 700MiB)`);
+  const [, number, prefix, binary] = match;
+  const power = " kmgt".indexOf(prefix.toLowerCase() || " ");
+  const base = binary || prefix === "" ? 1024 : 1000;
+  const value = Number(number) * Math.pow(prefix ? base : 1, power);
+  if (!Number.isFinite(value) || value < 1) throw new Error(`invalid size "${text}"`);
+  return Math.floor(value);
+}
+
+/** `1m 12s`, `3.4s`. */
+export function formatDuration(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const minutes = Math.floor(ms / 60_000);
+  return `${minutes}m ${Math.round((ms % 60_000) / 1000)}s`;
+}
+
+/** `312 MiB/s`. */
+export function formatRate(bytes: number, ms: number): string {
+  return `${formatBytes(ms > 0 ? (bytes * 1000) / ms : 0)}/s`;
+}
+
+/** Shorten a digest for tables: `sha256:0123456789ab`. */
+export function shortDigest(digest: string): string {
+  const [algorithm, hex] = digest.split(":");
+  return `${algorithm}:${hex.slice(0, 12)}`;
+}

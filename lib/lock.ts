@@ -1,0 +1,82 @@
+/**
+ * Reading and writing `airgap.lock`: stable ordering (images by entry,
+ * blobs by digest) so re-locking an unchanged declaration is a no-op and a
+ * version bump shows as a readable git diff.
+ * @module
+ */
+import { type Lock, type LockedImage, LockSchema } from "../schemas/lock.ts";
+import { AirgapError, errorMessage } from "./errors.ts";
+import { writeFileAtomic } from "./fsutil.ts";
+
+/** Parse lock text (JSON), validating it. `file` names it in errors. */
+export function parseLock(text: string, file: string): Lock {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new AirgapError(`${file}: not valid JSON (${errorMessage(e)})`, { where: file });
+  }
+  const result = LockSchema.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const path = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(
+      /^\./,
+      "",
+    );
+    throw new AirgapError(`${file}: ${path ? `${path}: ` : ""}${issue.message}`, { where: file });
+  }
+  return result.data;
+}
+
+/** Read a lock file; undefined when it does not exist. */
+export async function readLock(path: string, shownAs = path): Promise<Lock | undefined> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw new AirgapError(`cannot read ${shownAs}: ${errorMessage(e)}`);
+  }
+  return parseLock(text, shownAs);
+}
+
+function sortedRecord(record: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Normalise ordering: images by entry, blobs by digest, keys in schema order. */
+export function normaliseLock(lock: Lock): Lock {
+  const images: LockedImage[] = [...lock.images]
+    .sort((a, b) => (a.entry < b.entry ? -1 : a.entry > b.entry ? 1 : 0))
+    .map((i) => ({
+      entry: i.entry,
+      source: i.source,
+      digest: i.digest,
+      ...(i.upstreamDigest && i.upstreamDigest !== i.digest ? { upstreamDigest: i.upstreamDigest } : {}),
+      mediaType: i.mediaType,
+      size: i.size,
+      platforms: [...i.platforms],
+      blobs: sortedRecord(i.blobs),
+    }));
+  return { lockVersion: 1, images };
+}
+
+/** The lock as text. */
+export function formatLock(lock: Lock): string {
+  return JSON.stringify(normaliseLock(lock), null, 2) + "\n";
+}
+
+/** Write a lock file atomically. */
+export async function writeLock(path: string, lock: Lock): Promise<void> {
+  await writeFileAtomic(path, formatLock(lock));
+}
+
+/** All blob digests (and sizes) a lock references, roots included. */
+export function lockBlobs(lock: Lock): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const image of lock.images) {
+    out.set(image.digest, image.size);
+    for (const [digest, size] of Object.entries(image.blobs)) out.set(digest, size);
+  }
+  return out;
+}

@@ -1,0 +1,181 @@
+/**
+ * Platforms: parse `os/arch[/variant]`, match index entries by the OCI
+ * image-index rules, and filter an index down to the selected platforms.
+ * The one place that decides what "linux/arm64" means.
+ * @module
+ */
+import { AirgapError } from "../errors.ts";
+import { encodeJson, type ImageIndex, type Platform } from "./manifest.ts";
+import type { Descriptor } from "./manifest.ts";
+
+/** A wanted platform. `osVersions` are build-number prefixes such as `10.0.17763`. */
+export interface PlatformSpec {
+  os: string;
+  architecture: string;
+  variant?: string;
+  osVersions?: string[];
+}
+
+/** Which platforms to keep: every one, or those matching any spec. */
+export type PlatformSelector = { all: true } | {
+  all: false;
+  platforms: PlatformSpec[];
+};
+
+/** The platform an image is saved for when nothing is said. */
+export const DEFAULT_PLATFORM = "linux/amd64";
+
+const ARCH_ALIASES: Record<string, string> = {
+  x86_64: "amd64",
+  "x86-64": "amd64",
+  aarch64: "arm64",
+  armhf: "arm",
+  armel: "arm",
+  i386: "386",
+};
+
+/** Normalise architecture and variant as containerd does (arm64 ≡ arm64/v8, arm ≡ arm/v7). */
+export function normalisePlatform(
+  architecture: string,
+  variant?: string,
+): { architecture: string; variant?: string } {
+  const arch = ARCH_ALIASES[architecture.toLowerCase()] ??
+    architecture.toLowerCase();
+  let v = variant?.toLowerCase() || undefined;
+  if (architecture.toLowerCase() === "armhf" && !v) v = "v7";
+  if (architecture.toLowerCase() === "armel" && !v) v = "v6";
+  if (arch === "arm64" && (v === undefined || v === "8")) v = "v8";
+  if (arch === "arm" && v === undefined) v = "v7";
+  if (arch === "arm" && /^[5-8]$/.test(v ?? "")) v = `v${v}`;
+  if (arch === "amd64" && (v === "v1")) v = undefined;
+  return { architecture: arch, variant: v };
+}
+
+/** Parse `os/arch[/variant]`, e.g. `linux/arm64/v8`. */
+export function parsePlatform(text: string): PlatformSpec {
+  const parts = text.trim().split("/");
+  if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === "")) {
+    throw new AirgapError(
+      `invalid platform "${text}": expected OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8`,
+    );
+  }
+  const [os, arch, variant] = parts;
+  if (!/^[a-z0-9_.-]+$/i.test(os) || !/^[a-z0-9_.-]+$/i.test(arch)) {
+    throw new AirgapError(`invalid platform "${text}"`);
+  }
+  return { os: os.toLowerCase(), ...normalisePlatform(arch, variant) };
+}
+
+/** Format a platform as `os/arch[/variant]` (with `:os.version` when present). */
+export function formatPlatform(p: Platform | PlatformSpec): string {
+  const { architecture, variant } = normalisePlatform(
+    p.architecture,
+    p.variant,
+  );
+  let out = `${p.os}/${architecture}${variant ? `/${variant}` : ""}`;
+  const osVersion = (p as Platform)["os.version"];
+  if (osVersion) out += `:${osVersion}`;
+  return out;
+}
+
+/**
+ * Parse a platform selection: `all`, or a list of specs (a comma list or
+ * repeated values); empty means the default.
+ */
+export function parsePlatformSelector(
+  values: readonly string[] | undefined,
+  fallback: readonly string[] = [DEFAULT_PLATFORM],
+): PlatformSelector {
+  const items = (values && values.length > 0 ? values : fallback)
+    .flatMap((v) => v.split(","))
+    .map((v) => v.trim())
+    .filter((v) => v !== "");
+  if (items.some((v) => v.toLowerCase() === "all")) return { all: true };
+  if (items.length === 0) return parsePlatformSelector(fallback, fallback);
+  return { all: false, platforms: items.map(parsePlatform) };
+}
+
+/** Describe a selector for messages. */
+export function formatSelector(selector: PlatformSelector): string {
+  return selector.all ? "all" : selector.platforms.map(formatPlatform).join(",");
+}
+
+/** Does an index entry's platform satisfy a wanted spec? */
+export function platformMatches(spec: PlatformSpec, have: Platform): boolean {
+  if (have.os?.toLowerCase() !== spec.os) return false;
+  const h = normalisePlatform(have.architecture ?? "", have.variant);
+  if (h.architecture !== spec.architecture) return false;
+  if (spec.variant !== undefined && h.variant !== spec.variant) return false;
+  if (spec.osVersions && spec.osVersions.length > 0) {
+    const version = have["os.version"] ?? "";
+    if (
+      !spec.osVersions.some((prefix) => version === prefix || version.startsWith(`${prefix}.`))
+    ) return false;
+  }
+  return true;
+}
+
+/** True when any spec of the selector matches. */
+export function selectorMatches(
+  selector: PlatformSelector,
+  have: Platform,
+): boolean {
+  return selector.all || selector.platforms.some((s) => platformMatches(s, have));
+}
+
+const REFERENCE_TYPE = "vnd.docker.reference.type";
+const REFERENCE_DIGEST = "vnd.docker.reference.digest";
+
+/** Result of filtering an index to a platform selection. */
+export interface FilteredIndex {
+  /** The index bytes to save: the upstream bytes when nothing was dropped. */
+  bytes: Uint8Array;
+  /** The entries kept, in upstream order. */
+  kept: Descriptor[];
+  /** True when entries were dropped (so the bytes, and the digest, are new). */
+  changed: boolean;
+}
+
+/**
+ * Keep the entries of an index that match the selector. Entries without a
+ * platform (artifacts) are kept; BuildKit attestation manifests are kept when
+ * the image they describe is. The children keep their exact bytes; only the
+ * index is rewritten, and only when something was dropped.
+ */
+export function filterIndex(
+  index: ImageIndex,
+  bytes: Uint8Array,
+  selector: PlatformSelector,
+  what: string,
+): FilteredIndex {
+  if (selector.all) return { bytes, kept: index.manifests, changed: false };
+  const selected = new Set<string>();
+  for (const m of index.manifests) {
+    if (m.annotations?.[REFERENCE_TYPE]) continue;
+    if (m.platform === undefined || selectorMatches(selector, m.platform)) {
+      selected.add(m.digest);
+    }
+  }
+  const kept = index.manifests.filter((m) => {
+    const ref = m.annotations?.[REFERENCE_DIGEST];
+    if (m.annotations?.[REFERENCE_TYPE]) return ref !== undefined && selected.has(ref);
+    return selected.has(m.digest);
+  });
+  const platformEntries = kept.filter((m) => m.platform !== undefined && !m.annotations?.[REFERENCE_TYPE]);
+  const hasPlatforms = index.manifests.some((m) => m.platform !== undefined && !m.annotations?.[REFERENCE_TYPE]);
+  if (hasPlatforms && platformEntries.length === 0) {
+    const available = index.manifests
+      .filter((m) => m.platform && !m.annotations?.[REFERENCE_TYPE])
+      .map((m) => formatPlatform(m.platform!))
+      .join(", ");
+    throw new AirgapError(
+      `${what}: no manifest for platform ${formatSelector(selector)} (available: ${available || "none"})`,
+      { op: "select platform" },
+    );
+  }
+  if (kept.length === index.manifests.length) {
+    return { bytes, kept, changed: false };
+  }
+  const raw = { ...index.raw, manifests: kept };
+  return { bytes: encodeJson(raw), kept, changed: true };
+}

@@ -1,0 +1,420 @@
+/**
+ * A registry as a {@link Store}: resolve tags, fetch verified manifests and
+ * blobs, push blobs (monolithic PUT, chunked PATCH fallback, cross-repository
+ * mount, skip what exists) and manifests with their exact bytes.
+ * @module
+ */
+import { AirgapError, withContext } from "../../errors.ts";
+import { digestAlgorithm, digestOf, ensureVerified, verifyingStream } from "../../oci/digest.ts";
+import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../../oci/manifest.ts";
+import { isManifestType, MANIFEST_ACCEPT } from "../../oci/media.ts";
+import { isValidDigest } from "../../ref.ts";
+import { type Content, openContent, type PushOutcome, readAll, type ResolvedManifest, type Store } from "../types.ts";
+import type { RegistryClient } from "./client.ts";
+
+/** A registry store, plus registry-only operations. */
+export interface RegistryStore extends Store {
+  readonly client: RegistryClient;
+  /** HEAD a manifest: its descriptor without the bytes (cheap tag resolution). */
+  head(repo: string, reference: string): Promise<Descriptor | undefined>;
+  /** All tags of a repository (follows pagination). */
+  listTags(repo: string): Promise<string[]>;
+  /** Bytes and requests moved so far, for reports and tests. */
+  readonly stats: RegistryStats;
+}
+
+/** Counters of what a registry store did. */
+export interface RegistryStats {
+  blobsFetched: number;
+  bytesFetched: number;
+  blobsPushed: number;
+  bytesPushed: number;
+  blobsMounted: number;
+  blobsSkipped: number;
+  manifestsPushed: number;
+}
+
+/** Options for {@link registryStore}. */
+export interface RegistryStoreOptions {
+  /** Concurrent transfers (default 6). */
+  concurrency?: number;
+  /** Chunk size for the PATCH fallback upload (default 64 MiB). */
+  chunkSize?: number;
+  /** Force chunked uploads (tests, registries that refuse large PUTs). */
+  chunkedUploads?: boolean;
+}
+
+const pull = (repo: string) => `repository:${repo}:pull`;
+const push = (repo: string) => `repository:${repo}:pull,push`;
+const ACCEPT = MANIFEST_ACCEPT.join(", ");
+
+function contentType(response: Response): string | undefined {
+  const value = response.headers.get("content-type");
+  return value ? value.split(";")[0].trim() : undefined;
+}
+
+/** Wrap a registry client as a store. */
+export function registryStore(
+  client: RegistryClient,
+  options: RegistryStoreOptions = {},
+): RegistryStore {
+  const registry = client.registry;
+  const chunkSize = options.chunkSize ?? 64 * 1024 * 1024;
+  /** Repositories known to hold a blob: candidates for cross-repository mounts. */
+  const holders = new Map<string, Set<string>>();
+  /** Uploads in flight, by digest: later pushes of the same blob wait and mount. */
+  const uploading = new Map<string, Promise<void>>();
+  const stats: RegistryStats = {
+    blobsFetched: 0,
+    bytesFetched: 0,
+    blobsPushed: 0,
+    bytesPushed: 0,
+    blobsMounted: 0,
+    blobsSkipped: 0,
+    manifestsPushed: 0,
+  };
+
+  const remember = (digest: string, repo: string) => {
+    let set = holders.get(digest);
+    if (!set) holders.set(digest, set = new Set());
+    set.add(repo);
+  };
+  const label = (repo: string, ref?: string) =>
+    `${registry}/${repo}${ref ? (ref.includes(":") ? `@${ref}` : `:${ref}`) : ""}`;
+  const kind = (desc: Descriptor) => isManifestType(desc.mediaType) ? "manifests" : "blobs";
+
+  async function exists(repo: string, desc: Descriptor): Promise<boolean> {
+    if (holders.get(desc.digest)?.has(repo)) return true;
+    const response = await client.request({
+      method: "HEAD",
+      path: `/v2/${repo}/${kind(desc)}/${desc.digest}`,
+      scopes: [pull(repo)],
+      headers: kind(desc) === "manifests" ? { accept: `${desc.mediaType}, ${ACCEPT}` } : {},
+      ok: [200, 404],
+      op: "check",
+      image: label(repo, desc.digest),
+    });
+    await response.body?.cancel();
+    if (response.status === 200) {
+      remember(desc.digest, repo);
+      return true;
+    }
+    return false;
+  }
+
+  async function fetch(repo: string, desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    const response = await client.request({
+      method: "GET",
+      path: `/v2/${repo}/${kind(desc)}/${desc.digest}`,
+      scopes: [pull(repo)],
+      headers: kind(desc) === "manifests" ? { accept: `${desc.mediaType}, ${ACCEPT}` } : {},
+      op: `fetch ${kind(desc) === "manifests" ? "manifest" : "blob"}`,
+      image: label(repo, desc.digest),
+    });
+    if (!response.body) throw new AirgapError(`fetch ${label(repo, desc.digest)}: empty response`);
+    stats.blobsFetched++;
+    const counted = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        stats.bytesFetched += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    });
+    return response.body
+      .pipeThrough(counted)
+      .pipeThrough(verifyingStream(desc, `${label(repo, desc.digest)}`));
+  }
+
+  async function head(repo: string, reference: string): Promise<Descriptor | undefined> {
+    const response = await client.request({
+      method: "HEAD",
+      path: `/v2/${repo}/manifests/${reference}`,
+      scopes: [pull(repo)],
+      headers: { accept: ACCEPT },
+      ok: [200, 404],
+      op: "resolve",
+      image: label(repo, reference),
+    });
+    await response.body?.cancel();
+    if (response.status === 404) return undefined;
+    const digest = response.headers.get("docker-content-digest");
+    const size = Number(response.headers.get("content-length"));
+    const mediaType = contentType(response);
+    if (!digest || !isValidDigest(digest) || !Number.isSafeInteger(size) || !isManifestType(mediaType)) {
+      return undefined; // not enough to go on: the caller GETs instead
+    }
+    return { mediaType: mediaType!, digest, size };
+  }
+
+  async function resolve(repo: string, reference: string): Promise<ResolvedManifest> {
+    const what = label(repo, reference);
+    const response = await client.request({
+      method: "GET",
+      path: `/v2/${repo}/manifests/${reference}`,
+      scopes: [pull(repo)],
+      headers: { accept: ACCEPT },
+      op: "fetch manifest",
+      image: what,
+    });
+    let bytes: Uint8Array;
+    try {
+      bytes = await readAll(response.body!, MAX_MANIFEST_SIZE);
+    } catch (e) {
+      throw withContext(e, `fetch manifest ${what}`);
+    }
+    const pinned = isValidDigest(reference) ? reference : undefined;
+    const algorithm = pinned ? digestAlgorithm(pinned) : "sha256";
+    const digest = digestOf(bytes, algorithm);
+    if (pinned && digest !== pinned) {
+      throw new AirgapError(`fetch manifest ${what}: digest mismatch: got ${digest}`, { image: what });
+    }
+    const announced = response.headers.get("docker-content-digest");
+    if (announced && announced.startsWith(`${algorithm}:`) && announced !== digest) {
+      throw new AirgapError(
+        `fetch manifest ${what}: registry announced ${announced} but the bytes hash to ${digest}`,
+        { image: what },
+      );
+    }
+    const parsed = parseManifest(bytes, contentType(response), what);
+    stats.bytesFetched += bytes.byteLength;
+    return { descriptor: { mediaType: parsed.mediaType, digest, size: bytes.byteLength }, bytes };
+  }
+
+  async function putManifest(repo: string, reference: string, desc: Descriptor, bytes: Uint8Array) {
+    const response = await client.request({
+      method: "PUT",
+      path: `/v2/${repo}/manifests/${reference}`,
+      scopes: [push(repo)],
+      headers: { "content-type": desc.mediaType },
+      body: () => bytes,
+      op: "push manifest",
+      image: label(repo, reference),
+    });
+    await response.body?.cancel();
+    const announced = response.headers.get("docker-content-digest");
+    if (
+      announced && announced.startsWith("sha256:") && desc.digest.startsWith("sha256:") && announced !== desc.digest
+    ) {
+      throw new AirgapError(
+        `push manifest ${label(repo, reference)}: registry stored it as ${announced}, expected ${desc.digest}`,
+      );
+    }
+    stats.manifestsPushed++;
+  }
+
+  function absolute(location: string | null, base: string, what: string): URL {
+    if (!location) throw new AirgapError(`${what}: registry gave no upload location`);
+    return new URL(location, base);
+  }
+
+  async function startUpload(repo: string, desc: Descriptor, from?: string) {
+    const what = label(repo, desc.digest);
+    const query = from ? `?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(from)}` : "";
+    const response = await client.request({
+      method: "POST",
+      path: `/v2/${repo}/blobs/uploads/${query}`,
+      scopes: from ? [push(repo), pull(from)] : [push(repo)],
+      ok: [201, 202],
+      op: from ? "mount blob" : "start upload",
+      image: what,
+    });
+    await response.body?.cancel();
+    if (response.status === 201) return { mounted: true as const };
+    return {
+      mounted: false as const,
+      location: absolute(response.headers.get("location"), await client.baseUrl(), what),
+    };
+  }
+
+  async function uploadMonolithic(repo: string, desc: Descriptor, content: Content, location: URL) {
+    const url = new URL(location);
+    url.searchParams.set("digest", desc.digest);
+    const stream = ensureVerified(await openContent(content), desc, label(repo, desc.digest));
+    const counted = stream.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          stats.bytesPushed += chunk.byteLength;
+          controller.enqueue(chunk);
+        },
+      }),
+    );
+    const response = await client.request({
+      method: "PUT",
+      path: url.href,
+      scopes: [push(repo)],
+      headers: { "content-type": "application/octet-stream", "content-length": String(desc.size) },
+      body: () => counted,
+      ok: [201, 204],
+      op: "upload blob",
+      image: label(repo, desc.digest),
+      timeoutMs: 0,
+    });
+    await response.body?.cancel();
+  }
+
+  async function uploadChunked(repo: string, desc: Descriptor, content: Content, location: URL) {
+    const what = label(repo, desc.digest);
+    const base = await client.baseUrl();
+    const reader = ensureVerified(await openContent(content), desc, what).getReader();
+    let offset = 0;
+    let pending: Uint8Array[] = [];
+    let pendingSize = 0;
+    const flush = async () => {
+      if (pendingSize === 0) return;
+      const chunk = new Uint8Array(pendingSize);
+      let at = 0;
+      for (const p of pending) {
+        chunk.set(p, at);
+        at += p.byteLength;
+      }
+      pending = [];
+      pendingSize = 0;
+      const response = await client.request({
+        method: "PATCH",
+        path: location.href,
+        scopes: [push(repo)],
+        headers: {
+          "content-type": "application/octet-stream",
+          "content-range": `${offset}-${offset + chunk.byteLength - 1}`,
+          "content-length": String(chunk.byteLength),
+        },
+        body: () => chunk,
+        ok: [202, 204],
+        op: "upload chunk",
+        image: what,
+        timeoutMs: 0,
+      });
+      await response.body?.cancel();
+      offset += chunk.byteLength;
+      stats.bytesPushed += chunk.byteLength;
+      location = absolute(response.headers.get("location"), base, what);
+    };
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      pending.push(value);
+      pendingSize += value.byteLength;
+      if (pendingSize >= chunkSize) await flush();
+    }
+    await flush();
+    const url = new URL(location);
+    url.searchParams.set("digest", desc.digest);
+    const response = await client.request({
+      method: "PUT",
+      path: url.href,
+      scopes: [push(repo)],
+      headers: { "content-length": "0" },
+      ok: [201, 204],
+      op: "finish upload",
+      image: what,
+    });
+    await response.body?.cancel();
+  }
+
+  async function pushBlob(repo: string, desc: Descriptor, content: Content): Promise<PushOutcome> {
+    const earlier = uploading.get(desc.digest);
+    if (earlier) await earlier.catch(() => {});
+    if (await exists(repo, desc)) {
+      stats.blobsSkipped++;
+      return "exists";
+    }
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => (done = resolve));
+    uploading.set(desc.digest, mine);
+    try {
+      let session: Awaited<ReturnType<typeof startUpload>> | undefined;
+      const from = [...(holders.get(desc.digest) ?? [])].find((r) => r !== repo);
+      if (from) {
+        try {
+          session = await startUpload(repo, desc, from);
+        } catch {
+          session = undefined; // a refused mount is not an error: upload instead
+        }
+        if (session?.mounted) {
+          remember(desc.digest, repo);
+          stats.blobsMounted++;
+          return "mounted";
+        }
+      }
+      for (let attempt = 0;; attempt++) {
+        session ??= await startUpload(repo, desc);
+        if (session.mounted) break;
+        try {
+          if (options.chunkedUploads) {
+            await uploadChunked(repo, desc, content, session.location);
+          } else {
+            try {
+              await uploadMonolithic(repo, desc, content, session.location);
+            } catch (e) {
+              const status = e instanceof AirgapError ? e.context.status : undefined;
+              if (typeof content !== "function" || ![400, 405, 413, 416, 501].includes(status ?? 0)) throw e;
+              // Some registries and proxies refuse one large PUT: retry in chunks.
+              session = await startUpload(repo, desc);
+              if (session.mounted) break;
+              await uploadChunked(repo, desc, content, session.location);
+            }
+          }
+          break;
+        } catch (e) {
+          const status = e instanceof AirgapError ? e.context.status : undefined;
+          const transient = status === undefined || status >= 500 || status === 401;
+          const verifyFailure = e instanceof AirgapError && e.context.op === "verify";
+          if (!transient || verifyFailure || attempt >= 2 || typeof content !== "function") throw e;
+          session = undefined;
+        }
+      }
+      remember(desc.digest, repo);
+      stats.blobsPushed++;
+      return "pushed";
+    } finally {
+      uploading.delete(desc.digest);
+      done();
+    }
+  }
+
+  return {
+    description: `registry ${registry}`,
+    client,
+    stats,
+    concurrency: options.concurrency ?? 6,
+    verifiesGraphs: true,
+    exists,
+    fetch,
+    head,
+    resolve,
+    async push(repo, desc, content) {
+      if (isManifestType(desc.mediaType) && content instanceof Uint8Array) {
+        if (await exists(repo, desc)) return "exists";
+        await putManifest(repo, desc.digest, desc, content);
+        remember(desc.digest, repo);
+        return "pushed";
+      }
+      return await pushBlob(repo, desc, content);
+    },
+    async tag(repo, tag, desc, bytes) {
+      await putManifest(repo, tag, desc, bytes);
+    },
+    async listTags(repo) {
+      const tags: string[] = [];
+      let path: string | undefined = `/v2/${repo}/tags/list?n=1000`;
+      while (path) {
+        const response: Response = await client.request({
+          method: "GET",
+          path,
+          scopes: [pull(repo)],
+          op: "list tags",
+          image: `${registry}/${repo}`,
+        });
+        const body = await response.json() as { tags?: string[] | null };
+        tags.push(...(body.tags ?? []));
+        const link = response.headers.get("link");
+        const next = link?.match(/<([^>]+)>\s*;\s*rel="?next"?/);
+        path = next ? new URL(next[1], await client.baseUrl()).href : undefined;
+      }
+      return tags;
+    },
+    close() {
+      client.close();
+      return Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * The one interface every place content can live implements: a registry,
+ * the local cache, an archive, the embedded server's backing store. The copy
+ * engine only ever talks to this.
+ * @module
+ */
+import type { Descriptor } from "../oci/manifest.ts";
+
+/** How a push ended. */
+export type PushOutcome = "pushed" | "mounted" | "exists";
+
+/** Content handed to {@link Store.push}: bytes in memory, or a stream opened only if needed. */
+export type Content = Uint8Array | (() => Promise<ReadableStream<Uint8Array>>);
+
+/** A manifest resolved from a name: its descriptor and exact bytes. */
+export interface ResolvedManifest {
+  descriptor: Descriptor;
+  bytes: Uint8Array;
+}
+
+/**
+ * A content-addressed store. `repo` is the repository path inside the store
+ * (`rancher/rancher`); stores that are not per-repository ignore it.
+ */
+export interface Store {
+  /** A short description for messages: "registry 127.0.0.1:5000", "cache ~/.cache/airgap". */
+  readonly description: string;
+  /** Does the store hold this content (in this repository)? */
+  exists(repo: string, desc: Descriptor): Promise<boolean>;
+  /** Open content as a stream that errors unless it matches `desc` exactly. */
+  fetch(repo: string, desc: Descriptor): Promise<ReadableStream<Uint8Array>>;
+  /**
+   * Store content under `desc`, verifying it. Manifests are pushed as bytes;
+   * a store may skip opening the stream (already present, mounted).
+   */
+  push(repo: string, desc: Descriptor, content: Content): Promise<PushOutcome>;
+  /** Point a tag at a manifest already pushed (same bytes). */
+  tag(repo: string, tag: string, desc: Descriptor, bytes: Uint8Array): Promise<void>;
+  /** Resolve a tag or digest to a manifest. */
+  resolve(repo: string, reference: string): Promise<ResolvedManifest>;
+  /** Preferred number of concurrent transfers into or out of this store. */
+  readonly concurrency: number;
+  /**
+   * `children-first` (default): a parent is pushed after its children, as
+   * registries require. `metadata-first`: manifests and configs before layers,
+   * for sequential formats (archives) whose readers want the structure first.
+   */
+  readonly order?: "children-first" | "metadata-first";
+  /**
+   * True when the store refuses a manifest whose children are missing
+   * (registries do), so a manifest it holds stands for a complete graph.
+   */
+  readonly verifiesGraphs?: boolean;
+  /** Release resources. */
+  close?(): Promise<void>;
+}
+
+/** Read a whole (small) piece of content into memory, refusing more than `limit` bytes. */
+export async function readAll(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += chunk.byteLength;
+    if (size > limit) {
+      await stream.cancel().catch(() => {});
+      throw new Error(`content larger than ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
+/** A stream over bytes already in memory. */
+export function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      if (bytes.byteLength > 0) controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+}
+
+/** Open {@link Content} as a stream. */
+export function openContent(content: Content): Promise<ReadableStream<Uint8Array>> {
+  return content instanceof Uint8Array ? Promise.resolve(bytesStream(content)) : content();
+}

@@ -1,0 +1,73 @@
+/**
+ * airgap — carry container images (and the charts that need them) into
+ * air-gapped Kubernetes and Rancher sites, keeping every digest.
+ *
+ * The library is one copy engine over interchangeable stores: a registry, the
+ * local cache, an archive. `save` is registry → cache → archive, `load` is
+ * archive → registry.
+ *
+ * @example Copy an image between two registries
+ * ```ts
+ * import { copyGraph, createRegistryClient, parseReference, registryStore } from "./mod.ts";
+ *
+ * const src = registryStore(createRegistryClient("127.0.0.1:5000"));
+ * const dst = registryStore(createRegistryClient("127.0.0.1:5001"));
+ * const ref = parseReference("127.0.0.1:5000/rancher/shell:v0.1.21");
+ * const { descriptor } = await src.resolve(ref.repository, ref.tag!);
+ * await copyGraph({
+ *   src,
+ *   dst,
+ *   roots: [{ srcRepo: ref.repository, dstRepo: ref.repository, descriptor, tags: [ref.tag!], label: "shell" }],
+ * });
+ * ```
+ * @module
+ */
+
+/** Image references: parse, normalise, name targets as Rancher's scripts do. */
+export {
+  formatReference,
+  parseReference,
+  type Reference,
+  sourceReference,
+  splitRegistryArgument,
+  targetReference,
+} from "./lib/ref.ts";
+/** Errors meant for users: one line with context. */
+export { AirgapError, type ErrorContext } from "./lib/errors.ts";
+/** Manifests, descriptors and platforms. */
+export {
+  children,
+  type Descriptor,
+  type ImageIndex,
+  type ImageManifest,
+  type Manifest,
+  parseManifest,
+  type Platform,
+} from "./lib/oci/manifest.ts";
+export * as mediaTypes from "./lib/oci/media.ts";
+export {
+  filterIndex,
+  formatPlatform,
+  parsePlatform,
+  parsePlatformSelector,
+  type PlatformSelector,
+  type PlatformSpec,
+} from "./lib/oci/platform.ts";
+export { digestOf, verifyingStream } from "./lib/oci/digest.ts";
+/** The store interface and its implementations. */
+export type { Content, PushOutcome, ResolvedManifest, Store } from "./lib/store/types.ts";
+export { createRegistryClient, type RegistryClient, type RegistrySettings } from "./lib/store/registry/client.ts";
+export { type RegistryStore, registryStore } from "./lib/store/registry/store.ts";
+export { type CacheStore, defaultCacheDir, openCache } from "./lib/store/cache.ts";
+export { type ArchiveReader, type ArchiveWriter, createArchive, openArchive } from "./lib/store/archive.ts";
+/** The copy engine. */
+export { copyGraph, type CopyOptions, type CopyResult, type CopyRoot } from "./lib/copy.ts";
+/** Declarations, plans and locks. */
+export { type Declaration, declarationFromList, type ImageRequest, loadDeclaration } from "./lib/declaration.ts";
+export { lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "./lib/plan.ts";
+export { formatLock, parseLock, readLock, writeLock } from "./lib/lock.ts";
+export { parseImageList } from "./lib/sources/list.ts";
+/** The commands, as functions. */
+export { saveCommand, type SaveOptions, type SaveResult } from "./lib/commands/save.ts";
+export { loadCommand, type LoadOptions, type LoadResult } from "./lib/commands/load.ts";
+export { planCommand, type PlanOptions } from "./lib/commands/plan.ts";

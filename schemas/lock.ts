@@ -1,0 +1,44 @@
+/**
+ * The schema of `airgap.lock`: every declared image pinned to a digest with
+ * the full set of blobs it references. Written with stable ordering so a
+ * git diff shows exactly which images moved.
+ * @module
+ */
+import { z } from "zod";
+
+const digest = z.string().regex(/^sha(256|512):[a-f0-9]+$/, { error: "expected a digest sha256:…" });
+
+/** One pinned image. */
+export const LockedImageSchema = z.strictObject({
+  /** The entry as written in the declaration or list (drives target naming). */
+  entry: z.string().min(1),
+  /** Full source reference. */
+  source: z.string().min(1),
+  /** Digest of the root that is saved (a filtered index has a new digest). */
+  digest,
+  /** Upstream root digest, when it differs from `digest`. */
+  upstreamDigest: digest.optional(),
+  mediaType: z.string().min(1),
+  /** Size of the root manifest. */
+  size: z.number().int().nonnegative(),
+  /** Platforms saved (`os/arch[/variant]`); empty for single-manifest images. */
+  platforms: z.array(z.string()),
+  /** Every other blob of the graph (manifests, configs, layers) → size. */
+  blobs: z.record(digest, z.number().int().nonnegative()),
+});
+
+/** The whole lock. */
+export const LockSchema = z.strictObject({
+  lockVersion: z.literal(1),
+  images: z.array(LockedImageSchema),
+});
+
+/** A parsed lock. */
+export type Lock = z.infer<typeof LockSchema>;
+/** A pinned image. */
+export type LockedImage = z.infer<typeof LockedImageSchema>;
+
+/** JSON Schema of airgap.lock. */
+export function lockJsonSchema(): unknown {
+  return z.toJSONSchema(LockSchema);
+}
