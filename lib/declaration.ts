@@ -11,7 +11,7 @@ import { parsePlatformSelector, type PlatformSelector } from "./oci/platform.ts"
 import { normaliseRegistryHost, parseReference, type Reference, sourceReference } from "./ref.ts";
 import { readImageList } from "./sources/list.ts";
 import type { RegistrySettings } from "./store/registry/client.ts";
-import { parseYaml } from "./yaml.ts";
+import { parseYamlLocated } from "./yaml.ts";
 
 /** One image to resolve. */
 export interface ImageRequest {
@@ -127,8 +127,8 @@ export async function loadDeclaration(path: string, overrides: DeclarationOverri
     }
     throw new AirgapError(`cannot read ${file}: ${errorMessage(e)}`);
   }
-  const config: Config = parseYaml(text, file, ConfigSchema);
-  return await declarationFromConfig(config, path, overrides);
+  const { value: config, locate } = parseYamlLocated(text, file, ConfigSchema);
+  return await declarationFromConfig(config, path, overrides, locate);
 }
 
 /** Build a declaration from a validated config whose relative paths are relative to `path`. */
@@ -136,10 +136,10 @@ export async function declarationFromConfig(
   config: Config,
   path: string,
   overrides: DeclarationOverrides = {},
+  locate: (path: readonly PropertyKey[]) => string = () => displayPath(path),
 ): Promise<Declaration> {
   const file = displayPath(path);
   const dir = dirname(resolve(path));
-  const lines = await lineFinder(path);
   const fallbackPlatforms = overrides.platforms?.length ? overrides.platforms : config.platforms;
   const defaultPlatforms = safeSelector(fallbackPlatforms, `${file}: platforms`);
   const sourceRegistry = overrides.sourceRegistry ?? config.sourceRegistry;
@@ -147,7 +147,7 @@ export async function declarationFromConfig(
 
   for (const [i, item] of (config.images ?? []).entries()) {
     const entry = typeof item === "string" ? item.trim() : item.ref.trim();
-    const origin = `${file}:${lines(entry) ?? `images[${i}]`}`;
+    const origin = locate(["images", i]);
     const platforms = typeof item === "object" && item.platforms
       ? safeSelector(item.platforms, `${origin}: platforms`)
       : defaultPlatforms;
@@ -212,21 +212,4 @@ function safeSource(entry: string, sourceRegistry: string | undefined, origin: s
   } catch (e) {
     throw new AirgapError(`${origin}: ${errorMessage(e)}`, { image: entry }, { exitCode: 2 });
   }
-}
-
-/** Find the line where an inline entry is written (for messages). */
-async function lineFinder(path: string): Promise<(entry: string) => number | undefined> {
-  let lines: string[] = [];
-  try {
-    lines = (await Deno.readTextFile(path)).split(/\r?\n/);
-  } catch {
-    // a declaration built in memory has no file
-  }
-  return (entry) => {
-    const i = lines.findIndex((l) => {
-      const m = l.match(/^\s*-\s*(?:ref:\s*)?["']?([^"'#\s]+)/) ?? l.match(/^\s*ref:\s*["']?([^"'#\s]+)/);
-      return m?.[1] === entry;
-    });
-    return i === -1 ? undefined : i + 1;
-  };
 }

@@ -95,7 +95,7 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
   const store = ctx.registry(source.registry);
   const repo = source.repository;
   const name = formatReference(source);
-  const what = `${name} (${request.origin})`;
+  const what = name;
   const cache = ctx.cache;
 
   const fromCacheOrRegistry = async (desc: Descriptor): Promise<Uint8Array> => {
@@ -207,7 +207,7 @@ export async function resolveImages(requests: ImageRequest[], ctx: ResolveContex
       } catch (e) {
         const message = errorMessage(e);
         const name = formatReference(request.source);
-        failures.push(message.includes(name) ? message : `${name} (${request.origin}): ${message}`);
+        failures.push(`${request.origin}: ${message.includes(name) ? message : `${name}: ${message}`}`);
         return undefined;
       }
     })

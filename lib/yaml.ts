@@ -55,11 +55,23 @@ function flattenIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; message: 
   return { path: issue.path, message: issue.message };
 }
 
+/** A validated document and a way to point at its parts. */
+export interface LocatedYaml<T> {
+  value: T;
+  /** `FILE:LINE:COLUMN` of the node at `path` (or its closest ancestor). */
+  locate(path: readonly PropertyKey[]): string;
+}
+
 /**
  * Parse YAML text and validate it. Throws an {@link AirgapError} naming the
  * file, line and column of the first problem.
  */
 export function parseYaml<T extends z.ZodType>(text: string, file: string, schema: T): z.infer<T> {
+  return parseYamlLocated(text, file, schema).value;
+}
+
+/** Like {@link parseYaml}, also returning a locator for later messages. */
+export function parseYamlLocated<T extends z.ZodType>(text: string, file: string, schema: T): LocatedYaml<z.infer<T>> {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -70,7 +82,15 @@ export function parseYaml<T extends z.ZodType>(text: string, file: string, schem
   }
   const value = doc.toJS() ?? {};
   const result = schema.safeParse(value);
-  if (result.success) return result.data;
+  if (result.success) {
+    return {
+      value: result.data,
+      locate(path) {
+        const pos = lineCounter.linePos(offsetOf(doc, path));
+        return `${file}:${pos.line}:${pos.col}`;
+      },
+    };
+  }
   const issue = flattenIssue(result.error.issues[0]);
   const pos = lineCounter.linePos(offsetOf(doc, issue.path, issue.key));
   const where = describePath(issue.key ? [...issue.path, issue.key] : issue.path);

@@ -158,13 +158,28 @@ http:
   }
 }
 
+let emptyAuthFile: string | undefined;
+/** An empty auth file, so skopeo never picks up the user's credentials. */
+function skopeoEnv(): Record<string, string> {
+  if (!emptyAuthFile) {
+    emptyAuthFile = Deno.makeTempFileSync({ prefix: "airgap-skopeo-auth-", suffix: ".json" });
+    Deno.writeTextFileSync(emptyAuthFile, "{}");
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(emptyAuthFile!);
+      } catch { /* gone */ }
+    });
+  }
+  return { REGISTRY_AUTH_FILE: emptyAuthFile };
+}
+
 /** Run skopeo; throws with its stderr on failure; returns stdout. */
 export async function skopeo(...args: string[]): Promise<string> {
   const output = await new Deno.Command(SKOPEO_BIN, {
     args,
     stdout: "piped",
     stderr: "piped",
-    env: { REGISTRY_AUTH_FILE: "/dev/null/none" },
+    env: skopeoEnv(),
   }).output();
   if (!output.success) {
     throw new Error(`skopeo ${args.join(" ")} failed: ${new TextDecoder().decode(output.stderr)}`);
@@ -178,6 +193,7 @@ export async function skopeoDigest(reference: string): Promise<string> {
     args: ["inspect", "--raw", "--tls-verify=false", `docker://${reference}`],
     stdout: "piped",
     stderr: "piped",
+    env: skopeoEnv(),
   }).output();
   if (!raw.success) throw new Error(`skopeo inspect ${reference}: ${new TextDecoder().decode(raw.stderr)}`);
   const hash = await crypto.subtle.digest("SHA-256", raw.stdout);

@@ -147,14 +147,22 @@ export function registryStore(
 
   async function resolve(repo: string, reference: string): Promise<ResolvedManifest> {
     const what = label(repo, reference);
-    const response = await client.request({
-      method: "GET",
-      path: `/v2/${repo}/manifests/${reference}`,
-      scopes: [pull(repo)],
-      headers: { accept: ACCEPT },
-      op: "fetch manifest",
-      image: what,
-    });
+    let response: Response;
+    try {
+      response = await client.request({
+        method: "GET",
+        path: `/v2/${repo}/manifests/${reference}`,
+        scopes: [pull(repo)],
+        headers: { accept: ACCEPT },
+        op: "fetch manifest",
+        image: what,
+      });
+    } catch (e) {
+      if (e instanceof AirgapError && (e.context.status === 404 || e.context.code === "NAME_UNKNOWN")) {
+        throw new AirgapError(`${what} not found (${e.context.code ?? "HTTP 404"})`, e.context, { cause: e });
+      }
+      throw e;
+    }
     let bytes: Uint8Array;
     try {
       bytes = await readAll(response.body!, MAX_MANIFEST_SIZE);
