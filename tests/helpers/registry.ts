@@ -59,6 +59,8 @@ export interface RegistryOptions {
   extraConfig?: string;
   /** Basic auth via htpasswd file content. */
   htpasswd?: string;
+  /** Serve HTTPS with this certificate and key. */
+  tls?: { certificate: string; key: string };
 }
 
 /** Start a distribution registry on a free port; resolves when /v2/ answers. */
@@ -87,6 +89,9 @@ http:
   addr: 127.0.0.1:${port}
   secret: airgap-test-secret
 `;
+    if (options.tls) {
+      config += `  tls:\n    certificate: ${options.tls.certificate}\n    key: ${options.tls.key}\n`;
+    }
     if (options.htpasswd !== undefined) {
       await Deno.writeTextFile(join(dir, "htpasswd"), options.htpasswd);
       config += `auth:\n  htpasswd:\n    realm: airgap-test\n    path: ${join(dir, "htpasswd")}\n`;
@@ -113,8 +118,13 @@ http:
     let ready = false;
     for (let i = 0; i < 100; i++) {
       try {
-        const response = await fetch(`http://${host}/v2/`);
-        await response.body?.cancel();
+        if (options.tls) {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+          conn.close();
+        } else {
+          const response = await fetch(`http://${host}/v2/`);
+          await response.body?.cancel();
+        }
         ready = true;
         break;
       } catch {

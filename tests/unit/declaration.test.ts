@@ -3,6 +3,8 @@ import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/as
 import { parseImageList } from "../../lib/sources/list.ts";
 import { declarationFromList, loadDeclaration } from "../../lib/declaration.ts";
 import { formatReference } from "../../lib/ref.ts";
+import { parseYaml } from "../../lib/yaml.ts";
+import { ConfigSchema } from "../../schemas/config.ts";
 
 Deno.test("image lists: comments, blank lines, CRLF, BOM", () => {
   const text =
@@ -118,4 +120,11 @@ Deno.test("the real rancher-images.txt of v2.7.9 parses: 712 entries", async () 
   const entries = parseImageList(text, "rancher-images-v2.7.9.txt");
   assertEquals(entries.length, 712);
   assertEquals(new Set(entries.map((e) => e.entry)).size, 712);
+});
+
+Deno.test("airgap.example.yaml is valid against the schema", async () => {
+  const text = await Deno.readTextFile(new URL("../../airgap.example.yaml", import.meta.url));
+  const config = parseYaml(text, "airgap.example.yaml", ConfigSchema);
+  assertEquals(config.images?.length, 4);
+  assertEquals(config.target?.registry, "registry.example.com:5000");
 });

@@ -67,6 +67,17 @@ interface CachedToken {
   expiresAt: number;
 }
 
+/** The useful part of a fetch failure ("fetch failed" hides it in `cause`). */
+export function networkReason(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : "";
+  const text = (cause && !message.includes(cause) ? `${message}: ${cause}` : message).split("\n")[0];
+  if (text.includes("CaUsedAsEndEntity")) {
+    return `${text} — the registry presents a CA certificate as its server certificate (a self-signed certificate with CA:TRUE); re-issue it with basicConstraints=CA:FALSE, or sign it with a separate CA and trust that CA`;
+  }
+  return text;
+}
+
 /** Distribution-spec error body → "CODE: message" (first error). */
 async function describeErrorBody(response: Response): Promise<{ code?: string; text: string }> {
   let text = "";
@@ -140,40 +151,38 @@ export function createRegistryClient(
 
   async function ping(): Promise<string> {
     const attempts = allowHttp ? [`https://${host}`, `http://${host}`] : [`https://${host}`];
-    let lastError: unknown;
+    let httpsError: unknown;
     for (const candidate of attempts) {
+      let response: Response;
       try {
-        const response = await send(`${candidate}/v2/`, {
-          method: "GET",
-          timeoutMs: 30_000,
-        });
-        await response.body?.cancel();
-        if (response.status === 401) {
-          challenge = parseChallenges(response.headers.get("www-authenticate") ?? "")[0];
-        } else if (response.status === 404) {
-          throw new AirgapError(
-            `${registry} does not speak the registry API (GET /v2/ returned 404)`,
-            { where: registry, status: 404 },
-          );
-        } else if (!response.ok) {
-          throw new AirgapError(`${registry}: GET /v2/ returned HTTP ${response.status}`, {
-            where: registry,
-            status: response.status,
-          });
-        }
-        return candidate;
+        response = await send(`${candidate}/v2/`, { method: "GET", timeoutMs: 30_000 });
       } catch (e) {
-        if (e instanceof AirgapError) throw e;
-        lastError = e;
+        httpsError ??= e;
+        continue;
       }
+      await response.body?.cancel();
+      if (response.status === 401) {
+        challenge = parseChallenges(response.headers.get("www-authenticate") ?? "")[0];
+        return candidate;
+      }
+      if (response.ok) return candidate;
+      // Plain HTTP to a TLS port answers 400: the HTTPS failure is the real story.
+      if (httpsError !== undefined && candidate.startsWith("http:")) break;
+      throw new AirgapError(
+        response.status === 404
+          ? `${registry} does not speak the registry API (GET /v2/ returned 404)`
+          : `${registry}: GET /v2/ returned HTTP ${response.status}`,
+        { where: registry, status: response.status },
+      );
     }
-    const reason = lastError instanceof Error ? lastError.message : String(lastError);
-    const hint = allowHttp
+    const reason = networkReason(httpsError);
+    const tlsProblem = /certificate|tls|ssl|UnknownIssuer/i.test(reason);
+    const hint = tlsProblem
+      ? ` (to trust a private CA, set registries."${registry}".ca in airgap.yaml or use --ca-file)`
+      : allowHttp
       ? ""
-      : " (for a registry without TLS, declare it insecure: registries.<host>.insecure: true)";
-    throw new AirgapError(`cannot reach registry ${registry}: ${reason.split("\n")[0]}${hint}`, {
-      where: registry,
-    });
+      : ` (for a registry without TLS, set registries."${registry}".insecure: true)`;
+    throw new AirgapError(`cannot reach registry ${registry}: ${reason}${hint}`, { where: registry });
   }
 
   function baseUrl(): Promise<string> {
@@ -279,8 +288,7 @@ export function createRegistryClient(
           await sleep(RETRY_DELAYS_MS[attempt]);
           continue;
         }
-        const reason = e instanceof Error ? e.message.split("\n")[0] : String(e);
-        throw new AirgapError(`${what}: ${registry}: ${reason}`, {
+        throw new AirgapError(`${what}: ${registry}: ${networkReason(e)}`, {
           op: req.op,
           image: req.image,
           where: registry,
