@@ -9,7 +9,8 @@
  * @module
  */
 import { AirgapError, errorMessage } from "./errors.ts";
-import { observeStream } from "./oci/digest.ts";
+import { verifiedDigestOf } from "./oci/digest.ts";
+import { observeBytes } from "./streams.ts";
 import { children, type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "./oci/manifest.ts";
 import { isManifestType } from "./oci/media.ts";
 import { type PushOutcome, readAll, type Store } from "./store/types.ts";
@@ -55,18 +56,26 @@ export interface CopyResult {
   bytes: number;
 }
 
-/** A small counting semaphore. */
+/**
+ * A small counting semaphore. Tasks with a lower `priority` number start
+ * first (configs before layers, so sequential consumers never wait on them).
+ */
 export function limiter(concurrency: number) {
   let active = 0;
-  const waiting: (() => void)[] = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (active >= concurrency) await new Promise<void>((resolve) => waiting.push(resolve));
+  const waiting: { priority: number; start: () => void }[] = [];
+  return async <T>(task: () => Promise<T>, priority = 1): Promise<T> => {
+    if (active >= concurrency) {
+      await new Promise<void>((start) => {
+        const at = waiting.findIndex((w) => w.priority > priority);
+        waiting.splice(at === -1 ? waiting.length : at, 0, { priority, start });
+      });
+    }
     active++;
     try {
       return await task();
     } finally {
       active--;
-      waiting.shift()?.();
+      waiting.shift()?.start();
     }
   };
 }
@@ -110,14 +119,14 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
       const { descriptor: desc } = node;
       const outcome = await dst.push(node.dstRepo, desc, async () => {
         const stream = await src.fetch(node.srcRepo, desc);
-        return observeStream(stream, (chunk) => {
-          result.bytes += chunk.byteLength;
-          emit({ type: "bytes", bytes: chunk.byteLength });
-        });
+        return observeBytes(stream, (bytes) => {
+          result.bytes += bytes;
+          emit({ type: "bytes", bytes });
+        }, verifiedDigestOf(stream));
       });
       result.blobs[outcome]++;
       emit({ type: "blob", descriptor: desc, outcome, label: node.label });
-    }).catch((e) => fail(node.label, e));
+    }, node.isConfig ? 0 : 1).catch((e) => fail(node.label, e));
 
   const pushManifest = async (node: Node) => {
     if (failure) throw failure;
@@ -139,44 +148,6 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
     for (const tag of root.tags) await dst.tag(root.dstRepo, tag, root.descriptor, node.bytes!);
     emit({ type: "image", label: root.label, descriptor: root.descriptor });
   };
-
-  if (dst.order === "metadata-first") {
-    // Sequential destinations: gather the whole graph, then write manifests
-    // and configs before layers, each once.
-    const manifests: Node[] = [];
-    const configs: Node[] = [];
-    const layers: Node[] = [];
-    const seen = new Set<string>();
-    const rootNodes: [CopyRoot, Node][] = [];
-    const visit = async (node: Node): Promise<void> => {
-      if (seen.has(node.descriptor.digest)) return;
-      seen.add(node.descriptor.digest);
-      if (!isManifestType(node.descriptor.mediaType)) {
-        (node.isConfig ? configs : layers).push(node);
-        return;
-      }
-      const manifest = await loadManifest(node);
-      manifests.push(node);
-      const kids = children(manifest);
-      for (const [i, child] of kids.entries()) {
-        await visit({
-          ...node,
-          descriptor: child,
-          bytes: undefined,
-          isConfig: manifest.kind === "manifest" && i === 0,
-        });
-      }
-    };
-    for (const root of roots) {
-      const node: Node = { ...root, isConfig: false };
-      await visit(node);
-      rootNodes.push([root, manifests.find((m) => m.descriptor.digest === root.descriptor.digest)!]);
-    }
-    for (const node of manifests) await pushManifest(node).catch((e) => fail(node.label, e));
-    for (const node of [...configs, ...layers]) await copyBlob(node);
-    for (const [root, node] of rootNodes) await tagRoot(root, node).catch((e) => fail(root.label, e));
-    return result;
-  }
 
   // Children first: a parent is pushed only after all of its children.
   const inFlight = new Map<string, Promise<void>>();
@@ -202,7 +173,9 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
     }
     const manifest = await loadManifest(node);
     const settled = await Promise.allSettled(
-      children(manifest).map((child) => copyNode({ ...node, descriptor: child, bytes: undefined, isConfig: false })),
+      children(manifest).map((child, i) =>
+        copyNode({ ...node, descriptor: child, bytes: undefined, isConfig: manifest.kind === "manifest" && i === 0 })
+      ),
     );
     const rejected = settled.find((s) => s.status === "rejected") as PromiseRejectedResult | undefined;
     if (rejected) throw rejected.reason;

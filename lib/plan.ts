@@ -33,6 +33,8 @@ export interface ResolvedImage {
   manifests: Descriptor[];
   /** Configs and layers (each once). */
   blobs: Descriptor[];
+  /** Which of `blobs` are configs (they travel with the manifests, before layers). */
+  configs: Set<string>;
 }
 
 /** How an image compares with the previous lock. */
@@ -141,8 +143,10 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
   root = { ...root, mediaType: manifest.mediaType };
   const manifests: Descriptor[] = [];
   const blobs = new Map<string, Descriptor>();
+  const configs = new Set<string>();
   const addBlobs = (m: Manifest) => {
     if (m.kind !== "manifest") return;
+    configs.add(m.config.digest);
     for (const d of [m.config, ...m.layers]) if (!blobs.has(d.digest)) blobs.set(d.digest, d);
   };
   let saved = root;
@@ -191,6 +195,7 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
     platforms: [...new Set(platforms)],
     manifests,
     blobs: [...blobs.values()],
+    configs,
   };
 }
 
@@ -276,4 +281,25 @@ export function lockFromImages(images: ResolvedImage[]): Lock {
       blobs: Object.fromEntries([...image.manifests, ...image.blobs].map((d) => [d.digest, d.size])),
     })),
   };
+}
+
+/**
+ * Every blob of a set of images, each once, in archive order: manifests
+ * (roots first), then configs, then layers.
+ */
+export function archiveOrder(images: ResolvedImage[]): Descriptor[] {
+  const seen = new Set<string>();
+  const manifests: Descriptor[] = [];
+  const configs: Descriptor[] = [];
+  const layers: Descriptor[] = [];
+  const add = (list: Descriptor[], d: Descriptor) => {
+    if (seen.has(d.digest)) return;
+    seen.add(d.digest);
+    list.push(d);
+  };
+  for (const image of images) add(manifests, image.descriptor);
+  for (const image of images) for (const d of image.manifests) add(manifests, d);
+  for (const image of images) for (const d of image.blobs) if (image.configs.has(d.digest)) add(configs, d);
+  for (const image of images) for (const d of image.blobs) add(layers, d);
+  return [...manifests, ...configs, ...layers];
 }

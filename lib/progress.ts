@@ -93,3 +93,17 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
     },
   };
 }
+
+const traceStart = performance.now();
+const tracing = (() => {
+  try {
+    return Deno.env.get("AIRGAP_TRACE") === "1";
+  } catch {
+    return false;
+  }
+})();
+
+/** With AIRGAP_TRACE=1, print a timestamped line on stderr (for performance work). */
+export function trace(label: string): void {
+  if (tracing) console.error(`[trace ${(performance.now() - traceStart).toFixed(0).padStart(6)} ms] ${label}`);
+}

@@ -1,6 +1,12 @@
 /**
- * `airgap save`: plan, fetch what the cache lacks (registry → cache), then
- * write the archive (cache → archive). Both steps are the one copy engine.
+ * `airgap save`: plan, then copy every image into the archive — from the
+ * cache where it has the blob, from the registry where it does not. The
+ * archive's layout is planned up front, so blobs stream concurrently
+ * straight into their regions and every byte is written once; the archive
+ * being written is adopted by the cache as a pack, so what was fetched for
+ * it is cached too. When the archive lives on another file system (a USB
+ * disk), the cache gets loose copies instead and the archive is filled from
+ * them as they land.
  * @module
  */
 import type { Lock } from "../../schemas/lock.ts";
@@ -8,11 +14,12 @@ import { copyGraph, type CopyRoot } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
 import { AirgapError } from "../errors.ts";
 import { formatLock, writeLock } from "../lock.ts";
-import { graphOf, lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
-import type { Reporter } from "../progress.ts";
+import { archiveOrder, lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
+import { type Reporter, trace } from "../progress.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
-import { type ArchiveSummary, createArchive } from "../store/archive.ts";
+import { type ArchiveSummary, type ArchiveWriter, createArchive } from "../store/archive.ts";
 import { type CacheStore, openCache } from "../store/cache.ts";
+import type { Store } from "../store/types.ts";
 
 /** Options of {@link saveCommand}. */
 export interface SaveOptions {
@@ -28,6 +35,8 @@ export interface SaveOptions {
   reporter: Reporter;
   /** Concurrent downloads per registry. */
   concurrency?: number;
+  /** Split the archive into parts of this many bytes. */
+  partSize?: number;
 }
 
 /** What a save did. */
@@ -40,19 +49,26 @@ export interface SaveResult {
   fetchedBlobs: number;
 }
 
-/** Fetch every blob of `images` missing from the cache. */
-export async function fillCache(
-  images: ResolvedImage[],
-  cache: CacheStore,
-  pool: RegistryPool,
-  reporter: Reporter,
-  plan: Plan,
-  concurrency?: number,
-): Promise<{ bytes: number; blobs: number }> {
-  const byRegistry = new Map<string, CopyRoot[]>();
+/** The cache where it has a blob, the registry where it does not. */
+export function cacheFirst(cache: CacheStore, registry: Store): Store {
+  return {
+    description: `${cache.description} + ${registry.description}`,
+    concurrency: registry.concurrency,
+    exists: async (repo, desc) => await cache.exists(repo, desc) || await registry.exists(repo, desc),
+    fetch: async (repo, desc) =>
+      await cache.has(desc.digest, desc.size) ? await cache.fetch(repo, desc) : await registry.fetch(repo, desc),
+    push: () => Promise.reject(new AirgapError("a read-only source")),
+    tag: () => Promise.reject(new AirgapError("a read-only source")),
+    resolve: (repo, reference) => registry.resolve(repo, reference),
+  };
+}
+
+/** Copy roots grouped by source registry (each group has its own source store). */
+function rootsByRegistry(images: ResolvedImage[]): Map<string, CopyRoot[]> {
+  const groups = new Map<string, CopyRoot[]>();
   for (const image of images) {
     const host = image.request.source.registry;
-    const roots = byRegistry.get(host) ?? [];
+    const roots = groups.get(host) ?? [];
     roots.push({
       srcRepo: image.request.source.repository,
       dstRepo: image.name,
@@ -60,78 +76,12 @@ export async function fillCache(
       tags: [],
       label: image.name,
     });
-    byRegistry.set(host, roots);
+    groups.set(host, roots);
   }
-  const phase = reporter.phase("fetching", plan.fetchBytes, plan.fetchBlobs);
-  let bytes = 0;
-  let blobs = 0;
-  try {
-    await Promise.all([...byRegistry.entries()].map(([host, roots]) =>
-      copyGraph({
-        src: pool.get(host),
-        dst: cache,
-        roots,
-        concurrency,
-        // The planner put every manifest in the cache already.
-        readManifest: (_repo, desc) => cache.readBytes(desc),
-        onEvent(event) {
-          if (event.type === "bytes") {
-            bytes += event.bytes;
-            phase.addBytes(event.bytes);
-          } else if (event.type === "blob" && event.outcome === "pushed") {
-            blobs++;
-            phase.addItem();
-          }
-        },
-      })
-    ));
-  } finally {
-    phase.end();
-  }
-  return { bytes, blobs };
+  return groups;
 }
 
-/** Write the archive for `images` from the cache. */
-export async function writeArchive(
-  images: ResolvedImage[],
-  cache: CacheStore,
-  output: string,
-  lock: Lock,
-  reporter: Reporter,
-  plan: Plan,
-): Promise<ArchiveSummary> {
-  const archive = await createArchive(output, {
-    images: images.map((i) => ({ descriptor: i.descriptor, name: i.name, entry: i.request.entry })),
-    lock: formatLock(lock),
-  });
-  const phase = reporter.phase("writing archive", plan.totalBytes, plan.blobs.size);
-  try {
-    await copyGraph({
-      src: cache,
-      dst: archive,
-      roots: images.map((i) => ({
-        srcRepo: i.name,
-        dstRepo: i.name,
-        descriptor: i.descriptor,
-        tags: [],
-        label: i.name,
-      })),
-      readManifest: (_repo, desc) => cache.readBytes(desc),
-      onEvent(event) {
-        if (event.type === "bytes") phase.addBytes(event.bytes);
-        else if (event.type === "blob" || event.type === "manifest") phase.addItem();
-      },
-    });
-    return await archive.finish();
-  } catch (e) {
-    await archive.abort();
-    throw e;
-  } finally {
-    phase.end();
-  }
-}
-
-/** Plan, fill the cache, write the archive and the lock. */
+/** Plan, copy into the archive (and the cache), write the lock. */
 export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
   const { reporter } = options;
   const cache = await openCache(options.cacheDir);
@@ -147,23 +97,108 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       lock: options.previousLock,
       locked: options.locked,
     });
+    trace("resolved");
     const plan = await makePlan(images, cache, options.previousLock);
     const lock = lockFromImages(images);
-    const fetched = plan.fetchBlobs > 0
-      ? await fillCache(images, cache, pool, reporter, plan, options.concurrency)
-      : { bytes: 0, blobs: 0 };
-    // Every blob must now be in the cache; anything else is a bug worth stopping for.
-    for (const image of images) {
-      for (const d of graphOf(image)) {
-        if (!(await cache.has(d.digest, d.size))) {
-          throw new AirgapError(`${image.name}: blob ${d.digest} is still missing from the cache`);
-        }
-      }
-    }
-    const archive = await writeArchive(images, cache, options.output, lock, reporter, plan);
+    trace("planned");
+    const archive = await writeArchive(images, cache, pool, options, plan, lock);
     if (options.lockPath) await writeLock(options.lockPath, lock);
-    return { plan, lock, archive, fetchedBytes: fetched.bytes, fetchedBlobs: fetched.blobs };
+    const fetched = pool.all().reduce((sum, s) => sum + s.stats.bytesFetched, 0);
+    const fetchedBlobs = pool.all().reduce((sum, s) => sum + s.stats.blobsFetched, 0);
+    return { plan, lock, archive, fetchedBytes: fetched, fetchedBlobs };
   } finally {
     await pool.close();
+  }
+}
+
+async function writeArchive(
+  images: ResolvedImage[],
+  cache: CacheStore,
+  pool: RegistryPool,
+  options: SaveOptions,
+  plan: Plan,
+  lock: Lock,
+): Promise<ArchiveSummary> {
+  let journal: Awaited<ReturnType<CacheStore["beginPack"]>>;
+  const archive: ArchiveWriter = await createArchive(options.output, {
+    images: images.map((i) => ({ descriptor: i.descriptor, name: i.name, entry: i.request.entry })),
+    blobs: archiveOrder(images),
+    lock: formatLock(lock),
+    partSize: options.partSize,
+    concurrency: options.concurrency,
+    onBlobWritten: (desc, offset) => journal?.record(desc, offset),
+  });
+  const phase = options.reporter.phase("saving", plan.totalBytes, plan.blobs.size);
+  try {
+    trace("archive laid out");
+    journal = await cache.beginPack(archive.partialPaths, archive.partSize, archive.layout.size);
+    const onEvent = (event: { type: string; bytes?: number }) => {
+      if (event.type === "bytes") phase.addBytes(event.bytes!);
+      else if (event.type === "blob" || event.type === "manifest") phase.addItem();
+    };
+    const readManifest = (_repo: string, desc: { digest: string; size: number; mediaType: string }) =>
+      cache.readBytes(desc);
+    const groups = rootsByRegistry(images);
+    if (journal) {
+      // Write once: straight into the archive, which the cache now shares.
+      await Promise.all([...groups].map(([host, roots]) =>
+        copyGraph({
+          src: cacheFirst(cache, pool.get(host)),
+          dst: archive,
+          roots,
+          concurrency: options.concurrency,
+          readManifest,
+          onEvent,
+        })
+      ));
+    } else {
+      // The archive is elsewhere: fill the cache (loose blobs), and feed the
+      // archive from it as each blob lands.
+      options.reporter.info("the archive is on another file system than the cache: caching blobs separately");
+      const arriving = new Map<string, PromiseWithResolvers<void>>();
+      for (const image of plan.images) {
+        for (const d of image.missing) {
+          if (!arriving.has(d.digest)) arriving.set(d.digest, Promise.withResolvers<void>());
+        }
+      }
+      const filling = Promise.all([...groups].map(([host, roots]) =>
+        copyGraph({
+          src: pool.get(host),
+          dst: cache,
+          roots,
+          concurrency: options.concurrency,
+          readManifest,
+          onEvent: (event) => {
+            if (event.type === "blob") arriving.get(event.descriptor.digest)?.resolve();
+          },
+        })
+      ));
+      filling.catch((e) => {
+        for (const pending of arriving.values()) pending.reject(e);
+      });
+      const landed: CacheStore = {
+        ...cache,
+        async fetch(repo, desc) {
+          await arriving.get(desc.digest)?.promise;
+          return await cache.fetch(repo, desc);
+        },
+      };
+      await Promise.all([
+        filling,
+        ...[...groups].map(([, roots]) =>
+          copyGraph({ src: landed, dst: archive, roots, concurrency: options.concurrency, readManifest, onEvent })
+        ),
+      ]);
+    }
+    trace("blobs written");
+    const summary = await archive.finish();
+    trace("archive finished");
+    return summary;
+  } catch (e) {
+    await archive.abort();
+    if (journal && journal.count === 0) await journal.discard();
+    throw e;
+  } finally {
+    phase.end();
   }
 }

@@ -88,11 +88,14 @@ export function checkDigest(
 export function verifyingStream(
   expected: Expected,
   what: string,
+  onChunk?: (bytes: number) => void,
 ): TransformStream<Uint8Array, Uint8Array> {
   const digester = createDigester(digestAlgorithm(expected.digest));
+  const listeners: ((bytes: number) => void)[] = onChunk ? [onChunk] : [];
   const transform = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
       digester.update(chunk);
+      for (const listener of listeners) listener(chunk.byteLength);
       if (digester.size > expected.size) {
         throw new AirgapError(
           `${what}: size mismatch for ${expected.digest}: more than ${expected.size} bytes`,
@@ -106,10 +109,34 @@ export function verifyingStream(
     },
   });
   verified.set(transform.readable, expected.digest);
+  chunkListeners.set(transform.readable, listeners);
   return transform;
 }
 
+const chunkListeners = new WeakMap<ReadableStream<Uint8Array>, ((bytes: number) => void)[]>();
+
+/**
+ * Hear of every chunk of a stream made by {@link verifyingStream} without
+ * adding a stage to it (each stage costs per chunk). False for other streams.
+ */
+export function listenToChunks(stream: ReadableStream<Uint8Array>, listener: (bytes: number) => void): boolean {
+  const listeners = chunkListeners.get(stream);
+  if (!listeners) return false;
+  listeners.push(listener);
+  return true;
+}
+
 const verified = new WeakMap<ReadableStream<Uint8Array>, string>();
+
+/** Record that a stream errors unless its content has `digest` (see {@link ensureVerified}). */
+export function markVerified(stream: ReadableStream<Uint8Array>, digest: string): void {
+  verified.set(stream, digest);
+}
+
+/** The digest a stream is known to verify, if any. */
+export function verifiedDigestOf(stream: ReadableStream<Uint8Array>): string | undefined {
+  return verified.get(stream);
+}
 
 /**
  * Make sure a stream is checked against `expected`: a stream that already
@@ -134,26 +161,4 @@ export function verifyBytes(
   const digester = createDigester(digestAlgorithm(expected.digest));
   digester.update(bytes);
   checkDigest(digester, expected, what);
-}
-
-/**
- * Watch the chunks of a stream (progress counting) without losing its
- * verified mark: the bytes are passed on untouched, and an error of the
- * verifier still errors the result.
- */
-export function observeStream(
-  stream: ReadableStream<Uint8Array>,
-  onChunk: (chunk: Uint8Array) => void,
-): ReadableStream<Uint8Array> {
-  const out = stream.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        onChunk(chunk);
-        controller.enqueue(chunk);
-      },
-    }),
-  );
-  const digest = verified.get(stream);
-  if (digest !== undefined) verified.set(out, digest);
-  return out;
 }

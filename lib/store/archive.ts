@@ -1,20 +1,22 @@
 /**
- * The archive: a POSIX tar of an OCI image layout. Written sequentially —
- * `oci-layout`, `index.json` (one entry per image, named by its source
- * reference), `airgap.lock`, then every blob once, manifests and configs
- * before layers — to a `.partial` file renamed only when complete. Read by
- * indexing the tar headers, so blobs stream from their offsets in any order.
+ * The archive: a POSIX tar of an OCI image layout — `oci-layout`,
+ * `index.json` (one entry per image, named by its source reference),
+ * `airgap.lock`, then every blob once, manifests and configs before layers.
+ * The layout is planned before a byte is written (every size is known), so
+ * blobs are written concurrently straight into their regions, each byte
+ * once, into `.partial` files renamed only when complete. Read by indexing
+ * the tar headers, so blobs stream from their offsets in any order.
  * skopeo (`oci-archive:FILE:REF`), umoci and docker can read it too.
  * @module
  */
 import { basename, dirname, join } from "node:path";
 import { AirgapError, withContext } from "../errors.ts";
-import { ensureVerified, verifyBytes, verifyingStream } from "../oci/digest.ts";
+import { ensureVerified, verifyBytes } from "../oci/digest.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
-import { bufferedWriter, fileRangeStream } from "../fsutil.ts";
+import { createVolumes, openVolumes, type VolumeReader } from "./volumes.ts";
 import { isValidDigest } from "../ref.ts";
-import { encodeHeader, padding, type RandomAccess, scanTar, TAR_END, type TarEntry, TarFormatError } from "../tar.ts";
+import { encodeHeader, paddingSize, scanTar, TAR_END, type TarEntry, TarFormatError } from "../tar.ts";
 import { REF_NAME } from "./cache.ts";
 import type { Content, PushOutcome, ResolvedManifest, Store } from "./types.ts";
 import { readAll } from "./types.ts";
@@ -40,18 +42,29 @@ export interface ArchiveImage {
   entry: string;
 }
 
-/** What the writer needs up front: the archive's table of contents. */
+/** What the writer needs up front: the table of contents and every blob, in archive order. */
 export interface ArchiveWriterOptions {
   images: ArchiveImage[];
+  /** Every blob the archive will hold, each once, in the order they appear (manifests and configs first). */
+  blobs: Descriptor[];
   /** The lock text to embed. */
   lock?: string;
   /** Extra annotations on index.json. */
   annotations?: Record<string, string>;
+  /** Split into parts of this many bytes (`NAME.001`, `NAME.002`, …). */
+  partSize?: number;
+  /** Concurrent blob writes (default 8). */
+  concurrency?: number;
+  /** Hears of every blob once its bytes are in place and verified. */
+  onBlobWritten?: (desc: Descriptor, offset: number) => void;
 }
 
 /** Summary of a finished archive. */
 export interface ArchiveSummary {
+  /** Path of the archive (of its first part when split). */
   path: string;
+  /** Every part written. */
+  parts: string[];
   size: number;
   blobs: number;
   blobBytes: number;
@@ -59,9 +72,15 @@ export interface ArchiveSummary {
 
 /** An archive being written. */
 export interface ArchiveWriter extends Store {
-  /** Write the end marker, flush, and move the archive into place. */
+  /** The planned layout: where each blob's bytes go. */
+  readonly layout: ArchiveLayout;
+  /** The files being written (`.partial`). */
+  readonly partialPaths: string[];
+  /** The part size (the whole size when not split). */
+  readonly partSize: number;
+  /** Check every blob is in place, flush, and move the archive into place. */
   finish(): Promise<ArchiveSummary>;
-  /** Give up: remove the partial file. */
+  /** Give up: remove the partial files. */
   abort(): Promise<void>;
 }
 
@@ -81,65 +100,127 @@ export function indexEntry(image: ArchiveImage): Descriptor {
 
 const encoder = new TextEncoder();
 
-/** Start writing an archive at `path` (through `path.partial`). */
-export async function createArchive(path: string, options: ArchiveWriterOptions): Promise<ArchiveWriter> {
-  const partial = `${path}.partial`;
-  let file: Deno.FsFile;
-  try {
-    await Deno.mkdir(dirname(path) || ".", { recursive: true });
-    file = await Deno.open(partial, { write: true, create: true, truncate: true });
-  } catch (e) {
-    throw withContext(e, `cannot write archive ${path}`);
-  }
-  const out = bufferedWriter(file, 4 * 1024 * 1024);
-  let size = 0;
-  let blobBytes = 0;
-  const written = new Set<string>();
-  let queue: Promise<unknown> = Promise.resolve();
-  let closed = false;
+/** Where everything goes in an archive, decided before a byte is written. */
+export interface ArchiveLayout {
+  /** Total size in bytes. */
+  size: number;
+  /** Blob digest → offset of its data. */
+  blobs: Map<string, { offset: number; descriptor: Descriptor }>;
+  /** Fixed bytes (headers, metadata, end marker) and where they go. */
+  fixed: { offset: number; bytes: Uint8Array }[];
+}
 
-  const write = async (bytes: Uint8Array) => {
-    await out.write(bytes);
-    size += bytes.byteLength;
-  };
-  const writeEntry = async (name: string, bytes: Uint8Array) => {
-    await write(encodeHeader({ name, size: bytes.byteLength }));
-    await write(bytes);
-    await write(padding(bytes.byteLength));
-  };
-
+/** Plan an archive: metadata entries, then every blob once, in the given order. */
+export function planArchive(
+  images: ArchiveImage[],
+  blobs: Descriptor[],
+  lock?: string,
+  annotations?: Record<string, string>,
+): ArchiveLayout {
   const index = {
     schemaVersion: 2,
     mediaType: OCI_INDEX,
-    manifests: options.images.map(indexEntry),
-    annotations: { [ARCHIVE_VERSION_ANNOTATION]: ARCHIVE_VERSION, ...options.annotations },
+    manifests: images.map(indexEntry),
+    annotations: { [ARCHIVE_VERSION_ANNOTATION]: ARCHIVE_VERSION, ...annotations },
   };
-  await writeEntry("oci-layout", encoder.encode(JSON.stringify({ imageLayoutVersion: "1.0.0" })));
-  await writeEntry("index.json", encoder.encode(JSON.stringify(index, null, 2) + "\n"));
-  if (options.lock !== undefined) await writeEntry(LOCK_ENTRY, encoder.encode(options.lock));
-  await write(encodeHeader({ name: "blobs/", size: 0, type: "directory" }));
+  const fixed: { offset: number; bytes: Uint8Array }[] = [];
+  const layoutBlobs = new Map<string, { offset: number; descriptor: Descriptor }>();
+  let offset = 0;
+  const file = (name: string, bytes: Uint8Array) => {
+    const header = encodeHeader({ name, size: bytes.byteLength });
+    fixed.push({ offset, bytes: header }, { offset: offset + header.byteLength, bytes });
+    offset += header.byteLength + bytes.byteLength + paddingSize(bytes.byteLength);
+  };
+  const directory = (name: string) => {
+    const header = encodeHeader({ name, size: 0, type: "directory" });
+    fixed.push({ offset, bytes: header });
+    offset += header.byteLength;
+  };
+  file("oci-layout", encoder.encode(JSON.stringify({ imageLayoutVersion: "1.0.0" })));
+  file("index.json", encoder.encode(JSON.stringify(index, null, 2) + "\n"));
+  if (lock !== undefined) file(LOCK_ENTRY, encoder.encode(lock));
+  directory("blobs/");
   const algorithms = new Set<string>();
-
-  async function writeBlob(desc: Descriptor, content: Content): Promise<PushOutcome> {
-    if (closed) throw new AirgapError(`archive ${path} is already closed`);
-    if (written.has(desc.digest)) return "exists";
-    const [algorithm, hex] = desc.digest.split(":");
+  for (const blob of blobs) {
+    if (layoutBlobs.has(blob.digest)) continue;
+    const [algorithm, hex] = blob.digest.split(":");
     if (!algorithms.has(algorithm)) {
       algorithms.add(algorithm);
-      await write(encodeHeader({ name: `blobs/${algorithm}/`, size: 0, type: "directory" }));
+      directory(`blobs/${algorithm}/`);
     }
-    await write(encodeHeader({ name: `blobs/${algorithm}/${hex}`, size: desc.size }));
+    const header = encodeHeader({ name: `blobs/${algorithm}/${hex}`, size: blob.size });
+    fixed.push({ offset, bytes: header });
+    offset += header.byteLength;
+    layoutBlobs.set(blob.digest, { offset, descriptor: blob });
+    offset += blob.size + paddingSize(blob.size);
+  }
+  fixed.push({ offset, bytes: TAR_END });
+  offset += TAR_END.byteLength;
+  return { size: offset, blobs: layoutBlobs, fixed };
+}
+
+/**
+ * Start writing an archive at `path` (through `.partial` files). Headers and
+ * metadata are written at once; blobs are pushed in any order, concurrently,
+ * each into its planned region.
+ */
+export async function createArchive(path: string, options: ArchiveWriterOptions): Promise<ArchiveWriter> {
+  const layout = planArchive(options.images, options.blobs, options.lock, options.annotations);
+  const volumes = await createVolumes(path, layout.size, options.partSize);
+  try {
+    // Fixed bytes that touch each other go out in one write.
+    let run: { offset: number; parts: Uint8Array[]; size: number } | undefined;
+    const flush = async () => {
+      if (!run) return;
+      const bytes = new Uint8Array(run.size);
+      let at = 0;
+      for (const p of run.parts) {
+        bytes.set(p, at);
+        at += p.byteLength;
+      }
+      await volumes.writeAt(run.offset, bytes);
+      run = undefined;
+    };
+    for (const { offset, bytes } of layout.fixed) {
+      if (run && run.offset + run.size === offset && run.size < 4 * 1024 * 1024) {
+        run.parts.push(bytes);
+        run.size += bytes.byteLength;
+      } else {
+        await flush();
+        run = { offset, parts: [bytes], size: bytes.byteLength };
+      }
+    }
+    await flush();
+  } catch (e) {
+    await volumes.abort();
+    throw withContext(e, `cannot write archive ${path}`);
+  }
+
+  const written = new Set<string>();
+  const writing = new Map<string, Promise<PushOutcome>>();
+  let closed = false;
+  let blobBytes = 0;
+
+  async function writeBlob(desc: Descriptor, content: Content): Promise<PushOutcome> {
+    const slot = layout.blobs.get(desc.digest);
+    if (!slot) throw new AirgapError(`archive ${path}: blob ${desc.digest} is not part of its plan`);
+    if (slot.descriptor.size !== desc.size) {
+      throw new AirgapError(
+        `archive ${path}: blob ${desc.digest} is planned with ${slot.descriptor.size} bytes, not ${desc.size}`,
+      );
+    }
+    const what = `archive blob ${desc.digest}`;
     if (content instanceof Uint8Array) {
-      verifyBytes(content, desc, `archive blob ${desc.digest}`);
-      await write(content);
+      verifyBytes(content, desc, what);
+      await volumes.writeAt(slot.offset, content);
     } else {
-      const stream = ensureVerified(await content(), desc, `archive blob ${desc.digest}`);
-      // A stream error leaves the tar inconsistent: the whole archive fails.
-      for await (const chunk of stream) await write(chunk);
+      const stream = ensureVerified(await content(), desc, what);
+      const n = await volumes.writeStream(slot.offset, desc.size, stream);
+      if (n !== desc.size) throw new AirgapError(`${what}: wrote ${n} of ${desc.size} bytes`);
     }
-    await write(padding(desc.size));
     written.add(desc.digest);
     blobBytes += desc.size;
+    options.onBlobWritten?.(desc, slot.offset);
     return "pushed";
   }
 
@@ -149,16 +230,21 @@ export async function createArchive(path: string, options: ArchiveWriterOptions)
 
   return {
     description: `archive ${path}`,
-    concurrency: 1,
-    order: "metadata-first",
+    concurrency: options.concurrency ?? 8,
+    layout,
+    partialPaths: volumes.partialPaths,
+    partSize: volumes.partSize,
     exists: (_repo, desc) => Promise.resolve(written.has(desc.digest)),
     fetch: () => fail(),
     resolve: () => fail(),
     push(_repo, desc, content) {
-      // Entries must not interleave: serialise every push.
-      const next = queue.then(() => writeBlob(desc, content));
-      queue = next.catch(() => {});
-      return next;
+      if (closed) return Promise.reject(new AirgapError(`archive ${path} is already closed`));
+      if (written.has(desc.digest)) return Promise.resolve("exists");
+      const pending = writing.get(desc.digest);
+      if (pending) return pending.then(() => "exists" as const);
+      const started = writeBlob(desc, content).finally(() => writing.delete(desc.digest));
+      writing.set(desc.digest, started);
+      return started;
     },
     tag(_repo, tag) {
       const known = options.images.some((i) => i.name.endsWith(`:${tag}`));
@@ -166,45 +252,22 @@ export async function createArchive(path: string, options: ArchiveWriterOptions)
       return Promise.resolve();
     },
     async finish() {
-      await queue;
+      await Promise.allSettled([...writing.values()]);
+      const missing = [...layout.blobs.keys()].filter((d) => !written.has(d));
+      if (missing.length > 0) {
+        throw new AirgapError(
+          `archive ${path} is incomplete: ${missing.length} blob(s) were not written (first: ${missing[0]})`,
+        );
+      }
       closed = true;
-      await write(TAR_END);
-      await out.flush();
-      await file.syncData();
-      file.close();
-      await Deno.rename(partial, path);
-      return { path, size, blobs: written.size, blobBytes };
+      const parts = await volumes.finish();
+      return { path: parts[0], parts, size: layout.size, blobs: written.size, blobBytes };
     },
     async abort() {
       closed = true;
-      try {
-        file.close();
-      } catch {
-        // already closed
-      }
-      await Deno.remove(partial).catch(() => {});
+      await Promise.allSettled([...writing.values()]);
+      await volumes.abort();
     },
-  };
-}
-
-/** A file as random-access bytes. */
-export async function fileAccess(path: string): Promise<RandomAccess & { close(): void }> {
-  const file = await Deno.open(path, { read: true });
-  const { size } = await file.stat();
-  return {
-    size,
-    async read(offset, length) {
-      const buffer = new Uint8Array(length);
-      await file.seek(offset, Deno.SeekMode.Start);
-      let got = 0;
-      while (got < length) {
-        const n = await file.read(buffer.subarray(got));
-        if (n === null) throw new TarFormatError(`${path}: unexpected end of file at ${offset + got}`);
-        got += n;
-      }
-      return buffer;
-    },
-    close: () => file.close(),
   };
 }
 
@@ -216,6 +279,8 @@ export interface ArchiveIndexEntry extends ArchiveImage {
 /** An archive opened for reading. */
 export interface ArchiveReader extends Store {
   readonly path: string;
+  /** The files of the archive (several when split). */
+  readonly parts: string[];
   /** Size of the archive in bytes. */
   readonly size: number;
   /** The images in index.json, in order. */
@@ -230,13 +295,13 @@ export interface ArchiveReader extends Store {
   readBytes(desc: Descriptor, limit?: number): Promise<Uint8Array>;
 }
 
-/** Open an archive: index its headers and read its metadata. */
+/** Open an archive (a file, or the first part or base name of split volumes): index its headers, read its metadata. */
 export async function openArchive(path: string): Promise<ArchiveReader> {
-  let access: Awaited<ReturnType<typeof fileAccess>>;
+  let access: VolumeReader;
   try {
-    access = await fileAccess(path);
+    access = await openVolumes(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new AirgapError(`archive ${path} does not exist`);
+    if (e instanceof AirgapError) throw e;
     throw withContext(e, `cannot open archive ${path}`);
   }
   const entries = new Map<string, TarEntry>();
@@ -311,8 +376,11 @@ export async function openArchive(path: string): Promise<ArchiveReader> {
   };
   const fetch = (_repo: string, desc: Descriptor) => {
     const entry = find(desc);
+    const part = access.paths.length > 1
+      ? ` (part ${access.partOf(entry.offset)}: ${basename(access.paths[access.partOf(entry.offset) - 1])})`
+      : "";
     return Promise.resolve(
-      fileRangeStream(path, entry.offset, entry.size).pipeThrough(verifyingStream(desc, `archive blob ${desc.digest}`)),
+      access.rangeStream(entry.offset, entry.size, desc, `archive ${path}${part}: blob ${desc.digest}`),
     );
   };
   const readBytes = async (desc: Descriptor, limit = MAX_MANIFEST_SIZE) => {
@@ -324,6 +392,7 @@ export async function openArchive(path: string): Promise<ArchiveReader> {
   return {
     description: `archive ${path}`,
     path,
+    parts: access.paths,
     size: access.size,
     images,
     annotations,
@@ -331,6 +400,10 @@ export async function openArchive(path: string): Promise<ArchiveReader> {
     blobs,
     concurrency: 6,
     readBytes,
+    close() {
+      access.close();
+      return Promise.resolve();
+    },
     exists: (_repo, desc) => Promise.resolve(blobs.get(desc.digest)?.size === desc.size),
     fetch,
     push: readOnly,

@@ -10,17 +10,12 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { AirgapError, withContext } from "../errors.ts";
-import {
-  checkDigest,
-  createDigester,
-  digestAlgorithm,
-  digestHex,
-  ensureVerified,
-  verifyingStream,
-} from "../oci/digest.ts";
+import { checkDigest, createDigester, digestAlgorithm, digestHex, ensureVerified } from "../oci/digest.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
-import { bufferedWriter, fileRangeStream, fileSize, writeFileAtomic } from "../fsutil.ts";
+import { fileSize, writeFileAtomic } from "../fsutil.ts";
+import { fileByteStream, writeStreamToFile } from "../streams.ts";
+import { openVolumes, partName } from "./volumes.ts";
 import { isValidDigest } from "../ref.ts";
 import { type Content, openContent, type PushOutcome, readAll, type ResolvedManifest, type Store } from "./types.ts";
 
@@ -45,6 +40,35 @@ export interface CacheStore extends Store {
   recordTags(entries: { name: string; descriptor: Descriptor }[]): Promise<void>;
   /** Counters, for reports and tests. */
   readonly stats: { blobsWritten: number; bytesWritten: number };
+  /**
+   * Adopt an archive being written as a pack: hard-link its files into the
+   * cache and journal each blob as it is completed, so blobs written once
+   * into the archive are in the cache too. Undefined when the archive is on
+   * another file system (or one without hard links): the caller then fills
+   * the cache with loose blobs instead.
+   */
+  beginPack(partialPaths: string[], partSize: number, size: number): Promise<PackJournal | undefined>;
+  /** Blobs held in packs: digest → where. */
+  packed(): ReadonlyMap<string, PackedBlob>;
+}
+
+/** Records the blobs of a pack as they are completed. */
+export interface PackJournal {
+  readonly id: string;
+  /** Record a blob whose verified bytes are now at `offset`. */
+  record(desc: Descriptor, offset: number): void;
+  /** Blobs recorded so far. */
+  readonly count: number;
+  /** Forget the pack (nothing of it is worth keeping). */
+  discard(): Promise<void>;
+}
+
+/** A blob stored inside a pack. */
+export interface PackedBlob {
+  /** The pack's files (several when the archive is split). */
+  paths: string[];
+  offset: number;
+  size: number;
 }
 
 /** Default cache directory: `%LOCALAPPDATA%\airgap` on Windows, else `$XDG_CACHE_HOME/airgap` or `~/.cache/airgap`. */
@@ -82,6 +106,8 @@ export async function openCache(dir: string): Promise<CacheStore> {
     throw withContext(e, `cannot use cache directory ${dir}`);
   }
   const stats = { blobsWritten: 0, bytesWritten: 0 };
+  const packsDir = join(dir, "packs");
+  const packedBlobs = await loadPacks(packsDir);
 
   const blobPath = (digest: string) => {
     if (!isValidDigest(digest)) throw new AirgapError(`malformed digest "${digest}"`);
@@ -89,9 +115,31 @@ export async function openCache(dir: string): Promise<CacheStore> {
   };
   const partialPath = (digest: string) => join(dir, "tmp", `${digestAlgorithm(digest)}-${digestHex(digest)}.partial`);
 
-  async function has(digest: string, size?: number): Promise<boolean> {
+  async function hasLoose(digest: string, size?: number): Promise<boolean> {
     const actual = await fileSize(blobPath(digest));
     return actual !== undefined && (size === undefined || actual === size);
+  }
+
+  async function has(digest: string, size?: number): Promise<boolean> {
+    const packed = packedBlobs.get(digest);
+    if (packed && (size === undefined || packed.size === size)) return true;
+    return await hasLoose(digest, size);
+  }
+
+  /** A verified stream of a blob, loose or packed. */
+  async function open(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    const what = `cache ${dir}: blob ${desc.digest}`;
+    if (await hasLoose(desc.digest, desc.size)) {
+      return fileByteStream(blobPath(desc.digest), { length: desc.size, expected: desc, what });
+    }
+    const packed = packedBlobs.get(desc.digest);
+    if (packed && packed.size === desc.size) {
+      const volumes = await openVolumes(packed.paths[0]);
+      const stream = volumes.rangeStream(packed.offset, desc.size, desc, what);
+      volumes.close();
+      return stream;
+    }
+    throw new AirgapError(`${what} is missing`, { op: "fetch" });
   }
 
   async function writeBlob(desc: Descriptor, content: Content): Promise<PushOutcome> {
@@ -105,10 +153,8 @@ export async function openCache(dir: string): Promise<CacheStore> {
       if (await has(desc.digest, desc.size)) return "exists";
       await file.truncate(0);
       await file.seek(0, Deno.SeekMode.Start);
-      const out = bufferedWriter(file);
       const stream = ensureVerified(await openContent(content), desc, `cache blob ${desc.digest}`);
-      for await (const chunk of stream) await out.write(chunk);
-      await out.flush();
+      await writeStreamToFile(stream, file);
       await file.syncData();
       await Deno.rename(partial, blobPath(desc.digest));
       stats.blobsWritten++;
@@ -133,10 +179,11 @@ export async function openCache(dir: string): Promise<CacheStore> {
     try {
       bytes = await Deno.readFile(blobPath(desc.digest));
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      if (!packedBlobs.has(desc.digest)) {
         throw new AirgapError(`cache ${dir}: blob ${desc.digest} is missing`, { op: "read" });
       }
-      throw e;
+      return await readAll(await open(desc), limit);
     }
     const digester = createDigester(digestAlgorithm(desc.digest));
     digester.update(bytes);
@@ -200,13 +247,40 @@ export async function openCache(dir: string): Promise<CacheStore> {
     },
     tags,
     exists: (_repo, desc) => has(desc.digest, desc.size),
-    async fetch(_repo, desc) {
-      const path = blobPath(desc.digest);
-      const size = await fileSize(path);
-      if (size === undefined) {
-        throw new AirgapError(`cache ${dir}: blob ${desc.digest} is missing`, { op: "fetch" });
+    fetch: (_repo, desc) => open(desc),
+    packed: () => packedBlobs,
+    async beginPack(partialPaths, partSize, size) {
+      await Deno.mkdir(packsDir, { recursive: true });
+      const id = `${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
+      const base = join(packsDir, `${id}.tar`);
+      const paths = partialPaths.length === 1 ? [base] : partialPaths.map((_, i) => partName(base, i));
+      try {
+        for (const [i, p] of partialPaths.entries()) await Deno.link(p, paths[i]);
+      } catch {
+        for (const p of paths) await Deno.remove(p).catch(() => {});
+        return undefined; // another file system, or no hard links there
       }
-      return fileRangeStream(path).pipeThrough(verifyingStream(desc, `cache blob ${desc.digest}`));
+      const journalPath = join(packsDir, `${id}.idx`);
+      const journal = Deno.openSync(journalPath, { write: true, create: true, append: true });
+      const line = (value: unknown) => journal.writeSync(new TextEncoder().encode(JSON.stringify(value) + "\n"));
+      line({ pack: 1, size, partSize, parts: paths.length });
+      let count = 0;
+      return {
+        id,
+        get count() {
+          return count;
+        },
+        record(desc, offset) {
+          line({ d: desc.digest, o: offset, s: desc.size });
+          packedBlobs.set(desc.digest, { paths, offset, size: desc.size });
+          count++;
+        },
+        async discard() {
+          journal.close();
+          for (const p of [...paths, journalPath]) await Deno.remove(p).catch(() => {});
+          for (const [digest, blob] of packedBlobs) if (blob.paths === paths) packedBlobs.delete(digest);
+        },
+      };
     },
     push: (_repo, desc, content) => writeBlob(desc, content),
     tag: (repo, tag, desc) => recordTags([{ name: `${repo}:${tag}`, descriptor: desc }]),
@@ -216,7 +290,8 @@ export async function openCache(dir: string): Promise<CacheStore> {
       if (isValidDigest(reference)) {
         const size = await fileSize(blobPath(reference));
         if (size === undefined) throw new AirgapError(`cache: ${repo}@${reference} is not cached`);
-        const bytes = await readAll(fileRangeStream(blobPath(reference)), MAX_MANIFEST_SIZE);
+        if (size > MAX_MANIFEST_SIZE) throw new AirgapError(`cache: ${repo}@${reference} is too large for a manifest`);
+        const bytes = await Deno.readFile(blobPath(reference));
         const parsed = parseManifest(bytes, undefined, `${repo}@${reference}`);
         desc = { mediaType: parsed.mediaType, digest: reference, size };
         await readBytes(desc);
@@ -230,4 +305,46 @@ export async function openCache(dir: string): Promise<CacheStore> {
       };
     },
   };
+}
+
+/** Read every pack journal: digest → where its verified bytes are. */
+async function loadPacks(packsDir: string): Promise<Map<string, PackedBlob>> {
+  const out = new Map<string, PackedBlob>();
+  let names: string[];
+  try {
+    names = [];
+    for await (const entry of Deno.readDir(packsDir)) if (entry.name.endsWith(".idx")) names.push(entry.name);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return out;
+    throw e;
+  }
+  for (const name of names.sort()) {
+    const base = join(packsDir, name.replace(/\.idx$/, ".tar"));
+    let text: string;
+    try {
+      text = await Deno.readTextFile(join(packsDir, name));
+    } catch {
+      continue;
+    }
+    const lines = text.split("\n").filter((l) => l.trim() !== "");
+    let header: { parts?: number } | undefined;
+    try {
+      header = JSON.parse(lines[0] ?? "{}");
+    } catch {
+      continue;
+    }
+    const parts = header?.parts ?? 1;
+    const paths = parts === 1 ? [base] : Array.from({ length: parts }, (_, i) => partName(base, i));
+    if (!(await Promise.all(paths.map((p) => fileSize(p)))).every((s) => s !== undefined)) continue;
+    for (const l of lines.slice(1)) {
+      try {
+        const { d, o, s } = JSON.parse(l) as { d: string; o: number; s: number };
+        // A torn last line (killed mid-write) is simply skipped.
+        if (isValidDigest(d) && !out.has(d)) out.set(d, { paths, offset: o, size: s });
+      } catch {
+        // skip
+      }
+    }
+  }
+  return out;
 }

@@ -41,12 +41,6 @@ export interface Store {
   /** Preferred number of concurrent transfers into or out of this store. */
   readonly concurrency: number;
   /**
-   * `children-first` (default): a parent is pushed after its children, as
-   * registries require. `metadata-first`: manifests and configs before layers,
-   * for sequential formats (archives) whose readers want the structure first.
-   */
-  readonly order?: "children-first" | "metadata-first";
-  /**
    * True when the store refuses a manifest whose children are missing
    * (registries do), so a manifest it holds stands for a complete graph.
    */

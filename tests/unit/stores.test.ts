@@ -62,18 +62,24 @@ Deno.test("cache: tags are recorded in index.json", () =>
     );
   }));
 
-Deno.test("copy engine: cache → archive writes each blob once, metadata first, and reads back", () =>
+Deno.test("copy engine: cache → archive writes each blob once, in planned order, and reads back", () =>
   withDir(async (dir) => {
     const images = standardCorpus(0.5);
     const cache = await openCache(join(dir, "cache"));
     for (const blob of corpusBlobs(images).values()) await cache.putBytes(blob.descriptor, blob.bytes);
     const path = join(dir, "out.tar");
+    const all = [...corpusBlobs(images).values()];
+    const ordered = [
+      ...all.filter((b) => isManifestType(b.descriptor.mediaType)),
+      ...all.filter((b) => !isManifestType(b.descriptor.mediaType)),
+    ];
     const archive = await createArchive(path, {
       images: images.map((i) => ({
         descriptor: i.root.descriptor,
         name: `docker.io/${i.repository}:${i.tag}`,
         entry: `${i.repository}:${i.tag}`,
       })),
+      blobs: ordered.map((b) => b.descriptor),
       lock: "{}\n",
     });
     const result = await copyGraph({
@@ -101,7 +107,7 @@ Deno.test("copy engine: cache → archive writes each blob once, metadata first,
     for (const blob of unique.values()) {
       assertEquals(await readAll(await reader.fetch("", blob.descriptor), 64 * 1024 * 1024), blob.bytes);
     }
-    // Order: every manifest and config before the first layer.
+    // Order as planned: every manifest before the first other blob.
     const offsets = [...reader.blobs.entries()].map(([digest, e]) => ({ digest, offset: e.offset }));
     const configs = new Set<string>();
     for (const b of unique.values()) {
@@ -109,24 +115,23 @@ Deno.test("copy engine: cache → archive writes each blob once, metadata first,
       const m = parseManifest(b.bytes, b.descriptor.mediaType, "t");
       if (m.kind === "manifest") configs.add(m.config.digest);
     }
-    const kind = (digest: string) =>
-      isManifestType(unique.get(digest)!.descriptor.mediaType) || configs.has(digest) ? "meta" : "layer";
+    const kind = (digest: string) => isManifestType(unique.get(digest)!.descriptor.mediaType) ? "meta" : "layer";
     const firstLayer = Math.min(...offsets.filter((o) => kind(o.digest) === "layer").map((o) => o.offset));
     const lastMeta = Math.max(...offsets.filter((o) => kind(o.digest) === "meta").map((o) => o.offset));
-    assert(lastMeta < firstLayer, "manifests and configs must precede layers");
+    assert(lastMeta < firstLayer, "manifests must precede the other blobs");
   }));
 
 Deno.test("archive: an aborted write leaves no archive; a corrupted blob fails verification", () =>
   withDir(async (dir) => {
     const images = standardCorpus(0.1);
     const path = join(dir, "a.tar");
-    const archive = await createArchive(path, { images: [] });
+    const archive = await createArchive(path, { images: [], blobs: [] });
     await archive.abort();
     await assertRejects(() => Deno.stat(path), Deno.errors.NotFound);
     await assertRejects(() => Deno.stat(`${path}.partial`), Deno.errors.NotFound);
 
-    const writer = await createArchive(path, { images: [] });
     const blob = images[2].blobs[1];
+    const writer = await createArchive(path, { images: [], blobs: [blob.descriptor] });
     await writer.push("", blob.descriptor, blob.bytes);
     await writer.finish();
     const bytes = await Deno.readFile(path);

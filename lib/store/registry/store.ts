@@ -113,15 +113,9 @@ export function registryStore(
     });
     if (!response.body) throw new AirgapError(`fetch ${label(repo, desc.digest)}: empty response`);
     stats.blobsFetched++;
-    const counted = new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        stats.bytesFetched += chunk.byteLength;
-        controller.enqueue(chunk);
-      },
-    });
-    return response.body
-      .pipeThrough(counted)
-      .pipeThrough(verifyingStream(desc, `${label(repo, desc.digest)}`));
+    return response.body.pipeThrough(
+      verifyingStream(desc, label(repo, desc.digest), (bytes) => (stats.bytesFetched += bytes)),
+    );
   }
 
   async function head(repo: string, reference: string): Promise<Descriptor | undefined> {

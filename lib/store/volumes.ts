@@ -1,0 +1,375 @@
+/**
+ * An archive's bytes on disk: one file, or split volumes `NAME.001`,
+ * `NAME.002`, … whose concatenation is the archive. Writers fill regions at
+ * known offsets, concurrently (the whole layout is planned up front), into
+ * `.partial` files renamed only when complete. Readers get random access and
+ * verified range streams across parts, never joining them on disk.
+ * @module
+ */
+import { basename, dirname } from "node:path";
+import { AirgapError, withContext } from "../errors.ts";
+import { checkDigest, createDigester, digestAlgorithm, type Expected, markVerified } from "../oci/digest.ts";
+import { writeAll } from "../fsutil.ts";
+import { AUTO_CHUNK, isByteStream, markByteStream } from "../streams.ts";
+import type { RandomAccess } from "../tar.ts";
+
+/** Name of part `index` (0-based) of a split archive: `NAME.001`. */
+export function partName(path: string, index: number): string {
+  return `${path}.${String(index + 1).padStart(3, "0")}`;
+}
+
+/** Where a byte range falls: part index, offset inside it, length. */
+interface Piece {
+  part: number;
+  offset: number;
+  length: number;
+}
+
+function pieces(offset: number, length: number, partSize: number, parts: number): Piece[] {
+  const out: Piece[] = [];
+  let at = offset;
+  let left = length;
+  while (left > 0) {
+    const part = Math.min(Math.floor(at / partSize), parts - 1);
+    const inPart = at - part * partSize;
+    const room = part === parts - 1 ? left : Math.min(left, partSize - inPart);
+    out.push({ part, offset: inPart, length: room });
+    at += room;
+    left -= room;
+  }
+  return out;
+}
+
+/** A set of volumes being written. */
+export interface VolumeWriter {
+  /** Final paths of the parts (one path when not split). */
+  readonly paths: string[];
+  /** Paths being written. */
+  readonly partialPaths: string[];
+  readonly size: number;
+  /** Bytes per part (the last part may be smaller); `size` when not split. */
+  readonly partSize: number;
+  /** Write bytes at an offset. */
+  writeAt(offset: number, bytes: Uint8Array): Promise<void>;
+  /** Stream exactly `length` bytes into the region at `offset`; returns bytes written. */
+  writeStream(offset: number, length: number, stream: ReadableStream<Uint8Array>): Promise<number>;
+  /** Flush to disk and move every part into place. */
+  finish(): Promise<string[]>;
+  /** Remove the partial files. */
+  abort(): Promise<void>;
+}
+
+/** Create volumes of `size` bytes at `path`, split into parts of `partSize` bytes if given. */
+export async function createVolumes(path: string, size: number, partSize?: number): Promise<VolumeWriter> {
+  const split = partSize !== undefined && partSize < size;
+  const part = split ? partSize! : Math.max(size, 1);
+  const count = split ? Math.ceil(size / part) : 1;
+  const paths = split ? Array.from({ length: count }, (_, i) => partName(path, i)) : [path];
+  const partialPaths = paths.map((p) => `${p}.partial`);
+  try {
+    await Deno.mkdir(dirname(path) || ".", { recursive: true });
+    for (const [i, p] of partialPaths.entries()) {
+      const file = await Deno.open(p, { write: true, create: true, truncate: true });
+      await file.truncate(i === count - 1 ? size - part * (count - 1) : part);
+      file.close();
+    }
+  } catch (e) {
+    for (const p of partialPaths) await Deno.remove(p).catch(() => {});
+    throw withContext(e, `cannot write archive ${path}`);
+  }
+
+  // Flush in the background as data accumulates, so the final flush is short
+  // and writeback overlaps the transfer instead of following it.
+  const SYNC_EVERY = 256 * 1024 * 1024;
+  let unsynced = 0;
+  let syncing: Promise<void> | undefined;
+  const dirty = new Set<number>();
+  const syncParts = async (parts: number[]) => {
+    for (const i of parts) {
+      const file = await Deno.open(partialPaths[i], { write: true });
+      try {
+        await file.syncData();
+      } finally {
+        file.close();
+      }
+    }
+  };
+  const wrote = (partIndex: number, n: number) => {
+    dirty.add(partIndex);
+    unsynced += n;
+    if (unsynced < SYNC_EVERY || syncing) return;
+    unsynced = 0;
+    const parts = [...dirty];
+    dirty.clear();
+    syncing = syncParts(parts).catch(() => {}).finally(() => (syncing = undefined));
+  };
+
+  async function writeAt(offset: number, bytes: Uint8Array): Promise<void> {
+    let at = 0;
+    for (const piece of pieces(offset, bytes.byteLength, part, count)) {
+      const file = await Deno.open(partialPaths[piece.part], { write: true });
+      try {
+        await file.seek(piece.offset, Deno.SeekMode.Start);
+        await writeAll(file, bytes.subarray(at, at + piece.length));
+      } finally {
+        file.close();
+      }
+      at += piece.length;
+    }
+  }
+
+  async function writeStream(offset: number, length: number, stream: ReadableStream<Uint8Array>): Promise<number> {
+    const plan = pieces(offset, length, part, count);
+    let index = -1;
+    let file: Deno.FsFile | undefined;
+    let roomInPiece = 0;
+    let total = 0;
+    const next = async () => {
+      file?.close();
+      index++;
+      if (index >= plan.length) throw new AirgapError(`more than the ${length} bytes planned at offset ${offset}`);
+      file = await Deno.open(partialPaths[plan[index].part], { write: true });
+      await file.seek(plan[index].offset, Deno.SeekMode.Start);
+      roomInPiece = plan[index].length;
+    };
+    const put = async (bytes: Uint8Array) => {
+      let at = 0;
+      while (at < bytes.byteLength) {
+        if (roomInPiece === 0) await next();
+        const n = Math.min(roomInPiece, bytes.byteLength - at);
+        await writeAll(file!, bytes.subarray(at, at + n));
+        wrote(plan[index].part, n);
+        roomInPiece -= n;
+        at += n;
+        total += n;
+      }
+    };
+    try {
+      if (isByteStream(stream)) {
+        // Read straight into one reusable buffer.
+        const reader = stream.getReader({ mode: "byob" });
+        let buffer = new ArrayBuffer(4 * 1024 * 1024);
+        try {
+          for (;;) {
+            const { done, value } = await reader.read(new Uint8Array(buffer));
+            if (value) buffer = value.buffer as ArrayBuffer;
+            if (done) break;
+            await put(value);
+          }
+        } finally {
+          reader.releaseLock();
+        }
+      } else {
+        // Network chunks are small: gather them into large writes.
+        const buffer = new Uint8Array(1024 * 1024);
+        let used = 0;
+        for await (const chunk of stream) {
+          if (used + chunk.byteLength > buffer.byteLength) {
+            await put(buffer.subarray(0, used));
+            used = 0;
+          }
+          if (chunk.byteLength >= buffer.byteLength) await put(chunk);
+          else {
+            buffer.set(chunk, used);
+            used += chunk.byteLength;
+          }
+        }
+        if (used > 0) await put(buffer.subarray(0, used));
+      }
+    } finally {
+      file?.close();
+    }
+    return total;
+  }
+
+  return {
+    paths,
+    partialPaths,
+    size,
+    partSize: part,
+    writeAt,
+    writeStream,
+    async finish() {
+      await syncing;
+      for (const [i, p] of partialPaths.entries()) {
+        const file = await Deno.open(p, { write: true });
+        try {
+          await file.syncData();
+        } finally {
+          file.close();
+        }
+        await Deno.rename(p, paths[i]);
+      }
+      // Remove parts of an earlier, longer split under the same name.
+      if (split) {
+        for (let i = count;; i++) {
+          try {
+            await Deno.remove(partName(path, i));
+          } catch {
+            break;
+          }
+        }
+      }
+      return paths;
+    },
+    async abort() {
+      await syncing;
+      for (const p of partialPaths) await Deno.remove(p).catch(() => {});
+    },
+  };
+}
+
+/** Volumes opened for reading. */
+export interface VolumeReader extends RandomAccess {
+  readonly paths: string[];
+  /** Sizes of the parts. */
+  readonly partSizes: number[];
+  /** Stream `length` bytes at `offset`, optionally verified, as a BYOB-capable byte stream. */
+  rangeStream(offset: number, length: number, expected?: Expected, what?: string): ReadableStream<Uint8Array>;
+  /** Which part (1-based) holds an offset, for messages. */
+  partOf(offset: number): number;
+  close(): void;
+}
+
+/** The parts of an archive given its name or its first part (`NAME`, `NAME.001`). */
+export async function findVolumes(path: string): Promise<string[]> {
+  const exists = async (p: string) => {
+    try {
+      return (await Deno.stat(p)).isFile;
+    } catch {
+      return false;
+    }
+  };
+  let base = path;
+  if (/\.001$/.test(path)) base = path.slice(0, -4);
+  else if (await exists(path)) return [path];
+  const parts: string[] = [];
+  for (let i = 0;; i++) {
+    const p = partName(base, i);
+    if (!(await exists(p))) break;
+    parts.push(p);
+  }
+  if (parts.length === 0) {
+    throw new AirgapError(
+      `archive ${path} does not exist${/\.\d{3}$/.test(path) ? "" : ` (nor ${basename(partName(path, 0))})`}`,
+    );
+  }
+  return parts;
+}
+
+/** Open an archive's volumes for random access. */
+export async function openVolumes(path: string): Promise<VolumeReader> {
+  const paths = await findVolumes(path);
+  const partSizes: number[] = [];
+  for (const p of paths) partSizes.push((await Deno.stat(p)).size);
+  const starts: number[] = [];
+  let size = 0;
+  for (const s of partSizes) {
+    starts.push(size);
+    size += s;
+  }
+  const handles = new Map<number, Deno.FsFile>();
+  const locate = (offset: number) => {
+    let i = starts.length - 1;
+    while (i > 0 && starts[i] > offset) i--;
+    return i;
+  };
+  const slices = (offset: number, length: number) => {
+    const out: Piece[] = [];
+    let at = offset;
+    let left = length;
+    while (left > 0) {
+      const i = locate(at);
+      const inPart = at - starts[i];
+      const room = Math.min(left, partSizes[i] - inPart);
+      if (room <= 0) throw new AirgapError(`${path}: read past the end at offset ${at}`);
+      out.push({ part: i, offset: inPart, length: room });
+      at += room;
+      left -= room;
+    }
+    return out;
+  };
+  return {
+    paths,
+    partSizes,
+    size,
+    partOf: (offset) => locate(offset) + 1,
+    async read(offset, length) {
+      const out = new Uint8Array(length);
+      let at = 0;
+      for (const piece of slices(offset, length)) {
+        let file = handles.get(piece.part);
+        if (!file) handles.set(piece.part, file = await Deno.open(paths[piece.part], { read: true }));
+        await file.seek(piece.offset, Deno.SeekMode.Start);
+        let got = 0;
+        while (got < piece.length) {
+          const n = await file.read(out.subarray(at + got, at + piece.length));
+          if (n === null) throw new AirgapError(`${paths[piece.part]}: unexpected end of file`);
+          got += n;
+        }
+        at += piece.length;
+      }
+      return out;
+    },
+    rangeStream(offset, length, expected, what = path) {
+      const plan = slices(offset, length);
+      const digester = expected ? createDigester(digestAlgorithm(expected.digest)) : undefined;
+      let index = 0;
+      let file: Deno.FsFile | undefined;
+      let left = plan[0]?.length ?? 0;
+      const close = () => {
+        try {
+          file?.close();
+        } catch { /* closed */ }
+        file = undefined;
+      };
+      const stream = new ReadableStream({
+        type: "bytes",
+        autoAllocateChunkSize: AUTO_CHUNK,
+        async pull(controller: ReadableByteStreamController) {
+          const request = controller.byobRequest!;
+          try {
+            while (left === 0 && index < plan.length) {
+              close();
+              index++;
+              left = plan[index]?.length ?? 0;
+            }
+            if (index >= plan.length) {
+              close();
+              if (digester) checkDigest(digester, expected!, what);
+              controller.close();
+              request.respond(0);
+              return;
+            }
+            if (!file) {
+              file = await Deno.open(paths[plan[index].part], { read: true });
+              await file.seek(plan[index].offset + (plan[index].length - left), Deno.SeekMode.Start);
+            }
+            const requested = request.view!;
+            const view = new Uint8Array(requested.buffer, requested.byteOffset, Math.min(requested.byteLength, left));
+            const n = await file.read(view);
+            if (n === null || n === 0) {
+              throw new AirgapError(`${what}: unexpected end of ${paths[plan[index].part]}`);
+            }
+            digester?.update(view.subarray(0, n));
+            left -= n;
+            request.respond(n);
+          } catch (e) {
+            close();
+            controller.error(e);
+          }
+        },
+        cancel() {
+          close();
+        },
+      }) as ReadableStream<Uint8Array>;
+      markByteStream(stream);
+      if (expected) markVerified(stream, expected.digest);
+      return stream;
+    },
+    close() {
+      for (const f of handles.values()) f.close();
+      handles.clear();
+    },
+  };
+}

@@ -1,0 +1,210 @@
+/**
+ * Byte streams that read straight into the consumer's buffer (BYOB). On this
+ * kind of machine fresh memory is expensive (every new page faults), so the
+ * hot paths — cache and archive files into archives, registries and the
+ * server — reuse one buffer per transfer instead of allocating per chunk.
+ * Verification and progress happen inside the stream, so nothing in between
+ * turns a byte stream back into a chunk-allocating one.
+ * @module
+ */
+import { AirgapError } from "./errors.ts";
+import {
+  checkDigest,
+  createDigester,
+  digestAlgorithm,
+  type Expected,
+  listenToChunks,
+  markVerified,
+} from "./oci/digest.ts";
+import { writeAll } from "./fsutil.ts";
+
+/** Chunk size when a consumer does not bring its own buffer. */
+export const AUTO_CHUNK = 256 * 1024;
+
+const byteStreams = new WeakSet<ReadableStream<Uint8Array>>();
+
+/** Record that a stream is one of our BYOB-capable byte streams. */
+export function markByteStream(stream: ReadableStream<Uint8Array>): void {
+  byteStreams.add(stream);
+}
+
+/** Is this one of our byte streams (BYOB-capable)? */
+export function isByteStream(stream: ReadableStream<Uint8Array>): boolean {
+  return byteStreams.has(stream);
+}
+
+/** Options of {@link fileByteStream}. */
+export interface FileStreamOptions {
+  offset?: number;
+  /** Bytes to read (default: to the end of the file). A short file is an error. */
+  length?: number;
+  /** Verify the content while reading; the stream errors at the end on a mismatch. */
+  expected?: Expected;
+  /** Names the content in errors. */
+  what?: string;
+}
+
+/**
+ * Stream a file (or a range of it) as a byte stream, optionally verified.
+ * The file is opened on first read and closed at the end or on cancel.
+ */
+export function fileByteStream(path: string, options: FileStreamOptions = {}): ReadableStream<Uint8Array> {
+  const { offset = 0, length, expected } = options;
+  const what = options.what ?? path;
+  const digester = expected ? createDigester(digestAlgorithm(expected.digest)) : undefined;
+  let file: Deno.FsFile | undefined;
+  let remaining = length ?? Infinity;
+  const close = () => {
+    try {
+      file?.close();
+    } catch { /* already closed */ }
+    file = undefined;
+  };
+  const stream = new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: AUTO_CHUNK,
+    async pull(controller: ReadableByteStreamController) {
+      const request = controller.byobRequest!;
+      try {
+        if (!file) {
+          file = await Deno.open(path, { read: true });
+          if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
+        }
+        const requested = request.view!;
+        let view = new Uint8Array(requested.buffer, requested.byteOffset, requested.byteLength);
+        if (view.byteLength > remaining) view = view.subarray(0, remaining);
+        const n = remaining === 0 ? null : await file.read(view);
+        if (n === null || n === 0) {
+          close();
+          if (length !== undefined && remaining > 0) {
+            throw new AirgapError(`${what}: unexpected end of file (${remaining} bytes missing)`, { op: "read" });
+          }
+          if (digester) checkDigest(digester, expected!, what);
+          controller.close();
+          request.respond(0);
+          return;
+        }
+        digester?.update(view.subarray(0, n));
+        remaining -= n;
+        request.respond(n);
+      } catch (e) {
+        close();
+        controller.error(e);
+      }
+    },
+    cancel() {
+      close();
+    },
+  }) as ReadableStream<Uint8Array>;
+  byteStreams.add(stream);
+  if (expected) markVerified(stream, expected.digest);
+  return stream;
+}
+
+/**
+ * Watch the bytes going through a stream (progress) without giving up BYOB
+ * reads or the verified mark. Other streams get a plain pass-through.
+ */
+export function observeBytes(
+  stream: ReadableStream<Uint8Array>,
+  onChunk: (bytes: number) => void,
+  verifiedDigest?: string,
+): ReadableStream<Uint8Array> {
+  if (!isByteStream(stream)) {
+    if (listenToChunks(stream, onChunk)) return stream;
+    const out = stream.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          onChunk(chunk.byteLength);
+          controller.enqueue(chunk);
+        },
+      }),
+    );
+    if (verifiedDigest) markVerified(out, verifiedDigest);
+    return out;
+  }
+  const reader = stream.getReader({ mode: "byob" });
+  const out = new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: AUTO_CHUNK,
+    async pull(controller: ReadableByteStreamController) {
+      const request = controller.byobRequest!;
+      const requested = request.view!;
+      try {
+        const { done, value } = await reader.read(
+          new Uint8Array(requested.buffer, requested.byteOffset, requested.byteLength),
+        );
+        if (done) {
+          controller.close();
+          // The view came back (transferred); answer the request with it.
+          if (value) request.respondWithNewView(value);
+          else request.respond(0);
+          return;
+        }
+        onChunk(value.byteLength);
+        request.respondWithNewView(value);
+      } catch (e) {
+        controller.error(e);
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }) as ReadableStream<Uint8Array>;
+  byteStreams.add(out);
+  if (verifiedDigest) markVerified(out, verifiedDigest);
+  return out;
+}
+
+/**
+ * Write a whole stream to a file through one reusable buffer: BYOB reads
+ * for our byte streams, copies of chunks for others. Returns bytes written.
+ */
+export async function writeStreamToFile(
+  stream: ReadableStream<Uint8Array>,
+  file: Deno.FsFile,
+  bufferSize = 4 * 1024 * 1024,
+): Promise<number> {
+  let total = 0;
+  if (isByteStream(stream)) {
+    const reader = stream.getReader({ mode: "byob" });
+    let buffer: ArrayBuffer = new ArrayBuffer(bufferSize);
+    let used = 0;
+    try {
+      for (;;) {
+        if (used === buffer.byteLength) {
+          await writeAll(file, new Uint8Array(buffer, 0, used));
+          used = 0;
+        }
+        const { done, value } = await reader.read(new Uint8Array(buffer, used, buffer.byteLength - used));
+        if (value) buffer = value.buffer as ArrayBuffer;
+        if (done) break;
+        used += value.byteLength;
+        total += value.byteLength;
+      }
+      if (used > 0) await writeAll(file, new Uint8Array(buffer, 0, used));
+    } finally {
+      reader.releaseLock();
+    }
+    return total;
+  }
+  const buffer = new Uint8Array(Math.min(bufferSize, 1024 * 1024));
+  let used = 0;
+  for await (const chunk of stream) {
+    total += chunk.byteLength;
+    if (chunk.byteLength >= buffer.byteLength) {
+      if (used > 0) await writeAll(file, buffer.subarray(0, used));
+      used = 0;
+      await writeAll(file, chunk);
+      continue;
+    }
+    if (used + chunk.byteLength > buffer.byteLength) {
+      await writeAll(file, buffer.subarray(0, used));
+      used = 0;
+    }
+    buffer.set(chunk, used);
+    used += chunk.byteLength;
+  }
+  if (used > 0) await writeAll(file, buffer.subarray(0, used));
+  return total;
+}
