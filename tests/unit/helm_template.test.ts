@@ -265,3 +265,32 @@ Deno.test("template: runaway recursion stops with an error", () => {
   );
   assert(e.message.includes("nested reference"), e.message);
 });
+
+Deno.test("template: time functions format with Go's reference layout", () => {
+  // 1700000000 is 2023-11-14T22:13:20Z, a Tuesday.
+  assertEquals(
+    render(`{{ date "2006-01-02T15:04:05Z07:00 Mon Jan _2 3PM" 1700000000 }}`),
+    "2023-11-14T22:13:20Z Tue Nov 14 10PM",
+  );
+  assertEquals(
+    render(`{{ dateInZone "2006-01-02 15:04 -07:00" 1700000000 "Europe/Berlin" }}`),
+    "2023-11-14 23:13 +01:00",
+  );
+  assertEquals(
+    render(`{{ htmlDate 0 }} {{ unixEpoch (dateModify "-1h30m" (dateModify "+1h30m" 1700000000)) }}`),
+    "1970-01-01 1700000000",
+  );
+  const year = Number(render(`{{ now | date "2006" }}`));
+  assert(year >= 2024, String(year));
+});
+
+Deno.test("template: path functions, and nil maps in dict functions", () => {
+  assertEquals(
+    render(`{{ base "a/b.yaml" }} {{ dir "a/b.yaml" }} {{ clean "a//b/../c/" }} {{ ext "x.tar.gz" }} {{ isAbs "/x" }}`),
+    "b.yaml a a/c .gz true",
+  );
+  assertEquals(
+    render(`{{ hasKey .nope "a" }} [{{ get .nope "a" }}] {{ len (keys .nope) }}`, { nope: null }),
+    "false [] 0",
+  );
+});

@@ -183,8 +183,9 @@ export const coreFunctions: Record<string, TemplateFunction> = {
   round: (value, precision, roundOn) => round(value, precision, roundOn),
 };
 
-/** A value as a map, or an error naming the function. */
+/** A value as a map (nil is Go's nil map: empty), or an error naming the function. */
 export function asMap(name: string, value: Value): GoMap {
+  if (value === null || value === undefined) return {};
   if (!isMap(value)) throw execError(`${name}: expected a map, got ${typeOf(value)} ${formatValue(value)}`);
   return value;
 }

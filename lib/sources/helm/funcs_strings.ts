@@ -4,6 +4,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { posix } from "node:path";
 import { execError } from "./errors.ts";
 import type { TemplateFunction } from "./evaluate.ts";
 import { goQuote } from "./format.ts";
@@ -230,6 +231,13 @@ export const stringFunctions: Record<string, TemplateFunction> = {
   sha256sum: (s) => createHash("sha256").update(toStr(s)).digest("hex"),
   sha512sum: (s) => createHash("sha512").update(toStr(s)).digest("hex"),
   adler32sum: (s) => adler32(encoder.encode(toStr(s))),
+
+  // paths (Go's path package: always forward slashes)
+  base: (s) => posix.basename(toStr(s)) || (toStr(s) === "" ? "." : "/"),
+  dir: (s) => posix.dirname(toStr(s)),
+  clean: (s) => posix.normalize(toStr(s)).replace(/(.)\/$/, "$1"),
+  ext: (s) => posix.extname(toStr(s)),
+  isAbs: (s) => posix.isAbsolute(toStr(s)),
 
   // randomness, as Helm gives it (a fresh value every render)
   randAlphaNum: (n) => randomFrom(LETTERS + DIGITS, n),

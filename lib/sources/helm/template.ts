@@ -18,6 +18,7 @@ import { type ExecEnv, executeNodes, executeTemplate, type TemplateFunction } fr
 import { collectionFunctions } from "./funcs_collections.ts";
 import { coreFunctions } from "./funcs_core.ts";
 import { stringFunctions } from "./funcs_strings.ts";
+import { timeFunctions } from "./funcs_time.ts";
 import { toPlain, toStr, type Value } from "./gotypes.ts";
 import { parseFile, type TemplateDef } from "./parser.ts";
 
@@ -161,6 +162,12 @@ export function createEngine(templates: Map<string, TemplateDef>): Engine {
       }
     },
   };
-  env.functions = { ...coreFunctions, ...stringFunctions, ...collectionFunctions, ...helmFunctions(engine, env) };
+  env.functions = {
+    ...coreFunctions,
+    ...stringFunctions,
+    ...collectionFunctions,
+    ...timeFunctions,
+    ...helmFunctions(engine, env),
+  };
   return engine;
 }
