@@ -147,3 +147,22 @@ Deno.test("render: release, capabilities and Go struct names on .Chart", async (
   );
   assert(renderChart(chart, {}).templates[0].output!.includes("r: release-name/default/Helm/1"));
 });
+
+Deno.test("render: a library subchart lends its defines but renders no manifests", async () => {
+  const common = await packChart("common", {
+    "Chart.yaml": "apiVersion: v2\nname: common\nversion: 1.0.0\ntype: library\n",
+    "templates/_images.tpl": `{{- define "common.image" -}}{{ .registry }}/{{ .repository }}:{{ .tag }}{{- end -}}`,
+    "templates/stray.yaml": "kind: ShouldNotRender\n",
+  });
+  const bytes = await packChart("app", {
+    "Chart.yaml": "apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n- name: common\n  version: 1.x\n",
+    "values.yaml": "image: {registry: docker.io, repository: acme/app, tag: '1'}\n",
+    "templates/pod.yaml": `image: {{ include "common.image" .Values.image }}\n`,
+    "charts/common-1.0.0.tgz": common,
+  });
+  const result = renderChart(await loadChart(bytes), {});
+  assertEquals(result.templates.map((t) => [t.template, t.output]), [[
+    "app/templates/pod.yaml",
+    "image: docker.io/acme/app:1\n",
+  ]]);
+});

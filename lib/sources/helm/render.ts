@@ -137,16 +137,25 @@ export function computeValues(chart: Chart, userValues: GoMap): { charts: Scoped
   return { charts, notes };
 }
 
+function isPartial(relative: string): boolean {
+  return posix.basename(relative).startsWith("_");
+}
+
 function isManifestTemplate(relative: string): boolean {
-  const base = posix.basename(relative);
-  return !base.startsWith("_") && !base.endsWith("NOTES.txt");
+  return !isPartial(relative) && !posix.basename(relative).endsWith("NOTES.txt");
+}
+
+/** Helm loads only the partials of a library chart. */
+function loadedTemplates(chart: Chart): [string, string][] {
+  const library = chart.metadata.type === "library";
+  return [...chart.templates].filter(([relative]) => !library || isPartial(relative));
 }
 
 /** Render every manifest template of a chart and its enabled subcharts. */
 export function renderChart(chart: Chart, userValues: GoMap, options: ReleaseOptions = {}): RenderResult {
   const { charts, notes } = computeValues(chart, userValues);
   const sources: TemplateSource[] = charts.flatMap((scope) =>
-    [...scope.chart.templates].map(([relative, text]) => ({ name: `${scope.path}/${relative}`, text }))
+    loadedTemplates(scope.chart).map(([relative, text]) => ({ name: `${scope.path}/${relative}`, text }))
   );
   const { templates, errors } = parseTemplates(sources);
   const engine = createEngine(templates);
@@ -162,7 +171,7 @@ export function renderChart(chart: Chart, userValues: GoMap, options: ReleaseOpt
       }
     }
     const files = filesObject(scope.chart.files);
-    for (const relative of [...scope.chart.templates.keys()].sort()) {
+    for (const relative of loadedTemplates(scope.chart).map(([relative]) => relative).sort()) {
       const name = `${scope.path}/${relative}`;
       // A partial that does not parse loses its defines, which Helm would refuse outright: report it.
       const parseError = errors.find((e) => e.template === name);
