@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
 import { chartImages, type ChartImagesResult } from "../../lib/sources/helm/images.ts";
 import { packChart, sharedChart } from "../helpers/helm.ts";
 
@@ -244,4 +244,11 @@ Deno.test("images: helm test pods count unless skipTests is set, as with helm te
   });
   assertEquals(imageList(await chartImages(bytes)), ["acme/app:1", "busybox:1.36"]);
   assertEquals(imageList(await chartImages(bytes, { skipTests: true })), ["acme/app:1"]);
+});
+
+Deno.test("images: an unreadable archive is an error naming it", async () => {
+  await assertRejects(
+    () => chartImages(new TextEncoder().encode("nope"), { where: "charts/broken.tgz" }),
+    /chart charts\/broken\.tgz: /,
+  );
 });

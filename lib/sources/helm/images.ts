@@ -56,6 +56,8 @@ export interface ChartImagesOptions extends ReleaseOptions {
   setString?: string[];
   /** Leave out `helm test` pods (hook `test`), like `helm template --skip-tests`. */
   skipTests?: boolean;
+  /** How to name the chart archive in errors (a path, or `repo/chart:version`). */
+  where?: string;
 }
 
 const ANNOTATIONS = ["helm.sh/images", "artifacthub.io/images"];
@@ -284,5 +286,5 @@ export async function chartImages(
   chartBytes: Uint8Array,
   options: ChartImagesOptions = {},
 ): Promise<ChartImagesResult> {
-  return imagesOfChart(await loadChart(chartBytes), options);
+  return imagesOfChart(await loadChart(chartBytes, options.where), options);
 }
