@@ -1,0 +1,154 @@
+/**
+ * Read a packaged Helm chart (`.tgz`, in memory: charts are small) into its
+ * parts: Chart.yaml, values, templates, other files and subcharts (packaged
+ * `.tgz` or plain directories under `charts/`).
+ * @module
+ */
+import { posix } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { unpackTar } from "modern-tar";
+import { AirgapError, errorMessage } from "../../errors.ts";
+import { type GoMap, isMap } from "./gotypes.ts";
+import { parseValues, parseYaml11 } from "./values.ts";
+
+/** A dependency as declared in Chart.yaml (v2) or requirements.yaml (v1). */
+export interface ChartDependency {
+  name: string;
+  alias?: string;
+  condition?: string;
+  tags?: string[];
+}
+
+/** A loaded chart. */
+export interface Chart {
+  /** Chart.yaml as written. */
+  metadata: GoMap;
+  name: string;
+  version: string;
+  appVersion?: string;
+  /** values.yaml (empty map when absent). */
+  values: GoMap;
+  /** Files under `templates/`, by path relative to the chart (`templates/x.yaml`). */
+  templates: Map<string, string>;
+  /** Everything else Helm exposes as `.Files`, by relative path. */
+  files: Map<string, Uint8Array>;
+  /** Declared dependencies (for conditions, tags, aliases). */
+  dependencies: ChartDependency[];
+  /** Subcharts found under `charts/`. */
+  subcharts: Chart[];
+}
+
+/** Helm's own ceiling on a decompressed chart. */
+const MAX_CHART_BYTES = 100 * 1024 * 1024;
+const decoder = new TextDecoder();
+
+function text(bytes: Uint8Array): string {
+  return decoder.decode(bytes).replace(/^\uFEFF/, "");
+}
+
+function dependencyList(value: unknown): ChartDependency[] {
+  if (!Array.isArray(value)) return [];
+  return value.filter(isMap).filter((d) => typeof d.name === "string").map((d) => ({
+    name: d.name as string,
+    alias: typeof d.alias === "string" && d.alias !== "" ? d.alias : undefined,
+    condition: typeof d.condition === "string" && d.condition !== "" ? d.condition : undefined,
+    tags: Array.isArray(d.tags) ? d.tags.map(String) : undefined,
+  }));
+}
+
+/** Unpack a `.tgz` (or plain tar) into relative paths, with the top-level chart directory stripped. */
+async function unpackChart(bytes: Uint8Array, where: string): Promise<Map<string, Uint8Array>> {
+  let tar = bytes;
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      tar = gunzipSync(bytes, { maxOutputLength: MAX_CHART_BYTES });
+    } catch (e) {
+      throw new AirgapError(`chart ${where}: cannot decompress: ${errorMessage(e)}`, { where });
+    }
+  }
+  let entries;
+  try {
+    entries = await unpackTar(tar);
+  } catch (e) {
+    throw new AirgapError(`chart ${where}: not a tar archive: ${errorMessage(e)}`, { where });
+  }
+  const files = new Map<string, Uint8Array>();
+  for (const entry of entries) {
+    if (!entry.data || (entry.header.type && entry.header.type !== "file")) continue;
+    const path = posix.normalize(entry.header.name.replace(/^\/+/, ""));
+    const slash = path.indexOf("/");
+    if (slash === -1 || path.startsWith("../")) continue;
+    files.set(path.slice(slash + 1), entry.data);
+  }
+  if (files.size === 0) throw new AirgapError(`chart ${where}: archive holds no chart files`, { where });
+  return files;
+}
+
+/** Build a chart from its files (paths relative to the chart directory). */
+async function chartFromFiles(files: Map<string, Uint8Array>, where: string): Promise<Chart> {
+  const chartYaml = files.get("Chart.yaml");
+  if (!chartYaml) throw new AirgapError(`chart ${where}: Chart.yaml is missing`, { where });
+  let metadata: unknown;
+  try {
+    metadata = parseYaml11(text(chartYaml));
+  } catch (e) {
+    throw new AirgapError(`chart ${where}: Chart.yaml: ${errorMessage(e)}`, { where });
+  }
+  if (!isMap(metadata) || typeof metadata.name !== "string" || metadata.name === "") {
+    throw new AirgapError(`chart ${where}: Chart.yaml has no name`, { where });
+  }
+  const name = metadata.name;
+  const valuesFile = files.get("values.yaml");
+  const values = valuesFile ? parseValues(text(valuesFile), `${name}/values.yaml`) : {};
+  const requirements = files.get("requirements.yaml");
+  const declared = metadata.dependencies ??
+    (requirements ? (parseYaml11(text(requirements)) as GoMap | null)?.dependencies : undefined);
+
+  const templates = new Map<string, string>();
+  const other = new Map<string, Uint8Array>();
+  const packaged: [string, Uint8Array][] = [];
+  const unpacked = new Map<string, Map<string, Uint8Array>>();
+  const special = new Set(["Chart.yaml", "values.yaml", "Chart.lock", "requirements.yaml", "requirements.lock"]);
+  for (const [path, data] of files) {
+    if (path.startsWith("templates/")) templates.set(path, text(data));
+    else if (path.startsWith("charts/")) {
+      const rest = path.slice("charts/".length);
+      const slash = rest.indexOf("/");
+      if (slash === -1) {
+        if (/\.tgz$|\.tar\.gz$/.test(rest)) packaged.push([rest, data]);
+      } else {
+        const dir = rest.slice(0, slash);
+        if (!unpacked.has(dir)) unpacked.set(dir, new Map());
+        unpacked.get(dir)!.set(rest.slice(slash + 1), data);
+      }
+    } else if (!special.has(path) && path !== "values.schema.json") other.set(path, data);
+  }
+  const subcharts: Chart[] = [];
+  for (const [file, data] of packaged.sort(([a], [b]) => a.localeCompare(b))) {
+    subcharts.push(await chartFromFiles(await unpackChart(data, `${where}/charts/${file}`), `${where}/charts/${file}`));
+  }
+  for (const [dir, subfiles] of [...unpacked].sort(([a], [b]) => a.localeCompare(b))) {
+    if (subfiles.has("Chart.yaml")) subcharts.push(await chartFromFiles(subfiles, `${where}/charts/${dir}`));
+  }
+  return {
+    metadata,
+    name,
+    version: String(metadata.version ?? ""),
+    appVersion: metadata.appVersion === undefined || metadata.appVersion === null
+      ? undefined
+      : String(metadata.appVersion),
+    values,
+    templates,
+    files: other,
+    dependencies: dependencyList(declared),
+    subcharts,
+  };
+}
+
+/**
+ * Load a chart archive from bytes. `where` names it in errors (a path or
+ * `repo/chart:version`).
+ */
+export async function loadChart(bytes: Uint8Array, where = "archive"): Promise<Chart> {
+  return chartFromFiles(await unpackChart(bytes, where), where);
+}

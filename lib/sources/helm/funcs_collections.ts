@@ -1,0 +1,184 @@
+/**
+ * Sprig's list, dict and semver functions.
+ * @module
+ */
+import { execError } from "./errors.ts";
+import type { TemplateFunction } from "./evaluate.ts";
+import { asMap } from "./funcs_core.ts";
+import {
+  deepCopy,
+  formatValue,
+  type GoMap,
+  isEmpty,
+  isMap,
+  toIndex,
+  toInt,
+  toStr,
+  typeOf,
+  type Value,
+  valuesEqual,
+  withMethods,
+} from "./gotypes.ts";
+import { compareSemver, parseSemver, semverSatisfies } from "./semver.ts";
+
+function asList(name: string, value: Value): Value[] {
+  if (Array.isArray(value)) return value;
+  if (value === null || value === undefined) return [];
+  throw execError(`${name}: cannot find ${name} on type ${typeOf(value)}`);
+}
+
+function same(a: Value, b: Value): boolean {
+  try {
+    return valuesEqual(a, b);
+  } catch {
+    return formatValue(a) === formatValue(b) && typeOf(a) === typeOf(b);
+  }
+}
+
+/** mergo.Merge: fill what `dst` lacks (or has empty); maps merge deeply. */
+function mergeInto(dst: GoMap, src: GoMap, overwrite: boolean): GoMap {
+  for (const [key, value] of Object.entries(src)) {
+    const current = dst[key];
+    if (isMap(current) && isMap(value)) mergeInto(current, value, overwrite);
+    else if (!(key in dst) || isEmpty(current) || (overwrite && !isEmpty(value))) dst[key] = deepCopy(value);
+  }
+  return dst;
+}
+
+function until(start: bigint, stop: bigint, step: bigint): bigint[] {
+  const out: bigint[] = [];
+  if (step === 0n) return out;
+  for (let i = start; step > 0n ? i < stop : i > stop; i += step) out.push(i);
+  return out;
+}
+
+function seq(...args: Value[]): string {
+  const numbers = args.map(toInt);
+  let [start, step, end] = [1n, 1n, 0n];
+  if (numbers.length === 1) end = numbers[0];
+  else if (numbers.length === 2) [start, end] = numbers;
+  else if (numbers.length === 3) [start, step, end] = numbers;
+  else throw execError(`seq: wrong number of arguments: ${args.length}`);
+  if (numbers.length < 3 && start > end) step = -1n;
+  const out: bigint[] = [];
+  if (step === 0n) return "";
+  for (let i = start; step > 0n ? i <= end : i >= end; i += step) out.push(i);
+  return out.join(" ");
+}
+
+function dig(...args: Value[]): Value {
+  if (args.length < 3) throw execError("dig needs at least three arguments");
+  const map = asMap("dig", args[args.length - 1]);
+  const fallback = args[args.length - 2];
+  let current: Value = map;
+  for (const key of args.slice(0, -2)) {
+    if (!isMap(current) || !(toStr(key) in current)) return fallback;
+    current = current[toStr(key)];
+  }
+  return current;
+}
+
+function semverObject(text: Value): GoMap {
+  const v = parseSemver(toStr(text));
+  return withMethods({}, {
+    Major: () => BigInt(v.major),
+    Minor: () => BigInt(v.minor),
+    Patch: () => BigInt(v.patch),
+    Prerelease: () => v.prerelease,
+    Metadata: () => v.metadata,
+    Original: () => v.original,
+    String: () => `${v.major}.${v.minor}.${v.patch}${v.prerelease ? `-${v.prerelease}` : ""}`,
+    Compare: (other: Value) => BigInt(compareSemver(v, parseSemver(toStr(other)))),
+  });
+}
+
+const listFunctions: Record<string, TemplateFunction> = {
+  list: (...items) => items,
+  first: (list) => asList("first", list)[0] ?? null,
+  last: (list) => asList("last", list).at(-1) ?? null,
+  rest: (list) => asList("rest", list).slice(1),
+  initial: (list) => asList("initial", list).slice(0, -1),
+  append: (list, item) => [...asList("append", list), item],
+  prepend: (list, item) => [item, ...asList("prepend", list)],
+  concat: (...lists) => lists.flatMap((list) => asList("concat", list)),
+  reverse: (list) => [...asList("reverse", list)].reverse(),
+  uniq: (list) => asList("uniq", list).filter((item, i, all) => all.findIndex((other) => same(other, item)) === i),
+  without: (list, ...omit) => asList("without", list).filter((item) => !omit.some((o) => same(o, item))),
+  has: (needle, list) => asList("has", list).some((item) => same(item, needle)),
+  compact: (list) => asList("compact", list).filter((item) => !isEmpty(item)),
+  chunk: (size, list) => {
+    const n = toIndex(size, "chunk size"), items = asList("chunk", list), out: Value[][] = [];
+    for (let i = 0; i < items.length; i += n) out.push(items.slice(i, i + n));
+    return out;
+  },
+  until: (count) => until(0n, toInt(count), 1n),
+  untilStep: (start, stop, step) => until(toInt(start), toInt(stop), toInt(step)),
+  seq,
+};
+
+const dictFunctions: Record<string, TemplateFunction> = {
+  dict: (...pairs) => {
+    const out: GoMap = {};
+    for (let i = 0; i < pairs.length; i += 2) out[toStr(pairs[i])] = i + 1 < pairs.length ? pairs[i + 1] : "";
+    return out;
+  },
+  get: (map, key) => {
+    const m = asMap("get", map);
+    return toStr(key) in m ? m[toStr(key)] : "";
+  },
+  set: (map, key, value) => {
+    asMap("set", map)[toStr(key)] = value;
+    return map;
+  },
+  unset: (map, key) => {
+    delete asMap("unset", map)[toStr(key)];
+    return map;
+  },
+  hasKey: (map, key) => Object.prototype.hasOwnProperty.call(asMap("hasKey", map), toStr(key)),
+  keys: (...maps) => maps.flatMap((m) => Object.keys(asMap("keys", m))),
+  values: (map) => Object.values(asMap("values", map)),
+  pick: (map, ...keys) => {
+    const m = asMap("pick", map), names = keys.map(toStr);
+    return Object.fromEntries(Object.entries(m).filter(([k]) => names.includes(k)));
+  },
+  omit: (map, ...keys) => {
+    const m = asMap("omit", map), names = keys.map(toStr);
+    return Object.fromEntries(Object.entries(m).filter(([k]) => !names.includes(k)));
+  },
+  pluck: (key, ...maps) => maps.map((m) => asMap("pluck", m)).filter((m) => toStr(key) in m).map((m) => m[toStr(key)]),
+  dig,
+  merge: (dst, ...srcs) =>
+    srcs.reduce<GoMap>((acc, src) => mergeInto(acc, asMap("merge", src), false), asMap("merge", dst)),
+  mergeOverwrite: (dst, ...srcs) =>
+    srcs.reduce<GoMap>((acc, src) => mergeInto(acc, asMap("mergeOverwrite", src), true), asMap("mergeOverwrite", dst)),
+  deepCopy: (value) => deepCopy(value),
+};
+
+const semverFunctions: Record<string, TemplateFunction> = {
+  semverCompare: (constraint, version) => semverSatisfies(toStr(constraint), toStr(version)),
+  semver: semverObject,
+};
+
+/** Lists, dicts and semver; the `must*` variants behave the same here (errors, not panics). */
+export const collectionFunctions: Record<string, TemplateFunction> = {
+  ...listFunctions,
+  ...dictFunctions,
+  ...semverFunctions,
+  push: listFunctions.append,
+  mustAppend: listFunctions.append,
+  mustPush: listFunctions.append,
+  mustPrepend: listFunctions.prepend,
+  mustFirst: listFunctions.first,
+  mustLast: listFunctions.last,
+  mustRest: listFunctions.rest,
+  mustInitial: listFunctions.initial,
+  mustReverse: listFunctions.reverse,
+  mustUniq: listFunctions.uniq,
+  mustWithout: listFunctions.without,
+  mustHas: listFunctions.has,
+  mustCompact: listFunctions.compact,
+  mustChunk: listFunctions.chunk,
+  mustMerge: dictFunctions.merge,
+  mustMergeOverwrite: dictFunctions.mergeOverwrite,
+  mustDeepCopy: dictFunctions.deepCopy,
+};

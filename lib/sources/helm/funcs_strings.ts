@@ -1,0 +1,248 @@
+/**
+ * Sprig's string, regular expression, encoding, hash and random functions.
+ * Argument order is Sprig's: the subject string comes last so it can be piped.
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { posix } from "node:path";
+import { execError } from "./errors.ts";
+import type { TemplateFunction } from "./evaluate.ts";
+import { goQuote } from "./format.ts";
+import { type GoMap, toIndex, toInt, toStr, type Value } from "./gotypes.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Go RE2 syntax to JavaScript: named groups and leading inline flags. */
+function goRegExp(pattern: Value, global = false): RegExp {
+  let source = toStr(pattern).replace(/\(\?P</g, "(?<").replace(/\\z/g, "$(?![\\s\\S])");
+  let flags = global ? "g" : "";
+  const inline = /^\(\?([imsU]+)\)/.exec(source);
+  if (inline) {
+    if (inline[1].includes("U")) throw execError(`unsupported regular expression flag U in ${toStr(pattern)}`);
+    flags += inline[1];
+    source = source.slice(inline[0].length);
+  }
+  try {
+    return new RegExp(source, flags);
+  } catch (e) {
+    throw execError(`error parsing regexp: ${(e as Error).message}`);
+  }
+}
+
+/** Go's `Regexp.Expand` template (`$1`, `${1}`, `${name}`) in JavaScript's replacement syntax. */
+function goReplacement(template: string): string {
+  return template.replace(/\$\{(\w+)\}/g, (_, name: string) => (/^\d+$/.test(name) ? `$${name}` : `$<${name}>`));
+}
+
+/** Go's `strings.SplitN`. */
+function splitN(text: string, sep: string, n: number): string[] {
+  if (n === 0) return [];
+  const parts = text.split(sep);
+  if (n < 0 || parts.length <= n) return parts;
+  return [...parts.slice(0, n - 1), parts.slice(n - 1).join(sep)];
+}
+
+/** Sprig's `split`/`splitn` result: a map `_0`, `_1`, … */
+function indexedMap(parts: string[]): GoMap {
+  return Object.fromEntries(parts.map((part, i) => [`_${i}`, part]));
+}
+
+/** Sprig's `strslice`: a list of strings from any list (nils dropped) or a single value. */
+export function stringList(value: Value): string[] {
+  if (value === null || value === undefined) return [];
+  if (Array.isArray(value)) return value.filter((item) => item !== null && item !== undefined).map(toStr);
+  return [toStr(value)];
+}
+
+function indent(spaces: Value, text: Value): string {
+  const pad = " ".repeat(Math.max(0, Number(toInt(spaces))));
+  return pad + toStr(text).replaceAll("\n", `\n${pad}`);
+}
+
+function words(text: string): string[] {
+  return text
+    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
+    .replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2")
+    .split(/[\s_\-]+/)
+    .filter((word) => word !== "");
+}
+
+function capitalise(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
+}
+
+function base32(bytes: Uint8Array): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0, buffer = 0, out = "";
+  for (const byte of bytes) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(buffer >> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += alphabet[(buffer << (5 - bits)) & 31];
+  return out.padEnd(Math.ceil(out.length / 8) * 8, "=");
+}
+
+function unbase32(text: string): Uint8Array {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  const out: number[] = [];
+  let bits = 0, buffer = 0;
+  for (const char of text.replace(/=+$/, "")) {
+    const value = alphabet.indexOf(char);
+    if (value === -1) throw execError(`illegal base32 data`);
+    buffer = (buffer << 5) | value;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((buffer >> (bits - 8)) & 255);
+      bits -= 8;
+    }
+  }
+  return new Uint8Array(out);
+}
+
+function adler32(bytes: Uint8Array): string {
+  let a = 1, b = 0;
+  for (const byte of bytes) {
+    a = (a + byte) % 65521;
+    b = (b + a) % 65521;
+  }
+  return String(((b << 16) | a) >>> 0);
+}
+
+function randomFrom(alphabet: string, count: Value): string {
+  const n = Math.max(0, Number(toInt(count)));
+  const bytes = crypto.getRandomValues(new Uint32Array(n));
+  return Array.from(bytes, (x) => alphabet[x % alphabet.length]).join("");
+}
+
+const LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const DIGITS = "0123456789";
+const ASCII = Array.from({ length: 94 }, (_, i) => String.fromCharCode(33 + i)).join("");
+
+/** Sprig's string-shaped functions. */
+export const stringFunctions: Record<string, TemplateFunction> = {
+  trim: (s) => toStr(s).trim(),
+  trimAll: (cutset, s) => {
+    const chars = new Set(toStr(cutset));
+    const text = Array.from(toStr(s));
+    let start = 0, end = text.length;
+    while (start < end && chars.has(text[start])) start++;
+    while (end > start && chars.has(text[end - 1])) end--;
+    return text.slice(start, end).join("");
+  },
+  trimPrefix: (prefix, s) => (toStr(s).startsWith(toStr(prefix)) ? toStr(s).slice(toStr(prefix).length) : toStr(s)),
+  trimSuffix: (suffix, s) => {
+    const text = toStr(s), tail = toStr(suffix);
+    return tail !== "" && text.endsWith(tail) ? text.slice(0, -tail.length) : text;
+  },
+  upper: (s) => toStr(s).toUpperCase(),
+  lower: (s) => toStr(s).toLowerCase(),
+  title: (s) => toStr(s).replace(/(^|[^\p{L}\p{N}_'])(\p{L})/gu, (_, before, c) => before + c.toUpperCase()),
+  untitle: (s) => toStr(s).replace(/(^|\s)(\p{L})/gu, (_, before, c) => before + c.toLowerCase()),
+  repeat: (count, s) => toStr(s).repeat(Math.max(0, Number(toInt(count)))),
+  substr: (start, end, s) => {
+    const text = toStr(s), from = Number(toInt(start)), to = Number(toInt(end));
+    if (from < 0) return text.slice(0, to);
+    if (to < 0 || to > text.length) return text.slice(from);
+    return text.slice(from, to);
+  },
+  nospace: (s) => toStr(s).replace(/\s+/g, ""),
+  trunc: (count, s) => {
+    const text = toStr(s), n = Number(toInt(count));
+    if (n < 0 && text.length + n > 0) return text.slice(text.length + n);
+    if (n >= 0 && text.length > n) return text.slice(0, n);
+    return text;
+  },
+  abbrev: (width, s) => {
+    const text = toStr(s), n = Number(toInt(width));
+    return n < 4 || text.length <= n ? text : `${text.slice(0, n - 3)}...`;
+  },
+  initials: (s) => toStr(s).split(/\s+/).filter(Boolean).map((word) => word[0]).join(""),
+  wrap: (width, s) => {
+    const n = Math.max(1, Number(toInt(width)));
+    const lines: string[] = [];
+    for (const paragraph of toStr(s).split("\n")) {
+      let current = "";
+      for (const word of paragraph.split(" ")) {
+        if (current !== "" && current.length + 1 + word.length > n) {
+          lines.push(current);
+          current = word;
+        } else current = current === "" ? word : `${current} ${word}`;
+      }
+      lines.push(current);
+    }
+    return lines.join("\n");
+  },
+  contains: (substr, s) => toStr(s).includes(toStr(substr)),
+  hasPrefix: (prefix, s) => toStr(s).startsWith(toStr(prefix)),
+  hasSuffix: (suffix, s) => toStr(s).endsWith(toStr(suffix)),
+  quote: (...args) => args.filter((a) => a !== null && a !== undefined).map((a) => goQuote(toStr(a))).join(" "),
+  squote: (...args) => args.filter((a) => a !== null && a !== undefined).map((a) => `'${toStr(a)}'`).join(" "),
+  cat: (...args) => args.filter((a) => a !== null && a !== undefined).map(toStr).join(" "),
+  indent: (spaces, s) => indent(spaces, s),
+  nindent: (spaces, s) => `\n${indent(spaces, s)}`,
+  replace: (old, replacement, s) => toStr(s).replaceAll(toStr(old), toStr(replacement)),
+  plural: (one, many, count) => (toInt(count) === 1n ? toStr(one) : toStr(many)),
+  snakecase: (s) => words(toStr(s)).map((w) => w.toLowerCase()).join("_"),
+  kebabcase: (s) => words(toStr(s)).map((w) => w.toLowerCase()).join("-"),
+  camelcase: (s) => toStr(s).split(/[_\s]+/).filter(Boolean).map(capitalise).join(""),
+  swapcase: (s) => Array.from(toStr(s), (c) => (c === c.toUpperCase() ? c.toLowerCase() : c.toUpperCase())).join(""),
+
+  // lists of strings
+  split: (sep, s) => indexedMap(toStr(s).split(toStr(sep))),
+  splitList: (sep, s) => toStr(s).split(toStr(sep)),
+  splitn: (sep, n, s) => indexedMap(splitN(toStr(s), toStr(sep), Number(toInt(n)))),
+  join: (sep, list) => stringList(list).join(toStr(sep)),
+  sortAlpha: (list) => stringList(list).sort(),
+
+  // regular expressions (Go RE2 syntax, translated)
+  regexMatch: (re, s) => goRegExp(re).test(toStr(s)),
+  regexFind: (re, s) => goRegExp(re).exec(toStr(s))?.[0] ?? "",
+  regexFindAll: (re, s, n) => {
+    const all = Array.from(toStr(s).matchAll(goRegExp(re, true)), (m) => m[0]);
+    const limit = toIndex(n, "count");
+    return limit < 0 ? all : all.slice(0, limit);
+  },
+  regexReplaceAll: (re, s, replacement) => toStr(s).replace(goRegExp(re, true), goReplacement(toStr(replacement))),
+  regexReplaceAllLiteral: (re, s, replacement) => toStr(s).replace(goRegExp(re, true), () => toStr(replacement)),
+  regexSplit: (re, s, n) => {
+    const parts = toStr(s).split(goRegExp(re, true));
+    const limit = toIndex(n, "count");
+    return limit < 0 || parts.length <= limit ? parts : parts.slice(0, limit);
+  },
+  regexQuoteMeta: (s) => toStr(s).replace(/[\\.+*?()|[\]{}^$]/g, "\\$&"),
+
+  // encodings and hashes
+  b64enc: (s) => btoa(Array.from(encoder.encode(toStr(s)), (b) => String.fromCharCode(b)).join("")),
+  b64dec: (s) => {
+    try {
+      return decoder.decode(Uint8Array.from(atob(toStr(s)), (c) => c.charCodeAt(0)));
+    } catch {
+      throw execError("illegal base64 data");
+    }
+  },
+  b32enc: (s) => base32(encoder.encode(toStr(s))),
+  b32dec: (s) => decoder.decode(unbase32(toStr(s))),
+  sha1sum: (s) => createHash("sha1").update(toStr(s)).digest("hex"),
+  sha256sum: (s) => createHash("sha256").update(toStr(s)).digest("hex"),
+  sha512sum: (s) => createHash("sha512").update(toStr(s)).digest("hex"),
+  adler32sum: (s) => adler32(encoder.encode(toStr(s))),
+
+  // paths (Go's path package: always forward slashes)
+  base: (s) => posix.basename(toStr(s)) || (toStr(s) === "" ? "." : "/"),
+  dir: (s) => posix.dirname(toStr(s)),
+  clean: (s) => posix.normalize(toStr(s)).replace(/(.)\/$/, "$1"),
+  ext: (s) => posix.extname(toStr(s)),
+  isAbs: (s) => posix.isAbsolute(toStr(s)),
+
+  // randomness, as Helm gives it (a fresh value every render)
+  randAlphaNum: (n) => randomFrom(LETTERS + DIGITS, n),
+  randAlpha: (n) => randomFrom(LETTERS, n),
+  randNumeric: (n) => randomFrom(DIGITS, n),
+  randAscii: (n) => randomFrom(ASCII, n),
+  uuidv4: () => crypto.randomUUID(),
+};

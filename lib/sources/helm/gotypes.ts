@@ -1,0 +1,267 @@
+/**
+ * Go's view of template data, over plain JavaScript values. Helm hands
+ * templates `map[string]interface{}` trees from YAML, so the mapping is:
+ *
+ * | Go                         | here                                   |
+ * | -------------------------- | -------------------------------------- |
+ * | invalid value (no data)    | `undefined`                            |
+ * | nil interface              | `null`                                 |
+ * | int, int64                 | `bigint`                               |
+ * | float64 (every YAML number)| `number`                               |
+ * | string, bool               | `string`, `boolean`                    |
+ * | []interface{}              | array                                  |
+ * | map[string]interface{}     | plain object                           |
+ * | struct with methods        | plain object whose methods are non-enumerable functions |
+ *
+ * Keeping ints and floats apart matters for output: Go prints the float64
+ * 1000000 as `1e+06`, and `helm template` does exactly that.
+ * @module
+ */
+import { execError } from "./errors.ts";
+
+/** A template value: see the module table. */
+export type Value = unknown;
+
+/** A map as Helm sees it: `map[string]interface{}`. */
+export type GoMap = Record<string, unknown>;
+
+/** True for a plain map (not an array, not null, not bytes). */
+export function isMap(value: Value): value is GoMap {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** True for an int or a float. */
+export function isNumber(value: Value): value is number | bigint {
+  return typeof value === "number" || typeof value === "bigint";
+}
+
+/**
+ * Attach methods to a data object without making them data: they are
+ * non-enumerable, so ranging, `keys` and `toYaml` never see them, while field
+ * access (`.Capabilities.APIVersions.Has "x"`) finds and calls them.
+ */
+export function withMethods<T extends object>(data: T, methods: Record<string, (...args: never[]) => unknown>): T {
+  for (const [name, fn] of Object.entries(methods)) {
+    Object.defineProperty(data, name, { value: fn, enumerable: false });
+  }
+  return data;
+}
+
+/** A "struct": an object carrying methods, which Go never calls empty. */
+function hasMethods(value: object): boolean {
+  return Object.getOwnPropertyNames(value).some((name) =>
+    typeof (value as GoMap)[name] === "function" && !Object.prototype.propertyIsEnumerable.call(value, name)
+  );
+}
+
+/** Go's truth: false, 0, nil, and empty strings, slices and maps are false. */
+export function truth(value: Value): boolean {
+  if (value === undefined || value === null) return false;
+  switch (typeof value) {
+    case "boolean":
+      return value;
+    case "number":
+      return value !== 0 && !Number.isNaN(value);
+    case "bigint":
+      return value !== 0n;
+    case "string":
+      return value.length > 0;
+    case "function":
+      return true;
+  }
+  if (Array.isArray(value) || value instanceof Uint8Array) return value.length > 0;
+  if (typeof value === "object") return Object.keys(value).length > 0 || hasMethods(value);
+  return true;
+}
+
+/** Sprig's `empty`: the opposite of truth. */
+export function isEmpty(value: Value): boolean {
+  return !truth(value);
+}
+
+/** `reflect.Kind` names, as Sprig's `kindOf` reports them. */
+export function kindOf(value: Value): string {
+  if (value === undefined || value === null) return "invalid";
+  switch (typeof value) {
+    case "boolean":
+      return "bool";
+    case "number":
+      return "float64";
+    case "bigint":
+      return "int64";
+    case "string":
+      return "string";
+    case "function":
+      return "func";
+  }
+  if (Array.isArray(value) || value instanceof Uint8Array) return "slice";
+  return isMap(value) && !hasMethods(value) ? "map" : "struct";
+}
+
+/** Go type names, as Sprig's `typeOf` reports them. */
+export function typeOf(value: Value): string {
+  if (value === undefined || value === null) return "<nil>";
+  if (Array.isArray(value)) return "[]interface {}";
+  if (value instanceof Uint8Array) return "[]uint8";
+  const kind = kindOf(value);
+  if (kind === "map") return "map[string]interface {}";
+  return kind;
+}
+
+/**
+ * `.name` on a value, with Helm's `missingkey=zero` rules: a missing map key
+ * is nil; a field of nil is an error (Go's "nil pointer evaluating"); a field
+ * of no data at all is no data.
+ */
+export function fieldOf(receiver: Value, name: string): Value {
+  if (receiver === undefined) return undefined;
+  if (receiver === null) throw execError(`nil pointer evaluating interface {}.${name}`);
+  if (typeof receiver === "object" && !Array.isArray(receiver) && !(receiver instanceof Uint8Array)) {
+    return Object.prototype.hasOwnProperty.call(receiver, name) ? (receiver as GoMap)[name] : null;
+  }
+  // A list with methods (Capabilities.APIVersions) is a Go type with a method set.
+  if (Array.isArray(receiver) && Object.prototype.hasOwnProperty.call(receiver, name)) {
+    const method = (receiver as unknown as GoMap)[name];
+    if (typeof method === "function") return method;
+  }
+  throw execError(`can't evaluate field ${name} in type ${typeOf(receiver)}`);
+}
+
+/** Go's shortest `%v` of a float64: `3`, `0.5`, `1e+06`, `1.5e-07`. */
+export function formatFloat(n: number): string {
+  if (Number.isNaN(n)) return "NaN";
+  if (n === Infinity) return "+Inf";
+  if (n === -Infinity) return "-Inf";
+  if (n === 0) return Object.is(n, -0) ? "-0" : "0";
+  const [mantissa, exponentText] = n.toExponential().split("e");
+  const exponent = Number(exponentText);
+  // strconv uses %e when the exponent is < -4 or >= 6 for the shortest form.
+  if (exponent < -4 || exponent >= 6) {
+    const sign = exponent < 0 ? "-" : "+";
+    return `${mantissa}e${sign}${String(Math.abs(exponent)).padStart(2, "0")}`;
+  }
+  return String(n);
+}
+
+/** Go's `%v`: how `print`, `toString` and template output show a value. */
+export function formatValue(value: Value): string {
+  if (value === undefined || value === null) return "<nil>";
+  switch (typeof value) {
+    case "string":
+      return value;
+    case "boolean":
+      return value ? "true" : "false";
+    case "number":
+      return formatFloat(value);
+    case "bigint":
+      return value.toString();
+    case "function":
+      return "<func>";
+  }
+  if (Array.isArray(value)) return `[${value.map(formatValue).join(" ")}]`;
+  if (value instanceof Uint8Array) return `[${Array.from(value).join(" ")}]`;
+  const object = value as GoMap;
+  if (typeof object.String === "function") return String((object.String as () => unknown)());
+  const entries = Object.keys(object).sort().map((key) => `${key}:${formatValue(object[key])}`);
+  return `map[${entries.join(" ")}]`;
+}
+
+/** Sprig's `strval`: strings as they are, bytes decoded, anything else `%v`. */
+export function toStr(value: Value): string {
+  if (typeof value === "string") return value;
+  if (value instanceof Uint8Array) return new TextDecoder().decode(value);
+  return formatValue(value);
+}
+
+/** Sprig's `toInt64` (spf13/cast): lenient, 0 when it cannot convert. */
+export function toInt(value: Value): bigint {
+  if (typeof value === "bigint") return value;
+  if (typeof value === "number") return Number.isFinite(value) ? BigInt(Math.trunc(value)) : 0n;
+  if (typeof value === "boolean") return value ? 1n : 0n;
+  if (typeof value === "string") {
+    const text = value.trim().replace(/\.0*$/, "");
+    if (/^[+-]?(0[xX][0-9a-fA-F]+|0[oO]?[0-7]+|0[bB][01]+|\d+)$/.test(text)) {
+      const negative = text.startsWith("-");
+      const digits = text.replace(/^[+-]/, "");
+      const octal = /^0[0-7]+$/.test(digits) ? `0o${digits.slice(1)}` : digits;
+      const parsed = BigInt(octal);
+      return negative ? -parsed : parsed;
+    }
+  }
+  return 0n;
+}
+
+/** Sprig's `toFloat64`: lenient, 0 when it cannot convert. */
+export function toFloat(value: Value): number {
+  if (typeof value === "number") return value;
+  if (typeof value === "bigint") return Number(value);
+  if (typeof value === "boolean") return value ? 1 : 0;
+  if (typeof value === "string") {
+    const parsed = Number(value.trim());
+    return value.trim() !== "" && Number.isFinite(parsed) ? parsed : 0;
+  }
+  return 0;
+}
+
+/** A JS number for indexes and counts (ints and floats alike). */
+export function toIndex(value: Value, what: string): number {
+  if (typeof value === "bigint") return Number(value);
+  if (typeof value === "number" && Number.isInteger(value)) return value;
+  if (typeof value === "string" && /^-?\d+$/.test(value.trim())) return Number(value);
+  throw execError(`cannot use ${typeOf(value)} as an integer ${what}`);
+}
+
+/**
+ * Go's `eq` for two basic values, leniently: ints and floats compare by value
+ * (Go would refuse mixing them; Helm values are floats while `int` gives ints,
+ * and nobody wants that distinction to decide which images ship).
+ */
+export function valuesEqual(a: Value, b: Value): boolean {
+  if (isNumber(a) && isNumber(b)) return Number(a) === Number(b);
+  const nilA = a === undefined || a === null;
+  const nilB = b === undefined || b === null;
+  if (nilA || nilB) return nilA && nilB;
+  if (typeof a !== typeof b) {
+    if (typeof a === "object" || typeof b === "object") return false;
+    throw execError(`incompatible types for comparison: ${typeOf(a)} and ${typeOf(b)}`);
+  }
+  if (typeof a === "object") throw execError(`non-comparable type ${typeOf(a)}`);
+  return a === b;
+}
+
+/** Go's `lt` for basic values: numbers with numbers, strings with strings. */
+export function valuesLess(a: Value, b: Value): boolean {
+  if (isNumber(a) && isNumber(b)) return Number(a) < Number(b);
+  if (typeof a === "string" && typeof b === "string") return a < b;
+  if (typeof a === "boolean" || typeof b === "boolean" || a === null || b === null) {
+    throw execError(`invalid type for comparison: ${typeOf(a)} and ${typeOf(b)}`);
+  }
+  throw execError(`incompatible types for comparison: ${typeOf(a)} and ${typeOf(b)}`);
+}
+
+/** Deep copy of plain data (maps and lists), keeping scalars. */
+export function deepCopy<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(deepCopy) as T;
+  if (isMap(value)) {
+    const out: GoMap = {};
+    for (const [key, item] of Object.entries(value)) out[key] = deepCopy(item);
+    return out as T;
+  }
+  return value;
+}
+
+/** Plain JSON-able data: ints become numbers, methods and undefined vanish. */
+export function toPlain(value: Value): unknown {
+  if (typeof value === "bigint") return Number(value);
+  if (value === undefined) return null;
+  if (Array.isArray(value)) return value.map(toPlain);
+  if (value instanceof Uint8Array) return Array.from(value);
+  if (typeof value === "object" && value !== null) {
+    const out: GoMap = {};
+    for (const key of Object.keys(value)) out[key] = toPlain((value as GoMap)[key]);
+    return out;
+  }
+  return value;
+}

@@ -1,0 +1,290 @@
+/**
+ * The images a Helm chart deploys: render it as `helm template` would and
+ * collect every `image:` string in the manifests; add the images the chart
+ * declares in its `helm.sh/images` (or `artifacthub.io/images`) annotation;
+ * and where a template cannot be rendered, fall back to scanning that chart's
+ * values for `repository`/`tag` pairs and `image` strings.
+ * @module
+ */
+import { parseAllDocuments } from "yaml";
+import { parseReference } from "../../ref.ts";
+import { type Chart, loadChart } from "./chart.ts";
+import { formatValue, type GoMap, isMap } from "./gotypes.ts";
+import type { ReleaseOptions } from "./objects.ts";
+import { renderChart, type ScopedChart } from "./render.ts";
+import { applySet, mergeValues, parseYaml11, yaml11Options } from "./values.ts";
+
+/** How an image was found. */
+export type ImageMethod = "template" | "values-scan" | "annotation";
+
+/** One image a chart needs. */
+export interface ChartImage {
+  /** The reference as written in the manifest or values, e.g. `quay.io/jetstack/cert-manager-controller:v1.12.3`. */
+  image: string;
+  origin: {
+    /** Name of the chart (or subchart) it belongs to. */
+    chart: string;
+    /** Helm's template name, e.g. `cert-manager/templates/deployment.yaml`. */
+    template?: string;
+    /** Where in the top-level values it came from, as a `--set` path (best effort). */
+    valuesPath?: string;
+  };
+  method: ImageMethod;
+}
+
+/** Something the caller should know: a template that failed, a bad annotation. */
+export interface ChartImagesWarning {
+  chart: string;
+  template?: string;
+  message: string;
+}
+
+/** The images of a chart, with what went wrong finding them. */
+export interface ChartImagesResult {
+  chart: { name: string; version: string; appVersion?: string };
+  images: ChartImage[];
+  warnings: ChartImagesWarning[];
+}
+
+/** Values and release settings, as given to `helm template`. */
+export interface ChartImagesOptions extends ReleaseOptions {
+  /** User values (as from `-f values.yaml`; several files should be merged by the caller in order). */
+  values?: Record<string, unknown>;
+  /** `--set` arguments, applied in order over `values`. */
+  set?: string[];
+  /** `--set-string` arguments, applied after `set`. */
+  setString?: string[];
+  /** Leave out `helm test` pods (hook `test`), like `helm template --skip-tests`. */
+  skipTests?: boolean;
+  /** How to name the chart archive in errors (a path, or `repo/chart:version`). */
+  where?: string;
+}
+
+const ANNOTATIONS = ["helm.sh/images", "artifacthub.io/images"];
+
+function isImageReference(text: string): boolean {
+  try {
+    parseReference(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A values path as `--set` spells it: dots between keys, dots inside keys escaped. */
+function formatPath(path: (string | number)[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += (out === "" ? "" : ".") + part.replaceAll(".", "\\.");
+  }
+  return out;
+}
+
+/** Every `image:` string in a manifest tree (containers, init and ephemeral containers, lists, CRs). */
+function imageFields(node: unknown, out: string[]): void {
+  if (Array.isArray(node)) { for (const item of node) imageFields(item, out); }
+  else if (isMap(node)) {
+    for (const [key, value] of Object.entries(node)) {
+      if (key === "image" && typeof value === "string") out.push(value.trim());
+      else imageFields(value, out);
+    }
+  }
+}
+
+/** A `helm test` hook: `metadata.annotations["helm.sh/hook"]` lists `test` (or the old `test-success`). */
+function isTestHook(manifest: unknown): boolean {
+  const metadata = isMap(manifest) && isMap(manifest.metadata) ? manifest.metadata : {};
+  const hooks = isMap(metadata.annotations) ? metadata.annotations["helm.sh/hook"] : undefined;
+  return typeof hooks === "string" && hooks.split(",").some((h) => ["test", "test-success"].includes(h.trim()));
+}
+
+/** Walk a chart's own values (not its subcharts' sections, nor a subchart's copy of `global`). */
+function walkValues(scope: ScopedChart, root: boolean, visit: (map: GoMap, path: (string | number)[]) => void): void {
+  const walk = (node: unknown, path: (string | number)[]) => {
+    if (Array.isArray(node)) node.forEach((item, i) => walk(item, [...path, i]));
+    else if (isMap(node)) {
+      visit(node, path);
+      for (const [key, value] of Object.entries(node)) {
+        if (path.length === 0 && (scope.subchartNames.includes(key) || (key === "global" && !root))) continue;
+        walk(value, [...path, key]);
+      }
+    }
+  };
+  walk(scope.values, []);
+}
+
+/** Best effort: the values leaf a rendered image was built from (the full reference, or its name). */
+function traceValuesPath(image: string, scope: ScopedChart, root: boolean): string | undefined {
+  const name = image.replace(/@.*$/, "").replace(/:[^:/]*$/, "");
+  let best: { score: number; path: (string | number)[] } | undefined;
+  walkValues(scope, root, (map, path) => {
+    for (const [key, value] of Object.entries(map)) {
+      if (typeof value !== "string" || value.trim().length < 2) continue;
+      const text = value.trim();
+      let score = text === image ? 4 : text === name ? 3 : text.includes("/") && name.endsWith(`/${text}`) ? 2 : 0;
+      if (score === 0) continue;
+      if (/^(repository|image|.*Image)$/.test(key)) score += 0.5;
+      if (!best || score > best.score) best = { score, path: [...path, key] };
+    }
+  });
+  return best ? formatPath([...scope.valuesPath, ...best.path]) : undefined;
+}
+
+function hasTagOrDigest(reference: string): boolean {
+  return reference.includes("@") || /:[^/]*$/.test(reference);
+}
+
+/**
+ * Images written in a chart's values: maps with `repository` (plus optional
+ * `registry`, `tag`, `digest`), and `image`/`…Image` strings (with a sibling
+ * `…Tag` if there is one). A missing tag defaults to the chart's appVersion,
+ * the convention nearly every chart's templates follow.
+ */
+export function scanValues(scope: ScopedChart, root = true): { image: string; valuesPath: string }[] {
+  const found: { image: string; valuesPath: string }[] = [];
+  const appVersion = scope.chart.appVersion;
+  const add = (reference: string, tag: unknown, path: (string | number)[]) => {
+    let image = reference.trim();
+    if (image === "") return;
+    const tagText = tag === undefined || tag === null || tag === "" ? "" : formatValue(tag);
+    if (!hasTagOrDigest(image)) {
+      if (tagText) image += `:${tagText}`;
+      else if (appVersion) image += `:${appVersion}`;
+    }
+    if (isImageReference(image)) found.push({ image, valuesPath: formatPath([...scope.valuesPath, ...path]) });
+  };
+  walkValues(scope, root, (map, path) => {
+    if (typeof map.repository === "string" && map.repository.trim() !== "") {
+      const registry = typeof map.registry === "string" && map.registry.trim() !== "" ? `${map.registry.trim()}/` : "";
+      const digest = typeof map.digest === "string" && map.digest.trim() !== "" ? `@${map.digest.trim()}` : "";
+      let reference = registry + map.repository.trim();
+      const tag = map.tag === undefined || map.tag === null || map.tag === "" ? undefined : formatValue(map.tag);
+      if (digest) reference += (tag && !hasTagOrDigest(reference) ? `:${tag}` : "") + digest;
+      add(reference, tag, [...path, "repository"]);
+    }
+    for (const [key, value] of Object.entries(map)) {
+      if (typeof value === "string" && (key === "image" || /.Image$/.test(key))) {
+        add(value, map[`${key}Tag`], [...path, key]);
+      }
+    }
+  });
+  return found;
+}
+
+/** Images a chart declares in its Chart.yaml annotations (a YAML list of `{name, image}`). */
+function annotationImages(chart: Chart, warn: (message: string) => void): string[] {
+  const annotations = isMap(chart.metadata.annotations) ? chart.metadata.annotations : {};
+  const out: string[] = [];
+  for (const key of ANNOTATIONS) {
+    const text = annotations[key];
+    if (typeof text !== "string") continue;
+    let list: unknown;
+    try {
+      list = parseYaml11(text);
+    } catch (e) {
+      warn(`annotation ${key} is not valid YAML: ${(e as Error).message.split("\n")[0]}`);
+      continue;
+    }
+    for (const entry of Array.isArray(list) ? list : []) {
+      const image = isMap(entry) && typeof entry.image === "string" ? entry.image.trim() : "";
+      if (image && isImageReference(image)) out.push(image);
+      else warn(`annotation ${key} has an entry without a valid image: ${JSON.stringify(entry)}`);
+    }
+  }
+  return out;
+}
+
+/** The user values `helm template` would use: values, then `--set`, then `--set-string`. */
+export function userValues(options: ChartImagesOptions): GoMap {
+  const values = mergeValues({}, (options.values ?? {}) as GoMap);
+  for (const arg of options.set ?? []) applySet(values, arg);
+  for (const arg of options.setString ?? []) applySet(values, arg, true);
+  return values;
+}
+
+/** Find the images of an already loaded chart. */
+export function imagesOfChart(chart: Chart, options: ChartImagesOptions = {}): ChartImagesResult {
+  const result = renderChart(chart, userValues(options), options);
+  const images = new Map<string, ChartImage>();
+  const warnings: ChartImagesWarning[] = result.notes.map((message) => ({ chart: chart.name, message }));
+  const failed = new Set<ScopedChart>();
+  const add = (entry: ChartImage) => {
+    if (!images.has(entry.image)) images.set(entry.image, entry);
+  };
+
+  for (const { scope, template, output, error } of result.templates) {
+    const root = scope === result.charts[0];
+    if (error) {
+      failed.add(scope);
+      warnings.push({ chart: scope.chart.name, template, message: error.message });
+      continue;
+    }
+    for (const doc of parseAllDocuments(output ?? "", yaml11Options())) {
+      if (doc.errors.length > 0) {
+        failed.add(scope);
+        warnings.push({
+          chart: scope.chart.name,
+          template,
+          message: `rendered YAML does not parse: ${doc.errors[0].message.split("\n")[0]}`,
+        });
+        continue;
+      }
+      const manifest = doc.toJS();
+      if (options.skipTests && isTestHook(manifest)) continue;
+      const found: string[] = [];
+      imageFields(manifest, found);
+      for (const image of found.filter((i) => i !== "")) {
+        if (!isImageReference(image)) {
+          warnings.push({
+            chart: scope.chart.name,
+            template,
+            message: `renders image "${image}", which is not a valid reference`,
+          });
+          continue;
+        }
+        const valuesPath = traceValuesPath(image, scope, root);
+        const origin = valuesPath
+          ? { chart: scope.chart.name, template, valuesPath }
+          : { chart: scope.chart.name, template };
+        add({ image, origin, method: "template" });
+      }
+    }
+  }
+
+  for (const scope of result.charts) {
+    const warn = (message: string) => warnings.push({ chart: scope.chart.name, message });
+    for (const image of annotationImages(scope.chart, warn)) {
+      add({ image, origin: { chart: scope.chart.name }, method: "annotation" });
+    }
+  }
+
+  for (const scope of result.charts.filter((c) => failed.has(c))) {
+    const root = scope === result.charts[0];
+    warnings.push({
+      chart: scope.chart.name,
+      message:
+        `some templates of chart ${scope.chart.name} could not be rendered; its values were scanned for images instead`,
+    });
+    for (const { image, valuesPath } of scanValues(scope, root)) {
+      add({ image, origin: { chart: scope.chart.name, valuesPath }, method: "values-scan" });
+    }
+  }
+
+  return {
+    chart: { name: chart.name, version: chart.version, appVersion: chart.appVersion },
+    images: [...images.values()],
+    warnings,
+  };
+}
+
+/**
+ * The images a packaged chart (`.tgz` bytes) deploys with the given values,
+ * as `helm template` would render them.
+ */
+export async function chartImages(
+  chartBytes: Uint8Array,
+  options: ChartImagesOptions = {},
+): Promise<ChartImagesResult> {
+  return imagesOfChart(await loadChart(chartBytes, options.where), options);
+}

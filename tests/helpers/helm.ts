@@ -1,0 +1,46 @@
+/**
+ * Helpers for the Helm tests: render template text in one call, pack a small
+ * chart into a real `.tgz` (modern-tar + gzip), and find the real charts in
+ * the shared data directory beside the repository.
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { packTar } from "modern-tar";
+import { createEngine, parseTemplates } from "../../lib/sources/helm/template.ts";
+
+/** Render `text` as a template file named `test.yaml`, with optional extra files (helpers). */
+export function render(text: string, data: unknown = {}, helpers: Record<string, string> = {}): string {
+  const sources = [{ name: "test.yaml", text }, ...Object.entries(helpers).map(([name, text]) => ({ name, text }))];
+  const { templates, errors } = parseTemplates(sources);
+  if (errors.length > 0) throw errors[0];
+  return createEngine(templates).render("test.yaml", data);
+}
+
+/** Pack files (paths relative to the chart directory) into a chart `.tgz` under `dir/`. */
+export async function packChart(dir: string, files: Record<string, string | Uint8Array>): Promise<Uint8Array> {
+  const encoder = new TextEncoder();
+  const tar = await packTar(
+    Object.entries(files).map(([path, content]) => {
+      const body = typeof content === "string" ? encoder.encode(content) : content;
+      return { header: { name: `${dir}/${path}`, size: body.length, type: "file" as const }, body };
+    }),
+  );
+  return new Uint8Array(gzipSync(tar));
+}
+
+/**
+ * The real chart `name` from the shared data directory (a sibling of the
+ * repository root), or undefined — with a note on the console — when absent.
+ */
+export async function sharedChart(name: string): Promise<Uint8Array | undefined> {
+  const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+  const path = join(repoRoot, "..", "shared", "data", "charts", name);
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    console.log(`skipping: ${path} is not present`);
+    return undefined;
+  }
+}

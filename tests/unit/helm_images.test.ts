@@ -1,0 +1,254 @@
+import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
+import { chartImages, type ChartImagesResult } from "../../lib/sources/helm/images.ts";
+import { packChart, sharedChart } from "../helpers/helm.ts";
+
+function imageList(result: ChartImagesResult): string[] {
+  return result.images.map((i) => i.image).sort();
+}
+
+Deno.test("images: cert-manager v1.12.3 with default values, all from its templates", async () => {
+  const bytes = await sharedChart("cert-manager-v1.12.3.tgz");
+  if (!bytes) return;
+  const result = await chartImages(bytes, {});
+  assertEquals(result.warnings, []);
+  assertEquals(imageList(result), [
+    "quay.io/jetstack/cert-manager-cainjector:v1.12.3",
+    "quay.io/jetstack/cert-manager-controller:v1.12.3",
+    "quay.io/jetstack/cert-manager-ctl:v1.12.3",
+    "quay.io/jetstack/cert-manager-webhook:v1.12.3",
+  ]);
+  assert(result.images.every((i) => i.method === "template"));
+  const ctl = result.images.find((i) => i.image.endsWith("cert-manager-ctl:v1.12.3"))!;
+  assertEquals(ctl.origin, {
+    chart: "cert-manager",
+    template: "cert-manager/templates/startupapicheck-job.yaml",
+    valuesPath: "startupapicheck.image.repository",
+  });
+  assertEquals(result.chart, { name: "cert-manager", version: "v1.12.3", appVersion: "v1.12.3" });
+});
+
+Deno.test("images: cert-manager follows values: registry, digest, disabled startupapicheck", async () => {
+  const bytes = await sharedChart("cert-manager-v1.12.3.tgz");
+  if (!bytes) return;
+  const digest = `sha256:${"a".repeat(64)}`;
+  const result = await chartImages(bytes, {
+    values: { image: { registry: "mirror.example:5000", repository: "jetstack/cert-manager-controller" } },
+    set: ["startupapicheck.enabled=false", `webhook.image.digest=${digest}`, "cainjector.image.tag=v9"],
+  });
+  assertEquals(result.warnings, []);
+  assertEquals(imageList(result), [
+    "mirror.example:5000/jetstack/cert-manager-controller:v1.12.3",
+    "quay.io/jetstack/cert-manager-cainjector:v9",
+    `quay.io/jetstack/cert-manager-webhook@${digest}`,
+  ]);
+});
+
+Deno.test("images: rancher 2.7.9 with default values", async () => {
+  const bytes = await sharedChart("rancher-2.7.9.tgz");
+  if (!bytes) return;
+  const result = await chartImages(bytes, {});
+  assertEquals(result.warnings, []);
+  assertEquals(imageList(result), ["rancher/rancher:v2.7.9", "rancher/shell:v0.1.21"]);
+  assert(result.images.every((i) => i.method === "template"));
+  assertEquals(result.images.find((i) => i.image === "rancher/rancher:v2.7.9")!.origin.valuesPath, "rancherImage");
+});
+
+Deno.test("images: rancher 2.7.9 with audit logging adds the audit sidecar image", async () => {
+  const bytes = await sharedChart("rancher-2.7.9.tgz");
+  if (!bytes) return;
+  const expected = ["rancher/mirrored-bci-micro:15.4.14.3", "rancher/rancher:v2.7.9", "rancher/shell:v0.1.21"];
+  const viaSet = await chartImages(bytes, { set: ["auditLog.level=1"] });
+  assertEquals(viaSet.warnings, []);
+  assertEquals(imageList(viaSet), expected);
+  const viaValues = await chartImages(bytes, { values: { auditLog: { level: 1 } } });
+  assertEquals(imageList(viaValues), expected);
+  const sidecar = viaValues.images.find((i) => i.image.startsWith("rancher/mirrored-bci-micro"))!;
+  assertEquals(sidecar.method, "template");
+  assertEquals(sidecar.origin.valuesPath, "auditLog.image.repository");
+  // systemDefaultRegistry is prefixed by the chart's own helper; tags follow values.
+  const mirrored = await chartImages(bytes, { set: ["systemDefaultRegistry=reg.local", "rancherImageTag=v2.7.10"] });
+  assertEquals(imageList(mirrored), ["rancher/rancher:v2.7.10", "reg.local/rancher/shell:v0.1.21"]);
+});
+
+const CHART_YAML = "apiVersion: v2\nname: demo\nversion: 0.1.0\nappVersion: 1.4.2\n";
+
+Deno.test("images: an unsupported construct falls back to scanning values, with a warning naming the template", async () => {
+  const bytes = await packChart("demo", {
+    "Chart.yaml": CHART_YAML,
+    "values.yaml": [
+      "image:",
+      "  registry: ghcr.io",
+      "  repository: acme/server",
+      "  tag: ''",
+      "worker:",
+      "  image:",
+      "    repository: acme/worker",
+      "    tag: 2.0.1",
+      "pinned:",
+      "  repository: acme/pinned",
+      `  digest: sha256:${"b".repeat(64)}`,
+      "sidecars:",
+      "- name: log",
+      "  image: busybox:1.36",
+      "helperImage: acme/helper",
+      "helperImageTag: '7'",
+      "notAnImage:",
+      "  repository: 'Not A Valid Ref'",
+      "",
+    ].join("\n"),
+    "templates/secret.yaml": `data:\n  ca: {{ genCA "demo" 365 | toString }}\n`,
+    "templates/job.yaml":
+      "kind: Job\nspec:\n  template:\n    spec:\n      containers:\n      - image: acme/migrate:{{ .Chart.AppVersion }}\n",
+  });
+  const result = await chartImages(bytes);
+  const byImage = new Map(result.images.map((i) => [i.image, i]));
+  assertEquals(byImage.get("acme/migrate:1.4.2")!.method, "template");
+  assertEquals(byImage.get("acme/migrate:1.4.2")!.origin.template, "demo/templates/job.yaml");
+  assertEquals(byImage.get("ghcr.io/acme/server:1.4.2"), {
+    image: "ghcr.io/acme/server:1.4.2",
+    origin: { chart: "demo", valuesPath: "image.repository" },
+    method: "values-scan",
+  });
+  assertEquals(byImage.get("acme/worker:2.0.1")!.origin.valuesPath, "worker.image.repository");
+  assert(byImage.has(`acme/pinned@sha256:${"b".repeat(64)}`));
+  assertEquals(byImage.get("busybox:1.36")!.origin.valuesPath, "sidecars[0].image");
+  assertEquals(byImage.get("acme/helper:7")!.origin.valuesPath, "helperImage");
+  assertEquals(result.images.length, 6);
+  const failure = result.warnings.find((w) => w.template === "demo/templates/secret.yaml")!;
+  assert(failure.message.includes(`function "genCA" not defined`), failure.message);
+  assert(result.warnings.some((w) => w.message.includes("values were scanned")));
+});
+
+Deno.test("images: a required value that is missing also falls back; supplying it renders the template", async () => {
+  const bytes = await packChart("demo", {
+    "Chart.yaml": CHART_YAML,
+    "values.yaml": "image:\n  repository: acme/app\n",
+    "templates/deploy.yaml":
+      `containers:\n- image: {{ .Values.image.repository }}:{{ required "image.tag is required" .Values.image.tag }}\n`,
+  });
+  const fallback = await chartImages(bytes);
+  assertEquals(fallback.images, [{
+    image: "acme/app:1.4.2",
+    origin: { chart: "demo", valuesPath: "image.repository" },
+    method: "values-scan",
+  }]);
+  assert(
+    fallback.warnings.some((w) =>
+      w.template === "demo/templates/deploy.yaml" && w.message.endsWith("image.tag is required")
+    ),
+  );
+  const rendered = await chartImages(bytes, { set: ["image.tag=3.1"] });
+  assertEquals(rendered.warnings, []);
+  assertEquals(rendered.images.map((i) => [i.image, i.method]), [["acme/app:3.1", "template"]]);
+});
+
+Deno.test("images: empty, comment-only, multi-document and List manifests; only image: keys count", async () => {
+  const bytes = await packChart("demo", {
+    "Chart.yaml": CHART_YAML,
+    "values.yaml": "enabled: false\n",
+    "templates/empty.yaml": "{{- if .Values.enabled }}\nkind: Never\n{{- end }}\n",
+    "templates/comments.yaml": "# just a comment\n---\n# another\n",
+    "templates/multi.yaml": [
+      "---",
+      "kind: Pod",
+      "spec:",
+      "  initContainers:",
+      "  - image: acme/init:1",
+      "  containers:",
+      "  - image: acme/main:1",
+      "    env:",
+      "    - name: OTHER_IMAGE",
+      "      value: acme/not-collected:1",
+      '    args: ["--image=acme/not-collected:2"]',
+      "  ephemeralContainers:",
+      "  - image: acme/debug:1",
+      "---",
+      "apiVersion: v1",
+      "kind: List",
+      "items:",
+      "- kind: Pod",
+      "  spec:",
+      "    containers:",
+      "    - image: acme/in-list:1",
+      "- kind: Deployment",
+      "  spec:",
+      "    template:",
+      "      spec:",
+      "        containers:",
+      '        - image: "acme/main:1"',
+      "",
+    ].join("\n"),
+    "templates/NOTES.txt": "Image: acme/notes:1\n",
+  });
+  const result = await chartImages(bytes);
+  assertEquals(result.warnings, []);
+  assertEquals(imageList(result), ["acme/debug:1", "acme/in-list:1", "acme/init:1", "acme/main:1"]);
+  assertEquals(result.images.find((i) => i.image === "acme/main:1")!.origin.template, "demo/templates/multi.yaml");
+});
+
+Deno.test("images: helm.sh/images annotations, subcharts and invalid rendered references", async () => {
+  const sub = await packChart("db", {
+    "Chart.yaml": "apiVersion: v2\nname: db\nversion: 1.0.0\nappVersion: '15'\n",
+    "values.yaml": "image:\n  repository: acme/db\n",
+    "templates/sts.yaml": "containers:\n- image: {{ .Values.image.repository }}:{{ .Chart.AppVersion }}\n",
+  });
+  const bytes = await packChart("demo", {
+    "Chart.yaml": [
+      CHART_YAML.trimEnd(),
+      "annotations:",
+      "  helm.sh/images: |",
+      "    - name: operator-managed",
+      "      image: acme/managed:5",
+      "dependencies:",
+      "- name: db",
+      "  version: 1.0.0",
+      "  condition: db.enabled",
+      "",
+    ].join("\n"),
+    "values.yaml": "db:\n  enabled: true\n  image:\n    repository: mirror/db\nbroken: 'Bad Ref:x'\n",
+    "templates/bad.yaml": "containers:\n- image: {{ .Values.broken }}\n",
+    "charts/db-1.0.0.tgz": sub,
+  });
+  const result = await chartImages(bytes);
+  const byImage = new Map(result.images.map((i) => [i.image, i]));
+  assertEquals(byImage.get("acme/managed:5")!.method, "annotation");
+  assertEquals(byImage.get("mirror/db:15")!.origin, {
+    chart: "db",
+    template: "demo/charts/db/templates/sts.yaml",
+    valuesPath: "db.image.repository",
+  });
+  assertEquals(result.images.length, 2);
+  assert(
+    result.warnings.some((w) =>
+      w.template === "demo/templates/bad.yaml" && w.message.includes("not a valid reference")
+    ),
+  );
+  const withoutDb = await chartImages(bytes, { set: ["db.enabled=false"] });
+  assertEquals(imageList(withoutDb), ["acme/managed:5"]);
+});
+
+Deno.test("images: helm test pods count unless skipTests is set, as with helm template --skip-tests", async () => {
+  const bytes = await packChart("demo", {
+    "Chart.yaml": CHART_YAML,
+    "templates/pod.yaml": "kind: Pod\nspec:\n  containers:\n  - image: acme/app:1\n",
+    "templates/tests/test-connection.yaml": [
+      "kind: Pod",
+      "metadata:",
+      "  annotations:",
+      "    helm.sh/hook: test",
+      "spec:",
+      "  containers:",
+      "  - image: busybox:1.36",
+      "",
+    ].join("\n"),
+  });
+  assertEquals(imageList(await chartImages(bytes)), ["acme/app:1", "busybox:1.36"]);
+  assertEquals(imageList(await chartImages(bytes, { skipTests: true })), ["acme/app:1"]);
+});
+
+Deno.test("images: an unreadable archive is an error naming it", async () => {
+  await assertRejects(
+    () => chartImages(new TextEncoder().encode("nope"), { where: "charts/broken.tgz" }),
+    /chart charts\/broken\.tgz: /,
+  );
+});
