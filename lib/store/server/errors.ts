@@ -4,6 +4,7 @@
  * calls for.
  * @module
  */
+import { AirgapError } from "../../errors.ts";
 
 /** Error codes of the OCI distribution spec (plus distribution's RANGE_INVALID and PAGINATION_NUMBER_INVALID). */
 export type RegistryErrorCode =
@@ -41,13 +42,30 @@ const STATUS: Record<RegistryErrorCode, number> = {
   UNKNOWN: 500,
 };
 
-/** A failed request: one spec error (or several, e.g. every missing blob of a manifest). */
-export interface HttpError {
-  readonly httpError: true;
-  status: number;
-  errors: { code: RegistryErrorCode; message: string; detail?: unknown }[];
+/** One entry of an error body. */
+export interface RegistryErrorEntry {
+  code: RegistryErrorCode;
+  message: string;
+  detail?: unknown;
+}
+
+/**
+ * A failed request: one spec error, or several (every missing blob of a
+ * manifest), with the HTTP status and extra headers to answer with. The
+ * status and first code are also in the {@link AirgapError} context.
+ */
+export class HttpError extends AirgapError {
+  readonly status: number;
+  readonly errors: RegistryErrorEntry[];
   /** Extra response headers (`Content-Range` on 416, `Allow` on 405). */
-  headers?: Record<string, string>;
+  readonly headers: Record<string, string>;
+  constructor(status: number, errors: RegistryErrorEntry[], headers: Record<string, string> = {}) {
+    super(errors.map((e) => `${e.code}: ${e.message}`).join("; "), { op: "serve", status, code: errors[0]?.code });
+    this.name = "HttpError";
+    this.status = status;
+    this.errors = errors;
+    this.headers = headers;
+  }
 }
 
 /** Build an error for `code`; `status` overrides the code's usual status. */
@@ -57,22 +75,16 @@ export function httpError(
   detail?: unknown,
   options: { status?: number; headers?: Record<string, string> } = {},
 ): HttpError {
-  return {
-    httpError: true,
-    status: options.status ?? STATUS[code],
-    errors: [{ code, message, ...(detail === undefined ? {} : { detail }) }],
-    headers: options.headers,
-  };
+  return new HttpError(
+    options.status ?? STATUS[code],
+    [{ code, message, ...(detail === undefined ? {} : { detail }) }],
+    options.headers,
+  );
 }
 
 /** Several errors in one response, e.g. every missing blob of a manifest. */
-export function httpErrors(status: number, errors: HttpError["errors"]): HttpError {
-  return { httpError: true, status, errors };
-}
-
-/** True for values built by {@link httpError}. */
-export function isHttpError(value: unknown): value is HttpError {
-  return typeof value === "object" && value !== null && (value as HttpError).httpError === true;
+export function httpErrors(status: number, errors: RegistryErrorEntry[]): HttpError {
+  return new HttpError(status, errors);
 }
 
 /** The JSON body of an error response. */

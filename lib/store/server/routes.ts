@@ -8,7 +8,7 @@ import { errorMessage } from "../../errors.ts";
 import type { CacheStore } from "../cache.ts";
 import type { Store } from "../types.ts";
 import { type Catalog, isValidRepositoryName } from "./catalog.ts";
-import { httpError, isHttpError } from "./errors.ts";
+import { HttpError, httpError } from "./errors.ts";
 import { type Exchange, sendError, sendJson } from "./http.ts";
 import { getBlob, getManifest, listRepositories, listTags } from "./read.ts";
 import type { Uploads } from "./uploads.ts";
@@ -106,6 +106,6 @@ export async function handle(ex: Exchange, ctx: ServerContext): Promise<void> {
   try {
     await dispatch(ex, ctx);
   } catch (e) {
-    sendError(ex, isHttpError(e) ? e : httpError("UNKNOWN", errorMessage(e)));
+    sendError(ex, e instanceof HttpError ? e : httpError("UNKNOWN", errorMessage(e)));
   }
 }
