@@ -130,9 +130,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     handle(ex, context).catch(() => res.destroy());
   };
+  // No overall request deadline: a multi-gigabyte layer over a slow link may take hours.
+  const timeouts = { requestTimeout: 0 };
   const server: Server = options.tls
-    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, listener) as unknown as Server
-    : createHttpServer(listener);
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, ...timeouts }, listener) as unknown as Server
+    : createHttpServer(timeouts, listener);
   const hostname = options.listen?.hostname ?? "127.0.0.1";
   const requestedPort = options.listen?.port ?? 0;
   await new Promise<void>((resolve, reject) => {

@@ -218,6 +218,38 @@ Deno.test("server errors: a writable cache refuses what distribution refuses", a
       assertEquals([status.status, status.headers.get("range")], [204, `0-${bytes.byteLength - 1}`]);
       expectError(await call(server, "PUT", `${location}?digest=${digest}`, { body: bytes }), 400, "DIGEST_INVALID");
     });
+    await t.step("a chunk cut off half-way leaves a resumable upload", async () => {
+      const content = crypto.getRandomValues(new Uint8Array(64 * 1024)).slice();
+      const whole = new Uint8Array(4 * content.byteLength);
+      for (let i = 0; i < 4; i++) whole.set(content, i * content.byteLength);
+      const location = await start("x/y");
+      const cut = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(whole.slice(0, 2 * content.byteLength));
+          setTimeout(() => controller.error(new Error("cable pulled")), 50);
+        },
+      });
+      await fetch(`${server.url}${location}`, { method: "PATCH", body: cut }).then(
+        (r) => r.body?.cancel(),
+        () => {},
+      );
+      // Resume from whatever the server says it holds (once it has noticed the cut).
+      let resumed: Answer | undefined;
+      for (let attempt = 0; attempt < 100 && resumed?.status !== 202; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, 20));
+        const held = await call(server, "GET", location);
+        const size = Number(held.headers.get("range")!.split("-")[1]) + 1;
+        const from = held.headers.get("range") === "0-0" ? 0 : size;
+        resumed = await call(server, "PATCH", location, {
+          headers: { "content-range": `${from}-${whole.byteLength - 1}` },
+          body: whole.slice(from),
+        });
+      }
+      assertEquals(resumed?.status, 202, resumed?.text);
+      const done = await call(server, "PUT", `${location}?digest=${digestOf(whole)}`);
+      assertEquals(done.status, 201, done.text);
+      assertEquals(await Deno.readFile(cache.blobPath(digestOf(whole))), whole);
+    });
     await t.step("unknown upload: BLOB_UPLOAD_UNKNOWN; a cancelled one too", async () => {
       expectError(await call(server, "GET", "/v2/x/y/blobs/uploads/nope"), 404, "BLOB_UPLOAD_UNKNOWN");
       const location = await start("x/y");

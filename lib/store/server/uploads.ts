@@ -18,6 +18,8 @@ import { httpError } from "./errors.ts";
 
 /** Writes are gathered into pieces of this size. */
 const WRITE_SIZE = 1024 * 1024;
+/** Sessions idle this long are dropped (with their file) when another upload starts. */
+const IDLE_MS = 60 * 60 * 1000;
 
 /** An upload in progress. */
 export interface UploadSession {
@@ -31,9 +33,10 @@ export interface UploadSession {
 interface Session extends UploadSession {
   size: number;
   path: string;
-  file: Deno.FsFile;
   digester: Digester;
   busy: boolean;
+  /** When a request last touched it (ms since epoch). */
+  touched: number;
 }
 
 /** The upload sessions of one server. */
@@ -74,11 +77,6 @@ export function createUploads(cache: CacheStore): Uploads {
   const drop = (session: Session) => {
     sessions.delete(session.id);
     try {
-      session.file.close();
-    } catch {
-      // already closed
-    }
-    try {
       Deno.removeSync(session.path);
     } catch {
       // already gone
@@ -87,11 +85,21 @@ export function createUploads(cache: CacheStore): Uploads {
 
   return {
     start(repository) {
+      const now = Date.now();
+      for (const stale of [...sessions.values()]) if (!stale.busy && now - stale.touched > IDLE_MS) drop(stale);
       const id = crypto.randomUUID();
       const path = join(tmp, `upload-${id}`);
       Deno.mkdirSync(tmp, { recursive: true });
-      const file = Deno.openSync(path, { write: true, create: true, truncate: true });
-      const session: Session = { id, repository, size: 0, path, file, digester: createDigester("sha256"), busy: false };
+      Deno.writeFileSync(path, new Uint8Array(0));
+      const session: Session = {
+        id,
+        repository,
+        size: 0,
+        path,
+        digester: createDigester("sha256"),
+        busy: false,
+        touched: now,
+      };
       sessions.set(id, session);
       return session;
     },
@@ -106,6 +114,16 @@ export function createUploads(cache: CacheStore): Uploads {
         return Promise.reject(httpError("BLOB_UPLOAD_INVALID", "another request is writing to this upload"));
       }
       session.busy = true;
+      session.touched = Date.now();
+      let file: Deno.FsFile;
+      try {
+        file = Deno.openSync(session.path, { append: true });
+      } catch (e) {
+        session.busy = false;
+        drop(session);
+        body.resume();
+        return Promise.reject(httpError("UNKNOWN", `cannot reopen upload: ${errorMessage(e)}`));
+      }
       return new Promise<number>((resolve, reject) => {
         const buffer = new Uint8Array(WRITE_SIZE);
         let used = 0;
@@ -113,19 +131,19 @@ export function createUploads(cache: CacheStore): Uploads {
         let failure: unknown;
         let settled = false;
         const flush = () => {
-          if (used > 0) writeAllSync(session.file, buffer.subarray(0, used));
+          if (used > 0) writeAllSync(file, buffer.subarray(0, used));
           used = 0;
         };
         const write = (chunk: Uint8Array) => {
           if (chunk.byteLength >= WRITE_SIZE) {
             flush();
-            writeAllSync(session.file, chunk);
+            writeAllSync(file, chunk);
           } else {
             if (used + chunk.byteLength > WRITE_SIZE) flush();
             buffer.set(chunk, used);
             used += chunk.byteLength;
           }
-          // Hash only what is sure to reach the file: size and digest stay in step with it.
+          // Counted once accepted for writing; a failed write drops the session, so size, digest and file agree.
           session.digester.update(chunk);
           session.size += chunk.byteLength;
           received += chunk.byteLength;
@@ -136,9 +154,12 @@ export function createUploads(cache: CacheStore): Uploads {
           try {
             flush();
           } catch (e) {
+            failure ??= e;
             error ??= e;
           }
+          file.close();
           session.busy = false;
+          session.touched = Date.now();
           if (error === undefined) return resolve(received);
           if (failure !== undefined) {
             // The disk failed: this session cannot go on.
@@ -169,9 +190,14 @@ export function createUploads(cache: CacheStore): Uploads {
       const session = own(handle);
       const algorithm = digestAlgorithm(digest);
       let actual: string;
+      if (session.busy) throw httpError("BLOB_UPLOAD_INVALID", "another request is writing to this upload");
       try {
-        session.file.syncDataSync();
-        session.file.close();
+        const file = Deno.openSync(session.path, { write: true });
+        try {
+          file.syncDataSync();
+        } finally {
+          file.close();
+        }
         if (algorithm === "sha256") {
           actual = session.digester.digest();
         } else {
