@@ -37,11 +37,13 @@ export interface ServeOptions {
   tlsCert?: string;
   /** HTTPS: PEM file of the private key. */
   tlsKey?: string;
+  /** Called after each response (an access log). */
   onRequest?: (entry: RequestLogEntry) => void;
 }
 
 /** A running `serve`. */
 export interface ServeHandle {
+  /** The running server. */
   server: RunningServer;
   /** What is served. */
   kind: "archive" | "cache";

@@ -46,9 +46,11 @@ export {
 
 /** One answered request, for an access log (no headers: nothing secret). */
 export interface RequestLogEntry {
+  /** HTTP method. */
   method: string;
   /** Path and query. */
   path: string;
+  /** HTTP status answered. */
   status: number;
   /** Body bytes sent. */
   bytes: number;
@@ -78,7 +80,9 @@ export interface RunningServer {
   readonly url: string;
   /** `host:port`, as a registry is named in image references. */
   readonly host: string;
+  /** The port listened on (the one chosen when 0 was asked for). */
   readonly port: number;
+  /** What is served (pushes update it). */
   readonly catalog: Catalog;
   /** Stop listening, cut open connections, drop unfinished uploads. */
   close(): Promise<void>;

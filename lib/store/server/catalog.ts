@@ -40,12 +40,15 @@ export interface StoredImage {
   name: string;
   /** The list entry as written (archives record it), e.g. `rancher/rancher:v2.7.9`. */
   entry?: string;
+  /** The root manifest or index. */
   descriptor: Descriptor;
 }
 
 /** Where an image is served: a repository and, unless it is pinned by digest only, a tag. */
 export interface Placement {
+  /** The served repository, e.g. `rancher/rancher`. */
   repository: string;
+  /** The tag, if the image has one. */
   tag?: string;
 }
 
@@ -152,6 +155,7 @@ export function registryNaming(registry: string, prefix = ""): Naming {
 
 /** The served view of a store: repositories, tags, and each repository's content. */
 export interface Catalog {
+  /** How names are mapped. */
   readonly naming: Naming;
   /** Images that could not be served, and names served twice with different digests. */
   readonly warnings: readonly string[];
