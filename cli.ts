@@ -9,6 +9,7 @@ import { resolve } from "node:path";
 import { loadCommand } from "./lib/commands/load.ts";
 import { formatPlan, planCommand } from "./lib/commands/plan.ts";
 import { saveCommand } from "./lib/commands/save.ts";
+import { serveCommand, waitForShutdown } from "./lib/commands/serve.ts";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "./lib/declaration.ts";
 import { AirgapError, errorMessage, usageError } from "./lib/errors.ts";
 import { formatBytes, formatDuration, formatRate } from "./lib/format.ts";
@@ -243,6 +244,43 @@ function program(): Command {
           formatRate(s.bytesPushed, elapsed)
         }), ${s.blobsMounted} mounted, ${s.blobsSkipped} already there`,
       );
+    });
+
+  cli.command("serve")
+    .description("serve an archive or a cache directory as a registry (read-only, or --writable into a cache)")
+    .argument("<source>", "archive file or cache directory")
+    .option("--listen <address>", "HOST:PORT to listen on; :PORT listens on every interface", "127.0.0.1:5000")
+    .option(
+      "--registry-name <host[:port][/prefix]>",
+      "serve the names `airgap load --registry` would create there (default: the images' own names)",
+    )
+    .option("--writable", "accept pushes into the cache directory")
+    .option("--tls-cert <file>", "serve HTTPS with this PEM certificate (chain)")
+    .option("--tls-key <file>", "PEM private key of --tls-cert")
+    .option("-q, --quiet", "do not log requests")
+    .option("--debug", "print stack traces on errors")
+    .action(async (source: string, options) => {
+      const reporter = reporterFor(options);
+      const handle = await serveCommand({
+        source: resolve(source),
+        listen: options.listen,
+        registryName: options.registryName,
+        writable: options.writable,
+        tlsCert: options.tlsCert && resolve(options.tlsCert),
+        tlsKey: options.tlsKey && resolve(options.tlsKey),
+        onRequest: options.quiet
+          ? undefined
+          : (r) => reporter.info(`${r.method} ${r.path} ${r.status} ${formatBytes(r.bytes)} ${r.ms}ms`),
+      });
+      for (const warning of handle.warnings) reporter.warn(warning);
+      out(
+        `serving ${handle.images} images from ${displayPath(resolve(source))} at ${handle.server.url}${
+          options.writable ? " (writable)" : ""
+        }`,
+      );
+      const signal = await waitForShutdown();
+      await handle.close();
+      reporter.info(`stopped on ${signal}`);
     });
 
   cli.command("schema")

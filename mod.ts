@@ -60,6 +60,25 @@ export { createRegistryClient, type RegistryClient, type RegistrySettings } from
 export { type RegistryStore, registryStore } from "./lib/store/registry/store.ts";
 export { type CacheStore, defaultCacheDir, openCache } from "./lib/store/cache.ts";
 export { type ArchiveReader, type ArchiveWriter, createArchive, openArchive } from "./lib/store/archive.ts";
+/**
+ * The embedded registry: any store served over the OCI distribution API,
+ * read-only or accepting pushes into a cache. See {@link startServer}.
+ */
+export {
+  archiveImages,
+  cacheImages,
+  type Catalog,
+  createCatalog,
+  type Naming,
+  type Placement,
+  registryNaming,
+  type RequestLogEntry,
+  type RunningServer,
+  type ServerOptions,
+  sourceNaming,
+  startServer,
+  type StoredImage,
+} from "./lib/store/server.ts";
 /** The copy engine. */
 export { copyGraph, type CopyOptions, type CopyResult, type CopyRoot } from "./lib/copy.ts";
 /** Declarations, plans and locks. */
@@ -71,3 +90,4 @@ export { parseImageList } from "./lib/sources/list.ts";
 export { saveCommand, type SaveOptions, type SaveResult } from "./lib/commands/save.ts";
 export { loadCommand, type LoadOptions, type LoadResult } from "./lib/commands/load.ts";
 export { planCommand, type PlanOptions } from "./lib/commands/plan.ts";
+export { parseListen, serveCommand, type ServeHandle, type ServeOptions } from "./lib/commands/serve.ts";

@@ -406,6 +406,15 @@ export async function openArchive(path: string): Promise<ArchiveReader> {
     },
     exists: (_repo, desc) => Promise.resolve(blobs.get(desc.digest)?.size === desc.size),
     fetch,
+    fetchRange(_repo, desc, offset, length) {
+      const entry = find(desc);
+      if (offset < 0 || length < 0 || offset + length > entry.size) {
+        return Promise.reject(
+          new AirgapError(`archive ${path}: range ${offset}+${length} is outside blob ${desc.digest}`),
+        );
+      }
+      return Promise.resolve(fileRangeStream(path, entry.offset + offset, length));
+    },
     push: readOnly,
     tag: readOnly,
     async resolve(_repo, reference): Promise<ResolvedManifest> {

@@ -282,6 +282,17 @@ export async function openCache(dir: string): Promise<CacheStore> {
         },
       };
     },
+    async fetchRange(_repo, desc, offset, length) {
+      const path = blobPath(desc.digest);
+      const size = await fileSize(path);
+      if (size !== desc.size) {
+        throw new AirgapError(`cache ${dir}: blob ${desc.digest} is missing`, { op: "fetch" });
+      }
+      if (offset < 0 || length < 0 || offset + length > size) {
+        throw new AirgapError(`cache ${dir}: range ${offset}+${length} is outside blob ${desc.digest}`);
+      }
+      return fileRangeStream(path, offset, length);
+    },
     push: (_repo, desc, content) => writeBlob(desc, content),
     tag: (repo, tag, desc) => recordTags([{ name: `${repo}:${tag}`, descriptor: desc }]),
     recordTags,

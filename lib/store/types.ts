@@ -45,6 +45,12 @@ export interface Store {
    * (registries do), so a manifest it holds stands for a complete graph.
    */
   readonly verifiesGraphs?: boolean;
+  /**
+   * Optional: open `length` bytes of content starting at `offset`, for HTTP
+   * `Range` requests. The bytes are not verified (a part cannot be checked
+   * against a digest); callers check `offset + length <= desc.size`.
+   */
+  fetchRange?(repo: string, desc: Descriptor, offset: number, length: number): Promise<ReadableStream<Uint8Array>>;
   /** Release resources. */
   close?(): Promise<void>;
 }

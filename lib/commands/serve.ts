@@ -1,0 +1,170 @@
+/**
+ * `airgap serve`: an archive or a cache directory as a registry, on the
+ * distribution API — read-only, or (`--writable`, a cache only) accepting
+ * pushes. Names are the images' own names, or with `--registry-name` the
+ * target names `airgap load` would create (see lib/store/server/catalog.ts).
+ * @module
+ */
+import { join } from "node:path";
+import { AirgapError, usageError, withContext } from "../errors.ts";
+import { splitRegistryArgument } from "../ref.ts";
+import { openArchive } from "../store/archive.ts";
+import { openCache } from "../store/cache.ts";
+import {
+  archiveImages,
+  cacheImages,
+  createCatalog,
+  registryNaming,
+  type RequestLogEntry,
+  type RunningServer,
+  sourceNaming,
+  startServer,
+  type StoredImage,
+} from "../store/server.ts";
+import type { Store } from "../store/types.ts";
+
+/** Options of {@link serveCommand}. */
+export interface ServeOptions {
+  /** An archive file or a cache directory. */
+  source: string;
+  /** `HOST:PORT`, `:PORT` (every interface) or `PORT` (loopback); default `127.0.0.1:5000`. */
+  listen?: string;
+  /** Serve the target names of this registry: `HOST[:PORT][/prefix]`. */
+  registryName?: string;
+  /** Accept pushes (the source must be a cache directory; created if missing). */
+  writable?: boolean;
+  /** HTTPS: PEM file of the certificate (chain); needs {@link tlsKey}. */
+  tlsCert?: string;
+  /** HTTPS: PEM file of the private key. */
+  tlsKey?: string;
+  /** Called after each response (an access log). */
+  onRequest?: (entry: RequestLogEntry) => void;
+}
+
+/** A running `serve`. */
+export interface ServeHandle {
+  /** The running server. */
+  server: RunningServer;
+  /** What is served. */
+  kind: "archive" | "cache";
+  /** Images (tags and digest-pinned roots) known at start. */
+  images: number;
+  /** Images that cannot be served, names that clash. */
+  warnings: readonly string[];
+  /** Stop the server and release the source. */
+  close(): Promise<void>;
+}
+
+/** Parse `--listen`: `HOST:PORT`, `[IPV6]:PORT`, `:PORT` (every interface) or `PORT` (loopback). */
+export function parseListen(text: string): { hostname: string; port: number } {
+  const value = text.trim();
+  let hostname = "127.0.0.1";
+  let portText = value;
+  const bracket = value.match(/^\[([^\]]+)\]:(\d+)$/);
+  if (bracket) {
+    hostname = bracket[1];
+    portText = bracket[2];
+  } else if (value.includes(":")) {
+    const colon = value.lastIndexOf(":");
+    hostname = value.slice(0, colon) || "0.0.0.0";
+    portText = value.slice(colon + 1);
+  }
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) {
+    throw usageError(`invalid --listen "${text}": expected HOST:PORT, :PORT or PORT`);
+  }
+  return { hostname, port };
+}
+
+async function kindOf(path: string, writable: boolean): Promise<"archive" | "cache"> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      if (writable) return "cache";
+      throw usageError(`${path} does not exist (give an archive file or a cache directory)`);
+    }
+    throw withContext(e, `cannot use ${path}`);
+  }
+  if (!info.isDirectory) {
+    if (writable) throw usageError(`--writable needs a cache directory; ${path} is a file (an archive is read-only)`);
+    return "archive";
+  }
+  const isLayout = await Deno.stat(join(path, "oci-layout")).then(() => true, () => false);
+  if (!isLayout) {
+    const empty = (await Array.fromAsync(Deno.readDir(path))).length === 0;
+    if (!(writable && empty)) {
+      throw usageError(`${path} is not a cache directory (it has no oci-layout file)`);
+    }
+  }
+  return "cache";
+}
+
+/** Open the source, build its catalog and start serving it. */
+export async function serveCommand(options: ServeOptions): Promise<ServeHandle> {
+  const writable = options.writable ?? false;
+  const listen = parseListen(options.listen ?? "127.0.0.1:5000");
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
+    throw usageError("--tls-cert and --tls-key go together");
+  }
+  let tls: { cert: string; key: string } | undefined;
+  if (options.tlsCert !== undefined && options.tlsKey !== undefined) {
+    try {
+      tls = { cert: await Deno.readTextFile(options.tlsCert), key: await Deno.readTextFile(options.tlsKey) };
+    } catch (e) {
+      throw withContext(e, "cannot read the TLS certificate or key");
+    }
+  }
+  let naming = sourceNaming();
+  if (options.registryName) {
+    const { registry, prefix } = splitRegistryArgument(options.registryName);
+    naming = registryNaming(registry, prefix);
+  }
+  const kind = await kindOf(options.source, writable);
+  let store: Store;
+  let images: StoredImage[];
+  if (kind === "archive") {
+    const archive = await openArchive(options.source);
+    store = archive;
+    images = archiveImages(archive);
+  } else {
+    const cache = await openCache(options.source);
+    store = cache;
+    images = await cacheImages(cache);
+  }
+  const catalog = createCatalog(store, images, naming);
+  let server: RunningServer;
+  try {
+    server = await startServer({ store, catalog, listen, writable, tls, onRequest: options.onRequest });
+  } catch (e) {
+    await store.close?.();
+    if (e instanceof AirgapError) throw e;
+    throw withContext(e, `cannot serve ${options.source}`);
+  }
+  return {
+    server,
+    kind,
+    images: images.length,
+    warnings: catalog.warnings,
+    async close() {
+      await server.close();
+      await store.close?.();
+    },
+  };
+}
+
+/** Resolve with the name of the first SIGINT or SIGTERM (SIGINT only on Windows). */
+export function waitForShutdown(): Promise<Deno.Signal> {
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  return new Promise((resolve) => {
+    const handlers = signals.map((signal) => {
+      const handler = () => {
+        handlers.forEach(([s, h]) => Deno.removeSignalListener(s, h));
+        resolve(signal);
+      };
+      return [signal, handler] as const;
+    });
+    handlers.forEach(([s, h]) => Deno.addSignalListener(s, h));
+  });
+}

@@ -1,0 +1,318 @@
+/**
+ * What the embedded registry serves: repositories, their tags, and — per
+ * repository — the manifests and blobs of their graphs.
+ *
+ * Naming decides where a stored image (a full name like
+ * `docker.io/rancher/rancher:v2.7.9`, and the list entry it was saved from)
+ * is served, and under which full name a push is recorded in a cache:
+ *
+ * - {@link sourceNaming} (default): the image's own name, from the entry when
+ *   there is one (so an archive saved through a mirror is served under the
+ *   names it was listed with). Docker Hub's host is dropped, as a Docker Hub
+ *   mirror is asked (`rancher/rancher`, `library/busybox`; `busybox` and
+ *   `docker.io/library/busybox` are accepted as aliases); other hosts stay the
+ *   first path component (`quay.io/jetstack/cert-manager-controller`); a host
+ *   with a port cannot be part of a repository name and is dropped. A push of
+ *   `x:y` is recorded as `docker.io/library/x:y`, exactly as Docker names it.
+ * - {@link registryNaming} (`--registry-name HOST[:PORT][/prefix]`): the target
+ *   names `airgap load --registry HOST[/prefix]` would create, from
+ *   {@link targetReference}. Cache names without an entry are named from the
+ *   name itself (`docker.io/` dropped), except names already under `HOST/`,
+ *   which are served as they are: that is where a push of `x:y` is recorded
+ *   (`HOST/x:y`).
+ *
+ * A repository only serves the content of its own graphs (plus what was
+ * pushed or mounted into it), as distribution does: a blob of another
+ * repository is unknown here even when the store holds it.
+ * @module
+ */
+import { AirgapError, errorMessage } from "../../errors.ts";
+import { children, type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../../oci/manifest.ts";
+import { isManifestType } from "../../oci/media.ts";
+import { DOCKER_HUB, normaliseRegistryHost, parseReference, type Reference, targetReference } from "../../ref.ts";
+import type { ArchiveReader } from "../archive.ts";
+import type { CacheStore } from "../cache.ts";
+import { readAll, type Store } from "../types.ts";
+
+/** An image held by a store: its full name, the list entry it came from if known, its root. */
+export interface StoredImage {
+  /** Full reference, e.g. `docker.io/rancher/rancher:v2.7.9`. */
+  name: string;
+  /** The list entry as written (archives record it), e.g. `rancher/rancher:v2.7.9`. */
+  entry?: string;
+  /** The root manifest or index. */
+  descriptor: Descriptor;
+}
+
+/** Where an image is served: a repository and, unless it is pinned by digest only, a tag. */
+export interface Placement {
+  /** The served repository, e.g. `rancher/rancher`. */
+  repository: string;
+  /** The tag, if the image has one. */
+  tag?: string;
+}
+
+/** How served repository names relate to stored names. */
+export interface Naming {
+  /** For messages: `source names`, `target names in registry.local:5000/proj`. */
+  readonly description: string;
+  /** Where a stored image is served; throws an {@link AirgapError} when it cannot be. */
+  place(image: { name: string; entry?: string }): Placement;
+  /** The repository a requested name stands for (aliases, containerd's `ns` parameter). */
+  canonical(repository: string, ns?: string): string;
+  /** The full name a push of `repository:tag` is recorded under in a cache. */
+  record(repository: string, tag: string): string;
+}
+
+const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+
+/** Is `name` a valid repository name for the distribution API? */
+export function isValidRepositoryName(name: string): boolean {
+  return name.length > 0 && name.length <= 255 && name.split("/").every((c) => COMPONENT.test(c));
+}
+
+function checked(placement: Placement, what: string): Placement {
+  if (!isValidRepositoryName(placement.repository)) {
+    throw new AirgapError(`${what}: "${placement.repository}" is not a valid repository name`, { image: what });
+  }
+  return placement;
+}
+
+/** `registry/repository`, with Docker Hub's host (and hosts that cannot be a path component) left out. */
+function servedPath(ref: Reference): string {
+  if (ref.registry === DOCKER_HUB) return ref.repository;
+  const qualified = `${ref.registry}/${ref.repository}`;
+  return isValidRepositoryName(qualified) ? qualified : ref.repository;
+}
+
+/** Split `repo[:tag][@digest]` without any normalisation. */
+function splitName(text: string): { repository: string; tag?: string; digest?: string } {
+  let rest = text;
+  let digest: string | undefined;
+  const at = rest.indexOf("@");
+  if (at !== -1) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+  }
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(":");
+  if (colon > rest.lastIndexOf("/")) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+  }
+  return { repository: rest, tag, digest };
+}
+
+/** Serve images under their own names (Docker Hub's host left out). See the module documentation. */
+export function sourceNaming(): Naming {
+  return {
+    description: "source names",
+    place(image) {
+      const ref = parseReference(image.entry ?? image.name);
+      return checked({ repository: servedPath(ref), tag: ref.tag }, image.name);
+    },
+    canonical(repository, ns) {
+      const host = ns ? normaliseRegistryHost(ns) : DOCKER_HUB;
+      try {
+        return servedPath(parseReference(host === DOCKER_HUB ? repository : `${host}/${repository}`));
+      } catch {
+        return repository;
+      }
+    },
+    record(repository, tag) {
+      const ref = parseReference(`${repository}:${tag}`);
+      return `${ref.registry}/${ref.repository}:${tag}`;
+    },
+  };
+}
+
+/**
+ * Serve images under the target names `airgap load --registry registry[/prefix]`
+ * gives them. See the module documentation.
+ */
+export function registryNaming(registry: string, prefix = ""): Naming {
+  const host = normaliseRegistryHost(registry);
+  const path = prefix.replace(/^\/+|\/+$/g, "");
+  return {
+    description: `target names in ${host}${path ? `/${path}` : ""}`,
+    place(image) {
+      let entry = image.entry;
+      if (entry === undefined) {
+        if (image.name.startsWith(`${host}/`)) {
+          const { repository, tag } = splitName(image.name.slice(host.length + 1));
+          return checked({ repository, tag }, image.name);
+        }
+        const ref = parseReference(image.name);
+        entry = `${servedPath(ref)}${ref.tag ? `:${ref.tag}` : ""}${ref.digest ? `@${ref.digest}` : ""}`;
+      }
+      const target = targetReference(entry, host, path);
+      return checked({ repository: target.repository, tag: target.tag }, image.name);
+    },
+    canonical: (repository) => repository,
+    record: (repository, tag) => `${host}/${repository}:${tag}`,
+  };
+}
+
+/** The served view of a store: repositories, tags, and each repository's content. */
+export interface Catalog {
+  /** How names are mapped. */
+  readonly naming: Naming;
+  /** Images that could not be served, and names served twice with different digests. */
+  readonly warnings: readonly string[];
+  /** Every repository, sorted. */
+  repositories(): string[];
+  /** The repository a requested name stands for, if it is served. */
+  find(name: string, ns?: string): string | undefined;
+  /** The tags of a repository, sorted. */
+  tags(repository: string): string[];
+  /** The manifest a tag points to. */
+  tagged(repository: string, tag: string): Descriptor | undefined;
+  /** A manifest of the repository's graphs, with its own media type. */
+  manifest(repository: string, digest: string): Promise<Descriptor | undefined>;
+  /** Any content of the repository's graphs (blobs and manifests). */
+  blob(repository: string, digest: string): Promise<Descriptor | undefined>;
+  /** Make content part of a repository (a push or mount); creates the repository. */
+  link(repository: string, desc: Descriptor): void;
+  /** Point a tag at a manifest (linking it). */
+  setTag(repository: string, tag: string, desc: Descriptor): void;
+}
+
+interface RepositoryState {
+  tags: Map<string, Descriptor>;
+  roots: Descriptor[];
+  manifests: Map<string, Descriptor>;
+  blobs: Map<string, Descriptor>;
+  walked?: Promise<void>;
+}
+
+interface ManifestInfo {
+  mediaType: string;
+  children: Descriptor[];
+}
+
+const plain = (d: Descriptor): Descriptor => ({ mediaType: d.mediaType, digest: d.digest, size: d.size });
+
+/**
+ * Build a catalog over `store` from the images it holds. Each repository's
+ * graph is read from the store on first use (manifests only) and cached.
+ */
+export function createCatalog(store: Store, images: StoredImage[], naming: Naming = sourceNaming()): Catalog {
+  const repositories = new Map<string, RepositoryState>();
+  const warnings: string[] = [];
+  const infos = new Map<string, Promise<ManifestInfo | undefined>>();
+
+  const state = (repository: string): RepositoryState => {
+    let repo = repositories.get(repository);
+    if (!repo) {
+      repo = { tags: new Map(), roots: [], manifests: new Map(), blobs: new Map() };
+      repositories.set(repository, repo);
+    }
+    return repo;
+  };
+
+  for (const image of images) {
+    let placement: Placement;
+    try {
+      placement = naming.place(image);
+    } catch (e) {
+      warnings.push(`not serving ${image.name}: ${errorMessage(e)}`);
+      continue;
+    }
+    const repo = state(placement.repository);
+    const root = plain(image.descriptor);
+    if (placement.tag) {
+      const earlier = repo.tags.get(placement.tag);
+      if (earlier && earlier.digest !== root.digest) {
+        warnings.push(
+          `${placement.repository}:${placement.tag} is served as ${earlier.digest}; ${image.name} (${root.digest}) maps to the same name`,
+        );
+        continue;
+      }
+      repo.tags.set(placement.tag, root);
+    }
+    if (!repo.roots.some((r) => r.digest === root.digest)) repo.roots.push(root);
+  }
+
+  const info = (repository: string, desc: Descriptor): Promise<ManifestInfo | undefined> => {
+    let pending = infos.get(desc.digest);
+    if (!pending) {
+      pending = (async () => {
+        try {
+          const bytes = await readAll(await store.fetch(repository, desc), MAX_MANIFEST_SIZE);
+          const manifest = parseManifest(bytes, desc.mediaType, `${repository}@${desc.digest}`);
+          return { mediaType: manifest.mediaType, children: children(manifest) };
+        } catch (e) {
+          warnings.push(`${repository}: cannot read manifest ${desc.digest}: ${errorMessage(e)}`);
+          return undefined;
+        }
+      })();
+      infos.set(desc.digest, pending);
+    }
+    return pending;
+  };
+
+  const visit = async (repository: string, repo: RepositoryState, desc: Descriptor): Promise<void> => {
+    if (!isManifestType(desc.mediaType)) {
+      if (!repo.blobs.has(desc.digest)) repo.blobs.set(desc.digest, plain(desc));
+      return;
+    }
+    if (repo.manifests.has(desc.digest)) return;
+    const found = await info(repository, desc);
+    if (!found) return;
+    repo.manifests.set(desc.digest, { mediaType: found.mediaType, digest: desc.digest, size: desc.size });
+    for (const child of found.children) await visit(repository, repo, child);
+  };
+
+  const walked = async (repository: string): Promise<RepositoryState | undefined> => {
+    const repo = repositories.get(repository);
+    if (!repo) return undefined;
+    repo.walked ??= (async () => {
+      for (const root of repo.roots) await visit(repository, repo, root);
+    })();
+    await repo.walked;
+    return repo;
+  };
+
+  return {
+    naming,
+    warnings,
+    repositories: () => [...repositories.keys()].sort(compare),
+    find(name, ns) {
+      const canonical = naming.canonical(name, ns);
+      const candidates = ns ? [canonical, name] : [name, canonical];
+      return candidates.find((c) => repositories.has(c));
+    },
+    tags: (repository) => [...(repositories.get(repository)?.tags.keys() ?? [])].sort(compare),
+    tagged: (repository, tag) => repositories.get(repository)?.tags.get(tag),
+    async manifest(repository, digest) {
+      return (await walked(repository))?.manifests.get(digest);
+    },
+    async blob(repository, digest) {
+      const repo = await walked(repository);
+      return repo?.blobs.get(digest) ?? repo?.manifests.get(digest);
+    },
+    link(repository, desc) {
+      const repo = state(repository);
+      (isManifestType(desc.mediaType) ? repo.manifests : repo.blobs).set(desc.digest, plain(desc));
+    },
+    setTag(repository, tag, desc) {
+      const repo = state(repository);
+      repo.manifests.set(desc.digest, plain(desc));
+      repo.tags.set(tag, plain(desc));
+    },
+  };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The images of an archive, with the entries they were saved from. */
+export function archiveImages(archive: ArchiveReader): StoredImage[] {
+  return archive.images.map((i) => ({ name: i.name, entry: i.entry, descriptor: i.descriptor }));
+}
+
+/** The tagged images recorded in a cache's index.json. */
+export async function cacheImages(cache: CacheStore): Promise<StoredImage[]> {
+  return [...(await cache.tags()).entries()].map(([name, d]) => ({ name, descriptor: plain(d) }));
+}

@@ -1,0 +1,93 @@
+/**
+ * Errors of the embedded registry, in the distribution spec's format:
+ * `{"errors":[{"code","message","detail"}]}` with the status each code
+ * calls for.
+ * @module
+ */
+import { AirgapError } from "../../errors.ts";
+
+/** Error codes of the OCI distribution spec (plus distribution's RANGE_INVALID and PAGINATION_NUMBER_INVALID). */
+export type RegistryErrorCode =
+  | "BLOB_UNKNOWN"
+  | "BLOB_UPLOAD_INVALID"
+  | "BLOB_UPLOAD_UNKNOWN"
+  | "DIGEST_INVALID"
+  | "MANIFEST_BLOB_UNKNOWN"
+  | "MANIFEST_INVALID"
+  | "MANIFEST_UNKNOWN"
+  | "NAME_INVALID"
+  | "NAME_UNKNOWN"
+  | "SIZE_INVALID"
+  | "TAG_INVALID"
+  | "UNSUPPORTED"
+  | "RANGE_INVALID"
+  | "PAGINATION_NUMBER_INVALID"
+  | "UNKNOWN";
+
+const STATUS: Record<RegistryErrorCode, number> = {
+  BLOB_UNKNOWN: 404,
+  BLOB_UPLOAD_INVALID: 400,
+  BLOB_UPLOAD_UNKNOWN: 404,
+  DIGEST_INVALID: 400,
+  MANIFEST_BLOB_UNKNOWN: 400,
+  MANIFEST_INVALID: 400,
+  MANIFEST_UNKNOWN: 404,
+  NAME_INVALID: 400,
+  NAME_UNKNOWN: 404,
+  SIZE_INVALID: 400,
+  TAG_INVALID: 400,
+  UNSUPPORTED: 405,
+  RANGE_INVALID: 416,
+  PAGINATION_NUMBER_INVALID: 400,
+  UNKNOWN: 500,
+};
+
+/** One entry of an error body. */
+export interface RegistryErrorEntry {
+  code: RegistryErrorCode;
+  message: string;
+  detail?: unknown;
+}
+
+/**
+ * A failed request: one spec error, or several (every missing blob of a
+ * manifest), with the HTTP status and extra headers to answer with. The
+ * status and first code are also in the {@link AirgapError} context.
+ */
+export class HttpError extends AirgapError {
+  readonly status: number;
+  readonly errors: RegistryErrorEntry[];
+  /** Extra response headers (`Content-Range` on 416, `Allow` on 405). */
+  readonly headers: Record<string, string>;
+  constructor(status: number, errors: RegistryErrorEntry[], headers: Record<string, string> = {}) {
+    super(errors.map((e) => `${e.code}: ${e.message}`).join("; "), { op: "serve", status, code: errors[0]?.code });
+    this.name = "HttpError";
+    this.status = status;
+    this.errors = errors;
+    this.headers = headers;
+  }
+}
+
+/** Build an error for `code`; `status` overrides the code's usual status. */
+export function httpError(
+  code: RegistryErrorCode,
+  message: string,
+  detail?: unknown,
+  options: { status?: number; headers?: Record<string, string> } = {},
+): HttpError {
+  return new HttpError(
+    options.status ?? STATUS[code],
+    [{ code, message, ...(detail === undefined ? {} : { detail }) }],
+    options.headers,
+  );
+}
+
+/** Several errors in one response, e.g. every missing blob of a manifest. */
+export function httpErrors(status: number, errors: RegistryErrorEntry[]): HttpError {
+  return new HttpError(status, errors);
+}
+
+/** The JSON body of an error response. */
+export function errorBody(error: HttpError): string {
+  return JSON.stringify({ errors: error.errors });
+}

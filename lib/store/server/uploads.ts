@@ -1,0 +1,244 @@
+/**
+ * Blob upload sessions of the writable registry. Each session is a file in
+ * the cache's `tmp/` directory and a running SHA-256; request bodies are
+ * written synchronously chunk by chunk (gathered into large writes), so a
+ * layer never sits in memory and a slow disk slows the sender down instead
+ * of filling a buffer. Completing a session verifies the digest and renames
+ * the file into the cache's blob directory.
+ * @module
+ */
+import type { IncomingMessage } from "node:http";
+import { dirname, join } from "node:path";
+import { errorMessage } from "../../errors.ts";
+import { createDigester, digestAlgorithm, type Digester } from "../../oci/digest.ts";
+import type { Descriptor } from "../../oci/manifest.ts";
+import { fileRangeStream } from "../../fsutil.ts";
+import type { CacheStore } from "../cache.ts";
+import { httpError } from "./errors.ts";
+
+/** Writes are gathered into pieces of this size. */
+const WRITE_SIZE = 1024 * 1024;
+/** Sessions idle this long are dropped (with their file) when another upload starts. */
+const IDLE_MS = 60 * 60 * 1000;
+
+/** An upload in progress. */
+export interface UploadSession {
+  readonly id: string;
+  /** The (canonical) repository it was started in. */
+  readonly repository: string;
+  /** Bytes received so far. */
+  readonly size: number;
+}
+
+interface Session extends UploadSession {
+  size: number;
+  path: string;
+  digester: Digester;
+  busy: boolean;
+  /** When a request last touched it (ms since epoch). */
+  touched: number;
+}
+
+/** The upload sessions of one server. */
+export interface Uploads {
+  /** Start a session (creates its file). */
+  start(repository: string): UploadSession;
+  /** A session by id, only in the repository it was started in. */
+  get(id: string, repository: string): UploadSession | undefined;
+  /** Append a request body; resolves with the number of bytes received. */
+  append(session: UploadSession, body: IncomingMessage): Promise<number>;
+  /**
+   * Check the content against `digest` and move it into the cache. On a
+   * mismatch the session is dropped and a DIGEST_INVALID error thrown.
+   */
+  complete(session: UploadSession, digest: string): Promise<Descriptor>;
+  /** Drop a session and its file. */
+  cancel(session: UploadSession): void;
+  /** Drop every session (server shutdown). */
+  closeAll(): void;
+}
+
+function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  let offset = 0;
+  while (offset < bytes.byteLength) offset += file.writeSync(bytes.subarray(offset));
+}
+
+/** Upload sessions whose files live in `cache.dir/tmp`. */
+export function createUploads(cache: CacheStore): Uploads {
+  const sessions = new Map<string, Session>();
+  const tmp = join(cache.dir, "tmp");
+
+  const own = (session: UploadSession): Session => {
+    const found = sessions.get(session.id);
+    if (!found) throw httpError("BLOB_UPLOAD_UNKNOWN", "upload is unknown or was cancelled", { id: session.id });
+    return found;
+  };
+
+  const drop = (session: Session) => {
+    sessions.delete(session.id);
+    try {
+      Deno.removeSync(session.path);
+    } catch {
+      // already gone
+    }
+  };
+
+  return {
+    start(repository) {
+      const now = Date.now();
+      for (const stale of [...sessions.values()]) if (!stale.busy && now - stale.touched > IDLE_MS) drop(stale);
+      const id = crypto.randomUUID();
+      const path = join(tmp, `upload-${id}`);
+      Deno.mkdirSync(tmp, { recursive: true });
+      Deno.writeFileSync(path, new Uint8Array(0));
+      const session: Session = {
+        id,
+        repository,
+        size: 0,
+        path,
+        digester: createDigester("sha256"),
+        busy: false,
+        touched: now,
+      };
+      sessions.set(id, session);
+      return session;
+    },
+    get(id, repository) {
+      const session = sessions.get(id);
+      return session && session.repository === repository ? session : undefined;
+    },
+    append(handle, body) {
+      const session = own(handle);
+      if (session.busy) {
+        body.resume();
+        return Promise.reject(httpError("BLOB_UPLOAD_INVALID", "another request is writing to this upload"));
+      }
+      session.busy = true;
+      session.touched = Date.now();
+      let file: Deno.FsFile;
+      try {
+        file = Deno.openSync(session.path, { append: true });
+      } catch (e) {
+        session.busy = false;
+        drop(session);
+        body.resume();
+        return Promise.reject(httpError("UNKNOWN", `cannot reopen upload: ${errorMessage(e)}`));
+      }
+      return new Promise<number>((resolve, reject) => {
+        const buffer = new Uint8Array(WRITE_SIZE);
+        let used = 0;
+        let received = 0;
+        let failure: unknown;
+        let settled = false;
+        const flush = () => {
+          if (used > 0) writeAllSync(file, buffer.subarray(0, used));
+          used = 0;
+        };
+        const write = (chunk: Uint8Array) => {
+          if (chunk.byteLength >= WRITE_SIZE) {
+            flush();
+            writeAllSync(file, chunk);
+          } else {
+            if (used + chunk.byteLength > WRITE_SIZE) flush();
+            buffer.set(chunk, used);
+            used += chunk.byteLength;
+          }
+          // Counted once accepted for writing; a failed write drops the session, so size, digest and file agree.
+          session.digester.update(chunk);
+          session.size += chunk.byteLength;
+          received += chunk.byteLength;
+        };
+        const settle = (error?: unknown) => {
+          if (settled) return;
+          settled = true;
+          try {
+            flush();
+          } catch (e) {
+            failure ??= e;
+            error ??= e;
+          }
+          file.close();
+          session.busy = false;
+          session.touched = Date.now();
+          if (error === undefined) return resolve(received);
+          if (failure !== undefined) {
+            // The disk failed: this session cannot go on.
+            drop(session);
+            reject(httpError("UNKNOWN", `cannot store upload: ${errorMessage(failure)}`));
+          } else {
+            reject(error);
+          }
+        };
+        body.on("data", (chunk: Uint8Array) => {
+          if (failure !== undefined) return;
+          try {
+            write(chunk);
+          } catch (e) {
+            failure = e;
+            body.resume();
+            settle(e);
+          }
+        });
+        body.on("end", () => settle());
+        body.on("error", (e: unknown) => settle(e ?? new Error("request failed")));
+        body.on("close", () => {
+          if (!body.complete) settle(new Error("the client closed the connection during the upload"));
+        });
+      });
+    },
+    async complete(handle, digest) {
+      const session = own(handle);
+      const algorithm = digestAlgorithm(digest);
+      let actual: string;
+      if (session.busy) throw httpError("BLOB_UPLOAD_INVALID", "another request is writing to this upload");
+      try {
+        const file = Deno.openSync(session.path, { write: true });
+        try {
+          file.syncDataSync();
+        } finally {
+          file.close();
+        }
+        if (algorithm === "sha256") {
+          actual = session.digester.digest();
+        } else {
+          const digester = createDigester(algorithm);
+          for await (const chunk of fileRangeStream(session.path)) digester.update(chunk);
+          actual = digester.digest();
+        }
+      } catch (e) {
+        drop(session);
+        throw httpError("UNKNOWN", `cannot finish upload: ${errorMessage(e)}`);
+      }
+      if (actual !== digest) {
+        drop(session);
+        throw httpError("DIGEST_INVALID", "provided digest did not match uploaded content", {
+          expected: digest,
+          actual,
+          size: session.size,
+        });
+      }
+      sessions.delete(session.id);
+      const desc: Descriptor = { mediaType: "application/octet-stream", digest, size: session.size };
+      try {
+        if (await cache.has(digest, session.size)) {
+          await Deno.remove(session.path);
+        } else {
+          const target = cache.blobPath(digest);
+          await Deno.mkdir(dirname(target), { recursive: true });
+          await Deno.rename(session.path, target);
+        }
+      } catch (e) {
+        await Deno.remove(session.path).catch(() => {});
+        throw httpError("UNKNOWN", `cannot store blob ${digest}: ${errorMessage(e)}`);
+      }
+      return desc;
+    },
+    cancel(handle) {
+      const session = sessions.get(handle.id);
+      if (session) drop(session);
+    },
+    closeAll() {
+      for (const session of [...sessions.values()]) drop(session);
+    },
+  };
+}

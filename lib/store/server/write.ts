@@ -1,0 +1,201 @@
+/**
+ * The write side of the embedded registry (`writable` mode, into a cache):
+ * blob uploads (monolithic, chunked, cross-repository mounts) and manifest
+ * pushes, which are refused while anything they reference is missing.
+ * @module
+ */
+import { errorMessage } from "../../errors.ts";
+import { digestAlgorithm, digestOf } from "../../oci/digest.ts";
+import { children, type Descriptor, type Manifest, MAX_MANIFEST_SIZE, parseManifest } from "../../oci/manifest.ts";
+import { FOREIGN_LAYER_TYPES, isManifestType } from "../../oci/media.ts";
+import { fileSize } from "../../fsutil.ts";
+import type { CacheStore } from "../cache.ts";
+import { httpError, httpErrors } from "./errors.ts";
+import { type Exchange, readBody, send } from "./http.ts";
+import { checkDigest, parseManifestReference } from "./read.ts";
+import type { ServerContext } from "./routes.ts";
+import type { Uploads, UploadSession } from "./uploads.ts";
+
+/** The parts of the context a writable server has. */
+interface Writable extends ServerContext {
+  cache: CacheStore;
+  uploads: Uploads;
+}
+
+function writable(ctx: ServerContext): Writable {
+  if (!ctx.cache || !ctx.uploads) throw httpError("UNSUPPORTED", "this registry is read-only");
+  return ctx as Writable;
+}
+
+/** The repository a push goes to (aliases resolved as for reads). */
+function pushRepository(ctx: ServerContext, name: string, url: URL): string {
+  return ctx.catalog.naming.canonical(name, url.searchParams.get("ns") ?? undefined);
+}
+
+/** `Range` of an upload: inclusive, `0-0` for an empty one (as distribution). */
+function uploadRange(size: number): string {
+  return `0-${Math.max(0, size - 1)}`;
+}
+
+function uploadHeaders(name: string, session: UploadSession): Record<string, string> {
+  return {
+    location: `/v2/${name}/blobs/uploads/${session.id}`,
+    range: uploadRange(session.size),
+    "docker-upload-uuid": session.id,
+  };
+}
+
+function blobCreated(ex: Exchange, name: string, digest: string): void {
+  send(ex, 201, { location: `/v2/${name}/blobs/${digest}`, "docker-content-digest": digest });
+}
+
+/** Check a `Content-Range` (`start-end`) against the bytes an upload already holds. */
+function checkContentRange(header: string | undefined, session: UploadSession): void {
+  if (header === undefined) return;
+  const match = header.trim().replace(/^bytes[= ]/, "").match(/^(\d+)-(\d+)$/);
+  if (!match || Number(match[1]) !== session.size || Number(match[2]) < Number(match[1])) {
+    throw httpError("RANGE_INVALID", `upload holds ${session.size} bytes; cannot write range ${header}`, {
+      size: session.size,
+    }, { headers: { range: uploadRange(session.size) } });
+  }
+}
+
+/** Finish an upload into the cache and link the blob into its repository. */
+async function finish(ctx: Writable, session: UploadSession, digest: string): Promise<Descriptor> {
+  const desc = await ctx.uploads.complete(session, digest);
+  ctx.catalog.link(session.repository, desc);
+  return desc;
+}
+
+/** POST `/v2/<name>/blobs/uploads/`: start an upload, upload in one go (`digest`), or mount (`mount`, `from`). */
+export async function startUpload(ex: Exchange, context: ServerContext, name: string): Promise<void> {
+  const ctx = writable(context);
+  const repo = pushRepository(ctx, name, ex.url);
+  const mount = ex.url.searchParams.get("mount");
+  const from = ex.url.searchParams.get("from");
+  const digest = ex.url.searchParams.get("digest");
+  if (mount !== null) {
+    checkDigest(mount);
+    let desc: Descriptor | undefined;
+    if (from !== null) {
+      const source = ctx.catalog.find(from, ex.url.searchParams.get("ns") ?? undefined);
+      desc = source === undefined ? undefined : await ctx.catalog.blob(source, mount);
+    } else {
+      // No source repository (OCI 1.1): any verified blob of the cache will do.
+      const size = await fileSize(ctx.cache.blobPath(mount));
+      if (size !== undefined) desc = { mediaType: "application/octet-stream", digest: mount, size };
+    }
+    if (desc && await ctx.cache.has(mount, desc.size)) {
+      if (!ex.req.complete) ex.req.resume();
+      ctx.catalog.link(repo, desc);
+      return blobCreated(ex, name, mount);
+    }
+    // Not mountable: an ordinary upload session, as distribution answers.
+  }
+  if (digest !== null) checkDigest(digest);
+  const session = ctx.uploads.start(repo);
+  if (digest !== null) {
+    try {
+      await ctx.uploads.append(session, ex.req);
+    } catch (e) {
+      ctx.uploads.cancel(session);
+      throw e;
+    }
+    await finish(ctx, session, digest);
+    return blobCreated(ex, name, digest);
+  }
+  if (!ex.req.complete) ex.req.resume();
+  send(ex, 202, uploadHeaders(name, session));
+}
+
+function session(ctx: Writable, name: string, id: string, url: URL): UploadSession {
+  const found = ctx.uploads.get(id, pushRepository(ctx, name, url));
+  if (!found) throw httpError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", { id });
+  return found;
+}
+
+/** GET/PATCH/PUT/DELETE `/v2/<name>/blobs/uploads/<id>`. */
+export async function continueUpload(ex: Exchange, context: ServerContext, name: string, id: string): Promise<void> {
+  const ctx = writable(context);
+  const upload = session(ctx, name, id, ex.url);
+  switch (ex.method) {
+    case "GET":
+    case "HEAD":
+      return send(ex, 204, uploadHeaders(name, upload));
+    case "DELETE":
+      ctx.uploads.cancel(upload);
+      return send(ex, 204);
+    case "PATCH":
+      checkContentRange(ex.req.headers["content-range"], upload);
+      await ctx.uploads.append(upload, ex.req);
+      return send(ex, 202, uploadHeaders(name, upload));
+    case "PUT": {
+      const digest = ex.url.searchParams.get("digest");
+      if (digest === null) throw httpError("DIGEST_INVALID", "the digest parameter is required to finish an upload");
+      checkDigest(digest);
+      checkContentRange(ex.req.headers["content-range"], upload);
+      await ctx.uploads.append(upload, ex.req);
+      await finish(ctx, upload, digest);
+      return blobCreated(ex, name, digest);
+    }
+    default:
+      throw httpError("UNSUPPORTED", `${ex.method} is not supported on an upload`);
+  }
+}
+
+/** Descriptors that may be missing: non-distributable layers fetched from their URLs. */
+function mayBeAbsent(desc: Descriptor): boolean {
+  return FOREIGN_LAYER_TYPES.has(desc.mediaType) && (desc.urls?.length ?? 0) > 0;
+}
+
+/** Every child a manifest references that the repository does not hold. */
+async function missingChildren(ctx: Writable, repo: string, manifest: Manifest): Promise<Descriptor[]> {
+  const missing: Descriptor[] = [];
+  for (const child of children(manifest)) {
+    if (mayBeAbsent(child)) continue;
+    const held = isManifestType(child.mediaType)
+      ? await ctx.catalog.manifest(repo, child.digest)
+      : await ctx.catalog.blob(repo, child.digest);
+    if (!held || held.size !== child.size || !(await ctx.cache.has(child.digest, child.size))) missing.push(child);
+  }
+  return missing;
+}
+
+/** PUT `/v2/<name>/manifests/<reference>`: stored with its exact bytes; a tag is recorded in the cache's index. */
+export async function putManifest(ex: Exchange, context: ServerContext, name: string, reference: string) {
+  const ctx = writable(context);
+  const repo = pushRepository(ctx, name, ex.url);
+  const { tag, digest: pinned } = parseManifestReference(reference);
+  const bytes = await readBody(ex.req, MAX_MANIFEST_SIZE);
+  if (!bytes) throw httpError("MANIFEST_INVALID", `manifest larger than ${MAX_MANIFEST_SIZE} bytes`);
+  const contentType = ex.req.headers["content-type"]?.split(";")[0].trim();
+  let manifest: Manifest;
+  try {
+    manifest = parseManifest(bytes, contentType, `${name}:${reference}`);
+  } catch (e) {
+    throw httpError("MANIFEST_INVALID", errorMessage(e));
+  }
+  const digest = digestOf(bytes, pinned ? digestAlgorithm(pinned) : "sha256");
+  if (pinned && digest !== pinned) {
+    throw httpError("DIGEST_INVALID", "manifest digest did not match the reference", { expected: pinned, digest });
+  }
+  const missing = await missingChildren(ctx, repo, manifest);
+  if (missing.length > 0) {
+    throw httpErrors(
+      400,
+      missing.map((d) => ({
+        code: "MANIFEST_BLOB_UNKNOWN",
+        message: "blob unknown to registry",
+        detail: { digest: d.digest, mediaType: d.mediaType },
+      })),
+    );
+  }
+  const desc: Descriptor = { mediaType: manifest.mediaType, digest, size: bytes.byteLength };
+  await ctx.cache.putBytes(desc, bytes);
+  ctx.catalog.link(repo, desc);
+  if (tag) {
+    await ctx.cache.recordTags([{ name: ctx.catalog.naming.record(repo, tag), descriptor: desc }]);
+    ctx.catalog.setTag(repo, tag, desc);
+  }
+  send(ex, 201, { location: `/v2/${name}/manifests/${digest}`, "docker-content-digest": digest });
+}

@@ -1,0 +1,105 @@
+/**
+ * `airgap serve` as a user runs it: a separate process that prints its URL,
+ * serves, and stops cleanly on SIGTERM/SIGINT; usage errors exit 2.
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
+import { airgap } from "../helpers/cli.ts";
+import { standardCorpus } from "../../lib/corpus.ts";
+import { digestOf } from "../../lib/oci/digest.ts";
+import { writeCorpusArchive } from "./server_fixture.ts";
+
+const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
+
+/** Start `airgap serve ARGS…` and wait for the line announcing its URL. */
+async function serve(args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", CLI, "serve", ...args],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const deadline = Date.now() + 60_000;
+  while (!/ at (https?:\/\/\S+)/.test(text)) {
+    if (Date.now() > deadline) throw new Error(`airgap serve did not start: ${text}`);
+    const { done, value } = await stdout.read();
+    if (done) throw new Error(`airgap serve exited: ${text}${new TextDecoder().decode((await child.output()).stderr)}`);
+    text += value;
+  }
+  const url = text.match(/ at (https?:\/\/\S+)/)![1];
+  return {
+    url,
+    line: text.trim(),
+    async stop(signal: Deno.Signal) {
+      child.kill(signal);
+      const stderr = await new Response(child.stderr).text();
+      await stdout.cancel();
+      return { code: (await child.status).code, stderr };
+    },
+  };
+}
+
+Deno.test({
+  name: "airgap serve: prints the URL, serves, stops on SIGTERM; --writable creates a cache; usage errors",
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "airgap-server-cli-" });
+    const images = standardCorpus(0.1);
+    const archivePath = join(dir, "images.tar");
+    (await writeCorpusArchive(archivePath, images)).close?.();
+    try {
+      const readOnly = await serve([
+        archivePath,
+        "--listen",
+        "127.0.0.1:0",
+        "--registry-name",
+        "registry.local/mirror",
+      ]);
+      assertStringIncludes(readOnly.line, `serving ${images.length} images from`);
+      const catalog = await (await fetch(`${readOnly.url}/v2/_catalog`)).json() as { repositories: string[] };
+      assertEquals(catalog.repositories, images.map((i) => `mirror/${i.repository}`).sort());
+      const refused = await fetch(`${readOnly.url}/v2/mirror/x/blobs/uploads/`, { method: "POST" });
+      await refused.body?.cancel();
+      assertEquals(refused.status, 405);
+      const stopped = await readOnly.stop("SIGTERM");
+      assertEquals(stopped.code, 0, stopped.stderr);
+      assertStringIncludes(stopped.stderr, "GET /v2/_catalog 200");
+      assertStringIncludes(stopped.stderr, "stopped on SIGTERM");
+
+      const cacheDir = join(dir, "new-cache");
+      const writable = await serve([cacheDir, "--writable", "--listen", "127.0.0.1:0", "-q"]);
+      assertStringIncludes(writable.line, "(writable)");
+      const bytes = new TextEncoder().encode("pushed through the CLI");
+      const digest = digestOf(bytes);
+      const push = await fetch(`${writable.url}/v2/x/y/blobs/uploads/?digest=${digest}`, {
+        method: "POST",
+        body: bytes,
+      });
+      await push.body?.cancel();
+      assertEquals(push.status, 201);
+      const done = await writable.stop("SIGINT");
+      assertEquals(done.code, 0, done.stderr);
+      assert(!done.stderr.includes("POST"), "-q keeps the request log quiet");
+      assertEquals(await Deno.readFile(join(cacheDir, "blobs", "sha256", digest.slice(7))), bytes);
+
+      for (
+        const [args, message] of [
+          [[archivePath, "--writable"], "--writable needs a cache directory"],
+          [[join(dir, "missing")], "does not exist"],
+          [[dir], "is not a cache directory"],
+          [[archivePath, "--tls-cert", archivePath], "--tls-cert and --tls-key go together"],
+          [[archivePath, "--listen", "127.0.0.1:http"], "invalid --listen"],
+        ] as const
+      ) {
+        const result = await airgap(["serve", ...args]);
+        assertEquals(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+        assertStringIncludes(result.stderr, message);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

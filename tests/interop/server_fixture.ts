@@ -1,0 +1,91 @@
+/**
+ * Fixture of the embedded-registry tests: the standard corpus pushed to a
+ * real distribution registry by skopeo, then saved with every platform by
+ * `saveCommand` into an archive in a temporary directory.
+ */
+import { join } from "node:path";
+import { saveCommand } from "../../lib/commands/save.ts";
+import { type GeneratedImage, standardCorpus } from "../../lib/corpus.ts";
+import type { Declaration, ImageRequest } from "../../lib/declaration.ts";
+import { parsePlatformSelector } from "../../lib/oci/platform.ts";
+import { createReporter, type Reporter } from "../../lib/progress.ts";
+import { sourceReference } from "../../lib/ref.ts";
+import { type ArchiveReader, createArchive, openArchive } from "../../lib/store/archive.ts";
+import { pushCorpus } from "../helpers/corpus.ts";
+import { startRegistry } from "../helpers/registry.ts";
+
+/** A reporter that prints nothing. */
+export const silent: Reporter = createReporter({ quiet: true, live: false, write: () => {} });
+
+/** A declaration of `images` (as `repository:tag` entries) pulled from `host`, every platform. */
+export function corpusDeclaration(images: GeneratedImage[], host: string): Declaration {
+  const requests: ImageRequest[] = images.map((image, i) => {
+    const entry = `${image.repository}:${image.tag}`;
+    return {
+      entry,
+      source: sourceReference(entry, host),
+      platforms: parsePlatformSelector(["all"]),
+      origin: `corpus:${i + 1}`,
+    };
+  });
+  return { requests, registries: new Map([[host, { noAuthFiles: true }]]) };
+}
+
+/** An archive of the corpus, and where it lives. */
+export interface CorpusArchive {
+  dir: string;
+  path: string;
+  images: GeneratedImage[];
+  archive: ArchiveReader;
+  cleanup(): Promise<void>;
+}
+
+/** Build the corpus archive (registry → cache → archive); the registry is stopped afterwards. */
+export async function buildCorpusArchive(): Promise<CorpusArchive> {
+  const images = standardCorpus();
+  const dir = await Deno.makeTempDir({ prefix: "airgap-server-test-" });
+  const registry = await startRegistry();
+  try {
+    await pushCorpus(registry.host, images);
+    const path = join(dir, "corpus.tar");
+    await saveCommand({
+      declaration: corpusDeclaration(images, registry.host),
+      output: path,
+      cacheDir: join(dir, "save-cache"),
+      reporter: silent,
+    });
+    const archive = await openArchive(path);
+    return {
+      dir,
+      path,
+      images,
+      archive,
+      cleanup: () => Deno.remove(dir, { recursive: true }),
+    };
+  } catch (e) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw e;
+  } finally {
+    await registry.stop();
+  }
+}
+
+/**
+ * Write an archive of `images` straight from memory (no registry): entries
+ * `repository:tag`, names `docker.io/repository:tag`. For tests that only
+ * need an archive, not the save pipeline.
+ */
+export async function writeCorpusArchive(path: string, images: GeneratedImage[]): Promise<ArchiveReader> {
+  const writer = await createArchive(path, {
+    images: images.map((i) => ({
+      descriptor: i.root.descriptor,
+      name: `docker.io/${i.repository}:${i.tag}`,
+      entry: `${i.repository}:${i.tag}`,
+    })),
+  });
+  for (const image of images) {
+    for (const blob of [image.root, ...image.blobs]) await writer.push("", blob.descriptor, blob.bytes);
+  }
+  await writer.finish();
+  return await openArchive(path);
+}
