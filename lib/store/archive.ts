@@ -413,7 +413,7 @@ export async function openArchive(path: string): Promise<ArchiveReader> {
           new AirgapError(`archive ${path}: range ${offset}+${length} is outside blob ${desc.digest}`),
         );
       }
-      return Promise.resolve(fileRangeStream(path, entry.offset + offset, length));
+      return Promise.resolve(access.rangeStream(entry.offset + offset, length));
     },
     push: readOnly,
     tag: readOnly,

@@ -30,6 +30,8 @@ export interface CacheStore extends Store {
   blobPath(digest: string): string;
   /** Is a blob present (any repository: the cache is global)? */
   has(digest: string, size?: number): Promise<boolean>;
+  /** Size of a blob held loose or in a pack, or undefined. */
+  blobSize(digest: string): Promise<number | undefined>;
   /** Read a small blob (manifest, config) into memory. */
   readBytes(desc: Descriptor, limit?: number): Promise<Uint8Array>;
   /** Store bytes held in memory (manifests). */
@@ -241,6 +243,9 @@ export async function openCache(dir: string): Promise<CacheStore> {
     concurrency: 8,
     blobPath,
     has,
+    async blobSize(digest) {
+      return (await fileSize(blobPath(digest))) ?? packedBlobs.get(digest)?.size;
+    },
     readBytes,
     async putBytes(desc, bytes) {
       await writeBlob(desc, bytes);
@@ -283,15 +288,20 @@ export async function openCache(dir: string): Promise<CacheStore> {
       };
     },
     async fetchRange(_repo, desc, offset, length) {
-      const path = blobPath(desc.digest);
-      const size = await fileSize(path);
-      if (size !== desc.size) {
-        throw new AirgapError(`cache ${dir}: blob ${desc.digest} is missing`, { op: "fetch" });
-      }
-      if (offset < 0 || length < 0 || offset + length > size) {
+      if (offset < 0 || length < 0 || offset + length > desc.size) {
         throw new AirgapError(`cache ${dir}: range ${offset}+${length} is outside blob ${desc.digest}`);
       }
-      return fileRangeStream(path, offset, length);
+      if (await hasLoose(desc.digest, desc.size)) {
+        return fileByteStream(blobPath(desc.digest), { offset, length });
+      }
+      const packed = packedBlobs.get(desc.digest);
+      if (packed && packed.size === desc.size) {
+        const volumes = await openVolumes(packed.paths[0]);
+        const stream = volumes.rangeStream(packed.offset + offset, length);
+        volumes.close();
+        return stream;
+      }
+      throw new AirgapError(`cache ${dir}: blob ${desc.digest} is missing`, { op: "fetch" });
     },
     push: (_repo, desc, content) => writeBlob(desc, content),
     tag: (repo, tag, desc) => recordTags([{ name: `${repo}:${tag}`, descriptor: desc }]),

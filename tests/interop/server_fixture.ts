@@ -82,6 +82,7 @@ export async function writeCorpusArchive(path: string, images: GeneratedImage[])
       name: `docker.io/${i.repository}:${i.tag}`,
       entry: `${i.repository}:${i.tag}`,
     })),
+    blobs: images.flatMap((i) => [i.root.descriptor, ...i.blobs.map((b) => b.descriptor)]),
   });
   for (const image of images) {
     for (const blob of [image.root, ...image.blobs]) await writer.push("", blob.descriptor, blob.bytes);

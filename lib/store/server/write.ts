@@ -8,7 +8,6 @@ import { errorMessage } from "../../errors.ts";
 import { digestAlgorithm, digestOf } from "../../oci/digest.ts";
 import { children, type Descriptor, type Manifest, MAX_MANIFEST_SIZE, parseManifest } from "../../oci/manifest.ts";
 import { FOREIGN_LAYER_TYPES, isManifestType } from "../../oci/media.ts";
-import { fileSize } from "../../fsutil.ts";
 import type { CacheStore } from "../cache.ts";
 import { httpError, httpErrors } from "./errors.ts";
 import { type Exchange, readBody, send } from "./http.ts";
@@ -82,7 +81,7 @@ export async function startUpload(ex: Exchange, context: ServerContext, name: st
       desc = source === undefined ? undefined : await ctx.catalog.blob(source, mount);
     } else {
       // No source repository (OCI 1.1): any verified blob of the cache will do.
-      const size = await fileSize(ctx.cache.blobPath(mount));
+      const size = await ctx.cache.blobSize(mount);
       if (size !== undefined) desc = { mediaType: "application/octet-stream", digest: mount, size };
     }
     if (desc && await ctx.cache.has(mount, desc.size)) {
