@@ -12,7 +12,12 @@ import { saveCommand } from "./lib/commands/save.ts";
 import { serveCommand, waitForShutdown } from "./lib/commands/serve.ts";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "./lib/declaration.ts";
 import { AirgapError, errorMessage, usageError } from "./lib/errors.ts";
-import { formatBytes, formatDuration, formatRate } from "./lib/format.ts";
+import { formatBytes, formatDuration, formatRate, parseSize, shortDigest } from "./lib/format.ts";
+import { loadBase } from "./lib/delta.ts";
+import { writeSums } from "./lib/checksums.ts";
+import { lsCommand, verifyCommand } from "./lib/commands/inspect.ts";
+import { diffLocks } from "./lib/commands/diff.ts";
+import { cacheLs, cachePrune, cacheVerify } from "./lib/commands/cache.ts";
 import { readLock, writeLock } from "./lib/lock.ts";
 import { ResolveError } from "./lib/plan.ts";
 import { createReporter, type Reporter } from "./lib/progress.ts";
@@ -91,9 +96,11 @@ function program(): Command {
     .option("--lock <file>", "lock file (default: airgap.lock next to airgap.yaml)")
     .option("--locked", "use the digests pinned in the lock instead of resolving tags")
     .option("--no-write-lock", "do not write the lock")
+    .option("--since <old>", "also show what a delta against OLD (an airgap.lock or archive) would carry")
     .option("--json", "print the plan as JSON")
     .action(async (options) => {
       const decl = await declaration(options);
+      const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
       const lockPath = options.lock ? resolve(options.lock) : decl.lockPath;
       const previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
       if (options.locked && !previousLock) throw usageError("--locked needs an existing lock file");
@@ -102,6 +109,7 @@ function program(): Command {
         cacheDir: cacheDir(options, decl),
         previousLock,
         locked: options.locked,
+        base,
         reporter: reporterFor(options),
       });
       if (options.json) {
@@ -123,6 +131,7 @@ function program(): Command {
             uniqueBlobs: plan.blobs.size,
             fetchBytes: plan.fetchBytes,
             fetchBlobs: plan.fetchBlobs,
+            delta: plan.delta,
           },
           null,
           2,
@@ -146,9 +155,22 @@ function program(): Command {
     .option("-s, --source-registry <host>", "pull from this registry (mirror) instead of the ones the entries name")
     .option("--lock <file>", "lock file to write (default: airgap.lock next to airgap.yaml)")
     .option("--locked", "save exactly the digests pinned in the lock")
+    .option("--since <old>", "write a delta: leave out blobs OLD (an airgap.lock or archive) already references")
+    .option("--split <size>", "split the archive into parts of SIZE (e.g. 4GiB for FAT32, 4.7GB for a DVD)")
+    .option("--checksum", "write NAME.SHA256SUMS for the archive (always written when split)")
     .option("--concurrency <n>", "concurrent downloads per registry", (v) => parseInt(v, 10))
     .action(async (options) => {
       if (options.output && options.images) throw usageError("use either -o/--output or -i/--images, not both");
+      let partSize: number | undefined;
+      if (options.split) {
+        try {
+          partSize = parseSize(options.split);
+        } catch (e) {
+          throw usageError(`--split: ${errorMessage(e)}`);
+        }
+        if (partSize < 1024 * 1024) throw usageError("--split: parts must be at least 1MiB");
+      }
+      const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
       const decl = await declaration(options);
       const output = resolve(
         options.output ?? options.images ?? decl.output ??
@@ -168,8 +190,21 @@ function program(): Command {
         lockPath,
         reporter,
         concurrency: options.concurrency,
+        partSize,
+        base,
       });
+      if (result.archive.parts.length > 1 || options.checksum) {
+        const sums = await writeSums(output, result.archive.parts);
+        out(`wrote ${result.archive.parts.length} part(s) and ${displayPath(sums)}`);
+      }
       const elapsed = performance.now() - started;
+      if (base) {
+        out(
+          `delta against ${base.source}: ${result.archive.blobs} blobs (${
+            formatBytes(result.archive.blobBytes)
+          }) carried`,
+        );
+      }
       out(
         `saved ${result.plan.images.length} images (${result.archive.blobs} blobs, ${
           formatBytes(result.archive.blobBytes)
@@ -178,16 +213,16 @@ function program(): Command {
       out(
         result.fetchedBlobs === 0
           ? "fetched nothing: everything came from the cache"
-          : `fetched ${result.fetchedBlobs} blobs, ${formatBytes(result.fetchedBytes)} at ${
-            formatRate(result.fetchedBytes, elapsed)
-          }`,
+          : `fetched ${result.fetchedBlobs} blobs, ${
+            formatBytes(result.fetchedBytes)
+          } (${result.fetchedBytes} bytes) at ${formatRate(result.fetchedBytes, elapsed)}`,
       );
       if (lockPath) out(`wrote ${displayPath(lockPath)}`);
     });
 
   cli.command("load")
     .description("push an archive's images into a registry, keeping every digest")
-    .argument("[archive]", "archive to load")
+    .argument("[archive...]", "archive to load (or its first part, or all its parts)")
     .option("-r, --registry <host[:port][/prefix]>", "target registry (default: target.registry in airgap.yaml)")
     .option("-i, --images <file>", "seed-compatible name of the archive")
     .option("-l, --image-list <file>", "load only the images of this list (seed-compatible)")
@@ -199,7 +234,8 @@ function program(): Command {
     .option("--concurrency <n>", "concurrent uploads", (v) => parseInt(v, 10))
     .option("-q, --quiet", "only print results and errors")
     .option("--debug", "print stack traces on errors")
-    .action(async (archiveArg: string | undefined, options) => {
+    .action(async (archiveArgs: string[], options) => {
+      const archiveArg = archiveArgs.length > 0 ? firstPart(archiveArgs) : undefined;
       if (archiveArg && options.images) throw usageError("give the archive either as an argument or with -i, not both");
       let decl: Declaration | undefined;
       const configPath = options.file ? resolve(options.file) : resolve("airgap.yaml");
@@ -283,6 +319,165 @@ function program(): Command {
       reporter.info(`stopped on ${signal}`);
     });
 
+  cli.command("verify")
+    .description("re-hash every blob of an archive and check every image is complete (or complete given its base)")
+    .argument("<archive...>", "the archive, its first part, or all its parts")
+    .option("--base <old>", "for a delta: the airgap.lock (or archive) it was cut against")
+    .option("-q, --quiet", "only print problems and the result")
+    .option("--debug", "print stack traces on errors")
+    .action(async (archives: string[], options) => {
+      const path = resolve(firstPart(archives));
+      const base = options.base ? await loadBase(resolve(options.base), options.base) : undefined;
+      const reporter = reporterFor(options);
+      const started = performance.now();
+      const phase = reporter.phase("verifying", (await Deno.stat(path).catch(() => ({ size: 0 }))).size, 0);
+      const result = await verifyCommand(path, { base, onProgress: (n) => phase.addBytes(n) });
+      phase.end();
+      for (const problem of result.problems) console.error(`error: ${problem.subject}: ${problem.message}`);
+      const what = `${result.images} images, ${result.blobs} blobs, ${formatBytes(result.bytes)}${
+        result.parts.length > 1 ? ` in ${result.parts.length} parts` : ""
+      }${result.fromBase ? `, ${result.fromBase} blobs from its base` : ""}`;
+      if (result.problems.length > 0) {
+        throw new AirgapError(`${displayPath(path)}: ${result.problems.length} problem(s) in ${what}`);
+      }
+      out(`${displayPath(path)}: OK (${what}, ${formatDuration(performance.now() - started)})`);
+    });
+
+  cli.command("ls")
+    .description("list the images of an archive: platforms, sizes, digests")
+    .argument("<archive...>", "the archive, its first part, or all its parts")
+    .option("--json", "print JSON")
+    .option("--debug", "print stack traces on errors")
+    .action(async (archives: string[], options) => {
+      const listing = await lsCommand(resolve(firstPart(archives)));
+      if (options.json) {
+        out(JSON.stringify(listing, null, 2));
+        return;
+      }
+      const rows = listing.images.map((i) => [
+        i.kind === "image" ? i.entry : `${i.entry} (${i.kind})`,
+        shortDigest(i.digest),
+        i.platforms.length ? i.platforms.join(",") : "-",
+        i.carried === i.size ? formatBytes(i.size) : `${formatBytes(i.carried)} of ${formatBytes(i.size)}`,
+      ]);
+      const header = ["IMAGE", "DIGEST", "PLATFORMS", "SIZE"];
+      const widths = header.map((h, n) => Math.max(h.length, ...rows.map((r) => r[n].length)));
+      for (const r of [header, ...rows]) {
+        out(r.map((c, n) => (n === r.length - 1 ? c : c.padEnd(widths[n]))).join("  "));
+      }
+      out("");
+      out(
+        `${listing.images.length} images, ${listing.blobs} blobs, ${formatBytes(listing.size)}${
+          listing.parts.length > 1 ? ` in ${listing.parts.length} parts` : ""
+        }${listing.base ? `; a delta against base ${shortDigest(listing.base)}` : ""}`,
+      );
+    });
+
+  cli.command("diff")
+    .description("compare two locks: images added, removed, changed, re-tagged, and the bytes that move")
+    .argument("<old>", "the older airgap.lock (or an archive)")
+    .argument("<new>", "the newer airgap.lock (or an archive)")
+    .option("--json", "print JSON")
+    .option("--debug", "print stack traces on errors")
+    .action(async (oldPath: string, newPath: string, options) => {
+      const before = await loadBase(resolve(oldPath), oldPath);
+      const after = await loadBase(resolve(newPath), newPath);
+      const diff = diffLocks(before.lock, after.lock);
+      if (options.json) {
+        out(JSON.stringify(diff, null, 2));
+        return;
+      }
+      for (const i of diff.added) out(`+ ${i.entry}  ${shortDigest(i.digest)}`);
+      for (const i of diff.removed) out(`- ${i.entry}  ${shortDigest(i.digest)}`);
+      for (const c of diff.changed) {
+        out(`~ ${c.after.entry}  ${shortDigest(c.before.digest)} -> ${shortDigest(c.after.digest)}`);
+      }
+      for (const r of diff.retagged) out(`> ${r.before.entry} -> ${r.after.entry}  ${shortDigest(r.after.digest)}`);
+      out(
+        `${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed, ${diff.retagged.length} re-tagged, ${diff.unchanged} unchanged; ` +
+          `${diff.newBlobs} new blobs, ${formatBytes(diff.newBytes)} to move`,
+      );
+    });
+
+  const cacheCli = cli.command("cache").description("look after the local cache");
+  cacheCli.command("ls")
+    .description("summarise the cache: loose blobs, packs, unfinished downloads")
+    .option("--cache <dir>", "cache directory")
+    .option("--json", "print JSON")
+    .action(async (options) => {
+      const summary = await cacheLs(cacheDir(options));
+      if (options.json) {
+        out(JSON.stringify(summary, null, 2));
+        return;
+      }
+      out(`cache ${displayPath(summary.dir)}`);
+      out(`  loose blobs: ${summary.loose.blobs} (${formatBytes(summary.loose.bytes)})`);
+      for (const p of summary.packs) {
+        out(
+          `  pack ${p.id}: ${p.blobs} blobs (${formatBytes(p.bytes)}), ${formatBytes(p.diskBytes)} on disk${
+            p.inUse ? ", in use" : ""
+          }`,
+        );
+      }
+      out(`  unfinished downloads: ${summary.partials.files} (${formatBytes(summary.partials.bytes)})`);
+      out(`  names: ${summary.tags}`);
+    });
+  cacheCli.command("verify")
+    .description("re-hash every blob in the cache")
+    .option("--cache <dir>", "cache directory")
+    .option("--repair", "drop blobs that fail (they are fetched again when needed)")
+    .action(async (options) => {
+      const result = await cacheVerify(cacheDir(options), { repair: options.repair });
+      for (const bad of result.bad) console.error(`error: ${bad.where}: ${bad.message}`);
+      if (result.bad.length > 0 && !options.repair) {
+        throw new AirgapError(
+          `${result.bad.length} of ${result.checked} blobs failed verification (run with --repair to drop them)`,
+        );
+      }
+      out(
+        `${result.checked} blobs, ${formatBytes(result.bytes)} verified${
+          result.repaired ? `; ${result.repaired} bad ones dropped` : ""
+        }`,
+      );
+    });
+  cacheCli.command("prune")
+    .description("remove what no lock references (never what a running save is writing)")
+    .option("--cache <dir>", "cache directory")
+    .option("--lock <file>", "a lock whose content to keep (repeatable; default ./airgap.lock)", collect)
+    .option("--repack", "also copy kept blobs out of mixed packs and remove those packs")
+    .option("--dry-run", "only report")
+    .action(async (options) => {
+      const lockPaths: string[] = options.lock ??
+        (await exists(resolve("airgap.lock")) ? [resolve("airgap.lock")] : []);
+      if (lockPaths.length === 0) {
+        throw usageError(
+          "name the locks whose content to keep with --lock (pruning against no lock would empty the cache)",
+        );
+      }
+      const locks = [];
+      for (const path of lockPaths) {
+        const lock = await readLock(resolve(path), path);
+        if (!lock) throw usageError(`${path} does not exist`);
+        locks.push(lock);
+      }
+      const result = await cachePrune(cacheDir(options), locks, { dryRun: options.dryRun, repack: options.repack });
+      out(
+        `${
+          options.dryRun ? "would remove" : "removed"
+        } ${result.removedBlobs} blobs and ${result.removedPacks} packs, ${formatBytes(result.freedBytes)}${
+          result.skippedInUse ? `; ${result.skippedInUse} pack(s) in use left alone` : ""
+        }`,
+      );
+      const reclaimable = result.keptPacks.reduce((s, p) => s + p.reclaimable, 0);
+      if (reclaimable > 0) {
+        out(
+          `${result.keptPacks.length} pack(s) still hold kept blobs; --repack would free about ${
+            formatBytes(reclaimable)
+          }`,
+        );
+      }
+    });
+
   cli.command("schema")
     .description("print the JSON Schema of airgap.yaml (or of airgap.lock)")
     .addOption(new Option("--of <what>", "which schema").choices(["config", "lock"]).default("config"))
@@ -291,6 +486,18 @@ function program(): Command {
     });
 
   return cli;
+}
+
+/** Several archive arguments must be the parts of one split archive: take the first. */
+function firstPart(paths: string[]): string {
+  const sorted = [...paths].sort();
+  if (sorted.length > 1) {
+    const base = sorted[0].replace(/\.001$/, "");
+    if (!sorted.every((p, i) => p === `${base}.${String(i + 1).padStart(3, "0")}`)) {
+      throw usageError(`give one archive, or all parts of one split archive in order (got ${paths.join(" ")})`);
+    }
+  }
+  return sorted[0];
 }
 
 async function exists(path: string): Promise<boolean> {

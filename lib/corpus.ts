@@ -171,22 +171,53 @@ const ARM: Platform = { os: "linux", architecture: "arm", variant: "v7" };
  * without `mediaType`, an artifact, an image listing one layer twice.
  * `scale` multiplies layer sizes (1 = a few hundred KiB in all).
  */
-export function standardCorpus(scale = 1): GeneratedImage[] {
+export function standardCorpus(scale = 1, bumped: readonly string[] = []): GeneratedImage[] {
   const kib = (n: number) => Math.max(1, Math.round(n * 1024 * scale));
+  // A bumped image gets one new layer on top of each variant (a new version on the same bases).
+  const bump = (repository: string, spec: ImageSpec): ImageSpec =>
+    bumped.includes(repository)
+      ? {
+        ...spec,
+        layers: [...spec.layers, {
+          seed: `${repository}-${spec.platform?.architecture ?? "amd64"}-bump`,
+          size: kib(12),
+        }],
+      }
+      : spec;
   const base = { seed: "base-os", size: kib(96) };
   const baseArm = { seed: "base-os-arm64", size: kib(90) };
   return [
     multiPlatformImage("rancher/rancher", "v2.7.9", "docker", [
-      { format: "docker", platform: AMD64, layers: [base, { seed: "rancher-amd64", size: kib(64) }] },
-      { format: "docker", platform: ARM64, layers: [baseArm, { seed: "rancher-arm64", size: kib(60) }] },
+      bump("rancher/rancher", {
+        format: "docker",
+        platform: AMD64,
+        layers: [base, { seed: "rancher-amd64", size: kib(64) }],
+      }),
+      bump("rancher/rancher", {
+        format: "docker",
+        platform: ARM64,
+        layers: [baseArm, { seed: "rancher-arm64", size: kib(60) }],
+      }),
     ]),
     multiPlatformImage("rancher/shell", "v0.1.21", "oci", [
-      { format: "oci", platform: AMD64, layers: [base, { seed: "shell-amd64", size: kib(24) }] },
-      { format: "oci", platform: ARM64, layers: [baseArm, { seed: "shell-arm64", size: kib(22) }] },
-      { format: "oci", platform: ARM, layers: [{ seed: "shell-arm", size: kib(20) }] },
+      bump("rancher/shell", { format: "oci", platform: AMD64, layers: [base, { seed: "shell-amd64", size: kib(24) }] }),
+      bump("rancher/shell", {
+        format: "oci",
+        platform: ARM64,
+        layers: [baseArm, { seed: "shell-arm64", size: kib(22) }],
+      }),
+      bump("rancher/shell", { format: "oci", platform: ARM, layers: [{ seed: "shell-arm", size: kib(20) }] }),
     ]),
-    singleImage("rancher/mirrored-pause", "3.6", { format: "docker", layers: [{ seed: "pause", size: kib(4) }] }),
-    singleImage("library/busybox", "1.36", { format: "oci", layers: [base, { seed: "busybox", size: kib(16) }] }),
+    singleImage(
+      "rancher/mirrored-pause",
+      "3.6",
+      bump("rancher/mirrored-pause", { format: "docker", layers: [{ seed: "pause", size: kib(4) }] }),
+    ),
+    singleImage(
+      "library/busybox",
+      "1.36",
+      bump("library/busybox", { format: "oci", layers: [base, { seed: "busybox", size: kib(16) }] }),
+    ),
     singleImage("jetstack/cert-manager-controller", "v1.12.3", {
       format: "oci",
       omitMediaType: true,

@@ -15,6 +15,7 @@ import { filterIndex, formatPlatform } from "./oci/platform.ts";
 import { formatReference } from "./ref.ts";
 import { limiter } from "./copy.ts";
 import type { CacheStore } from "./store/cache.ts";
+import type { Base } from "./delta.ts";
 import type { RegistryStore } from "./store/registry/store.ts";
 import { readAll } from "./store/types.ts";
 
@@ -61,6 +62,8 @@ export interface Plan {
   fetchBlobs: number;
   /** Images in the previous lock no longer declared. */
   removed: LockedImage[];
+  /** With a base: what a delta against it carries (every manifest, blobs the base lacks). */
+  delta?: { source: string; blobs: number; bytes: number; fetchBytes: number };
 }
 
 /** What resolution needs. */
@@ -232,18 +235,31 @@ export function graphOf(image: ResolvedImage): Descriptor[] {
 }
 
 /** Compare resolved images with the cache and the previous lock. */
-export async function makePlan(images: ResolvedImage[], cache: CacheStore, previous?: Lock): Promise<Plan> {
+export async function makePlan(
+  images: ResolvedImage[],
+  cache: CacheStore,
+  previous?: Lock,
+  base?: Base,
+): Promise<Plan> {
   const blobs = new Map<string, number>();
   const missingAll = new Map<string, number>();
+  const deltaBlobs = new Map<string, number>();
+  const deltaFetch = new Map<string, number>();
   const planned: PlannedImage[] = [];
   const known = new Map((previous?.images ?? []).map((i) => [lockKey(i), i]));
   for (const image of images) {
     const missing: Descriptor[] = [];
     for (const d of graphOf(image)) {
       blobs.set(d.digest, d.size);
+      const carried = !base || isManifestType(d.mediaType) || !base.blobs.has(d.digest);
+      if (carried) deltaBlobs.set(d.digest, d.size);
       if (!(await cache.has(d.digest, d.size))) {
-        missing.push(d);
-        missingAll.set(d.digest, d.size);
+        // A delta never fetches what its base provides.
+        if (carried) {
+          missing.push(d);
+          missingAll.set(d.digest, d.size);
+        }
+        if (carried) deltaFetch.set(d.digest, d.size);
       }
     }
     const before = known.get(image.request.entry);
@@ -263,6 +279,9 @@ export async function makePlan(images: ResolvedImage[], cache: CacheStore, previ
     fetchBytes: sum(missingAll),
     fetchBlobs: missingAll.size,
     removed: (previous?.images ?? []).filter((i) => !declared.has(i.entry)),
+    delta: base
+      ? { source: base.source, blobs: deltaBlobs.size, bytes: sum(deltaBlobs), fetchBytes: sum(deltaFetch) }
+      : undefined,
   };
 }
 

@@ -208,3 +208,32 @@ export async function writeStreamToFile(
   if (used > 0) await writeAll(file, buffer.subarray(0, used));
   return total;
 }
+
+/** One stream after another (default reader semantics). */
+export function concatStreams(streams: ReadableStream<Uint8Array>[]): ReadableStream<Uint8Array> {
+  let index = 0;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        if (index >= streams.length) {
+          controller.close();
+          return;
+        }
+        reader ??= streams[index].getReader();
+        const { done, value } = await reader.read();
+        if (!done) {
+          controller.enqueue(value);
+          return;
+        }
+        reader.releaseLock();
+        reader = undefined;
+        index++;
+      }
+    },
+    async cancel(reason) {
+      await reader?.cancel(reason);
+      for (const s of streams.slice(index + 1)) await s.cancel(reason).catch(() => {});
+    },
+  });
+}

@@ -9,9 +9,12 @@ import { AirgapError } from "../errors.ts";
 import type { Reporter } from "../progress.ts";
 import { formatReference, parseReference, type Reference, targetReference } from "../ref.ts";
 import { registryPool } from "../registries.ts";
-import { type ArchiveIndexEntry, openArchive } from "../store/archive.ts";
+import { type ArchiveIndexEntry, type ArchiveReader, BASE_LOCK_ENTRY, openArchive } from "../store/archive.ts";
+import { walkGraph } from "../oci/graph.ts";
+import type { Descriptor } from "../oci/manifest.ts";
+import { parseLock } from "../lock.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
-import type { RegistryStats } from "../store/registry/store.ts";
+import type { RegistryStats, RegistryStore } from "../store/registry/store.ts";
 
 /** Options of {@link loadCommand}. */
 export interface LoadOptions {
@@ -98,6 +101,7 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
       tags: ref.tag ? [ref.tag] : [],
       label: key,
     }));
+    await ensureExternalBlobs(archive, roots, store, options);
     const total = [...archive.blobs.values()].reduce((sum, e) => sum + e.size, 0);
     const phase = options.reporter.phase("pushing", total, archive.blobs.size);
     try {
@@ -129,4 +133,77 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
   } finally {
     await pool.close();
   }
+}
+
+/**
+ * Before anything is pushed: every blob the archive does not carry (a delta
+ * leaves out what its base had) must already be in the target, in the
+ * image's repository or in one it can be mounted from. Otherwise stop,
+ * naming the images and blobs, having pushed nothing.
+ */
+export async function ensureExternalBlobs(
+  archive: ArchiveReader,
+  roots: CopyRoot[],
+  store: RegistryStore,
+  options: Pick<LoadOptions, "registry" | "prefix">,
+): Promise<void> {
+  const readFromArchive = async (desc: Descriptor) =>
+    archive.blobs.has(desc.digest) ? await archive.readBytes(desc) : undefined;
+  // Where else at the target a blob may already be: repositories of this
+  // load, and of the base's images (a delta's base was loaded before).
+  const candidates = new Map<string, Set<string>>();
+  const addCandidate = (digest: string, repo: string) => {
+    let set = candidates.get(digest);
+    if (!set) candidates.set(digest, set = new Set());
+    set.add(repo);
+  };
+  const needed: { root: CopyRoot; desc: Descriptor }[] = [];
+  for (const root of roots) {
+    const graph = await walkGraph(root.descriptor, readFromArchive, root.label);
+    for (const node of graph.nodes) {
+      addCandidate(node.digest, root.dstRepo);
+      if (!archive.blobs.has(node.digest)) needed.push({ root, desc: node });
+    }
+  }
+  if (needed.length === 0) return;
+  if (archive.baseLock) {
+    const base = parseLock(archive.baseLock, `${archive.path}: ${BASE_LOCK_ENTRY}`);
+    for (const image of base.images) {
+      let repo: string;
+      try {
+        repo = targetReference(image.entry, options.registry, options.prefix ?? "").repository;
+      } catch {
+        continue;
+      }
+      addCandidate(image.digest, repo);
+      for (const digest of Object.keys(image.blobs)) addCandidate(digest, repo);
+    }
+  }
+  const missing: { root: CopyRoot; desc: Descriptor }[] = [];
+  const rootPresent = new Map<string, boolean>();
+  for (const item of needed) {
+    const { root, desc } = item;
+    // A root manifest already at the target stands for its whole graph.
+    let present = rootPresent.get(root.label);
+    if (present === undefined) {
+      present = await store.exists(root.dstRepo, root.descriptor);
+      rootPresent.set(root.label, present);
+    }
+    if (present) continue;
+    let found = await store.exists(root.dstRepo, desc);
+    for (const repo of candidates.get(desc.digest) ?? []) {
+      if (found) break;
+      if (repo !== root.dstRepo) found = await store.exists(repo, desc);
+    }
+    if (!found) missing.push(item);
+  }
+  if (missing.length === 0) return;
+  const images = [...new Set(missing.map((m) => m.root.label))];
+  const blobs = [...new Set(missing.map((m) => m.desc.digest))];
+  throw new AirgapError(
+    `${blobs.length} blob(s) needed by ${images.length} image(s) are neither in ${archive.path} nor in ${options.registry}` +
+      ` (load the base archive first): ${images.slice(0, 3).join(", ")}${images.length > 3 ? ", …" : ""}; ` +
+      `missing ${blobs.slice(0, 3).join(", ")}${blobs.length > 3 ? ", …" : ""}. Nothing was pushed.`,
+    { op: "load", where: options.registry },
+  );
 }

@@ -10,6 +10,7 @@ import { lockFromImages, makePlan, type Plan, resolveImages } from "../plan.ts";
 import type { Reporter } from "../progress.ts";
 import { registryPool } from "../registries.ts";
 import { openCache } from "../store/cache.ts";
+import type { Base } from "../delta.ts";
 
 /** Options of {@link planCommand}. */
 export interface PlanOptions {
@@ -18,6 +19,8 @@ export interface PlanOptions {
   /** The previous lock (to compare with, or to pin from with `locked`). */
   previousLock?: Lock;
   locked?: boolean;
+  /** Also compute what a delta against this base would carry. */
+  base?: Base;
   reporter: Reporter;
 }
 
@@ -44,7 +47,7 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
         if (resolved % 50 === 0) options.reporter.info(`resolved ${resolved}/${total} images`);
       },
     });
-    const plan = await makePlan(images, cache, options.previousLock);
+    const plan = await makePlan(images, cache, options.previousLock, options.base);
     return { plan, lock: lockFromImages(images) };
   } finally {
     await pool.close();
@@ -86,5 +89,12 @@ export function formatPlan(plan: Plan): string {
       ? "everything is cached: nothing to fetch"
       : `to fetch: ${plan.fetchBlobs} blobs, ${formatBytes(plan.fetchBytes)} (${plan.fetchBytes} bytes)`,
   );
+  if (plan.delta) {
+    out.push(
+      `a delta against ${plan.delta.source} would carry ${plan.delta.blobs} blobs, ${
+        formatBytes(plan.delta.bytes)
+      } (${plan.delta.bytes} bytes), of which ${formatBytes(plan.delta.fetchBytes)} still to fetch`,
+    );
+  }
   return out.join("\n");
 }

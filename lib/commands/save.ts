@@ -18,8 +18,14 @@ import { archiveOrder, lockFromImages, makePlan, type Plan, type ResolvedImage, 
 import { type Reporter, trace } from "../progress.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
 import { type ArchiveSummary, type ArchiveWriter, createArchive } from "../store/archive.ts";
+import type { Base } from "../delta.ts";
 import { type CacheStore, openCache } from "../store/cache.ts";
 import type { Store } from "../store/types.ts";
+import type { RegistryStore } from "../store/registry/store.ts";
+import type { Descriptor } from "../oci/manifest.ts";
+import { verifyingStream } from "../oci/digest.ts";
+import { openVolumes } from "../store/volumes.ts";
+import { concatStreams } from "../streams.ts";
 
 /** Options of {@link saveCommand}. */
 export interface SaveOptions {
@@ -37,6 +43,8 @@ export interface SaveOptions {
   concurrency?: number;
   /** Split the archive into parts of this many bytes. */
   partSize?: number;
+  /** Cut a delta against this base (blobs it references are left out). */
+  base?: Base;
 }
 
 /** What a save did. */
@@ -49,14 +57,31 @@ export interface SaveResult {
   fetchedBlobs: number;
 }
 
-/** The cache where it has a blob, the registry where it does not. */
-export function cacheFirst(cache: CacheStore, registry: Store): Store {
+/**
+ * The cache where it has a blob, the registry where it does not — resuming
+ * with an HTTP Range request where a killed save left the start of a blob.
+ */
+export function cacheFirst(cache: CacheStore, registry: RegistryStore): Store {
+  const fetch = async (repo: string, desc: Descriptor): Promise<ReadableStream<Uint8Array>> => {
+    if (await cache.has(desc.digest, desc.size)) return await cache.fetch(repo, desc);
+    const partial = cache.partial(desc.digest);
+    if (partial && partial.bytes > 0 && partial.bytes < desc.size) {
+      const rest = await registry.fetchFrom(repo, desc, partial.bytes).catch(() => undefined);
+      if (rest) {
+        cache.forgetPartial(desc.digest); // used once: a retry fetches from scratch
+        const volumes = await openVolumes(partial.paths[0]);
+        const head = volumes.rangeStream(partial.offset, partial.bytes);
+        volumes.close();
+        return concatStreams([head, rest]).pipeThrough(verifyingStream(desc, `resumed blob ${desc.digest}`));
+      }
+    }
+    return await registry.fetch(repo, desc);
+  };
   return {
     description: `${cache.description} + ${registry.description}`,
     concurrency: registry.concurrency,
     exists: async (repo, desc) => await cache.exists(repo, desc) || await registry.exists(repo, desc),
-    fetch: async (repo, desc) =>
-      await cache.has(desc.digest, desc.size) ? await cache.fetch(repo, desc) : await registry.fetch(repo, desc),
+    fetch,
     push: () => Promise.reject(new AirgapError("a read-only source")),
     tag: () => Promise.reject(new AirgapError("a read-only source")),
     resolve: (repo, reference) => registry.resolve(repo, reference),
@@ -98,7 +123,7 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       locked: options.locked,
     });
     trace("resolved");
-    const plan = await makePlan(images, cache, options.previousLock);
+    const plan = await makePlan(images, cache, options.previousLock, options.base);
     const lock = lockFromImages(images);
     trace("planned");
     const archive = await writeArchive(images, cache, pool, options, plan, lock);
@@ -120,15 +145,27 @@ async function writeArchive(
   lock: Lock,
 ): Promise<ArchiveSummary> {
   let journal: Awaited<ReturnType<CacheStore["beginPack"]>>;
+  // Only blobs fetched now go into the pack; the cache has the others already.
+  const fetching = new Set(plan.images.flatMap((i) => i.missing.map((d) => d.digest)));
   const archive: ArchiveWriter = await createArchive(options.output, {
     images: images.map((i) => ({ descriptor: i.descriptor, name: i.name, entry: i.request.entry })),
     blobs: archiveOrder(images),
     lock: formatLock(lock),
+    base: options.base ? { lock: options.base.text, blobs: options.base.blobs } : undefined,
     partSize: options.partSize,
     concurrency: options.concurrency,
-    onBlobWritten: (desc, offset) => journal?.record(desc, offset),
+    onBlobWritten: (desc, offset) => {
+      if (fetching.has(desc.digest)) journal?.record(desc, offset);
+    },
+    onBlobProgress: (desc, offset, written) => {
+      if (fetching.has(desc.digest)) journal?.progress(desc, offset, written);
+    },
   });
-  const phase = options.reporter.phase("saving", plan.totalBytes, plan.blobs.size);
+  const phase = options.reporter.phase(
+    "saving",
+    options.base ? plan.delta!.bytes : plan.totalBytes,
+    options.base ? plan.delta!.blobs : plan.blobs.size,
+  );
   try {
     trace("archive laid out");
     journal = await cache.beginPack(archive.partialPaths, archive.partSize, archive.layout.size);
@@ -193,12 +230,20 @@ async function writeArchive(
     trace("blobs written");
     const summary = await archive.finish();
     trace("archive finished");
+    if (journal && journal.bytes * 2 < summary.blobBytes) {
+      // Mostly old content: a pack would keep a duplicate archive alive in
+      // the cache. Keep the new blobs loose instead.
+      if (journal.count > 0) await journal.unpack();
+      else await journal.discard();
+      journal = undefined;
+    }
     return summary;
   } catch (e) {
     await archive.abort();
     if (journal && journal.count === 0) await journal.discard();
     throw e;
   } finally {
+    journal?.close();
     phase.end();
   }
 }

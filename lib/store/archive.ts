@@ -11,7 +11,8 @@
  */
 import { basename, dirname, join } from "node:path";
 import { AirgapError, withContext } from "../errors.ts";
-import { ensureVerified, verifyBytes } from "../oci/digest.ts";
+import { digestOf, ensureVerified, verifyBytes } from "../oci/digest.ts";
+import { isManifestType } from "../oci/media.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
 import { createVolumes, openVolumes, type VolumeReader } from "./volumes.ts";
@@ -31,6 +32,10 @@ export const ARCHIVE_VERSION_ANNOTATION = "io.airgap.archive.version";
 export const ARCHIVE_VERSION = "1";
 /** Name of the lock inside the archive. */
 export const LOCK_ENTRY = "airgap.lock";
+/** Name of the base lock inside a delta archive. */
+export const BASE_LOCK_ENTRY = "airgap-base.lock";
+/** Annotation on a delta's index.json: digest of the base lock. */
+export const BASE_ANNOTATION = "io.airgap.base";
 
 /** One image in an archive. */
 export interface ArchiveImage {
@@ -57,6 +62,14 @@ export interface ArchiveWriterOptions {
   concurrency?: number;
   /** Hears of every blob once its bytes are in place and verified. */
   onBlobWritten?: (desc: Descriptor, offset: number) => void;
+  /** Hears, every few MiB, how much of a blob is in place (for resuming a killed save). */
+  onBlobProgress?: (desc: Descriptor, offset: number, written: number) => void;
+  /**
+   * For a delta: the lock it is cut against. Blobs that lock references are
+   * left out (pushing them is acknowledged without reading them); the base
+   * lock travels in the archive so loads and checks know what to expect.
+   */
+  base?: { lock: string; blobs: ReadonlySet<string> };
 }
 
 /** Summary of a finished archive. */
@@ -116,6 +129,7 @@ export function planArchive(
   blobs: Descriptor[],
   lock?: string,
   annotations?: Record<string, string>,
+  baseLock?: string,
 ): ArchiveLayout {
   const index = {
     schemaVersion: 2,
@@ -139,6 +153,7 @@ export function planArchive(
   file("oci-layout", encoder.encode(JSON.stringify({ imageLayoutVersion: "1.0.0" })));
   file("index.json", encoder.encode(JSON.stringify(index, null, 2) + "\n"));
   if (lock !== undefined) file(LOCK_ENTRY, encoder.encode(lock));
+  if (baseLock !== undefined) file(BASE_LOCK_ENTRY, encoder.encode(baseLock));
   directory("blobs/");
   const algorithms = new Set<string>();
   for (const blob of blobs) {
@@ -165,7 +180,14 @@ export function planArchive(
  * each into its planned region.
  */
 export async function createArchive(path: string, options: ArchiveWriterOptions): Promise<ArchiveWriter> {
-  const layout = planArchive(options.images, options.blobs, options.lock, options.annotations);
+  const base = options.base;
+  const annotations = base
+    ? { ...options.annotations, [BASE_ANNOTATION]: digestOf(encoder.encode(base.lock)) }
+    : options.annotations;
+  const planned = base
+    ? options.blobs.filter((d) => isManifestType(d.mediaType) || !base.blobs.has(d.digest))
+    : options.blobs;
+  const layout = planArchive(options.images, planned, options.lock, annotations, base?.lock);
   const volumes = await createVolumes(path, layout.size, options.partSize);
   try {
     // Fixed bytes that touch each other go out in one write.
@@ -214,9 +236,26 @@ export async function createArchive(path: string, options: ArchiveWriterOptions)
       verifyBytes(content, desc, what);
       await volumes.writeAt(slot.offset, content);
     } else {
-      const stream = ensureVerified(await content(), desc, what);
-      const n = await volumes.writeStream(slot.offset, desc.size, stream);
-      if (n !== desc.size) throw new AirgapError(`${what}: wrote ${n} of ${desc.size} bytes`);
+      const CHECKPOINT = 8 * 1024 * 1024;
+      for (let attempt = 0;; attempt++) {
+        let reported = 0;
+        const progress = options.onBlobProgress
+          ? (written: number) => {
+            if (written - reported < CHECKPOINT || written >= desc.size) return;
+            reported = written;
+            options.onBlobProgress!(desc, slot.offset, written);
+          }
+          : undefined;
+        try {
+          const stream = ensureVerified(await content(), desc, what);
+          const n = await volumes.writeStream(slot.offset, desc.size, stream, progress);
+          if (n !== desc.size) throw new AirgapError(`${what}: wrote ${n} of ${desc.size} bytes`);
+          break;
+        } catch (e) {
+          // One more try from scratch: a dropped connection, or resumed bytes that did not verify.
+          if (attempt >= 1) throw e;
+        }
+      }
     }
     written.add(desc.digest);
     blobBytes += desc.size;
@@ -234,12 +273,15 @@ export async function createArchive(path: string, options: ArchiveWriterOptions)
     layout,
     partialPaths: volumes.partialPaths,
     partSize: volumes.partSize,
-    exists: (_repo, desc) => Promise.resolve(written.has(desc.digest)),
+    exists: (_repo, desc) =>
+      Promise.resolve(written.has(desc.digest) || (!layout.blobs.has(desc.digest) && !!base?.blobs.has(desc.digest))),
     fetch: () => fail(),
     resolve: () => fail(),
     push(_repo, desc, content) {
       if (closed) return Promise.reject(new AirgapError(`archive ${path} is already closed`));
       if (written.has(desc.digest)) return Promise.resolve("exists");
+      // The base provides it: acknowledged, never read.
+      if (!layout.blobs.has(desc.digest) && base?.blobs.has(desc.digest)) return Promise.resolve("exists");
       const pending = writing.get(desc.digest);
       if (pending) return pending.then(() => "exists" as const);
       const started = writeBlob(desc, content).finally(() => writing.delete(desc.digest));
@@ -289,6 +331,8 @@ export interface ArchiveReader extends Store {
   readonly annotations: Record<string, string>;
   /** The embedded lock, if any. */
   readonly lock?: string;
+  /** For a delta: the lock it was cut against. */
+  readonly baseLock?: string;
   /** Blob digest → its entry (offset, size). */
   readonly blobs: ReadonlyMap<string, TarEntry>;
   /** Read a small blob into memory, verified. */
@@ -335,6 +379,7 @@ export async function openArchive(path: string): Promise<ArchiveReader> {
   let images: ArchiveIndexEntry[];
   let annotations: Record<string, string>;
   let lock: string | undefined;
+  let baseLock: string | undefined;
   try {
     if (!entries.has("oci-layout")) {
       throw new AirgapError(`${path} is not an OCI archive (no oci-layout entry)`);
@@ -359,6 +404,7 @@ export async function openArchive(path: string): Promise<ArchiveReader> {
       };
     });
     lock = await readText(LOCK_ENTRY);
+    baseLock = await readText(BASE_LOCK_ENTRY);
   } finally {
     access.close();
   }
@@ -397,6 +443,7 @@ export async function openArchive(path: string): Promise<ArchiveReader> {
     images,
     annotations,
     lock,
+    baseLock,
     blobs,
     concurrency: 6,
     readBytes,

@@ -40,6 +40,8 @@ export interface CacheStore extends Store {
   tags(): Promise<Map<string, Descriptor>>;
   /** Record many names (`registry/repo:tag`) at once in index.json. */
   recordTags(entries: { name: string; descriptor: Descriptor }[]): Promise<void>;
+  /** Forget names in index.json. */
+  removeTags(names: string[]): Promise<void>;
   /** Counters, for reports and tests. */
   readonly stats: { blobsWritten: number; bytesWritten: number };
   /**
@@ -52,6 +54,20 @@ export interface CacheStore extends Store {
   beginPack(partialPaths: string[], partSize: number, size: number): Promise<PackJournal | undefined>;
   /** Blobs held in packs: digest → where. */
   packed(): ReadonlyMap<string, PackedBlob>;
+  /** Copy a packed blob out as a loose one (verified). */
+  unpackBlob(desc: Descriptor): Promise<void>;
+  /** The longest unverified prefix of a blob a killed save left in a pack (for Range resumes). */
+  partial(digest: string): PartialBlob | undefined;
+  /** Forget a partial prefix (it did not verify). */
+  forgetPartial(digest: string): void;
+}
+
+/** The start of a blob written before a save was killed. */
+export interface PartialBlob {
+  paths: string[];
+  offset: number;
+  /** Bytes written (not verified: the whole blob's digest decides). */
+  bytes: number;
 }
 
 /** Records the blobs of a pack as they are completed. */
@@ -59,10 +75,22 @@ export interface PackJournal {
   readonly id: string;
   /** Record a blob whose verified bytes are now at `offset`. */
   record(desc: Descriptor, offset: number): void;
+  /** Record that the first `written` bytes of a blob are at `offset` (not yet verified). */
+  progress(desc: Descriptor, offset: number, written: number): void;
   /** Blobs recorded so far. */
   readonly count: number;
   /** Forget the pack (nothing of it is worth keeping). */
   discard(): Promise<void>;
+  /** Done writing: release the journal (and its lock). */
+  close(): void;
+  /** Bytes of the blobs recorded so far. */
+  readonly bytes: number;
+  /**
+   * Copy the recorded blobs out as loose blobs and drop the pack — for an
+   * archive mostly made of blobs the cache had already, whose pack would
+   * otherwise keep a whole duplicate archive alive.
+   */
+  unpack(): Promise<void>;
 }
 
 /** A blob stored inside a pack. */
@@ -109,7 +137,7 @@ export async function openCache(dir: string): Promise<CacheStore> {
   }
   const stats = { blobsWritten: 0, bytesWritten: 0 };
   const packsDir = join(dir, "packs");
-  const packedBlobs = await loadPacks(packsDir);
+  const { packed: packedBlobs, partials } = await loadPacks(packsDir);
 
   const blobPath = (digest: string) => {
     if (!isValidDigest(digest)) throw new AirgapError(`malformed digest "${digest}"`);
@@ -144,15 +172,15 @@ export async function openCache(dir: string): Promise<CacheStore> {
     throw new AirgapError(`${what} is missing`, { op: "fetch" });
   }
 
-  async function writeBlob(desc: Descriptor, content: Content): Promise<PushOutcome> {
-    if (await has(desc.digest, desc.size)) return "exists";
+  async function writeBlob(desc: Descriptor, content: Content, looseOnly = false): Promise<PushOutcome> {
+    if (looseOnly ? await hasLoose(desc.digest, desc.size) : await has(desc.digest, desc.size)) return "exists";
     await Deno.mkdir(join(dir, "blobs", digestAlgorithm(desc.digest)), { recursive: true });
     const partial = partialPath(desc.digest);
     const file = await Deno.open(partial, { read: true, write: true, create: true });
     try {
       await file.lock(true);
       // Another writer may have finished while we waited for the lock.
-      if (await has(desc.digest, desc.size)) return "exists";
+      if (looseOnly ? await hasLoose(desc.digest, desc.size) : await has(desc.digest, desc.size)) return "exists";
       await file.truncate(0);
       await file.seek(0, Deno.SeekMode.Start);
       const stream = ensureVerified(await openContent(content), desc, `cache blob ${desc.digest}`);
@@ -213,14 +241,18 @@ export async function openCache(dir: string): Promise<CacheStore> {
     return out;
   }
 
-  async function recordTags(entries: { name: string; descriptor: Descriptor }[]): Promise<void> {
-    if (entries.length === 0) return;
+  async function recordTags(
+    entries: { name: string; descriptor: Descriptor }[],
+    remove: string[] = [],
+  ): Promise<void> {
+    if (entries.length === 0 && remove.length === 0) return;
     const lockFile = await Deno.open(join(dir, "index.json.lock"), { write: true, create: true });
     try {
       await lockFile.lock(true);
       const index = await readIndex();
       const byName = new Map<string, Descriptor>();
       for (const m of index.manifests) byName.set(m.annotations?.[REF_NAME] ?? m.digest, m);
+      for (const name of remove) byName.delete(name);
       for (const { name, descriptor } of entries) {
         byName.set(name, {
           mediaType: descriptor.mediaType,
@@ -254,6 +286,11 @@ export async function openCache(dir: string): Promise<CacheStore> {
     exists: (_repo, desc) => has(desc.digest, desc.size),
     fetch: (_repo, desc) => open(desc),
     packed: () => packedBlobs,
+    async unpackBlob(desc) {
+      await writeBlob(desc, () => open(desc), true);
+    },
+    partial: (digest) => (packedBlobs.has(digest) ? undefined : partials.get(digest)),
+    forgetPartial: (digest) => void partials.delete(digest),
     async beginPack(partialPaths, partSize, size) {
       await Deno.mkdir(packsDir, { recursive: true });
       const id = `${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
@@ -267,24 +304,48 @@ export async function openCache(dir: string): Promise<CacheStore> {
       }
       const journalPath = join(packsDir, `${id}.idx`);
       const journal = Deno.openSync(journalPath, { write: true, create: true, append: true });
+      // Held while the save runs: `cache prune` leaves locked packs alone.
+      journal.lockSync(true);
       const line = (value: unknown) => journal.writeSync(new TextEncoder().encode(JSON.stringify(value) + "\n"));
       line({ pack: 1, size, partSize, parts: paths.length });
       let count = 0;
+      let bytes = 0;
+      const recorded: Descriptor[] = [];
+      const discard = async () => {
+        try {
+          journal.close();
+        } catch { /* closed */ }
+        for (const p of [...paths, journalPath]) await Deno.remove(p).catch(() => {});
+        for (const [digest, blob] of packedBlobs) if (blob.paths === paths) packedBlobs.delete(digest);
+      };
       return {
         id,
         get count() {
           return count;
         },
+        get bytes() {
+          return bytes;
+        },
         record(desc, offset) {
           line({ d: desc.digest, o: offset, s: desc.size });
           packedBlobs.set(desc.digest, { paths, offset, size: desc.size });
+          recorded.push(desc);
           count++;
+          bytes += desc.size;
         },
-        async discard() {
-          journal.close();
-          for (const p of [...paths, journalPath]) await Deno.remove(p).catch(() => {});
-          for (const [digest, blob] of packedBlobs) if (blob.paths === paths) packedBlobs.delete(digest);
+        async unpack() {
+          for (const desc of recorded) await writeBlob(desc, () => open(desc), true);
+          await discard();
         },
+        progress(desc, offset, written) {
+          line({ p: desc.digest, o: offset, n: written });
+        },
+        close() {
+          try {
+            journal.close();
+          } catch { /* closed */ }
+        },
+        discard,
       };
     },
     async fetchRange(_repo, desc, offset, length) {
@@ -305,7 +366,8 @@ export async function openCache(dir: string): Promise<CacheStore> {
     },
     push: (_repo, desc, content) => writeBlob(desc, content),
     tag: (repo, tag, desc) => recordTags([{ name: `${repo}:${tag}`, descriptor: desc }]),
-    recordTags,
+    recordTags: (entries) => recordTags(entries),
+    removeTags: (names) => recordTags([], names),
     async resolve(repo, reference): Promise<ResolvedManifest> {
       let desc: Descriptor | undefined;
       if (isValidDigest(reference)) {
@@ -328,15 +390,18 @@ export async function openCache(dir: string): Promise<CacheStore> {
   };
 }
 
-/** Read every pack journal: digest → where its verified bytes are. */
-async function loadPacks(packsDir: string): Promise<Map<string, PackedBlob>> {
+/** Read every pack journal: where verified blobs are, and prefixes of unfinished ones. */
+async function loadPacks(
+  packsDir: string,
+): Promise<{ packed: Map<string, PackedBlob>; partials: Map<string, PartialBlob> }> {
   const out = new Map<string, PackedBlob>();
+  const partials = new Map<string, PartialBlob>();
   let names: string[];
   try {
     names = [];
     for await (const entry of Deno.readDir(packsDir)) if (entry.name.endsWith(".idx")) names.push(entry.name);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return out;
+    if (e instanceof Deno.errors.NotFound) return { packed: out, partials };
     throw e;
   }
   for (const name of names.sort()) {
@@ -359,13 +424,18 @@ async function loadPacks(packsDir: string): Promise<Map<string, PackedBlob>> {
     if (!(await Promise.all(paths.map((p) => fileSize(p)))).every((s) => s !== undefined)) continue;
     for (const l of lines.slice(1)) {
       try {
-        const { d, o, s } = JSON.parse(l) as { d: string; o: number; s: number };
+        const record = JSON.parse(l) as { d?: string; p?: string; o: number; s?: number; n?: number };
         // A torn last line (killed mid-write) is simply skipped.
-        if (isValidDigest(d) && !out.has(d)) out.set(d, { paths, offset: o, size: s });
+        if (record.d && isValidDigest(record.d) && !out.has(record.d)) {
+          out.set(record.d, { paths, offset: record.o, size: record.s! });
+        } else if (record.p && isValidDigest(record.p) && typeof record.n === "number") {
+          const known = partials.get(record.p);
+          if (!known || known.bytes < record.n) partials.set(record.p, { paths, offset: record.o, bytes: record.n });
+        }
       } catch {
         // skip
       }
     }
   }
-  return out;
+  return { packed: out, partials };
 }

@@ -51,8 +51,16 @@ export interface VolumeWriter {
   readonly partSize: number;
   /** Write bytes at an offset. */
   writeAt(offset: number, bytes: Uint8Array): Promise<void>;
-  /** Stream exactly `length` bytes into the region at `offset`; returns bytes written. */
-  writeStream(offset: number, length: number, stream: ReadableStream<Uint8Array>): Promise<number>;
+  /**
+   * Stream exactly `length` bytes into the region at `offset`; returns bytes
+   * written. `onProgress` hears the running total after each write.
+   */
+  writeStream(
+    offset: number,
+    length: number,
+    stream: ReadableStream<Uint8Array>,
+    onProgress?: (written: number) => void,
+  ): Promise<number>;
   /** Flush to disk and move every part into place. */
   finish(): Promise<string[]>;
   /** Remove the partial files. */
@@ -69,7 +77,10 @@ export async function createVolumes(path: string, size: number, partSize?: numbe
   try {
     await Deno.mkdir(dirname(path) || ".", { recursive: true });
     for (const [i, p] of partialPaths.entries()) {
-      const file = await Deno.open(p, { write: true, create: true, truncate: true });
+      // Unlink, never truncate, a leftover: the cache may hold a hard link to
+      // it (a pack of a killed save) whose finished blobs are worth keeping.
+      await Deno.remove(p).catch(() => {});
+      const file = await Deno.open(p, { write: true, createNew: true });
       await file.truncate(i === count - 1 ? size - part * (count - 1) : part);
       file.close();
     }
@@ -118,7 +129,12 @@ export async function createVolumes(path: string, size: number, partSize?: numbe
     }
   }
 
-  async function writeStream(offset: number, length: number, stream: ReadableStream<Uint8Array>): Promise<number> {
+  async function writeStream(
+    offset: number,
+    length: number,
+    stream: ReadableStream<Uint8Array>,
+    onProgress?: (written: number) => void,
+  ): Promise<number> {
     const plan = pieces(offset, length, part, count);
     let index = -1;
     let file: Deno.FsFile | undefined;
@@ -143,6 +159,7 @@ export async function createVolumes(path: string, size: number, partSize?: numbe
         at += n;
         total += n;
       }
+      onProgress?.(total);
     };
     try {
       if (isByteStream(stream)) {

@@ -19,6 +19,12 @@ export interface RegistryStore extends Store {
   head(repo: string, reference: string): Promise<Descriptor | undefined>;
   /** All tags of a repository (follows pagination). */
   listTags(repo: string): Promise<string[]>;
+  /**
+   * The bytes of a blob from `offset` on (HTTP Range), unverified — the
+   * caller hashes what it already has plus these. Undefined when the
+   * registry ignores the range.
+   */
+  fetchFrom(repo: string, desc: Descriptor, offset: number): Promise<ReadableStream<Uint8Array> | undefined>;
   /** Bytes and requests moved so far, for reports and tests. */
   readonly stats: RegistryStats;
 }
@@ -115,6 +121,36 @@ export function registryStore(
     stats.blobsFetched++;
     return response.body.pipeThrough(
       verifyingStream(desc, label(repo, desc.digest), (bytes) => (stats.bytesFetched += bytes)),
+    );
+  }
+
+  async function fetchFrom(
+    repo: string,
+    desc: Descriptor,
+    offset: number,
+  ): Promise<ReadableStream<Uint8Array> | undefined> {
+    const response = await client.request({
+      method: "GET",
+      path: `/v2/${repo}/blobs/${desc.digest}`,
+      scopes: [pull(repo)],
+      headers: { range: `bytes=${offset}-` },
+      ok: [200, 206],
+      op: "resume blob",
+      image: label(repo, desc.digest),
+    });
+    const range = response.headers.get("content-range");
+    if (response.status !== 206 || !range?.startsWith(`bytes ${offset}-`) || !response.body) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    stats.blobsFetched++;
+    return response.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          stats.bytesFetched += chunk.byteLength;
+          controller.enqueue(chunk);
+        },
+      }),
     );
   }
 
@@ -381,6 +417,7 @@ export function registryStore(
     verifiesGraphs: true,
     exists,
     fetch,
+    fetchFrom,
     head,
     resolve,
     async push(repo, desc, content) {

@@ -1,0 +1,266 @@
+/**
+ * `airgap cache ls | verify | prune`: look after the local cache. Pruning
+ * keeps what the given locks reference and never touches what a running
+ * save is writing (its partial files and pack journal are locked).
+ * @module
+ */
+import { join } from "node:path";
+import type { Lock } from "../../schemas/lock.ts";
+import { limiter } from "../copy.ts";
+import { errorMessage } from "../errors.ts";
+import { fileSize, writeFileAtomic } from "../fsutil.ts";
+import { lockBlobs } from "../lock.ts";
+import { type CacheStore, openCache } from "../store/cache.ts";
+import { openVolumes } from "../store/volumes.ts";
+
+/** A summary of the cache. */
+export interface CacheSummary {
+  dir: string;
+  loose: { blobs: number; bytes: number };
+  packs: { id: string; blobs: number; bytes: number; diskBytes: number; inUse: boolean }[];
+  /** Unfinished downloads (tmp/*.partial). */
+  partials: { files: number; bytes: number };
+  tags: number;
+}
+
+interface PackFile {
+  id: string;
+  idx: string;
+  paths: string[];
+}
+
+async function packFiles(dir: string): Promise<PackFile[]> {
+  const packs: PackFile[] = [];
+  const packsDir = join(dir, "packs");
+  let names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(packsDir)) names.push(e.name);
+  } catch {
+    return packs;
+  }
+  names = names.sort();
+  for (const name of names.filter((n) => n.endsWith(".idx"))) {
+    const id = name.slice(0, -4);
+    const paths = names.filter((n) => n === `${id}.tar` || n.startsWith(`${id}.tar.`)).map((n) => join(packsDir, n));
+    packs.push({ id, idx: join(packsDir, name), paths });
+  }
+  return packs;
+}
+
+/** Is a journal held by a running save? */
+function inUse(path: string): boolean {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true, write: true });
+  } catch {
+    return false;
+  }
+  try {
+    if (!file.tryLockSync(true)) return true;
+    file.unlockSync();
+    return false;
+  } finally {
+    file.close();
+  }
+}
+
+function journalBlobs(text: string): Map<string, { offset: number; size: number }> {
+  const out = new Map<string, { offset: number; size: number }>();
+  for (const line of text.split("\n").slice(1)) {
+    try {
+      const r = JSON.parse(line) as { d?: string; o: number; s?: number };
+      if (r.d && r.s !== undefined) out.set(r.d, { offset: r.o, size: r.s });
+    } catch { /* a torn line */ }
+  }
+  return out;
+}
+
+async function looseBlobs(dir: string): Promise<{ digest: string; path: string; size: number }[]> {
+  const out: { digest: string; path: string; size: number }[] = [];
+  const blobsDir = join(dir, "blobs");
+  for await (const algorithm of Deno.readDir(blobsDir)) {
+    if (!algorithm.isDirectory) continue;
+    for await (const e of Deno.readDir(join(blobsDir, algorithm.name))) {
+      const path = join(blobsDir, algorithm.name, e.name);
+      out.push({ digest: `${algorithm.name}:${e.name}`, path, size: (await fileSize(path)) ?? 0 });
+    }
+  }
+  return out;
+}
+
+async function diskUsage(paths: string[]): Promise<number> {
+  let total = 0;
+  for (const p of paths) {
+    const info = await Deno.stat(p).catch(() => undefined);
+    // Packs are sparse until filled: count allocated blocks where the platform tells.
+    if (info) total += info.blocks !== null ? info.blocks * 512 : info.size;
+  }
+  return total;
+}
+
+/** Summarise the cache. */
+export async function cacheLs(dir: string): Promise<CacheSummary> {
+  const cache = await openCache(dir);
+  const loose = await looseBlobs(dir);
+  const packs = [];
+  for (const pack of await packFiles(dir)) {
+    const blobs = journalBlobs(await Deno.readTextFile(pack.idx));
+    packs.push({
+      id: pack.id,
+      blobs: blobs.size,
+      bytes: [...blobs.values()].reduce((s, b) => s + b.size, 0),
+      diskBytes: await diskUsage(pack.paths),
+      inUse: inUse(pack.idx),
+    });
+  }
+  let partialFiles = 0;
+  let partialBytes = 0;
+  for await (const e of Deno.readDir(join(dir, "tmp"))) {
+    if (!e.name.endsWith(".partial")) continue;
+    partialFiles++;
+    partialBytes += (await fileSize(join(dir, "tmp", e.name))) ?? 0;
+  }
+  return {
+    dir,
+    loose: { blobs: loose.length, bytes: loose.reduce((s, b) => s + b.size, 0) },
+    packs,
+    partials: { files: partialFiles, bytes: partialBytes },
+    tags: (await cache.tags()).size,
+  };
+}
+
+/** What verify found. */
+export interface CacheVerifyResult {
+  checked: number;
+  bytes: number;
+  bad: { digest: string; where: string; message: string }[];
+  repaired: number;
+}
+
+/** Re-hash every blob, loose and packed; with `repair`, drop the bad ones. */
+export async function cacheVerify(dir: string, options: { repair?: boolean } = {}): Promise<CacheVerifyResult> {
+  const cache: CacheStore = await openCache(dir);
+  const result: CacheVerifyResult = { checked: 0, bytes: 0, bad: [], repaired: 0 };
+  const limit = limiter(2);
+  const consume = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) result.bytes += chunk.byteLength;
+  };
+  const loose = await looseBlobs(dir);
+  await Promise.all(loose.map((b) =>
+    limit(async () => {
+      result.checked++;
+      try {
+        await consume(await cache.fetch("", { mediaType: "application/octet-stream", digest: b.digest, size: b.size }));
+      } catch (e) {
+        result.bad.push({ digest: b.digest, where: b.path, message: errorMessage(e) });
+        if (options.repair) {
+          await Deno.remove(b.path);
+          result.repaired++;
+        }
+      }
+    })
+  ));
+  for (const pack of await packFiles(dir)) {
+    if (pack.paths.length === 0) continue;
+    const text = await Deno.readTextFile(pack.idx);
+    const blobs = journalBlobs(text);
+    const badHere = new Set<string>();
+    const volumes = await openVolumes(pack.paths[0]);
+    try {
+      for (const [digest, { offset, size }] of blobs) {
+        result.checked++;
+        try {
+          await consume(volumes.rangeStream(offset, size, { digest, size }, `pack ${pack.id}: blob ${digest}`));
+        } catch (e) {
+          badHere.add(digest);
+          result.bad.push({ digest, where: `pack ${pack.id}`, message: errorMessage(e) });
+        }
+      }
+    } finally {
+      volumes.close();
+    }
+    if (options.repair && badHere.size > 0 && !inUse(pack.idx)) {
+      const kept = text.split("\n").filter((line) => {
+        try {
+          return !badHere.has((JSON.parse(line) as { d?: string }).d ?? "");
+        } catch {
+          return line.trim() !== "";
+        }
+      });
+      await writeFileAtomic(pack.idx, kept.join("\n") + "\n");
+      result.repaired += badHere.size;
+    }
+  }
+  return result;
+}
+
+/** What prune did (or would do). */
+export interface PruneResult {
+  removedBlobs: number;
+  removedPacks: number;
+  freedBytes: number;
+  /** Packs kept because they hold referenced blobs, and what repacking them would free. */
+  keptPacks: { id: string; reclaimable: number }[];
+  skippedInUse: number;
+}
+
+/**
+ * Remove blobs no lock references. Packs with no referenced blob go;
+ * with `repack`, referenced blobs are copied out of mixed packs as loose
+ * blobs and the packs go too. Locked (in-use) packs and partials stay.
+ */
+export async function cachePrune(
+  dir: string,
+  keep: Lock[],
+  options: { dryRun?: boolean; repack?: boolean } = {},
+): Promise<PruneResult> {
+  const cache = await openCache(dir);
+  const wanted = new Set<string>();
+  for (const lock of keep) for (const digest of lockBlobs(lock).keys()) wanted.add(digest);
+  const result: PruneResult = { removedBlobs: 0, removedPacks: 0, freedBytes: 0, keptPacks: [], skippedInUse: 0 };
+  for (const blob of await looseBlobs(dir)) {
+    if (wanted.has(blob.digest)) continue;
+    result.removedBlobs++;
+    result.freedBytes += blob.size;
+    if (!options.dryRun) await Deno.remove(blob.path).catch(() => {});
+  }
+  for (const pack of await packFiles(dir)) {
+    if (inUse(pack.idx)) {
+      result.skippedInUse++;
+      continue;
+    }
+    const blobs = journalBlobs(await Deno.readTextFile(pack.idx));
+    const referenced = [...blobs.entries()].filter(([d]) => wanted.has(d));
+    const disk = await diskUsage(pack.paths);
+    if (referenced.length > 0 && !options.repack) {
+      const kept = referenced.reduce((s, [, b]) => s + b.size, 0);
+      result.keptPacks.push({ id: pack.id, reclaimable: Math.max(0, disk - kept) });
+      continue;
+    }
+    if (!options.dryRun) {
+      // Kept blobs are copied out as loose blobs (verified) before the pack goes.
+      for (const [digest, { size }] of referenced) {
+        await cache.unpackBlob({ mediaType: "application/octet-stream", digest, size });
+      }
+      for (const p of [...pack.paths, pack.idx]) await Deno.remove(p).catch(() => {});
+    }
+    result.removedPacks++;
+    result.freedBytes += disk;
+  }
+  // Partial downloads nobody holds, older than a day.
+  for await (const e of Deno.readDir(join(dir, "tmp"))) {
+    const path = join(dir, "tmp", e.name);
+    const info = await Deno.stat(path).catch(() => undefined);
+    if (!info || !e.name.endsWith(".partial")) continue;
+    if (Date.now() - (info.mtime?.getTime() ?? Date.now()) < 24 * 3600 * 1000 || inUse(path)) continue;
+    result.freedBytes += info.size;
+    if (!options.dryRun) await Deno.remove(path).catch(() => {});
+  }
+  // Names pointing at content that is gone.
+  if (!options.dryRun) {
+    const tags = await cache.tags();
+    const stale = [...tags.entries()].filter(([, d]) => !wanted.has(d.digest));
+    if (stale.length > 0) await cache.removeTags(stale.map(([name]) => name));
+  }
+  return result;
+}

@@ -1,0 +1,249 @@
+/**
+ * `airgap verify` and `airgap ls`: look inside an archive (whole, split, or
+ * a delta) without loading it.
+ * @module
+ */
+import { basename } from "node:path";
+import { limiter } from "../copy.ts";
+import { AirgapError, errorMessage } from "../errors.ts";
+import { checkSums, sumsPath } from "../checksums.ts";
+import { lockBlobs, parseLock } from "../lock.ts";
+import { walkGraph } from "../oci/graph.ts";
+import { digestOf } from "../oci/digest.ts";
+import type { Descriptor } from "../oci/manifest.ts";
+import { isManifestType } from "../oci/media.ts";
+import { type ArchiveReader, BASE_ANNOTATION, BASE_LOCK_ENTRY, openArchive } from "../store/archive.ts";
+import type { Base } from "../delta.ts";
+
+/** One problem found by verify. */
+export interface Problem {
+  /** The image, blob or part concerned. */
+  subject: string;
+  message: string;
+}
+
+/** What verify found. */
+export interface VerifyResult {
+  archive: string;
+  parts: string[];
+  blobs: number;
+  bytes: number;
+  images: number;
+  /** Blobs the archive relies on its base for (deltas). */
+  fromBase: number;
+  problems: Problem[];
+}
+
+/** Options of {@link verifyCommand}. */
+export interface VerifyOptions {
+  /** A base lock to check a delta's outside blobs against. */
+  base?: Base;
+  onProgress?: (bytes: number) => void;
+}
+
+async function readable(archive: ArchiveReader, desc: Descriptor): Promise<Uint8Array | undefined> {
+  return archive.blobs.has(desc.digest) ? await archive.readBytes(desc) : undefined;
+}
+
+/**
+ * Re-hash every blob, check every image's graph is complete (or complete
+ * given its base), and check the parts against their SHA256SUMS file.
+ */
+export async function verifyCommand(path: string, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const archive = await openArchive(path);
+  const problems: Problem[] = [];
+  try {
+    // 1. Parts against their checksums (transfer damage), when there is a sums file.
+    if (archive.parts.length > 1) {
+      const base = archive.parts[0].replace(/\.001$/, "");
+      try {
+        const { bad } = await checkSums(sumsPath(base));
+        for (const name of bad) problems.push({ subject: name, message: "does not match its SHA256SUMS line" });
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) {
+          problems.push({ subject: basename(sumsPath(base)), message: errorMessage(e) });
+        }
+      }
+    }
+    // 2. Every blob re-hashed; an error names the part and the blob.
+    let bytes = 0;
+    const limit = limiter(2);
+    await Promise.all([...archive.blobs.entries()].map(([digest, entry]) =>
+      limit(async () => {
+        const desc = { mediaType: "application/octet-stream", digest, size: entry.size };
+        try {
+          const stream = await archive.fetch("", desc);
+          for await (const chunk of stream) {
+            bytes += chunk.byteLength;
+            options.onProgress?.(chunk.byteLength);
+          }
+        } catch (e) {
+          const part = archive.parts.length > 1 ? `part ${partIndex(archive, entry.offset)} ` : "";
+          problems.push({ subject: `${part}blob ${digest}`, message: errorMessage(e) });
+        }
+      })
+    ));
+    // 3. Graphs complete, or complete given the base.
+    const baseBlobs = baseDigests(archive, options.base, problems);
+    let fromBase = 0;
+    const outside = new Set<string>();
+    for (const image of archive.images) {
+      let graph;
+      try {
+        graph = await walkGraph(image.descriptor, (d) => readable(archive, d), image.name);
+      } catch (e) {
+        problems.push({ subject: image.name, message: errorMessage(e) });
+        continue;
+      }
+      for (const node of graph.nodes) {
+        if (archive.blobs.has(node.digest)) {
+          if (archive.blobs.get(node.digest)!.size !== node.size) {
+            problems.push({ subject: image.name, message: `blob ${node.digest} has the wrong size in the archive` });
+          }
+          continue;
+        }
+        if (baseBlobs?.has(node.digest)) {
+          outside.add(node.digest);
+          continue;
+        }
+        problems.push({
+          subject: image.name,
+          message: `${isManifestType(node.mediaType) ? "manifest" : "blob"} ${node.digest} is missing${
+            baseBlobs ? " (and its base does not list it)" : ""
+          }`,
+        });
+      }
+    }
+    fromBase = outside.size;
+    // 4. The lock agrees with the index.
+    if (archive.lock) {
+      try {
+        const lock = parseLock(archive.lock, `${path}: airgap.lock`);
+        const pinned = new Map(lock.images.map((i) => [i.entry, i.digest]));
+        for (const image of archive.images) {
+          const digest = pinned.get(image.entry);
+          if (digest && digest !== image.descriptor.digest) {
+            problems.push({
+              subject: image.name,
+              message: `index.json says ${image.descriptor.digest}, airgap.lock says ${digest}`,
+            });
+          }
+        }
+      } catch (e) {
+        problems.push({ subject: "airgap.lock", message: errorMessage(e) });
+      }
+    }
+    return {
+      archive: path,
+      parts: archive.parts,
+      blobs: archive.blobs.size,
+      bytes,
+      images: archive.images.length,
+      fromBase,
+      problems,
+    };
+  } finally {
+    await archive.close?.();
+  }
+}
+
+function partIndex(archive: ArchiveReader, offset: number): string {
+  let start = 0;
+  for (const [i, part] of archive.parts.entries()) {
+    const size = Deno.statSync(part).size;
+    if (offset < start + size) return `${i + 1} (${basename(part)})`;
+    start += size;
+  }
+  return String(archive.parts.length);
+}
+
+/** The digests a delta may leave out: from `--base` when given, else the base lock it carries. */
+function baseDigests(archive: ArchiveReader, base: Base | undefined, problems: Problem[]): Set<string> | undefined {
+  const declared = archive.annotations[BASE_ANNOTATION];
+  if (base) {
+    if (declared && declared !== digestOf(new TextEncoder().encode(base.text))) {
+      problems.push({ subject: base.source, message: `is not the base this delta was cut against (${declared})` });
+    }
+    return base.blobs;
+  }
+  if (!declared) return undefined;
+  if (!archive.baseLock) {
+    problems.push({ subject: BASE_LOCK_ENTRY, message: "the archive is a delta but carries no base lock" });
+    return undefined;
+  }
+  return new Set(lockBlobs(parseLock(archive.baseLock, BASE_LOCK_ENTRY)).keys());
+}
+
+/** One image as listed. */
+export interface ListedImage {
+  entry: string;
+  name: string;
+  digest: string;
+  mediaType: string;
+  kind: string;
+  platforms: string[];
+  /** Bytes of the image's graph (unique blobs). */
+  size: number;
+  /** Of which carried by this archive. */
+  carried: number;
+}
+
+/** What ls shows. */
+export interface Listing {
+  archive: string;
+  parts: string[];
+  size: number;
+  blobs: number;
+  /** Set for a delta: the base lock's digest. */
+  base?: string;
+  images: ListedImage[];
+}
+
+/** List an archive's images, platforms and sizes. */
+export async function lsCommand(path: string): Promise<Listing> {
+  const archive = await openArchive(path);
+  try {
+    const lock = archive.lock ? parseLock(archive.lock, `${path}: airgap.lock`) : undefined;
+    const pinned = new Map(lock?.images.map((i) => [i.entry, i]) ?? []);
+    const images: ListedImage[] = [];
+    for (const image of archive.images) {
+      const graph = await walkGraph(image.descriptor, (d) => readable(archive, d), image.name);
+      const locked = pinned.get(image.entry);
+      const sizes = new Map<string, number>(graph.nodes.map((n) => [n.digest, n.size]));
+      if (locked) { for (const [d, s] of Object.entries(locked.blobs)) sizes.set(d, s); }
+      const size = [...sizes.values()].reduce((a, b) => a + b, 0);
+      const carried = [...sizes.keys()].filter((d) => archive.blobs.has(d)).reduce((a, d) => a + sizes.get(d)!, 0);
+      images.push({
+        entry: image.entry,
+        name: image.name,
+        digest: image.descriptor.digest,
+        mediaType: image.descriptor.mediaType,
+        kind: image.annotations["io.airgap.kind"] ?? "image",
+        platforms: locked?.platforms.length ? locked.platforms : graph.platforms,
+        size,
+        carried,
+      });
+    }
+    return {
+      archive: path,
+      parts: archive.parts,
+      size: archive.size,
+      blobs: archive.blobs.size,
+      base: archive.annotations[BASE_ANNOTATION],
+      images,
+    };
+  } finally {
+    await archive.close?.();
+  }
+}
+
+/** Throw unless verify found nothing. */
+export function assertVerified(result: VerifyResult): void {
+  if (result.problems.length > 0) {
+    throw new AirgapError(
+      `${result.archive}: ${result.problems.length} problem(s); first: ${result.problems[0].subject}: ${
+        result.problems[0].message
+      }`,
+    );
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Deltas: an archive cut against a base (a previous airgap.lock, or the lock
+ * inside a previous archive) carries every manifest but only the other
+ * blobs the base does not reference.
+ * @module
+ */
+import type { Lock } from "../schemas/lock.ts";
+import { AirgapError, errorMessage } from "./errors.ts";
+import { formatLock, lockBlobs, parseLock } from "./lock.ts";
+import { isManifestType } from "./oci/media.ts";
+import type { Descriptor } from "./oci/manifest.ts";
+import { openArchive } from "./store/archive.ts";
+
+/** A base to cut a delta against. */
+export interface Base {
+  /** Where it came from (for messages). */
+  source: string;
+  lock: Lock;
+  /** The lock's canonical text (what the delta embeds and names by digest). */
+  text: string;
+  /** Every digest the base references. */
+  blobs: Set<string>;
+}
+
+/** Read a base: a lock file, or an archive (its embedded lock). */
+export async function loadBase(path: string, shownAs = path): Promise<Base> {
+  let text: string | undefined;
+  try {
+    const head = new Uint8Array(1);
+    const file = await Deno.open(path, { read: true });
+    try {
+      await file.read(head);
+    } finally {
+      file.close();
+    }
+    if (head[0] === 0x7b) text = await Deno.readTextFile(path); // "{": a lock
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw new AirgapError(`cannot read ${shownAs}: ${errorMessage(e)}`);
+  }
+  if (text === undefined) {
+    const archive = await openArchive(path);
+    await archive.close?.();
+    if (!archive.lock) throw new AirgapError(`${shownAs} holds no airgap.lock, so it cannot serve as a base`);
+    text = archive.lock;
+  }
+  const lock = parseLock(text, shownAs);
+  return { source: shownAs, lock, text: formatLock(lock), blobs: new Set(lockBlobs(lock).keys()) };
+}
+
+/** The blobs a delta against `base` must carry, out of `all`. */
+export function deltaBlobs(all: Descriptor[], base: Base): Descriptor[] {
+  return all.filter((d) => isManifestType(d.mediaType) || !base.blobs.has(d.digest));
+}

@@ -1,0 +1,91 @@
+import { join } from "node:path";
+import { assert, assertEquals } from "../helpers/assert.ts";
+import { corpusBlobs, standardCorpus } from "../../lib/corpus.ts";
+import { cacheLs, cachePrune, cacheVerify } from "../../lib/commands/cache.ts";
+import { createArchive } from "../../lib/store/archive.ts";
+import { openCache } from "../../lib/store/cache.ts";
+import type { Lock } from "../../schemas/lock.ts";
+
+async function withDir(fn: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "airgap-cache-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function lockOf(digests: string[]): Lock {
+  return {
+    lockVersion: 1,
+    images: [{
+      entry: "x:1",
+      source: "docker.io/library/x:1",
+      digest: digests[0],
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      size: 1,
+      platforms: [],
+      blobs: Object.fromEntries(digests.slice(1).map((d) => [d, 1])),
+    }],
+  };
+}
+
+Deno.test("prune keeps what locks reference, removes the rest, leaves packs being written alone", () =>
+  withDir(async (dir) => {
+    const cacheDir = join(dir, "cache");
+    const cache = await openCache(cacheDir);
+    const blobs = [...corpusBlobs(standardCorpus(0.2)).values()];
+    const [keep, drop] = [blobs.slice(0, 5), blobs.slice(5, 12)];
+    for (const b of [...keep, ...drop]) await cache.putBytes(b.descriptor, b.bytes);
+    // A pack that is still being written (its journal is locked).
+    const packed = blobs.slice(12, 15);
+    const archive = await createArchive(join(dir, "a.tar"), { images: [], blobs: packed.map((b) => b.descriptor) });
+    const journal = await cache.beginPack(archive.partialPaths, archive.partSize, archive.layout.size);
+    assert(journal, "packs need hard links, which the test directory has");
+    for (const b of packed) {
+      await archive.push("", b.descriptor, b.bytes);
+      journal.record(b.descriptor, archive.layout.blobs.get(b.descriptor.digest)!.offset);
+    }
+    const lock = lockOf(keep.map((b) => b.descriptor.digest));
+    const dry = await cachePrune(cacheDir, [lock], { dryRun: true });
+    assertEquals(dry.removedBlobs, drop.length);
+    assertEquals((await cacheLs(cacheDir)).loose.blobs, keep.length + drop.length, "a dry run removes nothing");
+    const pruned = await cachePrune(cacheDir, [lock]);
+    assertEquals(pruned.removedBlobs, drop.length);
+    assertEquals(pruned.skippedInUse, 1);
+    const after = await openCache(cacheDir);
+    for (const b of keep) assert(await after.has(b.descriptor.digest), "kept");
+    for (const b of drop) assert(!(await after.has(b.descriptor.digest)), "dropped");
+    for (const b of packed) assert(await after.has(b.descriptor.digest), "a pack in use is left alone");
+    // Once the save is done, the unreferenced pack goes; with --repack kept blobs are copied out first.
+    journal.close();
+    await archive.finish();
+    const lock2 = lockOf([keep[0].descriptor.digest, packed[0].descriptor.digest]);
+    const kept = await cachePrune(cacheDir, [lock2]);
+    assertEquals(kept.removedPacks, 0);
+    assertEquals(kept.keptPacks.length, 1);
+    const repacked = await cachePrune(cacheDir, [lock2], { repack: true });
+    assertEquals(repacked.removedPacks, 1);
+    const final = await openCache(cacheDir);
+    assert(await final.has(packed[0].descriptor.digest), "the kept blob was copied out of the pack");
+    assert(!(await final.has(packed[1].descriptor.digest)));
+    assertEquals((await cacheLs(cacheDir)).packs.length, 0);
+  }));
+
+Deno.test("cache verify finds a corrupted blob; --repair drops it", () =>
+  withDir(async (dir) => {
+    const cache = await openCache(dir);
+    const blobs = [...corpusBlobs(standardCorpus(0.2)).values()].slice(0, 6);
+    for (const b of blobs) await cache.putBytes(b.descriptor, b.bytes);
+    assertEquals((await cacheVerify(dir)).bad, []);
+    const victim = blobs[2].descriptor;
+    const bytes = await Deno.readFile(cache.blobPath(victim.digest));
+    bytes[0] ^= 0xff;
+    await Deno.writeFile(cache.blobPath(victim.digest), bytes);
+    const found = await cacheVerify(dir);
+    assertEquals(found.bad.map((b) => b.digest), [victim.digest]);
+    const repaired = await cacheVerify(dir, { repair: true });
+    assertEquals(repaired.repaired, 1);
+    assert(!(await (await openCache(dir)).has(victim.digest)));
+    assertEquals((await cacheVerify(dir)).bad, []);
+  }));
