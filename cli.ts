@@ -18,6 +18,7 @@ import { writeSums } from "./lib/checksums.ts";
 import { lsCommand, verifyCommand } from "./lib/commands/inspect.ts";
 import { diffLocks } from "./lib/commands/diff.ts";
 import { cacheLs, cachePrune, cacheVerify } from "./lib/commands/cache.ts";
+import { demoCommand } from "./lib/commands/demo.ts";
 import { readLock, writeLock } from "./lib/lock.ts";
 import { ResolveError } from "./lib/plan.ts";
 import { createReporter, type Reporter } from "./lib/progress.ts";
@@ -476,6 +477,18 @@ function program(): Command {
           }`,
         );
       }
+    });
+
+  cli.command("demo")
+    .description("the whole job on an embedded default: generated images, embedded registries, plan/save/load/verify")
+    .option("--dir <dir>", "work here and keep everything (default: a temporary directory, removed afterwards)")
+    .action(async (options) => {
+      const code = await demoCommand({
+        run: (args) => main(args),
+        dir: options.dir ? resolve(options.dir) : undefined,
+        say: (line) => out(line),
+      });
+      if (code !== 0) throw new AirgapError("the demo failed");
     });
 
   cli.command("schema")

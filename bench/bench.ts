@@ -1,9 +1,19 @@
 /**
- * `deno task bench`: airgap against skopeo on the same images, same
- * registries, same machine. Measures save (registry → archive) and load
- * (archive → registry) throughput and airgap's peak memory.
+ * `deno task bench`: airgap against skopeo on the same images, the same
+ * registries (real distribution), the same machine.
  *
- *   deno task bench [--images 8] [--layers 3] [--layer-mib 48] [--json FILE]
+ * Scenarios:
+ * - `rancher`: many images on a few shared base layers with small-to-medium
+ *   layers of their own — the shape of rancher-images.txt.
+ * - `large`: a few images with large layers — raw streaming throughput.
+ *
+ * skopeo does what a script built on it would: copy each image into one
+ * shared OCI layout (deduplicated) and tar it (save); copy each image from
+ * the layout into the registry (load). Every run starts from a cold cache
+ * and a fresh target registry, after flushing dirty pages (`sync`), so no
+ * run inherits another's work. Medians of `--runs` runs are reported.
+ *
+ *   deno task bench [--scenario rancher|large|all] [--runs 3] [--images N] [--json FILE]
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -13,27 +23,24 @@ import * as media from "../lib/oci/media.ts";
 import { digestOf } from "../lib/oci/digest.ts";
 import { encodeHeader, padding, TAR_END } from "../lib/tar.ts";
 import { pseudoRandomBytes } from "../lib/corpus.ts";
+import { limiter } from "../lib/copy.ts";
 import { createRegistryClient } from "../lib/store/registry/client.ts";
-import { registryStore } from "../lib/store/registry/store.ts";
+import { type RegistryStore, registryStore } from "../lib/store/registry/store.ts";
 import { formatBytes } from "../lib/format.ts";
-import { skopeo, startRegistry } from "../tests/helpers/registry.ts";
+import { skopeo, startRegistry, type TestRegistry } from "../tests/helpers/registry.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   options: {
-    images: { type: "string", default: "8" },
-    layers: { type: "string", default: "3" },
-    "layer-mib": { type: "string", default: "48" },
-    json: { type: "string" },
-    "skip-skopeo": { type: "boolean", default: false },
+    scenario: { type: "string", default: "all" },
     runs: { type: "string", default: "3" },
+    images: { type: "string" },
+    json: { type: "string" },
   },
 });
 const runs = Math.max(1, Number(values.runs));
-const imageCount = Number(values.images);
-const layerCount = Number(values.layers);
-const layerSize = Number(values["layer-mib"]) * 1024 * 1024;
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
+const MiB = 1024 * 1024;
 
 /** A layer: an uncompressed tar holding one file of pseudo-random bytes. */
 function layer(seed: string, size: number): Uint8Array {
@@ -45,220 +52,264 @@ function layer(seed: string, size: number): Uint8Array {
   return out;
 }
 
+interface ImageShape {
+  repo: string;
+  layers: { seed: string; size: number }[];
+}
+
+/** Deterministic sizes: a small LCG so every machine builds the same corpus. */
+function sizes(seed: number) {
+  let x = seed;
+  return () => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return x / 2 ** 32;
+  };
+}
+
+function rancherShapes(count: number): ImageShape[] {
+  const random = sizes(42);
+  const bases = [0, 1, 2, 3, 4, 5].map((b) => ({ seed: `base-${b}`, size: Math.round((8 + random() * 24) * MiB) }));
+  return Array.from({ length: count }, (_, i) => {
+    const own = 1 + Math.floor(random() * 3);
+    return {
+      repo: `rancher/bench-${String(i).padStart(3, "0")}`,
+      layers: [
+        bases[i % bases.length],
+        ...Array.from(
+          { length: own },
+          (_, l) => ({ seed: `img-${i}-${l}`, size: Math.round((0.2 + random() ** 2 * 12) * MiB) }),
+        ),
+      ],
+    };
+  });
+}
+
+function largeShapes(count: number): ImageShape[] {
+  return Array.from({ length: count }, (_, i) => ({
+    repo: `bench/large-${i}`,
+    layers: [
+      { seed: "large-base", size: 32 * MiB },
+      ...[0, 1, 2].map((l) => ({ seed: `large-${i}-${l}`, size: 32 * MiB })),
+    ],
+  }));
+}
+
+/** Push images built from shapes; returns their names and unique bytes. */
+async function pushShapes(
+  store: RegistryStore,
+  shapes: ImageShape[],
+): Promise<{ names: string[]; uniqueBytes: number }> {
+  const pushed = new Map<string, { desc: { mediaType: string; digest: string; size: number }; repo: string }>();
+  let uniqueBytes = 0;
+  const limit = limiter(4);
+  const names = await Promise.all(shapes.map((shape) =>
+    limit(async () => {
+      const layers = [];
+      for (const l of shape.layers) {
+        let known = pushed.get(l.seed);
+        if (!known) {
+          const bytes = layer(l.seed, l.size);
+          const desc = { mediaType: media.OCI_LAYER, digest: digestOf(bytes), size: bytes.byteLength };
+          known = { desc, repo: shape.repo };
+          pushed.set(l.seed, known);
+          uniqueBytes += bytes.byteLength;
+          await store.push(shape.repo, desc, bytes);
+        } else {
+          await store.push(shape.repo, known.desc, () => Promise.reject(new Error("should have been mounted")));
+        }
+        layers.push(known.desc);
+      }
+      const config = encodeJson({
+        architecture: "amd64",
+        os: "linux",
+        rootfs: { type: "layers", diff_ids: layers.map((d) => d.digest) },
+        repo: shape.repo,
+      });
+      const configDesc = { mediaType: media.OCI_CONFIG, digest: digestOf(config), size: config.byteLength };
+      await store.push(shape.repo, configDesc, config);
+      const manifest = encodeJson({ schemaVersion: 2, mediaType: media.OCI_MANIFEST, config: configDesc, layers });
+      const manifestDesc = { mediaType: media.OCI_MANIFEST, digest: digestOf(manifest), size: manifest.byteLength };
+      await store.push(shape.repo, manifestDesc, manifest);
+      await store.tag(shape.repo, "v1", manifestDesc, manifest);
+      uniqueBytes += config.byteLength + manifest.byteLength;
+      return `${shape.repo}:v1`;
+    })
+  ));
+  return { names, uniqueBytes };
+}
+
 /** Flush dirty pages first: otherwise one run's writeback throttles the next run's writes. */
 async function settle(): Promise<void> {
   await new Deno.Command("sync").output();
   await new Promise((r) => setTimeout(r, 500));
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  await settle();
-  const started = performance.now();
-  const result = await fn();
-  return [result, (performance.now() - started) / 1000];
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-/** Run a command under /usr/bin/time; returns seconds and peak RSS in KiB. */
-async function measure(
-  cmd: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ seconds: number; maxRssKiB: number }> {
+/** Run a command under /usr/bin/time; seconds and peak RSS in MiB. */
+async function measure(cmd: string, args: string[]): Promise<{ seconds: number; rssMiB: number }> {
+  await settle();
   const started = performance.now();
   const out = await new Deno.Command("/usr/bin/time", {
     args: ["-f", "MAXRSS %M", cmd, ...args],
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", ...env },
+    env: { NO_COLOR: "1", AIRGAP_TRACE: Deno.env.get("AIRGAP_TRACE") ?? "" },
   }).output();
   const seconds = (performance.now() - started) / 1000;
   const stderr = new TextDecoder().decode(out.stderr);
+  if (Deno.env.get("AIRGAP_TRACE") === "1") {
+    console.error(stderr.split("\n").filter((l) => l.startsWith("[trace")).join("\n"));
+  }
   if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed:\n${stderr}`);
-  return { seconds, maxRssKiB: Number(stderr.match(/MAXRSS (\d+)/)?.[1] ?? 0) };
+  return { seconds, rssMiB: Number(stderr.match(/MAXRSS (\d+)/)?.[1] ?? 0) / 1024 };
 }
 
-const work = await Deno.makeTempDir({ prefix: "airgap-bench-" });
-const upstream = await startRegistry();
-const target = await startRegistry();
-try {
-  // Images: a shared base layer plus unique layers, OCI media types (skopeo's oci: layout needs them).
-  console.error(
-    `generating ${imageCount} images × ${layerCount} layers × ${values["layer-mib"]} MiB (+ a shared base)…`,
-  );
-  const store = registryStore(createRegistryClient(upstream.host));
-  const base = layer("bench-base", layerSize);
-  const baseDesc = { mediaType: media.OCI_LAYER, digest: digestOf(base), size: base.byteLength };
-  await store.push("bench/base", baseDesc, base);
-  let uniqueBytes = base.byteLength;
-  const names: string[] = [];
-  for (let i = 0; i < imageCount; i++) {
-    const repo = `bench/image-${i}`;
-    await store.push(repo, baseDesc, base); // mounted from bench/base
-    const layers = [baseDesc];
-    for (let l = 0; l < layerCount; l++) {
-      const bytes = layer(`bench-${i}-${l}`, layerSize);
-      const desc = { mediaType: media.OCI_LAYER, digest: digestOf(bytes), size: bytes.byteLength };
-      await store.push(repo, desc, bytes);
-      layers.push(desc);
-      uniqueBytes += bytes.byteLength;
-    }
-    const config = encodeJson({
-      architecture: "amd64",
-      os: "linux",
-      rootfs: { type: "layers", diff_ids: layers.map((d) => d.digest) },
-    });
-    const configDesc = { mediaType: media.OCI_CONFIG, digest: digestOf(config), size: config.byteLength };
-    await store.push(repo, configDesc, config);
-    const manifest = encodeJson({ schemaVersion: 2, mediaType: media.OCI_MANIFEST, config: configDesc, layers });
-    const manifestDesc = { mediaType: media.OCI_MANIFEST, digest: digestOf(manifest), size: manifest.byteLength };
-    await store.push(repo, manifestDesc, manifest);
-    await store.tag(repo, "v1", manifestDesc, manifest);
-    names.push(`${repo}:v1`);
-  }
-  await store.close?.();
-  console.error(`corpus: ${names.length} images, ${formatBytes(uniqueBytes)} of unique blobs`);
-  const list = join(work, "images.txt");
-  await Deno.writeTextFile(list, names.join("\n") + "\n");
-  const results: Record<string, unknown> = { images: imageCount, uniqueBytes };
-  const rate = (seconds: number) => uniqueBytes / 1024 / 1024 / seconds;
+async function timed(fn: () => Promise<void>): Promise<number> {
+  await settle();
+  const started = performance.now();
+  await fn();
+  return (performance.now() - started) / 1000;
+}
 
-  const skopeoSaves: number[] = [];
-  const skopeoLoads: number[] = [];
-  const saves: { seconds: number; maxRssKiB: number }[] = [];
-  const loads: { seconds: number; maxRssKiB: number }[] = [];
-  const warms: number[] = [];
-  const deno = Deno.execPath();
-  for (let run = 0; run < runs; run++) {
-    if (!values["skip-skopeo"]) {
-      // skopeo: every image into one shared OCI layout (deduplicated), then tar it — its closest equivalent of save.
-      const layout = join(work, `skopeo-layout-${run}`);
-      const [, saveSeconds] = await timed(async () => {
-        for (const name of names) {
-          await skopeo(
-            "copy",
-            "--quiet",
-            "--src-tls-verify=false",
-            "--preserve-digests",
-            `docker://${upstream.host}/${name}`,
-            `oci:${layout}:${name}`,
-          );
-        }
-        const tar = await new Deno.Command("tar", { args: ["-cf", join(work, "skopeo.tar"), "-C", layout, "."] })
-          .output();
-        if (!tar.success) throw new Error("tar failed");
-      });
-      const [, loadSeconds] = await timed(async () => {
-        for (const name of names) {
-          await skopeo(
-            "copy",
-            "--quiet",
-            "--dest-tls-verify=false",
-            "--preserve-digests",
-            `oci:${layout}:${name}`,
-            `docker://${target.host}/skopeo${run}/${name}`,
-          );
-        }
-      });
-      skopeoSaves.push(saveSeconds);
-      skopeoLoads.push(loadSeconds);
+async function scenario(name: string, shapes: ImageShape[]) {
+  const work = await Deno.makeTempDir({ prefix: `airgap-bench-${name}-` });
+  const upstream = await startRegistry();
+  const targets: TestRegistry[] = [];
+  try {
+    console.error(`\n== ${name}: generating ${shapes.length} images…`);
+    const store = registryStore(createRegistryClient(upstream.host));
+    const { names, uniqueBytes } = await pushShapes(store, shapes);
+    await store.close?.();
+    console.error(`== ${name}: ${names.length} images, ${formatBytes(uniqueBytes)} of unique blobs`);
+    const list = join(work, "images.txt");
+    await Deno.writeTextFile(list, names.join("\n") + "\n");
+    const rate = (s: number) => uniqueBytes / MiB / s;
+    const sk = { save: [] as number[], load: [] as number[] };
+    const ag = { save: [] as number[], load: [] as number[], rss: [] as number[] };
+    for (let run = 1; run <= runs; run++) {
+      // skopeo
+      const layout = join(work, "skopeo-layout");
+      const skTarget = await startRegistry();
+      targets.push(skTarget);
+      sk.save.push(
+        await timed(async () => {
+          for (const n of names) {
+            await skopeo(
+              "copy",
+              "--quiet",
+              "--src-tls-verify=false",
+              "--preserve-digests",
+              `docker://${upstream.host}/${n}`,
+              `oci:${layout}:${n}`,
+            );
+          }
+          const tar = await new Deno.Command("tar", { args: ["-cf", join(work, "skopeo.tar"), "-C", layout, "."] })
+            .output();
+          if (!tar.success) throw new Error("tar failed");
+        }),
+      );
+      sk.load.push(
+        await timed(async () => {
+          for (const n of names) {
+            await skopeo(
+              "copy",
+              "--quiet",
+              "--dest-tls-verify=false",
+              "--preserve-digests",
+              `oci:${layout}:${n}`,
+              `docker://${skTarget.host}/${n}`,
+            );
+          }
+        }),
+      );
+      await skTarget.stop();
       await Deno.remove(layout, { recursive: true });
       await Deno.remove(join(work, "skopeo.tar"));
-      console.error(`run ${run + 1}: skopeo save ${saveSeconds.toFixed(2)}s, load ${loadSeconds.toFixed(2)}s`);
+      // airgap
+      const agTarget = await startRegistry();
+      targets.push(agTarget);
+      const archive = join(work, "airgap.tar");
+      const cache = join(work, "cache");
+      const save = await measure(Deno.execPath(), [
+        "run",
+        "-A",
+        CLI,
+        "save",
+        "-q",
+        "-l",
+        list,
+        "-s",
+        upstream.host,
+        "-o",
+        archive,
+        "--cache",
+        cache,
+      ]);
+      const load = await measure(Deno.execPath(), [
+        "run",
+        "-A",
+        CLI,
+        "load",
+        "-q",
+        archive,
+        "--registry",
+        agTarget.host,
+      ]);
+      ag.save.push(save.seconds);
+      ag.load.push(load.seconds);
+      ag.rss.push(save.rssMiB, load.rssMiB);
+      await agTarget.stop();
+      await Deno.remove(cache, { recursive: true });
+      await Deno.remove(archive);
+      console.error(
+        `run ${run}: skopeo save ${sk.save.at(-1)!.toFixed(2)}s load ${sk.load.at(-1)!.toFixed(2)}s | airgap save ${
+          save.seconds.toFixed(2)
+        }s (peak ${save.rssMiB.toFixed(0)} MiB) load ${load.seconds.toFixed(2)}s (peak ${load.rssMiB.toFixed(0)} MiB)`,
+      );
     }
-    const archive = join(work, "airgap.tar");
-    const cache = join(work, `cache-${run}`);
-    const save = await measure(deno, [
-      "run",
-      "-A",
-      CLI,
-      "save",
-      "-q",
-      "-l",
-      list,
-      "-s",
-      upstream.host,
-      "-o",
-      archive,
-      "--cache",
-      cache,
-    ]);
-    const load = await measure(deno, [
-      "run",
-      "-A",
-      CLI,
-      "load",
-      "-q",
-      archive,
-      "--registry",
-      `${target.host}/airgap${run}`,
-    ]);
-    const warm = await measure(deno, [
-      "run",
-      "-A",
-      CLI,
-      "save",
-      "-q",
-      "-l",
-      list,
-      "-s",
-      upstream.host,
-      "-o",
-      join(work, "warm.tar"),
-      "--cache",
-      cache,
-    ]);
-    saves.push(save);
-    loads.push(load);
-    warms.push(warm.seconds);
-    await Deno.remove(cache, { recursive: true });
-    console.error(
-      `run ${run + 1}: airgap save ${save.seconds.toFixed(2)}s (peak ${(save.maxRssKiB / 1024).toFixed(0)} MiB), load ${
-        load.seconds.toFixed(2)
-      }s (peak ${(load.maxRssKiB / 1024).toFixed(0)} MiB), warm save ${warm.seconds.toFixed(2)}s`,
-    );
-  }
-  const save = median(saves.map((s) => s.seconds));
-  const load = median(loads.map((s) => s.seconds));
-  results.airgap = {
-    saveSeconds: save,
-    loadSeconds: load,
-    warmSaveSeconds: median(warms),
-    saveMiBps: rate(save),
-    loadMiBps: rate(load),
-    saveMaxRssMiB: Math.max(...saves.map((s) => s.maxRssKiB)) / 1024,
-    loadMaxRssMiB: Math.max(...loads.map((s) => s.maxRssKiB)) / 1024,
-  };
-  console.error(
-    `airgap (median of ${runs}): save ${save.toFixed(2)}s (${rate(save).toFixed(0)} MiB/s), load ${load.toFixed(2)}s (${
-      rate(load).toFixed(0)
-    } MiB/s)`,
-  );
-  if (skopeoSaves.length > 0) {
-    const skopeoSave = median(skopeoSaves);
-    const skopeoLoad = median(skopeoLoads);
-    results.skopeo = {
-      saveSeconds: skopeoSave,
-      loadSeconds: skopeoLoad,
-      saveMiBps: rate(skopeoSave),
-      loadMiBps: rate(skopeoLoad),
+    const result = {
+      images: names.length,
+      uniqueBytes,
+      skopeo: {
+        saveSeconds: median(sk.save),
+        loadSeconds: median(sk.load),
+        saveMiBps: rate(median(sk.save)),
+        loadMiBps: rate(median(sk.load)),
+      },
+      airgap: {
+        saveSeconds: median(ag.save),
+        loadSeconds: median(ag.load),
+        saveMiBps: rate(median(ag.save)),
+        loadMiBps: rate(median(ag.load)),
+        peakRssMiB: Math.max(...ag.rss),
+      },
+      ratio: { save: median(sk.save) / median(ag.save), load: median(sk.load) / median(ag.load) },
     };
-    results.ratios = { save: skopeoSave / save, load: skopeoLoad / load };
     console.error(
-      `skopeo (median of ${runs}): save ${skopeoSave.toFixed(2)}s (${rate(skopeoSave).toFixed(0)} MiB/s), load ${
-        skopeoLoad.toFixed(2)
-      }s (${rate(skopeoLoad).toFixed(0)} MiB/s)`,
+      `== ${name} (median of ${runs}): save ${result.airgap.saveMiBps.toFixed(0)} vs ${
+        result.skopeo.saveMiBps.toFixed(0)
+      } MiB/s (${result.ratio.save.toFixed(2)}×), load ${result.airgap.loadMiBps.toFixed(0)} vs ${
+        result.skopeo.loadMiBps.toFixed(0)
+      } MiB/s (${result.ratio.load.toFixed(2)}×), airgap peak ${result.airgap.peakRssMiB.toFixed(0)} MiB`,
     );
-    console.error(`airgap vs skopeo: save ${(skopeoSave / save).toFixed(2)}×, load ${(skopeoLoad / load).toFixed(2)}×`);
+    return result;
+  } finally {
+    for (const t of targets) await t.stop().catch(() => {});
+    await upstream.stop();
+    await Deno.remove(work, { recursive: true }).catch(() => {});
   }
-  console.log(JSON.stringify(results, null, 2));
-  if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(results, null, 2) + "\n");
-} finally {
-  await upstream.stop();
-  await target.stop();
-  await Deno.remove(work, { recursive: true });
 }
+
+const results: Record<string, unknown> = {};
+if (values.scenario === "all" || values.scenario === "rancher") {
+  results.rancher = await scenario("rancher", rancherShapes(Number(values.images ?? 120)));
+}
+if (values.scenario === "all" || values.scenario === "large") {
+  results.large = await scenario("large", largeShapes(Number(values.images ?? 6)));
+}
+console.log(JSON.stringify(results, null, 2));
+if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(results, null, 2) + "\n");

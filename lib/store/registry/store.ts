@@ -349,16 +349,18 @@ export function registryStore(
   }
 
   async function pushBlob(repo: string, desc: Descriptor, content: Content): Promise<PushOutcome> {
+    // Pushes of one digest queue up, registered before the first await, so
+    // the second waits for the first and mounts instead of uploading again.
     const earlier = uploading.get(desc.digest);
-    if (earlier) await earlier.catch(() => {});
-    if (await exists(repo, desc)) {
-      stats.blobsSkipped++;
-      return "exists";
-    }
     let done!: () => void;
     const mine = new Promise<void>((resolve) => (done = resolve));
     uploading.set(desc.digest, mine);
     try {
+      if (earlier) await earlier;
+      if (await exists(repo, desc)) {
+        stats.blobsSkipped++;
+        return "exists";
+      }
       let session: Awaited<ReturnType<typeof startUpload>> | undefined;
       const from = [...(holders.get(desc.digest) ?? [])].find((r) => r !== repo);
       if (from) {
@@ -404,7 +406,7 @@ export function registryStore(
       stats.blobsPushed++;
       return "pushed";
     } finally {
-      uploading.delete(desc.digest);
+      if (uploading.get(desc.digest) === mine) uploading.delete(desc.digest);
       done();
     }
   }
