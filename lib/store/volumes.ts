@@ -165,7 +165,7 @@ export async function createVolumes(path: string, size: number, partSize?: numbe
       if (isByteStream(stream)) {
         // Read straight into one reusable buffer.
         const reader = stream.getReader({ mode: "byob" });
-        let buffer = new ArrayBuffer(4 * 1024 * 1024);
+        let buffer = new ArrayBuffer(1024 * 1024);
         try {
           for (;;) {
             const { done, value } = await reader.read(new Uint8Array(buffer));
