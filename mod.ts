@@ -91,3 +91,33 @@ export { saveCommand, type SaveOptions, type SaveResult } from "./lib/commands/s
 export { loadCommand, type LoadOptions, type LoadResult } from "./lib/commands/load.ts";
 export { planCommand, type PlanOptions } from "./lib/commands/plan.ts";
 export { parseListen, serveCommand, type ServeHandle, type ServeOptions } from "./lib/commands/serve.ts";
+/** Deltas: cut an archive against a previous lock or archive. */
+export { type Base, deltaBlobs, loadBase } from "./lib/delta.ts";
+/** Inspect archives: verify every byte and graph, list images. */
+export {
+  type ListedImage,
+  type Listing,
+  lsCommand,
+  type Problem,
+  verifyCommand,
+  type VerifyResult,
+} from "./lib/commands/inspect.ts";
+/** Compare two locks. */
+export { diffLocks, type LockDiff } from "./lib/commands/diff.ts";
+/** Look after the cache. */
+export {
+  cacheLs,
+  cachePrune,
+  type CacheSummary,
+  cacheVerify,
+  type CacheVerifyResult,
+  type PruneResult,
+} from "./lib/commands/cache.ts";
+/** Split volumes and their checksums. */
+export { createVolumes, findVolumes, openVolumes, type VolumeReader, type VolumeWriter } from "./lib/store/volumes.ts";
+export { checkSums, sha256File, writeSums } from "./lib/checksums.ts";
+/** An image's whole graph, walked from its root. */
+export { type Graph, walkGraph } from "./lib/oci/graph.ts";
+/** Generated images (demo, tests, benchmarks) and the demo itself. */
+export { type GeneratedImage, standardCorpus } from "./lib/corpus.ts";
+export { demoCommand, type DemoOptions } from "./lib/commands/demo.ts";
