@@ -112,34 +112,3 @@ export async function fileSize(path: string): Promise<number | undefined> {
     throw e;
   }
 }
-
-/**
- * Buffers small chunks into large writes. Network reads arrive in 16–64 KiB
- * pieces; writing each costs a syscall, so we gather them.
- */
-export function bufferedWriter(file: Deno.FsFile, size = READ_CHUNK) {
-  const buffer = new Uint8Array(size);
-  let used = 0;
-  return {
-    async write(chunk: Uint8Array) {
-      if (chunk.byteLength >= size) {
-        if (used > 0) {
-          await writeAll(file, buffer.subarray(0, used));
-          used = 0;
-        }
-        await writeAll(file, chunk);
-        return;
-      }
-      if (used + chunk.byteLength > size) {
-        await writeAll(file, buffer.subarray(0, used));
-        used = 0;
-      }
-      buffer.set(chunk, used);
-      used += chunk.byteLength;
-    },
-    async flush() {
-      if (used > 0) await writeAll(file, buffer.subarray(0, used));
-      used = 0;
-    },
-  };
-}

@@ -121,23 +121,6 @@ export function formatReference(ref: Reference): string {
   return out;
 }
 
-/** `registry/repository` without tag or digest. */
-export function repositoryName(ref: Reference): string {
-  return `${ref.registry}/${ref.repository}`;
-}
-
-/** The tag if present, else the digest: what to ask a registry's manifest endpoint for. */
-export function referenceSelector(ref: Reference): string {
-  const selector = ref.digest ?? ref.tag;
-  if (!selector) throw invalid(formatReference(ref), "no tag or digest");
-  return selector;
-}
-
-/** A copy of a reference pinned to a digest (the tag is kept for naming). */
-export function withDigest(ref: Reference, digest: string): Reference {
-  return { ...ref, digest };
-}
-
 /** The host to talk to for a registry name (Docker Hub's API lives elsewhere). */
 export function registryEndpoint(registry: string): string {
   return registry === DOCKER_HUB ? DOCKER_HUB_API : registry;

@@ -8,7 +8,6 @@ import { AirgapError } from "../errors.ts";
 import { isValidDigest } from "../ref.ts";
 import {
   DOCKER_MANIFEST,
-  DOCKER_MANIFEST_LIST,
   DOCKER_MANIFEST_V1,
   DOCKER_MANIFEST_V1_SIGNED,
   IMAGE_MANIFEST_TYPES,
@@ -161,11 +160,6 @@ export function parseManifest(
 /** The descriptors a manifest points to (not its subject, which is a parent link). */
 export function children(manifest: Manifest): Descriptor[] {
   return manifest.kind === "index" ? manifest.manifests : [manifest.config, ...manifest.layers];
-}
-
-/** True if `mediaType` names an index (OCI index or Docker manifest list). */
-export function isIndex(mediaType: string): boolean {
-  return mediaType === OCI_INDEX || mediaType === DOCKER_MANIFEST_LIST;
 }
 
 /** Encode a JSON document the way registries and Docker do: compact, UTF-8. */

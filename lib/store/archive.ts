@@ -9,7 +9,7 @@
  * skopeo (`oci-archive:FILE:REF`), umoci and docker can read it too.
  * @module
  */
-import { basename, dirname, join } from "node:path";
+import { basename } from "node:path";
 import { AirgapError, withContext } from "../errors.ts";
 import { digestOf, ensureVerified, verifyBytes } from "../oci/digest.ts";
 import { isManifestType } from "../oci/media.ts";
@@ -472,9 +472,4 @@ export async function openArchive(path: string): Promise<ArchiveReader> {
       return { descriptor: image.descriptor, bytes: await readBytes(image.descriptor) };
     },
   };
-}
-
-/** Path helper: the default archive name next to a declaration file. */
-export function defaultArchivePath(configPath: string | undefined): string {
-  return configPath ? join(dirname(configPath), "airgap-images.tar") : "airgap-images.tar";
 }
