@@ -33,7 +33,14 @@ export function isByteStream(stream: ReadableStream<Uint8Array>): boolean {
   return byteStreams.has(stream);
 }
 
-/** Options of {@link fileByteStream}. */
+/** A run of bytes in a file: `length` undefined means to the end of the file. */
+export interface FilePiece {
+  path: string;
+  offset: number;
+  length?: number;
+}
+
+/** Options of {@link piecesByteStream} and {@link fileByteStream}. */
 export interface FileStreamOptions {
   offset?: number;
   /** Bytes to read (default: to the end of the file). A short file is an error. */
@@ -45,20 +52,31 @@ export interface FileStreamOptions {
 }
 
 /**
- * Stream a file (or a range of it) as a byte stream, optionally verified.
- * The file is opened on first read and closed at the end or on cancel.
+ * Stream runs of bytes from files one after another (a blob inside one file,
+ * or across the parts of a split archive) as a byte stream, optionally
+ * verified. Each file is opened when reached and closed when done.
  */
-export function fileByteStream(path: string, options: FileStreamOptions = {}): ReadableStream<Uint8Array> {
-  const { offset = 0, length, expected } = options;
-  const what = options.what ?? path;
+export function piecesByteStream(
+  pieces: FilePiece[],
+  options: Pick<FileStreamOptions, "expected" | "what"> = {},
+): ReadableStream<Uint8Array> {
+  const { expected } = options;
+  const what = options.what ?? pieces[0]?.path ?? "stream";
   const digester = expected ? createDigester(digestAlgorithm(expected.digest)) : undefined;
+  let index = 0;
   let file: Deno.FsFile | undefined;
-  let remaining = length ?? Infinity;
+  let left = pieces[0]?.length ?? Infinity;
   const close = () => {
     try {
       file?.close();
     } catch { /* already closed */ }
     file = undefined;
+  };
+  const finish = (controller: ReadableByteStreamController, request: ReadableStreamBYOBRequest) => {
+    close();
+    if (digester) checkDigest(digester, expected!, what);
+    controller.close();
+    request.respond(0);
   };
   const stream = new ReadableStream({
     type: "bytes",
@@ -66,26 +84,27 @@ export function fileByteStream(path: string, options: FileStreamOptions = {}): R
     async pull(controller: ReadableByteStreamController) {
       const request = controller.byobRequest!;
       try {
+        while (left === 0 && index < pieces.length) {
+          close();
+          index++;
+          left = pieces[index]?.length ?? Infinity;
+        }
+        if (index >= pieces.length) return finish(controller, request);
+        const piece = pieces[index];
         if (!file) {
-          file = await Deno.open(path, { read: true });
-          if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
+          file = await Deno.open(piece.path, { read: true });
+          if (piece.offset > 0) await file.seek(piece.offset, Deno.SeekMode.Start);
         }
         const requested = request.view!;
-        let view = new Uint8Array(requested.buffer, requested.byteOffset, requested.byteLength);
-        if (view.byteLength > remaining) view = view.subarray(0, remaining);
-        const n = remaining === 0 ? null : await file.read(view);
+        const view = new Uint8Array(requested.buffer, requested.byteOffset, Math.min(requested.byteLength, left));
+        const n = await file.read(view);
         if (n === null || n === 0) {
-          close();
-          if (length !== undefined && remaining > 0) {
-            throw new AirgapError(`${what}: unexpected end of file (${remaining} bytes missing)`, { op: "read" });
-          }
-          if (digester) checkDigest(digester, expected!, what);
-          controller.close();
-          request.respond(0);
-          return;
+          // Only a last piece may run to the end of its file.
+          if (piece.length === undefined && index === pieces.length - 1) return finish(controller, request);
+          throw new AirgapError(`${what}: unexpected end of ${piece.path} (${left} bytes missing)`, { op: "read" });
         }
         digester?.update(view.subarray(0, n));
-        remaining -= n;
+        left -= n;
         request.respond(n);
       } catch (e) {
         close();
@@ -99,6 +118,11 @@ export function fileByteStream(path: string, options: FileStreamOptions = {}): R
   byteStreams.add(stream);
   if (expected) markVerified(stream, expected.digest);
   return stream;
+}
+
+/** Stream a file (or a range of it) as a byte stream, optionally verified. */
+export function fileByteStream(path: string, options: FileStreamOptions = {}): ReadableStream<Uint8Array> {
+  return piecesByteStream([{ path, offset: options.offset ?? 0, length: options.length }], options);
 }
 
 /**

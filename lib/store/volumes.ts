@@ -8,9 +8,9 @@
  */
 import { basename, dirname } from "node:path";
 import { AirgapError, withContext } from "../errors.ts";
-import { checkDigest, createDigester, digestAlgorithm, type Expected, markVerified } from "../oci/digest.ts";
+import type { Expected } from "../oci/digest.ts";
 import { writeAll } from "../fsutil.ts";
-import { AUTO_CHUNK, isByteStream, markByteStream } from "../streams.ts";
+import { isByteStream, piecesByteStream } from "../streams.ts";
 import type { RandomAccess } from "../tar.ts";
 
 /** Name of part `index` (0-based) of a split archive: `NAME.001`. */
@@ -329,60 +329,8 @@ export async function openVolumes(path: string): Promise<VolumeReader> {
       return out;
     },
     rangeStream(offset, length, expected, what = path) {
-      const plan = slices(offset, length);
-      const digester = expected ? createDigester(digestAlgorithm(expected.digest)) : undefined;
-      let index = 0;
-      let file: Deno.FsFile | undefined;
-      let left = plan[0]?.length ?? 0;
-      const close = () => {
-        try {
-          file?.close();
-        } catch { /* closed */ }
-        file = undefined;
-      };
-      const stream = new ReadableStream({
-        type: "bytes",
-        autoAllocateChunkSize: AUTO_CHUNK,
-        async pull(controller: ReadableByteStreamController) {
-          const request = controller.byobRequest!;
-          try {
-            while (left === 0 && index < plan.length) {
-              close();
-              index++;
-              left = plan[index]?.length ?? 0;
-            }
-            if (index >= plan.length) {
-              close();
-              if (digester) checkDigest(digester, expected!, what);
-              controller.close();
-              request.respond(0);
-              return;
-            }
-            if (!file) {
-              file = await Deno.open(paths[plan[index].part], { read: true });
-              await file.seek(plan[index].offset + (plan[index].length - left), Deno.SeekMode.Start);
-            }
-            const requested = request.view!;
-            const view = new Uint8Array(requested.buffer, requested.byteOffset, Math.min(requested.byteLength, left));
-            const n = await file.read(view);
-            if (n === null || n === 0) {
-              throw new AirgapError(`${what}: unexpected end of ${paths[plan[index].part]}`);
-            }
-            digester?.update(view.subarray(0, n));
-            left -= n;
-            request.respond(n);
-          } catch (e) {
-            close();
-            controller.error(e);
-          }
-        },
-        cancel() {
-          close();
-        },
-      }) as ReadableStream<Uint8Array>;
-      markByteStream(stream);
-      if (expected) markVerified(stream, expected.digest);
-      return stream;
+      const plan = slices(offset, length).map((p) => ({ path: paths[p.part], offset: p.offset, length: p.length }));
+      return piecesByteStream(plan, { expected, what });
     },
     close() {
       for (const f of handles.values()) f.close();
