@@ -51,6 +51,8 @@ export interface ResolvedImage {
   blobs: Descriptor[];
   /** Which of `blobs` are configs (they travel with the manifests, before layers). */
   configs: Set<string>;
+  /** True when platforms were dropped from the upstream index. */
+  filtered?: boolean;
   /** Set when the saved index was assembled from per-OS tags: tag → upstream digest. */
   assembled?: Record<string, string>;
   /** Manifests rewritten (foreign layers made distributable, and their parents): upstream digest → saved digest. */
@@ -275,6 +277,7 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
 
   let saved: Descriptor;
   let rootEntries: Descriptor[] | undefined;
+  let filteredRoot = false;
   if (combined) {
     rootEntries = await visitEntries(combined.entries);
     const assembled = assembleIndex(rootEntries);
@@ -285,6 +288,7 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
     const upstream = { ...root!.descriptor, mediaType: manifest.mediaType };
     if (manifest.kind === "index") {
       const filtered = filterIndex(manifest, root!.bytes, request.platforms, what);
+      filteredRoot = filtered.changed;
       rootEntries = await visitEntries(filtered.kept);
       if (filtered.changed || rootEntries.some((e, i) => e !== filtered.kept[i])) {
         const bytes = encodeJson({ ...manifest.raw, manifests: rootEntries });
@@ -314,6 +318,7 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
     manifests,
     blobs: [...blobs.values()],
     configs,
+    ...(filteredRoot ? { filtered: true } : {}),
     ...(combined ? { assembled: combined.sources } : {}),
     ...(Object.keys(rewritten).length > 0 ? { rewritten } : {}),
     ...(foreignLayers.size > 0 ? { foreignLayers: [...foreignLayers.values()] } : {}),

@@ -5,6 +5,7 @@
  * @module
  */
 import { copyGraph, type CopyRoot } from "../copy.ts";
+import { checkAbsentBlobs } from "./absent.ts";
 import { AirgapError } from "../errors.ts";
 import type { Reporter } from "../progress.ts";
 import { formatReference, parseReference, type Reference, targetReference } from "../ref.ts";
@@ -98,6 +99,7 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
       tags: ref.tag ? [ref.tag] : [],
       label: key,
     }));
+    await checkAbsentBlobs(archive, store, roots);
     const total = [...archive.blobs.values()].reduce((sum, e) => sum + e.size, 0);
     const phase = options.reporter.phase("pushing", total, archive.blobs.size);
     try {

@@ -14,6 +14,7 @@ import { copyGraph, type CopyRoot } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
 import { AirgapError } from "../errors.ts";
 import { formatLock, writeLock } from "../lock.ts";
+import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
 import { archiveOrder, lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
 import { type Reporter, trace } from "../progress.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
@@ -96,8 +97,13 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       registry: pool.get,
       lock: options.previousLock,
       locked: options.locked,
+      foreignLayers: options.declaration.foreignLayers,
     });
     trace("resolved");
+    for (const note of foreignLayerNotes(images, options.declaration.foreignLayers ?? "include")) {
+      if (note.warning) reporter.warn(note.text);
+      else reporter.info(note.text);
+    }
     const plan = await makePlan(images, cache, options.previousLock);
     const lock = lockFromImages(images);
     trace("planned");
@@ -120,6 +126,9 @@ async function writeArchive(
   lock: Lock,
 ): Promise<ArchiveSummary> {
   let journal: Awaited<ReturnType<CacheStore["beginPack"]>>;
+  const absent = new Set(images.flatMap((i) => [...(i.absent ?? [])]));
+  const foreign = new Map(images.flatMap((i) => i.foreignLayers ?? []).map((l) => [l.descriptor.digest, l]));
+  const source = (host: string) => withForeignLayers(pool.get(host), foreign);
   const archive: ArchiveWriter = await createArchive(options.output, {
     images: images.map((i) => ({ descriptor: i.descriptor, name: i.name, entry: i.request.entry })),
     blobs: archiveOrder(images),
@@ -143,8 +152,8 @@ async function writeArchive(
       // Write once: straight into the archive, which the cache now shares.
       await Promise.all([...groups].map(([host, roots]) =>
         copyGraph({
-          src: cacheFirst(cache, pool.get(host)),
-          dst: archive,
+          src: cacheFirst(cache, source(host)),
+          dst: leavingOut(archive, absent),
           roots,
           concurrency: options.concurrency,
           readManifest,
@@ -163,8 +172,8 @@ async function writeArchive(
       }
       const filling = Promise.all([...groups].map(([host, roots]) =>
         copyGraph({
-          src: pool.get(host),
-          dst: cache,
+          src: source(host),
+          dst: leavingOut(cache, absent),
           roots,
           concurrency: options.concurrency,
           readManifest,
@@ -186,7 +195,14 @@ async function writeArchive(
       await Promise.all([
         filling,
         ...[...groups].map(([, roots]) =>
-          copyGraph({ src: landed, dst: archive, roots, concurrency: options.concurrency, readManifest, onEvent })
+          copyGraph({
+            src: landed,
+            dst: leavingOut(archive, absent),
+            roots,
+            concurrency: options.concurrency,
+            readManifest,
+            onEvent,
+          })
         ),
       ]);
     }

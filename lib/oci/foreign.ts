@@ -152,3 +152,53 @@ export function withForeignLayers(store: Store, layers: ReadonlyMap<string, Fore
     },
   };
 }
+
+/**
+ * A destination that treats `digests` as already present: blobs left out on
+ * purpose (foreign layers under `skip`) are neither fetched nor written.
+ */
+export function leavingOut<S extends Store>(store: S, digests: ReadonlySet<string>): S {
+  if (digests.size === 0) return store;
+  return {
+    ...store,
+    exists: (repo, desc) => digests.has(desc.digest) ? Promise.resolve(true) : store.exists(repo, desc),
+    push: (repo, desc, content) =>
+      digests.has(desc.digest) ? Promise.resolve("exists") : store.push(repo, desc, content),
+  };
+}
+
+/** Summary lines about foreign layers for a set of resolved images (empty when there are none). */
+export function foreignLayerNotes(
+  images: readonly { foreignLayers?: ForeignLayer[]; externalLayers?: Descriptor[] }[],
+  policy: ForeignLayerPolicy,
+): { warning: boolean; text: string }[] {
+  const count = (list: Descriptor[]) => {
+    const unique = new Map(list.map((d) => [d.digest, d.size]));
+    return { n: unique.size, bytes: [...unique.values()].reduce((a, b) => a + b, 0) };
+  };
+  const rewritten = count(images.flatMap((i) => (i.foreignLayers ?? []).map((l) => l.descriptor)));
+  const external = count(images.flatMap((i) => i.externalLayers ?? []));
+  const out: { warning: boolean; text: string }[] = [];
+  if (rewritten.n > 0 && policy === "include") {
+    out.push({
+      warning: false,
+      text:
+        `${rewritten.n} foreign layer(s), ${rewritten.bytes} bytes, fetched from their URLs and carried as ordinary layers (manifests rewritten: new digests, see airgap.lock)`,
+    });
+  }
+  if (rewritten.n > 0 && policy === "skip") {
+    out.push({
+      warning: true,
+      text:
+        `${rewritten.n} foreign layer(s), ${rewritten.bytes} bytes, left out (--foreign-layers skip): the target registry must already hold them in the same repositories, e.g. from an earlier load of an archive saved with include`,
+    });
+  }
+  if (external.n > 0) {
+    out.push({
+      warning: true,
+      text:
+        `${external.n} foreign layer(s) stay at their URLs (--foreign-layers keep): the target registry must accept foreign URLs and the nodes must reach them`,
+    });
+  }
+  return out;
+}
