@@ -10,16 +10,22 @@ import type { CopyRoot } from "../copy.ts";
 import { AirgapError } from "../errors.ts";
 import { parseManifest, storedChildren } from "../oci/manifest.ts";
 import { isManifestType } from "../oci/media.ts";
+import { isExternalLayer } from "../oci/foreign.ts";
 import type { ArchiveReader } from "../store/archive.ts";
 import type { Store } from "../store/types.ts";
 
-/** Throw unless every blob the roots need that the archive lacks is at the target. */
+/**
+ * Throw unless every blob the roots need that the archive lacks is at the
+ * target. Returns how many foreign layers the manifests leave at their URLs
+ * (saved with `keep`): the target must accept those manifests.
+ */
 export async function checkAbsentBlobs(
   archive: ArchiveReader,
   target: Store,
   roots: readonly CopyRoot[],
-): Promise<void> {
+): Promise<{ externalLayers: number }> {
   const missing: string[] = [];
+  const external = new Set<string>();
   const seen = new Set<string>();
   for (const root of roots) {
     const walk = async (desc: { mediaType: string; digest: string; size: number }): Promise<void> => {
@@ -33,6 +39,9 @@ export async function checkAbsentBlobs(
           return;
         }
         const manifest = parseManifest(await archive.readBytes(desc), desc.mediaType, `${root.label}@${desc.digest}`);
+        if (manifest.kind === "manifest") {
+          for (const l of manifest.layers) if (isExternalLayer(l)) external.add(l.digest);
+        }
         for (const child of storedChildren(manifest)) await walk(child);
         return;
       }
@@ -51,4 +60,16 @@ export async function checkAbsentBlobs(
       }; foreign layers saved with --foreign-layers skip must be loaded first from an archive saved with include`,
     );
   }
+  return { externalLayers: external.size };
+}
+
+/** A refused manifest push of an archive with foreign URLs (saved with `keep`): say why and what to do. */
+export function explainRefusal(e: unknown, externalLayers: number): unknown {
+  if (externalLayers === 0 || !(e instanceof AirgapError) || e.context.op !== "push manifest") return e;
+  if (e.context.status !== 500 && e.context.code !== "MANIFEST_INVALID") return e;
+  return new AirgapError(
+    `${e.message} — the archive keeps ${externalLayers} foreign layer(s) at their URLs (saved with --foreign-layers keep) and this registry refuses such manifests; allow the URLs there (distribution: validation.manifests.urls.allow) or save with --foreign-layers include`,
+    e.context,
+    { cause: e },
+  );
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { copyGraph, type CopyRoot } from "../copy.ts";
-import { checkAbsentBlobs } from "./absent.ts";
+import { checkAbsentBlobs, explainRefusal } from "./absent.ts";
 import { AirgapError } from "../errors.ts";
 import type { Reporter } from "../progress.ts";
 import { formatReference, parseReference, type Reference, targetReference } from "../ref.ts";
@@ -99,7 +99,7 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
       tags: ref.tag ? [ref.tag] : [],
       label: key,
     }));
-    await checkAbsentBlobs(archive, store, roots);
+    const { externalLayers } = await checkAbsentBlobs(archive, store, roots);
     const total = [...archive.blobs.values()].reduce((sum, e) => sum + e.size, 0);
     const phase = options.reporter.phase("pushing", total, archive.blobs.size);
     try {
@@ -112,7 +112,7 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
           if (event.type === "bytes") phase.addBytes(event.bytes);
           else if (event.type === "blob") phase.addItem();
         },
-      });
+      }).catch((e) => Promise.reject(explainRefusal(e, externalLayers)));
     } finally {
       phase.end();
     }
