@@ -12,7 +12,7 @@
  */
 import { AirgapError, errorMessage } from "./errors.ts";
 import { type Descriptor, encodeJson, parseManifest, type Platform } from "./oci/manifest.ts";
-import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX } from "./oci/media.ts";
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, isIndexType, OCI_INDEX } from "./oci/media.ts";
 import {
   formatPlatform,
   isAttestation,
@@ -104,7 +104,24 @@ export async function findPlatforms(ctx: AssemblyContext): Promise<Assembly> {
   const entries: Descriptor[] = [];
   const sources: Record<string, string> = {};
   const tried: string[] = [ctx.tag];
-  const platformsOf = () => entries.filter((e) => e.platform && !isAttestation(e)).map((e) => e.platform!);
+  /** Platforms inside nested indexes (entries without a platform that are indexes): carried whole, so they count. */
+  const nested = new Map<string, Platform[]>();
+  const nestedPlatforms = async (desc: Descriptor, depth = 0): Promise<Platform[]> => {
+    if (!isIndexType(desc.mediaType) || depth > 4) return [];
+    const manifest = parseManifest(await ctx.read(desc), desc.mediaType, `${ctx.what} child ${desc.digest}`);
+    if (manifest.kind !== "index") return [];
+    const out: Platform[] = [];
+    for (const e of manifest.manifests) {
+      if (isAttestation(e)) continue;
+      if (e.platform) out.push(e.platform);
+      else out.push(...await nestedPlatforms(e, depth + 1));
+    }
+    return out;
+  };
+  const platformsOf = () => [
+    ...entries.filter((e) => e.platform && !isAttestation(e)).map((e) => e.platform!),
+    ...entries.flatMap((e) => nested.get(e.digest) ?? []),
+  ];
 
   /** The entries a resolved tag offers for the selection. */
   const offered = async (tag: string, resolved: ResolvedManifest): Promise<Descriptor[]> => {
@@ -119,14 +136,18 @@ export async function findPlatforms(ctx: AssemblyContext): Promise<Assembly> {
       platform,
     }];
   };
-  const add = (list: Descriptor[]) => {
-    for (const d of list) if (!entries.some((e) => e.digest === d.digest)) entries.push(d);
+  const add = async (list: Descriptor[]) => {
+    for (const d of list) {
+      if (entries.some((e) => e.digest === d.digest)) continue;
+      entries.push(d);
+      if (!d.platform) nested.set(d.digest, await nestedPlatforms(d));
+    }
   };
 
   let plainOffer: Descriptor[] = [];
   if (plain) {
     plainOffer = await offered(ctx.tag, plain);
-    add(plainOffer);
+    await add(plainOffer);
   }
   if (plain && unmetWants(wants, platformsOf()).length === 0) return { plain };
 
@@ -149,7 +170,7 @@ export async function findPlatforms(ctx: AssemblyContext): Promise<Assembly> {
       );
       const meetsThis = useful.some((d) => d.platform && unmetWants([want], [d.platform]).length === 0);
       if (!meetsThis) continue;
-      add(useful);
+      await add(useful);
       sources[tag] = resolved.descriptor.digest;
       break;
     }

@@ -21,13 +21,19 @@ import {
   type Blob,
   type GeneratedImage,
   type ImageSpec,
+  makeManifest,
   multiPlatformImage,
   singleImage,
   WINDOWS_1809,
   WINDOWS_LTSC2022,
 } from "../../lib/corpus.ts";
 import { parseLock } from "../../lib/lock.ts";
-import type { Descriptor, Platform } from "../../lib/oci/manifest.ts";
+import { type Descriptor, encodeJson, type Platform } from "../../lib/oci/manifest.ts";
+import { copyGraph } from "../../lib/copy.ts";
+import { digestOf } from "../../lib/oci/digest.ts";
+import { createRegistryClient } from "../../lib/store/registry/client.ts";
+import { registryStore } from "../../lib/store/registry/store.ts";
+import { bytesStream, type Store } from "../../lib/store/types.ts";
 import * as media from "../../lib/oci/media.ts";
 import { openArchive } from "../../lib/store/archive.ts";
 
@@ -418,6 +424,189 @@ windows:
         // The first target holds the 1809 base layers from the include load: same digests, nothing to push.
         const ok = await airgapOk(["load", skip, "--registry", target.host]);
         assertStringIncludes(ok.stdout, "0 blobs pushed");
+      });
+    } finally {
+      await host?.stop();
+      for (const r of registries) await r.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Generated blobs as a read-only source store, to push graphs skopeo 1.9 cannot (nested indexes). */
+function memorySource(blobs: Blob[]): Store {
+  const byDigest = new Map(blobs.map((b) => [b.descriptor.digest, b.bytes]));
+  const get = (digest: string) => {
+    const bytes = byDigest.get(digest);
+    if (!bytes) throw new Error(`no blob ${digest}`);
+    return bytes;
+  };
+  const readOnly = () => Promise.reject(new Error("read-only"));
+  return {
+    description: "generated",
+    concurrency: 4,
+    exists: (_repo, desc) => Promise.resolve(byDigest.has(desc.digest)),
+    fetch: (_repo, desc) => Promise.resolve(bytesStream(get(desc.digest))),
+    push: readOnly,
+    tag: readOnly,
+    resolve: readOnly,
+  };
+}
+
+function ociBlob(mediaType: string, value: unknown): Blob {
+  const bytes = encodeJson(value);
+  return { descriptor: { mediaType, digest: digestOf(bytes), size: bytes.byteLength }, bytes };
+}
+
+Deno.test({
+  name: "foreign layers below nested indexes and next to attestations: parents rewritten, references follow",
+  ignore: !enabled,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "airgap-windows-nested-" });
+    const registries: TestRegistry[] = [];
+    const foreignPort = freePort();
+    let host: ForeignHost | undefined;
+    try {
+      const urlBases = [`http://127.0.0.1:${foreignPort}/layers`];
+      const linux = makeManifest({ format: "oci", platform: AMD64, layers: [{ seed: "n-linux", size: 2000 }] });
+      const windows = makeManifest({
+        format: "oci",
+        platform: WINDOWS_1809,
+        layers: [{ seed: "n-win", size: 2000 }],
+        foreignBase: { seed: "n-base", size: 4000, urlBases },
+      });
+      const attestation = (subject: Blob, seed: string) => {
+        const config = ociBlob(media.OCI_CONFIG, { architecture: "unknown", os: "unknown", seed });
+        const statement = ociBlob("application/vnd.in-toto+json", { _type: "https://in-toto.io/Statement/v0.1", seed });
+        const manifest = ociBlob(media.OCI_MANIFEST, {
+          schemaVersion: 2,
+          mediaType: media.OCI_MANIFEST,
+          config: config.descriptor,
+          layers: [statement.descriptor],
+        });
+        const entry: Descriptor = {
+          ...manifest.descriptor,
+          platform: { os: "unknown", architecture: "unknown" },
+          annotations: {
+            "vnd.docker.reference.type": "attestation-manifest",
+            "vnd.docker.reference.digest": subject.descriptor.digest,
+          },
+        };
+        return { entry, blobs: [config, statement, manifest] };
+      };
+      const attLinux = attestation(linux.manifest, "l");
+      const attWindows = attestation(windows.manifest, "w");
+      const flat = ociBlob(media.OCI_INDEX, {
+        schemaVersion: 2,
+        mediaType: media.OCI_INDEX,
+        manifests: [
+          { ...linux.manifest.descriptor, platform: AMD64 },
+          { ...windows.manifest.descriptor, platform: WINDOWS_1809 },
+          attLinux.entry,
+          attWindows.entry,
+        ],
+      });
+      const inner = ociBlob(media.OCI_INDEX, {
+        schemaVersion: 2,
+        mediaType: media.OCI_INDEX,
+        manifests: [
+          { ...linux.manifest.descriptor, platform: AMD64 },
+          { ...windows.manifest.descriptor, platform: WINDOWS_1809 },
+        ],
+      });
+      const outer = ociBlob(media.OCI_INDEX, {
+        schemaVersion: 2,
+        mediaType: media.OCI_INDEX,
+        manifests: [inner.descriptor],
+      });
+      const all = [
+        linux.manifest,
+        ...linux.blobs,
+        windows.manifest,
+        ...windows.blobs,
+        ...attLinux.blobs,
+        ...attWindows.blobs,
+        flat,
+        inner,
+        outer,
+      ];
+      const upstream = await startRegistry({
+        extraConfig: "validation:\n  manifests:\n    urls:\n      allow:\n        - '^http://127\\.0\\.0\\.1'\n",
+      });
+      const target = await startRegistry();
+      registries.push(upstream, target);
+      const client = createRegistryClient(upstream.host, { noAuthFiles: true });
+      try {
+        await copyGraph({
+          src: memorySource(all),
+          dst: registryStore(client),
+          roots: [
+            { srcRepo: "", dstRepo: "rancher/att", descriptor: flat.descriptor, tags: ["v1"], label: "att" },
+            { srcRepo: "", dstRepo: "rancher/nested", descriptor: outer.descriptor, tags: ["v1"], label: "nested" },
+          ],
+        });
+      } finally {
+        client.close();
+      }
+      host = startForeignHost(windows.foreign, foreignPort);
+      const list = join(dir, "rancher-images.txt");
+      const windowsList = join(dir, "rancher-windows-images.txt");
+      await Deno.writeTextFile(list, "rancher/att:v1\n");
+      await Deno.writeTextFile(windowsList, "rancher/att:v1\r\nrancher/nested:v1\r\n");
+      const archive = join(dir, "images.tar");
+      await airgapOk([
+        "save",
+        "-l",
+        list,
+        "--windows-image-list",
+        windowsList,
+        "-s",
+        upstream.host,
+        "-i",
+        archive,
+        "--cache",
+        join(dir, "cache"),
+        "-q",
+      ]);
+      await host.stop();
+      host = undefined;
+      await airgapOk(["load", "-i", archive, "-r", target.host, "-q"]);
+
+      // The flat index: Linux and its attestation unchanged; Windows rewritten and its attestation follows it.
+      const att = (await rawManifest(`${target.host}/rancher/att:v1`)).json;
+      const [l, w, al, aw] = entries(att);
+      assertEquals(entries(att).length, 4);
+      assertEquals(l.digest, linux.manifest.descriptor.digest);
+      assert(w.digest !== windows.manifest.descriptor.digest, "the Windows manifest was rewritten");
+      assertEquals(al.digest, attLinux.entry.digest);
+      assertEquals(al.annotations!["vnd.docker.reference.digest"], linux.manifest.descriptor.digest);
+      assertEquals(aw.digest, attWindows.entry.digest, "the attestation itself keeps its bytes");
+      assertEquals(aw.annotations!["vnd.docker.reference.digest"], w.digest, "and points at the saved manifest");
+      await skopeo(
+        "copy",
+        "--quiet",
+        "--src-tls-verify=false",
+        `docker://${target.host}/rancher/att@${w.digest}`,
+        `dir:${join(dir, "w")}`,
+      );
+
+      // The nested index: the outer index points at a rewritten inner index, which points at the rewritten manifest.
+      const nested = (await rawManifest(`${target.host}/rancher/nested:v1`)).json;
+      const innerEntry = entries(nested)[0];
+      assert(innerEntry.digest !== inner.descriptor.digest, "the inner index was rewritten");
+      const innerAtTarget = (await rawManifest(`${target.host}/rancher/nested@${innerEntry.digest}`)).json;
+      assertEquals(entries(innerAtTarget).map((e) => e.digest), [linux.manifest.descriptor.digest, w.digest]);
+
+      const reader = await openArchive(archive);
+      const lock = parseLock(reader.lock!, "airgap.lock");
+      await reader.close?.();
+      const nestedLock = lock.images.find((i) => i.entry === "rancher/nested:v1")!;
+      assertEquals(nestedLock.upstreamDigest, outer.descriptor.digest);
+      assertEquals(nestedLock.rewritten, {
+        [inner.descriptor.digest]: innerEntry.digest,
+        [windows.manifest.descriptor.digest]: w.digest,
       });
     } finally {
       await host?.stop();
