@@ -257,12 +257,13 @@ function program(): Command {
       if (options.insecure) target.insecure = true;
       if (options.caFile) target.caFile = resolve(options.caFile);
       registries.set(registry, target);
-      const entries = options.imageList || options.windowsImageList
+      const listed = options.imageList || options.windowsImageList
         ? (await declarationFromList(options.imageList ? resolve(options.imageList) : undefined, {
           windowsImageLists: options.windowsImageList?.map((p: string) => resolve(p)),
           windowsVersions: options.windowsVersions,
-        })).requests.map((r) => r.entry)
+        })).requests
         : undefined;
+      const entries = listed?.map((r) => r.entry);
       const started = performance.now();
       const result = await loadCommand({
         archivePath,
@@ -270,6 +271,7 @@ function program(): Command {
         prefix,
         registries,
         entries,
+        platforms: options.windowsImageList ? new Map(listed!.map((r) => [r.entry, r.platforms])) : undefined,
         reporter: reporterFor(options),
         concurrency: options.concurrency,
       });

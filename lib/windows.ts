@@ -9,7 +9,9 @@
  */
 import type { ImageRequest } from "./declaration.ts";
 import { AirgapError, errorMessage } from "./errors.ts";
-import { type PlatformSelector, windowsPlatform } from "./oci/platform.ts";
+import { formatPlatform, type PlatformSelector, platformWants, unmetWants, windowsPlatform } from "./oci/platform.ts";
+import { type Descriptor, parseManifest, type Platform } from "./oci/manifest.ts";
+import { isIndexType } from "./oci/media.ts";
 import { parseWindowsVersions } from "./oci/windows.ts";
 import { parseReference, sourceReference } from "./ref.ts";
 import { readImageList } from "./sources/list.ts";
@@ -85,4 +87,42 @@ export async function windowsRequests(input: WindowsInput): Promise<ImageRequest
     }
   }
   return out;
+}
+
+/**
+ * At load: every Windows version asked for (`--windows-versions`) must be in
+ * the archive for each entry of the Windows lists — the archive holds what
+ * was saved, and a load cannot add a version. Versions saved but not asked
+ * for are loaded too (they are part of the saved index and its digest).
+ */
+export async function checkWindowsVersions(
+  archive: { path: string; readBytes(desc: Descriptor): Promise<Uint8Array> },
+  images: readonly { entry: string; descriptor: Descriptor }[],
+  wanted: ReadonlyMap<string, PlatformSelector>,
+): Promise<void> {
+  for (const image of images) {
+    const selector = wanted.get(image.entry);
+    if (!selector) continue;
+    const versioned = platformWants(selector).filter((w) => w.versioned);
+    if (versioned.length === 0) continue;
+    const platforms: Platform[] = [];
+    const collect = async (desc: Descriptor, depth: number): Promise<void> => {
+      const manifest = parseManifest(await archive.readBytes(desc), desc.mediaType, `${image.entry}@${desc.digest}`);
+      if (manifest.kind !== "index" || depth > 4) return;
+      for (const e of manifest.manifests) {
+        if (e.platform) platforms.push(e.platform);
+        else if (isIndexType(e.mediaType)) await collect(e, depth + 1);
+      }
+    };
+    if (isIndexType(image.descriptor.mediaType)) await collect(image.descriptor, 0);
+    const missing = unmetWants(versioned, platforms);
+    if (missing.length > 0) {
+      const saved = platforms.filter((p) => p.os === "windows").map((p) => formatPlatform(p)).join(", ") || "none";
+      throw new AirgapError(
+        `${image.entry}: ${archive.path} holds no image for ${
+          missing.map((w) => formatPlatform(w.spec)).join(", ")
+        } (saved Windows images: ${saved}); save it again with these --windows-versions`,
+      );
+    }
+  }
 }

@@ -6,6 +6,8 @@
  */
 import { copyGraph, type CopyRoot } from "../copy.ts";
 import { checkAbsentBlobs, explainRefusal } from "./absent.ts";
+import type { PlatformSelector } from "../oci/platform.ts";
+import { checkWindowsVersions } from "../windows.ts";
 import { AirgapError } from "../errors.ts";
 import type { Reporter } from "../progress.ts";
 import { formatReference, parseReference, type Reference, targetReference } from "../ref.ts";
@@ -25,6 +27,8 @@ export interface LoadOptions {
   registries?: ReadonlyMap<string, RegistrySettings>;
   /** Load only these entries (the seed-compatible `--image-list`). */
   entries?: string[];
+  /** Platforms entries must hold (Windows versions given to load with `--windows-versions`). */
+  platforms?: ReadonlyMap<string, PlatformSelector>;
   reporter: Reporter;
   concurrency?: number;
 }
@@ -77,6 +81,7 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
   const archive = await openArchive(options.archivePath);
   const chosen = selectImages(archive.images, options.entries, options.archivePath);
   if (chosen.length === 0) throw new AirgapError(`${options.archivePath} holds no images`);
+  if (options.platforms) await checkWindowsVersions(archive, chosen, options.platforms);
   const targets = new Map<string, { ref: Reference; image: ArchiveIndexEntry }>();
   for (const image of chosen) {
     const ref = targetReference(image.entry, options.registry, options.prefix ?? "");

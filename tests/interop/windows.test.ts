@@ -197,6 +197,30 @@ Deno.test({
       });
 
       await t.step(
+        "load asked for a Windows version the archive lacks: error naming the image, nothing pushed",
+        async () => {
+          const out = await airgap([
+            "load",
+            "-r",
+            `${target.host}/never`,
+            "-l",
+            linuxList,
+            "--windows-image-list",
+            windowsList,
+            "--windows-versions",
+            "1809,ltsc2022",
+            "-i",
+            archive,
+          ]);
+          assertEquals(out.code, 1);
+          assertStringIncludes(out.stderr, "rancher/multi:v1: ");
+          assertStringIncludes(out.stderr, "holds no image for windows/amd64:10.0.20348");
+          const catalog = await (await fetch(`http://${target.host}/v2/_catalog`)).json();
+          assert(!catalog.repositories.some((r: string) => r.startsWith("never/")));
+        },
+      );
+
+      await t.step(
         "an image in both lists is one tag holding its Linux and Windows 1809 images, same digests",
         async () => {
           const { json } = await rawManifest(`${target.host}/rancher/multi:v1`);
