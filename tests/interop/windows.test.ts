@@ -333,6 +333,17 @@ windows:
         // With the host back, it works.
         host = startForeignHost(foreign, foreignPort);
         await airgapOk(["save", "-f", yaml, "-o", join(dir, "two.tar"), "--cache", cache, "-q"]);
+        // --locked resolves every per-OS tag to its pinned digest: the same archive, byte for byte.
+        await airgapOk(["save", "-f", yaml, "--locked", "-o", join(dir, "locked.tar"), "--cache", cache, "-q"]);
+        assertEquals(await Deno.readFile(join(dir, "locked.tar")), await Deno.readFile(join(dir, "two.tar")));
+        const yamlLock = parseLock(await Deno.readTextFile(join(dir, "airgap.lock")), "airgap.lock");
+        assertEquals(
+          yamlLock.images.find((i) => i.entry === "rancher/flannel:v3")!.assembled,
+          {
+            "v3-windows-1809": c.flannel1809.root.descriptor.digest,
+            "v3-windows-ltsc2022": c.flannel2022.root.descriptor.digest,
+          },
+        );
         await airgapOk(["load", join(dir, "two.tar"), "--registry", second.host, "-q"]);
         const flannel = (await rawManifest(`${second.host}/rancher/flannel:v3`)).json;
         assertEquals(platformsOf(flannel), ["windows/amd64:10.0.17763.5206", "windows/amd64:10.0.20348.2113"]);
