@@ -27,6 +27,7 @@ import { defaultCacheDir } from "./lib/store/cache.ts";
 import type { RegistrySettings } from "./lib/store/registry/client.ts";
 import { configJsonSchema } from "./schemas/config.ts";
 import { lockJsonSchema } from "./schemas/lock.ts";
+import { FOREIGN_LAYER_POLICIES, parseForeignLayerPolicy } from "./lib/oci/foreign.ts";
 import { VERSION } from "./lib/version.ts";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -47,21 +48,50 @@ function out(line = "") {
   console.log(line);
 }
 
-/** Load the declaration: airgap.yaml, or the seed-compatible image list. */
+interface WindowsOptions {
+  windowsImageList?: string[];
+  windowsVersions?: string[];
+  foreignLayers?: string;
+}
+
+/** Load the declaration: airgap.yaml, or the seed-compatible image lists. */
 async function declaration(
-  options: CommonOptions & { imageList?: string; sourceRegistry?: string },
+  options: CommonOptions & WindowsOptions & { imageList?: string; sourceRegistry?: string },
 ): Promise<Declaration> {
-  if (options.imageList) {
-    if (options.file) throw usageError("use either -f/--file or -l/--image-list, not both");
-    return await declarationFromList(resolve(options.imageList), {
-      platforms: options.platform,
-      sourceRegistry: options.sourceRegistry,
-    });
-  }
-  return await loadDeclaration(resolve(options.file ?? "airgap.yaml"), {
+  const overrides = {
     platforms: options.platform,
     sourceRegistry: options.sourceRegistry,
-  });
+    windowsImageLists: options.windowsImageList?.map((p) => resolve(p)),
+    windowsVersions: options.windowsVersions,
+    foreignLayers: options.foreignLayers ? parseForeignLayerPolicy(options.foreignLayers) : undefined,
+  };
+  if (options.imageList || (options.windowsImageList?.length && !options.file)) {
+    if (options.file) throw usageError("use either -f/--file or -l/--image-list, not both");
+    return await declarationFromList(options.imageList ? resolve(options.imageList) : undefined, overrides);
+  }
+  return await loadDeclaration(resolve(options.file ?? "airgap.yaml"), overrides);
+}
+
+/** The Windows flags of rancher-load-images.sh, and the foreign-layer policy. */
+function addWindowsOptions(command: Command, withPolicy = true): Command {
+  command
+    .option(
+      "--windows-image-list <file>",
+      "Windows image list (rancher-windows-images.txt): windows/amd64 images of --windows-versions",
+      collect,
+    )
+    .option(
+      "--windows-versions <list>",
+      "Windows versions, comma list: 1809, ltsc2019, 1903, 1909, 2004, 20H2 (= 2009), ltsc2022, ltsc2025 or a build such as 10.0.17763 (default: 1809)",
+      collect,
+    );
+  if (withPolicy) {
+    command.option(
+      "--foreign-layers <policy>",
+      `foreign (non-distributable) layers: ${FOREIGN_LAYER_POLICIES.join(", ")} (default: include)`,
+    );
+  }
+  return command;
 }
 
 function cacheDir(options: CommonOptions, decl?: Declaration): string {
@@ -88,10 +118,10 @@ function program(): Command {
     .showHelpAfterError()
     .exitOverride();
 
-  addCommonOptions(
+  addWindowsOptions(addCommonOptions(
     cli.command("plan")
       .description("resolve the declaration, show what is cached, new or changed, and write airgap.lock"),
-  )
+  ))
     .option("-l, --image-list <file>", "plan an image list instead of airgap.yaml")
     .option("-s, --source-registry <host>", "pull from this registry (mirror) instead")
     .option("--lock <file>", "lock file (default: airgap.lock next to airgap.yaml)")
@@ -123,6 +153,9 @@ function program(): Command {
               digest: p.image.descriptor.digest,
               upstreamDigest: p.image.upstreamDigest,
               platforms: p.image.platforms,
+              ...(p.image.assembled ? { assembled: p.image.assembled } : {}),
+              ...(p.image.rewritten ? { rewritten: p.image.rewritten } : {}),
+              ...(p.image.foreignLayers ? { foreignLayers: p.image.foreignLayers.length } : {}),
               lock: p.lockStatus,
               missingBlobs: p.missing.length,
               missingBytes: p.missing.reduce((s, d) => s + d.size, 0),
@@ -146,10 +179,10 @@ function program(): Command {
       }
     });
 
-  addCommonOptions(
+  addWindowsOptions(addCommonOptions(
     cli.command("save")
       .description("fetch the declared images into the cache and write an archive"),
-  )
+  ))
     .option("-o, --output <file>", "archive to write (default: airgap-images.tar)")
     .option("-l, --image-list <file>", "seed-compatible: save the images of this list (rancher-images.txt)")
     .option("-i, --images <file>", "seed-compatible name of the archive (like -o)")
@@ -175,7 +208,7 @@ function program(): Command {
       const decl = await declaration(options);
       const output = resolve(
         options.output ?? options.images ?? decl.output ??
-          (options.imageList ? "rancher-images.tar" : "airgap-images.tar"),
+          (options.imageList || options.windowsImageList ? "rancher-images.tar" : "airgap-images.tar"),
       );
       const lockPath = options.lock ? resolve(options.lock) : decl.lockPath;
       const previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
@@ -221,8 +254,11 @@ function program(): Command {
       if (lockPath) out(`wrote ${displayPath(lockPath)}`);
     });
 
-  cli.command("load")
-    .description("push an archive's images into a registry, keeping every digest")
+  addWindowsOptions(
+    cli.command("load")
+      .description("push an archive's images into a registry, keeping every digest"),
+    false,
+  )
     .argument("[archive...]", "archive to load (or its first part, or all its parts)")
     .option("-r, --registry <host[:port][/prefix]>", "target registry (default: target.registry in airgap.yaml)")
     .option("-i, --images <file>", "seed-compatible name of the archive")
@@ -245,7 +281,7 @@ function program(): Command {
       }
       const archivePath = resolve(
         archiveArg ?? options.images ??
-          (options.imageList ? "rancher-images.tar" : decl?.output ?? "airgap-images.tar"),
+          (options.imageList || options.windowsImageList ? "rancher-images.tar" : decl?.output ?? "airgap-images.tar"),
       );
       const registryText = options.registry ?? decl?.target?.registry;
       if (!registryText) {
@@ -258,9 +294,13 @@ function program(): Command {
       if (options.insecure) target.insecure = true;
       if (options.caFile) target.caFile = resolve(options.caFile);
       registries.set(registry, target);
-      const entries = options.imageList
-        ? (await declarationFromList(resolve(options.imageList))).requests.map((r) => r.entry)
+      const listed = options.imageList || options.windowsImageList
+        ? (await declarationFromList(options.imageList ? resolve(options.imageList) : undefined, {
+          windowsImageLists: options.windowsImageList?.map((p: string) => resolve(p)),
+          windowsVersions: options.windowsVersions,
+        })).requests
         : undefined;
+      const entries = listed?.map((r) => r.entry);
       const started = performance.now();
       const result = await loadCommand({
         archivePath,
@@ -268,6 +308,7 @@ function program(): Command {
         prefix,
         registries,
         entries,
+        platforms: options.windowsImageList ? new Map(listed!.map((r) => [r.entry, r.platforms])) : undefined,
         reporter: reporterFor(options),
         concurrency: options.concurrency,
       });

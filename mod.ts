@@ -54,6 +54,21 @@ export {
   type PlatformSpec,
 } from "./lib/oci/platform.ts";
 export { digestOf, verifyingStream } from "./lib/oci/digest.ts";
+/** Windows releases (names ↔ builds) and foreign (non-distributable) layers. */
+export {
+  parseWindowsVersion,
+  parseWindowsVersions,
+  WINDOWS_RELEASES,
+  type WindowsRelease,
+  type WindowsVersion,
+} from "./lib/oci/windows.ts";
+export {
+  type ForeignLayerPolicy,
+  makeDistributable,
+  parseForeignLayerPolicy,
+  withForeignLayers,
+} from "./lib/oci/foreign.ts";
+export { assembleIndex, findPlatforms } from "./lib/assemble.ts";
 /** The store interface and its implementations. */
 export type { Content, PushOutcome, ResolvedManifest, Store } from "./lib/store/types.ts";
 export { createRegistryClient, type RegistryClient, type RegistrySettings } from "./lib/store/registry/client.ts";

@@ -11,7 +11,7 @@
 import { AirgapError, errorMessage } from "./errors.ts";
 import { verifiedDigestOf } from "./oci/digest.ts";
 import { observeBytes } from "./streams.ts";
-import { children, type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "./oci/manifest.ts";
+import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest, storedChildren } from "./oci/manifest.ts";
 import { isManifestType } from "./oci/media.ts";
 import { type PushOutcome, readAll, type Store } from "./store/types.ts";
 
@@ -173,7 +173,7 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
     }
     const manifest = await loadManifest(node);
     const settled = await Promise.allSettled(
-      children(manifest).map((child, i) =>
+      storedChildren(manifest).map((child, i) =>
         copyNode({ ...node, descriptor: child, bytes: undefined, isConfig: manifest.kind === "manifest" && i === 0 })
       ),
     );

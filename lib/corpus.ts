@@ -26,6 +26,8 @@ export interface GeneratedImage {
   root: Blob;
   /** Every blob below the root (child manifests, configs, layers), each once. */
   blobs: Blob[];
+  /** Foreign (non-distributable) layers: not in a registry, served from their `urls`. */
+  foreign?: Blob[];
 }
 
 /** Deterministic pseudo-random bytes (xorshift), so digests are stable across runs. */
@@ -80,13 +82,25 @@ export interface ImageSpec {
   omitMediaType?: boolean;
   /** Extra config label, to make otherwise equal images differ. */
   label?: string;
+  /**
+   * A foreign (non-distributable) base layer, as Windows base images have:
+   * Docker's foreign type or OCI's non-distributable type, with `urls` made
+   * of each base URL and the layer's hex digest (`BASE/HEX`).
+   */
+  foreignBase?: { seed: string; size: number; urlBases: string[] };
 }
 
 /** Build one image manifest with its config and layers. */
-export function makeManifest(spec: ImageSpec): { manifest: Blob; blobs: Blob[] } {
+export function makeManifest(spec: ImageSpec): { manifest: Blob; blobs: Blob[]; foreign: Blob[] } {
   const docker = spec.format === "docker";
   const platform = spec.platform ?? { os: "linux", architecture: "amd64" };
-  const layers = spec.layers.map((l) => makeLayer(l.seed, l.size, docker ? media.DOCKER_LAYER : media.OCI_LAYER_GZIP));
+  const foreign = spec.foreignBase
+    ? [foreignLayer(spec.foreignBase.seed, spec.foreignBase.size, spec.format, spec.foreignBase.urlBases)]
+    : [];
+  const layers = [
+    ...foreign,
+    ...spec.layers.map((l) => makeLayer(l.seed, l.size, docker ? media.DOCKER_LAYER : media.OCI_LAYER_GZIP)),
+  ];
   const config = blob(
     docker ? media.DOCKER_CONFIG : media.OCI_CONFIG,
     encodeJson({
@@ -106,17 +120,37 @@ export function makeManifest(spec: ImageSpec): { manifest: Blob; blobs: Blob[] }
     layers: layers.map((l) => l.descriptor),
   };
   const unique = new Map<string, Blob>();
-  for (const b of [config, ...layers]) unique.set(b.descriptor.digest, { descriptor: b.descriptor, bytes: b.bytes });
+  for (const b of [config, ...layers.slice(foreign.length)]) {
+    unique.set(b.descriptor.digest, { descriptor: b.descriptor, bytes: b.bytes });
+  }
   return {
     manifest: blob(docker ? media.DOCKER_MANIFEST : media.OCI_MANIFEST, encodeJson(manifest)),
     blobs: [...unique.values()],
+    foreign: foreign.map((f) => ({ descriptor: f.descriptor, bytes: f.bytes })),
   };
 }
 
+/** A foreign base layer whose `urls` are `BASE/HEX` for each base. */
+export function foreignLayer(
+  seed: string,
+  size: number,
+  format: "docker" | "oci",
+  urlBases: string[],
+): Blob & { diffId: string } {
+  const layer = makeLayer(seed, size, format === "docker" ? media.DOCKER_FOREIGN_LAYER : media.OCI_NONDIST_LAYER_GZIP);
+  const hex = layer.descriptor.digest.slice("sha256:".length);
+  return { ...layer, descriptor: { ...layer.descriptor, urls: urlBases.map((b) => `${b}/${hex}`) } };
+}
+
+/** A Windows Server 2019 (1809) platform with a revision. */
+export const WINDOWS_1809: Platform = { os: "windows", architecture: "amd64", "os.version": "10.0.17763.5206" };
+/** A Windows Server 2022 platform with a revision. */
+export const WINDOWS_LTSC2022: Platform = { os: "windows", architecture: "amd64", "os.version": "10.0.20348.2113" };
+
 /** A single-manifest image. */
 export function singleImage(repository: string, tag: string, spec: ImageSpec): GeneratedImage {
-  const { manifest, blobs } = makeManifest(spec);
-  return { repository, tag, root: manifest, blobs };
+  const { manifest, blobs, foreign } = makeManifest(spec);
+  return { repository, tag, root: manifest, blobs, ...(foreign.length > 0 ? { foreign } : {}) };
 }
 
 /** A multi-platform image: a Docker manifest list or an OCI index over per-platform images. */
@@ -133,15 +167,18 @@ export function multiPlatformImage(
     manifests: children.map((c, i) => ({ ...c.manifest.descriptor, platform: variants[i].platform })),
   };
   const unique = new Map<string, Blob>();
+  const foreign = new Map<string, Blob>();
   for (const c of children) {
     unique.set(c.manifest.descriptor.digest, c.manifest);
     for (const b of c.blobs) unique.set(b.descriptor.digest, b);
+    for (const f of c.foreign) foreign.set(f.descriptor.digest, f);
   }
   return {
     repository,
     tag,
     root: blob(index.mediaType, encodeJson(index)),
     blobs: [...unique.values()],
+    ...(foreign.size > 0 ? { foreign: [...foreign.values()] } : {}),
   };
 }
 

@@ -11,6 +11,8 @@ import { parsePlatformSelector, type PlatformSelector } from "./oci/platform.ts"
 import { normaliseRegistryHost, parseReference, type Reference, sourceReference } from "./ref.ts";
 import { readImageList } from "./sources/list.ts";
 import type { RegistrySettings } from "./store/registry/client.ts";
+import type { ForeignLayerPolicy } from "./oci/foreign.ts";
+import { type WindowsInput, windowsRequests } from "./windows.ts";
 import { parseYamlLocated } from "./yaml.ts";
 
 /** One image to resolve. */
@@ -41,6 +43,8 @@ export interface Declaration {
   cache?: string;
   /** The lock file that goes with the declaration. */
   lockPath?: string;
+  /** What to do with foreign (non-distributable) layers (default include). */
+  foreignLayers?: ForeignLayerPolicy;
 }
 
 /** Overrides from the command line. */
@@ -49,6 +53,12 @@ export interface DeclarationOverrides {
   platforms?: string[];
   /** `--source-registry`. */
   sourceRegistry?: string;
+  /** `--windows-image-list` files. */
+  windowsImageLists?: string[];
+  /** `--windows-versions` values (default 1809). */
+  windowsVersions?: string[];
+  /** `--foreign-layers`. */
+  foreignLayers?: ForeignLayerPolicy;
 }
 
 function addRequest(map: Map<string, ImageRequest>, request: ImageRequest) {
@@ -165,11 +175,36 @@ export async function declarationFromConfig(
       addRequest(requests, { entry, source: safeSource(entry, listSource, origin), platforms, origin });
     }
   }
+  const windows = config.windows;
+  const windowsInput: WindowsInput = {
+    versions: overrides.windowsVersions?.length ? overrides.windowsVersions : windows?.versions,
+    versionsWhere: overrides.windowsVersions?.length ? "--windows-versions" : `${file}: windows.versions`,
+    sourceRegistry,
+    images: (windows?.images ?? []).map((item, i) => ({
+      entry: typeof item === "string" ? item.trim() : item.ref.trim(),
+      origin: locate(["windows", "images", i]),
+      versions: typeof item === "object" ? item.versions : undefined,
+    })),
+    lists: [
+      ...(windows?.lists ?? []).map((item) => {
+        const path = resolve(dir, typeof item === "string" ? item : item.path);
+        return typeof item === "string"
+          ? { path, shown: displayPath(path) }
+          : { path, shown: displayPath(path), versions: item.versions, sourceRegistry: item.sourceRegistry };
+      }),
+      ...(overrides.windowsImageLists ?? []).map((p) => ({ path: resolve(p), shown: displayPath(resolve(p)) })),
+    ],
+  };
+  for (const request of await windowsRequests(windowsInput)) addRequest(requests, request);
   const registries = new Map<string, RegistrySettings>();
   for (const [host, settings] of Object.entries(config.registries ?? {})) {
     registries.set(normaliseRegistryHost(host), registrySettings(host, settings, dir, file));
   }
+  const targetHost = config.target ? normaliseRegistryHost(config.target.registry) : undefined;
+  const targetPolicy = Object.entries(config.registries ?? {})
+    .find(([host]) => normaliseRegistryHost(host) === targetHost)?.[1].foreignLayers;
   return {
+    foreignLayers: overrides.foreignLayers ?? targetPolicy,
     configPath: path,
     requests: [...requests.values()],
     registries,
@@ -182,19 +217,29 @@ export async function declarationFromConfig(
   };
 }
 
-/** The seed-compatible declaration: one image list, a source registry, platforms. */
+/** The seed-compatible declaration: one image list (and Windows lists), a source registry, platforms. */
 export async function declarationFromList(
-  listPath: string,
+  listPath: string | undefined,
   overrides: DeclarationOverrides = {},
 ): Promise<Declaration> {
-  const shown = displayPath(listPath);
+  const shown = listPath ? displayPath(listPath) : "";
   const platforms = safeSelector(overrides.platforms, "--platform");
   const requests = new Map<string, ImageRequest>();
-  for (const { entry, line } of await readImageList(listPath, shown)) {
+  for (const { entry, line } of listPath ? await readImageList(listPath, shown) : []) {
     const origin = `${shown}:${line}`;
     addRequest(requests, { entry, source: safeSource(entry, overrides.sourceRegistry, origin), platforms, origin });
   }
-  return { requests: [...requests.values()], registries: new Map() };
+  const windowsLists = (overrides.windowsImageLists ?? []).map((p) => ({ path: p, shown: displayPath(p) }));
+  for (
+    const request of await windowsRequests({
+      lists: windowsLists,
+      images: [],
+      versions: overrides.windowsVersions,
+      versionsWhere: "--windows-versions",
+      sourceRegistry: overrides.sourceRegistry,
+    })
+  ) addRequest(requests, request);
+  return { requests: [...requests.values()], registries: new Map(), foreignLayers: overrides.foreignLayers };
 }
 
 function safeSelector(values: string[] | undefined, where: string): PlatformSelector {

@@ -40,7 +40,7 @@ export async function readLock(path: string, shownAs = path): Promise<Lock | und
   return parseLock(text, shownAs);
 }
 
-function sortedRecord(record: Record<string, number>): Record<string, number> {
+function sortedRecord<T>(record: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
@@ -57,6 +57,8 @@ export function normaliseLock(lock: Lock): Lock {
       size: i.size,
       platforms: [...i.platforms],
       blobs: sortedRecord(i.blobs),
+      ...(i.assembled ? { assembled: sortedRecord(i.assembled) } : {}),
+      ...(i.rewritten ? { rewritten: sortedRecord(i.rewritten) } : {}),
     }));
   return { lockVersion: 1, images };
 }

@@ -8,16 +8,32 @@
 import type { Lock, LockedImage } from "../schemas/lock.ts";
 import type { ImageRequest } from "./declaration.ts";
 import { AirgapError, errorMessage } from "./errors.ts";
-import { digestOf } from "./oci/digest.ts";
-import { type Descriptor, type Manifest, MAX_MANIFEST_SIZE, parseManifest } from "./oci/manifest.ts";
+import { assembleIndex, type Assembly, findPlatforms } from "./assemble.ts";
+import {
+  type ForeignLayer,
+  type ForeignLayerPolicy,
+  isExternalLayer,
+  makeDistributable,
+  rewrittenDescriptor,
+} from "./oci/foreign.ts";
+import {
+  type Descriptor,
+  encodeJson,
+  type ImageManifest,
+  MAX_MANIFEST_SIZE,
+  parseManifest,
+  storedChildren,
+} from "./oci/manifest.ts";
 import { isManifestType } from "./oci/media.ts";
-import { filterIndex, formatPlatform } from "./oci/platform.ts";
-import { formatReference } from "./ref.ts";
+import { filterIndex, formatPlatform, isAttestation, platformWants } from "./oci/platform.ts";
+import { formatReference, isValidDigest } from "./ref.ts";
 import { limiter } from "./copy.ts";
 import type { CacheStore } from "./store/cache.ts";
 import type { Base } from "./delta.ts";
 import type { RegistryStore } from "./store/registry/store.ts";
-import { readAll } from "./store/types.ts";
+import { readAll, type ResolvedManifest } from "./store/types.ts";
+
+const REFERENCE_DIGEST = "vnd.docker.reference.digest";
 
 /** An image resolved to its graph. */
 export interface ResolvedImage {
@@ -36,6 +52,18 @@ export interface ResolvedImage {
   blobs: Descriptor[];
   /** Which of `blobs` are configs (they travel with the manifests, before layers). */
   configs: Set<string>;
+  /** True when platforms were dropped from the upstream index. */
+  filtered?: boolean;
+  /** Set when the saved index was assembled from per-OS tags: tag → upstream digest. */
+  assembled?: Record<string, string>;
+  /** Manifests rewritten (foreign layers made distributable, and their parents): upstream digest → saved digest. */
+  rewritten?: Record<string, string>;
+  /** Foreign layers made distributable (policies include and skip): fetched from their URLs. */
+  foreignLayers?: ForeignLayer[];
+  /** Foreign layers left at their URLs (policy keep): not carried. */
+  externalLayers?: Descriptor[];
+  /** Blobs of the graph deliberately not carried (foreign layers under skip): the target must hold them. */
+  absent?: Set<string>;
 }
 
 /** How an image compares with the previous lock. */
@@ -79,6 +107,8 @@ export interface ResolveContext {
   concurrency?: number;
   /** Called as each image is resolved. */
   onResolved?(image: ResolvedImage): void;
+  /** What to do with foreign (non-distributable) layers (default include). */
+  foreignLayers?: ForeignLayerPolicy;
 }
 
 /** Resolution failed for some images: every failure, one line each. */
@@ -95,6 +125,11 @@ export function lockKey(image: { entry: string }): string {
   return image.entry;
 }
 
+function notFound(e: unknown): boolean {
+  return e instanceof AirgapError &&
+    (e.context.status === 404 || e.context.code === "MANIFEST_UNKNOWN" || e.context.code === "NAME_UNKNOWN");
+}
+
 async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<ResolvedImage> {
   const { source } = request;
   const store = ctx.registry(source.registry);
@@ -102,6 +137,11 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
   const name = formatReference(source);
   const what = name;
   const cache = ctx.cache;
+  const policy = ctx.foreignLayers ?? "include";
+  const locked = ctx.locked ? ctx.lock?.images.find((i) => lockKey(i) === request.entry) : undefined;
+  if (ctx.locked && !locked) {
+    throw new AirgapError(`${what}: not in airgap.lock (run "airgap plan" without --locked to add it)`);
+  }
 
   const fromCacheOrRegistry = async (desc: Descriptor): Promise<Uint8Array> => {
     if (await cache.has(desc.digest, desc.size)) return await cache.readBytes(desc);
@@ -110,95 +150,183 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
     return bytes;
   };
 
-  let pinned = source.digest;
-  if (ctx.locked) {
-    const locked = ctx.lock?.images.find((i) => lockKey(i) === request.entry);
-    if (!locked) throw new AirgapError(`${what}: not in airgap.lock (run "airgap plan" without --locked to add it)`);
-    pinned = locked.upstreamDigest ?? locked.digest;
-  }
-
-  let root: Descriptor | undefined;
-  let rootBytes: Uint8Array | undefined;
-  if (pinned) {
-    if (await cache.has(pinned)) {
-      const resolved = await cache.resolve(name, pinned);
-      root = resolved.descriptor;
-      rootBytes = resolved.bytes;
+  /** A tag or digest of this repository: from the cache when the registry's HEAD names what we hold. */
+  const resolveRef = async (reference: string): Promise<ResolvedManifest> => {
+    if (isValidDigest(reference)) {
+      if (await cache.has(reference)) return await cache.resolve(name, reference);
+    } else {
+      const head = await store.head(repo, reference);
+      if (head && await cache.has(head.digest, head.size)) {
+        return { descriptor: head, bytes: await cache.readBytes(head) };
+      }
     }
+    const resolved = await store.resolve(repo, reference);
+    await cache.putBytes(resolved.descriptor, resolved.bytes);
+    return resolved;
+  };
+
+  // Windows versions asked for: the platforms may be spread over per-OS tags.
+  const perOs = !request.platforms.all && !source.digest && platformWants(request.platforms).some((w) => w.versioned);
+  let root: ResolvedManifest | undefined;
+  let combined: Assembly["combined"];
+  if (perOs) {
+    const pins = locked?.assembled;
+    const found = await findPlatforms({
+      what,
+      tag: source.tag!,
+      selector: request.platforms,
+      read: fromCacheOrRegistry,
+      resolveTag: async (tag) => {
+        if (locked) {
+          const pin = pins ? pins[tag] : tag === source.tag ? locked.upstreamDigest ?? locked.digest : undefined;
+          return pin ? await resolveRef(pin) : undefined;
+        }
+        try {
+          return await resolveRef(tag);
+        } catch (e) {
+          if (notFound(e)) return undefined;
+          throw e;
+        }
+      },
+    });
+    root = found.plain;
+    combined = found.combined;
   } else {
-    const head = await store.head(repo, source.tag!);
-    if (head && await cache.has(head.digest, head.size)) {
-      root = head;
-      rootBytes = await cache.readBytes(head);
-    }
+    root = await resolveRef(source.digest ?? (locked ? locked.upstreamDigest ?? locked.digest : source.tag!));
   }
-  if (!root || !rootBytes) {
-    const resolved = await store.resolve(repo, pinned ?? source.tag!);
-    root = resolved.descriptor;
-    rootBytes = resolved.bytes;
-    await cache.putBytes(root, rootBytes);
-  }
-  if (source.digest && root.digest !== source.digest) {
-    throw new AirgapError(`${what}: registry returned ${root.digest}, expected ${source.digest}`);
+  if (source.digest && root && root.descriptor.digest !== source.digest) {
+    throw new AirgapError(`${what}: registry returned ${root.descriptor.digest}, expected ${source.digest}`);
   }
 
-  const manifest = parseManifest(rootBytes, root.mediaType, what);
-  root = { ...root, mediaType: manifest.mediaType };
   const manifests: Descriptor[] = [];
   const blobs = new Map<string, Descriptor>();
   const configs = new Set<string>();
-  const addBlobs = (m: Manifest) => {
-    if (m.kind !== "manifest") return;
-    configs.add(m.config.digest);
-    for (const d of [m.config, ...m.layers]) if (!blobs.has(d.digest)) blobs.set(d.digest, d);
-  };
-  let saved = root;
-  let platforms: string[] = [];
+  const rewritten: Record<string, string> = {};
+  const foreignLayers = new Map<string, ForeignLayer>();
+  const externalLayers = new Map<string, Descriptor>();
+  const absent = new Set<string>();
+  const visited = new Map<string, Promise<Descriptor>>();
 
-  if (manifest.kind === "index") {
-    const filtered = filterIndex(manifest, rootBytes, request.platforms, what);
-    if (filtered.changed) {
-      saved = { mediaType: manifest.mediaType, digest: digestOf(filtered.bytes), size: filtered.bytes.byteLength };
-      await cache.putBytes(saved, filtered.bytes);
+  /** Walk a manifest below the root; returns the descriptor that is saved (new when rewritten). */
+  const visit = (desc: Descriptor, isRoot = false): Promise<Descriptor> => {
+    let pending = visited.get(desc.digest);
+    if (!pending) {
+      pending = visitOnce(desc, isRoot);
+      visited.set(desc.digest, pending);
     }
-    const walk = async (entries: Descriptor[]) => {
-      for (const child of entries) {
-        if (!isManifestType(child.mediaType)) {
-          if (!blobs.has(child.digest)) blobs.set(child.digest, child);
-          continue;
-        }
-        if (manifests.some((m) => m.digest === child.digest)) continue;
-        manifests.push(child);
-        const bytes = await fromCacheOrRegistry(child);
-        const parsed = parseManifest(bytes, child.mediaType, `${what} child ${child.digest}`);
-        if (parsed.kind === "index") await walk(parsed.manifests);
-        else addBlobs(parsed);
+    return pending;
+  };
+  const keepRewrite = async (upstream: Descriptor, mediaType: string, bytes: Uint8Array): Promise<Descriptor> => {
+    const saved = rewrittenDescriptor(mediaType, bytes);
+    await cache.putBytes(saved, bytes);
+    rewritten[upstream.digest] = saved.digest;
+    return saved;
+  };
+  const visitOnce = async (desc: Descriptor, isRoot: boolean): Promise<Descriptor> => {
+    const bytes = await fromCacheOrRegistry(desc);
+    const manifest = parseManifest(bytes, desc.mediaType, isRoot ? what : `${what} child ${desc.digest}`);
+    let saved: Descriptor = { mediaType: manifest.mediaType, digest: desc.digest, size: desc.size };
+    if (manifest.kind === "index") {
+      const index = manifest;
+      const entries = await visitEntries(index.manifests);
+      if (entries.some((e, i) => e !== index.manifests[i])) {
+        saved = await keepRewrite(desc, index.mediaType, encodeJson({ ...index.raw, manifests: entries }));
       }
-    };
-    await walk(filtered.kept);
-    platforms = filtered.kept
-      .filter((m) => m.platform && !m.annotations?.["vnd.docker.reference.type"])
-      .map((m) => formatPlatform(m.platform!));
-  } else {
-    addBlobs(manifest);
-  }
-  if (ctx.locked) {
-    const locked = ctx.lock!.images.find((i) => lockKey(i) === request.entry)!;
-    if (locked.digest !== saved.digest) {
-      throw new AirgapError(
-        `${what}: resolves to ${saved.digest} but airgap.lock pins ${locked.digest} (platforms changed? run "airgap plan")`,
-      );
+    } else {
+      let image = manifest;
+      if (policy !== "keep") {
+        const made = makeDistributable(image, bytes);
+        if (made.changed) {
+          saved = await keepRewrite(desc, image.mediaType, made.bytes);
+          image = parseManifest(made.bytes, image.mediaType, what) as ImageManifest;
+          for (const layer of made.layers) {
+            foreignLayers.set(layer.descriptor.digest, layer);
+            if (policy === "skip") absent.add(layer.descriptor.digest);
+          }
+        }
+      }
+      for (const layer of image.layers) if (isExternalLayer(layer)) externalLayers.set(layer.digest, layer);
+      configs.add(image.config.digest);
+      for (const d of storedChildren(image)) if (!blobs.has(d.digest)) blobs.set(d.digest, d);
     }
+    if (!isRoot && !manifests.some((m) => m.digest === saved.digest)) manifests.push(saved);
+    return saved;
+  };
+  /** Walk index entries; an entry whose manifest was rewritten points at the new digest (its attestations too). */
+  const visitEntries = async (entries: readonly Descriptor[]): Promise<Descriptor[]> => {
+    const moved = new Map<string, string>();
+    const out: Descriptor[] = [];
+    for (const entry of entries) {
+      if (!isManifestType(entry.mediaType)) {
+        if (!blobs.has(entry.digest)) blobs.set(entry.digest, entry);
+        out.push(entry);
+        continue;
+      }
+      const saved = await visit(entry);
+      if (saved.digest === entry.digest) {
+        out.push(entry);
+      } else {
+        moved.set(entry.digest, saved.digest);
+        out.push({ ...entry, digest: saved.digest, size: saved.size });
+      }
+    }
+    return out.map((e) => {
+      const ref = e.annotations?.[REFERENCE_DIGEST];
+      return ref && moved.has(ref)
+        ? { ...e, annotations: { ...e.annotations, [REFERENCE_DIGEST]: moved.get(ref)! } }
+        : e;
+    });
+  };
+
+  let saved: Descriptor;
+  let rootEntries: Descriptor[] | undefined;
+  let filteredRoot = false;
+  if (combined) {
+    rootEntries = await visitEntries(combined.entries);
+    const assembled = assembleIndex(rootEntries);
+    saved = rewrittenDescriptor(assembled.mediaType, assembled.bytes);
+    await cache.putBytes(saved, assembled.bytes);
+  } else {
+    const manifest = parseManifest(root!.bytes, root!.descriptor.mediaType, what);
+    const upstream = { ...root!.descriptor, mediaType: manifest.mediaType };
+    if (manifest.kind === "index") {
+      const filtered = filterIndex(manifest, root!.bytes, request.platforms, what);
+      filteredRoot = filtered.changed;
+      rootEntries = await visitEntries(filtered.kept);
+      if (filtered.changed || rootEntries.some((e, i) => e !== filtered.kept[i])) {
+        const bytes = encodeJson({ ...manifest.raw, manifests: rootEntries });
+        saved = rewrittenDescriptor(manifest.mediaType, bytes);
+        await cache.putBytes(saved, bytes);
+      } else {
+        saved = upstream;
+      }
+    } else {
+      saved = await visit(upstream, true);
+    }
+  }
+  const platforms = (rootEntries ?? [])
+    .filter((m) => m.platform && !isAttestation(m))
+    .map((m) => formatPlatform(m.platform!));
+  if (locked && locked.digest !== saved.digest) {
+    throw new AirgapError(
+      `${what}: resolves to ${saved.digest} but airgap.lock pins ${locked.digest} (platforms changed? run "airgap plan")`,
+    );
   }
   return {
     request,
     name,
     descriptor: saved,
-    upstreamDigest: root.digest,
+    upstreamDigest: root?.descriptor.digest ?? saved.digest,
     platforms: [...new Set(platforms)],
     manifests,
     blobs: [...blobs.values()],
     configs,
+    ...(filteredRoot ? { filtered: true } : {}),
+    ...(combined ? { assembled: combined.sources } : {}),
+    ...(Object.keys(rewritten).length > 0 ? { rewritten } : {}),
+    ...(foreignLayers.size > 0 ? { foreignLayers: [...foreignLayers.values()] } : {}),
+    ...(externalLayers.size > 0 ? { externalLayers: [...externalLayers.values()] } : {}),
+    ...(absent.size > 0 ? { absent } : {}),
   };
 }
 
@@ -250,6 +378,7 @@ export async function makePlan(
   for (const image of images) {
     const missing: Descriptor[] = [];
     for (const d of graphOf(image)) {
+      if (image.absent?.has(d.digest)) continue;
       blobs.set(d.digest, d.size);
       const carried = !base || isManifestType(d.mediaType) || !base.blobs.has(d.digest);
       if (carried) deltaBlobs.set(d.digest, d.size);
@@ -298,6 +427,8 @@ export function lockFromImages(images: ResolvedImage[]): Lock {
       size: image.descriptor.size,
       platforms: image.platforms,
       blobs: Object.fromEntries([...image.manifests, ...image.blobs].map((d) => [d.digest, d.size])),
+      ...(image.assembled ? { assembled: image.assembled } : {}),
+      ...(image.rewritten ? { rewritten: image.rewritten } : {}),
     })),
   };
 }
@@ -311,8 +442,9 @@ export function archiveOrder(images: ResolvedImage[]): Descriptor[] {
   const manifests: Descriptor[] = [];
   const configs: Descriptor[] = [];
   const layers: Descriptor[] = [];
+  const absent = new Set(images.flatMap((i) => [...(i.absent ?? [])]));
   const add = (list: Descriptor[], d: Descriptor) => {
-    if (seen.has(d.digest)) return;
+    if (seen.has(d.digest) || absent.has(d.digest)) return;
     seen.add(d.digest);
     list.push(d);
   };

@@ -28,8 +28,38 @@ export const ListEntrySchema = z.union([
   }),
 ], { error: "expected a list file path (string) or {path, platforms, sourceRegistry}" });
 
+/** Windows versions: release names (1809, ltsc2022, 20H2…) or build prefixes (10.0.17763). */
+const windowsVersions = z.array(z.union([z.string().min(1), z.number().int()]), {
+  error: "expected a list of Windows versions such as [1809, ltsc2022] or [10.0.17763]",
+});
+
+/** Windows images (rancher-windows-images.txt): windows/amd64 images of the given versions. */
+export const WindowsSchema = z.strictObject({
+  /** Versions for the lists and images below that name none (default [1809]). */
+  versions: windowsVersions.optional(),
+  /** Windows image list files, relative to this file. */
+  lists: z.array(z.union([
+    z.string().min(1),
+    z.strictObject({
+      path: z.string().min(1),
+      versions: windowsVersions.optional(),
+      sourceRegistry: z.string().min(1).optional(),
+    }),
+  ], { error: "expected a list file path (string) or {path, versions, sourceRegistry}" })).optional(),
+  /** Windows images written inline. */
+  images: z.array(z.union([
+    z.string().min(1),
+    z.strictObject({ ref: z.string().min(1), versions: windowsVersions.optional() }),
+  ], { error: "expected an image reference (string) or {ref, versions}" })).optional(),
+});
+
 /** Connection settings for one registry host. Secrets are referenced, never written here. */
 export const RegistrySettingsSchema = z.strictObject({
+  /**
+   * Foreign (non-distributable) layers when this host is the load target:
+   * include (default: carry them, rewrite manifests), keep (leave them at their URLs), skip (rewrite, do not carry).
+   */
+  foreignLayers: z.enum(["include", "keep", "skip"]).optional(),
   insecure: z.boolean().optional(),
   ca: z.string().min(1).optional(),
   username: z.string().min(1).optional(),
@@ -55,6 +85,8 @@ export const ConfigSchema = z.strictObject({
   images: z.array(ImageEntrySchema).optional(),
   /** Image list files, relative to this file. */
   lists: z.array(ListEntrySchema).optional(),
+  /** Windows images and versions (rancher-windows-images.txt). */
+  windows: WindowsSchema.optional(),
   /** Default load target. */
   target: TargetSchema.optional(),
   /** Connection settings by registry host (`host[:port]`). */

@@ -25,6 +25,10 @@ export const LockedImageSchema = z.strictObject({
   platforms: z.array(z.string()),
   /** Every other blob of the graph (manifests, configs, layers) → size. */
   blobs: z.record(digest, z.number().int().nonnegative()),
+  /** When the saved index was assembled from per-OS tags (`TAG-windows-1809`…): tag → upstream digest. */
+  assembled: z.record(z.string().min(1), digest).optional(),
+  /** Manifests rewritten to carry foreign layers as ordinary blobs: upstream digest → saved digest. */
+  rewritten: z.record(digest, digest).optional(),
 });
 
 /** The whole lock. */

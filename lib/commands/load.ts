@@ -5,6 +5,9 @@
  * @module
  */
 import { copyGraph, type CopyRoot } from "../copy.ts";
+import { explainRefusal } from "./absent.ts";
+import type { PlatformSelector } from "../oci/platform.ts";
+import { checkWindowsVersions } from "../windows.ts";
 import { AirgapError } from "../errors.ts";
 import type { Reporter } from "../progress.ts";
 import { formatReference, parseReference, type Reference, targetReference } from "../ref.ts";
@@ -27,6 +30,8 @@ export interface LoadOptions {
   registries?: ReadonlyMap<string, RegistrySettings>;
   /** Load only these entries (the seed-compatible `--image-list`). */
   entries?: string[];
+  /** Platforms entries must hold (Windows versions given to load with `--windows-versions`). */
+  platforms?: ReadonlyMap<string, PlatformSelector>;
   reporter: Reporter;
   concurrency?: number;
 }
@@ -79,6 +84,7 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
   const archive = await openArchive(options.archivePath);
   const chosen = selectImages(archive.images, options.entries, options.archivePath);
   if (chosen.length === 0) throw new AirgapError(`${options.archivePath} holds no images`);
+  if (options.platforms) await checkWindowsVersions(archive, chosen, options.platforms);
   const targets = new Map<string, { ref: Reference; image: ArchiveIndexEntry }>();
   for (const image of chosen) {
     const ref = targetReference(image.entry, options.registry, options.prefix ?? "");
@@ -101,7 +107,7 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
       tags: ref.tag ? [ref.tag] : [],
       label: key,
     }));
-    await ensureExternalBlobs(archive, roots, store, options);
+    const { externalLayers } = await ensureExternalBlobs(archive, roots, store, options);
     const total = [...archive.blobs.values()].reduce((sum, e) => sum + e.size, 0);
     const phase = options.reporter.phase("pushing", total, archive.blobs.size);
     try {
@@ -114,7 +120,7 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
           if (event.type === "bytes") phase.addBytes(event.bytes);
           else if (event.type === "blob") phase.addItem();
         },
-      });
+      }).catch((e) => Promise.reject(explainRefusal(e, externalLayers)));
     } finally {
       phase.end();
     }
@@ -146,7 +152,7 @@ export async function ensureExternalBlobs(
   roots: CopyRoot[],
   store: RegistryStore,
   options: Pick<LoadOptions, "registry" | "prefix">,
-): Promise<void> {
+): Promise<{ externalLayers: number }> {
   const readFromArchive = async (desc: Descriptor) =>
     archive.blobs.has(desc.digest) ? await archive.readBytes(desc) : undefined;
   // Where else at the target a blob may already be: repositories of this
@@ -158,14 +164,17 @@ export async function ensureExternalBlobs(
     set.add(repo);
   };
   const needed: { root: CopyRoot; desc: Descriptor }[] = [];
+  const external = new Set<string>();
   for (const root of roots) {
     const graph = await walkGraph(root.descriptor, readFromArchive, root.label);
+    for (const layer of graph.external) external.add(layer.digest);
     for (const node of graph.nodes) {
       addCandidate(node.digest, root.dstRepo);
-      if (!archive.blobs.has(node.digest)) needed.push({ root, desc: node });
+      if (archive.blobs.get(node.digest)?.size !== node.size) needed.push({ root, desc: node });
     }
   }
-  if (needed.length === 0) return;
+  const result = { externalLayers: external.size };
+  if (needed.length === 0) return result;
   if (archive.baseLock) {
     const base = parseLock(archive.baseLock, `${archive.path}: ${BASE_LOCK_ENTRY}`);
     for (const image of base.images) {
@@ -197,12 +206,14 @@ export async function ensureExternalBlobs(
     }
     if (!found) missing.push(item);
   }
-  if (missing.length === 0) return;
+  if (missing.length === 0) return result;
   const images = [...new Set(missing.map((m) => m.root.label))];
   const blobs = [...new Set(missing.map((m) => m.desc.digest))];
   throw new AirgapError(
     `${blobs.length} blob(s) needed by ${images.length} image(s) are neither in ${archive.path} nor in ${options.registry}` +
-      ` (load the base archive first): ${images.slice(0, 3).join(", ")}${images.length > 3 ? ", …" : ""}; ` +
+      ` (load the base archive first; foreign layers saved with --foreign-layers skip need an earlier load of an archive saved with include): ${
+        images.slice(0, 3).join(", ")
+      }${images.length > 3 ? ", …" : ""}; ` +
       `missing ${blobs.slice(0, 3).join(", ")}${blobs.length > 3 ? ", …" : ""}. Nothing was pushed.`,
     { op: "load", where: options.registry },
   );

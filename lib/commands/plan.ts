@@ -6,7 +6,7 @@
 import type { Lock } from "../../schemas/lock.ts";
 import type { Declaration } from "../declaration.ts";
 import { formatBytes, shortDigest } from "../format.ts";
-import { lockFromImages, makePlan, type Plan, resolveImages } from "../plan.ts";
+import { lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
 import type { Reporter } from "../progress.ts";
 import { registryPool } from "../registries.ts";
 import { openCache } from "../store/cache.ts";
@@ -42,6 +42,7 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
       registry: pool.get,
       lock: options.previousLock,
       locked: options.locked,
+      foreignLayers: options.declaration.foreignLayers,
       onResolved() {
         resolved++;
         if (resolved % 50 === 0) options.reporter.info(`resolved ${resolved}/${total} images`);
@@ -54,15 +55,46 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
   }
 }
 
+/** Why the saved root differs from the upstream one, in a few words. */
+function rootNote(image: ResolvedImage): string {
+  if (image.assembled) return ` (assembled from ${Object.keys(image.assembled).length} tags)`;
+  if (image.upstreamDigest === image.descriptor.digest) return "";
+  if (!image.rewritten) return ` (filtered from ${shortDigest(image.upstreamDigest)})`;
+  const how = image.filtered ? "filtered, foreign layers made distributable" : "foreign layers made distributable";
+  return ` (${how}; upstream ${shortDigest(image.upstreamDigest)})`;
+}
+
+/** Lines below the table for images whose saved graph differs from upstream beyond filtering. */
+function imageDetails(image: ResolvedImage): string[] {
+  const out: string[] = [];
+  const entry = image.request.entry;
+  if (image.assembled) {
+    const tags = Object.entries(image.assembled).map(([tag, digest]) => `${tag} (${shortDigest(digest)})`);
+    out.push(`${entry}: one index assembled from the per-OS tags ${tags.join(", ")}: ${image.platforms.join(", ")}`);
+  }
+  if (image.foreignLayers?.length) {
+    const bytes = image.foreignLayers.reduce((sum, l) => sum + l.descriptor.size, 0);
+    const carried = image.absent?.size ? "left out (skip)" : "fetched from their URLs and carried";
+    out.push(`${entry}: ${image.foreignLayers.length} foreign layer(s), ${formatBytes(bytes)}, ${carried}`);
+  }
+  for (const [upstream, saved] of Object.entries(image.rewritten ?? {})) {
+    out.push(
+      `${entry}: manifest ${shortDigest(upstream)} saved as ${shortDigest(saved)} (foreign layers made distributable)`,
+    );
+  }
+  if (image.externalLayers?.length) {
+    out.push(`${entry}: ${image.externalLayers.length} foreign layer(s) stay at their URLs (keep)`);
+  }
+  return out;
+}
+
 /** The plan as a table, one line per image, then totals. */
 export function formatPlan(plan: Plan): string {
   const rows = plan.images.map(({ image, lockStatus, missing }) => {
     const fetch = missing.reduce((sum, d) => sum + d.size, 0);
     const cacheState = missing.length === 0 ? "cached" : `fetch ${formatBytes(fetch)}`;
     const platforms = image.platforms.length > 0 ? image.platforms.join(",") : "-";
-    const filtered = image.upstreamDigest !== image.descriptor.digest
-      ? ` (filtered from ${shortDigest(image.upstreamDigest)})`
-      : "";
+    const filtered = rootNote(image);
     return [
       lockStatus,
       cacheState,
@@ -76,6 +108,8 @@ export function formatPlan(plan: Plan): string {
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ");
   const out = [line(header), ...rows.map(line)];
   for (const removed of plan.removed) out.push(line(["removed", "-", removed.entry, shortDigest(removed.digest), "-"]));
+  const details = plan.images.flatMap(({ image }) => imageDetails(image));
+  if (details.length > 0) out.push("", ...details);
   const counts = { new: 0, changed: 0, unchanged: 0 };
   for (const i of plan.images) counts[i.lockStatus]++;
   out.push("");

@@ -14,6 +14,7 @@ import { copyGraph, type CopyRoot } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
 import { AirgapError } from "../errors.ts";
 import { formatLock, writeLock } from "../lock.ts";
+import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
 import { archiveOrder, lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
 import { type Reporter, trace } from "../progress.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
@@ -61,12 +62,12 @@ export interface SaveResult {
  * The cache where it has a blob, the registry where it does not — resuming
  * with an HTTP Range request where a killed save left the start of a blob.
  */
-export function cacheFirst(cache: CacheStore, registry: RegistryStore): Store {
+export function cacheFirst(cache: CacheStore, registry: Store, ranges?: Pick<RegistryStore, "fetchFrom">): Store {
   const fetch = async (repo: string, desc: Descriptor): Promise<ReadableStream<Uint8Array>> => {
     if (await cache.has(desc.digest, desc.size)) return await cache.fetch(repo, desc);
     const partial = cache.partial(desc.digest);
-    if (partial && partial.bytes > 0 && partial.bytes < desc.size) {
-      const rest = await registry.fetchFrom(repo, desc, partial.bytes).catch(() => undefined);
+    if (ranges && partial && partial.bytes > 0 && partial.bytes < desc.size) {
+      const rest = await ranges.fetchFrom(repo, desc, partial.bytes).catch(() => undefined);
       if (rest) {
         cache.forgetPartial(desc.digest); // used once: a retry fetches from scratch
         const volumes = await openVolumes(partial.paths[0]);
@@ -121,8 +122,13 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       registry: pool.get,
       lock: options.previousLock,
       locked: options.locked,
+      foreignLayers: options.declaration.foreignLayers,
     });
     trace("resolved");
+    for (const note of foreignLayerNotes(images, options.declaration.foreignLayers ?? "include")) {
+      if (note.warning) reporter.warn(note.text);
+      else reporter.info(note.text);
+    }
     const plan = await makePlan(images, cache, options.previousLock, options.base);
     const lock = lockFromImages(images);
     trace("planned");
@@ -147,6 +153,9 @@ async function writeArchive(
   let journal: Awaited<ReturnType<CacheStore["beginPack"]>>;
   // Only blobs fetched now go into the pack; the cache has the others already.
   const fetching = new Set(plan.images.flatMap((i) => i.missing.map((d) => d.digest)));
+  const absent = new Set(images.flatMap((i) => [...(i.absent ?? [])]));
+  const foreign = new Map(images.flatMap((i) => i.foreignLayers ?? []).map((l) => [l.descriptor.digest, l]));
+  const source = (host: string) => withForeignLayers(pool.get(host), foreign);
   const archive: ArchiveWriter = await createArchive(options.output, {
     images: images.map((i) => ({ descriptor: i.descriptor, name: i.name, entry: i.request.entry })),
     blobs: archiveOrder(images),
@@ -180,8 +189,8 @@ async function writeArchive(
       // Write once: straight into the archive, which the cache now shares.
       await Promise.all([...groups].map(([host, roots]) =>
         copyGraph({
-          src: cacheFirst(cache, pool.get(host)),
-          dst: archive,
+          src: cacheFirst(cache, source(host), pool.get(host)),
+          dst: leavingOut(archive, absent),
           roots,
           concurrency: options.concurrency,
           readManifest,
@@ -200,8 +209,8 @@ async function writeArchive(
       }
       const filling = Promise.all([...groups].map(([host, roots]) =>
         copyGraph({
-          src: pool.get(host),
-          dst: cache,
+          src: source(host),
+          dst: leavingOut(cache, absent),
           roots,
           concurrency: options.concurrency,
           readManifest,
@@ -223,7 +232,14 @@ async function writeArchive(
       await Promise.all([
         filling,
         ...[...groups].map(([, roots]) =>
-          copyGraph({ src: landed, dst: archive, roots, concurrency: options.concurrency, readManifest, onEvent })
+          copyGraph({
+            src: landed,
+            dst: leavingOut(archive, absent),
+            roots,
+            concurrency: options.concurrency,
+            readManifest,
+            onEvent,
+          })
         ),
       ]);
     }

@@ -4,12 +4,15 @@
  * copying it: verification, listings, delta checks.
  * @module
  */
-import { children, type Descriptor, parseManifest } from "./manifest.ts";
+import { children, type Descriptor, parseManifest, storedChildren } from "./manifest.ts";
 import { isManifestType } from "./media.ts";
 
 /** An image's graph: every descriptor (root included), each once, parents before children. */
 export interface Graph {
+  /** What a store must hold for the image to be complete. */
   nodes: Descriptor[];
+  /** Foreign layers left at their URLs (saved with the `keep` policy): not held by stores. */
+  external: Descriptor[];
   /** Manifest digests whose bytes could not be read (a delta's base holds them). */
   unreadable: string[];
   /** Platforms of the image manifests under an index (`os/arch[/variant]`). */
@@ -26,6 +29,7 @@ export async function walkGraph(
   what = root.digest,
 ): Promise<Graph> {
   const seen = new Map<string, Descriptor>();
+  const external = new Map<string, Descriptor>();
   const unreadable: string[] = [];
   const platforms: string[] = [];
   const visit = async (desc: Descriptor) => {
@@ -46,8 +50,15 @@ export async function walkGraph(
         }
       }
     }
-    for (const child of children(manifest)) await visit(child);
+    const stored = storedChildren(manifest);
+    for (const child of children(manifest)) if (!stored.includes(child)) external.set(child.digest, child);
+    for (const child of stored) await visit(child);
   };
   await visit(root);
-  return { nodes: [...seen.values()], unreadable, platforms: [...new Set(platforms)] };
+  return {
+    nodes: [...seen.values()],
+    external: [...external.values()],
+    unreadable,
+    platforms: [...new Set(platforms)],
+  };
 }

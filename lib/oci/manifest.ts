@@ -10,6 +10,7 @@ import {
   DOCKER_MANIFEST,
   DOCKER_MANIFEST_V1,
   DOCKER_MANIFEST_V1_SIGNED,
+  FOREIGN_LAYER_TYPES,
   IMAGE_MANIFEST_TYPES,
   INDEX_TYPES,
   isManifestType,
@@ -160,6 +161,15 @@ export function parseManifest(
 /** The descriptors a manifest points to (not its subject, which is a parent link). */
 export function children(manifest: Manifest): Descriptor[] {
   return manifest.kind === "index" ? manifest.manifests : [manifest.config, ...manifest.layers];
+}
+
+/**
+ * The children a store must hold for a manifest to be complete: all of
+ * them except non-distributable layers that name `urls`, which registries
+ * let clients fetch from there (see lib/oci/foreign.ts).
+ */
+export function storedChildren(manifest: Manifest): Descriptor[] {
+  return children(manifest).filter((d) => !(FOREIGN_LAYER_TYPES.has(d.mediaType) && (d.urls?.length ?? 0) > 0));
 }
 
 /** Encode a JSON document the way registries and Docker do: compact, UTF-8. */

@@ -7,6 +7,7 @@
 import { AirgapError } from "../errors.ts";
 import { encodeJson, type ImageIndex, type Platform } from "./manifest.ts";
 import type { Descriptor } from "./manifest.ts";
+import { osVersionMatches, parseWindowsVersion, type WindowsVersion } from "./windows.ts";
 
 /** A wanted platform. `osVersions` are build-number prefixes such as `10.0.17763`. */
 export interface PlatformSpec {
@@ -51,8 +52,20 @@ export function normalisePlatform(
   return { architecture: arch, variant: v };
 }
 
-/** Parse `os/arch[/variant]`, e.g. `linux/arm64/v8`. */
+/**
+ * Parse `os/arch[/variant][:os.version]`, e.g. `linux/arm64/v8` or
+ * `windows/amd64:1809` (a Windows release name or a build prefix such as
+ * `10.0.17763`, see {@link parseWindowsVersion}).
+ */
 export function parsePlatform(text: string): PlatformSpec {
+  const colon = text.indexOf(":");
+  if (colon !== -1) {
+    const base = parsePlatform(text.slice(0, colon));
+    const version = text.slice(colon + 1).trim();
+    if (version === "") throw new AirgapError(`invalid platform "${text}": empty os.version after ":"`);
+    const build = base.os === "windows" ? safeWindowsBuild(version, text) : version;
+    return { ...base, osVersions: [build] };
+  }
   const parts = text.trim().split("/");
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === "")) {
     throw new AirgapError(
@@ -66,7 +79,18 @@ export function parsePlatform(text: string): PlatformSpec {
   return { os: os.toLowerCase(), ...normalisePlatform(arch, variant) };
 }
 
-/** Format a platform as `os/arch[/variant]` (with `:os.version` when present). */
+function safeWindowsBuild(version: string, text: string): string {
+  try {
+    return parseWindowsVersion(version).build;
+  } catch (e) {
+    throw new AirgapError(`invalid platform "${text}": ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Format a platform as `os/arch[/variant]`, with `:os.version` when an index
+ * entry has one (or `:v1|v2` for the build prefixes a spec wants).
+ */
 export function formatPlatform(p: Platform | PlatformSpec): string {
   const { architecture, variant } = normalisePlatform(
     p.architecture,
@@ -74,8 +98,15 @@ export function formatPlatform(p: Platform | PlatformSpec): string {
   );
   let out = `${p.os}/${architecture}${variant ? `/${variant}` : ""}`;
   const osVersion = (p as Platform)["os.version"];
+  const wanted = (p as PlatformSpec).osVersions;
   if (osVersion) out += `:${osVersion}`;
+  else if (wanted && wanted.length > 0) out += `:${wanted.join("|")}`;
   return out;
+}
+
+/** The spec selecting `windows/amd64` images of the given Windows versions. */
+export function windowsPlatform(versions: readonly WindowsVersion[]): PlatformSpec {
+  return { os: "windows", architecture: "amd64", osVersions: versions.map((v) => v.build) };
 }
 
 /**
@@ -107,12 +138,35 @@ export function platformMatches(spec: PlatformSpec, have: Platform): boolean {
   if (h.architecture !== spec.architecture) return false;
   if (spec.variant !== undefined && h.variant !== spec.variant) return false;
   if (spec.osVersions && spec.osVersions.length > 0) {
-    const version = have["os.version"] ?? "";
-    if (
-      !spec.osVersions.some((prefix) => version === prefix || version.startsWith(`${prefix}.`))
-    ) return false;
+    if (!spec.osVersions.some((prefix) => osVersionMatches(prefix, have["os.version"]))) return false;
   }
   return true;
+}
+
+/**
+ * One thing a selector asks for: a spec, narrowed to a single `os.version`
+ * prefix when it names several. A Windows image for 1809 and one for
+ * ltsc2022 are two wants; `linux/amd64` is one.
+ */
+export interface PlatformWant {
+  spec: PlatformSpec;
+  /** True when the want names an `os.version`: it must then be met (no host runs another build). */
+  versioned: boolean;
+}
+
+/** The wants of a selector (none for `all`). */
+export function platformWants(selector: PlatformSelector): PlatformWant[] {
+  if (selector.all) return [];
+  return selector.platforms.flatMap((spec): PlatformWant[] =>
+    spec.osVersions && spec.osVersions.length > 0
+      ? spec.osVersions.map((v) => ({ spec: { ...spec, osVersions: [v] }, versioned: true }))
+      : [{ spec, versioned: false }]
+  );
+}
+
+/** The wants that none of `platforms` meets. */
+export function unmetWants(wants: readonly PlatformWant[], platforms: readonly Platform[]): PlatformWant[] {
+  return wants.filter((w) => !platforms.some((p) => platformMatches(w.spec, p)));
 }
 
 /** True when any spec of the selector matches. */
@@ -149,18 +203,7 @@ export function filterIndex(
   what: string,
 ): FilteredIndex {
   if (selector.all) return { bytes, kept: index.manifests, changed: false };
-  const selected = new Set<string>();
-  for (const m of index.manifests) {
-    if (m.annotations?.[REFERENCE_TYPE]) continue;
-    if (m.platform === undefined || selectorMatches(selector, m.platform)) {
-      selected.add(m.digest);
-    }
-  }
-  const kept = index.manifests.filter((m) => {
-    const ref = m.annotations?.[REFERENCE_DIGEST];
-    if (m.annotations?.[REFERENCE_TYPE]) return ref !== undefined && selected.has(ref);
-    return selected.has(m.digest);
-  });
+  const kept = selectEntries(index.manifests, selector);
   const platformEntries = kept.filter((m) => m.platform !== undefined && !m.annotations?.[REFERENCE_TYPE]);
   const hasPlatforms = index.manifests.some((m) => m.platform !== undefined && !m.annotations?.[REFERENCE_TYPE]);
   if (hasPlatforms && platformEntries.length === 0) {
@@ -178,4 +221,31 @@ export function filterIndex(
   }
   const raw = { ...index.raw, manifests: kept };
   return { bytes: encodeJson(raw), kept, changed: true };
+}
+
+/** True for BuildKit attestation entries (they describe another entry of the index). */
+export function isAttestation(entry: Descriptor): boolean {
+  return entry.annotations?.[REFERENCE_TYPE] !== undefined;
+}
+
+/**
+ * The entries of an index that a selector keeps, in index order: matching
+ * platforms, entries without a platform (artifacts), and the attestations of
+ * kept images. Never throws; see {@link filterIndex} for the checks.
+ */
+export function selectEntries(entries: readonly Descriptor[], selector: PlatformSelector): Descriptor[] {
+  if (selector.all) return [...entries];
+  const index = { manifests: entries };
+  const selected = new Set<string>();
+  for (const m of index.manifests) {
+    if (m.annotations?.[REFERENCE_TYPE]) continue;
+    if (m.platform === undefined || selectorMatches(selector, m.platform)) {
+      selected.add(m.digest);
+    }
+  }
+  return index.manifests.filter((m) => {
+    const ref = m.annotations?.[REFERENCE_DIGEST];
+    if (m.annotations?.[REFERENCE_TYPE]) return ref !== undefined && selected.has(ref);
+    return selected.has(m.digest);
+  });
 }
