@@ -9,7 +9,14 @@
  */
 import { join } from "node:path";
 import { formatBytes, shortDigest } from "../format.ts";
-import { corpusBlobs, type GeneratedImage, standardCorpus } from "../corpus.ts";
+import {
+  corpusBlobs,
+  type GeneratedImage,
+  multiPlatformImage,
+  standardCorpus,
+  WINDOWS_1809,
+  WINDOWS_LTSC2022,
+} from "../corpus.ts";
 import { openCache } from "../store/cache.ts";
 import { createRegistryClient } from "../store/registry/client.ts";
 import { registryStore } from "../store/registry/store.ts";
@@ -25,9 +32,54 @@ export interface DemoOptions {
   say: (line: string) => void;
 }
 
-/** The demo's images: multi-platform lists and indexes, shared layers, an artifact. */
-export function demoImages(): GeneratedImage[] {
-  return standardCorpus(8);
+/**
+ * The demo's images: multi-platform lists and indexes, shared layers, an
+ * artifact, and a Linux+Windows image whose Windows base layer is foreign
+ * (served from `foreignBase`, standing in for Microsoft's host).
+ */
+export function demoImages(foreignBase: string): GeneratedImage[] {
+  const wins = multiPlatformImage("rancher/wins", "v0.4.11", "docker", [
+    {
+      format: "docker",
+      platform: { os: "linux", architecture: "amd64" },
+      layers: [{ seed: "wins-linux", size: 96 * 1024 }],
+    },
+    {
+      format: "docker",
+      platform: WINDOWS_1809,
+      layers: [{ seed: "wins-1809", size: 128 * 1024 }],
+      foreignBase: { seed: "windows-servercore-1809", size: 512 * 1024, urlBases: [foreignBase] },
+    },
+    {
+      format: "docker",
+      platform: WINDOWS_LTSC2022,
+      layers: [{ seed: "wins-ltsc2022", size: 128 * 1024 }],
+      foreignBase: { seed: "windows-servercore-ltsc2022", size: 512 * 1024, urlBases: [foreignBase] },
+    },
+  ]);
+  return [...standardCorpus(8), wins];
+}
+
+/** Serve foreign layers by hex digest, as Microsoft's host serves Windows base layers. */
+function startForeignHost() {
+  const byHex = new Map<string, Uint8Array>();
+  let requests = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    requests++;
+    const bytes = byHex.get(new URL(request.url).pathname.split("/").pop() ?? "");
+    return bytes ? new Response(bytes as Uint8Array<ArrayBuffer>) : new Response("not found\n", { status: 404 });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/layers`,
+    /** Serve the foreign layers of these images. */
+    add(images: GeneratedImage[]) {
+      for (const image of images) {
+        for (const blob of image.foreign ?? []) byHex.set(blob.descriptor.digest.slice("sha256:".length), blob.bytes);
+      }
+    },
+    requests: () => requests,
+    close: () => server.shutdown(),
+  };
 }
 
 /** Run the demo; returns the exit code (non-zero if any step failed). */
@@ -35,7 +87,10 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
   const { run, say } = options;
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "airgap-demo-" });
   await Deno.mkdir(dir, { recursive: true });
-  const images = demoImages();
+  // The foreign host listens first: the images name it in their layers' urls.
+  const microsoft = startForeignHost();
+  const images = demoImages(microsoft.url);
+  microsoft.add(images);
   const upstreamDir = join(dir, "upstream-registry");
   const siteDir = join(dir, "site-registry");
   const started = performance.now();
@@ -56,10 +111,11 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
     const upstreamHost = upstream.server.url.replace(/^https?:\/\//, "");
     const siteHost = site.server.url.replace(/^https?:\/\//, "");
     say(`upstream registry (the internet): ${upstream.server.url}, ${images.length} images`);
+    say(`foreign layer host (Microsoft's CDN for Windows base layers): ${microsoft.url}`);
     say(`site registry (inside the air gap): ${site.server.url}, empty`);
     say(`working in ${dir}`);
 
-    const entries = images.map((i) =>
+    const entries = images.filter((i) => i.repository !== "rancher/wins").map((i) =>
       i.repository === "rancher/mirrored-pause" ? `mirrored-pause:${i.tag}` : `${i.repository}:${i.tag}`
     );
     await Deno.writeTextFile(
@@ -76,8 +132,14 @@ images:
   - ${entries[0]}
   - ref: ${entries[1]}
     platforms: [all]
+  - rancher/wins:v0.4.11
 lists:
   - demo-images.txt
+# Windows nodes run Server 2019 (1809): its images join the Linux ones under one tag.
+windows:
+  versions: [1809]
+  images:
+    - rancher/wins:v0.4.11
 target:
   registry: ${siteHost}
 output: demo-images.tar
@@ -125,6 +187,9 @@ cache: cache
       );
     }
     await target.close?.();
+    say(
+      `the Windows base layer came from the foreign host (${microsoft.requests()} request(s)) and now sits in the site registry as an ordinary blob`,
+    );
     const size = (await Deno.stat(archive)).size;
     say("");
     say(
@@ -136,6 +201,7 @@ cache: cache
   } finally {
     await site.close();
     await upstream.close();
+    await microsoft.close();
     if (!options.dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

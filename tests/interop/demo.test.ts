@@ -15,6 +15,8 @@ Deno.test({
     assertEquals(lines.length > 0 && lines.every((l) => l.endsWith("identical")), true, lines.join("\n"));
     assertStringIncludes(out.stdout, "-> 127.0.0.1:");
     assertStringIncludes(out.stdout, "/rancher/mirrored-pause:3.6"); // the no-slash rule
+    assertStringIncludes(out.stdout, "/rancher/wins:v0.4.11"); // Linux + Windows 1809 under one tag
+    assertStringIncludes(out.stdout, "came from the foreign host (1 request(s))");
     assertStringIncludes(out.stdout, "fetched nothing: everything came from the cache");
     assertStringIncludes(out.stdout, "done: ");
   },
