@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -A
+#!/usr/bin/env -S deno run -A --v8-flags=--max-semi-space-size=2
 /**
  * The `airgap` command line: argument parsing, exit codes and output.
  * Every command is a short call into lib/commands.

@@ -23,6 +23,7 @@ import { registryStore } from "../lib/store/registry/store.ts";
 import { type ImageShape, largeShapes, pushShapes, rancherShapes } from "./corpus.ts";
 import { formatBytes } from "../lib/format.ts";
 import { skopeo, startRegistry, type TestRegistry } from "../tests/helpers/registry.ts";
+import { V8_FLAGS } from "../tests/helpers/cli.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -140,6 +141,7 @@ async function scenario(name: string, shapes: ImageShape[]) {
       const save = await measure(Deno.execPath(), [
         "run",
         "-A",
+        V8_FLAGS,
         CLI,
         "save",
         "-q",
@@ -155,6 +157,7 @@ async function scenario(name: string, shapes: ImageShape[]) {
       const load = await measure(Deno.execPath(), [
         "run",
         "-A",
+        V8_FLAGS,
         CLI,
         "load",
         "-q",

@@ -9,11 +9,12 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertStringIncludes } from "../helpers/assert.ts";
+import { V8_FLAGS } from "../helpers/cli.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
 async function compile(target: string | undefined, denort: string, output: string) {
-  const args = ["compile", "-A", "--no-check", "--output", output];
+  const args = ["compile", "-A", "--no-check", V8_FLAGS, "--output", output];
   if (target) args.push("--target", target);
   args.push(join(root, "cli.ts"));
   const out = await new Deno.Command(Deno.execPath(), {
