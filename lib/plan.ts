@@ -97,6 +97,11 @@ export interface Plan {
 /** What resolution needs. */
 export interface ResolveContext {
   cache: CacheStore;
+  /**
+   * Names the cache has resolved before (`registry/repo:tag` → digest). A tag
+   * not in it is fetched at once; undefined means "ask the registry first".
+   */
+  knownTags?: ReadonlyMap<string, string>;
   /** The registry store for a host (shared, so tokens and connections are reused). */
   registry(host: string): RegistryStore;
   /** The previous lock. */
@@ -150,11 +155,17 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
     return bytes;
   };
 
+  const mayBeCached = async (tagged: string) => {
+    const known = ctx.knownTags?.get(tagged);
+    return known === undefined ? ctx.knownTags === undefined : await cache.has(known);
+  };
+
   /** A tag or digest of this repository: from the cache when the registry's HEAD names what we hold. */
   const resolveRef = async (reference: string): Promise<ResolvedManifest> => {
     if (isValidDigest(reference)) {
       if (await cache.has(reference)) return await cache.resolve(name, reference);
-    } else {
+    } else if (await mayBeCached(`${source.registry}/${repo}:${reference}`)) {
+      // Only worth a HEAD when the cache may hold it: on a cold cache, GET at once.
       const head = await store.head(repo, reference);
       if (head && await cache.has(head.digest, head.size)) {
         return { descriptor: head, bytes: await cache.readBytes(head) };
@@ -332,7 +343,12 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
 
 /** Resolve requests; failures are collected and thrown together as a {@link ResolveError}. */
 export async function resolveImages(requests: ImageRequest[], ctx: ResolveContext): Promise<ResolvedImage[]> {
-  const limit = limiter(ctx.concurrency ?? 8);
+  const limit = limiter(ctx.concurrency ?? 16);
+  if (!ctx.knownTags) {
+    const known = new Map<string, string>();
+    for (const [name, desc] of await ctx.cache.tags()) known.set(name, desc.digest);
+    ctx = { ...ctx, knownTags: known };
+  }
   const failures: string[] = [];
   const results = await Promise.all(requests.map((request) =>
     limit(async () => {
