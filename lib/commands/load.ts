@@ -12,6 +12,7 @@ import { registryPool } from "../registries.ts";
 import { type ArchiveIndexEntry, openArchive } from "../store/archive.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
 import type { RegistryStats } from "../store/registry/store.ts";
+import { archiveImageEntries, type ChartLoadOptions, loadCharts, type LoadedChart } from "./charts.ts";
 
 /** Options of {@link loadCommand}. */
 export interface LoadOptions {
@@ -26,6 +27,8 @@ export interface LoadOptions {
   entries?: string[];
   reporter: Reporter;
   concurrency?: number;
+  /** What to do with the archive's charts (default: nothing; they are not images). */
+  charts?: ChartLoadOptions;
 }
 
 /** One image as loaded. */
@@ -39,6 +42,8 @@ export interface LoadedImage {
 export interface LoadResult {
   images: LoadedImage[];
   stats: RegistryStats;
+  /** Charts written or pushed. */
+  charts: LoadedChart[];
 }
 
 /** Pick the archive images to load; every requested entry must be there. */
@@ -74,8 +79,8 @@ export function selectImages(images: ArchiveIndexEntry[], entries: string[] | un
 /** Load an archive into a registry. */
 export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
   const archive = await openArchive(options.archivePath);
-  const chosen = selectImages(archive.images, options.entries, options.archivePath);
-  if (chosen.length === 0) throw new AirgapError(`${options.archivePath} holds no images`);
+  const chosen = selectImages(archiveImageEntries(archive.images), options.entries, options.archivePath);
+  if (chosen.length === 0 && !options.charts) throw new AirgapError(`${options.archivePath} holds no images`);
   const targets = new Map<string, { ref: Reference; image: ArchiveIndexEntry }>();
   for (const image of chosen) {
     const ref = targetReference(image.entry, options.registry, options.prefix ?? "");
@@ -125,7 +130,10 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
       }
       images.push({ entry: image.entry, target: key, digest });
     }
-    return { images, stats: store.stats };
+    const charts = options.charts
+      ? await loadCharts(archive, { ...options.charts, store, registry: options.registry, prefix: options.prefix })
+      : [];
+    return { images, stats: store.stats, charts };
   } finally {
     await pool.close();
   }

@@ -13,7 +13,10 @@ import type { Lock } from "../../schemas/lock.ts";
 import { copyGraph, type CopyRoot } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
 import { AirgapError } from "../errors.ts";
-import { formatLock, writeLock } from "../lock.ts";
+import { formatLock, withSources, writeLock } from "../lock.ts";
+import type { ChartArtifact } from "../oci/chart.ts";
+import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
+import { chartArchiveImage, copyChartsInto, withChartBlobs } from "./charts.ts";
 import { archiveOrder, lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
 import { type Reporter, trace } from "../progress.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
@@ -47,6 +50,8 @@ export interface SaveResult {
   /** Bytes downloaded from registries. */
   fetchedBytes: number;
   fetchedBlobs: number;
+  /** Release lists and charts fetched; the charts are in the archive. */
+  sources: ResolvedSources;
 }
 
 /** The cache where it has a blob, the registry where it does not. */
@@ -87,11 +92,18 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
   const cache = await openCache(options.cacheDir);
   const pool = registryPool(options.declaration.registries, { concurrency: options.concurrency });
   try {
-    if (options.declaration.requests.length === 0) {
+    if (options.declaration.requests.length === 0 && !options.declaration.sources?.length) {
       throw new AirgapError("nothing to save: the declaration lists no images", {}, { exitCode: 2 });
     }
-    reporter.info(`resolving ${options.declaration.requests.length} images`);
-    const images = await resolveImages(options.declaration.requests, {
+    const sources = await resolveSources(options.declaration, {
+      cache,
+      previousLock: options.previousLock,
+      locked: options.locked,
+      registry: pool.get,
+      reporter,
+    });
+    reporter.info(`resolving ${sources.requests.length} images`);
+    const images = await resolveImages(sources.requests, {
       cache,
       registry: pool.get,
       lock: options.previousLock,
@@ -99,13 +111,13 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
     });
     trace("resolved");
     const plan = await makePlan(images, cache, options.previousLock);
-    const lock = lockFromImages(images);
+    const lock = withSources(lockFromImages(images), sources.locked);
     trace("planned");
-    const archive = await writeArchive(images, cache, pool, options, plan, lock);
+    const archive = await writeArchive(images, cache, pool, options, plan, lock, sources.charts);
     if (options.lockPath) await writeLock(options.lockPath, lock);
     const fetched = pool.all().reduce((sum, s) => sum + s.stats.bytesFetched, 0);
     const fetchedBlobs = pool.all().reduce((sum, s) => sum + s.stats.blobsFetched, 0);
-    return { plan, lock, archive, fetchedBytes: fetched, fetchedBlobs };
+    return { plan, lock, archive, fetchedBytes: fetched, fetchedBlobs, sources };
   } finally {
     await pool.close();
   }
@@ -118,11 +130,15 @@ async function writeArchive(
   options: SaveOptions,
   plan: Plan,
   lock: Lock,
+  charts: ChartArtifact[] = [],
 ): Promise<ArchiveSummary> {
   let journal: Awaited<ReturnType<CacheStore["beginPack"]>>;
   const archive: ArchiveWriter = await createArchive(options.output, {
-    images: images.map((i) => ({ descriptor: i.descriptor, name: i.name, entry: i.request.entry })),
-    blobs: archiveOrder(images),
+    images: [
+      ...images.map((i) => ({ descriptor: i.descriptor, name: i.name, entry: i.request.entry })),
+      ...charts.map(chartArchiveImage),
+    ],
+    blobs: withChartBlobs(archiveOrder(images), charts),
     lock: formatLock(lock),
     partSize: options.partSize,
     concurrency: options.concurrency,
@@ -190,6 +206,7 @@ async function writeArchive(
         ),
       ]);
     }
+    await copyChartsInto(archive, cache, charts, onEvent);
     trace("blobs written");
     const summary = await archive.finish();
     trace("archive finished");
