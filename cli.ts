@@ -176,7 +176,9 @@ function program(): Command {
       const elapsed = performance.now() - started;
       out(
         `saved ${result.plan.images.length} images${
-          result.sources.charts.length ? ` and ${result.sources.charts.length} charts` : ""
+          result.sources.charts.length
+            ? ` and ${result.sources.charts.length} chart${result.sources.charts.length === 1 ? "" : "s"}`
+            : ""
         } (${result.archive.blobs} blobs, ${formatBytes(result.archive.blobBytes)}) to ${
           displayPath(result.archive.path)
         } (${formatBytes(result.archive.size)}) in ${formatDuration(elapsed)}`,

@@ -20,7 +20,7 @@ import {
   isChartEntry,
 } from "../oci/chart.ts";
 import type { Descriptor } from "../oci/manifest.ts";
-import { formatReference, parseReference } from "../ref.ts";
+import { formatReference, parseReference, type Reference } from "../ref.ts";
 import { type ArchiveImage, type ArchiveIndexEntry, type ArchiveReader, openArchive } from "../store/archive.ts";
 import type { CacheStore } from "../store/cache.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
@@ -89,7 +89,9 @@ export interface ChartLoadOptions {
 
 /** Where a chart was put. */
 export interface LoadedChart {
+  /** The chart's name. */
   name: string;
+  /** The chart's version. */
   version: string;
   /** Digest of the `.tgz`. */
   digest: string;
@@ -150,60 +152,106 @@ export interface LoadChartsOptions extends ChartLoadOptions {
   prefix?: string;
 }
 
-/** Write and/or push every chart of an archive. */
-export async function loadCharts(archive: ArchiveReader, options: LoadChartsOptions): Promise<LoadedChart[]> {
-  const out: LoadedChart[] = [];
-  const charts = archiveCharts(archive);
-  if (options.dir) await Deno.mkdir(options.dir, { recursive: true });
-  for (const entry of charts) {
+/** One chart to write and/or push, checked before anything is done. */
+export interface ChartJob {
+  entry: ArchiveIndexEntry;
+  name: string;
+  version: string;
+  layer: Descriptor;
+  /** Where it is pushed, when it is. */
+  target?: Reference;
+}
+
+/**
+ * Check an archive's charts before anything is loaded: names safe for file
+ * names, a chart layer in each, push targets that do not collide with the
+ * images' targets (`imageTargets`: `REGISTRY/repo:tag` keys).
+ */
+export async function prepareCharts(
+  archive: ArchiveReader,
+  options: LoadChartsOptions,
+  imageTargets: ReadonlySet<string> = new Set(),
+): Promise<ChartJob[]> {
+  const jobs: ChartJob[] = [];
+  for (const entry of archiveCharts(archive)) {
     const { name, version } = chartIdentity(entry, archive.path);
-    const layer = await chartLayerOf(archive, entry);
-    const loaded: LoadedChart = { name, version, digest: layer.digest };
-    if (options.dir) {
-      const file = join(options.dir, `${name}-${version}.tgz`);
+    const job: ChartJob = { entry, name, version, layer: await chartLayerOf(archive, entry) };
+    if (options.push !== undefined) {
+      if (!options.registry) throw new AirgapError("pushing charts needs a target registry (--registry)");
+      const path = [options.prefix, options.push || "charts"]
+        .map((p) => (p ?? "").replace(/^\/+|\/+$/g, ""))
+        .filter(Boolean)
+        .join("/");
       try {
-        await writeChartFile(archive, layer, file);
+        job.target = parseReference(`${options.registry}/${path}/${name}:${chartTag(version)}`);
       } catch (e) {
-        throw new AirgapError(`chart ${name}@${version}: cannot write ${file}: ${errorMessage(e)}`);
+        throw new AirgapError(`chart ${name}@${version}: cannot name its target: ${errorMessage(e)}`);
+      }
+      const key = formatReference(job.target);
+      if (imageTargets.has(key)) {
+        throw new AirgapError(
+          `chart ${name}@${version} and an image of ${archive.path} both map to ${key}; push the charts elsewhere with --push-charts PATH`,
+        );
+      }
+    }
+    jobs.push(job);
+  }
+  return jobs;
+}
+
+/** Write and/or push prepared charts. */
+export async function runChartJobs(
+  archive: ArchiveReader,
+  jobs: ChartJob[],
+  options: LoadChartsOptions,
+): Promise<LoadedChart[]> {
+  const out: LoadedChart[] = [];
+  if (options.dir && jobs.length > 0) await Deno.mkdir(options.dir, { recursive: true });
+  for (const job of jobs) {
+    const loaded: LoadedChart = { name: job.name, version: job.version, digest: job.layer.digest };
+    if (options.dir) {
+      const file = join(options.dir, `${job.name}-${job.version}.tgz`);
+      try {
+        await writeChartFile(archive, job.layer, file);
+      } catch (e) {
+        throw new AirgapError(`chart ${job.name}@${job.version}: cannot write ${file}: ${errorMessage(e)}`);
       }
       loaded.file = file;
     }
-    if (options.push !== undefined) {
-      if (!options.store || !options.registry) throw new AirgapError("pushing charts needs a target registry");
-      loaded.target = await pushChart(archive, entry, { name, version }, options);
+    if (job.target) {
+      if (!options.store) throw new AirgapError("pushing charts needs a target registry");
+      loaded.target = await pushChart(archive, job, options.store);
     }
     out.push(loaded);
   }
   return out;
 }
 
-async function pushChart(
-  archive: ArchiveReader,
-  entry: ArchiveIndexEntry,
-  { name, version }: { name: string; version: string },
-  options: LoadChartsOptions,
-): Promise<string> {
-  const path = [options.prefix, options.push || "charts"].map((p) => (p ?? "").replace(/^\/+|\/+$/g, "")).filter(
-    Boolean,
-  ).join("/");
-  const tag = chartTag(version);
-  let ref;
-  try {
-    ref = parseReference(`${options.registry}/${path}/${name}:${tag}`);
-  } catch (e) {
-    throw new AirgapError(`chart ${name}@${version}: cannot name its target: ${errorMessage(e)}`);
-  }
+/** Write and/or push every chart of an archive. */
+export async function loadCharts(archive: ArchiveReader, options: LoadChartsOptions): Promise<LoadedChart[]> {
+  return await runChartJobs(archive, await prepareCharts(archive, options), options);
+}
+
+async function pushChart(archive: ArchiveReader, job: ChartJob, store: RegistryStore): Promise<string> {
+  const ref = job.target!;
   const target = formatReference(ref);
-  const store = options.store!;
   await copyGraph({
     src: archive,
     dst: store,
-    roots: [{ srcRepo: "", dstRepo: ref.repository, descriptor: entry.descriptor, tags: [tag], label: target }],
+    roots: [{
+      srcRepo: "",
+      dstRepo: ref.repository,
+      descriptor: job.entry.descriptor,
+      tags: [ref.tag!],
+      label: target,
+    }],
   });
-  const head = await store.head(ref.repository, tag);
-  const digest = head?.digest ?? (await store.resolve(ref.repository, tag)).descriptor.digest;
-  if (digest !== entry.descriptor.digest) {
-    throw new AirgapError(`${target}: registry reports ${digest} after the push, expected ${entry.descriptor.digest}`);
+  const head = await store.head(ref.repository, ref.tag!);
+  const digest = head?.digest ?? (await store.resolve(ref.repository, ref.tag!)).descriptor.digest;
+  if (digest !== job.entry.descriptor.digest) {
+    throw new AirgapError(
+      `${target}: registry reports ${digest} after the push, expected ${job.entry.descriptor.digest}`,
+    );
   }
   return target;
 }

@@ -12,7 +12,7 @@ import { registryPool } from "../registries.ts";
 import { type ArchiveIndexEntry, openArchive } from "../store/archive.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
 import type { RegistryStats } from "../store/registry/store.ts";
-import { archiveImageEntries, type ChartLoadOptions, loadCharts, type LoadedChart } from "./charts.ts";
+import { archiveImageEntries, type ChartLoadOptions, type LoadedChart, prepareCharts, runChartJobs } from "./charts.ts";
 
 /** Options of {@link loadCommand}. */
 export interface LoadOptions {
@@ -93,6 +93,8 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
     }
     targets.set(key, { ref, image });
   }
+  const chartOptions = { ...options.charts, registry: options.registry, prefix: options.prefix };
+  const chartJobs = options.charts ? await prepareCharts(archive, chartOptions, new Set(targets.keys())) : [];
   const pool = registryPool(options.registries ?? new Map(), { concurrency: options.concurrency });
   const store = pool.get(options.registry);
   try {
@@ -130,9 +132,7 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
       }
       images.push({ entry: image.entry, target: key, digest });
     }
-    const charts = options.charts
-      ? await loadCharts(archive, { ...options.charts, store, registry: options.registry, prefix: options.prefix })
-      : [];
+    const charts = await runChartJobs(archive, chartJobs, { ...chartOptions, store });
     return { images, stats: store.stats, charts };
   } finally {
     await pool.close();
