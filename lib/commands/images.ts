@@ -10,7 +10,6 @@ import { basename } from "node:path";
 import type { Lock } from "../../schemas/lock.ts";
 import type { Declaration } from "../declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
-import type { Reporter } from "../progress.ts";
 import { registryPool } from "../registries.ts";
 import { loadChart } from "../sources/helm/chart.ts";
 import { imagesOfChart } from "../sources/helm/images.ts";
@@ -21,18 +20,24 @@ import { openCache } from "../store/cache.ts";
 
 /** One image of the final list, with every place it came from. */
 export interface ListedImage {
+  /** The entry as written (drives target naming). */
   entry: string;
+  /** Every place it came from: `list.txt:3`, `rancher-images.txt@v2.7.9:12`, `chart x@1: template (values path)`. */
   origins: string[];
 }
 
 /** Options of {@link imagesCommand}. */
 export interface ImagesOptions {
+  /** The declaration whose images are listed. */
   declaration: Declaration;
+  /** Cache for fetched release lists and charts. */
   cacheDir: string;
+  /** The lock, for `locked`. */
   previousLock?: Lock;
   /** Use the lists and charts the lock pins. */
   locked?: boolean;
-  reporter?: Pick<Reporter, "warn">;
+  /** Where warnings go (templates that did not render…). */
+  reporter?: { warn(line: string): void };
 }
 
 const byEntry = (a: ListedImage, b: ListedImage) => (a.entry < b.entry ? -1 : a.entry > b.entry ? 1 : 0);
@@ -60,13 +65,19 @@ export async function imagesCommand(
 
 /** Options of {@link chartFileImages}: `helm template FILE -f … --set …`. */
 export interface ChartFileOptions {
+  /** The chart `.tgz`. */
   path: string;
   /** Values files, merged in order. */
   valuesFiles?: string[];
+  /** `--set` arguments. */
   set?: string[];
+  /** `--set-string` arguments. */
   setString?: string[];
+  /** `.Release.Name`. */
   releaseName?: string;
+  /** `.Release.Namespace`. */
   namespace?: string;
+  /** `.Capabilities.KubeVersion`. */
   kubeVersion?: string;
 }
 

@@ -24,11 +24,15 @@ export const LEGACY_HELM_CHART_LAYER = "application/tar+gzip";
 
 /** A chart artifact: three blobs, ready to be stored. */
 export interface ChartArtifact {
+  /** The chart's name (Chart.yaml). */
   name: string;
+  /** The chart's version (Chart.yaml). */
   version: string;
   /** The name it is listed under: `charts/<name>:<tag>`. */
   entry: string;
+  /** The OCI manifest. */
   manifest: { descriptor: Descriptor; bytes: Uint8Array };
+  /** The config: Chart.yaml as JSON. */
   config: { descriptor: Descriptor; bytes: Uint8Array };
   /** The chart `.tgz`, byte for byte. */
   chart: { descriptor: Descriptor; bytes: Uint8Array };

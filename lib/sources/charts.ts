@@ -27,6 +27,7 @@ const MAX_INDEX_SIZE = 256 * 1024 * 1024;
 
 /** Which chart to fetch. */
 export interface ChartSpec {
+  /** The chart's name in the repository. */
   name: string;
   /** `https://…` (a chart repository), `file:///…` or a directory, or `oci://host/path`. */
   repo: string;
@@ -36,12 +37,17 @@ export interface ChartSpec {
 
 /** A fetched chart. */
 export interface FetchedChart {
+  /** The chart's name. */
   name: string;
+  /** Its version as the repository lists it. */
   version: string;
   /** Where the `.tgz` is published (an `oci://` reference for OCI repositories). */
   url: string;
+  /** Digest of the `.tgz`. */
   digest: string;
+  /** Size of the `.tgz`. */
   size: number;
+  /** The `.tgz`. */
   bytes: Uint8Array;
   /** It came from the cache (no download). */
   cached: boolean;
@@ -49,6 +55,7 @@ export interface FetchedChart {
 
 /** Options of {@link fetchChart}. */
 export interface ChartFetchOptions {
+  /** Fetched charts are kept here by digest; known digests are read from here. */
   cache?: CacheStore;
   /** What the lock pins. */
   pinned?: { digest: string; url: string };

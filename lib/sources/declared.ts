@@ -13,22 +13,26 @@ import { parsePlatformSelector, type PlatformSelector } from "../oci/platform.ts
 import { parseReference } from "../ref.ts";
 import { normaliseRepo } from "./charts.ts";
 import type { GoMap } from "./helm/gotypes.ts";
-import type { ReleaseOptions } from "./helm/objects.ts";
 import { mergeValues, parseSet, parseValues } from "./helm/values.ts";
 import { rancherAssetsUrl, rancherReleaseTag } from "./rancher.ts";
 
 /** A declared Rancher release. */
 export interface RancherSourceSpec {
+  /** A Rancher release. */
   kind: "rancher";
   /** Release tag, `v2.7.9`. */
   version: string;
   /** The directory of its assets (a URL ending in `/`). */
   url: string;
+  /** Pre-releases accepted. */
   allowPrerelease: boolean;
   /** Fetch `rancher-windows-images.txt` too. */
   windows: boolean;
+  /** Platforms for the Linux list's images. */
   platforms: PlatformSelector;
+  /** Platforms for the Windows list's images. */
   windowsPlatforms: PlatformSelector;
+  /** Mirror the listed images are pulled from. */
   sourceRegistry?: string;
   /** Where it is declared (`airgap.yaml:3:3`). */
   origin: string;
@@ -36,20 +40,27 @@ export interface RancherSourceSpec {
 
 /** A declared chart. */
 export interface ChartSourceSpec {
+  /** A Helm chart. */
   kind: "chart";
+  /** Chart name. */
   name: string;
   /** Normalised repository: `https://…`, `file:///…` or `oci://…`, without a trailing slash. */
   repo: string;
+  /** Exact version. */
   version: string;
   /** Values files merged in order, then inline `values`. */
-  values: GoMap;
+  values: Record<string, unknown>;
   /** `--set` arguments, applied last. */
   set: string[];
   /** Images no template shows, each with where it is declared. */
   extraImages: { entry: string; origin: string }[];
+  /** Platforms for its images. */
   platforms: PlatformSelector;
+  /** Mirror its images are pulled from. */
   sourceRegistry?: string;
-  release: ReleaseOptions;
+  /** Release name, namespace and Kubernetes version for the render. */
+  release: { releaseName?: string; namespace?: string; kubeVersion?: string };
+  /** Where it is declared (`airgap.yaml:12:5`). */
   origin: string;
 }
 

@@ -74,6 +74,7 @@ export function parseSha256Sums(text: string, file: string): Map<string, string>
 
 /** One fetched image list of a release. */
 export interface RancherList {
+  /** Linux or Windows list. */
   kind: RancherListKind;
   /** The asset name, e.g. `rancher-images.txt`. */
   file: string;
@@ -81,7 +82,9 @@ export interface RancherList {
   version: string;
   /** Where it is published. */
   url: string;
+  /** Digest of the file. */
   digest: string;
+  /** Size of the file. */
   size: number;
   /** How it was checked: against `sha256sum.txt`, against the lock, or only pinned now. */
   verified: "sha256sum.txt" | "lock" | "unverified";

@@ -12,7 +12,6 @@ import { type Declaration, type ImageRequest, imageRequest, mergeRequests } from
 import { AirgapError, errorMessage } from "../errors.ts";
 import { sourceKey } from "../lock.ts";
 import { type ChartArtifact, chartArtifact } from "../oci/chart.ts";
-import type { Reporter } from "../progress.ts";
 import type { CacheStore } from "../store/cache.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import { fetchChart } from "./charts.ts";
@@ -32,13 +31,14 @@ export interface SourceContext {
   /** Registry stores for OCI chart repositories (default: a pool per chart). */
   registry?: (host: string) => RegistryStore;
   /** Warnings (templates that did not render…). */
-  reporter?: Pick<Reporter, "warn">;
+  reporter?: { warn(line: string): void };
 }
 
 /** One fetched source, for plans and reports. */
 export interface SourceSummary {
   /** `rancher-images.txt@v2.7.9`, `chart cert-manager@v1.12.3`. */
   label: string;
+  /** Its lock entry. */
   locked: LockedSource;
   /** Images it contributed (before de-duplication). */
   images: number;
@@ -58,6 +58,7 @@ export interface ResolvedSources {
   locked: LockedSource[];
   /** The charts, as OCI artifacts for the archive. */
   charts: ChartArtifact[];
+  /** One line per source, for plans. */
   summaries: SourceSummary[];
 }
 
