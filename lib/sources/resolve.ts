@@ -67,7 +67,7 @@ export function chartImageOrigin(chartLabel: string, image: ChartImage): string 
   const { template, valuesPath } = image.origin;
   const sub = image.origin.chart;
   const where = image.method === "annotation"
-    ? `Chart.yaml annotation helm.sh/images${sub && !chartLabel.includes(`${sub}@`) ? ` of ${sub}` : ""}`
+    ? `Chart.yaml images annotation${sub && !chartLabel.includes(`${sub}@`) ? ` of ${sub}` : ""}`
     : image.method === "values-scan"
     ? `values ${valuesPath} (values scan: a template of ${sub} did not render)`
     : `${template}${valuesPath ? ` (values ${valuesPath})` : ""}`;

@@ -11,6 +11,7 @@ import { displayPath, loadDeclaration } from "../../lib/declaration.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import { formatLock, parseLock, withSources } from "../../lib/lock.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
+import { formatSelector } from "../../lib/oci/platform.ts";
 import { formatReference } from "../../lib/ref.ts";
 import { resolveSources } from "../../lib/sources/resolve.ts";
 import { openCache } from "../../lib/store/cache.ts";
@@ -283,6 +284,32 @@ Deno.test("resolveSources: a chart whose archive holds another chart is refused;
       const same = await resolveSources(plain);
       assertEquals(same.requests, plain.requests);
       assertEquals([same.locked, same.charts], [[], []]);
+    } finally {
+      await server.close();
+    }
+  }));
+
+Deno.test("resolveSources: rancher.windows adds the Windows list for Windows platforms; shared entries get both", () =>
+  withTemp(async (dir) => {
+    const linux = "rancher/rancher-agent:v2.7.9\nrancher/shell:v0.1.21\n";
+    const windows = "rancher/wins:v0.4.11\nrancher/rancher-agent:v2.7.9\n";
+    const server = serveFiles({
+      "/v2.7.9/rancher-images.txt": linux,
+      "/v2.7.9/rancher-windows-images.txt": windows,
+      "/v2.7.9/sha256sum.txt": sha256sums({ "rancher-images.txt": linux, "rancher-windows-images.txt": windows }),
+    });
+    try {
+      const file = join(dir, "airgap.yaml");
+      await Deno.writeTextFile(file, `rancher:\n  version: v2.7.9\n  url: ${server.url}/{version}/\n  windows: true\n`);
+      const sources = await resolveSources(await loadDeclaration(file), { cache: await openCache(join(dir, "cache")) });
+      const byEntry = new Map(sources.requests.map((r) => [r.entry, r]));
+      const platforms = (entry: string) => formatSelector(byEntry.get(entry)!.platforms);
+      assertEquals(platforms("rancher/wins:v0.4.11"), "windows/amd64");
+      assertEquals(platforms("rancher/shell:v0.1.21"), "linux/amd64");
+      assertEquals(platforms("rancher/rancher-agent:v2.7.9"), "linux/amd64,windows/amd64");
+      const agent = byEntry.get("rancher/rancher-agent:v2.7.9")!;
+      assertEquals(agent.origins, ["rancher-images.txt@v2.7.9:1", "rancher-windows-images.txt@v2.7.9:2"]);
+      assertEquals(sources.locked.map((s) => s.kind), ["rancher-images", "rancher-windows-images"]);
     } finally {
       await server.close();
     }
