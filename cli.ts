@@ -278,13 +278,16 @@ function program(): Command {
       );
     });
 
-  addCommonOptions(
-    cli.command("images")
-      .description(
-        "print the final image list (lists, Rancher release, charts), de-duplicated and sorted; --why says where each came from",
-      ),
-    false,
-  )
+  cli.command("images")
+    .description(
+      "print the final image list (lists, Rancher release, charts), de-duplicated and sorted; --why says where each came from",
+    )
+    .option(
+      "--cache <dir>",
+      `cache directory for fetched release lists and charts (default: ${displayPath(defaultCacheDir())})`,
+    )
+    .option("-q, --quiet", "only print results and errors")
+    .option("--debug", "print stack traces on errors")
     .option(
       "-f, --file <file>",
       "declaration (default: airgap.yaml); with --chart: a values file (repeatable)",
