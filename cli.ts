@@ -7,7 +7,9 @@
 import { Command, CommanderError, Option } from "commander";
 import { resolve } from "node:path";
 import { loadCommand } from "./lib/commands/load.ts";
-import { formatPlan, planCommand } from "./lib/commands/plan.ts";
+import { chartFileImages, formatImageList, imagesCommand } from "./lib/commands/images.ts";
+import { extractCharts } from "./lib/commands/charts.ts";
+import { formatPlan, formatSources, planCommand } from "./lib/commands/plan.ts";
 import { saveCommand } from "./lib/commands/save.ts";
 import { serveCommand, waitForShutdown } from "./lib/commands/serve.ts";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "./lib/declaration.ts";
@@ -135,7 +137,7 @@ function program(): Command {
       const lockPath = options.lock ? resolve(options.lock) : decl.lockPath;
       const previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
       if (options.locked && !previousLock) throw usageError("--locked needs an existing lock file");
-      const { plan, lock } = await planCommand({
+      const { plan, lock, sources } = await planCommand({
         declaration: decl,
         cacheDir: cacheDir(options, decl),
         previousLock,
@@ -161,6 +163,7 @@ function program(): Command {
               missingBytes: p.missing.reduce((s, d) => s + d.size, 0),
             })),
             removed: plan.removed.map((r) => r.entry),
+            sources: sources.summaries.map((s) => ({ ...s.locked, status: s.status, images: s.images })),
             totalBytes: plan.totalBytes,
             uniqueBlobs: plan.blobs.size,
             fetchBytes: plan.fetchBytes,
@@ -171,6 +174,7 @@ function program(): Command {
           2,
         ));
       } else {
+        if (sources.summaries.length > 0) out(formatSources(sources) + "\n");
         out(formatPlan(plan));
       }
       if (lockPath && options.writeLock) {
@@ -240,9 +244,13 @@ function program(): Command {
         );
       }
       out(
-        `saved ${result.plan.images.length} images (${result.archive.blobs} blobs, ${
-          formatBytes(result.archive.blobBytes)
-        }) to ${displayPath(result.archive.path)} (${formatBytes(result.archive.size)}) in ${formatDuration(elapsed)}`,
+        `saved ${result.plan.images.length} images${
+          result.sources.charts.length
+            ? ` and ${result.sources.charts.length} chart${result.sources.charts.length === 1 ? "" : "s"}`
+            : ""
+        } (${result.archive.blobs} blobs, ${formatBytes(result.archive.blobBytes)}) to ${
+          displayPath(result.archive.path)
+        } (${formatBytes(result.archive.size)}) in ${formatDuration(elapsed)}`,
       );
       out(
         result.fetchedBlobs === 0
@@ -269,6 +277,11 @@ function program(): Command {
     .option("--insecure", "allow plain HTTP to the target registry")
     .option("--ca-file <file>", "CA certificate(s) to trust for the target registry")
     .option("--concurrency <n>", "concurrent uploads", (v) => parseInt(v, 10))
+    .option("--charts-dir <dir>", "write the archive's charts here as NAME-VERSION.tgz (alone: without --registry)")
+    .option(
+      "--push-charts [path]",
+      "push the archive's charts as OCI charts to REGISTRY[/prefix]/PATH (default: charts)",
+    )
     .option("-q, --quiet", "only print results and errors")
     .option("--debug", "print stack traces on errors")
     .action(async (archiveArgs: string[], options) => {
@@ -284,6 +297,20 @@ function program(): Command {
           (options.imageList || options.windowsImageList ? "rancher-images.tar" : decl?.output ?? "airgap-images.tar"),
       );
       const registryText = options.registry ?? decl?.target?.registry;
+      const charts = options.chartsDir || options.pushCharts
+        ? {
+          dir: options.chartsDir ? resolve(options.chartsDir) : undefined,
+          push: options.pushCharts === undefined
+            ? undefined
+            : options.pushCharts === true
+            ? "charts"
+            : options.pushCharts,
+        }
+        : undefined;
+      if (!registryText && charts?.dir && !charts.push) {
+        for (const chart of await extractCharts(archivePath, charts.dir)) out(`wrote ${displayPath(chart.file!)}`);
+        return;
+      }
       if (!registryText) {
         throw usageError("no target registry: give --registry HOST[:PORT] (or target.registry in airgap.yaml)");
       }
@@ -311,9 +338,14 @@ function program(): Command {
         platforms: options.windowsImageList ? new Map(listed!.map((r) => [r.entry, r.platforms])) : undefined,
         reporter: reporterFor(options),
         concurrency: options.concurrency,
+        charts,
       });
       const elapsed = performance.now() - started;
       if (!options.quiet) { for (const image of result.images) out(`${image.target}@${image.digest}`); }
+      for (const chart of result.charts) {
+        if (chart.file) out(`wrote ${displayPath(chart.file)}`);
+        if (chart.target) out(`pushed chart ${chart.target}`);
+      }
       const s = result.stats;
       out(
         `loaded ${result.images.length} images into ${registry} in ${
@@ -322,6 +354,70 @@ function program(): Command {
           formatRate(s.bytesPushed, elapsed)
         }), ${s.blobsMounted} mounted, ${s.blobsSkipped} already there`,
       );
+    });
+
+  cli.command("images")
+    .description(
+      "print the final image list (lists, Rancher release, charts), de-duplicated and sorted; --why says where each came from",
+    )
+    .option(
+      "--cache <dir>",
+      `cache directory for fetched release lists and charts (default: ${displayPath(defaultCacheDir())})`,
+    )
+    .option("-q, --quiet", "only print results and errors")
+    .option("--debug", "print stack traces on errors")
+    .option(
+      "-f, --file <file>",
+      "declaration (default: airgap.yaml); with --chart: a values file (repeatable)",
+      collect,
+    )
+    .option("-l, --image-list <file>", "list the images of this list instead of airgap.yaml")
+    .option("--chart <file>", "the images of this chart file (.tgz), as helm template renders them")
+    .option("--values <file>", "with --chart: a values file (repeatable)", collect)
+    .option("--set <key=value>", "with --chart: set a value (repeatable)", collect)
+    .option("--set-string <key=value>", "with --chart: set a string value (repeatable)", collect)
+    .option("--namespace <name>", "with --chart: .Release.Namespace")
+    .option("--kube-version <version>", "with --chart: .Capabilities.KubeVersion")
+    .option("--why", "show where each image came from (file and line, chart and template, values path)")
+    .option("--json", "print the list as JSON")
+    .option("--lock <file>", "lock file (default: airgap.lock next to airgap.yaml)")
+    .option("--locked", "use the release lists and charts the lock pins")
+    .action(async (options) => {
+      const reporter = reporterFor(options);
+      let images;
+      if (options.chart) {
+        if (options.imageList) throw usageError("use either --chart or -l/--image-list, not both");
+        const result = await chartFileImages({
+          path: resolve(options.chart),
+          valuesFiles: [...(options.file ?? []), ...(options.values ?? [])].map((f: string) => resolve(f)),
+          set: options.set,
+          setString: options.setString,
+          namespace: options.namespace,
+          kubeVersion: options.kubeVersion,
+        });
+        for (const warning of result.warnings) reporter.warn(warning);
+        images = result.images;
+      } else {
+        for (const flag of ["values", "set", "setString", "namespace", "kubeVersion"]) {
+          if (options[flag] !== undefined) {
+            throw usageError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --chart`);
+          }
+        }
+        if ((options.file ?? []).length > 1) throw usageError("give one declaration with -f");
+        const decl = await declaration({ ...options, file: options.file?.[0] });
+        const lockPath = options.lock ? resolve(options.lock) : decl.lockPath;
+        const previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
+        if (options.locked && !previousLock) throw usageError("--locked needs an existing lock file");
+        images = (await imagesCommand({
+          declaration: decl,
+          cacheDir: cacheDir(options, decl),
+          previousLock,
+          locked: options.locked,
+          reporter,
+        })).images;
+      }
+      if (options.json) out(JSON.stringify(images, null, 2));
+      else if (images.length > 0) out(formatImageList(images, options.why));
     });
 
   cli.command("serve")

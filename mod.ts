@@ -74,7 +74,14 @@ export type { Content, PushOutcome, ResolvedManifest, Store } from "./lib/store/
 export { createRegistryClient, type RegistryClient, type RegistrySettings } from "./lib/store/registry/client.ts";
 export { type RegistryStore, registryStore } from "./lib/store/registry/store.ts";
 export { type CacheStore, defaultCacheDir, openCache } from "./lib/store/cache.ts";
-export { type ArchiveReader, type ArchiveWriter, createArchive, openArchive } from "./lib/store/archive.ts";
+export {
+  type ArchiveImage,
+  type ArchiveIndexEntry,
+  type ArchiveReader,
+  type ArchiveWriter,
+  createArchive,
+  openArchive,
+} from "./lib/store/archive.ts";
 /**
  * The embedded registry: any store served over the OCI distribution API,
  * read-only or accepting pushes into a cache. See {@link startServer}.
@@ -97,20 +104,116 @@ export {
 /** The copy engine. */
 export { copyGraph, type CopyOptions, type CopyResult, type CopyRoot } from "./lib/copy.ts";
 /** Declarations, plans and locks. */
-export { type Declaration, declarationFromList, type ImageRequest, loadDeclaration } from "./lib/declaration.ts";
+export {
+  type Declaration,
+  declarationFromList,
+  type ImageRequest,
+  imageRequest,
+  loadDeclaration,
+  mergeRequests,
+} from "./lib/declaration.ts";
 export { lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "./lib/plan.ts";
-export { formatLock, parseLock, readLock, writeLock } from "./lib/lock.ts";
-export { parseImageList } from "./lib/sources/list.ts";
+export { formatLock, parseLock, readLock, sourceKey, withSources, writeLock } from "./lib/lock.ts";
+export type { Lock, LockedImage, LockedSource } from "./schemas/lock.ts";
+/**
+ * Where image names come from: image lists, Rancher releases and Helm charts.
+ *
+ * @example The images of a Rancher release and of a chart, with where each came from
+ * ```ts
+ * import { fetchChart, fetchRancherLists, imagesOfChart, loadChart } from "./mod.ts";
+ *
+ * const [list] = await fetchRancherLists({ version: "v2.7.9" }); // checked against sha256sum.txt
+ * for (const { entry, line } of list.entries) console.log(entry, `${list.file}@${list.version}:${line}`);
+ *
+ * const chart = await fetchChart({ name: "cert-manager", repo: "https://charts.jetstack.io", version: "v1.12.3" });
+ * const { images } = imagesOfChart(await loadChart(chart.bytes), { set: ["installCRDs=true"] });
+ * for (const { image, origin } of images) console.log(image, origin.template, origin.valuesPath);
+ * ```
+ */
+export { type ListEntry, parseImageList, readImageList } from "./lib/sources/list.ts";
+export {
+  fetchRancherLists,
+  isPrerelease,
+  parseSha256Sums,
+  RANCHER_IMAGES,
+  RANCHER_RELEASES_URL,
+  RANCHER_WINDOWS_IMAGES,
+  rancherAssetsUrl,
+  type RancherFetchOptions,
+  type RancherList,
+  type RancherListKind,
+  rancherReleaseTag,
+} from "./lib/sources/rancher.ts";
+export {
+  type ChartFetchOptions,
+  type ChartSpec,
+  fetchChart,
+  type FetchedChart,
+  MAX_CHART_SIZE,
+  normaliseRepo,
+} from "./lib/sources/charts.ts";
+export {
+  type ChartImage,
+  chartImages,
+  type ChartImagesOptions,
+  type ChartImagesResult,
+  type ChartImagesWarning,
+  imagesOfChart,
+  loadChart,
+  parseSet,
+  parseValues,
+} from "./lib/sources/helm/mod.ts";
+export type { ChartSourceSpec, RancherSourceSpec, SourceSpec } from "./lib/sources/declared.ts";
+/** Fetch a declaration's Rancher release and charts into image requests, lock entries and chart artifacts. */
+export {
+  chartImageOrigin,
+  type ResolvedSources,
+  resolveSources,
+  type SourceContext,
+  type SourceSummary,
+} from "./lib/sources/resolve.ts";
+export { type Download, download, type DownloadOptions } from "./lib/sources/http.ts";
+/** Helm charts as OCI artifacts (as `helm push` stores them), and how archives mark them. */
+export {
+  CHART_NAME_ANNOTATION,
+  CHART_VERSION_ANNOTATION,
+  type ChartArtifact,
+  chartArtifact,
+  chartConfigJson,
+  chartEntry,
+  chartLayer,
+  chartTag,
+  isChartEntry,
+  KIND_ANNOTATION,
+} from "./lib/oci/chart.ts";
 /** The commands, as functions. */
 export { saveCommand, type SaveOptions, type SaveResult } from "./lib/commands/save.ts";
 export { loadCommand, type LoadOptions, type LoadResult } from "./lib/commands/load.ts";
-export { planCommand, type PlanOptions } from "./lib/commands/plan.ts";
+export { formatSources, planCommand, type PlanOptions, type PlanResult } from "./lib/commands/plan.ts";
+export {
+  chartFileImages,
+  type ChartFileOptions,
+  formatImageList,
+  imagesCommand,
+  type ImagesOptions,
+  type ListedImage,
+} from "./lib/commands/images.ts";
+/** Charts in archives: written as files or pushed as OCI charts by `load`. */
+export {
+  archiveCharts,
+  archiveImageEntries,
+  type ChartLoadOptions,
+  extractCharts,
+  loadCharts,
+  type LoadChartsOptions,
+  type LoadedChart,
+} from "./lib/commands/charts.ts";
 export { parseListen, serveCommand, type ServeHandle, type ServeOptions } from "./lib/commands/serve.ts";
 /** Deltas: cut an archive against a previous lock or archive. */
 export { type Base, deltaBlobs, loadBase } from "./lib/delta.ts";
 /** Inspect archives: verify every byte and graph, list images. */
 export {
-  type ListedImage,
+  type ListedImage as ArchiveListedImage,
   type Listing,
   lsCommand,
   type Problem,

@@ -9,6 +9,7 @@ import { type Config, ConfigSchema, type RegistrySettingsConfig } from "../schem
 import { AirgapError, errorMessage } from "./errors.ts";
 import { parsePlatformSelector, type PlatformSelector } from "./oci/platform.ts";
 import { normaliseRegistryHost, parseReference, type Reference, sourceReference } from "./ref.ts";
+import { declaredSources, type SourceSpec } from "./sources/declared.ts";
 import { readImageList } from "./sources/list.ts";
 import type { RegistrySettings } from "./store/registry/client.ts";
 import type { ForeignLayerPolicy } from "./oci/foreign.ts";
@@ -25,6 +26,8 @@ export interface ImageRequest {
   platforms: PlatformSelector;
   /** Where it was declared: `rancher-images.txt:12`, `airgap.yaml:8`. */
   origin: string;
+  /** Every place it was declared, `origin` first (set when there is more than one). */
+  origins?: string[];
 }
 
 /** A resolved declaration. */
@@ -45,6 +48,8 @@ export interface Declaration {
   lockPath?: string;
   /** What to do with foreign (non-distributable) layers (default include). */
   foreignLayers?: ForeignLayerPolicy;
+  /** Rancher releases and charts whose images are added by `resolveSources` (they must be fetched). */
+  sources?: SourceSpec[];
 }
 
 /** Overrides from the command line. */
@@ -67,6 +72,9 @@ function addRequest(map: Map<string, ImageRequest>, request: ImageRequest) {
     map.set(request.entry, request);
     return;
   }
+  const origins = existing.origins ?? [existing.origin];
+  for (const origin of request.origins ?? [request.origin]) if (!origins.includes(origin)) origins.push(origin);
+  if (origins.length > 1) existing.origins = origins;
   // The same entry twice (two lists): keep the first, widen its platforms.
   if (existing.platforms.all || request.platforms.all) {
     existing.platforms = { all: true };
@@ -115,6 +123,32 @@ function registrySettings(
     out.credential = { username: settings.username, password, origin: `${file} registries.${host}` };
   }
   return out;
+}
+
+/**
+ * Requests merged by entry, in order: an entry seen again keeps its first
+ * source, widens its platforms and collects its origins. The inputs are not
+ * changed.
+ */
+export function mergeRequests(...lists: ImageRequest[][]): ImageRequest[] {
+  const map = new Map<string, ImageRequest>();
+  for (const list of lists) {
+    for (const request of list) {
+      addRequest(map, { ...request, ...(request.origins ? { origins: [...request.origins] } : {}) });
+    }
+  }
+  return [...map.values()];
+}
+
+/** One request for an entry; a malformed entry is an error naming `origin`. */
+export function imageRequest(
+  entry: string,
+  origin: string,
+  platforms: PlatformSelector,
+  sourceRegistry?: string,
+): ImageRequest {
+  const written = entry.trim();
+  return { entry: written, source: safeSource(written, sourceRegistry, origin), platforms, origin };
 }
 
 /** Show a path relative to the working directory when it is inside it. */
@@ -203,6 +237,7 @@ export async function declarationFromConfig(
   const targetHost = config.target ? normaliseRegistryHost(config.target.registry) : undefined;
   const targetPolicy = Object.entries(config.registries ?? {})
     .find(([host]) => normaliseRegistryHost(host) === targetHost)?.[1].foreignLayers;
+  const sources = await declaredSources(config, { path, locate, defaultPlatforms, sourceRegistry });
   return {
     foreignLayers: overrides.foreignLayers ?? targetPolicy,
     configPath: path,
@@ -214,6 +249,7 @@ export async function declarationFromConfig(
     output: config.output ? resolve(dir, config.output) : undefined,
     cache: config.cache ? resolve(dir, config.cache) : undefined,
     lockPath: resolve(dir, "airgap.lock"),
+    ...(sources.length > 0 ? { sources } : {}),
   };
 }
 

@@ -4,7 +4,7 @@
  * version bump shows as a readable git diff.
  * @module
  */
-import { type Lock, type LockedImage, LockSchema } from "../schemas/lock.ts";
+import { type Lock, type LockedImage, type LockedSource, LockSchema } from "../schemas/lock.ts";
 import { AirgapError, errorMessage } from "./errors.ts";
 import { writeFileAtomic } from "./fsutil.ts";
 
@@ -44,7 +44,13 @@ function sortedRecord<T>(record: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** Normalise ordering: images by entry, blobs by digest, keys in schema order. */
+function compareSources(a: LockedSource, b: LockedSource): number {
+  const ka = `${a.kind}\0${a.name}\0${a.version}`;
+  const kb = `${b.kind}\0${b.name}\0${b.version}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/** Normalise ordering: sources by kind, name and version; images by entry, blobs by digest; keys in schema order. */
 export function normaliseLock(lock: Lock): Lock {
   const images: LockedImage[] = [...lock.images]
     .sort((a, b) => (a.entry < b.entry ? -1 : a.entry > b.entry ? 1 : 0))
@@ -60,7 +66,26 @@ export function normaliseLock(lock: Lock): Lock {
       ...(i.assembled ? { assembled: sortedRecord(i.assembled) } : {}),
       ...(i.rewritten ? { rewritten: sortedRecord(i.rewritten) } : {}),
     }));
-  return { lockVersion: 1, images };
+  const sources: LockedSource[] = [...(lock.sources ?? [])].sort(compareSources).map((s) => ({
+    kind: s.kind,
+    name: s.name,
+    version: s.version,
+    url: s.url,
+    digest: s.digest,
+    size: s.size,
+    ...(s.artifact ? { artifact: s.artifact } : {}),
+  }));
+  return sources.length > 0 ? { lockVersion: 1, sources, images } : { lockVersion: 1, images };
+}
+
+/** A lock with its sources section set (left out when there are none). */
+export function withSources(lock: Lock, sources: LockedSource[]): Lock {
+  return sources.length > 0 ? { ...lock, sources } : lock;
+}
+
+/** The key of a source in a lock: kind, name and version. */
+export function sourceKey(source: Pick<LockedSource, "kind" | "name" | "version">): string {
+  return `${source.kind} ${source.name}@${source.version}`;
 }
 
 /** The lock as text. */

@@ -73,6 +73,52 @@ export const TargetSchema = z.strictObject({
   prefix: z.string().optional(),
 });
 
+/** A Rancher release whose image lists (release assets) are carried. */
+export const RancherSchema = z.strictObject({
+  /** Release tag, e.g. `v2.7.9`. */
+  version: z.string().min(1),
+  /** Where the release assets are: a URL (or a directory relative to this file); `{version}` is replaced. */
+  url: z.string().min(1).optional(),
+  /** Accept `-rc`/`-alpha`/`-beta` versions (not for production). */
+  allowPrerelease: z.boolean().optional(),
+  /** Also carry `rancher-windows-images.txt`. */
+  windows: z.boolean().optional(),
+  /** Platforms for the Linux list (default: `platforms`). */
+  platforms: platformList.optional(),
+  /** Platforms for the Windows list (default: [windows/amd64]). */
+  windowsPlatforms: platformList.optional(),
+  /** Mirror to pull the listed images from (default: `sourceRegistry`). */
+  sourceRegistry: z.string().min(1).optional(),
+});
+
+/** A Helm chart: its images are carried, and the chart itself travels in the archive. */
+export const ChartSchema = z.strictObject({
+  /** Chart name in the repository. */
+  name: z.string().min(1),
+  /** An HTTP(S) chart repository (with index.yaml), a local directory with one, or `oci://host/path`. */
+  repo: z.string().min(1),
+  /** Exact chart version. */
+  version: z.string().min(1),
+  /** Values, as in a values file (applied after `valuesFiles`). */
+  values: z.record(z.string(), z.unknown()).optional(),
+  /** Values files relative to this file, applied in order (`helm -f`). */
+  valuesFiles: z.array(z.string().min(1)).optional(),
+  /** `--set key=value` arguments, applied last. */
+  set: z.array(z.string().min(1)).optional(),
+  /** Images the chart's programs pull at run time, which no template shows. */
+  extraImages: z.array(z.string().min(1)).optional(),
+  /** Platforms for this chart's images (default: `platforms`). */
+  platforms: platformList.optional(),
+  /** Mirror to pull this chart's images from (default: `sourceRegistry`). */
+  sourceRegistry: z.string().min(1).optional(),
+  /** `.Release.Name` (default `release-name`, as `helm template`). */
+  releaseName: z.string().min(1).optional(),
+  /** `.Release.Namespace` (default `default`). */
+  namespace: z.string().min(1).optional(),
+  /** `.Capabilities.KubeVersion`, e.g. `v1.27.6`. */
+  kubeVersion: z.string().min(1).optional(),
+});
+
 /** The whole declaration. */
 export const ConfigSchema = z.strictObject({
   /** Declaration format version. */
@@ -87,6 +133,10 @@ export const ConfigSchema = z.strictObject({
   lists: z.array(ListEntrySchema).optional(),
   /** Windows images and versions (rancher-windows-images.txt). */
   windows: WindowsSchema.optional(),
+  /** A Rancher release: its `rancher-images.txt` (and Windows list). */
+  rancher: RancherSchema.optional(),
+  /** Helm charts: their images, and the charts themselves. */
+  charts: z.array(ChartSchema).optional(),
   /** Default load target. */
   target: TargetSchema.optional(),
   /** Connection settings by registry host (`host[:port]`). */
@@ -99,6 +149,10 @@ export const ConfigSchema = z.strictObject({
 
 /** A validated declaration. */
 export type Config = z.infer<typeof ConfigSchema>;
+/** A Rancher release as declared. */
+export type RancherConfig = z.infer<typeof RancherSchema>;
+/** A chart as declared. */
+export type ChartConfig = z.infer<typeof ChartSchema>;
 /** Registry connection settings as declared. */
 export type RegistrySettingsConfig = z.infer<typeof RegistrySettingsSchema>;
 

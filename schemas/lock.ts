@@ -31,14 +31,35 @@ export const LockedImageSchema = z.strictObject({
   rewritten: z.record(digest, digest).optional(),
 });
 
+/** One pinned source of image names: a Rancher release's list, or a Helm chart. */
+export const LockedSourceSchema = z.strictObject({
+  /** `rancher-images`, `rancher-windows-images` or `chart`. */
+  kind: z.enum(["rancher-images", "rancher-windows-images", "chart"]),
+  /** The asset file name (`rancher-images.txt`) or the chart name. */
+  name: z.string().min(1),
+  /** Rancher release or chart version. */
+  version: z.string().min(1),
+  /** Where it was fetched from (never with credentials). */
+  url: z.string().min(1),
+  /** Digest of the file (the list, or the chart `.tgz`). */
+  digest,
+  size: z.number().int().nonnegative(),
+  /** Charts: digest of the OCI chart artifact stored in the archive. */
+  artifact: digest.optional(),
+});
+
 /** The whole lock. */
 export const LockSchema = z.strictObject({
   lockVersion: z.literal(1),
+  /** Release lists and charts the images came from (absent when there are none). */
+  sources: z.array(LockedSourceSchema).optional(),
   images: z.array(LockedImageSchema),
 });
 
 /** A parsed lock. */
 export type Lock = z.infer<typeof LockSchema>;
+/** A pinned source. */
+export type LockedSource = z.infer<typeof LockedSourceSchema>;
 /** A pinned image. */
 export type LockedImage = z.infer<typeof LockedImageSchema>;
 

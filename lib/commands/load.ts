@@ -18,6 +18,7 @@ import type { Descriptor } from "../oci/manifest.ts";
 import { parseLock } from "../lock.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
 import type { RegistryStats, RegistryStore } from "../store/registry/store.ts";
+import { archiveImageEntries, type ChartLoadOptions, type LoadedChart, prepareCharts, runChartJobs } from "./charts.ts";
 
 /** Options of {@link loadCommand}. */
 export interface LoadOptions {
@@ -34,6 +35,8 @@ export interface LoadOptions {
   platforms?: ReadonlyMap<string, PlatformSelector>;
   reporter: Reporter;
   concurrency?: number;
+  /** What to do with the archive's charts (default: nothing; they are not images). */
+  charts?: ChartLoadOptions;
 }
 
 /** One image as loaded. */
@@ -47,6 +50,8 @@ export interface LoadedImage {
 export interface LoadResult {
   images: LoadedImage[];
   stats: RegistryStats;
+  /** Charts written or pushed. */
+  charts: LoadedChart[];
 }
 
 /** Pick the archive images to load; every requested entry must be there. */
@@ -82,8 +87,8 @@ export function selectImages(images: ArchiveIndexEntry[], entries: string[] | un
 /** Load an archive into a registry. */
 export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
   const archive = await openArchive(options.archivePath);
-  const chosen = selectImages(archive.images, options.entries, options.archivePath);
-  if (chosen.length === 0) throw new AirgapError(`${options.archivePath} holds no images`);
+  const chosen = selectImages(archiveImageEntries(archive.images), options.entries, options.archivePath);
+  if (chosen.length === 0 && !options.charts) throw new AirgapError(`${options.archivePath} holds no images`);
   if (options.platforms) await checkWindowsVersions(archive, chosen, options.platforms);
   const targets = new Map<string, { ref: Reference; image: ArchiveIndexEntry }>();
   for (const image of chosen) {
@@ -97,6 +102,8 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
     }
     targets.set(key, { ref, image });
   }
+  const chartOptions = { ...options.charts, registry: options.registry, prefix: options.prefix };
+  const chartJobs = options.charts ? await prepareCharts(archive, chartOptions, new Set(targets.keys())) : [];
   const pool = registryPool(options.registries ?? new Map(), { concurrency: options.concurrency });
   const store = pool.get(options.registry);
   try {
@@ -135,7 +142,8 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
       }
       images.push({ entry: image.entry, target: key, digest });
     }
-    return { images, stats: store.stats };
+    const charts = await runChartJobs(archive, chartJobs, { ...chartOptions, store });
+    return { images, stats: store.stats, charts };
   } finally {
     await pool.close();
   }

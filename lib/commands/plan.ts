@@ -6,7 +6,9 @@
 import type { Lock } from "../../schemas/lock.ts";
 import type { Declaration } from "../declaration.ts";
 import { formatBytes, shortDigest } from "../format.ts";
+import { withSources } from "../lock.ts";
 import { lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
+import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import type { Reporter } from "../progress.ts";
 import { registryPool } from "../registries.ts";
 import { openCache } from "../store/cache.ts";
@@ -28,6 +30,8 @@ export interface PlanOptions {
 export interface PlanResult {
   plan: Plan;
   lock: Lock;
+  /** Release lists and charts fetched. */
+  sources: ResolvedSources;
 }
 
 /** Resolve and plan. */
@@ -35,9 +39,16 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
   const cache = await openCache(options.cacheDir);
   const pool = registryPool(options.declaration.registries);
   try {
+    const sources = await resolveSources(options.declaration, {
+      cache,
+      previousLock: options.previousLock,
+      locked: options.locked,
+      registry: pool.get,
+      reporter: options.reporter,
+    });
     let resolved = 0;
-    const total = options.declaration.requests.length;
-    const images = await resolveImages(options.declaration.requests, {
+    const total = sources.requests.length;
+    const images = await resolveImages(sources.requests, {
       cache,
       registry: pool.get,
       lock: options.previousLock,
@@ -49,7 +60,7 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
       },
     });
     const plan = await makePlan(images, cache, options.previousLock, options.base);
-    return { plan, lock: lockFromImages(images) };
+    return { plan, lock: withSources(lockFromImages(images), sources.locked), sources };
   } finally {
     await pool.close();
   }
@@ -131,4 +142,13 @@ export function formatPlan(plan: Plan): string {
     );
   }
   return out.join("\n");
+}
+
+/** The sources of a plan, one line each: what, status, digest, images, how verified. */
+export function formatSources(sources: ResolvedSources): string {
+  return sources.summaries.map((s) =>
+    `${s.status}  ${s.label}  ${shortDigest(s.locked.digest)}  ${s.images} images  (${s.verified}${
+      s.cached ? ", cached" : ""
+    })`
+  ).join("\n");
 }

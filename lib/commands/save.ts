@@ -13,8 +13,11 @@ import type { Lock } from "../../schemas/lock.ts";
 import { copyGraph, type CopyRoot } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
 import { AirgapError } from "../errors.ts";
-import { formatLock, writeLock } from "../lock.ts";
+import { formatLock, withSources, writeLock } from "../lock.ts";
 import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
+import type { ChartArtifact } from "../oci/chart.ts";
+import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
+import { chartArchiveImage, copyChartsInto, withChartBlobs } from "./charts.ts";
 import { archiveOrder, lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
 import { type Reporter, trace } from "../progress.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
@@ -56,6 +59,8 @@ export interface SaveResult {
   /** Bytes downloaded from registries. */
   fetchedBytes: number;
   fetchedBlobs: number;
+  /** Release lists and charts fetched; the charts are in the archive. */
+  sources: ResolvedSources;
 }
 
 /**
@@ -113,11 +118,18 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
   const cache = await openCache(options.cacheDir);
   const pool = registryPool(options.declaration.registries, { concurrency: options.concurrency });
   try {
-    if (options.declaration.requests.length === 0) {
+    if (options.declaration.requests.length === 0 && !options.declaration.sources?.length) {
       throw new AirgapError("nothing to save: the declaration lists no images", {}, { exitCode: 2 });
     }
-    reporter.info(`resolving ${options.declaration.requests.length} images`);
-    const images = await resolveImages(options.declaration.requests, {
+    const sources = await resolveSources(options.declaration, {
+      cache,
+      previousLock: options.previousLock,
+      locked: options.locked,
+      registry: pool.get,
+      reporter,
+    });
+    reporter.info(`resolving ${sources.requests.length} images`);
+    const images = await resolveImages(sources.requests, {
       cache,
       registry: pool.get,
       lock: options.previousLock,
@@ -130,13 +142,13 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       else reporter.info(note.text);
     }
     const plan = await makePlan(images, cache, options.previousLock, options.base);
-    const lock = lockFromImages(images);
+    const lock = withSources(lockFromImages(images), sources.locked);
     trace("planned");
-    const archive = await writeArchive(images, cache, pool, options, plan, lock);
+    const archive = await writeArchive(images, cache, pool, options, plan, lock, sources.charts);
     if (options.lockPath) await writeLock(options.lockPath, lock);
     const fetched = pool.all().reduce((sum, s) => sum + s.stats.bytesFetched, 0);
     const fetchedBlobs = pool.all().reduce((sum, s) => sum + s.stats.blobsFetched, 0);
-    return { plan, lock, archive, fetchedBytes: fetched, fetchedBlobs };
+    return { plan, lock, archive, fetchedBytes: fetched, fetchedBlobs, sources };
   } finally {
     await pool.close();
   }
@@ -149,6 +161,7 @@ async function writeArchive(
   options: SaveOptions,
   plan: Plan,
   lock: Lock,
+  charts: ChartArtifact[] = [],
 ): Promise<ArchiveSummary> {
   let journal: Awaited<ReturnType<CacheStore["beginPack"]>>;
   // Only blobs fetched now go into the pack; the cache has the others already.
@@ -157,8 +170,11 @@ async function writeArchive(
   const foreign = new Map(images.flatMap((i) => i.foreignLayers ?? []).map((l) => [l.descriptor.digest, l]));
   const source = (host: string) => withForeignLayers(pool.get(host), foreign);
   const archive: ArchiveWriter = await createArchive(options.output, {
-    images: images.map((i) => ({ descriptor: i.descriptor, name: i.name, entry: i.request.entry })),
-    blobs: archiveOrder(images),
+    images: [
+      ...images.map((i) => ({ descriptor: i.descriptor, name: i.name, entry: i.request.entry })),
+      ...charts.map(chartArchiveImage),
+    ],
+    blobs: withChartBlobs(archiveOrder(images), charts),
     lock: formatLock(lock),
     base: options.base ? { lock: options.base.text, blobs: options.base.blobs } : undefined,
     partSize: options.partSize,
@@ -243,6 +259,7 @@ async function writeArchive(
         ),
       ]);
     }
+    await copyChartsInto(archive, cache, charts, onEvent);
     trace("blobs written");
     const summary = await archive.finish();
     trace("archive finished");

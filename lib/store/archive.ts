@@ -45,6 +45,8 @@ export interface ArchiveImage {
   name: string;
   /** The list entry as written, e.g. `rancher/rancher:v2.7.9`. */
   entry: string;
+  /** More annotations for its index.json entry, e.g. `io.airgap.kind: chart`. */
+  annotations?: Record<string, string>;
 }
 
 /** What the writer needs up front: the table of contents and every blob, in archive order. */
@@ -107,6 +109,7 @@ export function indexEntry(image: ArchiveImage): Descriptor {
       [REF_NAME]: image.name,
       [CONTAINERD_NAME]: image.name,
       [ENTRY_ANNOTATION]: image.entry,
+      ...image.annotations,
     },
   };
 }

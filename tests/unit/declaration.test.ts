@@ -127,4 +127,7 @@ Deno.test("airgap.example.yaml is valid against the schema", async () => {
   const config = parseYaml(text, "airgap.example.yaml", ConfigSchema);
   assertEquals(config.images?.length, 4);
   assertEquals(config.target?.registry, "registry.example.com:5000");
+  assertEquals(config.rancher?.version, "v2.7.9");
+  assertEquals(config.charts?.map((c) => `${c.name}@${c.version}`), ["cert-manager@v1.12.3", "rancher@2.7.9"]);
+  assertEquals(config.charts?.[0].extraImages, ["quay.io/jetstack/cert-manager-acmesolver:v1.12.3"]);
 });

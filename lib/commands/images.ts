@@ -1,0 +1,139 @@
+/**
+ * `airgap images`: the final image list of a declaration — its images and
+ * lists, its Rancher release's lists, its charts' images — de-duplicated and
+ * sorted like the seed's `sort -u`, and with `--why` where each came from.
+ * `--chart FILE` does the same for one chart file and values, without a
+ * declaration.
+ * @module
+ */
+import { basename } from "node:path";
+import type { Lock } from "../../schemas/lock.ts";
+import type { Declaration } from "../declaration.ts";
+import { AirgapError, errorMessage } from "../errors.ts";
+import { registryPool } from "../registries.ts";
+import { loadChart } from "../sources/helm/chart.ts";
+import { imagesOfChart } from "../sources/helm/images.ts";
+import { mergeValues, parseValues } from "../sources/helm/values.ts";
+import type { GoMap } from "../sources/helm/gotypes.ts";
+import { chartImageOrigin, type ResolvedSources, resolveSources } from "../sources/resolve.ts";
+import { openCache } from "../store/cache.ts";
+
+/** One image of the final list, with every place it came from. */
+export interface ListedImage {
+  /** The entry as written (drives target naming). */
+  entry: string;
+  /** Every place it came from: `list.txt:3`, `rancher-images.txt@v2.7.9:12`, `chart x@1: template (values path)`. */
+  origins: string[];
+}
+
+/** Options of {@link imagesCommand}. */
+export interface ImagesOptions {
+  /** The declaration whose images are listed. */
+  declaration: Declaration;
+  /** Cache for fetched release lists and charts. */
+  cacheDir: string;
+  /** The lock, for `locked`. */
+  previousLock?: Lock;
+  /** Use the lists and charts the lock pins. */
+  locked?: boolean;
+  /** Where warnings go (templates that did not render…). */
+  reporter?: { warn(line: string): void };
+}
+
+const byEntry = (a: ListedImage, b: ListedImage) => (a.entry < b.entry ? -1 : a.entry > b.entry ? 1 : 0);
+
+/** The declaration's final image list (its sources fetched), sorted by entry. */
+export async function imagesCommand(
+  options: ImagesOptions,
+): Promise<{ images: ListedImage[]; sources: ResolvedSources }> {
+  const cache = await openCache(options.cacheDir);
+  const pool = registryPool(options.declaration.registries);
+  try {
+    const sources = await resolveSources(options.declaration, {
+      cache,
+      previousLock: options.previousLock,
+      locked: options.locked,
+      registry: pool.get,
+      reporter: options.reporter,
+    });
+    const images = sources.requests.map((r) => ({ entry: r.entry, origins: r.origins ?? [r.origin] }));
+    return { images: images.sort(byEntry), sources };
+  } finally {
+    await pool.close();
+  }
+}
+
+/** Options of {@link chartFileImages}: `helm template FILE -f … --set …`. */
+export interface ChartFileOptions {
+  /** The chart `.tgz`. */
+  path: string;
+  /** Values files, merged in order. */
+  valuesFiles?: string[];
+  /** `--set` arguments. */
+  set?: string[];
+  /** `--set-string` arguments. */
+  setString?: string[];
+  /** `.Release.Name`. */
+  releaseName?: string;
+  /** `.Release.Namespace`. */
+  namespace?: string;
+  /** `.Capabilities.KubeVersion`. */
+  kubeVersion?: string;
+}
+
+/** The images of one chart file with the given values, sorted; with the warnings of the render. */
+export async function chartFileImages(
+  options: ChartFileOptions,
+): Promise<{ images: ListedImage[]; warnings: string[]; chart: { name: string; version: string } }> {
+  const shown = basename(options.path);
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(options.path);
+  } catch (e) {
+    throw new AirgapError(`cannot read chart ${options.path}: ${errorMessage(e)}`, { where: options.path }, {
+      exitCode: 2,
+    });
+  }
+  let values: GoMap = {};
+  for (const file of options.valuesFiles ?? []) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(file);
+    } catch (e) {
+      throw new AirgapError(`cannot read values file ${file}: ${errorMessage(e)}`, { where: file }, { exitCode: 2 });
+    }
+    values = mergeValues(values, parseValues(text, file));
+  }
+  const chart = await loadChart(bytes, shown);
+  const found = imagesOfChart(chart, {
+    values,
+    set: options.set,
+    setString: options.setString,
+    releaseName: options.releaseName,
+    namespace: options.namespace,
+    kubeVersion: options.kubeVersion,
+    where: shown,
+  });
+  const merged = new Map<string, ListedImage>();
+  for (const image of found.images) {
+    const origin = chartImageOrigin(shown, image);
+    const listed = merged.get(image.image);
+    if (listed) listed.origins.push(origin);
+    else merged.set(image.image, { entry: image.image, origins: [origin] });
+  }
+  return {
+    images: [...merged.values()].sort(byEntry),
+    warnings: found.warnings.map((w) => `${w.chart}: ${w.template ? `${w.template}: ` : ""}${w.message}`),
+    chart: { name: chart.name, version: chart.version },
+  };
+}
+
+/** The list as text: one entry per line; with `why`, each origin indented below its entry. */
+export function formatImageList(images: ListedImage[], why = false): string {
+  const lines: string[] = [];
+  for (const image of images) {
+    lines.push(image.entry);
+    if (why) { for (const origin of image.origins) lines.push(`  ${origin}`); }
+  }
+  return lines.join("\n");
+}
