@@ -6,6 +6,7 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
+import { windowsSelector } from "../windows.ts";
 import { pathToFileURL } from "node:url";
 import type { Config } from "../../schemas/config.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
@@ -124,9 +125,10 @@ export async function declaredSources(config: Config, ctx: DeclaredContext): Pro
       allowPrerelease: rancher.allowPrerelease ?? false,
       windows: rancher.windows ?? false,
       platforms: selector(rancher.platforms, ctx.defaultPlatforms, `${ctx.locate(["rancher", "platforms"])}`),
+      // The Windows versions of the declaration (windows.versions, default 1809), as for any Windows list.
       windowsPlatforms: selector(
         rancher.windowsPlatforms,
-        parsePlatformSelector(["windows/amd64"]),
+        windowsSelector(config.windows?.versions, ctx.locate(["windows", "versions"])),
         `${ctx.locate(["rancher", "windowsPlatforms"])}`,
       ),
       sourceRegistry: rancher.sourceRegistry ?? ctx.sourceRegistry,

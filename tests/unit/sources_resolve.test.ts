@@ -304,9 +304,9 @@ Deno.test("resolveSources: rancher.windows adds the Windows list for Windows pla
       const sources = await resolveSources(await loadDeclaration(file), { cache: await openCache(join(dir, "cache")) });
       const byEntry = new Map(sources.requests.map((r) => [r.entry, r]));
       const platforms = (entry: string) => formatSelector(byEntry.get(entry)!.platforms);
-      assertEquals(platforms("rancher/wins:v0.4.11"), "windows/amd64");
+      assertEquals(platforms("rancher/wins:v0.4.11"), "windows/amd64:10.0.17763");
       assertEquals(platforms("rancher/shell:v0.1.21"), "linux/amd64");
-      assertEquals(platforms("rancher/rancher-agent:v2.7.9"), "linux/amd64,windows/amd64");
+      assertEquals(platforms("rancher/rancher-agent:v2.7.9"), "linux/amd64,windows/amd64:10.0.17763");
       const agent = byEntry.get("rancher/rancher-agent:v2.7.9")!;
       assertEquals(agent.origins, ["rancher-images.txt@v2.7.9:1", "rancher-windows-images.txt@v2.7.9:2"]);
       assertEquals(sources.locked.map((s) => s.kind), ["rancher-images", "rancher-windows-images"]);
