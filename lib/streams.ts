@@ -261,3 +261,75 @@ export function concatStreams(streams: ReadableStream<Uint8Array>[]): ReadableSt
     },
   });
 }
+
+/**
+ * A verified byte stream over a stream of small chunks (a fetch body):
+ * consumers that bring a buffer (BYOB) get it filled from several chunks and
+ * hashed once per fill, instead of paying per network chunk for a hash
+ * call, a transform step and a copy. Errors at the end unless the content
+ * matches `expected`; `onBytes` hears progress.
+ */
+export function verifiedByteStream(
+  source: ReadableStream<Uint8Array>,
+  expected: Expected,
+  what: string,
+  onBytes?: (n: number) => void,
+): ReadableStream<Uint8Array> {
+  const digester = createDigester(digestAlgorithm(expected.digest));
+  const reader = source.getReader();
+  let pending: Uint8Array | undefined;
+  let ended = false;
+  const stream = new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: AUTO_CHUNK,
+    async pull(controller: ReadableByteStreamController) {
+      const request = controller.byobRequest!;
+      try {
+        const requested = request.view!;
+        const view = new Uint8Array(requested.buffer, requested.byteOffset, requested.byteLength);
+        let filled = 0;
+        while (filled < view.byteLength) {
+          if (!pending || pending.byteLength === 0) {
+            if (ended) break;
+            const { done, value } = await reader.read();
+            if (done) {
+              ended = true;
+              break;
+            }
+            pending = value;
+            // Do not wait for a full buffer once something is there: a slow
+            // network would stall the consumer.
+            if (filled > 0 && filled + pending.byteLength > view.byteLength) break;
+          }
+          const n = Math.min(pending.byteLength, view.byteLength - filled);
+          view.set(pending.subarray(0, n), filled);
+          pending = pending.subarray(n);
+          filled += n;
+        }
+        if (filled > 0) {
+          digester.update(view.subarray(0, filled));
+          if (digester.size > expected.size) {
+            throw new AirgapError(`${what}: size mismatch for ${expected.digest}: more than ${expected.size} bytes`, {
+              op: "verify",
+            });
+          }
+          onBytes?.(filled);
+          request.respond(filled);
+          return;
+        }
+        checkDigest(digester, expected, what);
+        controller.close();
+        request.respond(0);
+      } catch (e) {
+        await reader.cancel().catch(() => {});
+        controller.error(e);
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }) as ReadableStream<Uint8Array>;
+  byteStreams.add(stream);
+  markVerified(stream, expected.digest);
+  return stream;
+}

@@ -91,7 +91,7 @@ export async function createVolumes(path: string, size: number, partSize?: numbe
 
   // Flush in the background as data accumulates, so the final flush is short
   // and writeback overlaps the transfer instead of following it.
-  const SYNC_EVERY = 256 * 1024 * 1024;
+  const SYNC_EVERY = 64 * 1024 * 1024;
   let unsynced = 0;
   let syncing: Promise<void> | undefined;
   const dirty = new Set<number>();

@@ -5,10 +5,11 @@
  * @module
  */
 import { AirgapError, withContext } from "../../errors.ts";
-import { digestAlgorithm, digestOf, ensureVerified, verifyingStream } from "../../oci/digest.ts";
+import { digestAlgorithm, digestOf, ensureVerified } from "../../oci/digest.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../../oci/manifest.ts";
 import { isManifestType, MANIFEST_ACCEPT } from "../../oci/media.ts";
 import { isValidDigest } from "../../ref.ts";
+import { verifiedByteStream } from "../../streams.ts";
 import { type Content, openContent, type PushOutcome, readAll, type ResolvedManifest, type Store } from "../types.ts";
 import type { RegistryClient } from "./client.ts";
 
@@ -119,9 +120,7 @@ export function registryStore(
     });
     if (!response.body) throw new AirgapError(`fetch ${label(repo, desc.digest)}: empty response`);
     stats.blobsFetched++;
-    return response.body.pipeThrough(
-      verifyingStream(desc, label(repo, desc.digest), (bytes) => (stats.bytesFetched += bytes)),
-    );
+    return verifiedByteStream(response.body, desc, label(repo, desc.digest), (bytes) => (stats.bytesFetched += bytes));
   }
 
   async function fetchFrom(
