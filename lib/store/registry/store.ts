@@ -9,7 +9,7 @@ import { digestAlgorithm, digestOf, ensureVerified } from "../../oci/digest.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../../oci/manifest.ts";
 import { isManifestType, MANIFEST_ACCEPT } from "../../oci/media.ts";
 import { isValidDigest } from "../../ref.ts";
-import { verifiedByteStream } from "../../streams.ts";
+import { observeBytes, verifiedByteStream } from "../../streams.ts";
 import { type Content, openContent, type PushOutcome, readAll, type ResolvedManifest, type Store } from "../types.ts";
 import type { RegistryClient } from "./client.ts";
 
@@ -266,14 +266,7 @@ export function registryStore(
     const url = new URL(location);
     url.searchParams.set("digest", desc.digest);
     const stream = ensureVerified(await openContent(content), desc, label(repo, desc.digest));
-    const counted = stream.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          stats.bytesPushed += chunk.byteLength;
-          controller.enqueue(chunk);
-        },
-      }),
-    );
+    const counted = observeBytes(stream, (n) => (stats.bytesPushed += n), desc.digest);
     const response = await client.request({
       method: "PUT",
       path: url.href,
