@@ -218,6 +218,11 @@ function program(): Command {
       const previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
       if (options.locked && !previousLock) throw usageError("--locked needs an existing lock file");
       const reporter = reporterFor(options);
+      if (/\.(gz|tgz)$/i.test(output)) {
+        reporter.warn(
+          `${displayPath(output)} will be a plain tar, not gzip: layers are compressed already and a tar can be read in any order; consider a .tar name`,
+        );
+      }
       const started = performance.now();
       const result = await saveCommand({
         declaration: decl,
