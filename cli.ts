@@ -220,7 +220,9 @@ function program(): Command {
       const reporter = reporterFor(options);
       if (/\.(gz|tgz)$/i.test(output)) {
         reporter.warn(
-          `${displayPath(output)} will be a plain tar, not gzip: layers are compressed already and a tar can be read in any order; consider a .tar name`,
+          `${
+            displayPath(output)
+          } will be a plain tar, not gzip: layers are compressed already and a tar can be read in any order; consider a .tar name`,
         );
       }
       const started = performance.now();

@@ -26,6 +26,8 @@ export interface CacheSummary {
 interface PackFile {
   id: string;
   idx: string;
+  /** Locked while a save writes the pack. */
+  lock: string;
   paths: string[];
 }
 
@@ -42,18 +44,18 @@ async function packFiles(dir: string): Promise<PackFile[]> {
   for (const name of names.filter((n) => n.endsWith(".idx"))) {
     const id = name.slice(0, -4);
     const paths = names.filter((n) => n === `${id}.tar` || n.startsWith(`${id}.tar.`)).map((n) => join(packsDir, n));
-    packs.push({ id, idx: join(packsDir, name), paths });
+    packs.push({ id, idx: join(packsDir, name), lock: join(packsDir, `${id}.lock`), paths });
   }
   return packs;
 }
 
-/** Is a journal held by a running save? */
+/** Is a lock file held by a running save? */
 function inUse(path: string): boolean {
   let file: Deno.FsFile;
   try {
     file = Deno.openSync(path, { read: true, write: true });
   } catch {
-    return false;
+    return false; // no lock file: nobody is writing
   }
   try {
     if (!file.tryLockSync(true)) return true;
@@ -110,7 +112,7 @@ export async function cacheLs(dir: string): Promise<CacheSummary> {
       blobs: blobs.size,
       bytes: [...blobs.values()].reduce((s, b) => s + b.size, 0),
       diskBytes: await diskUsage(pack.paths),
-      inUse: inUse(pack.idx),
+      inUse: inUse(pack.lock),
     });
   }
   let partialFiles = 0;
@@ -179,7 +181,7 @@ export async function cacheVerify(dir: string, options: { repair?: boolean } = {
     } finally {
       volumes.close();
     }
-    if (options.repair && badHere.size > 0 && !inUse(pack.idx)) {
+    if (options.repair && badHere.size > 0 && !inUse(pack.lock)) {
       const kept = text.split("\n").filter((line) => {
         try {
           return !badHere.has((JSON.parse(line) as { d?: string }).d ?? "");
@@ -225,7 +227,7 @@ export async function cachePrune(
     if (!options.dryRun) await Deno.remove(blob.path).catch(() => {});
   }
   for (const pack of await packFiles(dir)) {
-    if (inUse(pack.idx)) {
+    if (inUse(pack.lock)) {
       result.skippedInUse++;
       continue;
     }
@@ -242,7 +244,7 @@ export async function cachePrune(
       for (const [digest, { size }] of referenced) {
         await cache.unpackBlob({ mediaType: "application/octet-stream", digest, size });
       }
-      for (const p of [...pack.paths, pack.idx]) await Deno.remove(p).catch(() => {});
+      for (const p of [...pack.paths, pack.idx, pack.lock]) await Deno.remove(p).catch(() => {});
     }
     result.removedPacks++;
     result.freedBytes += disk;

@@ -304,17 +304,26 @@ export async function openCache(dir: string): Promise<CacheStore> {
       }
       const journalPath = join(packsDir, `${id}.idx`);
       const journal = Deno.openSync(journalPath, { write: true, create: true, append: true });
-      // Held while the save runs: `cache prune` leaves locked packs alone.
-      journal.lockSync(true);
+      // Held while the save runs, so `cache prune` leaves the pack alone. A
+      // separate file nobody reads: on Windows a locked file cannot be read.
+      const lockPath = join(packsDir, `${id}.lock`);
+      const lock = Deno.openSync(lockPath, { write: true, create: true });
+      lock.lockSync(true);
+      const release = () => {
+        for (const f of [journal, lock]) {
+          try {
+            f.close();
+          } catch { /* closed */ }
+        }
+        Deno.remove(lockPath).catch(() => {});
+      };
       const line = (value: unknown) => journal.writeSync(new TextEncoder().encode(JSON.stringify(value) + "\n"));
       line({ pack: 1, size, partSize, parts: paths.length });
       let count = 0;
       let bytes = 0;
       const recorded: Descriptor[] = [];
       const discard = async () => {
-        try {
-          journal.close();
-        } catch { /* closed */ }
+        release();
         for (const p of [...paths, journalPath]) await Deno.remove(p).catch(() => {});
         for (const [digest, blob] of packedBlobs) if (blob.paths === paths) packedBlobs.delete(digest);
       };
@@ -340,11 +349,7 @@ export async function openCache(dir: string): Promise<CacheStore> {
         progress(desc, offset, written) {
           line({ p: desc.digest, o: offset, n: written });
         },
-        close() {
-          try {
-            journal.close();
-          } catch { /* closed */ }
-        },
+        close: release,
         discard,
       };
     },

@@ -3,7 +3,7 @@
  * at its line and column), then fetched from servers started here and
  * merged into the image requests with their origins; the lock pins them.
  */
-import { join } from "node:path";
+import { join, sep } from "node:path";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 import { chartIndex, serveFiles, sha256sums } from "../helpers/fileserver.ts";
 import { sharedChart } from "../helpers/helm.ts";
@@ -148,7 +148,7 @@ charts:
       const sources = await resolveSources(decl, { cache, reporter: { warn: (w) => warnings.push(w) } });
       assertEquals(warnings, []);
       // Origins name the declaration as the user sees it; here, relative to this test's directory.
-      const strip = (origin: string) => origin.replace(`${displayPath(dir)}/`, "");
+      const strip = (origin: string) => origin.replace(`${displayPath(dir)}${sep}`, "");
       const byEntry = new Map(sources.requests.map((r) => [
         r.entry,
         { ...r, origin: strip(r.origin), origins: r.origins?.map(strip) },
@@ -277,7 +277,10 @@ Deno.test("resolveSources: a chart whose archive holds another chart is refused;
       await Deno.writeTextFile(file, `charts:\n  - name: impostor\n    repo: ${server.url}\n    version: 1.0.0\n`);
       const impostor = await loadDeclaration(file);
       const e = await assertRejects(() => resolveSources(impostor), AirgapError);
-      assertStringIncludes(e.message, '/airgap.yaml:2:5: chart impostor@1.0.0: the archive holds chart "cert-manager"');
+      assertStringIncludes(
+        e.message,
+        `${sep}airgap.yaml:2:5: chart impostor@1.0.0: the archive holds chart "cert-manager"`,
+      );
       await Deno.writeTextFile(file, "images: [busybox]\n");
       const plain = await loadDeclaration(file);
       assertEquals(plain.sources, undefined);

@@ -58,7 +58,11 @@ Deno.test("sizes over 8 GiB and long names use PAX records", async () => {
   assertEquals(entry.offset, header.byteLength);
 });
 
-Deno.test("GNU tar can read what we write", async () => {
+Deno.test({
+  name: "GNU tar can read what we write",
+  // Under Windows (or Wine) there is no GNU tar to ask.
+  ignore: Deno.build.os === "windows",
+}, async () => {
   const dir = await Deno.makeTempDir();
   try {
     const body = new TextEncoder().encode("x".repeat(1000));
