@@ -436,6 +436,7 @@ function program(): Command {
       "serve the names `airgap load --registry` would create there (default: the images' own names)",
     )
     .option("--writable", "accept pushes into the cache directory")
+    .option("--base-cache <dir>", "for a delta archive: a cache directory with its base (blobs the delta leaves out)")
     .option("--tls-cert <file>", "serve HTTPS with this PEM certificate (chain)")
     .option("--tls-key <file>", "PEM private key of --tls-cert")
     .option("-q, --quiet", "do not log requests")
@@ -446,6 +447,7 @@ function program(): Command {
         source: resolve(source),
         listen: options.listen,
         registryName: options.registryName,
+        baseCache: options.baseCache && resolve(options.baseCache),
         writable: options.writable,
         tlsCert: options.tlsCert && resolve(options.tlsCert),
         tlsKey: options.tlsKey && resolve(options.tlsKey),

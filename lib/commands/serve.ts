@@ -22,6 +22,7 @@ import {
   type StoredImage,
 } from "../store/server.ts";
 import type { Store } from "../store/types.ts";
+import type { Descriptor } from "../oci/manifest.ts";
 
 /** Options of {@link serveCommand}. */
 export interface ServeOptions {
@@ -31,6 +32,11 @@ export interface ServeOptions {
   listen?: string;
   /** Serve the target names of this registry: `HOST[:PORT][/prefix]`. */
   registryName?: string;
+  /**
+   * For an archive that is a delta: a cache directory holding its base (the
+   * blobs the delta leaves out are served from there).
+   */
+  baseCache?: string;
   /** Accept pushes (the source must be a cache directory; created if missing). */
   writable?: boolean;
   /** HTTPS: PEM file of the certificate (chain); needs {@link tlsKey}. */
@@ -101,6 +107,29 @@ async function kindOf(path: string, writable: boolean): Promise<"archive" | "cac
   return "cache";
 }
 
+/** Read-only: `first` where it has the content, else `then` (a delta archive over its base cache). */
+export function layered(first: Store, then: Store): Store {
+  const pick = async (repo: string, desc: Descriptor) => (await first.exists(repo, desc) ? first : then);
+  return {
+    description: `${first.description} over ${then.description}`,
+    concurrency: first.concurrency,
+    exists: async (repo, desc) => await first.exists(repo, desc) || await then.exists(repo, desc),
+    fetch: async (repo, desc) => await (await pick(repo, desc)).fetch(repo, desc),
+    fetchRange: async (repo, desc, offset, length) => {
+      const store = await pick(repo, desc);
+      if (!store.fetchRange) throw new AirgapError(`${store.description} cannot serve ranges`);
+      return await store.fetchRange(repo, desc, offset, length);
+    },
+    push: () => Promise.reject(new AirgapError("read-only")),
+    tag: () => Promise.reject(new AirgapError("read-only")),
+    resolve: (repo, reference) => first.resolve(repo, reference),
+    close: async () => {
+      await first.close?.();
+      await then.close?.();
+    },
+  };
+}
+
 /** Open the source, build its catalog and start serving it. */
 export async function serveCommand(options: ServeOptions): Promise<ServeHandle> {
   const writable = options.writable ?? false;
@@ -126,7 +155,7 @@ export async function serveCommand(options: ServeOptions): Promise<ServeHandle> 
   let images: StoredImage[];
   if (kind === "archive") {
     const archive = await openArchive(options.source);
-    store = archive;
+    store = options.baseCache ? layered(archive, await openCache(options.baseCache)) : archive;
     images = archiveImages(archive);
   } else {
     const cache = await openCache(options.source);

@@ -7,7 +7,8 @@ import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, airgapOk } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
-import { interopAvailable, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { interopAvailable, skopeo, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { serveCommand } from "../../lib/commands/serve.ts";
 import { corpusBlobs, type GeneratedImage, singleImage, standardCorpus } from "../../lib/corpus.ts";
 import { lockBlobs, parseLock } from "../../lib/lock.ts";
 import { openArchive } from "../../lib/store/archive.ts";
@@ -95,6 +96,28 @@ Deno.test({
         for (const image of v2) {
           const entry = `${image.repository}:${image.tag}`;
           assertEquals(await skopeoDigest(`${site.host}/${entry}`), image.root.descriptor.digest, entry);
+        }
+      });
+
+      await t.step("serve serves a delta over its base cache; skopeo copies every image out intact", async () => {
+        const served = await serveCommand({ source: delta, baseCache: cache, listen: "127.0.0.1:0" });
+        try {
+          const host = served.server.url.replace(/^https?:\/\//, "");
+          for (const image of v2) {
+            const out = join(dir, `served-${image.repository.replaceAll("/", "_")}`);
+            await skopeo(
+              "copy",
+              "--quiet",
+              "--all",
+              "--preserve-digests",
+              "--src-tls-verify=false",
+              `docker://${host}/${image.repository}:${image.tag}`,
+              `dir:${out}`,
+            );
+            assertEquals(await skopeoDigest(`${host}/${image.repository}:${image.tag}`), image.root.descriptor.digest);
+          }
+        } finally {
+          await served.close();
         }
       });
 
