@@ -14,6 +14,9 @@ import { formatReference, parseReference, type Reference, targetReference } from
 import { registryPool } from "../registries.ts";
 import { type ArchiveIndexEntry, type ArchiveReader, BASE_LOCK_ENTRY, openArchive } from "../store/archive.ts";
 import { walkGraph } from "../oci/graph.ts";
+import { isIndexType, isManifestType } from "../oci/media.ts";
+import { parseManifest } from "../oci/manifest.ts";
+import { windowsTagSuffixes } from "../oci/windows.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { parseLock } from "../lock.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
@@ -142,11 +145,55 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
       }
       images.push({ entry: image.entry, target: key, digest });
     }
+    if (options.platforms) {
+      const windowsEntries = new Set(options.platforms.keys());
+      for (const [, { ref, image }] of targets) {
+        if (ref.tag && windowsEntries.has(image.entry)) {
+          for (const tagged of await tagPerOs(archive, store, ref.repository, ref.tag, image.descriptor)) {
+            images.push({
+              entry: image.entry,
+              target: `${ref.registry}/${ref.repository}:${tagged.tag}`,
+              digest: tagged.digest,
+            });
+          }
+        }
+      }
+    }
     const charts = await runChartJobs(archive, chartJobs, { ...chartOptions, store });
     return { images, stats: store.stats, charts };
   } finally {
     await pool.close();
   }
+}
+
+/**
+ * The per-OS tags rancher-load-images.sh leaves next to a combined list:
+ * `TAG-windows-<version>` for each Windows image (`1809`, `ltsc2022`…) and
+ * `TAG-linux-amd64` for the Linux one — clients and charts that still ask
+ * for them find them. Each points at the child's exact bytes.
+ */
+export async function tagPerOs(
+  archive: ArchiveReader,
+  store: RegistryStore,
+  repository: string,
+  tag: string,
+  root: Descriptor,
+): Promise<{ tag: string; digest: string }[]> {
+  if (!isIndexType(root.mediaType)) return [];
+  const index = parseManifest(await archive.readBytes(root), root.mediaType, `${repository}:${tag}`);
+  if (index.kind !== "index") return [];
+  const out: { tag: string; digest: string }[] = [];
+  for (const child of index.manifests) {
+    const p = child.platform;
+    if (!p || !isManifestType(child.mediaType) || !archive.blobs.has(child.digest)) continue;
+    let suffix: string | undefined;
+    if (p.os === "windows") suffix = windowsTagSuffixes(p["os.version"] ?? "")[0];
+    else if (p.os === "linux" && p.architecture === "amd64") suffix = "linux-amd64";
+    if (!suffix || out.some((o) => o.tag === `${tag}-${suffix}`)) continue;
+    await store.tag(repository, `${tag}-${suffix}`, child, await archive.readBytes(child));
+    out.push({ tag: `${tag}-${suffix}`, digest: child.digest });
+  }
+  return out;
 }
 
 /**

@@ -230,6 +230,12 @@ Deno.test({
           for (const d of entries(json)) {
             assertEquals(await skopeoDigest(`${target.host}/rancher/multi@${d.digest}`), d.digest);
           }
+          // The per-OS tags rancher-load-images.sh leaves next to the list.
+          assertEquals(await skopeoDigest(`${target.host}/rancher/multi:v1-linux-amd64`), childOf(c.multi, AMD64));
+          assertEquals(
+            await skopeoDigest(`${target.host}/rancher/multi:v1-windows-1809`),
+            childOf(c.multi, WINDOWS_1809),
+          );
         },
       );
 
