@@ -71,6 +71,12 @@ async function declaration(
     if (options.file) throw usageError("use either -f/--file or -l/--image-list, not both");
     return await declarationFromList(options.imageList ? resolve(options.imageList) : undefined, overrides);
   }
+  // Like rancher-save-images.sh, whose -l defaults to rancher-images.txt: with
+  // no airgap.yaml here but that list, use the list.
+  if (!options.file && !(await exists(resolve("airgap.yaml"))) && await exists(resolve("rancher-images.txt"))) {
+    console.error("no airgap.yaml here: using ./rancher-images.txt (as rancher-save-images.sh does)");
+    return await declarationFromList(resolve("rancher-images.txt"), overrides);
+  }
   return await loadDeclaration(resolve(options.file ?? "airgap.yaml"), overrides);
 }
 
@@ -212,7 +218,7 @@ function program(): Command {
       const decl = await declaration(options);
       const output = resolve(
         options.output ?? options.images ?? decl.output ??
-          (options.imageList || options.windowsImageList ? "rancher-images.tar" : "airgap-images.tar"),
+          (decl.configPath ? "airgap-images.tar" : "rancher-images.tar"),
       );
       const lockPath = options.lock ? resolve(options.lock) : decl.lockPath;
       const previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
@@ -301,7 +307,9 @@ function program(): Command {
       }
       const archivePath = resolve(
         archiveArg ?? options.images ??
-          (options.imageList || options.windowsImageList ? "rancher-images.tar" : decl?.output ?? "airgap-images.tar"),
+          (options.imageList || options.windowsImageList || !decl
+            ? "rancher-images.tar"
+            : decl.output ?? "airgap-images.tar"),
       );
       const registryText = options.registry ?? decl?.target?.registry;
       const charts = options.chartsDir || options.pushCharts

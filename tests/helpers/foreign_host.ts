@@ -13,6 +13,11 @@ export interface ForeignHost {
   url: string;
   /** Requests seen: method and path. */
   readonly requests: { method: string; path: string; status: number }[];
+  /**
+   * Answer 503 to everything: the host is "gone" while its port stays ours
+   * (stopping and restarting it would free the port for parallel tests).
+   */
+  offline: boolean;
   stop(): Promise<void>;
 }
 
@@ -25,7 +30,9 @@ export function startForeignHost(blobs: Blob[], port = freePort()): ForeignHost 
     const path = new URL(request.url).pathname;
     const [, kind, hex] = path.split("/");
     let response: Response;
-    if (kind === "moved" && hex) {
+    if (host.offline) {
+      response = new Response("gone\n", { status: 503 });
+    } else if (kind === "moved" && hex) {
       response = new Response(null, { status: 302, headers: { location: `/layers/${hex}` } });
     } else if (kind === "layers" && byHex.has(hex)) {
       const bytes = byHex.get(hex)!;
@@ -38,11 +45,13 @@ export function startForeignHost(blobs: Blob[], port = freePort()): ForeignHost 
     requests.push({ method: request.method, path, status: response.status });
     return response;
   });
-  return {
+  const host: ForeignHost = {
     url,
     requests,
+    offline: false,
     async stop() {
       await server.shutdown();
     },
   };
+  return host;
 }

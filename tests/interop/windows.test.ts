@@ -157,8 +157,7 @@ Deno.test({
         assertEquals(fetched.length, 2, JSON.stringify(host!.requests));
         assert(host!.requests.some((r) => r.path.startsWith("/gone/") && r.status === 404));
         assert(host!.requests.some((r) => r.path.startsWith("/moved/") && r.status === 302));
-        await host!.stop();
-        host = undefined;
+        host!.offline = true;
       });
 
       await t.step("the lock records assembled tags and rewritten manifests", async () => {
@@ -337,7 +336,7 @@ windows:
         assertStringIncludes(failed.stderr, "cannot fetch foreign layer");
         assert(!(await Deno.stat(join(dir, "two.tar")).then(() => true, () => false)));
         // With the host back, it works.
-        host = startForeignHost(foreign, foreignPort);
+        host!.offline = false;
         await airgapOk(["save", "-f", yaml, "-o", join(dir, "two.tar"), "--cache", cache, "-q"]);
         // --locked resolves every per-OS tag to its pinned digest: the same archive, byte for byte.
         await airgapOk(["save", "-f", yaml, "--locked", "-o", join(dir, "locked.tar"), "--cache", cache, "-q"]);
@@ -375,7 +374,7 @@ windows:
           "windows/amd64:10.0.20348.2113",
         ]);
         assertEquals(entries(agent)[2].digest, c.agent2022.root.descriptor.digest, "no foreign layer: same digest");
-        await host.stop();
+        await host!.stop();
         host = undefined;
       });
 
