@@ -46,6 +46,7 @@ export {
 } from "./lib/oci/manifest.ts";
 export * as mediaTypes from "./lib/oci/media.ts";
 export {
+  type FilteredIndex,
   filterIndex,
   formatPlatform,
   parsePlatform,
@@ -53,7 +54,7 @@ export {
   type PlatformSelector,
   type PlatformSpec,
 } from "./lib/oci/platform.ts";
-export { digestOf, verifyingStream } from "./lib/oci/digest.ts";
+export { digestOf, type Expected, verifyingStream } from "./lib/oci/digest.ts";
 /** Windows releases (names ↔ builds) and foreign (non-distributable) layers. */
 export {
   parseWindowsVersion,
@@ -63,25 +64,50 @@ export {
   type WindowsVersion,
 } from "./lib/oci/windows.ts";
 export {
+  type DistributableManifest,
+  type ForeignLayer,
   type ForeignLayerPolicy,
   makeDistributable,
   parseForeignLayerPolicy,
   withForeignLayers,
 } from "./lib/oci/foreign.ts";
-export { assembleIndex, findPlatforms } from "./lib/assemble.ts";
+export { assembleIndex, type Assembly, type AssemblyContext, findPlatforms } from "./lib/assemble.ts";
 /** The store interface and its implementations. */
 export type { Content, PushOutcome, ResolvedManifest, Store } from "./lib/store/types.ts";
-export { createRegistryClient, type RegistryClient, type RegistrySettings } from "./lib/store/registry/client.ts";
-export { type RegistryStore, registryStore } from "./lib/store/registry/store.ts";
-export { type CacheStore, defaultCacheDir, openCache } from "./lib/store/cache.ts";
+export {
+  createRegistryClient,
+  type RegistryClient,
+  type RegistryRequest,
+  type RegistrySettings,
+} from "./lib/store/registry/client.ts";
+export type { Credential } from "./lib/store/registry/auth.ts";
+export {
+  type RegistryStats,
+  type RegistryStore,
+  registryStore,
+  type RegistryStoreOptions,
+} from "./lib/store/registry/store.ts";
+export {
+  type CacheStore,
+  defaultCacheDir,
+  openCache,
+  type PackedBlob,
+  type PackJournal,
+  type PartialBlob,
+} from "./lib/store/cache.ts";
 export {
   type ArchiveImage,
   type ArchiveIndexEntry,
+  type ArchiveLayout,
   type ArchiveReader,
+  type ArchiveSummary,
   type ArchiveWriter,
+  type ArchiveWriterOptions,
   createArchive,
   openArchive,
 } from "./lib/store/archive.ts";
+/** Tar entries and random-access sources, as archives and volumes expose them. */
+export type { RandomAccess, TarEntry } from "./lib/tar.ts";
 /**
  * The embedded registry: any store served over the OCI distribution API,
  * read-only or accepting pushes into a cache. See {@link startServer}.
@@ -102,19 +128,38 @@ export {
   type StoredImage,
 } from "./lib/store/server.ts";
 /** The copy engine. */
-export { copyGraph, type CopyOptions, type CopyResult, type CopyRoot } from "./lib/copy.ts";
+export { type CopyEvent, copyGraph, type CopyOptions, type CopyResult, type CopyRoot } from "./lib/copy.ts";
+/** Progress reporting, as the commands accept it. */
+export type { Phase, Reporter } from "./lib/progress.ts";
 /** Declarations, plans and locks. */
 export {
   type Declaration,
   declarationFromList,
+  type DeclarationOverrides,
   type ImageRequest,
   imageRequest,
   loadDeclaration,
   mergeRequests,
 } from "./lib/declaration.ts";
-export { lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "./lib/plan.ts";
+export {
+  lockFromImages,
+  type LockStatus,
+  makePlan,
+  type Plan,
+  type PlannedImage,
+  type ResolveContext,
+  type ResolvedImage,
+  resolveImages,
+} from "./lib/plan.ts";
 export { formatLock, parseLock, readLock, sourceKey, withSources, writeLock } from "./lib/lock.ts";
-export type { Lock, LockedImage, LockedSource } from "./schemas/lock.ts";
+export {
+  type Lock,
+  type LockedImage,
+  LockedImageSchema,
+  type LockedSource,
+  LockedSourceSchema,
+  LockSchema,
+} from "./schemas/lock.ts";
 /**
  * Where image names come from: image lists, Rancher releases and Helm charts.
  *
@@ -153,16 +198,21 @@ export {
   normaliseRepo,
 } from "./lib/sources/charts.ts";
 export {
+  type Chart,
+  type ChartDependency,
   type ChartImage,
   chartImages,
   type ChartImagesOptions,
   type ChartImagesResult,
   type ChartImagesWarning,
+  type ImageMethod,
   imagesOfChart,
   loadChart,
   parseSet,
   parseValues,
+  type ReleaseOptions,
 } from "./lib/sources/helm/mod.ts";
+export type { GoMap } from "./lib/sources/helm/gotypes.ts";
 export type { ChartSourceSpec, RancherSourceSpec, SourceSpec } from "./lib/sources/declared.ts";
 /** Fetch a declaration's Rancher release and charts into image requests, lock entries and chart artifacts. */
 export {
@@ -188,7 +238,7 @@ export {
 } from "./lib/oci/chart.ts";
 /** The commands, as functions. */
 export { saveCommand, type SaveOptions, type SaveResult } from "./lib/commands/save.ts";
-export { loadCommand, type LoadOptions, type LoadResult } from "./lib/commands/load.ts";
+export { loadCommand, type LoadedImage, type LoadOptions, type LoadResult } from "./lib/commands/load.ts";
 export { formatSources, planCommand, type PlanOptions, type PlanResult } from "./lib/commands/plan.ts";
 export {
   chartFileImages,
@@ -218,6 +268,7 @@ export {
   lsCommand,
   type Problem,
   verifyCommand,
+  type VerifyOptions,
   type VerifyResult,
 } from "./lib/commands/inspect.ts";
 /** Compare two locks. */
@@ -237,5 +288,5 @@ export { checkSums, sha256File, writeSums } from "./lib/checksums.ts";
 /** An image's whole graph, walked from its root. */
 export { type Graph, walkGraph } from "./lib/oci/graph.ts";
 /** Generated images (demo, tests, benchmarks) and the demo itself. */
-export { type GeneratedImage, standardCorpus } from "./lib/corpus.ts";
+export { type Blob as CorpusBlob, type GeneratedImage, standardCorpus } from "./lib/corpus.ts";
 export { demoCommand, type DemoOptions } from "./lib/commands/demo.ts";
