@@ -13,7 +13,9 @@ import { encodeHeader, padding, TAR_END } from "./tar.ts";
 
 /** A blob with its bytes. */
 export interface Blob {
+  /** Media type, digest and size of `bytes`. */
   descriptor: Descriptor;
+  /** The content itself. */
   bytes: Uint8Array;
 }
 
@@ -21,6 +23,7 @@ export interface Blob {
 export interface GeneratedImage {
   /** Repository path, e.g. `rancher/shell`. */
   repository: string;
+  /** The tag the root is published under. */
   tag: string;
   /** The root manifest or index. */
   root: Blob;

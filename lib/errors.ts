@@ -20,9 +20,11 @@ export interface ErrorContext {
 
 /** An error meant for the user: {@link message} is one clear line. */
 export class AirgapError extends Error {
+  /** What was being done, to which image, where. */
   readonly context: ErrorContext;
   /** Process exit code for the CLI (1 = failure, 2 = usage). */
   readonly exitCode: number;
+  /** `message` is the one line shown; `options.exitCode` defaults to 1. */
   constructor(
     message: string,
     context: ErrorContext = {},

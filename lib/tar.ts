@@ -103,9 +103,11 @@ export function encodeHeader(entry: TarEntryHeader): Uint8Array {
 
 /** An entry found in an archive. */
 export interface TarEntry {
+  /** Path in the archive (PAX and GNU long names applied, a leading `./` dropped). */
   name: string;
   /** `0` file, `5` directory, … (the ustar typeflag). */
   type: string;
+  /** Bytes of the entry's data. */
   size: number;
   /** Offset of the entry's data in the archive. */
   offset: number;
@@ -151,7 +153,9 @@ function parsePax(bytes: Uint8Array): Record<string, string> {
 
 /** Random access to an archive's bytes (one file, or split volumes). */
 export interface RandomAccess {
+  /** Total size in bytes. */
   readonly size: number;
+  /** Read exactly `length` bytes at `offset`. */
   read(offset: number, length: number): Promise<Uint8Array>;
 }
 

@@ -55,7 +55,9 @@ export function createDigester(algorithm: "sha256" | "sha512" = "sha256"): Diges
 
 /** What a verified stream is expected to hold. */
 export interface Expected {
+  /** The digest the content must hash to, e.g. `sha256:…`. */
   digest: string;
+  /** Its exact length in bytes. */
   size: number;
 }
 

@@ -66,6 +66,7 @@ export interface ForeignLayer {
 export interface DistributableManifest {
   /** The manifest bytes: the upstream bytes when there was nothing to change. */
   bytes: Uint8Array;
+  /** True when a layer was rewritten, so the bytes (and the digest) are new. */
   changed: boolean;
   /** The layers that were rewritten. */
   layers: ForeignLayer[];

@@ -20,32 +20,51 @@ import {
 
 /** Where an image runs, as in an index entry. */
 export interface Platform {
+  /** CPU architecture as Go names it: `amd64`, `arm64`, `arm`… */
   architecture: string;
+  /** Operating system: `linux`, `windows`… */
   os: string;
+  /** OS build, e.g. `10.0.17763.5830` for Windows Server 2019 (1809). */
   "os.version"?: string;
+  /** Required OS features, e.g. `win32k`. */
   "os.features"?: string[];
+  /** CPU variant, e.g. `v8` for arm64, `v7` for arm. */
   variant?: string;
+  /** Reserved by the OCI spec. */
   features?: string[];
 }
 
 /** A content descriptor: what, which bytes, how many. */
 export interface Descriptor {
+  /** Media type of the content. */
   mediaType: string;
+  /** Digest of the content's bytes, e.g. `sha256:…`. */
   digest: string;
+  /** Exact size of the content in bytes. */
   size: number;
+  /** Where else the content can be fetched (foreign layers). */
   urls?: string[];
+  /** Arbitrary metadata, e.g. `org.opencontainers.image.ref.name`. */
   annotations?: Record<string, string>;
+  /** The platform of a manifest listed in an index. */
   platform?: Platform;
+  /** The artifact's type, for OCI artifacts. */
   artifactType?: string;
+  /** The content itself, base64-encoded, when embedded. */
   data?: string;
 }
 
 /** An image manifest (Docker schema 2 or OCI), including OCI artifacts. */
 export interface ImageManifest {
+  /** Tells an image manifest from an index. */
   kind: "manifest";
+  /** The document's own `mediaType`, else what the registry or parent said, else OCI by shape. */
   mediaType: string;
+  /** The image config (or an artifact's config). */
   config: Descriptor;
+  /** The layers, base first. */
   layers: Descriptor[];
+  /** The manifest this one refers to (OCI referrers). */
   subject?: Descriptor;
   /** The parsed JSON, for fields this module does not model. */
   raw: Record<string, unknown>;
@@ -53,10 +72,15 @@ export interface ImageManifest {
 
 /** An image index or Docker manifest list. */
 export interface ImageIndex {
+  /** Tells an index from an image manifest. */
   kind: "index";
+  /** The document's own `mediaType`, else what the registry or parent said, else OCI by shape. */
   mediaType: string;
+  /** The manifests listed, in document order. */
   manifests: Descriptor[];
+  /** The manifest this one refers to (OCI referrers). */
   subject?: Descriptor;
+  /** The parsed JSON, for fields this module does not model. */
   raw: Record<string, unknown>;
 }
 

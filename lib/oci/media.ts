@@ -7,8 +7,9 @@
 export const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
 /** Docker manifest list. */
 export const DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
-/** Docker schema 1 (signed); refused: deprecated and not content-addressable across registries. */
+/** Docker schema 1; refused: deprecated and not content-addressable across registries. */
 export const DOCKER_MANIFEST_V1 = "application/vnd.docker.distribution.manifest.v1+json";
+/** Docker schema 1, signed (JWS); refused like the unsigned form. */
 export const DOCKER_MANIFEST_V1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 /** OCI image manifest. */
 export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
@@ -24,17 +25,22 @@ export const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
 export const DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 /** Docker foreign (non-distributable) layer, e.g. Windows base layers. */
 export const DOCKER_FOREIGN_LAYER = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
-/** OCI layers. */
+/** OCI layer, uncompressed tar. */
 export const OCI_LAYER = "application/vnd.oci.image.layer.v1.tar";
+/** OCI layer, gzip-compressed tar. */
 export const OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
+/** OCI layer, zstd-compressed tar. */
 export const OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd";
-/** OCI non-distributable layers (deprecated in image-spec 1.1, still found in the wild). */
+/** OCI non-distributable layer, uncompressed (deprecated in image-spec 1.1, still found in the wild). */
 export const OCI_NONDIST_LAYER = "application/vnd.oci.image.layer.nondistributable.v1.tar";
+/** OCI non-distributable layer, gzip-compressed. */
 export const OCI_NONDIST_LAYER_GZIP = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+/** OCI non-distributable layer, zstd-compressed. */
 export const OCI_NONDIST_LAYER_ZSTD = "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";
 
-/** Helm chart stored as an OCI artifact. */
+/** Config of a Helm chart stored as an OCI artifact. */
 export const HELM_CHART_CONFIG = "application/vnd.cncf.helm.config.v1+json";
+/** Helm chart content (the chart `.tgz`) as an OCI layer. */
 export const HELM_CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 
 /** Manifests that list other manifests. */

@@ -11,9 +11,13 @@ import { osVersionMatches, parseWindowsVersion, type WindowsVersion } from "./wi
 
 /** A wanted platform. `osVersions` are build-number prefixes such as `10.0.17763`. */
 export interface PlatformSpec {
+  /** Operating system, lower-cased: `linux`, `windows`… */
   os: string;
+  /** Architecture, normalised (`x86_64` → `amd64`, `aarch64` → `arm64`). */
   architecture: string;
+  /** Variant, normalised (`arm64` → `v8`, `arm` → `v7`); undefined matches any variant. */
   variant?: string;
+  /** `os.version` prefixes, any of which matches (Windows builds); undefined matches any. */
   osVersions?: string[];
 }
 

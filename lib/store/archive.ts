@@ -51,6 +51,7 @@ export interface ArchiveImage {
 
 /** What the writer needs up front: the table of contents and every blob, in archive order. */
 export interface ArchiveWriterOptions {
+  /** The images for index.json, in order. */
   images: ArchiveImage[];
   /** Every blob the archive will hold, each once, in the order they appear (manifests and configs first). */
   blobs: Descriptor[];
@@ -80,8 +81,11 @@ export interface ArchiveSummary {
   path: string;
   /** Every part written. */
   parts: string[];
+  /** Size of the archive in bytes (all parts). */
   size: number;
+  /** Blobs written. */
   blobs: number;
+  /** Bytes of those blobs (a delta's left-out blobs are not counted). */
   blobBytes: number;
 }
 
@@ -318,11 +322,13 @@ export async function createArchive(path: string, options: ArchiveWriterOptions)
 
 /** An image listed in an archive's index.json. */
 export interface ArchiveIndexEntry extends ArchiveImage {
+  /** Every annotation of its index.json entry (the naming ones included). */
   annotations: Record<string, string>;
 }
 
 /** An archive opened for reading. */
 export interface ArchiveReader extends Store {
+  /** The path it was opened with. */
   readonly path: string;
   /** The files of the archive (several when split). */
   readonly parts: string[];

@@ -64,7 +64,9 @@ export interface CacheStore extends Store {
 
 /** The start of a blob written before a save was killed. */
 export interface PartialBlob {
+  /** The pack's files (several when the archive is split). */
   paths: string[];
+  /** Offset of the blob's first byte in the pack, counted across parts. */
   offset: number;
   /** Bytes written (not verified: the whole blob's digest decides). */
   bytes: number;
@@ -72,6 +74,7 @@ export interface PartialBlob {
 
 /** Records the blobs of a pack as they are completed. */
 export interface PackJournal {
+  /** The pack's name under `packs/` (`ID.tar`, `ID.idx`, `ID.lock`). */
   readonly id: string;
   /** Record a blob whose verified bytes are now at `offset`. */
   record(desc: Descriptor, offset: number): void;
@@ -97,7 +100,9 @@ export interface PackJournal {
 export interface PackedBlob {
   /** The pack's files (several when the archive is split). */
   paths: string[];
+  /** Offset of the blob's first byte in the pack, counted across parts. */
   offset: number;
+  /** Bytes of the blob. */
   size: number;
 }
 

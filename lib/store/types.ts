@@ -14,7 +14,9 @@ export type Content = Uint8Array | (() => Promise<ReadableStream<Uint8Array>>);
 
 /** A manifest resolved from a name: its descriptor and exact bytes. */
 export interface ResolvedManifest {
+  /** Media type, digest and size of the manifest. */
   descriptor: Descriptor;
+  /** The manifest's exact bytes (they hash to `descriptor.digest`). */
   bytes: Uint8Array;
 }
 

@@ -46,6 +46,7 @@ export interface VolumeWriter {
   readonly paths: string[];
   /** Paths being written. */
   readonly partialPaths: string[];
+  /** Total size in bytes, all parts together. */
   readonly size: number;
   /** Bytes per part (the last part may be smaller); `size` when not split. */
   readonly partSize: number;
@@ -238,6 +239,7 @@ export async function createVolumes(path: string, size: number, partSize?: numbe
 
 /** Volumes opened for reading. */
 export interface VolumeReader extends RandomAccess {
+  /** The parts, in order (one path when not split). */
   readonly paths: string[];
   /** Sizes of the parts. */
   readonly partSizes: number[];
@@ -245,6 +247,7 @@ export interface VolumeReader extends RandomAccess {
   rangeStream(offset: number, length: number, expected?: Expected, what?: string): ReadableStream<Uint8Array>;
   /** Which part (1-based) holds an offset, for messages. */
   partOf(offset: number): number;
+  /** Close the files `read` opened; streams from `rangeStream` are not affected. */
   close(): void;
 }
 

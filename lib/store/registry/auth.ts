@@ -74,7 +74,9 @@ export function parseChallenges(header: string): Challenge[] {
 
 /** Credentials for one registry. */
 export interface Credential {
+  /** User name for Basic auth and token requests; used only with `password`. */
   username?: string;
+  /** Password (or access token) that goes with `username`. */
   password?: string;
   /** An OAuth2 refresh token (`docker login` with an identity token). */
   identityToken?: string;

@@ -23,11 +23,13 @@ export interface RegistrySettings {
 
 /** One request to a registry. */
 export interface RegistryRequest {
+  /** The HTTP method. */
   method: "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
   /** A path starting with `/v2/`, or an absolute URL (upload locations, redirects). */
   path: string;
   /** Token scopes, e.g. `repository:rancher/rancher:pull`. */
   scopes: string[];
+  /** Extra headers (`accept`, `range`, `content-type`…); the client adds `authorization`. */
   headers?: Record<string, string>;
   /** A body factory, so a request can be re-sent after an auth challenge. */
   body?: () => BodyInit | Uint8Array | ReadableStream<Uint8Array> | null;

@@ -15,6 +15,7 @@ import type { RegistryClient } from "./client.ts";
 
 /** A registry store, plus registry-only operations. */
 export interface RegistryStore extends Store {
+  /** The client every request goes through (auth, retries). */
   readonly client: RegistryClient;
   /** HEAD a manifest: its descriptor without the bytes (cheap tag resolution). */
   head(repo: string, reference: string): Promise<Descriptor | undefined>;
@@ -32,12 +33,19 @@ export interface RegistryStore extends Store {
 
 /** Counters of what a registry store did. */
 export interface RegistryStats {
+  /** Downloads started: blobs, manifests fetched by digest, resumed blobs. */
   blobsFetched: number;
+  /** Bytes downloaded (blobs and manifests). */
   bytesFetched: number;
+  /** Blobs uploaded. */
   blobsPushed: number;
+  /** Bytes uploaded. */
   bytesPushed: number;
+  /** Blobs mounted from another repository of the registry instead of uploaded. */
   blobsMounted: number;
+  /** Blobs not pushed because the repository already had them. */
   blobsSkipped: number;
+  /** Manifest PUTs, by digest or by tag. */
   manifestsPushed: number;
 }
 
