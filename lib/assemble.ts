@@ -67,6 +67,7 @@ export interface AssemblyContext {
   what: string;
   /** The tag as requested. */
   tag: string;
+  /** The platforms the request wants. */
   selector: PlatformSelector;
   /** Resolve a tag of the same repository; undefined when it does not exist. */
   resolveTag(tag: string): Promise<ResolvedManifest | undefined>;

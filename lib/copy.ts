@@ -38,19 +38,25 @@ export type CopyEvent =
 
 /** What {@link copyGraph} needs. */
 export interface CopyOptions {
+  /** Where the content is read from. */
   src: Store;
+  /** Where it is copied to. */
   dst: Store;
+  /** The images to copy; blobs they share are copied once. */
   roots: CopyRoot[];
   /** Where to read manifest bytes (default: the source). */
   readManifest?: (repo: string, desc: Descriptor) => Promise<Uint8Array>;
   /** Concurrent blob transfers (default: the smaller preference of the two stores). */
   concurrency?: number;
+  /** Hears progress (bytes) and each blob, manifest and image as it is done. */
   onEvent?: (event: CopyEvent) => void;
 }
 
 /** Totals of a copy. */
 export interface CopyResult {
+  /** Blobs (configs and layers) by how their push ended. */
   blobs: Record<PushOutcome, number>;
+  /** Manifests and indexes by how their push ended. */
   manifests: Record<PushOutcome, number>;
   /** Bytes read from the source for blobs that were stored. */
   bytes: number;

@@ -15,6 +15,7 @@ import { openArchive } from "./store/archive.ts";
 export interface Base {
   /** Where it came from (for messages). */
   source: string;
+  /** The base lock, parsed. */
   lock: Lock;
   /** The lock's canonical text (what the delta embeds and names by digest). */
   text: string;

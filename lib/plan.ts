@@ -37,6 +37,7 @@ const REFERENCE_DIGEST = "vnd.docker.reference.digest";
 
 /** An image resolved to its graph. */
 export interface ResolvedImage {
+  /** The request this image answers. */
   request: ImageRequest;
   /** Full source reference, e.g. `docker.io/rancher/rancher:v2.7.9`. */
   name: string;
@@ -71,7 +72,9 @@ export type LockStatus = "new" | "changed" | "unchanged";
 
 /** One line of a plan. */
 export interface PlannedImage {
+  /** The resolved image. */
   image: ResolvedImage;
+  /** How it compares with the previous lock (by entry and digest). */
   lockStatus: LockStatus;
   /** Blobs of this image missing from the cache. */
   missing: Descriptor[];
@@ -79,6 +82,7 @@ export interface PlannedImage {
 
 /** The plan: images, their status, and the totals. */
 export interface Plan {
+  /** Every resolved image, in order. */
   images: PlannedImage[];
   /** Every unique blob (roots and manifests included) → size. */
   blobs: Map<string, number>;
@@ -96,6 +100,7 @@ export interface Plan {
 
 /** What resolution needs. */
 export interface ResolveContext {
+  /** The cache: manifests are read from it when present and stored in it when fetched. */
   cache: CacheStore;
   /**
    * Names the cache has resolved before (`registry/repo:tag` → digest). A tag

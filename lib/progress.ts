@@ -17,8 +17,11 @@ export interface Reporter {
 
 /** A running progress phase. */
 export interface Phase {
+  /** Count `n` more bytes done. */
   addBytes(n: number): void;
+  /** Count one more item (blob) done. */
   addItem(): void;
+  /** Finish the phase: clear the live line, if any. */
   end(): void;
 }
 

@@ -15,11 +15,19 @@ import { openVolumes } from "../store/volumes.ts";
 
 /** A summary of the cache. */
 export interface CacheSummary {
+  /** The cache directory summarised. */
   dir: string;
+  /** Blobs stored as files under `blobs/`: how many, and their bytes. */
   loose: { blobs: number; bytes: number };
+  /**
+   * Packs (archives adopted by a save), in `id` order: blobs journaled, their
+   * bytes, bytes allocated on disk (packs are sparse until filled), and
+   * whether a running save holds the pack.
+   */
   packs: { id: string; blobs: number; bytes: number; diskBytes: number; inUse: boolean }[];
   /** Unfinished downloads (tmp/*.partial). */
   partials: { files: number; bytes: number };
+  /** Names recorded in index.json (`registry/repo:tag`). */
   tags: number;
 }
 
@@ -133,9 +141,13 @@ export async function cacheLs(dir: string): Promise<CacheSummary> {
 
 /** What verify found. */
 export interface CacheVerifyResult {
+  /** Blobs re-hashed, loose and packed. */
   checked: number;
+  /** Bytes read while re-hashing. */
   bytes: number;
+  /** Blobs that did not verify: where is the loose file's path or `pack ID`; message says why. */
   bad: { digest: string; where: string; message: string }[];
+  /** Bad blobs dropped with `repair` (loose files removed, entries struck from a pack's journal); 0 without it. */
   repaired: number;
 }
 
@@ -198,11 +210,15 @@ export async function cacheVerify(dir: string, options: { repair?: boolean } = {
 
 /** What prune did (or would do). */
 export interface PruneResult {
+  /** Loose blobs no lock references, removed (or, with `dryRun`, to be removed). */
   removedBlobs: number;
+  /** Packs removed (or to be removed): none of their blobs referenced, or repacked. */
   removedPacks: number;
+  /** Bytes freed: loose blobs, packs' disk usage and stale partial downloads. */
   freedBytes: number;
   /** Packs kept because they hold referenced blobs, and what repacking them would free. */
   keptPacks: { id: string; reclaimable: number }[];
+  /** Packs left alone because a running save holds them. */
   skippedInUse: number;
 }
 

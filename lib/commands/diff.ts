@@ -9,14 +9,19 @@ import { lockBlobs } from "../lock.ts";
 
 /** The difference between two locks. */
 export interface LockDiff {
+  /** Images whose entry is only in NEW (and not a re-tag of an OLD digest). */
   added: LockedImage[];
+  /** Images whose entry is only in OLD (and was not re-tagged). */
   removed: LockedImage[];
+  /** Same entry in both, with a new digest. */
   changed: { before: LockedImage; after: LockedImage }[];
   /** Entries whose digest was already in OLD under another entry. */
   retagged: { before: LockedImage; after: LockedImage }[];
+  /** How many entries kept their digest. */
   unchanged: number;
   /** Blobs NEW references that OLD does not: what a delta carries (besides manifests). */
   newBlobs: number;
+  /** Bytes of those new blobs. */
   newBytes: number;
 }
 

@@ -19,18 +19,25 @@ import type { Base } from "../delta.ts";
 export interface Problem {
   /** The image, blob or part concerned. */
   subject: string;
+  /** What is wrong, on one line. */
   message: string;
 }
 
 /** What verify found. */
 export interface VerifyResult {
+  /** The archive path, as given. */
   archive: string;
+  /** The archive's files (several when split). */
   parts: string[];
+  /** Blobs the archive holds. */
   blobs: number;
+  /** Bytes re-hashed (a blob that failed counts what was read of it). */
   bytes: number;
+  /** Entries in index.json (images and charts). */
   images: number;
   /** Blobs the archive relies on its base for (deltas). */
   fromBase: number;
+  /** Everything found wrong; empty when the archive is sound. */
   problems: Problem[];
 }
 
@@ -38,6 +45,7 @@ export interface VerifyResult {
 export interface VerifyOptions {
   /** A base lock to check a delta's outside blobs against. */
   base?: Base;
+  /** Hears the length of each chunk re-hashed (for a progress line). */
   onProgress?: (bytes: number) => void;
 }
 
@@ -176,11 +184,17 @@ function baseDigests(archive: ArchiveReader, base: Base | undefined, problems: P
 
 /** One image as listed. */
 export interface ListedImage {
+  /** The list entry as written, e.g. `rancher/rancher:v2.7.9`. */
   entry: string;
+  /** Full source reference, e.g. `docker.io/rancher/rancher:v2.7.9`. */
   name: string;
+  /** Digest of the root manifest or index. */
   digest: string;
+  /** Media type of the root. */
   mediaType: string;
+  /** The `io.airgap.kind` annotation: `chart` for Helm charts, else `image`. */
   kind: string;
+  /** Platforms (`os/arch[/variant]`): from the embedded lock when it lists them, else found in the graph. */
   platforms: string[];
   /** Bytes of the image's graph (unique blobs). */
   size: number;
@@ -190,12 +204,17 @@ export interface ListedImage {
 
 /** What ls shows. */
 export interface Listing {
+  /** The archive path, as given. */
   archive: string;
+  /** The archive's files (several when split). */
   parts: string[];
+  /** Size of the archive in bytes (all parts). */
   size: number;
+  /** Blobs the archive holds. */
   blobs: number;
   /** Set for a delta: the base lock's digest. */
   base?: string;
+  /** Every index.json entry, in order. */
   images: ListedImage[];
 }
 

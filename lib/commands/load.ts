@@ -25,6 +25,7 @@ import { archiveImageEntries, type ChartLoadOptions, type LoadedChart, prepareCh
 
 /** Options of {@link loadCommand}. */
 export interface LoadOptions {
+  /** The archive: a file, or the first part or base name of split volumes. */
   archivePath: string;
   /** Target registry `host[:port]`. */
   registry: string;
@@ -36,7 +37,9 @@ export interface LoadOptions {
   entries?: string[];
   /** Platforms entries must hold (Windows versions given to load with `--windows-versions`). */
   platforms?: ReadonlyMap<string, PlatformSelector>;
+  /** Where messages and push progress go. */
   reporter: Reporter;
+  /** Concurrent blob pushes (default 6). */
   concurrency?: number;
   /** What to do with the archive's charts (default: nothing; they are not images). */
   charts?: ChartLoadOptions;
@@ -44,14 +47,19 @@ export interface LoadOptions {
 
 /** One image as loaded. */
 export interface LoadedImage {
+  /** The archive entry as written, e.g. `rancher/rancher:v2.7.9`. */
   entry: string;
+  /** Where it went in the target registry: `registry/repository:tag` (no tag for a digest-only entry). */
   target: string;
+  /** The digest the target tag resolved to after the push (the archived root's). */
   digest: string;
 }
 
 /** What a load did. */
 export interface LoadResult {
+  /** Every tag pushed and checked, per-OS tags included. */
   images: LoadedImage[];
+  /** What was moved to the target registry: blobs pushed, mounted, skipped. */
   stats: RegistryStats;
   /** Charts written or pushed. */
   charts: LoadedChart[];

@@ -16,19 +16,25 @@ import type { Base } from "../delta.ts";
 
 /** Options of {@link planCommand}. */
 export interface PlanOptions {
+  /** Images, sources and registry settings to resolve. */
   declaration: Declaration;
+  /** Cache directory (created if missing): what it holds is not fetched again. */
   cacheDir: string;
   /** The previous lock (to compare with, or to pin from with `locked`). */
   previousLock?: Lock;
+  /** Pin to `previousLock`'s digests instead of resolving tags. */
   locked?: boolean;
   /** Also compute what a delta against this base would carry. */
   base?: Base;
+  /** Where messages go. */
   reporter: Reporter;
 }
 
 /** A plan and the lock it implies. */
 export interface PlanResult {
+  /** Every image with its lock status, and what a save would fetch. */
   plan: Plan;
+  /** The lock the resolved images imply (sources included); not written by the command. */
   lock: Lock;
   /** Release lists and charts fetched. */
   sources: ResolvedSources;

@@ -33,15 +33,19 @@ import { concatStreams } from "../streams.ts";
 
 /** Options of {@link saveCommand}. */
 export interface SaveOptions {
+  /** Images, sources and registry settings to save. */
   declaration: Declaration;
   /** Archive path. */
   output: string;
+  /** Cache directory (created if missing): blobs are read from it first and added to it. */
   cacheDir: string;
+  /** The previous lock: compared with in the plan, and pinned from with `locked`. */
   previousLock?: Lock;
   /** Pin to the previous lock instead of resolving tags. */
   locked?: boolean;
   /** Where to write the new lock (none: do not write one). */
   lockPath?: string;
+  /** Where messages and download progress go. */
   reporter: Reporter;
   /** Concurrent downloads per registry. */
   concurrency?: number;
@@ -53,11 +57,15 @@ export interface SaveOptions {
 
 /** What a save did. */
 export interface SaveResult {
+  /** Every image with its lock status, and what had to be fetched. */
   plan: Plan;
+  /** The new lock (written to `lockPath` when given, and embedded in the archive). */
   lock: Lock;
+  /** The archive written. */
   archive: ArchiveSummary;
   /** Bytes downloaded from registries. */
   fetchedBytes: number;
+  /** Downloads from registries (blobs, and manifests fetched by digest). */
   fetchedBlobs: number;
   /** Release lists and charts fetched; the charts are in the archive. */
   sources: ResolvedSources;

@@ -13,9 +13,13 @@ import { parseValues, parseYaml11 } from "./values.ts";
 
 /** A dependency as declared in Chart.yaml (v2) or requirements.yaml (v1). */
 export interface ChartDependency {
+  /** The dependency's chart name (a subchart's Chart.yaml name). */
   name: string;
+  /** The name it takes in the parent (its values key); undefined when not aliased. */
   alias?: string;
+  /** Comma-separated values paths; the first that holds a boolean enables or disables it. */
   condition?: string;
+  /** Names under `.Values.tags`; when all those set are false, it is disabled. */
   tags?: string[];
 }
 
@@ -23,8 +27,11 @@ export interface ChartDependency {
 export interface Chart {
   /** Chart.yaml as written. */
   metadata: GoMap;
+  /** The chart name from Chart.yaml. */
   name: string;
+  /** The chart version from Chart.yaml (empty when absent). */
   version: string;
+  /** The appVersion from Chart.yaml, when set. */
   appVersion?: string;
   /** values.yaml (empty map when absent). */
   values: GoMap;

@@ -21,6 +21,7 @@ export type ImageMethod = "template" | "values-scan" | "annotation";
 export interface ChartImage {
   /** The reference as written in the manifest or values, e.g. `quay.io/jetstack/cert-manager-controller:v1.12.3`. */
   image: string;
+  /** Where it was found. */
   origin: {
     /** Name of the chart (or subchart) it belongs to. */
     chart: string;
@@ -29,20 +30,27 @@ export interface ChartImage {
     /** Where in the top-level values it came from, as a `--set` path (best effort). */
     valuesPath?: string;
   };
+  /** How it was found: rendered, declared in an annotation, or by the values-scan fallback. */
   method: ImageMethod;
 }
 
 /** Something the caller should know: a template that failed, a bad annotation. */
 export interface ChartImagesWarning {
+  /** Name of the chart (or subchart) concerned. */
   chart: string;
+  /** The template concerned, when the problem is one template. */
   template?: string;
+  /** What went wrong, on one line. */
   message: string;
 }
 
 /** The images of a chart, with what went wrong finding them. */
 export interface ChartImagesResult {
+  /** Name, version and appVersion of the chart (from its Chart.yaml). */
   chart: { name: string; version: string; appVersion?: string };
+  /** Every image, each reference once (the first finding wins: templates, annotations, values scan). */
   images: ChartImage[];
+  /** Templates that failed, bad annotations, fallbacks taken; empty when all went well. */
   warnings: ChartImagesWarning[];
 }
 
