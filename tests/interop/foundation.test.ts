@@ -151,6 +151,24 @@ Deno.test({
         assertStringIncludes(plan.stdout, "everything is cached");
       });
 
+      await t.step(
+        "like the scripts: ./rancher-images.txt is the default list; a .gz name gets a warning",
+        async () => {
+          const seed = join(dir, "seed");
+          await Deno.mkdir(seed);
+          await Deno.copyFile(list, join(seed, "rancher-images.txt"));
+          const out = await airgapOk(["save", "-s", upstream.host, "--cache", cache, "--platform", "all"], {
+            cwd: seed,
+          });
+          assertStringIncludes(out.stderr, "using ./rancher-images.txt");
+          assertEquals((await openArchive(join(seed, "rancher-images.tar"))).images.length, images.length);
+          const gz = await airgapOk(["save", "-s", upstream.host, "--cache", cache, "-i", "x.tar.gz", "-q"], {
+            cwd: seed,
+          });
+          assertStringIncludes(gz.stderr, "will be a plain tar, not gzip");
+        },
+      );
+
       await t.step("a missing image fails the save with the list line named and no archive", async () => {
         const bad = join(dir, "bad.txt");
         await Deno.writeTextFile(bad, "rancher/rancher:v2.7.9\nrancher/does-not-exist:v1\n");
