@@ -5,15 +5,7 @@ import { cacheLs, cachePrune, cacheVerify } from "../../lib/commands/cache.ts";
 import { createArchive } from "../../lib/store/archive.ts";
 import { openCache } from "../../lib/store/cache.ts";
 import type { Lock } from "../../schemas/lock.ts";
-
-async function withDir(fn: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "airgap-cache-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "../helpers/tempdir.ts";
 
 function lockOf(digests: string[]): Lock {
   return {
@@ -31,7 +23,7 @@ function lockOf(digests: string[]): Lock {
 }
 
 Deno.test("prune keeps what locks reference, removes the rest, leaves packs being written alone", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const cacheDir = join(dir, "cache");
     const cache = await openCache(cacheDir);
     const blobs = [...corpusBlobs(standardCorpus(0.2)).values()];
@@ -73,7 +65,7 @@ Deno.test("prune keeps what locks reference, removes the rest, leaves packs bein
   }));
 
 Deno.test("cache verify finds a corrupted blob; --repair drops it", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const cache = await openCache(dir);
     const blobs = [...corpusBlobs(standardCorpus(0.2)).values()].slice(0, 6);
     for (const b of blobs) await cache.putBytes(b.descriptor, b.bytes);

@@ -5,6 +5,7 @@ import { declarationFromList, loadDeclaration } from "../../lib/declaration.ts";
 import { formatReference } from "../../lib/ref.ts";
 import { parseYaml } from "../../lib/yaml.ts";
 import { ConfigSchema } from "../../schemas/config.ts";
+import { withTempDir } from "../helpers/tempdir.ts";
 
 Deno.test("image lists: comments, blank lines, CRLF, BOM", () => {
   const text =
@@ -24,17 +25,8 @@ Deno.test("a malformed list entry names file and line", () => {
   );
 });
 
-async function withDir(fn: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 Deno.test("airgap.yaml: images, lists relative to the file, platforms, de-duplication", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     await Deno.writeTextFile(join(dir, "list.txt"), "rancher/shell:v0.1.21\nbusybox:1.36\n");
     await Deno.writeTextFile(
       join(dir, "airgap.yaml"),
@@ -69,7 +61,7 @@ output: out.tar
   }));
 
 Deno.test("airgap.yaml errors name file, line and column", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const cases: [string, string][] = [
       [
         "images:\n  - rancher/rancher:v2.7.9\n  - ref: x\n    platfroms: [all]\n",
@@ -99,7 +91,7 @@ Deno.test("airgap.yaml errors name file, line and column", () =>
   }));
 
 Deno.test("seed mode: list plus source registry", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     await Deno.writeTextFile(join(dir, "rancher-images.txt"), "rancher/rancher:v2.7.9\nbusybox\n");
     const decl = await declarationFromList(join(dir, "rancher-images.txt"), { sourceRegistry: "mirror.local:5000" });
     assertEquals(decl.requests.map((r) => formatReference(r.source)), [

@@ -15,18 +15,10 @@ import { HELM_CHART_CONFIG, HELM_CHART_LAYER } from "../../lib/oci/media.ts";
 import { fetchChart, normaliseRepo } from "../../lib/sources/charts.ts";
 import { loadChart } from "../../lib/sources/helm/chart.ts";
 import { openCache } from "../../lib/store/cache.ts";
-
-async function withTemp(fn: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "airgap-charts-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "../helpers/tempdir.ts";
 
 Deno.test("chart repositories: relative and absolute urls, digest-verified, cached, version 1.10 stays 1.10", () =>
-  withTemp(async (dir) => {
+  withTempDir(async (dir) => {
     const certManager = await sharedChart("cert-manager-v1.12.3.tgz");
     const rancher = await sharedChart("rancher-2.7.9.tgz");
     if (!certManager || !rancher) return;
@@ -83,7 +75,7 @@ Deno.test("chart repositories: relative and absolute urls, digest-verified, cach
   }));
 
 Deno.test("chart repositories: a tampered chart, a missing version, a missing file, no digest are one-line errors", () =>
-  withTemp(async (dir) => {
+  withTempDir(async (dir) => {
     const certManager = await sharedChart("cert-manager-v1.12.3.tgz");
     if (!certManager) return;
     const tampered = certManager.slice();
@@ -129,7 +121,7 @@ Deno.test("chart repositories: a tampered chart, a missing version, a missing fi
   }));
 
 Deno.test("a chart repository in a local directory (file:)", () =>
-  withTemp(async (dir) => {
+  withTempDir(async (dir) => {
     const chart = await packChart("local", { "Chart.yaml": "apiVersion: v2\nname: local\nversion: 0.1.0\n" });
     await Deno.mkdir(join(dir, "repo"));
     await Deno.writeFile(join(dir, "repo", "local-0.1.0.tgz"), chart);

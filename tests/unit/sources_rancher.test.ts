@@ -15,18 +15,10 @@ import {
   rancherReleaseTag,
 } from "../../lib/sources/rancher.ts";
 import { openCache } from "../../lib/store/cache.ts";
+import { withTempDir } from "../helpers/tempdir.ts";
 
 const LIST = "# images\r\nrancher/rancher:v2.7.9\r\n\r\nrancher/shell:v0.1.21\r\nbusybox\r\n";
 const WINDOWS = "rancher/wins:v0.4.11\nrancher/rancher-agent:v2.7.9\n";
-
-async function withTemp(fn: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "airgap-rancher-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 Deno.test("rancher versions: tags, and pre-releases refused with the guide's warning unless allowed", () => {
   assertEquals(rancherReleaseTag("v2.7.9"), "v2.7.9");
@@ -57,7 +49,7 @@ Deno.test("sha256sum.txt: plain, ./ and binary-mode names; malformed lines name 
 });
 
 Deno.test("rancher lists: fetched, verified against sha256sum.txt, cached, and pinned", () =>
-  withTemp(async (dir) => {
+  withTempDir(async (dir) => {
     const server = serveFiles({
       "/v2.7.9/rancher-images.txt": LIST,
       "/v2.7.9/rancher-windows-images.txt": WINDOWS,
@@ -104,7 +96,7 @@ Deno.test("rancher lists: fetched, verified against sha256sum.txt, cached, and p
   }));
 
 Deno.test("rancher lists: a wrong checksum, a missing asset, an unlisted file, a changed pin are one-line errors", () =>
-  withTemp(async (dir) => {
+  withTempDir(async (dir) => {
     const server = serveFiles({
       "/good/rancher-images.txt": LIST,
       "/good/sha256sum.txt": sha256sums({ "rancher-images.txt": LIST }),
@@ -138,7 +130,7 @@ Deno.test("rancher lists: a wrong checksum, a missing asset, an unlisted file, a
   }));
 
 Deno.test("rancher lists: credentials go to their host only; plain HTTP elsewhere needs insecure", () =>
-  withTemp(async (dir) => {
+  withTempDir(async (dir) => {
     const credential = { username: "robot", password: "s3cret" };
     const secured = serveFiles({ "/v2.7.9/rancher-images.txt": LIST }, { basicAuth: credential });
     const plain = serveFiles({ "/v2.7.9/rancher-images.txt": LIST });

@@ -15,15 +15,7 @@ import { formatSelector } from "../../lib/oci/platform.ts";
 import { formatReference } from "../../lib/ref.ts";
 import { resolveSources } from "../../lib/sources/resolve.ts";
 import { openCache } from "../../lib/store/cache.ts";
-
-async function withTemp(fn: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "airgap-resolve-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "../helpers/tempdir.ts";
 
 async function declarationError(dir: string, yaml: string): Promise<string> {
   await Deno.writeTextFile(join(dir, "airgap.yaml"), yaml);
@@ -34,7 +26,7 @@ async function declarationError(dir: string, yaml: string): Promise<string> {
 }
 
 Deno.test("airgap.yaml: rancher and charts are checked where they are written", () =>
-  withTemp(async (dir) => {
+  withTempDir(async (dir) => {
     const file = join(dir, "airgap.yaml");
     const at = (text: string, line: number, col: number) =>
       assert(text.includes(`airgap.yaml:${line}:${col}:`), `expected airgap.yaml:${line}:${col} in: ${text}`);
@@ -105,7 +97,7 @@ charts:
   }));
 
 Deno.test("resolveSources: release list and charts become requests with origins; the lock pins them", () =>
-  withTemp(async (dir) => {
+  withTempDir(async (dir) => {
     const certManager = await sharedChart("cert-manager-v1.12.3.tgz");
     const rancherChart = await sharedChart("rancher-2.7.9.tgz");
     if (!certManager || !rancherChart) return;
@@ -265,7 +257,7 @@ charts:
   }));
 
 Deno.test("resolveSources: a chart whose archive holds another chart is refused; a declaration without sources is unchanged", () =>
-  withTemp(async (dir) => {
+  withTempDir(async (dir) => {
     const certManager = await sharedChart("cert-manager-v1.12.3.tgz");
     if (!certManager) return;
     const server = serveFiles({
@@ -293,7 +285,7 @@ Deno.test("resolveSources: a chart whose archive holds another chart is refused;
   }));
 
 Deno.test("resolveSources: rancher.windows adds the Windows list for Windows platforms; shared entries get both", () =>
-  withTemp(async (dir) => {
+  withTempDir(async (dir) => {
     const linux = "rancher/rancher-agent:v2.7.9\nrancher/shell:v0.1.21\n";
     const windows = "rancher/wins:v0.4.11\nrancher/rancher-agent:v2.7.9\n";
     const server = serveFiles({

@@ -7,18 +7,10 @@ import { openCache } from "../../lib/store/cache.ts";
 import { bytesStream, readAll } from "../../lib/store/types.ts";
 import { isManifestType } from "../../lib/oci/media.ts";
 import { parseManifest } from "../../lib/oci/manifest.ts";
-
-async function withDir(fn: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "airgap-test-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "../helpers/tempdir.ts";
 
 Deno.test("cache: verified writes, concurrent writers of one blob, wrong content never lands", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const cache = await openCache(join(dir, "cache"));
     const bytes = new TextEncoder().encode("layer bytes");
     const [blob] = [...corpusBlobs(standardCorpus(0.01)).values()];
@@ -48,7 +40,7 @@ Deno.test("cache: verified writes, concurrent writers of one blob, wrong content
   }));
 
 Deno.test("cache: tags are recorded in index.json", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const cache = await openCache(dir);
     const [image] = standardCorpus(0.01);
     await cache.putBytes(image.root.descriptor, image.root.bytes);
@@ -63,7 +55,7 @@ Deno.test("cache: tags are recorded in index.json", () =>
   }));
 
 Deno.test("copy engine: cache → archive writes each blob once, in planned order, and reads back", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const images = standardCorpus(0.5);
     const cache = await openCache(join(dir, "cache"));
     for (const blob of corpusBlobs(images).values()) await cache.putBytes(blob.descriptor, blob.bytes);
@@ -122,7 +114,7 @@ Deno.test("copy engine: cache → archive writes each blob once, in planned orde
   }));
 
 Deno.test("archive: an aborted write leaves no archive; a corrupted blob fails verification", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const images = standardCorpus(0.1);
     const path = join(dir, "a.tar");
     const archive = await createArchive(path, { images: [], blobs: [] });

@@ -40,6 +40,7 @@ import { declarationFromList, loadDeclaration } from "../../lib/declaration.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { openCache } from "../../lib/store/cache.ts";
 import { readAll, type ResolvedManifest } from "../../lib/store/types.ts";
+import { withTempDir } from "../helpers/tempdir.ts";
 
 Deno.test("windows versions: the seed's names, aliases and build prefixes map through one table", () => {
   const build = (name: string) => parseWindowsVersion(name).build;
@@ -313,17 +314,8 @@ Deno.test("per-OS tags: assembled into one list with platforms from the configs"
   assertThrows(() => platformFromConfig(encodeJson({}), "cfg"), Error, "cfg: image config names no os/architecture");
 });
 
-async function withDir(fn: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 Deno.test("Windows lists (CRLF): one request per entry; an entry in both lists wants both platform sets", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     await Deno.writeTextFile(join(dir, "rancher-images.txt"), "rancher/rancher-agent:v2.7.9\r\nrancher/shell:v1\r\n");
     await Deno.writeTextFile(
       join(dir, "rancher-windows-images.txt"),
@@ -369,7 +361,7 @@ Deno.test("Windows lists (CRLF): one request per entry; an entry in both lists w
   }));
 
 Deno.test("airgap.yaml windows: lists, images, versions (numbers or names), foreign-layer policy of the target", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     await Deno.writeTextFile(join(dir, "win.txt"), "rancher/wins:v0.4.11\r\n");
     await Deno.writeTextFile(
       join(dir, "airgap.yaml"),
