@@ -293,3 +293,40 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "an archive on another file system than the cache (a USB disk): loose cache copies, same archive",
+  ignore: !enabled,
+  sanitizeResources: false,
+  async fn() {
+    // tmpfs and the cache's file system differ on Linux: no hard link is possible between them.
+    const other = await Deno.stat("/dev/shm").then((i) => i.isDirectory, () => false);
+    if (!other) {
+      console.warn("skipping: no /dev/shm to stand for another file system");
+      return;
+    }
+    const dir = await Deno.makeTempDir({ prefix: "airgap-otherfs-" });
+    const usb = await Deno.makeTempDir({ prefix: "airgap-usb-", dir: "/dev/shm" });
+    let upstream: TestRegistry | undefined;
+    try {
+      upstream = await startRegistry();
+      const images = standardCorpus(8);
+      await pushCorpus(upstream.host, images);
+      const list = join(dir, "images.txt");
+      await Deno.writeTextFile(list, names(images));
+      const args = ["save", "-l", list, "-s", upstream.host, "--platform", "all", "--cache", join(dir, "cache")];
+      const out = await airgapOk([...args, "-o", join(usb, "images.tar")]);
+      assertStringIncludes(out.stderr, "another file system than the cache");
+      await airgapOk(["verify", join(usb, "images.tar")]);
+      // The cache got every blob as a loose copy: a second save (here, on the cache's own disk) fetches nothing
+      // and writes the same bytes.
+      const again = await airgapOk([...args, "-o", join(dir, "again.tar")]);
+      assertStringIncludes(again.stdout, "fetched nothing");
+      assertEquals(await Deno.readFile(join(dir, "again.tar")), await Deno.readFile(join(usb, "images.tar")));
+    } finally {
+      await upstream?.stop();
+      await Deno.remove(dir, { recursive: true });
+      await Deno.remove(usb, { recursive: true });
+    }
+  },
+});
