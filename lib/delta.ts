@@ -39,7 +39,12 @@ export async function loadBase(path: string, shownAs = path): Promise<Base> {
     if (!(e instanceof Deno.errors.NotFound)) throw new AirgapError(`cannot read ${shownAs}: ${errorMessage(e)}`);
   }
   if (text === undefined) {
-    const archive = await openArchive(path);
+    const archive = await openArchive(path).catch((e) => {
+      if (e instanceof AirgapError && /not an OCI archive|corrupt tar|truncated/.test(e.message)) {
+        throw new AirgapError(`${shownAs} is neither an airgap.lock nor an archive`, {}, { exitCode: 2 });
+      }
+      throw e;
+    });
     await archive.close?.();
     if (!archive.lock) throw new AirgapError(`${shownAs} holds no airgap.lock, so it cannot serve as a base`);
     text = archive.lock;

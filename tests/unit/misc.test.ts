@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
+import { loadBase } from "../../lib/delta.ts";
 import { authFilePaths, basicAuthorization, lookupCredential, parseChallenges } from "../../lib/store/registry/auth.ts";
 import { isLoopbackHost } from "../../lib/store/registry/client.ts";
 import { formatBytes, parseSize } from "../../lib/format.ts";
@@ -121,4 +122,19 @@ Deno.test("lock: stable ordering, validation with a clear message", () => {
     "airgap.lock: images[0].source",
   );
   assertThrows(() => parseLock("{", "airgap.lock"), Error, "airgap.lock: not valid JSON");
+});
+
+Deno.test("a base that is neither a lock nor an archive is named as such", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(dir, "notes.txt"), "hello\n");
+    await assertRejects(
+      () => loadBase(join(dir, "notes.txt"), "notes.txt"),
+      Error,
+      "notes.txt is neither an airgap.lock nor an archive",
+    );
+    await assertRejects(() => loadBase(join(dir, "missing.lock"), "missing.lock"), Error, "missing.lock");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
