@@ -23,6 +23,7 @@ import { cacheLs, cachePrune, cacheVerify } from "./lib/commands/cache.ts";
 import { demoCommand } from "./lib/commands/demo.ts";
 import { readLock, writeLock } from "./lib/lock.ts";
 import { ResolveError } from "./lib/plan.ts";
+import { failedListPath, groupFailures, type ImageFailure, writeFailedList } from "./lib/failures.ts";
 import { createReporter, type Reporter } from "./lib/progress.ts";
 import { splitRegistryArgument } from "./lib/ref.ts";
 import { defaultCacheDir } from "./lib/store/cache.ts";
@@ -48,6 +49,17 @@ function reporterFor(options: CommonOptions): Reporter {
 
 function out(line = "") {
   console.log(line);
+}
+
+/** Set when a --keep-going run left some images out: the exit code is then 3. */
+let partialSuccess = false;
+
+/** The images a --keep-going run left out, grouped by cause, and the list that retries them. */
+function reportLeftOut(failed: ImageFailure[], list: string, reporter: Reporter) {
+  if (failed.length === 0) return;
+  for (const line of groupFailures(failed)) reporter.warn(line);
+  reporter.warn(`${failed.length} image(s) left out, listed in ${displayPath(list)} (retry with --image-list)`);
+  partialSuccess = true;
 }
 
 interface WindowsOptions {
@@ -137,20 +149,26 @@ function program(): Command {
     .option("--no-write-lock", "do not write the lock")
     .option("--since <old>", "also show what a delta against OLD (an airgap.lock or archive) would carry")
     .option("--json", "print the plan as JSON")
+    .option("--keep-going", "plan every image that resolves; list the others in airgap.failed.txt (exit code 3)")
     .action(async (options) => {
       const decl = await declaration(options);
       const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
       const lockPath = options.lock ? resolve(options.lock) : decl.lockPath;
       const previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
       if (options.locked && !previousLock) throw usageError("--locked needs an existing lock file");
-      const { plan, lock, sources } = await planCommand({
+      const failedList = failedListPath(lockPath ?? resolve("airgap.lock"));
+      const reporter = reporterFor(options);
+      const { plan, lock, sources, failed } = await planCommand({
         declaration: decl,
         cacheDir: cacheDir(options, decl),
         previousLock,
         locked: options.locked,
         base,
-        reporter: reporterFor(options),
+        reporter,
+        keepGoing: options.keepGoing ?? decl.keepGoing,
+        failedList,
       });
+      reportLeftOut(failed, failedList, reporter);
       if (options.json) {
         out(JSON.stringify(
           {
@@ -203,6 +221,7 @@ function program(): Command {
     .option("--split <size>", "split the archive into parts of SIZE (e.g. 4GiB for FAT32, 4.7GB for a DVD)")
     .option("--checksum", "write NAME.SHA256SUMS for the archive (always written when split)")
     .option("--concurrency <n>", "concurrent downloads per registry", (v) => parseInt(v, 10))
+    .option("--keep-going", "save every image that can be saved; list the others in NAME.failed.txt (exit code 3)")
     .action(async (options) => {
       if (options.output && options.images) throw usageError("use either -o/--output or -i/--images, not both");
       let partSize: number | undefined;
@@ -243,7 +262,10 @@ function program(): Command {
         concurrency: options.concurrency,
         partSize,
         base,
+        keepGoing: options.keepGoing ?? decl.keepGoing,
+        failedList: failedListPath(output),
       });
+      reportLeftOut(result.failed, failedListPath(output), reporter);
       if (result.archive.parts.length > 1 || options.checksum) {
         const sums = await writeSums(output, result.archive.parts);
         out(`wrote ${result.archive.parts.length} part(s) and ${displayPath(sums)}`);
@@ -290,6 +312,7 @@ function program(): Command {
     .option("--insecure", "allow plain HTTP to the target registry")
     .option("--ca-file <file>", "CA certificate(s) to trust for the target registry")
     .option("--concurrency <n>", "concurrent uploads", (v) => parseInt(v, 10))
+    .option("--keep-going", "load every image that can be loaded; list the others in NAME.failed.txt (exit code 3)")
     .option("--charts-dir <dir>", "write the archive's charts here as NAME-VERSION.tgz (alone: without --registry)")
     .option(
       "--push-charts [path]",
@@ -344,6 +367,7 @@ function program(): Command {
         : undefined;
       const entries = listed?.map((r) => r.entry);
       const started = performance.now();
+      const reporter = reporterFor(options);
       const result = await loadCommand({
         archivePath,
         registry,
@@ -351,10 +375,20 @@ function program(): Command {
         registries,
         entries,
         platforms: options.windowsImageList ? new Map(listed!.map((r) => [r.entry, r.platforms])) : undefined,
-        reporter: reporterFor(options),
+        reporter,
         concurrency: options.concurrency,
         charts,
+        keepGoing: options.keepGoing ?? decl?.keepGoing,
       });
+      const failedList = failedListPath(archivePath);
+      await writeFailedList(
+        failedList,
+        result.failed,
+        `airgap load: ${result.failed.length} images failed; retry them with: airgap load --image-list ${
+          displayPath(failedList)
+        }`,
+      );
+      reportLeftOut(result.failed, failedList, reporter);
       const elapsed = performance.now() - started;
       if (!options.quiet) { for (const image of result.images) out(`${image.target}@${image.digest}`); }
       for (const chart of result.charts) {
@@ -680,19 +714,20 @@ async function exists(path: string): Promise<boolean> {
 export async function main(args: string[]): Promise<number> {
   const cli = program();
   const debug = args.includes("--debug");
+  partialSuccess = false;
   try {
     await cli.parseAsync(args, { from: "user" });
-    return 0;
+    return partialSuccess ? 3 : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0) return 0;
       return 2;
     }
     if (e instanceof ResolveError) {
-      for (const failure of e.failures) console.error(`error: ${failure}`);
-      if (e.failures.length > 1) {
-        console.error(`error: ${e.failures.length} images could not be resolved; nothing was saved`);
-      }
+      // A few failures in full (their messages say what to do); many, grouped by cause.
+      const lines = e.details.length <= 3 ? e.failures : groupFailures(e.details);
+      for (const line of lines) console.error(`error: ${line}`);
+      console.error(`error: ${e.message}`);
       return 1;
     }
     if (debug) console.error(e);

@@ -50,6 +50,8 @@ export interface Declaration {
   foreignLayers?: ForeignLayerPolicy;
   /** Rancher releases and charts whose images are added by `resolveSources` (they must be fetched). */
   sources?: SourceSpec[];
+  /** `keepGoing: true`: save, load and plan what can be, list the rest (as `--keep-going`). */
+  keepGoing?: boolean;
 }
 
 /** Overrides from the command line. */
@@ -250,6 +252,7 @@ export async function declarationFromConfig(
     cache: config.cache ? resolve(dir, config.cache) : undefined,
     lockPath: resolve(dir, "airgap.lock"),
     ...(sources.length > 0 ? { sources } : {}),
+    ...(config.keepGoing !== undefined ? { keepGoing: config.keepGoing } : {}),
   };
 }
 

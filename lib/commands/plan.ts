@@ -7,7 +7,9 @@ import type { Lock } from "../../schemas/lock.ts";
 import type { Declaration } from "../declaration.ts";
 import { formatBytes, shortDigest } from "../format.ts";
 import { withSources } from "../lock.ts";
-import { lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
+import { lockFromImages, makePlan, type Plan, type ResolvedImage, resolveEach, ResolveError } from "../plan.ts";
+import { type ImageFailure, writeFailedList } from "../failures.ts";
+import { displayPath } from "../declaration.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import type { Reporter } from "../progress.ts";
 import { registryPool } from "../registries.ts";
@@ -28,6 +30,10 @@ export interface PlanOptions {
   base?: Base;
   /** Where messages go. */
   reporter: Reporter;
+  /** Plan every image that resolves; the others are left out of the plan and the lock. */
+  keepGoing?: boolean;
+  /** Where to list the images that failed (`airgap.failed.txt`); removed when nothing failed. */
+  failedList?: string;
 }
 
 /** A plan and the lock it implies. */
@@ -38,6 +44,8 @@ export interface PlanResult {
   lock: Lock;
   /** Release lists and charts fetched. */
   sources: ResolvedSources;
+  /** With `keepGoing`: the images that could not be resolved (listed in `failedList`). */
+  failed: ImageFailure[];
 }
 
 /** Resolve and plan. */
@@ -54,7 +62,7 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
     });
     let resolved = 0;
     const total = sources.requests.length;
-    const images = await resolveImages(sources.requests, {
+    const { images, failures } = await resolveEach(sources.requests, {
       cache,
       registry: pool.get,
       lock: options.previousLock,
@@ -65,8 +73,25 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
         if (resolved % 50 === 0) options.reporter.info(`resolved ${resolved}/${total} images`);
       },
     });
+    if (options.failedList) {
+      const file = displayPath(options.failedList);
+      await writeFailedList(
+        options.failedList,
+        failures,
+        `airgap plan: ${failures.length} of ${total} images failed; retry them with: airgap plan --image-list ${file}`,
+      );
+    }
+    if (failures.length > 0 && (!options.keepGoing || images.length === 0)) {
+      const file = options.failedList && displayPath(options.failedList);
+      throw new ResolveError(
+        failures,
+        `${failures.length} of ${total} images could not be resolved; no lock was written${
+          file ? `; the full list is in ${file}` : ""
+        }`,
+      );
+    }
     const plan = await makePlan(images, cache, options.previousLock, options.base);
-    return { plan, lock: withSources(lockFromImages(images), sources.locked), sources };
+    return { plan, lock: withSources(lockFromImages(images), sources.locked), sources, failed: failures };
   } finally {
     await pool.close();
   }

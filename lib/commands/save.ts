@@ -12,13 +12,23 @@
 import type { Lock } from "../../schemas/lock.ts";
 import { copyGraph, type CopyRoot } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
-import { AirgapError } from "../errors.ts";
+import { AirgapError, errorMessage } from "../errors.ts";
 import { formatLock, withSources, writeLock } from "../lock.ts";
 import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
 import type { ChartArtifact } from "../oci/chart.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import { chartArchiveImage, copyChartsInto, withChartBlobs } from "./charts.ts";
-import { archiveOrder, lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
+import {
+  archiveOrder,
+  lockFromImages,
+  makePlan,
+  type Plan,
+  type ResolvedImage,
+  resolveEach,
+  ResolveError,
+} from "../plan.ts";
+import { type ImageFailure, isLocalFailure, sortFailures, writeFailedList } from "../failures.ts";
+import { displayPath } from "../declaration.ts";
 import { type Reporter, trace } from "../progress.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
 import { type ArchiveSummary, type ArchiveWriter, createArchive } from "../store/archive.ts";
@@ -53,6 +63,10 @@ export interface SaveOptions {
   partSize?: number;
   /** Cut a delta against this base (blobs it references are left out). */
   base?: Base;
+  /** Save every image that can be saved; the failed ones are left out of the archive and the lock. */
+  keepGoing?: boolean;
+  /** Where to list the images that failed (`NAME.failed.txt`); removed when nothing failed. */
+  failedList?: string;
 }
 
 /** What a save did. */
@@ -69,6 +83,8 @@ export interface SaveResult {
   fetchedBlobs: number;
   /** Release lists and charts fetched; the charts are in the archive. */
   sources: ResolvedSources;
+  /** With `keepGoing`: the images that could not be saved (listed in `failedList`). */
+  failed: ImageFailure[];
 }
 
 /**
@@ -136,30 +152,120 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       registry: pool.get,
       reporter,
     });
-    reporter.info(`resolving ${sources.requests.length} images`);
-    const images = await resolveImages(sources.requests, {
+    const total = sources.requests.length;
+    reporter.info(`resolving ${total} images`);
+    const resolution = await resolveEach(sources.requests, {
       cache,
       registry: pool.get,
       lock: options.previousLock,
       locked: options.locked,
       foreignLayers: options.declaration.foreignLayers,
     });
+    let images = resolution.images;
+    const failed = [...resolution.failures];
+    if (failed.length > 0 && (!options.keepGoing || images.length === 0)) {
+      await listFailures(options, failed, total);
+      throw new ResolveError(
+        failed,
+        `${failed.length} of ${total} images could not be resolved; nothing was saved${listedIn(options)}`,
+      );
+    }
     trace("resolved");
     for (const note of foreignLayerNotes(images, options.declaration.foreignLayers ?? "include")) {
       if (note.warning) reporter.warn(note.text);
       else reporter.info(note.text);
     }
-    const plan = await makePlan(images, cache, options.previousLock, options.base);
-    const lock = withSources(lockFromImages(images), sources.locked);
+    let plan = await makePlan(images, cache, options.previousLock, options.base);
+    let lock = withSources(lockFromImages(images), sources.locked);
     trace("planned");
-    const archive = await writeArchive(images, cache, pool, options, plan, lock, sources.charts);
+    let archive: ArchiveSummary;
+    try {
+      archive = await writeArchive(images, cache, pool, options, plan, lock, sources.charts);
+    } catch (e) {
+      if (!options.keepGoing || isLocalFailure(e)) throw e;
+      // The archive's layout was planned for every image: fetch image by image
+      // into the cache, then write the archive again without the ones that failed.
+      reporter.warn(`${errorMessage(e)}: fetching image by image, then writing the archive without what fails`);
+      const lost = await fetchEach(images, cache, pool, options);
+      failed.push(...lost.failures);
+      images = images.filter((i) => !lost.images.has(i));
+      if (images.length === 0) {
+        await listFailures(options, failed, total);
+        throw new ResolveError(
+          failed,
+          `none of the ${total} images could be saved; nothing was saved${listedIn(options)}`,
+        );
+      }
+      plan = await makePlan(images, cache, options.previousLock, options.base);
+      lock = withSources(lockFromImages(images), sources.locked);
+      archive = await writeArchive(images, cache, pool, options, plan, lock, sources.charts);
+    }
+    await listFailures(options, failed, total);
     if (options.lockPath) await writeLock(options.lockPath, lock);
     const fetched = pool.all().reduce((sum, s) => sum + s.stats.bytesFetched, 0);
     const fetchedBlobs = pool.all().reduce((sum, s) => sum + s.stats.blobsFetched, 0);
-    return { plan, lock, archive, fetchedBytes: fetched, fetchedBlobs, sources };
+    return { plan, lock, archive, fetchedBytes: fetched, fetchedBlobs, sources, failed: sortFailures(failed) };
   } finally {
     await pool.close();
   }
+}
+
+function listedIn(options: SaveOptions): string {
+  const file = options.failedList && displayPath(options.failedList);
+  return file ? `; the full list is in ${file} (retry them with --image-list ${file})` : "";
+}
+
+async function listFailures(options: SaveOptions, failed: ImageFailure[], total: number): Promise<void> {
+  if (!options.failedList) return;
+  const file = displayPath(options.failedList);
+  await writeFailedList(
+    options.failedList,
+    failed,
+    `airgap save: ${failed.length} of ${total} images failed; retry them with: airgap save --image-list ${file}`,
+  );
+}
+
+/**
+ * Every image's missing blobs into the cache, image by image: a failure
+ * fails only the images that need what failed.
+ */
+async function fetchEach(
+  images: ResolvedImage[],
+  cache: CacheStore,
+  pool: RegistryPool,
+  options: SaveOptions,
+): Promise<{ images: Set<ResolvedImage>; failures: ImageFailure[] }> {
+  const absent = new Set(images.flatMap((i) => [...(i.absent ?? [])]));
+  const foreign = new Map(images.flatMap((i) => i.foreignLayers ?? []).map((l) => [l.descriptor.digest, l]));
+  const lost = new Set<ResolvedImage>();
+  const failures: ImageFailure[] = [];
+  const hosts = [...new Set(images.map((i) => i.request.source.registry))];
+  await Promise.all(hosts.map(async (host) => {
+    const mine = images.filter((i) => i.request.source.registry === host);
+    const roots: CopyRoot[] = mine.map((i) => ({
+      srcRepo: i.request.source.repository,
+      dstRepo: i.name,
+      descriptor: i.descriptor,
+      tags: [],
+      label: i.name,
+    }));
+    const result = await copyGraph({
+      src: cacheFirst(cache, withForeignLayers(pool.get(host), foreign), pool.get(host)),
+      dst: leavingOut(cache, absent),
+      roots,
+      concurrency: options.concurrency,
+      readManifest: (_repo, desc) => cache.readBytes(desc),
+      keepGoing: true,
+    });
+    for (const { root, error } of result.failed) {
+      if (isLocalFailure(error)) throw error;
+      const image = mine[roots.indexOf(root)];
+      lost.add(image);
+      const { entry } = image.request;
+      failures.push({ entry, name: image.name, origin: image.request.origin, registry: host, error });
+    }
+  }));
+  return { images: lost, failures };
 }
 
 async function writeArchive(
