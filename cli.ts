@@ -23,6 +23,8 @@ import { cacheLs, cachePrune, cacheVerify } from "./lib/commands/cache.ts";
 import { demoCommand } from "./lib/commands/demo.ts";
 import { readLock, writeLock } from "./lib/lock.ts";
 import { ResolveError } from "./lib/plan.ts";
+import { checkDeclaration, CheckError, checkListDeclaration } from "./lib/check.ts";
+import { initCommand } from "./lib/commands/init.ts";
 import { failedListPath, groupFailures, type ImageFailure, writeFailedList } from "./lib/failures.ts";
 import { createReporter, type Reporter } from "./lib/progress.ts";
 import { splitRegistryArgument } from "./lib/ref.ts";
@@ -68,7 +70,7 @@ interface WindowsOptions {
   foreignLayers?: string;
 }
 
-/** Load the declaration: airgap.yaml, or the seed-compatible image lists. */
+/** Load the declaration: airgap.yaml, or the seed-compatible image lists — after checking all of it. */
 async function declaration(
   options: CommonOptions & WindowsOptions & { imageList?: string; sourceRegistry?: string },
 ): Promise<Declaration> {
@@ -78,18 +80,36 @@ async function declaration(
     windowsImageLists: options.windowsImageList?.map((p) => resolve(p)),
     windowsVersions: options.windowsVersions,
     foreignLayers: options.foreignLayers ? parseForeignLayerPolicy(options.foreignLayers) : undefined,
+    use: "pull" as const,
   };
+  const source = await declarationSource(options);
+  if (source.list !== undefined || !source.file) {
+    await throwProblems(await checkListDeclaration(source.list, overrides), source.list ?? "the command line");
+    return await declarationFromList(source.list, overrides);
+  }
+  await throwProblems(await checkDeclaration(source.file, overrides), displayPath(source.file));
+  return await loadDeclaration(source.file, overrides);
+}
+
+/** Which declaration a command reads: a file (airgap.yaml), or an image list (seed-compatible). */
+async function declarationSource(
+  options: CommonOptions & WindowsOptions & { imageList?: string },
+): Promise<{ file?: string; list?: string }> {
   if (options.imageList || (options.windowsImageList?.length && !options.file)) {
     if (options.file) throw usageError("use either -f/--file or -l/--image-list, not both");
-    return await declarationFromList(options.imageList ? resolve(options.imageList) : undefined, overrides);
+    return { list: options.imageList ? resolve(options.imageList) : undefined };
   }
   // Like rancher-save-images.sh, whose -l defaults to rancher-images.txt: with
   // no airgap.yaml here but that list, use the list.
   if (!options.file && !(await exists(resolve("airgap.yaml"))) && await exists(resolve("rancher-images.txt"))) {
     console.error("no airgap.yaml here: using ./rancher-images.txt (as rancher-save-images.sh does)");
-    return await declarationFromList(resolve("rancher-images.txt"), overrides);
+    return { list: resolve("rancher-images.txt") };
   }
-  return await loadDeclaration(resolve(options.file ?? "airgap.yaml"), overrides);
+  return { file: resolve(options.file ?? "airgap.yaml") };
+}
+
+async function throwProblems(problems: string[], what: string) {
+  if (problems.length > 0) throw new CheckError(problems, what);
 }
 
 /** The Windows flags of rancher-load-images.sh, and the foreign-layer policy. */
@@ -326,7 +346,7 @@ function program(): Command {
       let decl: Declaration | undefined;
       const configPath = options.file ? resolve(options.file) : resolve("airgap.yaml");
       if (options.file || (await exists(configPath) && !options.imageList)) {
-        decl = await loadDeclaration(configPath);
+        decl = await loadDeclaration(configPath, { use: "push" });
       }
       const archivePath = resolve(
         archiveArg ?? options.images ??
@@ -679,6 +699,52 @@ function program(): Command {
       if (code !== 0) throw new AirgapError("the demo failed");
     });
 
+  addWindowsOptions(
+    cli.command("check")
+      .description("check the declaration: every problem in one pass, without the network")
+      .option("-f, --file <file>", "declaration file (default: airgap.yaml)")
+      .option("-l, --image-list <file>", "check an image list instead of airgap.yaml")
+      .option("--platform <platform>", "platforms to keep, as for plan and save", collect)
+      .addOption(
+        new Option("--for <use>", "whose credentials must be usable: pull (plan, save) or push (load)")
+          .choices(["pull", "push"]).default("pull"),
+      ),
+    false,
+  )
+    .option("--debug", "print stack traces on errors")
+    .action(async (options) => {
+      const overrides = {
+        platforms: options.platform,
+        windowsImageLists: options.windowsImageList?.map((p: string) => resolve(p)),
+        windowsVersions: options.windowsVersions,
+        use: options.for,
+      };
+      const source = await declarationSource(options);
+      const shown = source.file
+        ? displayPath(source.file)
+        : source.list
+        ? displayPath(source.list)
+        : "the command line";
+      await throwProblems(
+        source.file
+          ? await checkDeclaration(source.file, overrides)
+          : await checkListDeclaration(source.list, overrides),
+        shown,
+      );
+      out(`${shown}: no problems found`);
+    });
+
+  cli.command("init")
+    .description("write a commented starter airgap.yaml (never over an existing file)")
+    .option("-f, --file <file>", "file to write", "airgap.yaml")
+    .option("--rancher <version>", "a Rancher release, e.g. v2.8.5: its images, chart and windows list")
+    .option("--debug", "print stack traces on errors")
+    .action(async (options) => {
+      const path = resolve(options.file);
+      await initCommand({ path, rancher: options.rancher });
+      out(`wrote ${displayPath(path)}: edit it, then run "airgap check" and "airgap plan"`);
+    });
+
   cli.command("schema")
     .description("print the JSON Schema of airgap.yaml (or of airgap.lock)")
     .addOption(new Option("--of <what>", "which schema").choices(["config", "lock"]).default("config"))
@@ -722,6 +788,11 @@ export async function main(args: string[]): Promise<number> {
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0) return 0;
       return 2;
+    }
+    if (e instanceof CheckError) {
+      for (const problem of e.problems) console.error(`error: ${problem}`);
+      console.error(`error: ${e.message}`);
+      return e.exitCode;
     }
     if (e instanceof ResolveError) {
       // A few failures in full (their messages say what to do); many, grouped by cause.

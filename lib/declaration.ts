@@ -66,6 +66,40 @@ export interface DeclarationOverrides {
   windowsVersions?: string[];
   /** `--foreign-layers`. */
   foreignLayers?: ForeignLayerPolicy;
+  /**
+   * What the declaration is read for: `pull` (plan, save) needs no credentials
+   * for a target registry it does not pull from; `push` (load) needs only the
+   * target's. Default: every registry's credentials must be usable.
+   */
+  use?: RegistryUse;
+}
+
+/** What a command does with registries: pull images from sources, or push them to the target. */
+export type RegistryUse = "pull" | "push";
+
+/** Whether a command that uses registries as `use` needs the credentials of `host`. */
+export function needsCredentials(config: Config, use: RegistryUse | undefined): (host: string) => boolean {
+  if (!use) return () => true;
+  const target = config.target ? normaliseRegistryHost(config.target.registry) : undefined;
+  if (use === "push") return (host) => host === target;
+  // A pull may reach the target only if the declaration names it as a source.
+  const sources = new Set<string>();
+  const mirror = (text?: string) => text && sources.add(normaliseRegistryHost(text.split("/")[0]));
+  mirror(config.sourceRegistry);
+  mirror(config.rancher?.sourceRegistry);
+  for (const item of [...(config.lists ?? []), ...(config.windows?.lists ?? [])]) {
+    if (typeof item === "object") mirror(item.sourceRegistry);
+  }
+  for (const chart of config.charts ?? []) {
+    mirror(chart.sourceRegistry);
+    if (chart.repo.startsWith("oci://")) mirror(chart.repo.slice("oci://".length));
+  }
+  for (const item of [...(config.images ?? []), ...(config.windows?.images ?? [])]) {
+    try {
+      sources.add(parseReference(typeof item === "string" ? item : item.ref).registry);
+    } catch { /* reported elsewhere */ }
+  }
+  return (host) => host !== target || sources.has(host);
 }
 
 function addRequest(map: Map<string, ImageRequest>, request: ImageRequest) {
@@ -88,7 +122,8 @@ function addRequest(map: Map<string, ImageRequest>, request: ImageRequest) {
   }
 }
 
-function registrySettings(
+/** Connection settings of one declared registry; an unusable credential is an error naming the key. */
+export function registrySettings(
   host: string,
   settings: RegistrySettingsConfig,
   dir: string,
@@ -233,8 +268,12 @@ export async function declarationFromConfig(
   };
   for (const request of await windowsRequests(windowsInput)) addRequest(requests, request);
   const registries = new Map<string, RegistrySettings>();
+  const needed = needsCredentials(config, overrides.use);
   for (const [host, settings] of Object.entries(config.registries ?? {})) {
-    registries.set(normaliseRegistryHost(host), registrySettings(host, settings, dir, file));
+    const key = normaliseRegistryHost(host);
+    // A registry this command does not talk to: its password need not be set.
+    const used = needed(key) ? settings : { ...settings, username: undefined };
+    registries.set(key, registrySettings(host, used, dir, file));
   }
   const targetHost = config.target ? normaliseRegistryHost(config.target.registry) : undefined;
   const targetPolicy = Object.entries(config.registries ?? {})
