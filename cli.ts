@@ -84,10 +84,10 @@ async function declaration(
   };
   const source = await declarationSource(options);
   if (source.list !== undefined || !source.file) {
-    await throwProblems(await checkListDeclaration(source.list, overrides), source.list ?? "the command line");
+    throwProblems(await checkListDeclaration(source.list, overrides), source.list ?? "the command line");
     return await declarationFromList(source.list, overrides);
   }
-  await throwProblems(await checkDeclaration(source.file, overrides), displayPath(source.file));
+  throwProblems(await checkDeclaration(source.file, overrides), displayPath(source.file));
   return await loadDeclaration(source.file, overrides);
 }
 
@@ -108,7 +108,7 @@ async function declarationSource(
   return { file: resolve(options.file ?? "airgap.yaml") };
 }
 
-async function throwProblems(problems: string[], what: string) {
+function throwProblems(problems: string[], what: string) {
   if (problems.length > 0) throw new CheckError(problems, what);
 }
 
@@ -725,7 +725,7 @@ function program(): Command {
         : source.list
         ? displayPath(source.list)
         : "the command line";
-      await throwProblems(
+      throwProblems(
         source.file
           ? await checkDeclaration(source.file, overrides)
           : await checkListDeclaration(source.list, overrides),
