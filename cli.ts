@@ -155,7 +155,7 @@ function program(): Command {
   const cli = new Command("airgap")
     .description("Carry container images into air-gapped Kubernetes and Rancher sites.")
     .version(VERSION, "-V, --version")
-    .showHelpAfterError()
+    .showHelpAfterError("run 'airgap --help' for usage")
     .exitOverride();
 
   addWindowsOptions(addCommonOptions(
@@ -752,7 +752,17 @@ function program(): Command {
       out(JSON.stringify(options.of === "lock" ? lockJsonSchema() : configJsonSchema(), null, 2));
     });
 
+  shortUsageErrors(cli, "airgap");
   return cli;
+}
+
+/** A usage mistake prints the error and its suggestion, then where the help is — not the whole help. */
+function shortUsageErrors(command: Command, path: string) {
+  for (const sub of command.commands) {
+    const name = `${path} ${sub.name()}`;
+    sub.showHelpAfterError(`run '${name} --help' for usage`);
+    shortUsageErrors(sub, name);
+  }
 }
 
 /** Several archive arguments must be the parts of one split archive: take the first. */

@@ -182,3 +182,16 @@ Deno.test("failures: grouped by registry and cause, sorted by list line; the ful
   assertEquals(failedListPath("/a/rancher-images.tar"), "/a/rancher-images.failed.txt");
   assertEquals(failedListPath("/a/airgap.lock"), "/a/airgap.failed.txt");
 });
+
+Deno.test("usage mistakes: the error, the suggestion and where the help is, exit 2", async () => {
+  const flag = await airgap(["load", "--regsitry", "x"]);
+  assertEquals(flag.code, 2);
+  assertEquals(flag.stderr.trim().split("\n"), [
+    "error: unknown option '--regsitry'",
+    "(Did you mean --registry?)",
+    "run 'airgap load --help' for usage",
+  ]);
+  const command = await airgap(["lod"]);
+  assertEquals(command.code, 2);
+  assertStringIncludes(command.stderr, "(Did you mean load?)\nrun 'airgap --help' for usage");
+});
