@@ -420,12 +420,16 @@ export function graphOf(image: ResolvedImage): Descriptor[] {
   return [image.descriptor, ...image.manifests, ...image.blobs];
 }
 
-/** Compare resolved images with the cache and the previous lock. */
+/**
+ * Compare resolved images with the cache and the previous lock. `failed`
+ * entries (declared, but not resolved this time) are not "removed".
+ */
 export async function makePlan(
   images: ResolvedImage[],
   cache: CacheStore,
   previous?: Lock,
   base?: Base,
+  failed: readonly { entry: string }[] = [],
 ): Promise<Plan> {
   const blobs = new Map<string, number>();
   const missingAll = new Map<string, number>();
@@ -457,7 +461,7 @@ export async function makePlan(
       : "changed";
     planned.push({ image, lockStatus, missing });
   }
-  const declared = new Set(images.map((i) => i.request.entry));
+  const declared = new Set([...images.map((i) => i.request.entry), ...failed.map((f) => f.entry)]);
   const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
   return {
     images: planned,

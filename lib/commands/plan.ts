@@ -90,7 +90,7 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
         }`,
       );
     }
-    const plan = await makePlan(images, cache, options.previousLock, options.base);
+    const plan = await makePlan(images, cache, options.previousLock, options.base, failures);
     return { plan, lock: withSources(lockFromImages(images), sources.locked), sources, failed: failures };
   } finally {
     await pool.close();

@@ -175,7 +175,7 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       if (note.warning) reporter.warn(note.text);
       else reporter.info(note.text);
     }
-    let plan = await makePlan(images, cache, options.previousLock, options.base);
+    let plan = await makePlan(images, cache, options.previousLock, options.base, failed);
     let lock = withSources(lockFromImages(images), sources.locked);
     trace("planned");
     let archive: ArchiveSummary;
@@ -196,7 +196,7 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
           `none of the ${total} images could be saved; nothing was saved${listedIn(options)}`,
         );
       }
-      plan = await makePlan(images, cache, options.previousLock, options.base);
+      plan = await makePlan(images, cache, options.previousLock, options.base, failed);
       lock = withSources(lockFromImages(images), sources.locked);
       archive = await writeArchive(images, cache, pool, options, plan, lock, sources.charts);
     }
