@@ -63,6 +63,10 @@ function causeChain(e: unknown): string {
  * failures (no status) are recognised from the transport's message.
  */
 export function failureCause(e: unknown, registry: string): FailureCause {
+  // When the transport's typed errors are merged, test them here first
+  // (NotFoundError → not found, UnauthorizedError → unauthorized/forbidden,
+  // NetworkError → unreachable, TransientError → its status); the context
+  // checks below stay for errors that carry only a status.
   const context = e instanceof AirgapError ? e.context : {};
   const status = context.status;
   const code = context.code;
