@@ -400,7 +400,8 @@ function program(): Command {
         charts,
         keepGoing: options.keepGoing ?? decl?.keepGoing,
       });
-      const failedList = failedListPath(archivePath);
+      // Not NAME.failed.txt: that may be the list of what the save left out, carried with the archive.
+      const failedList = failedListPath(archivePath, "load-failed");
       await writeFailedList(
         failedList,
         result.failed,

@@ -146,10 +146,13 @@ export function formatFailedList(failures: readonly ImageFailure[], header: stri
   return lines.join("\n") + "\n";
 }
 
-/** `NAME.failed.txt` next to `path` (`rancher-images.tar` → `rancher-images.failed.txt`). */
-export function failedListPath(path: string): string {
+/**
+ * `NAME.failed.txt` next to `path` (`rancher-images.tar` → `rancher-images.failed.txt`);
+ * `kind` tells lists apart that may meet in one directory (`load-failed`).
+ */
+export function failedListPath(path: string, kind = "failed"): string {
   const name = basename(path).replace(/\.(tar|lock|tgz|tar\.gz|\d{3})$/i, "");
-  return join(dirname(path), `${name}.failed.txt`);
+  return join(dirname(path), `${name}.${kind}.txt`);
 }
 
 /** Write the list of failures (or remove a stale one when nothing failed). */

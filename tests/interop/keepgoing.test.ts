@@ -191,7 +191,7 @@ Deno.test({
         assertEquals(loaded.code, 3, loaded.stderr);
         assertStringIncludes(loaded.stdout, `${target.host}/rancher/a:v1@`);
         assertStringIncludes(loaded.stdout, `${target.host}/rancher/c:v1@`);
-        const failed = parseImageList(await Deno.readTextFile(join(dir, "images.failed.txt")), "f");
+        const failed = parseImageList(await Deno.readTextFile(join(dir, "images.load-failed.txt")), "f");
         assertEquals(failed.map((e) => e.entry), ["rancher/b:v1"]);
       } finally {
         await source.stop();
