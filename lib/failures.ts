@@ -8,6 +8,8 @@
  */
 import { basename, dirname, join } from "node:path";
 import { AirgapError, errorMessage } from "./errors.ts";
+import type { Descriptor } from "./oci/manifest.ts";
+import type { Store } from "./store/types.ts";
 
 /** One image that could not be resolved, saved or loaded. */
 export interface ImageFailure {
@@ -86,6 +88,27 @@ export function failureCause(e: unknown, registry: string): FailureCause {
   }
   if (/cannot reach registry/i.test(text)) return at("unreachable", true);
   return at(errorMessage(e).replace(/^.*?: /, "").slice(0, 80));
+}
+
+/**
+ * A source that stops asking a registry once it turned out unreachable: the
+ * next fetches fail at once with the same error instead of each waiting for
+ * the network (and its retries) again.
+ */
+export function stopWhenUnreachable<S extends Store>(store: S, registry: string): S {
+  let unreachable: unknown;
+  return {
+    ...store,
+    async fetch(repo: string, desc: Descriptor) {
+      if (unreachable) throw unreachable;
+      try {
+        return await store.fetch(repo, desc);
+      } catch (e) {
+        if (failureCause(e, registry).unreachable) unreachable ??= e;
+        throw e;
+      }
+    },
+  };
 }
 
 /** A failure of the machine we run on (disk full, read-only), not of an image: no point going on. */

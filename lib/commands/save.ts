@@ -27,7 +27,7 @@ import {
   resolveEach,
   ResolveError,
 } from "../plan.ts";
-import { type ImageFailure, isLocalFailure, sortFailures, writeFailedList } from "../failures.ts";
+import { type ImageFailure, isLocalFailure, sortFailures, stopWhenUnreachable, writeFailedList } from "../failures.ts";
 import { displayPath } from "../declaration.ts";
 import { type Reporter, trace } from "../progress.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
@@ -250,7 +250,7 @@ async function fetchEach(
       label: i.name,
     }));
     const result = await copyGraph({
-      src: cacheFirst(cache, withForeignLayers(pool.get(host), foreign), pool.get(host)),
+      src: cacheFirst(cache, stopWhenUnreachable(withForeignLayers(pool.get(host), foreign), host), pool.get(host)),
       dst: leavingOut(cache, absent),
       roots,
       concurrency: options.concurrency,

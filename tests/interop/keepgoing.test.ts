@@ -201,6 +201,50 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "save --locked --keep-going: a registry gone after planning fails only its own images, grouped by cause",
+  ignore: !enabled,
+  sanitizeResources: false,
+  async fn() {
+    await withTempDir(async (dir) => {
+      const kept = await startRegistry();
+      const gone = await startRegistry();
+      let goneStopped = false;
+      try {
+        await seedStorage(kept, ["a", "b"].map(image));
+        await seedStorage(gone, ["c", "d", "e"].map(image));
+        const entries = [
+          ...["a", "b"].map((n) => `${kept.host}/rancher/${n}:v1`),
+          ...["c", "d", "e"].map((n) => `${gone.host}/rancher/${n}:v1`),
+        ];
+        await Deno.writeTextFile(join(dir, "list.txt"), entries.join("\n") + "\n");
+        await Deno.writeTextFile(join(dir, "airgap.yaml"), "lists: [list.txt]\n");
+        const cache = join(dir, "cache");
+        // plan caches the manifests (not the layers): a locked save resolves from the cache alone.
+        const plan = await airgap(["plan", "--cache", cache], { cwd: dir });
+        assertEquals(plan.code, 0, plan.stderr);
+        await gone.stop();
+        goneStopped = true;
+        const saved = await airgap(["save", "--locked", "--keep-going", "--cache", cache, "-o", "x.tar"], { cwd: dir });
+        assertEquals(saved.code, 3, saved.stderr);
+        assertStringIncludes(saved.stdout, "saved 2 images");
+        assertStringIncludes(saved.stderr, `warning: ${gone.host}: 3 images connection refused: list.txt:3 `);
+        const listed = JSON.parse((await airgap(["ls", "--json", "x.tar"], { cwd: dir })).stdout);
+        assertEquals(listed.images.map((i: { entry: string }) => i.entry).sort(), entries.slice(0, 2));
+        const lock = parseLock(await Deno.readTextFile(join(dir, "airgap.lock")), "airgap.lock");
+        assertEquals(lock.images.map((i) => i.entry).sort(), entries.slice(0, 2));
+        const failed = parseImageList(await Deno.readTextFile(join(dir, "x.failed.txt")), "f");
+        assertEquals(failed.map((e) => e.entry), entries.slice(2));
+        const verified = await airgap(["verify", "x.tar"], { cwd: dir });
+        assertEquals(verified.code, 0, verified.stderr);
+      } finally {
+        await kept.stop();
+        if (!goneStopped) await gone.stop();
+      }
+    });
+  },
+});
+
 function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
   outer: for (let i = 0; i <= haystack.length - needle.length; i++) {
     for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
