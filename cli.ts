@@ -13,6 +13,7 @@ import { formatPlan, formatSources, planCommand } from "./lib/commands/plan.ts";
 import { saveCommand } from "./lib/commands/save.ts";
 import { serveCommand, waitForShutdown } from "./lib/commands/serve.ts";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "./lib/declaration.ts";
+import { readImageList } from "./lib/sources/list.ts";
 import { AirgapError, errorMessage, usageError } from "./lib/errors.ts";
 import { formatBytes, formatDuration, formatRate, parseSize, shortDigest } from "./lib/format.ts";
 import { loadBase } from "./lib/delta.ts";
@@ -83,20 +84,28 @@ async function declaration(
     use: "pull" as const,
   };
   const source = await declarationSource(options);
-  if (source.list !== undefined || !source.file) {
+  if (!source.file) {
     throwProblems(await checkListDeclaration(source.list, overrides), source.list ?? "the command line");
     return await declarationFromList(source.list, overrides);
   }
   throwProblems(await checkDeclaration(source.file, overrides), displayPath(source.file));
-  return await loadDeclaration(source.file, overrides);
+  const decl = await loadDeclaration(source.file, overrides);
+  // -f and -l together: the declaration, for just the entries of the list (a NAME.failed.txt retry).
+  if (source.list) decl.only = (await readImageList(source.list, displayPath(source.list))).map((e) => e.entry);
+  return decl;
+}
+
+/** The lock a command writes: none when it covers only some entries (-f with -l), unless --lock names one. */
+function lockToWrite(decl: Declaration, lockOption: string | undefined, lockPath: string | undefined) {
+  return decl.only && !lockOption ? undefined : lockPath;
 }
 
 /** Which declaration a command reads: a file (airgap.yaml), or an image list (seed-compatible). */
 async function declarationSource(
   options: CommonOptions & WindowsOptions & { imageList?: string },
 ): Promise<{ file?: string; list?: string }> {
+  if (options.imageList && options.file) return { file: resolve(options.file), list: resolve(options.imageList) };
   if (options.imageList || (options.windowsImageList?.length && !options.file)) {
-    if (options.file) throw usageError("use either -f/--file or -l/--image-list, not both");
     return { list: options.imageList ? resolve(options.imageList) : undefined };
   }
   // Like rancher-save-images.sh, whose -l defaults to rancher-images.txt: with
@@ -221,9 +230,10 @@ function program(): Command {
         if (sources.summaries.length > 0) out(formatSources(sources) + "\n");
         out(formatPlan(plan));
       }
-      if (lockPath && options.writeLock) {
-        await writeLock(lockPath, lock);
-        if (!options.json) out(`wrote ${displayPath(lockPath)}`);
+      const writing = lockToWrite(decl, options.lock, lockPath);
+      if (writing && options.writeLock) {
+        await writeLock(writing, lock);
+        if (!options.json) out(`wrote ${displayPath(writing)}`);
       }
     });
 
@@ -277,7 +287,7 @@ function program(): Command {
         cacheDir: cacheDir(options, decl),
         previousLock,
         locked: options.locked,
-        lockPath,
+        lockPath: lockToWrite(decl, options.lock, lockPath),
         reporter,
         concurrency: options.concurrency,
         partSize,
@@ -314,7 +324,7 @@ function program(): Command {
             formatBytes(result.fetchedBytes)
           } (${result.fetchedBytes} bytes) at ${formatRate(result.fetchedBytes, elapsed)}`,
       );
-      if (lockPath) out(`wrote ${displayPath(lockPath)}`);
+      if (lockToWrite(decl, options.lock, lockPath)) out(`wrote ${displayPath(lockPath!)}`);
     });
 
   addWindowsOptions(

@@ -52,6 +52,26 @@ export interface Declaration {
   sources?: SourceSpec[];
   /** `keepGoing: true`: save, load and plan what can be, list the rest (as `--keep-going`). */
   keepGoing?: boolean;
+  /** Only these entries (`-f airgap.yaml -l NAME.failed.txt`): a retry of what failed, with the declaration's settings. */
+  only?: string[];
+}
+
+/** The requests `only` keeps (all without it); an entry the declaration does not have is an error. */
+export function onlyRequested(requests: ImageRequest[], only: readonly string[] | undefined): ImageRequest[] {
+  if (!only) return requests;
+  const wanted = new Set(only);
+  const known = new Set(requests.map((r) => r.entry));
+  const strangers = only.filter((entry) => !known.has(entry));
+  if (strangers.length > 0) {
+    throw new AirgapError(
+      `${strangers.length} listed image(s) are not in the declaration: ${strangers.slice(0, 3).join(", ")}${
+        strangers.length > 3 ? ", …" : ""
+      }`,
+      {},
+      { exitCode: 2 },
+    );
+  }
+  return requests.filter((r) => wanted.has(r.entry));
 }
 
 /** Overrides from the command line. */

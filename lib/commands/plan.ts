@@ -9,7 +9,7 @@ import { formatBytes, shortDigest } from "../format.ts";
 import { withSources } from "../lock.ts";
 import { lockFromImages, makePlan, type Plan, type ResolvedImage, resolveEach, ResolveError } from "../plan.ts";
 import { type ImageFailure, writeFailedList } from "../failures.ts";
-import { displayPath } from "../declaration.ts";
+import { displayPath, onlyRequested } from "../declaration.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import type { Reporter } from "../progress.ts";
 import { registryPool } from "../registries.ts";
@@ -60,9 +60,10 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
       registry: pool.get,
       reporter: options.reporter,
     });
+    const requests = onlyRequested(sources.requests, options.declaration.only);
     let resolved = 0;
-    const total = sources.requests.length;
-    const { images, failures } = await resolveEach(sources.requests, {
+    const total = requests.length;
+    const { images, failures } = await resolveEach(requests, {
       cache,
       registry: pool.get,
       lock: options.previousLock,

@@ -28,7 +28,7 @@ import {
   ResolveError,
 } from "../plan.ts";
 import { type ImageFailure, isLocalFailure, sortFailures, stopWhenUnreachable, writeFailedList } from "../failures.ts";
-import { displayPath } from "../declaration.ts";
+import { displayPath, onlyRequested } from "../declaration.ts";
 import { type Reporter, trace } from "../progress.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
 import { type ArchiveSummary, type ArchiveWriter, createArchive } from "../store/archive.ts";
@@ -152,9 +152,10 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       registry: pool.get,
       reporter,
     });
-    const total = sources.requests.length;
+    const requests = onlyRequested(sources.requests, options.declaration.only);
+    const total = requests.length;
     reporter.info(`resolving ${total} images`);
-    const resolution = await resolveEach(sources.requests, {
+    const resolution = await resolveEach(requests, {
       cache,
       registry: pool.get,
       lock: options.previousLock,

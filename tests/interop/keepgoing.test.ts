@@ -149,6 +149,19 @@ Deno.test({
         assertEquals(verified.code, 0, verified.stderr);
         const listed = JSON.parse((await airgap(["ls", "--json", "images.tar"], { cwd: dir })).stdout);
         assertEquals(listed.images.length, 2);
+
+        // The registry gets the layer back: the declaration, for just the failed entries.
+        await seedStorage(registry, [images[1]]);
+        const lockBefore = await Deno.readTextFile(join(dir, "airgap.lock"));
+        const retry = await airgap(
+          ["save", "-f", "airgap.yaml", "-l", "images.failed.txt", "--cache", cache, "-o", "retry.tar"],
+          { cwd: dir },
+        );
+        assertEquals(retry.code, 0, retry.stderr);
+        assertStringIncludes(retry.stdout, "saved 1 images");
+        assertEquals(await Deno.readTextFile(join(dir, "airgap.lock")), lockBefore, "a partial retry leaves the lock");
+        const retried = JSON.parse((await airgap(["ls", "--json", "retry.tar"], { cwd: dir })).stdout);
+        assertEquals(retried.images.map((i: { entry: string }) => i.entry), ["rancher/b:v1"]);
       } finally {
         await registry.stop();
       }
