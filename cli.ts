@@ -26,7 +26,7 @@ import { readLock, writeLock } from "./lib/lock.ts";
 import { ResolveError } from "./lib/plan.ts";
 import { checkDeclaration, CheckError, checkListDeclaration } from "./lib/check.ts";
 import { initCommand } from "./lib/commands/init.ts";
-import { failedListPath, groupFailures, type ImageFailure, writeFailedList } from "./lib/failures.ts";
+import { failedListPath, groupFailures, type ImageFailure, retryFlags, writeFailedList } from "./lib/failures.ts";
 import { createReporter, type Reporter } from "./lib/progress.ts";
 import { splitRegistryArgument } from "./lib/ref.ts";
 import { defaultCacheDir } from "./lib/store/cache.ts";
@@ -58,10 +58,12 @@ function out(line = "") {
 let partialSuccess = false;
 
 /** The images a --keep-going run left out, grouped by cause, and the list that retries them. */
-function reportLeftOut(failed: ImageFailure[], list: string, reporter: Reporter) {
+function reportLeftOut(failed: ImageFailure[], list: string, reporter: Reporter, declaration?: string) {
   if (failed.length === 0) return;
   for (const line of groupFailures(failed)) reporter.warn(line);
-  reporter.warn(`${failed.length} image(s) left out, listed in ${displayPath(list)} (retry with --image-list)`);
+  const shown = displayPath(list);
+  const flags = retryFlags(shown, declaration && displayPath(declaration));
+  reporter.warn(`${failed.length} image(s) left out, listed in ${shown} (retry them with ${flags})`);
   partialSuccess = true;
 }
 
@@ -197,7 +199,7 @@ function program(): Command {
         keepGoing: options.keepGoing ?? decl.keepGoing,
         failedList,
       });
-      reportLeftOut(failed, failedList, reporter);
+      reportLeftOut(failed, failedList, reporter, decl.configPath);
       if (options.json) {
         out(JSON.stringify(
           {
@@ -295,7 +297,7 @@ function program(): Command {
         keepGoing: options.keepGoing ?? decl.keepGoing,
         failedList: failedListPath(output),
       });
-      reportLeftOut(result.failed, failedListPath(output), reporter);
+      reportLeftOut(result.failed, failedListPath(output), reporter, decl.configPath);
       if (result.archive.parts.length > 1 || options.checksum) {
         const sums = await writeSums(output, result.archive.parts);
         out(`wrote ${result.archive.parts.length} part(s) and ${displayPath(sums)}`);

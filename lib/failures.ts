@@ -178,6 +178,11 @@ export function failedListPath(path: string, kind = "failed"): string {
   return join(dirname(path), `${name}.${kind}.txt`);
 }
 
+/** The flags that retry what a list names: `-f DECLARATION -l LIST` (the declaration's settings kept), or `-l LIST`. */
+export function retryFlags(list: string, declaration?: string): string {
+  return declaration ? `-f ${declaration} -l ${list}` : `--image-list ${list}`;
+}
+
 /** Write the list of failures (or remove a stale one when nothing failed). */
 export async function writeFailedList(path: string, failures: readonly ImageFailure[], header: string): Promise<void> {
   if (failures.length === 0) {

@@ -8,7 +8,7 @@ import type { Declaration } from "../declaration.ts";
 import { formatBytes, shortDigest } from "../format.ts";
 import { withSources } from "../lock.ts";
 import { lockFromImages, makePlan, type Plan, type ResolvedImage, resolveEach, ResolveError } from "../plan.ts";
-import { type ImageFailure, writeFailedList } from "../failures.ts";
+import { type ImageFailure, retryFlags, writeFailedList } from "../failures.ts";
 import { displayPath, onlyRequested } from "../declaration.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import type { Reporter } from "../progress.ts";
@@ -79,7 +79,9 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
       await writeFailedList(
         options.failedList,
         failures,
-        `airgap plan: ${failures.length} of ${total} images failed; retry them with: airgap plan --image-list ${file}`,
+        `airgap plan: ${failures.length} of ${total} images failed; retry them with: airgap plan ${
+          retryFlags(file, options.declaration.configPath && displayPath(options.declaration.configPath))
+        }`,
       );
     }
     if (failures.length > 0 && (!options.keepGoing || images.length === 0)) {

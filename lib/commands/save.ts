@@ -27,7 +27,14 @@ import {
   resolveEach,
   ResolveError,
 } from "../plan.ts";
-import { type ImageFailure, isLocalFailure, sortFailures, stopWhenUnreachable, writeFailedList } from "../failures.ts";
+import {
+  type ImageFailure,
+  isLocalFailure,
+  retryFlags,
+  sortFailures,
+  stopWhenUnreachable,
+  writeFailedList,
+} from "../failures.ts";
 import { displayPath, onlyRequested } from "../declaration.ts";
 import { type Reporter, trace } from "../progress.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
@@ -213,7 +220,8 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
 
 function listedIn(options: SaveOptions): string {
   const file = options.failedList && displayPath(options.failedList);
-  return file ? `; the full list is in ${file} (retry them with --image-list ${file})` : "";
+  const declared = options.declaration.configPath && displayPath(options.declaration.configPath);
+  return file ? `; the full list is in ${file} (retry them with ${retryFlags(file, declared)})` : "";
 }
 
 async function listFailures(options: SaveOptions, failed: ImageFailure[], total: number): Promise<void> {
@@ -222,7 +230,9 @@ async function listFailures(options: SaveOptions, failed: ImageFailure[], total:
   await writeFailedList(
     options.failedList,
     failed,
-    `airgap save: ${failed.length} of ${total} images failed; retry them with: airgap save --image-list ${file}`,
+    `airgap save: ${failed.length} of ${total} images failed; retry them with: airgap save ${
+      retryFlags(file, options.declaration.configPath && displayPath(options.declaration.configPath))
+    }`,
   );
 }
 
