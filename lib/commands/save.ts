@@ -6,7 +6,8 @@
  * being written is adopted by the cache as a pack, so what was fetched for
  * it is cached too. When the archive lives on another file system (a USB
  * disk), the cache gets loose copies instead and the archive is filled from
- * them as they land.
+ * them as they land. With --keep-going, images that fail are left out of the
+ * archive and the lock and listed in NAME.failed.txt (see {@link writeSaved}).
  * @module
  */
 import type { Lock } from "../../schemas/lock.ts";
@@ -169,7 +170,7 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       locked: options.locked,
       foreignLayers: options.declaration.foreignLayers,
     });
-    let images = resolution.images;
+    const images = resolution.images;
     const failed = [...resolution.failures];
     if (failed.length > 0 && (!options.keepGoing || images.length === 0)) {
       await listFailures(options, failed, total);
@@ -183,31 +184,7 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       if (note.warning) reporter.warn(note.text);
       else reporter.info(note.text);
     }
-    let plan = await makePlan(images, cache, options.previousLock, options.base, failed);
-    let lock = withSources(lockFromImages(images), sources.locked);
-    trace("planned");
-    let archive: ArchiveSummary;
-    try {
-      archive = await writeArchive(images, cache, pool, options, plan, lock, sources.charts);
-    } catch (e) {
-      if (!options.keepGoing || isLocalFailure(e)) throw e;
-      // The archive's layout was planned for every image: fetch image by image
-      // into the cache, then write the archive again without the ones that failed.
-      reporter.warn(`${errorMessage(e)}: fetching image by image, then writing the archive without what fails`);
-      const lost = await fetchEach(images, cache, pool, options);
-      failed.push(...lost.failures);
-      images = images.filter((i) => !lost.images.has(i));
-      if (images.length === 0) {
-        await listFailures(options, failed, total);
-        throw new ResolveError(
-          failed,
-          `none of the ${total} images could be saved; nothing was saved${listedIn(options)}`,
-        );
-      }
-      plan = await makePlan(images, cache, options.previousLock, options.base, failed);
-      lock = withSources(lockFromImages(images), sources.locked);
-      archive = await writeArchive(images, cache, pool, options, plan, lock, sources.charts);
-    }
+    const { plan, lock, archive } = await writeSaved(images, failed, { cache, pool, options, sources, total });
     await listFailures(options, failed, total);
     if (options.lockPath) await writeLock(options.lockPath, lock);
     const fetched = pool.all().reduce((sum, s) => sum + s.stats.bytesFetched, 0);
@@ -215,6 +192,43 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
     return { plan, lock, archive, fetchedBytes: fetched, fetchedBlobs, sources, failed: sortFailures(failed) };
   } finally {
     await pool.close();
+  }
+}
+
+/**
+ * Plan and write the archive and its lock. With keepGoing, a transfer failure
+ * (the layout was planned for every image) abandons the archive, fetches
+ * image by image into the cache, and writes the archive again without the
+ * images that failed — they are added to `failed`.
+ */
+async function writeSaved(
+  images: ResolvedImage[],
+  failed: ImageFailure[],
+  ctx: { cache: CacheStore; pool: RegistryPool; options: SaveOptions; sources: ResolvedSources; total: number },
+): Promise<{ plan: Plan; lock: Lock; archive: ArchiveSummary }> {
+  const { cache, pool, options, sources } = ctx;
+  const write = async () => {
+    const plan = await makePlan(images, cache, options.previousLock, options.base, failed);
+    const lock = withSources(lockFromImages(images), sources.locked);
+    trace("planned");
+    return { plan, lock, archive: await writeArchive(images, cache, pool, options, plan, lock, sources.charts) };
+  };
+  try {
+    return await write();
+  } catch (e) {
+    if (!options.keepGoing || isLocalFailure(e)) throw e;
+    options.reporter.warn(`${errorMessage(e)}: fetching image by image, then writing the archive without what fails`);
+    const lost = await fetchEach(images, cache, pool, options);
+    failed.push(...lost.failures);
+    images = images.filter((i) => !lost.images.has(i));
+    if (images.length === 0) {
+      await listFailures(options, failed, ctx.total);
+      throw new ResolveError(
+        failed,
+        `none of the ${ctx.total} images could be saved; nothing was saved${listedIn(options)}`,
+      );
+    }
+    return await write();
   }
 }
 
