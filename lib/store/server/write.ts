@@ -237,8 +237,13 @@ export async function deleteManifest(ex: Exchange, context: ServerContext, name:
   const { tag, digest } = parseManifestReference(reference);
   let names: string[];
   if (tag !== undefined) {
-    if (!ctx.catalog.tagged(repo, tag)) throw httpError("MANIFEST_UNKNOWN", "manifest unknown", { name, reference });
+    const desc = ctx.catalog.tagged(repo, tag);
+    if (!desc) throw httpError("MANIFEST_UNKNOWN", "manifest unknown", { name, reference });
     names = ctx.catalog.untag(repo, tag);
+    // The manifest itself stays, by digest, as in distribution: recorded so a restart keeps it too.
+    const kept = ctx.catalog.naming.record(repo, desc.digest);
+    await ctx.cache.recordTags([{ name: kept, descriptor: desc }]);
+    ctx.catalog.link(repo, desc, kept);
   } else {
     if (!(await ctx.catalog.manifest(repo, digest!))) {
       throw httpError("MANIFEST_UNKNOWN", "manifest unknown", { name, reference });
