@@ -211,7 +211,7 @@ export async function tagPerOs(
  * naming the images and blobs, having pushed nothing.
  */
 export async function ensureExternalBlobs(
-  archive: ArchiveReader,
+  archive: Pick<ArchiveReader, "path" | "readBytes" | "baseLock"> & { blobs: ReadonlyMap<string, { size: number }> },
   roots: CopyRoot[],
   store: RegistryStore,
   options: Pick<LoadOptions, "registry" | "prefix">,
