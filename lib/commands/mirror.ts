@@ -63,8 +63,9 @@ export interface MirrorResult {
   images: LoadedImage[];
   /** What moved into the target: blobs pushed, mounted, skipped; manifests pushed. */
   stats: RegistryStats;
-  /** Bytes and blobs read from the source registries. */
+  /** Bytes read from the source registries. */
   fetchedBytes: number;
+  /** Blobs read from the source registries. */
   fetchedBlobs: number;
   /** The new lock (written to `lockPath` when given). */
   lock: Lock;
