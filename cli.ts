@@ -418,6 +418,7 @@ function program(): Command {
         base,
         reporter: reporterFor(options),
         concurrency: options.concurrency,
+        perOsTags: (options.windowsImageList?.length ?? 0) > 0,
       });
       const elapsed = performance.now() - started;
       if (!options.quiet) { for (const image of result.images) out(`${image.target}@${image.digest}`); }

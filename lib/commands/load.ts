@@ -181,7 +181,7 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
  * for them find them. Each points at the child's exact bytes.
  */
 export async function tagPerOs(
-  archive: ArchiveReader,
+  archive: Pick<ArchiveReader, "readBytes"> & { blobs: ReadonlyMap<string, unknown> },
   store: RegistryStore,
   repository: string,
   tag: string,

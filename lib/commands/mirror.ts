@@ -28,7 +28,7 @@ import { type CacheStore, openCache } from "../store/cache.ts";
 import type { RegistryStats, RegistryStore } from "../store/registry/store.ts";
 import { resolveSources } from "../sources/resolve.ts";
 import { explainRefusal } from "./absent.ts";
-import { ensureExternalBlobs, type LoadedImage } from "./load.ts";
+import { ensureExternalBlobs, type LoadedImage, tagPerOs } from "./load.ts";
 import { cacheFirst } from "./save.ts";
 
 /** Options of {@link mirrorCommand}. */
@@ -55,6 +55,8 @@ export interface MirrorOptions {
   reporter: Reporter;
   /** Concurrent transfers per registry. */
   concurrency?: number;
+  /** Also the per-OS tags of combined indexes (`TAG-windows-1809`…), as `load --windows-image-list` leaves them. */
+  perOsTags?: boolean;
 }
 
 /** What a mirror did. */
@@ -208,6 +210,19 @@ export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResul
       phase.end();
     }
     const checked = await checkTargets(target, targets);
+    if (options.perOsTags) {
+      const carried = { readBytes: (desc: Descriptor) => cache.readBytes(desc), blobs: carriedBlobs(images, left) };
+      for (const [, { ref, image }] of targets) {
+        if (!ref.tag) continue;
+        for (const tagged of await tagPerOs(carried, target, ref.repository, ref.tag, image.descriptor)) {
+          checked.push({
+            entry: image.request.entry,
+            target: `${ref.registry}/${ref.repository}:${tagged.tag}`,
+            digest: tagged.digest,
+          });
+        }
+      }
+    }
     if (options.lockPath) await writeLock(options.lockPath, lock);
     const sourceStores = pool.all().filter((s) => s !== target);
     return {

@@ -106,6 +106,20 @@ Deno.test({
           }
         });
 
+        await t.step(
+          "perOsTags: the per-OS tags load --windows-image-list leaves, on the child's exact bytes",
+          async () => {
+            const result = await into(fresh, { perOsTags: true });
+            const rancher = images.find((i) => i.repository === "rancher/rancher")!;
+            const amd64 = (JSON.parse(new TextDecoder().decode(rancher.root.bytes)) as {
+              manifests: { digest: string; platform: { os: string; architecture: string } }[];
+            }).manifests.find((m) => m.platform.os === "linux" && m.platform.architecture === "amd64")!;
+            const name = `${fresh.host}/rancher/rancher:${rancher.tag}-linux-amd64`;
+            assert(result.images.some((i) => i.target === name && i.digest === amd64.digest), name);
+            assertEquals(await skopeoDigest(name), amd64.digest);
+          },
+        );
+
         await t.step("the CLI: an image list from a source registry, into a registry that has it all", async () => {
           const list = join(dir, "images.txt");
           await Deno.writeTextFile(list, images.map((i) => `${i.repository}:${i.tag}\n`).join(""));
