@@ -12,7 +12,7 @@
  * @module
  */
 import type { Lock } from "../../schemas/lock.ts";
-import { copyGraph, type CopyRoot } from "../copy.ts";
+import { copyGraph, type CopyRoot, limiter } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
 import type { Base } from "../delta.ts";
 import { AirgapError } from "../errors.ts";
@@ -149,16 +149,19 @@ export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResul
         if (options.base?.blobs.has(d.digest) && !isManifestType(d.mediaType)) fromBase.add(d.digest);
       }
     }
+    // A tag already pointing at the digest is left alone: a second run pushes nothing.
+    const limit = limiter(target.concurrency);
+    const current = await Promise.all(
+      [...targets.values()].map(({ ref }) => ref.tag ? limit(() => target.head(ref.repository, ref.tag!)) : undefined),
+    );
     const groups = new Map<string, CopyRoot[]>(); // by source registry: each has its own source store
-    for (const [key, { ref, image }] of targets) {
-      // A tag already pointing at the digest is left alone: a second run pushes nothing.
-      const current = ref.tag ? await target.head(ref.repository, ref.tag) : undefined;
+    for (const [i, [key, { ref, image }]] of [...targets].entries()) {
       const host = image.request.source.registry;
       groups.set(host, [...(groups.get(host) ?? []), {
         srcRepo: image.request.source.repository,
         dstRepo: ref.repository,
         descriptor: image.descriptor,
-        tags: ref.tag && current?.digest !== image.descriptor.digest ? [ref.tag] : [],
+        tags: ref.tag && current[i]?.digest !== image.descriptor.digest ? [ref.tag] : [],
         label: key,
       }]);
     }
