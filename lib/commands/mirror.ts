@@ -19,11 +19,10 @@ import { AirgapError } from "../errors.ts";
 import { withSources, writeLock } from "../lock.ts";
 import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
 import type { Descriptor } from "../oci/manifest.ts";
-import { isManifestType } from "../oci/media.ts";
 import { lockFromImages, makePlan, type ResolvedImage, resolveImages } from "../plan.ts";
 import type { Reporter } from "../progress.ts";
 import { formatReference, type Reference, targetReference } from "../ref.ts";
-import { registryPool } from "../registries.ts";
+import { type RegistryPool, registryPool } from "../registries.ts";
 import { type CacheStore, openCache } from "../store/cache.ts";
 import type { RegistryStats, RegistryStore } from "../store/registry/store.ts";
 import { resolveSources } from "../sources/resolve.ts";
@@ -73,13 +72,12 @@ export interface MirrorResult {
   lock: Lock;
 }
 
+/** Target name (`registry/repository:tag`) → its reference and image. */
+type Targets = Map<string, { ref: Reference; image: ResolvedImage }>;
+
 /** Target name of each image, as load names an archive entry; two entries may not claim one name with different digests. */
-function targetsOf(
-  images: ResolvedImage[],
-  registry: string,
-  prefix: string,
-): Map<string, { ref: Reference; image: ResolvedImage }> {
-  const targets = new Map<string, { ref: Reference; image: ResolvedImage }>();
+function targetsOf(images: ResolvedImage[], registry: string, prefix: string): Targets {
+  const targets: Targets = new Map();
   for (const image of images) {
     const ref = targetReference(image.request.entry, registry, prefix);
     const key = formatReference({ ...ref, digest: undefined });
@@ -105,127 +103,91 @@ function carriedBlobs(images: ResolvedImage[], left: ReadonlySet<string>): Map<s
   return out;
 }
 
+/** Resolve the declaration as save does (manifests land in the cache). */
+async function resolveAll(options: MirrorOptions, cache: CacheStore, pool: RegistryPool) {
+  const { reporter } = options;
+  if (options.declaration.requests.length === 0 && !options.declaration.sources?.length) {
+    throw new AirgapError("nothing to mirror: the declaration lists no images", {}, { exitCode: 2 });
+  }
+  const sources = await resolveSources(options.declaration, {
+    cache,
+    previousLock: options.previousLock,
+    locked: options.locked,
+    registry: pool.get,
+    reporter,
+  });
+  reporter.info(`resolving ${sources.requests.length} images`);
+  const images = await resolveImages(sources.requests, {
+    cache,
+    registry: pool.get,
+    lock: options.previousLock,
+    locked: options.locked,
+    foreignLayers: options.declaration.foreignLayers,
+  });
+  for (const note of foreignLayerNotes(images, options.declaration.foreignLayers ?? "include")) {
+    if (note.warning) reporter.warn(note.text);
+    else reporter.info(note.text);
+  }
+  if (sources.charts.length > 0) {
+    reporter.warn(`${sources.charts.length} chart(s) resolved but not mirrored: mirror copies images`);
+  }
+  return { images, lock: withSources(lockFromImages(images), sources.locked) };
+}
+
+/**
+ * Copy roots grouped by source registry (each group has its own source
+ * store). A tag already pointing at the digest is left alone, so a second
+ * run pushes nothing.
+ */
+async function rootsByRegistry(targets: Targets, target: RegistryStore): Promise<Map<string, CopyRoot[]>> {
+  const limit = limiter(target.concurrency);
+  const current = await Promise.all(
+    [...targets.values()].map(({ ref }) => ref.tag ? limit(() => target.head(ref.repository, ref.tag!)) : undefined),
+  );
+  const groups = new Map<string, CopyRoot[]>();
+  for (const [i, [key, { ref, image }]] of [...targets].entries()) {
+    const host = image.request.source.registry;
+    groups.set(host, [...(groups.get(host) ?? []), {
+      srcRepo: image.request.source.repository,
+      dstRepo: ref.repository,
+      descriptor: image.descriptor,
+      tags: ref.tag && current[i]?.digest !== image.descriptor.digest ? [ref.tag] : [],
+      label: key,
+    }]);
+  }
+  return groups;
+}
+
 /** Resolve, copy what the target lacks straight into it, check every tag, write the lock. */
 export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResult> {
-  const { reporter } = options;
   const prefix = options.prefix ?? "";
   const cache: CacheStore = await openCache(options.cacheDir);
   const pool = registryPool(options.declaration.registries, { concurrency: options.concurrency });
   try {
-    if (options.declaration.requests.length === 0 && !options.declaration.sources?.length) {
-      throw new AirgapError("nothing to mirror: the declaration lists no images", {}, { exitCode: 2 });
-    }
-    const sources = await resolveSources(options.declaration, {
-      cache,
-      previousLock: options.previousLock,
-      locked: options.locked,
-      registry: pool.get,
-      reporter,
-    });
-    reporter.info(`resolving ${sources.requests.length} images`);
-    const images = await resolveImages(sources.requests, {
-      cache,
-      registry: pool.get,
-      lock: options.previousLock,
-      locked: options.locked,
-      foreignLayers: options.declaration.foreignLayers,
-    });
-    for (const note of foreignLayerNotes(images, options.declaration.foreignLayers ?? "include")) {
-      if (note.warning) reporter.warn(note.text);
-      else reporter.info(note.text);
-    }
-    if (sources.charts.length > 0) {
-      reporter.warn(`${sources.charts.length} chart(s) resolved but not mirrored: mirror copies images`);
-    }
-    const lock = withSources(lockFromImages(images), sources.locked);
+    const { images, lock } = await resolveAll(options, cache, pool);
     const targets = targetsOf(images, options.registry, prefix);
     const target = pool.get(options.registry);
-
-    // What is not copied: foreign layers under the skip policy, and what the base references.
-    const absent = new Set(images.flatMap((i) => [...(i.absent ?? [])]));
-    const fromBase = new Set<string>();
-    for (const image of images) {
-      for (const d of image.blobs) {
-        if (options.base?.blobs.has(d.digest) && !isManifestType(d.mediaType)) fromBase.add(d.digest);
-      }
-    }
-    // A tag already pointing at the digest is left alone: a second run pushes nothing.
-    const limit = limiter(target.concurrency);
-    const current = await Promise.all(
-      [...targets.values()].map(({ ref }) => ref.tag ? limit(() => target.head(ref.repository, ref.tag!)) : undefined),
-    );
-    const groups = new Map<string, CopyRoot[]>(); // by source registry: each has its own source store
-    for (const [i, [key, { ref, image }]] of [...targets].entries()) {
-      const host = image.request.source.registry;
-      groups.set(host, [...(groups.get(host) ?? []), {
-        srcRepo: image.request.source.repository,
-        dstRepo: ref.repository,
-        descriptor: image.descriptor,
-        tags: ref.tag && current[i]?.digest !== image.descriptor.digest ? [ref.tag] : [],
-        label: key,
-      }]);
-    }
-    const roots = [...groups.values()].flat();
-    const { externalLayers } = fromBase.size > 0
-      ? await ensureExternalBlobs(
+    // Not copied: foreign layers under the skip policy, and what the base references.
+    const left = new Set(images.flatMap((i) => [...(i.absent ?? [])]));
+    const fromBase = images.flatMap((i) => i.blobs).filter((d) => options.base?.blobs.has(d.digest));
+    for (const d of fromBase) left.add(d.digest);
+    const groups = await rootsByRegistry(targets, target);
+    if (fromBase.length > 0) {
+      await ensureExternalBlobs(
         {
           path: `the source registries (--since ${options.base!.source})`,
-          blobs: carriedBlobs(images, new Set([...fromBase, ...absent])),
+          blobs: carriedBlobs(images, left),
           readBytes: (desc: Descriptor) => cache.readBytes(desc),
           baseLock: options.base!.text,
         },
-        roots,
+        [...groups.values()].flat(),
         target,
         { registry: options.registry, prefix },
-      )
-      : { externalLayers: 0 };
-
-    const plan = await makePlan(images, cache, options.previousLock, options.base);
-    const phase = reporter.phase("mirroring", plan.totalBytes, plan.blobs.size);
-    const foreign = new Map(images.flatMap((i) => i.foreignLayers ?? []).map((l) => [l.descriptor.digest, l]));
-    const readManifest = (_repo: string, desc: Descriptor) => cache.readBytes(desc);
-    const left = new Set([...absent, ...fromBase]);
-    try {
-      await Promise.all([...groups].map(async ([host, group]) => {
-        const source = cacheFirst(cache, withForeignLayers(pool.get(host), foreign), pool.get(host));
-        if (options.cacheBlobs) {
-          await copyGraph({
-            src: source,
-            dst: leavingOut(cache, left),
-            roots: group.map((r) => ({ ...r, tags: [] })),
-            concurrency: options.concurrency,
-            readManifest,
-          });
-        }
-        await copyGraph({
-          src: options.cacheBlobs ? cache : source,
-          dst: leavingOut(target, left),
-          roots: group,
-          concurrency: options.concurrency,
-          readManifest,
-          onEvent(event) {
-            if (event.type === "bytes") phase.addBytes(event.bytes);
-            else if (event.type === "blob" || event.type === "manifest") phase.addItem();
-          },
-        }).catch((e) => Promise.reject(explainRefusal(e, externalLayers)));
-      }));
-    } finally {
-      phase.end();
+      );
     }
+    await copyAll(options, { images, groups, cache, pool, target, left });
     const checked = await checkTargets(target, targets);
-    if (options.perOsTags) {
-      const carried = { readBytes: (desc: Descriptor) => cache.readBytes(desc), blobs: carriedBlobs(images, left) };
-      for (const [, { ref, image }] of targets) {
-        if (!ref.tag) continue;
-        for (const tagged of await tagPerOs(carried, target, ref.repository, ref.tag, image.descriptor)) {
-          checked.push({
-            entry: image.request.entry,
-            target: `${ref.registry}/${ref.repository}:${tagged.tag}`,
-            digest: tagged.digest,
-          });
-        }
-      }
-    }
+    if (options.perOsTags) checked.push(...await tagAllPerOs(targets, target, cache, carriedBlobs(images, left)));
     if (options.lockPath) await writeLock(options.lockPath, lock);
     const sourceStores = pool.all().filter((s) => s !== target);
     return {
@@ -240,11 +202,80 @@ export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResul
   }
 }
 
-/** Every tag (or digest-only image) must now resolve to the resolved digest. */
-async function checkTargets(
-  store: RegistryStore,
-  targets: Map<string, { ref: Reference; image: ResolvedImage }>,
+/**
+ * Stream each group registry → registry (the cache serves what it holds);
+ * with `cacheBlobs`, registry → cache first and cache → registry then.
+ */
+async function copyAll(
+  options: MirrorOptions,
+  work: {
+    images: ResolvedImage[];
+    groups: Map<string, CopyRoot[]>;
+    cache: CacheStore;
+    pool: RegistryPool;
+    target: RegistryStore;
+    left: ReadonlySet<string>;
+  },
+): Promise<void> {
+  const { images, cache, pool, left } = work;
+  const plan = await makePlan(images, cache, options.previousLock, options.base);
+  const phase = options.reporter.phase("mirroring", plan.totalBytes, plan.blobs.size);
+  const foreign = new Map(images.flatMap((i) => i.foreignLayers ?? []).map((l) => [l.descriptor.digest, l]));
+  const externalLayers = new Set(images.flatMap((i) => i.externalLayers ?? []).map((d) => d.digest)).size;
+  const readManifest = (_repo: string, desc: Descriptor) => cache.readBytes(desc);
+  try {
+    await Promise.all([...work.groups].map(async ([host, roots]) => {
+      const source = cacheFirst(cache, withForeignLayers(pool.get(host), foreign), pool.get(host));
+      if (options.cacheBlobs) {
+        await copyGraph({
+          src: source,
+          dst: leavingOut(cache, left),
+          roots: roots.map((r) => ({ ...r, tags: [] })),
+          concurrency: options.concurrency,
+          readManifest,
+        });
+      }
+      await copyGraph({
+        src: options.cacheBlobs ? cache : source,
+        dst: leavingOut(work.target, left),
+        roots,
+        concurrency: options.concurrency,
+        readManifest,
+        onEvent(event) {
+          if (event.type === "bytes") phase.addBytes(event.bytes);
+          else if (event.type === "blob" || event.type === "manifest") phase.addItem();
+        },
+      }).catch((e) => Promise.reject(explainRefusal(e, externalLayers)));
+    }));
+  } finally {
+    phase.end();
+  }
+}
+
+/** The per-OS tags of every combined index, as load leaves them. */
+async function tagAllPerOs(
+  targets: Targets,
+  target: RegistryStore,
+  cache: CacheStore,
+  blobs: ReadonlyMap<string, unknown>,
 ): Promise<LoadedImage[]> {
+  const carried = { readBytes: (desc: Descriptor) => cache.readBytes(desc), blobs };
+  const out: LoadedImage[] = [];
+  for (const [, { ref, image }] of targets) {
+    if (!ref.tag) continue;
+    for (const tagged of await tagPerOs(carried, target, ref.repository, ref.tag, image.descriptor)) {
+      out.push({
+        entry: image.request.entry,
+        target: `${ref.registry}/${ref.repository}:${tagged.tag}`,
+        digest: tagged.digest,
+      });
+    }
+  }
+  return out;
+}
+
+/** Every tag (or digest-only image) must now resolve to the resolved digest. */
+async function checkTargets(store: RegistryStore, targets: Targets): Promise<LoadedImage[]> {
   const out: LoadedImage[] = [];
   for (const [key, { ref, image }] of targets) {
     const selector = ref.tag ?? image.descriptor.digest;
