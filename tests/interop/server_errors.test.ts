@@ -162,6 +162,12 @@ Deno.test("server errors: a read-only archive answers with the spec's codes", as
       expectPlain(await call(server, "GET", "/v2/_catalog?n=x"), 400);
       expectPlain(await call(server, "GET", "/v2/rancher/rancher/tags/list?n=-1"), 400);
     });
+    await t.step("referrers of an archive's image: an empty index, not a 404", async () => {
+      const answer = await call(server, "GET", `/v2/rancher/rancher/referrers/${rancher.root.descriptor.digest}`);
+      assertEquals([answer.status, answer.headers.get("content-type")], [200, OCI_INDEX]);
+      assertEquals(JSON.parse(answer.text), { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] });
+      expectError(await call(server, "GET", "/v2/rancher/rancher/referrers/sha256:xyz"), 400, "DIGEST_INVALID");
+    });
     await t.step("writes on a read-only server: 405 UNSUPPORTED", async () => {
       expectError(await call(server, "POST", "/v2/rancher/rancher/blobs/uploads/"), 405, "UNSUPPORTED");
       expectError(
