@@ -7,6 +7,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { resolve } from "node:path";
 import { loadCommand } from "./lib/commands/load.ts";
+import { mirrorCommand } from "./lib/commands/mirror.ts";
 import { chartFileImages, formatImageList, imagesCommand } from "./lib/commands/images.ts";
 import { extractCharts } from "./lib/commands/charts.ts";
 import { formatPlan, formatSources, planCommand } from "./lib/commands/plan.ts";
@@ -436,6 +437,67 @@ function program(): Command {
           formatRate(s.bytesPushed, elapsed)
         }), ${s.blobsMounted} mounted, ${s.blobsSkipped} already there`,
       );
+    });
+
+  addWindowsOptions(addCommonOptions(
+    cli.command("mirror")
+      .description("copy the declared images straight into a registry (no archive), pushing only what it lacks"),
+  ))
+    .option("-r, --registry <host[:port][/prefix]>", "target registry (default: target.registry in airgap.yaml)")
+    .option("--prefix <path>", "path prefix in the target registry, e.g. a Harbor project")
+    .option("--insecure", "allow plain HTTP to the target registry")
+    .option("--ca-file <file>", "CA certificate(s) to trust for the target registry")
+    .option("-l, --image-list <file>", "mirror the images of this list (rancher-images.txt)")
+    .option("-s, --source-registry <host>", "pull from this registry (mirror) instead of the ones the entries name")
+    .option("--lock <file>", "lock file to write (default: airgap.lock next to airgap.yaml)")
+    .option("--locked", "mirror exactly the digests pinned in the lock")
+    .option("--since <old>", "blobs OLD (an airgap.lock or archive) references are at the target already: skip them")
+    .option("--cache-blobs", "also keep every blob in the cache (default: only manifests)")
+    .option("--concurrency <n>", "concurrent transfers per registry", (v) => parseInt(v, 10))
+    .action(async (options) => {
+      const decl = await declaration(options);
+      const registryText = options.registry ?? decl.target?.registry;
+      if (!registryText) {
+        throw usageError("no target registry: give --registry HOST[:PORT] (or target.registry in airgap.yaml)");
+      }
+      const { registry, prefix: argPrefix } = splitRegistryArgument(registryText);
+      const prefix = options.prefix ?? (argPrefix || (options.registry ? "" : decl.target?.prefix ?? ""));
+      const registries = new Map<string, RegistrySettings>(decl.registries);
+      registries.set(registry, {
+        ...registries.get(registry),
+        ...(options.insecure ? { insecure: true } : {}),
+        ...(options.caFile ? { caFile: resolve(options.caFile) } : {}),
+      });
+      const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
+      const lockPath = options.lock ? resolve(options.lock) : decl.lockPath;
+      const previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
+      if (options.locked && !previousLock) throw usageError("--locked needs an existing lock file");
+      const started = performance.now();
+      const result = await mirrorCommand({
+        declaration: { ...decl, registries },
+        registry,
+        prefix,
+        cacheDir: cacheDir(options, decl),
+        cacheBlobs: options.cacheBlobs,
+        previousLock,
+        locked: options.locked,
+        lockPath,
+        base,
+        reporter: reporterFor(options),
+        concurrency: options.concurrency,
+        perOsTags: (options.windowsImageList?.length ?? 0) > 0,
+      });
+      const elapsed = performance.now() - started;
+      if (!options.quiet) { for (const image of result.images) out(`${image.target}@${image.digest}`); }
+      const s = result.stats;
+      out(
+        `mirrored ${result.images.length} images into ${registry} in ${
+          formatDuration(elapsed)
+        }: ${s.blobsPushed} blobs pushed (${formatBytes(s.bytesPushed)}, ${
+          formatRate(s.bytesPushed, elapsed)
+        }), ${s.blobsMounted} mounted, ${s.blobsSkipped} already there, ${s.manifestsPushed} manifests pushed`,
+      );
+      if (lockPath) out(`wrote ${displayPath(lockPath)}`);
     });
 
   cli.command("images")

@@ -239,6 +239,7 @@ export {
 /** The commands, as functions. */
 export { saveCommand, type SaveOptions, type SaveResult } from "./lib/commands/save.ts";
 export { loadCommand, type LoadedImage, type LoadOptions, type LoadResult } from "./lib/commands/load.ts";
+export { mirrorCommand, type MirrorOptions, type MirrorResult } from "./lib/commands/mirror.ts";
 export { formatSources, planCommand, type PlanOptions, type PlanResult } from "./lib/commands/plan.ts";
 export {
   chartFileImages,

@@ -11,6 +11,7 @@ import { errorMessage } from "../errors.ts";
 import { fileSize, writeFileAtomic } from "../fsutil.ts";
 import { lockBlobs } from "../lock.ts";
 import { type CacheStore, openCache } from "../store/cache.ts";
+import { removeStaleUploads } from "../store/server/uploads.ts";
 import { openVolumes } from "../store/volumes.ts";
 
 /** A summary of the cache. */
@@ -214,7 +215,7 @@ export interface PruneResult {
   removedBlobs: number;
   /** Packs removed (or to be removed): none of their blobs referenced, or repacked. */
   removedPacks: number;
-  /** Bytes freed: loose blobs, packs' disk usage and stale partial downloads. */
+  /** Bytes freed: loose blobs, packs' disk usage, stale partial downloads and uploads of killed servers. */
   freedBytes: number;
   /** Packs kept because they hold referenced blobs, and what repacking them would free. */
   keptPacks: { id: string; reclaimable: number }[];
@@ -274,6 +275,8 @@ export async function cachePrune(
     result.freedBytes += info.size;
     if (!options.dryRun) await Deno.remove(path).catch(() => {});
   }
+  // Uploads a killed `serve --writable` left behind (a running server's stay).
+  result.freedBytes += removeStaleUploads(dir, { dryRun: options.dryRun }).bytes;
   // Names pointing at content that is gone.
   if (!options.dryRun) {
     const tags = await cache.tags();

@@ -196,7 +196,7 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
  * for them find them. Each points at the child's exact bytes.
  */
 export async function tagPerOs(
-  archive: ArchiveReader,
+  archive: Pick<ArchiveReader, "readBytes"> & { blobs: ReadonlyMap<string, unknown> },
   store: RegistryStore,
   repository: string,
   tag: string,
@@ -226,7 +226,7 @@ export async function tagPerOs(
  * naming the images and blobs, having pushed nothing.
  */
 export async function ensureExternalBlobs(
-  archive: ArchiveReader,
+  archive: Pick<ArchiveReader, "path" | "readBytes" | "baseLock"> & { blobs: ReadonlyMap<string, { size: number }> },
   roots: CopyRoot[],
   store: RegistryStore,
   options: Pick<LoadOptions, "registry" | "prefix">,

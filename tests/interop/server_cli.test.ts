@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap } from "../helpers/cli.ts";
+import { cachePrune } from "../../lib/commands/cache.ts";
 import { standardCorpus } from "../../lib/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { writeCorpusArchive } from "./server_fixture.ts";
@@ -98,6 +99,52 @@ Deno.test({
         assertEquals(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
         assertStringIncludes(result.stderr, message);
       }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "airgap serve --writable killed mid-upload: its files go at the next start (a running server's stay) and on prune",
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "airgap-server-kill-" });
+    const cacheDir = join(dir, "cache");
+    const tmp = join(cacheDir, "tmp");
+    const uploads = async () =>
+      (await Array.fromAsync(Deno.readDir(tmp))).map((e) => e.name).filter((n) => /^upload-/.test(n));
+    const startUpload = async (url: string) => {
+      const started = await fetch(`${url}/v2/x/y/blobs/uploads/`, { method: "POST" });
+      await started.body?.cancel();
+      const patched = await fetch(`${url}${started.headers.get("location")}`, {
+        method: "PATCH",
+        body: new TextEncoder().encode("half an upload"),
+      });
+      await patched.body?.cancel();
+      assertEquals(patched.status, 202);
+    };
+    try {
+      const killed = await serve([cacheDir, "--writable", "--listen", "127.0.0.1:0", "-q"]);
+      await startUpload(killed.url);
+      await killed.stop("SIGKILL");
+      const left = await uploads();
+      assertEquals(left.length, 1, "a killed server leaves its upload behind");
+
+      const running = await serve([cacheDir, "--writable", "--listen", "127.0.0.1:0", "-q"]);
+      assertEquals(await uploads(), [], "removed when the next server starts");
+      await startUpload(running.url);
+      const live = await uploads();
+      // A second server on the same cache leaves the running one's upload alone; so does prune.
+      const second = await serve([cacheDir, "--writable", "--listen", "127.0.0.1:0", "-q"]);
+      assertEquals(await uploads(), live);
+      await second.stop("SIGTERM");
+      await cachePrune(cacheDir, []);
+      assertEquals(await uploads(), live, "prune leaves a running server's upload alone");
+      await running.stop("SIGKILL");
+      assert((await cachePrune(cacheDir, [])).freedBytes > 0);
+      assertEquals(await uploads(), [], "prune removes a killed server's upload");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

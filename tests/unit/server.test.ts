@@ -37,6 +37,10 @@ Deno.test("sourceNaming: the images' own names, Docker Hub's host left out", () 
   assertEquals(naming.record("quay.io/a/b", "1"), "quay.io/a/b:1");
   // What a push records is served where it was pushed.
   assertEquals(place(naming.record("x", "y")), { repository: naming.canonical("x"), tag: "y" });
+  // A referrer pushed by digest is recorded by digest, and served untagged in its repository.
+  const pinned = `sha256:${"ab".repeat(32)}`;
+  assertEquals(naming.record("x", pinned), `docker.io/library/x@${pinned}`);
+  assertEquals(place(naming.record("x", pinned)), { repository: naming.canonical("x"), tag: undefined });
 });
 
 Deno.test("registryNaming: the target names airgap load gives, pushes recorded under the registry", () => {
@@ -49,6 +53,9 @@ Deno.test("registryNaming: the target names airgap load gives, pushes recorded u
   assertEquals(place("docker.io/library/busybox:1.36"), "proj/library/busybox");
   assertEquals(naming.record("proj/a", "t"), "registry.local:5000/proj/a:t");
   assertEquals(naming.place({ name: naming.record("proj/a", "t") }), { repository: "proj/a", tag: "t" });
+  const pinned = `sha256:${"cd".repeat(32)}`;
+  assertEquals(naming.record("proj/a", pinned), `registry.local:5000/proj/a@${pinned}`);
+  assertEquals(naming.place({ name: naming.record("proj/a", pinned) }), { repository: "proj/a", tag: undefined });
   assertEquals(naming.place({ name: "registry.local:5000/x:1" }), { repository: "x", tag: "1" });
   assertEquals(naming.canonical("Anything"), "Anything");
   assertThrows(() => naming.place({ name: "reg:5000/x:1", entry: "reg:5000/x:1" }), AirgapError, "port");

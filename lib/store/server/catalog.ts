@@ -27,7 +27,7 @@
  * @module
  */
 import { AirgapError, errorMessage } from "../../errors.ts";
-import { children, type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../../oci/manifest.ts";
+import { children, type Descriptor, type Manifest, MAX_MANIFEST_SIZE, parseManifest } from "../../oci/manifest.ts";
 import { isManifestType } from "../../oci/media.ts";
 import { DOCKER_HUB, normaliseRegistryHost, parseReference, type Reference, targetReference } from "../../ref.ts";
 import type { ArchiveReader } from "../archive.ts";
@@ -60,8 +60,11 @@ export interface Naming {
   place(image: { name: string; entry?: string }): Placement;
   /** The repository a requested name stands for (aliases, containerd's `ns` parameter). */
   canonical(repository: string, ns?: string): string;
-  /** The full name a push of `repository:tag` is recorded under in a cache. */
-  record(repository: string, tag: string): string;
+  /**
+   * The full name a push of `repository:tag` is recorded under in a cache;
+   * `reference` may be a digest (`repository@sha256:…`, a referrer pushed by digest).
+   */
+  record(repository: string, reference: string): string;
 }
 
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
@@ -119,9 +122,10 @@ export function sourceNaming(): Naming {
         return repository;
       }
     },
-    record(repository, tag) {
-      const ref = parseReference(`${repository}:${tag}`);
-      return `${ref.registry}/${ref.repository}:${tag}`;
+    record(repository, reference) {
+      const separator = reference.includes(":") ? "@" : ":";
+      const ref = parseReference(`${repository}${separator}${reference}`);
+      return `${ref.registry}/${ref.repository}${separator}${reference}`;
     },
   };
 }
@@ -149,7 +153,7 @@ export function registryNaming(registry: string, prefix = ""): Naming {
       return checked({ repository: target.repository, tag: target.tag }, image.name);
     },
     canonical: (repository) => repository,
-    record: (repository, tag) => `${host}/${repository}:${tag}`,
+    record: (repository, reference) => `${host}/${repository}${reference.includes(":") ? "@" : ":"}${reference}`,
   };
 }
 
@@ -171,10 +175,21 @@ export interface Catalog {
   manifest(repository: string, digest: string): Promise<Descriptor | undefined>;
   /** Any content of the repository's graphs (blobs and manifests). */
   blob(repository: string, digest: string): Promise<Descriptor | undefined>;
-  /** Make content part of a repository (a push or mount); creates the repository. */
-  link(repository: string, desc: Descriptor): void;
-  /** Point a tag at a manifest (linking it). */
-  setTag(repository: string, tag: string, desc: Descriptor): void;
+  /**
+   * Make content part of a repository (a push or mount); creates the
+   * repository. `name`: the full name it is recorded under in the store.
+   */
+  link(repository: string, desc: Descriptor, name?: string): void;
+  /** Point a tag at a manifest (linking it); `name` as for {@link Catalog.link}. */
+  setTag(repository: string, tag: string, desc: Descriptor, name?: string): void;
+  /** The manifests of a repository whose `subject` is `digest`, as an index lists them (OCI referrers). */
+  referrers(repository: string, digest: string): Promise<Descriptor[]>;
+  /** Forget a tag; returns the stored names that recorded it. */
+  untag(repository: string, tag: string): string[];
+  /** Forget a manifest and the tags pointing at it; returns the stored names that recorded them. */
+  removeManifest(repository: string, digest: string): Promise<string[]>;
+  /** Forget a blob of a repository (the store keeps its bytes); false if it was not there. */
+  unlink(repository: string, digest: string): Promise<boolean>;
 }
 
 interface RepositoryState {
@@ -182,12 +197,33 @@ interface RepositoryState {
   roots: Descriptor[];
   manifests: Map<string, Descriptor>;
   blobs: Map<string, Descriptor>;
+  /** Full names recorded in the store (index.json) → the tag (if any) and manifest they name. */
+  names: Map<string, { tag?: string; digest: string }>;
   walked?: Promise<void>;
 }
 
 interface ManifestInfo {
   mediaType: string;
   children: Descriptor[];
+  /** The digest of the manifest's `subject`. */
+  subject?: string;
+  /** `artifactType`, else an image manifest's config media type (as the referrers API reports it). */
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+/** What the referrers API reports of a manifest. */
+function referrerFields(manifest: Manifest): Pick<ManifestInfo, "subject" | "artifactType" | "annotations"> {
+  const { raw } = manifest;
+  const artifactType = typeof raw.artifactType === "string" && raw.artifactType !== ""
+    ? raw.artifactType
+    : manifest.kind === "manifest"
+    ? manifest.config.mediaType
+    : undefined;
+  const annotations = typeof raw.annotations === "object" && raw.annotations !== null && !Array.isArray(raw.annotations)
+    ? raw.annotations as Record<string, string>
+    : undefined;
+  return { subject: manifest.subject?.digest, artifactType, annotations };
 }
 
 const plain = (d: Descriptor): Descriptor => ({ mediaType: d.mediaType, digest: d.digest, size: d.size });
@@ -204,7 +240,7 @@ export function createCatalog(store: Store, images: StoredImage[], naming: Namin
   const state = (repository: string): RepositoryState => {
     let repo = repositories.get(repository);
     if (!repo) {
-      repo = { tags: new Map(), roots: [], manifests: new Map(), blobs: new Map() };
+      repo = { tags: new Map(), roots: [], manifests: new Map(), blobs: new Map(), names: new Map() };
       repositories.set(repository, repo);
     }
     return repo;
@@ -230,6 +266,7 @@ export function createCatalog(store: Store, images: StoredImage[], naming: Namin
       }
       repo.tags.set(placement.tag, root);
     }
+    repo.names.set(image.name, { tag: placement.tag, digest: root.digest });
     if (!repo.roots.some((r) => r.digest === root.digest)) repo.roots.push(root);
   }
 
@@ -240,7 +277,7 @@ export function createCatalog(store: Store, images: StoredImage[], naming: Namin
         try {
           const bytes = await readAll(await store.fetch(repository, desc), MAX_MANIFEST_SIZE);
           const manifest = parseManifest(bytes, desc.mediaType, `${repository}@${desc.digest}`);
-          return { mediaType: manifest.mediaType, children: children(manifest) };
+          return { mediaType: manifest.mediaType, children: children(manifest), ...referrerFields(manifest) };
         } catch (e) {
           warnings.push(`${repository}: cannot read manifest ${desc.digest}: ${errorMessage(e)}`);
           return undefined;
@@ -291,16 +328,55 @@ export function createCatalog(store: Store, images: StoredImage[], naming: Namin
       const repo = await walked(repository);
       return repo?.blobs.get(digest) ?? repo?.manifests.get(digest);
     },
-    link(repository, desc) {
+    link(repository, desc, name) {
       const repo = state(repository);
       (isManifestType(desc.mediaType) ? repo.manifests : repo.blobs).set(desc.digest, plain(desc));
+      if (name !== undefined) repo.names.set(name, { digest: desc.digest });
     },
-    setTag(repository, tag, desc) {
+    setTag(repository, tag, desc, name) {
       const repo = state(repository);
       repo.manifests.set(desc.digest, plain(desc));
       repo.tags.set(tag, plain(desc));
+      if (name !== undefined) repo.names.set(name, { tag, digest: desc.digest });
+    },
+    async referrers(repository, digest) {
+      const repo = await walked(repository);
+      const out: Descriptor[] = [];
+      for (const desc of repo?.manifests.values() ?? []) {
+        const found = await info(repository, desc);
+        if (found?.subject !== digest) continue;
+        out.push({
+          ...plain(desc),
+          ...(found.artifactType ? { artifactType: found.artifactType } : {}),
+          ...(found.annotations ? { annotations: found.annotations } : {}),
+        });
+      }
+      return out;
+    },
+    untag(repository, tag) {
+      const repo = repositories.get(repository);
+      if (!repo?.tags.delete(tag)) return [];
+      return forget(repo, (n) => n.tag === tag);
+    },
+    async removeManifest(repository, digest) {
+      const repo = await walked(repository);
+      if (!repo?.manifests.delete(digest)) return [];
+      repo.roots = repo.roots.filter((r) => r.digest !== digest);
+      for (const [tag, desc] of [...repo.tags]) if (desc.digest === digest) repo.tags.delete(tag);
+      return forget(repo, (n) => n.digest === digest);
+    },
+    async unlink(repository, digest) {
+      const repo = await walked(repository);
+      return repo?.blobs.delete(digest) ?? false;
     },
   };
+}
+
+/** Drop the recorded names matching `which`; returns them. */
+function forget(repo: RepositoryState, which: (n: { tag?: string; digest: string }) => boolean): string[] {
+  const gone = [...repo.names].filter(([, n]) => which(n)).map(([name]) => name);
+  for (const name of gone) repo.names.delete(name);
+  return gone;
 }
 
 function compare(a: string, b: string): number {

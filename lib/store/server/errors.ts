@@ -1,12 +1,14 @@
 /**
  * Errors of the embedded registry, in the distribution spec's format:
  * `{"errors":[{"code","message","detail"}]}` with the status each code
- * calls for.
+ * calls for. Only the spec's codes are used (clients match on them); what
+ * the spec has no code for — an unsatisfiable range, a malformed `n`, an
+ * internal failure — is answered with its HTTP status and a plain-text body.
  * @module
  */
 import { AirgapError } from "../../errors.ts";
 
-/** Error codes of the OCI distribution spec (plus distribution's RANGE_INVALID and PAGINATION_NUMBER_INVALID). */
+/** Error codes of the OCI distribution spec (v1.1), the only ones answered. */
 export type RegistryErrorCode =
   | "BLOB_UNKNOWN"
   | "BLOB_UPLOAD_INVALID"
@@ -18,11 +20,10 @@ export type RegistryErrorCode =
   | "NAME_INVALID"
   | "NAME_UNKNOWN"
   | "SIZE_INVALID"
-  | "TAG_INVALID"
+  | "UNAUTHORIZED"
+  | "DENIED"
   | "UNSUPPORTED"
-  | "RANGE_INVALID"
-  | "PAGINATION_NUMBER_INVALID"
-  | "UNKNOWN";
+  | "TOOMANYREQUESTS";
 
 const STATUS: Record<RegistryErrorCode, number> = {
   BLOB_UNKNOWN: 404,
@@ -35,11 +36,10 @@ const STATUS: Record<RegistryErrorCode, number> = {
   NAME_INVALID: 400,
   NAME_UNKNOWN: 404,
   SIZE_INVALID: 400,
-  TAG_INVALID: 400,
+  UNAUTHORIZED: 401,
+  DENIED: 403,
   UNSUPPORTED: 405,
-  RANGE_INVALID: 416,
-  PAGINATION_NUMBER_INVALID: 400,
-  UNKNOWN: 500,
+  TOOMANYREQUESTS: 429,
 };
 
 /** One entry of an error body. */
@@ -51,16 +51,21 @@ export interface RegistryErrorEntry {
 
 /**
  * A failed request: one spec error, or several (every missing blob of a
- * manifest), with the HTTP status and extra headers to answer with. The
- * status and first code are also in the {@link AirgapError} context.
+ * manifest), or none (a plain-text answer, see {@link plainError}), with the
+ * HTTP status and extra headers to answer with. The status and first code
+ * are also in the {@link AirgapError} context.
  */
 export class HttpError extends AirgapError {
   readonly status: number;
   readonly errors: RegistryErrorEntry[];
   /** Extra response headers (`Content-Range` on 416, `Allow` on 405). */
   readonly headers: Record<string, string>;
-  constructor(status: number, errors: RegistryErrorEntry[], headers: Record<string, string> = {}) {
-    super(errors.map((e) => `${e.code}: ${e.message}`).join("; "), { op: "serve", status, code: errors[0]?.code });
+  constructor(status: number, errors: RegistryErrorEntry[], headers: Record<string, string> = {}, text?: string) {
+    super(text ?? errors.map((e) => `${e.code}: ${e.message}`).join("; "), {
+      op: "serve",
+      status,
+      code: errors[0]?.code,
+    });
     this.name = "HttpError";
     this.status = status;
     this.errors = errors;
@@ -80,6 +85,11 @@ export function httpError(
     [{ code, message, ...(detail === undefined ? {} : { detail }) }],
     options.headers,
   );
+}
+
+/** An answer the spec has no error code for: the status and a plain-text message. */
+export function plainError(status: number, message: string, headers: Record<string, string> = {}): HttpError {
+  return new HttpError(status, [], headers, message);
 }
 
 /** Several errors in one response, e.g. every missing blob of a manifest. */

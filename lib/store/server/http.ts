@@ -53,6 +53,9 @@ export function sendError(ex: Exchange, error: HttpError): void {
     ex.res.destroy();
     return;
   }
+  if (error.errors.length === 0) {
+    return send(ex, error.status, { "content-type": "text/plain; charset=utf-8", ...error.headers }, error.message);
+  }
   send(ex, error.status, { "content-type": "application/json", ...error.headers }, errorBody(error));
 }
 

@@ -6,23 +6,30 @@
  */
 import type { Descriptor } from "../../oci/manifest.ts";
 import { MAX_MANIFEST_SIZE, parseManifest } from "../../oci/manifest.ts";
-import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST } from "../../oci/media.ts";
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX } from "../../oci/media.ts";
 import { isValidDigest } from "../../ref.ts";
 import { readAll } from "../types.ts";
 import type { Catalog } from "./catalog.ts";
-import { httpError } from "./errors.ts";
+import { httpError, plainError } from "./errors.ts";
 import { type Exchange, send, sendJson, sendStream } from "./http.ts";
 import type { ServerContext } from "./routes.ts";
 
 const TAG = /^[\w][\w.-]{0,127}$/;
 
-/** Check a manifest reference: a tag or a digest. */
-export function parseManifestReference(reference: string): { tag?: string; digest?: string } {
+/**
+ * Check a manifest reference: a tag or a digest. A syntactically invalid tag
+ * names no manifest: MANIFEST_UNKNOWN (404) on reads and deletes, as the
+ * spec has it; a push to one is refused as MANIFEST_INVALID.
+ */
+export function parseManifestReference(reference: string, push = false): { tag?: string; digest?: string } {
   if (reference.includes(":")) {
     if (!isValidDigest(reference)) throw httpError("DIGEST_INVALID", "invalid digest", { digest: reference });
     return { digest: reference };
   }
-  if (!TAG.test(reference)) throw httpError("TAG_INVALID", "invalid tag", { tag: reference });
+  if (!TAG.test(reference)) {
+    if (push) throw httpError("MANIFEST_INVALID", "invalid tag", { tag: reference });
+    throw httpError("MANIFEST_UNKNOWN", "manifest unknown (not a valid tag)", { reference });
+  }
   return { tag: reference };
 }
 
@@ -157,9 +164,7 @@ export async function getBlob(ex: Exchange, ctx: ServerContext, name: string, di
   if (fetchRange) headers["accept-ranges"] = "bytes";
   const range = fetchRange ? parseRange(ex.req.headers.range, desc.size) : undefined;
   if (range === "unsatisfiable") {
-    throw httpError("RANGE_INVALID", "requested range not satisfiable", { range: ex.req.headers.range }, {
-      headers: { "content-range": `bytes */${desc.size}` },
-    });
+    throw plainError(416, "requested range not satisfiable", { "content-range": `bytes */${desc.size}` });
   }
   if (range && fetchRange) {
     const length = range.end - range.start + 1;
@@ -178,7 +183,7 @@ export function paginate(items: string[], url: URL): { page: string[]; link?: st
   const last = url.searchParams.get("last");
   let n: number | undefined;
   if (nText !== null && nText !== "") {
-    if (!/^\d+$/.test(nText)) throw httpError("PAGINATION_NUMBER_INVALID", "invalid number of results requested");
+    if (!/^\d+$/.test(nText)) throw plainError(400, "invalid number of results requested");
     n = Number(nText);
   }
   const rest = last ? items.filter((i) => i > last) : items;
@@ -194,6 +199,29 @@ export function listTags(ex: Exchange, ctx: ServerContext, name: string): void {
   const repo = findRepository(ctx.catalog, name, ex.url);
   const { page, link } = paginate(ctx.catalog.tags(repo), ex.url);
   sendJson(ex, 200, { name, tags: page }, link ? { link } : {});
+}
+
+/**
+ * GET `/v2/<name>/referrers/<digest>`: an OCI index of the repository's
+ * manifests whose `subject` is `digest` (empty, not 404, when there are
+ * none or the subject itself is absent), filtered by `artifactType`.
+ */
+export async function listReferrers(ex: Exchange, ctx: ServerContext, name: string, digest: string): Promise<void> {
+  const repo = findRepository(ctx.catalog, name, ex.url);
+  checkDigest(digest);
+  let manifests = await ctx.catalog.referrers(repo, digest);
+  const wanted = ex.url.searchParams.getAll("artifactType").filter((t) => t !== "");
+  const headers: Record<string, string> = {};
+  if (wanted.length > 0) {
+    manifests = manifests.filter((m) => m.artifactType !== undefined && wanted.includes(m.artifactType));
+    headers["oci-filters-applied"] = "artifactType";
+  }
+  send(
+    ex,
+    200,
+    { ...headers, "content-type": OCI_INDEX },
+    JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }),
+  );
 }
 
 /** GET `/v2/_catalog`. */

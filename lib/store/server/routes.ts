@@ -1,18 +1,19 @@
 /**
  * Routing of the embedded registry: which distribution API endpoint a
  * request is for, with the repository name checked, and which handler
- * answers it. Writes reach their handlers only on a writable server.
+ * answers it. Writes (and deletes) reach their handlers only on a writable
+ * server; a read-only one answers them 405 UNSUPPORTED.
  * @module
  */
 import { errorMessage } from "../../errors.ts";
 import type { CacheStore } from "../cache.ts";
 import type { Store } from "../types.ts";
 import { type Catalog, isValidRepositoryName } from "./catalog.ts";
-import { HttpError, httpError } from "./errors.ts";
+import { HttpError, httpError, plainError } from "./errors.ts";
 import { type Exchange, sendError, sendJson } from "./http.ts";
-import { getBlob, getManifest, listRepositories, listTags } from "./read.ts";
+import { getBlob, getManifest, listReferrers, listRepositories, listTags } from "./read.ts";
 import type { Uploads } from "./uploads.ts";
-import { continueUpload, putManifest, startUpload } from "./write.ts";
+import { continueUpload, deleteBlob, deleteManifest, putManifest, startUpload } from "./write.ts";
 
 /** What the handlers work with. */
 export interface ServerContext {
@@ -29,6 +30,7 @@ export type Route =
   | { kind: "catalog" }
   | { kind: "tags"; name: string }
   | { kind: "manifest"; name: string; reference: string }
+  | { kind: "referrers"; name: string; digest: string }
   | { kind: "uploads"; name: string }
   | { kind: "upload"; name: string; id: string }
   | { kind: "blob"; name: string; digest: string }
@@ -39,6 +41,7 @@ const PATTERNS: [RegExp, (m: RegExpMatchArray) => Route][] = [
   [/^\/v2\/_catalog\/?$/, () => ({ kind: "catalog" })],
   [/^\/v2\/(.+)\/tags\/list\/?$/, (m) => ({ kind: "tags", name: m[1] })],
   [/^\/v2\/(.+)\/manifests\/([^/]+)$/, (m) => ({ kind: "manifest", name: m[1], reference: m[2] })],
+  [/^\/v2\/(.+)\/referrers\/([^/]+)$/, (m) => ({ kind: "referrers", name: m[1], digest: m[2] })],
   [/^\/v2\/(.+)\/blobs\/uploads\/?$/, (m) => ({ kind: "uploads", name: m[1] })],
   [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, (m) => ({ kind: "upload", name: m[1], id: m[2] })],
   [/^\/v2\/(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: "blob", name: m[1], digest: m[2] })],
@@ -89,9 +92,14 @@ async function dispatch(ex: Exchange, ctx: ServerContext): Promise<void> {
     case "manifest":
       if (read) return await getManifest(ex, ctx, target.name, target.reference);
       if (ex.method === "PUT") return await putManifest(ex, ctx, target.name, target.reference);
+      if (ex.method === "DELETE") return await deleteManifest(ex, ctx, target.name, target.reference);
+      throw unsupported(ex.method, writable);
+    case "referrers":
+      if (read) return await listReferrers(ex, ctx, target.name, target.digest);
       throw unsupported(ex.method, writable);
     case "blob":
       if (read) return await getBlob(ex, ctx, target.name, target.digest);
+      if (ex.method === "DELETE") return await deleteBlob(ex, ctx, target.name, target.digest);
       throw unsupported(ex.method, writable);
     case "uploads":
       if (ex.method === "POST") return await startUpload(ex, ctx, target.name);
@@ -106,6 +114,6 @@ export async function handle(ex: Exchange, ctx: ServerContext): Promise<void> {
   try {
     await dispatch(ex, ctx);
   } catch (e) {
-    sendError(ex, e instanceof HttpError ? e : httpError("UNKNOWN", errorMessage(e)));
+    sendError(ex, e instanceof HttpError ? e : plainError(500, errorMessage(e)));
   }
 }

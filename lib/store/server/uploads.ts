@@ -4,17 +4,24 @@
  * written synchronously chunk by chunk (gathered into large writes), so a
  * layer never sits in memory and a slow disk slows the sender down instead
  * of filling a buffer. Completing a session verifies the digest and renames
- * the file into the cache's blob directory.
+ * the file into the cache's blob directory; a wrong digest leaves the session
+ * as it was before the failed request, so the client can retry.
+ *
+ * Each server holds an exclusive lock on `tmp/uploads-ID.lock` while it runs
+ * and names its files `tmp/upload-ID-…`: files whose owner's lock is free (a
+ * killed server's) are removed when a server starts and by `cache prune`,
+ * while another running server's uploads are left alone.
  * @module
  */
+import { createHash, type Hash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { dirname, join } from "node:path";
 import { errorMessage } from "../../errors.ts";
-import { createDigester, digestAlgorithm, type Digester } from "../../oci/digest.ts";
+import { createDigester, digestAlgorithm } from "../../oci/digest.ts";
 import type { Descriptor } from "../../oci/manifest.ts";
 import { fileRangeStream } from "../../fsutil.ts";
 import type { CacheStore } from "../cache.ts";
-import { httpError } from "./errors.ts";
+import { httpError, plainError } from "./errors.ts";
 
 /** Writes are gathered into pieces of this size. */
 const WRITE_SIZE = 1024 * 1024;
@@ -33,7 +40,8 @@ export interface UploadSession {
 interface Session extends UploadSession {
   size: number;
   path: string;
-  digester: Digester;
+  /** SHA-256 of the bytes received (copied, never finished, so the session can go on). */
+  hash: Hash;
   busy: boolean;
   /** When a request last touched it (ms since epoch). */
   touched: number;
@@ -47,15 +55,96 @@ export interface Uploads {
   get(id: string, repository: string): UploadSession | undefined;
   /** Append a request body; resolves with the number of bytes received. */
   append(session: UploadSession, body: IncomingMessage): Promise<number>;
+  /** Where a session stands, to {@link Uploads.rollback} to if a request fails. */
+  mark(session: UploadSession): UploadMark;
+  /** Undo what was appended since `mark` (nothing if the session is gone). */
+  rollback(session: UploadSession, mark: UploadMark): void;
   /**
    * Check the content against `digest` and move it into the cache. On a
-   * mismatch the session is dropped and a DIGEST_INVALID error thrown.
+   * mismatch a DIGEST_INVALID error is thrown and the session kept.
    */
   complete(session: UploadSession, digest: string): Promise<Descriptor>;
   /** Drop a session and its file. */
   cancel(session: UploadSession): void;
   /** Drop every session (server shutdown). */
   closeAll(): void;
+}
+
+/** A session's state at one moment (see {@link Uploads.mark}). */
+export interface UploadMark {
+  readonly size: number;
+  readonly hash: Hash;
+}
+
+const LOCK = /^uploads-([0-9a-f]+)\.lock(\.new)?$/;
+const FILE = /^upload-([0-9a-f]+)-/;
+
+/** Is a lock file held (by a running server)? */
+function held(path: string): boolean {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true, write: true });
+  } catch {
+    return false;
+  }
+  try {
+    if (!file.tryLockSync(true)) return true;
+    file.unlockSync();
+    return false;
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Remove the upload files of servers that no longer run (killed ones): those
+ * whose owner's lock file is gone or not held. Returns what was removed.
+ */
+export function removeStaleUploads(cacheDir: string, options: { dryRun?: boolean } = {}): {
+  files: number;
+  bytes: number;
+} {
+  const tmp = join(cacheDir, "tmp");
+  const removed = { files: 0, bytes: 0 };
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync(tmp)].map((e) => e.name);
+  } catch {
+    return removed;
+  }
+  const remove = (name: string) => {
+    const path = join(tmp, name);
+    try {
+      const size = Deno.statSync(path).size;
+      if (!options.dryRun) Deno.removeSync(path);
+      removed.files++;
+      removed.bytes += size;
+    } catch {
+      // gone already
+    }
+  };
+  for (const name of names) {
+    const lock = name.match(LOCK);
+    if (!lock || held(join(tmp, name))) continue;
+    // A lock being created is renamed into place once held; a stray `.new` one is a minute old at least.
+    const age = Date.now() - (Deno.statSync(join(tmp, name)).mtime?.getTime() ?? 0);
+    if (lock[2] === undefined || age > 60_000) remove(name);
+  }
+  for (const name of names) {
+    const owner = name.match(FILE)?.[1];
+    if (owner === undefined) continue;
+    if (!held(join(tmp, `uploads-${owner}.lock`))) remove(name);
+  }
+  return removed;
+}
+
+/** Take this server's lock: created under a temporary name and renamed once held, so no sweep sees it free. */
+function takeLock(tmp: string, id: string): { file: Deno.FsFile; path: string } {
+  const path = join(tmp, `uploads-${id}.lock`);
+  const file = Deno.openSync(`${path}.new`, { read: true, write: true, create: true });
+  file.lockSync(true);
+  Deno.renameSync(`${path}.new`, path);
+  return { file, path };
 }
 
 function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
@@ -67,6 +156,10 @@ function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
 export function createUploads(cache: CacheStore): Uploads {
   const sessions = new Map<string, Session>();
   const tmp = join(cache.dir, "tmp");
+  Deno.mkdirSync(tmp, { recursive: true });
+  removeStaleUploads(cache.dir);
+  const serverId = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
+  let lock: { file: Deno.FsFile; path: string } | undefined = takeLock(tmp, serverId);
 
   const own = (session: UploadSession): Session => {
     const found = sessions.get(session.id);
@@ -88,7 +181,7 @@ export function createUploads(cache: CacheStore): Uploads {
       const now = Date.now();
       for (const stale of [...sessions.values()]) if (!stale.busy && now - stale.touched > IDLE_MS) drop(stale);
       const id = crypto.randomUUID();
-      const path = join(tmp, `upload-${id}`);
+      const path = join(tmp, `upload-${serverId}-${id}`);
       Deno.mkdirSync(tmp, { recursive: true });
       Deno.writeFileSync(path, new Uint8Array(0));
       const session: Session = {
@@ -96,7 +189,7 @@ export function createUploads(cache: CacheStore): Uploads {
         repository,
         size: 0,
         path,
-        digester: createDigester("sha256"),
+        hash: createHash("sha256"),
         busy: false,
         touched: now,
       };
@@ -122,7 +215,7 @@ export function createUploads(cache: CacheStore): Uploads {
         session.busy = false;
         drop(session);
         body.resume();
-        return Promise.reject(httpError("UNKNOWN", `cannot reopen upload: ${errorMessage(e)}`));
+        return Promise.reject(plainError(500, `cannot reopen upload: ${errorMessage(e)}`));
       }
       return new Promise<number>((resolve, reject) => {
         const buffer = new Uint8Array(WRITE_SIZE);
@@ -144,7 +237,7 @@ export function createUploads(cache: CacheStore): Uploads {
             used += chunk.byteLength;
           }
           // Counted once accepted for writing; a failed write drops the session, so size, digest and file agree.
-          session.digester.update(chunk);
+          session.hash.update(chunk);
           session.size += chunk.byteLength;
           received += chunk.byteLength;
         };
@@ -164,7 +257,7 @@ export function createUploads(cache: CacheStore): Uploads {
           if (failure !== undefined) {
             // The disk failed: this session cannot go on.
             drop(session);
-            reject(httpError("UNKNOWN", `cannot store upload: ${errorMessage(failure)}`));
+            reject(plainError(500, `cannot store upload: ${errorMessage(failure)}`));
           } else {
             reject(error);
           }
@@ -199,7 +292,7 @@ export function createUploads(cache: CacheStore): Uploads {
           file.close();
         }
         if (algorithm === "sha256") {
-          actual = session.digester.digest();
+          actual = `sha256:${session.hash.copy().digest("hex")}`;
         } else {
           const digester = createDigester(algorithm);
           for await (const chunk of fileRangeStream(session.path)) digester.update(chunk);
@@ -207,10 +300,9 @@ export function createUploads(cache: CacheStore): Uploads {
         }
       } catch (e) {
         drop(session);
-        throw httpError("UNKNOWN", `cannot finish upload: ${errorMessage(e)}`);
+        throw plainError(500, `cannot finish upload: ${errorMessage(e)}`);
       }
       if (actual !== digest) {
-        drop(session);
         throw httpError("DIGEST_INVALID", "provided digest did not match uploaded content", {
           expected: digest,
           actual,
@@ -229,9 +321,24 @@ export function createUploads(cache: CacheStore): Uploads {
         }
       } catch (e) {
         await Deno.remove(session.path).catch(() => {});
-        throw httpError("UNKNOWN", `cannot store blob ${digest}: ${errorMessage(e)}`);
+        throw plainError(500, `cannot store blob ${digest}: ${errorMessage(e)}`);
       }
       return desc;
+    },
+    mark(handle) {
+      const session = own(handle);
+      return { size: session.size, hash: session.hash.copy() };
+    },
+    rollback(handle, mark) {
+      const session = sessions.get(handle.id);
+      if (!session || session.busy || session.size === mark.size) return;
+      try {
+        Deno.truncateSync(session.path, mark.size);
+        session.size = mark.size;
+        session.hash = mark.hash.copy();
+      } catch {
+        drop(session);
+      }
     },
     cancel(handle) {
       const session = sessions.get(handle.id);
@@ -239,6 +346,15 @@ export function createUploads(cache: CacheStore): Uploads {
     },
     closeAll() {
       for (const session of [...sessions.values()]) drop(session);
+      if (lock) {
+        lock.file.close();
+        try {
+          Deno.removeSync(lock.path);
+        } catch {
+          // removed by hand
+        }
+        lock = undefined;
+      }
     },
   };
 }

@@ -1,7 +1,10 @@
 /**
  * The write side of the embedded registry (`writable` mode, into a cache):
- * blob uploads (monolithic, chunked, cross-repository mounts) and manifest
- * pushes, which are refused while anything they reference is missing.
+ * blob uploads (monolithic, chunked, cross-repository mounts), manifest
+ * pushes, which are refused while anything they reference is missing, and
+ * deletes. A delete removes names (tags, a repository's link to a manifest
+ * or blob), never bytes: the cache is shared, and `airgap cache prune`
+ * decides what goes.
  * @module
  */
 import { errorMessage } from "../../errors.ts";
@@ -11,7 +14,7 @@ import { FOREIGN_LAYER_TYPES, isManifestType } from "../../oci/media.ts";
 import type { CacheStore } from "../cache.ts";
 import { httpError, httpErrors } from "./errors.ts";
 import { type Exchange, readBody, send } from "./http.ts";
-import { checkDigest, parseManifestReference } from "./read.ts";
+import { checkDigest, findRepository, parseManifestReference } from "./read.ts";
 import type { ServerContext } from "./routes.ts";
 import type { Uploads, UploadSession } from "./uploads.ts";
 
@@ -48,14 +51,22 @@ function blobCreated(ex: Exchange, name: string, digest: string): void {
   send(ex, 201, { location: `/v2/${name}/blobs/${digest}`, "docker-content-digest": digest });
 }
 
-/** Check a `Content-Range` (`start-end`) against the bytes an upload already holds. */
-function checkContentRange(header: string | undefined, session: UploadSession): void {
+/**
+ * Check a `Content-Range` (`start-end`, also `bytes start-end/total` or
+ * `/*`) against the bytes an upload already holds and the body's length: a
+ * chunk out of order is refused with 416 and the upload's current range.
+ */
+function checkContentRange(ex: Exchange, name: string, session: UploadSession): void {
+  const header = ex.req.headers["content-range"];
   if (header === undefined) return;
-  const match = header.trim().replace(/^bytes[= ]/, "").match(/^(\d+)-(\d+)$/);
-  if (!match || Number(match[1]) !== session.size || Number(match[2]) < Number(match[1])) {
-    throw httpError("RANGE_INVALID", `upload holds ${session.size} bytes; cannot write range ${header}`, {
+  const match = header.trim().replace(/^bytes[= ]\s*/, "").match(/^(\d+)-(\d+)(?:\/(?:\d+|\*))?$/);
+  const length = ex.req.headers["content-length"];
+  const fits = match && Number(match[1]) === session.size && Number(match[2]) >= Number(match[1]) &&
+    (length === undefined || Number(length) === Number(match[2]) - Number(match[1]) + 1);
+  if (!fits) {
+    throw httpError("BLOB_UPLOAD_INVALID", `upload holds ${session.size} bytes; cannot write range ${header}`, {
       size: session.size,
-    }, { headers: { range: uploadRange(session.size) } });
+    }, { status: 416, headers: uploadHeaders(name, session) });
   }
 }
 
@@ -96,11 +107,12 @@ export async function startUpload(ex: Exchange, context: ServerContext, name: st
   if (digest !== null) {
     try {
       await ctx.uploads.append(session, ex.req);
+      await finish(ctx, session, digest);
     } catch (e) {
+      // The client was never told of this session: nothing to retry.
       ctx.uploads.cancel(session);
       throw e;
     }
-    await finish(ctx, session, digest);
     return blobCreated(ex, name, digest);
   }
   if (!ex.req.complete) ex.req.resume();
@@ -125,16 +137,23 @@ export async function continueUpload(ex: Exchange, context: ServerContext, name:
       ctx.uploads.cancel(upload);
       return send(ex, 204);
     case "PATCH":
-      checkContentRange(ex.req.headers["content-range"], upload);
+      checkContentRange(ex, name, upload);
       await ctx.uploads.append(upload, ex.req);
       return send(ex, 202, uploadHeaders(name, upload));
     case "PUT": {
       const digest = ex.url.searchParams.get("digest");
       if (digest === null) throw httpError("DIGEST_INVALID", "the digest parameter is required to finish an upload");
       checkDigest(digest);
-      checkContentRange(ex.req.headers["content-range"], upload);
+      checkContentRange(ex, name, upload);
+      const mark = ctx.uploads.mark(upload);
       await ctx.uploads.append(upload, ex.req);
-      await finish(ctx, upload, digest);
+      try {
+        await finish(ctx, upload, digest);
+      } catch (e) {
+        // A wrong digest leaves the upload as it was before this request: the client may retry.
+        ctx.uploads.rollback(upload, mark);
+        throw e;
+      }
       return blobCreated(ex, name, digest);
     }
     default:
@@ -164,7 +183,7 @@ async function missingChildren(ctx: Writable, repo: string, manifest: Manifest):
 export async function putManifest(ex: Exchange, context: ServerContext, name: string, reference: string) {
   const ctx = writable(context);
   const repo = pushRepository(ctx, name, ex.url);
-  const { tag, digest: pinned } = parseManifestReference(reference);
+  const { tag, digest: pinned } = parseManifestReference(reference, true);
   const bytes = await readBody(ex.req, MAX_MANIFEST_SIZE);
   if (!bytes) throw httpError("MANIFEST_INVALID", `manifest larger than ${MAX_MANIFEST_SIZE} bytes`);
   const contentType = ex.req.headers["content-type"]?.split(";")[0].trim();
@@ -191,10 +210,57 @@ export async function putManifest(ex: Exchange, context: ServerContext, name: st
   }
   const desc: Descriptor = { mediaType: manifest.mediaType, digest, size: bytes.byteLength };
   await ctx.cache.putBytes(desc, bytes);
-  ctx.catalog.link(repo, desc);
+  const { naming } = ctx.catalog;
   if (tag) {
-    await ctx.cache.recordTags([{ name: ctx.catalog.naming.record(repo, tag), descriptor: desc }]);
-    ctx.catalog.setTag(repo, tag, desc);
+    const recorded = naming.record(repo, tag);
+    await ctx.cache.recordTags([{ name: recorded, descriptor: desc }]);
+    ctx.catalog.setTag(repo, tag, desc, recorded);
+  } else if (manifest.subject) {
+    // A referrer pushed by digest is recorded too, so it is still listed after a restart.
+    const recorded = naming.record(repo, digest);
+    await ctx.cache.recordTags([{ name: recorded, descriptor: desc }]);
+    ctx.catalog.link(repo, desc, recorded);
+  } else {
+    ctx.catalog.link(repo, desc);
   }
-  send(ex, 201, { location: `/v2/${name}/manifests/${digest}`, "docker-content-digest": digest });
+  send(ex, 201, {
+    location: `/v2/${name}/manifests/${digest}`,
+    "docker-content-digest": digest,
+    ...(manifest.subject ? { "oci-subject": manifest.subject.digest } : {}),
+  });
+}
+
+/** DELETE `/v2/<name>/manifests/<reference>`: a tag, or a manifest with every tag pointing at it. */
+export async function deleteManifest(ex: Exchange, context: ServerContext, name: string, reference: string) {
+  const ctx = writable(context);
+  const repo = findRepository(ctx.catalog, name, ex.url);
+  const { tag, digest } = parseManifestReference(reference);
+  let names: string[];
+  if (tag !== undefined) {
+    const desc = ctx.catalog.tagged(repo, tag);
+    if (!desc) throw httpError("MANIFEST_UNKNOWN", "manifest unknown", { name, reference });
+    names = ctx.catalog.untag(repo, tag);
+    // The manifest itself stays, by digest, as in distribution: recorded so a restart keeps it too.
+    const kept = ctx.catalog.naming.record(repo, desc.digest);
+    await ctx.cache.recordTags([{ name: kept, descriptor: desc }]);
+    ctx.catalog.link(repo, desc, kept);
+  } else {
+    if (!(await ctx.catalog.manifest(repo, digest!))) {
+      throw httpError("MANIFEST_UNKNOWN", "manifest unknown", { name, reference });
+    }
+    names = await ctx.catalog.removeManifest(repo, digest!);
+  }
+  await ctx.cache.removeTags(names);
+  send(ex, 202);
+}
+
+/** DELETE `/v2/<name>/blobs/<digest>`: the repository's link to a blob. */
+export async function deleteBlob(ex: Exchange, context: ServerContext, name: string, digest: string) {
+  const ctx = writable(context);
+  const repo = findRepository(ctx.catalog, name, ex.url);
+  checkDigest(digest);
+  if (!(await ctx.catalog.unlink(repo, digest))) {
+    throw httpError("BLOB_UNKNOWN", "blob unknown to registry", { name, digest });
+  }
+  send(ex, 202);
 }

@@ -1,0 +1,290 @@
+/**
+ * `airgap mirror`: the declaration's images straight into a target registry,
+ * for semi-connected sites and jump hosts that reach both sides — save and
+ * load without the archive. The same resolution as save (plan, lock,
+ * platforms, Windows and foreign-layer policies) and the same target names
+ * as load; blobs stream registry → registry through the copy engine, and
+ * only what the target lacks moves (existence checks, cross-repository
+ * mounts; an image whose root is already there is skipped whole). The cache
+ * keeps the manifests resolution needs — and, with `cacheBlobs`, the blobs.
+ * With a base (`--since OLD`), blobs OLD references are not copied at all:
+ * the target must hold them already, which is proven before anything moves.
+ * @module
+ */
+import type { Lock } from "../../schemas/lock.ts";
+import { copyGraph, type CopyRoot, limiter } from "../copy.ts";
+import type { Declaration } from "../declaration.ts";
+import type { Base } from "../delta.ts";
+import { AirgapError } from "../errors.ts";
+import { withSources, writeLock } from "../lock.ts";
+import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
+import type { Descriptor } from "../oci/manifest.ts";
+import { lockFromImages, makePlan, type ResolvedImage, resolveImages } from "../plan.ts";
+import type { Reporter } from "../progress.ts";
+import { formatReference, type Reference, targetReference } from "../ref.ts";
+import { type RegistryPool, registryPool } from "../registries.ts";
+import { type CacheStore, openCache } from "../store/cache.ts";
+import type { RegistryStats, RegistryStore } from "../store/registry/store.ts";
+import { resolveSources } from "../sources/resolve.ts";
+import { explainRefusal } from "./absent.ts";
+import { ensureExternalBlobs, type LoadedImage, tagPerOs } from "./load.ts";
+import { cacheFirst } from "./save.ts";
+
+/** Options of {@link mirrorCommand}. */
+export interface MirrorOptions {
+  /** Images, sources and registry settings (the target's included). */
+  declaration: Declaration;
+  /** Target registry `host[:port]`. */
+  registry: string;
+  /** Path prefix inside the target registry (a Harbor project…). */
+  prefix?: string;
+  /** Cache directory: manifests are kept there (and blobs with `cacheBlobs`). */
+  cacheDir: string;
+  /** Also keep every blob in the cache (copied registry → cache → target). */
+  cacheBlobs?: boolean;
+  /** The previous lock: pinned from with `locked`. */
+  previousLock?: Lock;
+  /** Pin to the previous lock instead of resolving tags. */
+  locked?: boolean;
+  /** Where to write the new lock (none: do not write one). */
+  lockPath?: string;
+  /** Blobs this base references are already at the target: not copied (proven first). */
+  base?: Base;
+  /** Where messages and progress go. */
+  reporter: Reporter;
+  /** Concurrent transfers per registry. */
+  concurrency?: number;
+  /** Also the per-OS tags of combined indexes (`TAG-windows-1809`…), as `load --windows-image-list` leaves them. */
+  perOsTags?: boolean;
+}
+
+/** What a mirror did. */
+export interface MirrorResult {
+  /** Every tag (or digest-only image) at the target, checked after the copy. */
+  images: LoadedImage[];
+  /** What moved into the target: blobs pushed, mounted, skipped; manifests pushed. */
+  stats: RegistryStats;
+  /** Bytes read from the source registries. */
+  fetchedBytes: number;
+  /** Blobs read from the source registries. */
+  fetchedBlobs: number;
+  /** The new lock (written to `lockPath` when given). */
+  lock: Lock;
+}
+
+/** Target name (`registry/repository:tag`) → its reference and image. */
+type Targets = Map<string, { ref: Reference; image: ResolvedImage }>;
+
+/** Target name of each image, as load names an archive entry; two entries may not claim one name with different digests. */
+function targetsOf(images: ResolvedImage[], registry: string, prefix: string): Targets {
+  const targets: Targets = new Map();
+  for (const image of images) {
+    const ref = targetReference(image.request.entry, registry, prefix);
+    const key = formatReference({ ...ref, digest: undefined });
+    const clash = targets.get(key);
+    if (clash && clash.image.descriptor.digest !== image.descriptor.digest) {
+      throw new AirgapError(
+        `entries "${clash.image.request.entry}" and "${image.request.entry}" both map to ${key} with different digests`,
+      );
+    }
+    targets.set(key, { ref, image });
+  }
+  return targets;
+}
+
+/** Every node of every image (each once) except `left`: what this mirror carries. */
+function carriedBlobs(images: ResolvedImage[], left: ReadonlySet<string>): Map<string, { size: number }> {
+  const out = new Map<string, { size: number }>();
+  for (const image of images) {
+    for (const d of [image.descriptor, ...image.manifests, ...image.blobs]) {
+      if (!left.has(d.digest)) out.set(d.digest, { size: d.size });
+    }
+  }
+  return out;
+}
+
+/** Resolve the declaration as save does (manifests land in the cache). */
+async function resolveAll(options: MirrorOptions, cache: CacheStore, pool: RegistryPool) {
+  const { reporter } = options;
+  if (options.declaration.requests.length === 0 && !options.declaration.sources?.length) {
+    throw new AirgapError("nothing to mirror: the declaration lists no images", {}, { exitCode: 2 });
+  }
+  const sources = await resolveSources(options.declaration, {
+    cache,
+    previousLock: options.previousLock,
+    locked: options.locked,
+    registry: pool.get,
+    reporter,
+  });
+  reporter.info(`resolving ${sources.requests.length} images`);
+  const images = await resolveImages(sources.requests, {
+    cache,
+    registry: pool.get,
+    lock: options.previousLock,
+    locked: options.locked,
+    foreignLayers: options.declaration.foreignLayers,
+  });
+  for (const note of foreignLayerNotes(images, options.declaration.foreignLayers ?? "include")) {
+    if (note.warning) reporter.warn(note.text);
+    else reporter.info(note.text);
+  }
+  if (sources.charts.length > 0) {
+    reporter.warn(`${sources.charts.length} chart(s) resolved but not mirrored: mirror copies images`);
+  }
+  return { images, lock: withSources(lockFromImages(images), sources.locked) };
+}
+
+/**
+ * Copy roots grouped by source registry (each group has its own source
+ * store). A tag already pointing at the digest is left alone, so a second
+ * run pushes nothing.
+ */
+async function rootsByRegistry(targets: Targets, target: RegistryStore): Promise<Map<string, CopyRoot[]>> {
+  const limit = limiter(target.concurrency);
+  const current = await Promise.all(
+    [...targets.values()].map(({ ref }) => ref.tag ? limit(() => target.head(ref.repository, ref.tag!)) : undefined),
+  );
+  const groups = new Map<string, CopyRoot[]>();
+  for (const [i, [key, { ref, image }]] of [...targets].entries()) {
+    const host = image.request.source.registry;
+    groups.set(host, [...(groups.get(host) ?? []), {
+      srcRepo: image.request.source.repository,
+      dstRepo: ref.repository,
+      descriptor: image.descriptor,
+      tags: ref.tag && current[i]?.digest !== image.descriptor.digest ? [ref.tag] : [],
+      label: key,
+    }]);
+  }
+  return groups;
+}
+
+/** Resolve, copy what the target lacks straight into it, check every tag, write the lock. */
+export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResult> {
+  const prefix = options.prefix ?? "";
+  const cache: CacheStore = await openCache(options.cacheDir);
+  const pool = registryPool(options.declaration.registries, { concurrency: options.concurrency });
+  try {
+    const { images, lock } = await resolveAll(options, cache, pool);
+    const targets = targetsOf(images, options.registry, prefix);
+    const target = pool.get(options.registry);
+    // Not copied: foreign layers under the skip policy, and what the base references.
+    const left = new Set(images.flatMap((i) => [...(i.absent ?? [])]));
+    const fromBase = images.flatMap((i) => i.blobs).filter((d) => options.base?.blobs.has(d.digest));
+    for (const d of fromBase) left.add(d.digest);
+    const groups = await rootsByRegistry(targets, target);
+    if (fromBase.length > 0) {
+      await ensureExternalBlobs(
+        {
+          path: `the source registries (--since ${options.base!.source})`,
+          blobs: carriedBlobs(images, left),
+          readBytes: (desc: Descriptor) => cache.readBytes(desc),
+          baseLock: options.base!.text,
+        },
+        [...groups.values()].flat(),
+        target,
+        { registry: options.registry, prefix },
+      );
+    }
+    await copyAll(options, { images, groups, cache, pool, target, left });
+    const checked = await checkTargets(target, targets);
+    if (options.perOsTags) checked.push(...await tagAllPerOs(targets, target, cache, carriedBlobs(images, left)));
+    if (options.lockPath) await writeLock(options.lockPath, lock);
+    const sourceStores = pool.all().filter((s) => s !== target);
+    return {
+      images: checked,
+      stats: target.stats,
+      fetchedBytes: sourceStores.reduce((sum, s) => sum + s.stats.bytesFetched, 0),
+      fetchedBlobs: sourceStores.reduce((sum, s) => sum + s.stats.blobsFetched, 0),
+      lock,
+    };
+  } finally {
+    await pool.close();
+  }
+}
+
+/**
+ * Stream each group registry → registry (the cache serves what it holds);
+ * with `cacheBlobs`, registry → cache first and cache → registry then.
+ */
+async function copyAll(
+  options: MirrorOptions,
+  work: {
+    images: ResolvedImage[];
+    groups: Map<string, CopyRoot[]>;
+    cache: CacheStore;
+    pool: RegistryPool;
+    target: RegistryStore;
+    left: ReadonlySet<string>;
+  },
+): Promise<void> {
+  const { images, cache, pool, left } = work;
+  const plan = await makePlan(images, cache, options.previousLock, options.base);
+  const phase = options.reporter.phase("mirroring", plan.totalBytes, plan.blobs.size);
+  const foreign = new Map(images.flatMap((i) => i.foreignLayers ?? []).map((l) => [l.descriptor.digest, l]));
+  const externalLayers = new Set(images.flatMap((i) => i.externalLayers ?? []).map((d) => d.digest)).size;
+  const readManifest = (_repo: string, desc: Descriptor) => cache.readBytes(desc);
+  try {
+    await Promise.all([...work.groups].map(async ([host, roots]) => {
+      const source = cacheFirst(cache, withForeignLayers(pool.get(host), foreign), pool.get(host));
+      if (options.cacheBlobs) {
+        await copyGraph({
+          src: source,
+          dst: leavingOut(cache, left),
+          roots: roots.map((r) => ({ ...r, tags: [] })),
+          concurrency: options.concurrency,
+          readManifest,
+        });
+      }
+      await copyGraph({
+        src: options.cacheBlobs ? cache : source,
+        dst: leavingOut(work.target, left),
+        roots,
+        concurrency: options.concurrency,
+        readManifest,
+        onEvent(event) {
+          if (event.type === "bytes") phase.addBytes(event.bytes);
+          else if (event.type === "blob" || event.type === "manifest") phase.addItem();
+        },
+      }).catch((e) => Promise.reject(explainRefusal(e, externalLayers)));
+    }));
+  } finally {
+    phase.end();
+  }
+}
+
+/** The per-OS tags of every combined index, as load leaves them. */
+async function tagAllPerOs(
+  targets: Targets,
+  target: RegistryStore,
+  cache: CacheStore,
+  blobs: ReadonlyMap<string, unknown>,
+): Promise<LoadedImage[]> {
+  const carried = { readBytes: (desc: Descriptor) => cache.readBytes(desc), blobs };
+  const out: LoadedImage[] = [];
+  for (const [, { ref, image }] of targets) {
+    if (!ref.tag) continue;
+    for (const tagged of await tagPerOs(carried, target, ref.repository, ref.tag, image.descriptor)) {
+      out.push({
+        entry: image.request.entry,
+        target: `${ref.registry}/${ref.repository}:${tagged.tag}`,
+        digest: tagged.digest,
+      });
+    }
+  }
+  return out;
+}
+
+/** Every tag (or digest-only image) must now resolve to the resolved digest. */
+async function checkTargets(store: RegistryStore, targets: Targets): Promise<LoadedImage[]> {
+  const out: LoadedImage[] = [];
+  for (const [key, { ref, image }] of targets) {
+    const selector = ref.tag ?? image.descriptor.digest;
+    const head = await store.head(ref.repository, selector);
+    const digest = head?.digest ?? (await store.resolve(ref.repository, selector)).descriptor.digest;
+    if (digest !== image.descriptor.digest) {
+      throw new AirgapError(`${key}: registry reports ${digest} after the push, expected ${image.descriptor.digest}`);
+    }
+    out.push({ entry: image.request.entry, target: key, digest });
+  }
+  return out;
+}
