@@ -35,8 +35,8 @@ async function main(wineDeno: string, extra: string[]): Promise<number> {
       target: target.host,
       images: images.map((i) => ({ name: `${i.repository}:${i.tag}`, digest: i.root.descriptor.digest })),
     };
-    const child = new Deno.Command(wineDeno, {
-      args: ["test", "-A", ...extra, "tests/unit/", "tests/windows/"],
+    const child = new Deno.Command("bash", {
+      args: [wineDeno, "test", "-A", ...extra, "tests/unit/", "tests/windows/"],
       cwd: ROOT,
       env: { AIRGAP_WINDOWS_FIXTURE: JSON.stringify(fixture) },
       stdout: "inherit",
