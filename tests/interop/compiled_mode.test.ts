@@ -9,6 +9,7 @@
  * compile.test.ts.)
  */
 import { join } from "node:path";
+import bcrypt from "bcryptjs";
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
@@ -54,18 +55,18 @@ Deno.test({
       const xdg = join(tmp, "xdg-cache");
       for (const d of [work, home, xdg]) await Deno.mkdir(d);
       const env = { HOME: home, XDG_CACHE_HOME: xdg, DENO_DIR: cacheOfModules, NO_COLOR: "1", PATH: "/usr/bin:/bin" };
-      const run = async (args: string[]) => {
+      const run = async (args: string[], without?: string, code = 0) => {
         const out = await new Deno.Command(Deno.execPath(), {
           args: compiledArgs(args),
           cwd: work,
-          env,
+          env: Object.fromEntries(Object.entries(env).filter(([k]) => k !== without)),
           clearEnv: true,
           stdout: "piped",
           stderr: "piped",
         }).output();
         const stdout = new TextDecoder().decode(out.stdout);
         const stderr = new TextDecoder().decode(out.stderr);
-        assertEquals(out.code, 0, `airgap ${args.join(" ")}:\n${stdout}\n${stderr}`);
+        assertEquals(out.code, code, `airgap ${args.join(" ")}:\n${stdout}\n${stderr}`);
         return { stdout, stderr };
       };
       try {
@@ -90,6 +91,14 @@ Deno.test({
         await t.step("plan, with ./rancher-images.txt as the seed's scripts use it", async () => {
           const { stdout } = await run(["plan", ...common]);
           assertStringIncludes(stdout, "rancher/mirrored-pause");
+        });
+
+        await t.step("without HOME (a systemd unit) the auth files are still found: --allow-sys=homedir", async () => {
+          const locked = await startRegistry({ htpasswd: `alice:${bcrypt.hashSync("secret", 5)}\n` });
+          registries.push(locked);
+          const out = await run(["plan", "-s", locked.host, "--cache", join(tmp, "other-cache")], "HOME", 1);
+          assert(!/sys access|NotCapable/.test(out.stderr), out.stderr);
+          assertStringIncludes(out.stderr, locked.host);
         });
 
         await t.step("save into the default cache under XDG_CACHE_HOME", async () => {
