@@ -203,11 +203,11 @@ export async function compileRelease(options: CompileOptions): Promise<Built[]> 
 function parseArgs(args: string[]): { outDir: string; targets?: string[] } {
   let outDir = join(ROOT, "dist");
   const targets: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const value = args[i + 1];
-    if (args[i] === "--target" && value) targets.push(value), i++;
-    else if (args[i] === "--out" && value) outDir = value, i++;
-    else throw new Error(`usage: deno task compile [--target TARGET]… [--out DIR] (unexpected "${args[i]}")`);
+  for (let i = 0; i < args.length; i += 2) {
+    const [flag, value] = [args[i], args[i + 1]];
+    if (flag === "--target" && value) targets.push(value);
+    else if (flag === "--out" && value) outDir = value;
+    else throw new Error(`usage: deno task compile [--target TARGET]… [--out DIR] (unexpected "${flag}")`);
   }
   return { outDir, targets: targets.length > 0 ? targets : undefined };
 }
