@@ -5,7 +5,8 @@
  * split archive named with a drive-letter backslash path, from a CRLF list,
  * with the cache in %LOCALAPPDATA%\airgap; saves again while a reader holds
  * the archive open; loads into a second real registry, which must then serve
- * every image under its exact digest. No terminal escapes in any output.
+ * every image under its exact digest, as must `airgap serve` of the parts.
+ * No terminal escapes in any output.
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +15,9 @@ import { withTempDir } from "../helpers/tempdir.ts";
 import { PERMISSIONS, V8_FLAGS } from "../../tools/compile.ts";
 
 const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
+const cliArgs = (
+  args: string[],
+) => ["run", ...PERMISSIONS.map((p) => p.flag), V8_FLAGS, "--no-prompt", "--quiet", CLI, ...args];
 
 /** What run.ts hands over: registries and the images in the upstream one. */
 interface Fixture {
@@ -51,7 +55,7 @@ async function digestAt(host: string, name: string): Promise<string | null> {
 }
 
 Deno.test({
-  name: "Windows: save (split, CRLF list, %LOCALAPPDATA% cache) and load through real registries on 127.0.0.1",
+  name: "Windows: save (split, CRLF list, %LOCALAPPDATA% cache), load through real registries on 127.0.0.1, serve",
   ignore: Deno.build.os !== "windows",
   sanitizeResources: false,
   async fn() {
@@ -64,7 +68,7 @@ Deno.test({
       for (const d of [work, local, profile]) await Deno.mkdir(d);
       const run = async (args: string[]) => {
         const out = await new Deno.Command(Deno.execPath(), {
-          args: ["run", ...PERMISSIONS.map((p) => p.flag), V8_FLAGS, "--no-prompt", "--quiet", CLI, ...args],
+          args: cliArgs(args),
           cwd: work,
           env: { LOCALAPPDATA: local, USERPROFILE: profile },
           stdout: "piped",
@@ -91,6 +95,33 @@ Deno.test({
 
       await run(["load", `${archive}.001`, "--registry", fx.target, "-q"]);
       for (const image of fx.images) assertEquals(await digestAt(fx.target, image.name), image.digest, image.name);
+
+      // the same parts served as a registry
+      const server = new Deno.Command(Deno.execPath(), {
+        args: [...cliArgs(["serve", `${archive}.001`, "--listen", "127.0.0.1:0"])],
+        cwd: work,
+        env: { LOCALAPPDATA: local, USERPROFILE: profile },
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      try {
+        const stdout = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        let text = "";
+        while (!/ at http:\/\/(\S+)/.test(text)) {
+          const { done, value } = await stdout.read();
+          if (done) throw new Error(`airgap serve exited: ${text}`);
+          text += value;
+        }
+        const host = text.match(/ at http:\/\/(\S+)/)![1];
+        for (const image of fx.images) {
+          assertEquals(await digestAt(host, image.name), image.digest, `served ${image.name}`);
+        }
+        await stdout.cancel();
+      } finally {
+        server.kill();
+        await server.stderr.cancel();
+        await server.status;
+      }
     }, "airgap-windows-");
   },
 });
