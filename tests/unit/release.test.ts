@@ -3,6 +3,8 @@
  * the permissions the binary gets, and the header check that catches a
  * runtime of the wrong target.
  */
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 import { compileArgs, denortFor, denortVariable, executableKind, PERMISSIONS, TARGETS } from "../../tools/compile.ts";
 
@@ -60,4 +62,26 @@ Deno.test("release: named permissions, never -A; the product's V8 flags", () => 
   assert(args.includes("--v8-flags=--max-semi-space-size=2"));
   assert(PERMISSIONS.every((p) => p.why.length > 10));
   assertEquals(args.slice(-5), ["--target", "x86_64-unknown-linux-gnu", "--output", "dist/a", "cli.ts"]);
+});
+
+Deno.test("release: the program reads nothing of the repository and imports nothing the compiler cannot see", () => {
+  const root = fileURLToPath(new URL("../../", import.meta.url));
+  const files: string[] = [join(root, "cli.ts"), join(root, "mod.ts")];
+  const walk = (dir: string) => {
+    for (const entry of Deno.readDirSync(dir)) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory) walk(path);
+      else if (entry.name.endsWith(".ts")) files.push(path);
+    }
+  };
+  walk(join(root, "lib"));
+  walk(join(root, "schemas"));
+  assert(files.length > 50, `${files.length} source files`);
+  const forbidden = /import\.meta\.(url|resolve|dirname|filename)|\bimport\s*\(|\brequire\s*\(/;
+  const found = files.flatMap((file) =>
+    Deno.readTextFileSync(file).split("\n").flatMap((line, i) =>
+      forbidden.test(line) ? [`${relative(root, file)}:${i + 1}: ${line.trim()}`] : []
+    )
+  );
+  assertEquals(found, []);
 });
