@@ -26,6 +26,7 @@ import type { CacheStore } from "../store/cache.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import type { Store } from "../store/types.ts";
 import { writeStreamToFile } from "../streams.ts";
+import { replaceFile } from "../fsutil.ts";
 
 /** The index.json entry of a chart artifact. */
 export function chartArchiveImage(artifact: ChartArtifact): ArchiveImage {
@@ -139,7 +140,7 @@ async function writeChartFile(archive: ArchiveReader, layer: Descriptor, path: s
     throw e;
   }
   file.close();
-  await Deno.rename(partial, path);
+  await replaceFile(partial, path);
 }
 
 /** Options of {@link loadCharts}. */

@@ -9,7 +9,7 @@
 import { basename, dirname } from "node:path";
 import { AirgapError, withContext } from "../errors.ts";
 import type { Expected } from "../oci/digest.ts";
-import { writeAll } from "../fsutil.ts";
+import { replaceFile, writeAll } from "../fsutil.ts";
 import { isByteStream, piecesByteStream } from "../streams.ts";
 import type { RandomAccess } from "../tar.ts";
 
@@ -216,7 +216,7 @@ export async function createVolumes(path: string, size: number, partSize?: numbe
         } finally {
           file.close();
         }
-        await Deno.rename(p, paths[i]);
+        await replaceFile(p, paths[i]);
       }
       // Remove parts of an earlier, longer split under the same name.
       if (split) {

@@ -4,8 +4,9 @@
 import { fileURLToPath } from "node:url";
 
 const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
+import { V8_FLAGS } from "../../tools/compile.ts";
 /** The V8 settings the product runs with (deno.json tasks, compiled binaries): a small young generation keeps RSS low. */
-export const V8_FLAGS = "--v8-flags=--max-semi-space-size=2";
+export { V8_FLAGS };
 
 /** Result of a CLI run. */
 export interface CliResult {

@@ -1,75 +1,48 @@
 /**
- * `deno compile` must keep working: no dynamic import the compiler cannot
- * see, no repository file read at run time. Here denort cannot be
- * downloaded, so DENORT_BIN points at a full Deno of the target OS: the
- * build then completes (module graph, npm packages, embedding, stitching)
- * though the result runs as Deno rather than as airgap — everything up to
- * the stitch is checked, which is where our code can break it.
+ * `deno task compile` builds the three release files and SHA256SUMS. Here
+ * Deno's download host is unreachable, so each target's runtime is a
+ * same-version full Deno of that target (tests/helpers/denort.ts): the build
+ * completes — module graph, npm packages, embedding, stitching onto the
+ * target's executable format — and the files' headers must name the right
+ * format and machine. (What runs inside a binary is tested by
+ * compiled_mode.test.ts, which runs cli.ts exactly as a binary runs it.)
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { assert, assertStringIncludes } from "../helpers/assert.ts";
-import { V8_FLAGS } from "../helpers/cli.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
+import { denoForTarget } from "../helpers/denort.ts";
+import { withTempDir } from "../helpers/tempdir.ts";
+import { denortVariable, executableKind, fileHead, TARGETS } from "../../tools/compile.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
-async function compile(target: string | undefined, denort: string, output: string) {
-  const args = ["compile", "-A", "--no-check", V8_FLAGS, "--output", output];
-  if (target) args.push("--target", target);
-  args.push(join(root, "cli.ts"));
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    env: { DENORT_BIN: denort, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  assert(out.success, `deno compile ${target ?? ""} failed:\n${text}`);
-  return text;
-}
-
 Deno.test({
-  name: "deno compile builds the CLI (Linux; Windows when its deno.exe is at hand)",
+  name: "deno task compile: Linux x86-64, Linux aarch64 and Windows x86-64 executables with SHA256SUMS",
+  ignore: Deno.build.os === "windows",
   sanitizeResources: false,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "airgap-compile-" });
-    try {
-      const text = await compile(undefined, Deno.execPath(), join(dir, "airgap"));
-      assertStringIncludes(text, "Compile");
-      assert((await Deno.stat(join(dir, "airgap"))).size > 50 * 1024 * 1024);
-      // The Windows deno.exe, if wine-deno fetched it (or AIRGAP_DENO_EXE names one).
-      const home = Deno.env.get("HOME") ?? "";
-      const candidates = [
-        Deno.env.get("AIRGAP_DENO_EXE"),
-        join(
-          Deno.env.get("XDG_CACHE_HOME") ?? join(home, ".cache"),
-          "wine-deno",
-          "versions",
-          Deno.version.deno,
-          "deno.exe",
-        ),
-      ].filter((p): p is string => !!p);
-      const exe = candidates.find((p) => {
-        try {
-          return Deno.statSync(p).isFile;
-        } catch {
-          return false;
-        }
-      });
-      if (!exe) {
-        console.warn(
-          "skipping the Windows build: no deno.exe (run ../shared/tools/wine-deno setup, or set AIRGAP_DENO_EXE)",
-        );
-        return;
+    const env: Record<string, string> = { NO_COLOR: "1" };
+    for (const t of TARGETS) env[denortVariable(t.target)] = await denoForTarget(t.target);
+    await withTempDir(async (dir) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["task", "--quiet", "compile", "--out", dir],
+        cwd: root,
+        env,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert(out.success, `deno task compile failed:\n${text}`);
+      for (const t of TARGETS) {
+        const path = join(dir, t.file);
+        assertEquals(executableKind(await fileHead(path)), t.kind, path);
+        assert((await Deno.stat(path)).size > 50 * 1024 * 1024, `${path} holds a runtime`);
       }
-      await compile("x86_64-pc-windows-msvc", exe, join(dir, "airgap.exe"));
-      const head = new Uint8Array(2);
-      const file = await Deno.open(join(dir, "airgap.exe"));
-      await file.read(head);
-      file.close();
-      assert(head[0] === 0x4d && head[1] === 0x5a, "a Windows executable (MZ)");
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+      const sums = await Deno.readTextFile(join(dir, "SHA256SUMS"));
+      assertEquals(sums.trim().split("\n").map((l) => l.split("  ")[1]), TARGETS.map((t) => t.file));
+      const check = await new Deno.Command("sha256sum", { args: ["-c", "SHA256SUMS"], cwd: dir, stdout: "piped" })
+        .output();
+      assert(check.success, new TextDecoder().decode(check.stdout));
+    }, "airgap-compile-");
   },
 });

@@ -4,10 +4,10 @@
  * Secrets stay inside the values returned here; nothing here logs them.
  * @module
  */
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { DOCKER_HUB, normaliseRegistryHost } from "../../ref.ts";
 import { AirgapError } from "../../errors.ts";
+import { findProgram, homeDirectory } from "../../host.ts";
 
 /** One authentication challenge from a `WWW-Authenticate` header. */
 export interface Challenge {
@@ -119,8 +119,8 @@ function keyMatches(key: string, registry: string): boolean {
 }
 
 /** The auth files to read, in order of precedence, given an environment. */
-export function authFilePaths(env: (name: string) => string | undefined): string[] {
-  const home = env("HOME") ?? env("USERPROFILE") ?? homedir();
+export function authFilePaths(env: (name: string) => string | undefined, os: string = Deno.build.os): string[] {
+  const home = homeDirectory(env, os);
   const paths: string[] = [];
   const explicit = env("REGISTRY_AUTH_FILE");
   if (explicit) paths.push(explicit);
@@ -153,11 +153,14 @@ async function runCredentialHelper(
   helper: string,
   registry: string,
   origin: string,
+  env: (name: string) => string | undefined,
 ): Promise<Credential | undefined> {
   const server = registry === DOCKER_HUB ? "https://index.docker.io/v1/" : registry;
   let output: Deno.CommandOutput;
   try {
-    const child = new Deno.Command(`docker-credential-${helper}`, {
+    const program = findProgram(`docker-credential-${helper}`, env);
+    if (!program) throw new Deno.errors.NotFound(`docker-credential-${helper}`);
+    const child = new Deno.Command(program, {
       args: ["get"],
       stdin: "piped",
       stdout: "piped",
@@ -216,7 +219,7 @@ export async function lookupCredential(
     if (!file) continue;
     const helper = Object.entries(file.credHelpers ?? {}).find(([k]) => keyMatches(k, registry));
     if (helper) {
-      const found = await runCredentialHelper(helper[1], registry, path);
+      const found = await runCredentialHelper(helper[1], registry, path, env);
       if (found) return found;
     }
     const entry = Object.entries(file.auths ?? {}).find(([k]) => keyMatches(k, registry));
@@ -230,7 +233,7 @@ export async function lookupCredential(
       }
     }
     if (file.credsStore) {
-      const found = await runCredentialHelper(file.credsStore, registry, path);
+      const found = await runCredentialHelper(file.credsStore, registry, path, env);
       if (found) return found;
     }
   }
