@@ -88,6 +88,15 @@ Deno.test({
           for (const command of ["plan", "save", "load", "serve"]) assertStringIncludes(stdout, command);
         });
 
+        await t.step("init writes the embedded example; check reads it and the list offline", async () => {
+          await Deno.mkdir(join(work, "init"));
+          const written = await run(["init", "-f", join("init", "airgap.yaml")]);
+          assertStringIncludes(written.stdout + written.stderr, "airgap.yaml");
+          const checked = await run(["check", "-f", join("init", "airgap.yaml")]);
+          assertStringIncludes(checked.stdout + checked.stderr, "no problems found");
+          await run(["check", "-l", "rancher-images.txt"]);
+        });
+
         await t.step("plan, with ./rancher-images.txt as the seed's scripts use it", async () => {
           const { stdout } = await run(["plan", ...common]);
           assertStringIncludes(stdout, "rancher/mirrored-pause");
