@@ -39,11 +39,18 @@ interface CommonOptions {
   platform?: string[];
   cache?: string;
   quiet?: boolean;
+  verbose?: boolean;
   debug?: boolean;
 }
 
 function reporterFor(options: CommonOptions): Reporter {
-  return createReporter({ quiet: options.quiet });
+  return createReporter({ quiet: options.quiet, verbose: options.verbose, ...progressTestOptions() });
+}
+
+/** Tests shorten the plain-progress interval (AIRGAP_PROGRESS_INTERVAL, ms) instead of waiting 10 s. */
+function progressTestOptions(): { interval?: number } {
+  const interval = Number(Deno.env.get("AIRGAP_PROGRESS_INTERVAL"));
+  return Number.isFinite(interval) && interval >= 0 && Deno.env.has("AIRGAP_PROGRESS_INTERVAL") ? { interval } : {};
 }
 
 function out(line = "") {
@@ -116,6 +123,7 @@ function addCommonOptions(command: Command, withFile = true): Command {
     )
     .option("--cache <dir>", `cache directory (default: ${displayPath(defaultCacheDir())})`)
     .option("-q, --quiet", "only print results and errors")
+    .option("--verbose", "also a line per finished image")
     .option("--debug", "print stack traces on errors");
 }
 
@@ -296,6 +304,7 @@ function program(): Command {
       "push the archive's charts as OCI charts to REGISTRY[/prefix]/PATH (default: charts)",
     )
     .option("-q, --quiet", "only print results and errors")
+    .option("--verbose", "also a line per finished image")
     .option("--debug", "print stack traces on errors")
     .action(async (archiveArgs: string[], options) => {
       const archiveArg = archiveArgs.length > 0 ? firstPart(archiveArgs) : undefined;
@@ -485,8 +494,9 @@ function program(): Command {
       const base = options.base ? await loadBase(resolve(options.base), options.base) : undefined;
       const reporter = reporterFor(options);
       const started = performance.now();
-      const phase = reporter.phase("verifying", (await Deno.stat(path).catch(() => ({ size: 0 }))).size, 0);
-      const result = await verifyCommand(path, { base, onProgress: (n) => phase.addBytes(n) });
+      const size = (await Deno.stat(path).catch(() => ({ size: 0 }))).size;
+      const phase = reporter.phase("verifying", { bytes: size, source: displayPath(path) });
+      const result = await verifyCommand(path, { base, onProgress: (n) => phase.bytes(n) });
       phase.end();
       for (const problem of result.problems) console.error(`error: ${problem.subject}: ${problem.message}`);
       const what = `${result.images} images, ${result.blobs} blobs, ${formatBytes(result.bytes)}${

@@ -36,11 +36,37 @@ export function formatDuration(ms: number): string {
 
 /** `312 MiB/s`. */
 export function formatRate(bytes: number, ms: number): string {
-  return `${formatBytes(ms > 0 ? (bytes * 1000) / ms : 0)}/s`;
+  return `${formatBytes(ms > 0 ? Math.round((bytes * 1000) / ms) : 0)}/s`;
 }
 
 /** Shorten a digest for tables: `sha256:0123456789ab`. */
 export function shortDigest(digest: string): string {
   const [algorithm, hex] = digest.split(":");
   return `${algorithm}:${hex.slice(0, 12)}`;
+}
+
+/** Columns of the terminal on stderr or stdout (COLUMNS, else 80 when neither is a terminal). */
+export function terminalWidth(): number {
+  try {
+    const columns = Number(Deno.env.get("COLUMNS"));
+    if (columns > 0) return columns;
+  } catch { /* no env permission */ }
+  try {
+    return Deno.consoleSize().columns || 80;
+  } catch {
+    return 80;
+  }
+}
+
+/** Cut `text` to `width` characters, ending with `…` when cut. */
+export function truncateEnd(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
+}
+
+/** Cut `text` to `width` characters by replacing its middle with `…` (names keep their registry and tag). */
+export function truncateMiddle(text: string, width: number): string {
+  if (text.length <= width) return text;
+  if (width <= 1) return "…".slice(0, width);
+  const tail = Math.floor((width - 1) / 2);
+  return `${text.slice(0, width - 1 - tail)}…${text.slice(text.length - tail)}`;
 }

@@ -125,19 +125,19 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
       tags: ref.tag ? [ref.tag] : [],
       label: key,
     }));
-    const { externalLayers } = await ensureExternalBlobs(archive, roots, store, options);
-    const total = [...archive.blobs.values()].reduce((sum, e) => sum + e.size, 0);
-    const phase = options.reporter.phase("pushing", total, archive.blobs.size);
+    const { externalLayers, graphs } = await ensureExternalBlobs(archive, roots, store, options);
+    const phase = options.reporter.phase("pushing", {
+      images: roots.map((root) => ({ label: root.label, graph: graphs.get(root.label) ?? [] })),
+      source: options.registry,
+      done: "loaded",
+    });
     try {
       await copyGraph({
         src: archive,
         dst: store,
         roots,
         concurrency: options.concurrency,
-        onEvent(event) {
-          if (event.type === "bytes") phase.addBytes(event.bytes);
-          else if (event.type === "blob") phase.addItem();
-        },
+        onEvent: (event) => phase.copyEvent(event),
       }).catch((e) => Promise.reject(explainRefusal(e, externalLayers)));
     } finally {
       phase.end();
@@ -215,7 +215,7 @@ export async function ensureExternalBlobs(
   roots: CopyRoot[],
   store: RegistryStore,
   options: Pick<LoadOptions, "registry" | "prefix">,
-): Promise<{ externalLayers: number }> {
+): Promise<{ externalLayers: number; graphs: Map<string, Descriptor[]> }> {
   const readFromArchive = async (desc: Descriptor) =>
     archive.blobs.has(desc.digest) ? await archive.readBytes(desc) : undefined;
   // Where else at the target a blob may already be: repositories of this
@@ -228,15 +228,18 @@ export async function ensureExternalBlobs(
   };
   const needed: { root: CopyRoot; desc: Descriptor }[] = [];
   const external = new Set<string>();
+  // What each image puts into the target (what progress counts): its graph as the archive carries it.
+  const graphs = new Map<string, Descriptor[]>();
   for (const root of roots) {
     const graph = await walkGraph(root.descriptor, readFromArchive, root.label);
+    graphs.set(root.label, graph.nodes.filter((d) => archive.blobs.get(d.digest)?.size === d.size));
     for (const layer of graph.external) external.add(layer.digest);
     for (const node of graph.nodes) {
       addCandidate(node.digest, root.dstRepo);
       if (archive.blobs.get(node.digest)?.size !== node.size) needed.push({ root, desc: node });
     }
   }
-  const result = { externalLayers: external.size };
+  const result = { externalLayers: external.size, graphs };
   if (needed.length === 0) return result;
   if (archive.baseLock) {
     const base = parseLock(archive.baseLock, `${archive.path}: ${BASE_LOCK_ENTRY}`);

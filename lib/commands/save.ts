@@ -10,7 +10,7 @@
  * @module
  */
 import type { Lock } from "../../schemas/lock.ts";
-import { copyGraph, type CopyRoot } from "../copy.ts";
+import { type CopyEvent, copyGraph, type CopyRoot } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
 import { AirgapError } from "../errors.ts";
 import { formatLock, withSources, writeLock } from "../lock.ts";
@@ -18,8 +18,16 @@ import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign
 import type { ChartArtifact } from "../oci/chart.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import { chartArchiveImage, copyChartsInto, withChartBlobs } from "./charts.ts";
-import { archiveOrder, lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
-import { type Reporter, trace } from "../progress.ts";
+import {
+  archiveOrder,
+  graphOf,
+  lockFromImages,
+  makePlan,
+  type Plan,
+  type ResolvedImage,
+  resolveImages,
+} from "../plan.ts";
+import { type PhasePlan, type Reporter, trace } from "../progress.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
 import { type ArchiveSummary, type ArchiveWriter, createArchive } from "../store/archive.ts";
 import type { Base } from "../delta.ts";
@@ -28,6 +36,7 @@ import type { Store } from "../store/types.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { verifyingStream } from "../oci/digest.ts";
+import { isManifestType } from "../oci/media.ts";
 import { openVolumes } from "../store/volumes.ts";
 import { concatStreams } from "../streams.ts";
 
@@ -162,6 +171,25 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
   }
 }
 
+/**
+ * What the archive will hold, per image: its graph less the blobs left out
+ * (foreign layers under `skip`, and with a base what the base has — the
+ * delta still carries every manifest). Charts count as blobs, not images.
+ */
+function savePhasePlan(images: ResolvedImage[], charts: ChartArtifact[], base: Base | undefined) {
+  const carried = (image: ResolvedImage) =>
+    graphOf(image).filter((d) =>
+      !image.absent?.has(d.digest) && (!base || isManifestType(d.mediaType) || !base.blobs.has(d.digest))
+    );
+  const hosts = [...new Set(images.map((i) => i.request.source.registry))];
+  return {
+    images: images.map((image) => ({ label: image.name, graph: carried(image) })),
+    extra: charts.flatMap((c) => [c.manifest.descriptor, c.config.descriptor, c.chart.descriptor]),
+    source: hosts.length === 1 ? hosts[0] : `${hosts.length} registries`,
+    done: "saved",
+  } satisfies PhasePlan;
+}
+
 async function writeArchive(
   images: ResolvedImage[],
   cache: CacheStore,
@@ -194,18 +222,11 @@ async function writeArchive(
       if (fetching.has(desc.digest)) journal?.progress(desc, offset, written);
     },
   });
-  const phase = options.reporter.phase(
-    "saving",
-    options.base ? plan.delta!.bytes : plan.totalBytes,
-    options.base ? plan.delta!.blobs : plan.blobs.size,
-  );
+  const phase = options.reporter.phase("saving", savePhasePlan(images, charts, options.base));
   try {
     trace("archive laid out");
     journal = await cache.beginPack(archive.partialPaths, archive.partSize, archive.layout.size);
-    const onEvent = (event: { type: string; bytes?: number }) => {
-      if (event.type === "bytes") phase.addBytes(event.bytes!);
-      else if (event.type === "blob" || event.type === "manifest") phase.addItem();
-    };
+    const onEvent = (event: CopyEvent) => phase.copyEvent(event);
     const readManifest = (_repo: string, desc: { digest: string; size: number; mediaType: string }) =>
       cache.readBytes(desc);
     const groups = rootsByRegistry(images);
