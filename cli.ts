@@ -6,16 +6,16 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { resolve } from "node:path";
-import { loadCommand } from "./lib/commands/load.ts";
+import { formatLoadSummary, loadCommand } from "./lib/commands/load.ts";
 import { chartFileImages, formatImageList, imagesCommand } from "./lib/commands/images.ts";
 import { extractCharts } from "./lib/commands/charts.ts";
 import { formatPlan, formatSources, planCommand } from "./lib/commands/plan.ts";
-import { saveCommand } from "./lib/commands/save.ts";
+import { formatSaveSummary, saveCommand } from "./lib/commands/save.ts";
 import { serveCommand, waitForShutdown } from "./lib/commands/serve.ts";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "./lib/declaration.ts";
 import { AirgapError, errorMessage, usageError } from "./lib/errors.ts";
-import { formatBytes, formatDuration, formatRate, parseSize, shortDigest } from "./lib/format.ts";
-import { loadBase } from "./lib/delta.ts";
+import { formatBytes, formatDuration, parseSize, shortDigest } from "./lib/format.ts";
+import { formatDeltaSize, loadBase } from "./lib/delta.ts";
 import { writeSums } from "./lib/checksums.ts";
 import { lsCommand, verifyCommand } from "./lib/commands/inspect.ts";
 import { diffLocks } from "./lib/commands/diff.ts";
@@ -252,33 +252,11 @@ function program(): Command {
         partSize,
         base,
       });
-      if (result.archive.parts.length > 1 || options.checksum) {
-        const sums = await writeSums(output, result.archive.parts);
-        out(`wrote ${result.archive.parts.length} part(s) and ${displayPath(sums)}`);
-      }
-      const elapsed = performance.now() - started;
-      if (base) {
-        out(
-          `delta against ${base.source}: ${result.archive.blobs} blobs (${
-            formatBytes(result.archive.blobBytes)
-          }) carried`,
-        );
-      }
+      const sums = result.archive.parts.length > 1 || options.checksum
+        ? await writeSums(output, result.archive.parts)
+        : undefined;
       out(
-        `saved ${result.plan.images.length} images${
-          result.sources.charts.length
-            ? ` and ${result.sources.charts.length} chart${result.sources.charts.length === 1 ? "" : "s"}`
-            : ""
-        } (${result.archive.blobs} blobs, ${formatBytes(result.archive.blobBytes)}) to ${
-          displayPath(result.archive.path)
-        } (${formatBytes(result.archive.size)}) in ${formatDuration(elapsed)}`,
-      );
-      out(
-        result.fetchedBlobs === 0
-          ? "fetched nothing: everything came from the cache"
-          : `fetched ${result.fetchedBlobs} blobs, ${
-            formatBytes(result.fetchedBytes)
-          } (${result.fetchedBytes} bytes) at ${formatRate(result.fetchedBytes, elapsed)}`,
+        await formatSaveSummary(result, { elapsedMs: performance.now() - started, base, split: options.split, sums }),
       );
       if (lockPath) out(`wrote ${displayPath(lockPath)}`);
     });
@@ -370,14 +348,7 @@ function program(): Command {
         if (chart.file) out(`wrote ${displayPath(chart.file)}`);
         if (chart.target) out(`pushed chart ${chart.target}`);
       }
-      const s = result.stats;
-      out(
-        `loaded ${result.images.length} images into ${registry} in ${
-          formatDuration(elapsed)
-        }: ${s.blobsPushed} blobs pushed (${formatBytes(s.bytesPushed)}, ${
-          formatRate(s.bytesPushed, elapsed)
-        }), ${s.blobsMounted} mounted, ${s.blobsSkipped} already there`,
-      );
+      out(formatLoadSummary(result.summary, prefix ? `${registry}/${prefix}` : registry, elapsed, options.pushCharts));
     });
 
   cli.command("images")
@@ -499,7 +470,9 @@ function program(): Command {
       const result = await verifyCommand(path, { base, onProgress: (n) => phase.bytes(n) });
       phase.end();
       for (const problem of result.problems) console.error(`error: ${problem.subject}: ${problem.message}`);
-      const what = `${result.images} images, ${result.blobs} blobs, ${formatBytes(result.bytes)}${
+      const what = `${result.images} images${
+        result.charts ? `, ${result.charts} charts` : ""
+      }, ${result.blobs} blobs, ${formatBytes(result.bytes)}${
         result.parts.length > 1 ? ` in ${result.parts.length} parts` : ""
       }${result.fromBase ? `, ${result.fromBase} blobs from its base` : ""}`;
       if (result.problems.length > 0) {
@@ -526,15 +499,19 @@ function program(): Command {
         i.carried === i.size ? formatBytes(i.size) : `${formatBytes(i.carried)} of ${formatBytes(i.size)}`,
       ]);
       const header = ["IMAGE", "DIGEST", "PLATFORMS", "SIZE"];
+      const charts = listing.images.filter((i) => i.kind === "chart").length;
+      const imageCount = listing.images.length - charts;
       const widths = header.map((h, n) => Math.max(h.length, ...rows.map((r) => r[n].length)));
       for (const r of [header, ...rows]) {
         out(r.map((c, n) => (n === r.length - 1 ? c : c.padEnd(widths[n]))).join("  "));
       }
       out("");
       out(
-        `${listing.images.length} images, ${listing.blobs} blobs, ${formatBytes(listing.size)}${
-          listing.parts.length > 1 ? ` in ${listing.parts.length} parts` : ""
-        }${listing.base ? `; a delta against base ${shortDigest(listing.base)}` : ""}`,
+        `${imageCount} images${charts ? `, ${charts} charts` : ""}, ${listing.blobs} blobs, ${
+          formatBytes(listing.size)
+        }${listing.parts.length > 1 ? ` in ${listing.parts.length} parts` : ""}${
+          listing.base ? `; a delta against base ${shortDigest(listing.base)}` : ""
+        }`,
       );
     });
 
@@ -559,9 +536,9 @@ function program(): Command {
       }
       for (const r of diff.retagged) out(`> ${r.before.entry} -> ${r.after.entry}  ${shortDigest(r.after.digest)}`);
       out(
-        `${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed, ${diff.retagged.length} re-tagged, ${diff.unchanged} unchanged; ` +
-          `${diff.newBlobs} new blobs, ${formatBytes(diff.newBytes)} to move`,
+        `${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed, ${diff.retagged.length} re-tagged, ${diff.unchanged} unchanged`,
       );
+      out(formatDeltaSize(oldPath, { blobs: diff.newBlobs, bytes: diff.newBytes }));
     });
 
   const cacheCli = cli.command("cache").description("look after the local cache");
@@ -701,7 +678,10 @@ export async function main(args: string[]): Promise<number> {
     if (e instanceof ResolveError) {
       for (const failure of e.failures) console.error(`error: ${failure}`);
       if (e.failures.length > 1) {
-        console.error(`error: ${e.failures.length} images could not be resolved; nothing was saved`);
+        const consequence = { save: "; nothing was saved", plan: "; the lock was not written" }[
+          args.find((a) => !a.startsWith("-")) ?? ""
+        ] ?? "";
+        console.error(`error: ${e.failures.length} images could not be resolved${consequence}`);
       }
       return 1;
     }

@@ -29,7 +29,8 @@ import { filterIndex, formatPlatform, isAttestation, platformWants } from "./oci
 import { formatReference, isValidDigest } from "./ref.ts";
 import { limiter } from "./copy.ts";
 import type { CacheStore } from "./store/cache.ts";
-import type { Base } from "./delta.ts";
+import { type Base, deltaSize } from "./delta.ts";
+import { lockBlobs } from "./lock.ts";
 import type { RegistryStore } from "./store/registry/store.ts";
 import { readAll, type ResolvedManifest } from "./store/types.ts";
 
@@ -94,7 +95,7 @@ export interface Plan {
   fetchBlobs: number;
   /** Images in the previous lock no longer declared. */
   removed: LockedImage[];
-  /** With a base: what a delta against it carries (every manifest, blobs the base lacks). */
+  /** With a base: what a delta against it carries ({@link deltaSize}), and of that what is still to fetch. */
   delta?: { source: string; blobs: number; bytes: number; fetchBytes: number };
 }
 
@@ -392,7 +393,6 @@ export async function makePlan(
 ): Promise<Plan> {
   const blobs = new Map<string, number>();
   const missingAll = new Map<string, number>();
-  const deltaBlobs = new Map<string, number>();
   const deltaFetch = new Map<string, number>();
   const planned: PlannedImage[] = [];
   const known = new Map((previous?.images ?? []).map((i) => [lockKey(i), i]));
@@ -402,7 +402,6 @@ export async function makePlan(
       if (image.absent?.has(d.digest)) continue;
       blobs.set(d.digest, d.size);
       const carried = !base || isManifestType(d.mediaType) || !base.blobs.has(d.digest);
-      if (carried) deltaBlobs.set(d.digest, d.size);
       if (!(await cache.has(d.digest, d.size))) {
         // A delta never fetches what its base provides.
         if (carried) {
@@ -430,7 +429,11 @@ export async function makePlan(
     fetchBlobs: missingAll.size,
     removed: (previous?.images ?? []).filter((i) => !declared.has(i.entry)),
     delta: base
-      ? { source: base.source, blobs: deltaBlobs.size, bytes: sum(deltaBlobs), fetchBytes: sum(deltaFetch) }
+      ? {
+        source: base.source,
+        ...deltaSize(lockBlobs(lockFromImages(images)), base.blobs),
+        fetchBytes: sum(deltaFetch),
+      }
       : undefined,
   };
 }

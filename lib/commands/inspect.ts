@@ -9,6 +9,7 @@ import { AirgapError, errorMessage } from "../errors.ts";
 import { checkSums, sumsPath } from "../checksums.ts";
 import { lockBlobs, parseLock } from "../lock.ts";
 import { walkGraph } from "../oci/graph.ts";
+import { isChartEntry } from "../oci/chart.ts";
 import { digestOf } from "../oci/digest.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { isManifestType } from "../oci/media.ts";
@@ -33,8 +34,10 @@ export interface VerifyResult {
   blobs: number;
   /** Bytes re-hashed (a blob that failed counts what was read of it). */
   bytes: number;
-  /** Entries in index.json (images and charts). */
+  /** Images in index.json (charts not included). */
   images: number;
+  /** Helm charts in index.json. */
+  charts: number;
   /** Blobs the archive relies on its base for (deltas). */
   fromBase: number;
   /** Everything found wrong; empty when the archive is sound. */
@@ -146,7 +149,8 @@ export async function verifyCommand(path: string, options: VerifyOptions = {}): 
       parts: archive.parts,
       blobs: archive.blobs.size,
       bytes,
-      images: archive.images.length,
+      images: archive.images.filter((i) => !isChartEntry(i)).length,
+      charts: archive.images.filter(isChartEntry).length,
       fromBase,
       problems,
     };

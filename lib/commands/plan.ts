@@ -12,7 +12,7 @@ import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import type { Reporter } from "../progress.ts";
 import { registryPool } from "../registries.ts";
 import { openCache } from "../store/cache.ts";
-import type { Base } from "../delta.ts";
+import { type Base, formatDeltaSize } from "../delta.ts";
 
 /** Options of {@link planCommand}. */
 export interface PlanOptions {
@@ -141,11 +141,7 @@ export function formatPlan(plan: Plan): string {
       : `to fetch: ${plan.fetchBlobs} blobs, ${formatBytes(plan.fetchBytes)} (${plan.fetchBytes} bytes)`,
   );
   if (plan.delta) {
-    out.push(
-      `a delta against ${plan.delta.source} would carry ${plan.delta.blobs} blobs, ${
-        formatBytes(plan.delta.bytes)
-      } (${plan.delta.bytes} bytes), of which ${formatBytes(plan.delta.fetchBytes)} still to fetch`,
-    );
+    out.push(`${formatDeltaSize(plan.delta.source, plan.delta)}; ${formatBytes(plan.delta.fetchBytes)} still to fetch`);
   }
   return out.join("\n");
 }

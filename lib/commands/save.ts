@@ -13,7 +13,7 @@ import type { Lock } from "../../schemas/lock.ts";
 import { type CopyEvent, copyGraph, type CopyRoot } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
 import { AirgapError } from "../errors.ts";
-import { formatLock, withSources, writeLock } from "../lock.ts";
+import { formatLock, lockBlobs, withSources, writeLock } from "../lock.ts";
 import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
 import type { ChartArtifact } from "../oci/chart.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
@@ -30,7 +30,10 @@ import {
 import { type PhasePlan, type Reporter, trace } from "../progress.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
 import { type ArchiveSummary, type ArchiveWriter, createArchive } from "../store/archive.ts";
-import type { Base } from "../delta.ts";
+import { type Base, deltaSize, formatDeltaSize } from "../delta.ts";
+import { displayPath } from "../declaration.ts";
+import { formatBytes, formatDuration, formatRate } from "../format.ts";
+import { basename } from "node:path";
 import { type CacheStore, openCache } from "../store/cache.ts";
 import type { Store } from "../store/types.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
@@ -78,6 +81,46 @@ export interface SaveResult {
   fetchedBlobs: number;
   /** Release lists and charts fetched; the charts are in the archive. */
   sources: ResolvedSources;
+}
+
+/** The closing lines of a save: images and charts, the archive (its parts and their sizes), the delta, the download. */
+export async function formatSaveSummary(
+  result: SaveResult,
+  options: { elapsedMs: number; base?: Base; split?: string; sums?: string },
+): Promise<string> {
+  const { archive, plan } = result;
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const cached = plan.images.filter((i) => i.missing.length === 0).length;
+  const charts = result.sources.charts.length;
+  const lines = [
+    `saved ${plural(plan.images.length, "image")}${cached > 0 ? ` (${cached} entirely from the cache)` : ""}${
+      charts ? ` and ${plural(charts, "chart")}` : ""
+    } to ${displayPath(archive.path)} in ${formatDuration(options.elapsedMs)}: ${plural(archive.blobs, "blob")}, ${
+      formatBytes(archive.blobBytes)
+    }; the archive is ${formatBytes(archive.size)}`,
+  ];
+  if (archive.parts.length > 1) {
+    const sizes = await Promise.all(archive.parts.map(async (p) => (await Deno.stat(p)).size));
+    lines.push(
+      `split into ${archive.parts.length} parts: ${
+        archive.parts.map((p, i) => `${basename(p)} (${formatBytes(sizes[i])})`).join(", ")
+      }`,
+    );
+  } else if (options.split) {
+    lines.push(`archive smaller than the split size (${options.split}): one file ${displayPath(archive.path)}`);
+  }
+  if (options.sums) lines.push(`checksums in ${displayPath(options.sums)}`);
+  if (options.base) {
+    lines.push(formatDeltaSize(options.base.source, deltaSize(lockBlobs(result.lock), options.base.blobs)));
+  }
+  lines.push(
+    result.fetchedBlobs === 0
+      ? "fetched nothing: everything came from the cache"
+      : `fetched ${plural(result.fetchedBlobs, "blob")}, ${
+        formatBytes(result.fetchedBytes)
+      } (${result.fetchedBytes} bytes) at ${formatRate(result.fetchedBytes, options.elapsedMs)}`,
+  );
+  return lines.join("\n");
 }
 
 /**
