@@ -26,7 +26,7 @@ import {
 } from "./oci/manifest.ts";
 import { isManifestType } from "./oci/media.ts";
 import { filterIndex, formatPlatform, isAttestation, platformWants } from "./oci/platform.ts";
-import { formatReference, isValidDigest } from "./ref.ts";
+import { formatReference, isValidDigest, parseReference } from "./ref.ts";
 import { limiter } from "./copy.ts";
 import type { CacheStore } from "./store/cache.ts";
 import { type Base, deltaSize } from "./delta.ts";
@@ -40,8 +40,16 @@ const REFERENCE_DIGEST = "vnd.docker.reference.digest";
 export interface ResolvedImage {
   /** The request this image answers. */
   request: ImageRequest;
-  /** Full source reference, e.g. `docker.io/rancher/rancher:v2.7.9`. */
+  /** Full reference it is fetched from, e.g. `docker.io/rancher/rancher:v2.7.9` or `mirror:5000/rancher/rancher:v2.7.9`. */
   name: string;
+  /**
+   * How the image is known at its origin, for files meant for git and for
+   * other tools (the lock, index.json): `name`, except that with a mirror
+   * (`--source-registry`) it is the entry as written, without the mirror's
+   * host — so `skopeo copy oci-archive:FILE:rancher/fleet:v0.9.0` finds it and
+   * the lock does not depend on which mirror a machine used.
+   */
+  sourceName: string;
   /** Root that is saved: the upstream root, or a platform-filtered index. */
   descriptor: Descriptor;
   /** Digest of the upstream root. */
@@ -332,6 +340,7 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
   return {
     request,
     name,
+    sourceName: sourceNameOf(request, name),
     descriptor: saved,
     upstreamDigest: root?.descriptor.digest ?? saved.digest,
     platforms: [...new Set(platforms)],
@@ -345,6 +354,17 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
     ...(externalLayers.size > 0 ? { externalLayers: [...externalLayers.values()] } : {}),
     ...(absent.size > 0 ? { absent } : {}),
   };
+}
+
+/** See {@link ResolvedImage.sourceName}: the entry when it was fetched from a mirror, else the full name. */
+export function sourceNameOf(request: ImageRequest, name: string): string {
+  let written: string;
+  try {
+    written = formatReference(parseReference(request.entry));
+  } catch {
+    return name;
+  }
+  return written === name ? name : request.entry.trim();
 }
 
 /** Resolve requests; failures are collected and thrown together as a {@link ResolveError}. */
@@ -444,7 +464,7 @@ export function lockFromImages(images: ResolvedImage[]): Lock {
     lockVersion: 1,
     images: images.map((image) => ({
       entry: image.request.entry,
-      source: image.name,
+      source: image.sourceName,
       digest: image.descriptor.digest,
       ...(image.upstreamDigest !== image.descriptor.digest ? { upstreamDigest: image.upstreamDigest } : {}),
       mediaType: image.descriptor.mediaType,

@@ -162,10 +162,10 @@ function rootsByRegistry(images: ResolvedImage[]): Map<string, CopyRoot[]> {
     const roots = groups.get(host) ?? [];
     roots.push({
       srcRepo: image.request.source.repository,
-      dstRepo: image.name,
+      dstRepo: image.sourceName,
       descriptor: image.descriptor,
       tags: [],
-      label: image.name,
+      label: image.sourceName,
     });
     groups.set(host, roots);
   }
@@ -226,7 +226,7 @@ function savePhasePlan(images: ResolvedImage[], charts: ChartArtifact[], base: B
     );
   const hosts = [...new Set(images.map((i) => i.request.source.registry))];
   return {
-    images: images.map((image) => ({ label: image.name, graph: carried(image) })),
+    images: images.map((image) => ({ label: image.sourceName, graph: carried(image) })),
     extra: charts.flatMap((c) => [c.manifest.descriptor, c.config.descriptor, c.chart.descriptor]),
     source: hosts.length === 1 ? hosts[0] : `${hosts.length} registries`,
     done: "saved",
@@ -250,7 +250,7 @@ async function writeArchive(
   const source = (host: string) => withForeignLayers(pool.get(host), foreign);
   const archive: ArchiveWriter = await createArchive(options.output, {
     images: [
-      ...images.map((i) => ({ descriptor: i.descriptor, name: i.name, entry: i.request.entry })),
+      ...images.map((i) => ({ descriptor: i.descriptor, name: i.sourceName, entry: i.request.entry })),
       ...charts.map(chartArchiveImage),
     ],
     blobs: withChartBlobs(archiveOrder(images), charts),
