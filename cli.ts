@@ -14,7 +14,7 @@ import { formatSaveSummary, saveCommand } from "./lib/commands/save.ts";
 import { serveCommand, waitForShutdown } from "./lib/commands/serve.ts";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "./lib/declaration.ts";
 import { AirgapError, errorMessage, usageError } from "./lib/errors.ts";
-import { formatBytes, formatDuration, parseSize, shortDigest } from "./lib/format.ts";
+import { formatBytes, formatDuration, formatTable, parseSize, shortDigest, tableWidth } from "./lib/format.ts";
 import { formatDeltaSize, loadBase } from "./lib/delta.ts";
 import { writeSums } from "./lib/checksums.ts";
 import { lsCommand, verifyCommand } from "./lib/commands/inspect.ts";
@@ -189,7 +189,7 @@ function program(): Command {
         ));
       } else {
         if (sources.summaries.length > 0) out(formatSources(sources) + "\n");
-        out(formatPlan(plan));
+        out(formatPlan(plan, tableWidth()));
       }
       if (lockPath && options.writeLock) {
         await writeLock(lockPath, lock);
@@ -498,13 +498,13 @@ function program(): Command {
         i.platforms.length ? i.platforms.join(",") : "-",
         i.carried === i.size ? formatBytes(i.size) : `${formatBytes(i.carried)} of ${formatBytes(i.size)}`,
       ]);
-      const header = ["IMAGE", "DIGEST", "PLATFORMS", "SIZE"];
       const charts = listing.images.filter((i) => i.kind === "chart").length;
       const imageCount = listing.images.length - charts;
-      const widths = header.map((h, n) => Math.max(h.length, ...rows.map((r) => r[n].length)));
-      for (const r of [header, ...rows]) {
-        out(r.map((c, n) => (n === r.length - 1 ? c : c.padEnd(widths[n]))).join("  "));
-      }
+      const table = formatTable(["IMAGE", "DIGEST", "PLATFORMS", "SIZE"], rows, {
+        width: tableWidth(),
+        shrink: [0, 2],
+      });
+      for (const line of table) out(line);
       out("");
       out(
         `${imageCount} images${charts ? `, ${charts} charts` : ""}, ${listing.blobs} blobs, ${

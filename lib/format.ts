@@ -70,3 +70,43 @@ export function truncateMiddle(text: string, width: number): string {
   const tail = Math.floor((width - 1) / 2);
   return `${text.slice(0, width - 1 - tail)}…${text.slice(text.length - tail)}`;
 }
+
+/** Columns a table on stdout may use: COLUMNS, else the terminal's; unlimited when stdout is not a terminal. */
+export function tableWidth(): number {
+  try {
+    const columns = Number(Deno.env.get("COLUMNS"));
+    if (columns > 0) return columns;
+  } catch { /* no env permission */ }
+  return Deno.stdout.isTerminal() ? terminalWidth() : Infinity;
+}
+
+/**
+ * Lay out a table with two spaces between columns. When it is wider than
+ * `width`, the `shrink` columns (in that order, e.g. the image name) are
+ * narrowed, down to `minimum` characters, by cutting the middle of their
+ * cells — a name keeps its registry and its tag.
+ */
+export function formatTable(
+  header: string[],
+  rows: string[][],
+  options: { width?: number; shrink?: number[]; minimum?: number } = {},
+): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const width = options.width ?? Infinity;
+  const minimum = options.minimum ?? 16;
+  // The last column is not padded, so it does not count its trailing spaces.
+  const total = () => widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1);
+  // First down to `minimum` each, then (a very narrow terminal) down to the header's width.
+  for (const floor of [(c: number) => Math.max(minimum, header[c].length), (c: number) => header[c].length]) {
+    for (const column of options.shrink ?? []) {
+      const excess = total() - width;
+      if (excess > 0) widths[column] = Math.max(Math.min(widths[column], floor(column)), widths[column] - excess);
+    }
+  }
+  const line = (cells: string[]) =>
+    cells.map((c, i) => {
+      const cell = truncateMiddle(c, widths[i]);
+      return i === cells.length - 1 ? cell : cell.padEnd(widths[i]);
+    }).join("  ");
+  return [header, ...rows].map(line);
+}

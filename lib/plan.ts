@@ -24,8 +24,8 @@ import {
   parseManifest,
   storedChildren,
 } from "./oci/manifest.ts";
-import { isManifestType } from "./oci/media.ts";
-import { filterIndex, formatPlatform, isAttestation, platformWants } from "./oci/platform.ts";
+import { isIndexType, isManifestType } from "./oci/media.ts";
+import { filterIndex, formatPlatform, isAttestation, platformWants, singleImagePlatform } from "./oci/platform.ts";
 import { formatReference, isValidDigest, parseReference } from "./ref.ts";
 import { limiter } from "./copy.ts";
 import type { CacheStore } from "./store/cache.ts";
@@ -87,6 +87,10 @@ export interface PlannedImage {
   lockStatus: LockStatus;
   /** Blobs of this image missing from the cache. */
   missing: Descriptor[];
+  /** For a changed image: the digest the previous lock pinned. */
+  previousDigest?: string;
+  /** For a single-manifest image whose config is cached: its platform, `os/arch[/variant]`. */
+  platform?: string;
 }
 
 /** The plan: images, their status, and the totals. */
@@ -404,6 +408,13 @@ export function graphOf(image: ResolvedImage): Descriptor[] {
   return [image.descriptor, ...image.manifests, ...image.blobs];
 }
 
+/** The platform of a single-manifest image, when its manifest and config are in the cache (no network). */
+async function cachedPlatform(cache: CacheStore, root: Descriptor): Promise<string | undefined> {
+  const read = async (d: Descriptor) => await cache.has(d.digest, d.size) ? await cache.readBytes(d) : undefined;
+  const manifest = await read(root);
+  return manifest ? await singleImagePlatform(manifest, read) : undefined;
+}
+
 /** Compare resolved images with the cache and the previous lock. */
 export async function makePlan(
   images: ResolvedImage[],
@@ -437,7 +448,16 @@ export async function makePlan(
       : before.digest === image.descriptor.digest
       ? "unchanged"
       : "changed";
-    planned.push({ image, lockStatus, missing });
+    const platform = image.platforms.length > 0 || isIndexType(image.descriptor.mediaType)
+      ? undefined
+      : await cachedPlatform(cache, image.descriptor);
+    planned.push({
+      image,
+      lockStatus,
+      missing,
+      ...(lockStatus === "changed" ? { previousDigest: before!.digest } : {}),
+      ...(platform ? { platform } : {}),
+    });
   }
   const declared = new Set(images.map((i) => i.request.entry));
   const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);

@@ -12,7 +12,8 @@ import { walkGraph } from "../oci/graph.ts";
 import { isChartEntry } from "../oci/chart.ts";
 import { digestOf } from "../oci/digest.ts";
 import type { Descriptor } from "../oci/manifest.ts";
-import { isManifestType } from "../oci/media.ts";
+import { isIndexType, isManifestType } from "../oci/media.ts";
+import { singleImagePlatform } from "../oci/platform.ts";
 import { type ArchiveReader, BASE_ANNOTATION, BASE_LOCK_ENTRY, openArchive } from "../store/archive.ts";
 import type { Base } from "../delta.ts";
 
@@ -222,6 +223,17 @@ export interface Listing {
   images: ListedImage[];
 }
 
+/** `[os/arch]` of a single-manifest image whose config the archive carries; else none. */
+async function onePlatform(archive: ArchiveReader, root: Descriptor): Promise<string[]> {
+  if (isIndexType(root.mediaType) || !archive.blobs.has(root.digest)) return [];
+  const platform = await singleImagePlatform(
+    await archive.readBytes(root),
+    async (config) =>
+      archive.blobs.get(config.digest)?.size === config.size ? await archive.readBytes(config) : undefined,
+  );
+  return platform ? [platform] : [];
+}
+
 /** List an archive's images, platforms and sizes. */
 export async function lsCommand(path: string): Promise<Listing> {
   const archive = await openArchive(path);
@@ -242,7 +254,11 @@ export async function lsCommand(path: string): Promise<Listing> {
         digest: image.descriptor.digest,
         mediaType: image.descriptor.mediaType,
         kind: image.annotations["io.airgap.kind"] ?? "image",
-        platforms: locked?.platforms.length ? locked.platforms : graph.platforms,
+        platforms: locked?.platforms.length
+          ? locked.platforms
+          : graph.platforms.length
+          ? graph.platforms
+          : await onePlatform(archive, image.descriptor),
         size,
         carried,
       });

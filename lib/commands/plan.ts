@@ -5,7 +5,7 @@
  */
 import type { Lock } from "../../schemas/lock.ts";
 import type { Declaration } from "../declaration.ts";
-import { formatBytes, shortDigest } from "../format.ts";
+import { formatBytes, formatTable, shortDigest } from "../format.ts";
 import { withSources } from "../lock.ts";
 import { lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
@@ -106,25 +106,23 @@ function imageDetails(image: ResolvedImage): string[] {
 }
 
 /** The plan as a table, one line per image, then totals. */
-export function formatPlan(plan: Plan): string {
-  const rows = plan.images.map(({ image, lockStatus, missing }) => {
+export function formatPlan(plan: Plan, width = Infinity): string {
+  const rows = plan.images.map(({ image, lockStatus, missing, previousDigest, platform }) => {
     const fetch = missing.reduce((sum, d) => sum + d.size, 0);
     const cacheState = missing.length === 0 ? "cached" : `fetch ${formatBytes(fetch)}`;
-    const platforms = image.platforms.length > 0 ? image.platforms.join(",") : "-";
+    const platforms = image.platforms.length > 0 ? image.platforms.join(",") : platform ?? "-";
     const filtered = rootNote(image);
+    const digest = `${shortDigest(image.descriptor.digest)}${filtered}`;
     return [
       lockStatus,
       cacheState,
       image.request.entry,
-      `${shortDigest(image.descriptor.digest)}${filtered}`,
+      previousDigest ? `${shortDigest(previousDigest)} → ${digest}` : digest,
       platforms,
     ];
   });
-  const header = ["LOCK", "CACHE", "IMAGE", "DIGEST", "PLATFORMS"];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ");
-  const out = [line(header), ...rows.map(line)];
-  for (const removed of plan.removed) out.push(line(["removed", "-", removed.entry, shortDigest(removed.digest), "-"]));
+  for (const removed of plan.removed) rows.push(["removed", "-", removed.entry, shortDigest(removed.digest), "-"]);
+  const out = formatTable(["LOCK", "CACHE", "IMAGE", "DIGEST", "PLATFORMS"], rows, { width, shrink: [2, 4] });
   const details = plan.images.flatMap(({ image }) => imageDetails(image));
   if (details.length > 0) out.push("", ...details);
   const counts = { new: 0, changed: 0, unchanged: 0 };

@@ -59,6 +59,10 @@ Deno.test({
           "--no-write-lock",
         ]);
         assertStringIncludes(plan.stdout, "2 changed");
+        // A changed row shows the old digest and the new one.
+        const changed = plan.stdout.split("\n").filter((l) => l.startsWith("changed "));
+        assertEquals(changed.length, 2, plan.stdout);
+        for (const row of changed) assert(/sha256:[0-9a-f]{12} → sha256:[0-9a-f]{12}/.test(row), row);
         assertStringIncludes(plan.stdout, `delta against ${join(dir, "v1.lock")}: `);
         planned = plan.stdout.match(/delta against \S+: (\d+ new blobs?, [^;\n]+)/)?.[1];
       });

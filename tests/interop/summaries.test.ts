@@ -57,6 +57,19 @@ Deno.test({
         });
 
         // Configs and layers, each once (manifests are not counted as blobs here).
+        await t.step(
+          "ls: single-platform images show their platform; a narrow terminal cuts names in the middle",
+          async () => {
+            const wide = await airgapOk(["ls", archive]);
+            const busybox = wide.stdout.split("\n").find((l) => l.startsWith("library/busybox:1.36 "));
+            assertStringIncludes(busybox ?? wide.stdout, " linux/amd64 ");
+            const narrow = await airgapOk(["ls", archive], { env: { COLUMNS: "60" } });
+            const rows = narrow.stdout.split("\n").filter((l) => l && !l.includes(" images, "));
+            for (const row of rows) assert(row.length <= 60, `wider than 60: ${row}`);
+            assert(rows.some((r) => /^\S+…\S+ /.test(r)), narrow.stdout);
+          },
+        );
+
         const unique = new Set(
           corpus.flatMap((i) => i.blobs.filter((b) => !isManifestType(b.descriptor.mediaType)))
             .map((b) => b.descriptor.digest),

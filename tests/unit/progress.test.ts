@@ -2,6 +2,7 @@ import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts
 import { createReporter, formatEta, ProgressTracker } from "../../lib/progress.ts";
 import type { Descriptor } from "../../lib/oci/manifest.ts";
 import type { CopyEvent } from "../../lib/copy.ts";
+import { formatTable, truncateMiddle } from "../../lib/format.ts";
 
 const d = (n: number, size: number, mediaType = "application/vnd.oci.image.layer.v1.tar+gzip"): Descriptor => ({
   digest: `sha256:${String(n).padStart(64, "0")}`,
@@ -159,4 +160,15 @@ Deno.test("waiting outside a phase prints a plain line without a terminal", () =
   const out = capture({ live: false });
   out.reporter.waiting("quay.io", 10);
   assertEquals(out.text(), "waiting for quay.io (10 s)\n");
+});
+
+Deno.test("tables: cut the name column in the middle to fit, keep the others", () => {
+  const rows = [["registry.example.com/rancher/mirrored-cluster-api-controller:v1.4.4", "sha256:0123", "linux/amd64"]];
+  const wide = formatTable(["IMAGE", "DIGEST", "PLATFORMS"], rows);
+  assertEquals(wide[1], rows[0].join("  "));
+  const narrow = formatTable(["IMAGE", "DIGEST", "PLATFORMS"], rows, { width: 50, shrink: [0] });
+  for (const line of narrow) assert(line.length <= 50, line);
+  assertEquals(narrow[1], "registry.exa…ller:v1.4.4  sha256:0123  linux/amd64");
+  assertEquals(truncateMiddle("abcdefghij", 5), "ab…ij");
+  assertEquals(truncateMiddle("abc", 5), "abc");
 });
