@@ -4,7 +4,7 @@
  * Every command is a short call into lib/commands.
  * @module
  */
-import { Command, CommanderError, Option } from "commander";
+import { Argument, Command, CommanderError, Option } from "commander";
 import { resolve } from "node:path";
 import { formatLoadSummary, loadCommand } from "./lib/commands/load.ts";
 import { chartFileImages, formatImageList, imagesCommand } from "./lib/commands/images.ts";
@@ -31,6 +31,7 @@ import { configJsonSchema } from "./schemas/config.ts";
 import { lockJsonSchema } from "./schemas/lock.ts";
 import { FOREIGN_LAYER_POLICIES, parseForeignLayerPolicy } from "./lib/oci/foreign.ts";
 import { VERSION } from "./lib/version.ts";
+import { COMPLETION_SHELLS, completionScript, type Shell } from "./lib/completion.ts";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -631,6 +632,11 @@ function program(): Command {
       });
       if (code !== 0) throw new AirgapError("the demo failed");
     });
+
+  cli.command("completion")
+    .description("print a shell completion script (bash, zsh, fish, powershell); e.g. source <(airgap completion bash)")
+    .addArgument(new Argument("<shell>", "the shell").choices(COMPLETION_SHELLS))
+    .action((shell: Shell) => out(completionScript(shell, cli).trimEnd()));
 
   cli.command("schema")
     .description("print the JSON Schema of airgap.yaml (or of airgap.lock)")
