@@ -29,6 +29,7 @@ import { defaultCacheDir } from "./lib/store/cache.ts";
 import type { RegistrySettings } from "./lib/store/registry/client.ts";
 import { configJsonSchema } from "./schemas/config.ts";
 import { lockJsonSchema } from "./schemas/lock.ts";
+import { OUTPUT_SCHEMAS, outputJsonSchema } from "./schemas/output.ts";
 import { FOREIGN_LAYER_POLICIES, parseForeignLayerPolicy } from "./lib/oci/foreign.ts";
 import { VERSION } from "./lib/version.ts";
 import { COMPLETION_SHELLS, completionScript, type Shell } from "./lib/completion.ts";
@@ -169,6 +170,7 @@ function program(): Command {
               origin: p.image.request.origin,
               digest: p.image.descriptor.digest,
               upstreamDigest: p.image.upstreamDigest,
+              ...(p.previousDigest ? { previousDigest: p.previousDigest } : {}),
               platforms: p.image.platforms,
               ...(p.image.assembled ? { assembled: p.image.assembled } : {}),
               ...(p.image.rewritten ? { rewritten: p.image.rewritten } : {}),
@@ -460,6 +462,7 @@ function program(): Command {
     .argument("<archive...>", "the archive, its first part, or all its parts")
     .option("--base <old>", "for a delta: the airgap.lock (or archive) it was cut against")
     .option("-q, --quiet", "only print problems and the result")
+    .option("--json", "print the result as JSON (airgap schema --of verify)")
     .option("--debug", "print stack traces on errors")
     .action(async (archives: string[], options) => {
       const path = resolve(firstPart(archives));
@@ -470,6 +473,7 @@ function program(): Command {
       const phase = reporter.phase("verifying", { bytes: size, source: displayPath(path) });
       const result = await verifyCommand(path, { base, onProgress: (n) => phase.bytes(n) });
       phase.end();
+      if (options.json) out(JSON.stringify({ ...result, ok: result.problems.length === 0 }, null, 2));
       for (const problem of result.problems) console.error(`error: ${problem.subject}: ${problem.message}`);
       const what = `${result.images} images${
         result.charts ? `, ${result.charts} charts` : ""
@@ -479,7 +483,7 @@ function program(): Command {
       if (result.problems.length > 0) {
         throw new AirgapError(`${displayPath(path)}: ${result.problems.length} problem(s) in ${what}`);
       }
-      out(`${displayPath(path)}: OK (${what}, ${formatDuration(performance.now() - started)})`);
+      if (!options.json) out(`${displayPath(path)}: OK (${what}, ${formatDuration(performance.now() - started)})`);
     });
 
   cli.command("ls")
@@ -639,10 +643,19 @@ function program(): Command {
     .action((shell: Shell) => out(completionScript(shell, cli).trimEnd()));
 
   cli.command("schema")
-    .description("print the JSON Schema of airgap.yaml (or of airgap.lock)")
-    .addOption(new Option("--of <what>", "which schema").choices(["config", "lock"]).default("config"))
+    .description("print the JSON Schema of airgap.yaml (or of airgap.lock, or of a command's --json output)")
+    .addOption(
+      new Option("--of <what>", "which schema").choices(["config", "lock", ...Object.keys(OUTPUT_SCHEMAS)]).default(
+        "config",
+      ),
+    )
     .action((options) => {
-      out(JSON.stringify(options.of === "lock" ? lockJsonSchema() : configJsonSchema(), null, 2));
+      const schema = options.of === "lock"
+        ? lockJsonSchema()
+        : options.of === "config"
+        ? configJsonSchema()
+        : outputJsonSchema(options.of);
+      out(JSON.stringify(schema, null, 2));
     });
 
   return cli;
