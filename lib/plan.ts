@@ -31,6 +31,7 @@ import { limiter } from "./copy.ts";
 import type { CacheStore } from "./store/cache.ts";
 import { type Base, deltaSize } from "./delta.ts";
 import { lockBlobs } from "./lock.ts";
+import { countingPlan, type PhasePlan } from "./progress.ts";
 import type { RegistryStore } from "./store/registry/store.ts";
 import { readAll, type ResolvedManifest } from "./store/types.ts";
 
@@ -358,6 +359,15 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
     ...(externalLayers.size > 0 ? { externalLayers: [...externalLayers.values()] } : {}),
     ...(absent.size > 0 ? { absent } : {}),
   };
+}
+
+/** Progress while resolving: each request counts once, by entry; the registries named are what is waited on. */
+export function resolvingPlan(requests: readonly ImageRequest[]): PhasePlan {
+  const hosts = [...new Set(requests.map((r) => r.source.registry))];
+  return countingPlan(
+    [...new Set(requests.map((r) => r.entry))],
+    hosts.length === 1 ? hosts[0] : `${hosts.length} registries`,
+  );
 }
 
 /** See {@link ResolvedImage.sourceName}: the entry when it was fetched from a mirror, else the full name. */

@@ -176,6 +176,11 @@ export class ProgressTracker {
   }
 }
 
+/** A phase over images that are only counted (resolving tags): `resolving: 120/712 images`. */
+export function countingPlan(labels: readonly string[], source?: string): PhasePlan {
+  return { images: labels.map((label) => ({ label, graph: [] })), source };
+}
+
 /** `ETA 1m 05s`-style remaining time, or "" when it cannot be estimated yet. */
 export function formatEta(remainingBytes: number, movedBytes: number, elapsedMs: number): string {
   if (remainingBytes <= 0 || movedBytes <= 0 || elapsedMs < 2000) return "";
@@ -191,11 +196,13 @@ export function formatStatus(label: string, counts: ProgressCounts, elapsedMs: n
   const parts: string[] = [];
   if (images.total > 0) parts.push(`${images.done}/${images.total} images`);
   if (blobs.total > 0) parts.push(`${blobs.done}/${blobs.total} blobs`);
-  const percent = bytes.total > 0 ? ` (${Math.floor((bytes.done * 100) / bytes.total)}%)` : "";
-  parts.push(`${formatBytes(bytes.done)} / ${formatBytes(bytes.total)}${percent}`);
-  parts.push(formatRate(counts.moved, elapsedMs));
-  const eta = formatEta(bytes.total - bytes.done, counts.moved, elapsedMs);
-  if (eta) parts.push(eta);
+  if (bytes.total > 0 || counts.moved > 0) {
+    const percent = bytes.total > 0 ? ` (${Math.floor((bytes.done * 100) / bytes.total)}%)` : "";
+    parts.push(`${formatBytes(bytes.done)} / ${formatBytes(bytes.total)}${percent}`);
+    parts.push(formatRate(counts.moved, elapsedMs));
+    const eta = formatEta(bytes.total - bytes.done, counts.moved, elapsedMs);
+    if (eta) parts.push(eta);
+  }
   let line = `${label}: ${parts.join(", ")}`;
   if (waiting) line += `; ${waiting}`;
   else if (counts.inFlight.length > 0) {

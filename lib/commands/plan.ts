@@ -7,7 +7,7 @@ import type { Lock } from "../../schemas/lock.ts";
 import type { Declaration } from "../declaration.ts";
 import { formatBytes, formatTable, shortDigest } from "../format.ts";
 import { withSources } from "../lock.ts";
-import { lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
+import { lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages, resolvingPlan } from "../plan.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import type { Reporter } from "../progress.ts";
 import { registryPool } from "../registries.ts";
@@ -52,19 +52,15 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
       registry: pool.get,
       reporter: options.reporter,
     });
-    let resolved = 0;
-    const total = sources.requests.length;
+    const resolving = options.reporter.phase("resolving", resolvingPlan(sources.requests));
     const images = await resolveImages(sources.requests, {
       cache,
       registry: pool.get,
       lock: options.previousLock,
       locked: options.locked,
       foreignLayers: options.declaration.foreignLayers,
-      onResolved() {
-        resolved++;
-        if (resolved % 50 === 0) options.reporter.info(`resolved ${resolved}/${total} images`);
-      },
-    });
+      onResolved: (image) => resolving.imageDone(image.request.entry),
+    }).finally(() => resolving.end());
     const plan = await makePlan(images, cache, options.previousLock, options.base);
     return { plan, lock: withSources(lockFromImages(images), sources.locked), sources };
   } finally {

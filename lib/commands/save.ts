@@ -26,6 +26,7 @@ import {
   type Plan,
   type ResolvedImage,
   resolveImages,
+  resolvingPlan,
 } from "../plan.ts";
 import { type PhasePlan, type Reporter, trace } from "../progress.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
@@ -189,13 +190,15 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       reporter,
     });
     reporter.info(`resolving ${sources.requests.length} images`);
+    const resolving = reporter.phase("resolving", resolvingPlan(sources.requests));
     const images = await resolveImages(sources.requests, {
       cache,
       registry: pool.get,
       lock: options.previousLock,
       locked: options.locked,
       foreignLayers: options.declaration.foreignLayers,
-    });
+      onResolved: (image) => resolving.imageDone(image.request.entry),
+    }).finally(() => resolving.end());
     trace("resolved");
     for (const note of foreignLayerNotes(images, options.declaration.foreignLayers ?? "include")) {
       if (note.warning) reporter.warn(note.text);
