@@ -23,7 +23,7 @@ import { cacheLs, cachePrune, cacheVerify } from "./lib/commands/cache.ts";
 import { demoCommand } from "./lib/commands/demo.ts";
 import { readLock, writeLock } from "./lib/lock.ts";
 import { ResolveError } from "./lib/plan.ts";
-import { createReporter, type Reporter } from "./lib/progress.ts";
+import { createReporter, type Phase, type Reporter } from "./lib/progress.ts";
 import { splitRegistryArgument } from "./lib/ref.ts";
 import { defaultCacheDir } from "./lib/store/cache.ts";
 import type { RegistrySettings } from "./lib/store/registry/client.ts";
@@ -469,10 +469,12 @@ function program(): Command {
       const base = options.base ? await loadBase(resolve(options.base), options.base) : undefined;
       const reporter = reporterFor(options);
       const started = performance.now();
-      const size = (await Deno.stat(path).catch(() => ({ size: 0 }))).size;
-      const phase = reporter.phase("verifying", { bytes: size, source: displayPath(path) });
-      const result = await verifyCommand(path, { base, onProgress: (n) => phase.bytes(n) });
-      phase.end();
+      let phase: Phase | undefined;
+      const result = await verifyCommand(path, {
+        base,
+        onStart: (bytes) => phase = reporter.phase("verifying", { bytes, source: displayPath(path) }),
+        onProgress: (n) => phase?.bytes(n),
+      }).finally(() => phase?.end());
       if (options.json) out(JSON.stringify({ ...result, ok: result.problems.length === 0 }, null, 2));
       for (const problem of result.problems) console.error(`error: ${problem.subject}: ${problem.message}`);
       const what = `${result.images} images${

@@ -127,7 +127,7 @@ export class ProgressTracker {
   bytes(n: number, descriptor?: Descriptor, label?: string): boolean {
     this.moved += n;
     if (!descriptor) {
-      this.#bytesOnly = Math.min(this.#bytesTotal, this.#bytesOnly + n);
+      this.#bytesOnly += n;
       return true;
     }
     const size = this.#sizes.get(descriptor.digest);

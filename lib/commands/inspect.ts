@@ -49,6 +49,8 @@ export interface VerifyResult {
 export interface VerifyOptions {
   /** A base lock to check a delta's outside blobs against. */
   base?: Base;
+  /** Hears the bytes about to be re-hashed (every blob once), before the first chunk. */
+  onStart?: (totalBytes: number) => void;
   /** Hears the length of each chunk re-hashed (for a progress line). */
   onProgress?: (bytes: number) => void;
 }
@@ -79,6 +81,7 @@ export async function verifyCommand(path: string, options: VerifyOptions = {}): 
     }
     // 2. Every blob re-hashed; an error names the part and the blob.
     let bytes = 0;
+    options.onStart?.([...archive.blobs.values()].reduce((sum, e) => sum + e.size, 0));
     const limit = limiter(2);
     await Promise.all([...archive.blobs.entries()].map(([digest, entry]) =>
       limit(async () => {
