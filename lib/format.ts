@@ -110,3 +110,8 @@ export function formatTable(
     }).join("  ");
   return [header, ...rows].map(line);
 }
+
+/** `1 image`, `3 images`. */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}

@@ -276,6 +276,7 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
       let lastMove = started;
       let lastDraw = -Infinity;
       let lastPlain = started;
+      let printed = false;
       const stalled = () => {
         if (waitingFor) return waitingText();
         const idle = now() - lastMove;
@@ -292,6 +293,7 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
           drawLive(line());
         } else if (force || t - lastPlain >= interval) {
           lastPlain = t;
+          printed = true;
           write(`${line()}\n`);
         }
       };
@@ -333,6 +335,8 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
           if (ticker !== undefined) clearInterval(ticker);
           if (current === phase) current = undefined;
           if (live) clear();
+          // A CI log that showed this phase under way also shows where it ended.
+          else if (printed && !options.quiet) write(`${line()}\n`);
         },
       };
       current = phase;

@@ -10,7 +10,7 @@ import { explainRefusal } from "./absent.ts";
 import type { PlatformSelector } from "../oci/platform.ts";
 import { checkWindowsVersions } from "../windows.ts";
 import { AirgapError } from "../errors.ts";
-import { formatBytes, formatDuration, formatRate } from "../format.ts";
+import { formatBytes, formatDuration, formatRate, plural } from "../format.ts";
 import type { Reporter } from "../progress.ts";
 import { formatReference, parseReference, type Reference, targetReference } from "../ref.ts";
 import { registryPool } from "../registries.ts";
@@ -103,7 +103,6 @@ export function formatLoadSummary(
   elapsedMs: number,
   chartsPushed: unknown,
 ): string {
-  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
   const fresh = s.images - s.alreadyPresent;
   const images = s.alreadyPresent === 0
     ? plural(s.images, "image")

@@ -33,7 +33,7 @@ import { type RegistryPool, registryPool } from "../registries.ts";
 import { type ArchiveSummary, type ArchiveWriter, createArchive } from "../store/archive.ts";
 import { type Base, deltaSize, formatDeltaSize } from "../delta.ts";
 import { displayPath } from "../declaration.ts";
-import { formatBytes, formatDuration, formatRate } from "../format.ts";
+import { formatBytes, formatDuration, formatRate, plural } from "../format.ts";
 import { basename } from "node:path";
 import { type CacheStore, openCache } from "../store/cache.ts";
 import type { Store } from "../store/types.ts";
@@ -90,7 +90,6 @@ export async function formatSaveSummary(
   options: { elapsedMs: number; base?: Base; split?: string; sums?: string },
 ): Promise<string> {
   const { archive, plan } = result;
-  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
   const cached = plan.images.filter((i) => i.missing.length === 0).length;
   const charts = result.sources.charts.length;
   const lines = [

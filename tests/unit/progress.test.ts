@@ -123,8 +123,9 @@ Deno.test("progress without a terminal: plain lines at the interval, one per ima
   const lines = out.text().split("\n").filter((l) => l);
   assert(!out.text().includes("\r") && !out.text().includes("\x1b"), JSON.stringify(out.text()));
   const status = lines.filter((l) => l.startsWith("pushing: "));
-  assert(status.length >= 3 && status.length <= 5, lines.join("\n")); // 12 events × 400 ms at 1000 ms
+  assert(status.length >= 3 && status.length <= 6, lines.join("\n")); // 12 events × 400 ms at 1000 ms, and the end
   assertEquals(lines.filter((l) => l.startsWith("loaded ")), ["loaded a:1 (1/2)", "loaded b:1 (2/2)"]);
+  assertStringIncludes(status.at(-1)!, "pushing: 2/2 images, 6/6 blobs"); // where it ended
   for (const line of status) {
     const [, done, total] = line.match(/(\d+)\/(\d+) blobs/)!;
     assert(Number(done) <= Number(total), line);
