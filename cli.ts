@@ -4,20 +4,28 @@
  * Every command is a short call into lib/commands.
  * @module
  */
-import { Command, CommanderError, Option } from "commander";
+import { Argument, Command, CommanderError, Option } from "commander";
 import { resolve } from "node:path";
-import { loadCommand } from "./lib/commands/load.ts";
+import { formatLoadSummary, loadCommand } from "./lib/commands/load.ts";
 import { mirrorCommand } from "./lib/commands/mirror.ts";
 import { chartFileImages, formatImageList, imagesCommand } from "./lib/commands/images.ts";
 import { extractCharts } from "./lib/commands/charts.ts";
 import { formatPlan, formatSources, planCommand } from "./lib/commands/plan.ts";
-import { saveCommand } from "./lib/commands/save.ts";
+import { formatSaveSummary, saveCommand } from "./lib/commands/save.ts";
 import { serveCommand, waitForShutdown } from "./lib/commands/serve.ts";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "./lib/declaration.ts";
 import { readImageList } from "./lib/sources/list.ts";
 import { AirgapError, errorMessage, usageError } from "./lib/errors.ts";
-import { formatBytes, formatDuration, formatRate, parseSize, shortDigest } from "./lib/format.ts";
-import { loadBase } from "./lib/delta.ts";
+import {
+  formatBytes,
+  formatDuration,
+  formatRate,
+  formatTable,
+  parseSize,
+  shortDigest,
+  tableWidth,
+} from "./lib/format.ts";
+import { formatDeltaSize, loadBase } from "./lib/delta.ts";
 import { writeSums } from "./lib/checksums.ts";
 import { lsCommand, verifyCommand } from "./lib/commands/inspect.ts";
 import { diffLocks } from "./lib/commands/diff.ts";
@@ -28,14 +36,16 @@ import { ResolveError } from "./lib/plan.ts";
 import { checkDeclaration, CheckError, checkListDeclaration } from "./lib/check.ts";
 import { initCommand } from "./lib/commands/init.ts";
 import { failedListPath, groupFailures, type ImageFailure, retryFlags, writeFailedList } from "./lib/failures.ts";
-import { createReporter, type Reporter } from "./lib/progress.ts";
+import { createReporter, type Phase, type Reporter } from "./lib/progress.ts";
 import { splitRegistryArgument } from "./lib/ref.ts";
 import { defaultCacheDir } from "./lib/store/cache.ts";
 import type { RegistrySettings } from "./lib/store/registry/client.ts";
 import { configJsonSchema } from "./schemas/config.ts";
 import { lockJsonSchema } from "./schemas/lock.ts";
+import { OUTPUT_SCHEMAS, outputJsonSchema } from "./schemas/output.ts";
 import { FOREIGN_LAYER_POLICIES, parseForeignLayerPolicy } from "./lib/oci/foreign.ts";
 import { VERSION } from "./lib/version.ts";
+import { COMPLETION_SHELLS, completionScript, type Shell } from "./lib/completion.ts";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -44,11 +54,18 @@ interface CommonOptions {
   platform?: string[];
   cache?: string;
   quiet?: boolean;
+  verbose?: boolean;
   debug?: boolean;
 }
 
 function reporterFor(options: CommonOptions): Reporter {
-  return createReporter({ quiet: options.quiet });
+  return createReporter({ quiet: options.quiet, verbose: options.verbose, ...progressTestOptions() });
+}
+
+/** Tests shorten the plain-progress interval (AIRGAP_PROGRESS_INTERVAL, ms) instead of waiting 10 s. */
+function progressTestOptions(): { interval?: number } {
+  const interval = Number(Deno.env.get("AIRGAP_PROGRESS_INTERVAL"));
+  return Number.isFinite(interval) && interval >= 0 && Deno.env.has("AIRGAP_PROGRESS_INTERVAL") ? { interval } : {};
 }
 
 function out(line = "") {
@@ -160,6 +177,7 @@ function addCommonOptions(command: Command, withFile = true): Command {
     )
     .option("--cache <dir>", `cache directory (default: ${displayPath(defaultCacheDir())})`)
     .option("-q, --quiet", "only print results and errors")
+    .option("--verbose", "also a line per finished image")
     .option("--debug", "print stack traces on errors");
 }
 
@@ -210,6 +228,7 @@ function program(): Command {
               origin: p.image.request.origin,
               digest: p.image.descriptor.digest,
               upstreamDigest: p.image.upstreamDigest,
+              ...(p.previousDigest ? { previousDigest: p.previousDigest } : {}),
               platforms: p.image.platforms,
               ...(p.image.assembled ? { assembled: p.image.assembled } : {}),
               ...(p.image.rewritten ? { rewritten: p.image.rewritten } : {}),
@@ -231,7 +250,7 @@ function program(): Command {
         ));
       } else {
         if (sources.summaries.length > 0) out(formatSources(sources) + "\n");
-        out(formatPlan(plan));
+        out(formatPlan(plan, tableWidth()));
       }
       const writing = lockToWrite(decl, options.lock, lockPath);
       if (writing && options.writeLock) {
@@ -299,33 +318,11 @@ function program(): Command {
         failedList: failedListPath(output),
       });
       reportLeftOut(result.failed, failedListPath(output), reporter, decl.configPath);
-      if (result.archive.parts.length > 1 || options.checksum) {
-        const sums = await writeSums(output, result.archive.parts);
-        out(`wrote ${result.archive.parts.length} part(s) and ${displayPath(sums)}`);
-      }
-      const elapsed = performance.now() - started;
-      if (base) {
-        out(
-          `delta against ${base.source}: ${result.archive.blobs} blobs (${
-            formatBytes(result.archive.blobBytes)
-          }) carried`,
-        );
-      }
+      const sums = result.archive.parts.length > 1 || options.checksum
+        ? await writeSums(output, result.archive.parts)
+        : undefined;
       out(
-        `saved ${result.plan.images.length} images${
-          result.sources.charts.length
-            ? ` and ${result.sources.charts.length} chart${result.sources.charts.length === 1 ? "" : "s"}`
-            : ""
-        } (${result.archive.blobs} blobs, ${formatBytes(result.archive.blobBytes)}) to ${
-          displayPath(result.archive.path)
-        } (${formatBytes(result.archive.size)}) in ${formatDuration(elapsed)}`,
-      );
-      out(
-        result.fetchedBlobs === 0
-          ? "fetched nothing: everything came from the cache"
-          : `fetched ${result.fetchedBlobs} blobs, ${
-            formatBytes(result.fetchedBytes)
-          } (${result.fetchedBytes} bytes) at ${formatRate(result.fetchedBytes, elapsed)}`,
+        await formatSaveSummary(result, { elapsedMs: performance.now() - started, base, split: options.split, sums }),
       );
       if (lockToWrite(decl, options.lock, lockPath)) out(`wrote ${displayPath(lockPath!)}`);
     });
@@ -352,6 +349,7 @@ function program(): Command {
       "push the archive's charts as OCI charts to REGISTRY[/prefix]/PATH (default: charts)",
     )
     .option("-q, --quiet", "only print results and errors")
+    .option("--verbose", "also a line per finished image")
     .option("--debug", "print stack traces on errors")
     .action(async (archiveArgs: string[], options) => {
       const archiveArg = archiveArgs.length > 0 ? firstPart(archiveArgs) : undefined;
@@ -429,14 +427,7 @@ function program(): Command {
         if (chart.file) out(`wrote ${displayPath(chart.file)}`);
         if (chart.target) out(`pushed chart ${chart.target}`);
       }
-      const s = result.stats;
-      out(
-        `loaded ${result.images.length} images into ${registry} in ${
-          formatDuration(elapsed)
-        }: ${s.blobsPushed} blobs pushed (${formatBytes(s.bytesPushed)}, ${
-          formatRate(s.bytesPushed, elapsed)
-        }), ${s.blobsMounted} mounted, ${s.blobsSkipped} already there`,
-      );
+      out(formatLoadSummary(result.summary, prefix ? `${registry}/${prefix}` : registry, elapsed, options.pushCharts));
     });
 
   addWindowsOptions(addCommonOptions(
@@ -608,23 +599,30 @@ function program(): Command {
     .argument("<archive...>", "the archive, its first part, or all its parts")
     .option("--base <old>", "for a delta: the airgap.lock (or archive) it was cut against")
     .option("-q, --quiet", "only print problems and the result")
+    .option("--json", "print the result as JSON (airgap schema --of verify)")
     .option("--debug", "print stack traces on errors")
     .action(async (archives: string[], options) => {
       const path = resolve(firstPart(archives));
       const base = options.base ? await loadBase(resolve(options.base), options.base) : undefined;
       const reporter = reporterFor(options);
       const started = performance.now();
-      const phase = reporter.phase("verifying", (await Deno.stat(path).catch(() => ({ size: 0 }))).size, 0);
-      const result = await verifyCommand(path, { base, onProgress: (n) => phase.addBytes(n) });
-      phase.end();
+      let phase: Phase | undefined;
+      const result = await verifyCommand(path, {
+        base,
+        onStart: (bytes) => phase = reporter.phase("verifying", { bytes, source: displayPath(path) }),
+        onProgress: (n) => phase?.bytes(n),
+      }).finally(() => phase?.end());
+      if (options.json) out(JSON.stringify({ ...result, ok: result.problems.length === 0 }, null, 2));
       for (const problem of result.problems) console.error(`error: ${problem.subject}: ${problem.message}`);
-      const what = `${result.images} images, ${result.blobs} blobs, ${formatBytes(result.bytes)}${
+      const what = `${result.images} images${
+        result.charts ? `, ${result.charts} charts` : ""
+      }, ${result.blobs} blobs, ${formatBytes(result.bytes)}${
         result.parts.length > 1 ? ` in ${result.parts.length} parts` : ""
       }${result.fromBase ? `, ${result.fromBase} blobs from its base` : ""}`;
       if (result.problems.length > 0) {
         throw new AirgapError(`${displayPath(path)}: ${result.problems.length} problem(s) in ${what}`);
       }
-      out(`${displayPath(path)}: OK (${what}, ${formatDuration(performance.now() - started)})`);
+      if (!options.json) out(`${displayPath(path)}: OK (${what}, ${formatDuration(performance.now() - started)})`);
     });
 
   cli.command("ls")
@@ -644,16 +642,20 @@ function program(): Command {
         i.platforms.length ? i.platforms.join(",") : "-",
         i.carried === i.size ? formatBytes(i.size) : `${formatBytes(i.carried)} of ${formatBytes(i.size)}`,
       ]);
-      const header = ["IMAGE", "DIGEST", "PLATFORMS", "SIZE"];
-      const widths = header.map((h, n) => Math.max(h.length, ...rows.map((r) => r[n].length)));
-      for (const r of [header, ...rows]) {
-        out(r.map((c, n) => (n === r.length - 1 ? c : c.padEnd(widths[n]))).join("  "));
-      }
+      const charts = listing.images.filter((i) => i.kind === "chart").length;
+      const imageCount = listing.images.length - charts;
+      const table = formatTable(["IMAGE", "DIGEST", "PLATFORMS", "SIZE"], rows, {
+        width: tableWidth(),
+        shrink: [0, 2],
+      });
+      for (const line of table) out(line);
       out("");
       out(
-        `${listing.images.length} images, ${listing.blobs} blobs, ${formatBytes(listing.size)}${
-          listing.parts.length > 1 ? ` in ${listing.parts.length} parts` : ""
-        }${listing.base ? `; a delta against base ${shortDigest(listing.base)}` : ""}`,
+        `${imageCount} images${charts ? `, ${charts} charts` : ""}, ${listing.blobs} blobs, ${
+          formatBytes(listing.size)
+        }${listing.parts.length > 1 ? ` in ${listing.parts.length} parts` : ""}${
+          listing.base ? `; a delta against base ${shortDigest(listing.base)}` : ""
+        }`,
       );
     });
 
@@ -678,9 +680,9 @@ function program(): Command {
       }
       for (const r of diff.retagged) out(`> ${r.before.entry} -> ${r.after.entry}  ${shortDigest(r.after.digest)}`);
       out(
-        `${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed, ${diff.retagged.length} re-tagged, ${diff.unchanged} unchanged; ` +
-          `${diff.newBlobs} new blobs, ${formatBytes(diff.newBytes)} to move`,
+        `${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed, ${diff.retagged.length} re-tagged, ${diff.unchanged} unchanged`,
       );
+      out(formatDeltaSize(oldPath, { blobs: diff.newBlobs, bytes: diff.newBytes }));
     });
 
   const cacheCli = cli.command("cache").description("look after the local cache");
@@ -820,11 +822,25 @@ function program(): Command {
       out(`wrote ${displayPath(path)}: edit it, then run "airgap check" and "airgap plan"`);
     });
 
+  cli.command("completion")
+    .description("print a shell completion script (bash, zsh, fish, powershell); e.g. source <(airgap completion bash)")
+    .addArgument(new Argument("<shell>", "the shell").choices(COMPLETION_SHELLS))
+    .action((shell: Shell) => out(completionScript(shell, cli).trimEnd()));
+
   cli.command("schema")
-    .description("print the JSON Schema of airgap.yaml (or of airgap.lock)")
-    .addOption(new Option("--of <what>", "which schema").choices(["config", "lock"]).default("config"))
+    .description("print the JSON Schema of airgap.yaml (or of airgap.lock, or of a command's --json output)")
+    .addOption(
+      new Option("--of <what>", "which schema").choices(["config", "lock", ...Object.keys(OUTPUT_SCHEMAS)]).default(
+        "config",
+      ),
+    )
     .action((options) => {
-      out(JSON.stringify(options.of === "lock" ? lockJsonSchema() : configJsonSchema(), null, 2));
+      const schema = options.of === "lock"
+        ? lockJsonSchema()
+        : options.of === "config"
+        ? configJsonSchema()
+        : outputJsonSchema(options.of);
+      out(JSON.stringify(schema, null, 2));
     });
 
   shortUsageErrors(cli, "airgap");

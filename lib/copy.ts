@@ -33,7 +33,7 @@ export interface CopyRoot {
 export type CopyEvent =
   | { type: "blob"; descriptor: Descriptor; outcome: PushOutcome; label: string }
   | { type: "manifest"; descriptor: Descriptor; outcome: PushOutcome; label: string }
-  | { type: "bytes"; bytes: number }
+  | { type: "bytes"; bytes: number; descriptor: Descriptor; label: string }
   | { type: "image"; label: string; descriptor: Descriptor };
 
 /** What {@link copyGraph} needs. */
@@ -136,7 +136,7 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
         const stream = await src.fetch(node.srcRepo, desc);
         return observeBytes(stream, (bytes) => {
           result.bytes += bytes;
-          emit({ type: "bytes", bytes });
+          emit({ type: "bytes", bytes, descriptor: desc, label: node.label });
         }, verifiedDigestOf(stream));
       });
       result.blobs[outcome]++;

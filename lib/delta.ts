@@ -6,6 +6,7 @@
  */
 import type { Lock } from "../schemas/lock.ts";
 import { AirgapError, errorMessage } from "./errors.ts";
+import { formatBytes } from "./format.ts";
 import { formatLock, lockBlobs, parseLock } from "./lock.ts";
 import { isManifestType } from "./oci/media.ts";
 import type { Descriptor } from "./oci/manifest.ts";
@@ -51,6 +52,38 @@ export async function loadBase(path: string, shownAs = path): Promise<Base> {
   }
   const lock = parseLock(text, shownAs);
   return { source: shownAs, lock, text: formatLock(lock), blobs: new Set(lockBlobs(lock).keys()) };
+}
+
+/** The size of a delta: the blobs (manifests, configs, layers) the new side references and the base does not. */
+export interface DeltaSize {
+  /** How many such blobs. */
+  blobs: number;
+  /** Their bytes. */
+  bytes: number;
+}
+
+/**
+ * The one definition of what a delta carries, used by `plan --since`, `diff`
+ * and `save --since` so that they print the same numbers for the same two
+ * locks: every digest `references` (digest → size, e.g. `lockBlobs(newLock)`)
+ * holds that the base does not. (The archive also repeats the few small
+ * manifests the base has, so that every image in it is complete.)
+ */
+export function deltaSize(references: ReadonlyMap<string, number>, base: ReadonlySet<string>): DeltaSize {
+  const size: DeltaSize = { blobs: 0, bytes: 0 };
+  for (const [digest, bytes] of references) {
+    if (base.has(digest)) continue;
+    size.blobs++;
+    size.bytes += bytes;
+  }
+  return size;
+}
+
+/** The one label for {@link deltaSize}: `delta against OLD: 16 new blobs, 12 MiB`. */
+export function formatDeltaSize(source: string, size: DeltaSize): string {
+  return `delta against ${source}: ${size.blobs} new blob${size.blobs === 1 ? "" : "s"}, ${
+    formatBytes(size.bytes)
+  } (${size.bytes} bytes)`;
 }
 
 /** The blobs a delta against `base` must carry, out of `all`. */

@@ -1,12 +1,16 @@
 /**
  * The commented example declaration (airgap.example.yaml), built into the
  * program so that `airgap init` works from a compiled binary, which has no
- * repository to read. A test keeps it equal to airgap.example.yaml.
+ * repository to read. A test keeps it equal to airgap.example.yaml; regenerate
+ * it with `deno task example`.
  * @module
  */
 
 /** The text of airgap.example.yaml. */
 export const EXAMPLE_DECLARATION: string = [
+  "# yaml-language-server: $schema=schemas/airgap.schema.json",
+  "# (Editors with the YAML language server complete and check every key. Elsewhere:",
+  "#  airgap schema > airgap.schema.json, and point the line above at that file.)",
   "# airgap.yaml — what to carry into the air gap. Keep it in git next to the",
   "# airgap.lock that `airgap plan` / `airgap save` write beside it.",
   "# Unknown keys are errors, so a typo never silently drops an image.",
@@ -121,6 +125,7 @@ export const EXAMPLE_DECLARATION: string = [
   "    ca: certs/registry-ca.pem # trust a private CA",
   "    username: robot$airgap",
   "    passwordEnv: AIRGAP_REGISTRY_PASSWORD",
+  "    # passwordFile: secrets/registry-password # or a file holding it (relative to this file; keep it out of git)",
   "  mirror.example.com:5000:",
   "    insecure: true # plain HTTP allowed (tried after HTTPS), like Docker's insecure-registries",
   "",

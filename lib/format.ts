@@ -36,11 +36,82 @@ export function formatDuration(ms: number): string {
 
 /** `312 MiB/s`. */
 export function formatRate(bytes: number, ms: number): string {
-  return `${formatBytes(ms > 0 ? (bytes * 1000) / ms : 0)}/s`;
+  return `${formatBytes(ms > 0 ? Math.round((bytes * 1000) / ms) : 0)}/s`;
 }
 
 /** Shorten a digest for tables: `sha256:0123456789ab`. */
 export function shortDigest(digest: string): string {
   const [algorithm, hex] = digest.split(":");
   return `${algorithm}:${hex.slice(0, 12)}`;
+}
+
+/** Columns of the terminal on stderr or stdout (COLUMNS, else 80 when neither is a terminal). */
+export function terminalWidth(): number {
+  try {
+    const columns = Number(Deno.env.get("COLUMNS"));
+    if (columns > 0) return columns;
+  } catch { /* no env permission */ }
+  try {
+    return Deno.consoleSize().columns || 80;
+  } catch {
+    return 80;
+  }
+}
+
+/** Cut `text` to `width` characters, ending with `…` when cut. */
+export function truncateEnd(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
+}
+
+/** Cut `text` to `width` characters by replacing its middle with `…` (names keep their registry and tag). */
+export function truncateMiddle(text: string, width: number): string {
+  if (text.length <= width) return text;
+  if (width <= 1) return "…".slice(0, width);
+  const tail = Math.floor((width - 1) / 2);
+  return `${text.slice(0, width - 1 - tail)}…${text.slice(text.length - tail)}`;
+}
+
+/** Columns a table on stdout may use: COLUMNS, else the terminal's; unlimited when stdout is not a terminal. */
+export function tableWidth(): number {
+  try {
+    const columns = Number(Deno.env.get("COLUMNS"));
+    if (columns > 0) return columns;
+  } catch { /* no env permission */ }
+  return Deno.stdout.isTerminal() ? terminalWidth() : Infinity;
+}
+
+/**
+ * Lay out a table with two spaces between columns. When it is wider than
+ * `width`, the `shrink` columns (in that order, e.g. the image name) are
+ * narrowed, down to `minimum` characters, by cutting the middle of their
+ * cells — a name keeps its registry and its tag.
+ */
+export function formatTable(
+  header: string[],
+  rows: string[][],
+  options: { width?: number; shrink?: number[]; minimum?: number } = {},
+): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const width = options.width ?? Infinity;
+  const minimum = options.minimum ?? 16;
+  // The last column is not padded, so it does not count its trailing spaces.
+  const total = () => widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1);
+  // First down to `minimum` each, then (a very narrow terminal) down to the header's width.
+  for (const floor of [(c: number) => Math.max(minimum, header[c].length), (c: number) => header[c].length]) {
+    for (const column of options.shrink ?? []) {
+      const excess = total() - width;
+      if (excess > 0) widths[column] = Math.max(Math.min(widths[column], floor(column)), widths[column] - excess);
+    }
+  }
+  const line = (cells: string[]) =>
+    cells.map((c, i) => {
+      const cell = truncateMiddle(c, widths[i]);
+      return i === cells.length - 1 ? cell : cell.padEnd(widths[i]);
+    }).join("  ");
+  return [header, ...rows].map(line);
+}
+
+/** `1 image`, `3 images`. */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }

@@ -25,12 +25,14 @@ import {
   parseManifest,
   storedChildren,
 } from "./oci/manifest.ts";
-import { isManifestType } from "./oci/media.ts";
-import { filterIndex, formatPlatform, isAttestation, platformWants } from "./oci/platform.ts";
-import { formatReference, isValidDigest } from "./ref.ts";
+import { isIndexType, isManifestType } from "./oci/media.ts";
+import { filterIndex, formatPlatform, isAttestation, platformWants, singleImagePlatform } from "./oci/platform.ts";
+import { formatReference, isValidDigest, parseReference } from "./ref.ts";
 import { limiter } from "./copy.ts";
 import type { CacheStore } from "./store/cache.ts";
-import type { Base } from "./delta.ts";
+import { type Base, deltaSize } from "./delta.ts";
+import { lockBlobs } from "./lock.ts";
+import { countingPlan, type PhasePlan } from "./progress.ts";
 import type { RegistryStore } from "./store/registry/store.ts";
 import { readAll, type ResolvedManifest } from "./store/types.ts";
 
@@ -40,8 +42,16 @@ const REFERENCE_DIGEST = "vnd.docker.reference.digest";
 export interface ResolvedImage {
   /** The request this image answers. */
   request: ImageRequest;
-  /** Full source reference, e.g. `docker.io/rancher/rancher:v2.7.9`. */
+  /** Full reference it is fetched from, e.g. `docker.io/rancher/rancher:v2.7.9` or `mirror:5000/rancher/rancher:v2.7.9`. */
   name: string;
+  /**
+   * How the image is known at its origin, for files meant for git and for
+   * other tools (the lock, index.json): `name`, except that with a mirror
+   * (`--source-registry`) it is the entry as written, without the mirror's
+   * host — so `skopeo copy oci-archive:FILE:rancher/fleet:v0.9.0` finds it and
+   * the lock does not depend on which mirror a machine used.
+   */
+  sourceName: string;
   /** Root that is saved: the upstream root, or a platform-filtered index. */
   descriptor: Descriptor;
   /** Digest of the upstream root. */
@@ -79,6 +89,10 @@ export interface PlannedImage {
   lockStatus: LockStatus;
   /** Blobs of this image missing from the cache. */
   missing: Descriptor[];
+  /** For a changed image: the digest the previous lock pinned. */
+  previousDigest?: string;
+  /** For a single-manifest image whose config is cached: its platform, `os/arch[/variant]`. */
+  platform?: string;
 }
 
 /** The plan: images, their status, and the totals. */
@@ -95,7 +109,7 @@ export interface Plan {
   fetchBlobs: number;
   /** Images in the previous lock no longer declared. */
   removed: LockedImage[];
-  /** With a base: what a delta against it carries (every manifest, blobs the base lacks). */
+  /** With a base: what a delta against it carries ({@link deltaSize}), and of that what is still to fetch. */
   delta?: { source: string; blobs: number; bytes: number; fetchBytes: number };
 }
 
@@ -347,6 +361,7 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
   return {
     request,
     name,
+    sourceName: sourceNameOf(request, name),
     descriptor: saved,
     upstreamDigest: root?.descriptor.digest ?? saved.digest,
     platforms: [...new Set(platforms)],
@@ -360,6 +375,26 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
     ...(externalLayers.size > 0 ? { externalLayers: [...externalLayers.values()] } : {}),
     ...(absent.size > 0 ? { absent } : {}),
   };
+}
+
+/** Progress while resolving: each request counts once, by entry; the registries named are what is waited on. */
+export function resolvingPlan(requests: readonly ImageRequest[]): PhasePlan {
+  const hosts = [...new Set(requests.map((r) => r.source.registry))];
+  return countingPlan(
+    [...new Set(requests.map((r) => r.entry))],
+    hosts.length === 1 ? hosts[0] : `${hosts.length} registries`,
+  );
+}
+
+/** See {@link ResolvedImage.sourceName}: the entry when it was fetched from a mirror, else the full name. */
+export function sourceNameOf(request: ImageRequest, name: string): string {
+  let written: string;
+  try {
+    written = formatReference(parseReference(request.entry));
+  } catch {
+    return name;
+  }
+  return written === name ? name : request.entry.trim();
 }
 
 /** What {@link resolveEach} resolved, and what it could not. */
@@ -420,6 +455,13 @@ export function graphOf(image: ResolvedImage): Descriptor[] {
   return [image.descriptor, ...image.manifests, ...image.blobs];
 }
 
+/** The platform of a single-manifest image, when its manifest and config are in the cache (no network). */
+async function cachedPlatform(cache: CacheStore, root: Descriptor): Promise<string | undefined> {
+  const read = async (d: Descriptor) => await cache.has(d.digest, d.size) ? await cache.readBytes(d) : undefined;
+  const manifest = await read(root);
+  return manifest ? await singleImagePlatform(manifest, read) : undefined;
+}
+
 /**
  * Compare resolved images with the cache and the previous lock. `failed`
  * entries (declared, but not resolved this time) are not "removed".
@@ -433,7 +475,6 @@ export async function makePlan(
 ): Promise<Plan> {
   const blobs = new Map<string, number>();
   const missingAll = new Map<string, number>();
-  const deltaBlobs = new Map<string, number>();
   const deltaFetch = new Map<string, number>();
   const planned: PlannedImage[] = [];
   const known = new Map((previous?.images ?? []).map((i) => [lockKey(i), i]));
@@ -443,7 +484,6 @@ export async function makePlan(
       if (image.absent?.has(d.digest)) continue;
       blobs.set(d.digest, d.size);
       const carried = !base || isManifestType(d.mediaType) || !base.blobs.has(d.digest);
-      if (carried) deltaBlobs.set(d.digest, d.size);
       if (!(await cache.has(d.digest, d.size))) {
         // A delta never fetches what its base provides.
         if (carried) {
@@ -459,7 +499,16 @@ export async function makePlan(
       : before.digest === image.descriptor.digest
       ? "unchanged"
       : "changed";
-    planned.push({ image, lockStatus, missing });
+    const platform = image.platforms.length > 0 || isIndexType(image.descriptor.mediaType)
+      ? undefined
+      : await cachedPlatform(cache, image.descriptor);
+    planned.push({
+      image,
+      lockStatus,
+      missing,
+      ...(lockStatus === "changed" ? { previousDigest: before!.digest } : {}),
+      ...(platform ? { platform } : {}),
+    });
   }
   const declared = new Set([...images.map((i) => i.request.entry), ...failed.map((f) => f.entry)]);
   const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
@@ -471,7 +520,11 @@ export async function makePlan(
     fetchBlobs: missingAll.size,
     removed: (previous?.images ?? []).filter((i) => !declared.has(i.entry)),
     delta: base
-      ? { source: base.source, blobs: deltaBlobs.size, bytes: sum(deltaBlobs), fetchBytes: sum(deltaFetch) }
+      ? {
+        source: base.source,
+        ...deltaSize(lockBlobs(lockFromImages(images)), base.blobs),
+        fetchBytes: sum(deltaFetch),
+      }
       : undefined,
   };
 }
@@ -482,7 +535,7 @@ export function lockFromImages(images: ResolvedImage[]): Lock {
     lockVersion: 1,
     images: images.map((image) => ({
       entry: image.request.entry,
-      source: image.name,
+      source: image.sourceName,
       digest: image.descriptor.digest,
       ...(image.upstreamDigest !== image.descriptor.digest ? { upstreamDigest: image.upstreamDigest } : {}),
       mediaType: image.descriptor.mediaType,

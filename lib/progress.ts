@@ -1,98 +1,347 @@
 /**
- * Messages and progress on stderr: one live line on a terminal, a line every
- * few seconds otherwise (CI logs). stdout stays for results.
+ * Messages and progress on stderr; stdout stays for results.
+ *
+ * Progress counts what is *at the destination*, each thing once: an image is
+ * done when its root is tagged, a blob when its digest is stored (pushed,
+ * mounted or already there), bytes are the sizes of stored blobs plus the
+ * bytes in flight. Totals come from the same graphs, so no counter can pass
+ * its total — the copy engine reports per (repository, digest), and a layer
+ * shared by ten repositories must still count once.
+ *
+ * On a terminal one live status line is redrawn (cut to the terminal width);
+ * elsewhere (CI logs) a plain status line is printed every `interval`
+ * (10 s), and with `verbose` one line per finished image. When nothing has
+ * moved for a few seconds the line says what it is waiting for.
  * @module
  */
-import { formatBytes, formatRate } from "./format.ts";
+import type { CopyEvent } from "./copy.ts";
+import { formatBytes, formatRate, terminalWidth, truncateEnd } from "./format.ts";
+import type { Descriptor } from "./oci/manifest.ts";
 
 /** Where commands report to. */
 export interface Reporter {
-  /** A line of information (stderr). */
+  /** A line of information (stderr; not with `quiet`). */
   info(line: string): void;
+  /** A line only shown with `verbose`. */
+  detail(line: string): void;
   /** A warning (stderr, prefixed). */
   warn(line: string): void;
-  /** Start a byte-progress phase. */
-  phase(label: string, totalBytes: number, totalItems: number): Phase;
+  /** Start a progress phase over the given images (or just a byte count). */
+  phase(label: string, plan: PhasePlan): Phase;
+  /**
+   * Something is waited on (a registry that does not answer, a retry's
+   * back-off): shown as `waiting for WHAT (N s)` until progress resumes.
+   * Callers may repeat it as `seconds` grows.
+   */
+  waiting(what: string, seconds: number): void;
+}
+
+/** What a phase will move. */
+export interface PhasePlan {
+  /** The images, each with every descriptor the destination must end up holding (root included). */
+  images?: { label: string; graph: readonly Descriptor[] }[];
+  /** Further blobs that count in blobs and bytes but are not images (chart artifacts). */
+  extra?: readonly Descriptor[];
+  /** A byte total for phases that count only bytes (verify). */
+  bytes?: number;
+  /** What is waited on when nothing moves (a registry host, a file). */
+  source?: string;
+  /** The verb for finished-image lines with `verbose` (default: the label). */
+  done?: string;
 }
 
 /** A running progress phase. */
 export interface Phase {
-  /** Count `n` more bytes done. */
-  addBytes(n: number): void;
-  /** Count one more item (blob) done. */
-  addItem(): void;
+  /** `n` more bytes of a blob are in flight (`label`: the image it is for). */
+  bytes(n: number, descriptor?: Descriptor, label?: string): void;
+  /** A blob is at the destination. */
+  blobDone(descriptor: Descriptor): void;
+  /** An image is complete at the destination (so is every descriptor of its graph). */
+  imageDone(label: string): void;
+  /** Redraw now (a timer does it every second, so stalls and the ETA show without events). */
+  tick(): void;
+  /** Feed a copy engine event to the phase. */
+  copyEvent(event: CopyEvent): void;
   /** Finish the phase: clear the live line, if any. */
   end(): void;
 }
 
-const encoder = new TextEncoder();
-
 /** Options for {@link createReporter}. */
 export interface ReporterOptions {
+  /** Only results and errors: no information, no progress. */
   quiet?: boolean;
+  /** One line per finished image, and {@link Reporter.detail} lines. */
+  verbose?: boolean;
   /** Force (true) or forbid (false) the live line; default: stderr is a terminal. */
   live?: boolean;
+  /** ANSI escapes on the live line (default: unless NO_COLOR is set). */
+  ansi?: boolean;
+  /** Columns of the live line (default: the terminal's). */
+  width?: number;
+  /** Milliseconds between plain status lines without a terminal (default 10 000). */
+  interval?: number;
+  /** Seconds without progress before the line says it is waiting (default 5). */
+  stallSeconds?: number;
+  /** Clock in milliseconds (tests). */
+  now?: () => number;
+  /** Where the text goes (default: stderr). */
   write?: (text: string) => void;
+}
+
+/** Counters of a phase; `done` never exceeds `total`. */
+export interface ProgressCounts {
+  images: { done: number; total: number };
+  blobs: { done: number; total: number };
+  bytes: { done: number; total: number };
+  /** Bytes actually transferred (the rate), not those found already there. */
+  moved: number;
+  /** Labels of images with bytes in flight. */
+  inFlight: string[];
+}
+
+/** The bookkeeping of one phase: pure, so it can be tested without a terminal. */
+export class ProgressTracker {
+  #sizes = new Map<string, number>();
+  #graphs = new Map<string, Descriptor[]>();
+  #doneBlobs = new Set<string>();
+  #doneImages = new Set<string>();
+  #flight = new Map<string, { bytes: number; label?: string }>();
+  #doneBytes = 0;
+  #bytesOnly = 0;
+  #bytesTotal = 0;
+  moved = 0;
+
+  constructor(plan: PhasePlan) {
+    for (const image of plan.images ?? []) {
+      const graph = this.#graphs.get(image.label) ?? [];
+      graph.push(...image.graph);
+      this.#graphs.set(image.label, graph);
+      for (const d of image.graph) this.#sizes.set(d.digest, d.size);
+    }
+    for (const d of plan.extra ?? []) this.#sizes.set(d.digest, d.size);
+    for (const size of this.#sizes.values()) this.#bytesTotal += size;
+    if (this.#sizes.size === 0) this.#bytesTotal = plan.bytes ?? 0;
+  }
+
+  /** Bytes in flight; returns false when they are for nothing this phase counts. */
+  bytes(n: number, descriptor?: Descriptor, label?: string): boolean {
+    this.moved += n;
+    if (!descriptor) {
+      this.#bytesOnly += n;
+      return true;
+    }
+    const size = this.#sizes.get(descriptor.digest);
+    if (size === undefined || this.#doneBlobs.has(descriptor.digest)) return false;
+    const flight = this.#flight.get(descriptor.digest) ?? { bytes: 0, label };
+    // A retried download starts again: never count more than the blob's size.
+    flight.bytes = Math.min(size, flight.bytes + n);
+    this.#flight.set(descriptor.digest, flight);
+    return true;
+  }
+
+  /** A blob is stored; returns false when it was counted already (or is not counted here). */
+  blobDone(digest: string): boolean {
+    const size = this.#sizes.get(digest);
+    if (size === undefined || this.#doneBlobs.has(digest)) return false;
+    this.#doneBlobs.add(digest);
+    this.#flight.delete(digest);
+    this.#doneBytes += size;
+    return true;
+  }
+
+  /** An image is complete; returns false when it was counted already. */
+  imageDone(label: string): boolean {
+    const graph = this.#graphs.get(label);
+    if (!graph || this.#doneImages.has(label)) return false;
+    this.#doneImages.add(label);
+    for (const d of graph) this.blobDone(d.digest);
+    return true;
+  }
+
+  /** The counters now. */
+  counts(): ProgressCounts {
+    let flying = 0;
+    const inFlight = new Set<string>();
+    for (const f of this.#flight.values()) {
+      flying += f.bytes;
+      if (f.label) inFlight.add(f.label);
+    }
+    return {
+      images: { done: this.#doneImages.size, total: this.#graphs.size },
+      blobs: { done: this.#doneBlobs.size, total: this.#sizes.size },
+      bytes: { done: this.#doneBytes + flying + this.#bytesOnly, total: this.#bytesTotal },
+      moved: this.moved,
+      inFlight: [...inFlight].filter((l) => !this.#doneImages.has(l)),
+    };
+  }
+}
+
+/** A phase over images that are only counted (resolving tags): `resolving: 120/712 images`. */
+export function countingPlan(labels: readonly string[], source?: string): PhasePlan {
+  return { images: labels.map((label) => ({ label, graph: [] })), source };
+}
+
+/** `ETA 1m 05s`-style remaining time, or "" when it cannot be estimated yet. */
+export function formatEta(remainingBytes: number, movedBytes: number, elapsedMs: number): string {
+  if (remainingBytes <= 0 || movedBytes <= 0 || elapsedMs < 2000) return "";
+  const seconds = Math.ceil((remainingBytes / movedBytes) * (elapsedMs / 1000));
+  if (seconds < 60) return `ETA ${seconds}s`;
+  if (seconds < 3600) return `ETA ${Math.floor(seconds / 60)}m ${String(seconds % 60).padStart(2, "0")}s`;
+  return `ETA ${Math.floor(seconds / 3600)}h ${String(Math.floor((seconds % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+/** One status line: `saving: 3/12 images, 45/167 blobs, 120 MiB / 817 MiB (14%), 25 MiB/s, ETA 28s; rancher/x`. */
+export function formatStatus(label: string, counts: ProgressCounts, elapsedMs: number, waiting?: string): string {
+  const { images, blobs, bytes } = counts;
+  const parts: string[] = [];
+  if (images.total > 0) parts.push(`${images.done}/${images.total} images`);
+  if (blobs.total > 0) parts.push(`${blobs.done}/${blobs.total} blobs`);
+  if (bytes.total > 0 || counts.moved > 0) {
+    const percent = bytes.total > 0 ? ` (${Math.floor((bytes.done * 100) / bytes.total)}%)` : "";
+    parts.push(`${formatBytes(bytes.done)} / ${formatBytes(bytes.total)}${percent}`);
+    parts.push(formatRate(counts.moved, elapsedMs));
+    const eta = formatEta(bytes.total - bytes.done, counts.moved, elapsedMs);
+    if (eta) parts.push(eta);
+  }
+  let line = `${label}: ${parts.join(", ")}`;
+  if (waiting) line += `; ${waiting}`;
+  else if (counts.inFlight.length > 0) {
+    const shown = counts.inFlight.slice(0, 3).join(", ");
+    line += `; ${shown}${counts.inFlight.length > 3 ? ` +${counts.inFlight.length - 3}` : ""}`;
+  }
+  return line;
+}
+
+const encoder = new TextEncoder();
+
+function noColor(): boolean {
+  try {
+    return Deno.env.get("NO_COLOR") !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 /** A reporter on stderr. */
 export function createReporter(options: ReporterOptions = {}): Reporter {
   const write = options.write ?? ((text: string) => Deno.stderr.writeSync(encoder.encode(text)));
-  const live = options.live ?? Deno.stderr.isTerminal();
-  let liveLine = false;
+  const live = !options.quiet && (options.live ?? Deno.stderr.isTerminal());
+  const ansi = options.ansi ?? !noColor();
+  const now = options.now ?? (() => performance.now());
+  const interval = options.interval ?? 10_000;
+  const stallMs = (options.stallSeconds ?? 5) * 1000;
+  let shown = 0; // length of the live line on screen
+  let current: Phase | undefined; // the running phase
+  let waitingFor: { what: string; seconds: number } | undefined;
+
   const clear = () => {
-    if (liveLine) write("\r\x1b[K");
-    liveLine = false;
+    if (shown === 0) return;
+    write(ansi ? "\r\x1b[K" : `\r${" ".repeat(shown)}\r`);
+    shown = 0;
   };
+  const drawLive = (line: string) => {
+    const width = options.width ?? terminalWidth();
+    const cut = truncateEnd(line, Math.max(10, width - 1));
+    const pad = !ansi && cut.length < shown ? " ".repeat(shown - cut.length) : "";
+    write(`\r${ansi ? "\x1b[K" : ""}${cut}${pad}`);
+    shown = cut.length;
+  };
+  const println = (line: string) => {
+    clear();
+    write(`${line}\n`);
+    if (live) current?.tick();
+  };
+  const waitingText = () => waitingFor ? `waiting for ${waitingFor.what} (${waitingFor.seconds} s)` : "";
+
   return {
     info(line) {
-      if (options.quiet) return;
-      clear();
-      write(`${line}\n`);
+      if (!options.quiet) println(line);
+    },
+    detail(line) {
+      if (options.verbose && !options.quiet) println(line);
     },
     warn(line) {
-      clear();
-      write(`warning: ${line}\n`);
+      println(`warning: ${line}`);
     },
-    phase(label, totalBytes, totalItems) {
-      const started = performance.now();
-      let bytes = 0;
-      let items = 0;
-      let lastDraw = 0;
-      const render = () => {
-        const elapsed = performance.now() - started;
-        const percent = totalBytes > 0 ? ` (${Math.min(100, Math.floor((bytes * 100) / totalBytes))}%)` : "";
-        return `${label}: ${formatBytes(bytes)} / ${formatBytes(totalBytes)}${percent}, ${items}/${totalItems} blobs, ${
-          formatRate(bytes, elapsed)
-        }`;
+    waiting(what, seconds) {
+      if (options.quiet) return;
+      waitingFor = { what, seconds: Math.round(seconds) };
+      if (current) current.tick();
+      else if (live) drawLive(waitingText());
+      else write(`${waitingText()}\n`);
+    },
+    phase(label, plan) {
+      const tracker = new ProgressTracker(plan);
+      const started = now();
+      let lastMove = started;
+      let lastDraw = -Infinity;
+      let lastPlain = started;
+      let printed = false;
+      const stalled = () => {
+        if (waitingFor) return waitingText();
+        const idle = now() - lastMove;
+        if (idle < stallMs) return "";
+        return `waiting for ${plan.source ?? "data"} (${Math.floor(idle / 1000)} s)`;
       };
+      const line = () => formatStatus(label, tracker.counts(), now() - started, stalled());
       const draw = (force = false) => {
         if (options.quiet) return;
-        const now = performance.now();
+        const t = now();
         if (live) {
-          if (!force && now - lastDraw < 200) return;
-          lastDraw = now;
-          write(`\r\x1b[K${render()}`);
-          liveLine = true;
-        } else if (force || now - lastDraw > 10_000) {
-          lastDraw = now;
-          write(`${render()}\n`);
+          if (!force && t - lastDraw < 100) return;
+          lastDraw = t;
+          drawLive(line());
+        } else if (force || t - lastPlain >= interval) {
+          lastPlain = t;
+          printed = true;
+          write(`${line()}\n`);
         }
       };
-      lastDraw = live ? 0 : performance.now();
-      return {
-        addBytes(n) {
-          bytes += n;
+      const moved = () => {
+        lastMove = now();
+        waitingFor = undefined;
+      };
+      const ticker = options.quiet
+        ? undefined
+        : setInterval(() => draw(), live ? 1000 : Math.max(250, Math.min(1000, interval)));
+      if (ticker !== undefined) Deno.unrefTimer(ticker);
+      const phase: Phase = {
+        bytes(n, descriptor, imageLabel) {
+          moved();
+          if (tracker.bytes(n, descriptor, imageLabel)) draw();
+        },
+        blobDone(descriptor) {
+          moved();
+          if (tracker.blobDone(descriptor.digest)) draw();
+        },
+        imageDone(imageLabel) {
+          moved();
+          if (!tracker.imageDone(imageLabel)) return;
+          const { images } = tracker.counts();
+          if (options.verbose && !options.quiet) {
+            println(`${plan.done ?? label} ${imageLabel} (${images.done}/${images.total})`);
+          }
           draw();
         },
-        addItem() {
-          items++;
-          draw();
+        tick() {
+          draw(live);
+        },
+        copyEvent(event) {
+          if (event.type === "bytes") phase.bytes(event.bytes, event.descriptor, event.label);
+          else if (event.type === "blob" || event.type === "manifest") phase.blobDone(event.descriptor);
+          else if (event.type === "image") phase.imageDone(event.label);
         },
         end() {
+          if (ticker !== undefined) clearInterval(ticker);
+          if (current === phase) current = undefined;
           if (live) clear();
+          // A CI log that showed this phase under way also shows where it ended.
+          else if (printed && !options.quiet) write(`${line()}\n`);
         },
       };
+      current = phase;
+      draw(live);
+      return phase;
     },
   };
 }

@@ -9,24 +9,36 @@ const platformList = z.array(z.string().min(1), {
   error: "expected a list of platforms such as [linux/amd64, linux/arm64] or [all]",
 });
 
+// Every key carries its description here, once: `airgap schema` hands them
+// to editors (yaml-language-server shows them on hover), and the example's
+// comments say the same in more words.
+const PLATFORMS = "Platforms to keep, os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8); [all] keeps every platform";
+const MIRROR = "Mirror to pull from instead of the registries the entries name (MIRROR/ENTRY, as --source-registry)";
+const WINDOWS_VERSIONS =
+  "Windows versions: release names (1809, ltsc2019, 20H2, ltsc2022, ltsc2025) or build prefixes (10.0.17763)";
+
 /** One inline image entry: a string, or an object with per-image settings. */
 export const ImageEntrySchema = z.union([
-  z.string().min(1),
+  z.string().min(1).describe("An image reference, written as in rancher-images.txt"),
   z.strictObject({
-    ref: z.string().min(1),
-    platforms: platformList.optional(),
+    ref: z.string().min(1).describe("The image reference, written as in rancher-images.txt"),
+    platforms: platformList.optional().describe(`${PLATFORMS} (default: the top-level platforms)`),
   }),
-], { error: "expected an image reference (string) or {ref, platforms}" });
+], { error: "expected an image reference (string) or {ref, platforms}" }).describe(
+  "An image: a reference, or {ref, platforms}",
+);
 
 /** One image list file: a path, or an object with per-list settings. */
 export const ListEntrySchema = z.union([
-  z.string().min(1),
+  z.string().min(1).describe("An image list file, relative to this file"),
   z.strictObject({
-    path: z.string().min(1),
-    platforms: platformList.optional(),
-    sourceRegistry: z.string().min(1).optional(),
+    path: z.string().min(1).describe("The image list file, relative to this file (one entry per line, # comments)"),
+    platforms: platformList.optional().describe(`${PLATFORMS} (default: the top-level platforms)`),
+    sourceRegistry: z.string().min(1).optional().describe(`${MIRROR}, for this list`),
   }),
-], { error: "expected a list file path (string) or {path, platforms, sourceRegistry}" });
+], { error: "expected a list file path (string) or {path, platforms, sourceRegistry}" }).describe(
+  "An image list: a path, or {path, platforms, sourceRegistry}",
+);
 
 /** Windows versions: release names (1809, ltsc2022, 20H2…) or build prefixes (10.0.17763). */
 const windowsVersions = z.array(z.union([z.string().min(1), z.number().int()]), {
@@ -35,119 +47,111 @@ const windowsVersions = z.array(z.union([z.string().min(1), z.number().int()]), 
 
 /** Windows images (rancher-windows-images.txt): windows/amd64 images of the given versions. */
 export const WindowsSchema = z.strictObject({
-  /** Versions for the lists and images below that name none (default [1809]). */
-  versions: windowsVersions.optional(),
-  /** Windows image list files, relative to this file. */
+  versions: windowsVersions.optional().describe(
+    `${WINDOWS_VERSIONS}, for the lists and images that name none (default [1809])`,
+  ),
   lists: z.array(z.union([
-    z.string().min(1),
+    z.string().min(1).describe("A Windows image list file, relative to this file"),
     z.strictObject({
-      path: z.string().min(1),
-      versions: windowsVersions.optional(),
-      sourceRegistry: z.string().min(1).optional(),
+      path: z.string().min(1).describe("The Windows image list file, relative to this file"),
+      versions: windowsVersions.optional().describe(`${WINDOWS_VERSIONS}, for this list`),
+      sourceRegistry: z.string().min(1).optional().describe(`${MIRROR}, for this list`),
     }),
-  ], { error: "expected a list file path (string) or {path, versions, sourceRegistry}" })).optional(),
-  /** Windows images written inline. */
+  ], { error: "expected a list file path (string) or {path, versions, sourceRegistry}" })).optional().describe(
+    "Windows image list files (rancher-windows-images.txt), relative to this file",
+  ),
   images: z.array(z.union([
-    z.string().min(1),
-    z.strictObject({ ref: z.string().min(1), versions: windowsVersions.optional() }),
-  ], { error: "expected an image reference (string) or {ref, versions}" })).optional(),
+    z.string().min(1).describe("A Windows image reference"),
+    z.strictObject({
+      ref: z.string().min(1).describe("The Windows image reference"),
+      versions: windowsVersions.optional().describe(`${WINDOWS_VERSIONS}, for this image`),
+    }),
+  ], { error: "expected an image reference (string) or {ref, versions}" })).optional().describe(
+    "Windows images written inline",
+  ),
 });
 
 /** Connection settings for one registry host. Secrets are referenced, never written here. */
 export const RegistrySettingsSchema = z.strictObject({
-  /**
-   * Foreign (non-distributable) layers when this host is the load target:
-   * include (default: carry them, rewrite manifests), keep (leave them at their URLs), skip (rewrite, do not carry).
-   */
-  foreignLayers: z.enum(["include", "keep", "skip"]).optional(),
-  insecure: z.boolean().optional(),
-  ca: z.string().min(1).optional(),
-  username: z.string().min(1).optional(),
-  passwordEnv: z.string().min(1).optional(),
-  passwordFile: z.string().min(1).optional(),
+  foreignLayers: z.enum(["include", "keep", "skip"]).optional().describe(
+    "Foreign (non-distributable) layers when this host is the load target: include (default: carry them, rewrite manifests), keep (leave them at their URLs), skip (rewrite, do not carry)",
+  ),
+  insecure: z.boolean().optional().describe("Allow plain HTTP (tried after HTTPS), like Docker's insecure-registries"),
+  ca: z.string().min(1).optional().describe("PEM file of the CA(s) to trust for this host, relative to this file"),
+  username: z.string().min(1).optional().describe("User name (the password comes from passwordEnv or passwordFile)"),
+  passwordEnv: z.string().min(1).optional().describe("Environment variable holding the password"),
+  passwordFile: z.string().min(1).optional().describe(
+    "File holding the password (a trailing newline is ignored), relative to this file",
+  ),
 });
 
 /** Where `airgap load` pushes when no `--registry` is given. */
 export const TargetSchema = z.strictObject({
-  registry: z.string().min(1),
-  prefix: z.string().optional(),
+  registry: z.string().min(1).describe("Target registry host[:port]"),
+  prefix: z.string().optional().describe("Path put before every image, e.g. a Harbor project"),
 });
 
 /** A Rancher release whose image lists (release assets) are carried. */
 export const RancherSchema = z.strictObject({
-  /** Release tag, e.g. `v2.7.9`. */
-  version: z.string().min(1),
-  /** Where the release assets are: a URL (or a directory relative to this file); `{version}` is replaced. */
-  url: z.string().min(1).optional(),
-  /** Accept `-rc`/`-alpha`/`-beta` versions (not for production). */
-  allowPrerelease: z.boolean().optional(),
-  /** Also carry `rancher-windows-images.txt`. */
-  windows: z.boolean().optional(),
-  /** Platforms for the Linux list (default: `platforms`). */
-  platforms: platformList.optional(),
-  /** Platforms for the Windows list (default: [windows/amd64]). */
-  windowsPlatforms: platformList.optional(),
-  /** Mirror to pull the listed images from (default: `sourceRegistry`). */
-  sourceRegistry: z.string().min(1).optional(),
+  version: z.string().min(1).describe("Release tag, e.g. v2.7.9"),
+  url: z.string().min(1).optional().describe(
+    "Where the release assets are: a URL (or a directory relative to this file); {version} is replaced (default: GitHub's release downloads)",
+  ),
+  allowPrerelease: z.boolean().optional().describe("Accept -rc/-alpha/-beta versions (not for production)"),
+  windows: z.boolean().optional().describe("Also carry rancher-windows-images.txt"),
+  platforms: platformList.optional().describe(`${PLATFORMS}, for the Linux list (default: the top-level platforms)`),
+  windowsPlatforms: platformList.optional().describe(
+    "Platforms for the Windows list (default: windows/amd64 of the windows.versions)",
+  ),
+  sourceRegistry: z.string().min(1).optional().describe(`${MIRROR}, for the release's images`),
 });
 
 /** A Helm chart: its images are carried, and the chart itself travels in the archive. */
 export const ChartSchema = z.strictObject({
-  /** Chart name in the repository. */
-  name: z.string().min(1),
-  /** An HTTP(S) chart repository (with index.yaml), a local directory with one, or `oci://host/path`. */
-  repo: z.string().min(1),
-  /** Exact chart version. */
-  version: z.string().min(1),
-  /** Values, as in a values file (applied after `valuesFiles`). */
-  values: z.record(z.string(), z.unknown()).optional(),
-  /** Values files relative to this file, applied in order (`helm -f`). */
-  valuesFiles: z.array(z.string().min(1)).optional(),
-  /** `--set key=value` arguments, applied last. */
-  set: z.array(z.string().min(1)).optional(),
-  /** Images the chart's programs pull at run time, which no template shows. */
-  extraImages: z.array(z.string().min(1)).optional(),
-  /** Platforms for this chart's images (default: `platforms`). */
-  platforms: platformList.optional(),
-  /** Mirror to pull this chart's images from (default: `sourceRegistry`). */
-  sourceRegistry: z.string().min(1).optional(),
-  /** `.Release.Name` (default `release-name`, as `helm template`). */
-  releaseName: z.string().min(1).optional(),
-  /** `.Release.Namespace` (default `default`). */
-  namespace: z.string().min(1).optional(),
-  /** `.Capabilities.KubeVersion`, e.g. `v1.27.6`. */
-  kubeVersion: z.string().min(1).optional(),
+  name: z.string().min(1).describe("Chart name in the repository"),
+  repo: z.string().min(1).describe(
+    "An HTTP(S) chart repository (with index.yaml), a local directory with one (relative to this file), or oci://host/path",
+  ),
+  version: z.string().min(1).describe("Exact chart version"),
+  values: z.record(z.string(), z.unknown()).optional().describe(
+    "Values, as in a values file (applied after valuesFiles)",
+  ),
+  valuesFiles: z.array(z.string().min(1)).optional().describe(
+    "Values files relative to this file, applied in order (helm -f)",
+  ),
+  set: z.array(z.string().min(1)).optional().describe("--set key=value arguments, applied last"),
+  extraImages: z.array(z.string().min(1)).optional().describe(
+    "Images the chart's programs pull at run time, which no template shows",
+  ),
+  platforms: platformList.optional().describe(
+    `${PLATFORMS}, for this chart's images (default: the top-level platforms)`,
+  ),
+  sourceRegistry: z.string().min(1).optional().describe(`${MIRROR}, for this chart's images`),
+  releaseName: z.string().min(1).optional().describe(".Release.Name (default release-name, as helm template)"),
+  namespace: z.string().min(1).optional().describe(".Release.Namespace (default: default)"),
+  kubeVersion: z.string().min(1).optional().describe(".Capabilities.KubeVersion, e.g. v1.27.6"),
 });
 
 /** The whole declaration. */
 export const ConfigSchema = z.strictObject({
-  /** Declaration format version. */
-  version: z.literal(1).optional(),
-  /** Default platforms for every image (`all` keeps every platform). */
-  platforms: platformList.optional(),
-  /** Mirror to pull from instead of the registries the entries name (`--source-registry`). */
-  sourceRegistry: z.string().min(1).optional(),
-  /** Image entries, written as in rancher-images.txt. */
-  images: z.array(ImageEntrySchema).optional(),
-  /** Image list files, relative to this file. */
-  lists: z.array(ListEntrySchema).optional(),
-  /** Windows images and versions (rancher-windows-images.txt). */
-  windows: WindowsSchema.optional(),
-  /** A Rancher release: its `rancher-images.txt` (and Windows list). */
-  rancher: RancherSchema.optional(),
-  /** Helm charts: their images, and the charts themselves. */
-  charts: z.array(ChartSchema).optional(),
-  /** Default load target. */
-  target: TargetSchema.optional(),
-  /** Connection settings by registry host (`host[:port]`). */
-  registries: z.record(z.string().min(1), RegistrySettingsSchema).optional(),
-  /** Default archive path for `save`, relative to this file. */
-  output: z.string().min(1).optional(),
-  /** Cache directory (default: the platform cache directory). */
-  cache: z.string().min(1).optional(),
-  /** Save, load and plan every image that can be (`--keep-going`): the others are listed in NAME.failed.txt, exit code 3. */
-  keepGoing: z.boolean().optional(),
-});
+  version: z.literal(1).optional().describe("Declaration format version (1)"),
+  platforms: platformList.optional().describe(`${PLATFORMS}, for every image (default [linux/amd64])`),
+  sourceRegistry: z.string().min(1).optional().describe(MIRROR),
+  images: z.array(ImageEntrySchema).optional().describe("Image entries, written as in rancher-images.txt"),
+  lists: z.array(ListEntrySchema).optional().describe("Image list files, relative to this file"),
+  windows: WindowsSchema.optional().describe("Windows images and versions (rancher-windows-images.txt)"),
+  rancher: RancherSchema.optional().describe("A Rancher release: its rancher-images.txt (and Windows list)"),
+  charts: z.array(ChartSchema).optional().describe("Helm charts: their images, and the charts themselves"),
+  target: TargetSchema.optional().describe("Where airgap load pushes when --registry is not given"),
+  registries: z.record(z.string().min(1), RegistrySettingsSchema).optional().describe(
+    "Connection settings by registry host (host[:port]), for sources and targets alike",
+  ),
+  output: z.string().min(1).optional().describe("Archive written by airgap save, relative to this file"),
+  cache: z.string().min(1).optional().describe("Cache directory (default: the platform cache directory)"),
+  keepGoing: z.boolean().optional().describe(
+    "Save, load and plan every image that can be (--keep-going): the others are listed in NAME.failed.txt, exit code 3",
+  ),
+}).describe("airgap.yaml: what to carry into the air gap");
 
 /** A validated declaration. */
 export type Config = z.infer<typeof ConfigSchema>;

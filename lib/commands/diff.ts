@@ -6,6 +6,7 @@
  */
 import type { Lock, LockedImage } from "../../schemas/lock.ts";
 import { lockBlobs } from "../lock.ts";
+import { deltaSize } from "../delta.ts";
 
 /** The difference between two locks. */
 export interface LockDiff {
@@ -19,7 +20,7 @@ export interface LockDiff {
   retagged: { before: LockedImage; after: LockedImage }[];
   /** How many entries kept their digest. */
   unchanged: number;
-  /** Blobs NEW references that OLD does not: what a delta carries (besides manifests). */
+  /** Blobs NEW references that OLD does not: what a delta carries ({@link deltaSize}). */
   newBlobs: number;
   /** Bytes of those new blobs. */
   newBytes: number;
@@ -44,12 +45,6 @@ export function diffLocks(before: Lock, after: Lock): LockDiff {
   for (const image of before.images) {
     if (!now.has(image.entry) && !retaggedFrom.has(image.entry)) diff.removed.push(image);
   }
-  const had = lockBlobs(before);
-  for (const [digest, size] of lockBlobs(after)) {
-    if (!had.has(digest)) {
-      diff.newBlobs++;
-      diff.newBytes += size;
-    }
-  }
-  return diff;
+  const delta = deltaSize(lockBlobs(after), new Set(lockBlobs(before).keys()));
+  return { ...diff, newBlobs: delta.blobs, newBytes: delta.bytes };
 }

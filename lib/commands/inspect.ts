@@ -9,9 +9,11 @@ import { AirgapError, errorMessage } from "../errors.ts";
 import { checkSums, sumsPath } from "../checksums.ts";
 import { lockBlobs, parseLock } from "../lock.ts";
 import { walkGraph } from "../oci/graph.ts";
+import { isChartEntry } from "../oci/chart.ts";
 import { digestOf } from "../oci/digest.ts";
 import type { Descriptor } from "../oci/manifest.ts";
-import { isManifestType } from "../oci/media.ts";
+import { isIndexType, isManifestType } from "../oci/media.ts";
+import { singleImagePlatform } from "../oci/platform.ts";
 import { type ArchiveReader, BASE_ANNOTATION, BASE_LOCK_ENTRY, openArchive } from "../store/archive.ts";
 import type { Base } from "../delta.ts";
 
@@ -33,8 +35,10 @@ export interface VerifyResult {
   blobs: number;
   /** Bytes re-hashed (a blob that failed counts what was read of it). */
   bytes: number;
-  /** Entries in index.json (images and charts). */
+  /** Images in index.json (charts not included). */
   images: number;
+  /** Helm charts in index.json. */
+  charts: number;
   /** Blobs the archive relies on its base for (deltas). */
   fromBase: number;
   /** Everything found wrong; empty when the archive is sound. */
@@ -45,6 +49,8 @@ export interface VerifyResult {
 export interface VerifyOptions {
   /** A base lock to check a delta's outside blobs against. */
   base?: Base;
+  /** Hears the bytes about to be re-hashed (every blob once), before the first chunk. */
+  onStart?: (totalBytes: number) => void;
   /** Hears the length of each chunk re-hashed (for a progress line). */
   onProgress?: (bytes: number) => void;
 }
@@ -75,6 +81,7 @@ export async function verifyCommand(path: string, options: VerifyOptions = {}): 
     }
     // 2. Every blob re-hashed; an error names the part and the blob.
     let bytes = 0;
+    options.onStart?.([...archive.blobs.values()].reduce((sum, e) => sum + e.size, 0));
     const limit = limiter(2);
     await Promise.all([...archive.blobs.entries()].map(([digest, entry]) =>
       limit(async () => {
@@ -146,7 +153,8 @@ export async function verifyCommand(path: string, options: VerifyOptions = {}): 
       parts: archive.parts,
       blobs: archive.blobs.size,
       bytes,
-      images: archive.images.length,
+      images: archive.images.filter((i) => !isChartEntry(i)).length,
+      charts: archive.images.filter(isChartEntry).length,
       fromBase,
       problems,
     };
@@ -218,6 +226,17 @@ export interface Listing {
   images: ListedImage[];
 }
 
+/** `[os/arch]` of a single-manifest image whose config the archive carries; else none. */
+async function onePlatform(archive: ArchiveReader, root: Descriptor): Promise<string[]> {
+  if (isIndexType(root.mediaType) || !archive.blobs.has(root.digest)) return [];
+  const platform = await singleImagePlatform(
+    await archive.readBytes(root),
+    async (config) =>
+      archive.blobs.get(config.digest)?.size === config.size ? await archive.readBytes(config) : undefined,
+  );
+  return platform ? [platform] : [];
+}
+
 /** List an archive's images, platforms and sizes. */
 export async function lsCommand(path: string): Promise<Listing> {
   const archive = await openArchive(path);
@@ -238,7 +257,11 @@ export async function lsCommand(path: string): Promise<Listing> {
         digest: image.descriptor.digest,
         mediaType: image.descriptor.mediaType,
         kind: image.annotations["io.airgap.kind"] ?? "image",
-        platforms: locked?.platforms.length ? locked.platforms : graph.platforms,
+        platforms: locked?.platforms.length
+          ? locked.platforms
+          : graph.platforms.length
+          ? graph.platforms
+          : await onePlatform(archive, image.descriptor),
         size,
         carried,
       });

@@ -4,13 +4,15 @@
  * every digest, then check every tag.
  * @module
  */
-import { copyGraph, type CopyRoot } from "../copy.ts";
+import { type CopyEvent, copyGraph, type CopyRoot } from "../copy.ts";
 import type { ImageFailure } from "../failures.ts";
 import { basename } from "node:path";
+import type { PushOutcome } from "../store/types.ts";
 import { explainRefusal } from "./absent.ts";
 import type { PlatformSelector } from "../oci/platform.ts";
 import { checkWindowsVersions } from "../windows.ts";
 import { AirgapError } from "../errors.ts";
+import { formatBytes, formatDuration, formatRate, plural } from "../format.ts";
 import type { Reporter } from "../progress.ts";
 import { formatReference, parseReference, type Reference, targetReference } from "../ref.ts";
 import { registryPool } from "../registries.ts";
@@ -23,7 +25,14 @@ import type { Descriptor } from "../oci/manifest.ts";
 import { parseLock } from "../lock.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
 import type { RegistryStats, RegistryStore } from "../store/registry/store.ts";
-import { archiveImageEntries, type ChartLoadOptions, type LoadedChart, prepareCharts, runChartJobs } from "./charts.ts";
+import {
+  archiveCharts,
+  archiveImageEntries,
+  type ChartLoadOptions,
+  type LoadedChart,
+  prepareCharts,
+  runChartJobs,
+} from "./charts.ts";
 
 /** Options of {@link loadCommand}. */
 export interface LoadOptions {
@@ -69,6 +78,96 @@ export interface LoadResult {
   charts: LoadedChart[];
   /** With `keepGoing`: images whose push failed (named by their archive entries). */
   failed: ImageFailure[];
+  /** What the load amounts to, each image and each blob counted once. */
+  summary: LoadSummary;
+}
+
+/** The numbers a load reports: images (not tags) and unique blobs, which add up. */
+export interface LoadSummary {
+  /** Images loaded (one per entry; per-OS tags are extra tags of these). */
+  images: number;
+  /** Of those, images whose root manifest the target held already. */
+  alreadyPresent: number;
+  /** Tags checked after the push (per-OS tags included). */
+  tags: number;
+  /**
+   * Unique blobs (configs and layers), which add up: uploaded (at least once), mounted (never uploaded,
+   * mounted from a repository that had it), or there already. `mountedElsewhere`: further mounts of
+   * blobs into more repositories (a shared base layer is uploaded once and mounted into the others).
+   */
+  blobs: { pushed: number; mounted: number; present: number; mountedElsewhere: number };
+  /** Bytes uploaded. */
+  bytesPushed: number;
+  /** Charts the archive carries (pushed or written only when asked). */
+  chartsInArchive: number;
+}
+
+/** The closing lines of a load: images and blobs that add up, the full target, and the charts left in the archive. */
+export function formatLoadSummary(
+  s: LoadSummary,
+  target: string,
+  elapsedMs: number,
+  chartsPushed: unknown,
+): string {
+  const fresh = s.images - s.alreadyPresent;
+  const images = s.alreadyPresent === 0
+    ? plural(s.images, "image")
+    : `${plural(s.images, "image")} (${fresh} new, ${s.alreadyPresent} already present)`;
+  const tags = s.tags > s.images ? `, ${s.tags} tags` : "";
+  const more = s.blobs.mountedElsewhere > 0 ? `; ${s.blobs.mountedElsewhere} more mounted into other repositories` : "";
+  const lines = [
+    `loaded ${images}${tags} into ${target} in ${formatDuration(elapsedMs)}: ${s.blobs.pushed} blobs pushed (${
+      formatBytes(s.bytesPushed)
+    }${
+      s.bytesPushed > 0 ? ` at ${formatRate(s.bytesPushed, elapsedMs)}` : ""
+    }), ${s.blobs.mounted} mounted, ${s.blobs.present} already there${more}`,
+  ];
+  if (s.chartsInArchive > 0 && !chartsPushed) {
+    lines.push(
+      `the archive also carries ${
+        plural(s.chartsInArchive, "chart")
+      }, not pushed: --push-charts pushes them to ${target}/charts, --charts-dir DIR writes them as files`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/**
+ * Count each blob once, by its best outcome (pushed over mounted over there
+ * already); blobs under a root the target held were never visited: there.
+ */
+export function summarizeLoad(
+  graphs: ReadonlyMap<string, readonly Descriptor[]>,
+  events: readonly CopyEvent[],
+): Pick<LoadSummary, "images" | "alreadyPresent" | "blobs"> {
+  const rank = { pushed: 2, mounted: 1, exists: 0 } as const;
+  const best = new Map<string, PushOutcome>();
+  const roots = new Map<string, PushOutcome>();
+  let mounts = 0;
+  for (const event of events) {
+    if (event.type === "blob") {
+      if (event.outcome === "mounted") mounts++;
+      const was = best.get(event.descriptor.digest);
+      if (!was || rank[event.outcome] > rank[was]) best.set(event.descriptor.digest, event.outcome);
+    } else if (event.type === "manifest" && graphs.get(event.label)?.[0]?.digest === event.descriptor.digest) {
+      roots.set(event.label, event.outcome);
+    }
+  }
+  const blobs = { pushed: 0, mounted: 0, present: 0, mountedElsewhere: 0 };
+  const counted = new Set<string>();
+  for (const graph of graphs.values()) {
+    for (const d of graph) {
+      if (isManifestType(d.mediaType) || counted.has(d.digest)) continue;
+      counted.add(d.digest);
+      const outcome = best.get(d.digest) ?? "exists";
+      if (outcome === "pushed") blobs.pushed++;
+      else if (outcome === "mounted") blobs.mounted++;
+      else blobs.present++;
+    }
+  }
+  blobs.mountedElsewhere = mounts - blobs.mounted;
+  const alreadyPresent = [...roots.values()].filter((o) => o === "exists").length;
+  return { images: graphs.size, alreadyPresent, blobs };
 }
 
 /** Pick the archive images to load; every requested entry must be there. */
@@ -131,9 +230,13 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
       tags: ref.tag ? [ref.tag] : [],
       label: key,
     }));
-    const { externalLayers } = await ensureExternalBlobs(archive, roots, store, options);
-    const total = [...archive.blobs.values()].reduce((sum, e) => sum + e.size, 0);
-    const phase = options.reporter.phase("pushing", total, archive.blobs.size);
+    const { externalLayers, graphs } = await ensureExternalBlobs(archive, roots, store, options);
+    const phase = options.reporter.phase("pushing", {
+      images: roots.map((root) => ({ label: root.label, graph: graphs.get(root.label) ?? [] })),
+      source: options.registry,
+      done: "loaded",
+    });
+    const events: CopyEvent[] = [];
     const failed: ImageFailure[] = [];
     try {
       const copied = await copyGraph({
@@ -142,9 +245,9 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
         roots,
         concurrency: options.concurrency,
         keepGoing: options.keepGoing,
-        onEvent(event) {
-          if (event.type === "bytes") phase.addBytes(event.bytes);
-          else if (event.type === "blob") phase.addItem();
+        onEvent: (event) => {
+          phase.copyEvent(event);
+          if (event.type !== "bytes") events.push(event);
         },
       }).catch((e) => Promise.reject(explainRefusal(e, externalLayers)));
       for (const { root, error } of copied.failed) {
@@ -183,7 +286,13 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
       }
     }
     const charts = await runChartJobs(archive, chartJobs, { ...chartOptions, store });
-    return { images, stats: store.stats, charts, failed };
+    const summary: LoadSummary = {
+      ...summarizeLoad(graphs, events),
+      tags: images.length,
+      bytesPushed: store.stats.bytesPushed,
+      chartsInArchive: archiveCharts(archive).length,
+    };
+    return { images, stats: store.stats, charts, summary, failed };
   } finally {
     await pool.close();
   }
@@ -230,7 +339,7 @@ export async function ensureExternalBlobs(
   roots: CopyRoot[],
   store: RegistryStore,
   options: Pick<LoadOptions, "registry" | "prefix">,
-): Promise<{ externalLayers: number }> {
+): Promise<{ externalLayers: number; graphs: Map<string, Descriptor[]> }> {
   const readFromArchive = async (desc: Descriptor) =>
     archive.blobs.has(desc.digest) ? await archive.readBytes(desc) : undefined;
   // Where else at the target a blob may already be: repositories of this
@@ -243,15 +352,18 @@ export async function ensureExternalBlobs(
   };
   const needed: { root: CopyRoot; desc: Descriptor }[] = [];
   const external = new Set<string>();
+  // What each image puts into the target (what progress counts): its graph as the archive carries it.
+  const graphs = new Map<string, Descriptor[]>();
   for (const root of roots) {
     const graph = await walkGraph(root.descriptor, readFromArchive, root.label);
+    graphs.set(root.label, graph.nodes.filter((d) => archive.blobs.get(d.digest)?.size === d.size));
     for (const layer of graph.external) external.add(layer.digest);
     for (const node of graph.nodes) {
       addCandidate(node.digest, root.dstRepo);
       if (archive.blobs.get(node.digest)?.size !== node.size) needed.push({ root, desc: node });
     }
   }
-  const result = { externalLayers: external.size };
+  const result = { externalLayers: external.size, graphs };
   if (needed.length === 0) return result;
   if (archive.baseLock) {
     const base = parseLock(archive.baseLock, `${archive.path}: ${BASE_LOCK_ENTRY}`);

@@ -19,7 +19,7 @@ import { AirgapError } from "../errors.ts";
 import { withSources, writeLock } from "../lock.ts";
 import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
 import type { Descriptor } from "../oci/manifest.ts";
-import { lockFromImages, makePlan, type ResolvedImage, resolveImages } from "../plan.ts";
+import { graphOf, lockFromImages, type ResolvedImage, resolveImages } from "../plan.ts";
 import type { Reporter } from "../progress.ts";
 import { formatReference, type Reference, targetReference } from "../ref.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
@@ -218,8 +218,15 @@ async function copyAll(
   },
 ): Promise<void> {
   const { images, cache, pool, left } = work;
-  const plan = await makePlan(images, cache, options.previousLock, options.base);
-  const phase = options.reporter.phase("mirroring", plan.totalBytes, plan.blobs.size);
+  const byDigest = new Map(images.map((i) => [i.descriptor.digest, i]));
+  const phase = options.reporter.phase("mirroring", {
+    images: [...work.groups.values()].flat().map((root) => ({
+      label: root.label,
+      graph: graphOf(byDigest.get(root.descriptor.digest)!).filter((d) => !left.has(d.digest)),
+    })),
+    source: options.registry,
+    done: "mirrored",
+  });
   const foreign = new Map(images.flatMap((i) => i.foreignLayers ?? []).map((l) => [l.descriptor.digest, l]));
   const externalLayers = new Set(images.flatMap((i) => i.externalLayers ?? []).map((d) => d.digest)).size;
   const readManifest = (_repo: string, desc: Descriptor) => cache.readBytes(desc);
@@ -241,10 +248,7 @@ async function copyAll(
         roots,
         concurrency: options.concurrency,
         readManifest,
-        onEvent(event) {
-          if (event.type === "bytes") phase.addBytes(event.bytes);
-          else if (event.type === "blob" || event.type === "manifest") phase.addItem();
-        },
+        onEvent: (event) => phase.copyEvent(event),
       }).catch((e) => Promise.reject(explainRefusal(e, externalLayers)));
     }));
   } finally {

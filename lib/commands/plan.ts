@@ -5,16 +5,24 @@
  */
 import type { Lock } from "../../schemas/lock.ts";
 import type { Declaration } from "../declaration.ts";
-import { formatBytes, shortDigest } from "../format.ts";
+import { formatBytes, formatTable, shortDigest } from "../format.ts";
 import { withSources } from "../lock.ts";
-import { lockFromImages, makePlan, type Plan, type ResolvedImage, resolveEach, ResolveError } from "../plan.ts";
+import {
+  lockFromImages,
+  makePlan,
+  type Plan,
+  type ResolvedImage,
+  resolveEach,
+  ResolveError,
+  resolvingPlan,
+} from "../plan.ts";
 import { type ImageFailure, retryFlags, writeFailedList } from "../failures.ts";
 import { displayPath, onlyRequested } from "../declaration.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import type { Reporter } from "../progress.ts";
 import { registryPool } from "../registries.ts";
 import { openCache } from "../store/cache.ts";
-import type { Base } from "../delta.ts";
+import { type Base, formatDeltaSize } from "../delta.ts";
 
 /** Options of {@link planCommand}. */
 export interface PlanOptions {
@@ -61,19 +69,16 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
       reporter: options.reporter,
     });
     const requests = onlyRequested(sources.requests, options.declaration.only);
-    let resolved = 0;
     const total = requests.length;
+    const resolving = options.reporter.phase("resolving", resolvingPlan(requests));
     const { images, failures } = await resolveEach(requests, {
       cache,
       registry: pool.get,
       lock: options.previousLock,
       locked: options.locked,
       foreignLayers: options.declaration.foreignLayers,
-      onResolved() {
-        resolved++;
-        if (resolved % 50 === 0) options.reporter.info(`resolved ${resolved}/${total} images`);
-      },
-    });
+      onResolved: (image) => resolving.imageDone(image.request.entry),
+    }).finally(() => resolving.end());
     if (options.failedList) {
       const file = displayPath(options.failedList);
       await writeFailedList(
@@ -134,25 +139,23 @@ function imageDetails(image: ResolvedImage): string[] {
 }
 
 /** The plan as a table, one line per image, then totals. */
-export function formatPlan(plan: Plan): string {
-  const rows = plan.images.map(({ image, lockStatus, missing }) => {
+export function formatPlan(plan: Plan, width = Infinity): string {
+  const rows = plan.images.map(({ image, lockStatus, missing, previousDigest, platform }) => {
     const fetch = missing.reduce((sum, d) => sum + d.size, 0);
     const cacheState = missing.length === 0 ? "cached" : `fetch ${formatBytes(fetch)}`;
-    const platforms = image.platforms.length > 0 ? image.platforms.join(",") : "-";
+    const platforms = image.platforms.length > 0 ? image.platforms.join(",") : platform ?? "-";
     const filtered = rootNote(image);
+    const digest = `${shortDigest(image.descriptor.digest)}${filtered}`;
     return [
       lockStatus,
       cacheState,
       image.request.entry,
-      `${shortDigest(image.descriptor.digest)}${filtered}`,
+      previousDigest ? `${shortDigest(previousDigest)} → ${digest}` : digest,
       platforms,
     ];
   });
-  const header = ["LOCK", "CACHE", "IMAGE", "DIGEST", "PLATFORMS"];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ");
-  const out = [line(header), ...rows.map(line)];
-  for (const removed of plan.removed) out.push(line(["removed", "-", removed.entry, shortDigest(removed.digest), "-"]));
+  for (const removed of plan.removed) rows.push(["removed", "-", removed.entry, shortDigest(removed.digest), "-"]);
+  const out = formatTable(["LOCK", "CACHE", "IMAGE", "DIGEST", "PLATFORMS"], rows, { width, shrink: [2, 4] });
   const details = plan.images.flatMap(({ image }) => imageDetails(image));
   if (details.length > 0) out.push("", ...details);
   const counts = { new: 0, changed: 0, unchanged: 0 };
@@ -169,11 +172,7 @@ export function formatPlan(plan: Plan): string {
       : `to fetch: ${plan.fetchBlobs} blobs, ${formatBytes(plan.fetchBytes)} (${plan.fetchBytes} bytes)`,
   );
   if (plan.delta) {
-    out.push(
-      `a delta against ${plan.delta.source} would carry ${plan.delta.blobs} blobs, ${
-        formatBytes(plan.delta.bytes)
-      } (${plan.delta.bytes} bytes), of which ${formatBytes(plan.delta.fetchBytes)} still to fetch`,
-    );
+    out.push(`${formatDeltaSize(plan.delta.source, plan.delta)}; ${formatBytes(plan.delta.fetchBytes)} still to fetch`);
   }
   return out.join("\n");
 }

@@ -11,22 +11,24 @@
  * @module
  */
 import type { Lock } from "../../schemas/lock.ts";
-import { copyGraph, type CopyRoot } from "../copy.ts";
+import { type CopyEvent, copyGraph, type CopyRoot } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
-import { formatLock, withSources, writeLock } from "../lock.ts";
+import { formatLock, lockBlobs, withSources, writeLock } from "../lock.ts";
 import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
 import type { ChartArtifact } from "../oci/chart.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import { chartArchiveImage, copyChartsInto, withChartBlobs } from "./charts.ts";
 import {
   archiveOrder,
+  graphOf,
   lockFromImages,
   makePlan,
   type Plan,
   type ResolvedImage,
   resolveEach,
   ResolveError,
+  resolvingPlan,
 } from "../plan.ts";
 import {
   type ImageFailure,
@@ -37,15 +39,18 @@ import {
   writeFailedList,
 } from "../failures.ts";
 import { displayPath, onlyRequested } from "../declaration.ts";
-import { type Reporter, trace } from "../progress.ts";
+import { type PhasePlan, type Reporter, trace } from "../progress.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
 import { type ArchiveSummary, type ArchiveWriter, createArchive } from "../store/archive.ts";
-import type { Base } from "../delta.ts";
+import { type Base, deltaSize, formatDeltaSize } from "../delta.ts";
+import { formatBytes, formatDuration, formatRate, plural } from "../format.ts";
+import { basename } from "node:path";
 import { type CacheStore, openCache } from "../store/cache.ts";
 import type { Store } from "../store/types.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { verifyingStream } from "../oci/digest.ts";
+import { isManifestType } from "../oci/media.ts";
 import { openVolumes } from "../store/volumes.ts";
 import { concatStreams } from "../streams.ts";
 
@@ -95,6 +100,45 @@ export interface SaveResult {
   failed: ImageFailure[];
 }
 
+/** The closing lines of a save: images and charts, the archive (its parts and their sizes), the delta, the download. */
+export async function formatSaveSummary(
+  result: SaveResult,
+  options: { elapsedMs: number; base?: Base; split?: string; sums?: string },
+): Promise<string> {
+  const { archive, plan } = result;
+  const cached = plan.images.filter((i) => i.missing.length === 0).length;
+  const charts = result.sources.charts.length;
+  const lines = [
+    `saved ${plural(plan.images.length, "image")}${cached > 0 ? ` (${cached} entirely from the cache)` : ""}${
+      charts ? ` and ${plural(charts, "chart")}` : ""
+    } to ${displayPath(archive.path)} in ${formatDuration(options.elapsedMs)}: ${plural(archive.blobs, "blob")}, ${
+      formatBytes(archive.blobBytes)
+    }; the archive is ${formatBytes(archive.size)}`,
+  ];
+  if (archive.parts.length > 1) {
+    const sizes = await Promise.all(archive.parts.map(async (p) => (await Deno.stat(p)).size));
+    lines.push(
+      `split into ${archive.parts.length} parts: ${
+        archive.parts.map((p, i) => `${basename(p)} (${formatBytes(sizes[i])})`).join(", ")
+      }`,
+    );
+  } else if (options.split) {
+    lines.push(`archive smaller than the split size (${options.split}): one file ${displayPath(archive.path)}`);
+  }
+  if (options.sums) lines.push(`checksums in ${displayPath(options.sums)}`);
+  if (options.base) {
+    lines.push(formatDeltaSize(options.base.source, deltaSize(lockBlobs(result.lock), options.base.blobs)));
+  }
+  lines.push(
+    result.fetchedBlobs === 0
+      ? "fetched nothing: everything came from the cache"
+      : `fetched ${plural(result.fetchedBlobs, "blob")}, ${
+        formatBytes(result.fetchedBytes)
+      } (${result.fetchedBytes} bytes) at ${formatRate(result.fetchedBytes, options.elapsedMs)}`,
+  );
+  return lines.join("\n");
+}
+
 /**
  * The cache where it has a blob, the registry where it does not — resuming
  * with an HTTP Range request where a killed save left the start of a blob.
@@ -134,10 +178,10 @@ function rootsByRegistry(images: ResolvedImage[]): Map<string, CopyRoot[]> {
     const roots = groups.get(host) ?? [];
     roots.push({
       srcRepo: image.request.source.repository,
-      dstRepo: image.name,
+      dstRepo: image.sourceName,
       descriptor: image.descriptor,
       tags: [],
-      label: image.name,
+      label: image.sourceName,
     });
     groups.set(host, roots);
   }
@@ -163,13 +207,15 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
     const requests = onlyRequested(sources.requests, options.declaration.only);
     const total = requests.length;
     reporter.info(`resolving ${total} images`);
+    const resolving = reporter.phase("resolving", resolvingPlan(requests));
     const resolution = await resolveEach(requests, {
       cache,
       registry: pool.get,
       lock: options.previousLock,
       locked: options.locked,
       foreignLayers: options.declaration.foreignLayers,
-    });
+      onResolved: (image) => resolving.imageDone(image.request.entry),
+    }).finally(() => resolving.end());
     const images = resolution.images;
     const failed = [...resolution.failures];
     if (failed.length > 0 && (!options.keepGoing || images.length === 0)) {
@@ -293,6 +339,25 @@ async function fetchEach(
   return { images: lost, failures };
 }
 
+/**
+ * What the archive will hold, per image: its graph less the blobs left out
+ * (foreign layers under `skip`, and with a base what the base has — the
+ * delta still carries every manifest). Charts count as blobs, not images.
+ */
+function savePhasePlan(images: ResolvedImage[], charts: ChartArtifact[], base: Base | undefined) {
+  const carried = (image: ResolvedImage) =>
+    graphOf(image).filter((d) =>
+      !image.absent?.has(d.digest) && (!base || isManifestType(d.mediaType) || !base.blobs.has(d.digest))
+    );
+  const hosts = [...new Set(images.map((i) => i.request.source.registry))];
+  return {
+    images: images.map((image) => ({ label: image.sourceName, graph: carried(image) })),
+    extra: charts.flatMap((c) => [c.manifest.descriptor, c.config.descriptor, c.chart.descriptor]),
+    source: hosts.length === 1 ? hosts[0] : `${hosts.length} registries`,
+    done: "saved",
+  } satisfies PhasePlan;
+}
+
 async function writeArchive(
   images: ResolvedImage[],
   cache: CacheStore,
@@ -310,7 +375,7 @@ async function writeArchive(
   const source = (host: string) => withForeignLayers(pool.get(host), foreign);
   const archive: ArchiveWriter = await createArchive(options.output, {
     images: [
-      ...images.map((i) => ({ descriptor: i.descriptor, name: i.name, entry: i.request.entry })),
+      ...images.map((i) => ({ descriptor: i.descriptor, name: i.sourceName, entry: i.request.entry })),
       ...charts.map(chartArchiveImage),
     ],
     blobs: withChartBlobs(archiveOrder(images), charts),
@@ -325,18 +390,11 @@ async function writeArchive(
       if (fetching.has(desc.digest)) journal?.progress(desc, offset, written);
     },
   });
-  const phase = options.reporter.phase(
-    "saving",
-    options.base ? plan.delta!.bytes : plan.totalBytes,
-    options.base ? plan.delta!.blobs : plan.blobs.size,
-  );
+  const phase = options.reporter.phase("saving", savePhasePlan(images, charts, options.base));
   try {
     trace("archive laid out");
     journal = await cache.beginPack(archive.partialPaths, archive.partSize, archive.layout.size);
-    const onEvent = (event: { type: string; bytes?: number }) => {
-      if (event.type === "bytes") phase.addBytes(event.bytes!);
-      else if (event.type === "blob" || event.type === "manifest") phase.addItem();
-    };
+    const onEvent = (event: CopyEvent) => phase.copyEvent(event);
     const readManifest = (_repo: string, desc: { digest: string; size: number; mediaType: string }) =>
       cache.readBytes(desc);
     const groups = rootsByRegistry(images);

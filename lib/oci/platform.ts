@@ -8,6 +8,7 @@ import { AirgapError } from "../errors.ts";
 import { didYouMean } from "../suggest.ts";
 import { encodeJson, type ImageIndex, type Platform } from "./manifest.ts";
 import type { Descriptor } from "./manifest.ts";
+import { DOCKER_CONFIG, OCI_CONFIG } from "./media.ts";
 import { osVersionMatches, parseWindowsVersion, type WindowsVersion } from "./windows.ts";
 
 /** A wanted platform. `osVersions` are build-number prefixes such as `10.0.17763`. */
@@ -297,4 +298,26 @@ export function selectEntries(entries: readonly Descriptor[], selector: Platform
     if (m.annotations?.[REFERENCE_TYPE]) return ref !== undefined && selected.has(ref);
     return selected.has(m.digest);
   });
+}
+
+/**
+ * The platform of a single-manifest image, `os/arch[/variant]`, from its
+ * config (the only place it is written); undefined for artifacts (Helm
+ * charts…), unreadable configs, or configs without `os`/`architecture`.
+ */
+export async function singleImagePlatform(
+  manifestBytes: Uint8Array,
+  read: (config: Descriptor) => Promise<Uint8Array | undefined>,
+): Promise<string | undefined> {
+  try {
+    const config = JSON.parse(new TextDecoder().decode(manifestBytes))?.config as Descriptor | undefined;
+    if (!config || (config.mediaType !== OCI_CONFIG && config.mediaType !== DOCKER_CONFIG)) return undefined;
+    const bytes = await read(config);
+    if (!bytes) return undefined;
+    const { os, architecture, variant } = JSON.parse(new TextDecoder().decode(bytes));
+    if (typeof os !== "string" || typeof architecture !== "string") return undefined;
+    return formatPlatform({ os, architecture, ...(typeof variant === "string" ? { variant } : {}) });
+  } catch {
+    return undefined;
+  }
 }

@@ -7,6 +7,8 @@
  * artifacts that travel in the archive.
  * @module
  */
+import { dirname, relative, sep } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Lock, LockedSource } from "../../schemas/lock.ts";
 import { type Declaration, type ImageRequest, imageRequest, mergeRequests } from "../declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
@@ -199,6 +201,22 @@ async function chartRequests(
 }
 
 /**
+ * The lock goes into git: a local file (`file:///home/me/site/charts/x.tgz`)
+ * is recorded relative to the declaration (`charts/x.tgz`, `../shared/x.tgz`)
+ * so the lock does not name the machine it was written on. Other URLs stay.
+ */
+export function portableUrl(url: string, configPath: string | undefined): string {
+  if (!configPath || !/^file:\/\//i.test(url)) return url;
+  let path: string;
+  try {
+    path = fileURLToPath(url);
+  } catch {
+    return url;
+  }
+  return relative(dirname(configPath), path).split(sep).join("/") || ".";
+}
+
+/**
  * Fetch every declared source and merge its images into the declaration's
  * requests. A declaration without sources comes back as it is.
  */
@@ -219,7 +237,10 @@ export async function resolveSources(decl: Declaration, ctx: SourceContext = {})
       charts.push(got.artifact);
     }
   }
-  for (const s of summaries) locked.push(s.locked);
+  for (const s of summaries) {
+    s.locked.url = portableUrl(s.locked.url, decl.configPath);
+    locked.push(s.locked);
+  }
   // The chart blobs go into the cache so the archive is filled from it like any image.
   for (const artifact of charts) {
     for (const blob of [artifact.manifest, artifact.config, artifact.chart]) {

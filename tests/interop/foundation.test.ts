@@ -103,7 +103,8 @@ Deno.test({
           "copy",
           "--quiet",
           "--preserve-digests",
-          `oci-archive:${archive}:docker.io/library/busybox:1.36`.replace("docker.io", upstream.host),
+          // Named as listed, without the --source-registry host.
+          `oci-archive:${archive}:library/busybox:1.36`,
           `oci:${layout}:bb`,
         );
         const index = JSON.parse(await Deno.readTextFile(join(layout, "index.json")));

@@ -47,6 +47,7 @@ Deno.test({
       const v2 = standardCorpus(16, ["rancher/rancher", "rancher/shell"]);
       await pushCorpus(upstream.host, v2.filter((i) => ["rancher/rancher", "rancher/shell"].includes(i.repository)));
 
+      let planned: string | undefined;
       await t.step("plan --since shows what the delta carries", async () => {
         const plan = await airgapOk([
           "plan",
@@ -58,7 +59,12 @@ Deno.test({
           "--no-write-lock",
         ]);
         assertStringIncludes(plan.stdout, "2 changed");
-        assertStringIncludes(plan.stdout, `a delta against ${join(dir, "v1.lock")} would carry`);
+        // A changed row shows the old digest and the new one.
+        const changed = plan.stdout.split("\n").filter((l) => l.startsWith("changed "));
+        assertEquals(changed.length, 2, plan.stdout);
+        for (const row of changed) assert(/sha256:[0-9a-f]{12} → sha256:[0-9a-f]{12}/.test(row), row);
+        assertStringIncludes(plan.stdout, `delta against ${join(dir, "v1.lock")}: `);
+        planned = plan.stdout.match(/delta against \S+: (\d+ new blobs?, [^;\n]+)/)?.[1];
       });
 
       const delta = join(dir, "delta.tar");
@@ -88,7 +94,14 @@ Deno.test({
         assertStringIncludes(verify.stdout, "blobs from its base");
         const diff = await airgapOk(["diff", join(dir, "v1.lock"), join(dir, "v2.lock")]);
         assertStringIncludes(diff.stdout, "2 changed");
-        assertStringIncludes(diff.stdout, `${newBytes > 0 ? "" : ""}new blobs`);
+        // One definition, one label: plan --since, save --since and diff give the same numbers.
+        const newBlobs = [...after.keys()].filter((d) => !before.has(d)).length;
+        const expected = `${newBlobs} new blobs, `;
+        assertStringIncludes(diff.stdout, `delta against ${join(dir, "v1.lock")}: ${expected}`);
+        assertStringIncludes(out.stdout, `delta against ${join(dir, "v1.lock")}: ${expected}`);
+        assertEquals(planned?.startsWith(expected), true, `plan --since said ${planned}`);
+        assertStringIncludes(diff.stdout, planned!);
+        assertStringIncludes(out.stdout, planned!);
       });
 
       await t.step("loading the delta onto the first site yields every image with source digests", async () => {

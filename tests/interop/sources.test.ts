@@ -193,7 +193,10 @@ charts:
 
       await t.step("by default load pushes images only; --charts-dir alone needs no registry", async () => {
         const out = await airgapOk(["load", archive, "--registry", `${target.host}/plain`, "-q"], { cwd: dir });
-        assertStringIncludes(out.stdout, `loaded ${ALL_ENTRIES.length} images`);
+        assertStringIncludes(out.stdout, `loaded ${ALL_ENTRIES.length} images into ${target.host}/plain in `);
+        assertStringIncludes(out.stdout, "the archive also carries 2 charts, not pushed: --push-charts pushes them");
+        const listed = await airgapOk(["ls", archive], { cwd: dir });
+        assertStringIncludes(listed.stdout, `${ALL_ENTRIES.length} images, 2 charts, `);
         const catalog = await (await fetch(`http://${target.host}/v2/_catalog?n=1000`)).json();
         const plain = catalog.repositories.filter((r: string) => r.startsWith("plain/"));
         assertEquals(plain.length, ALL_ENTRIES.length);

@@ -4,7 +4,7 @@ import { parseImageList } from "../../lib/sources/list.ts";
 import { declarationFromList, loadDeclaration } from "../../lib/declaration.ts";
 import { formatReference } from "../../lib/ref.ts";
 import { parseYaml } from "../../lib/yaml.ts";
-import { ConfigSchema } from "../../schemas/config.ts";
+import { configJsonSchema, ConfigSchema } from "../../schemas/config.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 
 Deno.test("image lists: comments, blank lines, CRLF, BOM", () => {
@@ -117,4 +117,27 @@ Deno.test("airgap.example.yaml is valid against the schema", async () => {
   assertEquals(config.rancher?.version, "v2.7.9");
   assertEquals(config.charts?.map((c) => `${c.name}@${c.version}`), ["cert-manager@v1.12.3", "rancher@2.7.9"]);
   assertEquals(config.charts?.[0].extraImages, ["quay.io/jetstack/cert-manager-acmesolver:v1.12.3"]);
+});
+
+Deno.test("editor support: every key of airgap schema has a description; the example points at the schema file", async () => {
+  const schema = configJsonSchema() as Record<string, unknown>;
+  const missing: string[] = [];
+  const walk = (node: unknown, path: string) => {
+    if (!node || typeof node !== "object") return;
+    const n = node as Record<string, unknown>;
+    for (const [key, child] of Object.entries((n.properties ?? {}) as Record<string, Record<string, unknown>>)) {
+      if (typeof child.description !== "string" || child.description.length < 5) missing.push(`${path}.${key}`);
+      walk(child, `${path}.${key}`);
+    }
+    for (const key of ["items", "additionalProperties"]) walk(n[key], `${path}[]`);
+    for (const key of ["anyOf", "oneOf", "allOf"]) for (const item of (n[key] ?? []) as unknown[]) walk(item, path);
+  };
+  walk(schema, "");
+  assertEquals(missing, []);
+  const example = await Deno.readTextFile(new URL("../../airgap.example.yaml", import.meta.url));
+  assertEquals(example.split("\n")[0], "# yaml-language-server: $schema=schemas/airgap.schema.json");
+  assert(/^\s*#?\s*passwordFile: /m.test(example), "the example shows passwordFile");
+  // The committed schema file is what `airgap schema` prints (regenerate: airgap schema > schemas/airgap.schema.json).
+  const committed = await Deno.readTextFile(new URL("../../schemas/airgap.schema.json", import.meta.url));
+  assertEquals(JSON.parse(committed), schema);
 });

@@ -16,6 +16,8 @@ import { fetchChart, normaliseRepo } from "../../lib/sources/charts.ts";
 import { loadChart } from "../../lib/sources/helm/chart.ts";
 import { openCache } from "../../lib/store/cache.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
+import { loadDeclaration } from "../../lib/declaration.ts";
+import { portableUrl, resolveSources } from "../../lib/sources/resolve.ts";
 
 Deno.test("chart repositories: relative and absolute urls, digest-verified, cached, version 1.10 stays 1.10", () =>
   withTempDir(async (dir) => {
@@ -187,3 +189,21 @@ Deno.test("chart config JSON: empty fields left out, annotations sorted, HTML ch
   );
   assertEquals(chartEntry("x", "1.0.0+build.1"), "charts/x:1.0.0_build.1");
 });
+
+Deno.test("a local chart repository is pinned in the lock relative to the declaration, not as file:///…", () =>
+  withTempDir(async (dir) => {
+    const chart = await packChart("local", { "Chart.yaml": "apiVersion: v2\nname: local\nversion: 0.1.0\n" });
+    await Deno.mkdir(join(dir, "site", "charts"), { recursive: true });
+    await Deno.writeFile(join(dir, "site", "charts", "local-0.1.0.tgz"), chart);
+    await Deno.writeTextFile(
+      join(dir, "site", "charts", "index.yaml"),
+      chartIndex([{ name: "local", version: "0.1.0", url: "local-0.1.0.tgz", bytes: chart }]),
+    );
+    const config = join(dir, "site", "airgap.yaml");
+    await Deno.writeTextFile(config, "charts:\n  - name: local\n    repo: ./charts\n    version: 0.1.0\n");
+    const decl = await loadDeclaration(config);
+    const sources = await resolveSources(decl, { cache: await openCache(join(dir, "cache")) });
+    assertEquals(sources.locked.map((s) => s.url), ["charts/local-0.1.0.tgz"]);
+    assertEquals(portableUrl(`file://${join(dir, "shared", "x.tgz")}`, config), "../shared/x.tgz");
+    assertEquals(portableUrl("https://charts.example/x.tgz", config), "https://charts.example/x.tgz");
+  }));

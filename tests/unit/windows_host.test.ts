@@ -224,9 +224,9 @@ Deno.test("paths: drive letters, UNC shares and backslashes in lists, declaratio
 Deno.test("output: no terminal escapes when stderr is not a console", () => {
   let text = "";
   const reporter = createReporter({ write: (t) => text += t });
-  const phase = reporter.phase("save", 100, 2);
-  phase.addBytes(50);
-  phase.addItem();
+  const phase = reporter.phase("save", { bytes: 100 });
+  phase.bytes(50);
+  phase.tick();
   reporter.info("a message");
   phase.end();
   assert(!Deno.stderr.isTerminal(), "tests run with stderr piped");

@@ -1,0 +1,117 @@
+/**
+ * The JSON documents `--json` prints (plan, ls, verify, diff, images): one
+ * schema each, so CI scripts can rely on them and `airgap schema --of plan`
+ * (…) can hand them out. The commands' tests validate their output against
+ * the JSON Schemas generated here.
+ * @module
+ */
+import { z } from "zod";
+import { LockedImageSchema, LockedSourceSchema } from "./lock.ts";
+
+const digest = z.string().regex(/^sha(256|512):[a-f0-9]+$/).describe("A content digest, sha256:…");
+const count = z.number().int().nonnegative();
+const bytes = z.number().int().nonnegative().describe("Bytes");
+
+/** `airgap plan --json`. */
+export const PlanOutputSchema = z.strictObject({
+  images: z.array(z.strictObject({
+    entry: z.string().describe("The entry as written"),
+    source: z.string().describe("The reference it is fetched from"),
+    origin: z.string().describe("Where it was declared, e.g. rancher-images.txt:12"),
+    digest: digest.describe("The root digest saved"),
+    upstreamDigest: digest.describe("The root digest upstream (differs when platforms were dropped)"),
+    previousDigest: digest.optional().describe("For a changed image: the digest the previous lock pinned"),
+    platforms: z.array(z.string()).describe("Platforms kept (os/arch[/variant]); empty for a single manifest"),
+    assembled: z.record(z.string(), digest).optional().describe("Per-OS tags the index was assembled from"),
+    rewritten: z.record(digest, digest).optional().describe("Manifests rewritten: upstream digest → saved digest"),
+    foreignLayers: count.optional().describe("Foreign layers made distributable"),
+    lock: z.enum(["new", "changed", "unchanged"]).describe("Compared with the previous lock"),
+    missingBlobs: count.describe("Blobs of this image missing from the cache"),
+    missingBytes: bytes.describe("Their bytes"),
+  })).describe("Every image, in order"),
+  removed: z.array(z.string()).describe("Entries of the previous lock no longer declared"),
+  sources: z.array(LockedSourceSchema.extend({
+    status: z.enum(["new", "changed", "unchanged"]),
+    images: count.describe("Images the source contributed"),
+  })).describe("Release lists and charts"),
+  totalBytes: bytes.describe("Unique bytes of all images"),
+  uniqueBlobs: count.describe("Unique blobs of all images, manifests included"),
+  fetchBytes: bytes.describe("Unique bytes missing from the cache"),
+  fetchBlobs: count.describe("Unique blobs missing from the cache"),
+  delta: z.strictObject({
+    source: z.string().describe("The base (--since)"),
+    blobs: count.describe("Blobs the new side references and the base does not"),
+    bytes: bytes.describe("Their bytes"),
+    fetchBytes: bytes.describe("Of the delta, bytes still to fetch"),
+  }).optional().describe("With --since: what the delta carries"),
+});
+
+/** `airgap ls --json`. */
+export const LsOutputSchema = z.strictObject({
+  archive: z.string().describe("The archive path"),
+  parts: z.array(z.string()).describe("Its files (several when split)"),
+  size: bytes.describe("Size of the archive (all parts)"),
+  blobs: count.describe("Blobs the archive holds"),
+  base: digest.optional().describe("For a delta: the digest of its base lock"),
+  images: z.array(z.strictObject({
+    entry: z.string().describe("The entry as written"),
+    name: z.string().describe("The image's name in index.json"),
+    digest: digest.describe("Root digest"),
+    mediaType: z.string().describe("Root media type"),
+    kind: z.string().describe("image, or chart for Helm charts"),
+    platforms: z.array(z.string()).describe("Platforms, os/arch[/variant]"),
+    size: bytes.describe("Bytes of the image's graph"),
+    carried: bytes.describe("Of which carried by this archive"),
+  })).describe("Every index.json entry, in order"),
+});
+
+/** `airgap verify --json`. */
+export const VerifyOutputSchema = z.strictObject({
+  archive: z.string().describe("The archive path"),
+  parts: z.array(z.string()).describe("Its files"),
+  blobs: count.describe("Blobs the archive holds"),
+  bytes: bytes.describe("Bytes re-hashed"),
+  images: count.describe("Images (charts not included)"),
+  charts: count.describe("Helm charts"),
+  fromBase: count.describe("Blobs the archive relies on its base for (deltas)"),
+  problems: z.array(z.strictObject({
+    subject: z.string().describe("The image, blob or part concerned"),
+    message: z.string().describe("What is wrong"),
+  })).describe("Everything found wrong; empty when the archive is sound"),
+  ok: z.boolean().describe("No problems"),
+});
+
+/** `airgap diff --json`. */
+export const DiffOutputSchema = z.strictObject({
+  added: z.array(LockedImageSchema).describe("Entries only in NEW"),
+  removed: z.array(LockedImageSchema).describe("Entries only in OLD"),
+  changed: z.array(z.strictObject({ before: LockedImageSchema, after: LockedImageSchema })).describe(
+    "Same entry, new digest",
+  ),
+  retagged: z.array(z.strictObject({ before: LockedImageSchema, after: LockedImageSchema })).describe(
+    "A digest of OLD under a new entry",
+  ),
+  unchanged: count.describe("Entries that kept their digest"),
+  newBlobs: count.describe("Blobs NEW references that OLD does not (what a delta carries)"),
+  newBytes: bytes.describe("Their bytes"),
+});
+
+/** `airgap images --json`. */
+export const ImagesOutputSchema = z.array(z.strictObject({
+  entry: z.string().describe("The entry as written"),
+  origins: z.array(z.string()).describe("Every place it came from"),
+})).describe("The final image list, de-duplicated and sorted");
+
+/** Every `--json` document by command, for `airgap schema --of COMMAND`. */
+export const OUTPUT_SCHEMAS = {
+  plan: PlanOutputSchema,
+  ls: LsOutputSchema,
+  verify: VerifyOutputSchema,
+  diff: DiffOutputSchema,
+  images: ImagesOutputSchema,
+} as const;
+
+/** JSON Schema of a command's `--json` document. */
+export function outputJsonSchema(command: keyof typeof OUTPUT_SCHEMAS): unknown {
+  return z.toJSONSchema(OUTPUT_SCHEMAS[command]);
+}
