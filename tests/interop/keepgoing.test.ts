@@ -158,7 +158,7 @@ Deno.test({
           { cwd: dir },
         );
         assertEquals(retry.code, 0, retry.stderr);
-        assertStringIncludes(retry.stdout, "saved 1 images");
+        assertStringIncludes(retry.stdout, "saved 1 image ");
         assertEquals(await Deno.readTextFile(join(dir, "airgap.lock")), lockBefore, "a partial retry leaves the lock");
         const retried = JSON.parse((await airgap(["ls", "--json", "retry.tar"], { cwd: dir })).stdout);
         assertEquals(retried.images.map((i: { entry: string }) => i.entry), ["rancher/b:v1"]);
