@@ -13,10 +13,12 @@
  * @module
  */
 import { parseAllDocuments, stringify } from "yaml";
-import { TemplateError, unsupported } from "./errors.ts";
+import { stringify as stringifyToml } from "smol-toml";
+import { execError, TemplateError } from "./errors.ts";
 import { type ExecEnv, executeNodes, executeTemplate, type TemplateFunction } from "./evaluate.ts";
 import { collectionFunctions } from "./funcs_collections.ts";
 import { coreFunctions } from "./funcs_core.ts";
+import { cryptoFunctions } from "./funcs_crypto.ts";
 import { stringFunctions } from "./funcs_strings.ts";
 import { timeFunctions } from "./funcs_time.ts";
 import { toPlain, toStr, type Value } from "./gotypes.ts";
@@ -133,8 +135,19 @@ function helmFunctions(engine: Engine, env: ExecEnv): Record<string, TemplateFun
     mustToPrettyJson: (value) => toJson(value, true),
     fromJson: (text) => fromJson(text, false),
     fromJsonArray: (text) => fromJson(text, true),
-    toToml: () => {
-      throw unsupported('function "toToml" is not supported');
+    mustFromJson: (text) => {
+      try {
+        return JSON.parse(toStr(text));
+      } catch (e) {
+        throw execError(`mustFromJson: ${(e as Error).message}`);
+      }
+    },
+    toToml: (value) => {
+      try {
+        return stringifyToml(toPlain(value) as Record<string, unknown>) + "\n";
+      } catch (e) {
+        return (e as Error).message;
+      }
     },
     // `helm template` talks to no cluster: lookup always finds nothing.
     lookup: () => ({}),
@@ -167,6 +180,7 @@ export function createEngine(templates: Map<string, TemplateDef>): Engine {
     ...stringFunctions,
     ...collectionFunctions,
     ...timeFunctions,
+    ...cryptoFunctions,
     ...helmFunctions(engine, env),
   };
   return engine;
