@@ -216,12 +216,12 @@ Deno.test("template: field of nil is Go's nil-pointer error; a nil pipeline resu
 });
 
 Deno.test("template: unknown functions raise an unsupported error naming the function and line", () => {
-  const e = templateError(() => render(`ok\n{{ genCA "x" 365 }}`));
+  const e = templateError(() => render(`ok\n{{ noSuchFunction "x" 365 }}`));
   assertEquals(e.kind, "unsupported");
   assertEquals(e.line, 2);
-  assert(e.message.includes(`function "genCA" not defined`), e.message);
+  assert(e.message.includes(`function "noSuchFunction" not defined`), e.message);
   // Only when executed: an unknown function in a branch not taken is fine, so helpers files still work.
-  assertEquals(render(`{{ if false }}{{ genCA "x" 365 }}{{ end }}ok`), "ok");
+  assertEquals(render(`{{ if false }}{{ noSuchFunction "x" 365 }}{{ end }}ok`), "ok");
 });
 
 Deno.test("template: fail and required stop rendering with the chart's message", () => {

@@ -339,7 +339,9 @@ Object.assign(timeFunctions, {
     }
   },
   mustToDate: (layout: Value, text: Value) => timeValue(parseTime(toStr(layout), toStr(text))),
-  duration: (seconds: Value) => durationString(BigInt(toStr(seconds).split(".")[0] || "0") * 1_000_000_000n),
+  // Sprig reads only a string or an int64 here; a template's int constant or a YAML float gives 0s, as in Helm.
+  duration: (seconds: Value) =>
+    durationString(typeof seconds === "string" && /^[+-]?\d+$/.test(seconds) ? BigInt(seconds) * 1_000_000_000n : 0n),
   durationRound: (value: Value) => durationRound(value),
   ago: (when: Value) => {
     const ms = Math.round((Date.now() - asTime(when).ms) / 1000) * 1000;

@@ -152,13 +152,17 @@ function loadedTemplates(chart: Chart): [string, string][] {
 }
 
 /** Render every manifest template of a chart and its enabled subcharts. */
-export function renderChart(chart: Chart, userValues: GoMap, options: ReleaseOptions = {}): RenderResult {
+export function renderChart(
+  chart: Chart,
+  userValues: GoMap,
+  options: ReleaseOptions & { lenient?: boolean } = {},
+): RenderResult {
   const { charts, notes } = computeValues(chart, userValues);
   const sources: TemplateSource[] = charts.flatMap((scope) =>
     loadedTemplates(scope.chart).map(([relative, text]) => ({ name: `${scope.path}/${relative}`, text }))
   );
   const { templates, errors } = parseTemplates(sources);
-  const engine = createEngine(templates);
+  const engine = createEngine(templates, options.lenient);
   const release = releaseObject(options);
   const capabilities = capabilitiesObject(options);
   const rendered: RenderedTemplate[] = [];

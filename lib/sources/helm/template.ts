@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import { parseAllDocuments, stringify } from "yaml";
+import { Document, parseAllDocuments, type Scalar, visit } from "yaml";
 import { stringify as stringifyToml } from "smol-toml";
 import { execError, TemplateError } from "./errors.ts";
 import { type ExecEnv, executeNodes, executeTemplate, type TemplateFunction } from "./evaluate.ts";
@@ -71,14 +71,94 @@ export function parseTemplates(sources: TemplateSource[]): ParsedTemplates {
   return { templates, errors };
 }
 
-/** YAML as Helm's `toYaml` writes it: sorted keys, no trailing newline. */
+const isLetter = (c: string) => /\p{L}/u.test(c);
+const isDigit = (c: string) => /\p{Nd}/u.test(c);
+
+/** yaml.v2's key order: letters by code point, non-letters first, runs of digits by numeric value (`a9` < `a10`). */
+export function yamlKeyLess(a: string, b: string): boolean {
+  const ar = Array.from(a), br = Array.from(b);
+  for (let i = 0; i < ar.length && i < br.length; i++) {
+    if (ar[i] === br[i]) continue;
+    const al = isLetter(ar[i]), bl = isLetter(br[i]);
+    if (al && bl) return ar[i] < br[i];
+    if (al || bl) return bl;
+    let an = 0, bn = 0, ai = i, bi = i;
+    if (ar[i] === "0" || br[i] === "0") {
+      for (let j = i - 1; j >= 0 && isDigit(ar[j]); j--) {
+        if (ar[j] !== "0") {
+          an = 1;
+          bn = 1;
+          break;
+        }
+      }
+    }
+    for (; ai < ar.length && isDigit(ar[ai]); ai++) an = an * 10 + Number(ar[ai]);
+    for (; bi < br.length && isDigit(br[bi]); bi++) bn = bn * 10 + Number(br[bi]);
+    if (an !== bn) return an < bn;
+    if (ai !== bi) return ai < bi;
+    return ar[i] < br[i];
+  }
+  return ar.length < br.length;
+}
+
+/** Would yaml.v2 read this plain text as something other than a string (bool, null, number, timestamp, merge)? */
+function goResolvesNonString(text: string): boolean {
+  if (
+    /^(y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|~|null|Null|NULL|<<)$/.test(
+      text,
+    )
+  ) {
+    return true;
+  }
+  if (/^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$/.test(text)) return true;
+  const plain = text.replaceAll("_", "");
+  if (/^[-+]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|[0-9]+)$/.test(plain)) return true;
+  if (/^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/.test(plain)) return true;
+  if (/^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$/.test(text)) return true;
+  return /^\d{4}-\d\d?-\d\d?(?:$|[Tt ]\d)/.test(text);
+}
+
+/** yaml.v2's choice of style for a string: double quotes when it would not read back as a string or has specials. */
+function goStringStyle(text: string): Scalar.Type | undefined {
+  if (text === "" || goResolvesNonString(text)) return "QUOTE_DOUBLE";
+  // Tabs and other non-printables, or a space before a line break, allow only double quotes.
+  // deno-lint-ignore no-control-regex -- yaml.v2 double-quotes exactly these non-printables
+  if (/[\x00-\x09\x0b-\x1f\x7f]| \n/.test(text)) return "QUOTE_DOUBLE";
+  if (text.includes("\n")) return / $/.test(text) ? "QUOTE_DOUBLE" : "BLOCK_LITERAL";
+  return undefined;
+}
+
+/**
+ * YAML as Helm's `toYaml` writes it (sigs.k8s.io/yaml over yaml.v2): keys in
+ * yaml.v2's order, sequences not indented under their key, a multi-line
+ * string as a literal block (at the top level indented by two, as yaml.v2
+ * does), no trailing newline.
+ */
 export function toYaml(value: Value): string {
-  const text = stringify(toPlain(value), {
+  const plain = toPlain(value);
+  const doc = new Document(plain, {
     version: "1.1",
+    sortMapEntries: (a, b) => {
+      const x = String((a.key as { value?: unknown })?.value ?? a.key),
+        y = String((b.key as { value?: unknown })?.value ?? b.key);
+      return yamlKeyLess(x, y) ? -1 : yamlKeyLess(y, x) ? 1 : 0;
+    },
+  });
+  visit(doc, {
+    Scalar(_, node) {
+      if (typeof node.value === "string") node.type = goStringStyle(node.value);
+    },
+  });
+  const text = doc.toString({
     indentSeq: false,
     lineWidth: 0,
-    sortMapEntries: true,
+    singleQuote: true,
+    doubleQuotedAsJSON: true,
   });
+  if (typeof plain === "string" && /^[|>][-+0-9]*\n/.test(text)) {
+    const [head, ...body] = text.replace(/\n$/, "").split("\n");
+    return [head, ...body.map((line) => (line === "" ? line : `  ${line}`))].join("\n");
+  }
   return text.replace(/\n$/, "");
 }
 
@@ -105,8 +185,18 @@ function fromJson(text: Value, wantArray: boolean): Value {
   }
 }
 
-function toJson(value: Value, pretty = false): string {
-  return JSON.stringify(toPlain(value), null, pretty ? "  " : undefined) ?? "null";
+/** encoding/json's view: map keys sorted, `<`, `>`, `&` escaped (except in `toRawJson`). */
+function sortedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortedKeys);
+  if (value === null || typeof value !== "object") return value;
+  const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return Object.fromEntries(entries.map(([k, v]) => [k, sortedKeys(v)]));
+}
+
+function toJson(value: Value, pretty = false, raw = false): string {
+  const text = JSON.stringify(sortedKeys(toPlain(value)), null, pretty ? "  " : undefined) ?? "null";
+  if (raw) return text;
+  return text.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** Helm removes Go's `<no value>` from rendered output. */
@@ -129,8 +219,8 @@ function helmFunctions(engine: Engine, env: ExecEnv): Record<string, TemplateFun
     fromYamlArray: (text) => fromYaml(text, true),
     toJson: (value) => toJson(value),
     mustToJson: (value) => toJson(value),
-    toRawJson: (value) => toJson(value),
-    mustToRawJson: (value) => toJson(value),
+    toRawJson: (value) => toJson(value, false, true),
+    mustToRawJson: (value) => toJson(value, false, true),
     toPrettyJson: (value) => toJson(value, true),
     mustToPrettyJson: (value) => toJson(value, true),
     fromJson: (text) => fromJson(text, false),
@@ -154,8 +244,12 @@ function helmFunctions(engine: Engine, env: ExecEnv): Record<string, TemplateFun
   };
 }
 
-/** An engine over a set of parsed templates. */
-export function createEngine(templates: Map<string, TemplateDef>): Engine {
+/**
+ * An engine over a set of parsed templates. `lenient` is the fallback's
+ * second try: `fail` and `required` no longer stop the render, so a template
+ * that refuses its values still shows the images its own logic composes.
+ */
+export function createEngine(templates: Map<string, TemplateDef>, lenient = false): Engine {
   const env: ExecEnv = { templates, functions: {}, depth: 0 };
   const engine: Engine = {
     render: (name, data) => executeTemplate(env, name, data),
@@ -183,5 +277,9 @@ export function createEngine(templates: Map<string, TemplateDef>): Engine {
     ...cryptoFunctions,
     ...helmFunctions(engine, env),
   };
+  if (lenient) {
+    env.functions.fail = () => "";
+    env.functions.required = (_message, value) => value ?? "";
+  }
   return engine;
 }
