@@ -330,7 +330,11 @@ export function imagesOfChart(chart: Chart, options: ChartImagesOptions = {}): C
     add: (entry) => {
       if (!entry.origin.valuesPath) delete entry.origin.valuesPath;
       for (const key of ["field", "fallback"] as const) if (!entry.origin[key]) delete entry.origin[key];
-      if (!images.has(entry.image)) images.set(entry.image, entry);
+      const known = images.get(entry.image);
+      // An image: field is the better origin than the same reference seen in args or a CR.
+      if (!known || (known.origin.field && !entry.origin.field && entry.method === known.method)) {
+        images.set(entry.image, entry);
+      }
     },
     warn: (w) => warnings.push(w),
   };
