@@ -49,8 +49,12 @@ export function withMethods<T extends object>(data: T, methods: Record<string, (
   return data;
 }
 
+/** Maps that carry methods (Helm's `Files`, a `map[string][]byte`): empty is false, like any map. */
+export const mapsWithMethods: WeakSet<object> = new WeakSet();
+
 /** A "struct": an object carrying methods, which Go never calls empty. */
 function hasMethods(value: object): boolean {
+  if (mapsWithMethods.has(value)) return false;
   return Object.getOwnPropertyNames(value).some((name) =>
     typeof (value as GoMap)[name] === "function" && !Object.prototype.propertyIsEnumerable.call(value, name)
   );

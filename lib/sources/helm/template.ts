@@ -44,11 +44,14 @@ export interface Engine {
   renderText(text: string, data: Value, name?: string): string;
 }
 
-/** Helm's parse order: deepest paths first, then reverse lexical, so a parent chart's defines win. */
-function helmOrder(a: TemplateSource, b: TemplateSource): number {
-  const depth = (s: TemplateSource) => s.name.split("/").length;
+/**
+ * Helm's order for parsing and executing templates (engine.go `sortTemplates`): deepest paths first, then
+ * names in reverse, so a parent chart's defines win.
+ */
+export function helmOrder(a: string, b: string): number {
+  const depth = (name: string) => name.split("/").length;
   if (depth(a) !== depth(b)) return depth(b) - depth(a);
-  return a.name < b.name ? 1 : a.name > b.name ? -1 : 0;
+  return a < b ? 1 : a > b ? -1 : 0;
 }
 
 /**
@@ -58,7 +61,7 @@ function helmOrder(a: TemplateSource, b: TemplateSource): number {
 export function parseTemplates(sources: TemplateSource[]): ParsedTemplates {
   const templates = new Map<string, TemplateDef>();
   const errors: TemplateError[] = [];
-  for (const source of [...sources].sort(helmOrder)) {
+  for (const source of [...sources].sort((a, b) => helmOrder(a.name, b.name))) {
     try {
       const parsed = parseFile(source.name, source.text);
       templates.set(source.name, parsed.main);
