@@ -193,6 +193,10 @@ export function asMap(name: string, value: Value): GoMap {
 /** Sprig's aliases and the rest of its math: `tuple`, `mustSlice`, `biggest`, `randInt`. */
 Object.assign(coreFunctions, {
   tuple: (...items: Value[]) => items,
+  call: (fn: Value, ...args: Value[]) => {
+    if (typeof fn !== "function") throw execError(`call of non-function ${typeOf(fn)}`);
+    return fn(...args);
+  },
   mustSlice: sliceOf,
   biggest: coreFunctions.max,
   randInt: (min: Value, max: Value) => {

@@ -14,7 +14,7 @@ import type { ReleaseOptions } from "./objects.ts";
 import { outsideImages, valuesRepositories } from "./outside.ts";
 import { renderChart, type RenderedTemplate, type ScopedChart } from "./render.ts";
 import { TemplateError } from "./errors.ts";
-import { applySet, mergeValues, parseYaml11, yaml11Options } from "./values.ts";
+import { applySet, applyValueAt, mergeValues, parseYaml11, yaml11Options } from "./values.ts";
 
 /** How an image was found. */
 export type ImageMethod = "template" | "values-scan" | "annotation";
@@ -68,6 +68,10 @@ export interface ChartImagesOptions extends ReleaseOptions {
   set?: string[];
   /** `--set-string` arguments, applied after `set`. */
   setString?: string[];
+  /** `--set-json key=JSON` arguments, applied before `set` (Helm's order). */
+  setJson?: string[];
+  /** `--set-file key=PATH` arguments, already read: the file's text for each key (applied last). */
+  setFile?: { key: string; text: string }[];
   /** Leave out `helm test` pods (hook `test`), like `helm template --skip-tests`. */
   skipTests?: boolean;
   /** How to name the chart archive in errors (a path, or `repo/chart:version`). */
@@ -233,11 +237,13 @@ function annotationImages(chart: Chart, warn: (message: string) => void): string
   return out;
 }
 
-/** The user values `helm template` would use: values, then `--set`, then `--set-string`. */
+/** The user values `helm template` would use: values, `--set-json`, `--set`, `--set-string`, `--set-file`. */
 export function userValues(options: ChartImagesOptions): GoMap {
   const values = mergeValues({}, (options.values ?? {}) as GoMap);
+  for (const arg of options.setJson ?? []) applyValueAt(values, arg, "--set-json", (text) => JSON.parse(text));
   for (const arg of options.set ?? []) applySet(values, arg);
   for (const arg of options.setString ?? []) applySet(values, arg, true);
+  for (const { key, text } of options.setFile ?? []) applyValueAt(values, `${key}=x`, "--set-file", () => text);
   return values;
 }
 

@@ -286,3 +286,21 @@ export function createEngine(templates: Map<string, TemplateDef>, lenient = fals
   }
   return engine;
 }
+
+/** The names of every function a template can call (for tests and `--help`-style listings). */
+export function functionNames(): string[] {
+  const env: ExecEnv = { templates: new Map(), functions: {}, depth: 0 };
+  const engine = createEngine(new Map());
+  return [
+    ...Object.keys({
+      ...coreFunctions,
+      ...stringFunctions,
+      ...collectionFunctions,
+      ...timeFunctions,
+      ...cryptoFunctions,
+      ...helmFunctions(engine, env),
+    }),
+    "and",
+    "or",
+  ].sort();
+}

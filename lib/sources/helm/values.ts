@@ -239,3 +239,36 @@ export function mergeValues(base: GoMap, override: GoMap): GoMap {
   }
   return out;
 }
+
+const PLACEHOLDER = "\u0000airgap-set-value\u0000";
+
+function replacePlaceholder(node: unknown, value: unknown): boolean {
+  if (Array.isArray(node) || isMap(node)) {
+    for (const [key, item] of Object.entries(node)) {
+      if (item === PLACEHOLDER) {
+        (node as Record<string, unknown>)[key] = value;
+        return true;
+      }
+      if (replacePlaceholder(item, value)) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Set one value at a `--set`-style key path: `--set-json key=JSON` (the value
+ * parsed as JSON) and `--set-file key=PATH` (the caller reads the file) use it.
+ */
+export function applyValueAt(values: GoMap, arg: string, flag: string, convert: (text: string) => unknown): GoMap {
+  const m = /^((?:[^=\\]|\\.)+)=([\s\S]*)$/.exec(arg);
+  if (!m) throw new AirgapError(`${flag} ${arg}: expected key=value`, {}, { exitCode: 2 });
+  let value: unknown;
+  try {
+    value = convert(m[2]);
+  } catch (e) {
+    throw new AirgapError(`${flag} ${arg}: ${(e as Error).message.split("\n")[0]}`, {}, { exitCode: 2 });
+  }
+  applySet(values, `${m[1]}=${PLACEHOLDER}`, true);
+  replacePlaceholder(values, value);
+  return values;
+}
