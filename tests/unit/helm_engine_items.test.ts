@@ -113,12 +113,12 @@ Deno.test("engine: Go number literals — hex floats, 0o/0b, underscores, legacy
 Deno.test("engine: toYaml writes multi-line strings as yaml.v2 does, valid under nindent", async () => {
   const out = await renderOne(
     `data:\n  key: {{ .Values.text | toYaml }}\n  list:\n    {{- toYaml .Values.map | nindent 4 }}\n`,
-    `text: "jq:\\n  - x\\n"\nmap:\n  b: "one\\ntwo"\n  a10: 1\n  a9: "yes"\n  c: "a: b"\n  d: "tab\\there"\n  e: "0o17"\n`,
+    `text: "jq:\\n  - x\\n"\nmap:\n  b: "one\\ntwo"\n  a10: 1\n  a9: "yes"\n  c: "a: b"\n  d: "tab\\there"\n  e: "0o17"\n  f: "2006-01-02T15:04:05Z07:00"\n  g: "2001-12-14"\n`,
   );
   assertEquals(
     out,
     `data:\n  key: |\n  jq:\n    - x\n  list:\n    a9: "yes"\n    a10: 1\n    b: |-\n      one\n      two\n    c: 'a: b'\n` +
-      `    d: "tab\\there"\n    e: "0o17"\n`,
+      `    d: "tab\\there"\n    e: "0o17"\n    f: 2006-01-02T15:04:05Z07:00\n    g: "2001-12-14"\n`,
   );
 });
 

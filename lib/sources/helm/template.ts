@@ -118,7 +118,9 @@ function goResolvesNonString(text: string): boolean {
   if (/^[-+]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|[0-9]+)$/.test(plain)) return true;
   if (/^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/.test(plain)) return true;
   if (/^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$/.test(text)) return true;
-  return /^\d{4}-\d\d?-\d\d?(?:$|[Tt ]\d)/.test(text);
+  // yaml.v2's timestamp layouts: a date, a date-time with T and a zone, or with a space and no zone.
+  const date = "\\d{4}-\\d\\d?-\\d\\d?", time = "\\d\\d?:\\d\\d?:\\d\\d?(?:\\.\\d*)?";
+  return new RegExp(`^${date}(?:[Tt]${time}(?:Z|[+-]\\d\\d:\\d\\d)| ${time})?$`).test(text);
 }
 
 /** yaml.v2's choice of style for a string: double quotes when it would not read back as a string or has specials. */
