@@ -16,6 +16,8 @@ function present(path: string): boolean {
     Deno.statSync(path);
     return true;
   } catch {
+    // Under CI=true a missing prerequisite fails: the test runs and cannot find the chart.
+    if (Deno.env.get("CI") === "true") return true;
     console.log(`skipping: ${path} is not present`);
     return false;
   }
