@@ -64,6 +64,7 @@ Deno.test("engine: crypto generators return real keys and certificates", async (
     `rsa: {{ genPrivateKey "rsa" | b64enc }}`,
     `ec: {{ genPrivateKey "ecdsa" | b64enc }}`,
     `ed: {{ genPrivateKey "ed25519" | b64enc }}`,
+    `dsa: {{ genPrivateKey "dsa" | b64enc }}`,
     `custom: {{ (buildCustomCert ($ca.Cert | b64enc) ($ca.Key | b64enc)).Cert | b64enc }}`,
     "",
   ].join("\n"));
@@ -79,6 +80,8 @@ Deno.test("engine: crypto generators return real keys and certificates", async (
   assertEquals(createPrivateKey(field("rsa")).asymmetricKeyType, "rsa");
   assert(field("ec").startsWith("-----BEGIN EC PRIVATE KEY-----"));
   assertEquals(createPrivateKey(field("ed")).asymmetricKeyType, "ed25519");
+  assert(field("dsa").startsWith("-----BEGIN DSA PRIVATE KEY-----"));
+  assertEquals(createPrivateKey(field("dsa")).asymmetricKeyType, "dsa");
   assertEquals(field("custom"), field("ca"));
 });
 

@@ -19,7 +19,7 @@ import {
 } from "node:crypto";
 import bcryptjs from "bcryptjs";
 import forge from "node-forge";
-import { execError, unsupported } from "./errors.ts";
+import { execError } from "./errors.ts";
 import type { TemplateFunction } from "./evaluate.ts";
 import { isMap, toInt, toStr, type Value } from "./gotypes.ts";
 
@@ -41,11 +41,48 @@ function privateKeyPem(kind: string): string {
     case "ed25519":
       return generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString();
     case "dsa":
-      // Go's DSA key format (OpenSSL's) has no encoder in node:crypto; no chart is known to ask for one.
-      throw unsupported("genPrivateKey: dsa keys are not supported");
+      return dsaPrivateKeyPem();
     default:
       return `Unknown type ${kind}`;
   }
+}
+
+function modPow(base: bigint, exponent: bigint, modulus: bigint): bigint {
+  let result = 1n, b = base % modulus, e = exponent;
+  while (e > 0n) {
+    if (e & 1n) result = (result * b) % modulus;
+    b = (b * b) % modulus;
+    e >>= 1n;
+  }
+  return result;
+}
+
+/** Go's DSA key PEM (OpenSSL's `DSA PRIVATE KEY`: version, p, q, g, y, x), from node's PKCS#8 export. */
+function dsaPrivateKeyPem(): string {
+  const der = generateKeyPairSync("dsa", { modulusLength: 2048, divisorLength: 256 }).privateKey
+    .export({ type: "pkcs8", format: "der" });
+  const info = forge.asn1.fromDer(forge.util.createBuffer(der.toString("binary")));
+  const seq = info.value as forge.asn1.Asn1[];
+  const params = ((seq[1].value as forge.asn1.Asn1[])[1].value as forge.asn1.Asn1[]).map((n) => n.value as string);
+  const x = forge.asn1.fromDer(seq[2].value as string).value as string;
+  const big = (bytes: string) => BigInt(`0x${forge.util.bytesToHex(bytes) || "0"}`);
+  const [p, q, g] = params;
+  const y = modPow(big(g), big(x), big(p));
+  const integer = (n: bigint | string) => {
+    let hex = typeof n === "string" ? forge.util.bytesToHex(n) : n.toString(16);
+    if (hex.length % 2) hex = `0${hex}`;
+    if (parseInt(hex.slice(0, 2), 16) & 0x80) hex = `00${hex}`;
+    return forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.INTEGER, false, forge.util.hexToBytes(hex));
+  };
+  const body = forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.SEQUENCE, true, [
+    integer(0n),
+    integer(p),
+    integer(q),
+    integer(g),
+    integer(y),
+    integer(x),
+  ]);
+  return forge.pem.encode({ type: "DSA PRIVATE KEY", body: forge.asn1.toDer(body).getBytes() }).replace(/\r\n/g, "\n");
 }
 
 function rsaKey(pem?: Value): forge.pki.rsa.PrivateKey {
