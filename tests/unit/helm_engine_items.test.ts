@@ -191,3 +191,17 @@ Deno.test("engine: --release-name, --namespace, --set-json, --set-file and --api
     ]);
   });
 });
+
+Deno.test("engine: toYaml folds long values past column 80 as yaml.v2 does (plain, quoted, in lists)", async () => {
+  const words = "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq rrrr";
+  const out = await renderOne(
+    `{{ toYaml (dict "long" .Values.w "q" (printf "x: %s" .Values.w) "l" (list .Values.w)) }}`,
+    `w: ${words}\n`,
+  );
+  assertEquals(
+    out,
+    "l:\n- aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp\n  qqqq rrrr\n" +
+      "long: aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp\n  qqqq rrrr\n" +
+      "q: 'x: aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo\n  pppp qqqq rrrr'",
+  );
+});

@@ -133,6 +133,66 @@ function goStringStyle(text: string): Scalar.Type | undefined {
   return undefined;
 }
 
+const BEST_WIDTH = 80;
+
+/**
+ * libyaml's folding of a flow scalar: a space becomes a line break (to
+ * `indent`) when the column is already past 80, it is not the second of two
+ * spaces, and (plain) the next character is no space; in double quotes a
+ * following space is escaped.
+ */
+function foldScalar(text: string, start: number, indent: number, style: "plain" | "single" | "double"): string {
+  let out = "", column = start, spaces = false;
+  const inner = style === "plain" ? [0, text.length] : [1, text.length - 1];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === " " && i >= inner[0] && i < inner[1]) {
+      const edge = style !== "plain" && (i === inner[0] || i === inner[1] - 1);
+      const nextSpace = text[i + 1] === " ";
+      if (!spaces && column > BEST_WIDTH && !edge && (style !== "plain" || !nextSpace)) {
+        out += `\n${" ".repeat(indent)}`;
+        column = indent;
+        if (style === "double" && nextSpace) {
+          out += "\\";
+          column++;
+        }
+      } else {
+        out += c;
+        column++;
+      }
+      spaces = true;
+    } else {
+      out += c;
+      column++;
+      spaces = false;
+    }
+  }
+  return out;
+}
+
+/** yaml.v2 writes at most about 80 columns: fold long plain and quoted values (block scalars are left alone). */
+function foldLongLines(text: string): string {
+  const lines = text.split("\n");
+  let blockParent = -1;
+  return lines.map((line) => {
+    const lead = line.length - line.trimStart().length;
+    if (blockParent >= 0 && (line.trim() === "" || lead > blockParent)) return line;
+    blockParent = -1;
+    const m = /^( *)((?:- )*)(.*)$/.exec(line)!;
+    const base = m[1].length + m[2].length;
+    const pair = /^((?:[^\s'"#&*!|>%@`{[-][^:]*?|"(?:[^"\\]|\\.)*"|'(?:[^']|'')*')): (.*)$/.exec(m[3]);
+    const value = pair ? pair[2] : m[3];
+    const start = pair ? base + pair[1].length + 2 : base;
+    if (/^[|>][-+0-9]*$/.test(value)) {
+      blockParent = m[1].length;
+      return line;
+    }
+    if (line.length <= BEST_WIDTH || (!pair && m[2] === "") || value === "" || /^[\[{|>&*!]/.test(value)) return line;
+    const style = value.startsWith("'") ? "single" : value.startsWith('"') ? "double" : "plain";
+    return line.slice(0, start) + foldScalar(value, start, pair ? base + 2 : base, style);
+  }).join("\n");
+}
+
 /**
  * YAML as Helm's `toYaml` writes it (sigs.k8s.io/yaml over yaml.v2): keys in
  * yaml.v2's order, sequences not indented under their key, a multi-line
@@ -164,7 +224,7 @@ export function toYaml(value: Value): string {
     const [head, ...body] = text.replace(/\n$/, "").split("\n");
     return [head, ...body.map((line) => (line === "" ? line : `  ${line}`))].join("\n");
   }
-  return text.replace(/\n$/, "");
+  return foldLongLines(text.replace(/\n$/, ""));
 }
 
 function fromYaml(text: Value, wantArray: boolean): Value {
