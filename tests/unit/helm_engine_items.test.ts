@@ -205,3 +205,12 @@ Deno.test("engine: toYaml folds long values past column 80 as yaml.v2 does (plai
       "q: 'x: aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo\n  pppp qqqq rrrr'",
   );
 });
+
+Deno.test("engine: fromYaml of toYaml output ends a final block scalar without a line break, as libyaml does", async () => {
+  assertEquals(
+    await renderOne(
+      `{{ (fromYaml (toYaml (dict "a" "x\\n"))).a | quote }} {{ (fromYaml (toYaml (dict "a" "x\\n" "b" "y\\n"))).a | quote }}`,
+    ),
+    `"x" "x\\n"`,
+  );
+});

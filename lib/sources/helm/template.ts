@@ -227,11 +227,30 @@ export function toYaml(value: Value): string {
   return foldLongLines(text.replace(/\n$/, ""));
 }
 
+/**
+ * libyaml ends a block scalar that runs to the end of unterminated input
+ * without a line break; the yaml library adds one. Templates hit this every
+ * time: `toYaml` output has no final newline, and `fromYaml` reads it back.
+ */
+function unterminatedBlocks(doc: Document.Parsed, source: string): void {
+  if (source.endsWith("\n")) return;
+  visit(doc, {
+    Scalar(_, node) {
+      const block = node.type === "BLOCK_LITERAL" || node.type === "BLOCK_FOLDED";
+      if (block && node.range && node.range[1] >= source.length && typeof node.value === "string") {
+        node.value = node.value.replace(/\n$/, "");
+      }
+    },
+  });
+}
+
 function fromYaml(text: Value, wantArray: boolean): Value {
   try {
-    const docs = parseAllDocuments(toStr(text), { version: "1.1" });
+    const source = toStr(text);
+    const docs = parseAllDocuments(source, { version: "1.1" });
     const first = Array.isArray(docs) ? docs[0] : undefined;
     if (first?.errors.length) throw first.errors[0];
+    if (first && docs.length === 1) unterminatedBlocks(first, source);
     const value = first?.toJS() ?? (wantArray ? [] : {});
     if (wantArray !== Array.isArray(value)) throw new Error(`expected ${wantArray ? "a list" : "a map"}`);
     return value;
