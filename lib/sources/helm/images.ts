@@ -1,9 +1,12 @@
 /**
  * The images a Helm chart deploys: render it as `helm template` would and
- * collect every `image:` string in the manifests; add the images the chart
- * declares in its `helm.sh/images` (or `artifacthub.io/images`) annotation;
- * and where a template cannot be rendered, fall back to scanning that chart's
- * values for `repository`/`tag` pairs and `image` strings.
+ * collect every `image:` string in the manifests, plus the references it
+ * passes outside `image:` fields (args, env, ConfigMaps, CR image maps) when
+ * its values name them (outside.ts); add the images the chart declares in its
+ * `helm.sh/images` (or `artifacthub.io/images`) annotation. A template that
+ * cannot be rendered falls back without inventing: rendered again with
+ * `fail`/`required` disarmed, or else only the enabled, tagged image blocks of
+ * values it names — each such image marked with the template and the reason.
  * @module
  */
 import { parseAllDocuments } from "yaml";
