@@ -511,8 +511,16 @@ function program(): Command {
     .option("--values <file>", "with --chart: a values file (repeatable)", collect)
     .option("--set <key=value>", "with --chart: set a value (repeatable)", collect)
     .option("--set-string <key=value>", "with --chart: set a string value (repeatable)", collect)
+    .option("--set-json <key=json>", "with --chart: set a value from JSON (repeatable)", collect)
+    .option("--set-file <key=path>", "with --chart: set a value to a file's contents (repeatable)", collect)
+    .option("--release-name <name>", "with --chart: .Release.Name (default: release-name)")
     .option("--namespace <name>", "with --chart: .Release.Namespace")
     .option("--kube-version <version>", "with --chart: .Capabilities.KubeVersion")
+    .option(
+      "--api-versions <list>",
+      "with --chart: extra .Capabilities.APIVersions (comma-separated, repeatable)",
+      collect,
+    )
     .option("--why", "show where each image came from (file and line, chart and template, values path)")
     .option("--json", "print the list as JSON")
     .option("--lock <file>", "lock file (default: airgap.lock next to airgap.yaml)")
@@ -527,13 +535,18 @@ function program(): Command {
           valuesFiles: [...(options.file ?? []), ...(options.values ?? [])].map((f: string) => resolve(f)),
           set: options.set,
           setString: options.setString,
+          setJson: options.setJson,
+          setFile: options.setFile,
+          releaseName: options.releaseName,
           namespace: options.namespace,
           kubeVersion: options.kubeVersion,
+          apiVersions: options.apiVersions,
         });
         for (const warning of result.warnings) reporter.warn(warning);
         images = result.images;
       } else {
-        for (const flag of ["values", "set", "setString", "namespace", "kubeVersion"]) {
+        const chartFlags = ["values", "set", "setString", "setJson", "setFile", "releaseName", "namespace"];
+        for (const flag of [...chartFlags, "kubeVersion", "apiVersions"]) {
           if (options[flag] !== undefined) {
             throw usageError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --chart`);
           }

@@ -80,6 +80,27 @@ export interface ChartFileOptions {
   namespace?: string;
   /** `.Capabilities.KubeVersion`. */
   kubeVersion?: string;
+  /** Extra `.Capabilities.APIVersions` (`--api-versions`, comma-separated or repeated). */
+  apiVersions?: string[];
+  /** `--set-json key=JSON` arguments. */
+  setJson?: string[];
+  /** `--set-file key=PATH` arguments (the files are read here). */
+  setFile?: string[];
+}
+
+async function readSetFiles(args: string[]): Promise<{ key: string; text: string }[]> {
+  const out: { key: string; text: string }[] = [];
+  for (const arg of args) {
+    const at = arg.indexOf("=");
+    if (at <= 0) throw new AirgapError(`--set-file ${arg}: expected key=path`, {}, { exitCode: 2 });
+    const path = arg.slice(at + 1);
+    try {
+      out.push({ key: arg.slice(0, at), text: await Deno.readTextFile(path) });
+    } catch (e) {
+      throw new AirgapError(`--set-file: cannot read ${path}: ${errorMessage(e)}`, { where: path }, { exitCode: 2 });
+    }
+  }
+  return out;
 }
 
 /** The images of one chart file with the given values, sorted; with the warnings of the render. */
@@ -110,9 +131,12 @@ export async function chartFileImages(
     values,
     set: options.set,
     setString: options.setString,
+    setJson: options.setJson,
+    setFile: await readSetFiles(options.setFile ?? []),
     releaseName: options.releaseName,
     namespace: options.namespace,
     kubeVersion: options.kubeVersion,
+    apiVersions: options.apiVersions?.flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean),
     where: shown,
   });
   const merged = new Map<string, ListedImage>();

@@ -66,13 +66,18 @@ export interface ResolvedSources {
 
 /** How a chart image's origin reads: chart, template file, values path. */
 export function chartImageOrigin(chartLabel: string, image: ChartImage): string {
-  const { template, valuesPath } = image.origin;
+  const { template, valuesPath, field, fallback } = image.origin;
   const sub = image.origin.chart;
+  const place = `${template ?? ""}${field ? `${template ? ": " : ""}${field}` : ""}`;
   const where = image.method === "annotation"
     ? `Chart.yaml images annotation${sub && !chartLabel.includes(`${sub}@`) ? ` of ${sub}` : ""}`
+    : fallback
+    ? `from values${
+      valuesPath ? ` ${valuesPath}` : ""
+    }, template ${fallback.template} could not be rendered: ${fallback.reason}`
     : image.method === "values-scan"
     ? `values ${valuesPath} (values scan: a template of ${sub} did not render)`
-    : `${template}${valuesPath ? ` (values ${valuesPath})` : ""}`;
+    : `${place}${valuesPath ? ` (values ${valuesPath})` : ""}`;
   return `${chartLabel}: ${where}`;
 }
 

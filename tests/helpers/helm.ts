@@ -29,17 +29,20 @@ export async function packChart(dir: string, files: Record<string, string | Uint
   return new Uint8Array(gzipSync(tar));
 }
 
+/** The shared chart data directory (a sibling of the repository root). */
+export const SHARED_CHARTS = join(fileURLToPath(new URL("../../", import.meta.url)), "..", "shared", "data", "charts");
+
 /**
- * The real chart `name` from the shared data directory (a sibling of the
- * repository root), or undefined — with a note on the console — when absent.
+ * The real chart `name` from the shared data directory, or undefined — with a
+ * note on the console — when absent. Under `CI=true` a missing chart fails.
  */
 export async function sharedChart(name: string): Promise<Uint8Array | undefined> {
-  const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-  const path = join(repoRoot, "..", "shared", "data", "charts", name);
+  const path = join(SHARED_CHARTS, name);
   try {
     return await Deno.readFile(path);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
+    if (Deno.env.get("CI") === "true") throw new Error(`${path} is missing (CI=true: a prerequisite must be present)`);
     console.log(`skipping: ${path} is not present`);
     return undefined;
   }

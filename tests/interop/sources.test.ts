@@ -290,7 +290,7 @@ charts:
       assertStringIncludes(listed.stdout, "helm/cert-manager:v1.12.3\n  airgap.yaml:3:5\n");
       assertStringIncludes(listed.stdout, "chart cert-manager@v1.12.3: cert-manager/templates/deployment.yaml");
       const saved = await airgapOk(["save", "--cache", cache], { cwd: dir });
-      assertStringIncludes(saved.stdout, "saved 5 images and 1 chart ");
+      assertStringIncludes(saved.stdout, "saved 6 images and 1 chart "); // with the ACME solver image (controller args)
       const lock = parseLock(await Deno.readTextFile(join(dir, "airgap.lock")), "airgap.lock");
       const source = lock.sources![0];
       assertEquals([source.url, source.digest], [

@@ -111,7 +111,13 @@ Deno.test("render: a failing template is recorded with its error; the others sti
     "templates/c.yaml": "{{ if }}\n",
   });
   const result = renderChart(await loadChart(bytes), {});
-  const [a, b, c] = result.templates;
+  // Helm's order: same depth, names in reverse.
+  assertEquals(result.templates.map((t) => t.template), [
+    "c/templates/c.yaml",
+    "c/templates/b.yaml",
+    "c/templates/a.yaml",
+  ]);
+  const [c, b, a] = result.templates;
   assertEquals(a.error?.kind, "exec");
   assert(a.error?.message.includes("c/templates/a.yaml:1"), a.error?.message);
   assertEquals(b.output, "b: ok\n");
@@ -165,4 +171,38 @@ Deno.test("render: a library subchart lends its defines but renders no manifests
     "app/templates/pod.yaml",
     "image: docker.io/acme/app:1\n",
   ]]);
+});
+
+Deno.test("render: templates run in Helm's order (deepest first, names reversed) sharing .Values", async () => {
+  const bytes = await packChart("c", {
+    "Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+    "values.yaml": "seen: none\n",
+    // b runs before a (reverse order), and a subchart's templates (deeper) before both.
+    "templates/a.yaml": "a: {{ .Values.seen }}\n",
+    "templates/b.yaml": `{{ $_ := set .Values "seen" "b" }}b: set\n`,
+    "templates/z/deep.yaml": `{{ $_ := set .Values "seen" "deep" }}deep: {{ .Values.seen }}\n`,
+  });
+  const result = renderChart(await loadChart(bytes), {});
+  assertEquals(result.templates.map((t) => [t.template, t.output]), [
+    ["c/templates/z/deep.yaml", "deep: deep\n"],
+    ["c/templates/b.yaml", "b: set\n"],
+    ["c/templates/a.yaml", "a: b\n"],
+  ]);
+});
+
+Deno.test("render: .Files.Glob of no files is empty and false; default API versions are Helm's", async () => {
+  const bytes = await packChart("c", {
+    "Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+    "files/a.conf": "x",
+    "templates/a.yaml": [
+      `none: {{ if .Files.Glob "nothing/*" }}true{{ else }}false{{ end }} {{ len (.Files.Glob "nothing/*") }}`,
+      `some: {{ if .Files.Glob "files/*" }}true{{ else }}false{{ end }}`,
+      `psp: {{ .Capabilities.APIVersions.Has "policy/v1beta1" }} {{ .Capabilities.APIVersions.Has "acme.io/v1" }}`,
+      "",
+    ].join("\n"),
+  });
+  const chart = await loadChart(bytes);
+  assertEquals(renderChart(chart, {}).templates[0].output, "none: false 0\nsome: true\npsp: true false\n");
+  const extra = renderChart(chart, {}, { apiVersions: ["acme.io/v1"] }).templates[0].output!;
+  assert(extra.endsWith("psp: true true\n"), extra);
 });

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
 import { chartImages, type ChartImagesResult } from "../../lib/sources/helm/images.ts";
+import { chartImageOrigin } from "../../lib/sources/resolve.ts";
 import { packChart, sharedChart } from "../helpers/helm.ts";
 
 function imageList(result: ChartImagesResult): string[] {
@@ -12,12 +13,16 @@ Deno.test("images: cert-manager v1.12.3 with default values, all from its templa
   const result = await chartImages(bytes, {});
   assertEquals(result.warnings, []);
   assertEquals(imageList(result), [
+    "quay.io/jetstack/cert-manager-acmesolver:v1.12.3",
     "quay.io/jetstack/cert-manager-cainjector:v1.12.3",
     "quay.io/jetstack/cert-manager-controller:v1.12.3",
     "quay.io/jetstack/cert-manager-ctl:v1.12.3",
     "quay.io/jetstack/cert-manager-webhook:v1.12.3",
   ]);
   assert(result.images.every((i) => i.method === "template"));
+  // The ACME solver image is passed in the controller's args, not an image: field.
+  const solver = result.images.find((i) => i.image.includes("acmesolver"))!;
+  assertEquals(solver.origin.field, "args of container cert-manager-controller");
   const ctl = result.images.find((i) => i.image.endsWith("cert-manager-ctl:v1.12.3"))!;
   assertEquals(ctl.origin, {
     chart: "cert-manager",
@@ -38,6 +43,7 @@ Deno.test("images: cert-manager follows values: registry, digest, disabled start
   assertEquals(result.warnings, []);
   assertEquals(imageList(result), [
     "mirror.example:5000/jetstack/cert-manager-controller:v1.12.3",
+    "quay.io/jetstack/cert-manager-acmesolver:v1.12.3",
     "quay.io/jetstack/cert-manager-cainjector:v9",
     `quay.io/jetstack/cert-manager-webhook@${digest}`,
   ]);
@@ -72,54 +78,57 @@ Deno.test("images: rancher 2.7.9 with audit logging adds the audit sidecar image
 
 const CHART_YAML = "apiVersion: v2\nname: demo\nversion: 0.1.0\nappVersion: 1.4.2\n";
 
-Deno.test("images: an unsupported construct falls back to scanning values, with a warning naming the template", async () => {
+Deno.test("images: a template that fails is rendered again without fail/required; its images are marked", async () => {
+  const bytes = await packChart("demo", {
+    "Chart.yaml": CHART_YAML,
+    "values.yaml": "global:\n  imageRegistry: reg.local\nimage:\n  repository: acme/server\n  tag: '2.0'\n",
+    "templates/_helpers.tpl":
+      `{{ define "demo.image" }}{{ with .Values.global.imageRegistry }}{{ . }}/{{ end }}{{ .Values.image.repository }}:{{ .Values.image.tag }}{{ end }}`,
+    "templates/deploy.yaml": [
+      `{{ if not .Values.password }}{{ fail "set password" }}{{ end }}`,
+      `containers:\n- image: {{ include "demo.image" . }}\n`,
+    ].join("\n"),
+  });
+  const result = await chartImages(bytes);
+  assertEquals(result.images, [{
+    image: "reg.local/acme/server:2.0",
+    origin: {
+      chart: "demo",
+      template: "demo/templates/deploy.yaml",
+      valuesPath: "image.repository",
+      fallback: { template: "demo/templates/deploy.yaml", reason: "demo/templates/deploy.yaml:1: set password" },
+    },
+    method: "values-scan",
+  }]);
+  assert(result.warnings.some((w) => w.message.includes("1 template could not be rendered")), "per-chart warning");
+});
+
+Deno.test("images: a template that cannot render at all gives only the enabled, tagged blocks it names", async () => {
   const bytes = await packChart("demo", {
     "Chart.yaml": CHART_YAML,
     "values.yaml": [
-      "image:",
-      "  registry: ghcr.io",
-      "  repository: acme/server",
-      "  tag: ''",
-      "worker:",
-      "  image:",
-      "    repository: acme/worker",
-      "    tag: 2.0.1",
-      "pinned:",
-      "  repository: acme/pinned",
-      `  digest: sha256:${"b".repeat(64)}`,
-      "sidecars:",
-      "- name: log",
-      "  image: busybox:1.36",
-      "helperImage: acme/helper",
-      "helperImageTag: '7'",
-      "notAnImage:",
-      "  repository: 'Not A Valid Ref'",
+      "server:\n  image:\n    repository: acme/server\n    tag: '2.0'",
+      "exporter:\n  enabled: false\n  image:\n    repository: acme/exporter\n    tag: '1'",
+      "untagged:\n  image:\n    repository: acme/untagged",
+      "other:\n  image:\n    repository: acme/other\n    tag: '3'",
       "",
     ].join("\n"),
-    "templates/secret.yaml": `data:\n  ca: {{ genCA "demo" 365 | toString }}\n`,
-    "templates/job.yaml":
-      "kind: Job\nspec:\n  template:\n    spec:\n      containers:\n      - image: acme/migrate:{{ .Chart.AppVersion }}\n",
+    "templates/deploy.yaml": [
+      `{{ $ip := getHostByName "db.example" }}`,
+      `- image: {{ .Values.server.image.repository }}:{{ .Values.server.image.tag }}`,
+      `- image: {{ .Values.exporter.image.repository }}`,
+      `- image: {{ .Values.untagged.image.repository }}`,
+    ].join("\n"),
   });
   const result = await chartImages(bytes);
-  const byImage = new Map(result.images.map((i) => [i.image, i]));
-  assertEquals(byImage.get("acme/migrate:1.4.2")!.method, "template");
-  assertEquals(byImage.get("acme/migrate:1.4.2")!.origin.template, "demo/templates/job.yaml");
-  assertEquals(byImage.get("ghcr.io/acme/server:1.4.2"), {
-    image: "ghcr.io/acme/server:1.4.2",
-    origin: { chart: "demo", valuesPath: "image.repository" },
-    method: "values-scan",
-  });
-  assertEquals(byImage.get("acme/worker:2.0.1")!.origin.valuesPath, "worker.image.repository");
-  assert(byImage.has(`acme/pinned@sha256:${"b".repeat(64)}`));
-  assertEquals(byImage.get("busybox:1.36")!.origin.valuesPath, "sidecars[0].image");
-  assertEquals(byImage.get("acme/helper:7")!.origin.valuesPath, "helperImage");
-  assertEquals(result.images.length, 6);
-  const failure = result.warnings.find((w) => w.template === "demo/templates/secret.yaml")!;
-  assert(failure.message.includes(`function "genCA" not defined`), failure.message);
-  assert(result.warnings.some((w) => w.message.includes("values were scanned")));
+  // Not the disabled exporter, not the untagged block (no appVersion is borrowed), not a block it never names.
+  assertEquals(result.images.map((i) => [i.image, i.method, i.origin.valuesPath]), [
+    ["acme/server:2.0", "values-scan", "server.image.repository"],
+  ]);
+  assert(result.images[0].origin.fallback!.reason.includes("getHostByName"));
 });
 
-Deno.test("images: a required value that is missing also falls back; supplying it renders the template", async () => {
+Deno.test("images: a required value that is missing gives no image rather than an invented tag", async () => {
   const bytes = await packChart("demo", {
     "Chart.yaml": CHART_YAML,
     "values.yaml": "image:\n  repository: acme/app\n",
@@ -127,11 +136,7 @@ Deno.test("images: a required value that is missing also falls back; supplying i
       `containers:\n- image: {{ .Values.image.repository }}:{{ required "image.tag is required" .Values.image.tag }}\n`,
   });
   const fallback = await chartImages(bytes);
-  assertEquals(fallback.images, [{
-    image: "acme/app:1.4.2",
-    origin: { chart: "demo", valuesPath: "image.repository" },
-    method: "values-scan",
-  }]);
+  assertEquals(fallback.images, []);
   assert(
     fallback.warnings.some((w) =>
       w.template === "demo/templates/deploy.yaml" && w.message.endsWith("image.tag is required")
@@ -140,6 +145,28 @@ Deno.test("images: a required value that is missing also falls back; supplying i
   const rendered = await chartImages(bytes, { set: ["image.tag=3.1"] });
   assertEquals(rendered.warnings, []);
   assertEquals(rendered.images.map((i) => [i.image, i.method]), [["acme/app:3.1", "template"]]);
+});
+
+Deno.test("images: references outside image: fields count when the chart's values name their repository", async () => {
+  const bytes = await packChart("demo", {
+    "Chart.yaml": CHART_YAML,
+    "values.yaml": "engine:\n  repository: acme/engine\n  tag: v1\nreloader:\n  repository: acme/reload\n  tag: v2\n",
+    "templates/all.yaml": [
+      "kind: Deployment",
+      "spec:\n  template:\n    spec:\n      containers:",
+      "      - name: manager\n        image: acme/manager:1",
+      '        args: ["--engine-image", "acme/engine:v1", "--x=acme/unknown:9"]',
+      "---",
+      "kind: Logging\nspec:\n  fluentd:\n    reloaderImage:\n      repository: acme/reload\n      tag: v2",
+      "",
+    ].join("\n"),
+  });
+  const result = await chartImages(bytes);
+  assertEquals(result.images.map((i) => [i.image, i.origin.field]), [
+    ["acme/manager:1", undefined],
+    ["acme/engine:v1", "args of container manager"],
+    ["acme/reload:v2", "Logging.spec.fluentd.reloaderImage"],
+  ]);
 });
 
 Deno.test("images: empty, comment-only, multi-document and List manifests; only image: keys count", async () => {
@@ -251,4 +278,27 @@ Deno.test("images: an unreadable archive is an error naming it", async () => {
     () => chartImages(new TextEncoder().encode("nope"), { where: "charts/broken.tgz" }),
     /chart charts\/broken\.tgz: /,
   );
+});
+
+Deno.test("images: --why says where a fallback or outside-field image came from", () => {
+  const fallback = chartImageOrigin("chart demo@0.1.0", {
+    image: "acme/server:2.0",
+    method: "values-scan",
+    origin: {
+      chart: "demo",
+      valuesPath: "server.image.repository",
+      fallback: { template: "demo/templates/deploy.yaml", reason: "deploy.yaml:1: set password" },
+    },
+  });
+  assertEquals(
+    fallback,
+    "chart demo@0.1.0: from values server.image.repository, template demo/templates/deploy.yaml could not be rendered: " +
+      "deploy.yaml:1: set password",
+  );
+  const outside = chartImageOrigin("chart demo@0.1.0", {
+    image: "acme/engine:v1",
+    method: "template",
+    origin: { chart: "demo", template: "demo/templates/all.yaml", field: "args of container manager" },
+  });
+  assertEquals(outside, "chart demo@0.1.0: demo/templates/all.yaml: args of container manager");
 });

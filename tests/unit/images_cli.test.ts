@@ -16,6 +16,8 @@ function present(path: string): boolean {
     Deno.statSync(path);
     return true;
   } catch {
+    // Under CI=true a missing prerequisite fails: the test runs and cannot find the chart.
+    if (Deno.env.get("CI") === "true") return true;
     console.log(`skipping: ${path} is not present`);
     return false;
   }
@@ -30,6 +32,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "airgap-images-cli-" });
     try {
       assertEquals(lines((await airgapOk(["images", "--chart", CERT_MANAGER])).stdout), [
+        "quay.io/jetstack/cert-manager-acmesolver:v1.12.3",
         "quay.io/jetstack/cert-manager-cainjector:v1.12.3",
         "quay.io/jetstack/cert-manager-controller:v1.12.3",
         "quay.io/jetstack/cert-manager-ctl:v1.12.3",
@@ -61,8 +64,10 @@ Deno.test({
         "  rancher-2.7.9.tgz: rancher/templates/post-delete-hook-job.yaml (values postDelete.image.repository)",
       ]);
       const json = JSON.parse((await airgapOk(["images", "--chart", CERT_MANAGER, "--json"])).stdout);
-      assertEquals(json[0].entry, "quay.io/jetstack/cert-manager-cainjector:v1.12.3");
-      assertStringIncludes(json[0].origins[0], "cert-manager/templates/cainjector-deployment.yaml");
+      assertEquals(json[1].entry, "quay.io/jetstack/cert-manager-cainjector:v1.12.3");
+      assertStringIncludes(json[1].origins[0], "cert-manager/templates/cainjector-deployment.yaml");
+      assertEquals(json[0].entry, "quay.io/jetstack/cert-manager-acmesolver:v1.12.3");
+      assertStringIncludes(json[0].origins[0], "args of container cert-manager-controller");
 
       const missing = await airgap(["images", "--chart", join(dir, "nope.tgz")]);
       assertEquals(missing.code, 2);

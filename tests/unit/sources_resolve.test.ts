@@ -170,8 +170,11 @@ charts:
         "chart cert-manager@v1.12.3: cert-manager/templates/startupapicheck-job.yaml (values startupapicheck.image.repository)",
       );
       assertEquals(
-        byEntry.get("quay.io/jetstack/cert-manager-acmesolver:v1.12.3")!.origin,
-        "airgap.yaml:12:9 (chart cert-manager@v1.12.3 extraImages)",
+        byEntry.get("quay.io/jetstack/cert-manager-acmesolver:v1.12.3")!.origins,
+        [
+          "chart cert-manager@v1.12.3: cert-manager/templates/deployment.yaml: args of container cert-manager-controller (values acmesolver.image.repository)",
+          "airgap.yaml:12:9 (chart cert-manager@v1.12.3 extraImages)",
+        ],
       );
       // The source registry applies to every source, as to the declaration's own images.
       assertEquals(
@@ -213,7 +216,7 @@ charts:
       ]);
       assertEquals(sources.summaries.map((s) => [s.label, s.status, s.images, s.verified]), [
         ["rancher-images.txt@v2.7.9", "new", 2, "sha256sum.txt"],
-        ["chart cert-manager@v1.12.3", "new", 5, "index.yaml digest"],
+        ["chart cert-manager@v1.12.3", "new", 6, "index.yaml digest"],
         ["chart rancher@2.7.9", "new", 3, "index.yaml digest"],
       ]);
 
@@ -241,7 +244,7 @@ charts:
       const pinned = await resolveSources(decl, { cache, previousLock, locked: true });
       assertEquals(pinned.summaries.map((s) => [s.status, s.images, s.verified]), [
         ["unchanged", 2, "lock"],
-        ["unchanged", 5, "lock"],
+        ["unchanged", 6, "lock"],
         ["unchanged", 3, "lock"],
       ]);
       const empty = await openCache(join(dir, "empty-cache"));

@@ -189,3 +189,19 @@ export function asMap(name: string, value: Value): GoMap {
   if (!isMap(value)) throw execError(`${name}: expected a map, got ${typeOf(value)} ${formatValue(value)}`);
   return value;
 }
+
+/** Sprig's aliases and the rest of its math: `tuple`, `mustSlice`, `biggest`, `randInt`. */
+Object.assign(coreFunctions, {
+  tuple: (...items: Value[]) => items,
+  call: (fn: Value, ...args: Value[]) => {
+    if (typeof fn !== "function") throw execError(`call of non-function ${typeOf(fn)}`);
+    return fn(...args);
+  },
+  mustSlice: sliceOf,
+  biggest: coreFunctions.max,
+  randInt: (min: Value, max: Value) => {
+    const low = Number(toInt(min)), span = Number(toInt(max)) - low;
+    if (span <= 0) throw execError("invalid argument to Intn");
+    return BigInt(low + (crypto.getRandomValues(new Uint32Array(1))[0] % span));
+  },
+});

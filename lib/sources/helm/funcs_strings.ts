@@ -5,10 +5,10 @@
  */
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import { execError } from "./errors.ts";
+import { execError, unsupported } from "./errors.ts";
 import type { TemplateFunction } from "./evaluate.ts";
 import { goQuote } from "./format.ts";
-import { type GoMap, toIndex, toInt, toStr, type Value } from "./gotypes.ts";
+import { type GoMap, isMap, toIndex, toInt, toStr, type Value } from "./gotypes.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -30,9 +30,143 @@ function goRegExp(pattern: Value, global = false): RegExp {
   }
 }
 
-/** Go's `Regexp.Expand` template (`$1`, `${1}`, `${name}`) in JavaScript's replacement syntax. */
-function goReplacement(template: string): string {
-  return template.replace(/\$\{(\w+)\}/g, (_, name: string) => (/^\d+$/.test(name) ? `$${name}` : `$<${name}>`));
+/**
+ * Go's `Regexp.Expand`: `$$` is a dollar, `$name`/`${name}` takes the longest
+ * run of letters, digits and `_` as the name (so `$1x` is the group named
+ * `1x`, empty when there is none), all digits name a group by number, and a
+ * `$` without a valid name stays as text.
+ */
+function goExpand(template: string, match: RegExpExecArray): string {
+  let out = "";
+  for (let i = 0; i < template.length; i++) {
+    const c = template[i];
+    if (c !== "$") {
+      out += c;
+      continue;
+    }
+    if (template[i + 1] === "$") {
+      out += "$";
+      i++;
+      continue;
+    }
+    const m = /^\{(\w+)\}|^(\w+)/.exec(template.slice(i + 1));
+    if (!m) {
+      out += "$";
+      continue;
+    }
+    const name = m[1] ?? m[2];
+    i += m[0].length;
+    const value = /^\d+$/.test(name) ? match[Number(name)] : match.groups?.[name];
+    out += value ?? "";
+  }
+  return out;
+}
+
+function regexReplaceAll(re: Value, s: Value, replacement: Value): string {
+  const text = toStr(s), pattern = goRegExp(re, true), template = toStr(replacement);
+  let out = "", last = 0;
+  for (const m of text.matchAll(pattern)) {
+    out += text.slice(last, m.index) + goExpand(template, m as RegExpExecArray);
+    last = m.index + m[0].length;
+  }
+  return out + text.slice(last);
+}
+
+/** goutils.AbbreviateFull: `...` on either side, keeping a window of `width` around `offset`. */
+function abbrevBoth(left: Value, right: Value, s: Value): string {
+  const text = toStr(s), width = Number(toInt(right));
+  let offset = Number(toInt(left));
+  if (text === "" || (width < 4 && offset > 0) || width < 4) return text;
+  if (text.length <= width) return text;
+  if (offset > text.length) offset = text.length;
+  if (text.length - offset < width - 3) offset = text.length - (width - 3);
+  if (offset <= 4) return `${text.slice(0, width - 3)}...`;
+  if (width < 7) return text;
+  if (offset + width - 3 < text.length) return `...${abbrevBoth(0n, BigInt(width - 3), text.slice(offset))}`;
+  return `...${text.slice(text.length - (width - 3))}`;
+}
+
+/** goutils.WrapCustom: words longer than the width are split only when `wrapLong`. */
+function wrapCustom(text: string, width: number, newline: string, wrapLong: boolean): string {
+  const n = Math.max(1, width);
+  const lines: string[] = [];
+  for (const paragraph of text.split("\n")) {
+    let current = "";
+    for (let word of paragraph.split(" ")) {
+      while (wrapLong && word.length > n) {
+        if (current !== "") lines.push(current);
+        lines.push(word.slice(0, n));
+        word = word.slice(n);
+        current = "";
+      }
+      if (current !== "" && current.length + 1 + word.length > n) {
+        lines.push(current);
+        current = word;
+      } else current = current === "" ? word : `${current} ${word}`;
+    }
+    lines.push(current);
+  }
+  return lines.join(newline);
+}
+
+/** Go's `url.Parse` as Sprig's `urlParse` map. */
+function urlParse(s: Value): GoMap {
+  const text = toStr(s);
+  const m = /^(?:([a-zA-Z][a-zA-Z0-9+.-]*):)?(?:\/\/(?:([^@/]*)@)?([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?$/.exec(
+    text,
+  );
+  if (!m) throw execError(`unable to parse url: ${text}`);
+  const host = m[3] ?? "";
+  const hostname = host.startsWith("[") ? host.replace(/^\[([^\]]*)\].*$/, "$1") : host.replace(/:\d*$/, "");
+  const opaque = m[1] && m[3] === undefined && !m[4].startsWith("/") ? m[4] : "";
+  return {
+    scheme: m[1] ?? "",
+    host,
+    hostname,
+    path: opaque ? "" : decodeURIComponent(m[4]),
+    query: m[5] ?? "",
+    opaque,
+    fragment: m[6] === undefined ? "" : decodeURIComponent(m[6]),
+    userinfo: m[2] ?? "",
+  };
+}
+
+/** Sprig's `urlJoin`: a URL from a `urlParse`-shaped map. */
+function urlJoin(d: Value): string {
+  const get = (key: string) => (isMap(d) && d[key] !== undefined && d[key] !== null ? toStr(d[key]) : "");
+  let out = "";
+  if (get("scheme")) out += `${get("scheme")}:`;
+  if (get("opaque")) out += get("opaque");
+  else {
+    if (get("scheme") || get("host") || get("userinfo")) {
+      out += "//";
+      if (get("userinfo")) out += `${get("userinfo")}@`;
+      out += get("host");
+    }
+    const path = get("path");
+    if (path && !path.startsWith("/") && get("host")) out += "/";
+    out += encodeURI(path).replace(/%25/g, "%");
+  }
+  if (get("query")) out += `?${get("query")}`;
+  if (get("fragment")) out += `#${encodeURIComponent(get("fragment"))}`;
+  return out;
+}
+
+function shuffle(s: Value): string {
+  const chars = Array.from(toStr(s));
+  for (let i = chars.length - 1; i > 0; i--) {
+    const j = crypto.getRandomValues(new Uint32Array(1))[0] % (i + 1);
+    [chars[i], chars[j]] = [chars[j], chars[i]];
+  }
+  return chars.join("");
+}
+
+/** `getHostByName`: a render talks to no network, so only names that need no lookup are answered. */
+function hostByName(name: Value): string {
+  const host = toStr(name);
+  if (/^[\d.]+$/.test(host) || host.includes(":")) return host;
+  if (host === "localhost") return "127.0.0.1";
+  throw unsupported(`getHostByName "${host}" needs a DNS lookup, which a render does not do`);
 }
 
 /** Go's `strings.SplitN`. */
@@ -162,21 +296,12 @@ export const stringFunctions: Record<string, TemplateFunction> = {
     return n < 4 || text.length <= n ? text : `${text.slice(0, n - 3)}...`;
   },
   initials: (s) => toStr(s).split(/\s+/).filter(Boolean).map((word) => word[0]).join(""),
-  wrap: (width, s) => {
-    const n = Math.max(1, Number(toInt(width)));
-    const lines: string[] = [];
-    for (const paragraph of toStr(s).split("\n")) {
-      let current = "";
-      for (const word of paragraph.split(" ")) {
-        if (current !== "" && current.length + 1 + word.length > n) {
-          lines.push(current);
-          current = word;
-        } else current = current === "" ? word : `${current} ${word}`;
-      }
-      lines.push(current);
-    }
-    return lines.join("\n");
-  },
+  wrap: (width, s) => wrapCustom(toStr(s), Number(toInt(width)), "\n", false),
+  wrapWith: (width, sep, s) => wrapCustom(toStr(s), Number(toInt(width)), toStr(sep), true),
+  abbrevboth: (left, right, s) => abbrevBoth(left, right, s),
+  trimall: (cutset, s) => stringFunctions.trimAll(cutset, s),
+  shuffle: (s) => shuffle(s),
+  hello: () => "Hello!",
   contains: (substr, s) => toStr(s).includes(toStr(substr)),
   hasPrefix: (prefix, s) => toStr(s).startsWith(toStr(prefix)),
   hasSuffix: (suffix, s) => toStr(s).endsWith(toStr(suffix)),
@@ -207,7 +332,7 @@ export const stringFunctions: Record<string, TemplateFunction> = {
     const limit = toIndex(n, "count");
     return limit < 0 ? all : all.slice(0, limit);
   },
-  regexReplaceAll: (re, s, replacement) => toStr(s).replace(goRegExp(re, true), goReplacement(toStr(replacement))),
+  regexReplaceAll: (re, s, replacement) => regexReplaceAll(re, s, replacement),
   regexReplaceAllLiteral: (re, s, replacement) => toStr(s).replace(goRegExp(re, true), () => toStr(replacement)),
   regexSplit: (re, s, n) => {
     const parts = toStr(s).split(goRegExp(re, true));
@@ -232,6 +357,11 @@ export const stringFunctions: Record<string, TemplateFunction> = {
   sha512sum: (s) => createHash("sha512").update(toStr(s)).digest("hex"),
   adler32sum: (s) => adler32(encoder.encode(toStr(s))),
 
+  // URLs and hosts
+  urlParse: (s) => urlParse(s),
+  urlJoin: (d) => urlJoin(d),
+  getHostByName: (name) => hostByName(name),
+
   // paths (Go's path package: always forward slashes)
   base: (s) => posix.basename(toStr(s)) || (toStr(s) === "" ? "." : "/"),
   dir: (s) => posix.dirname(toStr(s)),
@@ -246,3 +376,18 @@ export const stringFunctions: Record<string, TemplateFunction> = {
   randAscii: (n) => randomFrom(ASCII, n),
   uuidv4: () => crypto.randomUUID(),
 };
+
+/** The `must*` regular expression functions (errors either way here) and `os*` paths (Linux: as `path`). */
+Object.assign(stringFunctions, {
+  mustRegexMatch: stringFunctions.regexMatch,
+  mustRegexFind: stringFunctions.regexFind,
+  mustRegexFindAll: stringFunctions.regexFindAll,
+  mustRegexReplaceAll: stringFunctions.regexReplaceAll,
+  mustRegexReplaceAllLiteral: stringFunctions.regexReplaceAllLiteral,
+  mustRegexSplit: stringFunctions.regexSplit,
+  osBase: stringFunctions.base,
+  osDir: stringFunctions.dir,
+  osClean: stringFunctions.clean,
+  osExt: stringFunctions.ext,
+  osIsAbs: stringFunctions.isAbs,
+});

@@ -166,6 +166,137 @@ function parseDuration(text: string): number {
   return m[1] === "-" ? -total : total;
 }
 
+/** The regular expression for one layout element, and how its text sets a date field. */
+function parsePart(chunk: string): { re: string; set?: (f: DateFields, text: string) => void } {
+  const num =
+    (key: "year" | "day" | "hour" | "minute") => (f: DateFields, text: string) => (f[key] = Number(text.trim()));
+  switch (chunk) {
+    case "2006":
+      return { re: "\\d{4}", set: num("year") };
+    case "06":
+      return { re: "\\d\\d", set: (f, t) => (f.year = Number(t) + (Number(t) >= 69 ? 1900 : 2000)) };
+    case "01":
+    case "1":
+      return { re: chunk === "01" ? "\\d\\d" : "\\d\\d?", set: (f, t) => (f.month = Number(t) - 1) };
+    case "January":
+    case "Jan":
+      return {
+        re: MONTHS.map((m) => (chunk === "Jan" ? m.slice(0, 3) : m)).join("|"),
+        set: (f, t) => (f.month = MONTHS.findIndex((m) => m.startsWith(t))),
+      };
+    case "Monday":
+    case "Mon":
+      return { re: DAYS.map((d) => (chunk === "Mon" ? d.slice(0, 3) : d)).join("|") };
+    case "02":
+    case "_2":
+    case "2":
+      return { re: chunk === "02" ? "\\d\\d" : " ?\\d\\d?", set: num("day") };
+    case "15":
+    case "03":
+    case "3":
+      return { re: chunk === "3" ? "\\d\\d?" : "\\d\\d", set: num("hour") };
+    case "04":
+    case "4":
+      return { re: chunk === "4" ? "\\d\\d?" : "\\d\\d", set: num("minute") };
+    case "05":
+    case "5":
+      return {
+        re: `${chunk === "5" ? "\\d\\d?" : "\\d\\d"}(?:[.,]\\d+)?`,
+        set: (f, t) => (f.second = Number(t.replace(",", "."))),
+      };
+    case "PM":
+    case "pm":
+      return { re: "[AaPp][Mm]", set: (f, t) => (f.pm = t.toUpperCase() === "PM") };
+    case "MST":
+      return { re: "[A-Z]{3,5}|[+-]\\d{4}", set: (f, t) => (f.offset = t === "UTC" || t === "GMT" ? 0 : f.offset) };
+  }
+  if (/^[.,]/.test(chunk)) return { re: `[.,]\\d{${chunk[1] === "0" ? chunk.length - 1 : "1,9"}}`, set: fraction };
+  return {
+    re: `${chunk.startsWith("Z") ? "Z|" : ""}[+-]\\d\\d(?::?\\d\\d(?::?\\d\\d)?)?`,
+    set: (f, t) => {
+      if (t === "Z") return (f.offset = 0);
+      const m = /([+-])(\d\d):?(\d\d)?/.exec(t)!;
+      f.offset = (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3] ?? 0));
+    },
+  };
+}
+
+interface DateFields {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  pm?: boolean;
+  offset?: number;
+}
+
+function fraction(f: DateFields, text: string): void {
+  f.second += Number(`0.${text.slice(1)}`);
+}
+
+/** Go's `time.ParseInLocation` (local zone unless the text carries an offset). */
+function parseTime(layout: string, text: string): GoTime {
+  const setters: ((f: DateFields, t: string) => void)[] = [];
+  let source = "", last = 0;
+  for (const m of layout.matchAll(LAYOUT)) {
+    source += layout.slice(last, m.index).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    const part = parsePart(m[0]);
+    source += `(${part.re})`;
+    setters.push(part.set ?? (() => {}));
+    last = m.index + m[0].length;
+  }
+  source += layout.slice(last).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const match = new RegExp(`^${source}$`).exec(text);
+  if (!match) throw execError(`parsing time "${text}" as "${layout}": cannot parse`);
+  const f: DateFields = { year: 0, month: 0, day: 1, hour: 0, minute: 0, second: 0 };
+  setters.forEach((set, i) => set(f, match[i + 1]));
+  if (f.pm !== undefined) f.hour = (f.hour % 12) + (f.pm ? 12 : 0);
+  const wall = Date.UTC(f.year, f.month, f.day, f.hour, f.minute, 0) + f.second * 1000;
+  if (f.offset !== undefined) return { ms: wall - f.offset * 60_000, offset: f.offset, zone: "" };
+  const guess = zoneOffset(wall, "Local");
+  return zoneOffset(wall - guess.offset * 60_000, "Local");
+}
+
+/** Go's `Duration.String` for a count of nanoseconds. */
+function durationString(nanos: bigint): string {
+  if (nanos === 0n) return "0s";
+  const sign = nanos < 0n ? "-" : "";
+  const n = nanos < 0n ? -nanos : nanos;
+  if (n < 1_000_000_000n) {
+    const [unit, size] = n < 1000n ? ["ns", 1n] : n < 1_000_000n ? ["µs", 1000n] : ["ms", 1_000_000n];
+    return sign + decimal(n, size) + unit;
+  }
+  const hours = n / 3_600_000_000_000n, minutes = (n / 60_000_000_000n) % 60n;
+  const seconds = decimal(n % 60_000_000_000n, 1_000_000_000n);
+  return sign + (hours > 0n ? `${hours}h` : "") + (hours > 0n || minutes > 0n ? `${minutes}m` : "") + `${seconds}s`;
+}
+
+function decimal(n: bigint, unit: bigint): string {
+  const whole = n / unit, rest = n % unit;
+  if (rest === 0n) return String(whole);
+  return `${whole}.${String(rest).padStart(String(unit).length - 1, "0").replace(/0+$/, "")}`;
+}
+
+/** Sprig's `durationRound`: the largest unit only (`2h`, `3mo`, `1y`). */
+function durationRound(value: Value): string {
+  let nanos: bigint;
+  if (typeof value === "string") nanos = BigInt(Math.round(parseDuration(value) * 1e6));
+  else if (typeof value === "object" && value !== null && times.has(value)) {
+    nanos = BigInt(Date.now() - times.get(value)!.ms) * 1_000_000n;
+  } else nanos = BigInt(toStr(value).split(".")[0] || "0");
+  const u = nanos < 0n ? -nanos : nanos;
+  const second = 1_000_000_000n, minute = 60n * second, hour = 60n * minute, day = 24n * hour;
+  const year = 365n * day, month = 30n * day;
+  const steps: [bigint, string][] = [[year, "y"], [month, "mo"], [day, "d"], [hour, "h"], [minute, "m"], [
+    second,
+    "s",
+  ]];
+  for (const [size, unit] of steps) if (u >= size) return `${u / size}${unit}`;
+  return "0s";
+}
+
 /** Sprig's time functions, in the local zone as Helm runs them unless a zone is named. */
 export const timeFunctions: Record<string, TemplateFunction> = {
   now: () => timeValue(zoneOffset(Date.now(), "Local")),
@@ -175,7 +306,45 @@ export const timeFunctions: Record<string, TemplateFunction> = {
   htmlDateInZone: (when, zone) => format(zoneOffset(asTime(when).ms, toStr(zone)), "2006-01-02"),
   unixEpoch: (when) => String(Math.floor(asTime(when).ms / 1000)),
   dateModify: (change, when) => {
-    const t = asTime(when);
-    return timeValue({ ...t, ms: t.ms + parseDuration(toStr(change)) });
+    try {
+      return dateModify(change, when);
+    } catch {
+      return when;
+    }
   },
 };
+
+function dateModify(change: Value, when: Value): object {
+  const t = asTime(when);
+  return timeValue({ ...t, ms: t.ms + parseDuration(toStr(change)) });
+}
+
+/** The rest of Sprig's time functions and its snake_case aliases. */
+Object.assign(timeFunctions, {
+  date_in_zone: timeFunctions.dateInZone,
+  date_modify: (change: Value, when: Value) => {
+    try {
+      return dateModify(change, when);
+    } catch {
+      return when;
+    }
+  },
+  mustDateModify: dateModify,
+  must_date_modify: dateModify,
+  toDate: (layout: Value, text: Value) => {
+    try {
+      return timeValue(parseTime(toStr(layout), toStr(text)));
+    } catch {
+      return timeValue({ ms: new Date(0).setUTCFullYear(1, 0, 1), offset: 0, zone: "UTC" });
+    }
+  },
+  mustToDate: (layout: Value, text: Value) => timeValue(parseTime(toStr(layout), toStr(text))),
+  // Sprig reads only a string or an int64 here; a template's int constant or a YAML float gives 0s, as in Helm.
+  duration: (seconds: Value) =>
+    durationString(typeof seconds === "string" && /^[+-]?\d+$/.test(seconds) ? BigInt(seconds) * 1_000_000_000n : 0n),
+  durationRound: (value: Value) => durationRound(value),
+  ago: (when: Value) => {
+    const ms = Math.round((Date.now() - asTime(when).ms) / 1000) * 1000;
+    return durationString(BigInt(ms) * 1_000_000n);
+  },
+});

@@ -49,8 +49,12 @@ export function withMethods<T extends object>(data: T, methods: Record<string, (
   return data;
 }
 
+/** Maps that carry methods (Helm's `Files`, a `map[string][]byte`): empty is false, like any map. */
+export const mapsWithMethods: WeakSet<object> = new WeakSet();
+
 /** A "struct": an object carrying methods, which Go never calls empty. */
 function hasMethods(value: object): boolean {
+  if (mapsWithMethods.has(value)) return false;
   return Object.getOwnPropertyNames(value).some((name) =>
     typeof (value as GoMap)[name] === "function" && !Object.prototype.propertyIsEnumerable.call(value, name)
   );
@@ -213,13 +217,17 @@ export function toIndex(value: Value, what: string): number {
   throw execError(`cannot use ${typeOf(value)} as an integer ${what}`);
 }
 
-/**
- * Go's `eq` for two basic values, leniently: ints and floats compare by value
- * (Go would refuse mixing them; Helm values are floats while `int` gives ints,
- * and nobody wants that distinction to decide which images ship).
- */
+/** Go's text/template refuses to compare an int with a float (`eq 1 1.0`, `gt .Values.replicas 1`). */
+function sameNumberKind(a: number | bigint, b: number | bigint): void {
+  if (typeof a !== typeof b) throw execError("incompatible types for comparison");
+}
+
+/** Go's `eq` for two basic values: ints with ints, floats with floats (YAML values are floats). */
 export function valuesEqual(a: Value, b: Value): boolean {
-  if (isNumber(a) && isNumber(b)) return Number(a) === Number(b);
+  if (isNumber(a) && isNumber(b)) {
+    sameNumberKind(a, b);
+    return a === b;
+  }
   const nilA = a === undefined || a === null;
   const nilB = b === undefined || b === null;
   if (nilA || nilB) return nilA && nilB;
@@ -233,7 +241,10 @@ export function valuesEqual(a: Value, b: Value): boolean {
 
 /** Go's `lt` for basic values: numbers with numbers, strings with strings. */
 export function valuesLess(a: Value, b: Value): boolean {
-  if (isNumber(a) && isNumber(b)) return Number(a) < Number(b);
+  if (isNumber(a) && isNumber(b)) {
+    sameNumberKind(a, b);
+    return a < b;
+  }
   if (typeof a === "string" && typeof b === "string") return a < b;
   if (typeof a === "boolean" || typeof b === "boolean" || a === null || b === null) {
     throw execError(`invalid type for comparison: ${typeOf(a)} and ${typeOf(b)}`);

@@ -1,9 +1,12 @@
 /**
  * The images a Helm chart deploys: render it as `helm template` would and
- * collect every `image:` string in the manifests; add the images the chart
- * declares in its `helm.sh/images` (or `artifacthub.io/images`) annotation;
- * and where a template cannot be rendered, fall back to scanning that chart's
- * values for `repository`/`tag` pairs and `image` strings.
+ * collect every `image:` string in the manifests, plus the references it
+ * passes outside `image:` fields (args, env, ConfigMaps, CR image maps) when
+ * its values name them (outside.ts); add the images the chart declares in its
+ * `helm.sh/images` (or `artifacthub.io/images`) annotation. A template that
+ * cannot be rendered falls back without inventing: rendered again with
+ * `fail`/`required` disarmed, or else only the enabled, tagged image blocks of
+ * values it names — each such image marked with the template and the reason.
  * @module
  */
 import { parseAllDocuments } from "yaml";
@@ -11,8 +14,10 @@ import { parseReference } from "../../ref.ts";
 import { type Chart, loadChart } from "./chart.ts";
 import { formatValue, type GoMap, isMap } from "./gotypes.ts";
 import type { ReleaseOptions } from "./objects.ts";
-import { renderChart, type ScopedChart } from "./render.ts";
-import { applySet, mergeValues, parseYaml11, yaml11Options } from "./values.ts";
+import { outsideImages, valuesRepositories } from "./outside.ts";
+import { renderChart, type RenderedTemplate, type ScopedChart } from "./render.ts";
+import { TemplateError } from "./errors.ts";
+import { applySet, applyValueAt, mergeValues, parseYaml11, yaml11Options } from "./values.ts";
 
 /** How an image was found. */
 export type ImageMethod = "template" | "values-scan" | "annotation";
@@ -29,6 +34,10 @@ export interface ChartImage {
     template?: string;
     /** Where in the top-level values it came from, as a `--set` path (best effort). */
     valuesPath?: string;
+    /** Where in the rendered object, when not an `image:` field: `args of container x`, `Logging.spec.fluentd.image`. */
+    field?: string;
+    /** For the fallback: the template that could not be rendered, and why. */
+    fallback?: { template: string; reason: string };
   };
   /** How it was found: rendered, declared in an annotation, or by the values-scan fallback. */
   method: ImageMethod;
@@ -62,6 +71,10 @@ export interface ChartImagesOptions extends ReleaseOptions {
   set?: string[];
   /** `--set-string` arguments, applied after `set`. */
   setString?: string[];
+  /** `--set-json key=JSON` arguments, applied before `set` (Helm's order). */
+  setJson?: string[];
+  /** `--set-file key=PATH` arguments, already read: the file's text for each key (applied last). */
+  setFile?: { key: string; text: string }[];
   /** Leave out `helm test` pods (hook `test`), like `helm template --skip-tests`. */
   skipTests?: boolean;
   /** How to name the chart archive in errors (a path, or `repo/chart:version`). */
@@ -143,16 +156,39 @@ function hasTagOrDigest(reference: string): boolean {
   return reference.includes("@") || /:[^/]*$/.test(reference);
 }
 
+/** A block named (as prefix or extension) by one of the paths, with no `enabled: false` on the way. */
+function wanted(values: GoMap, path: (string | number)[], only: string[][]): boolean {
+  const keys = path.map(String);
+  if (keys[keys.length - 1] === "repository") keys.pop();
+  const named = only.some((p) =>
+    p.every((k, i) => i >= keys.length || keys[i] === k) || keys.every((k, i) => i >= p.length || p[i] === k)
+  );
+  if (!named) return false;
+  let node: unknown = values;
+  for (const key of keys) {
+    if (!isMap(node) && !Array.isArray(node)) break;
+    if (isMap(node) && node.enabled === false) return false;
+    node = (node as GoMap)[key];
+  }
+  return true;
+}
+
 /**
  * Images written in a chart's values: maps with `repository` (plus optional
  * `registry`, `tag`, `digest`), and `image`/`…Image` strings (with a sibling
  * `…Tag` if there is one). A missing tag defaults to the chart's appVersion,
  * the convention nearly every chart's templates follow.
  */
-export function scanValues(scope: ScopedChart, root = true): { image: string; valuesPath: string }[] {
+export function scanValues(
+  scope: ScopedChart,
+  root = true,
+  only?: string[][],
+): { image: string; valuesPath: string }[] {
   const found: { image: string; valuesPath: string }[] = [];
-  const appVersion = scope.chart.appVersion;
+  // Restricted (the fallback): no tag is composed from any appVersion, and only named, enabled blocks count.
+  const appVersion = only ? undefined : scope.chart.appVersion;
   const add = (reference: string, tag: unknown, path: (string | number)[]) => {
+    if (only && !wanted(scope.values, path, only)) return;
     let image = reference.trim();
     if (image === "") return;
     const tagText = tag === undefined || tag === null || tag === "" ? "" : formatValue(tag);
@@ -160,6 +196,7 @@ export function scanValues(scope: ScopedChart, root = true): { image: string; va
       if (tagText) image += `:${tagText}`;
       else if (appVersion) image += `:${appVersion}`;
     }
+    if (only && !hasTagOrDigest(image)) return;
     if (isImageReference(image)) found.push({ image, valuesPath: formatPath([...scope.valuesPath, ...path]) });
   };
   walkValues(scope, root, (map, path) => {
@@ -203,12 +240,91 @@ function annotationImages(chart: Chart, warn: (message: string) => void): string
   return out;
 }
 
-/** The user values `helm template` would use: values, then `--set`, then `--set-string`. */
+/** The user values `helm template` would use: values, `--set-json`, `--set`, `--set-string`, `--set-file`. */
 export function userValues(options: ChartImagesOptions): GoMap {
   const values = mergeValues({}, (options.values ?? {}) as GoMap);
+  for (const arg of options.setJson ?? []) applyValueAt(values, arg, "--set-json", (text) => JSON.parse(text));
   for (const arg of options.set ?? []) applySet(values, arg);
   for (const arg of options.setString ?? []) applySet(values, arg, true);
+  for (const { key, text } of options.setFile ?? []) applyValueAt(values, `${key}=x`, "--set-file", () => text);
   return values;
+}
+
+interface Collector {
+  options: ChartImagesOptions;
+  repositories: Set<string>;
+  root: ScopedChart;
+  add(entry: ChartImage): void;
+  warn(warning: ChartImagesWarning): void;
+}
+
+/** The images of one rendered template: `image:` fields, then confirmed references elsewhere. Null if YAML fails. */
+function collectRendered(
+  c: Collector,
+  scope: ScopedChart,
+  template: string,
+  output: string,
+  fallback?: ChartImage["origin"]["fallback"],
+): string | undefined {
+  const root = scope === c.root;
+  const method: ImageMethod = fallback ? "values-scan" : "template";
+  for (const doc of parseAllDocuments(output, yaml11Options())) {
+    if (doc.errors.length > 0) return `rendered YAML does not parse: ${doc.errors[0].message.split("\n")[0]}`;
+  }
+  for (const doc of parseAllDocuments(output, yaml11Options())) {
+    const manifest = doc.toJS();
+    if (c.options.skipTests && isTestHook(manifest)) continue;
+    const found: string[] = [];
+    imageFields(manifest, found);
+    for (const image of found.filter((i) => i !== "")) {
+      if (!isImageReference(image)) {
+        c.warn({
+          chart: scope.chart.name,
+          template,
+          message: `renders image "${image}", which is not a valid reference`,
+        });
+        continue;
+      }
+      const valuesPath = traceValuesPath(image, scope, root);
+      c.add({ image, origin: { chart: scope.chart.name, template, valuesPath, fallback }, method });
+    }
+    for (const { image, field } of outsideImages(manifest, c.repositories)) {
+      const valuesPath = traceValuesPath(image, scope, root);
+      c.add({ image, origin: { chart: scope.chart.name, template, valuesPath, field, fallback }, method });
+    }
+  }
+  return undefined;
+}
+
+/** `.Values.a.b` paths a template's text names. */
+function referencedPaths(text: string): string[][] {
+  return Array.from(text.matchAll(/\.Values((?:\.[A-Za-z_][\w-]*)+)/g), (m) => m[1].slice(1).split("."));
+}
+
+/**
+ * The fallback for templates that did not render: render them again with
+ * `fail`/`required` disarmed (their own logic, helpers and registry overrides
+ * still decide the images); a template that still fails gives only the image
+ * blocks of values it names, with a tag of their own, under no `enabled: false`.
+ */
+function fallBack(c: Collector, chart: Chart, failed: RenderedTemplate[]): void {
+  const again = renderChart(chart, userValues(c.options), { ...c.options, lenient: true });
+  for (const { scope, template, error } of failed) {
+    const fallback = { template, reason: error!.message };
+    const retry = again.templates.find((t) => t.template === template);
+    if (retry?.output !== undefined && collectRendered(c, scope, template, retry.output, fallback) === undefined) {
+      continue;
+    }
+    const relative = template.slice(scope.path.length + 1);
+    const paths = referencedPaths(scope.chart.templates.get(relative) ?? "");
+    for (const found of scanValues(scope, scope === c.root, paths)) {
+      c.add({
+        image: found.image,
+        origin: { chart: scope.chart.name, valuesPath: found.valuesPath, fallback },
+        method: "values-scan",
+      });
+    }
+  }
 }
 
 /** Find the images of an already loaded chart. */
@@ -216,66 +332,45 @@ export function imagesOfChart(chart: Chart, options: ChartImagesOptions = {}): C
   const result = renderChart(chart, userValues(options), options);
   const images = new Map<string, ChartImage>();
   const warnings: ChartImagesWarning[] = result.notes.map((message) => ({ chart: chart.name, message }));
-  const failed = new Set<ScopedChart>();
-  const add = (entry: ChartImage) => {
-    if (!images.has(entry.image)) images.set(entry.image, entry);
+  const c: Collector = {
+    options,
+    repositories: valuesRepositories(result.charts),
+    root: result.charts[0],
+    add: (entry) => {
+      if (!entry.origin.valuesPath) delete entry.origin.valuesPath;
+      for (const key of ["field", "fallback"] as const) if (!entry.origin[key]) delete entry.origin[key];
+      const known = images.get(entry.image);
+      // An image: field is the better origin than the same reference seen in args or a CR.
+      if (!known || (known.origin.field && !entry.origin.field && entry.method === known.method)) {
+        images.set(entry.image, entry);
+      }
+    },
+    warn: (w) => warnings.push(w),
   };
-
-  for (const { scope, template, output, error } of result.templates) {
-    const root = scope === result.charts[0];
-    if (error) {
-      failed.add(scope);
-      warnings.push({ chart: scope.chart.name, template, message: error.message });
-      continue;
-    }
-    for (const doc of parseAllDocuments(output ?? "", yaml11Options())) {
-      if (doc.errors.length > 0) {
-        failed.add(scope);
-        warnings.push({
-          chart: scope.chart.name,
-          template,
-          message: `rendered YAML does not parse: ${doc.errors[0].message.split("\n")[0]}`,
-        });
-        continue;
-      }
-      const manifest = doc.toJS();
-      if (options.skipTests && isTestHook(manifest)) continue;
-      const found: string[] = [];
-      imageFields(manifest, found);
-      for (const image of found.filter((i) => i !== "")) {
-        if (!isImageReference(image)) {
-          warnings.push({
-            chart: scope.chart.name,
-            template,
-            message: `renders image "${image}", which is not a valid reference`,
-          });
-          continue;
-        }
-        const valuesPath = traceValuesPath(image, scope, root);
-        const origin = valuesPath
-          ? { chart: scope.chart.name, template, valuesPath }
-          : { chart: scope.chart.name, template };
-        add({ image, origin, method: "template" });
-      }
-    }
+  const failed: RenderedTemplate[] = [];
+  for (const rendered of result.templates) {
+    const { scope, template, output } = rendered;
+    const problem = rendered.error?.message ?? collectRendered(c, scope, template, output ?? "");
+    if (problem === undefined) continue;
+    const error = rendered.error ?? new TemplateError("exec", problem);
+    failed.push({ ...rendered, error });
+    warnings.push({ chart: scope.chart.name, template, message: problem });
   }
-
   for (const scope of result.charts) {
     const warn = (message: string) => warnings.push({ chart: scope.chart.name, message });
     for (const image of annotationImages(scope.chart, warn)) {
-      add({ image, origin: { chart: scope.chart.name }, method: "annotation" });
+      c.add({ image, origin: { chart: scope.chart.name }, method: "annotation" });
     }
   }
-
-  for (const scope of result.charts.filter((c) => failed.has(c))) {
-    const root = scope === result.charts[0];
-    warnings.push({
-      chart: scope.chart.name,
-      message:
-        `some templates of chart ${scope.chart.name} could not be rendered; its values were scanned for images instead`,
-    });
-    for (const { image, valuesPath } of scanValues(scope, root)) {
-      add({ image, origin: { chart: scope.chart.name, valuesPath }, method: "values-scan" });
+  if (failed.length > 0) {
+    fallBack(c, chart, failed);
+    for (const name of new Set(failed.map((f) => f.scope.chart.name))) {
+      const count = failed.filter((f) => f.scope.chart.name === name).length;
+      warnings.push({
+        chart: name,
+        message: `chart ${name}: ${count} template${count === 1 ? "" : "s"} could not be rendered; ` +
+          'their images come from the fallback (marked "from values" in --why)',
+      });
     }
   }
 

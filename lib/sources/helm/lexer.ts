@@ -180,8 +180,10 @@ export function lex(text: string, name: string): Item[] {
         push("char", value);
         p = end + 1;
       } else if (/[0-9+-]/.test(c) || (c === "." && /[0-9]/.test(text[p + 1] ?? ""))) {
-        const match = /^[+-]?(0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|(\d[\d_]*)?\.?[\d_]*([eE][+-]?\d+)?)i?/
-          .exec(text.slice(p))!;
+        // Go's scanNumber: a base prefix picks the digits; `e` exponents for decimals, `p` for hex.
+        const match =
+          /^[+-]?(0[xX][0-9a-fA-F_]*(\.[0-9a-fA-F_]*)?([pP][+-]?[\d_]*)?|0[bB][01_]*(\.[01_]*)?|0[oO][0-7_]*(\.[0-7_]*)?|[\d_]*(\.[\d_]*)?([eE][+-]?[\d_]*)?)i?/
+            .exec(text.slice(p))!;
         if (
           match[0] === "" || match[0] === "+" || match[0] === "-" || IDENT_CHAR.test(text[p + match[0].length] ?? " ")
         ) {

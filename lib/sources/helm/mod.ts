@@ -2,7 +2,8 @@
  * Helm charts as a source of image names: the images a chart deploys, found
  * by rendering it as `helm template` would (a built-in Go template + Sprig
  * evaluator, no helm binary), plus the chart's `helm.sh/images` annotation,
- * with a values scan as the fallback for templates that cannot be rendered.
+ * with a marked fallback (a lenient re-render, then a narrow values scan)
+ * for templates that cannot be rendered.
  *
  * @example
  * ```ts

@@ -6,7 +6,7 @@
  */
 import { posix } from "node:path";
 import type { Chart } from "./chart.ts";
-import { type GoMap, isMap, toStr, type Value, withMethods } from "./gotypes.ts";
+import { type GoMap, isMap, mapsWithMethods, toStr, type Value, withMethods } from "./gotypes.ts";
 import { parseSemver } from "./semver.ts";
 import { toYaml } from "./template.ts";
 
@@ -25,29 +25,65 @@ export interface ReleaseOptions {
 /** The Kubernetes version assumed when none is given. */
 export const DEFAULT_KUBE_VERSION = "v1.29.0";
 
-/** The group/versions built into Kubernetes, as Helm's default capability set lists them. */
+/**
+ * Helm's default capability set (chartutil `allKnownVersions`): every group/version in client-go's scheme of the
+ * Kubernetes release Helm 3.14 is built against (v0.29), plus apiextensions — old betas included, so a chart's
+ * `Has "policy/v1beta1"` is true under `helm template`, as here.
+ */
 const DEFAULT_API_VERSIONS = [
-  "v1",
   "admissionregistration.k8s.io/v1",
-  "apiextensions.k8s.io/v1",
-  "apiregistration.k8s.io/v1",
+  "admissionregistration.k8s.io/v1alpha1",
+  "admissionregistration.k8s.io/v1beta1",
+  "internal.apiserver.k8s.io/v1alpha1",
   "apps/v1",
+  "apps/v1beta1",
+  "apps/v1beta2",
   "authentication.k8s.io/v1",
+  "authentication.k8s.io/v1alpha1",
+  "authentication.k8s.io/v1beta1",
   "authorization.k8s.io/v1",
+  "authorization.k8s.io/v1beta1",
   "autoscaling/v1",
   "autoscaling/v2",
+  "autoscaling/v2beta1",
+  "autoscaling/v2beta2",
   "batch/v1",
+  "batch/v1beta1",
   "certificates.k8s.io/v1",
+  "certificates.k8s.io/v1alpha1",
+  "certificates.k8s.io/v1beta1",
   "coordination.k8s.io/v1",
+  "coordination.k8s.io/v1beta1",
+  "v1",
   "discovery.k8s.io/v1",
+  "discovery.k8s.io/v1beta1",
   "events.k8s.io/v1",
+  "events.k8s.io/v1beta1",
+  "extensions/v1beta1",
+  "flowcontrol.apiserver.k8s.io/v1",
+  "flowcontrol.apiserver.k8s.io/v1beta1",
+  "flowcontrol.apiserver.k8s.io/v1beta2",
   "flowcontrol.apiserver.k8s.io/v1beta3",
   "networking.k8s.io/v1",
+  "networking.k8s.io/v1alpha1",
+  "networking.k8s.io/v1beta1",
   "node.k8s.io/v1",
+  "node.k8s.io/v1alpha1",
+  "node.k8s.io/v1beta1",
   "policy/v1",
+  "policy/v1beta1",
   "rbac.authorization.k8s.io/v1",
+  "rbac.authorization.k8s.io/v1alpha1",
+  "rbac.authorization.k8s.io/v1beta1",
+  "resource.k8s.io/v1alpha2",
   "scheduling.k8s.io/v1",
+  "scheduling.k8s.io/v1alpha1",
+  "scheduling.k8s.io/v1beta1",
   "storage.k8s.io/v1",
+  "storage.k8s.io/v1alpha1",
+  "storage.k8s.io/v1beta1",
+  "apiextensions.k8s.io/v1beta1",
+  "apiextensions.k8s.io/v1",
 ];
 
 /** `.Release` for `helm template`. */
@@ -149,6 +185,7 @@ export function filesObject(files: Map<string, Uint8Array>): GoMap {
   const data: GoMap = {};
   for (const [path, bytes] of files) data[path] = bytes;
   const contents = (name: Value) => files.get(toStr(name));
+  mapsWithMethods.add(data);
   return withMethods(data, {
     Get: (name: Value) => {
       const bytes = contents(name);

@@ -71,9 +71,23 @@ function parseNumber(text: string): bigint | number {
     const value = BigInt(octal);
     return negative ? -value : value;
   }
-  const value = Number(clean);
-  if (Number.isNaN(value)) throw new TemplateError("syntax", `bad number syntax: ${text}`);
-  return value;
+  const hex = /^0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?[pP]([+-]?\d+)$/.exec(digits);
+  const value = hex
+    ? hexFloat(hex[1], hex[2] ?? "", Number(hex[3]))
+    : /^\d*\.?\d*([eE][+-]?\d+)?$/.test(digits)
+    ? Number(digits)
+    : NaN;
+  if (Number.isNaN(value) || digits === "" || digits === ".") {
+    throw new TemplateError("syntax", `bad number syntax: ${text}`);
+  }
+  return negative ? -value : value;
+}
+
+/** A Go hex float (`0x1p60`, `0x1.8p-3`): mantissa digits times a power of two. */
+function hexFloat(whole: string, fraction: string, exponent: number): number {
+  if (whole === "" && fraction === "") return NaN;
+  const mantissa = parseInt(`${whole}${fraction}` || "0", 16);
+  return mantissa * 2 ** (exponent - 4 * fraction.length);
 }
 
 /** Parse a template file into its body and its `define`d templates. */

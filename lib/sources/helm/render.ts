@@ -10,7 +10,7 @@ import type { Chart, ChartDependency } from "./chart.ts";
 import { TemplateError } from "./errors.ts";
 import { deepCopy, type GoMap, isMap } from "./gotypes.ts";
 import { capabilitiesObject, chartObject, filesObject, releaseObject, type ReleaseOptions } from "./objects.ts";
-import { createEngine, parseTemplates, stripNoValue, type TemplateSource } from "./template.ts";
+import { createEngine, helmOrder, parseTemplates, stripNoValue, type TemplateSource } from "./template.ts";
 import { coalesceGlobals, coalesceTables } from "./values.ts";
 
 /** A chart as rendered: where it sits in the tree and the values its templates see. */
@@ -151,50 +151,60 @@ function loadedTemplates(chart: Chart): [string, string][] {
   return [...chart.templates].filter(([relative]) => !library || isPartial(relative));
 }
 
+/** The objects a chart's templates see besides `.Template`. */
+function topObject(scope: ScopedChart, charts: ScopedChart[], release: GoMap, capabilities: GoMap): GoMap {
+  const subcharts: GoMap = {};
+  for (const sub of charts.filter((c) => c.path.startsWith(`${scope.path}/charts/`))) {
+    if (!sub.path.slice(scope.path.length + "/charts/".length).includes("/")) {
+      subcharts[sub.name] = { Values: sub.values, Chart: chartObject(sub.chart, sub.name) };
+    }
+  }
+  return {
+    Values: scope.values,
+    Chart: chartObject(scope.chart, scope.name),
+    Release: release,
+    Capabilities: capabilities,
+    Files: filesObject(scope.chart.files),
+    Subcharts: subcharts,
+  };
+}
+
 /** Render every manifest template of a chart and its enabled subcharts. */
-export function renderChart(chart: Chart, userValues: GoMap, options: ReleaseOptions = {}): RenderResult {
+export function renderChart(
+  chart: Chart,
+  userValues: GoMap,
+  options: ReleaseOptions & { lenient?: boolean } = {},
+): RenderResult {
   const { charts, notes } = computeValues(chart, userValues);
   const sources: TemplateSource[] = charts.flatMap((scope) =>
     loadedTemplates(scope.chart).map(([relative, text]) => ({ name: `${scope.path}/${relative}`, text }))
   );
   const { templates, errors } = parseTemplates(sources);
-  const engine = createEngine(templates);
+  const engine = createEngine(templates, options.lenient);
   const release = releaseObject(options);
   const capabilities = capabilitiesObject(options);
   const rendered: RenderedTemplate[] = [];
-  for (const scope of charts) {
-    const chartObj = chartObject(scope.chart, scope.name);
-    const subcharts: GoMap = {};
-    for (const sub of charts.filter((c) => c.path.startsWith(`${scope.path}/charts/`))) {
-      if (!sub.path.slice(scope.path.length + "/charts/".length).includes("/")) {
-        subcharts[sub.name] = { Values: sub.values, Chart: chartObject(sub.chart, sub.name) };
-      }
+  const tops = new Map<ScopedChart, GoMap>();
+  for (const scope of charts) tops.set(scope, topObject(scope, charts, release, capabilities));
+  // Helm executes templates in its parse order (deepest path first, then names in reverse), all sharing each
+  // chart's `.Values`: a template that `set`s a value is seen by those that run after it, and only by those.
+  const order = charts.flatMap((scope) =>
+    loadedTemplates(scope.chart).map(([relative]) => ({ scope, relative, name: `${scope.path}/${relative}` }))
+  ).sort((a, b) => helmOrder(a.name, b.name));
+  for (const { scope, relative, name } of order) {
+    // A partial that does not parse loses its defines, which Helm would refuse outright: report it.
+    const parseError = errors.find((e) => e.template === name);
+    if (parseError) {
+      rendered.push({ scope, template: name, error: parseError });
+      continue;
     }
-    const files = filesObject(scope.chart.files);
-    for (const relative of loadedTemplates(scope.chart).map(([relative]) => relative).sort()) {
-      const name = `${scope.path}/${relative}`;
-      // A partial that does not parse loses its defines, which Helm would refuse outright: report it.
-      const parseError = errors.find((e) => e.template === name);
-      if (parseError) {
-        rendered.push({ scope, template: name, error: parseError });
-        continue;
-      }
-      if (!isManifestTemplate(relative)) continue;
-      const top: GoMap = {
-        Values: scope.values,
-        Chart: chartObj,
-        Release: release,
-        Capabilities: capabilities,
-        Files: files,
-        Template: { Name: name, BasePath: `${scope.path}/templates` },
-        Subcharts: subcharts,
-      };
-      try {
-        rendered.push({ scope, template: name, output: stripNoValue(engine.render(name, top)) });
-      } catch (e) {
-        if (!(e instanceof TemplateError)) throw e;
-        rendered.push({ scope, template: name, error: e });
-      }
+    if (!isManifestTemplate(relative)) continue;
+    const top: GoMap = { ...tops.get(scope)!, Template: { Name: name, BasePath: `${scope.path}/templates` } };
+    try {
+      rendered.push({ scope, template: name, output: stripNoValue(engine.render(name, top)) });
+    } catch (e) {
+      if (!(e instanceof TemplateError)) throw e;
+      rendered.push({ scope, template: name, error: e });
     }
   }
   return { charts, templates: rendered, notes };

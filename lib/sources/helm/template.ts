@@ -12,11 +12,13 @@
  * ```
  * @module
  */
-import { parseAllDocuments, stringify } from "yaml";
-import { TemplateError, unsupported } from "./errors.ts";
+import { Document, parseAllDocuments, type Scalar, visit } from "yaml";
+import { stringify as stringifyToml } from "smol-toml";
+import { execError, TemplateError } from "./errors.ts";
 import { type ExecEnv, executeNodes, executeTemplate, type TemplateFunction } from "./evaluate.ts";
 import { collectionFunctions } from "./funcs_collections.ts";
 import { coreFunctions } from "./funcs_core.ts";
+import { cryptoFunctions } from "./funcs_crypto.ts";
 import { stringFunctions } from "./funcs_strings.ts";
 import { timeFunctions } from "./funcs_time.ts";
 import { toPlain, toStr, type Value } from "./gotypes.ts";
@@ -42,11 +44,14 @@ export interface Engine {
   renderText(text: string, data: Value, name?: string): string;
 }
 
-/** Helm's parse order: deepest paths first, then reverse lexical, so a parent chart's defines win. */
-function helmOrder(a: TemplateSource, b: TemplateSource): number {
-  const depth = (s: TemplateSource) => s.name.split("/").length;
+/**
+ * Helm's order for parsing and executing templates (engine.go `sortTemplates`): deepest paths first, then
+ * names in reverse, so a parent chart's defines win.
+ */
+export function helmOrder(a: string, b: string): number {
+  const depth = (name: string) => name.split("/").length;
   if (depth(a) !== depth(b)) return depth(b) - depth(a);
-  return a.name < b.name ? 1 : a.name > b.name ? -1 : 0;
+  return a < b ? 1 : a > b ? -1 : 0;
 }
 
 /**
@@ -56,7 +61,7 @@ function helmOrder(a: TemplateSource, b: TemplateSource): number {
 export function parseTemplates(sources: TemplateSource[]): ParsedTemplates {
   const templates = new Map<string, TemplateDef>();
   const errors: TemplateError[] = [];
-  for (const source of [...sources].sort(helmOrder)) {
+  for (const source of [...sources].sort((a, b) => helmOrder(a.name, b.name))) {
     try {
       const parsed = parseFile(source.name, source.text);
       templates.set(source.name, parsed.main);
@@ -69,22 +74,183 @@ export function parseTemplates(sources: TemplateSource[]): ParsedTemplates {
   return { templates, errors };
 }
 
-/** YAML as Helm's `toYaml` writes it: sorted keys, no trailing newline. */
+const isLetter = (c: string) => /\p{L}/u.test(c);
+const isDigit = (c: string) => /\p{Nd}/u.test(c);
+
+/** yaml.v2's key order: letters by code point, non-letters first, runs of digits by numeric value (`a9` < `a10`). */
+export function yamlKeyLess(a: string, b: string): boolean {
+  const ar = Array.from(a), br = Array.from(b);
+  for (let i = 0; i < ar.length && i < br.length; i++) {
+    if (ar[i] === br[i]) continue;
+    const al = isLetter(ar[i]), bl = isLetter(br[i]);
+    if (al && bl) return ar[i] < br[i];
+    if (al || bl) return bl;
+    let an = 0, bn = 0, ai = i, bi = i;
+    if (ar[i] === "0" || br[i] === "0") {
+      for (let j = i - 1; j >= 0 && isDigit(ar[j]); j--) {
+        if (ar[j] !== "0") {
+          an = 1;
+          bn = 1;
+          break;
+        }
+      }
+    }
+    for (; ai < ar.length && isDigit(ar[ai]); ai++) an = an * 10 + Number(ar[ai]);
+    for (; bi < br.length && isDigit(br[bi]); bi++) bn = bn * 10 + Number(br[bi]);
+    if (an !== bn) return an < bn;
+    if (ai !== bi) return ai < bi;
+    return ar[i] < br[i];
+  }
+  return ar.length < br.length;
+}
+
+/** Would yaml.v2 read this plain text as something other than a string (bool, null, number, timestamp, merge)? */
+function goResolvesNonString(text: string): boolean {
+  if (
+    /^(y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|~|null|Null|NULL|<<)$/.test(
+      text,
+    )
+  ) {
+    return true;
+  }
+  if (/^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$/.test(text)) return true;
+  const plain = text.replaceAll("_", "");
+  if (/^[-+]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|[0-9]+)$/.test(plain)) return true;
+  if (/^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/.test(plain)) return true;
+  if (/^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$/.test(text)) return true;
+  // yaml.v2's timestamp layouts: a date, a date-time with T and a zone, or with a space and no zone.
+  const date = "\\d{4}-\\d\\d?-\\d\\d?", time = "\\d\\d?:\\d\\d?:\\d\\d?(?:\\.\\d*)?";
+  return new RegExp(`^${date}(?:[Tt]${time}(?:Z|[+-]\\d\\d:\\d\\d)| ${time})?$`).test(text);
+}
+
+/** yaml.v2's choice of style for a string: double quotes when it would not read back as a string or has specials. */
+function goStringStyle(text: string): Scalar.Type | undefined {
+  if (text === "" || goResolvesNonString(text)) return "QUOTE_DOUBLE";
+  // Tabs and other non-printables, or a space before a line break, allow only double quotes.
+  // deno-lint-ignore no-control-regex -- yaml.v2 double-quotes exactly these non-printables
+  if (/[\x00-\x09\x0b-\x1f\x7f]| \n/.test(text)) return "QUOTE_DOUBLE";
+  if (text.includes("\n")) return / $/.test(text) ? "QUOTE_DOUBLE" : "BLOCK_LITERAL";
+  return undefined;
+}
+
+const BEST_WIDTH = 80;
+
+/**
+ * libyaml's folding of a flow scalar: a space becomes a line break (to
+ * `indent`) when the column is already past 80, it is not the second of two
+ * spaces, and (plain) the next character is no space; in double quotes a
+ * following space is escaped.
+ */
+function foldScalar(text: string, start: number, indent: number, style: "plain" | "single" | "double"): string {
+  let out = "", column = start, spaces = false;
+  const inner = style === "plain" ? [0, text.length] : [1, text.length - 1];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === " " && i >= inner[0] && i < inner[1]) {
+      const edge = style !== "plain" && (i === inner[0] || i === inner[1] - 1);
+      const nextSpace = text[i + 1] === " ";
+      if (!spaces && column > BEST_WIDTH && !edge && (style !== "plain" || !nextSpace)) {
+        out += `\n${" ".repeat(indent)}`;
+        column = indent;
+        if (style === "double" && nextSpace) {
+          out += "\\";
+          column++;
+        }
+      } else {
+        out += c;
+        column++;
+      }
+      spaces = true;
+    } else {
+      out += c;
+      column++;
+      spaces = false;
+    }
+  }
+  return out;
+}
+
+/** yaml.v2 writes at most about 80 columns: fold long plain and quoted values (block scalars are left alone). */
+function foldLongLines(text: string): string {
+  const lines = text.split("\n");
+  let blockParent = -1;
+  return lines.map((line) => {
+    const lead = line.length - line.trimStart().length;
+    if (blockParent >= 0 && (line.trim() === "" || lead > blockParent)) return line;
+    blockParent = -1;
+    const m = /^( *)((?:- )*)(.*)$/.exec(line)!;
+    const base = m[1].length + m[2].length;
+    const pair = /^((?:[^\s'"#&*!|>%@`{[-][^:]*?|"(?:[^"\\]|\\.)*"|'(?:[^']|'')*')): (.*)$/.exec(m[3]);
+    const value = pair ? pair[2] : m[3];
+    const start = pair ? base + pair[1].length + 2 : base;
+    if (/^[|>][-+0-9]*$/.test(value)) {
+      blockParent = m[1].length;
+      return line;
+    }
+    if (line.length <= BEST_WIDTH || (!pair && m[2] === "") || value === "" || /^[\[{|>&*!]/.test(value)) return line;
+    const style = value.startsWith("'") ? "single" : value.startsWith('"') ? "double" : "plain";
+    return line.slice(0, start) + foldScalar(value, start, pair ? base + 2 : base, style);
+  }).join("\n");
+}
+
+/**
+ * YAML as Helm's `toYaml` writes it (sigs.k8s.io/yaml over yaml.v2): keys in
+ * yaml.v2's order, sequences not indented under their key, a multi-line
+ * string as a literal block (at the top level indented by two, as yaml.v2
+ * does), no trailing newline.
+ */
 export function toYaml(value: Value): string {
-  const text = stringify(toPlain(value), {
+  const plain = toPlain(value);
+  const doc = new Document(plain, {
     version: "1.1",
+    sortMapEntries: (a, b) => {
+      const x = String((a.key as { value?: unknown })?.value ?? a.key),
+        y = String((b.key as { value?: unknown })?.value ?? b.key);
+      return yamlKeyLess(x, y) ? -1 : yamlKeyLess(y, x) ? 1 : 0;
+    },
+  });
+  visit(doc, {
+    Scalar(_, node) {
+      if (typeof node.value === "string") node.type = goStringStyle(node.value);
+    },
+  });
+  const text = doc.toString({
     indentSeq: false,
     lineWidth: 0,
-    sortMapEntries: true,
+    singleQuote: true,
+    doubleQuotedAsJSON: true,
   });
-  return text.replace(/\n$/, "");
+  if (typeof plain === "string" && /^[|>][-+0-9]*\n/.test(text)) {
+    const [head, ...body] = text.replace(/\n$/, "").split("\n");
+    return [head, ...body.map((line) => (line === "" ? line : `  ${line}`))].join("\n");
+  }
+  return foldLongLines(text.replace(/\n$/, ""));
+}
+
+/**
+ * libyaml ends a block scalar that runs to the end of unterminated input
+ * without a line break; the yaml library adds one. Templates hit this every
+ * time: `toYaml` output has no final newline, and `fromYaml` reads it back.
+ */
+function unterminatedBlocks(doc: Document.Parsed, source: string): void {
+  if (source.endsWith("\n")) return;
+  visit(doc, {
+    Scalar(_, node) {
+      const block = node.type === "BLOCK_LITERAL" || node.type === "BLOCK_FOLDED";
+      if (block && node.range && node.range[1] >= source.length && typeof node.value === "string") {
+        node.value = node.value.replace(/\n$/, "");
+      }
+    },
+  });
 }
 
 function fromYaml(text: Value, wantArray: boolean): Value {
   try {
-    const docs = parseAllDocuments(toStr(text), { version: "1.1" });
+    const source = toStr(text);
+    const docs = parseAllDocuments(source, { version: "1.1" });
     const first = Array.isArray(docs) ? docs[0] : undefined;
     if (first?.errors.length) throw first.errors[0];
+    if (first && docs.length === 1) unterminatedBlocks(first, source);
     const value = first?.toJS() ?? (wantArray ? [] : {});
     if (wantArray !== Array.isArray(value)) throw new Error(`expected ${wantArray ? "a list" : "a map"}`);
     return value;
@@ -103,8 +269,18 @@ function fromJson(text: Value, wantArray: boolean): Value {
   }
 }
 
-function toJson(value: Value, pretty = false): string {
-  return JSON.stringify(toPlain(value), null, pretty ? "  " : undefined) ?? "null";
+/** encoding/json's view: map keys sorted, `<`, `>`, `&` escaped (except in `toRawJson`). */
+function sortedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortedKeys);
+  if (value === null || typeof value !== "object") return value;
+  const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return Object.fromEntries(entries.map(([k, v]) => [k, sortedKeys(v)]));
+}
+
+function toJson(value: Value, pretty = false, raw = false): string {
+  const text = JSON.stringify(sortedKeys(toPlain(value)), null, pretty ? "  " : undefined) ?? "null";
+  if (raw) return text;
+  return text.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** Helm removes Go's `<no value>` from rendered output. */
@@ -127,22 +303,37 @@ function helmFunctions(engine: Engine, env: ExecEnv): Record<string, TemplateFun
     fromYamlArray: (text) => fromYaml(text, true),
     toJson: (value) => toJson(value),
     mustToJson: (value) => toJson(value),
-    toRawJson: (value) => toJson(value),
-    mustToRawJson: (value) => toJson(value),
+    toRawJson: (value) => toJson(value, false, true),
+    mustToRawJson: (value) => toJson(value, false, true),
     toPrettyJson: (value) => toJson(value, true),
     mustToPrettyJson: (value) => toJson(value, true),
     fromJson: (text) => fromJson(text, false),
     fromJsonArray: (text) => fromJson(text, true),
-    toToml: () => {
-      throw unsupported('function "toToml" is not supported');
+    mustFromJson: (text) => {
+      try {
+        return JSON.parse(toStr(text));
+      } catch (e) {
+        throw execError(`mustFromJson: ${(e as Error).message}`);
+      }
+    },
+    toToml: (value) => {
+      try {
+        return stringifyToml(toPlain(value) as Record<string, unknown>) + "\n";
+      } catch (e) {
+        return (e as Error).message;
+      }
     },
     // `helm template` talks to no cluster: lookup always finds nothing.
     lookup: () => ({}),
   };
 }
 
-/** An engine over a set of parsed templates. */
-export function createEngine(templates: Map<string, TemplateDef>): Engine {
+/**
+ * An engine over a set of parsed templates. `lenient` is the fallback's
+ * second try: `fail` and `required` no longer stop the render, so a template
+ * that refuses its values still shows the images its own logic composes.
+ */
+export function createEngine(templates: Map<string, TemplateDef>, lenient = false): Engine {
   const env: ExecEnv = { templates, functions: {}, depth: 0 };
   const engine: Engine = {
     render: (name, data) => executeTemplate(env, name, data),
@@ -167,7 +358,30 @@ export function createEngine(templates: Map<string, TemplateDef>): Engine {
     ...stringFunctions,
     ...collectionFunctions,
     ...timeFunctions,
+    ...cryptoFunctions,
     ...helmFunctions(engine, env),
   };
+  if (lenient) {
+    env.functions.fail = () => "";
+    env.functions.required = (_message, value) => value ?? "";
+  }
   return engine;
+}
+
+/** The names of every function a template can call (for tests and `--help`-style listings). */
+export function functionNames(): string[] {
+  const env: ExecEnv = { templates: new Map(), functions: {}, depth: 0 };
+  const engine = createEngine(new Map());
+  return [
+    ...Object.keys({
+      ...coreFunctions,
+      ...stringFunctions,
+      ...collectionFunctions,
+      ...timeFunctions,
+      ...cryptoFunctions,
+      ...helmFunctions(engine, env),
+    }),
+    "and",
+    "or",
+  ].sort();
 }

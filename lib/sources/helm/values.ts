@@ -8,13 +8,48 @@ import { type DocumentOptions, parse, type ParseOptions, type SchemaOptions, typ
 import { AirgapError } from "../../errors.ts";
 import { deepCopy, type GoMap, isMap } from "./gotypes.ts";
 
+/** yaml.v2 reads `0o17` as 15 (Go's ParseInt with base 0), which YAML 1.1 leaves a string. */
+const GO_OCTAL = {
+  identify: () => false,
+  default: true,
+  tag: "tag:yaml.org,2002:int",
+  test: /^[-+]?0o[0-7_]+$/,
+  resolve: (text: string) => {
+    const value = parseInt(text.replace(/_/g, "").replace(/0o/, ""), 8);
+    return text.startsWith("-") ? -value : value;
+  },
+};
+
+/** yaml.v2 also reads `y`/`n` as booleans (so a values key `n:` becomes "false" in Helm, as here). */
+const GO_SHORT_BOOL = {
+  identify: () => false,
+  default: true,
+  tag: "tag:yaml.org,2002:bool",
+  test: /^(?:y|Y|n|N)$/,
+  resolve: (text: string) => text === "y" || text === "Y",
+};
+
 const YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
   version: "1.1",
-  // go-yaml leaves timestamps as strings when decoding into interface{}.
-  customTags: (tags: Tags) =>
-    tags.filter((tag) => !(typeof tag === "object" && tag.tag === "tag:yaml.org,2002:timestamp")),
+  // go-yaml leaves timestamps as strings when decoding into interface{}, and knows no base-60 numbers (`1:20`).
+  customTags: (tags: Tags) => [
+    GO_OCTAL,
+    GO_SHORT_BOOL,
+    ...tags.filter((tag) =>
+      !(typeof tag === "object" && (tag.tag === "tag:yaml.org,2002:timestamp" || tag.format === "TIME"))
+    ),
+  ],
   uniqueKeys: false,
 };
+
+/** sigs.k8s.io/yaml goes through JSON, which has no infinities or NaN: Helm refuses such values. */
+function finiteOnly(value: unknown, file: string): void {
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    throw new AirgapError(`${file}: invalid values: json: unsupported value: ${value}`, { where: file });
+  }
+  if (Array.isArray(value)) value.forEach((item) => finiteOnly(item, file));
+  else if (isMap(value)) Object.values(value).forEach((item) => finiteOnly(item, file));
+}
 
 /** Parse one YAML document as Helm reads values and manifests (YAML 1.1). */
 export function parseYaml11(text: string): unknown {
@@ -35,6 +70,7 @@ export function parseValues(text: string, file: string): GoMap {
     throw new AirgapError(`${file}: invalid YAML: ${(e as Error).message.split("\n")[0]}`, { where: file });
   }
   if (value === null || value === undefined) return {};
+  finiteOnly(value, file);
   if (!isMap(value)) {
     throw new AirgapError(`${file}: values must be a map, not ${Array.isArray(value) ? "a list" : typeof value}`, {
       where: file,
@@ -202,4 +238,37 @@ export function mergeValues(base: GoMap, override: GoMap): GoMap {
     out[key] = isMap(out[key]) && isMap(value) ? mergeValues(out[key] as GoMap, value) : deepCopy(value);
   }
   return out;
+}
+
+const PLACEHOLDER = "\u0000airgap-set-value\u0000";
+
+function replacePlaceholder(node: unknown, value: unknown): boolean {
+  if (Array.isArray(node) || isMap(node)) {
+    for (const [key, item] of Object.entries(node)) {
+      if (item === PLACEHOLDER) {
+        (node as Record<string, unknown>)[key] = value;
+        return true;
+      }
+      if (replacePlaceholder(item, value)) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Set one value at a `--set`-style key path: `--set-json key=JSON` (the value
+ * parsed as JSON) and `--set-file key=PATH` (the caller reads the file) use it.
+ */
+export function applyValueAt(values: GoMap, arg: string, flag: string, convert: (text: string) => unknown): GoMap {
+  const m = /^((?:[^=\\]|\\.)+)=([\s\S]*)$/.exec(arg);
+  if (!m) throw new AirgapError(`${flag} ${arg}: expected key=value`, {}, { exitCode: 2 });
+  let value: unknown;
+  try {
+    value = convert(m[2]);
+  } catch (e) {
+    throw new AirgapError(`${flag} ${arg}: ${(e as Error).message.split("\n")[0]}`, {}, { exitCode: 2 });
+  }
+  applySet(values, `${m[1]}=${PLACEHOLDER}`, true);
+  replacePlaceholder(values, value);
+  return values;
 }

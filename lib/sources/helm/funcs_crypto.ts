@@ -1,0 +1,327 @@
+/**
+ * Sprig's crypto functions: keys, CA / self-signed / signed certificates,
+ * bcrypt and htpasswd, Master Password's `derivePassword`, AES. Charts call
+ * them to fill Secrets (harbor's `genCA`, neuvector's `genSelfSignedCert`),
+ * and a template that calls one must render for its Deployment's images to
+ * be seen; the results are real, well-formed keys and certificates because
+ * templates parse them (`.Cert | b64enc`, `buildCustomCert`). Keys come from
+ * node:crypto (fast, synchronous); certificates are built and signed with
+ * node-forge, whose API is synchronous like a template function must be.
+ * @module
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  generateKeyPairSync,
+  randomBytes,
+  scryptSync,
+} from "node:crypto";
+import bcryptjs from "bcryptjs";
+import forge from "node-forge";
+import { execError } from "./errors.ts";
+import type { TemplateFunction } from "./evaluate.ts";
+import { isMap, toInt, toStr, type Value } from "./gotypes.ts";
+
+/** Sprig's certificate struct. */
+interface Certificate {
+  Cert: string;
+  Key: string;
+}
+
+/** A PEM private key of Sprig's kinds; RSA as PKCS#1, EC as SEC1, ed25519 as PKCS#8 (like Go's encoders). */
+function privateKeyPem(kind: string): string {
+  switch (kind) {
+    case "rsa":
+      return generateKeyPairSync("rsa", { modulusLength: 4096 }).privateKey.export({ type: "pkcs1", format: "pem" })
+        .toString();
+    case "ecdsa":
+      return generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "sec1", format: "pem" })
+        .toString();
+    case "ed25519":
+      return generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    case "dsa":
+      return dsaPrivateKeyPem();
+    default:
+      return `Unknown type ${kind}`;
+  }
+}
+
+function modPow(base: bigint, exponent: bigint, modulus: bigint): bigint {
+  let result = 1n, b = base % modulus, e = exponent;
+  while (e > 0n) {
+    if (e & 1n) result = (result * b) % modulus;
+    b = (b * b) % modulus;
+    e >>= 1n;
+  }
+  return result;
+}
+
+/** Go's DSA key PEM (OpenSSL's `DSA PRIVATE KEY`: version, p, q, g, y, x), from node's PKCS#8 export. */
+function dsaPrivateKeyPem(): string {
+  const der = generateKeyPairSync("dsa", { modulusLength: 2048, divisorLength: 256 }).privateKey
+    .export({ type: "pkcs8", format: "der" });
+  const info = forge.asn1.fromDer(forge.util.createBuffer(der.toString("binary")));
+  const seq = info.value as forge.asn1.Asn1[];
+  const params = ((seq[1].value as forge.asn1.Asn1[])[1].value as forge.asn1.Asn1[]).map((n) => n.value as string);
+  const x = forge.asn1.fromDer(seq[2].value as string).value as string;
+  const big = (bytes: string) => BigInt(`0x${forge.util.bytesToHex(bytes) || "0"}`);
+  const [p, q, g] = params;
+  const y = modPow(big(g), big(x), big(p));
+  const integer = (n: bigint | string) => {
+    let hex = typeof n === "string" ? forge.util.bytesToHex(n) : n.toString(16);
+    if (hex.length % 2) hex = `0${hex}`;
+    if (parseInt(hex.slice(0, 2), 16) & 0x80) hex = `00${hex}`;
+    return forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.INTEGER, false, forge.util.hexToBytes(hex));
+  };
+  const body = forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.SEQUENCE, true, [
+    integer(0n),
+    integer(p),
+    integer(q),
+    integer(g),
+    integer(y),
+    integer(x),
+  ]);
+  return forge.pem.encode({ type: "DSA PRIVATE KEY", body: forge.asn1.toDer(body).getBytes() }).replace(/\r\n/g, "\n");
+}
+
+function rsaKey(pem?: Value): forge.pki.rsa.PrivateKey {
+  const text = pem === undefined
+    ? generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs1", format: "pem" }).toString()
+    : toStr(pem);
+  try {
+    return forge.pki.privateKeyFromPem(text) as forge.pki.rsa.PrivateKey;
+  } catch {
+    throw execError("error parsing private key: only RSA keys are supported here");
+  }
+}
+
+function serial(): string {
+  const bytes = randomBytes(16);
+  bytes[0] &= 0x7f;
+  return bytes.toString("hex");
+}
+
+function ipList(ips: Value): string[] {
+  if (ips === null || ips === undefined) return [];
+  if (!Array.isArray(ips)) throw execError(`error, ips must be a list`);
+  return ips.map((ip) => {
+    const text = toStr(ip);
+    if (!/^[\d.]+$/.test(text) && !text.includes(":")) throw execError(`error parsing ip: ${text}`);
+    return text;
+  });
+}
+
+function dnsList(names: Value): string[] {
+  if (names === null || names === undefined) return [];
+  if (!Array.isArray(names)) throw execError(`error, alternateDNS must be a list`);
+  return names.map(toStr);
+}
+
+interface CertSpec {
+  cn: string;
+  days: number;
+  ips?: string[];
+  dns?: string[];
+  isCA: boolean;
+  key: forge.pki.rsa.PrivateKey;
+  issuer?: { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey };
+}
+
+/** Sprig's templates: CA (cert sign + CRL), leaf (digital signature + key encipherment, server and client auth). */
+function makeCertificate(spec: CertSpec): Certificate {
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.setRsaPublicKey(spec.key.n, spec.key.e);
+  cert.serialNumber = serial();
+  const now = Date.now();
+  cert.validity.notBefore = new Date(now);
+  cert.validity.notAfter = new Date(now + spec.days * 24 * 3600 * 1000);
+  cert.setSubject([{ name: "commonName", value: spec.cn }]);
+  cert.setIssuer(spec.issuer ? spec.issuer.cert.subject.attributes : [{ name: "commonName", value: spec.cn }]);
+  const extensions: Record<string, unknown>[] = [
+    spec.isCA
+      ? { name: "keyUsage", critical: true, keyCertSign: true, digitalSignature: true, keyEncipherment: true }
+      : { name: "keyUsage", critical: true, digitalSignature: true, keyEncipherment: true },
+    { name: "extKeyUsage", serverAuth: true, clientAuth: true },
+    { name: "basicConstraints", critical: true, cA: spec.isCA },
+  ];
+  const alt = [
+    ...(spec.dns ?? []).map((value) => ({ type: 2, value })),
+    ...(spec.ips ?? []).map((ip) => ({ type: 7, ip })),
+  ];
+  if (alt.length > 0) extensions.push({ name: "subjectAltName", altNames: alt });
+  cert.setExtensions(extensions);
+  cert.sign(spec.issuer?.key ?? spec.key, forge.md.sha256.create());
+  return { Cert: forge.pki.certificateToPem(cert), Key: forge.pki.privateKeyToPem(spec.key) };
+}
+
+function caArgument(ca: Value): { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } {
+  if (!isMap(ca) || typeof ca.Cert !== "string" || typeof ca.Key !== "string") {
+    throw execError("error: the CA argument must be a certificate from genCA or buildCustomCert");
+  }
+  try {
+    return { cert: forge.pki.certificateFromPem(ca.Cert), key: rsaKey(ca.Key) };
+  } catch (e) {
+    throw execError(`error parsing CA certificate: ${(e as Error).message}`);
+  }
+}
+
+function days(value: Value): number {
+  return Number(toInt(value));
+}
+
+function buildCustomCert(certB64: Value, keyB64: Value): Certificate {
+  const decode = (text: Value) => new TextDecoder().decode(Uint8Array.from(atob(toStr(text)), (c) => c.charCodeAt(0)));
+  let cert: string, key: string;
+  try {
+    cert = decode(certB64);
+    key = decode(keyB64);
+    forge.pki.certificateFromPem(cert);
+    forge.pki.privateKeyFromPem(key);
+  } catch {
+    throw execError("error parsing certificate or key: invalid PEM");
+  }
+  return { Cert: cert, Key: key };
+}
+
+/** Go's bcrypt writes `$2a$`; bcryptjs writes `$2b$` for the same hash. */
+function bcrypt(password: Value): string {
+  return bcryptjs.hashSync(toStr(password), 10).replace(/^\$2b\$/, "$2a$");
+}
+
+const PASSWORD_TEMPLATES: Record<string, string[]> = {
+  maximum: ["anoxxxxxxxxxxxxxxxxx", "axxxxxxxxxxxxxxxxxno"],
+  long: [
+    "CvcvnoCvcvCvcv",
+    "CvcvCvcvnoCvcv",
+    "CvcvCvcvCvcvno",
+    "CvccnoCvcvCvcv",
+    "CvccCvcvnoCvcv",
+    "CvccCvcvCvcvno",
+    "CvcvnoCvccCvcv",
+    "CvcvCvccnoCvcv",
+    "CvcvCvccCvcvno",
+    "CvcvnoCvcvCvcc",
+    "CvcvCvcvnoCvcc",
+    "CvcvCvcvCvccno",
+    "CvccnoCvccCvcv",
+    "CvccCvccnoCvcv",
+    "CvccCvccCvcvno",
+    "CvcvnoCvccCvcc",
+    "CvcvCvccnoCvcc",
+    "CvcvCvccCvccno",
+    "CvccnoCvcvCvcc",
+    "CvccCvcvnoCvcc",
+    "CvccCvcvCvccno",
+  ],
+  medium: ["CvcnoCvc", "CvcCvcno"],
+  short: ["Cvcn"],
+  basic: ["aaanaaan", "aannaaan", "aaannaaa"],
+  pin: ["nnnn"],
+};
+
+const PASSWORD_CHARACTERS: Record<string, string> = {
+  V: "AEIOU",
+  C: "BCDFGHJKLMNPQRSTVWXYZ",
+  v: "aeiou",
+  c: "bcdfghjklmnpqrstvwxyz",
+  A: "AEIOUBCDFGHJKLMNPQRSTVWXYZ",
+  a: "AEIOUaeiouBCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz",
+  n: "0123456789",
+  o: "@&%?,=[]_:-+*$#!'^~;()/.",
+  x: "AEIOUaeiouBCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz0123456789!@#$%^&*()",
+};
+
+function uint32(n: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, n >>> 0);
+  return out;
+}
+
+/** The Master Password algorithm, as Sprig implements it (scrypt N=32768 r=8 p=2, HMAC-SHA256 seed). */
+function derivePassword(counter: Value, type: Value, password: Value, user: Value, site: Value): string {
+  const templates = PASSWORD_TEMPLATES[toStr(type)];
+  if (!templates) return `cannot find password template ${toStr(type)}`;
+  const enc = new TextEncoder();
+  const seed = enc.encode("com.lyndir.masterpassword");
+  const userBytes = enc.encode(toStr(user)), siteBytes = enc.encode(toStr(site));
+  const salt = Buffer.concat([seed, uint32(userBytes.length), userBytes]);
+  const key = scryptSync(enc.encode(toStr(password)), salt, 64, { N: 32768, r: 8, p: 2, maxmem: 64 * 1024 * 1024 });
+  const message = Buffer.concat([seed, uint32(siteBytes.length), siteBytes, uint32(Number(toInt(counter)))]);
+  const digest = createHmac("sha256", key).update(message).digest();
+  const template = templates[digest[0] % templates.length];
+  return Array.from(template, (c, i) => {
+    const chars = PASSWORD_CHARACTERS[c];
+    return chars[digest[i + 1] % chars.length];
+  }).join("");
+}
+
+function aesKey(password: Value): Buffer {
+  const key = Buffer.alloc(32);
+  Buffer.from(toStr(password)).copy(key);
+  return key;
+}
+
+/** AES-256-CBC, PKCS#7 padding, IV first, base64 — Sprig's `encryptAES`. */
+function encryptAES(password: Value, plaintext: Value): string {
+  const iv = randomBytes(16);
+  const cipher = createCipheriv("aes-256-cbc", aesKey(password), iv);
+  return Buffer.concat([iv, cipher.update(toStr(plaintext)), cipher.final()]).toString("base64");
+}
+
+function decryptAES(password: Value, text: Value): string {
+  const data = Buffer.from(toStr(text), "base64");
+  if (data.length < 16 || data.length % 16 !== 0) throw execError("ciphertext is not a multiple of the block size");
+  const decipher = createDecipheriv("aes-256-cbc", aesKey(password), data.subarray(0, 16));
+  try {
+    return Buffer.concat([decipher.update(data.subarray(16)), decipher.final()]).toString();
+  } catch {
+    throw execError("decryptAES: bad padding");
+  }
+}
+
+/** Sprig's crypto functions. */
+export const cryptoFunctions: Record<string, TemplateFunction> = {
+  genPrivateKey: (kind) => privateKeyPem(toStr(kind)),
+  genCA: (cn, d) => makeCertificate({ cn: toStr(cn), days: days(d), isCA: true, key: rsaKey() }),
+  genCAWithKey: (cn, d, key) => makeCertificate({ cn: toStr(cn), days: days(d), isCA: true, key: rsaKey(key) }),
+  genSelfSignedCert: (cn, ips, dns, d) =>
+    makeCertificate({ cn: toStr(cn), ips: ipList(ips), dns: dnsList(dns), days: days(d), isCA: false, key: rsaKey() }),
+  genSelfSignedCertWithKey: (cn, ips, dns, d, key) =>
+    makeCertificate({
+      cn: toStr(cn),
+      ips: ipList(ips),
+      dns: dnsList(dns),
+      days: days(d),
+      isCA: false,
+      key: rsaKey(key),
+    }),
+  genSignedCert: (cn, ips, dns, d, ca) =>
+    makeCertificate({
+      cn: toStr(cn),
+      ips: ipList(ips),
+      dns: dnsList(dns),
+      days: days(d),
+      isCA: false,
+      key: rsaKey(),
+      issuer: caArgument(ca),
+    }),
+  genSignedCertWithKey: (cn, ips, dns, d, ca, key) =>
+    makeCertificate({
+      cn: toStr(cn),
+      ips: ipList(ips),
+      dns: dnsList(dns),
+      days: days(d),
+      isCA: false,
+      key: rsaKey(key),
+      issuer: caArgument(ca),
+    }),
+  buildCustomCert: (cert, key) => buildCustomCert(cert, key),
+  bcrypt: (password) => bcrypt(password),
+  htpasswd: (user, password) =>
+    toStr(user).includes(":") ? `invalid username: ${toStr(user)}` : `${toStr(user)}:${bcrypt(password)}`,
+  derivePassword: (counter, type, password, user, site) => derivePassword(counter, type, password, user, site),
+  encryptAES: (password, plaintext) => encryptAES(password, plaintext),
+  decryptAES: (password, text) => decryptAES(password, text),
+  randBytes: (count) => randomBytes(Math.max(0, Number(toInt(count)))).toString("base64"),
+};
