@@ -25,6 +25,31 @@ export interface Timeouts {
 /** Default timeouts: 30 s for response headers, 60 s of silence inside a body. */
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = { headersMs: 30_000, idleMs: 60_000 };
 
+/**
+ * A timeout as written on the command line or in airgap.yaml: seconds (`30`)
+ * or a duration (`30s`, `2m`, `1m30s`, `500ms`). It sets both limits: how long
+ * to wait for a response to start, and how long a body may be silent.
+ */
+export function parseTimeout(value: string | number, where = "--timeout"): Timeouts {
+  const text = String(value).trim().toLowerCase();
+  let ms: number;
+  if (/^\d+(\.\d+)?$/.test(text)) ms = Number(text) * 1000;
+  else {
+    const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)];
+    if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text) ms = NaN;
+    else {
+      const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+      ms = parts.reduce((sum, p) => sum + Number(p[1]) * unit[p[2]], 0);
+    }
+  }
+  if (!Number.isFinite(ms) || ms < 1) {
+    throw new AirgapError(`${where}: "${value}" is not a timeout (seconds, or a duration such as 30s or 2m)`, {}, {
+      exitCode: 2,
+    });
+  }
+  return { headersMs: Math.round(ms), idleMs: Math.round(ms) };
+}
+
 /** After this long without a byte, a request counts as waiting (reported). */
 export const WAITING_AFTER_MS = 5_000;
 
@@ -179,7 +204,11 @@ export function createTransport(options: TransportOptions = {}): Transport {
     watch.headersArrived();
     const length = Number(response.headers.get("content-length") ?? NaN);
     const wrapped = watch.observeDownload(response.body, Number.isSafeInteger(length) ? length : undefined);
-    return new Response(wrapped, { status: response.status, statusText: response.statusText, headers: response.headers });
+    return new Response(wrapped, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
   }
 
   return {

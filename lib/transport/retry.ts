@@ -39,7 +39,9 @@ export function retryPolicy(overrides: Partial<RetryPolicy> = {}): RetryPolicy {
   const attempts = envNumber("AIRGAP_RETRY_ATTEMPTS");
   return {
     ...DEFAULT_RETRY_POLICY,
-    ...(baseMs !== undefined ? { baseMs, maxMs: Math.max(baseMs, Math.min(DEFAULT_RETRY_POLICY.maxMs, baseMs * 60)) } : {}),
+    ...(baseMs !== undefined
+      ? { baseMs, maxMs: Math.max(baseMs, Math.min(DEFAULT_RETRY_POLICY.maxMs, baseMs * 60)) }
+      : {}),
     ...(attempts !== undefined && attempts >= 1 ? { attempts: Math.floor(attempts) } : {}),
     ...overrides,
   };
