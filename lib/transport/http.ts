@@ -95,6 +95,8 @@ export interface TransportOptions {
   events?: NetworkEvents;
   /** Redirect hops followed (default 10). */
   maxRedirects?: number;
+  /** Silence after which `events.waiting` is told (default {@link WAITING_AFTER_MS}; tests). */
+  waitingAfterMs?: number;
 }
 
 /** One exchange. */
@@ -149,6 +151,7 @@ export function createTransport(options: TransportOptions = {}): Transport {
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   const events = options.events ?? {};
   const maxRedirects = options.maxRedirects ?? 10;
+  const waitingAfterMs = options.waitingAfterMs ?? WAITING_AFTER_MS;
 
   async function send(target: URL | string, init: SendInit): Promise<Response> {
     let url = new URL(target);
@@ -181,7 +184,7 @@ export function createTransport(options: TransportOptions = {}): Transport {
     if (init.authorization && sendsCredentials(url, init.authorization.origin)) {
       headers.authorization = init.authorization.header;
     }
-    const watch = watchdog(url.host, init.what, timeouts, events, init.signal);
+    const watch = watchdog(url.host, init.what, timeouts, events, init.signal, waitingAfterMs);
     if (body instanceof ReadableStream) body = watch.observeUpload(body);
     let response: Response;
     try {
@@ -226,7 +229,14 @@ export function createTransport(options: TransportOptions = {}): Transport {
  * response headers or `idleMs` without a body byte, reports waiting, and
  * turns what the aborted fetch throws into the right typed error.
  */
-function watchdog(host: string, what: string, timeouts: Timeouts, events: NetworkEvents, outer?: AbortSignal) {
+function watchdog(
+  host: string,
+  what: string,
+  timeouts: Timeouts,
+  events: NetworkEvents,
+  outer: AbortSignal | undefined,
+  waitingAfterMs: number,
+) {
   const local = new AbortController();
   const signal = outer ? AbortSignal.any([outer, local.signal]) : local.signal;
   let last = Date.now();
@@ -250,7 +260,7 @@ function watchdog(host: string, what: string, timeouts: Timeouts, events: Networ
       local.abort(timedOut);
       return;
     }
-    if (events.waiting && silent >= WAITING_AFTER_MS && silent - reported >= (reported ? 10_000 : 0)) {
+    if (events.waiting && silent >= waitingAfterMs && silent - reported >= (reported ? 2 * waitingAfterMs : 0)) {
       reported = silent;
       events.waiting({ host, seconds: Math.round(silent / 1000), what });
     }

@@ -64,6 +64,7 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
   const text = value?.trim();
   if (!text) return undefined;
   if (/^\d+$/.test(text)) return Number(text) * 1000;
+  if (!/^[a-z]{3}/i.test(text)) return undefined; // an HTTP-date starts with the day's name
   const date = Date.parse(text);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - now);
