@@ -7,7 +7,6 @@
  * (manifest PUT included) while 404 is not, and a host that is not a
  * registry is named as such.
  */
-import { join } from "node:path";
 import bcrypt from "bcryptjs";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 import { certificateFor, type Front, hostResolves, startFront } from "../helpers/redirector.ts";
