@@ -7,7 +7,10 @@
  * (manifest PUT included) while 404 is not, and a host that is not a
  * registry is named as such.
  */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import bcrypt from "bcryptjs";
+import { airgap } from "../helpers/cli.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 import { certificateFor, type Front, hostResolves, startFront } from "../helpers/redirector.ts";
 import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/registry.ts";
@@ -20,6 +23,7 @@ import { registryStore } from "../../lib/store/registry/store.ts";
 import { basicAuthorization } from "../../lib/store/registry/auth.ts";
 import { NetworkError, NotARegistryError, NotFoundError, TlsError } from "../../lib/transport/errors.ts";
 
+const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 const enabled = interopAvailable("/usr/bin/docker-registry", "/usr/bin/openssl");
 const SECRET = "pässwörd-€-not-latin1";
 const fast: RegistrySettings["retry"] = { baseMs: 5, maxMs: 20 };
@@ -241,6 +245,75 @@ Deno.test({
     } finally {
       controller.abort();
       await server.finished;
+    }
+  },
+});
+
+Deno.test({
+  name: "Ctrl-C stops a stalled save at once: exit 130, one line on what is cached; the same command resumes",
+  ignore: !enabled,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "airgap-interrupt-" });
+    const registry = await startRegistry();
+    let stall = true;
+    const front = startFront({
+      upstream: `http://${registry.host}`,
+      async route(request, forward) {
+        const path = new URL(request.url).pathname;
+        if (!stall || request.method !== "GET" || !/\/blobs\/sha256:/.test(path)) return undefined;
+        const answer = await forward();
+        const reader = answer.body!.getReader();
+        const first = await reader.read(); // some bytes, then silence
+        return new Response(
+          new ReadableStream({
+            start(controller) {
+              if (!first.done) controller.enqueue(first.value);
+            },
+            cancel: () => reader.cancel(),
+          }),
+          { status: answer.status, headers: answer.headers },
+        );
+      },
+    });
+    try {
+      const { manifest, blobs } = makeManifest({
+        format: "oci",
+        layers: [{ seed: "interrupt-a", size: 512 * 1024 }, { seed: "interrupt-b", size: 512 * 1024 }],
+      });
+      const store = registryStore(createRegistryClient(registry.host, { noAuthFiles: true }));
+      for (const b of blobs) await store.push("team/app", b.descriptor, b.bytes);
+      await store.tag("team/app", "v1", manifest.descriptor, manifest.bytes);
+      await store.close?.();
+      const list = join(dir, "list.txt");
+      await Deno.writeTextFile(list, "team/app:v1\n");
+      const args = ["save", "-l", list, "-s", front.host, "-o", join(dir, "a.tar"), "--cache", join(dir, "c")];
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", CLI, ...args, "--platform", "all"],
+        stdout: "piped",
+        stderr: "piped",
+        env: { NO_COLOR: "1", HOME: dir },
+      }).spawn();
+      const output = child.output();
+      while (!front.requests.some((r) => r.method === "GET" && r.path.includes("/blobs/sha256:"))) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      child.kill("SIGINT");
+      const result = await output;
+      const stderr = new TextDecoder().decode(result.stderr);
+      assertEquals(result.code, 130, stderr);
+      assertStringIncludes(stderr, "interrupted: ");
+      assertStringIncludes(stderr, "are in the cache; run the same command again to resume");
+      assert(!stderr.includes("error:"), stderr);
+
+      stall = false;
+      const again = await airgap([...args, "--platform", "all"], { env: { HOME: dir } });
+      assertEquals(again.code, 0, again.stderr);
+    } finally {
+      await front.close();
+      await registry.stop();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });
