@@ -215,6 +215,7 @@ Deno.test({
       const before = front.requests.length;
       await assertRejects(() => store.resolve("team/app", "no-such-tag"), NotFoundError, "not found");
       assertEquals(front.requests.length - before, 1, "a 404 is asked once");
+      assertEquals(tokens.requests.length, tokensBefore + 1, "the pull token is reused until it expires");
       await store.close?.();
     } finally {
       await front.close();

@@ -29,7 +29,8 @@ import {
 import { isLoopbackHost, originOf, redirectHop, refuseUrl, sendsCredentials } from "../../lib/transport/origin.ts";
 import { parseTimeout } from "../../lib/transport/http.ts";
 import { resumableBody } from "../../lib/transport/resume.ts";
-import { basicAuthorization } from "../../lib/store/registry/auth.ts";
+import { basicAuthorization, lookupCredential } from "../../lib/store/registry/auth.ts";
+import { DOCKER_HUB, formatReference, normaliseRegistryHost, parseReference, registryEndpoint } from "../../lib/ref.ts";
 import { statusError } from "../../lib/store/registry/client.ts";
 
 const policy: RetryPolicy = { attempts: 6, baseMs: 500, maxMs: 30_000 };
@@ -178,6 +179,28 @@ Deno.test("Basic auth encodes any UTF-8 password (btoa alone throws on it)", () 
   assert(header.startsWith("Basic "));
   const bytes = Uint8Array.from(atob(header.slice(6)), (c) => c.charCodeAt(0));
   assertEquals(new TextDecoder().decode(bytes), `user:${password}`);
+});
+
+Deno.test("Docker Hub as it is: one registry under three names, library/ for official images", async () => {
+  for (const name of ["docker.io", "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/"]) {
+    assertEquals(normaliseRegistryHost(name), DOCKER_HUB);
+  }
+  assertEquals(registryEndpoint(DOCKER_HUB), "registry-1.docker.io");
+  assertEquals(formatReference(parseReference("registry-1.docker.io/alpine:3")), "docker.io/library/alpine:3");
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/config.json`,
+      JSON.stringify({ auths: { "registry-1.docker.io": { auth: btoa("hub:pw") } } }),
+    );
+    const found = await lookupCredential(
+      DOCKER_HUB,
+      (n) => (n === "DOCKER_CONFIG" ? dir : n === "HOME" ? dir : undefined),
+    );
+    assertEquals([found?.username, found?.password], ["hub", "pw"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("timeouts as written: seconds or a duration; both limits set", () => {

@@ -356,7 +356,8 @@ export function createRegistryClient(
   async function authHint(): Promise<string> {
     const cred = await getCredential();
     if (cred) return ` (using credentials from ${cred.origin})`;
-    if (registry === DOCKER_HUB) return "";
+    // Docker Hub answers 401 for a repository that does not exist as for a private one.
+    if (registry === DOCKER_HUB) return " (no such repository, or a private one: docker login)";
     return ` (no credentials found for ${registry}; run "docker login ${registry}" or set registries in airgap.yaml)`;
   }
 
