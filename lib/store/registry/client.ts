@@ -290,30 +290,28 @@ export function createRegistryClient(
     const url = new URL(realm);
     if (params.service) url.searchParams.set("service", params.service);
     const what = `${registry}: token request`;
-    const response = await withRetries(async () => {
-      let answer: Response;
-      if (cred?.identityToken) {
-        const form = new URLSearchParams({
-          grant_type: "refresh_token",
-          refresh_token: cred.identityToken,
-          client_id: "airgap",
-          service: params.service ?? "",
-        });
-        form.set("scope", allScopes.join(" "));
-        answer = await transport.send(url, { method: "POST", body: form, what, signal });
-      } else {
-        const query = new URL(url);
-        for (const s of allScopes) query.searchParams.append("scope", s);
-        const basic = cred?.username !== undefined && cred.password !== undefined
-          ? { header: basicAuthorization(cred.username, cred.password), origin: query.origin }
-          : undefined;
-        answer = await transport.send(query, { what, authorization: basic, signal });
-      }
-      if (answer.status >= 500 || answer.status === 429 || answer.status === 408) {
-        throw await statusError(answer, what, registry, { op: "authenticate" });
-      }
-      return answer;
-    }, retryOptions(signal));
+    // Not retried here: a failure fails the request's try, and the request's retries ask again.
+    let response: Response;
+    if (cred?.identityToken) {
+      const form = new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: cred.identityToken,
+        client_id: "airgap",
+        service: params.service ?? "",
+      });
+      form.set("scope", allScopes.join(" "));
+      response = await transport.send(url, { method: "POST", body: form, what, signal });
+    } else {
+      const query = new URL(url);
+      for (const s of allScopes) query.searchParams.append("scope", s);
+      const basic = cred?.username !== undefined && cred.password !== undefined
+        ? { header: basicAuthorization(cred.username, cred.password), origin: query.origin }
+        : undefined;
+      response = await transport.send(query, { what, authorization: basic, signal });
+    }
+    if (response.status >= 500 || response.status === 429 || response.status === 408) {
+      throw await statusError(response, what, registry, { op: "authenticate" });
+    }
     if (!response.ok) {
       const { text } = await describeErrorBody(response);
       const who = cred ? `credentials from ${cred.origin}` : "no credentials";
@@ -397,10 +395,12 @@ export function createRegistryClient(
     }
   }
 
-  function request(req: RegistryRequest): Promise<Response> {
+  async function request(req: RegistryRequest): Promise<Response> {
     if (!req.signal && settings.signal) req = { ...req, signal: settings.signal };
     const retry = req.retry ?? (req.method === "GET" || req.method === "HEAD");
-    return withRetries(() => attempt(req), {
+    // Finding the registry has its own retries: its failure is final for the request.
+    await baseUrl({ signal: req.signal });
+    return await withRetries(() => attempt(req), {
       ...retryOptions(req.signal),
       retryable: retry ? isTemporary : () => false,
     });
