@@ -22,7 +22,13 @@ import {
 } from "../../transport/errors.ts";
 import { createTransport, type NetworkEvents, type Timeouts, type Transport } from "../../transport/http.ts";
 import { isLoopbackHost } from "../../transport/origin.ts";
-import { parseRetryAfter, type RetryPolicy, retryPolicy, withRetries } from "../../transport/retry.ts";
+import {
+  parseRetryAfter,
+  type RetryOptions,
+  type RetryPolicy,
+  retryPolicy,
+  withRetries,
+} from "../../transport/retry.ts";
 import { basicAuthorization, type Challenge, type Credential, lookupCredential, parseChallenges } from "./auth.ts";
 
 export { isLoopbackHost } from "../../transport/origin.ts";
@@ -91,8 +97,8 @@ export interface RegistryClient {
   baseUrl(options?: RequestOptions): Promise<string>;
   /** The transport (timeouts, events). */
   readonly transport: Transport;
-  /** The retry policy override, if any. */
-  readonly retry?: Partial<RetryPolicy>;
+  /** The retry policy and notices of this registry, for retries around more than one request. */
+  retryOptions(signal?: AbortSignal): RetryOptions & { policy: RetryPolicy };
   /** Release the HTTP client. */
   close(): void;
 }
@@ -196,7 +202,7 @@ export function createRegistryClient(
   let credential: Promise<Credential | undefined> | undefined;
   const tokens = new Map<string, CachedToken>();
   const pendingTokens = new Map<string, Promise<CachedToken>>();
-  const retryOptions = (signal?: AbortSignal) => ({
+  const retryOptions = (signal?: AbortSignal): RetryOptions & { policy: RetryPolicy } => ({
     signal,
     policy: retryPolicy(settings.retry),
     onRetry: (e: unknown, attempt: number, delayMs: number) =>
@@ -411,7 +417,7 @@ export function createRegistryClient(
     request,
     baseUrl,
     transport,
-    retry: settings.retry,
+    retryOptions,
     close() {
       transport.close();
     },
