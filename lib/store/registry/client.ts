@@ -282,8 +282,16 @@ export function createRegistryClient(
 
   function baseUrl(options: RequestOptions = {}): Promise<string> {
     if (!options.signal && settings.signal) options = { signal: settings.signal };
-    base ??= withRetries(() => pingOnce(options.signal), retryOptions(options.signal));
-    base.catch(() => (base = undefined));
+    // A registry not found after the retries stays failed for the run (one cause, not one wait per image,
+    // and final: nothing retries it again); only a cancelled search is forgotten.
+    base ??= withRetries(() => pingOnce(options.signal), retryOptions(options.signal)).catch((e) => {
+      if (e instanceof InterruptedError) {
+        base = undefined;
+        throw e;
+      }
+      if (!isTemporary(e)) throw e;
+      throw new NetworkError((e as Error).message, (e as AirgapError).context, { cause: e, temporary: false });
+    });
     return base;
   }
 
