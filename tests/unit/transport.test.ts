@@ -273,3 +273,16 @@ Deno.test("resuming gives up after the attempts without progress, and never on a
   );
   await assertRejects(() => readAllBytes(final), NotFoundError);
 });
+
+Deno.test("a resumed part resumes again in whole-content offsets", async () => {
+  const data = bytes(6000, 5);
+  const asked: number[] = [];
+  const body = resumableBody(breaking(data.slice(1000), 2000), 5000, (offset) => {
+    asked.push(offset);
+    return Promise.resolve(
+      new Response(data.slice(offset), { status: 206, headers: { "content-range": `bytes ${offset}-5999/6000` } }),
+    );
+  }, { policy: { attempts: 3, baseMs: 1, maxMs: 1 }, what: "blob", startsAt: 1000 });
+  assertEquals(await readAllBytes(body), data.slice(1000));
+  assertEquals(asked, [3000]);
+});
