@@ -16,6 +16,7 @@ import { serveCommand, waitForShutdown } from "./lib/commands/serve.ts";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "./lib/declaration.ts";
 import { readImageList } from "./lib/sources/list.ts";
 import { AirgapError, errorMessage, usageError } from "./lib/errors.ts";
+import { InterruptedError } from "./lib/transport/errors.ts";
 import {
   formatBytes,
   formatDuration,
@@ -36,7 +37,9 @@ import { ResolveError } from "./lib/plan.ts";
 import { checkDeclaration, CheckError, checkListDeclaration } from "./lib/check.ts";
 import { initCommand } from "./lib/commands/init.ts";
 import { failedListPath, groupFailures, type ImageFailure, retryFlags, writeFailedList } from "./lib/failures.ts";
-import { createReporter, type Phase, type Reporter } from "./lib/progress.ts";
+import { createReporter, networkEvents, type Phase, type Reporter } from "./lib/progress.ts";
+import type { NetworkOptions } from "./lib/registries.ts";
+import { parseTimeout } from "./lib/transport/http.ts";
 import { splitRegistryArgument } from "./lib/ref.ts";
 import { defaultCacheDir } from "./lib/store/cache.ts";
 import type { RegistrySettings } from "./lib/store/registry/client.ts";
@@ -66,6 +69,21 @@ function reporterFor(options: CommonOptions): Reporter {
 function progressTestOptions(): { interval?: number } {
   const interval = Number(Deno.env.get("AIRGAP_PROGRESS_INTERVAL"));
   return Number.isFinite(interval) && interval >= 0 && Deno.env.has("AIRGAP_PROGRESS_INTERVAL") ? { interval } : {};
+}
+
+/** Aborted by SIGINT/SIGTERM (see {@link main}): every network operation of the run listens. */
+let interruption = new AbortController();
+
+const TIMEOUT_HELP =
+  "seconds (or 30s, 2m) to wait for a registry to answer and between two bytes (default: 30 s for an answer, 60 s between bytes)";
+
+/** The run's network options: `--timeout`, progress notices, Ctrl-C. */
+function network(options: { timeout?: string }, reporter: Reporter): NetworkOptions {
+  return {
+    timeouts: options.timeout ? parseTimeout(options.timeout) : undefined,
+    events: networkEvents(reporter),
+    signal: interruption.signal,
+  };
 }
 
 function out(line = "") {
@@ -176,6 +194,7 @@ function addCommonOptions(command: Command, withFile = true): Command {
       collect,
     )
     .option("--cache <dir>", `cache directory (default: ${displayPath(defaultCacheDir())})`)
+    .option("--timeout <duration>", TIMEOUT_HELP)
     .option("-q, --quiet", "only print results and errors")
     .option("--verbose", "also a line per finished image")
     .option("--debug", "print stack traces on errors");
@@ -217,6 +236,7 @@ function program(): Command {
         reporter,
         keepGoing: options.keepGoing ?? decl.keepGoing,
         failedList,
+        network: network(options, reporter),
       });
       reportLeftOut(failed, failedList, reporter, decl.configPath);
       if (options.json) {
@@ -316,6 +336,7 @@ function program(): Command {
         base,
         keepGoing: options.keepGoing ?? decl.keepGoing,
         failedList: failedListPath(output),
+        network: network(options, reporter),
       });
       reportLeftOut(result.failed, failedListPath(output), reporter, decl.configPath);
       const sums = result.archive.parts.length > 1 || options.checksum
@@ -343,6 +364,7 @@ function program(): Command {
     .option("--ca-file <file>", "CA certificate(s) to trust for the target registry")
     .option("--concurrency <n>", "concurrent uploads", (v) => parseInt(v, 10))
     .option("--keep-going", "load every image that can be loaded; list the others in NAME.failed.txt (exit code 3)")
+    .option("--timeout <duration>", TIMEOUT_HELP)
     .option("--charts-dir <dir>", "write the archive's charts here as NAME-VERSION.tgz (alone: without --registry)")
     .option(
       "--push-charts [path]",
@@ -410,6 +432,7 @@ function program(): Command {
         concurrency: options.concurrency,
         charts,
         keepGoing: options.keepGoing ?? decl?.keepGoing,
+        network: network(options, reporter),
       });
       // Not NAME.failed.txt: that may be the list of what the save left out, carried with the archive.
       const failedList = failedListPath(archivePath, "load-failed");
@@ -464,6 +487,7 @@ function program(): Command {
       const previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
       if (options.locked && !previousLock) throw usageError("--locked needs an existing lock file");
       const started = performance.now();
+      const reporter = reporterFor(options);
       const result = await mirrorCommand({
         declaration: { ...decl, registries },
         registry,
@@ -474,7 +498,8 @@ function program(): Command {
         locked: options.locked,
         lockPath,
         base,
-        reporter: reporterFor(options),
+        reporter,
+        network: network(options, reporter),
         concurrency: options.concurrency,
         perOsTags: (options.windowsImageList?.length ?? 0) > 0,
       });
@@ -525,6 +550,7 @@ function program(): Command {
     .option("--json", "print the list as JSON")
     .option("--lock <file>", "lock file (default: airgap.lock next to airgap.yaml)")
     .option("--locked", "use the release lists and charts the lock pins")
+    .option("--timeout <duration>", TIMEOUT_HELP)
     .action(async (options) => {
       const reporter = reporterFor(options);
       let images;
@@ -562,6 +588,7 @@ function program(): Command {
           previousLock,
           locked: options.locked,
           reporter,
+          network: network(options, reporter),
         })).images;
       }
       if (options.json) out(JSON.stringify(images, null, 2));
@@ -895,6 +922,7 @@ export async function main(args: string[]): Promise<number> {
   const cli = program();
   const debug = args.includes("--debug");
   partialSuccess = false;
+  const stopListening = listenForInterrupts(args[0] === "serve");
   try {
     await cli.parseAsync(args, { from: "user" });
     return partialSuccess ? 3 : 0;
@@ -902,6 +930,10 @@ export async function main(args: string[]): Promise<number> {
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0) return 0;
       return 2;
+    }
+    if (interruption.signal.aborted && !(e instanceof InterruptedError)) {
+      console.error("interrupted; run the same command again to resume");
+      return 130;
     }
     if (e instanceof CheckError) {
       for (const problem of e.problems) console.error(`error: ${problem}`);
@@ -916,9 +948,41 @@ export async function main(args: string[]): Promise<number> {
       return 1;
     }
     if (debug) console.error(e);
+    else if (e instanceof InterruptedError) console.error(errorMessage(e));
     else console.error(`error: ${errorMessage(e)}`);
     return e instanceof AirgapError ? e.exitCode : 1;
+  } finally {
+    stopListening();
   }
+}
+
+/**
+ * Ctrl-C and SIGTERM cancel the run (transfers stop, the command reports
+ * what is cached and exits 130); a second one exits at once. `serve` has its
+ * own shutdown. Windows has only SIGINT and SIGBREAK.
+ */
+let listening = false;
+function listenForInterrupts(skip: boolean): () => void {
+  if (skip || listening) return () => {}; // serve has its own; the demo runs main inside main
+  listening = true;
+  interruption = new AbortController();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT", "SIGBREAK"] : ["SIGINT", "SIGTERM"];
+  const handler = () => {
+    if (interruption.signal.aborted) Deno.exit(130);
+    interruption.abort(new InterruptedError());
+  };
+  const installed = signals.filter((s) => {
+    try {
+      Deno.addSignalListener(s, handler);
+      return true;
+    } catch {
+      return false; // not available here
+    }
+  });
+  return () => {
+    installed.forEach((s) => Deno.removeSignalListener(s, handler));
+    listening = false;
+  };
 }
 
 if (import.meta.main) {

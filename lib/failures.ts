@@ -8,6 +8,16 @@
  */
 import { basename, dirname, join } from "node:path";
 import { AirgapError, errorMessage } from "./errors.ts";
+import {
+  DigestMismatchError,
+  InterruptedError,
+  NetworkError,
+  NotARegistryError,
+  NotFoundError,
+  TimeoutError,
+  TlsError,
+  UnauthorizedError,
+} from "./transport/errors.ts";
 import type { Descriptor } from "./oci/manifest.ts";
 import type { Store } from "./store/types.ts";
 
@@ -65,15 +75,27 @@ function causeChain(e: unknown): string {
  * failures (no status) are recognised from the transport's message.
  */
 export function failureCause(e: unknown, registry: string): FailureCause {
-  // When the transport's typed errors are merged, test them here first
-  // (NotFoundError → not found, UnauthorizedError → unauthorized/forbidden,
-  // NetworkError → unreachable, TransientError → its status); the context
-  // checks below stay for errors that carry only a status.
+  // The transport's typed errors decide first; the context checks below stay
+  // for errors that carry only a status.
   const context = e instanceof AirgapError ? e.context : {};
   const status = context.status;
   const code = context.code;
   const at = (cause: string, unreachable = false): FailureCause => ({ registry, cause, unreachable });
-  if (status === 404 || code === "MANIFEST_UNKNOWN" || code === "NAME_UNKNOWN" || code === "BLOB_UNKNOWN") {
+  if (e instanceof InterruptedError) return at("interrupted");
+  if (e instanceof UnauthorizedError) return at(status === 403 ? "forbidden (HTTP 403)" : "unauthorized (HTTP 401)");
+  if (e instanceof DigestMismatchError) return at("content did not verify");
+  if (e instanceof NotARegistryError) return at("not a registry", true);
+  if (e instanceof TlsError) return at(e.plainHttp ? "TLS to a plain-HTTP server" : "TLS handshake failed", true);
+  if (e instanceof TimeoutError) return at("timed out");
+  if (e instanceof NetworkError) {
+    const text = causeChain(e);
+    const cause = NETWORK_CAUSES.find(([pattern]) => pattern.test(text))?.[1] ?? "unreachable";
+    return at(cause, cause !== "connection reset");
+  }
+  if (
+    e instanceof NotFoundError || status === 404 || code === "MANIFEST_UNKNOWN" || code === "NAME_UNKNOWN" ||
+    code === "BLOB_UNKNOWN"
+  ) {
     return at(`not found${code ? ` (${code.toLowerCase().replace(/_/g, " ")})` : ""}`);
   }
   if (status === 401) return at("unauthorized (HTTP 401)");

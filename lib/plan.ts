@@ -5,6 +5,7 @@
  * what is new, what changed, how many bytes must move.
  * @module
  */
+import { InterruptedError, NotFoundError } from "./transport/errors.ts";
 import type { Lock, LockedImage } from "../schemas/lock.ts";
 import type { ImageRequest } from "./declaration.ts";
 import { AirgapError, errorMessage } from "./errors.ts";
@@ -166,8 +167,7 @@ export function lockKey(image: { entry: string }): string {
 }
 
 function notFound(e: unknown): boolean {
-  return e instanceof AirgapError &&
-    (e.context.status === 404 || e.context.code === "MANIFEST_UNKNOWN" || e.context.code === "NAME_UNKNOWN");
+  return e instanceof NotFoundError;
 }
 
 async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<ResolvedImage> {
@@ -428,6 +428,7 @@ export async function resolveEach(requests: ImageRequest[], ctx: ResolveContext)
         ctx.onResolved?.(image);
         return image;
       } catch (e) {
+        if (e instanceof InterruptedError) throw e; // Ctrl-C is not an image's failure
         if (!unreachable.has(registry) && failureCause(e, registry).unreachable) unreachable.set(registry, e);
         const name = formatReference(request.source);
         failures.push({ entry: request.entry, name, origin: request.origin, registry, error: e });

@@ -17,6 +17,7 @@
 import type { CopyEvent } from "./copy.ts";
 import { formatBytes, formatRate, terminalWidth, truncateEnd } from "./format.ts";
 import type { Descriptor } from "./oci/manifest.ts";
+import type { NetworkEvents } from "./transport/http.ts";
 
 /** Where commands report to. */
 export interface Reporter {
@@ -343,6 +344,19 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
       draw(live);
       return phase;
     },
+  };
+}
+
+/**
+ * The network's waiting and retry notices as reporter lines:
+ * "waiting for HOST (N s): WHAT" while a request is silent, and each retry
+ * with its reason and wait.
+ */
+export function networkEvents(reporter: Reporter): NetworkEvents {
+  return {
+    waiting: (e) => reporter.info(`waiting for ${e.host} (${e.seconds} s): ${e.what}`),
+    retrying: (e) =>
+      reporter.info(`${e.message}; retrying in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt + 1})`),
   };
 }
 

@@ -78,6 +78,9 @@ export const RegistrySettingsSchema = z.strictObject({
   ),
   insecure: z.boolean().optional().describe("Allow plain HTTP (tried after HTTPS), like Docker's insecure-registries"),
   ca: z.string().min(1).optional().describe("PEM file of the CA(s) to trust for this host, relative to this file"),
+  timeout: z.union([z.number().positive(), z.string().min(1)]).optional().describe(
+    "How long this registry may stay silent: seconds or a duration (30s, 2m), for both the wait for a response and the gap between two bytes of a body (default 30 s and 60 s; --timeout overrides)",
+  ),
   username: z.string().min(1).optional().describe("User name (the password comes from passwordEnv or passwordFile)"),
   passwordEnv: z.string().min(1).optional().describe("Environment variable holding the password"),
   passwordFile: z.string().min(1).optional().describe(

@@ -15,7 +15,8 @@ import { AirgapError } from "../errors.ts";
 import { formatBytes, formatDuration, formatRate, plural } from "../format.ts";
 import type { Reporter } from "../progress.ts";
 import { formatReference, parseReference, type Reference, targetReference } from "../ref.ts";
-import { registryPool } from "../registries.ts";
+import { type NetworkOptions, registryPool } from "../registries.ts";
+import { InterruptedError } from "../transport/errors.ts";
 import { type ArchiveIndexEntry, type ArchiveReader, BASE_LOCK_ENTRY, openArchive } from "../store/archive.ts";
 import { walkGraph } from "../oci/graph.ts";
 import { isIndexType, isManifestType } from "../oci/media.ts";
@@ -56,6 +57,8 @@ export interface LoadOptions {
   charts?: ChartLoadOptions;
   /** Load every image that can be loaded; the failed ones are returned in {@link LoadResult.failed}. */
   keepGoing?: boolean;
+  /** Timeouts, progress hooks and cancellation for the network (`--timeout`, Ctrl-C). */
+  network?: NetworkOptions;
 }
 
 /** One image as loaded. */
@@ -200,6 +203,18 @@ export function selectImages(images: ArchiveIndexEntry[], entries: string[] | un
   return selected;
 }
 
+/** A cancelled load: what made it, and that running again resumes. */
+function interrupted(e: unknown, stats: RegistryStats): InterruptedError | undefined {
+  if (!(e instanceof InterruptedError)) return undefined;
+  return new InterruptedError(
+    `interrupted: ${stats.blobsPushed} blobs (${
+      formatBytes(stats.bytesPushed)
+    }) were pushed; run the same command again to resume (blobs the registry holds are not sent again)`,
+    {},
+    { cause: e },
+  );
+}
+
 /** Load an archive into a registry. */
 export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
   const archive = await openArchive(options.archivePath);
@@ -220,7 +235,10 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
   }
   const chartOptions = { ...options.charts, registry: options.registry, prefix: options.prefix };
   const chartJobs = options.charts ? await prepareCharts(archive, chartOptions, new Set(targets.keys())) : [];
-  const pool = registryPool(options.registries ?? new Map(), { concurrency: options.concurrency });
+  const pool = registryPool(options.registries ?? new Map(), {
+    concurrency: options.concurrency,
+    network: options.network,
+  });
   const store = pool.get(options.registry);
   try {
     const roots: CopyRoot[] = [...targets.entries()].map(([key, { ref, image }]) => ({
@@ -245,11 +263,12 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
         roots,
         concurrency: options.concurrency,
         keepGoing: options.keepGoing,
+        signal: options.network?.signal,
         onEvent: (event) => {
           phase.copyEvent(event);
           if (event.type !== "bytes") events.push(event);
         },
-      }).catch((e) => Promise.reject(explainRefusal(e, externalLayers)));
+      }).catch((e) => Promise.reject(interrupted(e, store.stats) ?? explainRefusal(e, externalLayers)));
       for (const { root, error } of copied.failed) {
         const { image } = targets.get(root.label)!;
         targets.delete(root.label);

@@ -22,7 +22,7 @@ import type { Descriptor } from "../oci/manifest.ts";
 import { graphOf, lockFromImages, type ResolvedImage, resolveImages } from "../plan.ts";
 import type { Reporter } from "../progress.ts";
 import { formatReference, type Reference, targetReference } from "../ref.ts";
-import { type RegistryPool, registryPool } from "../registries.ts";
+import { type NetworkOptions, type RegistryPool, registryPool } from "../registries.ts";
 import { type CacheStore, openCache } from "../store/cache.ts";
 import type { RegistryStats, RegistryStore } from "../store/registry/store.ts";
 import { resolveSources } from "../sources/resolve.ts";
@@ -54,6 +54,8 @@ export interface MirrorOptions {
   reporter: Reporter;
   /** Concurrent transfers per registry. */
   concurrency?: number;
+  /** Timeouts, progress hooks and cancellation for the network (`--timeout`, Ctrl-C). */
+  network?: NetworkOptions;
   /** Also the per-OS tags of combined indexes (`TAG-windows-1809`…), as `load --windows-image-list` leaves them. */
   perOsTags?: boolean;
 }
@@ -110,6 +112,7 @@ async function resolveAll(options: MirrorOptions, cache: CacheStore, pool: Regis
     throw new AirgapError("nothing to mirror: the declaration lists no images", {}, { exitCode: 2 });
   }
   const sources = await resolveSources(options.declaration, {
+    network: options.network,
     cache,
     previousLock: options.previousLock,
     locked: options.locked,
@@ -162,7 +165,10 @@ async function rootsByRegistry(targets: Targets, target: RegistryStore): Promise
 export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResult> {
   const prefix = options.prefix ?? "";
   const cache: CacheStore = await openCache(options.cacheDir);
-  const pool = registryPool(options.declaration.registries, { concurrency: options.concurrency });
+  const pool = registryPool(options.declaration.registries, {
+    concurrency: options.concurrency,
+    network: options.network,
+  });
   try {
     const { images, lock } = await resolveAll(options, cache, pool);
     const targets = targetsOf(images, options.registry, prefix);
@@ -240,6 +246,7 @@ async function copyAll(
           roots: roots.map((r) => ({ ...r, tags: [] })),
           concurrency: options.concurrency,
           readManifest,
+          signal: options.network?.signal,
         });
       }
       await copyGraph({
@@ -248,6 +255,7 @@ async function copyAll(
         roots,
         concurrency: options.concurrency,
         readManifest,
+        signal: options.network?.signal,
         onEvent: (event) => phase.copyEvent(event),
       }).catch((e) => Promise.reject(explainRefusal(e, externalLayers)));
     }));

@@ -20,7 +20,7 @@ import { type ImageFailure, retryFlags, writeFailedList } from "../failures.ts";
 import { displayPath, onlyRequested } from "../declaration.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import type { Reporter } from "../progress.ts";
-import { registryPool } from "../registries.ts";
+import { type NetworkOptions, registryPool } from "../registries.ts";
 import { openCache } from "../store/cache.ts";
 import { type Base, formatDeltaSize } from "../delta.ts";
 
@@ -42,6 +42,8 @@ export interface PlanOptions {
   keepGoing?: boolean;
   /** Where to list the images that failed (`airgap.failed.txt`); removed when nothing failed. */
   failedList?: string;
+  /** Timeouts, progress hooks and cancellation for the network (`--timeout`, Ctrl-C). */
+  network?: NetworkOptions;
 }
 
 /** A plan and the lock it implies. */
@@ -59,9 +61,10 @@ export interface PlanResult {
 /** Resolve and plan. */
 export async function planCommand(options: PlanOptions): Promise<PlanResult> {
   const cache = await openCache(options.cacheDir);
-  const pool = registryPool(options.declaration.registries);
+  const pool = registryPool(options.declaration.registries, { network: options.network });
   try {
     const sources = await resolveSources(options.declaration, {
+      network: options.network,
       cache,
       previousLock: options.previousLock,
       locked: options.locked,

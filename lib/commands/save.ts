@@ -15,6 +15,7 @@ import { type CopyEvent, copyGraph, type CopyRoot } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { formatLock, lockBlobs, withSources, writeLock } from "../lock.ts";
+import { InterruptedError } from "../transport/errors.ts";
 import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
 import type { ChartArtifact } from "../oci/chart.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
@@ -40,7 +41,7 @@ import {
 } from "../failures.ts";
 import { displayPath, onlyRequested } from "../declaration.ts";
 import { type PhasePlan, type Reporter, trace } from "../progress.ts";
-import { type RegistryPool, registryPool } from "../registries.ts";
+import { type NetworkOptions, type RegistryPool, registryPool } from "../registries.ts";
 import { type ArchiveSummary, type ArchiveWriter, createArchive } from "../store/archive.ts";
 import { type Base, deltaSize, formatDeltaSize } from "../delta.ts";
 import { formatBytes, formatDuration, formatRate, plural } from "../format.ts";
@@ -80,6 +81,8 @@ export interface SaveOptions {
   keepGoing?: boolean;
   /** Where to list the images that failed (`NAME.failed.txt`); removed when nothing failed. */
   failedList?: string;
+  /** Timeouts, progress hooks and cancellation for the network (`--timeout`, Ctrl-C). */
+  network?: NetworkOptions;
 }
 
 /** What a save did. */
@@ -192,12 +195,17 @@ function rootsByRegistry(images: ResolvedImage[]): Map<string, CopyRoot[]> {
 export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
   const { reporter } = options;
   const cache = await openCache(options.cacheDir);
-  const pool = registryPool(options.declaration.registries, { concurrency: options.concurrency });
+  const pool = registryPool(options.declaration.registries, {
+    concurrency: options.concurrency,
+    network: options.network,
+  });
+  const landed = { blobs: 0, bytes: 0 };
   try {
     if (options.declaration.requests.length === 0 && !options.declaration.sources?.length) {
       throw new AirgapError("nothing to save: the declaration lists no images", {}, { exitCode: 2 });
     }
     const sources = await resolveSources(options.declaration, {
+      network: options.network,
       cache,
       previousLock: options.previousLock,
       locked: options.locked,
@@ -230,12 +238,21 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       if (note.warning) reporter.warn(note.text);
       else reporter.info(note.text);
     }
-    const { plan, lock, archive } = await writeSaved(images, failed, { cache, pool, options, sources, total });
+    const { plan, lock, archive } = await writeSaved(images, failed, { cache, pool, options, sources, total, landed });
     await listFailures(options, failed, total);
     if (options.lockPath) await writeLock(options.lockPath, lock);
     const fetched = pool.all().reduce((sum, s) => sum + s.stats.bytesFetched, 0);
     const fetchedBlobs = pool.all().reduce((sum, s) => sum + s.stats.blobsFetched, 0);
     return { plan, lock, archive, fetchedBytes: fetched, fetchedBlobs, sources, failed: sortFailures(failed) };
+  } catch (e) {
+    if (!(e instanceof InterruptedError) && !options.network?.signal?.aborted) throw e;
+    throw new InterruptedError(
+      `interrupted: ${landed.blobs} blobs (${
+        formatBytes(landed.bytes)
+      }) are in the cache; run the same command again to resume`,
+      {},
+      { cause: e },
+    );
   } finally {
     await pool.close();
   }
@@ -250,19 +267,30 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
 async function writeSaved(
   images: ResolvedImage[],
   failed: ImageFailure[],
-  ctx: { cache: CacheStore; pool: RegistryPool; options: SaveOptions; sources: ResolvedSources; total: number },
+  ctx: {
+    cache: CacheStore;
+    pool: RegistryPool;
+    options: SaveOptions;
+    sources: ResolvedSources;
+    total: number;
+    landed: { blobs: number; bytes: number };
+  },
 ): Promise<{ plan: Plan; lock: Lock; archive: ArchiveSummary }> {
   const { cache, pool, options, sources } = ctx;
   const write = async () => {
     const plan = await makePlan(images, cache, options.previousLock, options.base, failed);
     const lock = withSources(lockFromImages(images), sources.locked);
     trace("planned");
-    return { plan, lock, archive: await writeArchive(images, cache, pool, options, plan, lock, sources.charts) };
+    return {
+      plan,
+      lock,
+      archive: await writeArchive(images, cache, pool, options, plan, lock, sources.charts, ctx.landed),
+    };
   };
   try {
     return await write();
   } catch (e) {
-    if (!options.keepGoing || isLocalFailure(e)) throw e;
+    if (!options.keepGoing || isLocalFailure(e) || e instanceof InterruptedError) throw e;
     options.reporter.warn(`${errorMessage(e)}: fetching image by image, then writing the archive without what fails`);
     const lost = await fetchEach(images, cache, pool, options);
     failed.push(...lost.failures);
@@ -327,6 +355,7 @@ async function fetchEach(
       concurrency: options.concurrency,
       readManifest: (_repo, desc) => cache.readBytes(desc),
       keepGoing: true,
+      signal: options.network?.signal,
     });
     for (const { root, error } of result.failed) {
       if (isLocalFailure(error)) throw error;
@@ -366,7 +395,14 @@ async function writeArchive(
   plan: Plan,
   lock: Lock,
   charts: ChartArtifact[] = [],
+  tally = { blobs: 0, bytes: 0 },
 ): Promise<ArchiveSummary> {
+  const signal = options.network?.signal;
+  const arrived = (desc: Descriptor) => {
+    if (!fetching.has(desc.digest)) return;
+    tally.blobs++;
+    tally.bytes += desc.size;
+  };
   let journal: Awaited<ReturnType<CacheStore["beginPack"]>>;
   // Only blobs fetched now go into the pack; the cache has the others already.
   const fetching = new Set(plan.images.flatMap((i) => i.missing.map((d) => d.digest)));
@@ -394,7 +430,10 @@ async function writeArchive(
   try {
     trace("archive laid out");
     journal = await cache.beginPack(archive.partialPaths, archive.partSize, archive.layout.size);
-    const onEvent = (event: CopyEvent) => phase.copyEvent(event);
+    const onEvent = (event: CopyEvent) => {
+      phase.copyEvent(event);
+      if (event.type === "blob" && journal) arrived(event.descriptor);
+    };
     const readManifest = (_repo: string, desc: { digest: string; size: number; mediaType: string }) =>
       cache.readBytes(desc);
     const groups = rootsByRegistry(images);
@@ -408,6 +447,7 @@ async function writeArchive(
           concurrency: options.concurrency,
           readManifest,
           onEvent,
+          signal,
         })
       ));
     } else {
@@ -428,8 +468,11 @@ async function writeArchive(
           concurrency: options.concurrency,
           readManifest,
           onEvent: (event) => {
-            if (event.type === "blob") arriving.get(event.descriptor.digest)?.resolve();
+            if (event.type !== "blob") return;
+            arrived(event.descriptor);
+            arriving.get(event.descriptor.digest)?.resolve();
           },
+          signal,
         })
       ));
       filling.catch((e) => {
@@ -452,6 +495,7 @@ async function writeArchive(
             concurrency: options.concurrency,
             readManifest,
             onEvent,
+            signal,
           })
         ),
       ]);

@@ -9,6 +9,7 @@
  */
 import { dirname, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type NetworkOptions, withNetwork } from "../registries.ts";
 import type { Lock, LockedSource } from "../../schemas/lock.ts";
 import { type Declaration, type ImageRequest, imageRequest, mergeRequests } from "../declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
@@ -34,6 +35,8 @@ export interface SourceContext {
   registry?: (host: string) => RegistryStore;
   /** Warnings (templates that did not render…). */
   reporter?: { warn(line: string): void };
+  /** Timeouts, progress hooks and cancellation for downloads (`--timeout`, Ctrl-C). */
+  network?: NetworkOptions;
 }
 
 /** One fetched source, for plans and reports. */
@@ -105,7 +108,7 @@ async function rancherRequests(
       cache: ctx.cache,
       pinned,
       locked: ctx.locked,
-      settings: decl.registries,
+      settings: withNetwork(decl.registries, ctx.network),
     });
   } catch (e) {
     throw new AirgapError(`${spec.origin}: ${errorMessage(e)}`, e instanceof AirgapError ? e.context : {});
@@ -149,16 +152,14 @@ async function chartRequests(
   const chartLabel = `chart ${spec.name}@${spec.version}`;
   const fail = (e: unknown): never => {
     const message = errorMessage(e);
-    throw new AirgapError(
-      `${spec.origin}: ${message.includes(chartLabel) ? message : `${chartLabel}: ${message}`}`,
-      e instanceof AirgapError ? e.context : {},
-    );
+    const text = `${spec.origin}: ${message.includes(chartLabel) ? message : `${chartLabel}: ${message}`}`;
+    throw e instanceof AirgapError ? e.withMessage(text, e.context) : new AirgapError(text);
   };
   const fetched = await fetchChart(spec, {
     cache: ctx.cache,
     pinned: before ? { digest: before.digest, url: before.url } : undefined,
     locked: ctx.locked,
-    settings: decl.registries,
+    settings: withNetwork(decl.registries, ctx.network),
     registry: ctx.registry,
   }).catch(fail);
   const chart = await loadChart(fetched.bytes, `${spec.name}-${fetched.version}.tgz`).catch(fail);
