@@ -7,13 +7,19 @@
  * it is cached too. When the archive lives on another file system (a USB
  * disk), the cache gets loose copies instead and the archive is filled from
  * them as they land.
+ *
+ * The cache is only ever a shortcut: a cached blob that fails to read or
+ * verify (a pack whose archive the user overwrote) is dropped and fetched
+ * from the registry. Saves sharing a cache claim each download (one process
+ * fetches a blob, the others wait and read it from the cache) and hold a
+ * lease so `cache prune` leaves their blobs alone.
  * @module
  */
 import type { Lock } from "../../schemas/lock.ts";
 import { copyGraph, type CopyRoot } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
 import { AirgapError } from "../errors.ts";
-import { formatLock, withSources, writeLock } from "../lock.ts";
+import { formatLock, lockBlobs, withSources, writeLock } from "../lock.ts";
 import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
 import type { ChartArtifact } from "../oci/chart.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
@@ -23,10 +29,10 @@ import { type Reporter, trace } from "../progress.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
 import { type ArchiveSummary, type ArchiveWriter, createArchive } from "../store/archive.ts";
 import type { Base } from "../delta.ts";
-import { type CacheStore, openCache } from "../store/cache.ts";
-import type { Store } from "../store/types.ts";
+import { type CacheLease, type CacheStore, openCache } from "../store/cache.ts";
+import { readAll, type Store } from "../store/types.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
-import type { Descriptor } from "../oci/manifest.ts";
+import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 import { verifyingStream } from "../oci/digest.ts";
 import { openVolumes } from "../store/volumes.ts";
 import { concatStreams } from "../streams.ts";
@@ -74,10 +80,25 @@ export interface SaveResult {
 /**
  * The cache where it has a blob, the registry where it does not — resuming
  * with an HTTP Range request where a killed save left the start of a blob.
+ * A cached blob that cannot be read is a miss (the cache drops it; one that
+ * fails to verify mid-stream is dropped by the cache, and the writer's retry
+ * lands here again). `onMiss` hears every blob taken from the registry.
  */
-export function cacheFirst(cache: CacheStore, registry: Store, ranges?: Pick<RegistryStore, "fetchFrom">): Store {
+export function cacheFirst(
+  cache: CacheStore,
+  registry: Store,
+  ranges?: Pick<RegistryStore, "fetchFrom">,
+  onMiss?: (desc: Descriptor) => void,
+): Store {
   const fetch = async (repo: string, desc: Descriptor): Promise<ReadableStream<Uint8Array>> => {
-    if (await cache.has(desc.digest, desc.size)) return await cache.fetch(repo, desc);
+    if (await cache.has(desc.digest, desc.size)) {
+      try {
+        return await cache.fetch(repo, desc);
+      } catch {
+        await cache.drop(desc.digest);
+      }
+    }
+    onMiss?.(desc);
     const partial = cache.partial(desc.digest);
     if (ranges && partial && partial.bytes > 0 && partial.bytes < desc.size) {
       const rest = await ranges.fetchFrom(repo, desc, partial.bytes).catch(() => undefined);
@@ -120,12 +141,59 @@ function rootsByRegistry(images: ResolvedImage[]): Map<string, CopyRoot[]> {
   return groups;
 }
 
+/**
+ * A manifest from the cache, else (missing, or it failed to verify and was
+ * dropped) from the registry, cached again.
+ */
+function manifestReader(cache: CacheStore, registry: (repo: string) => Store) {
+  return async (repo: string, desc: Descriptor): Promise<Uint8Array> => {
+    try {
+      return await cache.readBytes(desc);
+    } catch {
+      const bytes = await readAll(await registry(repo).fetch(repo, desc), MAX_MANIFEST_SIZE);
+      await cache.putBytes(desc, bytes);
+      return bytes;
+    }
+  };
+}
+
+/**
+ * Share downloads with other saves using the same cache: a blob about to be
+ * fetched is claimed first; when another process held the claim, its blob
+ * is usually in the cache by now, and is read from there (and not counted as
+ * this save's to pack).
+ */
+function sharingDownloads(dst: Store, cache: CacheStore, fetching: Set<string>): Store {
+  return {
+    ...dst,
+    async push(repo, desc, content) {
+      if (content instanceof Uint8Array || !fetching.has(desc.digest) || await cache.has(desc.digest, desc.size)) {
+        return await dst.push(repo, desc, content);
+      }
+      const claim = await cache.claim(desc.digest);
+      try {
+        if (claim.waited) {
+          await cache.refresh();
+          if (await cache.has(desc.digest, desc.size)) fetching.delete(desc.digest);
+        }
+        return await dst.push(repo, desc, content);
+      } finally {
+        claim.release();
+      }
+    },
+  };
+}
+
 /** Plan, copy into the archive (and the cache), write the lock. */
 export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
   const { reporter } = options;
   const cache = await openCache(options.cacheDir);
   const pool = registryPool(options.declaration.registries, { concurrency: options.concurrency });
+  // Held from the start: `cache prune` keeps what this save writes and references.
+  let lease: CacheLease | undefined;
   try {
+    lease = await cache.lease();
+    if (options.previousLock) await lease.update(lockBlobs(options.previousLock).keys());
     if (options.declaration.requests.length === 0 && !options.declaration.sources?.length) {
       throw new AirgapError("nothing to save: the declaration lists no images", {}, { exitCode: 2 });
     }
@@ -151,6 +219,7 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
     }
     const plan = await makePlan(images, cache, options.previousLock, options.base);
     const lock = withSources(lockFromImages(images), sources.locked);
+    await lease.update(lockBlobs(lock).keys());
     trace("planned");
     const archive = await writeArchive(images, cache, pool, options, plan, lock, sources.charts);
     if (options.lockPath) await writeLock(options.lockPath, lock);
@@ -158,6 +227,7 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
     const fetchedBlobs = pool.all().reduce((sum, s) => sum + s.stats.blobsFetched, 0);
     return { plan, lock, archive, fetchedBytes: fetched, fetchedBlobs, sources };
   } finally {
+    await lease?.release();
     await pool.close();
   }
 }
@@ -206,18 +276,18 @@ async function writeArchive(
       if (event.type === "bytes") phase.addBytes(event.bytes!);
       else if (event.type === "blob" || event.type === "manifest") phase.addItem();
     };
-    const readManifest = (_repo: string, desc: { digest: string; size: number; mediaType: string }) =>
-      cache.readBytes(desc);
+    const readManifest = (host: string) => manifestReader(cache, () => source(host));
+    const missed = (desc: Descriptor) => void fetching.add(desc.digest);
     const groups = rootsByRegistry(images);
     if (journal) {
       // Write once: straight into the archive, which the cache now shares.
       await Promise.all([...groups].map(([host, roots]) =>
         copyGraph({
-          src: cacheFirst(cache, source(host), pool.get(host)),
-          dst: leavingOut(archive, absent),
+          src: cacheFirst(cache, source(host), pool.get(host), missed),
+          dst: sharingDownloads(leavingOut(archive, absent), cache, fetching),
           roots,
           concurrency: options.concurrency,
-          readManifest,
+          readManifest: readManifest(host),
           onEvent,
         })
       ));
@@ -237,31 +307,37 @@ async function writeArchive(
           dst: leavingOut(cache, absent),
           roots,
           concurrency: options.concurrency,
-          readManifest,
+          readManifest: readManifest(host),
           onEvent: (event) => {
             if (event.type === "blob") arriving.get(event.descriptor.digest)?.resolve();
           },
         })
       ));
+      // Nobody may be waiting for a blob when the filling fails: its promise must not go unhandled.
+      for (const pending of arriving.values()) pending.promise.catch(() => {});
       filling.catch((e) => {
         for (const pending of arriving.values()) pending.reject(e);
       });
-      const landed: CacheStore = {
-        ...cache,
-        async fetch(repo, desc) {
-          await arriving.get(desc.digest)?.promise;
-          return await cache.fetch(repo, desc);
-        },
+      // From the cache once landed; a cached blob that fails to verify is fetched again.
+      const landed = (host: string): Store => {
+        const store = cacheFirst(cache, source(host));
+        return {
+          ...store,
+          async fetch(repo, desc) {
+            await arriving.get(desc.digest)?.promise;
+            return await store.fetch(repo, desc);
+          },
+        };
       };
       await Promise.all([
         filling,
-        ...[...groups].map(([, roots]) =>
+        ...[...groups].map(([host, roots]) =>
           copyGraph({
-            src: landed,
+            src: landed(host),
             dst: leavingOut(archive, absent),
             roots,
             concurrency: options.concurrency,
-            readManifest,
+            readManifest: readManifest(host),
             onEvent,
           })
         ),

@@ -259,8 +259,9 @@ export async function createArchive(path: string, options: ArchiveWriterOptions)
           if (n !== desc.size) throw new AirgapError(`${what}: wrote ${n} of ${desc.size} bytes`);
           break;
         } catch (e) {
-          // One more try from scratch: a dropped connection, or resumed bytes that did not verify.
-          if (attempt >= 1) throw e;
+          // One more try from scratch: a dropped connection, resumed bytes or a cache entry that did not
+          // verify (the cache dropped it: the retry fetches it). A full disk stays full.
+          if (attempt >= 1 || (e instanceof AirgapError && e.context.op === "write")) throw e;
         }
       }
     }
