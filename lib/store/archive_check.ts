@@ -5,7 +5,8 @@
  * the OCI layout we write (`oci-layout`, `index.json`, the locks, `blobs/`
  * and its blob files — no links, devices, absolute or `..` paths, no second
  * copy of a name), every image's graph must be present and hash to its
- * digests (or, in a delta, be listed by the base lock), and the embedded
+ * digests (or, in a delta, be listed by the base lock; or be a layer of a
+ * manifest rewritten with `--foreign-layers skip`), and the embedded
  * lock must describe exactly what index.json carries: the same images at
  * the same digests, each pinning exactly the blobs of its graph. A lock
  * that pins more (or less) than the archive carries would let a load or a
@@ -95,6 +96,13 @@ export async function checkLayout(archive: LayoutSource, base?: ReadonlySet<stri
   const outside = new Set<string>();
   const graphs = new Map<string, { nodes: Descriptor[]; external: Descriptor[] }>();
   const read = async (d: Descriptor) => (archive.blobs.has(d.digest) ? await archive.readBytes(d) : undefined);
+  // Saved with `--foreign-layers skip`: the layers of rewritten manifests are left for the target to hold
+  // (load checks it does before pushing anything).
+  const skipping = new Set<string>();
+  try {
+    const lock = archive.lock !== undefined ? parseLock(archive.lock, "airgap.lock") : undefined;
+    for (const pin of lock?.images ?? []) if (pin.rewritten) skipping.add(pin.entry);
+  } catch { /* reported with the lock below */ }
   for (const image of archive.images) {
     let graph;
     try {
@@ -112,6 +120,8 @@ export async function checkLayout(archive: LayoutSource, base?: ReadonlySet<stri
         }
       } else if (base?.has(node.digest)) {
         outside.add(node.digest);
+      } else if (skipping.has(image.entry) && !isManifestType(node.mediaType) && !/config/.test(node.mediaType)) {
+        continue;
       } else {
         const kind = isManifestType(node.mediaType) ? "manifest" : "blob";
         const hint = base ? " (and its base does not list it)" : "";
