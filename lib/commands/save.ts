@@ -172,10 +172,9 @@ function sharingDownloads(dst: Store, cache: CacheStore, fetching: Set<string>):
       }
       const claim = await cache.claim(desc.digest);
       try {
-        if (claim.waited) {
-          await cache.refresh();
-          if (await cache.has(desc.digest, desc.size)) fetching.delete(desc.digest);
-        }
+        // Another save may have fetched it while we waited, or since we planned: look again.
+        await cache.refresh();
+        if (await cache.has(desc.digest, desc.size)) fetching.delete(desc.digest);
         return await dst.push(repo, desc, content);
       } finally {
         claim.release();
