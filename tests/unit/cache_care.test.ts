@@ -81,3 +81,52 @@ Deno.test("cache verify finds a corrupted blob; --repair drops it", () =>
     assert(!(await (await openCache(dir)).has(victim.digest)));
     assertEquals((await cacheVerify(dir)).bad, []);
   }));
+
+Deno.test("prune keeps what a running save holds (its lease) and what it wrote since; a dead save's lease is ignored", () =>
+  withTempDir(async (dir) => {
+    const cache = await openCache(dir);
+    const blobs = [...corpusBlobs(standardCorpus(0.2)).values()];
+    const [old, held, fresh] = [blobs.slice(0, 4), blobs[4], blobs.slice(5, 9)];
+    const hourAgo = new Date(Date.now() - 3600_000);
+    for (const b of [...old, held]) {
+      await cache.putBytes(b.descriptor, b.bytes);
+      await Deno.utime(cache.blobPath(b.descriptor.digest), hourAgo, hourAgo);
+    }
+    const nothing: Lock = { lockVersion: 1, images: [] };
+    // A save starts: its lease names what it planned (one old blob), then it writes new blobs.
+    const lease = await cache.lease();
+    await lease.update([held.descriptor.digest]);
+    for (const b of fresh) await cache.putBytes(b.descriptor, b.bytes);
+    const during = await cachePrune(dir, [nothing]);
+    assertEquals(during.runningSaves, 1);
+    assertEquals(during.removedBlobs, old.length, "only the old, unreferenced blobs go");
+    const after = await openCache(dir);
+    assert(await after.has(held.descriptor.digest), "the blob the running save planned stays");
+    for (const b of fresh) assert(await after.has(b.descriptor.digest), "what the running save wrote stays");
+    // The save is over: nothing holds them any more.
+    await lease.release();
+    const later = await cachePrune(dir, [nothing]);
+    assertEquals(later.runningSaves, 0);
+    assertEquals(later.removedBlobs, fresh.length + 1);
+
+    // A save that died (its lease left behind, its lock released with the process) holds nothing.
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { openCache } from ${JSON.stringify(new URL("../../lib/store/cache.ts", import.meta.url).href)};
+         const cache = await openCache(${JSON.stringify(dir)});
+         const lease = await cache.lease();
+         await lease.update([${JSON.stringify(fresh[0].descriptor.digest)}]);
+         Deno.exit(0);`,
+      ],
+    });
+    assert((await child.output()).success, "the child save ran");
+    const leases = [...Deno.readDirSync(join(dir, "leases"))].map((e) => e.name);
+    assertEquals(leases.length, 2, "the dead save's lease was left behind");
+    await cache.putBytes(fresh[0].descriptor, fresh[0].bytes);
+    await Deno.utime(cache.blobPath(fresh[0].descriptor.digest), hourAgo, hourAgo);
+    const dead = await cachePrune(dir, [nothing]);
+    assertEquals(dead.runningSaves, 0);
+    assertEquals(dead.removedBlobs, 1);
+    assertEquals([...Deno.readDirSync(join(dir, "leases"))], [], "the stale lease is cleared");
+  }));
