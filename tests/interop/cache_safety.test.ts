@@ -58,7 +58,7 @@ function assertOneLineFailure(run: CliResult, ...parts: string[]) {
   assertEquals(run.code, 1, run.stderr);
   for (const p of parts) assertStringIncludes(run.stderr, p);
   assertEquals(run.stderr.trim().split("\n").filter((l) => l.startsWith("error")).length, 1, run.stderr);
-  assert(!/Uncaught|    at /.test(run.stderr), run.stderr);
+  assert(!/Uncaught| {4}at /.test(run.stderr), run.stderr);
 }
 
 async function leftovers(dir: string): Promise<string[]> {
