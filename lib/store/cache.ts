@@ -5,6 +5,17 @@
  * `blobs/<alg>/<hex>` is always complete and correct, concurrent writers
  * of the same blob wait for each other, and a killed run leaves only
  * partial files behind (which a later run resumes or prunes).
+ *
+ * Packs are archives the user owns, hard-linked in so each byte is written
+ * once; the cache therefore never trusts them blindly. A pack whose files
+ * changed size is dropped on open, every read is verified as it streams,
+ * and a blob that fails is struck from its journal (a loose one removed):
+ * to callers a damaged entry is simply a miss, fetched again. (Reflinks
+ * would decouple the bytes, but FICLONE is out of Deno's reach and a `cp`
+ * subprocess per save is not a hot path we want.) Processes sharing the
+ * cache coordinate with OS file locks, which die with their holder, so no
+ * lock is ever stale: per-blob download claims, and leases that keep a
+ * running save's blobs from `cache prune`.
  * @module
  */
 import { homedir } from "node:os";
