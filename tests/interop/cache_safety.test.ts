@@ -169,3 +169,181 @@ Deno.test({
     });
   },
 });
+
+/** Overwrite a blob's bytes in the registry's storage (same size): it then serves content that fails its digest. */
+async function corruptInRegistry(registry: TestRegistry, digest: string): Promise<void> {
+  const hex = digest.split(":")[1];
+  const path = join(registry.dir, "data", "docker", "registry", "v2", "blobs", "sha256", hex.slice(0, 2), hex, "data");
+  const size = (await Deno.stat(path)).size;
+  await Deno.writeFile(path, new Uint8Array(size).fill(0x42));
+}
+
+Deno.test({
+  name: "a blob that fails with the archive on another file system: one line, no stack trace, no NAME.partial",
+  ignore: !enabled,
+  sanitizeResources: false,
+  async fn() {
+    const other = await Deno.stat("/dev/shm").then((i) => i.isDirectory, () => false);
+    if (!other) {
+      if (Deno.env.get("CI") === "true") throw new Error("no /dev/shm to stand for another file system");
+      console.warn("SKIPPING: no /dev/shm to stand for another file system");
+      return;
+    }
+    const dir = await Deno.makeTempDir({ prefix: "airgap-cachesafety-" });
+    const usb = await Deno.makeTempDir({ prefix: "airgap-usb-", dir: "/dev/shm" });
+    let upstream: TestRegistry | undefined;
+    try {
+      upstream = await startRegistry();
+      const images = standardCorpus(1);
+      await pushCorpus(upstream.host, images);
+      const layer = [...corpusBlobs(images).values()].filter((b) => b.descriptor.mediaType.includes("layer"))
+        .sort((a, b) => b.bytes.byteLength - a.bytes.byteLength)[0];
+      await corruptInRegistry(upstream, layer.descriptor.digest);
+      await Deno.writeTextFile(join(dir, "images.txt"), names(images));
+      const out = join(usb, "images.tar");
+      const run = await airgap([
+        "save",
+        "-l",
+        join(dir, "images.txt"),
+        "-s",
+        upstream.host,
+        "--platform",
+        "all",
+        "--cache",
+        join(dir, "cache"),
+        "-o",
+        out,
+      ]);
+      assertOneLineFailure(run, layer.descriptor.digest);
+      assertEquals(await leftovers(usb), [], "no archive, no .partial");
+      await airgapOk(["cache", "verify", "--cache", join(dir, "cache")]);
+    } finally {
+      await upstream?.stop();
+      await Deno.remove(dir, { recursive: true });
+      await Deno.remove(usb, { recursive: true });
+    }
+  },
+});
+
+/**
+ * A loopback TCP pass-through that stops forwarding the server's bytes once
+ * `after` bytes have gone through, until `open()`: a save frozen mid-way at
+ * a point decided by bytes, not by time.
+ */
+function gate(target: string, after: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let passed = 0;
+  let opened: PromiseWithResolvers<void> | undefined = Promise.withResolvers<void>();
+  const closed = Promise.withResolvers<void>();
+  const conns: Deno.Conn[] = [];
+  const pump = async (from: Deno.Conn, to: Deno.Conn, counted: boolean) => {
+    const buffer = new Uint8Array(16 * 1024);
+    try {
+      for (;;) {
+        const n = await from.read(buffer);
+        if (n === null) break;
+        if (counted) {
+          passed += n;
+          if (passed > after && opened) {
+            closed.resolve();
+            await opened.promise;
+          }
+        }
+        let at = 0;
+        while (at < n) at += await to.write(buffer.subarray(at, n));
+      }
+    } catch { /* either side went away */ }
+    try {
+      await to.closeWrite();
+    } catch { /* closed */ }
+  };
+  (async () => {
+    for await (const client of listener) {
+      const [hostname, port] = target.split(":");
+      const server = await Deno.connect({ hostname, port: Number(port) });
+      conns.push(client, server);
+      pump(client, server, false);
+      pump(server, client, true);
+    }
+  })().catch(() => {});
+  const open = () => {
+    opened?.resolve();
+    opened = undefined;
+  };
+  return {
+    host: `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    /** Resolves once the gate has stopped the flow. */
+    closed: closed.promise,
+    open,
+    stop() {
+      open();
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+    },
+  };
+}
+
+async function journaledBlobs(cache: string): Promise<number> {
+  let count = 0;
+  try {
+    for await (const e of Deno.readDir(join(cache, "packs"))) {
+      if (!e.name.endsWith(".idx")) continue;
+      count += (await Deno.readTextFile(join(cache, "packs", e.name))).split('"d":').length - 1;
+    }
+  } catch { /* no packs yet */ }
+  return count;
+}
+
+Deno.test({
+  name: "cache prune --lock a.lock while another save is frozen mid-way leaves that save whole: --locked works offline",
+  ignore: !enabled,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "airgap-cachesafety-" });
+    let upstream: TestRegistry | undefined;
+    let proxy: ReturnType<typeof gate> | undefined;
+    try {
+      upstream = await startRegistry();
+      const images = standardCorpus(4);
+      await pushCorpus(upstream.host, images);
+      const [a, b] = [images.slice(0, 2), images.slice(2)];
+      const inA = corpusBlobs(a);
+      const bOnly = [...corpusBlobs(b).values()].filter((x) => !inA.has(x.descriptor.digest));
+      proxy = gate(upstream.host, Math.floor(bOnly.reduce((s, x) => s + x.bytes.byteLength, 0) / 2));
+      await Deno.writeTextFile(join(dir, "a.txt"), names(a));
+      await Deno.writeTextFile(join(dir, "b.txt"), names(b));
+      const cache = join(dir, "cache");
+      const common = ["--platform", "all", "--cache", cache, "-q", "--concurrency", "2"];
+      const a1 = ["-l", join(dir, "a.txt"), "-s", upstream.host, ...common];
+      await airgapOk(["save", ...a1, "-o", join(dir, "a.tar"), "--lock", join(dir, "a.lock")]);
+      const b1 = ["-l", join(dir, "b.txt"), "-s", proxy.host, ...common, "--lock", join(dir, "b.lock")];
+      const saving = airgapOk(["save", ...b1, "-o", join(dir, "b.tar")]);
+      // b's save gets stuck half way: its manifests and first blobs are in the cache.
+      const stuck = await Promise.race([proxy.closed.then(() => true), saving.then(() => false)]);
+      assert(stuck, "the save should have been held half way");
+      for (let i = 0; i < 100 && (await journaledBlobs(cache)) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 3; i++) {
+        const pruned = await airgapOk(["cache", "prune", "--lock", join(dir, "a.lock"), "--cache", cache]);
+        assertStringIncludes(pruned.stdout, "running save");
+      }
+      proxy.open();
+      await saving;
+      proxy.stop();
+      proxy = undefined;
+      await upstream.stop();
+      upstream = undefined;
+      // Offline: everything b.lock pins is still in the cache.
+      await airgapOk(["save", ...b1, "-o", join(dir, "b2.tar"), "--locked"]);
+      assertEquals(await Deno.readFile(join(dir, "b2.tar")), await Deno.readFile(join(dir, "b.tar")));
+    } finally {
+      proxy?.stop();
+      await upstream?.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
