@@ -90,7 +90,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
-    throw e;
+    throw isNoSpace(e) ? noSpaceError(path, bytes.byteLength, e) : e;
   }
 }
 

@@ -590,6 +590,8 @@ async function openPackIndex(packsDir: string) {
   };
 
   const scanOne = async (name: string) => {
+    const known = journals.get(name);
+    if (known && (await Deno.stat(join(packsDir, name))).size <= known.consumed) return; // nothing new
     const text = await readNew(name);
     if (text === "") return;
     const lines = text.split("\n").filter((l) => l.trim() !== "");

@@ -104,7 +104,8 @@ Deno.test({
           assertEquals(await leftovers(disk), [], "no archive, no .partial");
           await airgapOk(["cache", "verify", "--cache", cache]);
           await remount(disk, "64m");
-          await airgapOk([...save, "--cache", cache, "-o", out]);
+          const again = await airgapOk([...save, "--cache", cache, "-o", out]);
+          assert(fetched(again) < bytes, `resumed from the cache: ${fetched(again)} of ${bytes} bytes fetched`);
           await airgapOk(["verify", out]);
           await airgapOk(["cache", "verify", "--cache", cache]);
         } finally {
