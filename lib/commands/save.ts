@@ -80,8 +80,8 @@ export interface SaveResult {
 /**
  * The cache where it has a blob, the registry where it does not — resuming
  * with an HTTP Range request where a killed save left the start of a blob.
- * A cached blob that cannot be read is a miss (the cache drops it; one that
- * fails to verify mid-stream is dropped by the cache, and the writer's retry
+ * A cached blob that cannot be opened is a miss (the cache drops it; one
+ * that fails to verify mid-stream is dropped too, and the writer's retry
  * lands here again). `onMiss` hears every blob taken from the registry.
  */
 export function cacheFirst(
@@ -91,11 +91,12 @@ export function cacheFirst(
   onMiss?: (desc: Descriptor) => void,
 ): Store {
   const fetch = async (repo: string, desc: Descriptor): Promise<ReadableStream<Uint8Array>> => {
-    if (await cache.has(desc.digest, desc.size)) {
+    // Twice: when a pack goes (another save unpacked it at its end), its blobs are loose by then.
+    for (let attempt = 0; attempt < 2 && await cache.has(desc.digest, desc.size); attempt++) {
       try {
         return await cache.fetch(repo, desc);
       } catch {
-        await cache.drop(desc.digest);
+        // The cache dropped what failed (only that copy); look again.
       }
     }
     onMiss?.(desc);

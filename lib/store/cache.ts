@@ -71,11 +71,6 @@ export interface CacheStore extends Store {
   partial(digest: string): PartialBlob | undefined;
   /** Forget a partial prefix (it did not verify). */
   forgetPartial(digest: string): void;
-  /**
-   * Forget a blob whose bytes failed to read or verify: a loose file is
-   * removed, a pack entry struck from its journal. The next read is a miss.
-   */
-  drop(digest: string): Promise<void>;
   /** Pick up blobs other processes have packed since the cache was opened. */
   refresh(): Promise<void>;
   /**
@@ -355,11 +350,6 @@ export async function openCache(dir: string): Promise<CacheStore> {
     },
     partial: (digest) => (packedBlobs.has(digest) ? undefined : partials.get(digest)),
     forgetPartial: (digest) => void partials.delete(digest),
-    async drop(digest) {
-      const packed = packedBlobs.get(digest);
-      if (packed) packIndex.strike(digest, packed);
-      await dropLoose(digest);
-    },
     refresh: () => packIndex.scan(),
     async claim(digest) {
       const file = await Deno.open(join(dir, "tmp", `${digestAlgorithm(digest)}-${digestHex(digest)}.fetch`), {
@@ -610,7 +600,7 @@ async function openPackIndex(packsDir: string) {
     for (const line of lines) apply(state, line);
   };
 
-  const scan = async () => {
+  const scanAll = async () => {
     const names: string[] = [];
     try {
       for await (const entry of Deno.readDir(packsDir)) if (entry.name.endsWith(".idx")) names.push(entry.name);
@@ -620,6 +610,9 @@ async function openPackIndex(packsDir: string) {
     }
     for (const name of names.sort()) await scanOne(name).catch(() => {});
   };
+  // One scan at a time: two reading the same journal from the same offset would both advance it.
+  let scanning = Promise.resolve();
+  const scan = () => (scanning = scanning.then(scanAll, scanAll));
   await scan();
 
   return {
