@@ -130,3 +130,45 @@ Deno.test("prune keeps what a running save holds (its lease) and what it wrote s
     assertEquals(dead.removedBlobs, 1);
     assertEquals([...Deno.readDirSync(join(dir, "leases"))], [], "the stale lease is cleared");
   }));
+
+Deno.test("packs are shared between cache handles: many refreshes at once see every blob; a bad blob is struck; a truncated pack goes", () =>
+  withTempDir(async (dir) => {
+    const cacheDir = join(dir, "cache");
+    const writer = await openCache(cacheDir);
+    const reader = await openCache(cacheDir); // another process, as far as the pack index knows
+    const blobs = [...corpusBlobs(standardCorpus(0.2)).values()].slice(0, 12);
+    const archive = await createArchive(join(dir, "a.tar"), { images: [], blobs: blobs.map((b) => b.descriptor) });
+    const journal = await writer.beginPack(archive.partialPaths, archive.partSize, archive.layout.size);
+    assert(journal, "packs need hard links, which the test directory has");
+    for (const b of blobs) {
+      await archive.push("", b.descriptor, b.bytes);
+      journal.record(b.descriptor, archive.layout.blobs.get(b.descriptor.digest)!.offset);
+      await Promise.all(Array.from({ length: 6 }, () => reader.refresh()));
+      assert(await reader.has(b.descriptor.digest, b.descriptor.size), "seen by the other handle");
+    }
+    journal.close();
+    await archive.finish();
+    // The user overwrites part of the archive in place: that blob fails to verify, is struck, and is a miss.
+    const victim = blobs.find((b) => b.bytes.byteLength > 64)!;
+    const file = await Deno.open(join(dir, "a.tar"), { write: true });
+    await file.seek(archive.layout.blobs.get(victim.descriptor.digest)!.offset, Deno.SeekMode.Start);
+    await file.write(new Uint8Array(32).fill(7));
+    file.close();
+    const stream = await reader.fetch("", victim.descriptor);
+    let failed = false;
+    try {
+      for await (const _ of stream) { /* drain */ }
+    } catch {
+      failed = true;
+    }
+    assert(failed, "the damaged blob does not verify");
+    assert(!(await reader.has(victim.descriptor.digest)), "struck here");
+    assert(!(await (await openCache(cacheDir)).has(victim.descriptor.digest)), "struck in the journal, for everyone");
+    const other = blobs.find((b) => b !== victim)!;
+    assert(await (await openCache(cacheDir)).has(other.descriptor.digest), "the rest of the pack stays");
+    // Truncated: the pack no longer has the size it was written with, and goes as a whole.
+    await Deno.truncate(join(dir, "a.tar"), 1024);
+    const after = await openCache(cacheDir);
+    for (const b of blobs) assert(!(await after.has(b.descriptor.digest)), "nothing of a truncated pack is trusted");
+    assertEquals([...Deno.readDirSync(join(cacheDir, "packs"))].filter((e) => !e.name.endsWith(".lock")), []);
+  }));
