@@ -36,6 +36,7 @@ import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 import { verifyingStream } from "../oci/digest.ts";
 import { openVolumes } from "../store/volumes.ts";
 import { concatStreams } from "../streams.ts";
+import { noSpaceError } from "../fsutil.ts";
 
 /** Options of {@link saveCommand}. */
 export interface SaveOptions {
@@ -184,6 +185,12 @@ function sharingDownloads(dst: Store, cache: CacheStore, fetching: Set<string>):
   };
 }
 
+/** A full disk under the cache, restated with what the whole save still had to write there. */
+function cacheFull(e: unknown, cacheDir: string, left: number): unknown {
+  const where = e instanceof AirgapError && e.context.op === "write" ? e.context.where : undefined;
+  return where?.startsWith(cacheDir) ? noSpaceError(where, left, e) : e;
+}
+
 /** Plan, copy into the archive (and the cache), write the lock. */
 export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
   const { reporter } = options;
@@ -301,6 +308,7 @@ async function writeArchive(
           if (!arriving.has(d.digest)) arriving.set(d.digest, Promise.withResolvers<void>());
         }
       }
+      const sizes = new Map(plan.images.flatMap((i) => i.missing.map((d) => [d.digest, d.size] as const)));
       const filling = Promise.all([...groups].map(([host, roots]) =>
         copyGraph({
           src: source(host),
@@ -309,10 +317,14 @@ async function writeArchive(
           concurrency: options.concurrency,
           readManifest: readManifest(host),
           onEvent: (event) => {
-            if (event.type === "blob") arriving.get(event.descriptor.digest)?.resolve();
+            if (event.type !== "blob") return;
+            arriving.get(event.descriptor.digest)?.resolve();
+            sizes.delete(event.descriptor.digest);
           },
         })
-      ));
+      )).catch((e) => {
+        throw cacheFull(e, cache.dir, [...sizes.values()].reduce((a, b) => a + b, 0));
+      });
       // Nobody may be waiting for a blob when the filling fails: its promise must not go unhandled.
       for (const pending of arriving.values()) pending.promise.catch(() => {});
       filling.catch((e) => {

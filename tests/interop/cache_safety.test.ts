@@ -93,6 +93,26 @@ Deno.test({
           await unmount(usb);
         }
       });
+      await t.step("the cache on a full file system, the archive elsewhere", async () => {
+        const disk = join(dir, "cachedisk");
+        if (!(await tmpfs(disk, "1m"))) return;
+        try {
+          const cache = join(disk, "cache");
+          const out = join(dir, "images.tar");
+          const run = await airgap([...save, "--cache", cache, "-o", out]);
+          assertOneLineFailure(run, `no space left on ${join(cache, "tmp")}`, "still to write");
+          assert(!run.stderr.includes("error: 127.0.0.1"), "the whole save's remainder, not one image's blob");
+          assertEquals(await leftovers(dir), [], "no archive, no .partial");
+          await airgapOk(["cache", "verify", "--cache", cache]);
+          await remount(disk, "64m");
+          const again = await airgapOk([...save, "--cache", cache, "-o", out]);
+          assert(fetched(again) < bytes, `resumed from the cache: ${fetched(again)} of ${bytes} bytes fetched`);
+          await airgapOk(["verify", out]);
+          await Deno.remove(out);
+        } finally {
+          await unmount(disk);
+        }
+      });
       await t.step("archive and cache on one full file system", async () => {
         const disk = join(dir, "disk");
         if (!(await tmpfs(disk, "1m"))) return;
