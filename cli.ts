@@ -792,7 +792,7 @@ function program(): Command {
           options.dryRun ? "would remove" : "removed"
         } ${result.removedBlobs} blobs and ${result.removedPacks} packs, ${formatBytes(result.freedBytes)}${
           result.skippedInUse ? `; ${result.skippedInUse} pack(s) in use left alone` : ""
-        }`,
+        }${result.runningSaves ? `; kept what ${result.runningSaves} running save(s) use` : ""}`,
       );
       const reclaimable = result.keptPacks.reduce((s, p) => s + p.reclaimable, 0);
       if (reclaimable > 0) {

@@ -113,6 +113,7 @@ export {
   type RegistryStoreOptions,
 } from "./lib/store/registry/store.ts";
 export {
+  type CacheLease,
   type CacheStore,
   defaultCacheDir,
   openCache,
@@ -130,7 +131,9 @@ export {
   type ArchiveWriterOptions,
   createArchive,
   openArchive,
+  type OpenArchiveOptions,
 } from "./lib/store/archive.ts";
+export type { ArchiveProblem } from "./lib/store/archive_check.ts";
 /** Tar entries and random-access sources, as archives and volumes expose them. */
 export type { RandomAccess, TarEntry } from "./lib/tar.ts";
 /**

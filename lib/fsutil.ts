@@ -5,6 +5,7 @@
  */
 import { dirname } from "node:path";
 import { AirgapError, errorMessage } from "./errors.ts";
+import { formatBytes } from "./format.ts";
 
 /** Read size for streaming files: large reads keep syscalls and chunks few. */
 export const READ_CHUNK = 1024 * 1024;
@@ -89,7 +90,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await replaceFile(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
-    throw e;
+    throw isNoSpace(e) ? noSpaceError(path, bytes.byteLength, e) : e;
   }
 }
 
@@ -176,4 +177,21 @@ export async function fileSize(path: string): Promise<number | undefined> {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
+}
+
+/** Did a write fail because its file system is full? */
+export function isNoSpace(e: unknown): boolean {
+  return (e as { code?: string })?.code === "ENOSPC" || /\(os error 28\)/.test(String((e as Error)?.message));
+}
+
+/**
+ * The one message for a full disk: the file being written and what was still
+ * to come, so the operator knows how much room to make before re-running.
+ */
+export function noSpaceError(path: string, stillToWrite: number, cause?: unknown): AirgapError {
+  return new AirgapError(
+    `no space left on ${path}: ${formatBytes(Math.max(0, stillToWrite))} still to write`,
+    { op: "write", where: path },
+    { cause },
+  );
 }

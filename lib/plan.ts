@@ -184,7 +184,11 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
   }
 
   const fromCacheOrRegistry = async (desc: Descriptor): Promise<Uint8Array> => {
-    if (await cache.has(desc.digest, desc.size)) return await cache.readBytes(desc);
+    // A cached copy that fails to read or verify is dropped by the cache: fetch it again.
+    const cached = await cache.has(desc.digest, desc.size)
+      ? await cache.readBytes(desc).catch(() => undefined)
+      : undefined;
+    if (cached) return cached;
     const bytes = await readAll(await store.fetch(repo, desc), MAX_MANIFEST_SIZE);
     await cache.putBytes(desc, bytes);
     return bytes;
@@ -198,13 +202,17 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
   /** A tag or digest of this repository: from the cache when the registry's HEAD names what we hold. */
   const resolveRef = async (reference: string): Promise<ResolvedManifest> => {
     if (isValidDigest(reference)) {
-      if (await cache.has(reference)) return await cache.resolve(name, reference);
+      const cached = await cache.has(reference)
+        ? await cache.resolve(name, reference).catch(() => undefined)
+        : undefined;
+      if (cached) return cached;
     } else if (await mayBeCached(`${source.registry}/${repo}:${reference}`)) {
       // Only worth a HEAD when the cache may hold it: on a cold cache, GET at once.
       const head = await store.head(repo, reference);
-      if (head && await cache.has(head.digest, head.size)) {
-        return { descriptor: head, bytes: await cache.readBytes(head) };
-      }
+      const cached = head && await cache.has(head.digest, head.size)
+        ? await cache.readBytes(head).catch(() => undefined)
+        : undefined;
+      if (head && cached) return { descriptor: head, bytes: cached };
     }
     const resolved = await store.resolve(repo, reference);
     await cache.putBytes(resolved.descriptor, resolved.bytes);

@@ -50,6 +50,8 @@ export interface FileStreamOptions {
   expected?: Expected;
   /** Names the content in errors. */
   what?: string;
+  /** Hears a failure (a short file, a digest mismatch) before the consumer does: the cache drops a bad entry. */
+  onError?: (e: unknown) => void;
 }
 
 /**
@@ -59,7 +61,7 @@ export interface FileStreamOptions {
  */
 export function piecesByteStream(
   pieces: FilePiece[],
-  options: Pick<FileStreamOptions, "expected" | "what"> = {},
+  options: Pick<FileStreamOptions, "expected" | "what" | "onError"> = {},
 ): ReadableStream<Uint8Array> {
   const { expected } = options;
   const what = options.what ?? pieces[0]?.path ?? "stream";
@@ -109,6 +111,7 @@ export function piecesByteStream(
         request.respond(n);
       } catch (e) {
         close();
+        options.onError?.(e);
         controller.error(e);
       }
     },

@@ -1,7 +1,10 @@
 /**
  * `airgap cache ls | verify | prune`: look after the local cache. Pruning
  * keeps what the given locks reference and never touches what a running
- * save is writing (its partial files and pack journal are locked).
+ * save is writing (its partial files and pack journal are locked) or will
+ * reference: each save holds a lease (`leases/ID.json`, its lock file held
+ * while the process lives) listing the digests it planned, and blobs written
+ * since the oldest live lease began are kept too.
  * @module
  */
 import { join } from "node:path";
@@ -10,9 +13,10 @@ import { limiter } from "../copy.ts";
 import { errorMessage } from "../errors.ts";
 import { fileSize, writeFileAtomic } from "../fsutil.ts";
 import { lockBlobs } from "../lock.ts";
-import { type CacheStore, openCache } from "../store/cache.ts";
+import { type CacheStore, lockHeld, openCache, readLeases } from "../store/cache.ts";
 import { removeStaleUploads } from "../store/server/uploads.ts";
 import { openVolumes } from "../store/volumes.ts";
+import { fileByteStream } from "../streams.ts";
 
 /** A summary of the cache. */
 export interface CacheSummary {
@@ -58,42 +62,28 @@ async function packFiles(dir: string): Promise<PackFile[]> {
   return packs;
 }
 
-/** Is a lock file held by a running save? */
-function inUse(path: string): boolean {
-  let file: Deno.FsFile;
-  try {
-    file = Deno.openSync(path, { read: true, write: true });
-  } catch {
-    return false; // no lock file: nobody is writing
-  }
-  try {
-    if (!file.tryLockSync(true)) return true;
-    file.unlockSync();
-    return false;
-  } finally {
-    file.close();
-  }
-}
-
 function journalBlobs(text: string): Map<string, { offset: number; size: number }> {
   const out = new Map<string, { offset: number; size: number }>();
   for (const line of text.split("\n").slice(1)) {
     try {
-      const r = JSON.parse(line) as { d?: string; o: number; s?: number };
-      if (r.d && r.s !== undefined) out.set(r.d, { offset: r.o, size: r.s });
+      const r = JSON.parse(line) as { d?: string; x?: string; o: number; s?: number };
+      if (r.d && r.s !== undefined && !out.has(r.d)) out.set(r.d, { offset: r.o, size: r.s });
+      if (r.x) out.delete(r.x); // struck: it did not verify
     } catch { /* a torn line */ }
   }
   return out;
 }
 
-async function looseBlobs(dir: string): Promise<{ digest: string; path: string; size: number }[]> {
-  const out: { digest: string; path: string; size: number }[] = [];
+async function looseBlobs(dir: string): Promise<{ digest: string; path: string; size: number; mtime: number }[]> {
+  const out: { digest: string; path: string; size: number; mtime: number }[] = [];
   const blobsDir = join(dir, "blobs");
   for await (const algorithm of Deno.readDir(blobsDir)) {
     if (!algorithm.isDirectory) continue;
     for await (const e of Deno.readDir(join(blobsDir, algorithm.name))) {
       const path = join(blobsDir, algorithm.name, e.name);
-      out.push({ digest: `${algorithm.name}:${e.name}`, path, size: (await fileSize(path)) ?? 0 });
+      const info = await Deno.stat(path).catch(() => undefined);
+      if (!info) continue;
+      out.push({ digest: `${algorithm.name}:${e.name}`, path, size: info.size, mtime: info.mtime?.getTime() ?? 0 });
     }
   }
   return out;
@@ -121,7 +111,7 @@ export async function cacheLs(dir: string): Promise<CacheSummary> {
       blobs: blobs.size,
       bytes: [...blobs.values()].reduce((s, b) => s + b.size, 0),
       diskBytes: await diskUsage(pack.paths),
-      inUse: inUse(pack.lock),
+      inUse: lockHeld(pack.lock),
     });
   }
   let partialFiles = 0;
@@ -154,7 +144,7 @@ export interface CacheVerifyResult {
 
 /** Re-hash every blob, loose and packed; with `repair`, drop the bad ones. */
 export async function cacheVerify(dir: string, options: { repair?: boolean } = {}): Promise<CacheVerifyResult> {
-  const cache: CacheStore = await openCache(dir);
+  await openCache(dir); // creates a missing cache; drops packs whose archive was overwritten
   const result: CacheVerifyResult = { checked: 0, bytes: 0, bad: [], repaired: 0 };
   const limit = limiter(2);
   const consume = async (stream: ReadableStream<Uint8Array>) => {
@@ -165,7 +155,8 @@ export async function cacheVerify(dir: string, options: { repair?: boolean } = {
     limit(async () => {
       result.checked++;
       try {
-        await consume(await cache.fetch("", { mediaType: "application/octet-stream", digest: b.digest, size: b.size }));
+        // Straight from the file: reading through the cache would drop a bad blob even without --repair.
+        await consume(fileByteStream(b.path, { length: b.size, expected: { digest: b.digest, size: b.size } }));
       } catch (e) {
         result.bad.push({ digest: b.digest, where: b.path, message: errorMessage(e) });
         if (options.repair) {
@@ -194,7 +185,7 @@ export async function cacheVerify(dir: string, options: { repair?: boolean } = {
     } finally {
       volumes.close();
     }
-    if (options.repair && badHere.size > 0 && !inUse(pack.lock)) {
+    if (options.repair && badHere.size > 0 && !lockHeld(pack.lock)) {
       const kept = text.split("\n").filter((line) => {
         try {
           return !badHere.has((JSON.parse(line) as { d?: string }).d ?? "");
@@ -221,30 +212,46 @@ export interface PruneResult {
   keptPacks: { id: string; reclaimable: number }[];
   /** Packs left alone because a running save holds them. */
   skippedInUse: number;
+  /** Saves running while pruning: what they reference and write is kept. */
+  runningSaves: number;
 }
 
 /**
  * Remove blobs no lock references. Packs with no referenced blob go;
  * with `repack`, referenced blobs are copied out of mixed packs as loose
- * blobs and the packs go too. Locked (in-use) packs and partials stay.
+ * blobs and the packs go too. Locked (in-use) packs and partials stay, and
+ * so does everything a running save references or has written (its lease).
  */
 export async function cachePrune(
   dir: string,
   keep: Lock[],
   options: { dryRun?: boolean; repack?: boolean } = {},
 ): Promise<PruneResult> {
+  const started = Date.now();
   const cache = await openCache(dir);
   const wanted = new Set<string>();
   for (const lock of keep) for (const digest of lockBlobs(lock).keys()) wanted.add(digest);
-  const result: PruneResult = { removedBlobs: 0, removedPacks: 0, freedBytes: 0, keptPacks: [], skippedInUse: 0 };
+  // Running saves: what they reference, and whatever they wrote since they began.
+  const leases = await readLeases(dir);
+  for (const digest of leases.digests) wanted.add(digest);
+  // (mtime granularity: a little slack)
+  const youngerThan = leases.since !== undefined ? Math.min(leases.since, started) - 2000 : Infinity;
+  const result: PruneResult = {
+    removedBlobs: 0,
+    removedPacks: 0,
+    freedBytes: 0,
+    keptPacks: [],
+    skippedInUse: 0,
+    runningSaves: leases.live,
+  };
   for (const blob of await looseBlobs(dir)) {
-    if (wanted.has(blob.digest)) continue;
+    if (wanted.has(blob.digest) || blob.mtime >= youngerThan) continue;
     result.removedBlobs++;
     result.freedBytes += blob.size;
     if (!options.dryRun) await Deno.remove(blob.path).catch(() => {});
   }
   for (const pack of await packFiles(dir)) {
-    if (inUse(pack.lock)) {
+    if (lockHeld(pack.lock)) {
       result.skippedInUse++;
       continue;
     }
@@ -270,15 +277,15 @@ export async function cachePrune(
   for await (const e of Deno.readDir(join(dir, "tmp"))) {
     const path = join(dir, "tmp", e.name);
     const info = await Deno.stat(path).catch(() => undefined);
-    if (!info || !e.name.endsWith(".partial")) continue;
-    if (Date.now() - (info.mtime?.getTime() ?? Date.now()) < 24 * 3600 * 1000 || inUse(path)) continue;
+    if (!info || !(e.name.endsWith(".partial") || e.name.endsWith(".fetch"))) continue;
+    if (Date.now() - (info.mtime?.getTime() ?? Date.now()) < 24 * 3600 * 1000 || lockHeld(path)) continue;
     result.freedBytes += info.size;
     if (!options.dryRun) await Deno.remove(path).catch(() => {});
   }
   // Uploads a killed `serve --writable` left behind (a running server's stay).
   result.freedBytes += removeStaleUploads(dir, { dryRun: options.dryRun }).bytes;
-  // Names pointing at content that is gone.
-  if (!options.dryRun) {
+  // Names pointing at content that is gone (none while a save runs: it is recording its own).
+  if (!options.dryRun && leases.live === 0) {
     const tags = await cache.tags();
     const stale = [...tags.entries()].filter(([, d]) => !wanted.has(d.digest));
     if (stale.length > 0) await cache.removeTags(stale.map(([name]) => name));

@@ -8,6 +8,7 @@ import { limiter } from "../copy.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { checkSums, sumsPath } from "../checksums.ts";
 import { lockBlobs, parseLock } from "../lock.ts";
+import { checkLayout } from "../store/archive_check.ts";
 import { walkGraph } from "../oci/graph.ts";
 import { isChartEntry } from "../oci/chart.ts";
 import { digestOf } from "../oci/digest.ts";
@@ -60,12 +61,15 @@ async function readable(archive: ArchiveReader, desc: Descriptor): Promise<Uint8
 }
 
 /**
- * Re-hash every blob, check every image's graph is complete (or complete
- * given its base), and check the parts against their SHA256SUMS file.
+ * Report every tar member that is not part of the layout, re-hash every
+ * blob, check every image's graph is complete (or complete given its base)
+ * and agrees with the embedded lock, and check the parts against their
+ * SHA256SUMS file.
  */
 export async function verifyCommand(path: string, options: VerifyOptions = {}): Promise<VerifyResult> {
-  const archive = await openArchive(path);
+  // Members that are not part of the layout are reported, not refused.
   const problems: Problem[] = [];
+  const archive = await openArchive(path, { problems });
   try {
     // 1. Parts against their checksums (transfer damage), when there is a sums file.
     if (archive.parts.length > 1) {
@@ -98,56 +102,11 @@ export async function verifyCommand(path: string, options: VerifyOptions = {}): 
         }
       })
     ));
-    // 3. Graphs complete, or complete given the base.
+    // 3. Graphs complete (or complete given the base), and the lock agrees with the index.
     const baseBlobs = baseDigests(archive, options.base, problems);
-    let fromBase = 0;
-    const outside = new Set<string>();
-    for (const image of archive.images) {
-      let graph;
-      try {
-        graph = await walkGraph(image.descriptor, (d) => readable(archive, d), image.name);
-      } catch (e) {
-        problems.push({ subject: image.name, message: errorMessage(e) });
-        continue;
-      }
-      for (const node of graph.nodes) {
-        if (archive.blobs.has(node.digest)) {
-          if (archive.blobs.get(node.digest)!.size !== node.size) {
-            problems.push({ subject: image.name, message: `blob ${node.digest} has the wrong size in the archive` });
-          }
-          continue;
-        }
-        if (baseBlobs?.has(node.digest)) {
-          outside.add(node.digest);
-          continue;
-        }
-        problems.push({
-          subject: image.name,
-          message: `${isManifestType(node.mediaType) ? "manifest" : "blob"} ${node.digest} is missing${
-            baseBlobs ? " (and its base does not list it)" : ""
-          }`,
-        });
-      }
-    }
-    fromBase = outside.size;
-    // 4. The lock agrees with the index.
-    if (archive.lock) {
-      try {
-        const lock = parseLock(archive.lock, `${path}: airgap.lock`);
-        const pinned = new Map(lock.images.map((i) => [i.entry, i.digest]));
-        for (const image of archive.images) {
-          const digest = pinned.get(image.entry);
-          if (digest && digest !== image.descriptor.digest) {
-            problems.push({
-              subject: image.name,
-              message: `index.json says ${image.descriptor.digest}, airgap.lock says ${digest}`,
-            });
-          }
-        }
-      } catch (e) {
-        problems.push({ subject: "airgap.lock", message: errorMessage(e) });
-      }
-    }
+    const layout = await checkLayout(archive, baseBlobs);
+    problems.push(...layout.problems);
+    const fromBase = layout.fromBase;
     return {
       archive: path,
       parts: archive.parts,

@@ -8,6 +8,12 @@
  * disk), the cache gets loose copies instead and the archive is filled from
  * them as they land. With --keep-going, images that fail are left out of the
  * archive and the lock and listed in NAME.failed.txt (see {@link writeSaved}).
+ *
+ * The cache is only ever a shortcut: a cached blob that fails to read or
+ * verify (a pack whose archive the user overwrote) is dropped and fetched
+ * from the registry. Saves sharing a cache claim each download (one process
+ * fetches a blob, the others wait and read it from the cache) and hold a
+ * lease so `cache prune` leaves their blobs alone.
  * @module
  */
 import type { Lock } from "../../schemas/lock.ts";
@@ -46,14 +52,15 @@ import { type ArchiveSummary, type ArchiveWriter, createArchive } from "../store
 import { type Base, deltaSize, formatDeltaSize } from "../delta.ts";
 import { formatBytes, formatDuration, formatRate, plural } from "../format.ts";
 import { basename } from "node:path";
-import { type CacheStore, openCache } from "../store/cache.ts";
-import type { Store } from "../store/types.ts";
+import { type CacheLease, type CacheStore, openCache } from "../store/cache.ts";
+import { readAll, type Store } from "../store/types.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
-import type { Descriptor } from "../oci/manifest.ts";
+import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 import { verifyingStream } from "../oci/digest.ts";
 import { isManifestType } from "../oci/media.ts";
 import { openVolumes } from "../store/volumes.ts";
 import { concatStreams } from "../streams.ts";
+import { noSpaceError } from "../fsutil.ts";
 
 /** Options of {@link saveCommand}. */
 export interface SaveOptions {
@@ -145,10 +152,26 @@ export async function formatSaveSummary(
 /**
  * The cache where it has a blob, the registry where it does not — resuming
  * with an HTTP Range request where a killed save left the start of a blob.
+ * A cached blob that cannot be opened is a miss (the cache drops it; one
+ * that fails to verify mid-stream is dropped too, and the writer's retry
+ * lands here again). `onMiss` hears every blob taken from the registry.
  */
-export function cacheFirst(cache: CacheStore, registry: Store, ranges?: Pick<RegistryStore, "fetchFrom">): Store {
+export function cacheFirst(
+  cache: CacheStore,
+  registry: Store,
+  ranges?: Pick<RegistryStore, "fetchFrom">,
+  onMiss?: (desc: Descriptor) => void,
+): Store {
   const fetch = async (repo: string, desc: Descriptor): Promise<ReadableStream<Uint8Array>> => {
-    if (await cache.has(desc.digest, desc.size)) return await cache.fetch(repo, desc);
+    // Twice: when a pack goes (another save unpacked it at its end), its blobs are loose by then.
+    for (let attempt = 0; attempt < 2 && await cache.has(desc.digest, desc.size); attempt++) {
+      try {
+        return await cache.fetch(repo, desc);
+      } catch {
+        // The cache dropped what failed (only that copy); look again.
+      }
+    }
+    onMiss?.(desc);
     const partial = cache.partial(desc.digest);
     if (ranges && partial && partial.bytes > 0 && partial.bytes < desc.size) {
       const rest = await ranges.fetchFrom(repo, desc, partial.bytes).catch(() => undefined);
@@ -191,6 +214,54 @@ function rootsByRegistry(images: ResolvedImage[]): Map<string, CopyRoot[]> {
   return groups;
 }
 
+/**
+ * A manifest from the cache, else (missing, or it failed to verify and was
+ * dropped) from the registry, cached again.
+ */
+function manifestReader(cache: CacheStore, registry: (repo: string) => Store) {
+  return async (repo: string, desc: Descriptor): Promise<Uint8Array> => {
+    try {
+      return await cache.readBytes(desc);
+    } catch {
+      const bytes = await readAll(await registry(repo).fetch(repo, desc), MAX_MANIFEST_SIZE);
+      await cache.putBytes(desc, bytes);
+      return bytes;
+    }
+  };
+}
+
+/**
+ * Share downloads with other saves using the same cache: a blob about to be
+ * fetched is claimed first; when another process held the claim, its blob
+ * is usually in the cache by now, and is read from there (and not counted as
+ * this save's to pack).
+ */
+function sharingDownloads(dst: Store, cache: CacheStore, fetching: Set<string>): Store {
+  return {
+    ...dst,
+    async push(repo, desc, content) {
+      if (content instanceof Uint8Array || !fetching.has(desc.digest) || await cache.has(desc.digest, desc.size)) {
+        return await dst.push(repo, desc, content);
+      }
+      const claim = await cache.claim(desc.digest);
+      try {
+        // Another save may have fetched it while we waited, or since we planned: look again.
+        await cache.refresh();
+        if (await cache.has(desc.digest, desc.size)) fetching.delete(desc.digest);
+        return await dst.push(repo, desc, content);
+      } finally {
+        claim.release();
+      }
+    },
+  };
+}
+
+/** A full disk under the cache, restated with what the whole save still had to write there. */
+function cacheFull(e: unknown, cacheDir: string, left: number): unknown {
+  const where = e instanceof AirgapError && e.context.op === "write" ? e.context.where : undefined;
+  return where?.startsWith(cacheDir) ? noSpaceError(where, left, e) : e;
+}
+
 /** Plan, copy into the archive (and the cache), write the lock. */
 export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
   const { reporter } = options;
@@ -200,7 +271,11 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
     network: options.network,
   });
   const landed = { blobs: 0, bytes: 0 };
+  // Held from the start: `cache prune` keeps what this save writes and references.
+  let lease: CacheLease | undefined;
   try {
+    lease = await cache.lease();
+    if (options.previousLock) await lease.update(lockBlobs(options.previousLock).keys());
     if (options.declaration.requests.length === 0 && !options.declaration.sources?.length) {
       throw new AirgapError("nothing to save: the declaration lists no images", {}, { exitCode: 2 });
     }
@@ -238,7 +313,15 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       if (note.warning) reporter.warn(note.text);
       else reporter.info(note.text);
     }
-    const { plan, lock, archive } = await writeSaved(images, failed, { cache, pool, options, sources, total, landed });
+    const { plan, lock, archive } = await writeSaved(images, failed, {
+      cache,
+      pool,
+      options,
+      sources,
+      total,
+      landed,
+      lease,
+    });
     await listFailures(options, failed, total);
     if (options.lockPath) await writeLock(options.lockPath, lock);
     const fetched = pool.all().reduce((sum, s) => sum + s.stats.bytesFetched, 0);
@@ -254,6 +337,7 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       { cause: e },
     );
   } finally {
+    await lease?.release();
     await pool.close();
   }
 }
@@ -274,12 +358,14 @@ async function writeSaved(
     sources: ResolvedSources;
     total: number;
     landed: { blobs: number; bytes: number };
+    lease: CacheLease;
   },
 ): Promise<{ plan: Plan; lock: Lock; archive: ArchiveSummary }> {
   const { cache, pool, options, sources } = ctx;
   const write = async () => {
     const plan = await makePlan(images, cache, options.previousLock, options.base, failed);
     const lock = withSources(lockFromImages(images), sources.locked);
+    await ctx.lease.update(lockBlobs(lock).keys());
     trace("planned");
     return {
       plan,
@@ -434,18 +520,18 @@ async function writeArchive(
       phase.copyEvent(event);
       if (event.type === "blob" && journal) arrived(event.descriptor);
     };
-    const readManifest = (_repo: string, desc: { digest: string; size: number; mediaType: string }) =>
-      cache.readBytes(desc);
+    const readManifest = (host: string) => manifestReader(cache, () => source(host));
+    const missed = (desc: Descriptor) => void fetching.add(desc.digest);
     const groups = rootsByRegistry(images);
     if (journal) {
       // Write once: straight into the archive, which the cache now shares.
       await Promise.all([...groups].map(([host, roots]) =>
         copyGraph({
-          src: cacheFirst(cache, source(host), pool.get(host)),
-          dst: leavingOut(archive, absent),
+          src: cacheFirst(cache, source(host), pool.get(host), missed),
+          dst: sharingDownloads(leavingOut(archive, absent), cache, fetching),
           roots,
           concurrency: options.concurrency,
-          readManifest,
+          readManifest: readManifest(host),
           onEvent,
           signal,
         })
@@ -460,40 +546,50 @@ async function writeArchive(
           if (!arriving.has(d.digest)) arriving.set(d.digest, Promise.withResolvers<void>());
         }
       }
+      const sizes = new Map(plan.images.flatMap((i) => i.missing.map((d) => [d.digest, d.size] as const)));
       const filling = Promise.all([...groups].map(([host, roots]) =>
         copyGraph({
           src: source(host),
           dst: leavingOut(cache, absent),
           roots,
           concurrency: options.concurrency,
-          readManifest,
+          readManifest: readManifest(host),
           onEvent: (event) => {
             if (event.type !== "blob") return;
             arrived(event.descriptor);
             arriving.get(event.descriptor.digest)?.resolve();
+            sizes.delete(event.descriptor.digest);
           },
           signal,
         })
-      ));
+      )).catch((e) => {
+        throw cacheFull(e, cache.dir, [...sizes.values()].reduce((a, b) => a + b, 0));
+      });
+      // Nobody may be waiting for a blob when the filling fails: its promise must not go unhandled.
+      for (const pending of arriving.values()) pending.promise.catch(() => {});
       filling.catch((e) => {
         for (const pending of arriving.values()) pending.reject(e);
       });
-      const landed: CacheStore = {
-        ...cache,
-        async fetch(repo, desc) {
-          await arriving.get(desc.digest)?.promise;
-          return await cache.fetch(repo, desc);
-        },
+      // From the cache once landed; a cached blob that fails to verify is fetched again.
+      const landed = (host: string): Store => {
+        const store = cacheFirst(cache, source(host));
+        return {
+          ...store,
+          async fetch(repo, desc) {
+            await arriving.get(desc.digest)?.promise;
+            return await store.fetch(repo, desc);
+          },
+        };
       };
       await Promise.all([
         filling,
-        ...[...groups].map(([, roots]) =>
+        ...[...groups].map(([host, roots]) =>
           copyGraph({
-            src: landed,
+            src: landed(host),
             dst: leavingOut(archive, absent),
             roots,
             concurrency: options.concurrency,
-            readManifest,
+            readManifest: readManifest(host),
             onEvent,
             signal,
           })

@@ -19,6 +19,14 @@ import { createVolumes, openVolumes, type VolumeReader } from "./volumes.ts";
 import { isValidDigest } from "../ref.ts";
 import { encodeHeader, paddingSize, scanTar, TAR_END, type TarEntry, TarFormatError } from "../tar.ts";
 import { REF_NAME } from "./cache.ts";
+import {
+  type ArchiveProblem,
+  baseLockBlobs,
+  blobDigestOf,
+  checkLayout,
+  memberProblem,
+  memberSubject,
+} from "./archive_check.ts";
 import type { Content, PushOutcome, ResolvedManifest, Store } from "./types.ts";
 import { readAll } from "./types.ts";
 
@@ -259,8 +267,9 @@ export async function createArchive(path: string, options: ArchiveWriterOptions)
           if (n !== desc.size) throw new AirgapError(`${what}: wrote ${n} of ${desc.size} bytes`);
           break;
         } catch (e) {
-          // One more try from scratch: a dropped connection, or resumed bytes that did not verify.
-          if (attempt >= 1) throw e;
+          // One more try from scratch: a dropped connection, resumed bytes or a cache entry that did not
+          // verify (the cache dropped it: the retry fetches it). A full disk stays full.
+          if (attempt >= 1 || (e instanceof AirgapError && e.context.op === "write")) throw e;
         }
       }
     }
@@ -348,8 +357,28 @@ export interface ArchiveReader extends Store {
   readBytes(desc: Descriptor, limit?: number): Promise<Uint8Array>;
 }
 
-/** Open an archive (a file, or the first part or base name of split volumes): index its headers, read its metadata. */
-export async function openArchive(path: string): Promise<ArchiveReader> {
+/** Options of {@link openArchive}. */
+export interface OpenArchiveOptions {
+  /**
+   * Collect what is wrong here instead of refusing the archive (`verify`).
+   * Without it, the first problem is thrown: a member that is not part of
+   * the layout, an image whose graph is incomplete or does not hash to its
+   * digests, an embedded lock that disagrees with index.json. With it, the
+   * graphs and the lock are left to the caller ({@link checkLayout}).
+   */
+  problems?: ArchiveProblem[];
+}
+
+/**
+ * Open an archive (a file, or the first part or base name of split volumes):
+ * index its headers, read its metadata, and refuse anything that is not
+ * exactly the OCI layout an archive holds (see `archive_check.ts`).
+ */
+export async function openArchive(path: string, options: OpenArchiveOptions = {}): Promise<ArchiveReader> {
+  const report = (problem: ArchiveProblem) => {
+    if (!options.problems) throw new AirgapError(`archive ${path}: ${problem.subject}: ${problem.message}`);
+    options.problems.push(problem);
+  };
   let access: VolumeReader;
   try {
     access = await openVolumes(path);
@@ -366,13 +395,18 @@ export async function openArchive(path: string): Promise<ArchiveReader> {
         `archive ${path} is gzip-compressed; decompress it first (gunzip -k ${basename(path)})`,
       );
     }
+    const seen = new Map<string, number>();
     for await (const entry of scanTar(access)) {
-      entries.set(entry.name, entry);
-      const match = entry.name.match(/^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/);
-      if (match && entry.type !== "5") {
-        const digest = `${match[1]}:${match[2]}`;
-        if (isValidDigest(digest)) blobs.set(digest, entry);
+      const problem = memberProblem(entry, seen);
+      if (problem) {
+        report({ subject: memberSubject(entry), message: problem });
+        continue;
       }
+      if (entry.type === "5") continue;
+      seen.set(entry.name, entry.headerOffset);
+      entries.set(entry.name, entry);
+      const digest = blobDigestOf(entry.name);
+      if (digest) blobs.set(digest, entry);
     }
   } catch (e) {
     access.close();
@@ -444,7 +478,7 @@ export async function openArchive(path: string): Promise<ArchiveReader> {
   };
   const readOnly = () => Promise.reject(new AirgapError(`archive ${path} is read-only`));
 
-  return {
+  const reader: ArchiveReader = {
     description: `archive ${path}`,
     path,
     parts: access.paths,
@@ -481,4 +515,15 @@ export async function openArchive(path: string): Promise<ArchiveReader> {
       return { descriptor: image.descriptor, bytes: await readBytes(image.descriptor) };
     },
   };
+  if (!options.problems) {
+    try {
+      const base = annotations[BASE_ANNOTATION] && baseLock !== undefined ? baseLockBlobs(baseLock) : undefined;
+      const { problems } = await checkLayout(reader, base);
+      if (problems.length > 0) report(problems[0]);
+    } catch (e) {
+      access.close();
+      throw e instanceof AirgapError ? e : withContext(e, `archive ${path}`);
+    }
+  }
+  return reader;
 }

@@ -5,6 +5,17 @@
  * `blobs/<alg>/<hex>` is always complete and correct, concurrent writers
  * of the same blob wait for each other, and a killed run leaves only
  * partial files behind (which a later run resumes or prunes).
+ *
+ * Packs are archives the user owns, hard-linked in so each byte is written
+ * once; the cache therefore never trusts them blindly. A pack whose files
+ * changed size is dropped on open, every read is verified as it streams,
+ * and a blob that fails is struck from its journal (a loose one removed):
+ * to callers a damaged entry is simply a miss, fetched again. (Reflinks
+ * would decouple the bytes, but FICLONE is out of Deno's reach and a `cp`
+ * subprocess per save is not a hot path we want.) Processes sharing the
+ * cache coordinate with OS file locks, which die with their holder, so no
+ * lock is ever stale: per-blob download claims, and leases that keep a
+ * running save's blobs from `cache prune`.
  * @module
  */
 import { homedir } from "node:os";
@@ -13,7 +24,7 @@ import { AirgapError, withContext } from "../errors.ts";
 import { checkDigest, createDigester, digestAlgorithm, digestHex, ensureVerified } from "../oci/digest.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
-import { fileSize, writeFileAtomic } from "../fsutil.ts";
+import { fileSize, isNoSpace, noSpaceError, writeFileAtomic } from "../fsutil.ts";
 import { fileByteStream, writeStreamToFile } from "../streams.ts";
 import { openVolumes, partName } from "./volumes.ts";
 import { isValidDigest } from "../ref.ts";
@@ -60,6 +71,27 @@ export interface CacheStore extends Store {
   partial(digest: string): PartialBlob | undefined;
   /** Forget a partial prefix (it did not verify). */
   forgetPartial(digest: string): void;
+  /** Pick up blobs other processes have packed since the cache was opened. */
+  refresh(): Promise<void>;
+  /**
+   * Claim the download of a blob across processes sharing this cache: waits
+   * while another holder fetches it (`waited` tells), so the caller can look
+   * again before fetching. The claim dies with its process.
+   */
+  claim(digest: string): Promise<{ waited: boolean; release(): void }>;
+  /**
+   * Register a running save: `cache prune` keeps every digest a live lease
+   * lists and every blob written since it began. Dies with its process.
+   */
+  lease(): Promise<CacheLease>;
+}
+
+/** A running save's hold on the cache (see {@link CacheStore.lease}). */
+export interface CacheLease {
+  /** Replace the digests the save references. */
+  update(digests: Iterable<string>): Promise<void>;
+  /** The save is over. */
+  release(): Promise<void>;
 }
 
 /** The start of a blob written before a save was killed. */
@@ -142,7 +174,8 @@ export async function openCache(dir: string): Promise<CacheStore> {
   }
   const stats = { blobsWritten: 0, bytesWritten: 0 };
   const packsDir = join(dir, "packs");
-  const { packed: packedBlobs, partials } = await loadPacks(packsDir);
+  const packIndex = await openPackIndex(packsDir);
+  const { packed: packedBlobs, partials } = packIndex;
 
   const blobPath = (digest: string) => {
     if (!isValidDigest(digest)) throw new AirgapError(`malformed digest "${digest}"`);
@@ -165,16 +198,29 @@ export async function openCache(dir: string): Promise<CacheStore> {
   async function open(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
     const what = `cache ${dir}: blob ${desc.digest}`;
     if (await hasLoose(desc.digest, desc.size)) {
-      return fileByteStream(blobPath(desc.digest), { length: desc.size, expected: desc, what });
+      const onError = () => void dropLoose(desc.digest);
+      return fileByteStream(blobPath(desc.digest), { length: desc.size, expected: desc, what, onError });
     }
     const packed = packedBlobs.get(desc.digest);
     if (packed && packed.size === desc.size) {
-      const volumes = await openVolumes(packed.paths[0]);
-      const stream = volumes.rangeStream(packed.offset, desc.size, desc, what);
-      volumes.close();
-      return stream;
+      try {
+        const volumes = await openVolumes(packed.paths[0]);
+        try {
+          return volumes.rangeStream(packed.offset, desc.size, desc, what, () => packIndex.strike(desc.digest, packed));
+        } finally {
+          volumes.close();
+        }
+      } catch (e) {
+        packIndex.strike(desc.digest, packed);
+        throw withContext(e, what);
+      }
     }
     throw new AirgapError(`${what} is missing`, { op: "fetch" });
+  }
+
+  /** A loose blob that did not verify: gone, so the next read is a miss. */
+  async function dropLoose(digest: string): Promise<void> {
+    await Deno.remove(blobPath(digest)).catch(() => {});
   }
 
   async function writeBlob(desc: Descriptor, content: Content, looseOnly = false): Promise<PushOutcome> {
@@ -196,7 +242,9 @@ export async function openCache(dir: string): Promise<CacheStore> {
       stats.bytesWritten += desc.size;
       return "pushed";
     } catch (e) {
+      const written = isNoSpace(e) ? (await file.stat().catch(() => undefined))?.size ?? 0 : 0;
       await file.truncate(0).catch(() => {});
+      if (isNoSpace(e)) throw noSpaceError(partial, desc.size - written, e);
       throw e;
     } finally {
       try {
@@ -222,7 +270,13 @@ export async function openCache(dir: string): Promise<CacheStore> {
     }
     const digester = createDigester(digestAlgorithm(desc.digest));
     digester.update(bytes);
-    checkDigest(digester, desc, `cache blob ${desc.digest}`);
+    try {
+      checkDigest(digester, desc, `cache blob ${desc.digest}`);
+    } catch (e) {
+      await dropLoose(desc.digest);
+      if (!packedBlobs.has(desc.digest)) throw e;
+      return await readAll(await open(desc), limit);
+    }
     return bytes;
   }
 
@@ -296,6 +350,28 @@ export async function openCache(dir: string): Promise<CacheStore> {
     },
     partial: (digest) => (packedBlobs.has(digest) ? undefined : partials.get(digest)),
     forgetPartial: (digest) => void partials.delete(digest),
+    refresh: () => packIndex.scan(),
+    async claim(digest) {
+      const file = await Deno.open(join(dir, "tmp", `${digestAlgorithm(digest)}-${digestHex(digest)}.fetch`), {
+        read: true,
+        write: true,
+        create: true,
+      });
+      let waited = false;
+      try {
+        if (!file.tryLockSync(true)) {
+          waited = true;
+          await file.lock(true);
+        }
+      } catch (e) {
+        file.close();
+        throw withContext(e, `cache ${dir}: cannot claim blob ${digest}`);
+      }
+      // The file stays: removing it would let a third process lock a new
+      // inode while a waiter holds the old one.
+      return { waited, release: () => file.close() };
+    },
+    lease: () => createLease(dir),
     async beginPack(partialPaths, partSize, size) {
       await Deno.mkdir(packsDir, { recursive: true });
       const id = `${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
@@ -327,6 +403,7 @@ export async function openCache(dir: string): Promise<CacheStore> {
       let count = 0;
       let bytes = 0;
       const recorded: Descriptor[] = [];
+      packIndex.own(`${id}.idx`, paths, size);
       const discard = async () => {
         release();
         for (const p of [...paths, journalPath]) await Deno.remove(p).catch(() => {});
@@ -400,52 +477,231 @@ export async function openCache(dir: string): Promise<CacheStore> {
   };
 }
 
-/** Read every pack journal: where verified blobs are, and prefixes of unfinished ones. */
-async function loadPacks(
-  packsDir: string,
-): Promise<{ packed: Map<string, PackedBlob>; partials: Map<string, PartialBlob> }> {
-  const out = new Map<string, PackedBlob>();
-  const partials = new Map<string, PartialBlob>();
-  let names: string[];
+/** Is a lock file held (by a running save, a lease, a download)? */
+export function lockHeld(path: string): boolean {
+  let file: Deno.FsFile;
   try {
-    names = [];
-    for await (const entry of Deno.readDir(packsDir)) if (entry.name.endsWith(".idx")) names.push(entry.name);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return { packed: out, partials };
-    throw e;
+    file = Deno.openSync(path, { read: true, write: true });
+  } catch {
+    return false; // no lock file: nobody holds it
   }
-  for (const name of names.sort()) {
-    const base = join(packsDir, name.replace(/\.idx$/, ".tar"));
-    let text: string;
+  try {
+    if (!file.tryLockSync(true)) return true;
+    file.unlockSync();
+    return false;
+  } finally {
+    file.close();
+  }
+}
+
+interface JournalState {
+  paths: string[];
+  /** Bytes of the journal read so far (whole lines only). */
+  consumed: number;
+  /** The pack's files no longer have the size it was written with: overwritten or truncated. */
+  replaced: boolean;
+  size: number;
+}
+
+/**
+ * The blobs held in packs, read from their journals — again and again, as
+ * other processes append (each journal is read from where the last scan
+ * stopped). A pack is the user's archive hard-linked, so its bytes may be
+ * changed under us: a pack whose files no longer have the size it was
+ * written with is dropped at once, an entry past its end is ignored, and a
+ * blob that fails to verify when read is struck from its journal.
+ */
+async function openPackIndex(packsDir: string) {
+  const packed = new Map<string, PackedBlob>();
+  const partials = new Map<string, PartialBlob>();
+  const journals = new Map<string, JournalState>();
+  const journalOf = new Map<string[], string>();
+
+  const readNew = async (name: string): Promise<string> => {
+    const state = journals.get(name);
+    const file = await Deno.open(join(packsDir, name), { read: true });
     try {
-      text = await Deno.readTextFile(join(packsDir, name));
-    } catch {
-      continue;
-    }
-    const lines = text.split("\n").filter((l) => l.trim() !== "");
-    let header: { parts?: number } | undefined;
-    try {
-      header = JSON.parse(lines[0] ?? "{}");
-    } catch {
-      continue;
-    }
-    const parts = header?.parts ?? 1;
-    const paths = parts === 1 ? [base] : Array.from({ length: parts }, (_, i) => partName(base, i));
-    if (!(await Promise.all(paths.map((p) => fileSize(p)))).every((s) => s !== undefined)) continue;
-    for (const l of lines.slice(1)) {
-      try {
-        const record = JSON.parse(l) as { d?: string; p?: string; o: number; s?: number; n?: number };
-        // A torn last line (killed mid-write) is simply skipped.
-        if (record.d && isValidDigest(record.d) && !out.has(record.d)) {
-          out.set(record.d, { paths, offset: record.o, size: record.s! });
-        } else if (record.p && isValidDigest(record.p) && typeof record.n === "number") {
-          const known = partials.get(record.p);
-          if (!known || known.bytes < record.n) partials.set(record.p, { paths, offset: record.o, bytes: record.n });
-        }
-      } catch {
-        // skip
+      const start = state?.consumed ?? 0;
+      const size = (await file.stat()).size;
+      if (size <= start) return "";
+      await file.seek(start, Deno.SeekMode.Start);
+      const bytes = new Uint8Array(size - start);
+      let got = 0;
+      while (got < bytes.byteLength) {
+        const n = await file.read(bytes.subarray(got));
+        if (n === null) break;
+        got += n;
       }
+      // Whole lines only: a line being written is read next time.
+      const end = bytes.subarray(0, got).lastIndexOf(0x0a) + 1;
+      if (state) state.consumed += end;
+      return new TextDecoder().decode(bytes.subarray(0, end));
+    } finally {
+      file.close();
     }
+  };
+
+  const start = async (name: string, header: { size?: number; parts?: number }, consumed: number) => {
+    const base = join(packsDir, name.replace(/\.idx$/, ".tar"));
+    const parts = header.parts ?? 1;
+    const paths = parts === 1 ? [base] : Array.from({ length: parts }, (_, i) => partName(base, i));
+    const sizes = await Promise.all(paths.map((p) => fileSize(p).catch(() => undefined)));
+    const total = sizes.reduce((a: number, b) => a + (b ?? 0), 0);
+    const missing = sizes.some((s) => s === undefined);
+    const replaced = missing || (header.size !== undefined && total !== header.size);
+    const state: JournalState = { paths, consumed, replaced, size: header.size ?? total };
+    journals.set(name, state);
+    journalOf.set(paths, name);
+    if (replaced && !missing && !lockHeld(join(packsDir, name.replace(/\.idx$/, ".lock")))) {
+      // The user's archive was overwritten or truncated: nothing in it can be trusted.
+      for (const p of [...paths, join(packsDir, name)]) await Deno.remove(p).catch(() => {});
+    }
+    return state;
+  };
+
+  const apply = (state: JournalState, line: string) => {
+    let record: { d?: string; p?: string; x?: string; o?: number; s?: number; n?: number };
+    try {
+      record = JSON.parse(line);
+    } catch {
+      return; // a torn line
+    }
+    const { o, s, n } = record;
+    if (record.d && isValidDigest(record.d) && typeof o === "number" && typeof s === "number") {
+      if (!packed.has(record.d) && o + s <= state.size) {
+        packed.set(record.d, { paths: state.paths, offset: o, size: s });
+      }
+    } else if (record.p && isValidDigest(record.p) && typeof o === "number" && typeof n === "number") {
+      const known = partials.get(record.p);
+      if (!known || known.bytes < n) partials.set(record.p, { paths: state.paths, offset: o, bytes: n });
+    } else if (record.x && packed.get(record.x)?.paths === state.paths) {
+      packed.delete(record.x);
+    }
+  };
+
+  const scanOne = async (name: string) => {
+    const known = journals.get(name);
+    if (known && (await Deno.stat(join(packsDir, name))).size <= known.consumed) return; // nothing new
+    const text = await readNew(name);
+    if (text === "") return;
+    const lines = text.split("\n").filter((l) => l.trim() !== "");
+    let state = journals.get(name);
+    if (!state) {
+      let header: { size?: number; parts?: number };
+      try {
+        header = JSON.parse(lines[0] ?? "{}");
+      } catch {
+        return;
+      }
+      state = await start(name, header, new TextEncoder().encode(text).byteLength);
+      lines.shift();
+    }
+    if (state.replaced) return;
+    for (const line of lines) apply(state, line);
+  };
+
+  const scanAll = async () => {
+    const names: string[] = [];
+    try {
+      for await (const entry of Deno.readDir(packsDir)) if (entry.name.endsWith(".idx")) names.push(entry.name);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return;
+      throw e;
+    }
+    for (const name of names.sort()) await scanOne(name).catch(() => {});
+  };
+  // One scan at a time: two reading the same journal from the same offset would both advance it.
+  let scanning = Promise.resolve();
+  const scan = () => (scanning = scanning.then(scanAll, scanAll));
+  await scan();
+
+  return {
+    packed,
+    partials,
+    scan,
+    /** This process writes the journal: its lines are already applied. */
+    own(name: string, paths: string[], size: number) {
+      journals.set(name, { paths, consumed: Infinity, replaced: false, size });
+      journalOf.set(paths, name);
+    },
+    /** Strike a blob that failed to read or verify, here and in its journal (for every process). */
+    strike(digest: string, blob: PackedBlob) {
+      if (packed.get(digest) === blob) packed.delete(digest);
+      const name = journalOf.get(blob.paths);
+      if (!name) return;
+      try {
+        const file = Deno.openSync(join(packsDir, name), { write: true, append: true });
+        try {
+          file.writeSync(new TextEncoder().encode(JSON.stringify({ x: digest }) + "\n"));
+        } finally {
+          file.close();
+        }
+      } catch { /* the pack is gone already */ }
+    },
+  };
+}
+
+/** Leases live under `leases/`: `ID.json` (pid, start, digests) beside `ID.lock`, locked while the save runs. */
+async function createLease(dir: string): Promise<CacheLease> {
+  const leasesDir = join(dir, "leases");
+  await Deno.mkdir(leasesDir, { recursive: true });
+  const id = `${Deno.pid}-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
+  const lockPath = join(leasesDir, `${id}.lock`);
+  const jsonPath = join(leasesDir, `${id}.json`);
+  const lock = await Deno.open(lockPath, { write: true, create: true });
+  lock.lockSync(true);
+  const started = Date.now();
+  const write = (digests: string[]) =>
+    writeFileAtomic(jsonPath, JSON.stringify({ pid: Deno.pid, started, digests }) + "\n");
+  await write([]);
+  let released = false;
+  return {
+    update: (digests) => (released ? Promise.resolve() : write([...digests])),
+    async release() {
+      if (released) return;
+      released = true;
+      await Deno.remove(jsonPath).catch(() => {});
+      lock.close();
+      await Deno.remove(lockPath).catch(() => {});
+    },
+  };
+}
+
+/** What live leases protect from `cache prune`. */
+export interface LeaseHolds {
+  /** Digests running saves reference. */
+  digests: Set<string>;
+  /** Start (ms since the epoch) of the oldest running save: blobs written since then stay. */
+  since?: number;
+  /** Running saves. */
+  live: number;
+}
+
+/** Read the leases of running saves; remove those whose process is gone (their lock is free). */
+export async function readLeases(dir: string): Promise<LeaseHolds> {
+  const holds: LeaseHolds = { digests: new Set(), live: 0 };
+  const leasesDir = join(dir, "leases");
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(leasesDir)) if (e.name.endsWith(".json")) names.push(e.name);
+  } catch {
+    return holds;
   }
-  return { packed: out, partials };
+  for (const name of names) {
+    const jsonPath = join(leasesDir, name);
+    const lockPath = jsonPath.replace(/\.json$/, ".lock");
+    if (!lockHeld(lockPath)) {
+      for (const p of [jsonPath, lockPath]) await Deno.remove(p).catch(() => {});
+      continue;
+    }
+    try {
+      const lease = JSON.parse(await Deno.readTextFile(jsonPath)) as { started?: number; digests?: string[] };
+      for (const d of lease.digests ?? []) holds.digests.add(d);
+      if (typeof lease.started === "number") holds.since = Math.min(holds.since ?? Infinity, lease.started);
+    } catch {
+      holds.since = Math.min(holds.since ?? Infinity, 0); // unreadable: keep every blob
+    }
+    holds.live++;
+  }
+  return holds;
 }

@@ -9,7 +9,7 @@
 import { basename, dirname } from "node:path";
 import { AirgapError, withContext } from "../errors.ts";
 import type { Expected } from "../oci/digest.ts";
-import { replaceFile, writeAll } from "../fsutil.ts";
+import { isNoSpace, noSpaceError, replaceFile, writeAll } from "../fsutil.ts";
 import { isByteStream, piecesByteStream } from "../streams.ts";
 import type { RandomAccess } from "../tar.ts";
 
@@ -87,8 +87,14 @@ export async function createVolumes(path: string, size: number, partSize?: numbe
     }
   } catch (e) {
     for (const p of partialPaths) await Deno.remove(p).catch(() => {});
+    if (isNoSpace(e)) throw noSpaceError(`${partialPaths[0]}`, size, e);
     throw withContext(e, `cannot write archive ${path}`);
   }
+
+  // Bytes of completed writes, for a full disk's "still to write".
+  let done = 0;
+  const full = (e: unknown, partIndex: number) =>
+    isNoSpace(e) ? noSpaceError(partialPaths[partIndex], size - done, e) : e;
 
   // Flush in the background as data accumulates, so the final flush is short
   // and writeback overlaps the transfer instead of following it.
@@ -123,11 +129,14 @@ export async function createVolumes(path: string, size: number, partSize?: numbe
       try {
         await file.seek(piece.offset, Deno.SeekMode.Start);
         await writeAll(file, bytes.subarray(at, at + piece.length));
+      } catch (e) {
+        throw full(e, piece.part);
       } finally {
         file.close();
       }
       at += piece.length;
     }
+    done += bytes.byteLength;
   }
 
   async function writeStream(
@@ -194,9 +203,12 @@ export async function createVolumes(path: string, size: number, partSize?: numbe
         }
         if (used > 0) await put(buffer.subarray(0, used));
       }
+    } catch (e) {
+      throw full(e, plan[Math.max(0, index)].part);
     } finally {
       file?.close();
     }
+    done += total;
     return total;
   }
 
@@ -213,6 +225,8 @@ export async function createVolumes(path: string, size: number, partSize?: numbe
         const file = await Deno.open(p, { write: true });
         try {
           await file.syncData();
+        } catch (e) {
+          throw full(e, i);
         } finally {
           file.close();
         }
@@ -244,7 +258,13 @@ export interface VolumeReader extends RandomAccess {
   /** Sizes of the parts. */
   readonly partSizes: number[];
   /** Stream `length` bytes at `offset`, optionally verified, as a BYOB-capable byte stream. */
-  rangeStream(offset: number, length: number, expected?: Expected, what?: string): ReadableStream<Uint8Array>;
+  rangeStream(
+    offset: number,
+    length: number,
+    expected?: Expected,
+    what?: string,
+    onError?: (e: unknown) => void,
+  ): ReadableStream<Uint8Array>;
   /** Which part (1-based) holds an offset, for messages. */
   partOf(offset: number): number;
   /** Close the files `read` opened; streams from `rangeStream` are not affected. */
@@ -331,9 +351,9 @@ export async function openVolumes(path: string): Promise<VolumeReader> {
       }
       return out;
     },
-    rangeStream(offset, length, expected, what = path) {
+    rangeStream(offset, length, expected, what = path, onError) {
       const plan = slices(offset, length).map((p) => ({ path: paths[p.part], offset: p.offset, length: p.length }));
-      return piecesByteStream(plan, { expected, what });
+      return piecesByteStream(plan, { expected, what, onError });
     },
     close() {
       for (const f of handles.values()) f.close();

@@ -81,3 +81,94 @@ Deno.test("cache verify finds a corrupted blob; --repair drops it", () =>
     assert(!(await (await openCache(dir)).has(victim.digest)));
     assertEquals((await cacheVerify(dir)).bad, []);
   }));
+
+Deno.test("prune keeps what a running save holds (its lease) and what it wrote since; a dead save's lease is ignored", () =>
+  withTempDir(async (dir) => {
+    const cache = await openCache(dir);
+    const blobs = [...corpusBlobs(standardCorpus(0.2)).values()];
+    const [old, held, fresh] = [blobs.slice(0, 4), blobs[4], blobs.slice(5, 9)];
+    const hourAgo = new Date(Date.now() - 3600_000);
+    for (const b of [...old, held]) {
+      await cache.putBytes(b.descriptor, b.bytes);
+      await Deno.utime(cache.blobPath(b.descriptor.digest), hourAgo, hourAgo);
+    }
+    const nothing: Lock = { lockVersion: 1, images: [] };
+    // A save starts: its lease names what it planned (one old blob), then it writes new blobs.
+    const lease = await cache.lease();
+    await lease.update([held.descriptor.digest]);
+    for (const b of fresh) await cache.putBytes(b.descriptor, b.bytes);
+    const during = await cachePrune(dir, [nothing]);
+    assertEquals(during.runningSaves, 1);
+    assertEquals(during.removedBlobs, old.length, "only the old, unreferenced blobs go");
+    const after = await openCache(dir);
+    assert(await after.has(held.descriptor.digest), "the blob the running save planned stays");
+    for (const b of fresh) assert(await after.has(b.descriptor.digest), "what the running save wrote stays");
+    // The save is over: nothing holds them any more.
+    await lease.release();
+    const later = await cachePrune(dir, [nothing]);
+    assertEquals(later.runningSaves, 0);
+    assertEquals(later.removedBlobs, fresh.length + 1);
+
+    // A save that died (its lease left behind, its lock released with the process) holds nothing.
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { openCache } from ${JSON.stringify(new URL("../../lib/store/cache.ts", import.meta.url).href)};
+         const cache = await openCache(${JSON.stringify(dir)});
+         const lease = await cache.lease();
+         await lease.update([${JSON.stringify(fresh[0].descriptor.digest)}]);
+         Deno.exit(0);`,
+      ],
+    });
+    assert((await child.output()).success, "the child save ran");
+    const leases = [...Deno.readDirSync(join(dir, "leases"))].map((e) => e.name);
+    assertEquals(leases.length, 2, "the dead save's lease was left behind");
+    await cache.putBytes(fresh[0].descriptor, fresh[0].bytes);
+    await Deno.utime(cache.blobPath(fresh[0].descriptor.digest), hourAgo, hourAgo);
+    const dead = await cachePrune(dir, [nothing]);
+    assertEquals(dead.runningSaves, 0);
+    assertEquals(dead.removedBlobs, 1);
+    assertEquals([...Deno.readDirSync(join(dir, "leases"))], [], "the stale lease is cleared");
+  }));
+
+Deno.test("packs are shared between cache handles: many refreshes at once see every blob; a bad blob is struck; a truncated pack goes", () =>
+  withTempDir(async (dir) => {
+    const cacheDir = join(dir, "cache");
+    const writer = await openCache(cacheDir);
+    const reader = await openCache(cacheDir); // another process, as far as the pack index knows
+    const blobs = [...corpusBlobs(standardCorpus(0.2)).values()].slice(0, 12);
+    const archive = await createArchive(join(dir, "a.tar"), { images: [], blobs: blobs.map((b) => b.descriptor) });
+    const journal = await writer.beginPack(archive.partialPaths, archive.partSize, archive.layout.size);
+    assert(journal, "packs need hard links, which the test directory has");
+    for (const b of blobs) {
+      await archive.push("", b.descriptor, b.bytes);
+      journal.record(b.descriptor, archive.layout.blobs.get(b.descriptor.digest)!.offset);
+      await Promise.all(Array.from({ length: 6 }, () => reader.refresh()));
+      assert(await reader.has(b.descriptor.digest, b.descriptor.size), "seen by the other handle");
+    }
+    journal.close();
+    await archive.finish();
+    // The user overwrites part of the archive in place: that blob fails to verify, is struck, and is a miss.
+    const victim = blobs.find((b) => b.bytes.byteLength > 64)!;
+    const file = await Deno.open(join(dir, "a.tar"), { write: true });
+    await file.seek(archive.layout.blobs.get(victim.descriptor.digest)!.offset, Deno.SeekMode.Start);
+    await file.write(new Uint8Array(32).fill(7));
+    file.close();
+    const stream = await reader.fetch("", victim.descriptor);
+    let failed = false;
+    try {
+      for await (const _ of stream) { /* drain */ }
+    } catch {
+      failed = true;
+    }
+    assert(failed, "the damaged blob does not verify");
+    assert(!(await reader.has(victim.descriptor.digest)), "struck here");
+    assert(!(await (await openCache(cacheDir)).has(victim.descriptor.digest)), "struck in the journal, for everyone");
+    const other = blobs.find((b) => b !== victim)!;
+    assert(await (await openCache(cacheDir)).has(other.descriptor.digest), "the rest of the pack stays");
+    // Truncated: the pack no longer has the size it was written with, and goes as a whole.
+    await Deno.truncate(join(dir, "a.tar"), 1024);
+    const after = await openCache(cacheDir);
+    for (const b of blobs) assert(!(await after.has(b.descriptor.digest)), "nothing of a truncated pack is trusted");
+    assertEquals([...Deno.readDirSync(join(cacheDir, "packs"))].filter((e) => !e.name.endsWith(".lock")), []);
+  }));
