@@ -14,6 +14,7 @@ import { formatPlan, formatSources, planCommand } from "./lib/commands/plan.ts";
 import { saveCommand } from "./lib/commands/save.ts";
 import { serveCommand, waitForShutdown } from "./lib/commands/serve.ts";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "./lib/declaration.ts";
+import { readImageList } from "./lib/sources/list.ts";
 import { AirgapError, errorMessage, usageError } from "./lib/errors.ts";
 import { formatBytes, formatDuration, formatRate, parseSize, shortDigest } from "./lib/format.ts";
 import { loadBase } from "./lib/delta.ts";
@@ -24,6 +25,9 @@ import { cacheLs, cachePrune, cacheVerify } from "./lib/commands/cache.ts";
 import { demoCommand } from "./lib/commands/demo.ts";
 import { readLock, writeLock } from "./lib/lock.ts";
 import { ResolveError } from "./lib/plan.ts";
+import { checkDeclaration, CheckError, checkListDeclaration } from "./lib/check.ts";
+import { initCommand } from "./lib/commands/init.ts";
+import { failedListPath, groupFailures, type ImageFailure, retryFlags, writeFailedList } from "./lib/failures.ts";
 import { createReporter, type Reporter } from "./lib/progress.ts";
 import { splitRegistryArgument } from "./lib/ref.ts";
 import { defaultCacheDir } from "./lib/store/cache.ts";
@@ -51,13 +55,26 @@ function out(line = "") {
   console.log(line);
 }
 
+/** Set when a --keep-going run left some images out: the exit code is then 3. */
+let partialSuccess = false;
+
+/** The images a --keep-going run left out, grouped by cause, and the list that retries them. */
+function reportLeftOut(failed: ImageFailure[], list: string, reporter: Reporter, declaration?: string) {
+  if (failed.length === 0) return;
+  for (const line of groupFailures(failed)) reporter.warn(line);
+  const shown = displayPath(list);
+  const flags = retryFlags(shown, declaration && displayPath(declaration));
+  reporter.warn(`${failed.length} image(s) left out, listed in ${shown} (retry them with ${flags})`);
+  partialSuccess = true;
+}
+
 interface WindowsOptions {
   windowsImageList?: string[];
   windowsVersions?: string[];
   foreignLayers?: string;
 }
 
-/** Load the declaration: airgap.yaml, or the seed-compatible image lists. */
+/** Load the declaration: airgap.yaml, or the seed-compatible image lists — after checking all of it. */
 async function declaration(
   options: CommonOptions & WindowsOptions & { imageList?: string; sourceRegistry?: string },
 ): Promise<Declaration> {
@@ -67,18 +84,44 @@ async function declaration(
     windowsImageLists: options.windowsImageList?.map((p) => resolve(p)),
     windowsVersions: options.windowsVersions,
     foreignLayers: options.foreignLayers ? parseForeignLayerPolicy(options.foreignLayers) : undefined,
+    use: "pull" as const,
   };
+  const source = await declarationSource(options);
+  if (!source.file) {
+    throwProblems(await checkListDeclaration(source.list, overrides), source.list ?? "the command line");
+    return await declarationFromList(source.list, overrides);
+  }
+  throwProblems(await checkDeclaration(source.file, overrides), displayPath(source.file));
+  const decl = await loadDeclaration(source.file, overrides);
+  // -f and -l together: the declaration, for just the entries of the list (a NAME.failed.txt retry).
+  if (source.list) decl.only = (await readImageList(source.list, displayPath(source.list))).map((e) => e.entry);
+  return decl;
+}
+
+/** The lock a command writes: none when it covers only some entries (-f with -l), unless --lock names one. */
+function lockToWrite(decl: Declaration, lockOption: string | undefined, lockPath: string | undefined) {
+  return decl.only && !lockOption ? undefined : lockPath;
+}
+
+/** Which declaration a command reads: a file (airgap.yaml), or an image list (seed-compatible). */
+async function declarationSource(
+  options: CommonOptions & WindowsOptions & { imageList?: string },
+): Promise<{ file?: string; list?: string }> {
+  if (options.imageList && options.file) return { file: resolve(options.file), list: resolve(options.imageList) };
   if (options.imageList || (options.windowsImageList?.length && !options.file)) {
-    if (options.file) throw usageError("use either -f/--file or -l/--image-list, not both");
-    return await declarationFromList(options.imageList ? resolve(options.imageList) : undefined, overrides);
+    return { list: options.imageList ? resolve(options.imageList) : undefined };
   }
   // Like rancher-save-images.sh, whose -l defaults to rancher-images.txt: with
   // no airgap.yaml here but that list, use the list.
   if (!options.file && !(await exists(resolve("airgap.yaml"))) && await exists(resolve("rancher-images.txt"))) {
     console.error("no airgap.yaml here: using ./rancher-images.txt (as rancher-save-images.sh does)");
-    return await declarationFromList(resolve("rancher-images.txt"), overrides);
+    return { list: resolve("rancher-images.txt") };
   }
-  return await loadDeclaration(resolve(options.file ?? "airgap.yaml"), overrides);
+  return { file: resolve(options.file ?? "airgap.yaml") };
+}
+
+function throwProblems(problems: string[], what: string) {
+  if (problems.length > 0) throw new CheckError(problems, what);
 }
 
 /** The Windows flags of rancher-load-images.sh, and the foreign-layer policy. */
@@ -124,7 +167,7 @@ function program(): Command {
   const cli = new Command("airgap")
     .description("Carry container images into air-gapped Kubernetes and Rancher sites.")
     .version(VERSION, "-V, --version")
-    .showHelpAfterError()
+    .showHelpAfterError("run 'airgap --help' for usage")
     .exitOverride();
 
   addWindowsOptions(addCommonOptions(
@@ -138,20 +181,26 @@ function program(): Command {
     .option("--no-write-lock", "do not write the lock")
     .option("--since <old>", "also show what a delta against OLD (an airgap.lock or archive) would carry")
     .option("--json", "print the plan as JSON")
+    .option("--keep-going", "plan every image that resolves; list the others in airgap.failed.txt (exit code 3)")
     .action(async (options) => {
       const decl = await declaration(options);
       const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
       const lockPath = options.lock ? resolve(options.lock) : decl.lockPath;
       const previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
       if (options.locked && !previousLock) throw usageError("--locked needs an existing lock file");
-      const { plan, lock, sources } = await planCommand({
+      const failedList = failedListPath(lockPath ?? resolve("airgap.lock"));
+      const reporter = reporterFor(options);
+      const { plan, lock, sources, failed } = await planCommand({
         declaration: decl,
         cacheDir: cacheDir(options, decl),
         previousLock,
         locked: options.locked,
         base,
-        reporter: reporterFor(options),
+        reporter,
+        keepGoing: options.keepGoing ?? decl.keepGoing,
+        failedList,
       });
+      reportLeftOut(failed, failedList, reporter, decl.configPath);
       if (options.json) {
         out(JSON.stringify(
           {
@@ -184,9 +233,10 @@ function program(): Command {
         if (sources.summaries.length > 0) out(formatSources(sources) + "\n");
         out(formatPlan(plan));
       }
-      if (lockPath && options.writeLock) {
-        await writeLock(lockPath, lock);
-        if (!options.json) out(`wrote ${displayPath(lockPath)}`);
+      const writing = lockToWrite(decl, options.lock, lockPath);
+      if (writing && options.writeLock) {
+        await writeLock(writing, lock);
+        if (!options.json) out(`wrote ${displayPath(writing)}`);
       }
     });
 
@@ -204,6 +254,7 @@ function program(): Command {
     .option("--split <size>", "split the archive into parts of SIZE (e.g. 4GiB for FAT32, 4.7GB for a DVD)")
     .option("--checksum", "write NAME.SHA256SUMS for the archive (always written when split)")
     .option("--concurrency <n>", "concurrent downloads per registry", (v) => parseInt(v, 10))
+    .option("--keep-going", "save every image that can be saved; list the others in NAME.failed.txt (exit code 3)")
     .action(async (options) => {
       if (options.output && options.images) throw usageError("use either -o/--output or -i/--images, not both");
       let partSize: number | undefined;
@@ -239,12 +290,15 @@ function program(): Command {
         cacheDir: cacheDir(options, decl),
         previousLock,
         locked: options.locked,
-        lockPath,
+        lockPath: lockToWrite(decl, options.lock, lockPath),
         reporter,
         concurrency: options.concurrency,
         partSize,
         base,
+        keepGoing: options.keepGoing ?? decl.keepGoing,
+        failedList: failedListPath(output),
       });
+      reportLeftOut(result.failed, failedListPath(output), reporter, decl.configPath);
       if (result.archive.parts.length > 1 || options.checksum) {
         const sums = await writeSums(output, result.archive.parts);
         out(`wrote ${result.archive.parts.length} part(s) and ${displayPath(sums)}`);
@@ -273,7 +327,7 @@ function program(): Command {
             formatBytes(result.fetchedBytes)
           } (${result.fetchedBytes} bytes) at ${formatRate(result.fetchedBytes, elapsed)}`,
       );
-      if (lockPath) out(`wrote ${displayPath(lockPath)}`);
+      if (lockToWrite(decl, options.lock, lockPath)) out(`wrote ${displayPath(lockPath!)}`);
     });
 
   addWindowsOptions(
@@ -291,6 +345,7 @@ function program(): Command {
     .option("--insecure", "allow plain HTTP to the target registry")
     .option("--ca-file <file>", "CA certificate(s) to trust for the target registry")
     .option("--concurrency <n>", "concurrent uploads", (v) => parseInt(v, 10))
+    .option("--keep-going", "load every image that can be loaded; list the others in NAME.failed.txt (exit code 3)")
     .option("--charts-dir <dir>", "write the archive's charts here as NAME-VERSION.tgz (alone: without --registry)")
     .option(
       "--push-charts [path]",
@@ -304,7 +359,7 @@ function program(): Command {
       let decl: Declaration | undefined;
       const configPath = options.file ? resolve(options.file) : resolve("airgap.yaml");
       if (options.file || (await exists(configPath) && !options.imageList)) {
-        decl = await loadDeclaration(configPath);
+        decl = await loadDeclaration(configPath, { use: "push" });
       }
       const archivePath = resolve(
         archiveArg ?? options.images ??
@@ -345,6 +400,7 @@ function program(): Command {
         : undefined;
       const entries = listed?.map((r) => r.entry);
       const started = performance.now();
+      const reporter = reporterFor(options);
       const result = await loadCommand({
         archivePath,
         registry,
@@ -352,10 +408,21 @@ function program(): Command {
         registries,
         entries,
         platforms: options.windowsImageList ? new Map(listed!.map((r) => [r.entry, r.platforms])) : undefined,
-        reporter: reporterFor(options),
+        reporter,
         concurrency: options.concurrency,
         charts,
+        keepGoing: options.keepGoing ?? decl?.keepGoing,
       });
+      // Not NAME.failed.txt: that may be the list of what the save left out, carried with the archive.
+      const failedList = failedListPath(archivePath, "load-failed");
+      await writeFailedList(
+        failedList,
+        result.failed,
+        `airgap load: ${result.failed.length} images failed; retry them with: airgap load --image-list ${
+          displayPath(failedList)
+        }`,
+      );
+      reportLeftOut(result.failed, failedList, reporter);
       const elapsed = performance.now() - started;
       if (!options.quiet) { for (const image of result.images) out(`${image.target}@${image.digest}`); }
       for (const chart of result.charts) {
@@ -707,6 +774,52 @@ function program(): Command {
       if (code !== 0) throw new AirgapError("the demo failed");
     });
 
+  addWindowsOptions(
+    cli.command("check")
+      .description("check the declaration: every problem in one pass, without the network")
+      .option("-f, --file <file>", "declaration file (default: airgap.yaml)")
+      .option("-l, --image-list <file>", "check an image list instead of airgap.yaml")
+      .option("--platform <platform>", "platforms to keep, as for plan and save", collect)
+      .addOption(
+        new Option("--for <use>", "whose credentials must be usable: pull (plan, save) or push (load)")
+          .choices(["pull", "push"]).default("pull"),
+      ),
+    false,
+  )
+    .option("--debug", "print stack traces on errors")
+    .action(async (options) => {
+      const overrides = {
+        platforms: options.platform,
+        windowsImageLists: options.windowsImageList?.map((p: string) => resolve(p)),
+        windowsVersions: options.windowsVersions,
+        use: options.for,
+      };
+      const source = await declarationSource(options);
+      const shown = source.file
+        ? displayPath(source.file)
+        : source.list
+        ? displayPath(source.list)
+        : "the command line";
+      throwProblems(
+        source.file
+          ? await checkDeclaration(source.file, overrides)
+          : await checkListDeclaration(source.list, overrides),
+        shown,
+      );
+      out(`${shown}: no problems found`);
+    });
+
+  cli.command("init")
+    .description("write a commented starter airgap.yaml (never over an existing file)")
+    .option("-f, --file <file>", "file to write", "airgap.yaml")
+    .option("--rancher <version>", "a Rancher release, e.g. v2.8.5: its images, chart and windows list")
+    .option("--debug", "print stack traces on errors")
+    .action(async (options) => {
+      const path = resolve(options.file);
+      await initCommand({ path, rancher: options.rancher });
+      out(`wrote ${displayPath(path)}: edit it, then run "airgap check" and "airgap plan"`);
+    });
+
   cli.command("schema")
     .description("print the JSON Schema of airgap.yaml (or of airgap.lock)")
     .addOption(new Option("--of <what>", "which schema").choices(["config", "lock"]).default("config"))
@@ -714,7 +827,17 @@ function program(): Command {
       out(JSON.stringify(options.of === "lock" ? lockJsonSchema() : configJsonSchema(), null, 2));
     });
 
+  shortUsageErrors(cli, "airgap");
   return cli;
+}
+
+/** A usage mistake prints the error and its suggestion, then where the help is — not the whole help. */
+function shortUsageErrors(command: Command, path: string) {
+  for (const sub of command.commands) {
+    const name = `${path} ${sub.name()}`;
+    sub.showHelpAfterError(`run '${name} --help' for usage`);
+    shortUsageErrors(sub, name);
+  }
 }
 
 /** Several archive arguments must be the parts of one split archive: take the first. */
@@ -742,19 +865,25 @@ async function exists(path: string): Promise<boolean> {
 export async function main(args: string[]): Promise<number> {
   const cli = program();
   const debug = args.includes("--debug");
+  partialSuccess = false;
   try {
     await cli.parseAsync(args, { from: "user" });
-    return 0;
+    return partialSuccess ? 3 : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0) return 0;
       return 2;
     }
+    if (e instanceof CheckError) {
+      for (const problem of e.problems) console.error(`error: ${problem}`);
+      console.error(`error: ${e.message}`);
+      return e.exitCode;
+    }
     if (e instanceof ResolveError) {
-      for (const failure of e.failures) console.error(`error: ${failure}`);
-      if (e.failures.length > 1) {
-        console.error(`error: ${e.failures.length} images could not be resolved; nothing was saved`);
-      }
+      // A few failures in full (their messages say what to do); many, grouped by cause.
+      const lines = e.details.length <= 3 ? e.failures : groupFailures(e.details);
+      for (const line of lines) console.error(`error: ${line}`);
+      console.error(`error: ${e.message}`);
       return 1;
     }
     if (debug) console.error(e);

@@ -50,6 +50,12 @@ export interface CopyOptions {
   concurrency?: number;
   /** Hears progress (bytes) and each blob, manifest and image as it is done. */
   onEvent?: (event: CopyEvent) => void;
+  /**
+   * Copy every image that can be copied: a failure fails only the images that
+   * need what failed (they are listed in {@link CopyResult.failed}) instead of
+   * stopping the copy.
+   */
+  keepGoing?: boolean;
 }
 
 /** Totals of a copy. */
@@ -60,6 +66,8 @@ export interface CopyResult {
   manifests: Record<PushOutcome, number>;
   /** Bytes read from the source for blobs that were stored. */
   bytes: number;
+  /** With `keepGoing`: the roots that could not be copied, each with its first failure. */
+  failed: { root: CopyRoot; error: unknown }[];
 }
 
 /**
@@ -102,6 +110,7 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
     blobs: { pushed: 0, mounted: 0, exists: 0 },
     manifests: { pushed: 0, mounted: 0, exists: 0 },
     bytes: 0,
+    failed: [],
   };
   const emit = options.onEvent ?? (() => {});
   const limit = limiter(Math.max(1, options.concurrency ?? Math.min(src.concurrency, dst.concurrency)));
@@ -115,7 +124,7 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
       : new AirgapError(`${label}: ${errorMessage(e)}`, e instanceof AirgapError ? e.context : { image: label }, {
         cause: e,
       });
-    failure ??= error;
+    if (!options.keepGoing) failure ??= error;
     throw error;
   };
 
@@ -194,6 +203,10 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
     if (!node.bytes) node.bytes = await readManifest(root.srcRepo, root.descriptor);
     await tagRoot(root, node).catch((e) => fail(root.label, e));
   }));
+  if (options.keepGoing) {
+    outcomes.forEach((o, i) => o.status === "rejected" && result.failed.push({ root: roots[i], error: o.reason }));
+    return result;
+  }
   const firstError = outcomes.find((o) => o.status === "rejected") as PromiseRejectedResult | undefined;
   if (firstError) throw failure ?? firstError.reason;
   return result;

@@ -50,6 +50,28 @@ export interface Declaration {
   foreignLayers?: ForeignLayerPolicy;
   /** Rancher releases and charts whose images are added by `resolveSources` (they must be fetched). */
   sources?: SourceSpec[];
+  /** `keepGoing: true`: save, load and plan what can be, list the rest (as `--keep-going`). */
+  keepGoing?: boolean;
+  /** Only these entries (`-f airgap.yaml -l NAME.failed.txt`): a retry of what failed, with the declaration's settings. */
+  only?: string[];
+}
+
+/** The requests `only` keeps (all without it); an entry the declaration does not have is an error. */
+export function onlyRequested(requests: ImageRequest[], only: readonly string[] | undefined): ImageRequest[] {
+  if (!only) return requests;
+  const wanted = new Set(only);
+  const known = new Set(requests.map((r) => r.entry));
+  const strangers = only.filter((entry) => !known.has(entry));
+  if (strangers.length > 0) {
+    throw new AirgapError(
+      `${strangers.length} listed image(s) are not in the declaration: ${strangers.slice(0, 3).join(", ")}${
+        strangers.length > 3 ? ", …" : ""
+      }`,
+      {},
+      { exitCode: 2 },
+    );
+  }
+  return requests.filter((r) => wanted.has(r.entry));
 }
 
 /** Overrides from the command line. */
@@ -64,6 +86,40 @@ export interface DeclarationOverrides {
   windowsVersions?: string[];
   /** `--foreign-layers`. */
   foreignLayers?: ForeignLayerPolicy;
+  /**
+   * What the declaration is read for: `pull` (plan, save) needs no credentials
+   * for a target registry it does not pull from; `push` (load) needs only the
+   * target's. Default: every registry's credentials must be usable.
+   */
+  use?: RegistryUse;
+}
+
+/** What a command does with registries: pull images from sources, or push them to the target. */
+export type RegistryUse = "pull" | "push";
+
+/** Whether a command that uses registries as `use` needs the credentials of `host`. */
+export function needsCredentials(config: Config, use: RegistryUse | undefined): (host: string) => boolean {
+  if (!use) return () => true;
+  const target = config.target ? normaliseRegistryHost(config.target.registry) : undefined;
+  if (use === "push") return (host) => host === target;
+  // A pull may reach the target only if the declaration names it as a source.
+  const sources = new Set<string>();
+  const mirror = (text?: string) => text && sources.add(normaliseRegistryHost(text.split("/")[0]));
+  mirror(config.sourceRegistry);
+  mirror(config.rancher?.sourceRegistry);
+  for (const item of [...(config.lists ?? []), ...(config.windows?.lists ?? [])]) {
+    if (typeof item === "object") mirror(item.sourceRegistry);
+  }
+  for (const chart of config.charts ?? []) {
+    mirror(chart.sourceRegistry);
+    if (chart.repo.startsWith("oci://")) mirror(chart.repo.slice("oci://".length));
+  }
+  for (const item of [...(config.images ?? []), ...(config.windows?.images ?? [])]) {
+    try {
+      sources.add(parseReference(typeof item === "string" ? item : item.ref).registry);
+    } catch { /* reported elsewhere */ }
+  }
+  return (host) => host !== target || sources.has(host);
 }
 
 function addRequest(map: Map<string, ImageRequest>, request: ImageRequest) {
@@ -86,7 +142,8 @@ function addRequest(map: Map<string, ImageRequest>, request: ImageRequest) {
   }
 }
 
-function registrySettings(
+/** Connection settings of one declared registry; an unusable credential is an error naming the key. */
+export function registrySettings(
   host: string,
   settings: RegistrySettingsConfig,
   dir: string,
@@ -231,8 +288,12 @@ export async function declarationFromConfig(
   };
   for (const request of await windowsRequests(windowsInput)) addRequest(requests, request);
   const registries = new Map<string, RegistrySettings>();
+  const needed = needsCredentials(config, overrides.use);
   for (const [host, settings] of Object.entries(config.registries ?? {})) {
-    registries.set(normaliseRegistryHost(host), registrySettings(host, settings, dir, file));
+    const key = normaliseRegistryHost(host);
+    // A registry this command does not talk to: its password need not be set.
+    const used = needed(key) ? settings : { ...settings, username: undefined };
+    registries.set(key, registrySettings(host, used, dir, file));
   }
   const targetHost = config.target ? normaliseRegistryHost(config.target.registry) : undefined;
   const targetPolicy = Object.entries(config.registries ?? {})
@@ -250,6 +311,7 @@ export async function declarationFromConfig(
     cache: config.cache ? resolve(dir, config.cache) : undefined,
     lockPath: resolve(dir, "airgap.lock"),
     ...(sources.length > 0 ? { sources } : {}),
+    ...(config.keepGoing !== undefined ? { keepGoing: config.keepGoing } : {}),
   };
 }
 

@@ -8,6 +8,7 @@
 import type { Lock, LockedImage } from "../schemas/lock.ts";
 import type { ImageRequest } from "./declaration.ts";
 import { AirgapError, errorMessage } from "./errors.ts";
+import { failureCause, type ImageFailure, sortFailures } from "./failures.ts";
 import { assembleIndex, type Assembly, findPlatforms } from "./assemble.ts";
 import {
   type ForeignLayer,
@@ -121,13 +122,28 @@ export interface ResolveContext {
   foreignLayers?: ForeignLayerPolicy;
 }
 
-/** Resolution failed for some images: every failure, one line each. */
+/**
+ * Resolution failed for some images: every failure, with its list line. The
+ * message is one line; {@link groupFailures} gives the grouped report.
+ */
 export class ResolveError extends AirgapError {
-  constructor(readonly failures: string[]) {
+  /** One line per failure: `origin: image: reason`. */
+  readonly failures: string[];
+  constructor(readonly details: ImageFailure[], message?: string) {
+    const lines = details.map(failureLine);
     super(
-      failures.length === 1 ? failures[0] : `${failures.length} images could not be resolved (first: ${failures[0]})`,
+      message ??
+        (lines.length === 1 ? lines[0] : `${lines.length} images could not be resolved (first: ${lines[0]})`),
     );
+    this.failures = lines;
   }
+}
+
+/** `origin: image: reason` for one failure. */
+export function failureLine(failure: ImageFailure): string {
+  const message = errorMessage(failure.error);
+  const name = failure.name ?? failure.entry;
+  return `${failure.origin}: ${message.includes(name) ? message : `${name}: ${message}`}`;
 }
 
 /** Key of an image in a lock: the entry as written. */
@@ -346,35 +362,56 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
   };
 }
 
-/** Resolve requests; failures are collected and thrown together as a {@link ResolveError}. */
-export async function resolveImages(requests: ImageRequest[], ctx: ResolveContext): Promise<ResolvedImage[]> {
+/** What {@link resolveEach} resolved, and what it could not. */
+export interface Resolution {
+  /** Resolved images, in request order. */
+  images: ResolvedImage[];
+  /** Requests that failed, with their errors. */
+  failures: ImageFailure[];
+}
+
+/**
+ * Resolve every request that can be resolved. Once a registry turns out to be
+ * unreachable, its remaining images fail at once with the same cause instead
+ * of each waiting for the network again.
+ */
+export async function resolveEach(requests: ImageRequest[], ctx: ResolveContext): Promise<Resolution> {
   const limit = limiter(ctx.concurrency ?? 16);
   if (!ctx.knownTags) {
     const known = new Map<string, string>();
     for (const [name, desc] of await ctx.cache.tags()) known.set(name, desc.digest);
     ctx = { ...ctx, knownTags: known };
   }
-  const failures: string[] = [];
+  const failures: ImageFailure[] = [];
+  const unreachable = new Map<string, unknown>();
   const results = await Promise.all(requests.map((request) =>
     limit(async () => {
+      const registry = request.source.registry;
       try {
+        if (unreachable.has(registry)) throw unreachable.get(registry);
         const image = await resolveOne(request, ctx);
         ctx.onResolved?.(image);
         return image;
       } catch (e) {
-        const message = errorMessage(e);
+        if (!unreachable.has(registry) && failureCause(e, registry).unreachable) unreachable.set(registry, e);
         const name = formatReference(request.source);
-        failures.push(`${request.origin}: ${message.includes(name) ? message : `${name}: ${message}`}`);
+        failures.push({ entry: request.entry, name, origin: request.origin, registry, error: e });
         return undefined;
       }
     })
   ));
-  if (failures.length > 0) throw new ResolveError(failures);
   const images = results.filter((r): r is ResolvedImage => r !== undefined);
   const tags = images
     .filter((i) => i.request.source.tag && !i.request.source.digest)
     .map((i) => ({ name: i.name, descriptor: i.descriptor }));
   await ctx.cache.recordTags(tags);
+  return { images, failures: sortFailures(failures) };
+}
+
+/** Resolve requests; failures are collected and thrown together as a {@link ResolveError}. */
+export async function resolveImages(requests: ImageRequest[], ctx: ResolveContext): Promise<ResolvedImage[]> {
+  const { images, failures } = await resolveEach(requests, ctx);
+  if (failures.length > 0) throw new ResolveError(failures);
   return images;
 }
 
@@ -383,12 +420,16 @@ export function graphOf(image: ResolvedImage): Descriptor[] {
   return [image.descriptor, ...image.manifests, ...image.blobs];
 }
 
-/** Compare resolved images with the cache and the previous lock. */
+/**
+ * Compare resolved images with the cache and the previous lock. `failed`
+ * entries (declared, but not resolved this time) are not "removed".
+ */
 export async function makePlan(
   images: ResolvedImage[],
   cache: CacheStore,
   previous?: Lock,
   base?: Base,
+  failed: readonly { entry: string }[] = [],
 ): Promise<Plan> {
   const blobs = new Map<string, number>();
   const missingAll = new Map<string, number>();
@@ -420,7 +461,7 @@ export async function makePlan(
       : "changed";
     planned.push({ image, lockStatus, missing });
   }
-  const declared = new Set(images.map((i) => i.request.entry));
+  const declared = new Set([...images.map((i) => i.request.entry), ...failed.map((f) => f.entry)]);
   const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
   return {
     images: planned,

@@ -6,6 +6,7 @@
 import { type Document, isMap, isNode, isPair, isScalar, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { AirgapError } from "./errors.ts";
+import { didYouMean } from "./suggest.ts";
 
 function describePath(path: readonly PropertyKey[]): string {
   let out = "";
@@ -28,6 +29,34 @@ function offsetOf(doc: Document, path: readonly PropertyKey[], key?: string): nu
     if (node.range) return node.range[0];
   }
   return 0;
+}
+
+// deno-lint-ignore no-explicit-any
+type AnySchema = { _zod: { def: any } };
+
+/** The keys an object schema at `path` allows (through optionals, arrays, unions and records). */
+export function allowedKeys(schema: AnySchema, path: readonly PropertyKey[]): string[] {
+  const keysOf = (s: AnySchema, rest: readonly PropertyKey[]): string[] => {
+    const def = s._zod.def;
+    switch (def.type) {
+      case "optional":
+      case "nullable":
+      case "default":
+        return keysOf(def.innerType, rest);
+      case "union":
+        return [...new Set(def.options.flatMap((o: AnySchema) => keysOf(o, rest)))] as string[];
+      case "array":
+        return typeof rest[0] === "number" ? keysOf(def.element, rest.slice(1)) : [];
+      case "record":
+        return rest.length > 0 ? keysOf(def.valueType, rest.slice(1)) : [];
+      case "object":
+        if (rest.length === 0) return Object.keys(def.shape);
+        return def.shape[rest[0] as string] ? keysOf(def.shape[rest[0] as string], rest.slice(1)) : [];
+      default:
+        return [];
+    }
+  };
+  return keysOf(schema, path);
 }
 
 function flattenIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; message: string; key?: string } {
@@ -62,6 +91,91 @@ export interface LocatedYaml<T> {
   locate(path: readonly PropertyKey[]): string;
 }
 
+/** Every problem of a YAML document, each `FILE:LINE:COLUMN: path: message`; the value when there are none. */
+export interface YamlCheck<T> {
+  /** The validated value (only when `problems` is empty). */
+  value?: T;
+  /**
+   * With schema problems: what is left valid once the offending parts are
+   * removed, so that later checks can still look at the rest.
+   */
+  rest?: T;
+  /** `FILE:LINE:COLUMN` of the node at `path` (or its closest ancestor). */
+  locate(path: readonly PropertyKey[]): string;
+  /** Every syntax error, or else every schema error, one line each. */
+  problems: string[];
+}
+
+/**
+ * Remove what a schema rejects until the rest validates: an unknown key, a
+ * bad value, or (for a missing key or a bad array item) the object or array
+ * holding it. Array items are never spliced out, so every path keeps pointing
+ * at the same place in the text.
+ */
+function validRest<T extends z.ZodType>(value: unknown, schema: T): z.infer<T> | undefined {
+  for (let round = 0; round < 50; round++) {
+    const result = schema.safeParse(value);
+    if (result.success) return result.data;
+    for (const issue of result.error.issues) {
+      let path: PropertyKey[] = issue.code === "unrecognized_keys" ? [...issue.path, issue.keys[0]] : [...issue.path];
+      // deno-lint-ignore no-explicit-any
+      const get = (p: PropertyKey[]) => p.reduce((node: any, k) => node?.[k as string], value);
+      while (path.length > 0 && (get(path) === undefined || typeof path[path.length - 1] === "number")) {
+        path = path.slice(0, -1);
+      }
+      if (path.length === 0) return undefined;
+      delete get(path.slice(0, -1))[path[path.length - 1] as string];
+    }
+  }
+  return undefined;
+}
+
+/** Sort `FILE:LINE:COL: …` lines by line, then column (stable; lines without a position first). */
+export function byPosition(lines: string[]): string[] {
+  const key = (l: string) => (l.match(/:(\d+):(\d+): /) ?? []).slice(1).map(Number);
+  return lines.sort((a, b) => {
+    const [la = 0, ca = 0] = key(a);
+    const [lb = 0, cb = 0] = key(b);
+    return la - lb || ca - cb;
+  });
+}
+
+/** Parse and validate, collecting every problem instead of stopping at the first. */
+export function checkYaml<T extends z.ZodType>(text: string, file: string, schema: T): YamlCheck<z.infer<T>> {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number) => {
+    const pos = lineCounter.linePos(offset);
+    return `${file}:${pos.line}:${pos.col}`;
+  };
+  const locate = (path: readonly PropertyKey[]) => at(offsetOf(doc, path));
+  if (doc.errors.length > 0) {
+    const problems = doc.errors.map((error) => {
+      const reason = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+      return `${at(error.pos[0])}: ${reason}`;
+    });
+    return { locate, problems };
+  }
+  const result = schema.safeParse(doc.toJS() ?? {});
+  if (result.success) return { value: result.data, locate, problems: [] };
+  const problems = result.error.issues.flatMap((raw) => {
+    if (raw.code === "unrecognized_keys") {
+      // One line per unknown key, each at its own position, with the closest allowed key.
+      const allowed = allowedKeys(schema as unknown as AnySchema, raw.path);
+      return raw.keys.map((key) => {
+        const where = describePath([...raw.path, key]);
+        return `${at(offsetOf(doc, raw.path, key))}: ${where}: unknown key "${key}"${didYouMean(key, allowed)}`;
+      });
+    }
+    const issue = flattenIssue(raw);
+    const where = describePath(issue.key ? [...issue.path, issue.key] : issue.path);
+    const hint = issue.key ? didYouMean(issue.key, allowedKeys(schema as unknown as AnySchema, issue.path)) : "";
+    const message = /received undefined$/.test(issue.message) ? "required, but missing" : issue.message;
+    return [`${at(offsetOf(doc, issue.path, issue.key))}: ${where ? `${where}: ` : ""}${message}${hint}`];
+  });
+  return { locate, problems: byPosition(problems), rest: validRest(doc.toJS() ?? {}, schema) };
+}
+
 /**
  * Parse YAML text and validate it. Throws an {@link AirgapError} naming the
  * file, line and column of the first problem.
@@ -72,31 +186,7 @@ export function parseYaml<T extends z.ZodType>(text: string, file: string, schem
 
 /** Like {@link parseYaml}, also returning a locator for later messages. */
 export function parseYamlLocated<T extends z.ZodType>(text: string, file: string, schema: T): LocatedYaml<z.infer<T>> {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const error = doc.errors[0];
-    const pos = lineCounter.linePos(error.pos[0]);
-    const reason = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-    throw new AirgapError(`${file}:${pos.line}:${pos.col}: ${reason}`, { where: file }, { exitCode: 2 });
-  }
-  const value = doc.toJS() ?? {};
-  const result = schema.safeParse(value);
-  if (result.success) {
-    return {
-      value: result.data,
-      locate(path) {
-        const pos = lineCounter.linePos(offsetOf(doc, path));
-        return `${file}:${pos.line}:${pos.col}`;
-      },
-    };
-  }
-  const issue = flattenIssue(result.error.issues[0]);
-  const pos = lineCounter.linePos(offsetOf(doc, issue.path, issue.key));
-  const where = describePath(issue.key ? [...issue.path, issue.key] : issue.path);
-  throw new AirgapError(
-    `${file}:${pos.line}:${pos.col}: ${where ? `${where}: ` : ""}${issue.message}`,
-    { where: file },
-    { exitCode: 2 },
-  );
+  const checked = checkYaml(text, file, schema);
+  if (checked.problems.length > 0) throw new AirgapError(checked.problems[0], { where: file }, { exitCode: 2 });
+  return { value: checked.value as z.infer<T>, locate: checked.locate };
 }

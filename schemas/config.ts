@@ -145,6 +145,8 @@ export const ConfigSchema = z.strictObject({
   output: z.string().min(1).optional(),
   /** Cache directory (default: the platform cache directory). */
   cache: z.string().min(1).optional(),
+  /** Save, load and plan every image that can be (`--keep-going`): the others are listed in NAME.failed.txt, exit code 3. */
+  keepGoing: z.boolean().optional(),
 });
 
 /** A validated declaration. */

@@ -8,7 +8,7 @@
  */
 import { basename } from "node:path";
 import type { Lock } from "../../schemas/lock.ts";
-import type { Declaration } from "../declaration.ts";
+import { type Declaration, onlyRequested } from "../declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { registryPool } from "../registries.ts";
 import { loadChart } from "../sources/helm/chart.ts";
@@ -56,7 +56,8 @@ export async function imagesCommand(
       registry: pool.get,
       reporter: options.reporter,
     });
-    const images = sources.requests.map((r) => ({ entry: r.entry, origins: r.origins ?? [r.origin] }));
+    const requests = onlyRequested(sources.requests, options.declaration.only);
+    const images = requests.map((r) => ({ entry: r.entry, origins: r.origins ?? [r.origin] }));
     return { images: images.sort(byEntry), sources };
   } finally {
     await pool.close();

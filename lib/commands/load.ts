@@ -5,6 +5,8 @@
  * @module
  */
 import { copyGraph, type CopyRoot } from "../copy.ts";
+import type { ImageFailure } from "../failures.ts";
+import { basename } from "node:path";
 import { explainRefusal } from "./absent.ts";
 import type { PlatformSelector } from "../oci/platform.ts";
 import { checkWindowsVersions } from "../windows.ts";
@@ -43,6 +45,8 @@ export interface LoadOptions {
   concurrency?: number;
   /** What to do with the archive's charts (default: nothing; they are not images). */
   charts?: ChartLoadOptions;
+  /** Load every image that can be loaded; the failed ones are returned in {@link LoadResult.failed}. */
+  keepGoing?: boolean;
 }
 
 /** One image as loaded. */
@@ -63,6 +67,8 @@ export interface LoadResult {
   stats: RegistryStats;
   /** Charts written or pushed. */
   charts: LoadedChart[];
+  /** With `keepGoing`: images whose push failed (named by their archive entries). */
+  failed: ImageFailure[];
 }
 
 /** Pick the archive images to load; every requested entry must be there. */
@@ -128,17 +134,26 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
     const { externalLayers } = await ensureExternalBlobs(archive, roots, store, options);
     const total = [...archive.blobs.values()].reduce((sum, e) => sum + e.size, 0);
     const phase = options.reporter.phase("pushing", total, archive.blobs.size);
+    const failed: ImageFailure[] = [];
     try {
-      await copyGraph({
+      const copied = await copyGraph({
         src: archive,
         dst: store,
         roots,
         concurrency: options.concurrency,
+        keepGoing: options.keepGoing,
         onEvent(event) {
           if (event.type === "bytes") phase.addBytes(event.bytes);
           else if (event.type === "blob") phase.addItem();
         },
       }).catch((e) => Promise.reject(explainRefusal(e, externalLayers)));
+      for (const { root, error } of copied.failed) {
+        const { image } = targets.get(root.label)!;
+        targets.delete(root.label);
+        const origin = basename(options.archivePath);
+        failed.push({ entry: image.entry, name: root.label, origin, registry: options.registry, error });
+      }
+      if (failed.length > 0 && targets.size === 0) throw failed[0].error;
     } finally {
       phase.end();
     }
@@ -168,7 +183,7 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
       }
     }
     const charts = await runChartJobs(archive, chartJobs, { ...chartOptions, store });
-    return { images, stats: store.stats, charts };
+    return { images, stats: store.stats, charts, failed };
   } finally {
     await pool.close();
   }

@@ -7,7 +7,9 @@ import type { Lock } from "../../schemas/lock.ts";
 import type { Declaration } from "../declaration.ts";
 import { formatBytes, shortDigest } from "../format.ts";
 import { withSources } from "../lock.ts";
-import { lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
+import { lockFromImages, makePlan, type Plan, type ResolvedImage, resolveEach, ResolveError } from "../plan.ts";
+import { type ImageFailure, retryFlags, writeFailedList } from "../failures.ts";
+import { displayPath, onlyRequested } from "../declaration.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import type { Reporter } from "../progress.ts";
 import { registryPool } from "../registries.ts";
@@ -28,6 +30,10 @@ export interface PlanOptions {
   base?: Base;
   /** Where messages go. */
   reporter: Reporter;
+  /** Plan every image that resolves; the others are left out of the plan and the lock. */
+  keepGoing?: boolean;
+  /** Where to list the images that failed (`airgap.failed.txt`); removed when nothing failed. */
+  failedList?: string;
 }
 
 /** A plan and the lock it implies. */
@@ -38,6 +44,8 @@ export interface PlanResult {
   lock: Lock;
   /** Release lists and charts fetched. */
   sources: ResolvedSources;
+  /** With `keepGoing`: the images that could not be resolved (listed in `failedList`). */
+  failed: ImageFailure[];
 }
 
 /** Resolve and plan. */
@@ -52,9 +60,10 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
       registry: pool.get,
       reporter: options.reporter,
     });
+    const requests = onlyRequested(sources.requests, options.declaration.only);
     let resolved = 0;
-    const total = sources.requests.length;
-    const images = await resolveImages(sources.requests, {
+    const total = requests.length;
+    const { images, failures } = await resolveEach(requests, {
       cache,
       registry: pool.get,
       lock: options.previousLock,
@@ -65,8 +74,27 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
         if (resolved % 50 === 0) options.reporter.info(`resolved ${resolved}/${total} images`);
       },
     });
-    const plan = await makePlan(images, cache, options.previousLock, options.base);
-    return { plan, lock: withSources(lockFromImages(images), sources.locked), sources };
+    if (options.failedList) {
+      const file = displayPath(options.failedList);
+      await writeFailedList(
+        options.failedList,
+        failures,
+        `airgap plan: ${failures.length} of ${total} images failed; retry them with: airgap plan ${
+          retryFlags(file, options.declaration.configPath && displayPath(options.declaration.configPath))
+        }`,
+      );
+    }
+    if (failures.length > 0 && (!options.keepGoing || images.length === 0)) {
+      const file = options.failedList && displayPath(options.failedList);
+      throw new ResolveError(
+        failures,
+        `${failures.length} of ${total} images could not be resolved; no lock was written${
+          file ? `; the full list is in ${file}` : ""
+        }`,
+      );
+    }
+    const plan = await makePlan(images, cache, options.previousLock, options.base, failures);
+    return { plan, lock: withSources(lockFromImages(images), sources.locked), sources, failed: failures };
   } finally {
     await pool.close();
   }

@@ -6,19 +6,37 @@
  * being written is adopted by the cache as a pack, so what was fetched for
  * it is cached too. When the archive lives on another file system (a USB
  * disk), the cache gets loose copies instead and the archive is filled from
- * them as they land.
+ * them as they land. With --keep-going, images that fail are left out of the
+ * archive and the lock and listed in NAME.failed.txt (see {@link writeSaved}).
  * @module
  */
 import type { Lock } from "../../schemas/lock.ts";
 import { copyGraph, type CopyRoot } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
-import { AirgapError } from "../errors.ts";
+import { AirgapError, errorMessage } from "../errors.ts";
 import { formatLock, withSources, writeLock } from "../lock.ts";
 import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
 import type { ChartArtifact } from "../oci/chart.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import { chartArchiveImage, copyChartsInto, withChartBlobs } from "./charts.ts";
-import { archiveOrder, lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
+import {
+  archiveOrder,
+  lockFromImages,
+  makePlan,
+  type Plan,
+  type ResolvedImage,
+  resolveEach,
+  ResolveError,
+} from "../plan.ts";
+import {
+  type ImageFailure,
+  isLocalFailure,
+  retryFlags,
+  sortFailures,
+  stopWhenUnreachable,
+  writeFailedList,
+} from "../failures.ts";
+import { displayPath, onlyRequested } from "../declaration.ts";
 import { type Reporter, trace } from "../progress.ts";
 import { type RegistryPool, registryPool } from "../registries.ts";
 import { type ArchiveSummary, type ArchiveWriter, createArchive } from "../store/archive.ts";
@@ -53,6 +71,10 @@ export interface SaveOptions {
   partSize?: number;
   /** Cut a delta against this base (blobs it references are left out). */
   base?: Base;
+  /** Save every image that can be saved; the failed ones are left out of the archive and the lock. */
+  keepGoing?: boolean;
+  /** Where to list the images that failed (`NAME.failed.txt`); removed when nothing failed. */
+  failedList?: string;
 }
 
 /** What a save did. */
@@ -69,6 +91,8 @@ export interface SaveResult {
   fetchedBlobs: number;
   /** Release lists and charts fetched; the charts are in the archive. */
   sources: ResolvedSources;
+  /** With `keepGoing`: the images that could not be saved (listed in `failedList`). */
+  failed: ImageFailure[];
 }
 
 /**
@@ -136,30 +160,137 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       registry: pool.get,
       reporter,
     });
-    reporter.info(`resolving ${sources.requests.length} images`);
-    const images = await resolveImages(sources.requests, {
+    const requests = onlyRequested(sources.requests, options.declaration.only);
+    const total = requests.length;
+    reporter.info(`resolving ${total} images`);
+    const resolution = await resolveEach(requests, {
       cache,
       registry: pool.get,
       lock: options.previousLock,
       locked: options.locked,
       foreignLayers: options.declaration.foreignLayers,
     });
+    const images = resolution.images;
+    const failed = [...resolution.failures];
+    if (failed.length > 0 && (!options.keepGoing || images.length === 0)) {
+      await listFailures(options, failed, total);
+      throw new ResolveError(
+        failed,
+        `${failed.length} of ${total} images could not be resolved; nothing was saved${listedIn(options)}`,
+      );
+    }
     trace("resolved");
     for (const note of foreignLayerNotes(images, options.declaration.foreignLayers ?? "include")) {
       if (note.warning) reporter.warn(note.text);
       else reporter.info(note.text);
     }
-    const plan = await makePlan(images, cache, options.previousLock, options.base);
-    const lock = withSources(lockFromImages(images), sources.locked);
-    trace("planned");
-    const archive = await writeArchive(images, cache, pool, options, plan, lock, sources.charts);
+    const { plan, lock, archive } = await writeSaved(images, failed, { cache, pool, options, sources, total });
+    await listFailures(options, failed, total);
     if (options.lockPath) await writeLock(options.lockPath, lock);
     const fetched = pool.all().reduce((sum, s) => sum + s.stats.bytesFetched, 0);
     const fetchedBlobs = pool.all().reduce((sum, s) => sum + s.stats.blobsFetched, 0);
-    return { plan, lock, archive, fetchedBytes: fetched, fetchedBlobs, sources };
+    return { plan, lock, archive, fetchedBytes: fetched, fetchedBlobs, sources, failed: sortFailures(failed) };
   } finally {
     await pool.close();
   }
+}
+
+/**
+ * Plan and write the archive and its lock. With keepGoing, a transfer failure
+ * (the layout was planned for every image) abandons the archive, fetches
+ * image by image into the cache, and writes the archive again without the
+ * images that failed — they are added to `failed`.
+ */
+async function writeSaved(
+  images: ResolvedImage[],
+  failed: ImageFailure[],
+  ctx: { cache: CacheStore; pool: RegistryPool; options: SaveOptions; sources: ResolvedSources; total: number },
+): Promise<{ plan: Plan; lock: Lock; archive: ArchiveSummary }> {
+  const { cache, pool, options, sources } = ctx;
+  const write = async () => {
+    const plan = await makePlan(images, cache, options.previousLock, options.base, failed);
+    const lock = withSources(lockFromImages(images), sources.locked);
+    trace("planned");
+    return { plan, lock, archive: await writeArchive(images, cache, pool, options, plan, lock, sources.charts) };
+  };
+  try {
+    return await write();
+  } catch (e) {
+    if (!options.keepGoing || isLocalFailure(e)) throw e;
+    options.reporter.warn(`${errorMessage(e)}: fetching image by image, then writing the archive without what fails`);
+    const lost = await fetchEach(images, cache, pool, options);
+    failed.push(...lost.failures);
+    images = images.filter((i) => !lost.images.has(i));
+    if (images.length === 0) {
+      await listFailures(options, failed, ctx.total);
+      throw new ResolveError(
+        failed,
+        `none of the ${ctx.total} images could be saved; nothing was saved${listedIn(options)}`,
+      );
+    }
+    return await write();
+  }
+}
+
+function listedIn(options: SaveOptions): string {
+  const file = options.failedList && displayPath(options.failedList);
+  const declared = options.declaration.configPath && displayPath(options.declaration.configPath);
+  return file ? `; the full list is in ${file} (retry them with ${retryFlags(file, declared)})` : "";
+}
+
+async function listFailures(options: SaveOptions, failed: ImageFailure[], total: number): Promise<void> {
+  if (!options.failedList) return;
+  const file = displayPath(options.failedList);
+  await writeFailedList(
+    options.failedList,
+    failed,
+    `airgap save: ${failed.length} of ${total} images failed; retry them with: airgap save ${
+      retryFlags(file, options.declaration.configPath && displayPath(options.declaration.configPath))
+    }`,
+  );
+}
+
+/**
+ * Every image's missing blobs into the cache, image by image: a failure
+ * fails only the images that need what failed.
+ */
+async function fetchEach(
+  images: ResolvedImage[],
+  cache: CacheStore,
+  pool: RegistryPool,
+  options: SaveOptions,
+): Promise<{ images: Set<ResolvedImage>; failures: ImageFailure[] }> {
+  const absent = new Set(images.flatMap((i) => [...(i.absent ?? [])]));
+  const foreign = new Map(images.flatMap((i) => i.foreignLayers ?? []).map((l) => [l.descriptor.digest, l]));
+  const lost = new Set<ResolvedImage>();
+  const failures: ImageFailure[] = [];
+  const hosts = [...new Set(images.map((i) => i.request.source.registry))];
+  await Promise.all(hosts.map(async (host) => {
+    const mine = images.filter((i) => i.request.source.registry === host);
+    const roots: CopyRoot[] = mine.map((i) => ({
+      srcRepo: i.request.source.repository,
+      dstRepo: i.name,
+      descriptor: i.descriptor,
+      tags: [],
+      label: i.name,
+    }));
+    const result = await copyGraph({
+      src: cacheFirst(cache, stopWhenUnreachable(withForeignLayers(pool.get(host), foreign), host), pool.get(host)),
+      dst: leavingOut(cache, absent),
+      roots,
+      concurrency: options.concurrency,
+      readManifest: (_repo, desc) => cache.readBytes(desc),
+      keepGoing: true,
+    });
+    for (const { root, error } of result.failed) {
+      if (isLocalFailure(error)) throw error;
+      const image = mine[roots.indexOf(root)];
+      lost.add(image);
+      const { entry } = image.request;
+      failures.push({ entry, name: image.name, origin: image.request.origin, registry: host, error });
+    }
+  }));
+  return { images: lost, failures };
 }
 
 async function writeArchive(

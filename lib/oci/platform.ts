@@ -5,6 +5,7 @@
  * @module
  */
 import { AirgapError } from "../errors.ts";
+import { didYouMean } from "../suggest.ts";
 import { encodeJson, type ImageIndex, type Platform } from "./manifest.ts";
 import type { Descriptor } from "./manifest.ts";
 import { osVersionMatches, parseWindowsVersion, type WindowsVersion } from "./windows.ts";
@@ -38,6 +39,41 @@ const ARCH_ALIASES: Record<string, string> = {
   armel: "arm",
   i386: "386",
 };
+
+/** Operating systems and architectures images are published for (Go's GOOS/GOARCH, as the OCI spec uses). */
+const KNOWN_OS = new Set([
+  "linux",
+  "windows",
+  "darwin",
+  "freebsd",
+  "netbsd",
+  "openbsd",
+  "dragonfly",
+  "solaris",
+  "illumos",
+  "aix",
+  "plan9",
+  "android",
+  "ios",
+  "js",
+  "wasip1",
+]);
+const KNOWN_ARCH = new Set([
+  "amd64",
+  "arm64",
+  "arm",
+  "386",
+  "ppc64le",
+  "ppc64",
+  "s390x",
+  "riscv64",
+  "mips",
+  "mipsle",
+  "mips64",
+  "mips64le",
+  "loong64",
+  "wasm",
+]);
 
 /** Normalise architecture and variant as containerd does (arm64 ≡ arm64/v8, arm ≡ arm/v7). */
 export function normalisePlatform(
@@ -80,7 +116,16 @@ export function parsePlatform(text: string): PlatformSpec {
   if (!/^[a-z0-9_.-]+$/i.test(os) || !/^[a-z0-9_.-]+$/i.test(arch)) {
     throw new AirgapError(`invalid platform "${text}"`);
   }
-  return { os: os.toLowerCase(), ...normalisePlatform(arch, variant) };
+  if (!KNOWN_OS.has(os.toLowerCase())) {
+    throw new AirgapError(`invalid platform "${text}": unknown OS "${os}"${didYouMean(os, KNOWN_OS)}`);
+  }
+  const normalised = normalisePlatform(arch, variant);
+  if (!KNOWN_ARCH.has(normalised.architecture)) {
+    throw new AirgapError(
+      `invalid platform "${text}": unknown architecture "${arch}"${didYouMean(arch, KNOWN_ARCH)}`,
+    );
+  }
+  return { os: os.toLowerCase(), ...normalised };
 }
 
 function safeWindowsBuild(version: string, text: string): string {

@@ -16,7 +16,20 @@ export interface ListEntry {
 
 /** Parse the text of an image list; every malformed entry is an error naming file and line. */
 export function parseImageList(text: string, file: string): ListEntry[] {
-  const out: ListEntry[] = [];
+  const { entries, problems } = checkImageList(text, file);
+  if (problems.length > 0) {
+    throw new AirgapError(problems[0].message, { where: file, image: problems[0].entry }, { exitCode: 2 });
+  }
+  return entries;
+}
+
+/** Parse the text of an image list, collecting every malformed entry (`FILE:LINE: reason`). */
+export function checkImageList(
+  text: string,
+  file: string,
+): { entries: ListEntry[]; problems: { entry: string; message: string }[] } {
+  const entries: ListEntry[] = [];
+  const problems: { entry: string; message: string }[] = [];
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n|\r/);
   for (const [i, raw] of lines.entries()) {
     const withoutComment = raw.replace(/(^|\s)#.*$/, "");
@@ -24,12 +37,12 @@ export function parseImageList(text: string, file: string): ListEntry[] {
     if (entry === "") continue;
     try {
       parseReference(entry);
+      entries.push({ entry, line: i + 1 });
     } catch (e) {
-      throw new AirgapError(`${file}:${i + 1}: ${errorMessage(e)}`, { where: file, image: entry }, { exitCode: 2 });
+      problems.push({ entry, message: `${file}:${i + 1}: ${errorMessage(e)}` });
     }
-    out.push({ entry, line: i + 1 });
   }
-  return out;
+  return { entries, problems };
 }
 
 /** Read and parse a list file. */

@@ -71,22 +71,17 @@ Deno.test("airgap.yaml errors name file, line and column", () =>
       ["images: [rancher/rancher:v2.7.9, 'Bad Ref']\n", 'airgap.yaml:1:34: invalid image reference "Bad Ref"'],
       ["images:\n  - a\n  b: c\n", "airgap.yaml:3:"],
       ["platforms: [linux]\n", 'platforms: invalid platform "linux"'],
-      ["lists: [missing.txt]\n", "image list missing.txt does not exist"],
+      ["lists: [missing.txt]\n", "missing.txt does not exist"],
       ["registries:\n  reg.local:\n    username: u\n", "username needs passwordEnv or passwordFile"],
       [
         "registries:\n  reg.local:\n    username: u\n    passwordEnv: AIRGAP_TEST_UNSET_VAR\n",
         "AIRGAP_TEST_UNSET_VAR is not set",
       ],
     ];
-    const cwd = Deno.cwd();
-    Deno.chdir(dir);
-    try {
-      for (const [text, expected] of cases) {
-        await Deno.writeTextFile(join(dir, "airgap.yaml"), text);
-        await assertRejects(() => loadDeclaration(join(dir, "airgap.yaml")), Error, expected);
-      }
-    } finally {
-      Deno.chdir(cwd);
+    // No Deno.chdir: parallel test modules share the process's working directory.
+    for (const [text, expected] of cases) {
+      await Deno.writeTextFile(join(dir, "airgap.yaml"), text);
+      await assertRejects(() => loadDeclaration(join(dir, "airgap.yaml")), Error, expected);
     }
   }));
 

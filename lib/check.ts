@@ -1,0 +1,232 @@
+/**
+ * `airgap check`: every problem of a declaration in one pass, without the
+ * network — YAML and schema errors (with "did you mean"), missing or
+ * malformed list files, unknown platforms and Windows versions, credentials
+ * the command needs but cannot get, release and chart versions that do not
+ * parse. `plan` and `save` run it first, so a declaration's problems come
+ * in one run, not one per run.
+ * @module
+ */
+import { dirname, resolve } from "node:path";
+import { type Config, ConfigSchema } from "../schemas/config.ts";
+import {
+  declarationFromConfig,
+  type DeclarationOverrides,
+  displayPath,
+  needsCredentials,
+  registrySettings,
+} from "./declaration.ts";
+import { AirgapError, errorMessage } from "./errors.ts";
+import { parsePlatformSelector } from "./oci/platform.ts";
+import { normaliseRegistryHost, sourceReference } from "./ref.ts";
+import { declaredSources } from "./sources/declared.ts";
+import { checkImageList } from "./sources/list.ts";
+import { windowsSelector } from "./windows.ts";
+import { byPosition, checkYaml } from "./yaml.ts";
+
+/** A chart version as Helm accepts it: SemVer, optionally with a `v` (no ranges: versions are exact). */
+const CHART_VERSION = /^v?\d+(\.\d+){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
+
+/** A declaration with problems: each is one line, the message counts them. */
+export class CheckError extends AirgapError {
+  constructor(readonly problems: string[], what: string) {
+    super(`${problems.length} problem${problems.length === 1 ? "" : "s"} in ${what}; nothing was done`, {}, {
+      exitCode: 2,
+    });
+  }
+}
+
+/** Every problem of the declaration at `path`, one line each (empty when there are none). */
+export async function checkDeclaration(path: string, overrides: DeclarationOverrides = {}): Promise<string[]> {
+  const file = displayPath(path);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    return [
+      e instanceof Deno.errors.NotFound
+        ? `${file} does not exist (write one with "airgap init", or use --image-list)`
+        : `cannot read ${file}: ${errorMessage(e)}`,
+    ];
+  }
+  const checked = checkYaml(text, file, ConfigSchema);
+  // With schema problems, the rest of the declaration is still checked.
+  const config = checked.value ?? checked.rest;
+  if (!config) return checked.problems;
+  const problems: string[] = [...checked.problems];
+  const attempt = async (fn: () => unknown) => {
+    try {
+      await fn();
+    } catch (e) {
+      problems.push(errorMessage(e));
+    }
+  };
+  const locate = checked.locate;
+  const dir = dirname(resolve(path));
+
+  for (const [where, values] of platformFields(config, locate)) {
+    await attempt(() => {
+      try {
+        parsePlatformSelector(values);
+      } catch (e) {
+        throw new Error(`${where}: ${errorMessage(e)}`);
+      }
+    });
+  }
+  if (overrides.platforms?.length) await attempt(() => platforms(overrides.platforms!, "--platform"));
+  for (const [i, item] of (config.images ?? []).entries()) {
+    await attempt(() =>
+      reference(typeof item === "string" ? item : item.ref, config.sourceRegistry, locate(["images", i]))
+    );
+  }
+  for (const [i, item] of (config.lists ?? []).entries()) {
+    problems.push(
+      ...await listProblems(resolve(dir, typeof item === "string" ? item : item.path), locate(["lists", i])),
+    );
+  }
+  const windows = config.windows;
+  if (overrides.windowsVersions?.length) {
+    await attempt(() => windowsSelector(overrides.windowsVersions, "--windows-versions"));
+  } else if (windows?.versions) await attempt(() => windowsSelector(windows.versions, locate(["windows", "versions"])));
+  for (const [i, item] of (windows?.lists ?? []).entries()) {
+    const at = locate(["windows", "lists", i]);
+    problems.push(...await listProblems(resolve(dir, typeof item === "string" ? item : item.path), at));
+    if (typeof item === "object" && item.versions) {
+      await attempt(() => windowsSelector(item.versions, locate(["windows", "lists", i, "versions"])));
+    }
+  }
+  for (const [i, item] of (windows?.images ?? []).entries()) {
+    const at = locate(["windows", "images", i]);
+    await attempt(() => reference(typeof item === "string" ? item : item.ref, config.sourceRegistry, at));
+    if (typeof item === "object" && item.versions) {
+      await attempt(() => windowsSelector(item.versions, locate(["windows", "images", i, "versions"])));
+    }
+  }
+  for (const list of overrides.windowsImageLists ?? []) {
+    problems.push(...await listProblems(list, "--windows-image-list"));
+  }
+
+  const needed = needsCredentials(config, overrides.use ?? "pull");
+  for (const [host, settings] of Object.entries(config.registries ?? {})) {
+    const key = normaliseRegistryHost(host);
+    if (needed(key)) await attempt(() => registrySettings(host, settings, dir, locate(["registries", host])));
+  }
+  problems.push(...await sourceProblems(config, path, locate));
+  if (problems.length === 0) {
+    // Whatever the checks above do not know about: read it as plan would (lists, Windows lists, sources).
+    await attempt(() => declarationFromConfig(config, path, { ...overrides, use: overrides.use ?? "pull" }, locate));
+  }
+  return byPosition(problems);
+}
+
+/** Every problem of the seed-compatible declaration: one image list, Windows lists, platforms, versions. */
+export async function checkListDeclaration(
+  listPath: string | undefined,
+  overrides: DeclarationOverrides = {},
+): Promise<string[]> {
+  const problems: string[] = [];
+  if (listPath) problems.push(...await listProblems(listPath, "--image-list"));
+  for (const list of overrides.windowsImageLists ?? []) {
+    problems.push(...await listProblems(list, "--windows-image-list"));
+  }
+  if (overrides.platforms?.length) {
+    try {
+      platforms(overrides.platforms, "--platform");
+    } catch (e) {
+      problems.push(errorMessage(e));
+    }
+  }
+  if (overrides.windowsVersions?.length) {
+    try {
+      windowsSelector(overrides.windowsVersions, "--windows-versions");
+    } catch (e) {
+      problems.push(errorMessage(e));
+    }
+  }
+  return problems;
+}
+
+/** Every `platforms`-like field of the declaration, with where it is written. */
+function platformFields(
+  config: Config,
+  locate: (path: readonly PropertyKey[]) => string,
+): [string, string[]][] {
+  const out: [string, string[]][] = [];
+  const add = (path: PropertyKey[], values: string[] | undefined) => values && out.push([locate(path), values]);
+  add(["platforms"], config.platforms);
+  for (const [i, item] of (config.images ?? []).entries()) {
+    if (typeof item === "object") add(["images", i, "platforms"], item.platforms);
+  }
+  for (const [i, item] of (config.lists ?? []).entries()) {
+    if (typeof item === "object") add(["lists", i, "platforms"], item.platforms);
+  }
+  add(["rancher", "platforms"], config.rancher?.platforms);
+  add(["rancher", "windowsPlatforms"], config.rancher?.windowsPlatforms);
+  for (const [i, chart] of (config.charts ?? []).entries()) add(["charts", i, "platforms"], chart.platforms);
+  return out;
+}
+
+function platforms(values: string[], where: string) {
+  try {
+    parsePlatformSelector(values);
+  } catch (e) {
+    throw new AirgapError(`${where}: ${errorMessage(e)}`);
+  }
+}
+
+function reference(entry: string, sourceRegistry: string | undefined, where: string) {
+  try {
+    sourceReference(entry.trim(), sourceRegistry);
+  } catch (e) {
+    throw new AirgapError(`${where}: ${errorMessage(e)}`);
+  }
+}
+
+/** A list file that is missing, unreadable, or has malformed entries (each one). */
+async function listProblems(path: string, where: string): Promise<string[]> {
+  const shown = displayPath(path);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    return [
+      e instanceof Deno.errors.NotFound
+        ? `${where}: image list ${shown} does not exist`
+        : `${where}: cannot read image list ${shown}: ${errorMessage(e)}`,
+    ];
+  }
+  return checkImageList(text, shown).problems.map((p) => p.message);
+}
+
+/** The `rancher:` section and each chart on its own, so that one bad chart does not hide the next. */
+async function sourceProblems(
+  config: Config,
+  path: string,
+  locate: (path: readonly PropertyKey[]) => string,
+): Promise<string[]> {
+  const problems: string[] = [];
+  const defaultPlatforms = { all: true } as const;
+  const sourceRegistry = config.sourceRegistry;
+  const parts: { config: Config; locate: (p: readonly PropertyKey[]) => string }[] = [];
+  if (config.rancher) parts.push({ config: { rancher: config.rancher, windows: config.windows }, locate });
+  for (const [i, chart] of (config.charts ?? []).entries()) {
+    if (!CHART_VERSION.test(chart.version)) {
+      problems.push(
+        `${
+          locate(["charts", i, "version"])
+        }: charts[${i}].version: "${chart.version}" is not an exact chart version (SemVer, e.g. 1.12.3)`,
+      );
+    }
+    // Seen alone, the chart is charts[0]: point messages at its real place.
+    const at = (p: readonly PropertyKey[]) => locate(p[0] === "charts" ? ["charts", i, ...p.slice(2)] : p);
+    parts.push({ config: { charts: [chart] }, locate: at });
+  }
+  for (const part of parts) {
+    try {
+      await declaredSources(part.config, { path, locate: part.locate, defaultPlatforms, sourceRegistry });
+    } catch (e) {
+      problems.push(errorMessage(e));
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,193 @@
+/**
+ * Images that failed, reported the way an operator can act on: grouped by
+ * registry and cause (704 "not found" are one line, not 704), sorted by list
+ * line, and written in full as an image list (`NAME.failed.txt`) whose `#`
+ * comments give each reason, so `--image-list NAME.failed.txt` retries just
+ * those. Why an image failed is decided in one place, {@link failureCause}.
+ * @module
+ */
+import { basename, dirname, join } from "node:path";
+import { AirgapError, errorMessage } from "./errors.ts";
+import type { Descriptor } from "./oci/manifest.ts";
+import type { Store } from "./store/types.ts";
+
+/** One image that could not be resolved, saved or loaded. */
+export interface ImageFailure {
+  /** The entry as written in its list (what a retry list names). */
+  entry: string;
+  /** The full source name, e.g. `docker.io/rancher/foo:v1`, when it differs from the entry. */
+  name?: string;
+  /** Where it was declared: `rancher-images.txt:12` (or the archive for a load). */
+  origin: string;
+  /** The registry the failure came from. */
+  registry: string;
+  /** What went wrong. */
+  error: unknown;
+}
+
+/** Why an image failed, as grouped in reports. */
+export interface FailureCause {
+  /** The registry the failure belongs to. */
+  registry: string;
+  /** A short cause shared by every image that failed the same way, e.g. `not found (MANIFEST_UNKNOWN)`. */
+  cause: string;
+  /**
+   * The registry itself could not be reached (DNS, refused connection, TLS):
+   * every other image there fails the same way, so they are failed at once
+   * instead of being tried one by one.
+   */
+  unreachable: boolean;
+}
+
+const NETWORK_CAUSES: [RegExp, string][] = [
+  [
+    /dns error|failed to lookup address|Name or service not known|nodename nor servname|No such host/i,
+    "DNS lookup failed",
+  ],
+  [/connection refused/i, "connection refused"],
+  [/certificate|tls|ssl|UnknownIssuer/i, "TLS handshake failed"],
+  [/timed out|TimedOut|deadline/i, "timed out"],
+  [/connection reset|broken pipe|ECONNRESET/i, "connection reset"],
+];
+
+function causeChain(e: unknown): string {
+  const parts: string[] = [];
+  for (let cur = e, depth = 0; cur !== undefined && depth < 5; depth++) {
+    parts.push(errorMessage(cur));
+    cur = cur instanceof Error ? cur.cause : undefined;
+  }
+  return parts.join(" | ");
+}
+
+/**
+ * The one place that decides why an image failed. It reads the HTTP status
+ * and registry error code an {@link AirgapError} carries; connection-level
+ * failures (no status) are recognised from the transport's message.
+ */
+export function failureCause(e: unknown, registry: string): FailureCause {
+  // When the transport's typed errors are merged, test them here first
+  // (NotFoundError → not found, UnauthorizedError → unauthorized/forbidden,
+  // NetworkError → unreachable, TransientError → its status); the context
+  // checks below stay for errors that carry only a status.
+  const context = e instanceof AirgapError ? e.context : {};
+  const status = context.status;
+  const code = context.code;
+  const at = (cause: string, unreachable = false): FailureCause => ({ registry, cause, unreachable });
+  if (status === 404 || code === "MANIFEST_UNKNOWN" || code === "NAME_UNKNOWN" || code === "BLOB_UNKNOWN") {
+    return at(`not found${code ? ` (${code.toLowerCase().replace(/_/g, " ")})` : ""}`);
+  }
+  if (status === 401) return at("unauthorized (HTTP 401)");
+  if (status === 403) return at("forbidden (HTTP 403)");
+  if (status === 429) return at("rate-limited (HTTP 429)");
+  if (status !== undefined) return at(`HTTP ${status}${code ? ` ${code}` : ""}`);
+  const text = causeChain(e);
+  if (/digest mismatch|does not match|expected sha256/i.test(text)) return at("content did not verify");
+  for (const [pattern, cause] of NETWORK_CAUSES) {
+    // Only a failed connection makes the whole registry unreachable; a reset in the middle of a body does not.
+    if (pattern.test(text)) return at(cause, cause !== "connection reset" && cause !== "timed out");
+  }
+  if (/cannot reach registry/i.test(text)) return at("unreachable", true);
+  return at(errorMessage(e).replace(/^.*?: /, "").slice(0, 80));
+}
+
+/**
+ * A source that stops asking a registry once it turned out unreachable: the
+ * next fetches fail at once with the same error instead of each waiting for
+ * the network (and its retries) again.
+ */
+export function stopWhenUnreachable<S extends Store>(store: S, registry: string): S {
+  let unreachable: unknown;
+  return {
+    ...store,
+    async fetch(repo: string, desc: Descriptor) {
+      if (unreachable) throw unreachable;
+      try {
+        return await store.fetch(repo, desc);
+      } catch (e) {
+        if (failureCause(e, registry).unreachable) unreachable ??= e;
+        throw e;
+      }
+    },
+  };
+}
+
+/** A failure of the machine we run on (disk full, read-only), not of an image: no point going on. */
+export function isLocalFailure(e: unknown): boolean {
+  return /No space left|ENOSPC|EDQUOT|quota exceeded|Read-only file system|EROFS/i.test(causeChain(e));
+}
+
+/** `file:line` origins sort by file, then line number; others after, by text. */
+function originOrder(a: ImageFailure, b: ImageFailure): number {
+  const pa = a.origin.match(/^(.*):(\d+)$/);
+  const pb = b.origin.match(/^(.*):(\d+)$/);
+  if (pa && pb) return pa[1] === pb[1] ? Number(pa[2]) - Number(pb[2]) : pa[1] < pb[1] ? -1 : 1;
+  if (pa || pb) return pa ? -1 : 1;
+  return a.origin < b.origin ? -1 : a.origin > b.origin ? 1 : 0;
+}
+
+/** Failures sorted by list line. */
+export function sortFailures(failures: readonly ImageFailure[]): ImageFailure[] {
+  return [...failures].sort(originOrder);
+}
+
+/**
+ * One line per (registry, cause): the count and the first few list lines,
+ * e.g. `docker.io: 704 images not found (manifest unknown): rancher-images.txt:3 rancher/foo:v1, :5 …`.
+ * Groups are ordered by their first list line.
+ */
+export function groupFailures(failures: readonly ImageFailure[], shown = 3): string[] {
+  const groups = new Map<string, { cause: FailureCause; items: ImageFailure[] }>();
+  for (const failure of sortFailures(failures)) {
+    const cause = failureCause(failure.error, failure.registry);
+    const key = `${cause.registry}\0${cause.cause}`;
+    const group = groups.get(key) ?? { cause, items: [] };
+    group.items.push(failure);
+    groups.set(key, group);
+  }
+  return [...groups.values()].map(({ cause, items }) => {
+    let lastFile = "";
+    const examples = items.slice(0, shown).map((f) => {
+      const m = f.origin.match(/^(.*)(:\d+)$/);
+      const where = m && m[1] === lastFile ? m[2] : f.origin;
+      if (m) lastFile = m[1];
+      return `${where} ${f.entry}`;
+    });
+    const more = items.length > shown ? `, … (${items.length - shown} more)` : "";
+    const what = items.length === 1 ? "1 image" : `${items.length} images`;
+    return `${cause.registry}: ${what} ${cause.cause}: ${examples.join(", ")}${more}`;
+  });
+}
+
+/** The failures as an image list: each entry after a `# origin: reason` comment, sorted by list line. */
+export function formatFailedList(failures: readonly ImageFailure[], header: string): string {
+  const lines = [`# ${header}`];
+  for (const failure of sortFailures(failures)) {
+    const cause = failureCause(failure.error, failure.registry);
+    lines.push(`# ${failure.origin}: ${cause.registry}: ${cause.cause}: ${errorMessage(failure.error)}`);
+    lines.push(failure.entry);
+  }
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * `NAME.failed.txt` next to `path` (`rancher-images.tar` → `rancher-images.failed.txt`);
+ * `kind` tells lists apart that may meet in one directory (`load-failed`).
+ */
+export function failedListPath(path: string, kind = "failed"): string {
+  const name = basename(path).replace(/\.(tar|lock|tgz|tar\.gz|\d{3})$/i, "");
+  return join(dirname(path), `${name}.${kind}.txt`);
+}
+
+/** The flags that retry what a list names: `-f DECLARATION -l LIST` (the declaration's settings kept), or `-l LIST`. */
+export function retryFlags(list: string, declaration?: string): string {
+  return declaration ? `-f ${declaration} -l ${list}` : `--image-list ${list}`;
+}
+
+/** Write the list of failures (or remove a stale one when nothing failed). */
+export async function writeFailedList(path: string, failures: readonly ImageFailure[], header: string): Promise<void> {
+  if (failures.length === 0) {
+    await Deno.remove(path).catch(() => {});
+    return;
+  }
+  await Deno.writeTextFile(path, formatFailedList(failures, header));
+}
