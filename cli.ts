@@ -38,6 +38,11 @@ import { FOREIGN_LAYER_POLICIES, parseForeignLayerPolicy } from "./lib/oci/forei
 import { VERSION } from "./lib/version.ts";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+/** `--with-signatures` and `--verify-key` as the commands take them. */
+const artifactFlags = (o: { withSignatures?: boolean; verifyKey?: string[] }) => ({
+  withSignatures: o.withSignatures,
+  verifyKeys: o.verifyKey?.map((p) => resolve(p)),
+});
 
 interface CommonOptions {
   file?: string;
@@ -255,6 +260,12 @@ function program(): Command {
     .option("--checksum", "write NAME.SHA256SUMS for the archive (always written when split)")
     .option("--concurrency <n>", "concurrent downloads per registry", (v) => parseInt(v, 10))
     .option("--keep-going", "save every image that can be saved; list the others in NAME.failed.txt (exit code 3)")
+    .option("--with-signatures", "carry cosign signatures, attestations, SBOMs and OCI referrers with the images")
+    .option(
+      "--verify-key <file>",
+      "refuse images without a cosign signature verifying with this PEM key (repeatable)",
+      collect,
+    )
     .action(async (options) => {
       if (options.output && options.images) throw usageError("use either -o/--output or -i/--images, not both");
       let partSize: number | undefined;
@@ -297,6 +308,7 @@ function program(): Command {
         base,
         keepGoing: options.keepGoing ?? decl.keepGoing,
         failedList: failedListPath(output),
+        artifacts: artifactFlags(options),
       });
       reportLeftOut(result.failed, failedListPath(output), reporter, decl.configPath);
       if (result.archive.parts.length > 1 || options.checksum) {
@@ -311,8 +323,9 @@ function program(): Command {
           }) carried`,
         );
       }
+      const carried = result.plan.images.filter((p) => p.image.artifact).length;
       out(
-        `saved ${result.plan.images.length} images${
+        `saved ${result.plan.images.length - carried} images${carried ? ` with ${carried} artifacts` : ""}${
           result.sources.charts.length
             ? ` and ${result.sources.charts.length} chart${result.sources.charts.length === 1 ? "" : "s"}`
             : ""
@@ -346,6 +359,11 @@ function program(): Command {
     .option("--ca-file <file>", "CA certificate(s) to trust for the target registry")
     .option("--concurrency <n>", "concurrent uploads", (v) => parseInt(v, 10))
     .option("--keep-going", "load every image that can be loaded; list the others in NAME.failed.txt (exit code 3)")
+    .option(
+      "--verify-key <file>",
+      "check each image's carried cosign signature with this PEM key first (repeatable)",
+      collect,
+    )
     .option("--charts-dir <dir>", "write the archive's charts here as NAME-VERSION.tgz (alone: without --registry)")
     .option(
       "--push-charts [path]",
@@ -412,6 +430,7 @@ function program(): Command {
         concurrency: options.concurrency,
         charts,
         keepGoing: options.keepGoing ?? decl?.keepGoing,
+        verifyKeys: artifactFlags(options).verifyKeys,
       });
       // Not NAME.failed.txt: that may be the list of what the save left out, carried with the archive.
       const failedList = failedListPath(archivePath, "load-failed");
@@ -620,7 +639,9 @@ function program(): Command {
       for (const problem of result.problems) console.error(`error: ${problem.subject}: ${problem.message}`);
       const what = `${result.images} images, ${result.blobs} blobs, ${formatBytes(result.bytes)}${
         result.parts.length > 1 ? ` in ${result.parts.length} parts` : ""
-      }${result.fromBase ? `, ${result.fromBase} blobs from its base` : ""}`;
+      }${result.fromBase ? `, ${result.fromBase} blobs from its base` : ""}${
+        result.artifacts ? `, ${result.artifacts} signatures/attestations/SBOMs` : ""
+      }`;
       if (result.problems.length > 0) {
         throw new AirgapError(`${displayPath(path)}: ${result.problems.length} problem(s) in ${what}`);
       }
@@ -641,10 +662,11 @@ function program(): Command {
       const rows = listing.images.map((i) => [
         i.kind === "image" ? i.entry : `${i.entry} (${i.kind})`,
         shortDigest(i.digest),
+        i.artifacts ? `${i.artifacts}${i.verifiedSignatures ? " (verified)" : ""}` : "-",
         i.platforms.length ? i.platforms.join(",") : "-",
         i.carried === i.size ? formatBytes(i.size) : `${formatBytes(i.carried)} of ${formatBytes(i.size)}`,
       ]);
-      const header = ["IMAGE", "DIGEST", "PLATFORMS", "SIZE"];
+      const header = ["IMAGE", "DIGEST", "ARTIFACTS", "PLATFORMS", "SIZE"];
       const widths = header.map((h, n) => Math.max(h.length, ...rows.map((r) => r[n].length)));
       for (const r of [header, ...rows]) {
         out(r.map((c, n) => (n === r.length - 1 ? c : c.padEnd(widths[n]))).join("  "));

@@ -29,6 +29,7 @@ import { isManifestType } from "./oci/media.ts";
 import { filterIndex, formatPlatform, isAttestation, platformWants } from "./oci/platform.ts";
 import { formatReference, isValidDigest } from "./ref.ts";
 import { limiter } from "./copy.ts";
+import { lockedArtifact } from "./artifacts/carry.ts";
 import type { CacheStore } from "./store/cache.ts";
 import type { Base } from "./delta.ts";
 import type { RegistryStore } from "./store/registry/store.ts";
@@ -66,6 +67,26 @@ export interface ResolvedImage {
   externalLayers?: Descriptor[];
   /** Blobs of the graph deliberately not carried (foreign layers under skip): the target must hold them. */
   absent?: Set<string>;
+  /** Set on a signature, attestation, SBOM or referrer carried with its subject image (see lib/artifacts). */
+  artifact?: ResolvedArtifact;
+  /** The subject's cosign signatures verified before saving: how many, with which keys. */
+  verified?: { signatures: number; keys: string[] };
+}
+
+/** What makes a {@link ResolvedImage} an artifact of another. */
+export interface ResolvedArtifact {
+  /** A cosign tag kind, or `referrer`. */
+  role: "signature" | "attestation" | "sbom" | "referrer";
+  /** The kind, when known. */
+  kind?: "signature" | "attestation" | "sbom";
+  /** Digest of the manifest it belongs to. */
+  subject: string;
+  /** The entry of its subject image. */
+  subjectEntry: string;
+  /** Its cosign tag (referrers have none). */
+  tag?: string;
+  /** How a referrers index lists it. */
+  listed?: Descriptor;
 }
 
 /** How an image compares with the previous lock. */
@@ -478,9 +499,15 @@ export async function makePlan(
 
 /** The lock for a set of resolved images. */
 export function lockFromImages(images: ResolvedImage[]): Lock {
+  const artifacts = new Map<string, ResolvedImage[]>();
+  for (const image of images) {
+    if (image.artifact) {
+      artifacts.set(image.artifact.subjectEntry, [...artifacts.get(image.artifact.subjectEntry) ?? [], image]);
+    }
+  }
   return {
     lockVersion: 1,
-    images: images.map((image) => ({
+    images: images.filter((image) => !image.artifact).map((image) => ({
       entry: image.request.entry,
       source: image.name,
       digest: image.descriptor.digest,
@@ -491,6 +518,10 @@ export function lockFromImages(images: ResolvedImage[]): Lock {
       blobs: Object.fromEntries([...image.manifests, ...image.blobs].map((d) => [d.digest, d.size])),
       ...(image.assembled ? { assembled: image.assembled } : {}),
       ...(image.rewritten ? { rewritten: image.rewritten } : {}),
+      ...(artifacts.has(image.request.entry)
+        ? { artifacts: artifacts.get(image.request.entry)!.map(lockedArtifact) }
+        : {}),
+      ...(image.verified ? { verified: image.verified } : {}),
     })),
   };
 }

@@ -9,14 +9,28 @@ const platformList = z.array(z.string().min(1), {
   error: "expected a list of platforms such as [linux/amd64, linux/arm64] or [all]",
 });
 
+/** Signatures, attestations and SBOMs to carry with images (cosign tags and OCI referrers). */
+export const ArtifactsSchema = z.array(z.enum(["signatures", "attestations", "sboms"]), {
+  error: "expected a list of [signatures, attestations, sboms]",
+});
+
+/** Cosign key-based verification: the image must carry a signature of its digest made with this key (PEM, relative to this file). */
+export const VerifySchema = z.strictObject({
+  key: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+}, { error: "expected {key: FILE} or {key: [FILE, …]}" });
+
 /** One inline image entry: a string, or an object with per-image settings. */
 export const ImageEntrySchema = z.union([
   z.string().min(1),
   z.strictObject({
     ref: z.string().min(1),
     platforms: platformList.optional(),
+    /** Signatures, attestations and SBOMs to carry with this image. */
+    artifacts: ArtifactsSchema.optional(),
+    /** Keys this image's cosign signature must verify with. */
+    verify: VerifySchema.optional(),
   }),
-], { error: "expected an image reference (string) or {ref, platforms}" });
+], { error: "expected an image reference (string) or {ref, platforms, artifacts, verify}" });
 
 /** One image list file: a path, or an object with per-list settings. */
 export const ListEntrySchema = z.union([
@@ -60,6 +74,8 @@ export const RegistrySettingsSchema = z.strictObject({
    * include (default: carry them, rewrite manifests), keep (leave them at their URLs), skip (rewrite, do not carry).
    */
   foreignLayers: z.enum(["include", "keep", "skip"]).optional(),
+  /** Keys the cosign signatures of images pulled from this host must verify with. */
+  verify: VerifySchema.optional(),
   insecure: z.boolean().optional(),
   ca: z.string().min(1).optional(),
   username: z.string().min(1).optional(),
@@ -147,6 +163,10 @@ export const ConfigSchema = z.strictObject({
   cache: z.string().min(1).optional(),
   /** Save, load and plan every image that can be (`--keep-going`): the others are listed in NAME.failed.txt, exit code 3. */
   keepGoing: z.boolean().optional(),
+  /** Signatures, attestations and SBOMs to carry with every image (`--with-signatures`: all three). */
+  artifacts: ArtifactsSchema.optional(),
+  /** Keys every image's cosign signature must verify with (`--verify-key`). */
+  verify: VerifySchema.optional(),
 });
 
 /** A validated declaration. */

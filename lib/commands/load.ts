@@ -23,6 +23,14 @@ import type { Descriptor } from "../oci/manifest.ts";
 import { parseLock } from "../lock.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
 import type { RegistryStats, RegistryStore } from "../store/registry/store.ts";
+import {
+  artifactsOf,
+  type ArtifactTarget,
+  isArtifactEntry,
+  pushArtifacts,
+  verifyCarried,
+} from "../artifacts/deliver.ts";
+import { loadVerifyKey } from "../artifacts/verify.ts";
 import { archiveImageEntries, type ChartLoadOptions, type LoadedChart, prepareCharts, runChartJobs } from "./charts.ts";
 
 /** Options of {@link loadCommand}. */
@@ -47,6 +55,8 @@ export interface LoadOptions {
   charts?: ChartLoadOptions;
   /** Load every image that can be loaded; the failed ones are returned in {@link LoadResult.failed}. */
   keepGoing?: boolean;
+  /** `--verify-key`: every image's carried cosign signature must verify with one of these PEM files. */
+  verifyKeys?: string[];
 }
 
 /** One image as loaded. */
@@ -69,6 +79,8 @@ export interface LoadResult {
   charts: LoadedChart[];
   /** With `keepGoing`: images whose push failed (named by their archive entries). */
   failed: ImageFailure[];
+  /** Signatures, attestations, SBOMs and referrers pushed with the images. */
+  artifacts: number;
 }
 
 /** Pick the archive images to load; every requested entry must be there. */
@@ -104,7 +116,10 @@ export function selectImages(images: ArchiveIndexEntry[], entries: string[] | un
 /** Load an archive into a registry. */
 export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
   const archive = await openArchive(options.archivePath);
-  const chosen = selectImages(archiveImageEntries(archive.images), options.entries, options.archivePath);
+  const entries = archiveImageEntries(archive.images);
+  const carried = entries.filter(isArtifactEntry);
+  const chosen = selectImages(entries.filter((i) => !isArtifactEntry(i)), options.entries, options.archivePath);
+  if (options.verifyKeys?.length) await verifyArchived(archive, chosen, carried, options.verifyKeys);
   if (chosen.length === 0 && !options.charts) throw new AirgapError(`${options.archivePath} holds no images`);
   if (options.platforms) await checkWindowsVersions(archive, chosen, options.platforms);
   const targets = new Map<string, { ref: Reference; image: ArchiveIndexEntry }>();
@@ -182,11 +197,53 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
         }
       }
     }
+    const artifacts = await pushArtifacts(
+      archive,
+      store,
+      artifactTargets(targets, carried, options),
+      (d) => archive.readBytes(d),
+    );
     const charts = await runChartJobs(archive, chartJobs, { ...chartOptions, store });
-    return { images, stats: store.stats, charts, failed };
+    return { images, stats: store.stats, charts, failed, artifacts };
   } finally {
     await pool.close();
   }
+}
+
+/** `load --verify-key`: each image's signature, from the archive alone, before anything is pushed. */
+async function verifyArchived(
+  archive: ArchiveReader,
+  chosen: ArchiveIndexEntry[],
+  carried: ArchiveIndexEntry[],
+  keyPaths: string[],
+): Promise<void> {
+  const keys = await Promise.all(keyPaths.map(loadVerifyKey));
+  const lock = archive.lock ? parseLock(archive.lock, `${archive.path}: airgap.lock`) : undefined;
+  const upstream = new Map(lock?.images.map((i) => [i.entry, i.upstreamDigest ?? i.digest]) ?? []);
+  for (const image of chosen) {
+    const digest = upstream.get(image.entry) ?? image.descriptor.digest;
+    await verifyCarried(image, digest, carried, (d) => archive.readBytes(d), keys);
+  }
+}
+
+/** The artifacts of the images that were loaded, each in its subject's target repository. */
+function artifactTargets(
+  targets: Map<string, { ref: Reference; image: ArchiveIndexEntry }>,
+  carried: ArchiveIndexEntry[],
+  options: Pick<LoadOptions, "registry" | "prefix">,
+): ArtifactTarget[] {
+  const out: ArtifactTarget[] = [];
+  const seen = new Set<string>();
+  for (const { image } of targets.values()) {
+    for (const artifact of artifactsOf(carried, image.entry)) {
+      const ref = targetReference(artifact.entry, options.registry, options.prefix ?? "");
+      const key = `${ref.repository}@${artifact.descriptor.digest}:${ref.tag ?? ""}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ artifact, srcRepo: "", repo: ref.repository, tag: ref.tag });
+    }
+  }
+  return out;
 }
 
 /**

@@ -11,6 +11,7 @@
  * @module
  */
 import type { Lock } from "../../schemas/lock.ts";
+import { artifactAnnotations, type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
 import { copyGraph, type CopyRoot } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
@@ -75,6 +76,8 @@ export interface SaveOptions {
   keepGoing?: boolean;
   /** Where to list the images that failed (`NAME.failed.txt`); removed when nothing failed. */
   failedList?: string;
+  /** `--with-signatures` and `--verify-key`: artifacts to carry, keys to verify with (see lib/artifacts). */
+  artifacts?: ArtifactFlags;
 }
 
 /** What a save did. */
@@ -170,7 +173,7 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       locked: options.locked,
       foreignLayers: options.declaration.foreignLayers,
     });
-    const images = resolution.images;
+    let images = resolution.images;
     const failed = [...resolution.failures];
     if (failed.length > 0 && (!options.keepGoing || images.length === 0)) {
       await listFailures(options, failed, total);
@@ -180,6 +183,7 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       );
     }
     trace("resolved");
+    images = await carryArtifacts(images, failed, { cache, pool, options, total });
     for (const note of foreignLayerNotes(images, options.declaration.foreignLayers ?? "include")) {
       if (note.warning) reporter.warn(note.text);
       else reporter.info(note.text);
@@ -230,6 +234,35 @@ async function writeSaved(
     }
     return await write();
   }
+}
+
+/**
+ * The artifacts the policy asks for, added after their subjects; images whose
+ * signatures do not verify are refused here, before the archive is started.
+ */
+async function carryArtifacts(
+  images: ResolvedImage[],
+  failed: ImageFailure[],
+  ctx: { cache: CacheStore; pool: RegistryPool; options: SaveOptions; total: number },
+): Promise<ResolvedImage[]> {
+  const { options } = ctx;
+  const policy = await artifactPolicy(options.declaration, options.artifacts ?? {});
+  const carried = await withArtifacts(images, { cache: ctx.cache, registry: ctx.pool.get, policy });
+  failed.push(...carried.failures);
+  if (carried.failures.length > 0 && (!options.keepGoing || carried.images.length === 0)) {
+    await listFailures(options, failed, ctx.total);
+    const first = errorMessage(carried.failures[0].error);
+    throw new ResolveError(
+      failed,
+      `${carried.failures.length} of ${ctx.total} images refused (first: ${first}); nothing was saved${
+        listedIn(options)
+      }`,
+    );
+  }
+  if (carried.artifacts.length > 0) {
+    options.reporter.info(`carrying ${carried.artifacts.length} signatures, attestations, SBOMs and referrers`);
+  }
+  return [...carried.images, ...carried.artifacts];
 }
 
 function listedIn(options: SaveOptions): string {
@@ -310,7 +343,12 @@ async function writeArchive(
   const source = (host: string) => withForeignLayers(pool.get(host), foreign);
   const archive: ArchiveWriter = await createArchive(options.output, {
     images: [
-      ...images.map((i) => ({ descriptor: i.descriptor, name: i.name, entry: i.request.entry })),
+      ...images.map((i) => ({
+        descriptor: i.descriptor,
+        name: i.name,
+        entry: i.request.entry,
+        annotations: artifactAnnotations(i),
+      })),
       ...charts.map(chartArchiveImage),
     ],
     blobs: withChartBlobs(archiveOrder(images), charts),
