@@ -192,13 +192,14 @@ export interface ArtifactFlags {
  * else the declaration's. Every key file is read once, up front.
  */
 export async function artifactPolicy(
-  declaration: Pick<Declaration, "artifacts" | "verifyKeys" | "verifyByRegistry">,
+  declaration: Pick<Declaration, "artifacts" | "verifyKeys" | "verifyByRegistry" | "requests">,
   flags: ArtifactFlags,
 ): Promise<(image: ResolvedImage) => ArtifactPolicy> {
   const paths = new Set([
     ...flags.verifyKeys ?? [],
     ...declaration.verifyKeys ?? [],
     ...[...declaration.verifyByRegistry?.values() ?? []].flat(),
+    ...declaration.requests.flatMap((r) => r.verifyKeys ?? []),
   ]);
   const loaded = new Map<string, VerifyKey>();
   for (const path of paths) loaded.set(path, await loadVerifyKey(path));

@@ -9,7 +9,6 @@
  * @module
  */
 import { type CopyEvent, copyGraph, type CopyRoot } from "../copy.ts";
-import { AirgapError } from "../errors.ts";
 import { type Descriptor, parseManifest } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
 import type { ArchiveIndexEntry } from "../store/archive.ts";
