@@ -187,6 +187,12 @@ function program(): Command {
     .option("--since <old>", "also show what a delta against OLD (an airgap.lock or archive) would carry")
     .option("--json", "print the plan as JSON")
     .option("--keep-going", "plan every image that resolves; list the others in airgap.failed.txt (exit code 3)")
+    .option("--with-signatures", "also plan cosign signatures, attestations, SBOMs and OCI referrers")
+    .option(
+      "--verify-key <file>",
+      "refuse images without a cosign signature verifying with this PEM key (repeatable)",
+      collect,
+    )
     .action(async (options) => {
       const decl = await declaration(options);
       const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
@@ -204,6 +210,7 @@ function program(): Command {
         reporter,
         keepGoing: options.keepGoing ?? decl.keepGoing,
         failedList,
+        artifacts: artifactFlags(options),
       });
       reportLeftOut(failed, failedList, reporter, decl.configPath);
       if (options.json) {
@@ -472,6 +479,12 @@ function program(): Command {
     .option("--locked", "mirror exactly the digests pinned in the lock")
     .option("--since <old>", "blobs OLD (an airgap.lock or archive) references are at the target already: skip them")
     .option("--cache-blobs", "also keep every blob in the cache (default: only manifests)")
+    .option("--with-signatures", "also copy cosign signatures, attestations, SBOMs and OCI referrers")
+    .option(
+      "--verify-key <file>",
+      "refuse images without a cosign signature verifying with this PEM key (repeatable)",
+      collect,
+    )
     .option("--concurrency <n>", "concurrent transfers per registry", (v) => parseInt(v, 10))
     .action(async (options) => {
       const decl = await declaration(options);
@@ -505,6 +518,7 @@ function program(): Command {
         reporter: reporterFor(options),
         concurrency: options.concurrency,
         perOsTags: (options.windowsImageList?.length ?? 0) > 0,
+        artifacts: artifactFlags(options),
       });
       const elapsed = performance.now() - started;
       if (!options.quiet) { for (const image of result.images) out(`${image.target}@${image.digest}`); }
@@ -514,7 +528,9 @@ function program(): Command {
           formatDuration(elapsed)
         }: ${s.blobsPushed} blobs pushed (${formatBytes(s.bytesPushed)}, ${
           formatRate(s.bytesPushed, elapsed)
-        }), ${s.blobsMounted} mounted, ${s.blobsSkipped} already there, ${s.manifestsPushed} manifests pushed`,
+        }), ${s.blobsMounted} mounted, ${s.blobsSkipped} already there, ${s.manifestsPushed} manifests pushed${
+          result.artifacts ? `; ${result.artifacts} signatures/attestations/SBOMs` : ""
+        }`,
       );
       if (lockPath) out(`wrote ${displayPath(lockPath)}`);
     });

@@ -92,7 +92,8 @@ export async function withArtifacts(
       failures.push({ entry, name: image.name, origin: image.request.origin, registry: source.registry, error: e });
     }
   }));
-  const order = (list: ResolvedImage[]) => list.sort((a, b) => images.indexOf(a) - images.indexOf(b));
+  const at = new Map(images.map((image, i) => [image, i]));
+  const order = (list: ResolvedImage[]) => list.sort((a, b) => at.get(a)! - at.get(b)!);
   return {
     images: order(kept),
     artifacts: artifacts.sort((a, b) => a.request.entry.localeCompare(b.request.entry)),

@@ -3,6 +3,8 @@
  * previous lock, show what would move, and write the new lock.
  * @module
  */
+import { type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
+import { errorMessage } from "../errors.ts";
 import type { Lock } from "../../schemas/lock.ts";
 import type { Declaration } from "../declaration.ts";
 import { formatBytes, shortDigest } from "../format.ts";
@@ -34,6 +36,8 @@ export interface PlanOptions {
   keepGoing?: boolean;
   /** Where to list the images that failed (`airgap.failed.txt`); removed when nothing failed. */
   failedList?: string;
+  /** `--with-signatures` and `--verify-key`: artifacts are planned (and signatures checked) as save does. */
+  artifacts?: ArtifactFlags;
 }
 
 /** A plan and the lock it implies. */
@@ -63,7 +67,7 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
     const requests = onlyRequested(sources.requests, options.declaration.only);
     let resolved = 0;
     const total = requests.length;
-    const { images, failures } = await resolveEach(requests, {
+    const resolution = await resolveEach(requests, {
       cache,
       registry: pool.get,
       lock: options.previousLock,
@@ -74,6 +78,10 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
         if (resolved % 50 === 0) options.reporter.info(`resolved ${resolved}/${total} images`);
       },
     });
+    const policy = await artifactPolicy(options.declaration, options.artifacts ?? {});
+    const carried = await withArtifacts(resolution.images, { cache, registry: pool.get, policy });
+    const failures = [...resolution.failures, ...carried.failures];
+    const images = [...carried.images, ...carried.artifacts];
     if (options.failedList) {
       const file = displayPath(options.failedList);
       await writeFailedList(
@@ -84,13 +92,15 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
         }`,
       );
     }
-    if (failures.length > 0 && (!options.keepGoing || images.length === 0)) {
+    if (failures.length > 0 && (!options.keepGoing || carried.images.length === 0)) {
       const file = options.failedList && displayPath(options.failedList);
       throw new ResolveError(
         failures,
-        `${failures.length} of ${total} images could not be resolved; no lock was written${
-          file ? `; the full list is in ${file}` : ""
-        }`,
+        `${failures.length} of ${total} images ${
+          carried.failures.length > 0
+            ? `could not be resolved or were refused (first: ${errorMessage(carried.failures[0].error)})`
+            : "could not be resolved"
+        }; no lock was written${file ? `; the full list is in ${file}` : ""}`,
       );
     }
     const plan = await makePlan(images, cache, options.previousLock, options.base, failures);
