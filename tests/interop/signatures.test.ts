@@ -14,7 +14,7 @@ import { pushCorpus } from "../helpers/corpus.ts";
 import { interopAvailable, skopeo, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { type Blob, type GeneratedImage, multiPlatformImage, singleImage } from "../../lib/corpus.ts";
-import { cosignTag } from "../../lib/artifacts/discover.ts";
+import { cosignTag, fallbackTag } from "../../lib/artifacts/discover.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { encodeJson } from "../../lib/oci/manifest.ts";
 import { parseLock } from "../../lib/lock.ts";
@@ -88,7 +88,52 @@ function attestation(repository: string, digest: string, key: KeyObject) {
   return cosignImage(repository, cosignTag(digest, "attestation"), [layer]);
 }
 
+/** An SBOM as an OCI 1.1 referrer of `subject`, and the `sha256-<hex>` fallback index that lists it. */
+function sbomReferrer(repository: string, subject: Blob): { referrer: GeneratedImage; fallback: GeneratedImage } {
+  const empty = blob("application/vnd.oci.empty.v1+json", encoder.encode("{}"));
+  const sbom = blob("application/spdx+json", encoder.encode(JSON.stringify({ spdxVersion: "SPDX-2.3", name: "app" })));
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    artifactType: "application/spdx+json",
+    config: empty.descriptor,
+    layers: [sbom.descriptor],
+    subject: {
+      mediaType: subject.descriptor.mediaType,
+      digest: subject.descriptor.digest,
+      size: subject.descriptor.size,
+    },
+  };
+  const root = blob(manifest.mediaType, encodeJson(manifest));
+  const index = {
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    manifests: [{ ...root.descriptor, artifactType: manifest.artifactType }],
+  };
+  const fallback = blob(index.mediaType, encodeJson(index));
+  const referrer = { repository, tag: "sbom-referrer", root, blobs: [empty, sbom] };
+  return {
+    referrer,
+    fallback: { repository, tag: fallbackTag(subject.descriptor.digest), root: fallback, blobs: [root, empty, sbom] },
+  };
+}
+
 const layers = (seed: string) => [{ seed, size: 2048 }];
+
+/** The referrer is at `host` by digest, and the fallback index of its subject lists it (distribution 2.8 has no referrers API). */
+async function referrerArrived(host: string, referrer: GeneratedImage, subject: Blob): Promise<void> {
+  const digest = referrer.root.descriptor.digest;
+  assertEquals(await skopeoDigest(`${host}/acme/app@${digest}`), digest);
+  const raw = await skopeo(
+    "inspect",
+    "--raw",
+    "--tls-verify=false",
+    `docker://${host}/acme/app:${fallbackTag(subject.descriptor.digest)}`,
+  );
+  const index = JSON.parse(raw);
+  assertEquals(index.manifests.map((m: { digest: string }) => m.digest), [digest]);
+  assertEquals(index.manifests[0].artifactType, "application/spdx+json");
+}
 
 Deno.test({
   name: "signatures: cosign .sig/.att travel registry → archive → registry; bad ones refused before writing",
@@ -113,15 +158,25 @@ Deno.test({
       const appDigest = app.root.descriptor.digest;
       const sig = signature(source.host, "acme/app", appDigest, privateKey);
       const att = attestation("acme/app", appDigest, privateKey);
+      const amd64 = app.blobs.find((b) => b.descriptor.mediaType === "application/vnd.oci.image.manifest.v1+json")!;
+      const { referrer, fallback } = sbomReferrer("acme/app", amd64);
       const artifacts = [
         sig,
         att,
+        referrer,
         // Signed with the right key for another digest: a signature moved onto the wrong image.
         signature(source.host, "acme/tampered", tampered.root.descriptor.digest, privateKey, appDigest),
         // Signed with a key that is not ours.
         signature(source.host, "acme/alien", alien.root.descriptor.digest, other),
       ];
       await pushCorpus(source.host, [app, unsigned, tampered, alien, ...artifacts]);
+      // skopeo will not copy an index of artifacts as is: a plain PUT, as `oras` or cosign would do.
+      const put = await fetch(`http://${source.host}/v2/acme/app/manifests/${fallback.tag}`, {
+        method: "PUT",
+        headers: { "content-type": fallback.root.descriptor.mediaType },
+        body: fallback.root.bytes as Uint8Array<ArrayBuffer>,
+      });
+      assertEquals(put.status, 201, await put.text());
 
       await withTempDir(async (dir) => {
         const keyPath = join(dir, "cosign.pub");
@@ -170,20 +225,23 @@ Deno.test({
         await t.step("save --with-signatures --verify-key carries the .sig and .att", async () => {
           const saved = await saveOf("signed", ["acme/app:v1"]);
           assertEquals(saved.code, 0, saved.stderr);
-          assertStringIncludes(saved.stdout, "saved 1 images with 2 artifacts");
+          assertStringIncludes(saved.stdout, "saved 1 images with 3 artifacts");
           const lock = parseLock(await Deno.readTextFile(join(dir, "signed.lock")), "signed.lock");
           const locked = lock.images[0];
           assertEquals(locked.verified?.signatures, 1);
+          const expected = [
+            ["signature", cosignTag(appDigest, "signature"), sig.root.descriptor.digest],
+            ["attestation", cosignTag(appDigest, "attestation"), att.root.descriptor.digest],
+            ["referrer", undefined, referrer.root.descriptor.digest],
+          ];
           assertEquals(
-            locked.artifacts?.map((a) => [a.role, a.tag, a.digest]),
-            [
-              ["signature", cosignTag(appDigest, "signature"), sig.root.descriptor.digest],
-              ["attestation", cosignTag(appDigest, "attestation"), att.root.descriptor.digest],
-            ].sort((a, b) => a[1] < b[1] ? -1 : 1),
+            locked.artifacts?.map((a) => [a.role, a.tag, a.digest]).sort(),
+            expected.sort(),
           );
+          assertEquals(locked.artifacts?.find((a) => a.role === "referrer")?.subject, amd64.descriptor.digest);
           const listed = JSON.parse((await airgapOk(["ls", "--json", "signed.tar"], { cwd: dir })).stdout);
           assertEquals(listed.images.length, 1);
-          assertEquals(listed.images[0].artifacts, 2);
+          assertEquals(listed.images[0].artifacts, 3);
           await airgapOk(["verify", "signed.tar"], { cwd: dir });
         });
 
@@ -200,7 +258,42 @@ Deno.test({
             assertEquals(digestOf(encoder.encode(raw)), artifact.root.descriptor.digest, name);
             assertEquals(raw, new TextDecoder().decode(artifact.root.bytes));
           }
+          await referrerArrived(target.host, referrer, amd64);
         });
+
+        await t.step(
+          "mirror --with-signatures --verify-key: registry → registry, the same tags and digests",
+          async () => {
+            const mirrored = await startRegistry();
+            registries.push(mirrored);
+            const result = await airgap([
+              "mirror",
+              "-l",
+              "signed.txt",
+              "-s",
+              source.host,
+              "--registry",
+              mirrored.host,
+              "--cache",
+              cache,
+              "--platform",
+              "all",
+              "--with-signatures",
+              "--verify-key",
+              keyPath,
+            ], { cwd: dir });
+            assertEquals(result.code, 0, result.stderr);
+            assertStringIncludes(result.stdout, "3 signatures/attestations/SBOMs");
+            assertEquals(await skopeoDigest(`${mirrored.host}/acme/app:v1`), appDigest);
+            for (const artifact of [sig, att]) {
+              assertEquals(
+                await skopeoDigest(`${mirrored.host}/${artifact.repository}:${artifact.tag}`),
+                artifact.root.descriptor.digest,
+              );
+            }
+            await referrerArrived(mirrored.host, referrer, amd64);
+          },
+        );
 
         await t.step("load --verify-key with another key refuses before pushing anything", async () => {
           const otherPath = join(dir, "other.pub");
