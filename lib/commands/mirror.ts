@@ -15,7 +15,7 @@ import type { Lock } from "../../schemas/lock.ts";
 import { copyGraph, type CopyRoot, limiter } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
 import type { Base } from "../delta.ts";
-import { AirgapError, errorMessage } from "../errors.ts";
+import { AirgapError } from "../errors.ts";
 import { artifactAnnotations, type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
 import { type ArtifactTarget, pushArtifacts } from "../artifacts/deliver.ts";
 import { withSources, writeLock } from "../lock.ts";
@@ -136,9 +136,7 @@ async function resolveAll(options: MirrorOptions, cache: CacheStore, pool: Regis
   if (carried.failures.length > 0) {
     throw new ResolveError(
       carried.failures,
-      `${carried.failures.length} of ${resolved.length} images refused (first: ${
-        errorMessage(carried.failures[0].error)
-      }); nothing was mirrored`,
+      `${carried.failures.length} of ${resolved.length} images refused (signatures); nothing was mirrored`,
     );
   }
   const images = carried.images;

@@ -4,7 +4,6 @@
  * @module
  */
 import { type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
-import { errorMessage } from "../errors.ts";
 import type { Lock } from "../../schemas/lock.ts";
 import type { Declaration } from "../declaration.ts";
 import { formatBytes, shortDigest } from "../format.ts";
@@ -97,9 +96,7 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
       throw new ResolveError(
         failures,
         `${failures.length} of ${total} images ${
-          carried.failures.length > 0
-            ? `could not be resolved or were refused (first: ${errorMessage(carried.failures[0].error)})`
-            : "could not be resolved"
+          carried.failures.length > 0 ? "could not be resolved or were refused (signatures)" : "could not be resolved"
         }; no lock was written${file ? `; the full list is in ${file}` : ""}`,
       );
     }

@@ -251,12 +251,9 @@ async function carryArtifacts(
   failed.push(...carried.failures);
   if (carried.failures.length > 0 && (!options.keepGoing || carried.images.length === 0)) {
     await listFailures(options, failed, ctx.total);
-    const first = errorMessage(carried.failures[0].error);
     throw new ResolveError(
       failed,
-      `${carried.failures.length} of ${ctx.total} images refused (first: ${first}); nothing was saved${
-        listedIn(options)
-      }`,
+      `${carried.failures.length} of ${ctx.total} images refused (signatures); nothing was saved${listedIn(options)}`,
     );
   }
   if (carried.artifacts.length > 0) {
