@@ -18,6 +18,8 @@ import { cosignTag, fallbackTag } from "../../lib/artifacts/discover.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { encodeJson } from "../../lib/oci/manifest.ts";
 import { parseLock } from "../../lib/lock.ts";
+import { openCache } from "../../lib/store/cache.ts";
+import { cacheImages, createCatalog, startServer } from "../../lib/store/server.ts";
 
 const encoder = new TextEncoder();
 
@@ -292,6 +294,61 @@ Deno.test({
               );
             }
             await referrerArrived(mirrored.host, referrer, amd64);
+          },
+        );
+
+        await t.step(
+          "a registry with the referrers API: load indexes the referrer, save discovers it there",
+          async () => {
+            const served = await openCache(join(dir, "served"));
+            const server = await startServer({
+              store: served,
+              catalog: createCatalog(served, await cacheImages(served)),
+              writable: true,
+            });
+            try {
+              await airgapOk(["load", "signed.tar", "--registry", server.host, "--verify-key", keyPath], { cwd: dir });
+              const listed = await fetch(`${server.url}/v2/acme/app/referrers/${amd64.descriptor.digest}`);
+              assertEquals(listed.status, 200);
+              const index = await listed.json() as { manifests: { digest: string; artifactType?: string }[] };
+              assertEquals(index.manifests.map((m) => [m.digest, m.artifactType]), [
+                [referrer.root.descriptor.digest, "application/spdx+json"],
+              ]);
+              const tags = await (await fetch(`${server.url}/v2/acme/app/tags/list`)).json() as { tags: string[] };
+              assert(!tags.tags.includes(fallbackTag(amd64.descriptor.digest)), "no fallback tag where the API exists");
+              assert(tags.tags.includes(sig.tag) && tags.tags.includes(att.tag), tags.tags.join(" "));
+
+              await Deno.writeTextFile(join(dir, "served.txt"), "acme/app:v1\n");
+              await airgapOk([
+                "save",
+                "-l",
+                "served.txt",
+                "-s",
+                server.host,
+                "--cache",
+                join(dir, "cache2"),
+                "-o",
+                "served.tar",
+                "--lock",
+                "served.lock",
+                "--platform",
+                "all",
+                "--with-signatures",
+                "--verify-key",
+                keyPath,
+              ], { cwd: dir });
+              const lock = parseLock(await Deno.readTextFile(join(dir, "served.lock")), "served.lock");
+              assertEquals(
+                lock.images[0].artifacts?.map((a) => [a.role, a.digest]).sort(),
+                [
+                  ["attestation", att.root.descriptor.digest],
+                  ["referrer", referrer.root.descriptor.digest],
+                  ["signature", sig.root.descriptor.digest],
+                ],
+              );
+            } finally {
+              await server.close();
+            }
           },
         );
 
