@@ -85,7 +85,15 @@ export function normaliseLock(lock: Lock): Lock {
           })),
         }
         : {}),
-      ...(i.verified ? { verified: { signatures: i.verified.signatures, keys: [...i.verified.keys].sort() } } : {}),
+      ...(i.verified
+        ? {
+          verified: {
+            signatures: i.verified.signatures,
+            ...(i.verified.attestations !== undefined ? { attestations: i.verified.attestations } : {}),
+            keys: [...i.verified.keys].sort(),
+          },
+        }
+        : {}),
     }));
   const sources: LockedSource[] = [...(lock.sources ?? [])].sort(compareSources).map((s) => ({
     kind: s.kind,

@@ -70,7 +70,7 @@ export interface ResolvedImage {
   /** Set on a signature, attestation, SBOM or referrer carried with its subject image (see lib/artifacts). */
   artifact?: ResolvedArtifact;
   /** The subject's cosign signatures verified before saving: how many, with which keys. */
-  verified?: { signatures: number; keys: string[] };
+  verified?: { signatures: number; attestations?: number; keys: string[] };
 }
 
 /** What makes a {@link ResolvedImage} an artifact of another. */

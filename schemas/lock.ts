@@ -49,7 +49,12 @@ export const LockedImageSchema = z.strictObject({
   /** Signatures, attestations, SBOMs and referrers carried with it. */
   artifacts: z.array(LockedArtifactSchema).optional(),
   /** Its cosign signatures checked before saving: how many verified, with which keys (`sha256:` of the key file). */
-  verified: z.strictObject({ signatures: z.number().int().positive(), keys: z.array(digest) }).optional(),
+  verified: z.strictObject({
+    signatures: z.number().int().positive(),
+    /** Attestations found for it whose DSSE signature verified with one of the keys. */
+    attestations: z.number().int().nonnegative().optional(),
+    keys: z.array(digest),
+  }).optional(),
 });
 
 /** One pinned source of image names: a Rancher release's list, or a Helm chart. */

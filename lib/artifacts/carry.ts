@@ -25,7 +25,7 @@ import {
   SUBJECT_ANNOTATION,
   SUBJECT_ENTRY_ANNOTATION,
 } from "./discover.ts";
-import { loadVerifyKey, type VerifyKey, verifySignatures } from "./verify.ts";
+import { countVerifiedAttestations, loadVerifyKey, type VerifyKey, verifySignatures } from "./verify.ts";
 
 /** What to carry and check for one image: decided by {@link artifactPolicy}'s caller. */
 export interface ArtifactPolicy {
@@ -124,6 +124,11 @@ async function artifactsOf(image: ResolvedImage, policy: ArtifactPolicy, ctx: Ca
       readBlob,
       policy.keys,
     );
+    const attestations = found.filter((f) => f.kind === "attestation" && f.subject === image.upstreamDigest);
+    if (attestations.length > 0) {
+      const verified = await countVerifiedAttestations(attestations.map((f) => f.manifest), readBlob, policy.keys);
+      image.verified = { ...image.verified, attestations: verified };
+    }
   }
   const out: ResolvedImage[] = [];
   for (const f of found) out.push(await asImage(image, f, readBlob));

@@ -7,15 +7,17 @@
  * its digest and its signature verifies with one of the given public keys
  * (ECDSA P-256/SHA-256 as cosign makes them, RSA PKCS#1 v1.5 or PSS with
  * SHA-256, Ed25519 — PEM files). Keyless (Fulcio) certificates and Rekor
- * transparency-log inclusion need online trust roots and are not checked;
- * attestations are carried, not verified.
+ * transparency-log inclusion need online trust roots and are not checked.
+ * Attestations (DSSE envelopes) whose signature verifies with a key are
+ * counted; they are not required, and one that does not verify refuses
+ * nothing (its predicate is not interpreted).
  * @module
  */
 import { constants, createPublicKey, type KeyObject, verify } from "node:crypto";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { digestOf } from "../oci/digest.ts";
 import { type Descriptor, parseManifest } from "../oci/manifest.ts";
-import { SIMPLE_SIGNING_TYPE } from "./discover.ts";
+import { DSSE_TYPE, SIMPLE_SIGNING_TYPE } from "./discover.ts";
 
 /** The annotation holding a cosign signature. */
 export const COSIGN_SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature";
@@ -94,8 +96,55 @@ export interface SignatureManifest {
 export interface Verification {
   /** Signatures that verified for the digest. */
   signatures: number;
+  /** Attestations whose DSSE signature verified (when any were checked). */
+  attestations?: number;
   /** The keys that verified them (ids). */
   keys: string[];
+}
+
+/** DSSE's pre-authentication encoding of a payload: what an envelope's signatures sign. */
+export function dssePae(payloadType: string, payload: Uint8Array): Uint8Array {
+  const type = new TextEncoder().encode(payloadType);
+  const head = new TextEncoder().encode(`DSSEv1 ${type.byteLength} ${payloadType} ${payload.byteLength} `);
+  const out = new Uint8Array(head.byteLength + payload.byteLength);
+  out.set(head);
+  out.set(payload, head.byteLength);
+  return out;
+}
+
+/** Does any signature of a DSSE envelope (JSON bytes) verify with one of `keys`? */
+export function envelopeVerifies(envelope: Uint8Array, keys: readonly VerifyKey[]): boolean {
+  let doc: { payloadType?: unknown; payload?: unknown; signatures?: { sig?: unknown }[] };
+  try {
+    doc = JSON.parse(new TextDecoder().decode(envelope));
+  } catch {
+    return false;
+  }
+  if (typeof doc.payloadType !== "string" || typeof doc.payload !== "string") return false;
+  const payload = decodeBase64(doc.payload);
+  if (!payload) return false;
+  const pae = dssePae(doc.payloadType, payload);
+  return (doc.signatures ?? []).some((s) => {
+    const sig = typeof s.sig === "string" ? decodeBase64(s.sig) : undefined;
+    return sig !== undefined && keys.some((k) => verifiesWith(pae, sig, k.key));
+  });
+}
+
+/** How many of the attestation manifests carry a DSSE envelope that verifies with one of `keys`. */
+export async function countVerifiedAttestations(
+  manifests: readonly SignatureManifest[],
+  readLayer: (desc: Descriptor) => Promise<Uint8Array>,
+  keys: readonly VerifyKey[],
+): Promise<number> {
+  let count = 0;
+  for (const m of manifests) {
+    const manifest = parseManifest(m.bytes, m.descriptor.mediaType, `attestation ${m.descriptor.digest}`);
+    if (manifest.kind !== "manifest") continue;
+    for (const layer of manifest.layers) {
+      if (layer.mediaType === DSSE_TYPE && envelopeVerifies(await readLayer(layer), keys)) count++;
+    }
+  }
+  return count;
 }
 
 /**

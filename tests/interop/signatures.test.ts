@@ -184,26 +184,13 @@ Deno.test({
         const keyPath = join(dir, "cosign.pub");
         await Deno.writeTextFile(keyPath, publicKey.export({ type: "spki", format: "pem" }) as string);
         const cache = join(dir, "cache");
-        const saveOf = async (name: string, entries: string[]) => {
+        const signed = ["--platform", "all", "--with-signatures", "--verify-key", keyPath];
+        const saveOf = async (name: string, entries: string[], from = source.host, cacheDir = cache) => {
           await Deno.writeTextFile(join(dir, `${name}.txt`), entries.join("\n") + "\n");
-          return await airgap([
-            "save",
-            "-l",
-            `${name}.txt`,
-            "-s",
-            source.host,
-            "--cache",
-            cache,
-            "-o",
-            `${name}.tar`,
-            "--lock",
-            `${name}.lock`,
-            "--platform",
-            "all",
-            "--with-signatures",
-            "--verify-key",
-            keyPath,
-          ], { cwd: dir });
+          const files = ["-o", `${name}.tar`, "--lock", `${name}.lock`];
+          return await airgap(["save", "-l", `${name}.txt`, "-s", from, "--cache", cacheDir, ...files, ...signed], {
+            cwd: dir,
+          });
         };
         const absent = async (path: string) => await Deno.stat(join(dir, path)).then(() => false, () => true);
 
@@ -230,7 +217,7 @@ Deno.test({
           assertStringIncludes(saved.stdout, "saved 1 images with 3 artifacts");
           const lock = parseLock(await Deno.readTextFile(join(dir, "signed.lock")), "signed.lock");
           const locked = lock.images[0];
-          assertEquals(locked.verified?.signatures, 1);
+          assertEquals([locked.verified?.signatures, locked.verified?.attestations], [1, 1]);
           const expected = [
             ["signature", cosignTag(appDigest, "signature"), sig.root.descriptor.digest],
             ["attestation", cosignTag(appDigest, "attestation"), att.root.descriptor.digest],
@@ -278,11 +265,7 @@ Deno.test({
               mirrored.host,
               "--cache",
               cache,
-              "--platform",
-              "all",
-              "--with-signatures",
-              "--verify-key",
-              keyPath,
+              ...signed,
             ], { cwd: dir });
             assertEquals(result.code, 0, result.stderr);
             assertStringIncludes(result.stdout, "3 signatures/attestations/SBOMs");
@@ -318,25 +301,8 @@ Deno.test({
               assert(!tags.tags.includes(fallbackTag(amd64.descriptor.digest)), "no fallback tag where the API exists");
               assert(tags.tags.includes(sig.tag) && tags.tags.includes(att.tag), tags.tags.join(" "));
 
-              await Deno.writeTextFile(join(dir, "served.txt"), "acme/app:v1\n");
-              await airgapOk([
-                "save",
-                "-l",
-                "served.txt",
-                "-s",
-                server.host,
-                "--cache",
-                join(dir, "cache2"),
-                "-o",
-                "served.tar",
-                "--lock",
-                "served.lock",
-                "--platform",
-                "all",
-                "--with-signatures",
-                "--verify-key",
-                keyPath,
-              ], { cwd: dir });
+              const saved = await saveOf("served", ["acme/app:v1"], server.host, join(dir, "cache2"));
+              assertEquals(saved.code, 0, saved.stderr);
               const lock = parseLock(await Deno.readTextFile(join(dir, "served.lock")), "served.lock");
               assertEquals(
                 lock.images[0].artifacts?.map((a) => [a.role, a.digest]).sort(),

@@ -14,6 +14,8 @@ import {
 } from "../../lib/artifacts/discover.ts";
 import {
   COSIGN_SIGNATURE_ANNOTATION,
+  dssePae,
+  envelopeVerifies,
   loadVerifyKey,
   signedDigest,
   verifiesWith,
@@ -263,3 +265,22 @@ Deno.test("the lock keeps artifacts under their image, sorted, and round-trips",
   assertEquals(lock.images[0].verified, { signatures: 1, keys: [B] });
   assertEquals(formatLock(lock), text);
 });
+
+Deno.test("DSSE: the pre-authentication encoding, and envelopes that verify or do not", () =>
+  withTempDir(async (dir) => {
+    assertEquals(new TextDecoder().decode(dssePae("t/x", encoder.encode("hello"))), "DSSEv1 3 t/x 5 hello");
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    await Deno.writeTextFile(join(dir, "k.pub"), publicKey.export({ type: "spki", format: "pem" }) as string);
+    const key = await loadVerifyKey(join(dir, "k.pub"));
+    const payload = encoder.encode('{"_type":"https://in-toto.io/Statement/v0.1"}');
+    const type = "application/vnd.in-toto+json";
+    const envelope = (sig: string, body = payload) =>
+      encoder.encode(
+        JSON.stringify({ payloadType: type, payload: btoa(String.fromCharCode(...body)), signatures: [{ sig }] }),
+      );
+    const good = sign("sha256", dssePae(type, payload), privateKey).toString("base64");
+    assert(envelopeVerifies(envelope(good), [key]));
+    assert(!envelopeVerifies(envelope(good, encoder.encode("{}")), [key]));
+    assert(!envelopeVerifies(envelope(""), [key]));
+    assert(!envelopeVerifies(encoder.encode("not json"), [key]));
+  }));
