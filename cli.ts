@@ -461,7 +461,9 @@ function program(): Command {
           formatDuration(elapsed)
         }: ${s.blobsPushed} blobs pushed (${formatBytes(s.bytesPushed)}, ${
           formatRate(s.bytesPushed, elapsed)
-        }), ${s.blobsMounted} mounted, ${s.blobsSkipped} already there`,
+        }), ${s.blobsMounted} mounted, ${s.blobsSkipped} already there${
+          result.artifacts ? `; ${result.artifacts} signatures/attestations/SBOMs` : ""
+        }`,
       );
     });
 

@@ -231,6 +231,9 @@ Deno.test({
           const listed = JSON.parse((await airgapOk(["ls", "--json", "signed.tar"], { cwd: dir })).stdout);
           assertEquals(listed.images.length, 1);
           assertEquals(listed.images[0].artifacts, 3);
+          const table = (await airgapOk(["ls", "signed.tar"], { cwd: dir })).stdout;
+          assertStringIncludes(table, "ARTIFACTS");
+          assertStringIncludes(table, "3 (verified)");
           await airgapOk(["verify", "signed.tar"], { cwd: dir });
         });
 
@@ -240,6 +243,7 @@ Deno.test({
             { cwd: dir },
           );
           assertEquals(loaded.code, 0, loaded.stderr);
+          assertStringIncludes(loaded.stdout, "; 3 signatures/attestations/SBOMs");
           assertEquals(await skopeoDigest(`${target.host}/acme/app:v1`), appDigest);
           for (const artifact of [sig, att]) {
             const name = `${target.host}/${artifact.repository}:${artifact.tag}`;
