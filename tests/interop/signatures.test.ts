@@ -51,14 +51,21 @@ function cosignImage(repository: string, tag: string, layers: Blob[]): Generated
 }
 
 /** A `.sig` image as cosign signs `host/repository@digest` with `key` (tampered: the payload names `signed`). */
-function signature(host: string, repository: string, digest: string, key: KeyObject, signed = digest) {
+function signature(
+  host: string,
+  repository: string,
+  digest: string,
+  key: KeyObject,
+  signed = digest,
+  optional: Record<string, string> | null = null,
+) {
   const payload = encoder.encode(JSON.stringify({
     critical: {
       identity: { "docker-reference": `${host}/${repository}` },
       image: { "docker-manifest-digest": signed },
       type: "cosign container image signature",
     },
-    optional: null,
+    optional,
   }));
   const sig = sign("sha256", payload, key).toString("base64");
   const layer = blob("application/vnd.dev.cosign.simplesigning.v1+json", payload, {
@@ -321,6 +328,28 @@ Deno.test({
             }
           },
         );
+
+        await t.step("a delta carries a new signature; base then delta loads it", async () => {
+          // Signed again with an annotation (`cosign sign -a`): a new .sig manifest under the same tag.
+          const resigned = signature(source.host, "acme/app", appDigest, privateKey, appDigest, { run: "2" });
+          assert(resigned.root.descriptor.digest !== sig.root.descriptor.digest);
+          await pushCorpus(source.host, [resigned]);
+          await Deno.writeTextFile(join(dir, "delta.txt"), "acme/app:v1\n");
+          const files = ["-o", "delta.tar", "--lock", "delta.lock", "--since", "signed.tar"];
+          await airgapOk(["save", "-l", "delta.txt", "-s", source.host, "--cache", cache, ...files, ...signed], {
+            cwd: dir,
+          });
+          const delta = JSON.parse((await airgapOk(["ls", "--json", "delta.tar"], { cwd: dir })).stdout).images[0];
+          assert(delta.carried < delta.size, "the delta leaves out the image's layers");
+          assertEquals(delta.artifacts, 3);
+          const fresh = await startRegistry();
+          registries.push(fresh);
+          for (const archive of ["signed.tar", "delta.tar"]) {
+            await airgapOk(["load", archive, "--registry", fresh.host, "--verify-key", keyPath], { cwd: dir });
+          }
+          assertEquals(await skopeoDigest(`${fresh.host}/acme/app:${sig.tag}`), resigned.root.descriptor.digest);
+          assertEquals(await skopeoDigest(`${fresh.host}/acme/app:${att.tag}`), att.root.descriptor.digest);
+        });
 
         await t.step("load --verify-key with another key refuses before pushing anything", async () => {
           const otherPath = join(dir, "other.pub");
