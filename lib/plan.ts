@@ -474,7 +474,7 @@ export async function makePlan(
         if (carried) deltaFetch.set(d.digest, d.size);
       }
     }
-    const before = known.get(image.request.entry);
+    const before = image.artifact ? lockedArtifactOf(known, image) : known.get(image.request.entry);
     const lockStatus: LockStatus = !before
       ? "new"
       : before.digest === image.descriptor.digest
@@ -495,6 +495,12 @@ export async function makePlan(
       ? { source: base.source, blobs: deltaBlobs.size, bytes: sum(deltaBlobs), fetchBytes: sum(deltaFetch) }
       : undefined,
   };
+}
+
+/** An artifact as the previous lock has it under its subject (same tag, or same digest for a referrer). */
+function lockedArtifactOf(known: Map<string, LockedImage>, image: ResolvedImage): { digest: string } | undefined {
+  const { subjectEntry, tag } = image.artifact!;
+  return known.get(subjectEntry)?.artifacts?.find((a) => tag ? a.tag === tag : a.digest === image.descriptor.digest);
 }
 
 /** The lock for a set of resolved images. */

@@ -7,6 +7,7 @@
  * @module
  */
 import type { LockedArtifact } from "../../schemas/lock.ts";
+import { limiter } from "../copy.ts";
 import { AirgapError } from "../errors.ts";
 import type { ImageFailure } from "../failures.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest, storedChildren } from "../oci/manifest.ts";
@@ -80,18 +81,21 @@ export async function withArtifacts(
   const failures: ImageFailure[] = [];
   const kept: ResolvedImage[] = [];
   const artifacts: ResolvedImage[] = [];
-  await Promise.all(images.map(async (image) => {
-    const policy = ctx.policy(image);
-    try {
-      if (policy.kinds.length === 0 && policy.keys.length === 0) return kept.push(image);
-      const found = await artifactsOf(image, policy, ctx);
-      kept.push(image);
-      artifacts.push(...found);
-    } catch (e) {
-      const { entry, source } = image.request;
-      failures.push({ entry, name: image.name, origin: image.request.origin, registry: source.registry, error: e });
-    }
-  }));
+  const limit = limiter(8);
+  await Promise.all(images.map((image) =>
+    limit(async () => {
+      const policy = ctx.policy(image);
+      try {
+        if (policy.kinds.length === 0 && policy.keys.length === 0) return kept.push(image);
+        const found = await artifactsOf(image, policy, ctx);
+        kept.push(image);
+        artifacts.push(...found);
+      } catch (e) {
+        const { entry, source } = image.request;
+        failures.push({ entry, name: image.name, origin: image.request.origin, registry: source.registry, error: e });
+      }
+    })
+  ));
   const at = new Map(images.map((image, i) => [image, i]));
   const order = (list: ResolvedImage[]) => list.sort((a, b) => at.get(a)! - at.get(b)!);
   return {
