@@ -32,19 +32,19 @@ export interface VerifyKey {
   key: KeyObject;
 }
 
-/** Read a PEM public key (or a certificate's key); a one-line error names the file. */
-export async function loadVerifyKey(path: string): Promise<VerifyKey> {
+/** Read a PEM public key (or a certificate's key); a one-line error names the file (as `shownAs` says where it was given). */
+export async function loadVerifyKey(path: string, shownAs = `--verify-key ${path}`): Promise<VerifyKey> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
   } catch (e) {
-    throw new AirgapError(`--verify-key ${path}: ${errorMessage(e)}`, {}, { exitCode: 2 });
+    throw new AirgapError(`${shownAs}: ${errorMessage(e)}`, {}, { exitCode: 2 });
   }
   try {
     const key = createPublicKey(new TextDecoder().decode(bytes));
     return { path, id: digestOf(bytes), key };
   } catch {
-    throw new AirgapError(`--verify-key ${path}: not a PEM public key (ECDSA, RSA or Ed25519)`, {}, { exitCode: 2 });
+    throw new AirgapError(`${shownAs}: not a PEM public key (ECDSA, RSA or Ed25519)`, {}, { exitCode: 2 });
   }
 }
 

@@ -217,7 +217,7 @@ async function verifyArchived(
   carried: ArchiveIndexEntry[],
   keyPaths: string[],
 ): Promise<void> {
-  const keys = await Promise.all(keyPaths.map(loadVerifyKey));
+  const keys = await Promise.all(keyPaths.map((p) => loadVerifyKey(p)));
   const lock = archive.lock ? parseLock(archive.lock, `${archive.path}: airgap.lock`) : undefined;
   const upstream = new Map(lock?.images.map((i) => [i.entry, i.upstreamDigest ?? i.digest]) ?? []);
   for (const image of chosen) {

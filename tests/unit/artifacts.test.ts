@@ -24,6 +24,7 @@ import {
 import { artifactPolicy } from "../../lib/artifacts/carry.ts";
 import { referrerDescriptor } from "../../lib/artifacts/deliver.ts";
 import { loadDeclaration } from "../../lib/declaration.ts";
+import { checkDeclaration } from "../../lib/check.ts";
 import { formatLock, parseLock } from "../../lib/lock.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { type Descriptor, encodeJson } from "../../lib/oci/manifest.ts";
@@ -283,4 +284,17 @@ Deno.test("DSSE: the pre-authentication encoding, and envelopes that verify or d
     assert(!envelopeVerifies(envelope(good, encoder.encode("{}")), [key]));
     assert(!envelopeVerifies(envelope(""), [key]));
     assert(!envelopeVerifies(encoder.encode("not json"), [key]));
+  }));
+
+Deno.test("airgap check: a verify key that is missing or not a PEM public key, named where it is declared", () =>
+  withTempDir(async (dir) => {
+    await Deno.writeTextFile(join(dir, "bad.pub"), "-----BEGIN NOTHING-----\n");
+    await Deno.writeTextFile(
+      join(dir, "airgap.yaml"),
+      "verify: {key: missing.pub}\nimages:\n  - ref: a/b:v1\n    verify: {key: bad.pub}\n",
+    );
+    const problems = await checkDeclaration(join(dir, "airgap.yaml"));
+    assertEquals(problems.length, 2, problems.join("\n"));
+    assert(problems.some((p) => p.includes("missing.pub") && p.includes("airgap.yaml")), problems.join("\n"));
+    assert(problems.some((p) => p.includes("bad.pub: not a PEM public key")), problems.join("\n"));
   }));
