@@ -224,7 +224,9 @@ async function writeSaved(
     options.reporter.warn(`${errorMessage(e)}: fetching image by image, then writing the archive without what fails`);
     const lost = await fetchEach(images, cache, pool, options);
     failed.push(...lost.failures);
-    images = images.filter((i) => !lost.images.has(i));
+    // An artifact goes with its image: left out when the image is, and the image with it.
+    const gone = new Set([...lost.images].map((i) => i.artifact?.subjectEntry ?? i.request.entry));
+    images = images.filter((i) => !lost.images.has(i) && !gone.has(i.artifact?.subjectEntry ?? i.request.entry));
     if (images.length === 0) {
       await listFailures(options, failed, ctx.total);
       throw new ResolveError(
@@ -316,7 +318,9 @@ async function fetchEach(
       if (isLocalFailure(error)) throw error;
       const image = mine[roots.indexOf(root)];
       lost.add(image);
-      const { entry } = image.request;
+      // A failed artifact fails its image (listed under the image's entry, once).
+      const entry = image.artifact?.subjectEntry ?? image.request.entry;
+      if (failures.some((f) => f.entry === entry)) continue;
       failures.push({ entry, name: image.name, origin: image.request.origin, registry: host, error });
     }
   }));

@@ -19,7 +19,8 @@ import { digestOf } from "../../lib/oci/digest.ts";
 import { encodeJson } from "../../lib/oci/manifest.ts";
 import { parseLock } from "../../lib/lock.ts";
 import { openCache } from "../../lib/store/cache.ts";
-import { cacheImages, createCatalog, startServer } from "../../lib/store/server.ts";
+import { archiveImages, cacheImages, createCatalog, startServer } from "../../lib/store/server.ts";
+import { openArchive } from "../../lib/store/archive.ts";
 
 const encoder = new TextEncoder();
 
@@ -328,6 +329,23 @@ Deno.test({
             }
           },
         );
+
+        await t.step("airgap serve of the archive answers the .sig/.att tags and the referrers API", async () => {
+          const archive = await openArchive(join(dir, "signed.tar"));
+          const server = await startServer({ store: archive, catalog: createCatalog(archive, archiveImages(archive)) });
+          try {
+            for (const artifact of [sig, att]) {
+              const name = `${server.host}/acme/app:${artifact.tag}`;
+              assertEquals(await skopeoDigest(name), artifact.root.descriptor.digest, name);
+            }
+            const listed = await fetch(`${server.url}/v2/acme/app/referrers/${amd64.descriptor.digest}`);
+            const index = await listed.json() as { manifests: { digest: string }[] };
+            assertEquals(index.manifests.map((m) => m.digest), [referrer.root.descriptor.digest]);
+          } finally {
+            await server.close();
+            await archive.close?.();
+          }
+        });
 
         await t.step("a delta carries a new signature; base then delta loads it", async () => {
           // Signed again with an annotation (`cosign sign -a`): a new .sig manifest under the same tag.
