@@ -51,6 +51,11 @@ import { VERSION } from "./lib/version.ts";
 import { COMPLETION_SHELLS, completionScript, type Shell } from "./lib/completion.ts";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+/** `--with-signatures` and `--verify-key` as the commands take them. */
+const artifactFlags = (o: { withSignatures?: boolean; verifyKey?: string[] }) => ({
+  withSignatures: o.withSignatures,
+  verifyKeys: o.verifyKey?.map((p) => resolve(p)),
+});
 
 interface CommonOptions {
   file?: string;
@@ -219,6 +224,12 @@ function program(): Command {
     .option("--since <old>", "also show what a delta against OLD (an airgap.lock or archive) would carry")
     .option("--json", "print the plan as JSON")
     .option("--keep-going", "plan every image that resolves; list the others in airgap.failed.txt (exit code 3)")
+    .option("--with-signatures", "also plan cosign signatures, attestations, SBOMs and OCI referrers")
+    .option(
+      "--verify-key <file>",
+      "refuse images without a cosign signature verifying with this PEM key (repeatable)",
+      collect,
+    )
     .action(async (options) => {
       const decl = await declaration(options);
       const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
@@ -237,6 +248,7 @@ function program(): Command {
         keepGoing: options.keepGoing ?? decl.keepGoing,
         failedList,
         network: network(options, reporter),
+        artifacts: artifactFlags(options),
       });
       reportLeftOut(failed, failedList, reporter, decl.configPath);
       if (options.json) {
@@ -294,6 +306,12 @@ function program(): Command {
     .option("--checksum", "write NAME.SHA256SUMS for the archive (always written when split)")
     .option("--concurrency <n>", "concurrent downloads per registry", (v) => parseInt(v, 10))
     .option("--keep-going", "save every image that can be saved; list the others in NAME.failed.txt (exit code 3)")
+    .option("--with-signatures", "carry cosign signatures, attestations, SBOMs and OCI referrers with the images")
+    .option(
+      "--verify-key <file>",
+      "refuse images without a cosign signature verifying with this PEM key (repeatable)",
+      collect,
+    )
     .action(async (options) => {
       if (options.output && options.images) throw usageError("use either -o/--output or -i/--images, not both");
       let partSize: number | undefined;
@@ -337,6 +355,7 @@ function program(): Command {
         keepGoing: options.keepGoing ?? decl.keepGoing,
         failedList: failedListPath(output),
         network: network(options, reporter),
+        artifacts: artifactFlags(options),
       });
       reportLeftOut(result.failed, failedListPath(output), reporter, decl.configPath);
       const sums = result.archive.parts.length > 1 || options.checksum
@@ -365,6 +384,11 @@ function program(): Command {
     .option("--concurrency <n>", "concurrent uploads", (v) => parseInt(v, 10))
     .option("--keep-going", "load every image that can be loaded; list the others in NAME.failed.txt (exit code 3)")
     .option("--timeout <duration>", TIMEOUT_HELP)
+    .option(
+      "--verify-key <file>",
+      "check each image's carried cosign signature with this PEM key first (repeatable)",
+      collect,
+    )
     .option("--charts-dir <dir>", "write the archive's charts here as NAME-VERSION.tgz (alone: without --registry)")
     .option(
       "--push-charts [path]",
@@ -433,6 +457,7 @@ function program(): Command {
         charts,
         keepGoing: options.keepGoing ?? decl?.keepGoing,
         network: network(options, reporter),
+        verifyKeys: artifactFlags(options).verifyKeys,
       });
       // Not NAME.failed.txt: that may be the list of what the save left out, carried with the archive.
       const failedList = failedListPath(archivePath, "load-failed");
@@ -451,6 +476,7 @@ function program(): Command {
         if (chart.target) out(`pushed chart ${chart.target}`);
       }
       out(formatLoadSummary(result.summary, prefix ? `${registry}/${prefix}` : registry, elapsed, options.pushCharts));
+      if (result.artifacts) out(`pushed ${result.artifacts} signatures/attestations/SBOMs with their images`);
     });
 
   addWindowsOptions(addCommonOptions(
@@ -467,6 +493,12 @@ function program(): Command {
     .option("--locked", "mirror exactly the digests pinned in the lock")
     .option("--since <old>", "blobs OLD (an airgap.lock or archive) references are at the target already: skip them")
     .option("--cache-blobs", "also keep every blob in the cache (default: only manifests)")
+    .option("--with-signatures", "also copy cosign signatures, attestations, SBOMs and OCI referrers")
+    .option(
+      "--verify-key <file>",
+      "refuse images without a cosign signature verifying with this PEM key (repeatable)",
+      collect,
+    )
     .option("--concurrency <n>", "concurrent transfers per registry", (v) => parseInt(v, 10))
     .action(async (options) => {
       const decl = await declaration(options);
@@ -502,6 +534,7 @@ function program(): Command {
         network: network(options, reporter),
         concurrency: options.concurrency,
         perOsTags: (options.windowsImageList?.length ?? 0) > 0,
+        artifacts: artifactFlags(options),
       });
       const elapsed = performance.now() - started;
       if (!options.quiet) { for (const image of result.images) out(`${image.target}@${image.digest}`); }
@@ -511,7 +544,9 @@ function program(): Command {
           formatDuration(elapsed)
         }: ${s.blobsPushed} blobs pushed (${formatBytes(s.bytesPushed)}, ${
           formatRate(s.bytesPushed, elapsed)
-        }), ${s.blobsMounted} mounted, ${s.blobsSkipped} already there, ${s.manifestsPushed} manifests pushed`,
+        }), ${s.blobsMounted} mounted, ${s.blobsSkipped} already there, ${s.manifestsPushed} manifests pushed${
+          result.artifacts ? `; ${result.artifacts} signatures/attestations/SBOMs` : ""
+        }`,
       );
       if (lockPath) out(`wrote ${displayPath(lockPath)}`);
     });
@@ -658,7 +693,9 @@ function program(): Command {
         result.charts ? `, ${result.charts} charts` : ""
       }, ${result.blobs} blobs, ${formatBytes(result.bytes)}${
         result.parts.length > 1 ? ` in ${result.parts.length} parts` : ""
-      }${result.fromBase ? `, ${result.fromBase} blobs from its base` : ""}`;
+      }${result.fromBase ? `, ${result.fromBase} blobs from its base` : ""}${
+        result.artifacts ? `, ${result.artifacts} signatures/attestations/SBOMs` : ""
+      }`;
       if (result.problems.length > 0) {
         throw new AirgapError(`${displayPath(path)}: ${result.problems.length} problem(s) in ${what}`);
       }
@@ -679,14 +716,15 @@ function program(): Command {
       const rows = listing.images.map((i) => [
         i.kind === "image" ? i.entry : `${i.entry} (${i.kind})`,
         shortDigest(i.digest),
+        i.artifacts ? `${i.artifacts}${i.verifiedSignatures ? " (verified)" : ""}` : "-",
         i.platforms.length ? i.platforms.join(",") : "-",
         i.carried === i.size ? formatBytes(i.size) : `${formatBytes(i.carried)} of ${formatBytes(i.size)}`,
       ]);
       const charts = listing.images.filter((i) => i.kind === "chart").length;
       const imageCount = listing.images.length - charts;
-      const table = formatTable(["IMAGE", "DIGEST", "PLATFORMS", "SIZE"], rows, {
+      const table = formatTable(["IMAGE", "DIGEST", "ARTIFACTS", "PLATFORMS", "SIZE"], rows, {
         width: tableWidth(),
-        shrink: [0, 2],
+        shrink: [0, 3],
       });
       for (const line of table) out(line);
       out("");

@@ -17,6 +17,7 @@ import {
   registrySettings,
 } from "./declaration.ts";
 import { AirgapError, errorMessage } from "./errors.ts";
+import { loadVerifyKey } from "./artifacts/verify.ts";
 import { parsePlatformSelector } from "./oci/platform.ts";
 import { normaliseRegistryHost, sourceReference } from "./ref.ts";
 import { declaredSources } from "./sources/declared.ts";
@@ -111,12 +112,31 @@ export async function checkDeclaration(path: string, overrides: DeclarationOverr
     const key = normaliseRegistryHost(host);
     if (needed(key)) await attempt(() => registrySettings(host, settings, dir, locate(["registries", host])));
   }
+  for (const [where, key] of verifyKeyFields(config, locate)) {
+    await attempt(() => loadVerifyKey(resolve(dir, key), `${where}: ${key}`));
+  }
   problems.push(...await sourceProblems(config, path, locate));
   if (problems.length === 0) {
     // Whatever the checks above do not know about: read it as plan would (lists, Windows lists, sources).
     await attempt(() => declarationFromConfig(config, path, { ...overrides, use: overrides.use ?? "pull" }, locate));
   }
   return byPosition(problems);
+}
+
+/** Every `verify: {key}` of a declaration, with where it is written. */
+function verifyKeyFields(config: Config, locate: (path: readonly PropertyKey[]) => string): [string, string][] {
+  const out: [string, string][] = [];
+  const add = (verify: { key: string | string[] } | undefined, path: readonly PropertyKey[]) => {
+    for (const key of typeof verify?.key === "string" ? [verify.key] : verify?.key ?? []) {
+      out.push([locate([...path, "verify"]), key]);
+    }
+  };
+  add(config.verify, []);
+  for (const [host, settings] of Object.entries(config.registries ?? {})) add(settings.verify, ["registries", host]);
+  for (const [i, item] of (config.images ?? []).entries()) {
+    if (typeof item === "object") add(item.verify, ["images", i]);
+  }
+  return out;
 }
 
 /** Every problem of the seed-compatible declaration: one image list, Windows lists, platforms, versions. */

@@ -14,6 +14,7 @@ import { readImageList } from "./sources/list.ts";
 import type { RegistrySettings } from "./store/registry/client.ts";
 import { parseTimeout } from "./transport/http.ts";
 import type { ForeignLayerPolicy } from "./oci/foreign.ts";
+import type { ArtifactKind } from "./artifacts/discover.ts";
 import { type WindowsInput, windowsRequests } from "./windows.ts";
 import { parseYamlLocated } from "./yaml.ts";
 
@@ -29,6 +30,10 @@ export interface ImageRequest {
   origin: string;
   /** Every place it was declared, `origin` first (set when there is more than one). */
   origins?: string[];
+  /** Per image: signatures, attestations, SBOMs to carry (`artifacts:` on the entry). */
+  artifacts?: ArtifactKind[];
+  /** Per image: key files its cosign signature must verify with (`verify: {key}` on the entry). */
+  verifyKeys?: string[];
 }
 
 /** A resolved declaration. */
@@ -55,6 +60,25 @@ export interface Declaration {
   keepGoing?: boolean;
   /** Only these entries (`-f airgap.yaml -l NAME.failed.txt`): a retry of what failed, with the declaration's settings. */
   only?: string[];
+  /** `artifacts:` at the top: what to carry with every image. */
+  artifacts?: ArtifactKind[];
+  /** `verify: {key}` at the top: key files every image's signature must verify with. */
+  verifyKeys?: string[];
+  /** `registries.HOST.verify`: key files for images pulled from HOST. */
+  verifyByRegistry?: Map<string, string[]>;
+}
+
+const KIND: Record<string, ArtifactKind> = { signatures: "signature", attestations: "attestation", sboms: "sbom" };
+
+/** `artifacts: [signatures, …]` as kinds. */
+function artifactKinds(list: readonly string[] | undefined): ArtifactKind[] | undefined {
+  return list?.map((k) => KIND[k]);
+}
+
+/** `verify: {key}` as absolute key paths. */
+function verifyKeyPaths(verify: { key: string | string[] } | undefined, dir: string): string[] | undefined {
+  if (!verify) return undefined;
+  return (typeof verify.key === "string" ? [verify.key] : verify.key).map((k) => resolve(dir, k));
 }
 
 /** The requests `only` keeps (all without it); an entry the declaration does not have is an error. */
@@ -256,7 +280,16 @@ export async function declarationFromConfig(
     const platforms = typeof item === "object" && item.platforms
       ? safeSelector(item.platforms, `${origin}: platforms`)
       : defaultPlatforms;
-    addRequest(requests, { entry, source: safeSource(entry, sourceRegistry, origin), platforms, origin });
+    const artifacts = typeof item === "object" ? artifactKinds(item.artifacts) : undefined;
+    const verifyKeys = typeof item === "object" ? verifyKeyPaths(item.verify, dir) : undefined;
+    addRequest(requests, {
+      entry,
+      source: safeSource(entry, sourceRegistry, origin),
+      platforms,
+      origin,
+      ...(artifacts ? { artifacts } : {}),
+      ...(verifyKeys ? { verifyKeys } : {}),
+    });
   }
   for (const item of config.lists ?? []) {
     const listPath = resolve(dir, typeof item === "string" ? item : item.path);
@@ -316,6 +349,12 @@ export async function declarationFromConfig(
     lockPath: resolve(dir, "airgap.lock"),
     ...(sources.length > 0 ? { sources } : {}),
     ...(config.keepGoing !== undefined ? { keepGoing: config.keepGoing } : {}),
+    ...(config.artifacts ? { artifacts: artifactKinds(config.artifacts) } : {}),
+    ...(config.verify ? { verifyKeys: verifyKeyPaths(config.verify, dir) } : {}),
+    verifyByRegistry: new Map(
+      Object.entries(config.registries ?? {}).filter(([, r]) => r.verify)
+        .map(([host, r]) => [normaliseRegistryHost(host), verifyKeyPaths(r.verify, dir)!]),
+    ),
   };
 }
 

@@ -4,7 +4,7 @@
  * version bump shows as a readable git diff.
  * @module
  */
-import { type Lock, type LockedImage, type LockedSource, LockSchema } from "../schemas/lock.ts";
+import { type Lock, type LockedArtifact, type LockedImage, type LockedSource, LockSchema } from "../schemas/lock.ts";
 import { AirgapError, errorMessage } from "./errors.ts";
 import { writeFileAtomic } from "./fsutil.ts";
 
@@ -50,6 +50,12 @@ function compareSources(a: LockedSource, b: LockedSource): number {
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
+function compareArtifacts(a: LockedArtifact, b: LockedArtifact): number {
+  const ka = `${a.subject}\0${a.tag ?? ""}\0${a.digest}`;
+  const kb = `${b.subject}\0${b.tag ?? ""}\0${b.digest}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
 /** Normalise ordering: sources by kind, name and version; images by entry, blobs by digest; keys in schema order. */
 export function normaliseLock(lock: Lock): Lock {
   const images: LockedImage[] = [...lock.images]
@@ -65,6 +71,29 @@ export function normaliseLock(lock: Lock): Lock {
       blobs: sortedRecord(i.blobs),
       ...(i.assembled ? { assembled: sortedRecord(i.assembled) } : {}),
       ...(i.rewritten ? { rewritten: sortedRecord(i.rewritten) } : {}),
+      ...(i.artifacts?.length
+        ? {
+          artifacts: [...i.artifacts].sort((a, b) => compareArtifacts(a, b)).map((a) => ({
+            role: a.role,
+            ...(a.kind ? { kind: a.kind } : {}),
+            subject: a.subject,
+            ...(a.tag ? { tag: a.tag } : {}),
+            digest: a.digest,
+            mediaType: a.mediaType,
+            size: a.size,
+            blobs: sortedRecord(a.blobs),
+          })),
+        }
+        : {}),
+      ...(i.verified
+        ? {
+          verified: {
+            signatures: i.verified.signatures,
+            ...(i.verified.attestations !== undefined ? { attestations: i.verified.attestations } : {}),
+            keys: [...i.verified.keys].sort(),
+          },
+        }
+        : {}),
     }));
   const sources: LockedSource[] = [...(lock.sources ?? [])].sort(compareSources).map((s) => ({
     kind: s.kind,
@@ -104,6 +133,10 @@ export function lockBlobs(lock: Lock): Map<string, number> {
   for (const image of lock.images) {
     out.set(image.digest, image.size);
     for (const [digest, size] of Object.entries(image.blobs)) out.set(digest, size);
+    for (const artifact of image.artifacts ?? []) {
+      out.set(artifact.digest, artifact.size);
+      for (const [digest, size] of Object.entries(artifact.blobs)) out.set(digest, size);
+    }
   }
   return out;
 }

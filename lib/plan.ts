@@ -30,6 +30,7 @@ import { isIndexType, isManifestType } from "./oci/media.ts";
 import { filterIndex, formatPlatform, isAttestation, platformWants, singleImagePlatform } from "./oci/platform.ts";
 import { formatReference, isValidDigest, parseReference } from "./ref.ts";
 import { limiter } from "./copy.ts";
+import { lockedArtifact } from "./artifacts/carry.ts";
 import type { CacheStore } from "./store/cache.ts";
 import { type Base, deltaSize } from "./delta.ts";
 import { lockBlobs } from "./lock.ts";
@@ -77,6 +78,26 @@ export interface ResolvedImage {
   externalLayers?: Descriptor[];
   /** Blobs of the graph deliberately not carried (foreign layers under skip): the target must hold them. */
   absent?: Set<string>;
+  /** Set on a signature, attestation, SBOM or referrer carried with its subject image (see lib/artifacts). */
+  artifact?: ResolvedArtifact;
+  /** The subject's cosign signatures verified before saving: how many, with which keys. */
+  verified?: { signatures: number; attestations?: number; keys: string[] };
+}
+
+/** What makes a {@link ResolvedImage} an artifact of another. */
+export interface ResolvedArtifact {
+  /** A cosign tag kind, or `referrer`. */
+  role: "signature" | "attestation" | "sbom" | "referrer";
+  /** The kind, when known. */
+  kind?: "signature" | "attestation" | "sbom";
+  /** Digest of the manifest it belongs to. */
+  subject: string;
+  /** The entry of its subject image. */
+  subjectEntry: string;
+  /** Its cosign tag (referrers have none). */
+  tag?: string;
+  /** How a referrers index lists it. */
+  listed?: Descriptor;
 }
 
 /** How an image compares with the previous lock. */
@@ -502,7 +523,7 @@ export async function makePlan(
         if (carried) deltaFetch.set(d.digest, d.size);
       }
     }
-    const before = known.get(image.request.entry);
+    const before = image.artifact ? lockedArtifactOf(known, image) : known.get(image.request.entry);
     const lockStatus: LockStatus = !before
       ? "new"
       : before.digest === image.descriptor.digest
@@ -538,11 +559,23 @@ export async function makePlan(
   };
 }
 
+/** An artifact as the previous lock has it under its subject (same tag, or same digest for a referrer). */
+function lockedArtifactOf(known: Map<string, LockedImage>, image: ResolvedImage): { digest: string } | undefined {
+  const { subjectEntry, tag } = image.artifact!;
+  return known.get(subjectEntry)?.artifacts?.find((a) => tag ? a.tag === tag : a.digest === image.descriptor.digest);
+}
+
 /** The lock for a set of resolved images. */
 export function lockFromImages(images: ResolvedImage[]): Lock {
+  const artifacts = new Map<string, ResolvedImage[]>();
+  for (const image of images) {
+    if (image.artifact) {
+      artifacts.set(image.artifact.subjectEntry, [...artifacts.get(image.artifact.subjectEntry) ?? [], image]);
+    }
+  }
   return {
     lockVersion: 1,
-    images: images.map((image) => ({
+    images: images.filter((image) => !image.artifact).map((image) => ({
       entry: image.request.entry,
       source: image.sourceName,
       digest: image.descriptor.digest,
@@ -553,6 +586,10 @@ export function lockFromImages(images: ResolvedImage[]): Lock {
       blobs: Object.fromEntries([...image.manifests, ...image.blobs].map((d) => [d.digest, d.size])),
       ...(image.assembled ? { assembled: image.assembled } : {}),
       ...(image.rewritten ? { rewritten: image.rewritten } : {}),
+      ...(artifacts.has(image.request.entry)
+        ? { artifacts: artifacts.get(image.request.entry)!.map(lockedArtifact) }
+        : {}),
+      ...(image.verified ? { verified: image.verified } : {}),
     })),
   };
 }

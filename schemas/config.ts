@@ -17,15 +17,29 @@ const MIRROR = "Mirror to pull from instead of the registries the entries name (
 const WINDOWS_VERSIONS =
   "Windows versions: release names (1809, ltsc2019, 20H2, ltsc2022, ltsc2025) or build prefixes (10.0.17763)";
 
+/** Signatures, attestations and SBOMs to carry with images (cosign tags and OCI referrers). */
+export const ArtifactsSchema = z.array(z.enum(["signatures", "attestations", "sboms"]), {
+  error: "expected a list of [signatures, attestations, sboms]",
+});
+
+/** Cosign key-based verification: the image must carry a signature of its digest made with this key (PEM, relative to this file). */
+export const VerifySchema = z.strictObject({
+  key: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).describe(
+    "PEM public key file(s) (ECDSA P-256, RSA, Ed25519), relative to this file",
+  ),
+}, { error: "expected {key: FILE} or {key: [FILE, …]}" });
+
 /** One inline image entry: a string, or an object with per-image settings. */
 export const ImageEntrySchema = z.union([
   z.string().min(1).describe("An image reference, written as in rancher-images.txt"),
   z.strictObject({
     ref: z.string().min(1).describe("The image reference, written as in rancher-images.txt"),
     platforms: platformList.optional().describe(`${PLATFORMS} (default: the top-level platforms)`),
+    artifacts: ArtifactsSchema.optional().describe("Signatures, attestations and SBOMs to carry with this image"),
+    verify: VerifySchema.optional().describe("Keys this image's cosign signature must verify with"),
   }),
-], { error: "expected an image reference (string) or {ref, platforms}" }).describe(
-  "An image: a reference, or {ref, platforms}",
+], { error: "expected an image reference (string) or {ref, platforms, artifacts, verify}" }).describe(
+  "An image: a reference, or {ref, platforms, artifacts, verify}",
 );
 
 /** One image list file: a path, or an object with per-list settings. */
@@ -75,6 +89,9 @@ export const WindowsSchema = z.strictObject({
 export const RegistrySettingsSchema = z.strictObject({
   foreignLayers: z.enum(["include", "keep", "skip"]).optional().describe(
     "Foreign (non-distributable) layers when this host is the load target: include (default: carry them, rewrite manifests), keep (leave them at their URLs), skip (rewrite, do not carry)",
+  ),
+  verify: VerifySchema.optional().describe(
+    "Keys the cosign signatures of images pulled from this host must verify with",
   ),
   insecure: z.boolean().optional().describe("Allow plain HTTP (tried after HTTPS), like Docker's insecure-registries"),
   ca: z.string().min(1).optional().describe("PEM file of the CA(s) to trust for this host, relative to this file"),
@@ -154,6 +171,10 @@ export const ConfigSchema = z.strictObject({
   keepGoing: z.boolean().optional().describe(
     "Save, load and plan every image that can be (--keep-going): the others are listed in NAME.failed.txt, exit code 3",
   ),
+  artifacts: ArtifactsSchema.optional().describe(
+    "Signatures, attestations and SBOMs to carry with every image (--with-signatures: all three)",
+  ),
+  verify: VerifySchema.optional().describe("Keys every image's cosign signature must verify with (--verify-key)"),
 }).describe("airgap.yaml: what to carry into the air gap");
 
 /** A validated declaration. */

@@ -8,6 +8,23 @@ import { z } from "zod";
 
 const digest = z.string().regex(/^sha(256|512):[a-f0-9]+$/, { error: "expected a digest sha256:…" });
 
+/** A signature, attestation, SBOM or referrer carried with its image. */
+export const LockedArtifactSchema = z.strictObject({
+  /** How it was found: a cosign tag (`signature`, `attestation`, `sbom`) or an OCI referrer. */
+  role: z.enum(["signature", "attestation", "sbom", "referrer"]),
+  /** Its kind, when known (a referrer's from its artifactType). */
+  kind: z.enum(["signature", "attestation", "sbom"]).optional(),
+  /** Digest of the manifest it belongs to (the image's root or one of its platform manifests). */
+  subject: digest,
+  /** Its cosign tag, e.g. `sha256-<hex>.sig` (referrers have none). */
+  tag: z.string().min(1).optional(),
+  digest,
+  mediaType: z.string().min(1),
+  size: z.number().int().nonnegative(),
+  /** Every other blob of its graph → size. */
+  blobs: z.record(digest, z.number().int().nonnegative()),
+});
+
 /** One pinned image. */
 export const LockedImageSchema = z.strictObject({
   /** The entry as written in the declaration or list (drives target naming). */
@@ -29,6 +46,15 @@ export const LockedImageSchema = z.strictObject({
   assembled: z.record(z.string().min(1), digest).optional(),
   /** Manifests rewritten to carry foreign layers as ordinary blobs: upstream digest → saved digest. */
   rewritten: z.record(digest, digest).optional(),
+  /** Signatures, attestations, SBOMs and referrers carried with it. */
+  artifacts: z.array(LockedArtifactSchema).optional(),
+  /** Its cosign signatures checked before saving: how many verified, with which keys (`sha256:` of the key file). */
+  verified: z.strictObject({
+    signatures: z.number().int().positive(),
+    /** Attestations found for it whose DSSE signature verified with one of the keys. */
+    attestations: z.number().int().nonnegative().optional(),
+    keys: z.array(digest),
+  }).optional(),
 });
 
 /** One pinned source of image names: a Rancher release's list, or a Helm chart. */
@@ -60,6 +86,8 @@ export const LockSchema = z.strictObject({
 export type Lock = z.infer<typeof LockSchema>;
 /** A pinned source. */
 export type LockedSource = z.infer<typeof LockedSourceSchema>;
+/** A carried artifact. */
+export type LockedArtifact = z.infer<typeof LockedArtifactSchema>;
 /** A pinned image. */
 export type LockedImage = z.infer<typeof LockedImageSchema>;
 

@@ -3,6 +3,7 @@
  * a delta) without loading it.
  * @module
  */
+import { artifactsOf, isArtifactEntry } from "../artifacts/deliver.ts";
 import { basename } from "node:path";
 import { limiter } from "../copy.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
@@ -40,6 +41,8 @@ export interface VerifyResult {
   images: number;
   /** Helm charts in index.json. */
   charts: number;
+  /** Signatures, attestations, SBOMs and referrers carried with the images (checked like images). */
+  artifacts: number;
   /** Blobs the archive relies on its base for (deltas). */
   fromBase: number;
   /** Everything found wrong; empty when the archive is sound. */
@@ -112,8 +115,9 @@ export async function verifyCommand(path: string, options: VerifyOptions = {}): 
       parts: archive.parts,
       blobs: archive.blobs.size,
       bytes,
-      images: archive.images.filter((i) => !isChartEntry(i)).length,
+      images: archive.images.filter((i) => !isChartEntry(i) && !isArtifactEntry(i)).length,
       charts: archive.images.filter(isChartEntry).length,
+      artifacts: archive.images.filter(isArtifactEntry).length,
       fromBase,
       problems,
     };
@@ -167,6 +171,10 @@ export interface ListedImage {
   size: number;
   /** Of which carried by this archive. */
   carried: number;
+  /** Signatures, attestations, SBOMs and referrers carried with it. */
+  artifacts: number;
+  /** Set when its cosign signatures were verified at save time: how many. */
+  verifiedSignatures?: number;
 }
 
 /** What ls shows. */
@@ -204,6 +212,7 @@ export async function lsCommand(path: string): Promise<Listing> {
     const pinned = new Map(lock?.images.map((i) => [i.entry, i]) ?? []);
     const images: ListedImage[] = [];
     for (const image of archive.images) {
+      if (isArtifactEntry(image)) continue;
       const graph = await walkGraph(image.descriptor, (d) => readable(archive, d), image.name);
       const locked = pinned.get(image.entry);
       const sizes = new Map<string, number>(graph.nodes.map((n) => [n.digest, n.size]));
@@ -223,6 +232,8 @@ export async function lsCommand(path: string): Promise<Listing> {
           : await onePlatform(archive, image.descriptor),
         size,
         carried,
+        artifacts: artifactsOf(archive.images, image.entry).length,
+        ...(locked?.verified ? { verifiedSignatures: locked.verified.signatures } : {}),
       });
     }
     return {

@@ -27,6 +27,14 @@ import { parseLock } from "../lock.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
 import type { RegistryStats, RegistryStore } from "../store/registry/store.ts";
 import {
+  artifactsOf,
+  type ArtifactTarget,
+  isArtifactEntry,
+  pushArtifacts,
+  verifyCarried,
+} from "../artifacts/deliver.ts";
+import { loadVerifyKey } from "../artifacts/verify.ts";
+import {
   archiveCharts,
   archiveImageEntries,
   type ChartLoadOptions,
@@ -59,6 +67,8 @@ export interface LoadOptions {
   keepGoing?: boolean;
   /** Timeouts, progress hooks and cancellation for the network (`--timeout`, Ctrl-C). */
   network?: NetworkOptions;
+  /** `--verify-key`: every image's carried cosign signature must verify with one of these PEM files. */
+  verifyKeys?: string[];
 }
 
 /** One image as loaded. */
@@ -83,6 +93,8 @@ export interface LoadResult {
   failed: ImageFailure[];
   /** What the load amounts to, each image and each blob counted once. */
   summary: LoadSummary;
+  /** Signatures, attestations, SBOMs and referrers pushed with the images. */
+  artifacts: number;
 }
 
 /** The numbers a load reports: images (not tags) and unique blobs, which add up. */
@@ -218,7 +230,10 @@ function interrupted(e: unknown, stats: RegistryStats): InterruptedError | undef
 /** Load an archive into a registry. */
 export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
   const archive = await openArchive(options.archivePath);
-  const chosen = selectImages(archiveImageEntries(archive.images), options.entries, options.archivePath);
+  const entries = archiveImageEntries(archive.images);
+  const carried = entries.filter(isArtifactEntry);
+  const chosen = selectImages(entries.filter((i) => !isArtifactEntry(i)), options.entries, options.archivePath);
+  if (options.verifyKeys?.length) await verifyArchived(archive, chosen, carried, options.verifyKeys);
   if (chosen.length === 0 && !options.charts) throw new AirgapError(`${options.archivePath} holds no images`);
   if (options.platforms) await checkWindowsVersions(archive, chosen, options.platforms);
   const targets = new Map<string, { ref: Reference; image: ArchiveIndexEntry }>();
@@ -304,6 +319,12 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
         }
       }
     }
+    const artifacts = await pushArtifacts(
+      archive,
+      store,
+      artifactTargets(targets, carried, options),
+      (d) => archive.readBytes(d),
+    );
     const charts = await runChartJobs(archive, chartJobs, { ...chartOptions, store });
     const summary: LoadSummary = {
       ...summarizeLoad(graphs, events),
@@ -311,10 +332,46 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
       bytesPushed: store.stats.bytesPushed,
       chartsInArchive: archiveCharts(archive).length,
     };
-    return { images, stats: store.stats, charts, summary, failed };
+    return { images, stats: store.stats, charts, summary, failed, artifacts };
   } finally {
     await pool.close();
   }
+}
+
+/** `load --verify-key`: each image's signature, from the archive alone, before anything is pushed. */
+async function verifyArchived(
+  archive: ArchiveReader,
+  chosen: ArchiveIndexEntry[],
+  carried: ArchiveIndexEntry[],
+  keyPaths: string[],
+): Promise<void> {
+  const keys = await Promise.all(keyPaths.map((p) => loadVerifyKey(p)));
+  const lock = archive.lock ? parseLock(archive.lock, `${archive.path}: airgap.lock`) : undefined;
+  const upstream = new Map(lock?.images.map((i) => [i.entry, i.upstreamDigest ?? i.digest]) ?? []);
+  for (const image of chosen) {
+    const digest = upstream.get(image.entry) ?? image.descriptor.digest;
+    await verifyCarried(image, digest, carried, (d) => archive.readBytes(d), keys);
+  }
+}
+
+/** The artifacts of the images that were loaded, each in its subject's target repository. */
+function artifactTargets(
+  targets: Map<string, { ref: Reference; image: ArchiveIndexEntry }>,
+  carried: ArchiveIndexEntry[],
+  options: Pick<LoadOptions, "registry" | "prefix">,
+): ArtifactTarget[] {
+  const out: ArtifactTarget[] = [];
+  const seen = new Set<string>();
+  for (const { image } of targets.values()) {
+    for (const artifact of artifactsOf(carried, image.entry)) {
+      const ref = targetReference(artifact.entry, options.registry, options.prefix ?? "");
+      const key = `${ref.repository}@${artifact.descriptor.digest}:${ref.tag ?? ""}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ artifact, srcRepo: "", repo: ref.repository, tag: ref.tag });
+    }
+  }
+  return out;
 }
 
 /**

@@ -16,10 +16,12 @@ import { copyGraph, type CopyRoot, limiter } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
 import type { Base } from "../delta.ts";
 import { AirgapError } from "../errors.ts";
+import { artifactAnnotations, type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
+import { type ArtifactTarget, pushArtifacts } from "../artifacts/deliver.ts";
 import { withSources, writeLock } from "../lock.ts";
 import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
 import type { Descriptor } from "../oci/manifest.ts";
-import { graphOf, lockFromImages, type ResolvedImage, resolveImages } from "../plan.ts";
+import { graphOf, lockFromImages, type ResolvedImage, ResolveError, resolveImages } from "../plan.ts";
 import type { Reporter } from "../progress.ts";
 import { formatReference, type Reference, targetReference } from "../ref.ts";
 import { type NetworkOptions, type RegistryPool, registryPool } from "../registries.ts";
@@ -58,6 +60,8 @@ export interface MirrorOptions {
   network?: NetworkOptions;
   /** Also the per-OS tags of combined indexes (`TAG-windows-1809`…), as `load --windows-image-list` leaves them. */
   perOsTags?: boolean;
+  /** `--with-signatures` and `--verify-key` (see lib/artifacts). */
+  artifacts?: ArtifactFlags;
 }
 
 /** What a mirror did. */
@@ -72,6 +76,8 @@ export interface MirrorResult {
   fetchedBlobs: number;
   /** The new lock (written to `lockPath` when given). */
   lock: Lock;
+  /** Signatures, attestations, SBOMs and referrers pushed after their images. */
+  artifacts: number;
 }
 
 /** Target name (`registry/repository:tag`) → its reference and image. */
@@ -120,13 +126,23 @@ async function resolveAll(options: MirrorOptions, cache: CacheStore, pool: Regis
     reporter,
   });
   reporter.info(`resolving ${sources.requests.length} images`);
-  const images = await resolveImages(sources.requests, {
+  const resolved = await resolveImages(sources.requests, {
     cache,
     registry: pool.get,
     lock: options.previousLock,
     locked: options.locked,
     foreignLayers: options.declaration.foreignLayers,
   });
+  // Signatures are checked (and artifacts found) before anything moves.
+  const policy = await artifactPolicy(options.declaration, options.artifacts ?? {});
+  const carried = await withArtifacts(resolved, { cache, registry: pool.get, policy });
+  if (carried.failures.length > 0) {
+    throw new ResolveError(
+      carried.failures,
+      `${carried.failures.length} of ${resolved.length} images refused (signatures); nothing was mirrored`,
+    );
+  }
+  const images = carried.images;
   for (const note of foreignLayerNotes(images, options.declaration.foreignLayers ?? "include")) {
     if (note.warning) reporter.warn(note.text);
     else reporter.info(note.text);
@@ -134,7 +150,11 @@ async function resolveAll(options: MirrorOptions, cache: CacheStore, pool: Regis
   if (sources.charts.length > 0) {
     reporter.warn(`${sources.charts.length} chart(s) resolved but not mirrored: mirror copies images`);
   }
-  return { images, lock: withSources(lockFromImages(images), sources.locked) };
+  return {
+    images,
+    artifacts: carried.artifacts,
+    lock: withSources(lockFromImages([...images, ...carried.artifacts]), sources.locked),
+  };
 }
 
 /**
@@ -170,7 +190,7 @@ export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResul
     network: options.network,
   });
   try {
-    const { images, lock } = await resolveAll(options, cache, pool);
+    const { images, artifacts, lock } = await resolveAll(options, cache, pool);
     const targets = targetsOf(images, options.registry, prefix);
     const target = pool.get(options.registry);
     // Not copied: foreign layers under the skip policy, and what the base references.
@@ -194,6 +214,7 @@ export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResul
     await copyAll(options, { images, groups, cache, pool, target, left });
     const checked = await checkTargets(target, targets);
     if (options.perOsTags) checked.push(...await tagAllPerOs(targets, target, cache, carriedBlobs(images, left)));
+    const pushed = await mirrorArtifacts(artifacts, { cache, pool, target, registry: options.registry, prefix });
     if (options.lockPath) await writeLock(options.lockPath, lock);
     const sourceStores = pool.all().filter((s) => s !== target);
     return {
@@ -202,6 +223,7 @@ export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResul
       fetchedBytes: sourceStores.reduce((sum, s) => sum + s.stats.bytesFetched, 0),
       fetchedBlobs: sourceStores.reduce((sum, s) => sum + s.stats.blobsFetched, 0),
       lock,
+      artifacts: pushed,
     };
   } finally {
     await pool.close();
@@ -262,6 +284,29 @@ async function copyAll(
   } finally {
     phase.end();
   }
+}
+
+/** The artifacts, after their images: registry → registry, each host's from its own store. */
+async function mirrorArtifacts(
+  artifacts: ResolvedImage[],
+  ctx: { cache: CacheStore; pool: RegistryPool; target: RegistryStore; registry: string; prefix: string },
+): Promise<number> {
+  let pushed = 0;
+  for (const host of new Set(artifacts.map((a) => a.request.source.registry))) {
+    const targets: ArtifactTarget[] = artifacts.filter((a) => a.request.source.registry === host).map((a) => {
+      const ref = targetReference(a.request.entry, ctx.registry, ctx.prefix);
+      const artifact = {
+        descriptor: a.descriptor,
+        name: a.name,
+        entry: a.request.entry,
+        annotations: artifactAnnotations(a)!,
+      };
+      return { artifact, srcRepo: a.request.source.repository, repo: ref.repository, tag: ref.tag };
+    });
+    const source = cacheFirst(ctx.cache, ctx.pool.get(host), ctx.pool.get(host));
+    pushed += await pushArtifacts(source, ctx.target, targets, (d) => ctx.cache.readBytes(d));
+  }
+  return pushed;
 }
 
 /** The per-OS tags of every combined index, as load leaves them. */

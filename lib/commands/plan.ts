@@ -3,6 +3,7 @@
  * previous lock, show what would move, and write the new lock.
  * @module
  */
+import { type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
 import type { Lock } from "../../schemas/lock.ts";
 import type { Declaration } from "../declaration.ts";
 import { formatBytes, formatTable, shortDigest } from "../format.ts";
@@ -44,6 +45,8 @@ export interface PlanOptions {
   failedList?: string;
   /** Timeouts, progress hooks and cancellation for the network (`--timeout`, Ctrl-C). */
   network?: NetworkOptions;
+  /** `--with-signatures` and `--verify-key`: artifacts are planned (and signatures checked) as save does. */
+  artifacts?: ArtifactFlags;
 }
 
 /** A plan and the lock it implies. */
@@ -74,7 +77,7 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
     const requests = onlyRequested(sources.requests, options.declaration.only);
     const total = requests.length;
     const resolving = options.reporter.phase("resolving", resolvingPlan(requests));
-    const { images, failures } = await resolveEach(requests, {
+    const resolution = await resolveEach(requests, {
       cache,
       registry: pool.get,
       lock: options.previousLock,
@@ -82,6 +85,10 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
       foreignLayers: options.declaration.foreignLayers,
       onResolved: (image) => resolving.imageDone(image.request.entry),
     }).finally(() => resolving.end());
+    const policy = await artifactPolicy(options.declaration, options.artifacts ?? {});
+    const carried = await withArtifacts(resolution.images, { cache, registry: pool.get, policy });
+    const failures = [...resolution.failures, ...carried.failures];
+    const images = [...carried.images, ...carried.artifacts];
     if (options.failedList) {
       const file = displayPath(options.failedList);
       await writeFailedList(
@@ -92,13 +99,13 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
         }`,
       );
     }
-    if (failures.length > 0 && (!options.keepGoing || images.length === 0)) {
+    if (failures.length > 0 && (!options.keepGoing || carried.images.length === 0)) {
       const file = options.failedList && displayPath(options.failedList);
       throw new ResolveError(
         failures,
-        `${failures.length} of ${total} images could not be resolved; no lock was written${
-          file ? `; the full list is in ${file}` : ""
-        }`,
+        `${failures.length} of ${total} images ${
+          carried.failures.length > 0 ? "could not be resolved or were refused (signatures)" : "could not be resolved"
+        }; no lock was written${file ? `; the full list is in ${file}` : ""}`,
       );
     }
     const plan = await makePlan(images, cache, options.previousLock, options.base, failures);

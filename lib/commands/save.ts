@@ -17,6 +17,7 @@
  * @module
  */
 import type { Lock } from "../../schemas/lock.ts";
+import { artifactAnnotations, type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
 import { type CopyEvent, copyGraph, type CopyRoot } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
@@ -90,6 +91,8 @@ export interface SaveOptions {
   failedList?: string;
   /** Timeouts, progress hooks and cancellation for the network (`--timeout`, Ctrl-C). */
   network?: NetworkOptions;
+  /** `--with-signatures` and `--verify-key`: artifacts to carry, keys to verify with (see lib/artifacts). */
+  artifacts?: ArtifactFlags;
 }
 
 /** What a save did. */
@@ -116,14 +119,18 @@ export async function formatSaveSummary(
   options: { elapsedMs: number; base?: Base; split?: string; sums?: string },
 ): Promise<string> {
   const { archive, plan } = result;
-  const cached = plan.images.filter((i) => i.missing.length === 0).length;
+  const images = plan.images.filter((i) => !i.image.artifact);
+  const artifacts = plan.images.length - images.length;
+  const cached = images.filter((i) => i.missing.length === 0).length;
   const charts = result.sources.charts.length;
   const lines = [
-    `saved ${plural(plan.images.length, "image")}${cached > 0 ? ` (${cached} entirely from the cache)` : ""}${
-      charts ? ` and ${plural(charts, "chart")}` : ""
-    } to ${displayPath(archive.path)} in ${formatDuration(options.elapsedMs)}: ${plural(archive.blobs, "blob")}, ${
-      formatBytes(archive.blobBytes)
-    }; the archive is ${formatBytes(archive.size)}`,
+    `saved ${plural(images.length, "image")}${cached > 0 ? ` (${cached} entirely from the cache)` : ""}${
+      artifacts ? ` with ${plural(artifacts, "signature/attestation/SBOM", "signatures/attestations/SBOMs")}` : ""
+    }${charts ? ` and ${plural(charts, "chart")}` : ""} to ${displayPath(archive.path)} in ${
+      formatDuration(options.elapsedMs)
+    }: ${plural(archive.blobs, "blob")}, ${formatBytes(archive.blobBytes)}; the archive is ${
+      formatBytes(archive.size)
+    }`,
   ];
   if (archive.parts.length > 1) {
     const sizes = await Promise.all(archive.parts.map(async (p) => (await Deno.stat(p)).size));
@@ -299,7 +306,7 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       foreignLayers: options.declaration.foreignLayers,
       onResolved: (image) => resolving.imageDone(image.request.entry),
     }).finally(() => resolving.end());
-    const images = resolution.images;
+    let images = resolution.images;
     const failed = [...resolution.failures];
     if (failed.length > 0 && (!options.keepGoing || images.length === 0)) {
       await listFailures(options, failed, total);
@@ -309,6 +316,7 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       );
     }
     trace("resolved");
+    images = await carryArtifacts(images, failed, { cache, pool, options, total });
     for (const note of foreignLayerNotes(images, options.declaration.foreignLayers ?? "include")) {
       if (note.warning) reporter.warn(note.text);
       else reporter.info(note.text);
@@ -380,7 +388,9 @@ async function writeSaved(
     options.reporter.warn(`${errorMessage(e)}: fetching image by image, then writing the archive without what fails`);
     const lost = await fetchEach(images, cache, pool, options);
     failed.push(...lost.failures);
-    images = images.filter((i) => !lost.images.has(i));
+    // An artifact goes with its image: left out when the image is, and the image with it.
+    const gone = new Set([...lost.images].map((i) => i.artifact?.subjectEntry ?? i.request.entry));
+    images = images.filter((i) => !lost.images.has(i) && !gone.has(i.artifact?.subjectEntry ?? i.request.entry));
     if (images.length === 0) {
       await listFailures(options, failed, ctx.total);
       throw new ResolveError(
@@ -390,6 +400,32 @@ async function writeSaved(
     }
     return await write();
   }
+}
+
+/**
+ * The artifacts the policy asks for, added after their subjects; images whose
+ * signatures do not verify are refused here, before the archive is started.
+ */
+async function carryArtifacts(
+  images: ResolvedImage[],
+  failed: ImageFailure[],
+  ctx: { cache: CacheStore; pool: RegistryPool; options: SaveOptions; total: number },
+): Promise<ResolvedImage[]> {
+  const { options } = ctx;
+  const policy = await artifactPolicy(options.declaration, options.artifacts ?? {});
+  const carried = await withArtifacts(images, { cache: ctx.cache, registry: ctx.pool.get, policy });
+  failed.push(...carried.failures);
+  if (carried.failures.length > 0 && (!options.keepGoing || carried.images.length === 0)) {
+    await listFailures(options, failed, ctx.total);
+    throw new ResolveError(
+      failed,
+      `${carried.failures.length} of ${ctx.total} images refused (signatures); nothing was saved${listedIn(options)}`,
+    );
+  }
+  if (carried.artifacts.length > 0) {
+    options.reporter.info(`carrying ${carried.artifacts.length} signatures, attestations, SBOMs and referrers`);
+  }
+  return [...carried.images, ...carried.artifacts];
 }
 
 function listedIn(options: SaveOptions): string {
@@ -447,7 +483,9 @@ async function fetchEach(
       if (isLocalFailure(error)) throw error;
       const image = mine[roots.indexOf(root)];
       lost.add(image);
-      const { entry } = image.request;
+      // A failed artifact fails its image (listed under the image's entry, once).
+      const entry = image.artifact?.subjectEntry ?? image.request.entry;
+      if (failures.some((f) => f.entry === entry)) continue;
       failures.push({ entry, name: image.name, origin: image.request.origin, registry: host, error });
     }
   }));
@@ -497,7 +535,12 @@ async function writeArchive(
   const source = (host: string) => withForeignLayers(pool.get(host), foreign);
   const archive: ArchiveWriter = await createArchive(options.output, {
     images: [
-      ...images.map((i) => ({ descriptor: i.descriptor, name: i.sourceName, entry: i.request.entry })),
+      ...images.map((i) => ({
+        descriptor: i.descriptor,
+        name: i.sourceName,
+        entry: i.request.entry,
+        annotations: artifactAnnotations(i),
+      })),
       ...charts.map(chartArchiveImage),
     ],
     blobs: withChartBlobs(archiveOrder(images), charts),
