@@ -15,6 +15,8 @@
  */
 import { errorMessage } from "../errors.ts";
 import { lockBlobs, parseLock } from "../lock.ts";
+import type { LockedImage } from "../../schemas/lock.ts";
+import { ARTIFACT_ANNOTATION, SUBJECT_ENTRY_ANNOTATION } from "../artifacts/discover.ts";
 import { walkGraph } from "../oci/graph.ts";
 import { isManifestType } from "../oci/media.ts";
 import type { Descriptor } from "../oci/manifest.ts";
@@ -145,7 +147,10 @@ function lockProblems(
   } catch (e) {
     return [{ subject: "airgap.lock", message: errorMessage(e) }];
   }
-  const images = archive.images.filter((i) => (i.annotations["io.airgap.kind"] ?? "image") === "image");
+  const isArtifact = (i: { annotations: Record<string, string> }) => Boolean(i.annotations[ARTIFACT_ANNOTATION]);
+  const images = archive.images.filter((i) =>
+    (i.annotations["io.airgap.kind"] ?? "image") === "image" && !isArtifact(i)
+  );
   const carried = new Set(images.map((i) => i.entry));
   for (const pin of lock.images) {
     if (!carried.has(pin.entry)) {
@@ -174,7 +179,8 @@ function lockProblems(
     }
     const graph = graphs.get(image.entry);
     if (!graph) continue; // its graph is already reported
-    const blobs = lockBlobs({ lockVersion: 1, images: [pin] });
+    problems.push(...artifactProblems(archive, image.name, pin, graphs));
+    const blobs = lockBlobs({ lockVersion: 1, images: [{ ...pin, artifacts: undefined }] });
     const inGraph = new Map([...graph.nodes, ...graph.external].map((d) => [d.digest, d.size]));
     for (const [digest, size] of blobs) {
       if (inGraph.get(digest) !== size) {
@@ -188,6 +194,47 @@ function lockProblems(
       if (!blobs.has(node.digest)) {
         problems.push({ subject: image.name, message: `blob ${node.digest} is in the archive but not in airgap.lock` });
       }
+    }
+  }
+  return problems;
+}
+
+/**
+ * The signatures, attestations, SBOMs and referrers the lock pins under an
+ * image must be exactly the artifact entries index.json carries for it, each
+ * pinning exactly the blobs of its graph.
+ */
+function artifactProblems(
+  archive: LayoutSource,
+  subject: string,
+  pin: LockedImage,
+  graphs: ReadonlyMap<string, { nodes: Descriptor[]; external: Descriptor[] }>,
+): ArchiveProblem[] {
+  const problems: ArchiveProblem[] = [];
+  const carried = archive.images.filter((i) =>
+    i.annotations[ARTIFACT_ANNOTATION] && i.annotations[SUBJECT_ENTRY_ANNOTATION] === pin.entry
+  );
+  const byDigest = new Map(carried.map((i) => [i.descriptor.digest, i]));
+  const pinned = new Set((pin.artifacts ?? []).map((a) => a.digest));
+  for (const artifact of pin.artifacts ?? []) {
+    const entry = byDigest.get(artifact.digest);
+    if (!entry) {
+      problems.push({
+        subject,
+        message: `airgap.lock pins artifact ${artifact.digest}, which index.json does not carry`,
+      });
+      continue;
+    }
+    const graph = graphs.get(entry.entry);
+    if (!graph) continue; // already reported
+    const inGraph = new Map([...graph.nodes, ...graph.external].map((d) => [d.digest, d.size]));
+    const want = new Map([[artifact.digest, artifact.size], ...Object.entries(artifact.blobs)]);
+    const same = want.size === inGraph.size && [...want].every(([d, size]) => inGraph.get(d) === size);
+    if (!same) problems.push({ subject, message: `artifact ${artifact.digest}: airgap.lock and its manifests differ` });
+  }
+  for (const entry of carried) {
+    if (!pinned.has(entry.descriptor.digest)) {
+      problems.push({ subject, message: `index.json carries artifact ${entry.entry}, which airgap.lock does not pin` });
     }
   }
   return problems;
