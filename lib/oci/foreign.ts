@@ -22,6 +22,9 @@ import { digestOf, verifyingStream } from "./digest.ts";
 import { type Descriptor, encodeJson, type ImageManifest } from "./manifest.ts";
 import { FOREIGN_LAYER_TYPES } from "./media.ts";
 import type { Store } from "../store/types.ts";
+import { InterruptedError, TransientError } from "../transport/errors.ts";
+import { createTransport, type Transport } from "../transport/http.ts";
+import { parseRetryAfter, withRetries } from "../transport/retry.ts";
 
 /** What to do with foreign layers. */
 export type ForeignLayerPolicy = "include" | "keep" | "skip";
@@ -107,27 +110,43 @@ export function rewrittenDescriptor(mediaType: string, bytes: Uint8Array): Descr
 
 /**
  * A store that also finds foreign layers at their URLs: `fetch` of a digest
- * in `layers` tries each URL in turn (redirects followed; any failure before
- * the first byte moves on to the next URL), then the wrapped store (some
+ * in `layers` tries each URL in turn through the one transport (redirects
+ * followed under its scheme rules, no credentials, temporary failures
+ * retried; a failure before the first byte moves on to the next URL), then
+ * the wrapped store (some
  * registries do hold them). The bytes are verified against the digest and
  * size like any blob. Everything else is the wrapped store's.
  */
-export function withForeignLayers(store: Store, layers: ReadonlyMap<string, ForeignLayer>): Store {
+export function withForeignLayers(
+  store: Store,
+  layers: ReadonlyMap<string, ForeignLayer>,
+  transport: Transport = createTransport(),
+): Store {
   if (layers.size === 0) return store;
   return {
     ...store,
     description: `${store.description} + foreign-layer URLs`,
-    async fetch(repo, desc) {
+    async fetch(repo, desc, options) {
       const foreign = layers.get(desc.digest);
-      if (!foreign) return await store.fetch(repo, desc);
+      if (!foreign) return await store.fetch(repo, desc, options);
       const failures: string[] = [];
       for (const url of foreign.urls) {
         const what = `foreign layer ${desc.digest} from ${url}`;
         try {
-          const response = await fetch(url, {
-            redirect: "follow",
-            headers: { "user-agent": "airgap", "accept-encoding": "identity" },
-          });
+          const response = await withRetries(async () => {
+            const answer = await transport.send(url, {
+              what,
+              headers: { "accept-encoding": "identity" },
+              signal: options?.signal,
+            });
+            if (answer.status >= 500 || answer.status === 429 || answer.status === 408) {
+              await answer.body?.cancel();
+              throw new TransientError(`${url}: HTTP ${answer.status}`, {}, {
+                retryAfterMs: parseRetryAfter(answer.headers.get("retry-after")),
+              });
+            }
+            return answer;
+          }, { signal: options?.signal });
           if (!response.ok || !response.body) {
             await response.body?.cancel();
             failures.push(`${url}: HTTP ${response.status}`);
@@ -141,11 +160,12 @@ export function withForeignLayers(store: Store, layers: ReadonlyMap<string, Fore
           }
           return response.body.pipeThrough(verifyingStream(desc, what));
         } catch (e) {
+          if (e instanceof InterruptedError) throw e;
           failures.push(`${url}: ${errorMessage(e)}`);
         }
       }
       try {
-        return await store.fetch(repo, desc);
+        return await store.fetch(repo, desc, options);
       } catch (e) {
         failures.push(`${store.description}: ${errorMessage(e)}`);
       }

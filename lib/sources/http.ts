@@ -1,17 +1,22 @@
 /**
  * Downloads for sources: release assets and chart repositories over
- * HTTP(S), or `file:` URLs for a mirror on disk. Plain HTTP follows the
- * registry rule: loopback hosts, or hosts declared `insecure`. These are small files, read
- * into memory under a size cap. Redirects are followed by hand so a
- * credential is only ever sent to the host it was declared for; the CA and
+ * HTTP(S), or `file:` URLs for a mirror on disk, through the one transport
+ * (lib/transport): plain HTTP only to loopback hosts or hosts declared
+ * `insecure`, redirects followed by hand so a credential is only ever sent
+ * to the origin it was declared for. These are small files, read into memory
+ * under a size cap. The CA and
  * Basic credentials of a host come from the declaration's `registries`
  * settings (passwords from the environment or a file, never printed).
  * @module
  */
 import { fileURLToPath } from "node:url";
 import { AirgapError, errorMessage } from "../errors.ts";
-import { isLoopbackHost, networkReason, type RegistrySettings } from "../store/registry/client.ts";
+import { basicAuthorization } from "../store/registry/auth.ts";
+import type { RegistrySettings } from "../store/registry/client.ts";
 import { readAll } from "../store/types.ts";
+import { isTemporary, TransientError, UnauthorizedError } from "../transport/errors.ts";
+import { createTransport, type NetworkEvents, type Timeouts, type Transport } from "../transport/http.ts";
+import { parseRetryAfter, withRetries } from "../transport/retry.ts";
 
 /** Options of {@link download}. */
 export interface DownloadOptions {
@@ -19,8 +24,14 @@ export interface DownloadOptions {
   settings?: ReadonlyMap<string, RegistrySettings>;
   /** Refuse bodies larger than this (default 100 MiB). */
   limit?: number;
-  /** Give up when no response arrives for this long (default 120 s). */
+  /** Give up when no response arrives for this long (default: the transport's 30 s). */
   timeoutMs?: number;
+  /** Timeouts (default: the host's settings, else the transport's defaults). */
+  timeouts?: Partial<Timeouts>;
+  /** Waiting and retry notifications. */
+  events?: NetworkEvents;
+  /** Cancels the download. */
+  signal?: AbortSignal;
 }
 
 /** A download: the bytes, or the status that said there is nothing there. */
@@ -28,7 +39,6 @@ export type Download =
   | { found: true; bytes: Uint8Array }
   | { found: false; status: number };
 
-const MAX_REDIRECTS = 10;
 const DEFAULT_LIMIT = 100 * 1024 * 1024;
 
 /** Parse a source URL, refusing schemes we do not fetch and credentials written into it. */
@@ -60,64 +70,52 @@ export function displayUrl(url: URL | string): string {
 
 /**
  * GET a URL into memory. 404 and 410 come back as `found: false`; any other
- * failure is an {@link AirgapError} naming the URL.
+ * failure is an {@link AirgapError} naming the URL. The transport applies
+ * the scheme, redirect and credential rules (credentials declared for the
+ * URL's host go to that origin only); temporary failures are retried.
  */
 export async function download(text: string, options: DownloadOptions = {}): Promise<Download> {
   const limit = options.limit ?? DEFAULT_LIMIT;
-  let url = parseSourceUrl(text, "download");
+  const url = parseSourceUrl(text, "download");
   const shown = displayUrl(url);
   if (url.protocol === "file:") return await readLocal(url, shown, limit);
-
-  const clients = new Map<string, Deno.HttpClient>();
+  const settings = options.settings?.get(url.host) ?? {};
+  let transport: Transport;
   try {
-    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-      const settings = options.settings?.get(url.host) ?? {};
-      if (url.protocol === "http:" && !isLoopbackHost(url.host) && !settings.insecure) {
-        throw new AirgapError(
-          `${shown}: plain HTTP to ${url.host} is not allowed (use https, or set registries."${url.host}".insecure: true)`,
-        );
-      }
-      const headers: Record<string, string> = { "user-agent": "airgap" };
-      const credential = settings.credential;
-      if (credential?.username !== undefined && credential.password !== undefined) {
-        if (url.protocol === "https:" || isLoopbackHost(url.host)) {
-          headers.authorization = `Basic ${btoa(`${credential.username}:${credential.password}`)}`;
-        }
-      }
-      let response: Response;
-      try {
-        response = await fetch(url, {
-          headers,
-          redirect: "manual",
-          client: httpClientFor(settings, url.host, clients),
-          signal: AbortSignal.timeout(options.timeoutMs ?? 120_000),
-        } as RequestInit);
-      } catch (e) {
-        throw new AirgapError(`cannot download ${shown}: ${networkReason(e)}`, { where: shown });
-      }
-      if ([301, 302, 303, 307, 308].includes(response.status)) {
-        await response.body?.cancel();
-        const location = response.headers.get("location");
-        if (!location) throw new AirgapError(`${shown}: redirect (HTTP ${response.status}) without a Location`);
-        url = new URL(location, url);
-        if (url.protocol !== "https:" && url.protocol !== "http:") {
-          throw new AirgapError(`${shown}: redirected to an unsupported URL scheme ${url.protocol}`);
-        }
-        continue;
-      }
+    transport = createTransport({
+      caFile: settings.caFile,
+      insecure: (host) => options.settings?.get(host)?.insecure === true,
+      timeouts: options.timeouts ?? (options.timeoutMs ? { headersMs: options.timeoutMs } : settings.timeouts),
+      events: options.events,
+    });
+  } catch (e) {
+    throw new AirgapError(`cannot download ${shown}: ${errorMessage(e)}`, { where: shown });
+  }
+  const credential = settings.credential;
+  const authorization = credential?.username !== undefined && credential.password !== undefined
+    ? { header: basicAuthorization(credential.username, credential.password), origin: url.origin }
+    : undefined;
+  try {
+    return await withRetries(async () => {
+      const response = await transport.send(url, { what: `cannot download ${shown}`, authorization, signal: options.signal });
       if (response.status === 404 || response.status === 410) {
         await response.body?.cancel();
-        return { found: false, status: response.status };
+        return { found: false, status: response.status } as const;
       }
       if (!response.ok) {
         await response.body?.cancel();
         const hint = response.status === 401 || response.status === 403
           ? ` (credentials: registries."${url.host}" username with passwordEnv or passwordFile)`
           : "";
-        throw new AirgapError(`cannot download ${shown}: HTTP ${response.status}${hint}`, {
-          where: shown,
-          status: response.status,
-        });
+        const message = `cannot download ${shown}: HTTP ${response.status}${hint}`;
+        const context = { where: shown, status: response.status };
+        if (response.status === 401 || response.status === 403) throw new UnauthorizedError(message, context);
+        if (response.status >= 500 || response.status === 408 || response.status === 429) {
+          throw new TransientError(message, context, {
+            retryAfterMs: parseRetryAfter(response.headers.get("retry-after")),
+          });
+        }
+        throw new AirgapError(message, context);
       }
       const declared = Number(response.headers.get("content-length") ?? "0");
       if (declared > limit) {
@@ -125,35 +123,19 @@ export async function download(text: string, options: DownloadOptions = {}): Pro
         throw new AirgapError(`cannot download ${shown}: ${declared} bytes is more than the ${limit} allowed`);
       }
       try {
-        return { found: true, bytes: response.body ? await readAll(response.body, limit) : new Uint8Array() };
+        return { found: true, bytes: response.body ? await readAll(response.body, limit) : new Uint8Array() } as const;
       } catch (e) {
+        if (isTemporary(e)) throw e;
         throw new AirgapError(`cannot download ${shown}: ${errorMessage(e)}`, { where: shown });
       }
-    }
-    throw new AirgapError(`cannot download ${shown}: more than ${MAX_REDIRECTS} redirects`);
+    }, {
+      signal: options.signal,
+      onRetry: (e, attempt, delayMs) =>
+        options.events?.retrying?.({ host: url.host, message: errorMessage(e), attempt: attempt + 1, delayMs }),
+    });
   } finally {
-    for (const client of clients.values()) client.close();
+    transport.close();
   }
-}
-
-function httpClientFor(
-  settings: RegistrySettings,
-  host: string,
-  clients: Map<string, Deno.HttpClient>,
-): Deno.HttpClient | undefined {
-  if (!settings.caFile) return undefined;
-  let client = clients.get(host);
-  if (!client) {
-    let pem: string;
-    try {
-      pem = Deno.readTextFileSync(settings.caFile);
-    } catch (e) {
-      throw new AirgapError(`cannot read CA file ${settings.caFile} for ${host}: ${errorMessage(e)}`);
-    }
-    client = Deno.createHttpClient({ caCerts: [pem] });
-    clients.set(host, client);
-  }
-  return client;
 }
 
 async function readLocal(url: URL, shown: string, limit: number): Promise<Download> {

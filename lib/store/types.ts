@@ -21,6 +21,15 @@ export interface ResolvedManifest {
 }
 
 /**
+ * Options every store operation takes: `signal` cancels it (Ctrl-C, or an
+ * embedding program), including transfers in flight.
+ */
+export interface StoreOptions {
+  /** Stops the operation; it then rejects (an InterruptedError for network stores). */
+  signal?: AbortSignal;
+}
+
+/**
  * A content-addressed store. `repo` is the repository path inside the store
  * (`rancher/rancher`); stores that are not per-repository ignore it.
  */
@@ -28,18 +37,18 @@ export interface Store {
   /** A short description for messages: "registry 127.0.0.1:5000", "cache ~/.cache/airgap". */
   readonly description: string;
   /** Does the store hold this content (in this repository)? */
-  exists(repo: string, desc: Descriptor): Promise<boolean>;
+  exists(repo: string, desc: Descriptor, options?: StoreOptions): Promise<boolean>;
   /** Open content as a stream that errors unless it matches `desc` exactly. */
-  fetch(repo: string, desc: Descriptor): Promise<ReadableStream<Uint8Array>>;
+  fetch(repo: string, desc: Descriptor, options?: StoreOptions): Promise<ReadableStream<Uint8Array>>;
   /**
    * Store content under `desc`, verifying it. Manifests are pushed as bytes;
    * a store may skip opening the stream (already present, mounted).
    */
-  push(repo: string, desc: Descriptor, content: Content): Promise<PushOutcome>;
+  push(repo: string, desc: Descriptor, content: Content, options?: StoreOptions): Promise<PushOutcome>;
   /** Point a tag at a manifest already pushed (same bytes). */
-  tag(repo: string, tag: string, desc: Descriptor, bytes: Uint8Array): Promise<void>;
+  tag(repo: string, tag: string, desc: Descriptor, bytes: Uint8Array, options?: StoreOptions): Promise<void>;
   /** Resolve a tag or digest to a manifest. */
-  resolve(repo: string, reference: string): Promise<ResolvedManifest>;
+  resolve(repo: string, reference: string, options?: StoreOptions): Promise<ResolvedManifest>;
   /** Preferred number of concurrent transfers into or out of this store. */
   readonly concurrency: number;
   /**
@@ -52,7 +61,13 @@ export interface Store {
    * `Range` requests. The bytes are not verified (a part cannot be checked
    * against a digest); callers check `offset + length <= desc.size`.
    */
-  fetchRange?(repo: string, desc: Descriptor, offset: number, length: number): Promise<ReadableStream<Uint8Array>>;
+  fetchRange?(
+    repo: string,
+    desc: Descriptor,
+    offset: number,
+    length: number,
+    options?: StoreOptions,
+  ): Promise<ReadableStream<Uint8Array>>;
   /** Release resources. */
   close?(): Promise<void>;
 }

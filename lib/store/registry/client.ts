@@ -1,13 +1,31 @@
 /**
- * The HTTP side of the OCI distribution client: scheme selection (HTTPS,
- * plain HTTP only for loopback or declared-insecure registries), bearer
- * tokens per scope and Basic auth, retries for idempotent requests, and
- * distribution-spec error bodies turned into one-line errors.
+ * The registry side of the OCI distribution client: which base URL a
+ * registry answers on (HTTPS; plain HTTP only for loopback or declared
+ * insecure registries), bearer tokens per scope and Basic auth bound to the
+ * registry's origin, and registry answers turned into typed one-line errors.
+ * The HTTP itself (timeouts, redirects, credential and scheme rules) is
+ * `lib/transport/http.ts`; retries are `lib/transport/retry.ts`.
  * @module
  */
 import { AirgapError } from "../../errors.ts";
 import { DOCKER_HUB, registryEndpoint } from "../../ref.ts";
+import {
+  fetchErrorText,
+  InterruptedError,
+  isTemporary,
+  NetworkError,
+  NotARegistryError,
+  NotFoundError,
+  TlsError,
+  TransientError,
+  UnauthorizedError,
+} from "../../transport/errors.ts";
+import { createTransport, type NetworkEvents, type Timeouts, type Transport } from "../../transport/http.ts";
+import { isLoopbackHost } from "../../transport/origin.ts";
+import { parseRetryAfter, type RetryPolicy, retryPolicy, withRetries } from "../../transport/retry.ts";
 import { basicAuthorization, type Challenge, type Credential, lookupCredential, parseChallenges } from "./auth.ts";
+
+export { isLoopbackHost } from "../../transport/origin.ts";
 
 /** How to reach one registry. */
 export interface RegistrySettings {
@@ -19,6 +37,18 @@ export interface RegistrySettings {
   credential?: Credential;
   /** Skip looking in auth files (tests). */
   noAuthFiles?: boolean;
+  /** Timeouts for this registry (default: 30 s for headers, 60 s of silence in a body). */
+  timeouts?: Partial<Timeouts>;
+  /** Waiting and retry notifications (progress). */
+  events?: NetworkEvents;
+  /** Retry policy override (tests). */
+  retry?: Partial<RetryPolicy>;
+}
+
+/** Options of one {@link RegistryClient.request}. */
+export interface RequestOptions {
+  /** Cancel the request (and its body). */
+  signal?: AbortSignal;
 }
 
 /** One request to a registry. */
@@ -31,7 +61,7 @@ export interface RegistryRequest {
   scopes: string[];
   /** Extra headers (`accept`, `range`, `content-type`…); the client adds `authorization`. */
   headers?: Record<string, string>;
-  /** A body factory, so a request can be re-sent after an auth challenge. */
+  /** A body factory: called for each try, so a request can be re-sent (auth challenge, retry). */
   body?: () => BodyInit | Uint8Array | ReadableStream<Uint8Array> | null;
   /** Statuses that are not errors (default: 2xx). */
   ok?: number[];
@@ -39,48 +69,43 @@ export interface RegistryRequest {
   op: string;
   /** The image or repository, for error messages. */
   image?: string;
-  /** Abort after this long without a response (headers). Default 120 s. */
-  timeoutMs?: number;
+  /**
+   * Retry temporary failures of this request (default: GET and HEAD). A
+   * manifest PUT is safe to repeat; an upload PUT/PATCH is not (its session
+   * holds what was sent): uploads retry the whole session instead.
+   */
+  retry?: boolean;
+  /** Cancel the request (and its body). */
+  signal?: AbortSignal;
 }
 
 /** A client bound to one registry host. */
 export interface RegistryClient {
   /** The registry name (`docker.io`, `registry.local:5000`). */
   readonly registry: string;
-  /** Send a request; throws an {@link AirgapError} unless the status is ok. */
+  /** Send a request; throws a typed {@link AirgapError} unless the status is ok. */
   request(req: RegistryRequest): Promise<Response>;
   /** The base URL in use (`https://host`), found on first use. */
-  baseUrl(): Promise<string>;
+  baseUrl(options?: RequestOptions): Promise<string>;
+  /** The transport (timeouts, events). */
+  readonly transport: Transport;
+  /** The retry policy override, if any. */
+  readonly retry?: Partial<RetryPolicy>;
   /** Release the HTTP client. */
   close(): void;
 }
 
-/** True for hosts Docker treats as insecure by default (127.0.0.0/8, ::1, localhost). */
-export function isLoopbackHost(registry: string): boolean {
-  const host = registry.startsWith("[") ? registry.slice(1, registry.indexOf("]")) : registry.replace(/:\d+$/, "");
-  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+/** The useful part of a fetch failure ("fetch failed" hides it in `cause`). */
+export function networkReason(e: unknown): string {
+  return fetchErrorText(e);
 }
-
-const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-const RETRY_DELAYS_MS = [250, 1000, 3000];
 
 interface CachedToken {
   header: string;
   expiresAt: number;
 }
 
-/** The useful part of a fetch failure ("fetch failed" hides it in `cause`). */
-export function networkReason(e: unknown): string {
-  const message = e instanceof Error ? e.message : String(e);
-  const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : "";
-  const text = (cause && !message.includes(cause) ? `${message}: ${cause}` : message).split("\n")[0];
-  if (text.includes("CaUsedAsEndEntity")) {
-    return `${text} — the registry presents a CA certificate as its server certificate (a self-signed certificate with CA:TRUE); re-issue it with basicConstraints=CA:FALSE, or sign it with a separate CA and trust that CA`;
-  }
-  return text;
-}
-
-/** Distribution-spec error body → "CODE: message" (first error). */
+/** Distribution-spec error body → "CODE: message" (first error); an HTML page is named, not quoted. */
 async function describeErrorBody(response: Response): Promise<{ code?: string; text: string }> {
   let text = "";
   try {
@@ -89,23 +114,58 @@ async function describeErrorBody(response: Response): Promise<{ code?: string; t
   } catch {
     return { text: "" };
   }
+  if (isHtml(response, text)) return { text: "(an HTML page)" };
   try {
     const body = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
     const first = body.errors?.[0];
-    if (first) {
-      return {
-        code: first.code,
-        text: [first.code, first.message].filter(Boolean).join(": "),
-      };
-    }
+    if (first) return { code: first.code, text: [first.code, first.message].filter(Boolean).join(": ") };
   } catch {
     // not JSON: fall through
   }
   return { text: text.trim().split("\n")[0].slice(0, 200) };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+function isHtml(response: Response, text = ""): boolean {
+  return /html/i.test(response.headers.get("content-type") ?? "") || /^\s*<(!doctype|html)/i.test(text);
+}
+
+const NOT_FOUND_CODES = new Set(["NAME_UNKNOWN", "MANIFEST_UNKNOWN", "BLOB_UNKNOWN"]);
+
+/** Docker Hub's rate-limit headers, for the 429 message. */
+function rateLimitNote(response: Response): string {
+  const remaining = response.headers.get("ratelimit-remaining");
+  const limit = response.headers.get("ratelimit-limit");
+  if (!remaining && !limit) return "";
+  const part = (v: string | null) => v?.split(";")[0];
+  return ` (rate limit: ${part(remaining) ?? "?"} of ${part(limit) ?? "?"} pulls left${
+    limit?.includes("w=") ? ` per ${Number(limit.split("w=")[1]) / 3600} h` : ""
+  })`;
+}
+
+/**
+ * The typed error for a registry answer that is not ok: 404 and the
+ * *_UNKNOWN codes are {@link NotFoundError}, 401/403 {@link UnauthorizedError},
+ * 5xx, 408 and 429 {@link TransientError} (with `Retry-After`), the rest a
+ * plain {@link AirgapError}.
+ */
+export async function statusError(
+  response: Response,
+  what: string,
+  registry: string,
+  context: { op?: string; image?: string },
+  authHint = "",
+): Promise<AirgapError> {
+  const status = response.status;
+  const { code, text } = response.body ? await describeErrorBody(response) : { code: undefined, text: "" };
+  const ctx = { ...context, where: registry, status, code };
+  let message = `${what}: ${registry} returned HTTP ${status}${text ? ` ${text}` : ""}`;
+  if (status === 404 || (code && NOT_FOUND_CODES.has(code))) return new NotFoundError(message, ctx);
+  if (status === 401 || status === 403) return new UnauthorizedError(message + authHint, ctx);
+  if (status >= 500 || status === 408 || status === 429) {
+    if (status === 429) message += rateLimitNote(response);
+    return new TransientError(message, ctx, { retryAfterMs: parseRetryAfter(response.headers.get("retry-after")) });
+  }
+  return new AirgapError(message, ctx);
 }
 
 /** Create a client for one registry. */
@@ -115,32 +175,33 @@ export function createRegistryClient(
 ): RegistryClient {
   const host = registryEndpoint(registry);
   const allowHttp = settings.insecure === true || isLoopbackHost(host);
-  let httpClient: Deno.HttpClient | undefined;
-  if (settings.caFile) {
-    let pem: string;
-    try {
-      pem = Deno.readTextFileSync(settings.caFile);
-    } catch (e) {
-      throw new AirgapError(
-        `cannot read CA file ${settings.caFile} for registry ${registry}: ${(e as Error).message}`,
-      );
-    }
-    httpClient = Deno.createHttpClient({ caCerts: [pem] });
+  let transport: Transport;
+  try {
+    transport = createTransport({
+      caFile: settings.caFile,
+      insecure: (h) => settings.insecure === true && (h === host || h === host.replace(/:\d+$/, "")),
+      timeouts: settings.timeouts,
+      events: settings.events,
+    });
+  } catch (e) {
+    throw new AirgapError(`registry ${registry}: ${(e as Error).message}`, { where: registry }, { cause: e });
   }
   let base: Promise<string> | undefined;
   let challenge: Challenge | undefined;
   let credential: Promise<Credential | undefined> | undefined;
   const tokens = new Map<string, CachedToken>();
   const pendingTokens = new Map<string, Promise<CachedToken>>();
-
-  const send = (url: string | URL, init: RequestInit & { timeoutMs?: number }) => {
-    const { timeoutMs, ...rest } = init;
-    return fetch(url, {
-      ...rest,
-      client: httpClient,
-      signal: timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined,
-    } as RequestInit);
-  };
+  const retryOptions = (signal?: AbortSignal) => ({
+    signal,
+    policy: retryPolicy(settings.retry),
+    onRetry: (e: unknown, attempt: number, delayMs: number) =>
+      settings.events?.retrying?.({
+        host: registry,
+        message: e instanceof Error ? e.message : String(e),
+        attempt: attempt + 1,
+        delayMs,
+      }),
+  });
 
   const getCredential = () => {
     credential ??= settings.credential
@@ -151,96 +212,118 @@ export function createRegistryClient(
     return credential;
   };
 
-  async function ping(): Promise<string> {
-    const attempts = allowHttp ? [`https://${host}`, `http://${host}`] : [`https://${host}`];
-    let httpsError: unknown;
-    for (const candidate of attempts) {
+  /** One try at `GET /v2/` on each allowed scheme. */
+  async function pingOnce(signal?: AbortSignal): Promise<string> {
+    const candidates = allowHttp ? [`https://${host}`, `http://${host}`] : [`https://${host}`];
+    let httpsError: AirgapError | undefined;
+    for (const candidate of candidates) {
       let response: Response;
       try {
-        response = await send(`${candidate}/v2/`, { method: "GET", timeoutMs: 30_000 });
+        response = await transport.send(`${candidate}/v2/`, { what: `GET /v2/`, signal });
       } catch (e) {
-        httpsError ??= e;
+        if (e instanceof InterruptedError) throw e;
+        httpsError ??= e as AirgapError;
         continue;
       }
-      await response.body?.cancel();
+      const body = response.status === 401 ? "" : await response.text().catch(() => "");
       if (response.status === 401) {
+        await response.body?.cancel();
         challenge = parseChallenges(response.headers.get("www-authenticate") ?? "")[0];
         return candidate;
       }
-      if (response.ok) return candidate;
       // Plain HTTP to a TLS port answers 400: the HTTPS failure is the real story.
-      if (httpsError !== undefined && candidate.startsWith("http:")) break;
-      throw new AirgapError(
-        response.status === 404
-          ? `${registry} does not speak the registry API (GET /v2/ returned 404)`
-          : `${registry}: GET /v2/ returned HTTP ${response.status}`,
-        { where: registry, status: response.status },
+      if (httpsError !== undefined && candidate.startsWith("http:") && response.status === 400) break;
+      const api = response.headers.get("docker-distribution-api-version");
+      if (response.status === 404 || (!api && isHtml(response, body))) {
+        throw new NotARegistryError(
+          `${registry} does not look like a registry (GET ${candidate}/v2/ returned HTTP ${response.status}${
+            isHtml(response, body) ? ", an HTML page" : ""
+          })`,
+          { where: registry, status: response.status },
+        );
+      }
+      if (response.ok) return candidate;
+      throw await statusError(
+        new Response(body, { status: response.status, headers: response.headers }),
+        "GET /v2/",
+        registry,
+        { op: "ping" },
       );
     }
-    const reason = networkReason(httpsError);
-    const tlsProblem = /certificate|tls|ssl|UnknownIssuer/i.test(reason);
-    const hint = tlsProblem
-      ? ` (to trust a private CA, set registries."${registry}".ca in airgap.yaml or use --ca-file)`
-      : allowHttp
-      ? ""
-      : ` (for a registry without TLS, set registries."${registry}".insecure: true)`;
-    throw new AirgapError(`cannot reach registry ${registry}: ${reason}${hint}`, { where: registry });
+    throw unreachable(httpsError);
   }
 
-  function baseUrl(): Promise<string> {
-    base ??= ping();
+  function unreachable(e: AirgapError | undefined): AirgapError {
+    const reason = e?.cause !== undefined ? fetchErrorText(e.cause) : e?.message ?? "no answer";
+    const context = { where: registry };
+    if (e instanceof TlsError) {
+      const hint = e.plainHttp
+        ? allowHttp ? "" : ` (for a registry without TLS, set registries."${registry}".insecure: true)`
+        : ` (to trust a private CA, set registries."${registry}".ca in airgap.yaml or use --ca-file)`;
+      return new TlsError(`cannot reach registry ${registry}: ${reason}${hint}`, context, {
+        cause: e,
+        plainHttp: e.plainHttp,
+      });
+    }
+    const temporary = e instanceof NetworkError ? e.temporary : isTemporary(e);
+    return new NetworkError(`cannot reach registry ${registry}: ${reason}`, context, { cause: e, temporary });
+  }
+
+  function baseUrl(options: RequestOptions = {}): Promise<string> {
+    base ??= withRetries(() => pingOnce(options.signal), retryOptions(options.signal));
     base.catch(() => (base = undefined));
     return base;
   }
 
-  async function fetchToken(scopes: string[]): Promise<CachedToken> {
+  async function fetchToken(scopes: string[], signal?: AbortSignal): Promise<CachedToken> {
     const params = challenge?.params ?? {};
     const realm = params.realm;
-    if (!realm) {
-      throw new AirgapError(`${registry}: bearer challenge without realm`, { where: registry });
-    }
+    if (!realm) throw new AirgapError(`${registry}: bearer challenge without realm`, { where: registry });
     const allScopes = [...new Set([...scopes, ...(params.scope ? params.scope.split(" ") : [])])];
     const cred = await getCredential();
     const url = new URL(realm);
     if (params.service) url.searchParams.set("service", params.service);
-    let response: Response;
-    if (cred?.identityToken) {
-      const form = new URLSearchParams({
-        grant_type: "refresh_token",
-        refresh_token: cred.identityToken,
-        client_id: "airgap",
-        service: params.service ?? "",
-      });
-      form.set("scope", allScopes.join(" "));
-      response = await send(url, { method: "POST", body: form, timeoutMs: 30_000 });
-    } else {
-      for (const s of allScopes) url.searchParams.append("scope", s);
-      const headers: Record<string, string> = {};
-      if (cred?.username !== undefined && cred.password !== undefined) {
-        headers.authorization = basicAuthorization(cred.username, cred.password);
+    const what = `${registry}: token request`;
+    const response = await withRetries(async () => {
+      let answer: Response;
+      if (cred?.identityToken) {
+        const form = new URLSearchParams({
+          grant_type: "refresh_token",
+          refresh_token: cred.identityToken,
+          client_id: "airgap",
+          service: params.service ?? "",
+        });
+        form.set("scope", allScopes.join(" "));
+        answer = await transport.send(url, { method: "POST", body: form, what, signal });
+      } else {
+        const query = new URL(url);
+        for (const s of allScopes) query.searchParams.append("scope", s);
+        const basic = cred?.username !== undefined && cred.password !== undefined
+          ? { header: basicAuthorization(cred.username, cred.password), origin: query.origin }
+          : undefined;
+        answer = await transport.send(query, { what, authorization: basic, signal });
       }
-      response = await send(url, { method: "GET", headers, timeoutMs: 30_000 });
-    }
+      if (answer.status >= 500 || answer.status === 429 || answer.status === 408) {
+        throw await statusError(answer, what, registry, { op: "authenticate" });
+      }
+      return answer;
+    }, retryOptions(signal));
     if (!response.ok) {
       const { text } = await describeErrorBody(response);
       const who = cred ? `credentials from ${cred.origin}` : "no credentials";
-      throw new AirgapError(
+      throw new UnauthorizedError(
         `${registry}: token request failed with HTTP ${response.status} (${who})${text ? `: ${text}` : ""}`,
         { where: registry, status: response.status, op: "authenticate" },
       );
     }
-    const body = await response.json() as {
-      token?: string;
-      access_token?: string;
-      expires_in?: number;
-    };
+    const body = await response.json() as { token?: string; access_token?: string; expires_in?: number };
     const token = body.token ?? body.access_token;
     if (!token) throw new AirgapError(`${registry}: token response holds no token`);
     const lifetime = Math.max(60, body.expires_in ?? 60) * 1000;
     return { header: `Bearer ${token}`, expiresAt: Date.now() + lifetime - 15_000 };
   }
 
-  async function authorization(scopes: string[], refresh: boolean): Promise<string | undefined> {
+  async function authorization(scopes: string[], refresh: boolean, signal?: AbortSignal) {
     if (!challenge) return undefined;
     if (challenge.scheme === "basic") {
       const cred = await getCredential();
@@ -255,7 +338,7 @@ export function createRegistryClient(
     if (!refresh && cached && cached.expiresAt > Date.now()) return cached.header;
     let pending = pendingTokens.get(key);
     if (!pending) {
-      pending = fetchToken(scopes);
+      pending = fetchToken(scopes, signal);
       pendingTokens.set(key, pending);
       pending.finally(() => pendingTokens.delete(key)).catch(() => {});
     }
@@ -264,87 +347,62 @@ export function createRegistryClient(
     return token.header;
   }
 
-  async function request(req: RegistryRequest): Promise<Response> {
-    const root = await baseUrl();
+  async function authHint(): Promise<string> {
+    const cred = await getCredential();
+    if (cred) return ` (using credentials from ${cred.origin})`;
+    if (registry === DOCKER_HUB) return "";
+    return ` (no credentials found for ${registry}; run "docker login ${registry}" or set registries in airgap.yaml)`;
+  }
+
+  /** One try: the request, re-sent once with fresh credentials after a 401. */
+  async function attempt(req: RegistryRequest): Promise<Response> {
+    const root = await baseUrl({ signal: req.signal });
     const url = /^https?:\/\//.test(req.path) ? req.path : `${root}${req.path}`;
-    const idempotent = req.method === "GET" || req.method === "HEAD";
     const what = `${req.op}${req.image ? ` ${req.image}` : ""}`;
-    let authRetried = false;
-    for (let attempt = 0;; attempt++) {
-      const headers: Record<string, string> = {
-        "user-agent": "airgap",
-        ...req.headers,
-      };
-      const auth = await authorization(req.scopes, authRetried);
-      if (auth) headers.authorization = auth;
-      let response: Response;
-      try {
-        response = await send(url, {
-          method: req.method,
-          headers,
-          body: (req.body ? req.body() : undefined) as BodyInit | undefined,
-          timeoutMs: req.timeoutMs ?? 120_000,
-        });
-      } catch (e) {
-        if (idempotent && attempt < RETRY_DELAYS_MS.length) {
-          await sleep(RETRY_DELAYS_MS[attempt]);
-          continue;
-        }
-        throw new AirgapError(`${what}: ${registry}: ${networkReason(e)}`, {
-          op: req.op,
-          image: req.image,
-          where: registry,
-        }, { cause: e });
-      }
-      if (response.status === 401 && !authRetried) {
+    for (let refreshed = false;; refreshed = true) {
+      const auth = await authorization(req.scopes, refreshed, req.signal);
+      const response = await transport.send(url, {
+        method: req.method,
+        headers: req.headers,
+        body: (req.body ? req.body() : undefined) as BodyInit | undefined,
+        authorization: auth ? { header: auth, origin: root } : undefined,
+        signal: req.signal,
+        what,
+      });
+      if (response.status === 401 && !refreshed) {
+        // A token the registry no longer takes (expired mid-run), or the first challenge.
         const fresh = parseChallenges(response.headers.get("www-authenticate") ?? "")[0];
-        if (fresh) {
+        if (fresh && (fresh.scheme === "bearer" || await getCredential())) {
           challenge = fresh;
-          const cred = await getCredential();
-          if (fresh.scheme === "bearer" || cred) {
-            await response.body?.cancel();
-            authRetried = true;
-            continue;
-          }
+          await response.body?.cancel();
+          continue;
         }
       }
       if (req.ok ? req.ok.includes(response.status) : response.ok) return response;
-      if (idempotent && RETRY_STATUS.has(response.status) && attempt < RETRY_DELAYS_MS.length) {
-        await response.body?.cancel();
-        const retryAfter = Number(response.headers.get("retry-after"));
-        await sleep(
-          Number.isFinite(retryAfter) && retryAfter > 0
-            ? Math.min(retryAfter * 1000, 30_000)
-            : RETRY_DELAYS_MS[attempt],
-        );
-        continue;
-      }
-      const { code, text } = req.method === "HEAD" ? { code: undefined, text: "" } : await describeErrorBody(response);
-      let message = `${what}: ${registry} returned HTTP ${response.status}${text ? ` ${text}` : ""}`;
-      if (response.status === 401 || response.status === 403) {
-        const cred = await getCredential();
-        message += cred
-          ? ` (using credentials from ${cred.origin})`
-          : registry === DOCKER_HUB
-          ? ""
-          : ` (no credentials found for ${registry}; run "docker login ${registry}" or set registries in airgap.yaml)`;
-      }
-      throw new AirgapError(message, {
-        op: req.op,
-        image: req.image,
-        where: registry,
-        status: response.status,
-        code,
-      });
+      const hint = response.status === 401 || response.status === 403 ? await authHint() : "";
+      throw await statusError(
+        req.method === "HEAD" ? new Response(null, { status: response.status, headers: response.headers }) : response,
+        what,
+        registry,
+        { op: req.op, image: req.image },
+        hint,
+      );
     }
+  }
+
+  function request(req: RegistryRequest): Promise<Response> {
+    const retry = req.retry ?? (req.method === "GET" || req.method === "HEAD");
+    return withRetries(() => attempt(req), { ...retryOptions(req.signal), retryable: retry ? isTemporary : () => false });
   }
 
   return {
     registry,
     request,
     baseUrl,
+    transport,
+    retry: settings.retry,
     close() {
-      httpClient?.close();
+      transport.close();
     },
   };
 }

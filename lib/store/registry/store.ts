@@ -5,12 +5,23 @@
  * @module
  */
 import { AirgapError, withContext } from "../../errors.ts";
+import { DigestMismatchError, isTemporary, NotFoundError } from "../../transport/errors.ts";
+import { resumableBody } from "../../transport/resume.ts";
+import { retryPolicy, withRetries } from "../../transport/retry.ts";
 import { digestAlgorithm, digestOf, ensureVerified } from "../../oci/digest.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../../oci/manifest.ts";
 import { isManifestType, MANIFEST_ACCEPT } from "../../oci/media.ts";
 import { isValidDigest } from "../../ref.ts";
 import { observeBytes, verifiedByteStream } from "../../streams.ts";
-import { type Content, openContent, type PushOutcome, readAll, type ResolvedManifest, type Store } from "../types.ts";
+import {
+  type Content,
+  openContent,
+  type PushOutcome,
+  readAll,
+  type ResolvedManifest,
+  type Store,
+  type StoreOptions,
+} from "../types.ts";
 import type { RegistryClient } from "./client.ts";
 
 /** A registry store, plus registry-only operations. */
@@ -18,15 +29,20 @@ export interface RegistryStore extends Store {
   /** The client every request goes through (auth, retries). */
   readonly client: RegistryClient;
   /** HEAD a manifest: its descriptor without the bytes (cheap tag resolution). */
-  head(repo: string, reference: string): Promise<Descriptor | undefined>;
+  head(repo: string, reference: string, options?: StoreOptions): Promise<Descriptor | undefined>;
   /** All tags of a repository (follows pagination). */
-  listTags(repo: string): Promise<string[]>;
+  listTags(repo: string, options?: StoreOptions): Promise<string[]>;
   /**
    * The bytes of a blob from `offset` on (HTTP Range), unverified — the
    * caller hashes what it already has plus these. Undefined when the
    * registry ignores the range.
    */
-  fetchFrom(repo: string, desc: Descriptor, offset: number): Promise<ReadableStream<Uint8Array> | undefined>;
+  fetchFrom(
+    repo: string,
+    desc: Descriptor,
+    offset: number,
+    options?: StoreOptions,
+  ): Promise<ReadableStream<Uint8Array> | undefined>;
   /** Bytes and requests moved so far, for reports and tests. */
   readonly stats: RegistryStats;
 }
@@ -98,7 +114,7 @@ export function registryStore(
     `${registry}/${repo}${ref ? (ref.includes(":") ? `@${ref}` : `:${ref}`) : ""}`;
   const kind = (desc: Descriptor) => isManifestType(desc.mediaType) ? "manifests" : "blobs";
 
-  async function exists(repo: string, desc: Descriptor): Promise<boolean> {
+  async function exists(repo: string, desc: Descriptor, options: StoreOptions = {}): Promise<boolean> {
     if (holders.get(desc.digest)?.has(repo)) return true;
     const response = await client.request({
       method: "HEAD",
@@ -108,6 +124,7 @@ export function registryStore(
       ok: [200, 404],
       op: "check",
       image: label(repo, desc.digest),
+      signal: options.signal,
     });
     await response.body?.cancel();
     if (response.status === 200) {
@@ -117,24 +134,47 @@ export function registryStore(
     return false;
   }
 
-  async function fetch(repo: string, desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
-    const response = await client.request({
-      method: "GET",
-      path: `/v2/${repo}/${kind(desc)}/${desc.digest}`,
-      scopes: [pull(repo)],
-      headers: kind(desc) === "manifests" ? { accept: `${desc.mediaType}, ${ACCEPT}` } : {},
-      op: `fetch ${kind(desc) === "manifests" ? "manifest" : "blob"}`,
-      image: label(repo, desc.digest),
-    });
-    if (!response.body) throw new AirgapError(`fetch ${label(repo, desc.digest)}: empty response`);
+  /**
+   * A verified download that resumes with `Range` where a connection broke,
+   * so the hash runs on over both parts (see transport/resume.ts).
+   */
+  async function fetch(repo: string, desc: Descriptor, options: StoreOptions = {}): Promise<ReadableStream<Uint8Array>> {
+    const what = label(repo, desc.digest);
+    const op = `fetch ${kind(desc) === "manifests" ? "manifest" : "blob"}`;
+    const get = (headers: Record<string, string>, ok?: number[]) =>
+      client.request({
+        method: "GET",
+        path: `/v2/${repo}/${kind(desc)}/${desc.digest}`,
+        scopes: [pull(repo)],
+        headers: kind(desc) === "manifests" ? { accept: `${desc.mediaType}, ${ACCEPT}`, ...headers } : headers,
+        ok,
+        op,
+        image: what,
+        signal: options.signal,
+      });
+    const response = await get({});
+    if (!response.body) throw new AirgapError(`fetch ${what}: empty response`);
     stats.blobsFetched++;
-    return verifiedByteStream(response.body, desc, label(repo, desc.digest), (bytes) => (stats.bytesFetched += bytes));
+    const body = resumableBody(response.body, desc.size, (offset) => get({ range: `bytes=${offset}-` }, [200, 206]), {
+      policy: retryPolicy(client.retry),
+      what: `${op} ${what}`,
+      signal: options.signal,
+      onRetry: (e, attempt, delayMs) =>
+        client.transport.events.retrying?.({
+          host: registry,
+          message: `${e instanceof Error ? e.message : String(e)}; resuming`,
+          attempt,
+          delayMs,
+        }),
+    });
+    return verifiedByteStream(body, desc, what, (bytes) => (stats.bytesFetched += bytes));
   }
 
   async function fetchFrom(
     repo: string,
     desc: Descriptor,
     offset: number,
+    options: StoreOptions = {},
   ): Promise<ReadableStream<Uint8Array> | undefined> {
     const response = await client.request({
       method: "GET",
@@ -144,6 +184,7 @@ export function registryStore(
       ok: [200, 206],
       op: "resume blob",
       image: label(repo, desc.digest),
+      signal: options.signal,
     });
     const range = response.headers.get("content-range");
     if (response.status !== 206 || !range?.startsWith(`bytes ${offset}-`) || !response.body) {
@@ -161,7 +202,7 @@ export function registryStore(
     );
   }
 
-  async function head(repo: string, reference: string): Promise<Descriptor | undefined> {
+  async function head(repo: string, reference: string, options: StoreOptions = {}): Promise<Descriptor | undefined> {
     const response = await client.request({
       method: "HEAD",
       path: `/v2/${repo}/manifests/${reference}`,
@@ -170,6 +211,7 @@ export function registryStore(
       ok: [200, 404],
       op: "resolve",
       image: label(repo, reference),
+      signal: options.signal,
     });
     await response.body?.cancel();
     if (response.status === 404) return undefined;
@@ -182,7 +224,7 @@ export function registryStore(
     return { mediaType: mediaType!, digest, size };
   }
 
-  async function resolve(repo: string, reference: string): Promise<ResolvedManifest> {
+  async function resolve(repo: string, reference: string, options: StoreOptions = {}): Promise<ResolvedManifest> {
     const what = label(repo, reference);
     let response: Response;
     try {
@@ -193,10 +235,11 @@ export function registryStore(
         headers: { accept: ACCEPT },
         op: "fetch manifest",
         image: what,
+        signal: options.signal,
       });
     } catch (e) {
-      if (e instanceof AirgapError && (e.context.status === 404 || e.context.code === "NAME_UNKNOWN")) {
-        throw new AirgapError(`${what} not found (${e.context.code ?? "HTTP 404"})`, e.context, { cause: e });
+      if (e instanceof NotFoundError) {
+        throw new NotFoundError(`${what} not found (${e.context.code ?? "HTTP 404"})`, e.context, { cause: e });
       }
       throw e;
     }
@@ -210,11 +253,11 @@ export function registryStore(
     const algorithm = pinned ? digestAlgorithm(pinned) : "sha256";
     const digest = digestOf(bytes, algorithm);
     if (pinned && digest !== pinned) {
-      throw new AirgapError(`fetch manifest ${what}: digest mismatch: got ${digest}`, { image: what });
+      throw new DigestMismatchError(`fetch manifest ${what}: digest mismatch: got ${digest}`, { image: what });
     }
     const announced = response.headers.get("docker-content-digest");
     if (announced && announced.startsWith(`${algorithm}:`) && announced !== digest) {
-      throw new AirgapError(
+      throw new DigestMismatchError(
         `fetch manifest ${what}: registry announced ${announced} but the bytes hash to ${digest}`,
         { image: what },
       );
@@ -224,7 +267,13 @@ export function registryStore(
     return { descriptor: { mediaType: parsed.mediaType, digest, size: bytes.byteLength }, bytes };
   }
 
-  async function putManifest(repo: string, reference: string, desc: Descriptor, bytes: Uint8Array) {
+  async function putManifest(
+    repo: string,
+    reference: string,
+    desc: Descriptor,
+    bytes: Uint8Array,
+    options: StoreOptions = {},
+  ) {
     const response = await client.request({
       method: "PUT",
       path: `/v2/${repo}/manifests/${reference}`,
@@ -233,6 +282,8 @@ export function registryStore(
       body: () => bytes,
       op: "push manifest",
       image: label(repo, reference),
+      retry: true, // the same bytes again: safe to repeat
+      signal: options.signal,
     });
     await response.body?.cancel();
     const announced = response.headers.get("docker-content-digest");
@@ -251,7 +302,7 @@ export function registryStore(
     return new URL(location, base);
   }
 
-  async function startUpload(repo: string, desc: Descriptor, from?: string) {
+  async function startUpload(repo: string, desc: Descriptor, signal: AbortSignal | undefined, from?: string) {
     const what = label(repo, desc.digest);
     const query = from ? `?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(from)}` : "";
     const response = await client.request({
@@ -261,16 +312,23 @@ export function registryStore(
       ok: [201, 202],
       op: from ? "mount blob" : "start upload",
       image: what,
+      signal,
     });
     await response.body?.cancel();
     if (response.status === 201) return { mounted: true as const };
     return {
       mounted: false as const,
-      location: absolute(response.headers.get("location"), await client.baseUrl(), what),
+      location: absolute(response.headers.get("location"), await client.baseUrl({ signal }), what),
     };
   }
 
-  async function uploadMonolithic(repo: string, desc: Descriptor, content: Content, location: URL) {
+  async function uploadMonolithic(
+    repo: string,
+    desc: Descriptor,
+    content: Content,
+    location: URL,
+    signal: AbortSignal | undefined,
+  ) {
     const url = new URL(location);
     url.searchParams.set("digest", desc.digest);
     const stream = ensureVerified(await openContent(content), desc, label(repo, desc.digest));
@@ -284,14 +342,20 @@ export function registryStore(
       ok: [201, 204],
       op: "upload blob",
       image: label(repo, desc.digest),
-      timeoutMs: 0,
+      signal,
     });
     await response.body?.cancel();
   }
 
-  async function uploadChunked(repo: string, desc: Descriptor, content: Content, location: URL) {
+  async function uploadChunked(
+    repo: string,
+    desc: Descriptor,
+    content: Content,
+    location: URL,
+    signal: AbortSignal | undefined,
+  ) {
     const what = label(repo, desc.digest);
-    const base = await client.baseUrl();
+    const base = await client.baseUrl({ signal });
     const reader = ensureVerified(await openContent(content), desc, what).getReader();
     let offset = 0;
     let pending: Uint8Array[] = [];
@@ -319,7 +383,7 @@ export function registryStore(
         ok: [202, 204],
         op: "upload chunk",
         image: what,
-        timeoutMs: 0,
+        signal,
       });
       await response.body?.cancel();
       offset += chunk.byteLength;
@@ -344,11 +408,37 @@ export function registryStore(
       ok: [201, 204],
       op: "finish upload",
       image: what,
+      signal,
     });
     await response.body?.cancel();
   }
 
-  async function pushBlob(repo: string, desc: Descriptor, content: Content): Promise<PushOutcome> {
+  /**
+   * One upload session from start to finish. A session that failed holds an
+   * unknown part of the bytes, so the unit a retry repeats is the session.
+   */
+  async function uploadSession(repo: string, desc: Descriptor, content: Content, signal?: AbortSignal) {
+    let session = await startUpload(repo, desc, signal);
+    if (session.mounted) return;
+    if (options.chunkedUploads) return await uploadChunked(repo, desc, content, session.location, signal);
+    try {
+      await uploadMonolithic(repo, desc, content, session.location, signal);
+    } catch (e) {
+      const status = e instanceof AirgapError ? e.context.status : undefined;
+      if (typeof content !== "function" || ![400, 405, 413, 416, 501].includes(status ?? 0)) throw e;
+      // Some registries and proxies refuse one large PUT: send it in chunks.
+      session = await startUpload(repo, desc, signal);
+      if (session.mounted) return;
+      await uploadChunked(repo, desc, content, session.location, signal);
+    }
+  }
+
+  async function pushBlob(
+    repo: string,
+    desc: Descriptor,
+    content: Content,
+    signal?: AbortSignal,
+  ): Promise<PushOutcome> {
     // Pushes of one digest queue up, registered before the first await, so
     // the second waits for the first and mounts instead of uploading again.
     const earlier = uploading.get(desc.digest);
@@ -357,51 +447,32 @@ export function registryStore(
     uploading.set(desc.digest, mine);
     try {
       if (earlier) await earlier;
-      if (await exists(repo, desc)) {
+      if (await exists(repo, desc, { signal })) {
         stats.blobsSkipped++;
         return "exists";
       }
-      let session: Awaited<ReturnType<typeof startUpload>> | undefined;
       const from = [...(holders.get(desc.digest) ?? [])].find((r) => r !== repo);
       if (from) {
-        try {
-          session = await startUpload(repo, desc, from);
-        } catch {
-          session = undefined; // a refused mount is not an error: upload instead
-        }
-        if (session?.mounted) {
+        const mount = await startUpload(repo, desc, signal, from).catch(() => undefined); // refused: upload instead
+        if (mount?.mounted) {
           remember(desc.digest, repo);
           stats.blobsMounted++;
           return "mounted";
         }
       }
-      for (let attempt = 0;; attempt++) {
-        session ??= await startUpload(repo, desc);
-        if (session.mounted) break;
-        try {
-          if (options.chunkedUploads) {
-            await uploadChunked(repo, desc, content, session.location);
-          } else {
-            try {
-              await uploadMonolithic(repo, desc, content, session.location);
-            } catch (e) {
-              const status = e instanceof AirgapError ? e.context.status : undefined;
-              if (typeof content !== "function" || ![400, 405, 413, 416, 501].includes(status ?? 0)) throw e;
-              // Some registries and proxies refuse one large PUT: retry in chunks.
-              session = await startUpload(repo, desc);
-              if (session.mounted) break;
-              await uploadChunked(repo, desc, content, session.location);
-            }
-          }
-          break;
-        } catch (e) {
-          const status = e instanceof AirgapError ? e.context.status : undefined;
-          const transient = status === undefined || status >= 500 || status === 401;
-          const verifyFailure = e instanceof AirgapError && e.context.op === "verify";
-          if (!transient || verifyFailure || attempt >= 2 || typeof content !== "function") throw e;
-          session = undefined;
-        }
-      }
+      await withRetries(() => uploadSession(repo, desc, content, signal), {
+        policy: retryPolicy(client.retry),
+        signal,
+        // Bytes in memory or a stream that can be opened again: a new session can resend them.
+        retryable: (e) => (content instanceof Uint8Array || typeof content === "function") && isTemporary(e),
+        onRetry: (e, attempt, delayMs) =>
+          client.transport.events.retrying?.({
+            host: registry,
+            message: e instanceof Error ? e.message : String(e),
+            attempt: attempt + 1,
+            delayMs,
+          }),
+      });
       remember(desc.digest, repo);
       stats.blobsPushed++;
       return "pushed";
@@ -422,19 +493,19 @@ export function registryStore(
     fetchFrom,
     head,
     resolve,
-    async push(repo, desc, content) {
+    async push(repo, desc, content, options) {
       if (isManifestType(desc.mediaType) && content instanceof Uint8Array) {
-        if (await exists(repo, desc)) return "exists";
-        await putManifest(repo, desc.digest, desc, content);
+        if (await exists(repo, desc, options)) return "exists";
+        await putManifest(repo, desc.digest, desc, content, options);
         remember(desc.digest, repo);
         return "pushed";
       }
-      return await pushBlob(repo, desc, content);
+      return await pushBlob(repo, desc, content, options?.signal);
     },
-    async tag(repo, tag, desc, bytes) {
-      await putManifest(repo, tag, desc, bytes);
+    async tag(repo, tag, desc, bytes, options) {
+      await putManifest(repo, tag, desc, bytes, options);
     },
-    async listTags(repo) {
+    async listTags(repo, options = {}) {
       const tags: string[] = [];
       let path: string | undefined = `/v2/${repo}/tags/list?n=1000`;
       while (path) {
@@ -444,12 +515,13 @@ export function registryStore(
           scopes: [pull(repo)],
           op: "list tags",
           image: `${registry}/${repo}`,
+          signal: options.signal,
         });
         const body = await response.json() as { tags?: string[] | null };
         tags.push(...(body.tags ?? []));
         const link = response.headers.get("link");
         const next = link?.match(/<([^>]+)>\s*;\s*rel="?next"?/);
-        path = next ? new URL(next[1], await client.baseUrl()).href : undefined;
+        path = next ? new URL(next[1], await client.baseUrl(options)).href : undefined;
       }
       return tags;
     },

@@ -1,0 +1,140 @@
+/**
+ * The kinds of failure the transfer layer can meet, as classes rather than
+ * message text: retries, `--keep-going` reports and hints decide on the class
+ * (and on {@link isTemporary}), never on what a message happens to contain.
+ * All are {@link AirgapError}s, so `instanceof AirgapError`, `.context` and the
+ * one-line message keep working. The one place that reads low-level error text
+ * (Deno's fetch errors carry no codes) is {@link classifyFetchError}.
+ * @module
+ */
+import { AirgapError, type ErrorContext } from "../errors.ts";
+
+type Options = { cause?: unknown; exitCode?: number };
+
+/** The registry or server says the thing does not exist (404, NAME_UNKNOWN, MANIFEST_UNKNOWN…). */
+export class NotFoundError extends AirgapError {
+  constructor(message: string, context: ErrorContext = {}, options?: Options) {
+    super(message, context, options);
+    this.name = "NotFoundError";
+  }
+}
+
+/** Credentials missing, wrong, or not enough (HTTP 401 or 403). Never retried. */
+export class UnauthorizedError extends AirgapError {
+  constructor(message: string, context: ErrorContext = {}, options?: Options) {
+    super(message, context, options);
+    this.name = "UnauthorizedError";
+  }
+}
+
+/** Content that does not hash to (or is not the size of) its descriptor. */
+export class DigestMismatchError extends AirgapError {
+  constructor(message: string, context: ErrorContext = {}, options?: Options) {
+    super(message, { op: "verify", ...context }, options);
+    this.name = "DigestMismatchError";
+  }
+}
+
+/**
+ * A failure that may go away when tried again: 5xx, 408, 429, a connection
+ * reset, a stalled or truncated body. `retryAfterMs` is the server's wish
+ * (`Retry-After`), when it said one.
+ */
+export class TransientError extends AirgapError {
+  /** How long the server asked us to wait, in milliseconds. */
+  readonly retryAfterMs?: number;
+  constructor(message: string, context: ErrorContext = {}, options?: Options & { retryAfterMs?: number }) {
+    super(message, context, options);
+    this.name = "TransientError";
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+}
+
+/** No response headers, or no body byte, within the timeout. Temporary. */
+export class TimeoutError extends TransientError {
+  constructor(message: string, context: ErrorContext = {}, options?: Options) {
+    super(message, context, options);
+    this.name = "TimeoutError";
+  }
+}
+
+/**
+ * The TLS handshake failed. `plainHttp` is true when the other side speaks
+ * plain HTTP (the only case where `insecure: true` is the right hint).
+ */
+export class TlsError extends AirgapError {
+  /** The server answered the handshake with plain HTTP. */
+  readonly plainHttp: boolean;
+  constructor(message: string, context: ErrorContext = {}, options?: Options & { plainHttp?: boolean }) {
+    super(message, context, options);
+    this.name = "TlsError";
+    this.plainHttp = options?.plainHttp ?? false;
+  }
+}
+
+/** The host answers HTTP but not the registry API (`GET /v2/` is 404 or an HTML page). */
+export class NotARegistryError extends AirgapError {
+  constructor(message: string, context: ErrorContext = {}, options?: Options) {
+    super(message, context, options);
+    this.name = "NotARegistryError";
+  }
+}
+
+/**
+ * The host could not be reached: DNS (`temporary` false: asking again does
+ * not help within a run) or the connection refused or reset (`temporary`).
+ */
+export class NetworkError extends AirgapError {
+  /** Worth trying again (refused, reset), unlike a name that does not resolve. */
+  readonly temporary: boolean;
+  constructor(message: string, context: ErrorContext = {}, options?: Options & { temporary?: boolean }) {
+    super(message, context, options);
+    this.name = "NetworkError";
+    this.temporary = options?.temporary ?? true;
+  }
+}
+
+/** The run was cancelled (Ctrl-C, SIGTERM, or an embedding program's AbortSignal). Exit code 130. */
+export class InterruptedError extends AirgapError {
+  constructor(message = "interrupted", context: ErrorContext = {}, options?: Options) {
+    super(message, context, { exitCode: 130, ...options });
+    this.name = "InterruptedError";
+  }
+}
+
+/** Is this failure worth another attempt? The one question the retry policy asks. */
+export function isTemporary(e: unknown): boolean {
+  if (e instanceof TransientError) return true;
+  if (e instanceof NetworkError) return e.temporary;
+  return false;
+}
+
+/** The useful part of a fetch failure ("error sending request" hides it in `cause`). */
+export function fetchErrorText(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : "";
+  const text = (cause && !message.includes(cause) ? `${message}: ${cause}` : message).split("\n")[0];
+  if (text.includes("CaUsedAsEndEntity")) {
+    return `${text} — the registry presents a CA certificate as its server certificate (a self-signed certificate with CA:TRUE); re-issue it with basicConstraints=CA:FALSE, or sign it with a separate CA and trust that CA`;
+  }
+  return text;
+}
+
+const PLAIN_HTTP = /InvalidContentType|received corrupt message|HTTP request to (an )?HTTPS|wrong version number/i;
+const CERTIFICATE = /certificate|UnknownIssuer|CaUsedAsEndEntity|NotValidForName|BadSignature|AlertReceived/i;
+const DNS = /dns error|failed to lookup|Name or service not known|nodename nor servname|No such host|name resolution/i;
+
+/**
+ * Turn what `fetch` threw (a TypeError with text, an AbortError) into a typed
+ * error. `prefix` names the operation and host; the low-level reason follows.
+ */
+export function classifyFetchError(e: unknown, prefix: string, context: ErrorContext = {}): AirgapError {
+  if (e instanceof AirgapError) return e;
+  const text = fetchErrorText(e);
+  if (PLAIN_HTTP.test(text)) {
+    return new TlsError(`${prefix}: ${text} (the server speaks plain HTTP)`, context, { cause: e, plainHttp: true });
+  }
+  if (DNS.test(text)) return new NetworkError(`${prefix}: ${text}`, context, { cause: e, temporary: false });
+  if (CERTIFICATE.test(text)) return new TlsError(`${prefix}: ${text}`, context, { cause: e });
+  return new NetworkError(`${prefix}: ${text}`, context, { cause: e, temporary: true });
+}

@@ -1,0 +1,311 @@
+/**
+ * The one HTTP transport under the registry client, source downloads and
+ * foreign-layer URLs. One exchange per {@link Transport.send}: the TLS client
+ * (extra CA), the scheme and credential rules of `origin.ts` on every hop of
+ * a manually followed redirect chain, and timeouts that tell slow from dead —
+ * a silence timer reset by every byte sent or received, so a stalled server
+ * fails after `idleMs` while a slow but steady 600 MB layer never does (there
+ * is no whole-transfer cap). While a request waits in silence for more than
+ * a few seconds, `events.waiting` hears of it (progress shows it).
+ * Retries are not here but in `retry.ts`, around whole requests.
+ * @module
+ */
+import { AirgapError, errorMessage } from "../errors.ts";
+import { classifyFetchError, InterruptedError, TimeoutError, TransientError } from "./errors.ts";
+import { redirectHop, refuseUrl, sendsCredentials } from "./origin.ts";
+
+/** How long silence is tolerated. */
+export interface Timeouts {
+  /** From sending the request (or its last body byte) to the response headers (default 30 s). */
+  headersMs: number;
+  /** Between two bytes of a body, either way (default 60 s). */
+  idleMs: number;
+}
+
+/** Default timeouts: 30 s for response headers, 60 s of silence inside a body. */
+export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = { headersMs: 30_000, idleMs: 60_000 };
+
+/** After this long without a byte, a request counts as waiting (reported). */
+export const WAITING_AFTER_MS = 5_000;
+
+/** A request that has been silent for a while. */
+export interface WaitEvent {
+  /** The host waited for. */
+  host: string;
+  /** Seconds of silence so far. */
+  seconds: number;
+  /** What the request is for ("fetch blob docker.io/library/alpine@sha256:…"). */
+  what: string;
+}
+
+/** A failure that will be tried again. */
+export interface RetryEvent {
+  /** The host. */
+  host: string;
+  /** The one-line reason. */
+  message: string;
+  /** The try that failed (1 = the first). */
+  attempt: number;
+  /** Milliseconds until the next try. */
+  delayMs: number;
+}
+
+/** Hooks for progress displays: a small event surface, nothing rendered here. */
+export interface NetworkEvents {
+  /** A request has been silent for {@link WAITING_AFTER_MS} or more (then every 10 s). */
+  waiting?(event: WaitEvent): void;
+  /** A failure is going to be retried. */
+  retrying?(event: RetryEvent): void;
+}
+
+/** Options of {@link createTransport}. */
+export interface TransportOptions {
+  /** PEM file with extra CA certificates to trust. */
+  caFile?: string;
+  /** Hosts (host or host:port) declared insecure: plain HTTP allowed. Loopback always is. */
+  insecure?: (host: string) => boolean;
+  /** Timeouts (defaults {@link DEFAULT_TIMEOUTS}). */
+  timeouts?: Partial<Timeouts>;
+  /** Waiting and retry notifications. */
+  events?: NetworkEvents;
+  /** Redirect hops followed (default 10). */
+  maxRedirects?: number;
+}
+
+/** One exchange. */
+export interface SendInit {
+  /** HTTP method (default GET). */
+  method?: string;
+  /** Request headers (never `authorization`: see `authorization`). */
+  headers?: Record<string, string>;
+  /** The body, already opened: a request is sent once (retries re-open it). */
+  body?: BodyInit | null;
+  /** A credential and the origin it belongs to: sent to that exact origin only, on every hop. */
+  authorization?: { header: string; origin: string };
+  /** Cancels the exchange, the body included. */
+  signal?: AbortSignal;
+  /** For messages: "fetch blob registry/repo@sha256:…". */
+  what: string;
+  /** Follow redirects (default true); false returns the 3xx. */
+  followRedirects?: boolean;
+}
+
+/** The HTTP transport. */
+export interface Transport {
+  /** One exchange, redirects followed; throws typed errors for network failures, returns any status. */
+  send(url: URL | string, init: SendInit): Promise<Response>;
+  /** The timeouts in effect. */
+  readonly timeouts: Timeouts;
+  /** The event hooks. */
+  readonly events: NetworkEvents;
+  /** Release the TLS client. */
+  close(): void;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/** Read a CA file into a Deno HTTP client. */
+function tlsClient(caFile: string | undefined): Deno.HttpClient | undefined {
+  if (!caFile) return undefined;
+  let pem: string;
+  try {
+    pem = Deno.readTextFileSync(caFile);
+  } catch (e) {
+    throw new AirgapError(`cannot read CA file ${caFile}: ${(e as Error).message}`);
+  }
+  return Deno.createHttpClient({ caCerts: [pem] });
+}
+
+/** Create a transport. */
+export function createTransport(options: TransportOptions = {}): Transport {
+  const client = tlsClient(options.caFile);
+  const insecure = options.insecure ?? (() => false);
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  const events = options.events ?? {};
+  const maxRedirects = options.maxRedirects ?? 10;
+
+  async function send(target: URL | string, init: SendInit): Promise<Response> {
+    let url = new URL(target);
+    const refused = refuseUrl(url, insecure);
+    if (refused) throw new AirgapError(`${init.what}: ${refused}`, { where: url.host });
+    let method = init.method ?? "GET";
+    let body = init.body ?? null;
+    for (let hop = 0;; hop++) {
+      const response = await exchange(url, method, body, init);
+      if (!REDIRECTS.has(response.status) || init.followRedirects === false) return response;
+      await response.body?.cancel().catch(() => {});
+      if (hop >= maxRedirects) throw new AirgapError(`${init.what}: more than ${maxRedirects} redirects`);
+      const location = response.headers.get("location");
+      if (!location) throw new AirgapError(`${init.what}: redirect (HTTP ${response.status}) without a Location`);
+      const next = new URL(location, url);
+      const hopOk = redirectHop(url, next, insecure);
+      if (!hopOk.allow) throw new AirgapError(`${init.what}: ${hopOk.reason}`, { where: url.host });
+      if (response.status === 303) {
+        method = method === "HEAD" ? "HEAD" : "GET";
+        body = null;
+      } else if (body instanceof ReadableStream) {
+        throw new AirgapError(`${init.what}: cannot follow a redirect (HTTP ${response.status}) with a streamed body`);
+      }
+      url = next;
+    }
+  }
+
+  async function exchange(url: URL, method: string, body: BodyInit | null, init: SendInit): Promise<Response> {
+    const headers: Record<string, string> = { "user-agent": "airgap", ...init.headers };
+    if (init.authorization && sendsCredentials(url, init.authorization.origin)) {
+      headers.authorization = init.authorization.header;
+    }
+    const watch = watchdog(url.host, init.what, timeouts, events, init.signal);
+    if (body instanceof ReadableStream) body = watch.observeUpload(body);
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        body,
+        redirect: "manual",
+        client,
+        signal: watch.signal,
+      } as RequestInit);
+    } catch (e) {
+      watch.stop();
+      throw watch.failure(e);
+    }
+    if (!response.body || NULL_BODY.has(response.status) || method === "HEAD") {
+      watch.stop();
+      return response;
+    }
+    watch.headersArrived();
+    const length = Number(response.headers.get("content-length") ?? NaN);
+    const wrapped = watch.observeDownload(response.body, Number.isSafeInteger(length) ? length : undefined);
+    return new Response(wrapped, { status: response.status, statusText: response.statusText, headers: response.headers });
+  }
+
+  return {
+    send,
+    timeouts,
+    events,
+    close() {
+      client?.close();
+    },
+  };
+}
+
+/**
+ * The silence timer of one exchange: aborts it after `headersMs` without
+ * response headers or `idleMs` without a body byte, reports waiting, and
+ * turns what the aborted fetch throws into the right typed error.
+ */
+function watchdog(host: string, what: string, timeouts: Timeouts, events: NetworkEvents, outer?: AbortSignal) {
+  const local = new AbortController();
+  const signal = outer ? AbortSignal.any([outer, local.signal]) : local.signal;
+  let last = Date.now();
+  let limit = timeouts.headersMs;
+  let phase = "response";
+  let reported = 0;
+  // Only silence on the network side counts: not a consumer that has not
+  // asked for more yet, nor a source an upload is still reading from.
+  let armed = true;
+  let timedOut: TimeoutError | undefined;
+  let sourceError: unknown;
+  const tickMs = Math.max(20, Math.min(1000, Math.floor(Math.min(timeouts.headersMs, timeouts.idleMs) / 4)));
+  const timer = setInterval(() => {
+    if (!armed) return;
+    const silent = Date.now() - last;
+    if (silent >= limit) {
+      timedOut = new TimeoutError(`${what}: no ${phase} from ${host} for ${Math.round(silent / 1000)} s`, {
+        where: host,
+      });
+      stop();
+      local.abort(timedOut);
+      return;
+    }
+    if (events.waiting && silent >= WAITING_AFTER_MS && silent - reported >= (reported ? 10_000 : 0)) {
+      reported = silent;
+      events.waiting({ host, seconds: Math.round(silent / 1000), what });
+    }
+  }, tickMs);
+  let running = true;
+  function stop() {
+    if (running) clearInterval(timer);
+    running = false;
+  }
+  const arm = (on: boolean) => {
+    last = Date.now();
+    reported = 0;
+    armed = on;
+  };
+  function failure(e: unknown): AirgapError {
+    if (timedOut) return timedOut;
+    if (sourceError instanceof AirgapError) return sourceError;
+    if (sourceError !== undefined) return new AirgapError(`${what}: ${errorMessage(sourceError)}`, {}, { cause: e });
+    if (outer?.aborted) return new InterruptedError(`${what}: interrupted`, { where: host }, { cause: e });
+    return classifyFetchError(e, `${what}: ${host}`, { where: host });
+  }
+  return {
+    signal,
+    stop,
+    failure,
+    headersArrived() {
+      arm(false);
+      limit = timeouts.idleMs;
+      phase = "data";
+    },
+    observeUpload(stream: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+      limit = timeouts.idleMs;
+      const reader = stream.getReader();
+      return new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          arm(false);
+          let chunk: ReadableStreamReadResult<Uint8Array>;
+          try {
+            chunk = await reader.read();
+          } catch (e) {
+            sourceError = e; // the content failed, not the network
+            throw e;
+          }
+          const { done, value } = chunk;
+          if (done) {
+            limit = timeouts.headersMs;
+            controller.close();
+          } else controller.enqueue(value);
+          arm(true);
+        },
+        cancel: (reason) => reader.cancel(reason),
+      });
+    },
+    observeDownload(stream: ReadableStream<Uint8Array>, length?: number): ReadableStream<Uint8Array> {
+      const reader = stream.getReader();
+      let received = 0;
+      return new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          try {
+            arm(true);
+            const { done, value } = await reader.read();
+            arm(false);
+            if (done) {
+              stop();
+              if (length !== undefined && received < length) {
+                throw new TransientError(`${what}: ${host} ended the body after ${received} of ${length} bytes`, {
+                  where: host,
+                });
+              }
+              controller.close();
+              return;
+            }
+            received += value.byteLength;
+            controller.enqueue(value);
+          } catch (e) {
+            stop();
+            controller.error(e instanceof AirgapError ? e : failure(e));
+          }
+        },
+        cancel(reason) {
+          stop();
+          return reader.cancel(reason);
+        },
+      });
+    },
+  };
+}
