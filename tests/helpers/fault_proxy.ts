@@ -76,6 +76,10 @@ export interface FaultProxy {
   counts(): Record<Fault, number>;
   /** Every fault injected since the last reset. */
   events(): FaultEvent[];
+  /** Bytes sent to and received from clients since the proxy started. */
+  traffic(): { sent: number; received: number };
+  /** Every distinct Authorization header clients sent (to grep outputs for bearer tokens). */
+  authorizations(): string[];
   /** Requests seen since the last reset, by kind. */
   requests(): Record<RequestKind, number>;
   resetStats(): void;
@@ -144,12 +148,13 @@ const KINDS: RequestKind[] = [
 
 /** A connection with a read buffer, for parsing HTTP/1.1 by hand. */
 class Reader {
-  #buf = new Uint8Array(0);
-  constructor(readonly conn: Deno.Conn) {}
+  #buf: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  constructor(readonly conn: Deno.Conn, readonly onRead: (n: number) => Promise<void>) {}
   async #fill(): Promise<boolean> {
-    const chunk = new Uint8Array(64 * 1024);
+    const chunk = new Uint8Array(16 * 1024);
     const n = await this.conn.read(chunk);
     if (n === null) return false;
+    await this.onRead(n);
     const next = new Uint8Array(this.#buf.length + n);
     next.set(this.#buf);
     next.set(chunk.subarray(0, n), this.#buf.length);
@@ -157,7 +162,7 @@ class Reader {
     return true;
   }
   /** Bytes up to and including `delimiter`, or null at EOF. */
-  async until(delimiter: string): Promise<Uint8Array | null> {
+  async until(delimiter: string): Promise<Uint8Array<ArrayBuffer> | null> {
     const d = encoder.encode(delimiter);
     for (let from = 0;;) {
       outer: for (let i = from; i + d.length <= this.#buf.length; i++) {
@@ -175,7 +180,7 @@ class Reader {
     if (this.#buf.length === 0 && !(await this.#fill())) return null;
     return this.#buf[0];
   }
-  async exactly(n: number): Promise<Uint8Array> {
+  async exactly(n: number): Promise<Uint8Array<ArrayBuffer>> {
     while (this.#buf.length < n) if (!(await this.#fill())) throw new Error("client closed mid-body");
     const out = this.#buf.slice(0, n);
     this.#buf = this.#buf.slice(n);
@@ -187,7 +192,7 @@ interface ParsedRequest {
   method: string;
   path: string;
   headers: Headers;
-  body: Uint8Array;
+  body: Uint8Array<ArrayBuffer>;
 }
 
 async function readRequest(reader: Reader): Promise<ParsedRequest | null> {
@@ -226,7 +231,7 @@ async function readRequest(reader: Reader): Promise<ParsedRequest | null> {
   return { method, path, headers, body };
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
+function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let offset = 0;
   for (const p of parts) {
@@ -271,6 +276,9 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
   let seen = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<RequestKind, number>;
   let events: FaultEvent[] = [];
   const conns = new Set<Deno.Conn>();
+  const authorizations = new Set<string>();
+  let sent = 0;
+  let received = 0;
   const pace = link(() => current.bandwidth);
   const writeAll = async (conn: Deno.Conn, bytes: Uint8Array, paced = true) => {
     const step = current.bandwidth ? Math.max(1024, Math.floor(current.bandwidth / 20)) : bytes.length || 1;
@@ -278,6 +286,7 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
       const chunk = bytes.subarray(i, i + step);
       if (paced) await pace(chunk.length);
       for (let w = 0; w < chunk.length;) w += await conn.write(chunk.subarray(w));
+      sent += chunk.length;
     }
   };
 
@@ -338,6 +347,8 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
   async function serve(conn: Deno.Conn, req: ParsedRequest): Promise<boolean> {
     const kind = requestKind(req.method, req.path);
     seen[kind]++;
+    const auth = req.headers.get("authorization");
+    if (auth) authorizations.add(auth);
     const { fault, random } = decide(req.method, req.path, kind);
     const ev = (after?: number) => record({ fault: fault!, kind, method: req.method, path: req.path, after });
     if (fault === "latency") {
@@ -393,14 +404,17 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
         while ((await conn.read(new Uint8Array(1024))) !== null) { /* discard */ }
       } catch { /* closed */ }
     })();
-    let timer: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, ms)))]);
     clearTimeout(timer);
   }
 
   async function handle(conn: Deno.Conn) {
     conns.add(conn);
-    const reader = new Reader(conn);
+    const reader = new Reader(conn, async (n) => {
+      received += n;
+      if (current.bandwidth) await pace(n); // uploads share the link too
+    });
     try {
       for (;;) {
         const req = await readRequest(reader);
@@ -434,6 +448,8 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
     counts: () => ({ ...counts }),
     events: () => [...events],
     requests: () => ({ ...seen }),
+    traffic: () => ({ sent, received }),
+    authorizations: () => [...authorizations],
     resetStats() {
       counts = Object.fromEntries(FAULTS.map((f) => [f, 0])) as Record<Fault, number>;
       seen = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<RequestKind, number>;
@@ -476,7 +492,7 @@ export interface BlobServer {
 
 /** Start a header-recording blob server (a blob-storage CDN stand-in: needs no credentials). */
 export function startBlobServer(hostname = "127.0.0.1"): BlobServer {
-  const blobs = new Map<string, Uint8Array>();
+  const blobs = new Map<string, Uint8Array<ArrayBuffer>>();
   const received: BlobServer["received"] = [];
   let counter = 0;
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
@@ -499,7 +515,7 @@ export function startBlobServer(hostname = "127.0.0.1"): BlobServer {
     origin,
     put(bytes) {
       const path = `/storage/${++counter}-${crypto.randomUUID()}`;
-      blobs.set(path, bytes);
+      blobs.set(path, bytes.slice());
       return `${origin}${path}?X-Amz-Signature=${counter}`;
     },
     received,
