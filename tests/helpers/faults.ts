@@ -187,9 +187,15 @@ export function errorLines(stderr: string): string[] {
 }
 
 /** The manifest digest a registry serves for `repository:tag`, read directly (not through the proxy). */
-export async function servedDigest(registry: TestRegistry, repository: string, tag: string): Promise<string> {
+export async function servedDigest(
+  registry: TestRegistry,
+  repository: string,
+  tag: string,
+  authorization?: string,
+): Promise<string> {
   const response = await fetch(`http://${registry.host}/v2/${repository}/manifests/${tag}`, {
     headers: {
+      ...(authorization ? { authorization } : {}),
       accept: [
         "application/vnd.oci.image.index.v1+json",
         "application/vnd.oci.image.manifest.v1+json",
@@ -205,9 +211,14 @@ export async function servedDigest(registry: TestRegistry, repository: string, t
 }
 
 /** Every image of the corpus is in the target under `prefix` with the digest the archive holds. */
-export async function assertLoaded(world: FaultWorld, prefix: string, label: string): Promise<void> {
+export async function assertLoaded(
+  world: FaultWorld,
+  prefix: string,
+  label: string,
+  authorization?: string,
+): Promise<void> {
   for (const image of world.images) {
-    const digest = await servedDigest(world.registry, `${prefix}/${image.repository}`, image.tag);
+    const digest = await servedDigest(world.registry, `${prefix}/${image.repository}`, image.tag, authorization);
     assertEquals(digest, image.root.descriptor.digest, `${label}: ${prefix}/${image.repository}:${image.tag}`);
   }
 }
