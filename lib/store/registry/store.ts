@@ -4,7 +4,7 @@
  * mount, skip what exists) and manifests with their exact bytes.
  * @module
  */
-import { AirgapError, withContext } from "../../errors.ts";
+import { AirgapError } from "../../errors.ts";
 import { DigestMismatchError, isTemporary, NotFoundError } from "../../transport/errors.ts";
 import { resumableBody } from "../../transport/resume.ts";
 import { retryPolicy, withRetries } from "../../transport/retry.ts";
@@ -226,29 +226,34 @@ export function registryStore(
 
   async function resolve(repo: string, reference: string, options: StoreOptions = {}): Promise<ResolvedManifest> {
     const what = label(repo, reference);
-    let response: Response;
-    try {
-      response = await client.request({
-        method: "GET",
-        path: `/v2/${repo}/manifests/${reference}`,
-        scopes: [pull(repo)],
-        headers: { accept: ACCEPT },
-        op: "fetch manifest",
-        image: what,
-        signal: options.signal,
-      });
-    } catch (e) {
-      if (e instanceof NotFoundError) {
-        throw new NotFoundError(`${what} not found (${e.context.code ?? "HTTP 404"})`, e.context, { cause: e });
+    // The request retries by itself; a body cut short (reset, truncation, stall) is asked for again here.
+    let bodyFailed = false;
+    const { response, bytes } = await withRetries(async () => {
+      bodyFailed = false;
+      let response: Response;
+      try {
+        response = await client.request({
+          method: "GET",
+          path: `/v2/${repo}/manifests/${reference}`,
+          scopes: [pull(repo)],
+          headers: { accept: ACCEPT },
+          op: "fetch manifest",
+          image: what,
+          signal: options.signal,
+        });
+      } catch (e) {
+        if (e instanceof NotFoundError) {
+          throw new NotFoundError(`${what} not found (${e.context.code ?? "HTTP 404"})`, e.context, { cause: e });
+        }
+        throw e;
       }
-      throw e;
-    }
-    let bytes: Uint8Array;
-    try {
-      bytes = await readAll(response.body!, MAX_MANIFEST_SIZE);
-    } catch (e) {
-      throw withContext(e, `fetch manifest ${what}`);
-    }
+      try {
+        return { response, bytes: await readAll(response.body!, MAX_MANIFEST_SIZE) };
+      } catch (e) {
+        bodyFailed = true;
+        throw e;
+      }
+    }, { signal: options.signal, retryable: (e) => bodyFailed && isTemporary(e) });
     const pinned = isValidDigest(reference) ? reference : undefined;
     const algorithm = pinned ? digestAlgorithm(pinned) : "sha256";
     const digest = digestOf(bytes, algorithm);
