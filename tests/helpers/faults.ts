@@ -74,12 +74,12 @@ export function seededPlan(seed: number, side: "save" | "load"): FaultPlan {
   return {
     seed,
     rules: [
-      { fault: "reset", kinds, probability: 0.05 + 0.15 * r() },
-      { fault: "truncate", kinds: ["blob-get", "manifest-get"], probability: 0.05 + 0.15 * r() },
-      { fault: "error500", kinds, probability: 0.05 + 0.1 * r() },
-      { fault: "rate429", kinds, probability: 0.02 + 0.06 * r() },
+      { fault: "reset", kinds, probability: 0.04 + 0.08 * r() },
+      { fault: "truncate", kinds: ["blob-get", "manifest-get"], probability: 0.04 + 0.08 * r() },
+      { fault: "error500", kinds, probability: 0.03 + 0.06 * r() },
+      { fault: "rate429", kinds, probability: 0.01 + 0.03 * r() },
       { fault: "redirect", kinds: ["blob-get"], probability: 0.1 + 0.2 * r() },
-      { fault: "latency", kinds, probability: 0.1 },
+      { fault: "latency", kinds, probability: 0.05 },
     ],
     maxFaultsPerKey: 2,
     latencyMs: 50 + Math.floor(150 * r()),
@@ -149,7 +149,8 @@ export function spawnAirgap(args: string[], env: Record<string, string> = {}, cw
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const text = async (stream: ReadableStream<Uint8Array>) => new TextDecoder().decode(await new Response(stream).arrayBuffer());
+  const text = async (stream: ReadableStream<Uint8Array>) =>
+    new TextDecoder().decode(await new Response(stream).arrayBuffer());
   const result = Promise.all([child.status, text(child.stdout), text(child.stderr)]).then(([s, stdout, stderr]) => ({
     code: s.code,
     signal: s.signal,
@@ -167,9 +168,8 @@ export async function runAirgap(
   cwd?: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const proc = spawnAirgap(args, env, cwd);
-  let timer: ReturnType<typeof setTimeout> | undefined;
   let hung = false;
-  timer = setTimeout(() => {
+  const timer = setTimeout(() => {
     hung = true;
     try {
       proc.child.kill("SIGKILL");

@@ -36,7 +36,10 @@ const RUN_DEADLINE_MS = 90_000;
 
 /** The corpus archive, saved undisturbed straight from the registry. */
 async function corpusArchive(world: FaultWorld): Promise<string> {
-  const declaration = await declarationFromList(world.list, { sourceRegistry: world.registry.host, platforms: ["all"] });
+  const declaration = await declarationFromList(world.list, {
+    sourceRegistry: world.registry.host,
+    platforms: ["all"],
+  });
   declaration.registries = new Map([[world.registry.host, { noAuthFiles: true }]]);
   const output = join(world.dir, "corpus.tar");
   await saveCommand({ declaration, output, cacheDir: join(world.dir, "save-cache"), reporter: silentReporter });
@@ -105,7 +108,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: `faults: ${CLI_SEEDS} seeded loads through the CLI put every tag at the archive's digest, or fail in one line ` +
+  name:
+    `faults: ${CLI_SEEDS} seeded loads through the CLI put every tag at the archive's digest, or fail in one line ` +
     "[needs transport: retries]",
   ignore: !enabled,
   sanitizeResources: false,
@@ -120,7 +124,10 @@ Deno.test({
         world.proxy.setPlan(seededPlan(seed, "load"));
         const prefix = `cli${seed}`;
         const label = `CLI load seed ${seed}`;
-        const run = await runAirgap(["load", archivePath, "--registry", `${world.proxy.host}/${prefix}`], RUN_DEADLINE_MS);
+        const run = await runAirgap(
+          ["load", archivePath, "--registry", `${world.proxy.host}/${prefix}`],
+          RUN_DEADLINE_MS,
+        );
         if (run.code === 0) {
           await assertLoaded(world, prefix, label);
         } else {
@@ -148,15 +155,18 @@ Deno.test({
     try {
       const archivePath = await corpusArchive(world);
       const before = world.proxy.traffic().received;
-      const first = await runAirgap(["load", archivePath, "--registry", `${world.proxy.host}/measure`], RUN_DEADLINE_MS);
+      const first = await runAirgap(
+        ["load", archivePath, "--registry", `${world.proxy.host}/measure`],
+        RUN_DEADLINE_MS,
+      );
       assertEquals(first.code, 0, first.stderr);
       const total = world.proxy.traffic().received - before;
       const random = mulberry32(171717);
       for (let seed = 1; seed <= KILL_SEEDS; seed++) {
         const label = `load kill seed ${seed}`;
         const target = `${world.proxy.host}/kill${seed}`;
-        // Uploads through a link that makes the load take about two seconds; kill after a seeded share of its bytes.
-        world.proxy.setPlan({ seed, rules: [], bandwidth: Math.ceil(total / 2) });
+        // Uploads through a link that makes the load take about 1.5 s; kill after a seeded share of its bytes.
+        world.proxy.setPlan({ seed, rules: [], bandwidth: Math.ceil(total / 1.5) });
         const threshold = Math.floor(total * (0.05 + 0.9 * random()));
         const start = world.proxy.traffic().received;
         const proc = spawnAirgap(["load", archivePath, "--registry", target]);

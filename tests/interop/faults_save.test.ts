@@ -151,8 +151,8 @@ Deno.test({
         const label = `kill seed ${seed}`;
         const output = join(world.dir, "images.tar");
         const cache = join(world.dir, `c${seed}`);
-        // A link slow enough that the save takes about two seconds; the kill lands after a seeded share of its bytes.
-        world.proxy.setPlan({ seed, rules: [], bandwidth: Math.ceil(total / 2) });
+        // A link slow enough that the save takes about 1.5 s; the kill lands after a seeded share of its bytes.
+        world.proxy.setPlan({ seed, rules: [], bandwidth: Math.ceil(total / 1.5) });
         const threshold = Math.floor(total * (0.05 + 0.9 * random()));
         const start = world.proxy.traffic().sent;
         const proc = spawnAirgap(saveArgs(world, output, cache), {}, world.dir);
@@ -177,18 +177,20 @@ Deno.test({
   },
 });
 
-/** One image (busybox: a 96 KiB base layer and a small one) and its undisturbed archive. */
-async function busybox(world: FaultWorld): Promise<{ list: string; baseline: string }> {
+/** One image (busybox: a 96 KiB base layer and a small one) and its undisturbed archives, in-process and CLI. */
+async function busybox(world: FaultWorld): Promise<{ list: string; baseline: { inProcess: string; cli: string } }> {
   const list = join(world.dir, "busybox.txt");
   await Deno.writeTextFile(list, "library/busybox:1.36\n");
-  const output = join(world.dir, "busybox-baseline.tar");
-  const run = await runAirgap(saveArgs(world, output, join(world.dir, "bb"), list), RUN_DEADLINE_MS, {}, world.dir);
+  const viaCli = join(world.dir, "busybox-cli.tar");
+  const run = await runAirgap(saveArgs(world, viaCli, join(world.dir, "bb"), list), RUN_DEADLINE_MS, {}, world.dir);
   assertEquals(run.code, 0, run.stderr);
-  return { list, baseline: await sha256File(output) };
+  const inProcess = join(world.dir, "busybox-lib.tar");
+  await saveInProcess({ ...world, list }, inProcess, join(world.dir, "bb2"));
+  return { list, baseline: { inProcess: await sha256File(inProcess), cli: await sha256File(viaCli) } };
 }
 
 Deno.test({
-  name: "faults: a layer that streams slowly for longer than --timeout is saved [needs transport: --timeout]",
+  name: "faults: a layer that streams slowly for longer than the timeouts is saved",
   ignore: !enabled,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -196,7 +198,36 @@ Deno.test({
     const world = await startFaultWorld();
     try {
       const { list, baseline } = await busybox(world);
-      // About 120 KB at 24 KB/s: five seconds of steady bytes, each gap far below the two-second timeout.
+      // About 120 KB at 24 KB/s: five seconds of steady bytes, each gap far below the 1.5 s timeouts.
+      world.proxy.setPlan({ seed: 1, rules: [], bandwidth: 24_000 });
+      const output = join(world.dir, "slow.tar");
+      const cache = join(world.dir, "slow-cache");
+      const before = world.proxy.traffic().sent;
+      const busyboxWorld = { ...world, list };
+      await withDeadline(
+        saveInProcess(busyboxWorld, output, cache, { headersMs: 1500, idleMs: 1500 }),
+        RUN_DEADLINE_MS,
+        "slow link",
+      );
+      // The 96 KiB layer went through the capped link, so it streamed for four seconds or more.
+      assert(world.proxy.traffic().sent - before >= 96 * 1024, "the layer went through the capped link");
+      assertEquals(await sha256File(output), baseline.inProcess, "archive sha256");
+      await assertCacheClean(cache, "slow link");
+    } finally {
+      await world.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "faults: with --timeout 2, a layer that streams for five seconds is saved [needs transport: --timeout]",
+  ignore: !enabled,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const world = await startFaultWorld();
+    try {
+      const { list, baseline } = await busybox(world);
       world.proxy.setPlan({ seed: 1, rules: [], bandwidth: 24_000 });
       const output = join(world.dir, "slow.tar");
       const cache = join(world.dir, "slow-cache");
@@ -208,9 +239,8 @@ Deno.test({
         world.dir,
       );
       assertEquals(run.code, 0, run.stderr);
-      // The 96 KiB layer went through the capped link, so it streamed for four seconds or more.
       assert(world.proxy.traffic().sent - before >= 96 * 1024, "the layer went through the capped link");
-      assertEquals(await sha256File(output), baseline, "archive sha256");
+      assertEquals(await sha256File(output), baseline.cli, "archive sha256");
       await assertCacheClean(cache, "slow link");
     } finally {
       await world.close();
@@ -218,9 +248,15 @@ Deno.test({
   },
 });
 
+const stallPlan = {
+  seed: 7,
+  rules: [{ fault: "stall" as const, kinds: ["blob-get" as const], probability: 1 }],
+  maxFaultsPerKey: 1,
+  stallMs: 120_000,
+};
+
 Deno.test({
-  name: "faults: a body that stalls longer than the idle timeout is resumed, never waited for forever " +
-    "[needs transport: idle timeout, --timeout]",
+  name: "faults: a body that stalls longer than the idle timeout is resumed, never waited for forever",
   ignore: !enabled,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -228,12 +264,35 @@ Deno.test({
     const world = await startFaultWorld();
     try {
       const { list, baseline } = await busybox(world);
-      world.proxy.setPlan({
-        seed: 7,
-        rules: [{ fault: "stall", kinds: ["blob-get"], probability: 1 }],
-        maxFaultsPerKey: 1,
-        stallMs: 120_000,
-      });
+      world.proxy.setPlan(stallPlan);
+      world.proxy.resetStats();
+      const output = join(world.dir, "stall.tar");
+      const cache = join(world.dir, "stall-cache");
+      await withDeadline(
+        saveInProcess({ ...world, list }, output, cache, { headersMs: 1500, idleMs: 1500 }),
+        RUN_DEADLINE_MS,
+        "stall",
+      );
+      assert(world.proxy.counts().stall >= 1, "the proxy stalled a body");
+      assertEquals(await sha256File(output), baseline.inProcess, "archive sha256");
+      await assertCacheClean(cache, "stall");
+    } finally {
+      await world.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "faults: with --timeout 2, a stalled body is resumed or fails in one line naming the timeout, never hangs " +
+    "[needs transport: --timeout]",
+  ignore: !enabled,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const world = await startFaultWorld();
+    try {
+      const { list, baseline } = await busybox(world);
+      world.proxy.setPlan(stallPlan);
       world.proxy.resetStats();
       const output = join(world.dir, "stall.tar");
       const cache = join(world.dir, "stall-cache");
@@ -243,15 +302,15 @@ Deno.test({
         {},
         world.dir,
       );
-      assert(world.proxy.counts().stall >= 1, "the proxy stalled a body");
       if (run.code === 0) {
-        assertEquals(await sha256File(output), baseline, "archive sha256");
+        assertEquals(await sha256File(output), baseline.cli, "archive sha256");
       } else {
         const errors = errorLines(run.stderr);
         assertEquals(errors.length, 1, run.stderr);
-        assert(/timeout|timed out|no .* for \d+ s/i.test(errors[0]), `the error names the timeout: ${errors[0]}`);
+        assert(/timeout|timed out|no .* for \d+ s/i.test(errors[0]), `the error names the timeout: ${run.stderr}`);
         await assertCleanFailure(errors[0], output, "stall");
       }
+      assert(world.proxy.counts().stall >= 1, "the proxy stalled a body");
       await assertCacheClean(cache, "stall");
       assertEquals(run.code, 0, `the stalled blob is fetched again: ${run.stderr}`);
     } finally {

@@ -71,7 +71,11 @@ async function saveLoadAndGrep(world: FaultWorld, env: Record<string, string>, e
     world.dir,
   );
   assertEquals(save.code, 0, save.stderr);
-  const load = await runAirgap(["load", output, "--registry", `${world.proxy.host}/loaded`, "--debug"], DEADLINE_MS, env);
+  const load = await runAirgap(
+    ["load", output, "--registry", `${world.proxy.host}/loaded`, "--debug"],
+    DEADLINE_MS,
+    env,
+  );
   assertEquals(load.code, 0, load.stderr);
   for (const image of world.images) {
     assert(load.stdout.includes(`@${image.root.descriptor.digest}`), `${image.repository} loaded at its digest`);
@@ -88,7 +92,10 @@ async function saveLoadAndGrep(world: FaultWorld, env: Record<string, string>, e
   assert(failed.code !== 0, "a missing tag fails");
 
   const counts = world.proxy.counts();
-  assert(counts.redirect >= 1 && counts.reset + counts.error500 >= 1, `faults were injected: ${JSON.stringify(counts)}`);
+  assert(
+    counts.redirect >= 1 && counts.reset + counts.error500 >= 1,
+    `faults were injected: ${JSON.stringify(counts)}`,
+  );
   assert(world.blobs.received.length >= 1, "the second origin served blobs");
   const leaked = world.blobs.received.filter((r) => "authorization" in r.headers);
   assertEquals(leaked.map((r) => r.path), [], "the second origin never receives Authorization");
