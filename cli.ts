@@ -14,6 +14,7 @@ import { saveCommand } from "./lib/commands/save.ts";
 import { serveCommand, waitForShutdown } from "./lib/commands/serve.ts";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "./lib/declaration.ts";
 import { AirgapError, errorMessage, usageError } from "./lib/errors.ts";
+import { InterruptedError } from "./lib/transport/errors.ts";
 import { formatBytes, formatDuration, formatRate, parseSize, shortDigest } from "./lib/format.ts";
 import { loadBase } from "./lib/delta.ts";
 import { writeSums } from "./lib/checksums.ts";
@@ -23,7 +24,9 @@ import { cacheLs, cachePrune, cacheVerify } from "./lib/commands/cache.ts";
 import { demoCommand } from "./lib/commands/demo.ts";
 import { readLock, writeLock } from "./lib/lock.ts";
 import { ResolveError } from "./lib/plan.ts";
-import { createReporter, type Reporter } from "./lib/progress.ts";
+import { createReporter, networkEvents, type Reporter } from "./lib/progress.ts";
+import type { NetworkOptions } from "./lib/registries.ts";
+import { parseTimeout } from "./lib/transport/http.ts";
 import { splitRegistryArgument } from "./lib/ref.ts";
 import { defaultCacheDir } from "./lib/store/cache.ts";
 import type { RegistrySettings } from "./lib/store/registry/client.ts";
@@ -44,6 +47,21 @@ interface CommonOptions {
 
 function reporterFor(options: CommonOptions): Reporter {
   return createReporter({ quiet: options.quiet });
+}
+
+/** Aborted by SIGINT/SIGTERM (see {@link main}): every network operation of the run listens. */
+let interruption = new AbortController();
+
+const TIMEOUT_HELP =
+  "seconds (or 30s, 2m) to wait for a registry to answer and between two bytes (default: 30 s for an answer, 60 s between bytes)";
+
+/** The run's network options: `--timeout`, progress notices, Ctrl-C. */
+function network(options: { timeout?: string }, reporter: Reporter): NetworkOptions {
+  return {
+    timeouts: options.timeout ? parseTimeout(options.timeout) : undefined,
+    events: networkEvents(reporter),
+    signal: interruption.signal,
+  };
 }
 
 function out(line = "") {
@@ -115,6 +133,7 @@ function addCommonOptions(command: Command, withFile = true): Command {
       collect,
     )
     .option("--cache <dir>", `cache directory (default: ${displayPath(defaultCacheDir())})`)
+    .option("--timeout <duration>", TIMEOUT_HELP)
     .option("-q, --quiet", "only print results and errors")
     .option("--debug", "print stack traces on errors");
 }
@@ -143,13 +162,15 @@ function program(): Command {
       const lockPath = options.lock ? resolve(options.lock) : decl.lockPath;
       const previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
       if (options.locked && !previousLock) throw usageError("--locked needs an existing lock file");
+      const reporter = reporterFor(options);
       const { plan, lock, sources } = await planCommand({
         declaration: decl,
         cacheDir: cacheDir(options, decl),
         previousLock,
         locked: options.locked,
         base,
-        reporter: reporterFor(options),
+        reporter,
+        network: network(options, reporter),
       });
       if (options.json) {
         out(JSON.stringify(
@@ -243,6 +264,7 @@ function program(): Command {
         concurrency: options.concurrency,
         partSize,
         base,
+        network: network(options, reporter),
       });
       if (result.archive.parts.length > 1 || options.checksum) {
         const sums = await writeSums(output, result.archive.parts);
@@ -290,6 +312,7 @@ function program(): Command {
     .option("--insecure", "allow plain HTTP to the target registry")
     .option("--ca-file <file>", "CA certificate(s) to trust for the target registry")
     .option("--concurrency <n>", "concurrent uploads", (v) => parseInt(v, 10))
+    .option("--timeout <duration>", TIMEOUT_HELP)
     .option("--charts-dir <dir>", "write the archive's charts here as NAME-VERSION.tgz (alone: without --registry)")
     .option(
       "--push-charts [path]",
@@ -344,6 +367,7 @@ function program(): Command {
         : undefined;
       const entries = listed?.map((r) => r.entry);
       const started = performance.now();
+      const reporter = reporterFor(options);
       const result = await loadCommand({
         archivePath,
         registry,
@@ -351,9 +375,10 @@ function program(): Command {
         registries,
         entries,
         platforms: options.windowsImageList ? new Map(listed!.map((r) => [r.entry, r.platforms])) : undefined,
-        reporter: reporterFor(options),
+        reporter,
         concurrency: options.concurrency,
         charts,
+        network: network(options, reporter),
       });
       const elapsed = performance.now() - started;
       if (!options.quiet) { for (const image of result.images) out(`${image.target}@${image.digest}`); }
@@ -397,6 +422,7 @@ function program(): Command {
     .option("--json", "print the list as JSON")
     .option("--lock <file>", "lock file (default: airgap.lock next to airgap.yaml)")
     .option("--locked", "use the release lists and charts the lock pins")
+    .option("--timeout <duration>", TIMEOUT_HELP)
     .action(async (options) => {
       const reporter = reporterFor(options);
       let images;
@@ -429,6 +455,7 @@ function program(): Command {
           previousLock,
           locked: options.locked,
           reporter,
+          network: network(options, reporter),
         })).images;
       }
       if (options.json) out(JSON.stringify(images, null, 2));
@@ -680,6 +707,7 @@ async function exists(path: string): Promise<boolean> {
 export async function main(args: string[]): Promise<number> {
   const cli = program();
   const debug = args.includes("--debug");
+  const stopListening = listenForInterrupts(args[0] === "serve");
   try {
     await cli.parseAsync(args, { from: "user" });
     return 0;
@@ -687,6 +715,10 @@ export async function main(args: string[]): Promise<number> {
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0) return 0;
       return 2;
+    }
+    if (interruption.signal.aborted && !(e instanceof InterruptedError)) {
+      console.error("interrupted; run the same command again to resume");
+      return 130;
     }
     if (e instanceof ResolveError) {
       for (const failure of e.failures) console.error(`error: ${failure}`);
@@ -696,9 +728,41 @@ export async function main(args: string[]): Promise<number> {
       return 1;
     }
     if (debug) console.error(e);
+    else if (e instanceof InterruptedError) console.error(errorMessage(e));
     else console.error(`error: ${errorMessage(e)}`);
     return e instanceof AirgapError ? e.exitCode : 1;
+  } finally {
+    stopListening();
   }
+}
+
+/**
+ * Ctrl-C and SIGTERM cancel the run (transfers stop, the command reports
+ * what is cached and exits 130); a second one exits at once. `serve` has its
+ * own shutdown. Windows has only SIGINT and SIGBREAK.
+ */
+let listening = false;
+function listenForInterrupts(skip: boolean): () => void {
+  if (skip || listening) return () => {}; // serve has its own; the demo runs main inside main
+  listening = true;
+  interruption = new AbortController();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT", "SIGBREAK"] : ["SIGINT", "SIGTERM"];
+  const handler = () => {
+    if (interruption.signal.aborted) Deno.exit(130);
+    interruption.abort(new InterruptedError());
+  };
+  const installed = signals.filter((s) => {
+    try {
+      Deno.addSignalListener(s, handler);
+      return true;
+    } catch {
+      return false; // not available here
+    }
+  });
+  return () => {
+    installed.forEach((s) => Deno.removeSignalListener(s, handler));
+    listening = false;
+  };
 }
 
 if (import.meta.main) {

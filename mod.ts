@@ -34,6 +34,31 @@ export {
 } from "./lib/ref.ts";
 /** Errors meant for users: one line with context. */
 export { AirgapError, type ErrorContext } from "./lib/errors.ts";
+/** The kinds of failure (decide on the class, never on the message), and whether one is worth retrying. */
+export {
+  DigestMismatchError,
+  InterruptedError,
+  isTemporary,
+  NetworkError,
+  NotARegistryError,
+  NotFoundError,
+  TimeoutError,
+  TlsError,
+  TransientError,
+  UnauthorizedError,
+} from "./lib/transport/errors.ts";
+/** The one HTTP transport and retry policy (timeouts, redirects, credentials bound to their origin). */
+export {
+  createTransport,
+  DEFAULT_TIMEOUTS,
+  type NetworkEvents,
+  type RetryEvent,
+  type Timeouts,
+  type Transport,
+  type TransportOptions,
+  type WaitEvent,
+} from "./lib/transport/http.ts";
+export { DEFAULT_RETRY_POLICY, type RetryPolicy, withRetries } from "./lib/transport/retry.ts";
 /** Manifests, descriptors and platforms. */
 export {
   children,
@@ -73,7 +98,7 @@ export {
 } from "./lib/oci/foreign.ts";
 export { assembleIndex, type Assembly, type AssemblyContext, findPlatforms } from "./lib/assemble.ts";
 /** The store interface and its implementations. */
-export type { Content, PushOutcome, ResolvedManifest, Store } from "./lib/store/types.ts";
+export type { Content, PushOutcome, ResolvedManifest, Store, StoreOptions } from "./lib/store/types.ts";
 export {
   createRegistryClient,
   type RegistryClient,

@@ -9,6 +9,7 @@
  * @module
  */
 import { AirgapError, errorMessage } from "./errors.ts";
+import { DigestMismatchError, InterruptedError } from "./transport/errors.ts";
 import { verifiedDigestOf } from "./oci/digest.ts";
 import { observeBytes } from "./streams.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest, storedChildren } from "./oci/manifest.ts";
@@ -50,6 +51,8 @@ export interface CopyOptions {
   concurrency?: number;
   /** Hears progress (bytes) and each blob, manifest and image as it is done. */
   onEvent?: (event: CopyEvent) => void;
+  /** Cancels the copy: nothing new starts, transfers in flight are aborted; it rejects with an InterruptedError. */
+  signal?: AbortSignal;
 }
 
 /** Totals of a copy. */
@@ -97,7 +100,7 @@ interface Node {
 
 /** Copy the graphs of `roots` from `src` to `dst`. */
 export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
-  const { src, dst, roots } = options;
+  const { src, dst, roots, signal } = options;
   const result: CopyResult = {
     blobs: { pushed: 0, mounted: 0, exists: 0 },
     manifests: { pushed: 0, mounted: 0, exists: 0 },
@@ -106,37 +109,55 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
   const emit = options.onEvent ?? (() => {});
   const limit = limiter(Math.max(1, options.concurrency ?? Math.min(src.concurrency, dst.concurrency)));
   const readManifest = options.readManifest ??
-    (async (repo: string, desc: Descriptor) => await readAll(await src.fetch(repo, desc), MAX_MANIFEST_SIZE));
+    (async (repo: string, desc: Descriptor) =>
+      await readAll(await src.fetch(repo, desc, { signal }), MAX_MANIFEST_SIZE));
   let failure: unknown;
+  /** Errors already named after their image (a parent sees its child's failure again). */
+  const named = new WeakSet<object>();
+  const interrupted = () => new InterruptedError("interrupted", {}, { cause: signal?.reason });
 
   const fail = (label: string, e: unknown): never => {
-    const error = e instanceof AirgapError && e.message.includes(label)
-      ? e
-      : new AirgapError(`${label}: ${errorMessage(e)}`, e instanceof AirgapError ? e.context : { image: label }, {
-        cause: e,
-      });
+    let error: unknown;
+    if (signal?.aborted) error = e instanceof InterruptedError ? e : interrupted();
+    else if (e instanceof AirgapError && (named.has(e) || e.context.image === label)) error = e;
+    else if (e instanceof AirgapError) error = e.withMessage(`${label}: ${e.message}`, { image: label, ...e.context });
+    else error = new AirgapError(`${label}: ${errorMessage(e)}`, { image: label }, { cause: e });
+    named.add(error as object);
     failure ??= error;
     throw error;
+  };
+  const check = () => {
+    if (failure) throw failure;
+    if (signal?.aborted) throw (failure = interrupted());
   };
 
   const copyBlob = (node: Node) =>
     limit(async () => {
-      if (failure) throw failure;
+      check();
       const { descriptor: desc } = node;
-      const outcome = await dst.push(node.dstRepo, desc, async () => {
-        const stream = await src.fetch(node.srcRepo, desc);
-        return observeBytes(stream, (bytes) => {
-          result.bytes += bytes;
-          emit({ type: "bytes", bytes });
-        }, verifiedDigestOf(stream));
-      });
+      const push = () =>
+        dst.push(node.dstRepo, desc, async () => {
+          const stream = await src.fetch(node.srcRepo, desc, { signal });
+          return observeBytes(stream, (bytes) => {
+            result.bytes += bytes;
+            emit({ type: "bytes", bytes });
+          }, verifiedDigestOf(stream));
+        }, { signal });
+      let outcome: PushOutcome;
+      try {
+        outcome = await push();
+      } catch (e) {
+        // Bytes that did not hash right are fetched once more from scratch, then it fails.
+        if (!(e instanceof DigestMismatchError) || signal?.aborted) throw e;
+        outcome = await push();
+      }
       result.blobs[outcome]++;
       emit({ type: "blob", descriptor: desc, outcome, label: node.label });
     }, node.isConfig ? 0 : 1).catch((e) => fail(node.label, e));
 
   const pushManifest = async (node: Node) => {
-    if (failure) throw failure;
-    const outcome = await dst.push(node.dstRepo, node.descriptor, node.bytes!);
+    check();
+    const outcome = await dst.push(node.dstRepo, node.descriptor, node.bytes!, { signal });
     result.manifests[outcome]++;
     emit({ type: "manifest", descriptor: node.descriptor, outcome, label: node.label });
   };
@@ -151,7 +172,10 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
   };
 
   const tagRoot = async (root: CopyRoot, node: Node) => {
-    for (const tag of root.tags) await dst.tag(root.dstRepo, tag, root.descriptor, node.bytes!);
+    for (const tag of root.tags) {
+      check();
+      await dst.tag(root.dstRepo, tag, root.descriptor, node.bytes!, { signal });
+    }
     emit({ type: "image", label: root.label, descriptor: root.descriptor });
   };
 
@@ -167,10 +191,10 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
     return pending;
   };
   const copyNodeOnce = async (node: Node): Promise<void> => {
-    if (failure) throw failure;
+    check();
     if (!isManifestType(node.descriptor.mediaType)) return await copyBlob(node);
     if (dst.verifiesGraphs) {
-      const present = await dst.exists(node.dstRepo, node.descriptor).catch((e) => fail(node.label, e));
+      const present = await dst.exists(node.dstRepo, node.descriptor, { signal }).catch((e) => fail(node.label, e));
       if (present) {
         result.manifests.exists++;
         emit({ type: "manifest", descriptor: node.descriptor, outcome: "exists", label: node.label });

@@ -12,6 +12,7 @@ import { normaliseRegistryHost, parseReference, type Reference, sourceReference 
 import { declaredSources, type SourceSpec } from "./sources/declared.ts";
 import { readImageList } from "./sources/list.ts";
 import type { RegistrySettings } from "./store/registry/client.ts";
+import { parseTimeout } from "./transport/http.ts";
 import type { ForeignLayerPolicy } from "./oci/foreign.ts";
 import { type WindowsInput, windowsRequests } from "./windows.ts";
 import { parseYamlLocated } from "./yaml.ts";
@@ -95,6 +96,9 @@ function registrySettings(
   const out: RegistrySettings = {
     insecure: settings.insecure,
     caFile: settings.ca ? resolve(dir, settings.ca) : undefined,
+    ...(settings.timeout !== undefined
+      ? { timeouts: parseTimeout(settings.timeout, `${file}: registries.${host}.timeout`) }
+      : {}),
   };
   if (settings.username) {
     let password: string | undefined;

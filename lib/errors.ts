@@ -35,6 +35,11 @@ export class AirgapError extends Error {
     this.context = context;
     this.exitCode = options?.exitCode ?? 1;
   }
+
+  /** The same kind of error with another message and context: wrapping keeps the kind (not found, transient…). */
+  withMessage(message: string, context: ErrorContext): AirgapError {
+    return new AirgapError(message, context, { cause: this, exitCode: this.exitCode });
+  }
 }
 
 /** Bad command line or declaration: exit code 2. */
@@ -54,12 +59,7 @@ export function withContext(
   prefix: string,
   context: ErrorContext = {},
 ): AirgapError {
-  if (e instanceof AirgapError) {
-    return new AirgapError(`${prefix}: ${e.message}`, {
-      ...e.context,
-      ...context,
-    }, { cause: e, exitCode: e.exitCode });
-  }
+  if (e instanceof AirgapError) return e.withMessage(`${prefix}: ${e.message}`, { ...e.context, ...context });
   return new AirgapError(`${prefix}: ${errorMessage(e)}`, context, {
     cause: e,
   });

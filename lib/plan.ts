@@ -5,6 +5,7 @@
  * what is new, what changed, how many bytes must move.
  * @module
  */
+import { NotFoundError } from "./transport/errors.ts";
 import type { Lock, LockedImage } from "../schemas/lock.ts";
 import type { ImageRequest } from "./declaration.ts";
 import { AirgapError, errorMessage } from "./errors.ts";
@@ -136,8 +137,7 @@ export function lockKey(image: { entry: string }): string {
 }
 
 function notFound(e: unknown): boolean {
-  return e instanceof AirgapError &&
-    (e.context.status === 404 || e.context.code === "MANIFEST_UNKNOWN" || e.context.code === "NAME_UNKNOWN");
+  return e instanceof NotFoundError;
 }
 
 async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<ResolvedImage> {

@@ -4,6 +4,7 @@
  * @module
  */
 import { formatBytes, formatRate } from "./format.ts";
+import type { NetworkEvents } from "./transport/http.ts";
 
 /** Where commands report to. */
 export interface Reporter {
@@ -94,6 +95,19 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
         },
       };
     },
+  };
+}
+
+/**
+ * The network's waiting and retry notices as reporter lines:
+ * "waiting for HOST (N s): WHAT" while a request is silent, and each retry
+ * with its reason and wait.
+ */
+export function networkEvents(reporter: Reporter): NetworkEvents {
+  return {
+    waiting: (e) => reporter.info(`waiting for ${e.host} (${e.seconds} s): ${e.what}`),
+    retrying: (e) =>
+      reporter.info(`${e.message}; retrying in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt + 1})`),
   };
 }
 

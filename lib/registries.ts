@@ -6,6 +6,17 @@
  */
 import { createRegistryClient, type RegistrySettings } from "./store/registry/client.ts";
 import { type RegistryStore, registryStore, type RegistryStoreOptions } from "./store/registry/store.ts";
+import type { NetworkEvents, Timeouts } from "./transport/http.ts";
+
+/** Network settings of a run (command line), applied to every registry of a pool. */
+export interface NetworkOptions {
+  /** Replace every registry's timeouts (`--timeout`); otherwise `registries.HOST.timeout` or the defaults. */
+  timeouts?: Partial<Timeouts>;
+  /** Waiting and retry notifications (progress). */
+  events?: NetworkEvents;
+  /** Cancels every request of the pool, transfers in flight included. */
+  signal?: AbortSignal;
+}
 
 /** A lazily filled set of registry stores. */
 export interface RegistryPool {
@@ -18,14 +29,21 @@ export interface RegistryPool {
 /** Create a pool; `settings` holds per-host connection settings. */
 export function registryPool(
   settings: ReadonlyMap<string, RegistrySettings> = new Map(),
-  options: RegistryStoreOptions & { defaults?: RegistrySettings } = {},
+  options: RegistryStoreOptions & { defaults?: RegistrySettings; network?: NetworkOptions } = {},
 ): RegistryPool {
+  const network = options.network ?? {};
   const stores = new Map<string, RegistryStore>();
   return {
     get(host) {
       let store = stores.get(host);
       if (!store) {
-        const client = createRegistryClient(host, { ...options.defaults, ...settings.get(host) });
+        const own = { ...options.defaults, ...settings.get(host) };
+        const client = createRegistryClient(host, {
+          ...own,
+          timeouts: network.timeouts ?? own.timeouts,
+          events: network.events ?? own.events,
+          signal: network.signal ?? own.signal,
+        });
         store = registryStore(client, options);
         stores.set(host, store);
       }

@@ -8,6 +8,7 @@
  * @module
  */
 import { AirgapError } from "./errors.ts";
+import { DigestMismatchError } from "./transport/errors.ts";
 import {
   checkDigest,
   createDigester,
@@ -309,9 +310,12 @@ export function verifiedByteStream(
         if (filled > 0) {
           digester.update(view.subarray(0, filled));
           if (digester.size > expected.size) {
-            throw new AirgapError(`${what}: size mismatch for ${expected.digest}: more than ${expected.size} bytes`, {
-              op: "verify",
-            });
+            throw new DigestMismatchError(
+              `${what}: size mismatch for ${expected.digest}: more than ${expected.size} bytes`,
+              {
+                op: "verify",
+              },
+            );
           }
           onBytes?.(filled);
           request.respond(filled);

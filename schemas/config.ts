@@ -62,6 +62,11 @@ export const RegistrySettingsSchema = z.strictObject({
   foreignLayers: z.enum(["include", "keep", "skip"]).optional(),
   insecure: z.boolean().optional(),
   ca: z.string().min(1).optional(),
+  /**
+   * How long this registry may stay silent: seconds or a duration (30s, 2m), for both the wait for a
+   * response and the gap between two bytes of a body (default 30 s and 60 s; `--timeout` overrides).
+   */
+  timeout: z.union([z.number().positive(), z.string().min(1)]).optional(),
   username: z.string().min(1).optional(),
   passwordEnv: z.string().min(1).optional(),
   passwordFile: z.string().min(1).optional(),

@@ -10,7 +10,7 @@ import { basename } from "node:path";
 import type { Lock } from "../../schemas/lock.ts";
 import type { Declaration } from "../declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
-import { registryPool } from "../registries.ts";
+import { type NetworkOptions, registryPool } from "../registries.ts";
 import { loadChart } from "../sources/helm/chart.ts";
 import { imagesOfChart } from "../sources/helm/images.ts";
 import { mergeValues, parseValues } from "../sources/helm/values.ts";
@@ -38,6 +38,8 @@ export interface ImagesOptions {
   locked?: boolean;
   /** Where warnings go (templates that did not render…). */
   reporter?: { warn(line: string): void };
+  /** Timeouts, progress hooks and cancellation for the network (`--timeout`, Ctrl-C). */
+  network?: NetworkOptions;
 }
 
 const byEntry = (a: ListedImage, b: ListedImage) => (a.entry < b.entry ? -1 : a.entry > b.entry ? 1 : 0);
@@ -47,7 +49,7 @@ export async function imagesCommand(
   options: ImagesOptions,
 ): Promise<{ images: ListedImage[]; sources: ResolvedSources }> {
   const cache = await openCache(options.cacheDir);
-  const pool = registryPool(options.declaration.registries);
+  const pool = registryPool(options.declaration.registries, { network: options.network });
   try {
     const sources = await resolveSources(options.declaration, {
       cache,

@@ -11,7 +11,9 @@ import { checkWindowsVersions } from "../windows.ts";
 import { AirgapError } from "../errors.ts";
 import type { Reporter } from "../progress.ts";
 import { formatReference, parseReference, type Reference, targetReference } from "../ref.ts";
-import { registryPool } from "../registries.ts";
+import { type NetworkOptions, registryPool } from "../registries.ts";
+import { InterruptedError } from "../transport/errors.ts";
+import { formatBytes } from "../format.ts";
 import { type ArchiveIndexEntry, type ArchiveReader, BASE_LOCK_ENTRY, openArchive } from "../store/archive.ts";
 import { walkGraph } from "../oci/graph.ts";
 import { isIndexType, isManifestType } from "../oci/media.ts";
@@ -43,6 +45,8 @@ export interface LoadOptions {
   concurrency?: number;
   /** What to do with the archive's charts (default: nothing; they are not images). */
   charts?: ChartLoadOptions;
+  /** Timeouts, progress hooks and cancellation for the network (`--timeout`, Ctrl-C). */
+  network?: NetworkOptions;
 }
 
 /** One image as loaded. */
@@ -95,6 +99,18 @@ export function selectImages(images: ArchiveIndexEntry[], entries: string[] | un
   return selected;
 }
 
+/** A cancelled load: what made it, and that running again resumes. */
+function interrupted(e: unknown, stats: RegistryStats): InterruptedError | undefined {
+  if (!(e instanceof InterruptedError)) return undefined;
+  return new InterruptedError(
+    `interrupted: ${stats.blobsPushed} blobs (${
+      formatBytes(stats.bytesPushed)
+    }) were pushed; run the same command again to resume (blobs the registry holds are not sent again)`,
+    {},
+    { cause: e },
+  );
+}
+
 /** Load an archive into a registry. */
 export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
   const archive = await openArchive(options.archivePath);
@@ -115,7 +131,10 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
   }
   const chartOptions = { ...options.charts, registry: options.registry, prefix: options.prefix };
   const chartJobs = options.charts ? await prepareCharts(archive, chartOptions, new Set(targets.keys())) : [];
-  const pool = registryPool(options.registries ?? new Map(), { concurrency: options.concurrency });
+  const pool = registryPool(options.registries ?? new Map(), {
+    concurrency: options.concurrency,
+    network: options.network,
+  });
   const store = pool.get(options.registry);
   try {
     const roots: CopyRoot[] = [...targets.entries()].map(([key, { ref, image }]) => ({
@@ -134,11 +153,12 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
         dst: store,
         roots,
         concurrency: options.concurrency,
+        signal: options.network?.signal,
         onEvent(event) {
           if (event.type === "bytes") phase.addBytes(event.bytes);
           else if (event.type === "blob") phase.addItem();
         },
-      }).catch((e) => Promise.reject(explainRefusal(e, externalLayers)));
+      }).catch((e) => Promise.reject(interrupted(e, store.stats) ?? explainRefusal(e, externalLayers)));
     } finally {
       phase.end();
     }

@@ -10,7 +10,7 @@ import { withSources } from "../lock.ts";
 import { lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import type { Reporter } from "../progress.ts";
-import { registryPool } from "../registries.ts";
+import { type NetworkOptions, registryPool } from "../registries.ts";
 import { openCache } from "../store/cache.ts";
 import type { Base } from "../delta.ts";
 
@@ -28,6 +28,8 @@ export interface PlanOptions {
   base?: Base;
   /** Where messages go. */
   reporter: Reporter;
+  /** Timeouts, progress hooks and cancellation for the network (`--timeout`, Ctrl-C). */
+  network?: NetworkOptions;
 }
 
 /** A plan and the lock it implies. */
@@ -43,7 +45,7 @@ export interface PlanResult {
 /** Resolve and plan. */
 export async function planCommand(options: PlanOptions): Promise<PlanResult> {
   const cache = await openCache(options.cacheDir);
-  const pool = registryPool(options.declaration.registries);
+  const pool = registryPool(options.declaration.registries, { network: options.network });
   try {
     const sources = await resolveSources(options.declaration, {
       cache,

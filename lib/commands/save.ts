@@ -10,9 +10,12 @@
  * @module
  */
 import type { Lock } from "../../schemas/lock.ts";
-import { copyGraph, type CopyRoot } from "../copy.ts";
+import { type CopyEvent, copyGraph, type CopyRoot } from "../copy.ts";
 import type { Declaration } from "../declaration.ts";
 import { AirgapError } from "../errors.ts";
+import { formatBytes } from "../format.ts";
+import { type NetworkOptions, type RegistryPool, registryPool } from "../registries.ts";
+import { InterruptedError } from "../transport/errors.ts";
 import { formatLock, withSources, writeLock } from "../lock.ts";
 import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
 import type { ChartArtifact } from "../oci/chart.ts";
@@ -20,7 +23,6 @@ import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import { chartArchiveImage, copyChartsInto, withChartBlobs } from "./charts.ts";
 import { archiveOrder, lockFromImages, makePlan, type Plan, type ResolvedImage, resolveImages } from "../plan.ts";
 import { type Reporter, trace } from "../progress.ts";
-import { type RegistryPool, registryPool } from "../registries.ts";
 import { type ArchiveSummary, type ArchiveWriter, createArchive } from "../store/archive.ts";
 import type { Base } from "../delta.ts";
 import { type CacheStore, openCache } from "../store/cache.ts";
@@ -53,6 +55,8 @@ export interface SaveOptions {
   partSize?: number;
   /** Cut a delta against this base (blobs it references are left out). */
   base?: Base;
+  /** Timeouts, progress hooks and cancellation for the network (`--timeout`, Ctrl-C). */
+  network?: NetworkOptions;
 }
 
 /** What a save did. */
@@ -124,7 +128,11 @@ function rootsByRegistry(images: ResolvedImage[]): Map<string, CopyRoot[]> {
 export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
   const { reporter } = options;
   const cache = await openCache(options.cacheDir);
-  const pool = registryPool(options.declaration.registries, { concurrency: options.concurrency });
+  const pool = registryPool(options.declaration.registries, {
+    concurrency: options.concurrency,
+    network: options.network,
+  });
+  const landed = { blobs: 0, bytes: 0 };
   try {
     if (options.declaration.requests.length === 0 && !options.declaration.sources?.length) {
       throw new AirgapError("nothing to save: the declaration lists no images", {}, { exitCode: 2 });
@@ -152,11 +160,20 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
     const plan = await makePlan(images, cache, options.previousLock, options.base);
     const lock = withSources(lockFromImages(images), sources.locked);
     trace("planned");
-    const archive = await writeArchive(images, cache, pool, options, plan, lock, sources.charts);
+    const archive = await writeArchive(images, cache, pool, options, plan, lock, sources.charts, landed);
     if (options.lockPath) await writeLock(options.lockPath, lock);
     const fetched = pool.all().reduce((sum, s) => sum + s.stats.bytesFetched, 0);
     const fetchedBlobs = pool.all().reduce((sum, s) => sum + s.stats.blobsFetched, 0);
     return { plan, lock, archive, fetchedBytes: fetched, fetchedBlobs, sources };
+  } catch (e) {
+    if (!(e instanceof InterruptedError) && !options.network?.signal?.aborted) throw e;
+    throw new InterruptedError(
+      `interrupted: ${landed.blobs} blobs (${
+        formatBytes(landed.bytes)
+      }) are in the cache; run the same command again to resume`,
+      {},
+      { cause: e },
+    );
   } finally {
     await pool.close();
   }
@@ -170,7 +187,14 @@ async function writeArchive(
   plan: Plan,
   lock: Lock,
   charts: ChartArtifact[] = [],
+  tally = { blobs: 0, bytes: 0 },
 ): Promise<ArchiveSummary> {
+  const signal = options.network?.signal;
+  const arrived = (desc: Descriptor) => {
+    if (!fetching.has(desc.digest)) return;
+    tally.blobs++;
+    tally.bytes += desc.size;
+  };
   let journal: Awaited<ReturnType<CacheStore["beginPack"]>>;
   // Only blobs fetched now go into the pack; the cache has the others already.
   const fetching = new Set(plan.images.flatMap((i) => i.missing.map((d) => d.digest)));
@@ -202,9 +226,10 @@ async function writeArchive(
   try {
     trace("archive laid out");
     journal = await cache.beginPack(archive.partialPaths, archive.partSize, archive.layout.size);
-    const onEvent = (event: { type: string; bytes?: number }) => {
+    const onEvent = (event: CopyEvent | { type: "chart"; bytes?: number }) => {
       if (event.type === "bytes") phase.addBytes(event.bytes!);
       else if (event.type === "blob" || event.type === "manifest") phase.addItem();
+      if (event.type === "blob" && journal) arrived(event.descriptor);
     };
     const readManifest = (_repo: string, desc: { digest: string; size: number; mediaType: string }) =>
       cache.readBytes(desc);
@@ -219,6 +244,7 @@ async function writeArchive(
           concurrency: options.concurrency,
           readManifest,
           onEvent,
+          signal,
         })
       ));
     } else {
@@ -239,8 +265,11 @@ async function writeArchive(
           concurrency: options.concurrency,
           readManifest,
           onEvent: (event) => {
-            if (event.type === "blob") arriving.get(event.descriptor.digest)?.resolve();
+            if (event.type !== "blob") return;
+            arrived(event.descriptor);
+            arriving.get(event.descriptor.digest)?.resolve();
           },
+          signal,
         })
       ));
       filling.catch((e) => {
@@ -263,6 +292,7 @@ async function writeArchive(
             concurrency: options.concurrency,
             readManifest,
             onEvent,
+            signal,
           })
         ),
       ]);

@@ -5,6 +5,7 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { AirgapError } from "../errors.ts";
+import { DigestMismatchError } from "../transport/errors.ts";
 import { isValidDigest } from "../ref.ts";
 
 /** The algorithm part of a digest, checked against what we can compute. */
@@ -68,14 +69,14 @@ export function checkDigest(
   what: string,
 ): void {
   if (digester.size !== expected.size) {
-    throw new AirgapError(
+    throw new DigestMismatchError(
       `${what}: size mismatch for ${expected.digest}: expected ${expected.size} bytes, got ${digester.size}`,
       { op: "verify" },
     );
   }
   const actual = digester.digest();
   if (actual !== expected.digest) {
-    throw new AirgapError(
+    throw new DigestMismatchError(
       `${what}: digest mismatch: expected ${expected.digest}, got ${actual}`,
       { op: "verify" },
     );
@@ -99,7 +100,7 @@ export function verifyingStream(
       digester.update(chunk);
       for (const listener of listeners) listener(chunk.byteLength);
       if (digester.size > expected.size) {
-        throw new AirgapError(
+        throw new DigestMismatchError(
           `${what}: size mismatch for ${expected.digest}: more than ${expected.size} bytes`,
           { op: "verify" },
         );

@@ -224,7 +224,8 @@ async function fetchFromOci(spec: ChartSpec, url: string, options: ChartFetchOpt
     return { ...spec, url, digest: layer.digest, size: tgz.byteLength, bytes: tgz, cached: false };
   } catch (e) {
     if (e instanceof AirgapError && e.message.includes(label(spec))) throw e;
-    throw new AirgapError(`${label(spec)}: ${errorMessage(e)}`, e instanceof AirgapError ? e.context : {});
+    if (e instanceof AirgapError) throw e.withMessage(`${label(spec)}: ${e.message}`, e.context);
+    throw new AirgapError(`${label(spec)}: ${errorMessage(e)}`);
   } finally {
     await pool?.close();
   }

@@ -97,7 +97,11 @@ export async function download(text: string, options: DownloadOptions = {}): Pro
     : undefined;
   try {
     return await withRetries(async () => {
-      const response = await transport.send(url, { what: `cannot download ${shown}`, authorization, signal: options.signal });
+      const response = await transport.send(url, {
+        what: `cannot download ${shown}`,
+        authorization,
+        signal: options.signal,
+      });
       if (response.status === 404 || response.status === 410) {
         await response.body?.cancel();
         return { found: false, status: response.status } as const;

@@ -142,10 +142,8 @@ async function chartRequests(
   const chartLabel = `chart ${spec.name}@${spec.version}`;
   const fail = (e: unknown): never => {
     const message = errorMessage(e);
-    throw new AirgapError(
-      `${spec.origin}: ${message.includes(chartLabel) ? message : `${chartLabel}: ${message}`}`,
-      e instanceof AirgapError ? e.context : {},
-    );
+    const text = `${spec.origin}: ${message.includes(chartLabel) ? message : `${chartLabel}: ${message}`}`;
+    throw e instanceof AirgapError ? e.withMessage(text, e.context) : new AirgapError(text);
   };
   const fetched = await fetchChart(spec, {
     cache: ctx.cache,

@@ -17,6 +17,10 @@ export class NotFoundError extends AirgapError {
     super(message, context, options);
     this.name = "NotFoundError";
   }
+
+  override withMessage(message: string, context: ErrorContext): NotFoundError {
+    return new NotFoundError(message, context, { cause: this });
+  }
 }
 
 /** Credentials missing, wrong, or not enough (HTTP 401 or 403). Never retried. */
@@ -25,6 +29,10 @@ export class UnauthorizedError extends AirgapError {
     super(message, context, options);
     this.name = "UnauthorizedError";
   }
+
+  override withMessage(message: string, context: ErrorContext): UnauthorizedError {
+    return new UnauthorizedError(message, context, { cause: this });
+  }
 }
 
 /** Content that does not hash to (or is not the size of) its descriptor. */
@@ -32,6 +40,10 @@ export class DigestMismatchError extends AirgapError {
   constructor(message: string, context: ErrorContext = {}, options?: Options) {
     super(message, { op: "verify", ...context }, options);
     this.name = "DigestMismatchError";
+  }
+
+  override withMessage(message: string, context: ErrorContext): DigestMismatchError {
+    return new DigestMismatchError(message, context, { cause: this });
   }
 }
 
@@ -48,6 +60,10 @@ export class TransientError extends AirgapError {
     this.name = "TransientError";
     this.retryAfterMs = options?.retryAfterMs;
   }
+
+  override withMessage(message: string, context: ErrorContext): TransientError {
+    return new TransientError(message, context, { cause: this, retryAfterMs: this.retryAfterMs });
+  }
 }
 
 /** No response headers, or no body byte, within the timeout. Temporary. */
@@ -55,6 +71,10 @@ export class TimeoutError extends TransientError {
   constructor(message: string, context: ErrorContext = {}, options?: Options) {
     super(message, context, options);
     this.name = "TimeoutError";
+  }
+
+  override withMessage(message: string, context: ErrorContext): TimeoutError {
+    return new TimeoutError(message, context, { cause: this });
   }
 }
 
@@ -70,6 +90,10 @@ export class TlsError extends AirgapError {
     this.name = "TlsError";
     this.plainHttp = options?.plainHttp ?? false;
   }
+
+  override withMessage(message: string, context: ErrorContext): TlsError {
+    return new TlsError(message, context, { cause: this, plainHttp: this.plainHttp });
+  }
 }
 
 /** The host answers HTTP but not the registry API (`GET /v2/` is 404 or an HTML page). */
@@ -77,6 +101,10 @@ export class NotARegistryError extends AirgapError {
   constructor(message: string, context: ErrorContext = {}, options?: Options) {
     super(message, context, options);
     this.name = "NotARegistryError";
+  }
+
+  override withMessage(message: string, context: ErrorContext): NotARegistryError {
+    return new NotARegistryError(message, context, { cause: this });
   }
 }
 
@@ -92,6 +120,10 @@ export class NetworkError extends AirgapError {
     this.name = "NetworkError";
     this.temporary = options?.temporary ?? true;
   }
+
+  override withMessage(message: string, context: ErrorContext): NetworkError {
+    return new NetworkError(message, context, { cause: this, temporary: this.temporary });
+  }
 }
 
 /** The run was cancelled (Ctrl-C, SIGTERM, or an embedding program's AbortSignal). Exit code 130. */
@@ -99,6 +131,10 @@ export class InterruptedError extends AirgapError {
   constructor(message = "interrupted", context: ErrorContext = {}, options?: Options) {
     super(message, context, { exitCode: 130, ...options });
     this.name = "InterruptedError";
+  }
+
+  override withMessage(message: string, context: ErrorContext): InterruptedError {
+    return new InterruptedError(message, context, { cause: this });
   }
 }
 

@@ -25,6 +25,31 @@ export interface Timeouts {
 /** Default timeouts: 30 s for response headers, 60 s of silence inside a body. */
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = { headersMs: 30_000, idleMs: 60_000 };
 
+/**
+ * A timeout as written on the command line or in airgap.yaml: seconds (`30`)
+ * or a duration (`30s`, `2m`, `1m30s`, `500ms`). It sets both limits: how long
+ * to wait for a response to start, and how long a body may be silent.
+ */
+export function parseTimeout(value: string | number, where = "--timeout"): Timeouts {
+  const text = String(value).trim().toLowerCase();
+  let ms: number;
+  if (/^\d+(\.\d+)?$/.test(text)) ms = Number(text) * 1000;
+  else {
+    const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)];
+    if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text) ms = NaN;
+    else {
+      const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+      ms = parts.reduce((sum, p) => sum + Number(p[1]) * unit[p[2]], 0);
+    }
+  }
+  if (!Number.isFinite(ms) || ms < 1) {
+    throw new AirgapError(`${where}: "${value}" is not a timeout (seconds, or a duration such as 30s or 2m)`, {}, {
+      exitCode: 2,
+    });
+  }
+  return { headersMs: Math.round(ms), idleMs: Math.round(ms) };
+}
+
 /** After this long without a byte, a request counts as waiting (reported). */
 export const WAITING_AFTER_MS = 5_000;
 
@@ -70,6 +95,8 @@ export interface TransportOptions {
   events?: NetworkEvents;
   /** Redirect hops followed (default 10). */
   maxRedirects?: number;
+  /** Silence after which `events.waiting` is told (default {@link WAITING_AFTER_MS}; tests). */
+  waitingAfterMs?: number;
 }
 
 /** One exchange. */
@@ -124,6 +151,7 @@ export function createTransport(options: TransportOptions = {}): Transport {
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   const events = options.events ?? {};
   const maxRedirects = options.maxRedirects ?? 10;
+  const waitingAfterMs = options.waitingAfterMs ?? WAITING_AFTER_MS;
 
   async function send(target: URL | string, init: SendInit): Promise<Response> {
     let url = new URL(target);
@@ -156,7 +184,7 @@ export function createTransport(options: TransportOptions = {}): Transport {
     if (init.authorization && sendsCredentials(url, init.authorization.origin)) {
       headers.authorization = init.authorization.header;
     }
-    const watch = watchdog(url.host, init.what, timeouts, events, init.signal);
+    const watch = watchdog(url.host, init.what, timeouts, events, init.signal, waitingAfterMs);
     if (body instanceof ReadableStream) body = watch.observeUpload(body);
     let response: Response;
     try {
@@ -179,7 +207,11 @@ export function createTransport(options: TransportOptions = {}): Transport {
     watch.headersArrived();
     const length = Number(response.headers.get("content-length") ?? NaN);
     const wrapped = watch.observeDownload(response.body, Number.isSafeInteger(length) ? length : undefined);
-    return new Response(wrapped, { status: response.status, statusText: response.statusText, headers: response.headers });
+    return new Response(wrapped, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
   }
 
   return {
@@ -197,7 +229,14 @@ export function createTransport(options: TransportOptions = {}): Transport {
  * response headers or `idleMs` without a body byte, reports waiting, and
  * turns what the aborted fetch throws into the right typed error.
  */
-function watchdog(host: string, what: string, timeouts: Timeouts, events: NetworkEvents, outer?: AbortSignal) {
+function watchdog(
+  host: string,
+  what: string,
+  timeouts: Timeouts,
+  events: NetworkEvents,
+  outer: AbortSignal | undefined,
+  waitingAfterMs: number,
+) {
   const local = new AbortController();
   const signal = outer ? AbortSignal.any([outer, local.signal]) : local.signal;
   let last = Date.now();
@@ -221,7 +260,7 @@ function watchdog(host: string, what: string, timeouts: Timeouts, events: Networ
       local.abort(timedOut);
       return;
     }
-    if (events.waiting && silent >= WAITING_AFTER_MS && silent - reported >= (reported ? 10_000 : 0)) {
+    if (events.waiting && silent >= waitingAfterMs && silent - reported >= (reported ? 2 * waitingAfterMs : 0)) {
       reported = silent;
       events.waiting({ host, seconds: Math.round(silent / 1000), what });
     }

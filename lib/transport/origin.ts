@@ -61,7 +61,8 @@ export function redirectHop(from: URL, to: URL, insecure: (host: string) => bool
   if (from.protocol === "https:" && to.protocol === "http:" && !plainHttpAllowed(to, insecure)) {
     return {
       allow: false,
-      reason: `refusing a redirect from HTTPS to plain HTTP (${to.host}); declare registries."${to.host}".insecure: true if that is intended`,
+      reason:
+        `refusing a redirect from HTTPS to plain HTTP (${to.host}); declare registries."${to.host}".insecure: true if that is intended`,
     };
   }
   const refused = refuseUrl(to, insecure);

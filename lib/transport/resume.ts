@@ -11,7 +11,7 @@
  */
 import { AirgapError } from "../errors.ts";
 import { isTemporary, TransientError } from "./errors.ts";
-import { type RetryPolicy, retryDelay, sleep } from "./retry.ts";
+import { retryDelay, type RetryPolicy, sleep } from "./retry.ts";
 
 /** Options of {@link resumableBody}. */
 export interface ResumeOptions {
@@ -46,7 +46,9 @@ export function resumableBody(
     if (response.status === 206 && response.body && range?.startsWith(`bytes ${at}-`)) return response.body.getReader();
     if (response.status === 200 && response.body) return skipping(response.body, at).getReader();
     await response.body?.cancel();
-    throw new TransientError(`${options.what}: resuming at byte ${at} got HTTP ${response.status}${range ? ` (${range})` : ""}`);
+    throw new TransientError(
+      `${options.what}: resuming at byte ${at} got HTTP ${response.status}${range ? ` (${range})` : ""}`,
+    );
   }
 
   return new ReadableStream<Uint8Array>({

@@ -39,7 +39,9 @@ export function retryPolicy(overrides: Partial<RetryPolicy> = {}): RetryPolicy {
   const attempts = envNumber("AIRGAP_RETRY_ATTEMPTS");
   return {
     ...DEFAULT_RETRY_POLICY,
-    ...(baseMs !== undefined ? { baseMs, maxMs: Math.max(baseMs, Math.min(DEFAULT_RETRY_POLICY.maxMs, baseMs * 60)) } : {}),
+    ...(baseMs !== undefined
+      ? { baseMs, maxMs: Math.max(baseMs, Math.min(DEFAULT_RETRY_POLICY.maxMs, baseMs * 60)) }
+      : {}),
     ...(attempts !== undefined && attempts >= 1 ? { attempts: Math.floor(attempts) } : {}),
     ...overrides,
   };
@@ -62,6 +64,7 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
   const text = value?.trim();
   if (!text) return undefined;
   if (/^\d+$/.test(text)) return Number(text) * 1000;
+  if (!/^[a-z]{3}/i.test(text)) return undefined; // an HTTP-date starts with the day's name
   const date = Date.parse(text);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - now);

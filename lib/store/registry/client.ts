@@ -43,6 +43,8 @@ export interface RegistrySettings {
   events?: NetworkEvents;
   /** Retry policy override (tests). */
   retry?: Partial<RetryPolicy>;
+  /** Cancels every request of this client that does not bring its own signal. */
+  signal?: AbortSignal;
 }
 
 /** Options of one {@link RegistryClient.request}. */
@@ -130,6 +132,7 @@ function isHtml(response: Response, text = ""): boolean {
 }
 
 const NOT_FOUND_CODES = new Set(["NAME_UNKNOWN", "MANIFEST_UNKNOWN", "BLOB_UNKNOWN"]);
+const TRANSIENT_CODES = new Set(["UNKNOWN", "UNAVAILABLE", "TOOMANYREQUESTS"]);
 
 /** Docker Hub's rate-limit headers, for the 429 message. */
 function rateLimitNote(response: Response): string {
@@ -161,7 +164,9 @@ export async function statusError(
   let message = `${what}: ${registry} returned HTTP ${status}${text ? ` ${text}` : ""}`;
   if (status === 404 || (code && NOT_FOUND_CODES.has(code))) return new NotFoundError(message, ctx);
   if (status === 401 || status === 403) return new UnauthorizedError(message + authHint, ctx);
-  if (status >= 500 || status === 408 || status === 429) {
+  // A 5xx that names a distribution error other than these is the registry's final word.
+  const permanent = status >= 500 && code !== undefined && !TRANSIENT_CODES.has(code);
+  if (!permanent && (status >= 500 || status === 408 || status === 429)) {
     if (status === 429) message += rateLimitNote(response);
     return new TransientError(message, ctx, { retryAfterMs: parseRetryAfter(response.headers.get("retry-after")) });
   }
@@ -270,6 +275,7 @@ export function createRegistryClient(
   }
 
   function baseUrl(options: RequestOptions = {}): Promise<string> {
+    if (!options.signal && settings.signal) options = { signal: settings.signal };
     base ??= withRetries(() => pingOnce(options.signal), retryOptions(options.signal));
     base.catch(() => (base = undefined));
     return base;
@@ -350,7 +356,8 @@ export function createRegistryClient(
   async function authHint(): Promise<string> {
     const cred = await getCredential();
     if (cred) return ` (using credentials from ${cred.origin})`;
-    if (registry === DOCKER_HUB) return "";
+    // Docker Hub answers 401 for a repository that does not exist as for a private one.
+    if (registry === DOCKER_HUB) return " (no such repository, or a private one: docker login)";
     return ` (no credentials found for ${registry}; run "docker login ${registry}" or set registries in airgap.yaml)`;
   }
 
@@ -391,8 +398,12 @@ export function createRegistryClient(
   }
 
   function request(req: RegistryRequest): Promise<Response> {
+    if (!req.signal && settings.signal) req = { ...req, signal: settings.signal };
     const retry = req.retry ?? (req.method === "GET" || req.method === "HEAD");
-    return withRetries(() => attempt(req), { ...retryOptions(req.signal), retryable: retry ? isTemporary : () => false });
+    return withRetries(() => attempt(req), {
+      ...retryOptions(req.signal),
+      retryable: retry ? isTemporary : () => false,
+    });
   }
 
   return {

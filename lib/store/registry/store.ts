@@ -138,7 +138,11 @@ export function registryStore(
    * A verified download that resumes with `Range` where a connection broke,
    * so the hash runs on over both parts (see transport/resume.ts).
    */
-  async function fetch(repo: string, desc: Descriptor, options: StoreOptions = {}): Promise<ReadableStream<Uint8Array>> {
+  async function fetch(
+    repo: string,
+    desc: Descriptor,
+    options: StoreOptions = {},
+  ): Promise<ReadableStream<Uint8Array>> {
     const what = label(repo, desc.digest);
     const op = `fetch ${kind(desc) === "manifests" ? "manifest" : "blob"}`;
     const get = (headers: Record<string, string>, ok?: number[]) =>

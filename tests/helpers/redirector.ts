@@ -1,0 +1,167 @@
+/**
+ * Loopback HTTP(S) fronts for transport tests: a front forwards every request
+ * to a real registry (distribution) and records what it received (method,
+ * path, the Authorization header), and a test may answer some requests
+ * itself — a redirect to another origin, an upload Location elsewhere, one
+ * 401 or 500. The registry protocol itself is always real distribution's.
+ */
+import { join } from "node:path";
+
+/** One request a front received. */
+export interface Recorded {
+  method: string;
+  path: string;
+  authorization: string | null;
+}
+
+/** A running front. */
+export interface Front {
+  /** `http(s)://127.0.0.1:PORT`. */
+  url: string;
+  /** `127.0.0.1:PORT`. */
+  host: string;
+  port: number;
+  /** Requests received so far. */
+  requests: Recorded[];
+  close(): Promise<void>;
+}
+
+/** Options of {@link startFront}. */
+export interface FrontOptions {
+  /** Where to forward: `http://127.0.0.1:PORT` (a distribution registry). */
+  upstream: string;
+  /** Serve HTTPS with this PEM certificate and key. */
+  tls?: { cert: string; key: string };
+  /** Authorization to send upstream instead of the client's (a presigned URL's server-side access). */
+  upstreamAuthorization?: string;
+  /**
+   * Answer a request without forwarding (return a Response), or change the
+   * forwarded answer (`forward` sends it upstream).
+   */
+  route?: (request: Request, forward: () => Promise<Response>) => Promise<Response | undefined> | Response | undefined;
+}
+
+/** Start a front on 127.0.0.1 (port 0: a free one). */
+export function startFront(options: FrontOptions): Front {
+  const requests: Recorded[] = [];
+  const controller = new AbortController();
+  let self = "";
+  const forward = async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    const headers = new Headers(request.headers);
+    headers.delete("host");
+    if (options.upstreamAuthorization) headers.set("authorization", options.upstreamAuthorization);
+    const answer = await fetch(`${options.upstream}${url.pathname}${url.search}`, {
+      method: request.method,
+      headers,
+      body: request.body,
+      redirect: "manual",
+    });
+    const out = new Headers(answer.headers);
+    const location = out.get("location");
+    // distribution names itself by the Host it was asked on: point its Locations back at this front.
+    if (location?.startsWith(options.upstream)) out.set("location", self + location.slice(options.upstream.length));
+    return new Response(answer.body, { status: answer.status, headers: out });
+  };
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: controller.signal,
+    onListen() {},
+    ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
+  }, async (request) => {
+    const url = new URL(request.url);
+    requests.push({ method: request.method, path: url.pathname, authorization: request.headers.get("authorization") });
+    const answer = options.route?.(request, () => forward(request));
+    return (await answer) ?? await forward(request);
+  });
+  const port = server.addr.port;
+  const host = `127.0.0.1:${port}`;
+  self = `${options.tls ? "https" : "http"}://${host}`;
+  return {
+    url: self,
+    host,
+    port,
+    requests,
+    async close() {
+      controller.abort();
+      await server.finished;
+    },
+  };
+}
+
+async function openssl(args: string[]): Promise<void> {
+  const out = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" }).output();
+  if (!out.success) throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
+}
+
+/** A private CA and a server certificate for `names` (DNS names) and 127.0.0.1. */
+export async function certificateFor(
+  dir: string,
+  names: string[],
+): Promise<{ caPath: string; cert: string; key: string }> {
+  const caKey = join(dir, "ca.key");
+  const caPath = join(dir, "ca.crt");
+  await openssl([
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "2",
+    "-keyout",
+    caKey,
+    "-out",
+    caPath,
+    "-subj",
+    "/CN=test-ca",
+  ]);
+  const key = join(dir, "front.key");
+  const csr = join(dir, "front.csr");
+  const cert = join(dir, "front.crt");
+  const ext = join(dir, "front.ext");
+  const san = [...names.map((n) => `DNS:${n}`), "IP:127.0.0.1"].join(",");
+  await Deno.writeTextFile(
+    ext,
+    `basicConstraints=CA:FALSE\nsubjectAltName=${san}\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
+  );
+  await openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", `/CN=${names[0]}`]);
+  await openssl([
+    "x509",
+    "-req",
+    "-in",
+    csr,
+    "-CA",
+    caPath,
+    "-CAkey",
+    caKey,
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-out",
+    cert,
+    "-extfile",
+    ext,
+  ]);
+  return { caPath, cert: await Deno.readTextFile(cert), key: await Deno.readTextFile(key) };
+}
+
+/**
+ * Whether `name` resolves to this machine (the `vm`/`runsc` names of the test
+ * machines: 127.0.0.1 but not a loopback *name*). Under CI=true a missing
+ * name fails; otherwise the caller skips with a message.
+ */
+export async function hostResolves(name: string, port: number): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ hostname: name, port });
+    conn.close();
+    return true;
+  } catch {
+    if (Deno.env.get("CI") === "true") {
+      throw new Error(`CI=true but host name ${name} does not resolve to this machine`);
+    }
+    console.warn(`\n!!! SKIPPING: host name ${name} does not resolve here (add it to /etc/hosts as 127.0.0.1) !!!\n`);
+    return false;
+  }
+}
