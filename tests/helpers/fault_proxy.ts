@@ -78,6 +78,8 @@ export interface FaultProxy {
   events(): FaultEvent[];
   /** Bytes sent to and received from clients since the proxy started. */
   traffic(): { sent: number; received: number };
+  /** Stalled connections the client has not given up on yet. */
+  stalling(): number;
   /** Every distinct Authorization header clients sent (to grep outputs for bearer tokens). */
   authorizations(): string[];
   /** Requests seen since the last reset, by kind. */
@@ -278,6 +280,7 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
   const conns = new Set<Deno.Conn>();
   const authorizations = new Set<string>();
   let sent = 0;
+  let stalling = 0;
   let received = 0;
   const pace = link(() => current.bandwidth);
   const writeAll = async (conn: Deno.Conn, bytes: Uint8Array, paced = true) => {
@@ -398,6 +401,15 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
   }
 
   async function stall(conn: Deno.Conn, ms: number) {
+    stalling++;
+    try {
+      await silence(conn, ms);
+    } finally {
+      stalling--;
+    }
+  }
+
+  async function silence(conn: Deno.Conn, ms: number) {
     // Silent until the client gives up (closes) or `ms` pass.
     const closed = (async () => {
       try {
@@ -449,6 +461,7 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
     events: () => [...events],
     requests: () => ({ ...seen }),
     traffic: () => ({ sent, received }),
+    stalling: () => stalling,
     authorizations: () => [...authorizations],
     resetStats() {
       counts = Object.fromEntries(FAULTS.map((f) => [f, 0])) as Record<Fault, number>;
