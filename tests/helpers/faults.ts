@@ -77,7 +77,8 @@ export function seededPlan(seed: number, side: "save" | "load"): FaultPlan {
       { fault: "reset", kinds, probability: 0.04 + 0.08 * r() },
       { fault: "truncate", kinds: ["blob-get", "manifest-get"], probability: 0.04 + 0.08 * r() },
       { fault: "error500", kinds, probability: 0.03 + 0.06 * r() },
-      { fault: "rate429", kinds, probability: 0.01 + 0.03 * r() },
+      // Every third seed: each 429 costs its Retry-After (1 s) of wall time.
+      { fault: "rate429", kinds, probability: seed % 3 === 0 ? 0.02 + 0.03 * r() : 0 },
       { fault: "redirect", kinds: ["blob-get"], probability: 0.1 + 0.2 * r() },
       { fault: "latency", kinds, probability: 0.05 },
     ],
