@@ -16,6 +16,7 @@ import {
   assertCacheClean,
   assertCleanFailure,
   errorLines,
+  exists,
   type FaultWorld,
   RETRY_BASE_MS,
   runAirgap,
@@ -163,6 +164,9 @@ Deno.test({
         proc.child.kill("SIGKILL");
         const killed = await proc.result;
         assertEquals(killed.signal, "SIGKILL", label);
+        assert(!(await exists(output)), `${label}: a killed save left ${output} as if complete`);
+        const verify = await runAirgap(["cache", "verify", "--cache", cache], RUN_DEADLINE_MS);
+        assertEquals(verify.code, 0, `${label}: airgap cache verify after the kill: ${verify.stdout}${verify.stderr}`);
         world.proxy.setPlan({ seed, rules: [] });
         const again = await runAirgap(saveArgs(world, output, cache), RUN_DEADLINE_MS, {}, world.dir);
         assertEquals(again.code, 0, `${label}: re-run after kill at ${threshold}/${total} bytes: ${again.stderr}`);
