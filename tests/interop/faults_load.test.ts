@@ -127,6 +127,8 @@ Deno.test({
         const run = await runAirgap(
           ["load", archivePath, "--registry", `${world.proxy.host}/${prefix}`],
           RUN_DEADLINE_MS,
+          {},
+          world.dir,
         );
         if (run.code === 0) {
           await assertLoaded(world, prefix, label);
@@ -158,6 +160,8 @@ Deno.test({
       const first = await runAirgap(
         ["load", archivePath, "--registry", `${world.proxy.host}/measure`],
         RUN_DEADLINE_MS,
+        {},
+        world.dir,
       );
       assertEquals(first.code, 0, first.stderr);
       const total = world.proxy.traffic().received - before;
@@ -169,7 +173,7 @@ Deno.test({
         world.proxy.setPlan({ seed, rules: [], bandwidth: Math.ceil(total / 1.5) });
         const threshold = Math.floor(total * (0.05 + 0.9 * random()));
         const start = world.proxy.traffic().received;
-        const proc = spawnAirgap(["load", archivePath, "--registry", target]);
+        const proc = spawnAirgap(["load", archivePath, "--registry", target], {}, world.dir);
         let exited = false;
         proc.result.then(() => (exited = true));
         while (!exited && world.proxy.traffic().received - start < threshold) {
@@ -179,7 +183,7 @@ Deno.test({
         proc.child.kill("SIGKILL");
         assertEquals((await proc.result).signal, "SIGKILL", label);
         world.proxy.setPlan({ seed, rules: [] });
-        const again = await runAirgap(["load", archivePath, "--registry", target], RUN_DEADLINE_MS);
+        const again = await runAirgap(["load", archivePath, "--registry", target], RUN_DEADLINE_MS, {}, world.dir);
         assertEquals(again.code, 0, `${label}: re-run after kill at ${threshold}/${total} bytes: ${again.stderr}`);
         await assertLoaded(world, `kill${seed}`, label);
       }

@@ -165,7 +165,7 @@ Deno.test({
         const killed = await proc.result;
         assertEquals(killed.signal, "SIGKILL", label);
         assert(!(await exists(output)), `${label}: a killed save left ${output} as if complete`);
-        const verify = await runAirgap(["cache", "verify", "--cache", cache], RUN_DEADLINE_MS);
+        const verify = await runAirgap(["cache", "verify", "--cache", cache], RUN_DEADLINE_MS, {}, world.dir);
         assertEquals(verify.code, 0, `${label}: airgap cache verify after the kill: ${verify.stdout}${verify.stderr}`);
         world.proxy.setPlan({ seed, rules: [] });
         const again = await runAirgap(saveArgs(world, output, cache), RUN_DEADLINE_MS, {}, world.dir);

@@ -75,6 +75,7 @@ async function saveLoadAndGrep(world: FaultWorld, env: Record<string, string>, e
     ["load", output, "--registry", `${world.proxy.host}/loaded`, "--debug"],
     DEADLINE_MS,
     env,
+    world.dir,
   );
   assertEquals(load.code, 0, load.stderr);
   for (const image of world.images) {
