@@ -18,6 +18,31 @@ export interface NetworkOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Per-host settings with the run's network options applied to every host,
+ * declared or not — for what reads settings by host (source downloads).
+ */
+export function withNetwork(
+  settings: ReadonlyMap<string, RegistrySettings>,
+  network: NetworkOptions | undefined,
+): ReadonlyMap<string, RegistrySettings> {
+  if (!network) return settings;
+  const apply = (own: RegistrySettings = {}): RegistrySettings => ({
+    ...own,
+    timeouts: network.timeouts ?? own.timeouts,
+    events: network.events ?? own.events,
+    signal: network.signal ?? own.signal,
+  });
+  const merged = new Map([...settings].map(([host, own]) => [host, apply(own)]));
+  return new Proxy(merged, {
+    get(target, key) {
+      if (key === "get") return (host: string) => target.get(host) ?? apply();
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
 /** A lazily filled set of registry stores. */
 export interface RegistryPool {
   get(host: string): RegistryStore;

@@ -52,6 +52,7 @@ export async function imagesCommand(
   const pool = registryPool(options.declaration.registries, { network: options.network });
   try {
     const sources = await resolveSources(options.declaration, {
+      network: options.network,
       cache,
       previousLock: options.previousLock,
       locked: options.locked,

@@ -48,6 +48,7 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
   const pool = registryPool(options.declaration.registries, { network: options.network });
   try {
     const sources = await resolveSources(options.declaration, {
+      network: options.network,
       cache,
       previousLock: options.previousLock,
       locked: options.locked,

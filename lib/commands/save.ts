@@ -138,6 +138,7 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
       throw new AirgapError("nothing to save: the declaration lists no images", {}, { exitCode: 2 });
     }
     const sources = await resolveSources(options.declaration, {
+      network: options.network,
       cache,
       previousLock: options.previousLock,
       locked: options.locked,

@@ -24,7 +24,8 @@ import { FOREIGN_LAYER_TYPES } from "./media.ts";
 import type { Store } from "../store/types.ts";
 import { InterruptedError, TransientError } from "../transport/errors.ts";
 import { createTransport, type Transport } from "../transport/http.ts";
-import { parseRetryAfter, withRetries } from "../transport/retry.ts";
+import { resumableBody } from "../transport/resume.ts";
+import { parseRetryAfter, retryPolicy, withRetries } from "../transport/retry.ts";
 
 /** What to do with foreign layers. */
 export type ForeignLayerPolicy = "include" | "keep" | "skip";
@@ -158,7 +159,16 @@ export function withForeignLayers(
             failures.push(`${url}: ${length} bytes, expected ${desc.size}`);
             continue;
           }
-          return response.body.pipeThrough(verifyingStream(desc, what));
+          if (response.headers.get("content-encoding")) return response.body.pipeThrough(verifyingStream(desc, what));
+          const reopen = (offset: number) =>
+            transport.send(url, {
+              what,
+              headers: { "accept-encoding": "identity", range: `bytes=${offset}-` },
+              signal: options?.signal,
+            });
+          const policy = retryPolicy();
+          return resumableBody(response.body, desc.size, reopen, { policy, what, signal: options?.signal })
+            .pipeThrough(verifyingStream(desc, what));
         } catch (e) {
           if (e instanceof InterruptedError) throw e;
           failures.push(`${url}: ${errorMessage(e)}`);

@@ -80,13 +80,15 @@ export async function download(text: string, options: DownloadOptions = {}): Pro
   const shown = displayUrl(url);
   if (url.protocol === "file:") return await readLocal(url, shown, limit);
   const settings = options.settings?.get(url.host) ?? {};
+  const signal = options.signal ?? settings.signal;
+  const events = options.events ?? settings.events;
   let transport: Transport;
   try {
     transport = createTransport({
       caFile: settings.caFile,
       insecure: (host) => options.settings?.get(host)?.insecure === true,
       timeouts: options.timeouts ?? (options.timeoutMs ? { headersMs: options.timeoutMs } : settings.timeouts),
-      events: options.events,
+      events,
     });
   } catch (e) {
     throw new AirgapError(`cannot download ${shown}: ${errorMessage(e)}`, { where: shown });
@@ -100,7 +102,7 @@ export async function download(text: string, options: DownloadOptions = {}): Pro
       const response = await transport.send(url, {
         what: `cannot download ${shown}`,
         authorization,
-        signal: options.signal,
+        signal,
       });
       if (response.status === 404 || response.status === 410) {
         await response.body?.cancel();
@@ -133,9 +135,9 @@ export async function download(text: string, options: DownloadOptions = {}): Pro
         throw new AirgapError(`cannot download ${shown}: ${errorMessage(e)}`, { where: shown });
       }
     }, {
-      signal: options.signal,
+      signal,
       onRetry: (e, attempt, delayMs) =>
-        options.events?.retrying?.({ host: url.host, message: errorMessage(e), attempt: attempt + 1, delayMs }),
+        events?.retrying?.({ host: url.host, message: errorMessage(e), attempt: attempt + 1, delayMs }),
     });
   } finally {
     transport.close();

@@ -7,6 +7,7 @@
  * artifacts that travel in the archive.
  * @module
  */
+import { type NetworkOptions, withNetwork } from "../registries.ts";
 import type { Lock, LockedSource } from "../../schemas/lock.ts";
 import { type Declaration, type ImageRequest, imageRequest, mergeRequests } from "../declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
@@ -32,6 +33,8 @@ export interface SourceContext {
   registry?: (host: string) => RegistryStore;
   /** Warnings (templates that did not render…). */
   reporter?: { warn(line: string): void };
+  /** Timeouts, progress hooks and cancellation for downloads (`--timeout`, Ctrl-C). */
+  network?: NetworkOptions;
 }
 
 /** One fetched source, for plans and reports. */
@@ -98,7 +101,7 @@ async function rancherRequests(
       cache: ctx.cache,
       pinned,
       locked: ctx.locked,
-      settings: decl.registries,
+      settings: withNetwork(decl.registries, ctx.network),
     });
   } catch (e) {
     throw new AirgapError(`${spec.origin}: ${errorMessage(e)}`, e instanceof AirgapError ? e.context : {});
@@ -149,7 +152,7 @@ async function chartRequests(
     cache: ctx.cache,
     pinned: before ? { digest: before.digest, url: before.url } : undefined,
     locked: ctx.locked,
-    settings: decl.registries,
+    settings: withNetwork(decl.registries, ctx.network),
     registry: ctx.registry,
   }).catch(fail);
   const chart = await loadChart(fetched.bytes, `${spec.name}-${fetched.version}.tgz`).catch(fail);

@@ -72,7 +72,7 @@ export function resumableBody(
             return;
           }
           const delay = retryDelay(failures - 1, e, options.policy);
-          options.onRetry?.(e, failures, delay);
+          options.onRetry?.(e, failures - 1, delay);
           try {
             await sleep(delay, options.signal);
             reader = await continueAt(offset);

@@ -105,13 +105,20 @@ Deno.test({
     try {
       if (!await hostResolves("vm", plain.port)) return;
       const tls = await certificateFor(dir, ["vm"]);
-      const secure = startFront({
+      const secure: Front = startFront({
         upstream: `http://${registry.host}`,
         tls,
-        route(request) {
+        async route(request, forward) {
           const url = new URL(request.url);
-          if (url.pathname.includes("/blobs/sha256:")) {
+          if (request.method === "GET" && url.pathname.includes("/blobs/sha256:")) {
             return Response.redirect(`http://vm:${plain.port}${url.pathname}`, 307);
+          }
+          if (request.method === "POST" && url.pathname.includes("/blobs/uploads/")) {
+            const answer = await forward();
+            const location = new URL(answer.headers.get("location")!, `https://vm:${secure.port}`);
+            const headers = new Headers(answer.headers);
+            headers.set("location", `http://vm:${plain.port}${location.pathname}${location.search}`);
+            return new Response(answer.body, { status: answer.status, headers });
           }
         },
       });
@@ -130,6 +137,8 @@ Deno.test({
           Error,
           "refusing a redirect from HTTPS to plain HTTP",
         );
+        const upload = blob("downgrade-upload");
+        await assertRejects(() => store.push("team/app", upload.descriptor, upload.bytes), Error, "plain HTTP to vm");
         await store.close?.();
         assertEquals(plain.requests.length, 0, "nothing was sent over plain HTTP");
 

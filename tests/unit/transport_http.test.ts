@@ -6,7 +6,9 @@
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 import { createTransport, type WaitEvent } from "../../lib/transport/http.ts";
-import { InterruptedError, TimeoutError } from "../../lib/transport/errors.ts";
+import { InterruptedError, isTemporary, NetworkError, TimeoutError } from "../../lib/transport/errors.ts";
+import { createRegistryClient } from "../../lib/store/registry/client.ts";
+import { registryStore } from "../../lib/store/registry/store.ts";
 
 /** Serve `handler` on 127.0.0.1:0 for the length of `fn`. */
 async function withServer(
@@ -143,6 +145,29 @@ Deno.test("redirect loops are bounded", async () => {
       await assertRejects(() => transport.send(`${base}/loop`, { what: "loop" }), Error, "more than 3 redirects");
     } finally {
       transport.close();
+    }
+  });
+});
+
+Deno.test("a registry that keeps failing GET /v2/ is tried per the policy, then stays failed for the run", async () => {
+  let pings = 0;
+  await withServer(() => {
+    pings++;
+    return new Response("down for maintenance", { status: 503 });
+  }, async (base) => {
+    const host = new URL(base).host;
+    const store = registryStore(
+      createRegistryClient(host, { noAuthFiles: true, retry: { attempts: 3, baseMs: 1, maxMs: 2 } }),
+    );
+    try {
+      const first = await assertRejects(() => store.resolve("a/b", "v1"), NetworkError, "503");
+      assert(!isTemporary(first), "final after the retries");
+      // https first (refused: plain HTTP behind it), then http: one 503 per try.
+      assertEquals(pings, 3);
+      await assertRejects(() => store.resolve("a/c", "v2"), NetworkError);
+      assertEquals(pings, 3, "not asked again");
+    } finally {
+      await store.close?.();
     }
   });
 });

@@ -22,7 +22,13 @@ import {
 } from "../../transport/errors.ts";
 import { createTransport, type NetworkEvents, type Timeouts, type Transport } from "../../transport/http.ts";
 import { isLoopbackHost } from "../../transport/origin.ts";
-import { parseRetryAfter, type RetryPolicy, retryPolicy, withRetries } from "../../transport/retry.ts";
+import {
+  parseRetryAfter,
+  type RetryOptions,
+  type RetryPolicy,
+  retryPolicy,
+  withRetries,
+} from "../../transport/retry.ts";
 import { basicAuthorization, type Challenge, type Credential, lookupCredential, parseChallenges } from "./auth.ts";
 
 export { isLoopbackHost } from "../../transport/origin.ts";
@@ -91,8 +97,8 @@ export interface RegistryClient {
   baseUrl(options?: RequestOptions): Promise<string>;
   /** The transport (timeouts, events). */
   readonly transport: Transport;
-  /** The retry policy override, if any. */
-  readonly retry?: Partial<RetryPolicy>;
+  /** The retry policy and notices of this registry, for retries around more than one request. */
+  retryOptions(signal?: AbortSignal): RetryOptions & { policy: RetryPolicy };
   /** Release the HTTP client. */
   close(): void;
 }
@@ -196,7 +202,7 @@ export function createRegistryClient(
   let credential: Promise<Credential | undefined> | undefined;
   const tokens = new Map<string, CachedToken>();
   const pendingTokens = new Map<string, Promise<CachedToken>>();
-  const retryOptions = (signal?: AbortSignal) => ({
+  const retryOptions = (signal?: AbortSignal): RetryOptions & { policy: RetryPolicy } => ({
     signal,
     policy: retryPolicy(settings.retry),
     onRetry: (e: unknown, attempt: number, delayMs: number) =>
@@ -276,8 +282,16 @@ export function createRegistryClient(
 
   function baseUrl(options: RequestOptions = {}): Promise<string> {
     if (!options.signal && settings.signal) options = { signal: settings.signal };
-    base ??= withRetries(() => pingOnce(options.signal), retryOptions(options.signal));
-    base.catch(() => (base = undefined));
+    // A registry not found after the retries stays failed for the run (one cause, not one wait per image,
+    // and final: nothing retries it again); only a cancelled search is forgotten.
+    base ??= withRetries(() => pingOnce(options.signal), retryOptions(options.signal)).catch((e) => {
+      if (e instanceof InterruptedError) {
+        base = undefined;
+        throw e;
+      }
+      if (!isTemporary(e)) throw e;
+      throw new NetworkError((e as Error).message, (e as AirgapError).context, { cause: e, temporary: false });
+    });
     return base;
   }
 
@@ -290,30 +304,28 @@ export function createRegistryClient(
     const url = new URL(realm);
     if (params.service) url.searchParams.set("service", params.service);
     const what = `${registry}: token request`;
-    const response = await withRetries(async () => {
-      let answer: Response;
-      if (cred?.identityToken) {
-        const form = new URLSearchParams({
-          grant_type: "refresh_token",
-          refresh_token: cred.identityToken,
-          client_id: "airgap",
-          service: params.service ?? "",
-        });
-        form.set("scope", allScopes.join(" "));
-        answer = await transport.send(url, { method: "POST", body: form, what, signal });
-      } else {
-        const query = new URL(url);
-        for (const s of allScopes) query.searchParams.append("scope", s);
-        const basic = cred?.username !== undefined && cred.password !== undefined
-          ? { header: basicAuthorization(cred.username, cred.password), origin: query.origin }
-          : undefined;
-        answer = await transport.send(query, { what, authorization: basic, signal });
-      }
-      if (answer.status >= 500 || answer.status === 429 || answer.status === 408) {
-        throw await statusError(answer, what, registry, { op: "authenticate" });
-      }
-      return answer;
-    }, retryOptions(signal));
+    // Not retried here: a failure fails the request's try, and the request's retries ask again.
+    let response: Response;
+    if (cred?.identityToken) {
+      const form = new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: cred.identityToken,
+        client_id: "airgap",
+        service: params.service ?? "",
+      });
+      form.set("scope", allScopes.join(" "));
+      response = await transport.send(url, { method: "POST", body: form, what, signal });
+    } else {
+      const query = new URL(url);
+      for (const s of allScopes) query.searchParams.append("scope", s);
+      const basic = cred?.username !== undefined && cred.password !== undefined
+        ? { header: basicAuthorization(cred.username, cred.password), origin: query.origin }
+        : undefined;
+      response = await transport.send(query, { what, authorization: basic, signal });
+    }
+    if (response.status >= 500 || response.status === 429 || response.status === 408) {
+      throw await statusError(response, what, registry, { op: "authenticate" });
+    }
     if (!response.ok) {
       const { text } = await describeErrorBody(response);
       const who = cred ? `credentials from ${cred.origin}` : "no credentials";
@@ -397,10 +409,12 @@ export function createRegistryClient(
     }
   }
 
-  function request(req: RegistryRequest): Promise<Response> {
+  async function request(req: RegistryRequest): Promise<Response> {
     if (!req.signal && settings.signal) req = { ...req, signal: settings.signal };
     const retry = req.retry ?? (req.method === "GET" || req.method === "HEAD");
-    return withRetries(() => attempt(req), {
+    // Finding the registry has its own retries: its failure is final for the request.
+    await baseUrl({ signal: req.signal });
+    return await withRetries(() => attempt(req), {
       ...retryOptions(req.signal),
       retryable: retry ? isTemporary : () => false,
     });
@@ -411,7 +425,7 @@ export function createRegistryClient(
     request,
     baseUrl,
     transport,
-    retry: settings.retry,
+    retryOptions,
     close() {
       transport.close();
     },

@@ -4,10 +4,10 @@
  * mount, skip what exists) and manifests with their exact bytes.
  * @module
  */
-import { AirgapError } from "../../errors.ts";
+import { AirgapError, withContext } from "../../errors.ts";
 import { DigestMismatchError, isTemporary, NotFoundError } from "../../transport/errors.ts";
 import { resumableBody } from "../../transport/resume.ts";
-import { retryPolicy, withRetries } from "../../transport/retry.ts";
+import { withRetries } from "../../transport/retry.ts";
 import { digestAlgorithm, digestOf, ensureVerified } from "../../oci/digest.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../../oci/manifest.ts";
 import { isManifestType, MANIFEST_ACCEPT } from "../../oci/media.ts";
@@ -160,16 +160,8 @@ export function registryStore(
     if (!response.body) throw new AirgapError(`fetch ${what}: empty response`);
     stats.blobsFetched++;
     const body = resumableBody(response.body, desc.size, (offset) => get({ range: `bytes=${offset}-` }, [200, 206]), {
-      policy: retryPolicy(client.retry),
+      ...client.retryOptions(options.signal),
       what: `${op} ${what}`,
-      signal: options.signal,
-      onRetry: (e, attempt, delayMs) =>
-        client.transport.events.retrying?.({
-          host: registry,
-          message: `${e instanceof Error ? e.message : String(e)}; resuming`,
-          attempt,
-          delayMs,
-        }),
     });
     return verifiedByteStream(body, desc, what, (bytes) => (stats.bytesFetched += bytes));
   }
@@ -228,36 +220,49 @@ export function registryStore(
     return { mediaType: mediaType!, digest, size };
   }
 
+  /**
+   * GET a manifest by tag or digest and check its bytes (the pinned digest,
+   * and `Docker-Content-Digest` when sent). A broken body is asked for again
+   * under the retry policy; bytes that do not match are fetched once more.
+   */
   async function resolve(repo: string, reference: string, options: StoreOptions = {}): Promise<ResolvedManifest> {
     const what = label(repo, reference);
-    // The request retries by itself; a body cut short (reset, truncation, stall) is asked for again here.
-    let bodyFailed = false;
-    const { response, bytes } = await withRetries(async () => {
-      bodyFailed = false;
-      let response: Response;
-      try {
-        response = await client.request({
-          method: "GET",
-          path: `/v2/${repo}/manifests/${reference}`,
-          scopes: [pull(repo)],
-          headers: { accept: ACCEPT },
-          op: "fetch manifest",
-          image: what,
-          signal: options.signal,
-        });
-      } catch (e) {
-        if (e instanceof NotFoundError) {
-          throw new NotFoundError(`${what} not found (${e.context.code ?? "HTTP 404"})`, e.context, { cause: e });
-        }
-        throw e;
+    let mismatches = 0;
+    try {
+      return await withRetries(() => resolveOnce(repo, reference, what, options), {
+        ...client.retryOptions(options.signal),
+        retryable: (e) => isTemporary(e) || (e instanceof DigestMismatchError && mismatches++ === 0),
+      });
+    } catch (e) {
+      if (e instanceof NotFoundError) {
+        throw new NotFoundError(`${what} not found (${e.context.code ?? "HTTP 404"})`, e.context, { cause: e });
       }
-      try {
-        return { response, bytes: await readAll(response.body!, MAX_MANIFEST_SIZE) };
-      } catch (e) {
-        bodyFailed = true;
-        throw e;
-      }
-    }, { signal: options.signal, retryable: (e) => bodyFailed && isTemporary(e) });
+      throw e;
+    }
+  }
+
+  async function resolveOnce(
+    repo: string,
+    reference: string,
+    what: string,
+    options: StoreOptions,
+  ): Promise<ResolvedManifest> {
+    const response = await client.request({
+      method: "GET",
+      path: `/v2/${repo}/manifests/${reference}`,
+      scopes: [pull(repo)],
+      headers: { accept: ACCEPT },
+      op: "fetch manifest",
+      image: what,
+      signal: options.signal,
+      retry: false, // the caller retries the request and the body together
+    });
+    let bytes: Uint8Array;
+    try {
+      bytes = await readAll(response.body!, MAX_MANIFEST_SIZE);
+    } catch (e) {
+      throw withContext(e, `fetch manifest ${what}`);
+    }
     const pinned = isValidDigest(reference) ? reference : undefined;
     const algorithm = pinned ? digestAlgorithm(pinned) : "sha256";
     const digest = digestOf(bytes, algorithm);
@@ -469,19 +474,8 @@ export function registryStore(
           return "mounted";
         }
       }
-      await withRetries(() => uploadSession(repo, desc, content, signal), {
-        policy: retryPolicy(client.retry),
-        signal,
-        // Bytes in memory or a stream that can be opened again: a new session can resend them.
-        retryable: (e) => (content instanceof Uint8Array || typeof content === "function") && isTemporary(e),
-        onRetry: (e, attempt, delayMs) =>
-          client.transport.events.retrying?.({
-            host: registry,
-            message: e instanceof Error ? e.message : String(e),
-            attempt: attempt + 1,
-            delayMs,
-          }),
-      });
+      // Content is bytes in memory or a stream that opens anew: a new session can resend it.
+      await withRetries(() => uploadSession(repo, desc, content, signal), client.retryOptions(signal));
       remember(desc.digest, repo);
       stats.blobsPushed++;
       return "pushed";
