@@ -23,12 +23,14 @@ export interface ResumeOptions {
   signal?: AbortSignal;
   /** Hears each resumption. */
   onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  /** Where `first` starts in the whole content (a body that is itself a resumed part). */
+  startsAt?: number;
 }
 
 /**
  * The body of `first`, continued through `reopen(offset)` (a request with
- * `Range: bytes=offset-` whose answer may be 206 or 200) until `size` bytes
- * have passed.
+ * `Range: bytes=offset-`, offset counted in the whole content, whose answer
+ * may be 206 or 200) until `size` bytes have passed.
  */
 export function resumableBody(
   first: ReadableStream<Uint8Array>,
@@ -40,7 +42,9 @@ export function resumableBody(
   let offset = 0;
   let failures = 0;
 
-  async function continueAt(at: number): Promise<ReadableStreamDefaultReader<Uint8Array>> {
+  const startsAt = options.startsAt ?? 0;
+  async function continueAt(offset: number): Promise<ReadableStreamDefaultReader<Uint8Array>> {
+    const at = startsAt + offset;
     const response = await reopen(at);
     const range = response.headers.get("content-range");
     if (response.status === 206 && response.body && range?.startsWith(`bytes ${at}-`)) return response.body.getReader();

@@ -327,3 +327,54 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a blob download cut off mid-body continues with Range from distribution; the digest holds",
+  ignore: !enabled,
+  sanitizeResources: false,
+  async fn() {
+    const registry = await startRegistry();
+    const ranges: (string | null)[] = [];
+    const front = startFront({
+      upstream: `http://${registry.host}`,
+      async route(request, forward) {
+        const path = new URL(request.url).pathname;
+        if (request.method !== "GET" || !path.includes("/blobs/sha256:")) return undefined;
+        ranges.push(request.headers.get("range"));
+        const answer = await forward();
+        if (ranges.length > 2) return answer;
+        // Cut the first two answers off after their first chunk, as a reset connection does.
+        const reader = answer.body!.getReader();
+        const first = await reader.read();
+        return new Response(
+          new ReadableStream({
+            start(controller) {
+              if (!first.done) controller.enqueue(first.value.subarray(0, 20_000));
+            },
+            async pull(controller) {
+              await reader.cancel();
+              controller.error(new Error("connection reset by the test"));
+            },
+          }),
+          { status: answer.status, headers: answer.headers },
+        );
+      },
+    });
+    try {
+      const b = blob("resume-mid-body", 3 * 1024 * 1024);
+      const direct = registryStore(createRegistryClient(registry.host, { noAuthFiles: true }));
+      await direct.push("team/app", b.descriptor, b.bytes);
+      await direct.close?.();
+      const store = registryStore(createRegistryClient(front.host, { noAuthFiles: true, retry: fast }));
+      const bytes = await readAll(await store.fetch("team/app", b.descriptor), b.descriptor.size);
+      assertEquals(digestOf(bytes), b.descriptor.digest);
+      assertEquals(ranges[0], null);
+      assert(ranges.length === 3 && ranges.slice(1).every((r) => /^bytes=\d+-$/.test(r ?? "")), String(ranges));
+      assert(Number(ranges[1]!.slice(6, -1)) > 0, "resumed where it broke, not from zero");
+      await store.close?.();
+    } finally {
+      await front.close();
+      await registry.stop();
+    }
+  },
+});

@@ -5,6 +5,9 @@
  * resumable body (a broken body continued with Range, hashing across parts).
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes, assertThrows } from "../helpers/assert.ts";
+import { join } from "node:path";
+import { withTempDir } from "../helpers/tempdir.ts";
+import { loadDeclaration } from "../../lib/declaration.ts";
 import { AirgapError, withContext } from "../../lib/errors.ts";
 import {
   classifyFetchError,
@@ -273,3 +276,31 @@ Deno.test("resuming gives up after the attempts without progress, and never on a
   );
   await assertRejects(() => readAllBytes(final), NotFoundError);
 });
+
+Deno.test("a resumed part resumes again in whole-content offsets", async () => {
+  const data = bytes(6000, 5);
+  const asked: number[] = [];
+  const body = resumableBody(breaking(data.slice(1000), 2000), 5000, (offset) => {
+    asked.push(offset);
+    return Promise.resolve(
+      new Response(data.slice(offset), { status: 206, headers: { "content-range": `bytes ${offset}-5999/6000` } }),
+    );
+  }, { policy: { attempts: 3, baseMs: 1, maxMs: 1 }, what: "blob", startsAt: 1000 });
+  assertEquals(await readAllBytes(body), data.slice(1000));
+  assertEquals(asked, [3000]);
+});
+
+Deno.test("registries.HOST.timeout in airgap.yaml: seconds or a duration; a bad one names the file", () =>
+  withTempDir(async (dir) => {
+    const path = join(dir, "airgap.yaml");
+    await Deno.writeTextFile(
+      path,
+      "images: [busybox:1.36]\nregistries:\n  slow.example:\n    timeout: 2m\n  fast.example:\n    timeout: 15\n",
+    );
+    const decl = await loadDeclaration(path);
+    assertEquals(decl.registries.get("slow.example")?.timeouts, { headersMs: 120_000, idleMs: 120_000 });
+    assertEquals(decl.registries.get("fast.example")?.timeouts?.idleMs, 15_000);
+    await Deno.writeTextFile(path, "images: [busybox:1.36]\nregistries:\n  slow.example:\n    timeout: soon\n");
+    const error = await assertRejects(() => loadDeclaration(path), AirgapError, "registries.slow.example.timeout");
+    assertEquals((error as AirgapError).exitCode, 2);
+  }));

@@ -172,23 +172,30 @@ export function registryStore(
     offset: number,
     options: StoreOptions = {},
   ): Promise<ReadableStream<Uint8Array> | undefined> {
-    const response = await client.request({
-      method: "GET",
-      path: `/v2/${repo}/blobs/${desc.digest}`,
-      scopes: [pull(repo)],
-      headers: { range: `bytes=${offset}-` },
-      ok: [200, 206],
-      op: "resume blob",
-      image: label(repo, desc.digest),
-      signal: options.signal,
-    });
+    const what = label(repo, desc.digest);
+    const get = (at: number) =>
+      client.request({
+        method: "GET",
+        path: `/v2/${repo}/blobs/${desc.digest}`,
+        scopes: [pull(repo)],
+        headers: { range: `bytes=${at}-` },
+        ok: [200, 206],
+        op: "resume blob",
+        image: what,
+        signal: options.signal,
+      });
+    const response = await get(offset);
     const range = response.headers.get("content-range");
     if (response.status !== 206 || !range?.startsWith(`bytes ${offset}-`) || !response.body) {
       await response.body?.cancel();
       return undefined;
     }
     stats.blobsFetched++;
-    return response.body.pipeThrough(
+    return resumableBody(response.body, desc.size - offset, get, {
+      ...client.retryOptions(options.signal),
+      what: `resume blob ${what}`,
+      startsAt: offset,
+    }).pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, controller) {
           stats.bytesFetched += chunk.byteLength;
