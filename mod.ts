@@ -319,3 +319,16 @@ export { type Graph, walkGraph } from "./lib/oci/graph.ts";
 /** Generated images (demo, tests, benchmarks) and the demo itself. */
 export { type Blob as CorpusBlob, type GeneratedImage, standardCorpus } from "./lib/corpus.ts";
 export { demoCommand, type DemoOptions } from "./lib/commands/demo.ts";
+
+// Types the public signatures above refer to.
+export type { RegistryUse } from "./lib/declaration.ts";
+export type { ArtifactKind } from "./lib/artifacts/discover.ts";
+export type { ArtifactFlags } from "./lib/artifacts/carry.ts";
+export type { NetworkOptions } from "./lib/registries.ts";
+export type { ImageFailure } from "./lib/failures.ts";
+export type { LoadSummary } from "./lib/commands/load.ts";
+export type { RequestOptions } from "./lib/store/registry/client.ts";
+export type { RetryOptions } from "./lib/transport/retry.ts";
+export type { PhasePlan } from "./lib/progress.ts";
+export type { ResolvedArtifact } from "./lib/plan.ts";
+export type { SendInit } from "./lib/transport/http.ts";

@@ -13,11 +13,13 @@ type Options = { cause?: unknown; exitCode?: number };
 
 /** The registry or server says the thing does not exist (404, NAME_UNKNOWN, MANIFEST_UNKNOWN…). */
 export class NotFoundError extends AirgapError {
+  /** `message` is the one line shown; `context` says what, to which image, where. */
   constructor(message: string, context: ErrorContext = {}, options?: Options) {
     super(message, context, options);
     this.name = "NotFoundError";
   }
 
+  /** The same kind of failure, restated (the original is kept as `cause`). */
   override withMessage(message: string, context: ErrorContext): NotFoundError {
     return new NotFoundError(message, context, { cause: this });
   }
@@ -25,11 +27,13 @@ export class NotFoundError extends AirgapError {
 
 /** Credentials missing, wrong, or not enough (HTTP 401 or 403). Never retried. */
 export class UnauthorizedError extends AirgapError {
+  /** `message` is the one line shown; `context` says what, to which image, where. */
   constructor(message: string, context: ErrorContext = {}, options?: Options) {
     super(message, context, options);
     this.name = "UnauthorizedError";
   }
 
+  /** The same kind of failure, restated (the original is kept as `cause`). */
   override withMessage(message: string, context: ErrorContext): UnauthorizedError {
     return new UnauthorizedError(message, context, { cause: this });
   }
@@ -37,11 +41,13 @@ export class UnauthorizedError extends AirgapError {
 
 /** Content that does not hash to (or is not the size of) its descriptor. */
 export class DigestMismatchError extends AirgapError {
+  /** `message` is the one line shown; `context` says what, to which image, where. */
   constructor(message: string, context: ErrorContext = {}, options?: Options) {
     super(message, { op: "verify", ...context }, options);
     this.name = "DigestMismatchError";
   }
 
+  /** The same kind of failure, restated (the original is kept as `cause`). */
   override withMessage(message: string, context: ErrorContext): DigestMismatchError {
     return new DigestMismatchError(message, context, { cause: this });
   }
@@ -55,12 +61,14 @@ export class DigestMismatchError extends AirgapError {
 export class TransientError extends AirgapError {
   /** How long the server asked us to wait, in milliseconds. */
   readonly retryAfterMs?: number;
+  /** `message` is the one line shown; `context` says what, to which image, where. */
   constructor(message: string, context: ErrorContext = {}, options?: Options & { retryAfterMs?: number }) {
     super(message, context, options);
     this.name = "TransientError";
     this.retryAfterMs = options?.retryAfterMs;
   }
 
+  /** The same kind of failure, restated (the original is kept as `cause`). */
   override withMessage(message: string, context: ErrorContext): TransientError {
     return new TransientError(message, context, { cause: this, retryAfterMs: this.retryAfterMs });
   }
@@ -68,11 +76,13 @@ export class TransientError extends AirgapError {
 
 /** No response headers, or no body byte, within the timeout. Temporary. */
 export class TimeoutError extends TransientError {
+  /** `message` is the one line shown; `context` says what, to which image, where. */
   constructor(message: string, context: ErrorContext = {}, options?: Options) {
     super(message, context, options);
     this.name = "TimeoutError";
   }
 
+  /** The same kind of failure, restated (the original is kept as `cause`). */
   override withMessage(message: string, context: ErrorContext): TimeoutError {
     return new TimeoutError(message, context, { cause: this });
   }
@@ -85,12 +95,14 @@ export class TimeoutError extends TransientError {
 export class TlsError extends AirgapError {
   /** The server answered the handshake with plain HTTP. */
   readonly plainHttp: boolean;
+  /** `message` is the one line shown; `context` says what, to which image, where. */
   constructor(message: string, context: ErrorContext = {}, options?: Options & { plainHttp?: boolean }) {
     super(message, context, options);
     this.name = "TlsError";
     this.plainHttp = options?.plainHttp ?? false;
   }
 
+  /** The same kind of failure, restated (the original is kept as `cause`). */
   override withMessage(message: string, context: ErrorContext): TlsError {
     return new TlsError(message, context, { cause: this, plainHttp: this.plainHttp });
   }
@@ -98,11 +110,13 @@ export class TlsError extends AirgapError {
 
 /** The host answers HTTP but not the registry API (`GET /v2/` is 404 or an HTML page). */
 export class NotARegistryError extends AirgapError {
+  /** `message` is the one line shown; `context` says what, to which image, where. */
   constructor(message: string, context: ErrorContext = {}, options?: Options) {
     super(message, context, options);
     this.name = "NotARegistryError";
   }
 
+  /** The same kind of failure, restated (the original is kept as `cause`). */
   override withMessage(message: string, context: ErrorContext): NotARegistryError {
     return new NotARegistryError(message, context, { cause: this });
   }
@@ -115,12 +129,14 @@ export class NotARegistryError extends AirgapError {
 export class NetworkError extends AirgapError {
   /** Worth trying again (refused, reset), unlike a name that does not resolve. */
   readonly temporary: boolean;
+  /** `message` is the one line shown; `context` says what, to which image, where. */
   constructor(message: string, context: ErrorContext = {}, options?: Options & { temporary?: boolean }) {
     super(message, context, options);
     this.name = "NetworkError";
     this.temporary = options?.temporary ?? true;
   }
 
+  /** The same kind of failure, restated (the original is kept as `cause`). */
   override withMessage(message: string, context: ErrorContext): NetworkError {
     return new NetworkError(message, context, { cause: this, temporary: this.temporary });
   }
@@ -128,11 +144,13 @@ export class NetworkError extends AirgapError {
 
 /** The run was cancelled (Ctrl-C, SIGTERM, or an embedding program's AbortSignal). Exit code 130. */
 export class InterruptedError extends AirgapError {
+  /** `message` is the one line shown; `context` says what, to which image, where. */
   constructor(message = "interrupted", context: ErrorContext = {}, options?: Options) {
     super(message, context, { exitCode: 130, ...options });
     this.name = "InterruptedError";
   }
 
+  /** The same kind of failure, restated (the original is kept as `cause`). */
   override withMessage(message: string, context: ErrorContext): InterruptedError {
     return new InterruptedError(message, context, { cause: this });
   }
