@@ -29,7 +29,10 @@ function checkCounters(text: string): Map<string, [number, number]> {
 /** Run the CLI on a pseudo-terminal; returns what the terminal showed. */
 async function onTerminal(args: string[], env: Record<string, string>): Promise<string> {
   const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
-  const command = [Deno.execPath(), "run", "-A", "--quiet", V8_FLAGS, CLI, ...args].map(quote).join(" ");
+  // NO_COLOR (CI sets it) would rightly turn the escapes off: only the cases that ask for it get it.
+  const color = "NO_COLOR" in env ? [`NO_COLOR=${env.NO_COLOR}`] : ["-u", "NO_COLOR"];
+  const command = ["env", ...color, Deno.execPath(), "run", "-A", "--quiet", V8_FLAGS, CLI, ...args].map(quote)
+    .join(" ");
   const output = await new Deno.Command("/usr/bin/script", {
     args: ["-qec", command, "/dev/null"],
     env,
