@@ -486,9 +486,9 @@ export function lockHeld(path: string): boolean {
     return false; // no lock file: nobody holds it
   }
   try {
-    if (!file.tryLockSync(true)) return true;
-    file.unlockSync();
-    return false;
+    // Got it: nobody holds it. Closing the handle (below) lets it go again —
+    // no unlockSync, which fails under Wine's Windows even for a lock just taken.
+    return !file.tryLockSync(true);
   } finally {
     file.close();
   }

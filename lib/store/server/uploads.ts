@@ -20,7 +20,7 @@ import { errorMessage } from "../../errors.ts";
 import { createDigester, digestAlgorithm } from "../../oci/digest.ts";
 import type { Descriptor } from "../../oci/manifest.ts";
 import { fileRangeStream } from "../../fsutil.ts";
-import type { CacheStore } from "../cache.ts";
+import { type CacheStore, lockHeld } from "../cache.ts";
 import { httpError, plainError } from "./errors.ts";
 
 /** Writes are gathered into pieces of this size. */
@@ -79,23 +79,6 @@ export interface UploadMark {
 const LOCK = /^uploads-([0-9a-f]+)\.lock(\.new)?$/;
 const FILE = /^upload-([0-9a-f]+)-/;
 
-/** Is a lock file held (by a running server)? */
-function held(path: string): boolean {
-  let file: Deno.FsFile;
-  try {
-    file = Deno.openSync(path, { read: true, write: true });
-  } catch {
-    return false;
-  }
-  try {
-    if (!file.tryLockSync(true)) return true;
-    file.unlockSync();
-    return false;
-  } finally {
-    file.close();
-  }
-}
-
 /**
  * Remove the upload files of servers that no longer run (killed ones): those
  * whose owner's lock file is gone or not held. Returns what was removed.
@@ -125,7 +108,7 @@ export function removeStaleUploads(cacheDir: string, options: { dryRun?: boolean
   };
   for (const name of names) {
     const lock = name.match(LOCK);
-    if (!lock || held(join(tmp, name))) continue;
+    if (!lock || lockHeld(join(tmp, name))) continue;
     // A lock being created is renamed into place once held; a stray `.new` one is a minute old at least.
     const age = Date.now() - (Deno.statSync(join(tmp, name)).mtime?.getTime() ?? 0);
     if (lock[2] === undefined || age > 60_000) remove(name);
@@ -133,7 +116,7 @@ export function removeStaleUploads(cacheDir: string, options: { dryRun?: boolean
   for (const name of names) {
     const owner = name.match(FILE)?.[1];
     if (owner === undefined) continue;
-    if (!held(join(tmp, `uploads-${owner}.lock`))) remove(name);
+    if (!lockHeld(join(tmp, `uploads-${owner}.lock`))) remove(name);
   }
   return removed;
 }
