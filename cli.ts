@@ -217,7 +217,8 @@ function addCommonOptions(command: Command, withFile = true): Command {
     .option("--debug", "print stack traces on errors");
 }
 
-function program(): Command {
+/** The command tree (commander), for `main` and for tests that check documented command lines against it. */
+export function program(): Command {
   const cli = new Command("airgap")
     .description("Carry container images into air-gapped Kubernetes and Rancher sites.")
     .version(VERSION, "-V, --version")
