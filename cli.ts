@@ -110,13 +110,20 @@ function out(line = "") {
 /** Set when a --keep-going run left some images out: the exit code is then 3. */
 let partialSuccess = false;
 
-/** The images a --keep-going run left out, grouped by cause, and the list that retries them. */
-function reportLeftOut(failed: ImageFailure[], list: string, reporter: Reporter, declaration?: string) {
+/** The images a --keep-going run left out, grouped by cause, and the list that retries them (errors with --quiet). */
+function reportLeftOut(
+  failed: ImageFailure[],
+  list: string,
+  reporter: Reporter,
+  declaration?: string,
+  quiet?: boolean,
+) {
   if (failed.length === 0) return;
-  for (const line of groupFailures(failed)) reporter.warn(line);
+  const report = quiet ? (line: string) => console.error(`error: ${line}`) : (line: string) => reporter.warn(line);
+  for (const line of groupFailures(failed)) report(line);
   const shown = displayPath(list);
   const flags = retryFlags(shown, declaration && displayPath(declaration));
-  reporter.warn(`${failed.length} image(s) left out, listed in ${shown} (retry them with ${flags})`);
+  report(`${failed.length} image(s) left out, listed in ${shown} (retry them with ${flags})`);
   partialSuccess = true;
 }
 
@@ -263,7 +270,7 @@ export function program(): Command {
         network: network(options, reporter),
         artifacts: artifactFlags(options),
       });
-      reportLeftOut(failed, failedList, reporter, decl.configPath);
+      reportLeftOut(failed, failedList, reporter, decl.configPath, options.quiet);
       if (options.json) {
         out(JSON.stringify(
           {
@@ -371,7 +378,7 @@ export function program(): Command {
         network: network(options, reporter),
         artifacts: artifactFlags(options),
       });
-      reportLeftOut(result.failed, failedListPath(output), reporter, decl.configPath);
+      reportLeftOut(result.failed, failedListPath(output), reporter, decl.configPath, options.quiet);
       const sums = result.archive.parts.length > 1 || options.checksum
         ? await writeSums(output, result.archive.parts)
         : undefined;
@@ -488,7 +495,7 @@ export function program(): Command {
           displayPath(failedList)
         }`,
       );
-      reportLeftOut(result.failed, failedList, reporter);
+      reportLeftOut(result.failed, failedList, reporter, undefined, options.quiet);
       const elapsed = performance.now() - started;
       if (events) {
         for (const image of result.images) events({ event: "image", ...image, outcome: "loaded" });
@@ -583,7 +590,7 @@ export function program(): Command {
         keepGoing: options.keepGoing ?? decl.keepGoing,
         failedList,
       });
-      reportLeftOut(result.failed, failedList, reporter, decl.configPath);
+      reportLeftOut(result.failed, failedList, reporter, decl.configPath, options.quiet);
       const elapsed = performance.now() - started;
       const s = result.stats;
       if (events) {

@@ -202,6 +202,14 @@ Deno.test({
         const lock = parseLock(await Deno.readTextFile(join(dir, "airgap.lock")), "airgap.lock");
         assertEquals(lock.images.map((i) => i.entry).sort(), ["rancher/a:v1", "rancher/b:v1"]);
 
+        // --quiet: only results and errors — what was left out is an error, nothing else on stderr.
+        const quiet = await airgap(["mirror", ...cache, "-q"], { cwd: dir });
+        assertEquals(quiet.code, 3, quiet.stderr);
+        const lines = quiet.stderr.trim().split("\n");
+        assert(lines.every((l) => l.startsWith("error: ")), quiet.stderr);
+        assertStringIncludes(quiet.stderr, "1 image(s) left out");
+        assertStringIncludes(quiet.stdout, "mirrored 2 images");
+
         // The layer is back: the retry mirrors just c, and the list is gone.
         await seedStorage(upstream, [images[2]]);
         const retry = await airgap(["mirror", ...cache, "-f", "airgap.yaml", "-l", "airgap.mirror-failed.txt"], {
@@ -209,6 +217,10 @@ Deno.test({
         });
         assertEquals(retry.code, 0, retry.stderr);
         assertStringIncludes(retry.stdout, `mirrored 1 images into ${target.host}`);
+        await Deno.stat(join(dir, "airgap.mirror-failed.txt")).then(
+          () => assert(false, "the list is removed once nothing failed"),
+          () => {},
+        );
       } finally {
         for (const registry of registries) await registry.stop();
       }
