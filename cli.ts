@@ -103,8 +103,10 @@ function network(options: { timeout?: string }, reporter: Reporter): NetworkOpti
   };
 }
 
+/** A result line on stdout — on stderr with --json events, so stdout carries nothing but the events. */
 function out(line = "") {
-  console.log(line);
+  if (events) console.error(line);
+  else console.log(line);
 }
 
 /** Set when a --keep-going run left some images out: the exit code is then 3. */
@@ -173,7 +175,9 @@ async function declarationSource(
   // Like rancher-save-images.sh, whose -l defaults to rancher-images.txt: with
   // no airgap.yaml here but that list, use the list.
   if (!options.file && !(await exists(resolve("airgap.yaml"))) && await exists(resolve("rancher-images.txt"))) {
-    console.error("no airgap.yaml here: using ./rancher-images.txt (as rancher-save-images.sh does)");
+    if (!options.quiet) {
+      console.error("no airgap.yaml here: using ./rancher-images.txt (as rancher-save-images.sh does)");
+    }
     return { list: resolve("rancher-images.txt") };
   }
   return { file: resolve(options.file ?? "airgap.yaml") };

@@ -29,7 +29,10 @@ export type EventSink = (event: Event) => void;
 /** Events as lines on stdout. */
 export function stdoutEvents(): EventSink {
   const encoder = new TextEncoder();
-  return (event) => Deno.stdout.writeSync(encoder.encode(JSON.stringify(event) + "\n"));
+  return (event) => {
+    const bytes = encoder.encode(JSON.stringify(event) + "\n");
+    for (let written = 0; written < bytes.length;) written += Deno.stdout.writeSync(bytes.subarray(written));
+  };
 }
 
 /** The reporter a `--json` run uses: `reporter` for stderr, plus the events. */
