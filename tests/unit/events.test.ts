@@ -9,7 +9,7 @@ import { createReporter } from "../../lib/progress.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import { NotFoundError } from "../../lib/transport/errors.ts";
 import type { Descriptor } from "../../lib/oci/manifest.ts";
-import { type Event, EventSchema } from "../../schemas/output.ts";
+import { type Event, EventSchema, outputJsonSchema } from "../../schemas/output.ts";
 
 const d = (n: number, size: number, mediaType = "application/vnd.oci.image.layer.v1.tar+gzip"): Descriptor => ({
   digest: `sha256:${String(n).padStart(64, "0")}`,
@@ -81,4 +81,24 @@ Deno.test("events: an error's cause and registry when the transport typed it, or
     cause: "not found (manifest unknown)",
     registry: "docker.io",
   });
+});
+
+Deno.test("events: airgap schema --of events describes every key", () => {
+  const missing: string[] = [];
+  let keys = 0;
+  const walk = (node: unknown, path: string) => {
+    if (!node || typeof node !== "object") return;
+    const schema = node as { properties?: Record<string, { description?: string }>; [k: string]: unknown };
+    for (const [key, value] of Object.entries(schema.properties ?? {})) {
+      keys++;
+      if (!value.description) missing.push(`${path}.${key}`);
+      walk(value, `${path}.${key}`);
+    }
+    for (const list of ["anyOf", "oneOf"]) {
+      for (const [i, sub] of ((schema[list] as unknown[]) ?? []).entries()) walk(sub, `${path}[${i}]`);
+    }
+  };
+  walk(outputJsonSchema("events"), "event");
+  assertEquals(missing, []);
+  assertEquals(keys > 40, true, `${keys} keys walked`);
 });
