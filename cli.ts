@@ -11,7 +11,7 @@ import { mirrorCommand } from "./lib/commands/mirror.ts";
 import { chartFileImages, formatImageList, imagesCommand } from "./lib/commands/images.ts";
 import { extractCharts } from "./lib/commands/charts.ts";
 import { formatPlan, formatSources, planCommand } from "./lib/commands/plan.ts";
-import { formatSaveSummary, saveCommand } from "./lib/commands/save.ts";
+import { formatSaveSummary, saveCommand, type SaveResult } from "./lib/commands/save.ts";
 import { serveCommand, waitForShutdown } from "./lib/commands/serve.ts";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "./lib/declaration.ts";
 import { readImageList } from "./lib/sources/list.ts";
@@ -49,6 +49,7 @@ import { OUTPUT_SCHEMAS, outputJsonSchema } from "./schemas/output.ts";
 import { FOREIGN_LAYER_POLICIES, parseForeignLayerPolicy } from "./lib/oci/foreign.ts";
 import { VERSION } from "./lib/version.ts";
 import { COMPLETION_SHELLS, completionScript, type Shell } from "./lib/completion.ts";
+import { errorEvent, eventReporter, type EventSink, failedImageEvent, stdoutEvents } from "./lib/events.ts";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 /** `--with-signatures` and `--verify-key` as the commands take them. */
@@ -68,6 +69,17 @@ interface CommonOptions {
 
 function reporterFor(options: CommonOptions): Reporter {
   return createReporter({ quiet: options.quiet, verbose: options.verbose, ...progressTestOptions() });
+}
+
+/** With `--json` (save, load, mirror): NDJSON events on stdout (lib/events.ts); set for {@link main}'s error event. */
+let events: EventSink | undefined;
+
+/** The reporter of a save, load or mirror: with `--json`, one that also emits the events. */
+function transferReporter(options: CommonOptions & { json?: boolean }, command: "save" | "load" | "mirror") {
+  const reporter = reporterFor(options);
+  if (!options.json) return reporter;
+  events = stdoutEvents();
+  return eventReporter(reporter, events, command);
 }
 
 /** Tests shorten the plain-progress interval (AIRGAP_PROGRESS_INTERVAL, ms) instead of waiting 10 s. */
@@ -91,20 +103,29 @@ function network(options: { timeout?: string }, reporter: Reporter): NetworkOpti
   };
 }
 
+/** A result line on stdout — on stderr with --json events, so stdout carries nothing but the events. */
 function out(line = "") {
-  console.log(line);
+  if (events) console.error(line);
+  else console.log(line);
 }
 
 /** Set when a --keep-going run left some images out: the exit code is then 3. */
 let partialSuccess = false;
 
-/** The images a --keep-going run left out, grouped by cause, and the list that retries them. */
-function reportLeftOut(failed: ImageFailure[], list: string, reporter: Reporter, declaration?: string) {
+/** The images a --keep-going run left out, grouped by cause, and the list that retries them (errors with --quiet). */
+function reportLeftOut(
+  failed: ImageFailure[],
+  list: string,
+  reporter: Reporter,
+  declaration?: string,
+  quiet?: boolean,
+) {
   if (failed.length === 0) return;
-  for (const line of groupFailures(failed)) reporter.warn(line);
+  const report = quiet ? (line: string) => console.error(`error: ${line}`) : (line: string) => reporter.warn(line);
+  for (const line of groupFailures(failed)) report(line);
   const shown = displayPath(list);
   const flags = retryFlags(shown, declaration && displayPath(declaration));
-  reporter.warn(`${failed.length} image(s) left out, listed in ${shown} (retry them with ${flags})`);
+  report(`${failed.length} image(s) left out, listed in ${shown} (retry them with ${flags})`);
   partialSuccess = true;
 }
 
@@ -154,7 +175,9 @@ async function declarationSource(
   // Like rancher-save-images.sh, whose -l defaults to rancher-images.txt: with
   // no airgap.yaml here but that list, use the list.
   if (!options.file && !(await exists(resolve("airgap.yaml"))) && await exists(resolve("rancher-images.txt"))) {
-    console.error("no airgap.yaml here: using ./rancher-images.txt (as rancher-save-images.sh does)");
+    if (!options.quiet) {
+      console.error("no airgap.yaml here: using ./rancher-images.txt (as rancher-save-images.sh does)");
+    }
     return { list: resolve("rancher-images.txt") };
   }
   return { file: resolve(options.file ?? "airgap.yaml") };
@@ -205,7 +228,8 @@ function addCommonOptions(command: Command, withFile = true): Command {
     .option("--debug", "print stack traces on errors");
 }
 
-function program(): Command {
+/** The command tree (commander), for `main` and for tests that check documented command lines against it. */
+export function program(): Command {
   const cli = new Command("airgap")
     .description("Carry container images into air-gapped Kubernetes and Rancher sites.")
     .version(VERSION, "-V, --version")
@@ -250,7 +274,7 @@ function program(): Command {
         network: network(options, reporter),
         artifacts: artifactFlags(options),
       });
-      reportLeftOut(failed, failedList, reporter, decl.configPath);
+      reportLeftOut(failed, failedList, reporter, decl.configPath, options.quiet);
       if (options.json) {
         out(JSON.stringify(
           {
@@ -306,6 +330,7 @@ function program(): Command {
     .option("--checksum", "write NAME.SHA256SUMS for the archive (always written when split)")
     .option("--concurrency <n>", "concurrent downloads per registry", (v) => parseInt(v, 10))
     .option("--keep-going", "save every image that can be saved; list the others in NAME.failed.txt (exit code 3)")
+    .option("--json", "print NDJSON events on stdout (airgap schema --of events)")
     .option("--with-signatures", "carry cosign signatures, attestations, SBOMs and OCI referrers with the images")
     .option(
       "--verify-key <file>",
@@ -313,6 +338,7 @@ function program(): Command {
       collect,
     )
     .action(async (options) => {
+      const reporter = transferReporter(options, "save");
       if (options.output && options.images) throw usageError("use either -o/--output or -i/--images, not both");
       let partSize: number | undefined;
       if (options.split) {
@@ -332,7 +358,6 @@ function program(): Command {
       const lockPath = options.lock ? resolve(options.lock) : decl.lockPath;
       const previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
       if (options.locked && !previousLock) throw usageError("--locked needs an existing lock file");
-      const reporter = reporterFor(options);
       if (/\.(gz|tgz)$/i.test(output)) {
         reporter.warn(
           `${
@@ -357,10 +382,15 @@ function program(): Command {
         network: network(options, reporter),
         artifacts: artifactFlags(options),
       });
-      reportLeftOut(result.failed, failedListPath(output), reporter, decl.configPath);
+      reportLeftOut(result.failed, failedListPath(output), reporter, decl.configPath, options.quiet);
       const sums = result.archive.parts.length > 1 || options.checksum
         ? await writeSums(output, result.archive.parts)
         : undefined;
+      if (events) {
+        const lock = lockToWrite(decl, options.lock, lockPath);
+        emitSaveEvents(events, result, performance.now() - started, lock, failedListPath(output));
+        return;
+      }
       out(
         await formatSaveSummary(result, { elapsedMs: performance.now() - started, base, split: options.split, sums }),
       );
@@ -383,6 +413,7 @@ function program(): Command {
     .option("--ca-file <file>", "CA certificate(s) to trust for the target registry")
     .option("--concurrency <n>", "concurrent uploads", (v) => parseInt(v, 10))
     .option("--keep-going", "load every image that can be loaded; list the others in NAME.failed.txt (exit code 3)")
+    .option("--json", "print NDJSON events on stdout (airgap schema --of events)")
     .option("--timeout <duration>", TIMEOUT_HELP)
     .option(
       "--verify-key <file>",
@@ -398,6 +429,7 @@ function program(): Command {
     .option("--verbose", "also a line per finished image")
     .option("--debug", "print stack traces on errors")
     .action(async (archiveArgs: string[], options) => {
+      const reporter = transferReporter(options, "load");
       const archiveArg = archiveArgs.length > 0 ? firstPart(archiveArgs) : undefined;
       if (archiveArg && options.images) throw usageError("give the archive either as an argument or with -i, not both");
       let decl: Declaration | undefined;
@@ -444,7 +476,6 @@ function program(): Command {
         : undefined;
       const entries = listed?.map((r) => r.entry);
       const started = performance.now();
-      const reporter = reporterFor(options);
       const result = await loadCommand({
         archivePath,
         registry,
@@ -468,8 +499,27 @@ function program(): Command {
           displayPath(failedList)
         }`,
       );
-      reportLeftOut(result.failed, failedList, reporter);
+      reportLeftOut(result.failed, failedList, reporter, undefined, options.quiet);
       const elapsed = performance.now() - started;
+      if (events) {
+        for (const image of result.images) events({ event: "image", ...image, outcome: "loaded" });
+        for (const failure of result.failed) events(failedImageEvent(failure));
+        const s = result.summary;
+        events({
+          event: "summary",
+          command: "load",
+          images: s.images,
+          failed: result.failed.length,
+          ...(result.failed.length ? { failedList: displayPath(failedList) } : {}),
+          alreadyPresent: s.alreadyPresent,
+          blobs: { pushed: s.blobs.pushed, mounted: s.blobs.mounted, exists: s.blobs.present },
+          bytes: s.bytesPushed,
+          artifacts: result.artifacts,
+          target: prefix ? `${registry}/${prefix}` : registry,
+          elapsedMs: Math.round(elapsed),
+        });
+        return;
+      }
       if (!options.quiet) { for (const image of result.images) out(`${image.target}@${image.digest}`); }
       for (const chart of result.charts) {
         if (chart.file) out(`wrote ${displayPath(chart.file)}`);
@@ -500,7 +550,13 @@ function program(): Command {
       collect,
     )
     .option("--concurrency <n>", "concurrent transfers per registry", (v) => parseInt(v, 10))
+    .option(
+      "--keep-going",
+      "mirror every image that can be mirrored; list the others in NAME.mirror-failed.txt (exit code 3)",
+    )
+    .option("--json", "print NDJSON events on stdout (airgap schema --of events)")
     .action(async (options) => {
+      const reporter = transferReporter(options, "mirror");
       const decl = await declaration(options);
       const registryText = options.registry ?? decl.target?.registry;
       if (!registryText) {
@@ -519,7 +575,7 @@ function program(): Command {
       const previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
       if (options.locked && !previousLock) throw usageError("--locked needs an existing lock file");
       const started = performance.now();
-      const reporter = reporterFor(options);
+      const failedList = failedListPath(lockPath ?? resolve("airgap.lock"), "mirror-failed");
       const result = await mirrorCommand({
         declaration: { ...decl, registries },
         registry,
@@ -528,17 +584,40 @@ function program(): Command {
         cacheBlobs: options.cacheBlobs,
         previousLock,
         locked: options.locked,
-        lockPath,
+        lockPath: lockToWrite(decl, options.lock, lockPath),
         base,
         reporter,
         network: network(options, reporter),
         concurrency: options.concurrency,
         perOsTags: (options.windowsImageList?.length ?? 0) > 0,
         artifacts: artifactFlags(options),
+        keepGoing: options.keepGoing ?? decl.keepGoing,
+        failedList,
       });
+      reportLeftOut(result.failed, failedList, reporter, decl.configPath, options.quiet);
       const elapsed = performance.now() - started;
-      if (!options.quiet) { for (const image of result.images) out(`${image.target}@${image.digest}`); }
       const s = result.stats;
+      if (events) {
+        for (const image of result.images) events({ event: "image", ...image, outcome: "mirrored" });
+        for (const failure of result.failed) events(failedImageEvent(failure));
+        events({
+          event: "summary",
+          command: "mirror",
+          images: result.images.length,
+          failed: result.failed.length,
+          ...(result.failed.length ? { failedList: displayPath(failedList) } : {}),
+          blobs: { pushed: s.blobsPushed, mounted: s.blobsMounted, exists: s.blobsSkipped },
+          bytes: s.bytesPushed,
+          fetchedBlobs: result.fetchedBlobs,
+          fetchedBytes: result.fetchedBytes,
+          artifacts: result.artifacts,
+          target: prefix ? `${registry}/${prefix}` : registry,
+          ...(lockToWrite(decl, options.lock, lockPath) ? { lock: displayPath(lockPath!) } : {}),
+          elapsedMs: Math.round(elapsed),
+        });
+        return;
+      }
+      if (!options.quiet) { for (const image of result.images) out(`${image.target}@${image.digest}`); }
       out(
         `mirrored ${result.images.length} images into ${registry} in ${
           formatDuration(elapsed)
@@ -548,7 +627,7 @@ function program(): Command {
           result.artifacts ? `; ${result.artifacts} signatures/attestations/SBOMs` : ""
         }`,
       );
-      if (lockPath) out(`wrote ${displayPath(lockPath)}`);
+      if (lockToWrite(decl, options.lock, lockPath)) out(`wrote ${displayPath(lockPath!)}`);
     });
 
   cli.command("images")
@@ -925,6 +1004,33 @@ function program(): Command {
   return cli;
 }
 
+/** The `image` and `summary` events that close a `save --json`. */
+function emitSaveEvents(emit: EventSink, result: SaveResult, elapsed: number, lock?: string, failedList?: string) {
+  for (const p of result.plan.images) {
+    if (p.image.artifact) continue;
+    emit({ event: "image", entry: p.image.request.entry, digest: p.image.descriptor.digest, outcome: "saved" });
+  }
+  for (const failure of result.failed) emit(failedImageEvent(failure));
+  const images = result.plan.images.filter((i) => !i.image.artifact).length;
+  emit({
+    event: "summary",
+    command: "save",
+    images,
+    failed: result.failed.length,
+    ...(result.failed.length && failedList ? { failedList: displayPath(failedList) } : {}),
+    blobs: { pushed: result.archive.blobs, mounted: 0, exists: 0 },
+    bytes: result.archive.blobBytes,
+    fetchedBlobs: result.fetchedBlobs,
+    fetchedBytes: result.fetchedBytes,
+    artifacts: result.plan.images.length - images,
+    archive: displayPath(result.archive.path),
+    parts: result.archive.parts.map((p) => displayPath(p)),
+    archiveBytes: result.archive.size,
+    ...(lock ? { lock: displayPath(lock) } : {}),
+    elapsedMs: Math.round(elapsed),
+  });
+}
+
 /** A usage mistake prints the error and its suggestion, then where the help is — not the whole help. */
 function shortUsageErrors(command: Command, path: string) {
   for (const sub of command.commands) {
@@ -960,38 +1066,53 @@ export async function main(args: string[]): Promise<number> {
   const cli = program();
   const debug = args.includes("--debug");
   partialSuccess = false;
+  events = undefined;
   const stopListening = listenForInterrupts(args[0] === "serve");
   try {
     await cli.parseAsync(args, { from: "user" });
     return partialSuccess ? 3 : 0;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0) return 0;
-      return 2;
-    }
-    if (interruption.signal.aborted && !(e instanceof InterruptedError)) {
-      console.error("interrupted; run the same command again to resume");
-      return 130;
-    }
-    if (e instanceof CheckError) {
-      for (const problem of e.problems) console.error(`error: ${problem}`);
-      console.error(`error: ${e.message}`);
-      return e.exitCode;
-    }
-    if (e instanceof ResolveError) {
-      // A few failures in full (their messages say what to do); many, grouped by cause.
-      const lines = e.details.length <= 3 ? e.failures : groupFailures(e.details);
-      for (const line of lines) console.error(`error: ${line}`);
-      console.error(`error: ${e.message}`);
-      return 1;
-    }
-    if (debug) console.error(e);
-    else if (e instanceof InterruptedError) console.error(errorMessage(e));
-    else console.error(`error: ${errorMessage(e)}`);
-    return e instanceof AirgapError ? e.exitCode : 1;
+    const code = failed(e, debug);
+    (events as EventSink | undefined)?.(
+      errorEvent(
+        e,
+        code,
+        e instanceof CheckError ? e.problems : e instanceof ResolveError ? e.failures : undefined,
+        e instanceof ResolveError ? e.details : undefined,
+      ),
+    );
+    return code;
   } finally {
     stopListening();
   }
+}
+
+/** Print a failed run's error lines on stderr; the exit code. */
+function failed(e: unknown, debug: boolean): number {
+  if (e instanceof CommanderError) {
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0) return 0;
+    return 2;
+  }
+  if (interruption.signal.aborted && !(e instanceof InterruptedError)) {
+    console.error("interrupted; run the same command again to resume");
+    return 130;
+  }
+  if (e instanceof CheckError) {
+    for (const problem of e.problems) console.error(`error: ${problem}`);
+    console.error(`error: ${e.message}`);
+    return e.exitCode;
+  }
+  if (e instanceof ResolveError) {
+    // A few failures in full (their messages say what to do); many, grouped by cause.
+    const lines = e.details.length <= 3 ? e.failures : groupFailures(e.details);
+    for (const line of lines) console.error(`error: ${line}`);
+    console.error(`error: ${e.message}`);
+    return 1;
+  }
+  if (debug) console.error(e);
+  else if (e instanceof InterruptedError) console.error(errorMessage(e));
+  else console.error(`error: ${errorMessage(e)}`);
+  return e instanceof AirgapError ? e.exitCode : 1;
 }
 
 /**

@@ -25,7 +25,7 @@ export interface Reporter {
   info(line: string): void;
   /** A line only shown with `verbose`. */
   detail(line: string): void;
-  /** A warning (stderr, prefixed). */
+  /** A warning (stderr, prefixed; not with `quiet`, which prints only results and errors). */
   warn(line: string): void;
   /** Start a progress phase over the given images (or just a byte count). */
   phase(label: string, plan: PhasePlan): Phase;
@@ -262,7 +262,7 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
       if (options.verbose && !options.quiet) println(line);
     },
     warn(line) {
-      println(`warning: ${line}`);
+      if (!options.quiet) println(`warning: ${line}`);
     },
     waiting(what, seconds) {
       if (options.quiet) return;

@@ -105,6 +105,83 @@ export const ImagesOutputSchema = z.array(z.strictObject({
   origins: z.array(z.string()).describe("Every place it came from"),
 })).describe("The final image list, de-duplicated and sorted");
 
+const outcome = z.enum(["pushed", "mounted", "exists"]).describe(
+  "pushed: uploaded (save: written into the archive); mounted: from another repository of the target; exists: the destination had it",
+);
+
+/**
+ * `airgap save|load|mirror --json`: one event per line (NDJSON). `start`
+ * when the transfer begins (after resolution), a `blob` per blob as it lands,
+ * then an `image` per image (after the check at the destination; failed ones
+ * with their cause under --keep-going), a `warning` whenever one is printed,
+ * and last either `summary` (exit 0, or 3 when images were left out) or one
+ * `error` (any other non-zero exit; no summary follows).
+ */
+export const EventSchema = z.discriminatedUnion("event", [
+  z.strictObject({
+    event: z.literal("start").describe("The transfer begins"),
+    command: z.enum(["save", "load", "mirror"]).describe("The command"),
+    images: count.describe("Images to transfer"),
+    blobs: count.describe("Unique blobs (manifests included) the destination must end up holding"),
+    bytes: bytes.describe("Their bytes"),
+  }),
+  z.strictObject({
+    event: z.literal("blob").describe("A blob or manifest is at the destination"),
+    digest: digest.describe("Its digest"),
+    size: bytes.describe("Its size"),
+    kind: z.enum(["blob", "manifest"]).describe("A config or layer, or a manifest or index"),
+    outcome,
+  }),
+  z.strictObject({
+    event: z.literal("image").describe("An image's outcome"),
+    entry: z.string().describe("The entry as written"),
+    target: z.string().optional().describe("load, mirror: the name at the target (registry/repository:tag)"),
+    digest: digest.optional().describe("Its root digest (absent for a failed image that never resolved)"),
+    outcome: z.enum(["saved", "loaded", "mirrored", "failed"]).describe("What happened to it"),
+    error: z.string().optional().describe("For a failed image: the one-line reason"),
+    cause: z.string().optional().describe("For a failed image: the grouped cause, e.g. not found (manifest unknown)"),
+    registry: z.string().optional().describe("For a failed image: the registry the failure came from"),
+  }),
+  z.strictObject({
+    event: z.literal("warning").describe("A warning (also printed on stderr)"),
+    message: z.string().describe("The warning, one line"),
+  }),
+  z.strictObject({
+    event: z.literal("error").describe("The run failed: always the last line, no summary follows"),
+    message: z.string().describe("The error, one line"),
+    exitCode: count.describe("The exit code"),
+    problems: z.array(z.string()).optional().describe("Each problem, when there are several (check, resolution)"),
+    cause: z.string().optional().describe("Why, as grouped in reports (lib/failures.ts), when known"),
+    registry: z.string().optional().describe("The registry the failure came from, when known"),
+  }),
+  z.strictObject({
+    event: z.literal("summary").describe("The run succeeded (exit 0, or 3 when --keep-going left images out)"),
+    command: z.enum(["save", "load", "mirror"]).describe("The command"),
+    images: count.describe("Images saved, loaded or mirrored (not tags)"),
+    failed: count.describe("Images left out (--keep-going)"),
+    failedList: z.string().optional().describe("The list naming the images left out"),
+    alreadyPresent: count.optional().describe("load: images whose root the target held already"),
+    blobs: z.strictObject({
+      pushed: count.describe("Uploaded (save: written into the archive)"),
+      mounted: count.describe("Mounted from another repository"),
+      exists: count.describe("Already at the destination"),
+    }).describe("Unique blobs by outcome"),
+    bytes: bytes.describe("Bytes uploaded (save: blob bytes written into the archive)"),
+    fetchedBlobs: count.optional().describe("save, mirror: downloads from the source registries"),
+    fetchedBytes: bytes.optional().describe("save, mirror: bytes downloaded"),
+    artifacts: count.describe("Signatures, attestations, SBOMs and referrers carried or pushed"),
+    archive: z.string().optional().describe("save: the archive written (its first part when split)"),
+    parts: z.array(z.string()).optional().describe("save: every file of the archive"),
+    archiveBytes: bytes.optional().describe("save: size of the archive (all parts)"),
+    target: z.string().optional().describe("load, mirror: the target registry with its prefix"),
+    lock: z.string().optional().describe("The lock written, if any"),
+    elapsedMs: count.describe("Wall time in milliseconds"),
+  }),
+]).describe("One line of save, load or mirror --json");
+
+/** One line of `save|load|mirror --json`. */
+export type Event = z.infer<typeof EventSchema>;
+
 /** Every `--json` document by command, for `airgap schema --of COMMAND`. */
 export const OUTPUT_SCHEMAS = {
   plan: PlanOutputSchema,
@@ -112,6 +189,7 @@ export const OUTPUT_SCHEMAS = {
   verify: VerifyOutputSchema,
   diff: DiffOutputSchema,
   images: ImagesOutputSchema,
+  events: EventSchema,
 } as const;
 
 /** JSON Schema of a command's `--json` document. */

@@ -9,11 +9,14 @@
  * keeps the manifests resolution needs — and, with `cacheBlobs`, the blobs.
  * With a base (`--since OLD`), blobs OLD references are not copied at all:
  * the target must hold them already, which is proven before anything moves.
+ * With `keepGoing`, an image that does not resolve or copy is left out (of
+ * the target's checks and the lock) and listed in `failedList`, as save does.
  * @module
  */
 import type { Lock } from "../../schemas/lock.ts";
 import { copyGraph, type CopyRoot, limiter } from "../copy.ts";
-import type { Declaration } from "../declaration.ts";
+import { type Declaration, displayPath, onlyRequested } from "../declaration.ts";
+import { type ImageFailure, sortFailures, writeFailedList } from "../failures.ts";
 import type { Base } from "../delta.ts";
 import { AirgapError } from "../errors.ts";
 import { artifactAnnotations, type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
@@ -21,7 +24,7 @@ import { type ArtifactTarget, pushArtifacts } from "../artifacts/deliver.ts";
 import { withSources, writeLock } from "../lock.ts";
 import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
 import type { Descriptor } from "../oci/manifest.ts";
-import { graphOf, lockFromImages, type ResolvedImage, ResolveError, resolveImages } from "../plan.ts";
+import { graphOf, lockFromImages, type ResolvedImage, resolveEach, ResolveError } from "../plan.ts";
 import type { Reporter } from "../progress.ts";
 import { formatReference, type Reference, targetReference } from "../ref.ts";
 import { type NetworkOptions, type RegistryPool, registryPool } from "../registries.ts";
@@ -62,6 +65,10 @@ export interface MirrorOptions {
   perOsTags?: boolean;
   /** `--with-signatures` and `--verify-key` (see lib/artifacts). */
   artifacts?: ArtifactFlags;
+  /** Mirror every image that can be mirrored; the failed ones are left out of the lock and listed. */
+  keepGoing?: boolean;
+  /** Where to list the images that failed (`NAME.mirror-failed.txt`); removed when nothing failed. */
+  failedList?: string;
 }
 
 /** What a mirror did. */
@@ -78,6 +85,8 @@ export interface MirrorResult {
   lock: Lock;
   /** Signatures, attestations, SBOMs and referrers pushed after their images. */
   artifacts: number;
+  /** With `keepGoing`: the images that could not be mirrored (listed in `failedList`). */
+  failed: ImageFailure[];
 }
 
 /** Target name (`registry/repository:tag`) → its reference and image. */
@@ -125,14 +134,26 @@ async function resolveAll(options: MirrorOptions, cache: CacheStore, pool: Regis
     registry: pool.get,
     reporter,
   });
-  reporter.info(`resolving ${sources.requests.length} images`);
-  const resolved = await resolveImages(sources.requests, {
+  const requests = onlyRequested(sources.requests, options.declaration.only);
+  reporter.info(`resolving ${requests.length} images`);
+  const resolution = await resolveEach(requests, {
     cache,
     registry: pool.get,
     lock: options.previousLock,
     locked: options.locked,
     foreignLayers: options.declaration.foreignLayers,
   });
+  const resolved = resolution.images;
+  const failed = [...resolution.failures];
+  if (failed.length > 0 && (!options.keepGoing || resolved.length === 0)) {
+    await listFailures(options, failed, requests.length);
+    throw new ResolveError(
+      failed,
+      `${failed.length} of ${requests.length} images could not be resolved; nothing was mirrored${
+        options.failedList ? ` (listed in ${displayPath(options.failedList)})` : ""
+      }`,
+    );
+  }
   // Signatures are checked (and artifacts found) before anything moves.
   const policy = await artifactPolicy(options.declaration, options.artifacts ?? {});
   const carried = await withArtifacts(resolved, { cache, registry: pool.get, policy });
@@ -150,11 +171,18 @@ async function resolveAll(options: MirrorOptions, cache: CacheStore, pool: Regis
   if (sources.charts.length > 0) {
     reporter.warn(`${sources.charts.length} chart(s) resolved but not mirrored: mirror copies images`);
   }
-  return {
-    images,
-    artifacts: carried.artifacts,
-    lock: withSources(lockFromImages([...images, ...carried.artifacts]), sources.locked),
-  };
+  return { images, artifacts: carried.artifacts, failed, total: requests.length, sourcesLocked: sources.locked };
+}
+
+/** Write (or remove) the list of images that failed, as save does. */
+async function listFailures(options: MirrorOptions, failed: ImageFailure[], total: number): Promise<void> {
+  if (!options.failedList) return;
+  const file = displayPath(options.failedList);
+  await writeFailedList(
+    options.failedList,
+    failed,
+    `airgap mirror: ${failed.length} of ${total} images failed; retry them with: airgap mirror --image-list ${file}`,
+  );
 }
 
 /**
@@ -190,7 +218,9 @@ export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResul
     network: options.network,
   });
   try {
-    const { images, artifacts, lock } = await resolveAll(options, cache, pool);
+    const resolved = await resolveAll(options, cache, pool);
+    const { failed, total } = resolved;
+    let { images, artifacts } = resolved;
     const targets = targetsOf(images, options.registry, prefix);
     const target = pool.get(options.registry);
     // Not copied: foreign layers under the skip policy, and what the base references.
@@ -211,11 +241,32 @@ export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResul
         { registry: options.registry, prefix },
       );
     }
-    await copyAll(options, { images, groups, cache, pool, target, left });
+    const lost = await copyAll(options, { images, groups, cache, pool, target, left });
+    if (lost.length > 0) {
+      for (const { key, error } of lost) {
+        const { image } = targets.get(key)!;
+        targets.delete(key);
+        const name = image.name;
+        failed.push({
+          entry: image.request.entry,
+          name,
+          origin: image.request.origin,
+          registry: options.registry,
+          error,
+        });
+      }
+      const kept = new Set([...targets.values()].map((t) => t.image));
+      images = images.filter((i) => kept.has(i));
+      const entries = new Set(images.map((i) => i.request.entry));
+      artifacts = artifacts.filter((a) => !a.artifact || entries.has(a.artifact.subjectEntry));
+    }
+    if (images.length === 0 && failed.length > 0) throw failed[0].error;
+    const lock = withSources(lockFromImages([...images, ...artifacts]), resolved.sourcesLocked);
     const checked = await checkTargets(target, targets);
     if (options.perOsTags) checked.push(...await tagAllPerOs(targets, target, cache, carriedBlobs(images, left)));
     const pushed = await mirrorArtifacts(artifacts, { cache, pool, target, registry: options.registry, prefix });
     if (options.lockPath) await writeLock(options.lockPath, lock);
+    await listFailures(options, failed, total);
     const sourceStores = pool.all().filter((s) => s !== target);
     return {
       images: checked,
@@ -224,6 +275,7 @@ export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResul
       fetchedBlobs: sourceStores.reduce((sum, s) => sum + s.stats.blobsFetched, 0),
       lock,
       artifacts: pushed,
+      failed: sortFailures(failed),
     };
   } finally {
     await pool.close();
@@ -244,8 +296,10 @@ async function copyAll(
     target: RegistryStore;
     left: ReadonlySet<string>;
   },
-): Promise<void> {
+): Promise<{ key: string; error: unknown }[]> {
   const { images, cache, pool, left } = work;
+  const keepGoing = options.keepGoing ?? false;
+  const lost: { key: string; error: unknown }[] = [];
   const byDigest = new Map(images.map((i) => [i.descriptor.digest, i]));
   const phase = options.reporter.phase("mirroring", {
     images: [...work.groups.values()].flat().map((root) => ({
@@ -259,31 +313,38 @@ async function copyAll(
   const externalLayers = new Set(images.flatMap((i) => i.externalLayers ?? []).map((d) => d.digest)).size;
   const readManifest = (_repo: string, desc: Descriptor) => cache.readBytes(desc);
   try {
-    await Promise.all([...work.groups].map(async ([host, roots]) => {
+    await Promise.all([...work.groups].map(async ([host, groupRoots]) => {
+      let roots = groupRoots;
       const source = cacheFirst(cache, withForeignLayers(pool.get(host), foreign), pool.get(host));
       if (options.cacheBlobs) {
-        await copyGraph({
+        const cached = await copyGraph({
           src: source,
           dst: leavingOut(cache, left),
           roots: roots.map((r) => ({ ...r, tags: [] })),
           concurrency: options.concurrency,
           readManifest,
+          keepGoing,
           signal: options.network?.signal,
         });
+        lost.push(...cached.failed.map(({ root, error }) => ({ key: root.label, error })));
+        roots = roots.filter((r) => !cached.failed.some((f) => f.root.label === r.label));
       }
-      await copyGraph({
+      const copied = await copyGraph({
         src: options.cacheBlobs ? cache : source,
         dst: leavingOut(work.target, left),
         roots,
         concurrency: options.concurrency,
         readManifest,
+        keepGoing,
         signal: options.network?.signal,
         onEvent: (event) => phase.copyEvent(event),
       }).catch((e) => Promise.reject(explainRefusal(e, externalLayers)));
+      lost.push(...copied.failed.map(({ root, error }) => ({ key: root.label, error })));
     }));
   } finally {
     phase.end();
   }
+  return lost;
 }
 
 /** The artifacts, after their images: registry → registry, each host's from its own store. */

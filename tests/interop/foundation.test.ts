@@ -163,10 +163,15 @@ Deno.test({
           });
           assertStringIncludes(out.stderr, "using ./rancher-images.txt");
           assertEquals((await openArchive(join(seed, "rancher-images.tar"))).images.length, images.length);
-          const gz = await airgapOk(["save", "-s", upstream.host, "--cache", cache, "-i", "x.tar.gz", "-q"], {
+          const gz = await airgapOk(["save", "-s", upstream.host, "--cache", cache, "-i", "x.tar.gz"], {
             cwd: seed,
           });
           assertStringIncludes(gz.stderr, "will be a plain tar, not gzip");
+          // --quiet: results and errors only, so not this warning.
+          const quiet = await airgapOk(["save", "-s", upstream.host, "--cache", cache, "-i", "x.tar.gz", "-q"], {
+            cwd: seed,
+          });
+          assertEquals(quiet.stderr, "");
         },
       );
 

@@ -127,6 +127,31 @@ Deno.test("airgap init: the embedded example, for a Rancher version; passes chec
   });
 });
 
+/** Whether this machine reaches the Internet: the acceptance below is about an offline machine. */
+const online = await Deno.resolveDns("github.com", "A").then(() => true, () => false);
+
+Deno.test({
+  name:
+    "acceptance (issue 11): the example in a fresh clone, offline: check passes, plan fails with one line about the network",
+  ignore: online, // with a network, plan would download: the case is about offline machines
+  async fn() {
+    await withTempDir(async (dir) => {
+      await Deno.copyFile(join(ROOT, "airgap.example.yaml"), join(dir, "airgap.example.yaml"));
+      const check = await offline(["check", "-f", "airgap.example.yaml"], dir); // no --allow-net at all
+      assertEquals(check.code, 0, check.stderr);
+      assertEquals(check.stdout.trim(), "airgap.example.yaml: no problems found");
+      const env = { HOME: dir, XDG_CACHE_HOME: join(dir, "cache") }; // a fresh cache
+      const plan = await airgap(["plan", "-f", "airgap.example.yaml"], { cwd: dir, env });
+      assertEquals(plan.code, 1, plan.stderr);
+      const lines = plan.stderr.trim().split("\n");
+      assertEquals(lines.length, 1, plan.stderr);
+      assert(lines[0].startsWith("error: airgap.example.yaml:"), lines[0]);
+      assert(/dns error|failed to lookup address|network|unreachable/i.test(lines[0]), lines[0]);
+      assertEquals(plan.stdout, "");
+    });
+  },
+});
+
 Deno.test("did you mean: edit distance and the closest known word", () => {
   assertEquals(editDistance("platfroms", "platforms"), 2);
   assertEquals(closest("platform", ["platforms", "images", "lists"]), "platforms");

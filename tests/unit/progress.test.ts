@@ -146,7 +146,7 @@ Deno.test("progress says what it waits for when nothing moves", () => {
   assert(!out.text().trimEnd().split("\n").at(-1)!.includes("waiting"), out.text());
 });
 
-Deno.test("quiet: no progress, no information; warnings and waiting notes only when not quiet", () => {
+Deno.test("quiet: only results and errors — no progress, information, waiting notes or warnings", () => {
   const out = capture({ live: true, quiet: true });
   const phase = out.reporter.phase("saving", { images: [imageA] });
   for (const event of copyEvents()) phase.copyEvent(event);
@@ -154,7 +154,10 @@ Deno.test("quiet: no progress, no information; warnings and waiting notes only w
   out.reporter.waiting("quay.io", 3);
   phase.end();
   out.reporter.warn("something to know");
-  assertEquals(out.text(), "warning: something to know\n");
+  assertEquals(out.text(), "");
+  const loud = capture({ live: false });
+  loud.reporter.warn("something to know");
+  assertEquals(loud.text(), "warning: something to know\n");
 });
 
 Deno.test("waiting outside a phase prints a plain line without a terminal", () => {
