@@ -333,11 +333,20 @@ function watchdog(
     observeDownload(stream: ReadableStream<Uint8Array>, length?: number): ReadableStream<Uint8Array> {
       const reader = stream.getReader();
       let received = 0;
+      // Aborting the fetch does not always settle a body read already waiting (seen with a stalled body: the
+      // timeout fired, the read never returned, the connection stayed open): settle it here, and drop the body.
+      const aborted = new Promise<never>((_, reject) => {
+        signal.addEventListener("abort", () => {
+          reject(signal.reason);
+          reader.cancel(signal.reason).catch(() => {});
+        }, { once: true });
+      });
+      aborted.catch(() => {});
       return new ReadableStream<Uint8Array>({
         async pull(controller) {
           try {
             arm(true);
-            const { done, value } = await reader.read();
+            const { done, value } = await Promise.race([reader.read(), aborted]);
             arm(false);
             if (done) {
               stop();
