@@ -254,7 +254,13 @@ function watchdog(
   waitingAfterMs: number,
 ) {
   const local = new AbortController();
-  const signal = outer ? AbortSignal.any([outer, local.signal]) : local.signal;
+  // Not AbortSignal.any: a run-long outer signal would keep every exchange's signal, and with it the
+  // listeners and bodies below, alive to the end of the run (memory grew with each image). A listener
+  // removed in stop() forwards it instead.
+  const forward = () => local.abort(outer!.reason);
+  if (outer?.aborted) forward();
+  else outer?.addEventListener("abort", forward, { once: true });
+  const signal = local.signal;
   let last = Date.now();
   let limit = timeouts.headersMs;
   let phase = "response";
@@ -284,6 +290,7 @@ function watchdog(
   let running = true;
   function stop() {
     if (running) clearInterval(timer);
+    outer?.removeEventListener("abort", forward);
     running = false;
   }
   const arm = (on: boolean) => {
