@@ -372,7 +372,6 @@ const tracing = (() => {
 if (tracing) {
   // Memory every two seconds, on a timer that does not keep the process alive.
   const timer = setInterval(() => {
-    if (Deno.env.get("AIRGAP_GC")) (globalThis as unknown as { gc?: () => void }).gc?.();
     const { external } = Deno.memoryUsage();
     trace(`memory (external ${(external / 1048576).toFixed(0)} MiB)`);
   }, 2000);

@@ -13,7 +13,7 @@ import { limiter } from "../copy.ts";
 import { errorMessage } from "../errors.ts";
 import { fileSize, writeFileAtomic } from "../fsutil.ts";
 import { lockBlobs } from "../lock.ts";
-import { type CacheStore, lockHeld, openCache, readLeases } from "../store/cache.ts";
+import { lockHeld, openCache, readLeases } from "../store/cache.ts";
 import { removeStaleUploads } from "../store/server/uploads.ts";
 import { openVolumes } from "../store/volumes.ts";
 import { fileByteStream } from "../streams.ts";

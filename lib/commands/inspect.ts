@@ -14,7 +14,7 @@ import { walkGraph } from "../oci/graph.ts";
 import { isChartEntry } from "../oci/chart.ts";
 import { digestOf } from "../oci/digest.ts";
 import type { Descriptor } from "../oci/manifest.ts";
-import { isIndexType, isManifestType } from "../oci/media.ts";
+import { isIndexType } from "../oci/media.ts";
 import { singleImagePlatform } from "../oci/platform.ts";
 import { type ArchiveReader, BASE_ANNOTATION, BASE_LOCK_ENTRY, openArchive } from "../store/archive.ts";
 import type { Base } from "../delta.ts";
