@@ -371,21 +371,18 @@ const tracing = (() => {
 
 if (tracing) {
   // Memory every two seconds, on a timer that does not keep the process alive.
-  const timer = setInterval(() => {
-    const { external } = Deno.memoryUsage();
-    trace(`memory (external ${(external / 1048576).toFixed(0)} MiB)`);
-  }, 2000);
+  const timer = setInterval(() => trace("memory"), 250);
   Deno.unrefTimer(timer);
 }
 
 /** With AIRGAP_TRACE=1, print a timestamped line on stderr (for performance work). */
 export function trace(label: string): void {
   if (!tracing) return;
-  const { rss, heapUsed } = Deno.memoryUsage();
+  const { rss, heapUsed, external } = Deno.memoryUsage();
   const mib = (n: number) => `${(n / 1048576).toFixed(0)} MiB`;
   console.error(
     `[trace ${(performance.now() - traceStart).toFixed(0).padStart(6)} ms] ${label} (rss ${mib(rss)}, heap ${
       mib(heapUsed)
-    })`,
+    }, external ${mib(external)})`,
   );
 }

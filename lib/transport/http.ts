@@ -342,18 +342,27 @@ function watchdog(
       let received = 0;
       // Aborting the fetch does not always settle a body read already waiting (seen with a stalled body: the
       // timeout fired, the read never returned, the connection stayed open): settle it here, and drop the body.
-      const aborted = new Promise<never>((_, reject) => {
-        signal.addEventListener("abort", () => {
-          reject(signal.reason);
-          reader.cancel(signal.reason).catch(() => {});
-        }, { once: true });
-      });
-      aborted.catch(() => {});
+      // Not a race with one long-lived promise: each race would leave a reaction on it holding its chunk,
+      // keeping a whole layer in memory while it streams.
+      let abortRead: ((reason: unknown) => void) | undefined;
+      signal.addEventListener("abort", () => {
+        abortRead?.(signal.reason);
+        reader.cancel(signal.reason).catch(() => {});
+      }, { once: true });
+      const read = () =>
+        signal.aborted
+          ? Promise.reject(signal.reason)
+          : new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
+            abortRead = reject;
+            reader.read().then(resolve, reject).finally(() => {
+              if (abortRead === reject) abortRead = undefined;
+            });
+          });
       return new ReadableStream<Uint8Array>({
         async pull(controller) {
           try {
             arm(true);
-            const { done, value } = await Promise.race([reader.read(), aborted]);
+            const { done, value } = await read();
             arm(false);
             if (done) {
               stop();
