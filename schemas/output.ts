@@ -62,6 +62,10 @@ export const LsOutputSchema = z.strictObject({
     platforms: z.array(z.string()).describe("Platforms, os/arch[/variant]"),
     size: bytes.describe("Bytes of the image's graph"),
     carried: bytes.describe("Of which carried by this archive"),
+    artifacts: count.describe("Signatures, attestations, SBOMs and referrers carried with it"),
+    verifiedSignatures: count.optional().describe(
+      "Set when its cosign signatures were verified at save time: how many",
+    ),
   })).describe("Every index.json entry, in order"),
 });
 
@@ -73,6 +77,7 @@ export const VerifyOutputSchema = z.strictObject({
   bytes: bytes.describe("Bytes re-hashed"),
   images: count.describe("Images (charts not included)"),
   charts: count.describe("Helm charts"),
+  artifacts: count.describe("Signatures, attestations, SBOMs and referrers carried with the images"),
   fromBase: count.describe("Blobs the archive relies on its base for (deltas)"),
   problems: z.array(z.strictObject({
     subject: z.string().describe("The image, blob or part concerned"),

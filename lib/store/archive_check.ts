@@ -13,6 +13,7 @@
  * later `--locked` save trust content nobody checked.
  * @module
  */
+import { ARTIFACT_ANNOTATION } from "../artifacts/discover.ts";
 import { errorMessage } from "../errors.ts";
 import { lockBlobs, parseLock } from "../lock.ts";
 import { walkGraph } from "../oci/graph.ts";
@@ -145,7 +146,20 @@ function lockProblems(
   } catch (e) {
     return [{ subject: "airgap.lock", message: errorMessage(e) }];
   }
-  const images = archive.images.filter((i) => (i.annotations["io.airgap.kind"] ?? "image") === "image");
+  // Carried signatures, attestations and SBOMs are entries of their own, pinned under their image's `artifacts`.
+  const isArtifact = (i: { annotations: Record<string, string> }) => Boolean(i.annotations[ARTIFACT_ANNOTATION]);
+  const pinnedArtifacts = new Set(lock.images.flatMap((i) => (i.artifacts ?? []).map((a) => a.digest)));
+  for (const artifact of archive.images.filter(isArtifact)) {
+    if (!pinnedArtifacts.has(artifact.descriptor.digest)) {
+      problems.push({
+        subject: artifact.name,
+        message: `index.json carries ${artifact.entry} (${artifact.descriptor.digest}), which airgap.lock does not pin`,
+      });
+    }
+  }
+  const images = archive.images.filter((i) =>
+    (i.annotations["io.airgap.kind"] ?? "image") === "image" && !isArtifact(i)
+  );
   const carried = new Set(images.map((i) => i.entry));
   for (const pin of lock.images) {
     if (!carried.has(pin.entry)) {
@@ -174,7 +188,8 @@ function lockProblems(
     }
     const graph = graphs.get(image.entry);
     if (!graph) continue; // its graph is already reported
-    const blobs = lockBlobs({ lockVersion: 1, images: [pin] });
+    // Its own graph only: carried signatures and attestations are index.json entries of their own.
+    const blobs = lockBlobs({ lockVersion: 1, images: [{ ...pin, artifacts: undefined }] });
     const inGraph = new Map([...graph.nodes, ...graph.external].map((d) => [d.digest, d.size]));
     for (const [digest, size] of blobs) {
       if (inGraph.get(digest) !== size) {

@@ -222,7 +222,7 @@ Deno.test({
         await t.step("save --with-signatures --verify-key carries the .sig and .att", async () => {
           const saved = await saveOf("signed", ["acme/app:v1"]);
           assertEquals(saved.code, 0, saved.stderr);
-          assertStringIncludes(saved.stdout, "saved 1 images with 3 artifacts");
+          assertStringIncludes(saved.stdout, "saved 1 image with 3 signatures/attestations/SBOMs");
           const lock = parseLock(await Deno.readTextFile(join(dir, "signed.lock")), "signed.lock");
           const locked = lock.images[0];
           assertEquals([locked.verified?.signatures, locked.verified?.attestations], [1, 1]);
@@ -251,7 +251,7 @@ Deno.test({
             { cwd: dir },
           );
           assertEquals(loaded.code, 0, loaded.stderr);
-          assertStringIncludes(loaded.stdout, "; 3 signatures/attestations/SBOMs");
+          assertStringIncludes(loaded.stdout, "pushed 3 signatures/attestations/SBOMs with their images");
           assertEquals(await skopeoDigest(`${target.host}/acme/app:v1`), appDigest);
           for (const artifact of [sig, att]) {
             const name = `${target.host}/${artifact.repository}:${artifact.tag}`;
