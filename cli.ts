@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -A --v8-flags=--max-semi-space-size=2
+#!/usr/bin/env -S deno run -A --v8-flags=--max-semi-space-size=2,--heap-growing-percent=20
 /**
  * The `airgap` command line: argument parsing, exit codes and output.
  * Every command is a short call into lib/commands.

@@ -45,7 +45,15 @@ interface Outcome {
 /** Start `airgap serve ARGS…` and wait for the line announcing its URL. */
 async function serve(args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "--v8-flags=--max-semi-space-size=2", join(ROOT, "cli.ts"), "serve", ...args],
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      "--v8-flags=--max-semi-space-size=2,--heap-growing-percent=20",
+      join(ROOT, "cli.ts"),
+      "serve",
+      ...args,
+    ],
     env: { NO_COLOR: "1" },
     stdout: "piped",
     stderr: "inherit",

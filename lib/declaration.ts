@@ -177,6 +177,7 @@ export function registrySettings(
   const out: RegistrySettings = {
     insecure: settings.insecure,
     caFile: settings.ca ? resolve(dir, settings.ca) : undefined,
+    ...(settings.concurrency !== undefined ? { concurrency: settings.concurrency } : {}),
     ...(settings.timeout !== undefined
       ? { timeouts: parseTimeout(settings.timeout, `${file}: registries.${host}.timeout`) }
       : {}),

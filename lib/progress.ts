@@ -369,7 +369,20 @@ const tracing = (() => {
   }
 })();
 
+if (tracing) {
+  // Memory every two seconds, on a timer that does not keep the process alive.
+  const timer = setInterval(() => trace("memory"), 250);
+  Deno.unrefTimer(timer);
+}
+
 /** With AIRGAP_TRACE=1, print a timestamped line on stderr (for performance work). */
 export function trace(label: string): void {
-  if (tracing) console.error(`[trace ${(performance.now() - traceStart).toFixed(0).padStart(6)} ms] ${label}`);
+  if (!tracing) return;
+  const { rss, heapUsed, external } = Deno.memoryUsage();
+  const mib = (n: number) => `${(n / 1048576).toFixed(0)} MiB`;
+  console.error(
+    `[trace ${(performance.now() - traceStart).toFixed(0).padStart(6)} ms] ${label} (rss ${mib(rss)}, heap ${
+      mib(heapUsed)
+    }, external ${mib(external)})`,
+  );
 }

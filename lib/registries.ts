@@ -68,6 +68,7 @@ export function registryPool(
           timeouts: network.timeouts ?? own.timeouts,
           events: network.events ?? own.events,
           signal: network.signal ?? own.signal,
+          concurrency: options.concurrency ?? own.concurrency,
         });
         store = registryStore(client, options);
         stores.set(host, store);

@@ -22,11 +22,21 @@ import { writeAll } from "./fsutil.ts";
 /** Chunk size when a consumer does not bring its own buffer. */
 export const AUTO_CHUNK = 256 * 1024;
 
-const byteStreams = new WeakSet<ReadableStream<Uint8Array>>();
+/** Our BYOB-capable byte streams, each with the chunk size it allocates when the consumer brings no buffer. */
+const byteStreams = new WeakMap<ReadableStream<Uint8Array>, number>();
+
+/**
+ * The buffer to allocate for content of `size` bytes: no more than it needs
+ * (hundreds of tiny blobs must not each cost a 256 KiB buffer), at most
+ * {@link AUTO_CHUNK}.
+ */
+export function chunkFor(size: number | undefined): number {
+  return size === undefined || !Number.isFinite(size) ? AUTO_CHUNK : Math.max(1, Math.min(AUTO_CHUNK, size));
+}
 
 /** Record that a stream is one of our BYOB-capable byte streams. */
-export function markByteStream(stream: ReadableStream<Uint8Array>): void {
-  byteStreams.add(stream);
+export function markByteStream(stream: ReadableStream<Uint8Array>, chunk = AUTO_CHUNK): void {
+  byteStreams.set(stream, chunk);
 }
 
 /** Is this one of our byte streams (BYOB-capable)? */
@@ -81,9 +91,13 @@ export function piecesByteStream(
     controller.close();
     request.respond(0);
   };
+  const known = pieces.every((p) => p.length !== undefined)
+    ? pieces.reduce((sum, p) => sum + p.length!, 0)
+    : expected?.size;
+  const chunk = chunkFor(known);
   const stream = new ReadableStream({
     type: "bytes",
-    autoAllocateChunkSize: AUTO_CHUNK,
+    autoAllocateChunkSize: chunk,
     async pull(controller: ReadableByteStreamController) {
       const request = controller.byobRequest!;
       try {
@@ -119,7 +133,7 @@ export function piecesByteStream(
       close();
     },
   }) as ReadableStream<Uint8Array>;
-  byteStreams.add(stream);
+  byteStreams.set(stream, chunk);
   if (expected) markVerified(stream, expected.digest);
   return stream;
 }
@@ -151,10 +165,11 @@ export function observeBytes(
     if (verifiedDigest) markVerified(out, verifiedDigest);
     return out;
   }
+  const chunk = byteStreams.get(stream) ?? AUTO_CHUNK;
   const reader = stream.getReader({ mode: "byob" });
   const out = new ReadableStream({
     type: "bytes",
-    autoAllocateChunkSize: AUTO_CHUNK,
+    autoAllocateChunkSize: chunk,
     async pull(controller: ReadableByteStreamController) {
       const request = controller.byobRequest!;
       const requested = request.view!;
@@ -179,7 +194,7 @@ export function observeBytes(
       return reader.cancel(reason);
     },
   }) as ReadableStream<Uint8Array>;
-  byteStreams.add(out);
+  byteStreams.set(out, chunk);
   if (verifiedDigest) markVerified(out, verifiedDigest);
   return out;
 }
@@ -216,7 +231,7 @@ export async function writeStreamToFile(
     }
     return total;
   }
-  const buffer = new Uint8Array(Math.min(bufferSize, 1024 * 1024));
+  const buffer = new Uint8Array(Math.max(1, Math.min(bufferSize, 1024 * 1024)));
   let used = 0;
   for await (const chunk of stream) {
     total += chunk.byteLength;
@@ -283,9 +298,10 @@ export function verifiedByteStream(
   const reader = source.getReader();
   let pending: Uint8Array | undefined;
   let ended = false;
+  const chunk = chunkFor(expected.size);
   const stream = new ReadableStream({
     type: "bytes",
-    autoAllocateChunkSize: AUTO_CHUNK,
+    autoAllocateChunkSize: chunk,
     async pull(controller: ReadableByteStreamController) {
       const request = controller.byobRequest!;
       try {
@@ -336,7 +352,7 @@ export function verifiedByteStream(
       return reader.cancel(reason);
     },
   }) as ReadableStream<Uint8Array>;
-  byteStreams.add(stream);
+  byteStreams.set(stream, chunk);
   markVerified(stream, expected.digest);
   return stream;
 }

@@ -4,7 +4,7 @@
  * every digest, then check every tag.
  * @module
  */
-import { type CopyEvent, copyGraph, type CopyRoot } from "../copy.ts";
+import { type CopyEvent, copyGraph, type CopyRoot, limiter } from "../copy.ts";
 import type { ImageFailure } from "../failures.ts";
 import { basename } from "node:path";
 import type { PushOutcome } from "../store/types.ts";
@@ -294,17 +294,21 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
     } finally {
       phase.end();
     }
-    // Prove it: every tag must now resolve to the archived digest.
-    const images: LoadedImage[] = [];
-    for (const [key, { ref, image }] of targets) {
-      const selector = ref.tag ?? image.descriptor.digest;
-      const head = await store.head(ref.repository, selector);
-      const digest = head?.digest ?? (await store.resolve(ref.repository, selector)).descriptor.digest;
-      if (digest !== image.descriptor.digest) {
-        throw new AirgapError(`${key}: registry reports ${digest} after the push, expected ${image.descriptor.digest}`);
-      }
-      images.push({ entry: image.entry, target: key, digest });
-    }
+    // Prove it: every tag must now resolve to the archived digest (concurrently: one round trip per image).
+    const checking = limiter(store.concurrency);
+    const images: LoadedImage[] = await Promise.all([...targets].map(([key, { ref, image }]) =>
+      checking(async () => {
+        const selector = ref.tag ?? image.descriptor.digest;
+        const head = await store.head(ref.repository, selector);
+        const digest = head?.digest ?? (await store.resolve(ref.repository, selector)).descriptor.digest;
+        if (digest !== image.descriptor.digest) {
+          throw new AirgapError(
+            `${key}: registry reports ${digest} after the push, expected ${image.descriptor.digest}`,
+          );
+        }
+        return { entry: image.entry, target: key, digest };
+      })
+    ));
     if (options.platforms) {
       const windowsEntries = new Set(options.platforms.keys());
       for (const [, { ref, image }] of targets) {

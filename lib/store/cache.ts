@@ -235,7 +235,7 @@ export async function openCache(dir: string): Promise<CacheStore> {
       await file.truncate(0);
       await file.seek(0, Deno.SeekMode.Start);
       const stream = ensureVerified(await openContent(content), desc, `cache blob ${desc.digest}`);
-      await writeStreamToFile(stream, file);
+      await writeStreamToFile(stream, file, Math.max(1, Math.min(4 * 1024 * 1024, desc.size)));
       await file.syncData();
       await Deno.rename(partial, blobPath(desc.digest));
       stats.blobsWritten++;

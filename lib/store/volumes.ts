@@ -175,7 +175,7 @@ export async function createVolumes(path: string, size: number, partSize?: numbe
       if (isByteStream(stream)) {
         // Read straight into one reusable buffer.
         const reader = stream.getReader({ mode: "byob" });
-        let buffer = new ArrayBuffer(1024 * 1024);
+        let buffer = new ArrayBuffer(Math.max(1, Math.min(1024 * 1024, length)));
         try {
           for (;;) {
             const { done, value } = await reader.read(new Uint8Array(buffer));
@@ -188,7 +188,7 @@ export async function createVolumes(path: string, size: number, partSize?: numbe
         }
       } else {
         // Network chunks are small: gather them into large writes.
-        const buffer = new Uint8Array(1024 * 1024);
+        const buffer = new Uint8Array(Math.max(1, Math.min(1024 * 1024, length)));
         let used = 0;
         for await (const chunk of stream) {
           if (used + chunk.byteLength > buffer.byteLength) {

@@ -254,7 +254,13 @@ function watchdog(
   waitingAfterMs: number,
 ) {
   const local = new AbortController();
-  const signal = outer ? AbortSignal.any([outer, local.signal]) : local.signal;
+  // Not AbortSignal.any: a run-long outer signal would keep every exchange's signal, and with it the
+  // listeners and bodies below, alive to the end of the run (memory grew with each image). A listener
+  // removed in stop() forwards it instead.
+  const forward = () => local.abort(outer!.reason);
+  if (outer?.aborted) forward();
+  else outer?.addEventListener("abort", forward, { once: true });
+  const signal = local.signal;
   let last = Date.now();
   let limit = timeouts.headersMs;
   let phase = "response";
@@ -284,6 +290,7 @@ function watchdog(
   let running = true;
   function stop() {
     if (running) clearInterval(timer);
+    outer?.removeEventListener("abort", forward);
     running = false;
   }
   const arm = (on: boolean) => {
@@ -335,18 +342,27 @@ function watchdog(
       let received = 0;
       // Aborting the fetch does not always settle a body read already waiting (seen with a stalled body: the
       // timeout fired, the read never returned, the connection stayed open): settle it here, and drop the body.
-      const aborted = new Promise<never>((_, reject) => {
-        signal.addEventListener("abort", () => {
-          reject(signal.reason);
-          reader.cancel(signal.reason).catch(() => {});
-        }, { once: true });
-      });
-      aborted.catch(() => {});
+      // Not a race with one long-lived promise: each race would leave a reaction on it holding its chunk,
+      // keeping a whole layer in memory while it streams.
+      let abortRead: ((reason: unknown) => void) | undefined;
+      signal.addEventListener("abort", () => {
+        abortRead?.(signal.reason);
+        reader.cancel(signal.reason).catch(() => {});
+      }, { once: true });
+      const read = () =>
+        signal.aborted
+          ? Promise.reject(signal.reason)
+          : new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
+            abortRead = reject;
+            reader.read().then(resolve, reject).finally(() => {
+              if (abortRead === reject) abortRead = undefined;
+            });
+          });
       return new ReadableStream<Uint8Array>({
         async pull(controller) {
           try {
             arm(true);
-            const { done, value } = await Promise.race([reader.read(), aborted]);
+            const { done, value } = await read();
             arm(false);
             if (done) {
               stop();

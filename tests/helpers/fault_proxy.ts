@@ -84,6 +84,11 @@ export interface FaultProxy {
   authorizations(): string[];
   /** Requests seen since the last reset, by kind. */
   requests(): Record<RequestKind, number>;
+  /**
+   * The most requests waiting for their answer at once since the last reset: counted from the
+   * request read to the response head written, so never more than the client had in flight.
+   */
+  peakInFlight(): number;
   resetStats(): void;
   close(): Promise<void>;
 }
@@ -280,6 +285,8 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
   const conns = new Set<Deno.Conn>();
   const authorizations = new Set<string>();
   let sent = 0;
+  let inFlight = 0;
+  let peak = 0;
   let stalling = 0;
   let received = 0;
   const pace = link(() => current.bandwidth);
@@ -348,6 +355,17 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
 
   /** Serve one request; false when the connection is to be closed. */
   async function serve(conn: Deno.Conn, req: ParsedRequest): Promise<boolean> {
+    peak = Math.max(peak, ++inFlight);
+    let waiting = true;
+    const answered = () => waiting && (waiting = false, inFlight--);
+    try {
+      return await answer(conn, req, answered);
+    } finally {
+      answered();
+    }
+  }
+
+  async function answer(conn: Deno.Conn, req: ParsedRequest, answered: () => void): Promise<boolean> {
     const kind = requestKind(req.method, req.path);
     seen[kind]++;
     const auth = req.headers.get("authorization");
@@ -367,6 +385,7 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
       }));
       const headers = new Headers({ "content-type": "application/json" });
       if (status === 429) headers.set("retry-after", String(current.retryAfter ?? 1));
+      answered();
       await writeAll(conn, concat([head(status, headers, body.length, false), body]), false);
       return true;
     }
@@ -380,6 +399,7 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
         ev();
         const location = options.redirectTo.put(upstreamBlob.body);
         const headers = new Headers({ location });
+        answered();
         await writeAll(conn, head(random() < 0.5 ? 302 : 307, headers, 0, false), false);
         return true;
       }
@@ -387,6 +407,7 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
     const response = await forward(req);
     const length = req.method === "HEAD" ? Number(response.headers.get("content-length") ?? 0) : response.body.length;
     const cut = fault === "reset" || fault === "truncate" || fault === "stall";
+    answered();
     if (!cut || req.method === "HEAD" || response.body.length < 2) {
       await writeAll(conn, head(response.status, response.headers, length, false), false);
       await writeAll(conn, response.body);
@@ -460,6 +481,7 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
     counts: () => ({ ...counts }),
     events: () => [...events],
     requests: () => ({ ...seen }),
+    peakInFlight: () => peak,
     traffic: () => ({ sent, received }),
     stalling: () => stalling,
     authorizations: () => [...authorizations],
@@ -467,6 +489,7 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
       counts = Object.fromEntries(FAULTS.map((f) => [f, 0])) as Record<Fault, number>;
       seen = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<RequestKind, number>;
       events = [];
+      peak = inFlight;
     },
     async close() {
       listener.close();

@@ -59,7 +59,7 @@ Deno.test("release: named permissions, never -A; the product's V8 flags", () => 
     assert(args.includes(flag), flag);
   }
   assert(args.includes("--allow-sys=homedir") && !args.includes("--allow-sys"), "only the home directory");
-  assert(args.includes("--v8-flags=--max-semi-space-size=2"));
+  assert(args.includes("--v8-flags=--max-semi-space-size=2,--heap-growing-percent=20"));
   assert(PERMISSIONS.every((p) => p.why.length > 10));
   assertEquals(args.slice(-5), ["--target", "x86_64-unknown-linux-gnu", "--output", "dist/a", "cli.ts"]);
 });

@@ -29,6 +29,7 @@ import {
   retryPolicy,
   withRetries,
 } from "../../transport/retry.ts";
+import { limiter } from "../../copy.ts";
 import { basicAuthorization, type Challenge, type Credential, lookupCredential, parseChallenges } from "./auth.ts";
 
 export { isLoopbackHost } from "../../transport/origin.ts";
@@ -51,7 +52,15 @@ export interface RegistrySettings {
   retry?: Partial<RetryPolicy>;
   /** Cancels every request of this client that does not bring its own signal. */
   signal?: AbortSignal;
+  /** Requests in flight to this registry at once (default {@link DEFAULT_HOST_CONCURRENCY}). */
+  concurrency?: number;
 }
+
+/**
+ * Requests in flight to one registry host at once, unless configured: few
+ * enough that Docker Hub and ghcr do not throttle, enough to fill a link.
+ */
+export const DEFAULT_HOST_CONCURRENCY = 6;
 
 /** Options of one {@link RegistryClient.request}. */
 export interface RequestOptions {
@@ -99,6 +108,8 @@ export interface RegistryClient {
   readonly transport: Transport;
   /** The retry policy and notices of this registry, for retries around more than one request. */
   retryOptions(signal?: AbortSignal): RetryOptions & { policy: RetryPolicy };
+  /** Requests this client lets be in flight at once. */
+  readonly concurrency: number;
   /** Release the HTTP client. */
   close(): void;
 }
@@ -200,6 +211,12 @@ export function createRegistryClient(
   let base: Promise<string> | undefined;
   let challenge: Challenge | undefined;
   let credential: Promise<Credential | undefined> | undefined;
+  const concurrency = Math.max(1, settings.concurrency ?? DEFAULT_HOST_CONCURRENCY);
+  // The bound holds from sending a request (its upload included) to the response headers: every
+  // connection the host sees is one of these, or a response body a caller is reading (callers
+  // bound those). Holding a slot through a body could deadlock a copy whose upload to this host
+  // streams from a download from this host.
+  const slots = limiter(concurrency);
   const tokens = new Map<string, CachedToken>();
   const pendingTokens = new Map<string, Promise<CachedToken>>();
   const retryOptions = (signal?: AbortSignal): RetryOptions & { policy: RetryPolicy } => ({
@@ -380,14 +397,16 @@ export function createRegistryClient(
     const what = `${req.op}${req.image ? ` ${req.image}` : ""}`;
     for (let refreshed = false;; refreshed = true) {
       const auth = await authorization(req.scopes, refreshed, req.signal);
-      const response = await transport.send(url, {
-        method: req.method,
-        headers: req.headers,
-        body: (req.body ? req.body() : undefined) as BodyInit | undefined,
-        authorization: auth ? { header: auth, origin: root } : undefined,
-        signal: req.signal,
-        what,
-      });
+      const response = await slots(() =>
+        transport.send(url, {
+          method: req.method,
+          headers: req.headers,
+          body: (req.body ? req.body() : undefined) as BodyInit | undefined,
+          authorization: auth ? { header: auth, origin: root } : undefined,
+          signal: req.signal,
+          what,
+        })
+      );
       if (response.status === 401 && !refreshed) {
         // A token the registry no longer takes (expired mid-run), or the first challenge.
         const fresh = parseChallenges(response.headers.get("www-authenticate") ?? "")[0];
@@ -426,6 +445,7 @@ export function createRegistryClient(
     baseUrl,
     transport,
     retryOptions,
+    concurrency,
     close() {
       transport.close();
     },

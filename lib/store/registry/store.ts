@@ -67,7 +67,7 @@ export interface RegistryStats {
 
 /** Options for {@link registryStore}. */
 export interface RegistryStoreOptions {
-  /** Concurrent transfers (default 6). */
+  /** Concurrent transfers (default: the client's bound on requests in flight, 6 unless configured). */
   concurrency?: number;
   /** Chunk size for the PATCH fallback upload (default 64 MiB). */
   chunkSize?: number;
@@ -496,7 +496,7 @@ export function registryStore(
     description: `registry ${registry}`,
     client,
     stats,
-    concurrency: options.concurrency ?? 6,
+    concurrency: options.concurrency ?? client.concurrency,
     verifiesGraphs: true,
     exists,
     fetch,

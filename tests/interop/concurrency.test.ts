@@ -1,0 +1,73 @@
+/**
+ * Requests in flight to one registry host are bounded: a counting proxy in
+ * front of real distribution, with latency so that requests overlap, sees no
+ * more at once than `registries.HOST.concurrency` (plan and save) or
+ * `--concurrency` (load) allows — and sees that many, so the bound is what
+ * limits them. Forty images, each asked for concurrently by the planner and
+ * the copy engine, would otherwise arrive forty at a time.
+ */
+import { join } from "node:path";
+import { assert, assertEquals } from "../helpers/assert.ts";
+import { airgapOk } from "../helpers/cli.ts";
+import { type FaultPlan, type RequestKind, startFaultProxy } from "../helpers/fault_proxy.ts";
+import { interopAvailable, seedStorage, startRegistry } from "../helpers/registry.ts";
+import { singleImage } from "../../lib/corpus.ts";
+
+const enabled = interopAvailable();
+const IMAGES = 40;
+const KINDS: RequestKind[] = ["blob-get", "manifest-get", "manifest-put", "upload-post", "upload-put", "head"];
+/** Latency on every kind of request, so that requests overlap at the proxy. */
+const PLAN: FaultPlan = { seed: 1, latencyMs: 20, rules: [{ fault: "latency", kinds: KINDS, probability: 1 }] };
+
+Deno.test({
+  name: "concurrency: requests in flight per registry host stay within registries.HOST.concurrency and --concurrency",
+  ignore: !enabled,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "airgap-concurrency-" });
+    const source = await startRegistry();
+    const target = await startRegistry();
+    const sourceProxy = startFaultProxy(source.host, PLAN);
+    const targetProxy = startFaultProxy(target.host, PLAN);
+    try {
+      const names = Array.from({ length: IMAGES }, (_, i) => `bound/image-${i}`);
+      await seedStorage(
+        source,
+        names.map((n) => singleImage(n, "v1", { format: "oci", layers: [{ seed: n, size: 256 }], label: n })),
+      );
+      await Deno.writeTextFile(
+        join(dir, "airgap.yaml"),
+        [
+          `sourceRegistry: "${sourceProxy.host}"`,
+          "platforms: [all]",
+          "images:",
+          ...names.map((n) => `  - ${n}:v1`),
+          "registries:",
+          `  "${sourceProxy.host}":`,
+          "    concurrency: 2",
+          "",
+        ].join("\n"),
+      );
+      const cache = join(dir, "cache");
+      await airgapOk(["plan", "-q", "--cache", cache], { cwd: dir });
+      assertEquals(sourceProxy.peakInFlight(), 2, "plan: at most (and at times exactly) 2 requests in flight");
+      sourceProxy.resetStats();
+      await airgapOk(["save", "-q", "--cache", cache, "-o", join(dir, "out.tar")], { cwd: dir });
+      assert(sourceProxy.requests()["blob-get"] >= IMAGES, "save fetched the layers through the proxy");
+      assertEquals(sourceProxy.peakInFlight(), 2, "save: at most (and at times exactly) 2 requests in flight");
+
+      await airgapOk(["load", "-q", join(dir, "out.tar"), "--registry", targetProxy.host, "--concurrency", "3"], {
+        cwd: dir,
+      });
+      assert(targetProxy.requests()["upload-put"] >= IMAGES, "load uploaded through the proxy");
+      assertEquals(targetProxy.peakInFlight(), 3, "load --concurrency 3: at most (and at times exactly) 3 in flight");
+    } finally {
+      await sourceProxy.close();
+      await targetProxy.close();
+      await source.stop();
+      await target.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
