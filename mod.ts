@@ -180,14 +180,7 @@ export {
   resolveImages,
 } from "./lib/plan.ts";
 export { formatLock, parseLock, readLock, sourceKey, withSources, writeLock } from "./lib/lock.ts";
-export {
-  type Lock,
-  type LockedImage,
-  LockedImageSchema,
-  type LockedSource,
-  LockedSourceSchema,
-  LockSchema,
-} from "./schemas/lock.ts";
+export type { Lock, LockedArtifact, LockedImage, LockedSource } from "./schemas/lock.ts";
 /**
  * Where image names come from: image lists, Rancher releases and Helm charts.
  *

@@ -82,14 +82,100 @@ export const LockSchema = z.strictObject({
   images: z.array(LockedImageSchema),
 });
 
-/** A parsed lock. */
-export type Lock = z.infer<typeof LockSchema>;
-/** A pinned source. */
-export type LockedSource = z.infer<typeof LockedSourceSchema>;
-/** A carried artifact. */
-export type LockedArtifact = z.infer<typeof LockedArtifactSchema>;
+/** A carried artifact: a signature, attestation, SBOM or referrer of its image. */
+export interface LockedArtifact {
+  /** How it was found: a cosign tag (`signature`, `attestation`, `sbom`) or an OCI referrer. */
+  role: "signature" | "attestation" | "sbom" | "referrer";
+  /** Its kind, when known (a referrer's from its artifactType). */
+  kind?: "signature" | "attestation" | "sbom";
+  /** Digest of the manifest it belongs to (the image's root or one of its platform manifests). */
+  subject: string;
+  /** Its cosign tag, e.g. `sha256-<hex>.sig` (referrers have none). */
+  tag?: string;
+  /** Digest of its manifest. */
+  digest: string;
+  /** Media type of its manifest. */
+  mediaType: string;
+  /** Size of its manifest. */
+  size: number;
+  /** Every other blob of its graph → size. */
+  blobs: Record<string, number>;
+}
+
 /** A pinned image. */
-export type LockedImage = z.infer<typeof LockedImageSchema>;
+export interface LockedImage {
+  /** The entry as written in the declaration or list (drives target naming). */
+  entry: string;
+  /** Full source reference. */
+  source: string;
+  /** Digest of the root that is saved (a filtered index has a new digest). */
+  digest: string;
+  /** Upstream root digest, when it differs from `digest`. */
+  upstreamDigest?: string;
+  /** Media type of the root. */
+  mediaType: string;
+  /** Size of the root manifest. */
+  size: number;
+  /** Platforms saved (`os/arch[/variant]`); empty for single-manifest images. */
+  platforms: string[];
+  /** Every other blob of the graph (manifests, configs, layers) → size. */
+  blobs: Record<string, number>;
+  /** When the saved index was assembled from per-OS tags: tag → upstream digest. */
+  assembled?: Record<string, string>;
+  /** Manifests rewritten to carry foreign layers as ordinary blobs: upstream digest → saved digest. */
+  rewritten?: Record<string, string>;
+  /** Signatures, attestations, SBOMs and referrers carried with it. */
+  artifacts?: LockedArtifact[];
+  /** Its cosign signatures checked before saving. */
+  verified?: {
+    /** Signatures that verified. */
+    signatures: number;
+    /** Attestations whose DSSE signature verified with one of the keys. */
+    attestations?: number;
+    /** `sha256:` of each key file used. */
+    keys: string[];
+  };
+}
+
+/** A pinned source of image names: a Rancher release's list, or a Helm chart. */
+export interface LockedSource {
+  /** `rancher-images`, `rancher-windows-images` or `chart`. */
+  kind: "rancher-images" | "rancher-windows-images" | "chart";
+  /** The asset file name (`rancher-images.txt`) or the chart name. */
+  name: string;
+  /** Rancher release or chart version. */
+  version: string;
+  /** Where it was fetched from (never with credentials). */
+  url: string;
+  /** Digest of the file (the list, or the chart `.tgz`). */
+  digest: string;
+  /** Size of the file. */
+  size: number;
+  /** Charts: digest of the OCI chart artifact stored in the archive. */
+  artifact?: string;
+}
+
+/** A parsed lock. */
+export interface Lock {
+  /** Format version (1). */
+  lockVersion: 1;
+  /** Release lists and charts the images came from (absent when there are none). */
+  sources?: LockedSource[];
+  /** Every pinned image. */
+  images: LockedImage[];
+}
+
+// The interfaces are written out for the public API (documented, no zod
+// internals in its types); these lines fail to compile if they and the
+// schemas ever disagree.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const agree: [
+  Same<Lock, z.infer<typeof LockSchema>>,
+  Same<LockedImage, z.infer<typeof LockedImageSchema>>,
+  Same<LockedSource, z.infer<typeof LockedSourceSchema>>,
+  Same<LockedArtifact, z.infer<typeof LockedArtifactSchema>>,
+] = [true, true, true, true];
+void agree;
 
 /** JSON Schema of airgap.lock. */
 export function lockJsonSchema(): unknown {
