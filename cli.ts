@@ -6,14 +6,14 @@
  */
 import { Argument, Command, CommanderError, Option } from "commander";
 import { resolve } from "node:path";
-import { formatLoadSummary, loadCommand } from "./lib/commands/load.ts";
-import { mirrorCommand } from "./lib/commands/mirror.ts";
-import { chartFileImages, formatImageList, imagesCommand } from "./lib/commands/images.ts";
-import { extractCharts } from "./lib/commands/charts.ts";
-import { formatPlan, formatSources, planCommand } from "./lib/commands/plan.ts";
-import { formatSaveSummary, saveCommand, type SaveResult } from "./lib/commands/save.ts";
-import { serveCommand, waitForShutdown } from "./lib/commands/serve.ts";
-import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "./lib/declaration.ts";
+import { formatLoadSummary, loadCommand } from "./lib/transfer/load.ts";
+import { mirrorCommand } from "./lib/transfer/mirror.ts";
+import { chartFileImages, formatImageList, imagesCommand } from "./lib/plan/images.ts";
+import { extractCharts } from "./lib/artifacts/charts.ts";
+import { formatPlan, formatSources, planCommand } from "./lib/plan/run.ts";
+import { formatSaveSummary, saveCommand, type SaveResult } from "./lib/transfer/save.ts";
+import { serveCommand, waitForShutdown } from "./lib/store/server/serve.ts";
+import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "./lib/plan/declaration.ts";
 import { readImageList } from "./lib/sources/list.ts";
 import { AirgapError, errorMessage, usageError } from "./lib/errors.ts";
 import { InterruptedError } from "./lib/transport/errors.ts";
@@ -26,19 +26,25 @@ import {
   shortDigest,
   tableWidth,
 } from "./lib/format.ts";
-import { formatDeltaSize, loadBase } from "./lib/delta.ts";
-import { writeSums } from "./lib/checksums.ts";
-import { lsCommand, verifyCommand } from "./lib/commands/inspect.ts";
-import { diffLocks } from "./lib/commands/diff.ts";
-import { cacheLs, cachePrune, cacheVerify } from "./lib/commands/cache.ts";
-import { demoCommand } from "./lib/commands/demo.ts";
-import { readLock, writeLock } from "./lib/lock.ts";
-import { ResolveError } from "./lib/plan.ts";
-import { checkDeclaration, CheckError, checkListDeclaration } from "./lib/check.ts";
-import { initCommand } from "./lib/commands/init.ts";
-import { failedListPath, groupFailures, type ImageFailure, retryFlags, writeFailedList } from "./lib/failures.ts";
-import { createReporter, networkEvents, type Phase, type Reporter } from "./lib/progress.ts";
-import type { NetworkOptions } from "./lib/registries.ts";
+import { formatDeltaSize, loadBase } from "./lib/plan/delta.ts";
+import { writeSums } from "./lib/store/checksums.ts";
+import { lsCommand, verifyCommand } from "./lib/store/inspect.ts";
+import { diffLocks } from "./lib/plan/diff.ts";
+import { cacheLs, cachePrune, cacheVerify } from "./lib/store/cache_care.ts";
+import { demoCommand } from "./lib/demo/demo.ts";
+import { readLock, writeLock } from "./lib/plan/lock.ts";
+import { ResolveError } from "./lib/plan/plan.ts";
+import { checkDeclaration, CheckError, checkListDeclaration } from "./lib/plan/check.ts";
+import { initCommand } from "./lib/plan/init.ts";
+import {
+  failedListPath,
+  groupFailures,
+  type ImageFailure,
+  retryFlags,
+  writeFailedList,
+} from "./lib/report/failures.ts";
+import { createReporter, networkEvents, type Phase, type Reporter } from "./lib/report/progress.ts";
+import type { NetworkOptions } from "./lib/store/registry/pool.ts";
 import { parseTimeout } from "./lib/transport/http.ts";
 import { splitRegistryArgument } from "./lib/ref.ts";
 import { defaultCacheDir } from "./lib/store/cache.ts";
@@ -48,8 +54,9 @@ import { lockJsonSchema } from "./schemas/lock.ts";
 import { OUTPUT_SCHEMAS, outputJsonSchema } from "./schemas/output.ts";
 import { FOREIGN_LAYER_POLICIES, parseForeignLayerPolicy } from "./lib/oci/foreign.ts";
 import { VERSION } from "./lib/version.ts";
-import { COMPLETION_SHELLS, completionScript, type Shell } from "./lib/completion.ts";
-import { errorEvent, eventReporter, type EventSink, failedImageEvent, stdoutEvents } from "./lib/events.ts";
+import { exists } from "./lib/fsutil.ts";
+import { COMPLETION_SHELLS, completionScript, type Shell } from "./lib/commands/completion.ts";
+import { errorEvent, eventReporter, type EventSink, failedImageEvent, stdoutEvents } from "./lib/report/events.ts";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 /** `--with-signatures` and `--verify-key` as the commands take them. */
@@ -1050,15 +1057,6 @@ function firstPart(paths: string[]): string {
     }
   }
   return sorted[0];
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Run the CLI with `args`; returns the exit code. */

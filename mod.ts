@@ -96,7 +96,7 @@ export {
   parseForeignLayerPolicy,
   withForeignLayers,
 } from "./lib/oci/foreign.ts";
-export { assembleIndex, type Assembly, type AssemblyContext, findPlatforms } from "./lib/assemble.ts";
+export { assembleIndex, type Assembly, type AssemblyContext, findPlatforms } from "./lib/plan/assemble.ts";
 /** The store interface and its implementations. */
 export type { Content, PushOutcome, ResolvedManifest, Store, StoreOptions } from "./lib/store/types.ts";
 export {
@@ -135,7 +135,7 @@ export {
 } from "./lib/store/archive.ts";
 export type { ArchiveProblem } from "./lib/store/archive_check.ts";
 /** Tar entries and random-access sources, as archives and volumes expose them. */
-export type { RandomAccess, TarEntry } from "./lib/tar.ts";
+export type { RandomAccess, TarEntry } from "./lib/store/tar.ts";
 /**
  * The embedded registry: any store served over the OCI distribution API,
  * read-only or accepting pushes into a cache. See {@link startServer}.
@@ -156,9 +156,9 @@ export {
   type StoredImage,
 } from "./lib/store/server.ts";
 /** The copy engine. */
-export { type CopyEvent, copyGraph, type CopyOptions, type CopyResult, type CopyRoot } from "./lib/copy.ts";
+export { type CopyEvent, copyGraph, type CopyOptions, type CopyResult, type CopyRoot } from "./lib/transfer/copy.ts";
 /** Progress reporting, as the commands accept it. */
-export type { Phase, Reporter } from "./lib/progress.ts";
+export type { Phase, Reporter } from "./lib/report/progress.ts";
 /** Declarations, plans and locks. */
 export {
   type Declaration,
@@ -168,7 +168,7 @@ export {
   imageRequest,
   loadDeclaration,
   mergeRequests,
-} from "./lib/declaration.ts";
+} from "./lib/plan/declaration.ts";
 export {
   lockFromImages,
   type LockStatus,
@@ -178,8 +178,8 @@ export {
   type ResolveContext,
   type ResolvedImage,
   resolveImages,
-} from "./lib/plan.ts";
-export { formatLock, parseLock, readLock, sourceKey, withSources, writeLock } from "./lib/lock.ts";
+} from "./lib/plan/plan.ts";
+export { formatLock, parseLock, readLock, sourceKey, withSources, writeLock } from "./lib/plan/lock.ts";
 export type { Lock, LockedArtifact, LockedImage, LockedSource } from "./schemas/lock.ts";
 /**
  * Where image names come from: image lists, Rancher releases and Helm charts.
@@ -246,8 +246,6 @@ export {
 export { type Download, download, type DownloadOptions } from "./lib/sources/http.ts";
 /** Helm charts as OCI artifacts (as `helm push` stores them), and how archives mark them. */
 export {
-  CHART_NAME_ANNOTATION,
-  CHART_VERSION_ANNOTATION,
   type ChartArtifact,
   chartArtifact,
   chartConfigJson,
@@ -255,13 +253,12 @@ export {
   chartLayer,
   chartTag,
   isChartEntry,
-  KIND_ANNOTATION,
 } from "./lib/oci/chart.ts";
 /** The commands, as functions. */
-export { saveCommand, type SaveOptions, type SaveResult } from "./lib/commands/save.ts";
-export { loadCommand, type LoadedImage, type LoadOptions, type LoadResult } from "./lib/commands/load.ts";
-export { mirrorCommand, type MirrorOptions, type MirrorResult } from "./lib/commands/mirror.ts";
-export { formatSources, planCommand, type PlanOptions, type PlanResult } from "./lib/commands/plan.ts";
+export { saveCommand, type SaveOptions, type SaveResult } from "./lib/transfer/save.ts";
+export { loadCommand, type LoadedImage, type LoadOptions, type LoadResult } from "./lib/transfer/load.ts";
+export { mirrorCommand, type MirrorOptions, type MirrorResult } from "./lib/transfer/mirror.ts";
+export { formatSources, planCommand, type PlanOptions, type PlanResult } from "./lib/plan/run.ts";
 export {
   chartFileImages,
   type ChartFileOptions,
@@ -269,7 +266,7 @@ export {
   imagesCommand,
   type ImagesOptions,
   type ListedImage,
-} from "./lib/commands/images.ts";
+} from "./lib/plan/images.ts";
 /** Charts in archives: written as files or pushed as OCI charts by `load`. */
 export {
   archiveCharts,
@@ -279,10 +276,10 @@ export {
   loadCharts,
   type LoadChartsOptions,
   type LoadedChart,
-} from "./lib/commands/charts.ts";
-export { parseListen, serveCommand, type ServeHandle, type ServeOptions } from "./lib/commands/serve.ts";
+} from "./lib/artifacts/charts.ts";
+export { parseListen, serveCommand, type ServeHandle, type ServeOptions } from "./lib/store/server/serve.ts";
 /** Deltas: cut an archive against a previous lock or archive. */
-export { type Base, deltaBlobs, loadBase } from "./lib/delta.ts";
+export { type Base, deltaBlobs, loadBase } from "./lib/plan/delta.ts";
 /** Inspect archives: verify every byte and graph, list images. */
 export {
   type ListedImage as ArchiveListedImage,
@@ -292,9 +289,9 @@ export {
   verifyCommand,
   type VerifyOptions,
   type VerifyResult,
-} from "./lib/commands/inspect.ts";
+} from "./lib/store/inspect.ts";
 /** Compare two locks. */
-export { diffLocks, type LockDiff } from "./lib/commands/diff.ts";
+export { diffLocks, type LockDiff } from "./lib/plan/diff.ts";
 /** Look after the cache. */
 export {
   cacheLs,
@@ -303,25 +300,25 @@ export {
   cacheVerify,
   type CacheVerifyResult,
   type PruneResult,
-} from "./lib/commands/cache.ts";
+} from "./lib/store/cache_care.ts";
 /** Split volumes and their checksums. */
 export { createVolumes, findVolumes, openVolumes, type VolumeReader, type VolumeWriter } from "./lib/store/volumes.ts";
-export { checkSums, sha256File, writeSums } from "./lib/checksums.ts";
+export { checkSums, sha256File, writeSums } from "./lib/store/checksums.ts";
 /** An image's whole graph, walked from its root. */
 export { type Graph, walkGraph } from "./lib/oci/graph.ts";
 /** Generated images (demo, tests, benchmarks) and the demo itself. */
-export { type Blob as CorpusBlob, type GeneratedImage, standardCorpus } from "./lib/corpus.ts";
-export { demoCommand, type DemoOptions } from "./lib/commands/demo.ts";
+export { type Blob as CorpusBlob, type GeneratedImage, standardCorpus } from "./lib/demo/corpus.ts";
+export { demoCommand, type DemoOptions } from "./lib/demo/demo.ts";
 
 // Types the public signatures above refer to.
-export type { RegistryUse } from "./lib/declaration.ts";
+export type { RegistryUse } from "./lib/plan/declaration.ts";
 export type { ArtifactKind } from "./lib/artifacts/discover.ts";
 export type { ArtifactFlags } from "./lib/artifacts/carry.ts";
-export type { NetworkOptions } from "./lib/registries.ts";
-export type { ImageFailure } from "./lib/failures.ts";
-export type { LoadSummary } from "./lib/commands/load.ts";
+export type { NetworkOptions } from "./lib/store/registry/pool.ts";
+export type { ImageFailure } from "./lib/report/failures.ts";
+export type { LoadSummary } from "./lib/transfer/load.ts";
 export type { RequestOptions } from "./lib/store/registry/client.ts";
 export type { RetryOptions } from "./lib/transport/retry.ts";
-export type { PhasePlan } from "./lib/progress.ts";
-export type { ResolvedArtifact } from "./lib/plan.ts";
+export type { PhasePlan } from "./lib/report/progress.ts";
+export type { ResolvedArtifact } from "./lib/plan/plan.ts";
 export type { SendInit } from "./lib/transport/http.ts";

@@ -13,7 +13,7 @@
  */
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { singleImage } from "../lib/corpus.ts";
+import { singleImage } from "../lib/demo/corpus.ts";
 import { writeCorpusArchive } from "../tests/interop/server_fixture.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

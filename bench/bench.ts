@@ -28,7 +28,7 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { createRegistryClient } from "../lib/store/registry/client.ts";
 import { registryStore } from "../lib/store/registry/store.ts";
-import { singleImage } from "../lib/corpus.ts";
+import { singleImage } from "../lib/demo/corpus.ts";
 import { parseImageList } from "../lib/sources/list.ts";
 import { largeShapes, pushShapes } from "./corpus.ts";
 import { corpusBlobs, floorGet, floorPut } from "./floor.ts";

@@ -5,9 +5,9 @@
 import { encodeJson } from "../lib/oci/manifest.ts";
 import * as media from "../lib/oci/media.ts";
 import { digestOf } from "../lib/oci/digest.ts";
-import { encodeHeader, padding, TAR_END } from "../lib/tar.ts";
-import { pseudoRandomBytes } from "../lib/corpus.ts";
-import { limiter } from "../lib/copy.ts";
+import { encodeHeader, padding, TAR_END } from "../lib/store/tar.ts";
+import { pseudoRandomBytes } from "../lib/demo/corpus.ts";
+import { limiter } from "../lib/transfer/copy.ts";
 import type { RegistryStore } from "../lib/store/registry/store.ts";
 
 const MiB = 1024 * 1024;

@@ -24,7 +24,7 @@
  */
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { sha256File } from "../lib/checksums.ts";
+import { sha256File } from "../lib/store/checksums.ts";
 import { writeFileAtomic } from "../lib/fsutil.ts";
 
 /** A release target: deno's `--target` name, the file it becomes, what its header must say. */

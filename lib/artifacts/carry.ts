@@ -6,26 +6,18 @@
  * subject is verified here, before anything is written, when keys are given.
  * @module
  */
+import { ARTIFACT_ANNOTATION, SUBJECT_ANNOTATION, SUBJECT_ENTRY_ANNOTATION } from "../oci/annotations.ts";
 import type { LockedArtifact } from "../../schemas/lock.ts";
-import { limiter } from "../copy.ts";
+import { limiter } from "../transfer/copy.ts";
 import { AirgapError } from "../errors.ts";
-import type { ImageFailure } from "../failures.ts";
+import type { ImageFailure } from "../report/failures.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest, storedChildren } from "../oci/manifest.ts";
-import type { ResolvedImage } from "../plan.ts";
+import type { ResolvedImage } from "../plan/plan.ts";
 import type { CacheStore } from "../store/cache.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import { readAll } from "../store/types.ts";
-import type { Declaration } from "../declaration.ts";
-import {
-  ARTIFACT_ANNOTATION,
-  ARTIFACT_KINDS,
-  artifactEntry,
-  type ArtifactKind,
-  discoverArtifacts,
-  type FoundArtifact,
-  SUBJECT_ANNOTATION,
-  SUBJECT_ENTRY_ANNOTATION,
-} from "./discover.ts";
+import type { Declaration } from "../plan/declaration.ts";
+import { ARTIFACT_KINDS, artifactEntry, type ArtifactKind, discoverArtifacts, type FoundArtifact } from "./discover.ts";
 import { countVerifiedAttestations, loadVerifyKey, type VerifyKey, verifySignatures } from "./verify.ts";
 
 /** What to carry and check for one image: decided by {@link artifactPolicy}'s caller. */

@@ -8,19 +8,14 @@
  * written too, merged with what it already lists.
  * @module
  */
-import { type CopyEvent, copyGraph, type CopyRoot } from "../copy.ts";
+import { ARTIFACT_ANNOTATION, SUBJECT_ANNOTATION, SUBJECT_ENTRY_ANNOTATION } from "../oci/annotations.ts";
+import { type CopyEvent, copyGraph, type CopyRoot } from "../transfer/copy.ts";
 import { type Descriptor, parseManifest } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
 import type { ArchiveIndexEntry } from "../store/archive.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import type { Store } from "../store/types.ts";
-import {
-  ARTIFACT_ANNOTATION,
-  fallbackIndex,
-  fallbackTag,
-  SUBJECT_ANNOTATION,
-  SUBJECT_ENTRY_ANNOTATION,
-} from "./discover.ts";
+import { fallbackIndex, fallbackTag } from "./discover.ts";
 import { type Verification, type VerifyKey, verifySignatures } from "./verify.ts";
 import { digestOf } from "../oci/digest.ts";
 

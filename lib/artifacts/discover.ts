@@ -23,13 +23,6 @@ export const ARTIFACT_KINDS: readonly ArtifactKind[] = ["signature", "attestatio
 /** How an artifact was found and is named in an archive (`io.airgap.artifact`). */
 export type ArtifactRole = ArtifactKind | "referrer";
 
-/** index.json annotation: digest of the manifest an artifact belongs to. */
-export const SUBJECT_ANNOTATION = "io.airgap.subject";
-/** index.json annotation: `signature`, `attestation`, `sbom` (cosign tags) or `referrer` (OCI subject). */
-export const ARTIFACT_ANNOTATION = "io.airgap.artifact";
-/** index.json annotation: the entry of the image the artifact travels with. */
-export const SUBJECT_ENTRY_ANNOTATION = "io.airgap.subject.entry";
-
 const SUFFIX: Record<ArtifactKind, string> = { signature: "sig", attestation: "att", sbom: "sbom" };
 
 /** Cosign's signature attached as a tag, and the artifactType cosign gives it as a referrer. */

@@ -8,17 +8,12 @@
  * index.json marks them with `io.airgap.kind: chart`.
  * @module
  */
+import { CHART_NAME_ANNOTATION, CHART_VERSION_ANNOTATION, KIND_ANNOTATION } from "./annotations.ts";
 import { AirgapError } from "../errors.ts";
 import { digestOf } from "./digest.ts";
 import type { Descriptor } from "./manifest.ts";
 import { HELM_CHART_CONFIG, HELM_CHART_LAYER, OCI_MANIFEST } from "./media.ts";
 
-/** Annotation on an archive's index.json entry: what it is (`chart`; images have none). */
-export const KIND_ANNOTATION = "io.airgap.kind";
-/** Annotation: the chart's name. */
-export const CHART_NAME_ANNOTATION = "io.airgap.chart.name";
-/** Annotation: the chart's version (as in Chart.yaml). */
-export const CHART_VERSION_ANNOTATION = "io.airgap.chart.version";
 /** The layer media type older Helm versions (before 3.8) pushed. */
 export const LEGACY_HELM_CHART_LAYER = "application/tar+gzip";
 

@@ -4,6 +4,7 @@
  * The one place that decides what "linux/arm64" means.
  * @module
  */
+import { REFERENCE_DIGEST, REFERENCE_TYPE } from "./annotations.ts";
 import { AirgapError } from "../errors.ts";
 import { didYouMean } from "../suggest.ts";
 import { encodeJson, type ImageIndex, type Platform } from "./manifest.ts";
@@ -226,9 +227,6 @@ export function selectorMatches(
 ): boolean {
   return selector.all || selector.platforms.some((s) => platformMatches(s, have));
 }
-
-const REFERENCE_TYPE = "vnd.docker.reference.type";
-const REFERENCE_DIGEST = "vnd.docker.reference.digest";
 
 /** Result of filtering an index to a platform selection. */
 export interface FilteredIndex {

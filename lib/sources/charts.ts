@@ -18,7 +18,7 @@ import type { CacheStore } from "../store/cache.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import { readAll } from "../store/types.ts";
-import { registryPool } from "../registries.ts";
+import { registryPool } from "../store/registry/pool.ts";
 import { displayUrl, download, parseSourceUrl } from "./http.ts";
 
 /** Charts larger than this are refused (Helm's own limit on a chart archive). */

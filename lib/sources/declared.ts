@@ -6,7 +6,7 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
-import { windowsSelector } from "../windows.ts";
+import { windowsSelector } from "../plan/windows_requests.ts";
 import { pathToFileURL } from "node:url";
 import type { Config } from "../../schemas/config.ts";
 import { AirgapError, errorMessage } from "../errors.ts";

@@ -9,11 +9,11 @@
  */
 import { dirname, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type NetworkOptions, withNetwork } from "../registries.ts";
+import { type NetworkOptions, withNetwork } from "../store/registry/pool.ts";
 import type { Lock, LockedSource } from "../../schemas/lock.ts";
-import { type Declaration, type ImageRequest, imageRequest, mergeRequests } from "../declaration.ts";
+import { type Declaration, type ImageRequest, imageRequest, mergeRequests } from "../plan/declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
-import { sourceKey } from "../lock.ts";
+import { sourceKey } from "../plan/lock.ts";
 import { type ChartArtifact, chartArtifact } from "../oci/chart.ts";
 import type { CacheStore } from "../store/cache.ts";
 import type { RegistryStore } from "../store/registry/store.ts";

@@ -9,6 +9,7 @@
  * skopeo (`oci-archive:FILE:REF`), umoci and docker can read it too.
  * @module
  */
+import { ARCHIVE_VERSION_ANNOTATION, BASE_ANNOTATION, CONTAINERD_NAME, ENTRY_ANNOTATION } from "../oci/annotations.ts";
 import { basename } from "node:path";
 import { AirgapError, withContext } from "../errors.ts";
 import { digestOf, ensureVerified, verifyBytes } from "../oci/digest.ts";
@@ -17,7 +18,7 @@ import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
 import { createVolumes, openVolumes, type VolumeReader } from "./volumes.ts";
 import { isValidDigest } from "../ref.ts";
-import { encodeHeader, paddingSize, scanTar, TAR_END, type TarEntry, TarFormatError } from "../tar.ts";
+import { encodeHeader, paddingSize, scanTar, TAR_END, type TarEntry, TarFormatError } from "./tar.ts";
 import { REF_NAME } from "./cache.ts";
 import {
   type ArchiveProblem,
@@ -30,20 +31,12 @@ import {
 import type { Content, PushOutcome, ResolvedManifest, Store } from "./types.ts";
 import { readAll } from "./types.ts";
 
-/** Annotation: the image name containerd and Docker use when importing. */
-export const CONTAINERD_NAME = "io.containerd.image.name";
-/** Annotation: the list entry exactly as written (drives target naming at load). */
-export const ENTRY_ANNOTATION = "io.airgap.entry";
-/** Annotation on index.json: archive format version. */
-export const ARCHIVE_VERSION_ANNOTATION = "io.airgap.archive.version";
 /** Current archive format version. */
 export const ARCHIVE_VERSION = "1";
 /** Name of the lock inside the archive. */
 export const LOCK_ENTRY = "airgap.lock";
 /** Name of the base lock inside a delta archive. */
 export const BASE_LOCK_ENTRY = "airgap-base.lock";
-/** Annotation on a delta's index.json: digest of the base lock. */
-export const BASE_ANNOTATION = "io.airgap.base";
 
 /** One image in an archive. */
 export interface ArchiveImage {

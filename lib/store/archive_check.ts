@@ -13,15 +13,16 @@
  * later `--locked` save trust content nobody checked.
  * @module
  */
+import { ARTIFACT_ANNOTATION, KIND_ANNOTATION, SUBJECT_ENTRY_ANNOTATION } from "../oci/annotations.ts";
 import { errorMessage } from "../errors.ts";
-import { lockBlobs, parseLock } from "../lock.ts";
+import { lockBlobs, parseLock } from "../plan/lock.ts";
 import type { LockedImage } from "../../schemas/lock.ts";
-import { ARTIFACT_ANNOTATION, SUBJECT_ENTRY_ANNOTATION } from "../artifacts/discover.ts";
+
 import { walkGraph } from "../oci/graph.ts";
 import { isManifestType } from "../oci/media.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { isValidDigest } from "../ref.ts";
-import type { TarEntry } from "../tar.ts";
+import type { TarEntry } from "./tar.ts";
 
 /** One problem found in an archive. */
 export interface ArchiveProblem {
@@ -149,7 +150,7 @@ function lockProblems(
   }
   const isArtifact = (i: { annotations: Record<string, string> }) => Boolean(i.annotations[ARTIFACT_ANNOTATION]);
   const images = archive.images.filter((i) =>
-    (i.annotations["io.airgap.kind"] ?? "image") === "image" && !isArtifact(i)
+    (i.annotations[KIND_ANNOTATION] ?? "image") === "image" && !isArtifact(i)
   );
   const carried = new Set(images.map((i) => i.entry));
   for (const pin of lock.images) {

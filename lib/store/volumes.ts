@@ -10,8 +10,8 @@ import { basename, dirname } from "node:path";
 import { AirgapError, withContext } from "../errors.ts";
 import type { Expected } from "../oci/digest.ts";
 import { isNoSpace, noSpaceError, replaceFile, writeAll } from "../fsutil.ts";
-import { isByteStream, piecesByteStream } from "../streams.ts";
-import type { RandomAccess } from "../tar.ts";
+import { isByteStream, piecesByteStream } from "../transfer/streams.ts";
+import type { RandomAccess } from "./tar.ts";
 
 /** Name of part `index` (0-based) of a split archive: `NAME.001`. */
 export function partName(path: string, index: number): string {

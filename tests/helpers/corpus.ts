@@ -3,7 +3,7 @@
  * client), through its `dir:` transport, which keeps manifest bytes exactly.
  */
 import { join } from "node:path";
-import type { GeneratedImage } from "../../lib/corpus.ts";
+import type { GeneratedImage } from "../../lib/demo/corpus.ts";
 import { isManifestType } from "../../lib/oci/media.ts";
 import { skopeo } from "./registry.ts";
 

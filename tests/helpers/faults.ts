@@ -6,9 +6,9 @@
  * no archive presented as complete, a cache that verifies).
  */
 import { join } from "node:path";
-import { cacheVerify } from "../../lib/commands/cache.ts";
-import { type GeneratedImage, standardCorpus } from "../../lib/corpus.ts";
-import { createReporter, type Reporter } from "../../lib/progress.ts";
+import { cacheVerify } from "../../lib/store/cache_care.ts";
+import { type GeneratedImage, standardCorpus } from "../../lib/demo/corpus.ts";
+import { createReporter, type Reporter } from "../../lib/report/progress.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { V8_FLAGS } from "./cli.ts";
 import {

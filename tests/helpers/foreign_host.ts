@@ -4,7 +4,7 @@
  * registry: it serves files by name. `/layers/HEX` serves the bytes,
  * `/moved/HEX` redirects there, `/gone/HEX` answers 404 (a dead mirror).
  */
-import type { Blob } from "../../lib/corpus.ts";
+import type { Blob } from "../../lib/demo/corpus.ts";
 import { freePort } from "./registry.ts";
 
 /** A running foreign-layer host. */

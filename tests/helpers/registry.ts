@@ -3,7 +3,7 @@
  * loopback port with its own storage, started and stopped by the test.
  */
 import { dirname, join } from "node:path";
-import type { GeneratedImage } from "../../lib/corpus.ts";
+import type { GeneratedImage } from "../../lib/demo/corpus.ts";
 import { isManifestType } from "../../lib/oci/media.ts";
 
 /** Path of the distribution binary (Debian package docker-registry). */

@@ -9,7 +9,7 @@ import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts
 import { airgap, airgapOk, type CliResult } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
 import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/registry.ts";
-import { corpusBlobs, type GeneratedImage, standardCorpus } from "../../lib/corpus.ts";
+import { corpusBlobs, type GeneratedImage, standardCorpus } from "../../lib/demo/corpus.ts";
 
 const enabled = interopAvailable();
 const names = (images: GeneratedImage[]) => images.map((i) => `${i.repository}:${i.tag}`).join("\n") + "\n";

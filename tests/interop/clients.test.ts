@@ -8,8 +8,8 @@ import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts
 import { airgapOk } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
 import { interopAvailable, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
-import { standardCorpus } from "../../lib/corpus.ts";
-import { copyGraph } from "../../lib/copy.ts";
+import { standardCorpus } from "../../lib/demo/corpus.ts";
+import { copyGraph } from "../../lib/transfer/copy.ts";
 import { createRegistryClient } from "../../lib/store/registry/client.ts";
 import { registryStore } from "../../lib/store/registry/store.ts";
 

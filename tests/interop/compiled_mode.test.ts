@@ -15,7 +15,7 @@ import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts
 import { pushCorpus } from "../helpers/corpus.ts";
 import { interopAvailable, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { standardCorpus } from "../../lib/corpus.ts";
+import { standardCorpus } from "../../lib/demo/corpus.ts";
 import { PERMISSIONS, V8_FLAGS } from "../../tools/compile.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));

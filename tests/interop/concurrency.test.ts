@@ -11,7 +11,7 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { airgapOk } from "../helpers/cli.ts";
 import { type FaultPlan, type RequestKind, startFaultProxy } from "../helpers/fault_proxy.ts";
 import { interopAvailable, seedStorage, startRegistry } from "../helpers/registry.ts";
-import { singleImage } from "../../lib/corpus.ts";
+import { singleImage } from "../../lib/demo/corpus.ts";
 
 const enabled = interopAvailable();
 const IMAGES = 40;

@@ -13,8 +13,8 @@ import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts
 import { airgap, airgapOk } from "../helpers/cli.ts";
 import { interopAvailable, REGISTRY_BIN, seedStorage, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { type GeneratedImage, singleImage } from "../../lib/corpus.ts";
-import { parseLock } from "../../lib/lock.ts";
+import { type GeneratedImage, singleImage } from "../../lib/demo/corpus.ts";
+import { parseLock } from "../../lib/plan/lock.ts";
 import { parseImageList } from "../../lib/sources/list.ts";
 
 const enabled = interopAvailable(REGISTRY_BIN);

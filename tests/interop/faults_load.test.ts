@@ -6,9 +6,9 @@
  * tag pointing anywhere else; `kill -9` mid-load and a re-run complete it.
  */
 import { join } from "node:path";
-import { loadCommand } from "../../lib/commands/load.ts";
-import { saveCommand } from "../../lib/commands/save.ts";
-import { declarationFromList } from "../../lib/declaration.ts";
+import { loadCommand } from "../../lib/transfer/load.ts";
+import { saveCommand } from "../../lib/transfer/save.ts";
+import { declarationFromList } from "../../lib/plan/declaration.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { type Fault, mulberry32 } from "../helpers/fault_proxy.ts";
 import {

@@ -7,8 +7,8 @@
  * timeouts, `--timeout`) say so in their names.
  */
 import { join } from "node:path";
-import { saveCommand } from "../../lib/commands/save.ts";
-import { declarationFromList } from "../../lib/declaration.ts";
+import { saveCommand } from "../../lib/transfer/save.ts";
+import { declarationFromList } from "../../lib/plan/declaration.ts";
 import type { Timeouts } from "../../lib/transport/http.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { type Fault, mulberry32 } from "../helpers/fault_proxy.ts";

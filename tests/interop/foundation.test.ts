@@ -7,9 +7,9 @@ import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts
 import { airgap, airgapOk } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
 import { interopAvailable, skopeo, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
-import { corpusBlobs, type GeneratedImage, standardCorpus } from "../../lib/corpus.ts";
+import { corpusBlobs, type GeneratedImage, standardCorpus } from "../../lib/demo/corpus.ts";
 import { openArchive } from "../../lib/store/archive.ts";
-import { parseLock } from "../../lib/lock.ts";
+import { parseLock } from "../../lib/plan/lock.ts";
 
 const enabled = interopAvailable();
 

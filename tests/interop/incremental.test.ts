@@ -8,9 +8,9 @@ import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts
 import { airgap, airgapOk } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
 import { interopAvailable, skopeo, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
-import { serveCommand } from "../../lib/commands/serve.ts";
-import { corpusBlobs, type GeneratedImage, singleImage, standardCorpus } from "../../lib/corpus.ts";
-import { lockBlobs, parseLock } from "../../lib/lock.ts";
+import { serveCommand } from "../../lib/store/server/serve.ts";
+import { corpusBlobs, type GeneratedImage, singleImage, standardCorpus } from "../../lib/demo/corpus.ts";
+import { lockBlobs, parseLock } from "../../lib/plan/lock.ts";
 import { openArchive } from "../../lib/store/archive.ts";
 
 const enabled = interopAvailable();

@@ -9,8 +9,8 @@ import { airgapOk } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
 import { interopAvailable, skopeo, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { standardCorpus } from "../../lib/corpus.ts";
-import { parseLock } from "../../lib/lock.ts";
+import { standardCorpus } from "../../lib/demo/corpus.ts";
+import { parseLock } from "../../lib/plan/lock.ts";
 
 const enabled = interopAvailable();
 

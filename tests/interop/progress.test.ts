@@ -11,7 +11,7 @@ import { airgapOk, V8_FLAGS } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
 import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { standardCorpus } from "../../lib/corpus.ts";
+import { standardCorpus } from "../../lib/demo/corpus.ts";
 
 const enabled = interopAvailable() && interopAvailable("/usr/bin/script");
 const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));

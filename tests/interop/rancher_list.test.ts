@@ -9,8 +9,8 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { airgapOk } from "../helpers/cli.ts";
 import { serveFiles, sha256sums } from "../helpers/fileserver.ts";
 import { interopAvailable, REGISTRY_BIN, seedStorage, startRegistry } from "../helpers/registry.ts";
-import { singleImage } from "../../lib/corpus.ts";
-import { parseLock } from "../../lib/lock.ts";
+import { singleImage } from "../../lib/demo/corpus.ts";
+import { parseLock } from "../../lib/plan/lock.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { parseImageList } from "../../lib/sources/list.ts";
 

@@ -6,8 +6,8 @@
 import { join } from "node:path";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { interopAvailable, skopeo, skopeoDigest } from "../helpers/registry.ts";
-import { saveCommand } from "../../lib/commands/save.ts";
-import { corpusBlobs, type GeneratedImage } from "../../lib/corpus.ts";
+import { saveCommand } from "../../lib/transfer/save.ts";
+import { corpusBlobs, type GeneratedImage } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { isManifestType, OCI_INDEX, OCI_MANIFEST } from "../../lib/oci/media.ts";
 import { openArchive } from "../../lib/store/archive.ts";

@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap } from "../helpers/cli.ts";
-import { cachePrune } from "../../lib/commands/cache.ts";
-import { standardCorpus } from "../../lib/corpus.ts";
+import { cachePrune } from "../../lib/store/cache_care.ts";
+import { standardCorpus } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { writeCorpusArchive } from "./server_fixture.ts";
 

@@ -4,11 +4,11 @@
  * `saveCommand` into an archive in a temporary directory.
  */
 import { join } from "node:path";
-import { saveCommand } from "../../lib/commands/save.ts";
-import { type GeneratedImage, standardCorpus } from "../../lib/corpus.ts";
-import type { Declaration, ImageRequest } from "../../lib/declaration.ts";
+import { saveCommand } from "../../lib/transfer/save.ts";
+import { type GeneratedImage, standardCorpus } from "../../lib/demo/corpus.ts";
+import type { Declaration, ImageRequest } from "../../lib/plan/declaration.ts";
 import { parsePlatformSelector } from "../../lib/oci/platform.ts";
-import { createReporter, type Reporter } from "../../lib/progress.ts";
+import { createReporter, type Reporter } from "../../lib/report/progress.ts";
 import { sourceReference } from "../../lib/ref.ts";
 import { type ArchiveReader, createArchive, openArchive } from "../../lib/store/archive.ts";
 import { pushCorpus } from "../helpers/corpus.ts";

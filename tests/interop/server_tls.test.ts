@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 import { interopAvailable, SKOPEO_BIN } from "../helpers/registry.ts";
 import { makeServerCertificate } from "../helpers/tokenserver.ts";
-import { standardCorpus } from "../../lib/corpus.ts";
+import { standardCorpus } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { isManifestType } from "../../lib/oci/media.ts";
 import { createRegistryClient } from "../../lib/store/registry/client.ts";

@@ -9,7 +9,7 @@ import { airgap, airgapOk } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
 import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { standardCorpus } from "../../lib/corpus.ts";
+import { standardCorpus } from "../../lib/demo/corpus.ts";
 import { isManifestType } from "../../lib/oci/media.ts";
 
 const enabled = interopAvailable();

@@ -15,7 +15,7 @@ import { assert, assertEquals, assertRejects, assertStringIncludes } from "../he
 import { certificateFor, type Front, hostResolves, startFront } from "../helpers/redirector.ts";
 import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { makeCertificate, startTokenServer } from "../helpers/tokenserver.ts";
-import { makeManifest, pseudoRandomBytes } from "../../lib/corpus.ts";
+import { makeManifest, pseudoRandomBytes } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { readAll } from "../../lib/store/types.ts";
 import { createRegistryClient, type RegistrySettings } from "../../lib/store/registry/client.ts";

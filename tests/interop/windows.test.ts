@@ -26,10 +26,10 @@ import {
   singleImage,
   WINDOWS_1809,
   WINDOWS_LTSC2022,
-} from "../../lib/corpus.ts";
-import { parseLock } from "../../lib/lock.ts";
+} from "../../lib/demo/corpus.ts";
+import { parseLock } from "../../lib/plan/lock.ts";
 import { type Descriptor, encodeJson, type Platform } from "../../lib/oci/manifest.ts";
-import { copyGraph } from "../../lib/copy.ts";
+import { copyGraph } from "../../lib/transfer/copy.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { createRegistryClient } from "../../lib/store/registry/client.ts";
 import { registryStore } from "../../lib/store/registry/store.ts";

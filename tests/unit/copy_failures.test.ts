@@ -6,8 +6,8 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { copyGraph } from "../../lib/copy.ts";
-import { makeManifest } from "../../lib/corpus.ts";
+import { copyGraph } from "../../lib/transfer/copy.ts";
+import { makeManifest } from "../../lib/demo/corpus.ts";
 import { openCache } from "../../lib/store/cache.ts";
 import { bytesStream, type Store } from "../../lib/store/types.ts";
 import { DigestMismatchError, InterruptedError } from "../../lib/transport/errors.ts";

@@ -1,9 +1,9 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
 import { parseImageList } from "../../lib/sources/list.ts";
-import { declarationFromList, loadDeclaration } from "../../lib/declaration.ts";
+import { declarationFromList, loadDeclaration } from "../../lib/plan/declaration.ts";
 import { formatReference } from "../../lib/ref.ts";
-import { parseYaml } from "../../lib/yaml.ts";
+import { parseYaml } from "../../lib/plan/yaml.ts";
 import { configJsonSchema, ConfigSchema } from "../../schemas/config.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 

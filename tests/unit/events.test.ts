@@ -4,8 +4,8 @@
  * warning both ways, and the error event's cause where it is known.
  */
 import { assertEquals } from "../helpers/assert.ts";
-import { errorEvent, eventReporter, failedImageEvent } from "../../lib/events.ts";
-import { createReporter } from "../../lib/progress.ts";
+import { errorEvent, eventReporter, failedImageEvent } from "../../lib/report/events.ts";
+import { createReporter } from "../../lib/report/progress.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import { NotFoundError } from "../../lib/transport/errors.ts";
 import type { Descriptor } from "../../lib/oci/manifest.ts";

@@ -6,7 +6,7 @@ import { deepStrictEqual as assertEquals, ok as assert, throws as assertThrows }
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import bcryptjs from "bcryptjs";
-import { chartFileImages } from "../../lib/commands/images.ts";
+import { chartFileImages } from "../../lib/plan/images.ts";
 import { loadChart } from "../../lib/sources/helm/chart.ts";
 import { chartImages } from "../../lib/sources/helm/images.ts";
 import { renderChart } from "../../lib/sources/helm/render.ts";

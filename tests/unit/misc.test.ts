@@ -1,10 +1,10 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
-import { loadBase } from "../../lib/delta.ts";
+import { loadBase } from "../../lib/plan/delta.ts";
 import { authFilePaths, basicAuthorization, lookupCredential, parseChallenges } from "../../lib/store/registry/auth.ts";
 import { isLoopbackHost } from "../../lib/store/registry/client.ts";
 import { formatBytes, parseSize } from "../../lib/format.ts";
-import { formatLock, lockBlobs, parseLock } from "../../lib/lock.ts";
+import { formatLock, lockBlobs, parseLock } from "../../lib/plan/lock.ts";
 import { defaultCacheDir } from "../../lib/store/cache.ts";
 
 Deno.test("WWW-Authenticate challenges, including commas inside quoted scopes", () => {

@@ -9,7 +9,7 @@ import {
   platformMatches,
 } from "../../lib/oci/platform.ts";
 import { digestOf, ensureVerified, verifyingStream } from "../../lib/oci/digest.ts";
-import { multiPlatformImage, singleImage } from "../../lib/corpus.ts";
+import { multiPlatformImage, singleImage } from "../../lib/demo/corpus.ts";
 import { bytesStream, readAll } from "../../lib/store/types.ts";
 
 const D = (c: string) => `sha256:${c.repeat(64)}`;

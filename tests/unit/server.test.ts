@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
-import { parseListen } from "../../lib/commands/serve.ts";
+import { parseListen } from "../../lib/store/server/serve.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import type { Descriptor } from "../../lib/oci/manifest.ts";
 import { DOCKER_MANIFEST } from "../../lib/oci/media.ts";

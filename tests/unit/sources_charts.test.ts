@@ -16,7 +16,7 @@ import { fetchChart, normaliseRepo } from "../../lib/sources/charts.ts";
 import { loadChart } from "../../lib/sources/helm/chart.ts";
 import { openCache } from "../../lib/store/cache.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { loadDeclaration } from "../../lib/declaration.ts";
+import { loadDeclaration } from "../../lib/plan/declaration.ts";
 import { portableUrl, resolveSources } from "../../lib/sources/resolve.ts";
 
 Deno.test("chart repositories: relative and absolute urls, digest-verified, cached, version 1.10 stays 1.10", () =>

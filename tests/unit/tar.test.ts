@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { BLOCK, encodeHeader, padding, type RandomAccess, scanTar, TAR_END } from "../../lib/tar.ts";
+import { BLOCK, encodeHeader, padding, type RandomAccess, scanTar, TAR_END } from "../../lib/store/tar.ts";
 
 function memory(bytes: Uint8Array): RandomAccess {
   return { size: bytes.byteLength, read: (o, l) => Promise.resolve(bytes.slice(o, o + l)) };

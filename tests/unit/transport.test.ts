@@ -7,7 +7,7 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes, assertThrows } from "../helpers/assert.ts";
 import { join } from "node:path";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { loadDeclaration } from "../../lib/declaration.ts";
+import { loadDeclaration } from "../../lib/plan/declaration.ts";
 import { AirgapError, withContext } from "../../lib/errors.ts";
 import {
   classifyFetchError,

@@ -34,9 +34,9 @@ import {
 } from "../../lib/oci/foreign.ts";
 import { encodeJson, type ImageManifest, parseManifest, storedChildren } from "../../lib/oci/manifest.ts";
 import * as media from "../../lib/oci/media.ts";
-import { assembleIndex, findPlatforms, platformFromConfig } from "../../lib/assemble.ts";
-import { multiPlatformImage, singleImage, WINDOWS_1809, WINDOWS_LTSC2022 } from "../../lib/corpus.ts";
-import { declarationFromList, loadDeclaration } from "../../lib/declaration.ts";
+import { assembleIndex, findPlatforms, platformFromConfig } from "../../lib/plan/assemble.ts";
+import { multiPlatformImage, singleImage, WINDOWS_1809, WINDOWS_LTSC2022 } from "../../lib/demo/corpus.ts";
+import { declarationFromList, loadDeclaration } from "../../lib/plan/declaration.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { openCache } from "../../lib/store/cache.ts";
 import { readAll, type ResolvedManifest } from "../../lib/store/types.ts";

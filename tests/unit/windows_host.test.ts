@@ -15,9 +15,9 @@ import { authFilePaths, lookupCredential } from "../../lib/store/registry/auth.t
 import { defaultCacheDir, openCache } from "../../lib/store/cache.ts";
 import { replaceFile, type ReplaceOps, writeFileAtomic } from "../../lib/fsutil.ts";
 import { normaliseRepo } from "../../lib/sources/charts.ts";
-import { declarationFromList, displayPath, loadDeclaration } from "../../lib/declaration.ts";
+import { declarationFromList, displayPath, loadDeclaration } from "../../lib/plan/declaration.ts";
 import { partName } from "../../lib/store/volumes.ts";
-import { createReporter } from "../../lib/progress.ts";
+import { createReporter } from "../../lib/report/progress.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { readAll } from "../../lib/store/types.ts";
 

@@ -15,7 +15,7 @@
 import { fileURLToPath } from "node:url";
 import { pushCorpus } from "../helpers/corpus.ts";
 import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/registry.ts";
-import { standardCorpus } from "../../lib/corpus.ts";
+import { standardCorpus } from "../../lib/demo/corpus.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 

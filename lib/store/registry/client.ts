@@ -29,7 +29,7 @@ import {
   retryPolicy,
   withRetries,
 } from "../../transport/retry.ts";
-import { limiter } from "../../copy.ts";
+import { limiter } from "../../transfer/copy.ts";
 import { basicAuthorization, type Challenge, type Credential, lookupCredential, parseChallenges } from "./auth.ts";
 
 export { isLoopbackHost } from "../../transport/origin.ts";

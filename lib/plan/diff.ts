@@ -5,8 +5,8 @@
  * @module
  */
 import type { Lock, LockedImage } from "../../schemas/lock.ts";
-import { lockBlobs } from "../lock.ts";
-import { deltaSize } from "../delta.ts";
+import { lockBlobs } from "./lock.ts";
+import { deltaSize } from "./delta.ts";
 
 /** The difference between two locks. */
 export interface LockDiff {

@@ -4,13 +4,13 @@
  * blobs the base does not reference.
  * @module
  */
-import type { Lock } from "../schemas/lock.ts";
-import { AirgapError, errorMessage } from "./errors.ts";
-import { formatBytes } from "./format.ts";
+import type { Lock } from "../../schemas/lock.ts";
+import { AirgapError, errorMessage } from "../errors.ts";
+import { formatBytes } from "../format.ts";
 import { formatLock, lockBlobs, parseLock } from "./lock.ts";
-import { isManifestType } from "./oci/media.ts";
-import type { Descriptor } from "./oci/manifest.ts";
-import { openArchive } from "./store/archive.ts";
+import { isManifestType } from "../oci/media.ts";
+import type { Descriptor } from "../oci/manifest.ts";
+import { openArchive } from "../store/archive.ts";
 
 /** A base to cut a delta against. */
 export interface Base {

@@ -16,11 +16,11 @@ import {
   standardCorpus,
   WINDOWS_1809,
   WINDOWS_LTSC2022,
-} from "../corpus.ts";
+} from "./corpus.ts";
 import { openCache } from "../store/cache.ts";
 import { createRegistryClient } from "../store/registry/client.ts";
 import { registryStore } from "../store/registry/store.ts";
-import { serveCommand } from "./serve.ts";
+import { serveCommand } from "../store/server/serve.ts";
 
 /** Options of {@link demoCommand}. */
 export interface DemoOptions {

@@ -3,21 +3,22 @@
  * a delta) without loading it.
  * @module
  */
+import { BASE_ANNOTATION, KIND_ANNOTATION } from "../oci/annotations.ts";
 import { artifactsOf, isArtifactEntry } from "../artifacts/deliver.ts";
 import { basename } from "node:path";
-import { limiter } from "../copy.ts";
+import { limiter } from "../transfer/copy.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
-import { checkSums, sumsPath } from "../checksums.ts";
-import { lockBlobs, parseLock } from "../lock.ts";
-import { checkLayout } from "../store/archive_check.ts";
+import { checkSums, sumsPath } from "./checksums.ts";
+import { lockBlobs, parseLock } from "../plan/lock.ts";
+import { checkLayout } from "./archive_check.ts";
 import { walkGraph } from "../oci/graph.ts";
 import { isChartEntry } from "../oci/chart.ts";
 import { digestOf } from "../oci/digest.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { isIndexType } from "../oci/media.ts";
 import { singleImagePlatform } from "../oci/platform.ts";
-import { type ArchiveReader, BASE_ANNOTATION, BASE_LOCK_ENTRY, openArchive } from "../store/archive.ts";
-import type { Base } from "../delta.ts";
+import { type ArchiveReader, BASE_LOCK_ENTRY, openArchive } from "./archive.ts";
+import type { Base } from "../plan/delta.ts";
 
 /** One problem found by verify. */
 export interface Problem {
@@ -224,7 +225,7 @@ export async function lsCommand(path: string): Promise<Listing> {
         name: image.name,
         digest: image.descriptor.digest,
         mediaType: image.descriptor.mediaType,
-        kind: image.annotations["io.airgap.kind"] ?? "image",
+        kind: image.annotations[KIND_ANNOTATION] ?? "image",
         platforms: locked?.platforms.length
           ? locked.platforms
           : graph.platforms.length

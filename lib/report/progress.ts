@@ -14,10 +14,10 @@
  * moved for a few seconds the line says what it is waiting for.
  * @module
  */
-import type { CopyEvent } from "./copy.ts";
-import { formatBytes, formatRate, terminalWidth, truncateEnd } from "./format.ts";
-import type { Descriptor } from "./oci/manifest.ts";
-import type { NetworkEvents } from "./transport/http.ts";
+import type { CopyEvent } from "../transfer/copy.ts";
+import { formatBytes, formatRate, terminalWidth, truncateEnd } from "../format.ts";
+import type { Descriptor } from "../oci/manifest.ts";
+import type { NetworkEvents } from "../transport/http.ts";
 
 /** Where commands report to. */
 export interface Reporter {

@@ -8,9 +8,9 @@
  */
 import { basename } from "node:path";
 import type { Lock } from "../../schemas/lock.ts";
-import { type Declaration, onlyRequested } from "../declaration.ts";
+import { type Declaration, onlyRequested } from "./declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
-import { type NetworkOptions, registryPool } from "../registries.ts";
+import { type NetworkOptions, registryPool } from "../store/registry/pool.ts";
 import { loadChart } from "../sources/helm/chart.ts";
 import { imagesOfChart } from "../sources/helm/images.ts";
 import { mergeValues, parseValues } from "../sources/helm/values.ts";

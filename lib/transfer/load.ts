@@ -4,18 +4,18 @@
  * every digest, then check every tag.
  * @module
  */
-import { type CopyEvent, copyGraph, type CopyRoot, limiter } from "../copy.ts";
-import type { ImageFailure } from "../failures.ts";
+import { type CopyEvent, copyGraph, type CopyRoot, limiter } from "./copy.ts";
+import type { ImageFailure } from "../report/failures.ts";
 import { basename } from "node:path";
 import type { PushOutcome } from "../store/types.ts";
-import { explainRefusal } from "./absent.ts";
+import { explainRefusal } from "./refusal.ts";
 import type { PlatformSelector } from "../oci/platform.ts";
-import { checkWindowsVersions } from "../windows.ts";
+import { checkWindowsVersions } from "../plan/windows_requests.ts";
 import { AirgapError } from "../errors.ts";
 import { formatBytes, formatDuration, formatRate, plural } from "../format.ts";
-import type { Reporter } from "../progress.ts";
+import type { Reporter } from "../report/progress.ts";
 import { formatReference, parseReference, type Reference, targetReference } from "../ref.ts";
-import { type NetworkOptions, registryPool } from "../registries.ts";
+import { type NetworkOptions, registryPool } from "../store/registry/pool.ts";
 import { InterruptedError } from "../transport/errors.ts";
 import { type ArchiveIndexEntry, type ArchiveReader, BASE_LOCK_ENTRY, openArchive } from "../store/archive.ts";
 import { walkGraph } from "../oci/graph.ts";
@@ -23,7 +23,7 @@ import { isIndexType, isManifestType } from "../oci/media.ts";
 import { parseManifest } from "../oci/manifest.ts";
 import { windowsTagSuffixes } from "../oci/windows.ts";
 import type { Descriptor } from "../oci/manifest.ts";
-import { parseLock } from "../lock.ts";
+import { parseLock } from "../plan/lock.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
 import type { RegistryStats, RegistryStore } from "../store/registry/store.ts";
 import {
@@ -41,7 +41,7 @@ import {
   type LoadedChart,
   prepareCharts,
   runChartJobs,
-} from "./charts.ts";
+} from "../artifacts/charts.ts";
 
 /** Options of {@link loadCommand}. */
 export interface LoadOptions {

@@ -7,8 +7,8 @@
  * turns a byte stream back into a chunk-allocating one.
  * @module
  */
-import { AirgapError } from "./errors.ts";
-import { DigestMismatchError } from "./transport/errors.ts";
+import { AirgapError } from "../errors.ts";
+import { DigestMismatchError } from "../transport/errors.ts";
 import {
   checkDigest,
   createDigester,
@@ -16,8 +16,8 @@ import {
   type Expected,
   listenToChunks,
   markVerified,
-} from "./oci/digest.ts";
-import { writeAll } from "./fsutil.ts";
+} from "../oci/digest.ts";
+import { writeAll } from "../fsutil.ts";
 
 /** Chunk size when a consumer does not bring its own buffer. */
 export const AUTO_CHUNK = 256 * 1024;

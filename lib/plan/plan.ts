@@ -5,11 +5,12 @@
  * what is new, what changed, how many bytes must move.
  * @module
  */
-import { InterruptedError, NotFoundError } from "./transport/errors.ts";
-import type { Lock, LockedImage } from "../schemas/lock.ts";
+import { REFERENCE_DIGEST } from "../oci/annotations.ts";
+import { InterruptedError, NotFoundError } from "../transport/errors.ts";
+import type { Lock, LockedImage } from "../../schemas/lock.ts";
 import type { ImageRequest } from "./declaration.ts";
-import { AirgapError, errorMessage } from "./errors.ts";
-import { failureCause, type ImageFailure, sortFailures } from "./failures.ts";
+import { AirgapError, errorMessage } from "../errors.ts";
+import { failureCause, type ImageFailure, sortFailures } from "../report/failures.ts";
 import { assembleIndex, type Assembly, findPlatforms } from "./assemble.ts";
 import {
   type ForeignLayer,
@@ -17,7 +18,7 @@ import {
   isExternalLayer,
   makeDistributable,
   rewrittenDescriptor,
-} from "./oci/foreign.ts";
+} from "../oci/foreign.ts";
 import {
   type Descriptor,
   encodeJson,
@@ -25,20 +26,18 @@ import {
   MAX_MANIFEST_SIZE,
   parseManifest,
   storedChildren,
-} from "./oci/manifest.ts";
-import { isIndexType, isManifestType } from "./oci/media.ts";
-import { filterIndex, formatPlatform, isAttestation, platformWants, singleImagePlatform } from "./oci/platform.ts";
-import { formatReference, isValidDigest, parseReference } from "./ref.ts";
-import { limiter } from "./copy.ts";
-import { lockedArtifact } from "./artifacts/carry.ts";
-import type { CacheStore } from "./store/cache.ts";
+} from "../oci/manifest.ts";
+import { isIndexType, isManifestType } from "../oci/media.ts";
+import { filterIndex, formatPlatform, isAttestation, platformWants, singleImagePlatform } from "../oci/platform.ts";
+import { formatReference, isValidDigest, parseReference } from "../ref.ts";
+import { limiter } from "../transfer/copy.ts";
+import { lockedArtifact } from "../artifacts/carry.ts";
+import type { CacheStore } from "../store/cache.ts";
 import { type Base, deltaSize } from "./delta.ts";
 import { lockBlobs } from "./lock.ts";
-import { countingPlan, type PhasePlan } from "./progress.ts";
-import type { RegistryStore } from "./store/registry/store.ts";
-import { readAll, type ResolvedManifest } from "./store/types.ts";
-
-const REFERENCE_DIGEST = "vnd.docker.reference.digest";
+import { countingPlan, type PhasePlan } from "../report/progress.ts";
+import type { RegistryStore } from "../store/registry/store.ts";
+import { readAll, type ResolvedManifest } from "../store/types.ts";
 
 /** An image resolved to its graph. */
 export interface ResolvedImage {

@@ -8,13 +8,13 @@
  * @module
  */
 import type { ImageRequest } from "./declaration.ts";
-import { AirgapError, errorMessage } from "./errors.ts";
-import { formatPlatform, type PlatformSelector, platformWants, unmetWants, windowsPlatform } from "./oci/platform.ts";
-import { type Descriptor, parseManifest, type Platform } from "./oci/manifest.ts";
-import { isIndexType } from "./oci/media.ts";
-import { parseWindowsVersions } from "./oci/windows.ts";
-import { parseReference, sourceReference } from "./ref.ts";
-import { readImageList } from "./sources/list.ts";
+import { AirgapError, errorMessage } from "../errors.ts";
+import { formatPlatform, type PlatformSelector, platformWants, unmetWants, windowsPlatform } from "../oci/platform.ts";
+import { type Descriptor, parseManifest, type Platform } from "../oci/manifest.ts";
+import { isIndexType } from "../oci/media.ts";
+import { parseWindowsVersions } from "../oci/windows.ts";
+import { parseReference, sourceReference } from "../ref.ts";
+import { readImageList } from "../sources/list.ts";
 
 /** One Windows list to read. */
 export interface WindowsListInput {

@@ -8,13 +8,13 @@
  * or one image twice — reference it, and verifies every byte on the way.
  * @module
  */
-import { AirgapError, errorMessage } from "./errors.ts";
-import { DigestMismatchError, InterruptedError } from "./transport/errors.ts";
-import { verifiedDigestOf } from "./oci/digest.ts";
+import { AirgapError, errorMessage } from "../errors.ts";
+import { DigestMismatchError, InterruptedError } from "../transport/errors.ts";
+import { verifiedDigestOf } from "../oci/digest.ts";
 import { observeBytes } from "./streams.ts";
-import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest, storedChildren } from "./oci/manifest.ts";
-import { isManifestType } from "./oci/media.ts";
-import { type PushOutcome, readAll, type Store } from "./store/types.ts";
+import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest, storedChildren } from "../oci/manifest.ts";
+import { isManifestType } from "../oci/media.ts";
+import { type PushOutcome, readAll, type Store } from "../store/types.ts";
 
 /** One image to copy. */
 export interface CopyRoot {

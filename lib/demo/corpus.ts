@@ -6,10 +6,10 @@
  * @module
  */
 import { gzipSync } from "node:zlib";
-import { digestOf } from "./oci/digest.ts";
-import { type Descriptor, encodeJson, type Platform } from "./oci/manifest.ts";
-import * as media from "./oci/media.ts";
-import { encodeHeader, padding, TAR_END } from "./tar.ts";
+import { digestOf } from "../oci/digest.ts";
+import { type Descriptor, encodeJson, type Platform } from "../oci/manifest.ts";
+import * as media from "../oci/media.ts";
+import { encodeHeader, padding, TAR_END } from "../store/tar.ts";
 
 /** A blob with its bytes. */
 export interface Blob {

@@ -18,15 +18,15 @@
  */
 import type { Lock } from "../../schemas/lock.ts";
 import { artifactAnnotations, type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
-import { type CopyEvent, copyGraph, type CopyRoot } from "../copy.ts";
-import type { Declaration } from "../declaration.ts";
+import { type CopyEvent, copyGraph, type CopyRoot } from "./copy.ts";
+import type { Declaration } from "../plan/declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
-import { formatLock, lockBlobs, withSources, writeLock } from "../lock.ts";
+import { formatLock, lockBlobs, withSources, writeLock } from "../plan/lock.ts";
 import { InterruptedError } from "../transport/errors.ts";
 import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
 import type { ChartArtifact } from "../oci/chart.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
-import { chartArchiveImage, copyChartsInto, withChartBlobs } from "./charts.ts";
+import { chartArchiveImage, copyChartsInto, withChartBlobs } from "../artifacts/charts.ts";
 import {
   archiveOrder,
   graphOf,
@@ -37,7 +37,7 @@ import {
   resolveEach,
   ResolveError,
   resolvingPlan,
-} from "../plan.ts";
+} from "../plan/plan.ts";
 import {
   type ImageFailure,
   isLocalFailure,
@@ -45,12 +45,12 @@ import {
   sortFailures,
   stopWhenUnreachable,
   writeFailedList,
-} from "../failures.ts";
-import { displayPath, onlyRequested } from "../declaration.ts";
-import { type PhasePlan, type Reporter, trace } from "../progress.ts";
-import { type NetworkOptions, type RegistryPool, registryPool } from "../registries.ts";
+} from "../report/failures.ts";
+import { displayPath, onlyRequested } from "../plan/declaration.ts";
+import { type PhasePlan, type Reporter, trace } from "../report/progress.ts";
+import { type NetworkOptions, type RegistryPool, registryPool } from "../store/registry/pool.ts";
 import { type ArchiveSummary, type ArchiveWriter, createArchive } from "../store/archive.ts";
-import { type Base, deltaSize, formatDeltaSize } from "../delta.ts";
+import { type Base, deltaSize, formatDeltaSize } from "../plan/delta.ts";
 import { formatBytes, formatDuration, formatRate, plural } from "../format.ts";
 import { basename } from "node:path";
 import { type CacheLease, type CacheStore, openCache } from "../store/cache.ts";
@@ -60,7 +60,7 @@ import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 import { verifyingStream } from "../oci/digest.ts";
 import { isManifestType } from "../oci/media.ts";
 import { openVolumes } from "../store/volumes.ts";
-import { concatStreams } from "../streams.ts";
+import { concatStreams } from "./streams.ts";
 import { noSpaceError } from "../fsutil.ts";
 
 /** Options of {@link saveCommand}. */

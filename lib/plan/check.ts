@@ -8,7 +8,7 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
-import { type Config, ConfigSchema } from "../schemas/config.ts";
+import { type Config, ConfigSchema } from "../../schemas/config.ts";
 import {
   declarationFromConfig,
   type DeclarationOverrides,
@@ -16,13 +16,13 @@ import {
   needsCredentials,
   registrySettings,
 } from "./declaration.ts";
-import { AirgapError, errorMessage } from "./errors.ts";
-import { loadVerifyKey } from "./artifacts/verify.ts";
-import { parsePlatformSelector } from "./oci/platform.ts";
-import { normaliseRegistryHost, sourceReference } from "./ref.ts";
-import { declaredSources } from "./sources/declared.ts";
-import { checkImageList } from "./sources/list.ts";
-import { windowsSelector } from "./windows.ts";
+import { AirgapError, errorMessage } from "../errors.ts";
+import { loadVerifyKey } from "../artifacts/verify.ts";
+import { parsePlatformSelector } from "../oci/platform.ts";
+import { normaliseRegistryHost, sourceReference } from "../ref.ts";
+import { declaredSources } from "../sources/declared.ts";
+import { checkImageList } from "../sources/list.ts";
+import { windowsSelector } from "./windows_requests.ts";
 import { byPosition, checkYaml } from "./yaml.ts";
 
 /** A chart version as Helm accepts it: SemVer, optionally with a `v` (no ranges: versions are exact). */

@@ -8,8 +8,8 @@
  * adds the `image`, `summary` and `error` events from the result.
  * @module
  */
-import type { Event } from "../schemas/output.ts";
-import { AirgapError, errorMessage } from "./errors.ts";
+import type { Event } from "../../schemas/output.ts";
+import { AirgapError, errorMessage } from "../errors.ts";
 import {
   DigestMismatchError,
   NetworkError,
@@ -18,9 +18,9 @@ import {
   TlsError,
   TransientError,
   UnauthorizedError,
-} from "./transport/errors.ts";
+} from "../transport/errors.ts";
 import { failureCause, type ImageFailure } from "./failures.ts";
-import type { Descriptor } from "./oci/manifest.ts";
+import type { Descriptor } from "../oci/manifest.ts";
 import type { Phase, Reporter } from "./progress.ts";
 
 /** Where events go: one JSON document per line. */

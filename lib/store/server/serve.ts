@@ -6,10 +6,10 @@
  * @module
  */
 import { join } from "node:path";
-import { AirgapError, usageError, withContext } from "../errors.ts";
-import { splitRegistryArgument } from "../ref.ts";
-import { openArchive } from "../store/archive.ts";
-import { openCache } from "../store/cache.ts";
+import { AirgapError, usageError, withContext } from "../../errors.ts";
+import { splitRegistryArgument } from "../../ref.ts";
+import { openArchive } from "../archive.ts";
+import { openCache } from "../cache.ts";
 import {
   archiveImages,
   cacheImages,
@@ -20,9 +20,9 @@ import {
   sourceNaming,
   startServer,
   type StoredImage,
-} from "../store/server.ts";
-import type { Store } from "../store/types.ts";
-import type { Descriptor } from "../oci/manifest.ts";
+} from "../server.ts";
+import type { Store } from "../types.ts";
+import type { Descriptor } from "../../oci/manifest.ts";
 
 /** Options of {@link serveCommand}. */
 export interface ServeOptions {

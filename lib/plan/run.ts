@@ -5,9 +5,9 @@
  */
 import { type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
 import type { Lock } from "../../schemas/lock.ts";
-import type { Declaration } from "../declaration.ts";
+import type { Declaration } from "./declaration.ts";
 import { formatBytes, formatTable, shortDigest } from "../format.ts";
-import { withSources } from "../lock.ts";
+import { withSources } from "./lock.ts";
 import {
   lockFromImages,
   makePlan,
@@ -16,14 +16,14 @@ import {
   resolveEach,
   ResolveError,
   resolvingPlan,
-} from "../plan.ts";
-import { type ImageFailure, retryFlags, writeFailedList } from "../failures.ts";
-import { displayPath, onlyRequested } from "../declaration.ts";
+} from "./plan.ts";
+import { type ImageFailure, retryFlags, writeFailedList } from "../report/failures.ts";
+import { displayPath, onlyRequested } from "./declaration.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
-import type { Reporter } from "../progress.ts";
-import { type NetworkOptions, registryPool } from "../registries.ts";
+import type { Reporter } from "../report/progress.ts";
+import { type NetworkOptions, registryPool } from "../store/registry/pool.ts";
 import { openCache } from "../store/cache.ts";
-import { type Base, formatDeltaSize } from "../delta.ts";
+import { type Base, formatDeltaSize } from "./delta.ts";
 
 /** Options of {@link planCommand}. */
 export interface PlanOptions {

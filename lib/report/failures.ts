@@ -7,7 +7,7 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { AirgapError, errorMessage } from "./errors.ts";
+import { AirgapError, errorMessage } from "../errors.ts";
 import {
   DigestMismatchError,
   InterruptedError,
@@ -17,9 +17,9 @@ import {
   TimeoutError,
   TlsError,
   UnauthorizedError,
-} from "./transport/errors.ts";
-import type { Descriptor } from "./oci/manifest.ts";
-import type { Store } from "./store/types.ts";
+} from "../transport/errors.ts";
+import type { Descriptor } from "../oci/manifest.ts";
+import type { Store } from "../store/types.ts";
 
 /** One image that could not be resolved, saved or loaded. */
 export interface ImageFailure {

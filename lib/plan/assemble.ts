@@ -10,9 +10,10 @@
  * the index is new, and the tags it came from are pinned in the lock.
  * @module
  */
-import { AirgapError, errorMessage } from "./errors.ts";
-import { type Descriptor, encodeJson, parseManifest, type Platform } from "./oci/manifest.ts";
-import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, isIndexType, OCI_INDEX } from "./oci/media.ts";
+import { REFERENCE_DIGEST } from "../oci/annotations.ts";
+import { AirgapError, errorMessage } from "../errors.ts";
+import { type Descriptor, encodeJson, parseManifest, type Platform } from "../oci/manifest.ts";
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, isIndexType, OCI_INDEX } from "../oci/media.ts";
 import {
   formatPlatform,
   isAttestation,
@@ -22,9 +23,9 @@ import {
   selectEntries,
   selectorMatches,
   unmetWants,
-} from "./oci/platform.ts";
-import { windowsTagSuffixes } from "./oci/windows.ts";
-import type { ResolvedManifest } from "./store/types.ts";
+} from "../oci/platform.ts";
+import { windowsTagSuffixes } from "../oci/windows.ts";
+import type { ResolvedManifest } from "../store/types.ts";
 
 /** The platform an image config declares (as `docker manifest create` copies it into a list). */
 export function platformFromConfig(bytes: Uint8Array, what: string): Platform {
@@ -167,7 +168,7 @@ export async function findPlatforms(ctx: AssemblyContext): Promise<Assembly> {
       );
       const kept = new Set(images.map((d) => d.digest));
       const useful = offer.filter((d) =>
-        kept.has(d.digest) || (isAttestation(d) && kept.has(d.annotations?.["vnd.docker.reference.digest"] ?? ""))
+        kept.has(d.digest) || (isAttestation(d) && kept.has(d.annotations?.[REFERENCE_DIGEST] ?? ""))
       );
       const meetsThis = useful.some((d) => d.platform && unmetWants([want], [d.platform]).length === 0);
       if (!meetsThis) continue;

@@ -4,9 +4,9 @@
  * for cross-repository mounts are shared by every image.
  * @module
  */
-import { createRegistryClient, type RegistrySettings } from "./store/registry/client.ts";
-import { type RegistryStore, registryStore, type RegistryStoreOptions } from "./store/registry/store.ts";
-import type { NetworkEvents, Timeouts } from "./transport/http.ts";
+import { createRegistryClient, type RegistrySettings } from "./client.ts";
+import { type RegistryStore, registryStore, type RegistryStoreOptions } from "./store.ts";
+import type { NetworkEvents, Timeouts } from "../../transport/http.ts";
 
 /** Network settings of a run (command line), applied to every registry of a pool. */
 export interface NetworkOptions {

@@ -8,24 +8,18 @@
  * `helm install oci://…` finds them.
  * @module
  */
+import { CHART_NAME_ANNOTATION, CHART_VERSION_ANNOTATION } from "../oci/annotations.ts";
 import { join } from "node:path";
-import { type CopyEvent, copyGraph } from "../copy.ts";
+import { type CopyEvent, copyGraph } from "../transfer/copy.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
-import {
-  CHART_NAME_ANNOTATION,
-  CHART_VERSION_ANNOTATION,
-  type ChartArtifact,
-  chartLayer,
-  chartTag,
-  isChartEntry,
-} from "../oci/chart.ts";
+import { type ChartArtifact, chartLayer, chartTag, isChartEntry } from "../oci/chart.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { formatReference, parseReference, type Reference } from "../ref.ts";
 import { type ArchiveImage, type ArchiveIndexEntry, type ArchiveReader, openArchive } from "../store/archive.ts";
 import type { CacheStore } from "../store/cache.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import type { Store } from "../store/types.ts";
-import { writeStreamToFile } from "../streams.ts";
+import { writeStreamToFile } from "../transfer/streams.ts";
 import { replaceFile } from "../fsutil.ts";
 
 /** The index.json entry of a chart artifact. */

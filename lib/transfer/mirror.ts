@@ -14,24 +14,24 @@
  * @module
  */
 import type { Lock } from "../../schemas/lock.ts";
-import { copyGraph, type CopyRoot, limiter } from "../copy.ts";
-import { type Declaration, displayPath, onlyRequested } from "../declaration.ts";
-import { type ImageFailure, sortFailures, writeFailedList } from "../failures.ts";
-import type { Base } from "../delta.ts";
+import { copyGraph, type CopyRoot, limiter } from "./copy.ts";
+import { type Declaration, displayPath, onlyRequested } from "../plan/declaration.ts";
+import { type ImageFailure, sortFailures, writeFailedList } from "../report/failures.ts";
+import type { Base } from "../plan/delta.ts";
 import { AirgapError } from "../errors.ts";
 import { artifactAnnotations, type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
 import { type ArtifactTarget, pushArtifacts } from "../artifacts/deliver.ts";
-import { withSources, writeLock } from "../lock.ts";
+import { withSources, writeLock } from "../plan/lock.ts";
 import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
 import type { Descriptor } from "../oci/manifest.ts";
-import { graphOf, lockFromImages, type ResolvedImage, resolveEach, ResolveError } from "../plan.ts";
-import type { Reporter } from "../progress.ts";
+import { graphOf, lockFromImages, type ResolvedImage, resolveEach, ResolveError } from "../plan/plan.ts";
+import type { Reporter } from "../report/progress.ts";
 import { formatReference, type Reference, targetReference } from "../ref.ts";
-import { type NetworkOptions, type RegistryPool, registryPool } from "../registries.ts";
+import { type NetworkOptions, type RegistryPool, registryPool } from "../store/registry/pool.ts";
 import { type CacheStore, openCache } from "../store/cache.ts";
 import type { RegistryStats, RegistryStore } from "../store/registry/store.ts";
 import { resolveSources } from "../sources/resolve.ts";
-import { explainRefusal } from "./absent.ts";
+import { explainRefusal } from "./refusal.ts";
 import { ensureExternalBlobs, type LoadedImage, tagPerOs } from "./load.ts";
 import { cacheFirst } from "./save.ts";
 

@@ -5,17 +5,17 @@
  * @module
  */
 import { dirname, isAbsolute, relative, resolve } from "node:path";
-import { type Config, ConfigSchema, type RegistrySettingsConfig } from "../schemas/config.ts";
-import { AirgapError, errorMessage } from "./errors.ts";
-import { parsePlatformSelector, type PlatformSelector } from "./oci/platform.ts";
-import { normaliseRegistryHost, parseReference, type Reference, sourceReference } from "./ref.ts";
-import { declaredSources, type SourceSpec } from "./sources/declared.ts";
-import { readImageList } from "./sources/list.ts";
-import type { RegistrySettings } from "./store/registry/client.ts";
-import { parseTimeout } from "./transport/http.ts";
-import type { ForeignLayerPolicy } from "./oci/foreign.ts";
-import type { ArtifactKind } from "./artifacts/discover.ts";
-import { type WindowsInput, windowsRequests } from "./windows.ts";
+import { type Config, ConfigSchema, type RegistrySettingsConfig } from "../../schemas/config.ts";
+import { AirgapError, errorMessage } from "../errors.ts";
+import { parsePlatformSelector, type PlatformSelector } from "../oci/platform.ts";
+import { normaliseRegistryHost, parseReference, type Reference, sourceReference } from "../ref.ts";
+import { declaredSources, type SourceSpec } from "../sources/declared.ts";
+import { readImageList } from "../sources/list.ts";
+import type { RegistrySettings } from "../store/registry/client.ts";
+import { parseTimeout } from "../transport/http.ts";
+import type { ForeignLayerPolicy } from "../oci/foreign.ts";
+import type { ArtifactKind } from "../artifacts/discover.ts";
+import { type WindowsInput, windowsRequests } from "./windows_requests.ts";
 import { parseYamlLocated } from "./yaml.ts";
 
 /** One image to resolve. */

@@ -4,9 +4,9 @@
  * version bump shows as a readable git diff.
  * @module
  */
-import { type Lock, type LockedArtifact, type LockedImage, type LockedSource, LockSchema } from "../schemas/lock.ts";
-import { AirgapError, errorMessage } from "./errors.ts";
-import { writeFileAtomic } from "./fsutil.ts";
+import { type Lock, type LockedArtifact, type LockedImage, type LockedSource, LockSchema } from "../../schemas/lock.ts";
+import { AirgapError, errorMessage } from "../errors.ts";
+import { writeFileAtomic } from "../fsutil.ts";
 
 /** Parse lock text (JSON), validating it. `file` names it in errors. */
 export function parseLock(text: string, file: string): Lock {

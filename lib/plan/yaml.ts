@@ -5,8 +5,8 @@
  */
 import { type Document, isMap, isNode, isPair, isScalar, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
-import { AirgapError } from "./errors.ts";
-import { didYouMean } from "./suggest.ts";
+import { AirgapError } from "../errors.ts";
+import { didYouMean } from "../suggest.ts";
 
 function describePath(path: readonly PropertyKey[]): string {
   let out = "";

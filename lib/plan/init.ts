@@ -7,9 +7,9 @@
  * @module
  */
 import { AirgapError, errorMessage, usageError } from "../errors.ts";
-import { EXAMPLE_DECLARATION } from "../example.ts";
+import { EXAMPLE_DECLARATION } from "./example.ts";
 import { rancherReleaseTag } from "../sources/rancher.ts";
-import { displayPath } from "../declaration.ts";
+import { displayPath } from "./declaration.ts";
 
 /** Options of {@link initCommand}. */
 export interface InitOptions {
