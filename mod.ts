@@ -45,6 +45,7 @@ export {
   TimeoutError,
   TlsError,
   TransientError,
+  TransportError,
   UnauthorizedError,
 } from "./lib/transport/errors.ts";
 /** The one HTTP transport and retry policy (timeouts, redirects, credentials bound to their origin). */

@@ -82,17 +82,21 @@ export function limiter(concurrency: number) {
   const waiting: { priority: number; start: () => void }[] = [];
   return async <T>(task: () => Promise<T>, priority = 1): Promise<T> => {
     if (active >= concurrency) {
+      // Wait for a finishing task to hand over its slot (`active` already counts it): a slot
+      // freed and then taken would let a caller arriving in between make one too many.
       await new Promise<void>((start) => {
         const at = waiting.findIndex((w) => w.priority > priority);
         waiting.splice(at === -1 ? waiting.length : at, 0, { priority, start });
       });
+    } else {
+      active++;
     }
-    active++;
     try {
       return await task();
     } finally {
-      active--;
-      waiting.shift()?.start();
+      const next = waiting.shift();
+      if (next) next.start();
+      else active--;
     }
   };
 }

@@ -11,45 +11,50 @@ import { AirgapError, type ErrorContext } from "../errors.ts";
 
 type Options = { cause?: unknown; exitCode?: number };
 
+/**
+ * The transport's errors restate themselves as their own kind: wrapping a
+ * not-found with the image's name must stay a not-found (retries, keep-going
+ * causes and hints decide on the class). Every kind here takes
+ * `(message, context, options)`; a kind with fields of its own adds them to
+ * {@link kindOptions}.
+ */
+export abstract class TransportError extends AirgapError {
+  /** The options that make another error of this kind: exit code, and the kind's own fields. */
+  protected kindOptions(): Options & Record<string, unknown> {
+    return { exitCode: this.exitCode };
+  }
+
+  /** The same kind of failure, restated (the original is kept as `cause`). */
+  override withMessage(message: string, context: ErrorContext): this {
+    const Kind = this.constructor as new (message: string, context: ErrorContext, options: Options) => this;
+    return new Kind(message, context, { ...this.kindOptions(), cause: this });
+  }
+}
+
 /** The registry or server says the thing does not exist (404, NAME_UNKNOWN, MANIFEST_UNKNOWN…). */
-export class NotFoundError extends AirgapError {
+export class NotFoundError extends TransportError {
   /** `message` is the one line shown; `context` says what, to which image, where. */
   constructor(message: string, context: ErrorContext = {}, options?: Options) {
     super(message, context, options);
     this.name = "NotFoundError";
   }
-
-  /** The same kind of failure, restated (the original is kept as `cause`). */
-  override withMessage(message: string, context: ErrorContext): NotFoundError {
-    return new NotFoundError(message, context, { cause: this });
-  }
 }
 
 /** Credentials missing, wrong, or not enough (HTTP 401 or 403). Never retried. */
-export class UnauthorizedError extends AirgapError {
+export class UnauthorizedError extends TransportError {
   /** `message` is the one line shown; `context` says what, to which image, where. */
   constructor(message: string, context: ErrorContext = {}, options?: Options) {
     super(message, context, options);
     this.name = "UnauthorizedError";
   }
-
-  /** The same kind of failure, restated (the original is kept as `cause`). */
-  override withMessage(message: string, context: ErrorContext): UnauthorizedError {
-    return new UnauthorizedError(message, context, { cause: this });
-  }
 }
 
 /** Content that does not hash to (or is not the size of) its descriptor. */
-export class DigestMismatchError extends AirgapError {
+export class DigestMismatchError extends TransportError {
   /** `message` is the one line shown; `context` says what, to which image, where. */
   constructor(message: string, context: ErrorContext = {}, options?: Options) {
     super(message, { op: "verify", ...context }, options);
     this.name = "DigestMismatchError";
-  }
-
-  /** The same kind of failure, restated (the original is kept as `cause`). */
-  override withMessage(message: string, context: ErrorContext): DigestMismatchError {
-    return new DigestMismatchError(message, context, { cause: this });
   }
 }
 
@@ -58,7 +63,7 @@ export class DigestMismatchError extends AirgapError {
  * reset, a stalled or truncated body. `retryAfterMs` is the server's wish
  * (`Retry-After`), when it said one.
  */
-export class TransientError extends AirgapError {
+export class TransientError extends TransportError {
   /** How long the server asked us to wait, in milliseconds. */
   readonly retryAfterMs?: number;
   /** `message` is the one line shown; `context` says what, to which image, where. */
@@ -68,9 +73,9 @@ export class TransientError extends AirgapError {
     this.retryAfterMs = options?.retryAfterMs;
   }
 
-  /** The same kind of failure, restated (the original is kept as `cause`). */
-  override withMessage(message: string, context: ErrorContext): TransientError {
-    return new TransientError(message, context, { cause: this, retryAfterMs: this.retryAfterMs });
+  /** A restated transient error keeps the server's wish. */
+  protected override kindOptions(): Options & { retryAfterMs?: number } {
+    return { ...super.kindOptions(), retryAfterMs: this.retryAfterMs };
   }
 }
 
@@ -81,18 +86,13 @@ export class TimeoutError extends TransientError {
     super(message, context, options);
     this.name = "TimeoutError";
   }
-
-  /** The same kind of failure, restated (the original is kept as `cause`). */
-  override withMessage(message: string, context: ErrorContext): TimeoutError {
-    return new TimeoutError(message, context, { cause: this });
-  }
 }
 
 /**
  * The TLS handshake failed. `plainHttp` is true when the other side speaks
  * plain HTTP (the only case where `insecure: true` is the right hint).
  */
-export class TlsError extends AirgapError {
+export class TlsError extends TransportError {
   /** The server answered the handshake with plain HTTP. */
   readonly plainHttp: boolean;
   /** `message` is the one line shown; `context` says what, to which image, where. */
@@ -102,23 +102,18 @@ export class TlsError extends AirgapError {
     this.plainHttp = options?.plainHttp ?? false;
   }
 
-  /** The same kind of failure, restated (the original is kept as `cause`). */
-  override withMessage(message: string, context: ErrorContext): TlsError {
-    return new TlsError(message, context, { cause: this, plainHttp: this.plainHttp });
+  /** A restated TLS error still knows whether the other side spoke plain HTTP. */
+  protected override kindOptions(): Options & { plainHttp: boolean } {
+    return { ...super.kindOptions(), plainHttp: this.plainHttp };
   }
 }
 
 /** The host answers HTTP but not the registry API (`GET /v2/` is 404 or an HTML page). */
-export class NotARegistryError extends AirgapError {
+export class NotARegistryError extends TransportError {
   /** `message` is the one line shown; `context` says what, to which image, where. */
   constructor(message: string, context: ErrorContext = {}, options?: Options) {
     super(message, context, options);
     this.name = "NotARegistryError";
-  }
-
-  /** The same kind of failure, restated (the original is kept as `cause`). */
-  override withMessage(message: string, context: ErrorContext): NotARegistryError {
-    return new NotARegistryError(message, context, { cause: this });
   }
 }
 
@@ -126,7 +121,7 @@ export class NotARegistryError extends AirgapError {
  * The host could not be reached: DNS (`temporary` false: asking again does
  * not help within a run) or the connection refused or reset (`temporary`).
  */
-export class NetworkError extends AirgapError {
+export class NetworkError extends TransportError {
   /** Worth trying again (refused, reset), unlike a name that does not resolve. */
   readonly temporary: boolean;
   /** `message` is the one line shown; `context` says what, to which image, where. */
@@ -136,23 +131,18 @@ export class NetworkError extends AirgapError {
     this.temporary = options?.temporary ?? true;
   }
 
-  /** The same kind of failure, restated (the original is kept as `cause`). */
-  override withMessage(message: string, context: ErrorContext): NetworkError {
-    return new NetworkError(message, context, { cause: this, temporary: this.temporary });
+  /** A restated network error stays as temporary (or not) as it was. */
+  protected override kindOptions(): Options & { temporary: boolean } {
+    return { ...super.kindOptions(), temporary: this.temporary };
   }
 }
 
 /** The run was cancelled (Ctrl-C, SIGTERM, or an embedding program's AbortSignal). Exit code 130. */
-export class InterruptedError extends AirgapError {
+export class InterruptedError extends TransportError {
   /** `message` is the one line shown; `context` says what, to which image, where. */
   constructor(message = "interrupted", context: ErrorContext = {}, options?: Options) {
     super(message, context, { exitCode: 130, ...options });
     this.name = "InterruptedError";
-  }
-
-  /** The same kind of failure, restated (the original is kept as `cause`). */
-  override withMessage(message: string, context: ErrorContext): InterruptedError {
-    return new InterruptedError(message, context, { cause: this });
   }
 }
 
