@@ -37,6 +37,7 @@ export { AirgapError, type ErrorContext } from "./lib/errors.ts";
 /** The kinds of failure (decide on the class, never on the message), and whether one is worth retrying. */
 export {
   DigestMismatchError,
+  type ErrorOptions,
   InterruptedError,
   isTemporary,
   NetworkError,

@@ -9,7 +9,8 @@
  */
 import { AirgapError, type ErrorContext } from "../errors.ts";
 
-type Options = { cause?: unknown; exitCode?: number };
+/** What makes an error of a kind besides its message and context: the cause and the exit code. */
+export type ErrorOptions = { cause?: unknown; exitCode?: number };
 
 /**
  * The transport's errors restate themselves as their own kind: wrapping a
@@ -20,13 +21,13 @@ type Options = { cause?: unknown; exitCode?: number };
  */
 export abstract class TransportError extends AirgapError {
   /** The options that make another error of this kind: exit code, and the kind's own fields. */
-  protected kindOptions(): Options & Record<string, unknown> {
+  protected kindOptions(): ErrorOptions & Record<string, unknown> {
     return { exitCode: this.exitCode };
   }
 
   /** The same kind of failure, restated (the original is kept as `cause`). */
   override withMessage(message: string, context: ErrorContext): this {
-    const Kind = this.constructor as new (message: string, context: ErrorContext, options: Options) => this;
+    const Kind = this.constructor as new (message: string, context: ErrorContext, options: ErrorOptions) => this;
     return new Kind(message, context, { ...this.kindOptions(), cause: this });
   }
 }
@@ -34,7 +35,7 @@ export abstract class TransportError extends AirgapError {
 /** The registry or server says the thing does not exist (404, NAME_UNKNOWN, MANIFEST_UNKNOWN…). */
 export class NotFoundError extends TransportError {
   /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message: string, context: ErrorContext = {}, options?: Options) {
+  constructor(message: string, context: ErrorContext = {}, options?: ErrorOptions) {
     super(message, context, options);
     this.name = "NotFoundError";
   }
@@ -43,7 +44,7 @@ export class NotFoundError extends TransportError {
 /** Credentials missing, wrong, or not enough (HTTP 401 or 403). Never retried. */
 export class UnauthorizedError extends TransportError {
   /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message: string, context: ErrorContext = {}, options?: Options) {
+  constructor(message: string, context: ErrorContext = {}, options?: ErrorOptions) {
     super(message, context, options);
     this.name = "UnauthorizedError";
   }
@@ -52,7 +53,7 @@ export class UnauthorizedError extends TransportError {
 /** Content that does not hash to (or is not the size of) its descriptor. */
 export class DigestMismatchError extends TransportError {
   /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message: string, context: ErrorContext = {}, options?: Options) {
+  constructor(message: string, context: ErrorContext = {}, options?: ErrorOptions) {
     super(message, { op: "verify", ...context }, options);
     this.name = "DigestMismatchError";
   }
@@ -67,14 +68,14 @@ export class TransientError extends TransportError {
   /** How long the server asked us to wait, in milliseconds. */
   readonly retryAfterMs?: number;
   /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message: string, context: ErrorContext = {}, options?: Options & { retryAfterMs?: number }) {
+  constructor(message: string, context: ErrorContext = {}, options?: ErrorOptions & { retryAfterMs?: number }) {
     super(message, context, options);
     this.name = "TransientError";
     this.retryAfterMs = options?.retryAfterMs;
   }
 
   /** A restated transient error keeps the server's wish. */
-  protected override kindOptions(): Options & { retryAfterMs?: number } {
+  protected override kindOptions(): ErrorOptions & { retryAfterMs?: number } {
     return { ...super.kindOptions(), retryAfterMs: this.retryAfterMs };
   }
 }
@@ -82,7 +83,7 @@ export class TransientError extends TransportError {
 /** No response headers, or no body byte, within the timeout. Temporary. */
 export class TimeoutError extends TransientError {
   /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message: string, context: ErrorContext = {}, options?: Options) {
+  constructor(message: string, context: ErrorContext = {}, options?: ErrorOptions) {
     super(message, context, options);
     this.name = "TimeoutError";
   }
@@ -96,14 +97,14 @@ export class TlsError extends TransportError {
   /** The server answered the handshake with plain HTTP. */
   readonly plainHttp: boolean;
   /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message: string, context: ErrorContext = {}, options?: Options & { plainHttp?: boolean }) {
+  constructor(message: string, context: ErrorContext = {}, options?: ErrorOptions & { plainHttp?: boolean }) {
     super(message, context, options);
     this.name = "TlsError";
     this.plainHttp = options?.plainHttp ?? false;
   }
 
   /** A restated TLS error still knows whether the other side spoke plain HTTP. */
-  protected override kindOptions(): Options & { plainHttp: boolean } {
+  protected override kindOptions(): ErrorOptions & { plainHttp: boolean } {
     return { ...super.kindOptions(), plainHttp: this.plainHttp };
   }
 }
@@ -111,7 +112,7 @@ export class TlsError extends TransportError {
 /** The host answers HTTP but not the registry API (`GET /v2/` is 404 or an HTML page). */
 export class NotARegistryError extends TransportError {
   /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message: string, context: ErrorContext = {}, options?: Options) {
+  constructor(message: string, context: ErrorContext = {}, options?: ErrorOptions) {
     super(message, context, options);
     this.name = "NotARegistryError";
   }
@@ -125,14 +126,14 @@ export class NetworkError extends TransportError {
   /** Worth trying again (refused, reset), unlike a name that does not resolve. */
   readonly temporary: boolean;
   /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message: string, context: ErrorContext = {}, options?: Options & { temporary?: boolean }) {
+  constructor(message: string, context: ErrorContext = {}, options?: ErrorOptions & { temporary?: boolean }) {
     super(message, context, options);
     this.name = "NetworkError";
     this.temporary = options?.temporary ?? true;
   }
 
   /** A restated network error stays as temporary (or not) as it was. */
-  protected override kindOptions(): Options & { temporary: boolean } {
+  protected override kindOptions(): ErrorOptions & { temporary: boolean } {
     return { ...super.kindOptions(), temporary: this.temporary };
   }
 }
@@ -140,7 +141,7 @@ export class NetworkError extends TransportError {
 /** The run was cancelled (Ctrl-C, SIGTERM, or an embedding program's AbortSignal). Exit code 130. */
 export class InterruptedError extends TransportError {
   /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message = "interrupted", context: ErrorContext = {}, options?: Options) {
+  constructor(message = "interrupted", context: ErrorContext = {}, options?: ErrorOptions) {
     super(message, context, { exitCode: 130, ...options });
     this.name = "InterruptedError";
   }
