@@ -10,8 +10,8 @@
  * Retries are not here but in `retry.ts`, around whole requests.
  * @module
  */
-import { AirgapError, errorMessage } from "../errors.ts";
-import { classifyFetchError, InterruptedError, TimeoutError, TransientError } from "./errors.ts";
+import { AirgapError } from "../errors.ts";
+import { Watchdog } from "./watchdog.ts";
 import { redirectHop, refuseUrl, sendsCredentials } from "./origin.ts";
 
 /** How long silence is tolerated. */
@@ -198,7 +198,7 @@ export function createTransport(options: TransportOptions = {}): Transport {
     if (init.authorization && sendsCredentials(url, init.authorization.origin)) {
       headers.authorization = init.authorization.header;
     }
-    const watch = watchdog(url.host, init.what, timeouts, events, init.signal, waitingAfterMs);
+    const watch = new Watchdog(url.host, init.what, timeouts, events, init.signal, waitingAfterMs);
     // A large body in memory (a 64 MiB upload chunk) is sent in slices so its progress counts as life.
     if (body instanceof Uint8Array && body.byteLength > SLICE) body = slices(body);
     if (body instanceof ReadableStream) body = watch.observeUpload(body);
@@ -236,156 +236,6 @@ export function createTransport(options: TransportOptions = {}): Transport {
     events,
     close() {
       client?.close();
-    },
-  };
-}
-
-/**
- * The silence timer of one exchange: aborts it after `headersMs` without
- * response headers or `idleMs` without a body byte, reports waiting, and
- * turns what the aborted fetch throws into the right typed error.
- */
-function watchdog(
-  host: string,
-  what: string,
-  timeouts: Timeouts,
-  events: NetworkEvents,
-  outer: AbortSignal | undefined,
-  waitingAfterMs: number,
-) {
-  const local = new AbortController();
-  // Not AbortSignal.any: a run-long outer signal would keep every exchange's signal, and with it the
-  // listeners and bodies below, alive to the end of the run (memory grew with each image). A listener
-  // removed in stop() forwards it instead.
-  const forward = () => local.abort(outer!.reason);
-  if (outer?.aborted) forward();
-  else outer?.addEventListener("abort", forward, { once: true });
-  const signal = local.signal;
-  let last = Date.now();
-  let limit = timeouts.headersMs;
-  let phase = "response";
-  let reported = 0;
-  // Only silence on the network side counts: not a consumer that has not
-  // asked for more yet, nor a source an upload is still reading from.
-  let armed = true;
-  let timedOut: TimeoutError | undefined;
-  let sourceError: unknown;
-  const tickMs = Math.max(20, Math.min(1000, Math.floor(Math.min(timeouts.headersMs, timeouts.idleMs) / 4)));
-  const timer = setInterval(() => {
-    if (!armed) return;
-    const silent = Date.now() - last;
-    if (silent >= limit) {
-      timedOut = new TimeoutError(`${what}: no ${phase} from ${host} for ${Math.round(silent / 1000)} s`, {
-        where: host,
-      });
-      stop();
-      local.abort(timedOut);
-      return;
-    }
-    if (events.waiting && silent >= waitingAfterMs && silent - reported >= (reported ? 2 * waitingAfterMs : 0)) {
-      reported = silent;
-      events.waiting({ host, seconds: Math.round(silent / 1000), what });
-    }
-  }, tickMs);
-  let running = true;
-  function stop() {
-    if (running) clearInterval(timer);
-    outer?.removeEventListener("abort", forward);
-    running = false;
-  }
-  const arm = (on: boolean) => {
-    last = Date.now();
-    reported = 0;
-    armed = on;
-  };
-  function failure(e: unknown): AirgapError {
-    if (timedOut) return timedOut;
-    if (sourceError instanceof AirgapError) return sourceError;
-    if (sourceError !== undefined) return new AirgapError(`${what}: ${errorMessage(sourceError)}`, {}, { cause: e });
-    if (outer?.aborted) return new InterruptedError(`${what}: interrupted`, { where: host }, { cause: e });
-    return classifyFetchError(e, `${what}: ${host}`, { where: host });
-  }
-  return {
-    signal,
-    stop,
-    failure,
-    headersArrived() {
-      arm(false);
-      limit = timeouts.idleMs;
-      phase = "data";
-    },
-    observeUpload(stream: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-      limit = timeouts.idleMs;
-      const reader = stream.getReader();
-      return new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          arm(false);
-          let chunk: ReadableStreamReadResult<Uint8Array>;
-          try {
-            chunk = await reader.read();
-          } catch (e) {
-            sourceError = e; // the content failed, not the network
-            throw e;
-          }
-          const { done, value } = chunk;
-          if (done) {
-            limit = timeouts.headersMs;
-            controller.close();
-          } else controller.enqueue(value);
-          arm(true);
-        },
-        cancel: (reason) => reader.cancel(reason),
-      });
-    },
-    observeDownload(stream: ReadableStream<Uint8Array>, length?: number): ReadableStream<Uint8Array> {
-      const reader = stream.getReader();
-      let received = 0;
-      // Aborting the fetch does not always settle a body read already waiting (seen with a stalled body: the
-      // timeout fired, the read never returned, the connection stayed open): settle it here, and drop the body.
-      // Not a race with one long-lived promise: each race would leave a reaction on it holding its chunk,
-      // keeping a whole layer in memory while it streams.
-      let abortRead: ((reason: unknown) => void) | undefined;
-      signal.addEventListener("abort", () => {
-        abortRead?.(signal.reason);
-        reader.cancel(signal.reason).catch(() => {});
-      }, { once: true });
-      const read = () =>
-        signal.aborted
-          ? Promise.reject(signal.reason)
-          : new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
-            abortRead = reject;
-            reader.read().then(resolve, reject).finally(() => {
-              if (abortRead === reject) abortRead = undefined;
-            });
-          });
-      return new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          try {
-            arm(true);
-            const { done, value } = await read();
-            arm(false);
-            if (done) {
-              stop();
-              if (length !== undefined && received < length) {
-                throw new TransientError(`${what}: ${host} ended the body after ${received} of ${length} bytes`, {
-                  where: host,
-                });
-              }
-              controller.close();
-              return;
-            }
-            received += value.byteLength;
-            controller.enqueue(value);
-          } catch (e) {
-            stop();
-            controller.error(e instanceof AirgapError ? e : failure(e));
-          }
-        },
-        cancel(reason) {
-          stop();
-          return reader.cancel(reason);
-        },
-      });
     },
   };
 }
