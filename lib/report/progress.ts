@@ -225,126 +225,182 @@ function noColor(): boolean {
 
 /** A reporter on stderr. */
 export function createReporter(options: ReporterOptions = {}): Reporter {
-  const write = options.write ?? ((text: string) => Deno.stderr.writeSync(encoder.encode(text)));
-  const live = !options.quiet && (options.live ?? Deno.stderr.isTerminal());
-  const ansi = options.ansi ?? !noColor();
-  const now = options.now ?? (() => performance.now());
-  const interval = options.interval ?? 10_000;
-  const stallMs = (options.stallSeconds ?? 5) * 1000;
-  let shown = 0; // length of the live line on screen
-  let current: Phase | undefined; // the running phase
-  let waitingFor: { what: string; seconds: number } | undefined;
-
-  const clear = () => {
-    if (shown === 0) return;
-    write(ansi ? "\r\x1b[K" : `\r${" ".repeat(shown)}\r`);
-    shown = 0;
-  };
-  const drawLive = (line: string) => {
-    const width = options.width ?? terminalWidth();
-    const cut = truncateEnd(line, Math.max(10, width - 1));
-    const pad = !ansi && cut.length < shown ? " ".repeat(shown - cut.length) : "";
-    write(`\r${ansi ? "\x1b[K" : ""}${cut}${pad}`);
-    shown = cut.length;
-  };
-  const println = (line: string) => {
-    clear();
-    write(`${line}\n`);
-    if (live) current?.tick();
-  };
-  const waitingText = () => waitingFor ? `waiting for ${waitingFor.what} (${waitingFor.seconds} s)` : "";
-
+  const screen = new Screen(options);
   return {
     info(line) {
-      if (!options.quiet) println(line);
+      if (!options.quiet) screen.println(line);
     },
     detail(line) {
-      if (options.verbose && !options.quiet) println(line);
+      if (options.verbose && !options.quiet) screen.println(line);
     },
     warn(line) {
-      if (!options.quiet) println(`warning: ${line}`);
+      if (!options.quiet) screen.println(`warning: ${line}`);
     },
     waiting(what, seconds) {
-      if (options.quiet) return;
-      waitingFor = { what, seconds: Math.round(seconds) };
-      if (current) current.tick();
-      else if (live) drawLive(waitingText());
-      else write(`${waitingText()}\n`);
+      if (!options.quiet) screen.waiting(what, seconds);
     },
     phase(label, plan) {
-      const tracker = new ProgressTracker(plan);
-      const started = now();
-      let lastMove = started;
-      let lastDraw = -Infinity;
-      let lastPlain = started;
-      let printed = false;
-      const stalled = () => {
-        if (waitingFor) return waitingText();
-        const idle = now() - lastMove;
-        if (idle < stallMs) return "";
-        return `waiting for ${plan.source ?? "data"} (${Math.floor(idle / 1000)} s)`;
-      };
-      const line = () => formatStatus(label, tracker.counts(), now() - started, stalled());
-      const draw = (force = false) => {
-        if (options.quiet) return;
-        const t = now();
-        if (live) {
-          if (!force && t - lastDraw < 100) return;
-          lastDraw = t;
-          drawLive(line());
-        } else if (force || t - lastPlain >= interval) {
-          lastPlain = t;
-          printed = true;
-          write(`${line()}\n`);
-        }
-      };
-      const moved = () => {
-        lastMove = now();
-        waitingFor = undefined;
-      };
-      const ticker = options.quiet
-        ? undefined
-        : setInterval(() => draw(), live ? 1000 : Math.max(250, Math.min(1000, interval)));
-      if (ticker !== undefined) Deno.unrefTimer(ticker);
-      const phase: Phase = {
-        bytes(n, descriptor, imageLabel) {
-          moved();
-          if (tracker.bytes(n, descriptor, imageLabel)) draw();
-        },
-        blobDone(descriptor) {
-          moved();
-          if (tracker.blobDone(descriptor.digest)) draw();
-        },
-        imageDone(imageLabel) {
-          moved();
-          if (!tracker.imageDone(imageLabel)) return;
-          const { images } = tracker.counts();
-          if (options.verbose && !options.quiet) {
-            println(`${plan.done ?? label} ${imageLabel} (${images.done}/${images.total})`);
-          }
-          draw();
-        },
-        tick() {
-          draw(live);
-        },
-        copyEvent(event) {
-          if (event.type === "bytes") phase.bytes(event.bytes, event.descriptor, event.label);
-          else if (event.type === "blob" || event.type === "manifest") phase.blobDone(event.descriptor);
-          else if (event.type === "image") phase.imageDone(event.label);
-        },
-        end() {
-          if (ticker !== undefined) clearInterval(ticker);
-          if (current === phase) current = undefined;
-          if (live) clear();
-          // A CI log that showed this phase under way also shows where it ended.
-          else if (printed && !options.quiet) write(`${line()}\n`);
-        },
-      };
-      current = phase;
-      draw(live);
+      const phase = new PhaseProgress(screen, label, plan, options);
+      screen.current = phase;
+      phase.tick();
       return phase;
     },
   };
+}
+
+/**
+ * The stderr side of a reporter: a live line redrawn in place on a terminal
+ * (cut to its width), plain lines elsewhere; the running phase, and what the
+ * network is waiting for.
+ */
+class Screen {
+  readonly write: (text: string) => void;
+  readonly live: boolean;
+  readonly ansi: boolean;
+  readonly now: () => number;
+  /** The running phase, redrawn after a line is printed above it. */
+  current: PhaseProgress | undefined;
+  /** What a silent request waits for (until bytes move again). */
+  waitingFor: { what: string; seconds: number } | undefined;
+  #shown = 0; // length of the live line on screen
+
+  constructor(readonly options: ReporterOptions) {
+    this.write = options.write ?? ((text: string) => Deno.stderr.writeSync(encoder.encode(text)));
+    this.live = !options.quiet && (options.live ?? Deno.stderr.isTerminal());
+    this.ansi = options.ansi ?? !noColor();
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  clear() {
+    if (this.#shown === 0) return;
+    this.write(this.ansi ? "\r\x1b[K" : `\r${" ".repeat(this.#shown)}\r`);
+    this.#shown = 0;
+  }
+
+  drawLive(line: string) {
+    const width = this.options.width ?? terminalWidth();
+    const cut = truncateEnd(line, Math.max(10, width - 1));
+    const pad = !this.ansi && cut.length < this.#shown ? " ".repeat(this.#shown - cut.length) : "";
+    this.write(`\r${this.ansi ? "\x1b[K" : ""}${cut}${pad}`);
+    this.#shown = cut.length;
+  }
+
+  println(line: string) {
+    this.clear();
+    this.write(`${line}\n`);
+    if (this.live) this.current?.tick();
+  }
+
+  waitingText(): string {
+    return this.waitingFor ? `waiting for ${this.waitingFor.what} (${this.waitingFor.seconds} s)` : "";
+  }
+
+  waiting(what: string, seconds: number) {
+    this.waitingFor = { what, seconds: Math.round(seconds) };
+    if (this.current) this.current.tick();
+    else if (this.live) this.drawLive(this.waitingText());
+    else this.write(`${this.waitingText()}\n`);
+  }
+}
+
+/** One phase's progress: counts from the tracker, drawn at most every 100 ms live or every `interval` plain. */
+class PhaseProgress implements Phase {
+  readonly #tracker: ProgressTracker;
+  readonly #started: number;
+  readonly #stallMs: number;
+  readonly #interval: number;
+  readonly #ticker: ReturnType<typeof setInterval> | undefined;
+  #lastMove: number;
+  #lastDraw = -Infinity;
+  #lastPlain: number;
+  #printed = false;
+
+  constructor(
+    readonly screen: Screen,
+    readonly label: string,
+    readonly plan: PhasePlan,
+    readonly options: ReporterOptions,
+  ) {
+    this.#tracker = new ProgressTracker(plan);
+    this.#started = this.#lastMove = this.#lastPlain = screen.now();
+    this.#stallMs = (options.stallSeconds ?? 5) * 1000;
+    this.#interval = options.interval ?? 10_000;
+    if (!options.quiet) {
+      this.#ticker = setInterval(
+        () => this.#draw(),
+        screen.live ? 1000 : Math.max(250, Math.min(1000, this.#interval)),
+      );
+      Deno.unrefTimer(this.#ticker);
+    }
+  }
+
+  #stalled(): string {
+    if (this.screen.waitingFor) return this.screen.waitingText();
+    const idle = this.screen.now() - this.#lastMove;
+    if (idle < this.#stallMs) return "";
+    return `waiting for ${this.plan.source ?? "data"} (${Math.floor(idle / 1000)} s)`;
+  }
+
+  #line(): string {
+    return formatStatus(this.label, this.#tracker.counts(), this.screen.now() - this.#started, this.#stalled());
+  }
+
+  #draw(force = false) {
+    if (this.options.quiet) return;
+    const t = this.screen.now();
+    if (this.screen.live) {
+      if (!force && t - this.#lastDraw < 100) return;
+      this.#lastDraw = t;
+      this.screen.drawLive(this.#line());
+    } else if (force || t - this.#lastPlain >= this.#interval) {
+      this.#lastPlain = t;
+      this.#printed = true;
+      this.screen.write(`${this.#line()}\n`);
+    }
+  }
+
+  #moved() {
+    this.#lastMove = this.screen.now();
+    this.screen.waitingFor = undefined;
+  }
+
+  bytes(n: number, descriptor?: Descriptor, imageLabel?: string) {
+    this.#moved();
+    if (this.#tracker.bytes(n, descriptor, imageLabel)) this.#draw();
+  }
+
+  blobDone(descriptor: Descriptor) {
+    this.#moved();
+    if (this.#tracker.blobDone(descriptor.digest)) this.#draw();
+  }
+
+  imageDone(imageLabel: string) {
+    this.#moved();
+    if (!this.#tracker.imageDone(imageLabel)) return;
+    const { images } = this.#tracker.counts();
+    if (this.options.verbose && !this.options.quiet) {
+      this.screen.println(`${this.plan.done ?? this.label} ${imageLabel} (${images.done}/${images.total})`);
+    }
+    this.#draw();
+  }
+
+  tick() {
+    this.#draw(this.screen.live);
+  }
+
+  copyEvent(event: CopyEvent) {
+    if (event.type === "bytes") this.bytes(event.bytes, event.descriptor, event.label);
+    else if (event.type === "blob" || event.type === "manifest") this.blobDone(event.descriptor);
+    else if (event.type === "image") this.imageDone(event.label);
+  }
+
+  end() {
+    if (this.#ticker !== undefined) clearInterval(this.#ticker);
+    if (this.screen.current === this) this.screen.current = undefined;
+    if (this.screen.live) this.screen.clear();
+    // A CI log that showed this phase under way also shows where it ended.
+    else if (this.#printed && !this.options.quiet) this.screen.write(`${this.#line()}\n`);
+  }
 }
 
 /**
