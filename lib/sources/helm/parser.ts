@@ -92,49 +92,65 @@ function hexFloat(whole: string, fraction: string, exponent: number): number {
 
 /** Parse a template file into its body and its `define`d templates. */
 export function parseFile(file: string, text: string): ParsedFile {
-  const items = lex(text, file);
-  const defines: TemplateDef[] = [];
-  let index = 0;
-  let line = 1;
+  return new Parser(file, lex(text, file)).file();
+}
 
-  const fail = (why: string, at = line): never => {
-    throw new TemplateError("syntax", why, { template: file, line: at });
-  };
-
-  /** A cursor over one action's tokens. */
-  function cursor(tokens: Token[]) {
-    let i = 0;
-    return {
-      peek: (offset = 0): Token | undefined => tokens[i + offset],
-      next: (): Token | undefined => tokens[i++],
-      done: () => i >= tokens.length,
-    };
+/** A cursor over one action's tokens. */
+class Cursor {
+  #i = 0;
+  constructor(readonly tokens: Token[]) {}
+  peek(offset = 0): Token | undefined {
+    return this.tokens[this.#i + offset];
   }
-  type Cursor = ReturnType<typeof cursor>;
+  next(): Token | undefined {
+    return this.tokens[this.#i++];
+  }
+  done(): boolean {
+    return this.#i >= this.tokens.length;
+  }
+}
 
-  function fieldChain(cur: Cursor): string[] {
+/** Recursive descent over the lexed items of one file, as Go's text/template/parse does. */
+class Parser {
+  readonly defines: TemplateDef[] = [];
+  index = 0;
+  line = 1;
+
+  constructor(readonly name: string, readonly items: Item[]) {}
+
+  file(): ParsedFile {
+    const { nodes, stop } = this.parseList();
+    if (stop.keyword !== "eof") this.fail(`unexpected {{${stop.keyword}}}`, stop.line);
+    return { main: { name: this.name, file: this.name, nodes }, defines: this.defines };
+  }
+
+  fail(why: string, at = this.line): never {
+    throw new TemplateError("syntax", why, { template: this.name, line: at });
+  }
+
+  fieldChain(cur: Cursor): string[] {
     const names: string[] = [];
     while (cur.peek()?.type === "field" && !cur.peek()!.spaceBefore) names.push(cur.next()!.value);
     return names;
   }
 
-  function operand(cur: Cursor): Expr {
+  operand(cur: Cursor): Expr {
     const token = cur.next()!;
     switch (token.type) {
       case "ident":
-        if (CONTROL.has(token.value)) fail(`unexpected keyword "${token.value}" in command`, token.line);
+        if (CONTROL.has(token.value)) this.fail(`unexpected keyword "${token.value}" in command`, token.line);
         return { type: "ident", name: token.value };
       case "dot":
-        if (cur.peek()?.type === "field" && !cur.peek()!.spaceBefore) fail("unexpected . after term", token.line);
+        if (cur.peek()?.type === "field" && !cur.peek()!.spaceBefore) this.fail("unexpected . after term", token.line);
         return { type: "dot" };
       case "field":
-        return { type: "field", names: [token.value, ...fieldChain(cur)] };
+        return { type: "field", names: [token.value, ...this.fieldChain(cur)] };
       case "variable":
-        return { type: "var", name: token.value, names: fieldChain(cur) };
+        return { type: "var", name: token.value, names: this.fieldChain(cur) };
       case "lparen": {
-        const pipe = pipeline(cur, "paren");
-        if (cur.next()?.type !== "rparen") fail("unclosed left paren", token.line);
-        return { type: "pipe", pipe, names: fieldChain(cur) };
+        const pipe = this.pipeline(cur, "paren");
+        if (cur.next()?.type !== "rparen") this.fail("unclosed left paren", token.line);
+        return { type: "pipe", pipe, names: this.fieldChain(cur) };
       }
       case "string":
         return { type: "literal", value: token.value };
@@ -147,25 +163,25 @@ export function parseFile(file: string, text: string): ParsedFile {
       case "nil":
         return { type: "literal", value: null };
       default:
-        return fail(`unexpected "${token.value}" in operand`, token.line);
+        return this.fail(`unexpected "${token.value}" in operand`, token.line);
     }
   }
 
-  function command(cur: Cursor): Command {
+  command(cur: Cursor): Command {
     const args: Expr[] = [];
     for (;;) {
       const token = cur.peek();
       if (!token || token.type === "pipe" || token.type === "rparen") break;
       if (args.length > 0 && !token.spaceBefore && token.type !== "lparen") {
-        fail(`missing space before "${token.value}"`, token.line);
+        this.fail(`missing space before "${token.value}"`, token.line);
       }
-      args.push(operand(cur));
+      args.push(this.operand(cur));
     }
-    if (args.length === 0) fail("missing value for command");
+    if (args.length === 0) this.fail("missing value for command");
     return { args };
   }
 
-  function pipeline(cur: Cursor, context: "action" | "paren" | "range" | "control"): Pipeline {
+  pipeline(cur: Cursor, context: "action" | "paren" | "range" | "control"): Pipeline {
     const decl: string[] = [];
     let isAssign = false;
     const t0 = cur.peek(), t1 = cur.peek(1), t2 = cur.peek(2), t3 = cur.peek(3);
@@ -181,96 +197,94 @@ export function parseFile(file: string, text: string): ParsedFile {
       isAssign = t3!.type === "assign";
       cur.next(), cur.next(), cur.next(), cur.next();
     }
-    const cmds: Command[] = [command(cur)];
+    const cmds: Command[] = [this.command(cur)];
     while (cur.peek()?.type === "pipe") {
       cur.next();
-      cmds.push(command(cur));
+      cmds.push(this.command(cur));
     }
-    if (context !== "paren" && !cur.done()) fail(`unexpected "${cur.peek()!.value}" in pipeline`, cur.peek()!.line);
+    if (context !== "paren" && !cur.done()) {
+      this.fail(`unexpected "${cur.peek()!.value}" in pipeline`, cur.peek()!.line);
+    }
     return { decl, isAssign, cmds };
   }
 
-  function parseList(): { nodes: Node[]; stop: Stop } {
+  parseList(): { nodes: Node[]; stop: Stop } {
     const nodes: Node[] = [];
-    while (index < items.length) {
-      const item: Item = items[index++];
-      line = item.line;
+    while (this.index < this.items.length) {
+      const item: Item = this.items[this.index++];
+      this.line = item.line;
       if (item.kind === "text") {
         nodes.push({ type: "text", text: item.text, line: item.line });
         continue;
       }
-      if (item.tokens.length === 0) fail("missing value for command");
+      if (item.tokens.length === 0) this.fail("missing value for command");
       const [first, ...rest] = item.tokens;
       const keyword = first.type === "ident" ? first.value : "";
       if (keyword === "end" || keyword === "else") return { nodes, stop: { keyword, rest, line: item.line } };
-      const node = parseAction(keyword, rest, item.tokens, item.line);
+      const node = this.parseAction(keyword, rest, item.tokens, item.line);
       if (node) nodes.push(node);
     }
-    return { nodes, stop: { keyword: "eof", rest: [], line } };
+    return { nodes, stop: { keyword: "eof", rest: [], line: this.line } };
   }
 
-  function control(type: "if" | "with" | "range", tokens: Token[], at: number): Node {
-    if (tokens.length === 0) fail(`missing value for ${type}`, at);
-    const pipe = pipeline(cursor(tokens), type === "range" ? "range" : "control");
-    const { nodes: body, stop } = parseList();
-    if (stop.keyword === "eof") fail(`unexpected EOF: {{${type}}} at line ${at} has no {{end}}`, at);
+  control(type: "if" | "with" | "range", tokens: Token[], at: number): Node {
+    if (tokens.length === 0) this.fail(`missing value for ${type}`, at);
+    const pipe = this.pipeline(new Cursor(tokens), type === "range" ? "range" : "control");
+    const { nodes: body, stop } = this.parseList();
+    if (stop.keyword === "eof") this.fail(`unexpected EOF: {{${type}}} at line ${at} has no {{end}}`, at);
     if (stop.keyword === "end") {
-      if (stop.rest.length) fail("unexpected tokens after end", stop.line);
+      if (stop.rest.length) this.fail("unexpected tokens after end", stop.line);
       return { type, pipe, body, line: at };
     }
     const chained = stop.rest[0];
     if (chained) {
       // {{else if x}} / {{else with x}} nest a structure that shares our {{end}}.
       if (chained.type !== "ident" || (chained.value !== "if" && chained.value !== "with")) {
-        fail(`unexpected "${chained.value}" after else`, stop.line);
+        this.fail(`unexpected "${chained.value}" after else`, stop.line);
       }
-      const nested = control(chained.value as "if" | "with", stop.rest.slice(1), stop.line);
+      const nested = this.control(chained.value as "if" | "with", stop.rest.slice(1), stop.line);
       return { type, pipe, body, elseBody: [nested], line: at };
     }
-    const { nodes: elseBody, stop: end } = parseList();
-    if (end.keyword !== "end") fail(`expected {{end}} for {{${type}}} at line ${at}`, end.line);
+    const { nodes: elseBody, stop: end } = this.parseList();
+    if (end.keyword !== "end") this.fail(`expected {{end}} for {{${type}}} at line ${at}`, end.line);
     return { type, pipe, body, elseBody, line: at };
   }
 
-  function templateName(token: Token | undefined, what: string, at: number): string {
-    if (token?.type !== "string") fail(`${what} requires a quoted name`, at);
+  templateName(token: Token | undefined, what: string, at: number): string {
+    if (token?.type !== "string") this.fail(`${what} requires a quoted name`, at);
     return token!.value;
   }
 
-  function parseAction(keyword: string, rest: Token[], all: Token[], at: number): Node | undefined {
+  parseAction(keyword: string, rest: Token[], all: Token[], at: number): Node | undefined {
     switch (keyword) {
       case "if":
       case "with":
       case "range":
-        return control(keyword, rest, at);
+        return this.control(keyword, rest, at);
       case "break":
       case "continue":
         return { type: keyword, line: at };
       case "template": {
-        const name = templateName(rest[0], "template", at);
+        const name = this.templateName(rest[0], "template", at);
         return {
           type: "template",
           name,
-          pipe: rest.length > 1 ? pipeline(cursor(rest.slice(1)), "action") : undefined,
+          pipe: rest.length > 1 ? this.pipeline(new Cursor(rest.slice(1)), "action") : undefined,
           line: at,
         };
       }
       case "define":
       case "block": {
-        const name = templateName(rest[0], keyword, at);
-        if (keyword === "define" && rest.length > 1) fail("unexpected tokens after define name", at);
-        const { nodes, stop } = parseList();
-        if (stop.keyword !== "end") fail(`{{${keyword} "${name}"}} at line ${at} has no {{end}}`, at);
-        defines.push({ name, file, nodes });
+        const name = this.templateName(rest[0], keyword, at);
+        if (keyword === "define" && rest.length > 1) this.fail("unexpected tokens after define name", at);
+        const { nodes, stop } = this.parseList();
+        if (stop.keyword !== "end") this.fail(`{{${keyword} "${name}"}} at line ${at} has no {{end}}`, at);
+        this.defines.push({ name, file: this.name, nodes });
         if (keyword === "define") return undefined;
-        return { type: "template", name, pipe: pipeline(cursor(rest.slice(1)), "action"), line: at };
+        return { type: "template", name, pipe: this.pipeline(new Cursor(rest.slice(1)), "action"), line: at };
       }
       default:
-        return { type: "action", pipe: pipeline(cursor(all), "action"), line: at };
+        return { type: "action", pipe: this.pipeline(new Cursor(all), "action"), line: at };
     }
   }
-
-  const { nodes, stop } = parseList();
-  if (stop.keyword !== "eof") fail(`unexpected {{${stop.keyword}}}`, stop.line);
-  return { main: { name: file, file, nodes }, defines };
 }
