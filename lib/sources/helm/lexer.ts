@@ -85,65 +85,91 @@ function unescape(body: string, fail: (why: string) => never): string {
 
 /** Lex a whole template. `name` is used in syntax errors. */
 export function lex(text: string, name: string): Item[] {
-  const items: Item[] = [];
-  let pos = 0;
-  let line = 1;
-  const advanceTo = (to: number) => {
-    for (let i = pos; i < to; i++) if (text[i] === "\n") line++;
-    pos = to;
+  return new Lexer(text, name).items();
+}
+
+const PUNCTUATION: Record<string, TokenType> = {
+  "=": "assign",
+  "|": "pipe",
+  ",": "comma",
+  "(": "lparen",
+  ")": "rparen",
+};
+
+/** Text and actions of one template, with the line each starts on (Go's text/template/parse lexer). */
+class Lexer {
+  #pos = 0;
+  #line = 1;
+  #trimNext = false;
+  readonly #items: Item[] = [];
+
+  constructor(readonly text: string, readonly name: string) {}
+
+  fail = (why: string, line = this.#line): never => {
+    throw new TemplateError("syntax", why, { template: this.name, line });
   };
-  const fail = (why: string): never => {
-    throw new TemplateError("syntax", why, { template: name, line });
-  };
-  let trimNext = false;
-  while (pos < text.length) {
-    const open = text.indexOf("{{", pos);
-    let chunk = text.slice(pos, open === -1 ? text.length : open);
-    if (trimNext) {
-      const skipped = TRIM.exec(chunk)![0].length;
-      advanceTo(pos + skipped);
-      chunk = chunk.slice(skipped);
-      trimNext = false;
+
+  #advanceTo(to: number) {
+    for (let i = this.#pos; i < to; i++) if (this.text[i] === "\n") this.#line++;
+    this.#pos = to;
+  }
+
+  items(): Item[] {
+    const text = this.text;
+    while (this.#pos < text.length) {
+      const open = text.indexOf("{{", this.#pos);
+      let chunk = text.slice(this.#pos, open === -1 ? text.length : open);
+      if (this.#trimNext) {
+        const skipped = TRIM.exec(chunk)![0].length;
+        this.#advanceTo(this.#pos + skipped);
+        chunk = chunk.slice(skipped);
+        this.#trimNext = false;
+      }
+      if (open === -1) {
+        if (chunk) this.#items.push({ kind: "text", text: chunk, line: this.#line });
+        this.#advanceTo(text.length);
+        break;
+      }
+      const trimLeft = text[open + 2] === "-" && SPACE.test(text[open + 3] ?? "");
+      if (trimLeft) chunk = chunk.trimEnd();
+      if (chunk) this.#items.push({ kind: "text", text: chunk, line: this.#line });
+      this.#advanceTo(open);
+      const p = open + 2 + (trimLeft ? 2 : 0);
+      if (text.startsWith("/*", p)) this.#comment(p);
+      else this.#action(p);
     }
-    if (open === -1) {
-      if (chunk) items.push({ kind: "text", text: chunk, line });
-      advanceTo(text.length);
-      break;
-    }
-    const trimLeft = text[open + 2] === "-" && SPACE.test(text[open + 3] ?? "");
-    if (trimLeft) chunk = chunk.trimEnd();
-    if (chunk) items.push({ kind: "text", text: chunk, line });
-    advanceTo(open);
-    const actionLine = line;
-    let p = open + 2 + (trimLeft ? 2 : 0);
-    if (text.startsWith("/*", p)) {
-      const close = text.indexOf("*/", p + 2);
-      if (close === -1) fail("unclosed comment");
-      const after = close + 2;
-      if (text.startsWith(" -}}", after)) {
-        trimNext = true;
-        advanceTo(after + 4);
-      } else if (text.startsWith("}}", after)) advanceTo(after + 2);
-      else fail("comment ends before closing delimiter");
-      continue;
-    }
-    const tokens: Token[] = [];
-    let spaceBefore = false;
-    let tokenLine = line;
+    return this.#items;
+  }
+
+  #comment(p: number) {
+    const close = this.text.indexOf("*/", p + 2);
+    if (close === -1) this.fail("unclosed comment");
+    const after = close + 2;
+    if (this.text.startsWith(" -}}", after)) {
+      this.#trimNext = true;
+      this.#advanceTo(after + 4);
+    } else if (this.text.startsWith("}}", after)) this.#advanceTo(after + 2);
+    else this.fail("comment ends before closing delimiter");
+  }
+
+  #action(from: number) {
+    const text = this.text;
+    const actionLine = this.#line;
+    const scan = new TokenScanner(text, this.#line, this.fail);
+    let p = from;
     for (;;) {
       if (p >= text.length) {
-        advanceTo(p);
-        fail("unclosed action");
+        this.#advanceTo(p);
+        this.fail("unclosed action");
       }
       const c = text[p];
       if (SPACE.test(c)) {
         if (text.startsWith("-}}", p + 1)) {
-          trimNext = true;
+          this.#trimNext = true;
           p += 4;
           break;
         }
-        spaceBefore = true;
-        if (c === "\n") tokenLine++;
+        scan.space(c);
         p++;
         continue;
       }
@@ -152,79 +178,106 @@ export function lex(text: string, name: string): Item[] {
         break;
       }
       const start = p;
-      const push = (type: TokenType, value: string) => {
-        tokens.push({ type, value, spaceBefore, line: tokenLine });
-        spaceBefore = false;
-      };
-      if (c === '"') {
-        let end = p + 1;
-        while (end < text.length && text[end] !== '"') {
-          if (text[end] === "\\") end++;
-          if (text[end] === "\n") fail("unterminated quoted string");
-          end++;
-        }
-        if (end >= text.length) fail("unterminated quoted string");
-        push("string", unescape(text.slice(p + 1, end), fail));
-        p = end + 1;
-      } else if (c === "`") {
-        const end = text.indexOf("`", p + 1);
-        if (end === -1) fail("unterminated raw quoted string");
-        push("string", text.slice(p + 1, end));
-        for (let i = p; i < end; i++) if (text[i] === "\n") tokenLine++;
-        p = end + 1;
-      } else if (c === "'") {
-        let end = p + 1;
-        while (end < text.length && text[end] !== "'") end += text[end] === "\\" ? 2 : 1;
-        const value = unescape(text.slice(p + 1, end), fail);
-        if (Array.from(value).length !== 1) fail(`malformed character constant ${text.slice(p, end + 1)}`);
-        push("char", value);
-        p = end + 1;
-      } else if (/[0-9+-]/.test(c) || (c === "." && /[0-9]/.test(text[p + 1] ?? ""))) {
-        // Go's scanNumber: a base prefix picks the digits; `e` exponents for decimals, `p` for hex.
-        const match =
-          /^[+-]?(0[xX][0-9a-fA-F_]*(\.[0-9a-fA-F_]*)?([pP][+-]?[\d_]*)?|0[bB][01_]*(\.[01_]*)?|0[oO][0-7_]*(\.[0-7_]*)?|[\d_]*(\.[\d_]*)?([eE][+-]?[\d_]*)?)i?/
-            .exec(text.slice(p))!;
-        if (
-          match[0] === "" || match[0] === "+" || match[0] === "-" || IDENT_CHAR.test(text[p + match[0].length] ?? " ")
-        ) {
-          fail(`bad number syntax: ${text.slice(p, p + match[0].length + 1)}`);
-        }
-        push("number", match[0]);
-        p += match[0].length;
-      } else if (c === "." || c === "$") {
-        let end = p + 1;
-        while (end < text.length && IDENT_CHAR.test(text[end])) end++;
-        const word = text.slice(p + 1, end);
-        if (c === "$") push("variable", `$${word}`);
-        else if (word === "") push("dot", ".");
-        else push("field", word);
-        p = end;
-      } else if (IDENT_CHAR.test(c)) {
-        let end = p;
-        while (end < text.length && IDENT_CHAR.test(text[end])) end++;
-        const word = text.slice(p, end);
-        push(KEYWORDS.has(word) ? (word === "nil" ? "nil" : "bool") : "ident", word);
-        p = end;
-      } else if (c === ":" && text[p + 1] === "=") {
-        push("declare", ":=");
-        p += 2;
-      } else if (c === "=" || c === "|" || c === "," || c === "(" || c === ")") {
-        const types: Record<string, TokenType> = {
-          "=": "assign",
-          "|": "pipe",
-          ",": "comma",
-          "(": "lparen",
-          ")": "rparen",
-        };
-        push(types[c], c);
-        p++;
-      } else {
-        fail(`unrecognized character in action: ${JSON.stringify(c)}`);
-      }
-      if (p === start) fail("lexer made no progress");
+      p = scan.token(p);
+      if (p === start) this.fail("lexer made no progress");
     }
-    items.push({ kind: "action", tokens, line: actionLine });
-    advanceTo(p);
+    this.#items.push({ kind: "action", tokens: scan.tokens, line: actionLine });
+    this.#advanceTo(p);
   }
-  return items;
+}
+
+/** The tokens of one action: each scan reads one token at `p` and returns where the next starts. */
+class TokenScanner {
+  readonly tokens: Token[] = [];
+  #spaceBefore = false;
+
+  constructor(readonly text: string, public tokenLine: number, readonly fail: (why: string) => never) {}
+
+  space(c: string) {
+    this.#spaceBefore = true;
+    if (c === "\n") this.tokenLine++;
+  }
+
+  #push(type: TokenType, value: string) {
+    this.tokens.push({ type, value, spaceBefore: this.#spaceBefore, line: this.tokenLine });
+    this.#spaceBefore = false;
+  }
+
+  token(p: number): number {
+    const { text } = this;
+    const c = text[p];
+    if (c === '"') return this.#quoted(p);
+    if (c === "`") return this.#raw(p);
+    if (c === "'") return this.#char(p);
+    if (/[0-9+-]/.test(c) || (c === "." && /[0-9]/.test(text[p + 1] ?? ""))) return this.#number(p);
+    if (c === "." || c === "$" || IDENT_CHAR.test(c)) return this.#word(p);
+    if (c === ":" && text[p + 1] === "=") {
+      this.#push("declare", ":=");
+      return p + 2;
+    }
+    if (Object.hasOwn(PUNCTUATION, c)) {
+      this.#push(PUNCTUATION[c], c);
+      return p + 1;
+    }
+    return this.fail(`unrecognized character in action: ${JSON.stringify(c)}`);
+  }
+
+  #quoted(p: number): number {
+    const { text } = this;
+    let end = p + 1;
+    while (end < text.length && text[end] !== '"') {
+      if (text[end] === "\\") end++;
+      if (text[end] === "\n") this.fail("unterminated quoted string");
+      end++;
+    }
+    if (end >= text.length) this.fail("unterminated quoted string");
+    this.#push("string", unescape(text.slice(p + 1, end), this.fail));
+    return end + 1;
+  }
+
+  #raw(p: number): number {
+    const { text } = this;
+    const end = text.indexOf("`", p + 1);
+    if (end === -1) this.fail("unterminated raw quoted string");
+    this.#push("string", text.slice(p + 1, end));
+    for (let i = p; i < end; i++) if (text[i] === "\n") this.tokenLine++;
+    return end + 1;
+  }
+
+  #char(p: number): number {
+    const { text } = this;
+    let end = p + 1;
+    while (end < text.length && text[end] !== "'") end += text[end] === "\\" ? 2 : 1;
+    const value = unescape(text.slice(p + 1, end), this.fail);
+    if (Array.from(value).length !== 1) this.fail(`malformed character constant ${text.slice(p, end + 1)}`);
+    this.#push("char", value);
+    return end + 1;
+  }
+
+  /** Go's scanNumber: a base prefix picks the digits; `e` exponents for decimals, `p` for hex. */
+  #number(p: number): number {
+    const { text } = this;
+    const match =
+      /^[+-]?(0[xX][0-9a-fA-F_]*(\.[0-9a-fA-F_]*)?([pP][+-]?[\d_]*)?|0[bB][01_]*(\.[01_]*)?|0[oO][0-7_]*(\.[0-7_]*)?|[\d_]*(\.[\d_]*)?([eE][+-]?[\d_]*)?)i?/
+        .exec(text.slice(p))!;
+    if (match[0] === "" || match[0] === "+" || match[0] === "-" || IDENT_CHAR.test(text[p + match[0].length] ?? " ")) {
+      this.fail(`bad number syntax: ${text.slice(p, p + match[0].length + 1)}`);
+    }
+    this.#push("number", match[0]);
+    return p + match[0].length;
+  }
+
+  /** `.field`, `$var`, `.`, or an identifier (keywords `true`, `false`, `nil`). */
+  #word(p: number): number {
+    const { text } = this;
+    const c = text[p];
+    const sigil = c === "." || c === "$";
+    let end = sigil ? p + 1 : p;
+    while (end < text.length && IDENT_CHAR.test(text[end])) end++;
+    const word = text.slice(sigil ? p + 1 : p, end);
+    if (c === "$") this.#push("variable", `$${word}`);
+    else if (c === ".") this.#push(word === "" ? "dot" : "field", word === "" ? "." : word);
+    else this.#push(KEYWORDS.has(word) ? (word === "nil" ? "nil" : "bool") : "ident", word);
+    return end;
+  }
 }
