@@ -22,7 +22,9 @@ import { AirgapError } from "../errors.ts";
 import { artifactAnnotations, type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
 import { type ArtifactTarget, pushArtifacts } from "../artifacts/deliver.ts";
 import { withSources, writeLock } from "../plan/lock.ts";
-import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
+import { foreignLayerNotes } from "../oci/foreign.ts";
+import { withForeignLayers } from "../store/foreign_layers.ts";
+import { leavingOut } from "../store/leaving_out.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { graphOf, lockFromImages, type ResolvedImage, resolveEach, ResolveError } from "../plan/plan.ts";
 import type { Reporter } from "../report/progress.ts";
@@ -33,7 +35,7 @@ import type { RegistryStats, RegistryStore } from "../store/registry/store.ts";
 import { resolveSources } from "../sources/resolve.ts";
 import { explainRefusal } from "./refusal.ts";
 import { ensureExternalBlobs, type LoadedImage, tagPerOs } from "./load.ts";
-import { cacheFirst } from "./save.ts";
+import { cacheFirst } from "../store/cache_first.ts";
 
 /** Options of {@link mirrorCommand}. */
 export interface MirrorOptions {

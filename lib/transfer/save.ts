@@ -23,7 +23,10 @@ import type { Declaration } from "../plan/declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { formatLock, lockBlobs, withSources, writeLock } from "../plan/lock.ts";
 import { InterruptedError } from "../transport/errors.ts";
-import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
+import { foreignLayerNotes } from "../oci/foreign.ts";
+import { withForeignLayers } from "../store/foreign_layers.ts";
+import { leavingOut } from "../store/leaving_out.ts";
+import { cacheFirst } from "../store/cache_first.ts";
 import type { ChartArtifact } from "../oci/chart.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import { chartArchiveImage, copyChartsInto, withChartBlobs } from "../artifacts/charts.ts";
@@ -55,12 +58,8 @@ import { formatBytes, formatDuration, formatRate, plural } from "../format.ts";
 import { basename } from "node:path";
 import { type CacheLease, type CacheStore, openCache } from "../store/cache.ts";
 import { readAll, type Store } from "../store/types.ts";
-import type { RegistryStore } from "../store/registry/store.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
-import { verifyingStream } from "../oci/digest.ts";
 import { isManifestType } from "../oci/media.ts";
-import { openVolumes } from "../store/volumes.ts";
-import { concatStreams } from "./streams.ts";
 import { noSpaceError } from "../fsutil.ts";
 
 /** Options of {@link saveCommand}. */
@@ -154,53 +153,6 @@ export async function formatSaveSummary(
       } (${result.fetchedBytes} bytes) at ${formatRate(result.fetchedBytes, options.elapsedMs)}`,
   );
   return lines.join("\n");
-}
-
-/**
- * The cache where it has a blob, the registry where it does not — resuming
- * with an HTTP Range request where a killed save left the start of a blob.
- * A cached blob that cannot be opened is a miss (the cache drops it; one
- * that fails to verify mid-stream is dropped too, and the writer's retry
- * lands here again). `onMiss` hears every blob taken from the registry.
- */
-export function cacheFirst(
-  cache: CacheStore,
-  registry: Store,
-  ranges?: Pick<RegistryStore, "fetchFrom">,
-  onMiss?: (desc: Descriptor) => void,
-): Store {
-  const fetch = async (repo: string, desc: Descriptor): Promise<ReadableStream<Uint8Array>> => {
-    // Twice: when a pack goes (another save unpacked it at its end), its blobs are loose by then.
-    for (let attempt = 0; attempt < 2 && await cache.has(desc.digest, desc.size); attempt++) {
-      try {
-        return await cache.fetch(repo, desc);
-      } catch {
-        // The cache dropped what failed (only that copy); look again.
-      }
-    }
-    onMiss?.(desc);
-    const partial = cache.partial(desc.digest);
-    if (ranges && partial && partial.bytes > 0 && partial.bytes < desc.size) {
-      const rest = await ranges.fetchFrom(repo, desc, partial.bytes).catch(() => undefined);
-      if (rest) {
-        cache.forgetPartial(desc.digest); // used once: a retry fetches from scratch
-        const volumes = await openVolumes(partial.paths[0]);
-        const head = volumes.rangeStream(partial.offset, partial.bytes);
-        volumes.close();
-        return concatStreams([head, rest]).pipeThrough(verifyingStream(desc, `resumed blob ${desc.digest}`));
-      }
-    }
-    return await registry.fetch(repo, desc);
-  };
-  return {
-    description: `${cache.description} + ${registry.description}`,
-    concurrency: registry.concurrency,
-    exists: async (repo, desc) => await cache.exists(repo, desc) || await registry.exists(repo, desc),
-    fetch,
-    push: () => Promise.reject(new AirgapError("a read-only source")),
-    tag: () => Promise.reject(new AirgapError("a read-only source")),
-    resolve: (repo, reference) => registry.resolve(repo, reference),
-  };
 }
 
 /** Copy roots grouped by source registry (each group has its own source store). */
