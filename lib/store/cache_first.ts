@@ -9,11 +9,11 @@
  */
 import { AirgapError } from "../errors.ts";
 import { verifyingStream } from "../oci/digest.ts";
-import type { Descriptor } from "../oci/manifest.ts";
+import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 import { concatStreams } from "../transfer/streams.ts";
 import type { CacheStore } from "./cache.ts";
 import type { RegistryStore } from "./registry/store.ts";
-import type { Store } from "./types.ts";
+import { readAll, type Store } from "./types.ts";
 import { openVolumes } from "./volumes.ts";
 
 /**
@@ -72,4 +72,23 @@ async function resumed(
   const head = volumes.rangeStream(partial.offset, partial.bytes);
   volumes.close();
   return concatStreams([head, rest]).pipeThrough(verifyingStream(desc, `resumed blob ${desc.digest}`));
+}
+
+/**
+ * Manifests cache-first: from the cache, else (missing, or it failed to
+ * verify and was dropped) from the registry, cached again.
+ */
+export function cachedManifests(
+  cache: CacheStore,
+  registry: (repo: string) => Store,
+): (repo: string, desc: Descriptor) => Promise<Uint8Array> {
+  return async (repo: string, desc: Descriptor): Promise<Uint8Array> => {
+    try {
+      return await cache.readBytes(desc);
+    } catch {
+      const bytes = await readAll(await registry(repo).fetch(repo, desc), MAX_MANIFEST_SIZE);
+      await cache.putBytes(desc, bytes);
+      return bytes;
+    }
+  };
 }
