@@ -84,3 +84,22 @@ export class ManifestRefusedError extends AirgapError {
     return new ManifestRefusedError(message, context, { cause: this, exitCode: this.exitCode });
   }
 }
+
+/**
+ * A full disk (or quota) while writing a file: `context.where` is the file,
+ * the message says what was still to write. A type so callers (a save
+ * restating it with what the whole run still had to write) decide on the
+ * class, not on `context.op`.
+ */
+export class DiskFullError extends AirgapError {
+  /** `message` is the one line shown; `context.where` is the file being written. */
+  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown; exitCode?: number }) {
+    super(message, context, options);
+    this.name = "DiskFullError";
+  }
+
+  /** The same kind of failure, restated (the original is kept as `cause`). */
+  override withMessage(message: string, context: ErrorContext): DiskFullError {
+    return new DiskFullError(message, context, { cause: this, exitCode: this.exitCode });
+  }
+}

@@ -20,7 +20,7 @@ import type { Lock } from "../../schemas/lock.ts";
 import { artifactAnnotations, type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
 import { type CopyEvent, copyGraph, type CopyRoot } from "./copy.ts";
 import type { Declaration } from "../plan/declaration.ts";
-import { AirgapError, errorMessage } from "../errors.ts";
+import { AirgapError, DiskFullError, errorMessage } from "../errors.ts";
 import { formatLock, lockBlobs, withSources, writeLock } from "../plan/lock.ts";
 import { InterruptedError } from "../transport/errors.ts";
 import { foreignLayerNotes } from "../oci/foreign.ts";
@@ -177,7 +177,7 @@ function rootsByRegistry(images: ResolvedImage[]): Map<string, CopyRoot[]> {
 
 /** A full disk under the cache, restated with what the whole save still had to write there. */
 function cacheFull(e: unknown, cacheDir: string, left: number): unknown {
-  const where = e instanceof AirgapError && e.context.op === "write" ? e.context.where : undefined;
+  const where = e instanceof DiskFullError ? e.context.where : undefined;
   return where?.startsWith(cacheDir) ? noSpaceError(where, left, e) : e;
 }
 
