@@ -462,6 +462,7 @@ interface ArchiveCopy {
   onEvent: (event: CopyEvent) => void;
 }
 
+/** The sources (foreign layers at their URLs), groups and left-out blobs of the images being archived. */
 function archiveCopy(
   images: ResolvedImage[],
   ctx: { cache: CacheStore; pool: RegistryPool; options: SaveOptions },
