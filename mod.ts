@@ -96,8 +96,8 @@ export {
   type ForeignLayerPolicy,
   makeDistributable,
   parseForeignLayerPolicy,
-  withForeignLayers,
 } from "./lib/oci/foreign.ts";
+export { withForeignLayers } from "./lib/store/foreign_layers.ts";
 export { assembleIndex, type Assembly, type AssemblyContext, findPlatforms } from "./lib/plan/assemble.ts";
 /** The store interface and its implementations. */
 export type { Content, PushOutcome, ResolvedManifest, Store, StoreOptions } from "./lib/store/types.ts";

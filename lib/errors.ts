@@ -64,3 +64,42 @@ export function withContext(
     cause: e,
   });
 }
+
+/**
+ * A registry refused a manifest push for good: its final answer was HTTP 500
+ * (after the retries) or MANIFEST_INVALID. The registry store throws this
+ * type so callers decide on the class, not on status codes — a stock
+ * distribution registry refuses foreign-layer URLs this way (see
+ * lib/transfer/refusal.ts). The message is the registry's answer.
+ */
+export class ManifestRefusedError extends AirgapError {
+  /** `message` is the one line shown; `context` says what, to which image, where. */
+  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown; exitCode?: number }) {
+    super(message, context, options);
+    this.name = "ManifestRefusedError";
+  }
+
+  /** The same kind of failure, restated (the original is kept as `cause`). */
+  override withMessage(message: string, context: ErrorContext): ManifestRefusedError {
+    return new ManifestRefusedError(message, context, { cause: this, exitCode: this.exitCode });
+  }
+}
+
+/**
+ * A full disk (or quota) while writing a file: `context.where` is the file,
+ * the message says what was still to write. A type so callers (a save
+ * restating it with what the whole run still had to write) decide on the
+ * class, not on `context.op`.
+ */
+export class DiskFullError extends AirgapError {
+  /** `message` is the one line shown; `context.where` is the file being written. */
+  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown; exitCode?: number }) {
+    super(message, context, options);
+    this.name = "DiskFullError";
+  }
+
+  /** The same kind of failure, restated (the original is kept as `cause`). */
+  override withMessage(message: string, context: ErrorContext): DiskFullError {
+    return new DiskFullError(message, context, { cause: this, exitCode: this.exitCode });
+  }
+}

@@ -4,7 +4,7 @@
  * @module
  */
 import { dirname } from "node:path";
-import { AirgapError, errorMessage } from "./errors.ts";
+import { AirgapError, DiskFullError, errorMessage } from "./errors.ts";
 import { formatBytes } from "./format.ts";
 
 /** Read size for streaming files: large reads keep syscalls and chunks few. */
@@ -188,8 +188,8 @@ export function isNoSpace(e: unknown): boolean {
  * The one message for a full disk: the file being written and what was still
  * to come, so the operator knows how much room to make before re-running.
  */
-export function noSpaceError(path: string, stillToWrite: number, cause?: unknown): AirgapError {
-  return new AirgapError(
+export function noSpaceError(path: string, stillToWrite: number, cause?: unknown): DiskFullError {
+  return new DiskFullError(
     `no space left on ${path}: ${formatBytes(Math.max(0, stillToWrite))} still to write`,
     { op: "write", where: path },
     { cause },

@@ -15,17 +15,16 @@
  *   digests are the same) but the layer bytes are left out of the archive,
  *   with a warning: for a target that already holds them from an earlier
  *   `include` load. `load` checks that before pushing anything.
+ *
+ * This module is the pure part (policies, rewriting manifests, notes); the
+ * fetching from the URLs is a store wrapper, lib/store/foreign_layers.ts, so
+ * the OCI model does no I/O.
  * @module
  */
-import { AirgapError, errorMessage } from "../errors.ts";
-import { digestOf, verifyingStream } from "./digest.ts";
+import { AirgapError } from "../errors.ts";
+import { digestOf } from "./digest.ts";
 import { type Descriptor, encodeJson, type ImageManifest } from "./manifest.ts";
 import { FOREIGN_LAYER_TYPES } from "./media.ts";
-import type { Store } from "../store/types.ts";
-import { InterruptedError, TransientError } from "../transport/errors.ts";
-import { createTransport, type Transport } from "../transport/http.ts";
-import { resumableBody } from "../transport/resume.ts";
-import { parseRetryAfter, retryPolicy, withRetries } from "../transport/retry.ts";
 
 /** What to do with foreign layers. */
 export type ForeignLayerPolicy = "include" | "keep" | "skip";
@@ -107,95 +106,6 @@ export function makeDistributable(manifest: ImageManifest, bytes: Uint8Array): D
 /** The descriptor of rewritten manifest bytes. */
 export function rewrittenDescriptor(mediaType: string, bytes: Uint8Array): Descriptor {
   return { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
-}
-
-/**
- * A store that also finds foreign layers at their URLs: `fetch` of a digest
- * in `layers` tries each URL in turn through the one transport (redirects
- * followed under its scheme rules, no credentials, temporary failures
- * retried; a failure before the first byte moves on to the next URL), then
- * the wrapped store (some
- * registries do hold them). The bytes are verified against the digest and
- * size like any blob. Everything else is the wrapped store's.
- */
-export function withForeignLayers(
-  store: Store,
-  layers: ReadonlyMap<string, ForeignLayer>,
-  transport: Transport = createTransport(),
-): Store {
-  if (layers.size === 0) return store;
-  return {
-    ...store,
-    description: `${store.description} + foreign-layer URLs`,
-    async fetch(repo, desc, options) {
-      const foreign = layers.get(desc.digest);
-      if (!foreign) return await store.fetch(repo, desc, options);
-      const failures: string[] = [];
-      for (const url of foreign.urls) {
-        const what = `foreign layer ${desc.digest} from ${url}`;
-        try {
-          const response = await withRetries(async () => {
-            const answer = await transport.send(url, {
-              what,
-              headers: { "accept-encoding": "identity" },
-              signal: options?.signal,
-            });
-            if (answer.status >= 500 || answer.status === 429 || answer.status === 408) {
-              await answer.body?.cancel();
-              throw new TransientError(`${url}: HTTP ${answer.status}`, {}, {
-                retryAfterMs: parseRetryAfter(answer.headers.get("retry-after")),
-              });
-            }
-            return answer;
-          }, { signal: options?.signal });
-          if (!response.ok || !response.body) {
-            await response.body?.cancel();
-            failures.push(`${url}: HTTP ${response.status}`);
-            continue;
-          }
-          const length = response.headers.get("content-length");
-          if (length !== null && Number(length) !== desc.size && !response.headers.get("content-encoding")) {
-            await response.body.cancel();
-            failures.push(`${url}: ${length} bytes, expected ${desc.size}`);
-            continue;
-          }
-          if (response.headers.get("content-encoding")) return response.body.pipeThrough(verifyingStream(desc, what));
-          const reopen = (offset: number) =>
-            transport.send(url, {
-              what,
-              headers: { "accept-encoding": "identity", range: `bytes=${offset}-` },
-              signal: options?.signal,
-            });
-          const policy = retryPolicy();
-          return resumableBody(response.body, desc.size, reopen, { policy, what, signal: options?.signal })
-            .pipeThrough(verifyingStream(desc, what));
-        } catch (e) {
-          if (e instanceof InterruptedError) throw e;
-          failures.push(`${url}: ${errorMessage(e)}`);
-        }
-      }
-      try {
-        return await store.fetch(repo, desc, options);
-      } catch (e) {
-        failures.push(`${store.description}: ${errorMessage(e)}`);
-      }
-      throw new AirgapError(`cannot fetch foreign layer ${desc.digest} (${failures.join("; ")})`, { op: "fetch" });
-    },
-  };
-}
-
-/**
- * A destination that treats `digests` as already present: blobs left out on
- * purpose (foreign layers under `skip`) are neither fetched nor written.
- */
-export function leavingOut<S extends Store>(store: S, digests: ReadonlySet<string>): S {
-  if (digests.size === 0) return store;
-  return {
-    ...store,
-    exists: (repo, desc) => digests.has(desc.digest) ? Promise.resolve(true) : store.exists(repo, desc),
-    push: (repo, desc, content) =>
-      digests.has(desc.digest) ? Promise.resolve("exists") : store.push(repo, desc, content),
-  };
 }
 
 /** Summary lines about foreign layers for a set of resolved images (empty when there are none). */

@@ -9,6 +9,7 @@ import type { ImageFailure } from "../report/failures.ts";
 import { basename } from "node:path";
 import type { PushOutcome } from "../store/types.ts";
 import { explainRefusal } from "./refusal.ts";
+import { targetMap } from "./targets.ts";
 import type { PlatformSelector } from "../oci/platform.ts";
 import { checkWindowsVersions } from "../plan/windows_requests.ts";
 import { AirgapError } from "../errors.ts";
@@ -236,18 +237,7 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
   if (options.verifyKeys?.length) await verifyArchived(archive, chosen, carried, options.verifyKeys);
   if (chosen.length === 0 && !options.charts) throw new AirgapError(`${options.archivePath} holds no images`);
   if (options.platforms) await checkWindowsVersions(archive, chosen, options.platforms);
-  const targets = new Map<string, { ref: Reference; image: ArchiveIndexEntry }>();
-  for (const image of chosen) {
-    const ref = targetReference(image.entry, options.registry, options.prefix ?? "");
-    const key = formatReference({ ...ref, digest: undefined });
-    const clash = targets.get(key);
-    if (clash && clash.image.descriptor.digest !== image.descriptor.digest) {
-      throw new AirgapError(
-        `entries "${clash.image.entry}" and "${image.entry}" both map to ${key} with different digests`,
-      );
-    }
-    targets.set(key, { ref, image });
-  }
+  const targets = targetMap(chosen, (image) => image.entry, options.registry, options.prefix ?? "");
   const chartOptions = { ...options.charts, registry: options.registry, prefix: options.prefix };
   const chartJobs = options.charts ? await prepareCharts(archive, chartOptions, new Set(targets.keys())) : [];
   const pool = registryPool(options.registries ?? new Map(), {

@@ -22,18 +22,21 @@ import { AirgapError } from "../errors.ts";
 import { artifactAnnotations, type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
 import { type ArtifactTarget, pushArtifacts } from "../artifacts/deliver.ts";
 import { withSources, writeLock } from "../plan/lock.ts";
-import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
+import { foreignLayerNotes } from "../oci/foreign.ts";
+import { withForeignLayers } from "../store/foreign_layers.ts";
+import { leavingOut } from "../store/leaving_out.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { graphOf, lockFromImages, type ResolvedImage, resolveEach, ResolveError } from "../plan/plan.ts";
 import type { Reporter } from "../report/progress.ts";
-import { formatReference, type Reference, targetReference } from "../ref.ts";
+import { targetReference } from "../ref.ts";
 import { type NetworkOptions, type RegistryPool, registryPool } from "../store/registry/pool.ts";
 import { type CacheStore, openCache } from "../store/cache.ts";
 import type { RegistryStats, RegistryStore } from "../store/registry/store.ts";
 import { resolveSources } from "../sources/resolve.ts";
 import { explainRefusal } from "./refusal.ts";
+import { type TargetMap, targetMap } from "./targets.ts";
 import { ensureExternalBlobs, type LoadedImage, tagPerOs } from "./load.ts";
-import { cacheFirst } from "./save.ts";
+import { cacheFirst } from "../store/cache_first.ts";
 
 /** Options of {@link mirrorCommand}. */
 export interface MirrorOptions {
@@ -90,23 +93,11 @@ export interface MirrorResult {
 }
 
 /** Target name (`registry/repository:tag`) → its reference and image. */
-type Targets = Map<string, { ref: Reference; image: ResolvedImage }>;
+type Targets = TargetMap<ResolvedImage>;
 
-/** Target name of each image, as load names an archive entry; two entries may not claim one name with different digests. */
+/** Target name of each image, as load names an archive entry. */
 function targetsOf(images: ResolvedImage[], registry: string, prefix: string): Targets {
-  const targets: Targets = new Map();
-  for (const image of images) {
-    const ref = targetReference(image.request.entry, registry, prefix);
-    const key = formatReference({ ...ref, digest: undefined });
-    const clash = targets.get(key);
-    if (clash && clash.image.descriptor.digest !== image.descriptor.digest) {
-      throw new AirgapError(
-        `entries "${clash.image.request.entry}" and "${image.request.entry}" both map to ${key} with different digests`,
-      );
-    }
-    targets.set(key, { ref, image });
-  }
-  return targets;
+  return targetMap(images, (image) => image.request.entry, registry, prefix);
 }
 
 /** Every node of every image (each once) except `left`: what this mirror carries. */

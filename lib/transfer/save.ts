@@ -20,10 +20,15 @@ import type { Lock } from "../../schemas/lock.ts";
 import { artifactAnnotations, type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
 import { type CopyEvent, copyGraph, type CopyRoot } from "./copy.ts";
 import type { Declaration } from "../plan/declaration.ts";
-import { AirgapError, errorMessage } from "../errors.ts";
+import { AirgapError, DiskFullError, errorMessage } from "../errors.ts";
 import { formatLock, lockBlobs, withSources, writeLock } from "../plan/lock.ts";
 import { InterruptedError } from "../transport/errors.ts";
-import { foreignLayerNotes, leavingOut, withForeignLayers } from "../oci/foreign.ts";
+import { foreignLayerNotes } from "../oci/foreign.ts";
+import { withForeignLayers } from "../store/foreign_layers.ts";
+import { leavingOut } from "../store/leaving_out.ts";
+import { cachedManifests, cacheFirst } from "../store/cache_first.ts";
+import { packTee } from "../store/pack_tee.ts";
+import { landing } from "../store/landing.ts";
 import type { ChartArtifact } from "../oci/chart.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import { chartArchiveImage, copyChartsInto, withChartBlobs } from "../artifacts/charts.ts";
@@ -49,18 +54,14 @@ import {
 import { displayPath, onlyRequested } from "../plan/declaration.ts";
 import { type PhasePlan, type Reporter, trace } from "../report/progress.ts";
 import { type NetworkOptions, type RegistryPool, registryPool } from "../store/registry/pool.ts";
-import { type ArchiveSummary, type ArchiveWriter, createArchive } from "../store/archive.ts";
+import { type ArchiveSummary, type ArchiveWriterOptions, createArchive } from "../store/archive.ts";
 import { type Base, deltaSize, formatDeltaSize } from "../plan/delta.ts";
 import { formatBytes, formatDuration, formatRate, plural } from "../format.ts";
 import { basename } from "node:path";
 import { type CacheLease, type CacheStore, openCache } from "../store/cache.ts";
-import { readAll, type Store } from "../store/types.ts";
-import type { RegistryStore } from "../store/registry/store.ts";
-import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
-import { verifyingStream } from "../oci/digest.ts";
+import type { Store } from "../store/types.ts";
+import type { Descriptor } from "../oci/manifest.ts";
 import { isManifestType } from "../oci/media.ts";
-import { openVolumes } from "../store/volumes.ts";
-import { concatStreams } from "./streams.ts";
 import { noSpaceError } from "../fsutil.ts";
 
 /** Options of {@link saveCommand}. */
@@ -156,53 +157,6 @@ export async function formatSaveSummary(
   return lines.join("\n");
 }
 
-/**
- * The cache where it has a blob, the registry where it does not — resuming
- * with an HTTP Range request where a killed save left the start of a blob.
- * A cached blob that cannot be opened is a miss (the cache drops it; one
- * that fails to verify mid-stream is dropped too, and the writer's retry
- * lands here again). `onMiss` hears every blob taken from the registry.
- */
-export function cacheFirst(
-  cache: CacheStore,
-  registry: Store,
-  ranges?: Pick<RegistryStore, "fetchFrom">,
-  onMiss?: (desc: Descriptor) => void,
-): Store {
-  const fetch = async (repo: string, desc: Descriptor): Promise<ReadableStream<Uint8Array>> => {
-    // Twice: when a pack goes (another save unpacked it at its end), its blobs are loose by then.
-    for (let attempt = 0; attempt < 2 && await cache.has(desc.digest, desc.size); attempt++) {
-      try {
-        return await cache.fetch(repo, desc);
-      } catch {
-        // The cache dropped what failed (only that copy); look again.
-      }
-    }
-    onMiss?.(desc);
-    const partial = cache.partial(desc.digest);
-    if (ranges && partial && partial.bytes > 0 && partial.bytes < desc.size) {
-      const rest = await ranges.fetchFrom(repo, desc, partial.bytes).catch(() => undefined);
-      if (rest) {
-        cache.forgetPartial(desc.digest); // used once: a retry fetches from scratch
-        const volumes = await openVolumes(partial.paths[0]);
-        const head = volumes.rangeStream(partial.offset, partial.bytes);
-        volumes.close();
-        return concatStreams([head, rest]).pipeThrough(verifyingStream(desc, `resumed blob ${desc.digest}`));
-      }
-    }
-    return await registry.fetch(repo, desc);
-  };
-  return {
-    description: `${cache.description} + ${registry.description}`,
-    concurrency: registry.concurrency,
-    exists: async (repo, desc) => await cache.exists(repo, desc) || await registry.exists(repo, desc),
-    fetch,
-    push: () => Promise.reject(new AirgapError("a read-only source")),
-    tag: () => Promise.reject(new AirgapError("a read-only source")),
-    resolve: (repo, reference) => registry.resolve(repo, reference),
-  };
-}
-
 /** Copy roots grouped by source registry (each group has its own source store). */
 function rootsByRegistry(images: ResolvedImage[]): Map<string, CopyRoot[]> {
   const groups = new Map<string, CopyRoot[]>();
@@ -221,51 +175,9 @@ function rootsByRegistry(images: ResolvedImage[]): Map<string, CopyRoot[]> {
   return groups;
 }
 
-/**
- * A manifest from the cache, else (missing, or it failed to verify and was
- * dropped) from the registry, cached again.
- */
-function manifestReader(cache: CacheStore, registry: (repo: string) => Store) {
-  return async (repo: string, desc: Descriptor): Promise<Uint8Array> => {
-    try {
-      return await cache.readBytes(desc);
-    } catch {
-      const bytes = await readAll(await registry(repo).fetch(repo, desc), MAX_MANIFEST_SIZE);
-      await cache.putBytes(desc, bytes);
-      return bytes;
-    }
-  };
-}
-
-/**
- * Share downloads with other saves using the same cache: a blob about to be
- * fetched is claimed first; when another process held the claim, its blob
- * is usually in the cache by now, and is read from there (and not counted as
- * this save's to pack).
- */
-function sharingDownloads(dst: Store, cache: CacheStore, fetching: Set<string>): Store {
-  return {
-    ...dst,
-    async push(repo, desc, content) {
-      if (content instanceof Uint8Array || !fetching.has(desc.digest) || await cache.has(desc.digest, desc.size)) {
-        return await dst.push(repo, desc, content);
-      }
-      const claim = await cache.claim(desc.digest);
-      try {
-        // Another save may have fetched it while we waited, or since we planned: look again.
-        await cache.refresh();
-        if (await cache.has(desc.digest, desc.size)) fetching.delete(desc.digest);
-        return await dst.push(repo, desc, content);
-      } finally {
-        claim.release();
-      }
-    },
-  };
-}
-
 /** A full disk under the cache, restated with what the whole save still had to write there. */
 function cacheFull(e: unknown, cacheDir: string, left: number): unknown {
-  const where = e instanceof AirgapError && e.context.op === "write" ? e.context.where : undefined;
+  const where = e instanceof DiskFullError ? e.context.where : undefined;
   return where?.startsWith(cacheDir) ? noSpaceError(where, left, e) : e;
 }
 
@@ -511,29 +423,14 @@ function savePhasePlan(images: ResolvedImage[], charts: ChartArtifact[], base: B
   } satisfies PhasePlan;
 }
 
-async function writeArchive(
+/** What the archive holds: the images' and charts' index entries, every blob in archive order, the lock, the base. */
+function archiveContents(
   images: ResolvedImage[],
-  cache: CacheStore,
-  pool: RegistryPool,
-  options: SaveOptions,
-  plan: Plan,
+  charts: ChartArtifact[],
   lock: Lock,
-  charts: ChartArtifact[] = [],
-  tally = { blobs: 0, bytes: 0 },
-): Promise<ArchiveSummary> {
-  const signal = options.network?.signal;
-  const arrived = (desc: Descriptor) => {
-    if (!fetching.has(desc.digest)) return;
-    tally.blobs++;
-    tally.bytes += desc.size;
-  };
-  let journal: Awaited<ReturnType<CacheStore["beginPack"]>>;
-  // Only blobs fetched now go into the pack; the cache has the others already.
-  const fetching = new Set(plan.images.flatMap((i) => i.missing.map((d) => d.digest)));
-  const absent = new Set(images.flatMap((i) => [...(i.absent ?? [])]));
-  const foreign = new Map(images.flatMap((i) => i.foreignLayers ?? []).map((l) => [l.descriptor.digest, l]));
-  const source = (host: string) => withForeignLayers(pool.get(host), foreign);
-  const archive: ArchiveWriter = await createArchive(options.output, {
+  options: SaveOptions,
+): ArchiveWriterOptions {
+  return {
     images: [
       ...images.map((i) => ({
         descriptor: i.descriptor,
@@ -548,115 +445,154 @@ async function writeArchive(
     base: options.base ? { lock: options.base.text, blobs: options.base.blobs } : undefined,
     partSize: options.partSize,
     concurrency: options.concurrency,
-    onBlobWritten: (desc, offset) => {
-      if (fetching.has(desc.digest)) journal?.record(desc, offset);
-    },
-    onBlobProgress: (desc, offset, written) => {
-      if (fetching.has(desc.digest)) journal?.progress(desc, offset, written);
-    },
+  };
+}
+
+/** What the copies into one archive share: the sources by registry, what is left out, the progress. */
+interface ArchiveCopy {
+  cache: CacheStore;
+  pool: RegistryPool;
+  options: SaveOptions;
+  groups: Map<string, CopyRoot[]>;
+  /** Blobs left out on purpose (foreign layers under `skip`). */
+  absent: ReadonlySet<string>;
+  /** A registry with its images' foreign layers found at their URLs. */
+  source: (host: string) => Store;
+  readManifest: (host: string) => (repo: string, desc: Descriptor) => Promise<Uint8Array>;
+  onEvent: (event: CopyEvent) => void;
+}
+
+/** The sources (foreign layers at their URLs), groups and left-out blobs of the images being archived. */
+function archiveCopy(
+  images: ResolvedImage[],
+  ctx: { cache: CacheStore; pool: RegistryPool; options: SaveOptions },
+  onEvent: (event: CopyEvent) => void,
+): ArchiveCopy {
+  const foreign = new Map(images.flatMap((i) => i.foreignLayers ?? []).map((l) => [l.descriptor.digest, l]));
+  const source = (host: string) => withForeignLayers(ctx.pool.get(host), foreign);
+  return {
+    ...ctx,
+    groups: rootsByRegistry(images),
+    absent: new Set(images.flatMap((i) => [...(i.absent ?? [])])),
+    source,
+    readManifest: (host) => cachedManifests(ctx.cache, () => source(host)),
+    onEvent,
+  };
+}
+
+/**
+ * Write the archive: straight into it where the cache can adopt it as a pack
+ * (see lib/store/pack_tee.ts), else through the cache. `tally` counts the
+ * blobs fetched so far (for the message of an interrupted save).
+ */
+async function writeArchive(
+  images: ResolvedImage[],
+  cache: CacheStore,
+  pool: RegistryPool,
+  options: SaveOptions,
+  plan: Plan,
+  lock: Lock,
+  charts: ChartArtifact[] = [],
+  tally = { blobs: 0, bytes: 0 },
+): Promise<ArchiveSummary> {
+  // Only blobs fetched now go into the pack; the cache has the others already.
+  const tee = packTee(cache, new Set(plan.images.flatMap((i) => i.missing.map((d) => d.digest))));
+  const archive = await createArchive(options.output, {
+    ...archiveContents(images, charts, lock, options),
+    ...tee.hooks,
   });
   const phase = options.reporter.phase("saving", savePhasePlan(images, charts, options.base));
   try {
     trace("archive laid out");
-    journal = await cache.beginPack(archive.partialPaths, archive.partSize, archive.layout.size);
-    const onEvent = (event: CopyEvent) => {
-      phase.copyEvent(event);
-      if (event.type === "blob" && journal) arrived(event.descriptor);
+    const dst = await tee.adopt(archive);
+    const arrived = (desc: Descriptor) => {
+      if (!tee.fetched(desc.digest)) return;
+      tally.blobs++;
+      tally.bytes += desc.size;
     };
-    const readManifest = (host: string) => manifestReader(cache, () => source(host));
-    const missed = (desc: Descriptor) => void fetching.add(desc.digest);
-    const groups = rootsByRegistry(images);
-    if (journal) {
-      // Write once: straight into the archive, which the cache now shares.
-      await Promise.all([...groups].map(([host, roots]) =>
-        copyGraph({
-          src: cacheFirst(cache, source(host), pool.get(host), missed),
-          dst: sharingDownloads(leavingOut(archive, absent), cache, fetching),
-          roots,
-          concurrency: options.concurrency,
-          readManifest: readManifest(host),
-          onEvent,
-          signal,
-        })
-      ));
-    } else {
-      // The archive is elsewhere: fill the cache (loose blobs), and feed the
-      // archive from it as each blob lands.
-      options.reporter.info("the archive is on another file system than the cache: caching blobs separately");
-      const arriving = new Map<string, PromiseWithResolvers<void>>();
-      for (const image of plan.images) {
-        for (const d of image.missing) {
-          if (!arriving.has(d.digest)) arriving.set(d.digest, Promise.withResolvers<void>());
-        }
-      }
-      const sizes = new Map(plan.images.flatMap((i) => i.missing.map((d) => [d.digest, d.size] as const)));
-      const filling = Promise.all([...groups].map(([host, roots]) =>
-        copyGraph({
-          src: source(host),
-          dst: leavingOut(cache, absent),
-          roots,
-          concurrency: options.concurrency,
-          readManifest: readManifest(host),
-          onEvent: (event) => {
-            if (event.type !== "blob") return;
-            arrived(event.descriptor);
-            arriving.get(event.descriptor.digest)?.resolve();
-            sizes.delete(event.descriptor.digest);
-          },
-          signal,
-        })
-      )).catch((e) => {
-        throw cacheFull(e, cache.dir, [...sizes.values()].reduce((a, b) => a + b, 0));
-      });
-      // Nobody may be waiting for a blob when the filling fails: its promise must not go unhandled.
-      for (const pending of arriving.values()) pending.promise.catch(() => {});
-      filling.catch((e) => {
-        for (const pending of arriving.values()) pending.reject(e);
-      });
-      // From the cache once landed; a cached blob that fails to verify is fetched again.
-      const landed = (host: string): Store => {
-        const store = cacheFirst(cache, source(host));
-        return {
-          ...store,
-          async fetch(repo, desc) {
-            await arriving.get(desc.digest)?.promise;
-            return await store.fetch(repo, desc);
-          },
-        };
-      };
-      await Promise.all([
-        filling,
-        ...[...groups].map(([host, roots]) =>
-          copyGraph({
-            src: landed(host),
-            dst: leavingOut(archive, absent),
-            roots,
-            concurrency: options.concurrency,
-            readManifest: readManifest(host),
-            onEvent,
-            signal,
-          })
-        ),
-      ]);
-    }
-    await copyChartsInto(archive, cache, charts, onEvent);
+    const copy = archiveCopy(images, { cache, pool, options }, (event) => {
+      phase.copyEvent(event);
+      if (event.type === "blob" && tee.packing) arrived(event.descriptor);
+    });
+    if (dst) await writeOnce(copy, leavingOut(dst, copy.absent), tee.missed);
+    else await writeThroughCache(copy, archive, plan, arrived);
+    await copyChartsInto(archive, cache, charts, copy.onEvent);
     trace("blobs written");
     const summary = await archive.finish();
     trace("archive finished");
-    if (journal && journal.bytes * 2 < summary.blobBytes) {
-      // Mostly old content: a pack would keep a duplicate archive alive in
-      // the cache. Keep the new blobs loose instead.
-      if (journal.count > 0) await journal.unpack();
-      else await journal.discard();
-      journal = undefined;
-    }
+    await tee.finish(summary);
     return summary;
   } catch (e) {
     await archive.abort();
-    if (journal && journal.count === 0) await journal.discard();
+    await tee.abort();
     throw e;
   } finally {
-    journal?.close();
+    tee.close();
     phase.end();
   }
+}
+
+/** Write once: straight into the archive, which the cache now shares. */
+async function writeOnce(copy: ArchiveCopy, dst: Store, missed: (desc: Descriptor) => void): Promise<void> {
+  await Promise.all([...copy.groups].map(([host, roots]) =>
+    copyGraph({
+      src: cacheFirst(copy.cache, copy.source(host), copy.pool.get(host), missed),
+      dst,
+      roots,
+      concurrency: copy.options.concurrency,
+      readManifest: copy.readManifest(host),
+      onEvent: copy.onEvent,
+      signal: copy.options.network?.signal,
+    })
+  ));
+}
+
+/**
+ * The archive is elsewhere: fill the cache (loose blobs), and feed the
+ * archive from it as each blob lands. A cached blob that fails to verify is
+ * fetched again.
+ */
+async function writeThroughCache(
+  copy: ArchiveCopy,
+  archive: Store,
+  plan: Plan,
+  arrived: (desc: Descriptor) => void,
+): Promise<void> {
+  const { cache, options } = copy;
+  options.reporter.info("the archive is on another file system than the cache: caching blobs separately");
+  const expected = landing(plan.images.flatMap((i) => i.missing.map((d) => d.digest)));
+  const sizes = new Map(plan.images.flatMap((i) => i.missing.map((d) => [d.digest, d.size] as const)));
+  const filling = Promise.all([...copy.groups].map(([host, roots]) =>
+    copyGraph({
+      src: copy.source(host),
+      dst: leavingOut(cache, copy.absent),
+      roots,
+      concurrency: options.concurrency,
+      readManifest: copy.readManifest(host),
+      onEvent: (event) => {
+        if (event.type !== "blob") return;
+        arrived(event.descriptor);
+        expected.landed(event.descriptor.digest);
+        sizes.delete(event.descriptor.digest);
+      },
+      signal: options.network?.signal,
+    })
+  )).catch((e) => {
+    throw cacheFull(e, cache.dir, [...sizes.values()].reduce((a, b) => a + b, 0));
+  });
+  filling.catch((e) => expected.fail(e));
+  await Promise.all([
+    filling,
+    ...[...copy.groups].map(([host, roots]) =>
+      copyGraph({
+        src: expected.over(cacheFirst(cache, copy.source(host))),
+        dst: leavingOut(archive, copy.absent),
+        roots,
+        concurrency: options.concurrency,
+        readManifest: copy.readManifest(host),
+        onEvent: copy.onEvent,
+        signal: options.network?.signal,
+      })
+    ),
+  ]);
 }

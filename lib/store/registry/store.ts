@@ -4,7 +4,7 @@
  * mount, skip what exists) and manifests with their exact bytes.
  * @module
  */
-import { AirgapError, withContext } from "../../errors.ts";
+import { AirgapError, ManifestRefusedError, withContext } from "../../errors.ts";
 import { DigestMismatchError, isTemporary, NotFoundError } from "../../transport/errors.ts";
 import { resumableBody } from "../../transport/resume.ts";
 import { withRetries } from "../../transport/retry.ts";
@@ -305,7 +305,7 @@ export function registryStore(
       image: label(repo, reference),
       retry: true, // the same bytes again: safe to repeat
       signal: options.signal,
-    });
+    }).catch((e) => Promise.reject(refusedManifest(e)));
     await response.body?.cancel();
     const announced = response.headers.get("docker-content-digest");
     if (
@@ -540,4 +540,10 @@ export function registryStore(
       return Promise.resolve();
     },
   };
+}
+
+/** The registry's final no to a manifest (HTTP 500 after the retries, or MANIFEST_INVALID), as its own type. */
+function refusedManifest(e: unknown): unknown {
+  if (!(e instanceof AirgapError) || (e.context.status !== 500 && e.context.code !== "MANIFEST_INVALID")) return e;
+  return new ManifestRefusedError(e.message, e.context, { cause: e, exitCode: e.exitCode });
 }
