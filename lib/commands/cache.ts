@@ -6,14 +6,8 @@
  */
 import type { Command } from "commander";
 import { resolve } from "node:path";
-import {
-  cacheLs,
-  cachePrune,
-  type CacheSummary,
-  cacheVerify,
-  type CacheVerifyResult,
-  type PruneResult,
-} from "../store/cache_care.ts";
+import { cacheLs, cachePrune, cacheVerify } from "../store/cache_care.ts";
+import type { CacheSummary, CacheVerifyResult, PruneResult } from "../store/cache_care.ts";
 import type { Lock } from "../../schemas/lock.ts";
 import { displayPath } from "../plan/declaration.ts";
 import { readLock } from "../plan/lock.ts";
@@ -21,7 +15,8 @@ import { AirgapError, usageError } from "../errors.ts";
 import { formatBytes } from "../format.ts";
 import { exists } from "../fsutil.ts";
 import { out } from "./context.ts";
-import { cacheDir, collect } from "./options.ts";
+import { collect } from "./options.ts";
+import { cacheDir } from "./resolve.ts";
 
 /** Register `airgap cache` and its sub-commands. */
 export function registerCache(cli: Command): void {

@@ -9,7 +9,8 @@ import { resolve } from "node:path";
 import { checkDeclaration, checkListDeclaration } from "../plan/check.ts";
 import { displayPath } from "../plan/declaration.ts";
 import { out } from "./context.ts";
-import { addWindowsOptions, collect, declarationSource, throwProblems, type WindowsOptions } from "./options.ts";
+import { addWindowsOptions, collect, type WindowsOptions } from "./options.ts";
+import { declarationSource, throwProblems } from "./resolve.ts";
 
 /** The options of `airgap check`. */
 export interface CheckCliOptions extends WindowsOptions {

@@ -13,7 +13,8 @@ import { usageError } from "../errors.ts";
 import { defaultCacheDir } from "../store/cache.ts";
 import type { Reporter } from "../report/progress.ts";
 import { network, out, reporterFor } from "./context.ts";
-import { cacheDir, collect, debugOption, declaration, previousLockOf, TIMEOUT_HELP } from "./options.ts";
+import { collect, debugOption, TIMEOUT_HELP } from "./options.ts";
+import { cacheDir, declaration, previousLockOf } from "./resolve.ts";
 
 /** The options of `airgap images`. */
 export interface ImagesCliOptions {

@@ -11,8 +11,7 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
 import { loadCommand, type LoadResult, type LoadSummary } from "../transfer/load.ts";
-import { extractCharts } from "../artifacts/charts.ts";
-import type { ChartLoadOptions } from "../artifacts/charts.ts";
+import { type ChartLoadOptions, extractCharts } from "../artifacts/charts.ts";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "../plan/declaration.ts";
 import { usageError } from "../errors.ts";
 import { formatBytes, formatDuration, formatRate, plural } from "../format.ts";
@@ -20,19 +19,8 @@ import { failedImageEvent } from "../report/events.ts";
 import { failedListPath, writeFailedList } from "../report/failures.ts";
 import { exists } from "../fsutil.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
-import {
-  addWindowsOptions,
-  collect,
-  defaultArchive,
-  firstPart,
-  type Target,
-  targetName,
-  targetOf,
-  type TargetOptions,
-  targetText,
-  TIMEOUT_HELP,
-  type WindowsOptions,
-} from "./options.ts";
+import { addWindowsOptions, collect, type TargetOptions, TIMEOUT_HELP, type WindowsOptions } from "./options.ts";
+import { defaultArchive, firstPart, type Target, targetName, targetOf, targetText } from "./resolve.ts";
 
 /** The options of `airgap load`. */
 export interface LoadCliOptions extends TargetOptions, WindowsOptions {

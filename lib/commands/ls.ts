@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import { type Listing, lsCommand } from "../store/inspect.ts";
 import { formatBytes, formatTable, shortDigest, tableWidth } from "../format.ts";
 import { out } from "./context.ts";
-import { firstPart } from "./options.ts";
+import { firstPart } from "./resolve.ts";
 
 /** Register `airgap ls`. */
 export function registerLs(cli: Command): void {

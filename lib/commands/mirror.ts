@@ -16,18 +16,20 @@ import { network, out, reportLeftOut, run, transferReporter } from "./context.ts
 import {
   addCommonOptions,
   addWindowsOptions,
+  collect,
+  type DeclarationOptions,
+  type TargetOptions,
+} from "./options.ts";
+import {
   artifactFlags,
   cacheDir,
-  collect,
   declaration,
-  type DeclarationOptions,
   lockToWrite,
   previousLockOf,
   type Target,
   targetName,
   targetOf,
-  type TargetOptions,
-} from "./options.ts";
+} from "./resolve.ts";
 
 /** The options of `airgap mirror`. */
 export interface MirrorCliOptions extends DeclarationOptions, TargetOptions {

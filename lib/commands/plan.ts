@@ -15,17 +15,8 @@ import type { ResolvedSources } from "../sources/resolve.ts";
 import { failedListPath } from "../report/failures.ts";
 import { formatBytes, formatTable, shortDigest, tableWidth } from "../format.ts";
 import { network, out, reporterFor, reportLeftOut } from "./context.ts";
-import {
-  addCommonOptions,
-  addWindowsOptions,
-  artifactFlags,
-  cacheDir,
-  collect,
-  declaration,
-  type DeclarationOptions,
-  lockToWrite,
-  previousLockOf,
-} from "./options.ts";
+import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
+import { artifactFlags, cacheDir, declaration, lockToWrite, previousLockOf } from "./resolve.ts";
 
 /** The options of `airgap plan`. */
 export interface PlanCliOptions extends DeclarationOptions {

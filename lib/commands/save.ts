@@ -17,18 +17,8 @@ import { failedListPath } from "../report/failures.ts";
 import { type EventSink, failedImageEvent } from "../report/events.ts";
 import { writeSums } from "../store/checksums.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
-import {
-  addCommonOptions,
-  addWindowsOptions,
-  artifactFlags,
-  cacheDir,
-  collect,
-  declaration,
-  type DeclarationOptions,
-  defaultArchive,
-  lockToWrite,
-  previousLockOf,
-} from "./options.ts";
+import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
+import { artifactFlags, cacheDir, declaration, defaultArchive, lockToWrite, previousLockOf } from "./resolve.ts";
 
 /** The options of `airgap save`. */
 export interface SaveCliOptions extends DeclarationOptions {

@@ -13,7 +13,7 @@ import { AirgapError } from "../errors.ts";
 import { formatBytes, formatDuration } from "../format.ts";
 import type { Phase } from "../report/progress.ts";
 import { out, reporterFor } from "./context.ts";
-import { firstPart } from "./options.ts";
+import { firstPart } from "./resolve.ts";
 
 /** The options of `airgap verify`. */
 export interface VerifyCliOptions {

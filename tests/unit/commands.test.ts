@@ -22,7 +22,7 @@ import {
   targetName,
   targetOf,
   targetText,
-} from "../../lib/commands/options.ts";
+} from "../../lib/commands/resolve.ts";
 import { checkOutputOptions, gzipNameWarning, partSizeOf, saveOutput } from "../../lib/commands/save.ts";
 import { archiveArgument, chartsOnly, chartsOption, loadArchive, loadDeclarationOf } from "../../lib/commands/load.ts";
 import { chartFileOptions, checkDeclarationFlags } from "../../lib/commands/images.ts";
