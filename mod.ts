@@ -260,11 +260,12 @@ export {
 export { saveCommand, type SaveOptions, type SaveResult } from "./lib/transfer/save.ts";
 export { loadCommand, type LoadedImage, type LoadOptions, type LoadResult } from "./lib/transfer/load.ts";
 export { mirrorCommand, type MirrorOptions, type MirrorResult } from "./lib/transfer/mirror.ts";
-export { formatSources, planCommand, type PlanOptions, type PlanResult } from "./lib/plan/run.ts";
+export { planCommand, type PlanOptions, type PlanResult } from "./lib/plan/run.ts";
+export { formatSources } from "./lib/commands/plan.ts";
+export { formatImageList } from "./lib/commands/images.ts";
 export {
   chartFileImages,
   type ChartFileOptions,
-  formatImageList,
   imagesCommand,
   type ImagesOptions,
   type ListedImage,

@@ -4,7 +4,8 @@
  * new command or flag is completed without anyone editing a script.
  * @module
  */
-import type { Command } from "commander";
+import { Argument, type Command } from "commander";
+import { out } from "./context.ts";
 
 /** The shells {@link completionScript} writes for. */
 export const COMPLETION_SHELLS = ["bash", "zsh", "fish", "powershell"] as const;
@@ -150,4 +151,12 @@ export function completionScript(shell: Shell, program: Command): string {
   const specs = commandSpecs(program);
   const name = program.name();
   return { bash, zsh, fish, powershell }[shell](name, specs);
+}
+
+/** Register `airgap completion SHELL`: the script for the whole program `cli` (every command registered by then). */
+export function registerCompletion(cli: Command): void {
+  cli.command("completion")
+    .description("print a shell completion script (bash, zsh, fish, powershell); e.g. source <(airgap completion bash)")
+    .addArgument(new Argument("<shell>", "the shell").choices(COMPLETION_SHELLS))
+    .action((shell: Shell) => out(completionScript(shell, cli).trimEnd()));
 }

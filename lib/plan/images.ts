@@ -155,13 +155,3 @@ export async function chartFileImages(
     chart: { name: chart.name, version: chart.version },
   };
 }
-
-/** The list as text: one entry per line; with `why`, each origin indented below its entry. */
-export function formatImageList(images: ListedImage[], why = false): string {
-  const lines: string[] = [];
-  for (const image of images) {
-    lines.push(image.entry);
-    if (why) { for (const origin of image.origins) lines.push(`  ${origin}`); }
-  }
-  return lines.join("\n");
-}

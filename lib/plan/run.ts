@@ -6,24 +6,15 @@
 import { type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
 import type { Lock } from "../../schemas/lock.ts";
 import type { Declaration } from "./declaration.ts";
-import { formatBytes, formatTable, shortDigest } from "../format.ts";
 import { withSources } from "./lock.ts";
-import {
-  lockFromImages,
-  makePlan,
-  type Plan,
-  type ResolvedImage,
-  resolveEach,
-  ResolveError,
-  resolvingPlan,
-} from "./plan.ts";
+import { lockFromImages, makePlan, type Plan, resolveEach, ResolveError, resolvingPlan } from "./plan.ts";
 import { type ImageFailure, retryFlags, writeFailedList } from "../report/failures.ts";
 import { displayPath, onlyRequested } from "./declaration.ts";
 import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import type { Reporter } from "../report/progress.ts";
 import { type NetworkOptions, registryPool } from "../store/registry/pool.ts";
 import { openCache } from "../store/cache.ts";
-import { type Base, formatDeltaSize } from "./delta.ts";
+import type { Base } from "./delta.ts";
 
 /** Options of {@link planCommand}. */
 export interface PlanOptions {
@@ -113,85 +104,4 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
   } finally {
     await pool.close();
   }
-}
-
-/** Why the saved root differs from the upstream one, in a few words. */
-function rootNote(image: ResolvedImage): string {
-  if (image.assembled) return ` (assembled from ${Object.keys(image.assembled).length} tags)`;
-  if (image.upstreamDigest === image.descriptor.digest) return "";
-  if (!image.rewritten) return ` (filtered from ${shortDigest(image.upstreamDigest)})`;
-  const how = image.filtered ? "filtered, foreign layers made distributable" : "foreign layers made distributable";
-  return ` (${how}; upstream ${shortDigest(image.upstreamDigest)})`;
-}
-
-/** Lines below the table for images whose saved graph differs from upstream beyond filtering. */
-function imageDetails(image: ResolvedImage): string[] {
-  const out: string[] = [];
-  const entry = image.request.entry;
-  if (image.assembled) {
-    const tags = Object.entries(image.assembled).map(([tag, digest]) => `${tag} (${shortDigest(digest)})`);
-    out.push(`${entry}: one index assembled from the per-OS tags ${tags.join(", ")}: ${image.platforms.join(", ")}`);
-  }
-  if (image.foreignLayers?.length) {
-    const bytes = image.foreignLayers.reduce((sum, l) => sum + l.descriptor.size, 0);
-    const carried = image.absent?.size ? "left out (skip)" : "fetched from their URLs and carried";
-    out.push(`${entry}: ${image.foreignLayers.length} foreign layer(s), ${formatBytes(bytes)}, ${carried}`);
-  }
-  for (const [upstream, saved] of Object.entries(image.rewritten ?? {})) {
-    out.push(
-      `${entry}: manifest ${shortDigest(upstream)} saved as ${shortDigest(saved)} (foreign layers made distributable)`,
-    );
-  }
-  if (image.externalLayers?.length) {
-    out.push(`${entry}: ${image.externalLayers.length} foreign layer(s) stay at their URLs (keep)`);
-  }
-  return out;
-}
-
-/** The plan as a table, one line per image, then totals. */
-export function formatPlan(plan: Plan, width = Infinity): string {
-  const rows = plan.images.map(({ image, lockStatus, missing, previousDigest, platform }) => {
-    const fetch = missing.reduce((sum, d) => sum + d.size, 0);
-    const cacheState = missing.length === 0 ? "cached" : `fetch ${formatBytes(fetch)}`;
-    const platforms = image.platforms.length > 0 ? image.platforms.join(",") : platform ?? "-";
-    const filtered = rootNote(image);
-    const digest = `${shortDigest(image.descriptor.digest)}${filtered}`;
-    return [
-      lockStatus,
-      cacheState,
-      image.request.entry,
-      previousDigest ? `${shortDigest(previousDigest)} → ${digest}` : digest,
-      platforms,
-    ];
-  });
-  for (const removed of plan.removed) rows.push(["removed", "-", removed.entry, shortDigest(removed.digest), "-"]);
-  const out = formatTable(["LOCK", "CACHE", "IMAGE", "DIGEST", "PLATFORMS"], rows, { width, shrink: [2, 4] });
-  const details = plan.images.flatMap(({ image }) => imageDetails(image));
-  if (details.length > 0) out.push("", ...details);
-  const counts = { new: 0, changed: 0, unchanged: 0 };
-  for (const i of plan.images) counts[i.lockStatus]++;
-  out.push("");
-  out.push(
-    `${plan.images.length} images (${counts.new} new, ${counts.changed} changed, ${counts.unchanged} unchanged${
-      plan.removed.length ? `, ${plan.removed.length} removed` : ""
-    }), ${plan.blobs.size} unique blobs, ${formatBytes(plan.totalBytes)}`,
-  );
-  out.push(
-    plan.fetchBlobs === 0
-      ? "everything is cached: nothing to fetch"
-      : `to fetch: ${plan.fetchBlobs} blobs, ${formatBytes(plan.fetchBytes)} (${plan.fetchBytes} bytes)`,
-  );
-  if (plan.delta) {
-    out.push(`${formatDeltaSize(plan.delta.source, plan.delta)}; ${formatBytes(plan.delta.fetchBytes)} still to fetch`);
-  }
-  return out.join("\n");
-}
-
-/** The sources of a plan, one line each: what, status, digest, images, how verified. */
-export function formatSources(sources: ResolvedSources): string {
-  return sources.summaries.map((s) =>
-    `${s.status}  ${s.label}  ${shortDigest(s.locked.digest)}  ${s.images} images  (${s.verified}${
-      s.cached ? ", cached" : ""
-    })`
-  ).join("\n");
 }

@@ -13,7 +13,7 @@ import { targetMap } from "./targets.ts";
 import type { PlatformSelector } from "../oci/platform.ts";
 import { checkWindowsVersions } from "../plan/windows_requests.ts";
 import { AirgapError } from "../errors.ts";
-import { formatBytes, formatDuration, formatRate, plural } from "../format.ts";
+import { formatBytes } from "../format.ts";
 import type { Reporter } from "../report/progress.ts";
 import { formatReference, parseReference, type Reference, targetReference } from "../ref.ts";
 import { type NetworkOptions, registryPool } from "../store/registry/pool.ts";
@@ -116,36 +116,6 @@ export interface LoadSummary {
   bytesPushed: number;
   /** Charts the archive carries (pushed or written only when asked). */
   chartsInArchive: number;
-}
-
-/** The closing lines of a load: images and blobs that add up, the full target, and the charts left in the archive. */
-export function formatLoadSummary(
-  s: LoadSummary,
-  target: string,
-  elapsedMs: number,
-  chartsPushed: unknown,
-): string {
-  const fresh = s.images - s.alreadyPresent;
-  const images = s.alreadyPresent === 0
-    ? plural(s.images, "image")
-    : `${plural(s.images, "image")} (${fresh} new, ${s.alreadyPresent} already present)`;
-  const tags = s.tags > s.images ? `, ${s.tags} tags` : "";
-  const more = s.blobs.mountedElsewhere > 0 ? `; ${s.blobs.mountedElsewhere} more mounted into other repositories` : "";
-  const lines = [
-    `loaded ${images}${tags} into ${target} in ${formatDuration(elapsedMs)}: ${s.blobs.pushed} blobs pushed (${
-      formatBytes(s.bytesPushed)
-    }${
-      s.bytesPushed > 0 ? ` at ${formatRate(s.bytesPushed, elapsedMs)}` : ""
-    }), ${s.blobs.mounted} mounted, ${s.blobs.present} already there${more}`,
-  ];
-  if (s.chartsInArchive > 0 && !chartsPushed) {
-    lines.push(
-      `the archive also carries ${
-        plural(s.chartsInArchive, "chart")
-      }, not pushed: --push-charts pushes them to ${target}/charts, --charts-dir DIR writes them as files`,
-    );
-  }
-  return lines.join("\n");
 }
 
 /**

@@ -55,9 +55,8 @@ import { displayPath, onlyRequested } from "../plan/declaration.ts";
 import { type PhasePlan, type Reporter, trace } from "../report/progress.ts";
 import { type NetworkOptions, type RegistryPool, registryPool } from "../store/registry/pool.ts";
 import { type ArchiveSummary, type ArchiveWriterOptions, createArchive } from "../store/archive.ts";
-import { type Base, deltaSize, formatDeltaSize } from "../plan/delta.ts";
-import { formatBytes, formatDuration, formatRate, plural } from "../format.ts";
-import { basename } from "node:path";
+import type { Base } from "../plan/delta.ts";
+import { formatBytes } from "../format.ts";
 import { type CacheLease, type CacheStore, openCache } from "../store/cache.ts";
 import type { Store } from "../store/types.ts";
 import type { Descriptor } from "../oci/manifest.ts";
@@ -112,49 +111,6 @@ export interface SaveResult {
   sources: ResolvedSources;
   /** With `keepGoing`: the images that could not be saved (listed in `failedList`). */
   failed: ImageFailure[];
-}
-
-/** The closing lines of a save: images and charts, the archive (its parts and their sizes), the delta, the download. */
-export async function formatSaveSummary(
-  result: SaveResult,
-  options: { elapsedMs: number; base?: Base; split?: string; sums?: string },
-): Promise<string> {
-  const { archive, plan } = result;
-  const images = plan.images.filter((i) => !i.image.artifact);
-  const artifacts = plan.images.length - images.length;
-  const cached = images.filter((i) => i.missing.length === 0).length;
-  const charts = result.sources.charts.length;
-  const lines = [
-    `saved ${plural(images.length, "image")}${cached > 0 ? ` (${cached} entirely from the cache)` : ""}${
-      artifacts ? ` with ${plural(artifacts, "signature/attestation/SBOM", "signatures/attestations/SBOMs")}` : ""
-    }${charts ? ` and ${plural(charts, "chart")}` : ""} to ${displayPath(archive.path)} in ${
-      formatDuration(options.elapsedMs)
-    }: ${plural(archive.blobs, "blob")}, ${formatBytes(archive.blobBytes)}; the archive is ${
-      formatBytes(archive.size)
-    }`,
-  ];
-  if (archive.parts.length > 1) {
-    const sizes = await Promise.all(archive.parts.map(async (p) => (await Deno.stat(p)).size));
-    lines.push(
-      `split into ${archive.parts.length} parts: ${
-        archive.parts.map((p, i) => `${basename(p)} (${formatBytes(sizes[i])})`).join(", ")
-      }`,
-    );
-  } else if (options.split) {
-    lines.push(`archive smaller than the split size (${options.split}): one file ${displayPath(archive.path)}`);
-  }
-  if (options.sums) lines.push(`checksums in ${displayPath(options.sums)}`);
-  if (options.base) {
-    lines.push(formatDeltaSize(options.base.source, deltaSize(lockBlobs(result.lock), options.base.blobs)));
-  }
-  lines.push(
-    result.fetchedBlobs === 0
-      ? "fetched nothing: everything came from the cache"
-      : `fetched ${plural(result.fetchedBlobs, "blob")}, ${
-        formatBytes(result.fetchedBytes)
-      } (${result.fetchedBytes} bytes) at ${formatRate(result.fetchedBytes, options.elapsedMs)}`,
-  );
-  return lines.join("\n");
 }
 
 /** Copy roots grouped by source registry (each group has its own source store). */

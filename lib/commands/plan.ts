@@ -1,0 +1,194 @@
+/**
+ * `airgap plan`: its options, and its output — the plan as a table (or
+ * JSON), the sources it fetched, the lock it wrote. The planning itself is
+ * `planCommand` (lib/plan/run.ts).
+ * @module
+ */
+import type { Command } from "commander";
+import { resolve } from "node:path";
+import { planCommand, type PlanResult } from "../plan/run.ts";
+import type { Plan, ResolvedImage } from "../plan/plan.ts";
+import { displayPath } from "../plan/declaration.ts";
+import { formatDeltaSize, loadBase } from "../plan/delta.ts";
+import { writeLock } from "../plan/lock.ts";
+import type { ResolvedSources } from "../sources/resolve.ts";
+import { failedListPath } from "../report/failures.ts";
+import { formatBytes, formatTable, shortDigest, tableWidth } from "../format.ts";
+import { network, out, reporterFor, reportLeftOut } from "./context.ts";
+import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
+import { artifactFlags, cacheDir, declaration, lockToWrite, previousLockOf } from "./resolve.ts";
+
+/** The options of `airgap plan`. */
+export interface PlanCliOptions extends DeclarationOptions {
+  lock?: string;
+  locked?: boolean;
+  writeLock: boolean;
+  since?: string;
+  json?: boolean;
+  keepGoing?: boolean;
+  withSignatures?: boolean;
+  verifyKey?: string[];
+}
+
+/** Register `airgap plan`. */
+export function registerPlan(cli: Command): void {
+  addWindowsOptions(addCommonOptions(
+    cli.command("plan")
+      .description("resolve the declaration, show what is cached, new or changed, and write airgap.lock"),
+  ))
+    .option("-l, --image-list <file>", "plan an image list instead of airgap.yaml")
+    .option("-s, --source-registry <host>", "pull from this registry (mirror) instead")
+    .option("--lock <file>", "lock file (default: airgap.lock next to airgap.yaml)")
+    .option("--locked", "use the digests pinned in the lock instead of resolving tags")
+    .option("--no-write-lock", "do not write the lock")
+    .option("--since <old>", "also show what a delta against OLD (an airgap.lock or archive) would carry")
+    .option("--json", "print the plan as JSON")
+    .option("--keep-going", "plan every image that resolves; list the others in airgap.failed.txt (exit code 3)")
+    .option("--with-signatures", "also plan cosign signatures, attestations, SBOMs and OCI referrers")
+    .option(
+      "--verify-key <file>",
+      "refuse images without a cosign signature verifying with this PEM key (repeatable)",
+      collect,
+    )
+    .action(plan);
+}
+
+async function plan(options: PlanCliOptions): Promise<void> {
+  const decl = await declaration(options);
+  const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
+  const { lockPath, previousLock } = await previousLockOf(options, decl);
+  const failedList = failedListPath(lockPath ?? resolve("airgap.lock"));
+  const reporter = reporterFor(options);
+  const result = await planCommand({
+    declaration: decl,
+    cacheDir: cacheDir(options, decl),
+    previousLock,
+    locked: options.locked,
+    base,
+    reporter,
+    keepGoing: options.keepGoing ?? decl.keepGoing,
+    failedList,
+    network: network(options, reporter),
+    artifacts: artifactFlags(options),
+  });
+  reportLeftOut(result.failed, failedList, reporter, decl.configPath, options.quiet);
+  if (options.json) out(JSON.stringify(planJson(result), null, 2));
+  else {
+    if (result.sources.summaries.length > 0) out(formatSources(result.sources) + "\n");
+    out(formatPlan(result.plan, tableWidth()));
+  }
+  const writing = lockToWrite(decl, options.lock, lockPath);
+  if (writing && options.writeLock) {
+    await writeLock(writing, result.lock);
+    if (!options.json) out(`wrote ${displayPath(writing)}`);
+  }
+}
+
+/** `plan --json` (airgap schema --of plan). */
+export function planJson({ plan, sources }: Pick<PlanResult, "plan" | "sources">) {
+  return {
+    images: plan.images.map((p) => ({
+      entry: p.image.request.entry,
+      source: p.image.name,
+      origin: p.image.request.origin,
+      digest: p.image.descriptor.digest,
+      upstreamDigest: p.image.upstreamDigest,
+      ...(p.previousDigest ? { previousDigest: p.previousDigest } : {}),
+      platforms: p.image.platforms,
+      ...(p.image.assembled ? { assembled: p.image.assembled } : {}),
+      ...(p.image.rewritten ? { rewritten: p.image.rewritten } : {}),
+      ...(p.image.foreignLayers ? { foreignLayers: p.image.foreignLayers.length } : {}),
+      lock: p.lockStatus,
+      missingBlobs: p.missing.length,
+      missingBytes: p.missing.reduce((s, d) => s + d.size, 0),
+    })),
+    removed: plan.removed.map((r) => r.entry),
+    sources: sources.summaries.map((s) => ({ ...s.locked, status: s.status, images: s.images })),
+    totalBytes: plan.totalBytes,
+    uniqueBlobs: plan.blobs.size,
+    fetchBytes: plan.fetchBytes,
+    fetchBlobs: plan.fetchBlobs,
+    delta: plan.delta,
+  };
+}
+
+/** Why the saved root differs from the upstream one, in a few words. */
+function rootNote(image: ResolvedImage): string {
+  if (image.assembled) return ` (assembled from ${Object.keys(image.assembled).length} tags)`;
+  if (image.upstreamDigest === image.descriptor.digest) return "";
+  if (!image.rewritten) return ` (filtered from ${shortDigest(image.upstreamDigest)})`;
+  const how = image.filtered ? "filtered, foreign layers made distributable" : "foreign layers made distributable";
+  return ` (${how}; upstream ${shortDigest(image.upstreamDigest)})`;
+}
+
+/** Lines below the table for images whose saved graph differs from upstream beyond filtering. */
+function imageDetails(image: ResolvedImage): string[] {
+  const out: string[] = [];
+  const entry = image.request.entry;
+  if (image.assembled) {
+    const tags = Object.entries(image.assembled).map(([tag, digest]) => `${tag} (${shortDigest(digest)})`);
+    out.push(`${entry}: one index assembled from the per-OS tags ${tags.join(", ")}: ${image.platforms.join(", ")}`);
+  }
+  if (image.foreignLayers?.length) {
+    const bytes = image.foreignLayers.reduce((sum, l) => sum + l.descriptor.size, 0);
+    const carried = image.absent?.size ? "left out (skip)" : "fetched from their URLs and carried";
+    out.push(`${entry}: ${image.foreignLayers.length} foreign layer(s), ${formatBytes(bytes)}, ${carried}`);
+  }
+  for (const [upstream, saved] of Object.entries(image.rewritten ?? {})) {
+    out.push(
+      `${entry}: manifest ${shortDigest(upstream)} saved as ${shortDigest(saved)} (foreign layers made distributable)`,
+    );
+  }
+  if (image.externalLayers?.length) {
+    out.push(`${entry}: ${image.externalLayers.length} foreign layer(s) stay at their URLs (keep)`);
+  }
+  return out;
+}
+
+/** The plan as a table, one line per image, then totals. */
+export function formatPlan(plan: Plan, width = Infinity): string {
+  const rows = plan.images.map(({ image, lockStatus, missing, previousDigest, platform }) => {
+    const fetch = missing.reduce((sum, d) => sum + d.size, 0);
+    const cacheState = missing.length === 0 ? "cached" : `fetch ${formatBytes(fetch)}`;
+    const platforms = image.platforms.length > 0 ? image.platforms.join(",") : platform ?? "-";
+    const filtered = rootNote(image);
+    const digest = `${shortDigest(image.descriptor.digest)}${filtered}`;
+    return [
+      lockStatus,
+      cacheState,
+      image.request.entry,
+      previousDigest ? `${shortDigest(previousDigest)} → ${digest}` : digest,
+      platforms,
+    ];
+  });
+  for (const removed of plan.removed) rows.push(["removed", "-", removed.entry, shortDigest(removed.digest), "-"]);
+  const out = formatTable(["LOCK", "CACHE", "IMAGE", "DIGEST", "PLATFORMS"], rows, { width, shrink: [2, 4] });
+  const details = plan.images.flatMap(({ image }) => imageDetails(image));
+  if (details.length > 0) out.push("", ...details);
+  const counts = { new: 0, changed: 0, unchanged: 0 };
+  for (const i of plan.images) counts[i.lockStatus]++;
+  out.push("");
+  out.push(
+    `${plan.images.length} images (${counts.new} new, ${counts.changed} changed, ${counts.unchanged} unchanged${
+      plan.removed.length ? `, ${plan.removed.length} removed` : ""
+    }), ${plan.blobs.size} unique blobs, ${formatBytes(plan.totalBytes)}`,
+  );
+  out.push(
+    plan.fetchBlobs === 0
+      ? "everything is cached: nothing to fetch"
+      : `to fetch: ${plan.fetchBlobs} blobs, ${formatBytes(plan.fetchBytes)} (${plan.fetchBytes} bytes)`,
+  );
+  if (plan.delta) {
+    out.push(`${formatDeltaSize(plan.delta.source, plan.delta)}; ${formatBytes(plan.delta.fetchBytes)} still to fetch`);
+  }
+  return out.join("\n");
+}
+
+/** The sources of a plan, one line each: what, status, digest, images, how verified. */
+export function formatSources(sources: ResolvedSources): string {
+  return sources.summaries.map((s) =>
+    `${s.status}  ${s.label}  ${shortDigest(s.locked.digest)}  ${s.images} images  (${s.verified}${
+      s.cached ? ", cached" : ""
+    })`
+  ).join("\n");
+}
