@@ -12,8 +12,13 @@
 import { REFERENCE_DIGEST } from "../oci/annotations.ts";
 import { AirgapError } from "../errors.ts";
 import type { LockedImage } from "../../schemas/lock.ts";
-import { type ForeignLayer, type ForeignLayerPolicy, isExternalLayer, makeDistributable } from "../oci/foreign.ts";
-import { rewrittenDescriptor } from "../oci/foreign.ts";
+import {
+  type ForeignLayer,
+  type ForeignLayerPolicy,
+  isExternalLayer,
+  makeDistributable,
+  rewrittenDescriptor,
+} from "../oci/foreign.ts";
 import {
   type Descriptor,
   encodeJson,

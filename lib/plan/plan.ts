@@ -21,6 +21,7 @@ import {
   type FetchedManifests,
   type GraphPlan,
   lockedPin,
+  type ManifestEdit,
   planGraph,
   type SelectedRoot,
   selectPlatforms,
@@ -336,9 +337,14 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
     ? { kind: "assembled", entries: combined.entries }
     : selectPlatforms(root!, request.platforms, what);
   const graph = planGraph(selected, await fetchManifests(src, selected, root), ctx.foreignLayers ?? "include");
-  for (const edit of graph.edits) await ctx.cache.putBytes(edit.descriptor, edit.bytes);
+  await persistEdits(ctx.cache, graph.edits);
   checkLockPin(locked, graph.root, what);
   return resolvedImage(request, what, graph, root, combined);
+}
+
+/** Apply a plan's edits: the new manifests into the cache, children first (an index never lands before its entries). */
+async function persistEdits(cache: CacheStore, edits: readonly ManifestEdit[]): Promise<void> {
+  for (const edit of edits) await cache.putBytes(edit.descriptor, edit.bytes);
 }
 
 /** The {@link ResolvedImage} a graph plan describes. */
