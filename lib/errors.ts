@@ -16,6 +16,8 @@ export interface ErrorContext {
   status?: number;
   /** Registry error code (distribution spec), e.g. MANIFEST_BLOB_UNKNOWN. */
   code?: string;
+  /** What the message already names first (`chart x@1`, an image): see {@link aboutSubject}. */
+  subject?: string;
 }
 
 /** An error meant for the user: {@link message} is one clear line. */
@@ -102,4 +104,16 @@ export class DiskFullError extends AirgapError {
   override withMessage(message: string, context: ErrorContext): DiskFullError {
     return new DiskFullError(message, context, { cause: this, exitCode: this.exitCode });
   }
+}
+
+/**
+ * The error with its subject in front (`SUBJECT: message`), said once: an
+ * error whose context already has that subject (its message starts with it)
+ * is returned as it is. The result carries the subject, and keeps the kind
+ * (not found, transient…) of an {@link AirgapError}.
+ */
+export function aboutSubject(e: unknown, subject: string): AirgapError {
+  if (e instanceof AirgapError && e.context.subject === subject) return e;
+  if (e instanceof AirgapError) return e.withMessage(`${subject}: ${e.message}`, { ...e.context, subject });
+  return new AirgapError(`${subject}: ${errorMessage(e)}`, { subject }, { cause: e });
 }

@@ -19,6 +19,12 @@ export interface Graph {
   platforms: string[];
 }
 
+/** How {@link walkGraph} names what it parses. */
+export interface WalkOptions {
+  /** The name of a manifest in parse errors (default `WHAT@DIGEST`). */
+  label?(desc: Descriptor): string;
+}
+
 /**
  * Walk from `root`. `read` returns a manifest's bytes, or undefined when the
  * store does not hold it (then its children are unknown).
@@ -27,7 +33,9 @@ export async function walkGraph(
   root: Descriptor,
   read: (desc: Descriptor) => Promise<Uint8Array | undefined>,
   what = root.digest,
+  options: WalkOptions = {},
 ): Promise<Graph> {
+  const label = options.label ?? ((desc: Descriptor) => `${what}@${desc.digest}`);
   const seen = new Map<string, Descriptor>();
   const external = new Map<string, Descriptor>();
   const unreadable: string[] = [];
@@ -41,7 +49,7 @@ export async function walkGraph(
       unreadable.push(desc.digest);
       return;
     }
-    const manifest = parseManifest(bytes, desc.mediaType, `${what}@${desc.digest}`);
+    const manifest = parseManifest(bytes, desc.mediaType, label(desc));
     if (manifest.kind === "index") {
       for (const m of manifest.manifests) {
         const p = m.platform;

@@ -95,95 +95,102 @@ function describeWant(want: PlatformWant): string {
   return formatPlatform(want.spec);
 }
 
-/**
- * Find every platform a request wants: under the plain tag, then under the
- * per-OS tags for what it lacks. A want that names a Windows version must
- * be met (no host runs another build); of the others, at least one.
- */
-export async function findPlatforms(ctx: AssemblyContext): Promise<Assembly> {
-  const wants = platformWants(ctx.selector);
-  const plain = await ctx.resolveTag(ctx.tag);
-  const entries: Descriptor[] = [];
-  const sources: Record<string, string> = {};
-  const tried: string[] = [ctx.tag];
+/** What the search found so far. */
+interface Search {
+  /** Entries of the combined index, in the order found. */
+  entries: Descriptor[];
+  /** Per-OS tags used: tag → digest. */
+  sources: Record<string, string>;
+  /** Tags tried, for messages. */
+  tried: string[];
   /** Platforms inside nested indexes (entries without a platform that are indexes): carried whole, so they count. */
-  const nested = new Map<string, Platform[]>();
-  const nestedPlatforms = async (desc: Descriptor, depth = 0): Promise<Platform[]> => {
-    if (!isIndexType(desc.mediaType) || depth > 4) return [];
-    const manifest = parseManifest(await ctx.read(desc), desc.mediaType, `${ctx.what} child ${desc.digest}`);
-    if (manifest.kind !== "index") return [];
-    const out: Platform[] = [];
-    for (const e of manifest.manifests) {
-      if (isAttestation(e)) continue;
-      if (e.platform) out.push(e.platform);
-      else out.push(...await nestedPlatforms(e, depth + 1));
-    }
-    return out;
-  };
-  const platformsOf = () => [
-    ...entries.filter((e) => e.platform && !isAttestation(e)).map((e) => e.platform!),
-    ...entries.flatMap((e) => nested.get(e.digest) ?? []),
+  nested: Map<string, Platform[]>;
+}
+
+/** The platforms of an index entry that has none of its own: those of the index's images, nested indexes included. */
+async function nestedPlatforms(ctx: AssemblyContext, desc: Descriptor, depth = 0): Promise<Platform[]> {
+  if (!isIndexType(desc.mediaType) || depth > 4) return [];
+  const manifest = parseManifest(await ctx.read(desc), desc.mediaType, `${ctx.what} child ${desc.digest}`);
+  if (manifest.kind !== "index") return [];
+  const out: Platform[] = [];
+  for (const e of manifest.manifests) {
+    if (isAttestation(e)) continue;
+    if (e.platform) out.push(e.platform);
+    else out.push(...await nestedPlatforms(ctx, e, depth + 1));
+  }
+  return out;
+}
+
+/** Every platform the entries found so far provide. */
+function platformsOf(search: Search): Platform[] {
+  return [
+    ...search.entries.filter((e) => e.platform && !isAttestation(e)).map((e) => e.platform!),
+    ...search.entries.flatMap((e) => search.nested.get(e.digest) ?? []),
   ];
+}
 
-  /** The entries a resolved tag offers for the selection. */
-  const offered = async (tag: string, resolved: ResolvedManifest): Promise<Descriptor[]> => {
-    const manifest = parseManifest(resolved.bytes, resolved.descriptor.mediaType, `${ctx.what} (${tag})`);
-    if (manifest.kind === "index") return selectEntries(manifest.manifests, ctx.selector);
-    const platform = platformFromConfig(await ctx.read(manifest.config), `${ctx.what} (${tag})`);
-    if (!selectorMatches(ctx.selector, platform)) return [];
-    return [{
-      mediaType: manifest.mediaType,
-      digest: resolved.descriptor.digest,
-      size: resolved.descriptor.size,
-      platform,
-    }];
-  };
-  const add = async (list: Descriptor[]) => {
-    for (const d of list) {
-      if (entries.some((e) => e.digest === d.digest)) continue;
-      entries.push(d);
-      if (!d.platform) nested.set(d.digest, await nestedPlatforms(d));
-    }
-  };
+/** The entries a resolved tag offers for the selection. */
+async function offered(ctx: AssemblyContext, tag: string, resolved: ResolvedManifest): Promise<Descriptor[]> {
+  const manifest = parseManifest(resolved.bytes, resolved.descriptor.mediaType, `${ctx.what} (${tag})`);
+  if (manifest.kind === "index") return selectEntries(manifest.manifests, ctx.selector);
+  const platform = platformFromConfig(await ctx.read(manifest.config), `${ctx.what} (${tag})`);
+  if (!selectorMatches(ctx.selector, platform)) return [];
+  return [{
+    mediaType: manifest.mediaType,
+    digest: resolved.descriptor.digest,
+    size: resolved.descriptor.size,
+    platform,
+  }];
+}
 
-  let plainOffer: Descriptor[] = [];
-  if (plain) {
-    plainOffer = await offered(ctx.tag, plain);
-    await add(plainOffer);
+/** Add entries not found before (and the platforms of nested indexes among them). */
+async function addEntries(ctx: AssemblyContext, search: Search, list: readonly Descriptor[]): Promise<void> {
+  for (const d of list) {
+    if (search.entries.some((e) => e.digest === d.digest)) continue;
+    search.entries.push(d);
+    if (!d.platform) search.nested.set(d.digest, await nestedPlatforms(ctx, d));
   }
-  if (plain && unmetWants(wants, platformsOf()).length === 0) return { plain };
+}
 
-  for (const want of wants) {
-    if (unmetWants([want], platformsOf()).length === 0) continue;
-    for (const suffix of perOsTagSuffixes(want)) {
-      const tag = `${ctx.tag}-${suffix}`;
-      if (tag.length > 128 || tried.includes(tag)) continue;
-      tried.push(tag);
-      const resolved = await ctx.resolveTag(tag);
-      if (!resolved) continue;
-      const open = unmetWants(wants, platformsOf());
-      const offer = await offered(tag, resolved);
-      const images = offer.filter((d) =>
-        d.platform && !isAttestation(d) && unmetWants(open, [d.platform]).length < open.length
-      );
-      const kept = new Set(images.map((d) => d.digest));
-      const useful = offer.filter((d) =>
-        kept.has(d.digest) || (isAttestation(d) && kept.has(d.annotations?.[REFERENCE_DIGEST] ?? ""))
-      );
-      const meetsThis = useful.some((d) => d.platform && unmetWants([want], [d.platform]).length === 0);
-      if (!meetsThis) continue;
-      await add(useful);
-      sources[tag] = resolved.descriptor.digest;
-      break;
-    }
+/** Try the per-OS tags of one unmet want in turn; the first that meets it adds its useful entries. */
+async function searchPerOsTags(
+  ctx: AssemblyContext,
+  search: Search,
+  wants: readonly PlatformWant[],
+  want: PlatformWant,
+): Promise<void> {
+  for (const suffix of perOsTagSuffixes(want)) {
+    const tag = `${ctx.tag}-${suffix}`;
+    if (tag.length > 128 || search.tried.includes(tag)) continue;
+    search.tried.push(tag);
+    const resolved = await ctx.resolveTag(tag);
+    if (!resolved) continue;
+    const open = unmetWants(wants, platformsOf(search));
+    const offer = await offered(ctx, tag, resolved);
+    const images = offer.filter((d) =>
+      d.platform && !isAttestation(d) && unmetWants(open, [d.platform]).length < open.length
+    );
+    const kept = new Set(images.map((d) => d.digest));
+    const useful = offer.filter((d) =>
+      kept.has(d.digest) || (isAttestation(d) && kept.has(d.annotations?.[REFERENCE_DIGEST] ?? ""))
+    );
+    const meetsThis = useful.some((d) => d.platform && unmetWants([want], [d.platform]).length === 0);
+    if (!meetsThis) continue;
+    await addEntries(ctx, search, useful);
+    search.sources[tag] = resolved.descriptor.digest;
+    return;
   }
+}
 
-  const unmet = unmetWants(wants, platformsOf());
-  const available = platformsOf().map((p) => formatPlatform(p)).join(", ") || "none";
+/** Fail when nothing was found, or when a want that must be met is not (a Windows version, or every plain one). */
+function checkFound(ctx: AssemblyContext, search: Search, wants: readonly PlatformWant[], found: boolean): void {
+  const { tried } = search;
+  const unmet = unmetWants(wants, platformsOf(search));
+  const available = platformsOf(search).map((p) => formatPlatform(p)).join(", ") || "none";
   const versioned = unmet.filter((w) => w.versioned);
   const plainWants = wants.filter((w) => !w.versioned);
   const plainUnmet = unmet.filter((w) => !w.versioned);
-  if (entries.length === 0 && !plain) {
+  if (!found) {
     throw new AirgapError(`${ctx.what} not found (tags tried: ${tried.join(", ")})`, { status: 404 });
   }
   if (versioned.length > 0 || (plainWants.length > 0 && plainUnmet.length === plainWants.length)) {
@@ -195,6 +202,28 @@ export async function findPlatforms(ctx: AssemblyContext): Promise<Assembly> {
       { op: "select platform" },
     );
   }
+}
+
+/**
+ * Find every platform a request wants: under the plain tag, then under the
+ * per-OS tags for what it lacks. A want that names a Windows version must
+ * be met (no host runs another build); of the others, at least one.
+ */
+export async function findPlatforms(ctx: AssemblyContext): Promise<Assembly> {
+  const wants = platformWants(ctx.selector);
+  const plain = await ctx.resolveTag(ctx.tag);
+  const search: Search = { entries: [], sources: {}, tried: [ctx.tag], nested: new Map() };
+  let plainOffer: Descriptor[] = [];
+  if (plain) {
+    plainOffer = await offered(ctx, ctx.tag, plain);
+    await addEntries(ctx, search, plainOffer);
+  }
+  if (plain && unmetWants(wants, platformsOf(search)).length === 0) return { plain };
+  for (const want of wants) {
+    if (unmetWants([want], platformsOf(search)).length > 0) await searchPerOsTags(ctx, search, wants, want);
+  }
+  checkFound(ctx, search, wants, search.entries.length > 0 || plain !== undefined);
+  const { entries, sources } = search;
   if (Object.keys(sources).length === 0) return { plain };
   if (plain && plainOffer.length > 0) sources[ctx.tag] = plain.descriptor.digest;
   return { plain, combined: { entries, sources } };

@@ -37,36 +37,80 @@ export class CheckError extends AirgapError {
   }
 }
 
+/** Where a path inside the declaration is written (`airgap.yaml:12:3`). */
+type Locate = (path: readonly PropertyKey[]) => string;
+
+/** One run of the checks: each failing check adds its one line to `problems`. */
+interface Checks {
+  config: Config;
+  locate: Locate;
+  /** The declaration's directory (relative paths in it are from there). */
+  dir: string;
+  overrides: DeclarationOverrides;
+  problems: string[];
+}
+
+/** Run a check; its error, if any, is one more problem. */
+async function attempt(checks: Checks, fn: () => unknown): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    checks.problems.push(errorMessage(e));
+  }
+}
+
+/** A file's text, or the one problem reading it: `missing` when it does not exist, else `unreadable: why`. */
+async function readText(
+  path: string,
+  missing: string,
+  unreadable: string,
+): Promise<{ text?: string; problem?: string }> {
+  try {
+    return { text: await Deno.readTextFile(path) };
+  } catch (e) {
+    return { problem: e instanceof Deno.errors.NotFound ? missing : `${unreadable}: ${errorMessage(e)}` };
+  }
+}
+
 /** Every problem of the declaration at `path`, one line each (empty when there are none). */
 export async function checkDeclaration(path: string, overrides: DeclarationOverrides = {}): Promise<string[]> {
   const file = displayPath(path);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    return [
-      e instanceof Deno.errors.NotFound
-        ? `${file} does not exist (write one with "airgap init", or use --image-list)`
-        : `cannot read ${file}: ${errorMessage(e)}`,
-    ];
-  }
-  const checked = checkYaml(text, file, ConfigSchema);
+  const read = await readText(
+    path,
+    `${file} does not exist (write one with "airgap init", or use --image-list)`,
+    `cannot read ${file}`,
+  );
+  if (read.text === undefined) return [read.problem!];
+  const checked = checkYaml(read.text, file, ConfigSchema);
   // With schema problems, the rest of the declaration is still checked.
   const config = checked.value ?? checked.rest;
   if (!config) return checked.problems;
-  const problems: string[] = [...checked.problems];
-  const attempt = async (fn: () => unknown) => {
-    try {
-      await fn();
-    } catch (e) {
-      problems.push(errorMessage(e));
-    }
+  const checks: Checks = {
+    config,
+    locate: checked.locate,
+    dir: dirname(resolve(path)),
+    overrides,
+    problems: [...checked.problems],
   };
-  const locate = checked.locate;
-  const dir = dirname(resolve(path));
+  await checkPlatformsAndImages(checks);
+  await checkWindows(checks);
+  await checkCredentials(checks);
+  checks.problems.push(...await sourceProblems(config, path, checks.locate));
+  if (checks.problems.length === 0) {
+    // Whatever the checks above do not know about: read it as plan would (lists, Windows lists, sources).
+    await attempt(
+      checks,
+      () => declarationFromConfig(config, path, { ...overrides, use: overrides.use ?? "pull" }, checks.locate),
+    );
+  }
+  return byPosition(checks.problems);
+}
 
+/** Platforms (declared and `--platform`), images and lists. */
+async function checkPlatformsAndImages(checks: Checks): Promise<void> {
+  const { config, locate, dir, overrides } = checks;
   for (const [where, values] of platformFields(config, locate)) {
-    await attempt(() => {
+    await attempt(checks, () => {
       try {
         parsePlatformSelector(values);
       } catch (e) {
@@ -74,53 +118,58 @@ export async function checkDeclaration(path: string, overrides: DeclarationOverr
       }
     });
   }
-  if (overrides.platforms?.length) await attempt(() => platforms(overrides.platforms!, "--platform"));
+  if (overrides.platforms?.length) await attempt(checks, () => platforms(overrides.platforms!, "--platform"));
   for (const [i, item] of (config.images ?? []).entries()) {
-    await attempt(() =>
-      reference(typeof item === "string" ? item : item.ref, config.sourceRegistry, locate(["images", i]))
+    await attempt(
+      checks,
+      () => reference(typeof item === "string" ? item : item.ref, config.sourceRegistry, locate(["images", i])),
     );
   }
   for (const [i, item] of (config.lists ?? []).entries()) {
-    problems.push(
+    checks.problems.push(
       ...await listProblems(resolve(dir, typeof item === "string" ? item : item.path), locate(["lists", i])),
     );
   }
+}
+
+/** The `windows:` section (versions, lists, images) and the Windows command-line options. */
+async function checkWindows(checks: Checks): Promise<void> {
+  const { config, locate, dir, overrides } = checks;
   const windows = config.windows;
-  if (overrides.windowsVersions?.length) {
-    await attempt(() => windowsSelector(overrides.windowsVersions, "--windows-versions"));
-  } else if (windows?.versions) await attempt(() => windowsSelector(windows.versions, locate(["windows", "versions"])));
+  const versions = (values: (string | number)[] | undefined, where: string) =>
+    attempt(checks, () => windowsSelector(values, where));
+  if (overrides.windowsVersions?.length) await versions(overrides.windowsVersions, "--windows-versions");
+  else if (windows?.versions) await versions(windows.versions, locate(["windows", "versions"]));
   for (const [i, item] of (windows?.lists ?? []).entries()) {
     const at = locate(["windows", "lists", i]);
-    problems.push(...await listProblems(resolve(dir, typeof item === "string" ? item : item.path), at));
+    checks.problems.push(...await listProblems(resolve(dir, typeof item === "string" ? item : item.path), at));
     if (typeof item === "object" && item.versions) {
-      await attempt(() => windowsSelector(item.versions, locate(["windows", "lists", i, "versions"])));
+      await versions(item.versions, locate(["windows", "lists", i, "versions"]));
     }
   }
   for (const [i, item] of (windows?.images ?? []).entries()) {
     const at = locate(["windows", "images", i]);
-    await attempt(() => reference(typeof item === "string" ? item : item.ref, config.sourceRegistry, at));
+    await attempt(checks, () => reference(typeof item === "string" ? item : item.ref, config.sourceRegistry, at));
     if (typeof item === "object" && item.versions) {
-      await attempt(() => windowsSelector(item.versions, locate(["windows", "images", i, "versions"])));
+      await versions(item.versions, locate(["windows", "images", i, "versions"]));
     }
   }
   for (const list of overrides.windowsImageLists ?? []) {
-    problems.push(...await listProblems(list, "--windows-image-list"));
+    checks.problems.push(...await listProblems(list, "--windows-image-list"));
   }
+}
 
+/** Registry settings the command needs credentials from, and the signature keys named. */
+async function checkCredentials(checks: Checks): Promise<void> {
+  const { config, locate, dir, overrides } = checks;
   const needed = needsCredentials(config, overrides.use ?? "pull");
   for (const [host, settings] of Object.entries(config.registries ?? {})) {
     const key = normaliseRegistryHost(host);
-    if (needed(key)) await attempt(() => registrySettings(host, settings, dir, locate(["registries", host])));
+    if (needed(key)) await attempt(checks, () => registrySettings(host, settings, dir, locate(["registries", host])));
   }
   for (const [where, key] of verifyKeyFields(config, locate)) {
-    await attempt(() => loadVerifyKey(resolve(dir, key), `${where}: ${key}`));
+    await attempt(checks, () => loadVerifyKey(resolve(dir, key), `${where}: ${key}`));
   }
-  problems.push(...await sourceProblems(config, path, locate));
-  if (problems.length === 0) {
-    // Whatever the checks above do not know about: read it as plan would (lists, Windows lists, sources).
-    await attempt(() => declarationFromConfig(config, path, { ...overrides, use: overrides.use ?? "pull" }, locate));
-  }
-  return byPosition(problems);
 }
 
 /** Every `verify: {key}` of a declaration, with where it is written. */
@@ -205,17 +254,13 @@ function reference(entry: string, sourceRegistry: string | undefined, where: str
 /** A list file that is missing, unreadable, or has malformed entries (each one). */
 async function listProblems(path: string, where: string): Promise<string[]> {
   const shown = displayPath(path);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    return [
-      e instanceof Deno.errors.NotFound
-        ? `${where}: image list ${shown} does not exist`
-        : `${where}: cannot read image list ${shown}: ${errorMessage(e)}`,
-    ];
-  }
-  return checkImageList(text, shown).problems.map((p) => p.message);
+  const read = await readText(
+    path,
+    `${where}: image list ${shown} does not exist`,
+    `${where}: cannot read image list ${shown}`,
+  );
+  if (read.text === undefined) return [read.problem!];
+  return checkImageList(read.text, shown).problems.map((p) => p.message);
 }
 
 /** The `rancher:` section and each chart on its own, so that one bad chart does not hide the next. */

@@ -261,6 +261,19 @@ export async function loadDeclaration(path: string, overrides: DeclarationOverri
   return await declarationFromConfig(config, path, overrides, locate);
 }
 
+/** What building a declaration from a config reads: where it is, its defaults, the overrides. */
+interface ConfigContext {
+  config: Config;
+  /** The declaration as shown in messages. */
+  file: string;
+  /** Its directory: relative paths in it are from there. */
+  dir: string;
+  overrides: DeclarationOverrides;
+  locate: (path: readonly PropertyKey[]) => string;
+  defaultPlatforms: PlatformSelector;
+  sourceRegistry?: string;
+}
+
 /** Build a declaration from a validated config whose relative paths are relative to `path`. */
 export async function declarationFromConfig(
   config: Config,
@@ -273,72 +286,15 @@ export async function declarationFromConfig(
   const fallbackPlatforms = overrides.platforms?.length ? overrides.platforms : config.platforms;
   const defaultPlatforms = safeSelector(fallbackPlatforms, `${file}: platforms`);
   const sourceRegistry = overrides.sourceRegistry ?? config.sourceRegistry;
+  const ctx: ConfigContext = { config, file, dir, overrides, locate, defaultPlatforms, sourceRegistry };
   const requests = new Map<string, ImageRequest>();
-
-  for (const [i, item] of (config.images ?? []).entries()) {
-    const entry = typeof item === "string" ? item.trim() : item.ref.trim();
-    const origin = locate(["images", i]);
-    const platforms = typeof item === "object" && item.platforms
-      ? safeSelector(item.platforms, `${origin}: platforms`)
-      : defaultPlatforms;
-    const artifacts = typeof item === "object" ? artifactKinds(item.artifacts) : undefined;
-    const verifyKeys = typeof item === "object" ? verifyKeyPaths(item.verify, dir) : undefined;
-    addRequest(requests, {
-      entry,
-      source: safeSource(entry, sourceRegistry, origin),
-      platforms,
-      origin,
-      ...(artifacts ? { artifacts } : {}),
-      ...(verifyKeys ? { verifyKeys } : {}),
-    });
-  }
-  for (const item of config.lists ?? []) {
-    const listPath = resolve(dir, typeof item === "string" ? item : item.path);
-    const shown = displayPath(listPath);
-    const platforms = typeof item === "object" && item.platforms
-      ? safeSelector(item.platforms, `${file}: lists ${shown}: platforms`)
-      : defaultPlatforms;
-    const listSource = typeof item === "object" && item.sourceRegistry ? item.sourceRegistry : sourceRegistry;
-    for (const { entry, line } of await readImageList(listPath, shown)) {
-      const origin = `${shown}:${line}`;
-      addRequest(requests, { entry, source: safeSource(entry, listSource, origin), platforms, origin });
-    }
-  }
-  const windows = config.windows;
-  const windowsInput: WindowsInput = {
-    versions: overrides.windowsVersions?.length ? overrides.windowsVersions : windows?.versions,
-    versionsWhere: overrides.windowsVersions?.length ? "--windows-versions" : `${file}: windows.versions`,
-    sourceRegistry,
-    images: (windows?.images ?? []).map((item, i) => ({
-      entry: typeof item === "string" ? item.trim() : item.ref.trim(),
-      origin: locate(["windows", "images", i]),
-      versions: typeof item === "object" ? item.versions : undefined,
-    })),
-    lists: [
-      ...(windows?.lists ?? []).map((item) => {
-        const path = resolve(dir, typeof item === "string" ? item : item.path);
-        return typeof item === "string"
-          ? { path, shown: displayPath(path) }
-          : { path, shown: displayPath(path), versions: item.versions, sourceRegistry: item.sourceRegistry };
-      }),
-      ...(overrides.windowsImageLists ?? []).map((p) => ({ path: resolve(p), shown: displayPath(resolve(p)) })),
-    ],
-  };
-  for (const request of await windowsRequests(windowsInput)) addRequest(requests, request);
-  const registries = new Map<string, RegistrySettings>();
-  const needed = needsCredentials(config, overrides.use);
-  for (const [host, settings] of Object.entries(config.registries ?? {})) {
-    const key = normaliseRegistryHost(host);
-    // A registry this command does not talk to: its password need not be set.
-    const used = needed(key) ? settings : { ...settings, username: undefined };
-    registries.set(key, registrySettings(host, used, dir, file));
-  }
-  const targetHost = config.target ? normaliseRegistryHost(config.target.registry) : undefined;
-  const targetPolicy = Object.entries(config.registries ?? {})
-    .find(([host]) => normaliseRegistryHost(host) === targetHost)?.[1].foreignLayers;
+  imageRequests(ctx, requests);
+  await listRequests(ctx, requests);
+  for (const request of await windowsRequests(windowsInputOf(ctx))) addRequest(requests, request);
+  const registries = declaredRegistries(ctx);
   const sources = await declaredSources(config, { path, locate, defaultPlatforms, sourceRegistry });
   return {
-    foreignLayers: overrides.foreignLayers ?? targetPolicy,
+    foreignLayers: overrides.foreignLayers ?? targetForeignLayers(config),
     configPath: path,
     requests: [...requests.values()],
     registries,
@@ -357,6 +313,88 @@ export async function declarationFromConfig(
         .map(([host, r]) => [normaliseRegistryHost(host), verifyKeyPaths(r.verify, dir)!]),
     ),
   };
+}
+
+/** The `images:` of a config. */
+function imageRequests(ctx: ConfigContext, requests: Map<string, ImageRequest>): void {
+  for (const [i, item] of (ctx.config.images ?? []).entries()) {
+    const entry = typeof item === "string" ? item.trim() : item.ref.trim();
+    const origin = ctx.locate(["images", i]);
+    const platforms = typeof item === "object" && item.platforms
+      ? safeSelector(item.platforms, `${origin}: platforms`)
+      : ctx.defaultPlatforms;
+    const artifacts = typeof item === "object" ? artifactKinds(item.artifacts) : undefined;
+    const verifyKeys = typeof item === "object" ? verifyKeyPaths(item.verify, ctx.dir) : undefined;
+    addRequest(requests, {
+      entry,
+      source: safeSource(entry, ctx.sourceRegistry, origin),
+      platforms,
+      origin,
+      ...(artifacts ? { artifacts } : {}),
+      ...(verifyKeys ? { verifyKeys } : {}),
+    });
+  }
+}
+
+/** The entries of the `lists:` of a config. */
+async function listRequests(ctx: ConfigContext, requests: Map<string, ImageRequest>): Promise<void> {
+  for (const item of ctx.config.lists ?? []) {
+    const listPath = resolve(ctx.dir, typeof item === "string" ? item : item.path);
+    const shown = displayPath(listPath);
+    const platforms = typeof item === "object" && item.platforms
+      ? safeSelector(item.platforms, `${ctx.file}: lists ${shown}: platforms`)
+      : ctx.defaultPlatforms;
+    const listSource = typeof item === "object" && item.sourceRegistry ? item.sourceRegistry : ctx.sourceRegistry;
+    for (const { entry, line } of await readImageList(listPath, shown)) {
+      const origin = `${shown}:${line}`;
+      addRequest(requests, { entry, source: safeSource(entry, listSource, origin), platforms, origin });
+    }
+  }
+}
+
+/** The `windows:` section with the Windows command-line options, as {@link windowsRequests} reads it. */
+function windowsInputOf(ctx: ConfigContext): WindowsInput {
+  const { overrides, dir } = ctx;
+  const windows = ctx.config.windows;
+  return {
+    versions: overrides.windowsVersions?.length ? overrides.windowsVersions : windows?.versions,
+    versionsWhere: overrides.windowsVersions?.length ? "--windows-versions" : `${ctx.file}: windows.versions`,
+    sourceRegistry: ctx.sourceRegistry,
+    images: (windows?.images ?? []).map((item, i) => ({
+      entry: typeof item === "string" ? item.trim() : item.ref.trim(),
+      origin: ctx.locate(["windows", "images", i]),
+      versions: typeof item === "object" ? item.versions : undefined,
+    })),
+    lists: [
+      ...(windows?.lists ?? []).map((item) => {
+        const path = resolve(dir, typeof item === "string" ? item : item.path);
+        return typeof item === "string"
+          ? { path, shown: displayPath(path) }
+          : { path, shown: displayPath(path), versions: item.versions, sourceRegistry: item.sourceRegistry };
+      }),
+      ...(overrides.windowsImageLists ?? []).map((p) => ({ path: resolve(p), shown: displayPath(resolve(p)) })),
+    ],
+  };
+}
+
+/** The settings of each registry (by normalised host). */
+function declaredRegistries(ctx: ConfigContext): Map<string, RegistrySettings> {
+  const registries = new Map<string, RegistrySettings>();
+  const needed = needsCredentials(ctx.config, ctx.overrides.use);
+  for (const [host, settings] of Object.entries(ctx.config.registries ?? {})) {
+    const key = normaliseRegistryHost(host);
+    // A registry this command does not talk to: its password need not be set.
+    const used = needed(key) ? settings : { ...settings, username: undefined };
+    registries.set(key, registrySettings(host, used, ctx.dir, ctx.file));
+  }
+  return registries;
+}
+
+/** The foreign-layer policy the target registry's settings name, if any. */
+function targetForeignLayers(config: Config): ForeignLayerPolicy | undefined {
+  const targetHost = config.target ? normaliseRegistryHost(config.target.registry) : undefined;
+  return Object.entries(config.registries ?? {})
+    .find(([host]) => normaliseRegistryHost(host) === targetHost)?.[1].foreignLayers;
 }
 
 /** The seed-compatible declaration: one image list (and Windows lists), a source registry, platforms. */

@@ -8,14 +8,15 @@
  */
 import { basename } from "node:path";
 import type { Lock } from "../../schemas/lock.ts";
-import { type Declaration, onlyRequested } from "./declaration.ts";
+import type { Declaration } from "./declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { type NetworkOptions, registryPool } from "../store/registry/pool.ts";
 import { loadChart } from "../sources/helm/chart.ts";
 import { imagesOfChart } from "../sources/helm/images.ts";
 import { mergeValues, parseValues } from "../sources/helm/values.ts";
 import type { GoMap } from "../sources/helm/gotypes.ts";
-import { chartImageOrigin, type ResolvedSources, resolveSources } from "../sources/resolve.ts";
+import { chartImageOrigin, type ResolvedSources } from "../sources/resolve.ts";
+import { declaredRequests } from "./resolve_declared.ts";
 import { openCache } from "../store/cache.ts";
 
 /** One image of the final list, with every place it came from. */
@@ -51,15 +52,7 @@ export async function imagesCommand(
   const cache = await openCache(options.cacheDir);
   const pool = registryPool(options.declaration.registries, { network: options.network });
   try {
-    const sources = await resolveSources(options.declaration, {
-      network: options.network,
-      cache,
-      previousLock: options.previousLock,
-      locked: options.locked,
-      registry: pool.get,
-      reporter: options.reporter,
-    });
-    const requests = onlyRequested(sources.requests, options.declaration.only);
+    const { sources, requests } = await declaredRequests({ ...options, cache, registry: pool.get });
     const images = requests.map((r) => ({ entry: r.entry, origins: r.origins ?? [r.origin] }));
     return { images: images.sort(byEntry), sources };
   } finally {

@@ -5,30 +5,28 @@
  * what is new, what changed, how many bytes must move.
  * @module
  */
-import { REFERENCE_DIGEST } from "../oci/annotations.ts";
 import { InterruptedError, NotFoundError } from "../transport/errors.ts";
 import type { Lock, LockedImage } from "../../schemas/lock.ts";
 import type { ImageRequest } from "./declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { failureCause, type ImageFailure, sortFailures } from "../report/failures.ts";
-import { assembleIndex, type Assembly, findPlatforms } from "./assemble.ts";
-import {
-  type ForeignLayer,
-  type ForeignLayerPolicy,
-  isExternalLayer,
-  makeDistributable,
-  rewrittenDescriptor,
-} from "../oci/foreign.ts";
-import {
-  type Descriptor,
-  encodeJson,
-  type ImageManifest,
-  MAX_MANIFEST_SIZE,
-  parseManifest,
-  storedChildren,
-} from "../oci/manifest.ts";
+import { type Assembly, findPlatforms } from "./assemble.ts";
+import type { ForeignLayer, ForeignLayerPolicy } from "../oci/foreign.ts";
+import { walkGraph } from "../oci/graph.ts";
+import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 import { isIndexType, isManifestType } from "../oci/media.ts";
-import { filterIndex, formatPlatform, isAttestation, platformWants, singleImagePlatform } from "../oci/platform.ts";
+import { formatPlatform, isAttestation, platformWants, singleImagePlatform } from "../oci/platform.ts";
+import {
+  checkLockPin,
+  type FetchedManifests,
+  type GraphPlan,
+  lockedPin,
+  type ManifestEdit,
+  planGraph,
+  type SelectedRoot,
+  selectPlatforms,
+  walkRoots,
+} from "./passes.ts";
 import { formatReference, isValidDigest, parseReference } from "../ref.ts";
 import { limiter } from "../transfer/copy.ts";
 import { lockedArtifact } from "../artifacts/carry.ts";
@@ -186,222 +184,196 @@ export function lockKey(image: { entry: string }): string {
   return image.entry;
 }
 
-function notFound(e: unknown): boolean {
-  return e instanceof NotFoundError;
+/** Where one request's manifests come from: the cache first, then its registry (what is fetched lands in the cache). */
+interface ImageSource {
+  /** The request's full reference, for messages. */
+  what: string;
+  /** The repository's registry. */
+  store: RegistryStore;
+  /** The repository. */
+  repo: string;
+  /** The registry host. */
+  registry: string;
+  /** The cache. */
+  cache: CacheStore;
+  /** See {@link ResolveContext.knownTags}. */
+  knownTags?: ReadonlyMap<string, string>;
 }
 
-async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<ResolvedImage> {
-  const { source } = request;
-  const store = ctx.registry(source.registry);
-  const repo = source.repository;
-  const name = formatReference(source);
-  const what = name;
-  const cache = ctx.cache;
-  const policy = ctx.foreignLayers ?? "include";
-  const locked = ctx.locked ? ctx.lock?.images.find((i) => lockKey(i) === request.entry) : undefined;
-  if (ctx.locked && !locked) {
-    throw new AirgapError(`${what}: not in airgap.lock (run "airgap plan" without --locked to add it)`);
-  }
+/** A manifest or config of the repository: from the cache, else fetched (and kept in the cache). */
+async function readManifest(src: ImageSource, desc: Descriptor): Promise<Uint8Array> {
+  // A cached copy that fails to read or verify is dropped by the cache: fetch it again.
+  const cached = await src.cache.has(desc.digest, desc.size)
+    ? await src.cache.readBytes(desc).catch(() => undefined)
+    : undefined;
+  if (cached) return cached;
+  const bytes = await readAll(await src.store.fetch(src.repo, desc), MAX_MANIFEST_SIZE);
+  await src.cache.putBytes(desc, bytes);
+  return bytes;
+}
 
-  const fromCacheOrRegistry = async (desc: Descriptor): Promise<Uint8Array> => {
-    // A cached copy that fails to read or verify is dropped by the cache: fetch it again.
-    const cached = await cache.has(desc.digest, desc.size)
-      ? await cache.readBytes(desc).catch(() => undefined)
+/** Whether the cache may hold what a tag names: worth a HEAD first. */
+async function mayBeCached(src: ImageSource, tagged: string): Promise<boolean> {
+  const known = src.knownTags?.get(tagged);
+  return known === undefined ? src.knownTags === undefined : await src.cache.has(known);
+}
+
+/** A tag or digest of this repository: from the cache when the registry's HEAD names what we hold. */
+async function resolveReference(src: ImageSource, reference: string): Promise<ResolvedManifest> {
+  const { cache, store, repo } = src;
+  if (isValidDigest(reference)) {
+    const cached = await cache.has(reference)
+      ? await cache.resolve(src.what, reference).catch(() => undefined)
       : undefined;
     if (cached) return cached;
-    const bytes = await readAll(await store.fetch(repo, desc), MAX_MANIFEST_SIZE);
-    await cache.putBytes(desc, bytes);
-    return bytes;
-  };
-
-  const mayBeCached = async (tagged: string) => {
-    const known = ctx.knownTags?.get(tagged);
-    return known === undefined ? ctx.knownTags === undefined : await cache.has(known);
-  };
-
-  /** A tag or digest of this repository: from the cache when the registry's HEAD names what we hold. */
-  const resolveRef = async (reference: string): Promise<ResolvedManifest> => {
-    if (isValidDigest(reference)) {
-      const cached = await cache.has(reference)
-        ? await cache.resolve(name, reference).catch(() => undefined)
-        : undefined;
-      if (cached) return cached;
-    } else if (await mayBeCached(`${source.registry}/${repo}:${reference}`)) {
-      // Only worth a HEAD when the cache may hold it: on a cold cache, GET at once.
-      const head = await store.head(repo, reference);
-      const cached = head && await cache.has(head.digest, head.size)
-        ? await cache.readBytes(head).catch(() => undefined)
-        : undefined;
-      if (head && cached) return { descriptor: head, bytes: cached };
-    }
-    const resolved = await store.resolve(repo, reference);
-    await cache.putBytes(resolved.descriptor, resolved.bytes);
-    return resolved;
-  };
-
-  // Windows versions asked for: the platforms may be spread over per-OS tags.
-  const perOs = !request.platforms.all && !source.digest && platformWants(request.platforms).some((w) => w.versioned);
-  let root: ResolvedManifest | undefined;
-  let combined: Assembly["combined"];
-  if (perOs) {
-    const pins = locked?.assembled;
-    const found = await findPlatforms({
-      what,
-      tag: source.tag!,
-      selector: request.platforms,
-      read: fromCacheOrRegistry,
-      resolveTag: async (tag) => {
-        if (locked) {
-          const pin = pins ? pins[tag] : tag === source.tag ? locked.upstreamDigest ?? locked.digest : undefined;
-          return pin ? await resolveRef(pin) : undefined;
-        }
-        try {
-          return await resolveRef(tag);
-        } catch (e) {
-          if (notFound(e)) return undefined;
-          throw e;
-        }
-      },
-    });
-    root = found.plain;
-    combined = found.combined;
-  } else {
-    root = await resolveRef(source.digest ?? (locked ? locked.upstreamDigest ?? locked.digest : source.tag!));
+  } else if (await mayBeCached(src, `${src.registry}/${repo}:${reference}`)) {
+    // Only worth a HEAD when the cache may hold it: on a cold cache, GET at once.
+    const head = await store.head(repo, reference);
+    const cached = head && await cache.has(head.digest, head.size)
+      ? await cache.readBytes(head).catch(() => undefined)
+      : undefined;
+    if (head && cached) return { descriptor: head, bytes: cached };
   }
+  const resolved = await store.resolve(repo, reference);
+  await cache.putBytes(resolved.descriptor, resolved.bytes);
+  return resolved;
+}
+
+/** A per-OS tag for the assembly: under `--locked` only what the lock pins; otherwise undefined when it does not exist. */
+async function resolvePerOsTag(
+  src: ImageSource,
+  tag: string,
+  requestTag: string | undefined,
+  locked: LockedImage | undefined,
+): Promise<ResolvedManifest | undefined> {
+  if (locked) {
+    const pin = lockedPin(locked, tag, requestTag);
+    return pin ? await resolveReference(src, pin) : undefined;
+  }
+  try {
+    return await resolveReference(src, tag);
+  } catch (e) {
+    if (e instanceof NotFoundError) return undefined;
+    throw e;
+  }
+}
+
+/** The upstream root: one reference, or (Windows versions asked for) the platforms spread over per-OS tags. */
+async function locateRoot(
+  src: ImageSource,
+  request: ImageRequest,
+  locked: LockedImage | undefined,
+): Promise<{ root?: ResolvedManifest; combined?: Assembly["combined"] }> {
+  const { source } = request;
+  const perOs = !request.platforms.all && !source.digest && platformWants(request.platforms).some((w) => w.versioned);
+  if (!perOs) {
+    return {
+      root: await resolveReference(
+        src,
+        source.digest ?? (locked ? locked.upstreamDigest ?? locked.digest : source.tag!),
+      ),
+    };
+  }
+  const found = await findPlatforms({
+    what: src.what,
+    tag: source.tag!,
+    selector: request.platforms,
+    read: (desc) => readManifest(src, desc),
+    resolveTag: (tag) => resolvePerOsTag(src, tag, source.tag, locked),
+  });
+  return { root: found.plain, combined: found.combined };
+}
+
+/** Every manifest of the selected graph (walked by lib/oci/graph.ts), from the cache or the registry. */
+async function fetchManifests(
+  src: ImageSource,
+  selected: SelectedRoot,
+  root: ResolvedManifest | undefined,
+): Promise<FetchedManifests> {
+  const bytes = new Map<string, Uint8Array>();
+  if (root) bytes.set(root.descriptor.digest, root.bytes);
+  const read = async (desc: Descriptor) => {
+    const known = bytes.get(desc.digest) ?? await readManifest(src, desc);
+    bytes.set(desc.digest, known);
+    return known;
+  };
+  const { what } = src;
+  const imageRoot = selected.kind === "image" ? selected.upstream.digest : undefined;
+  const label = (desc: Descriptor) => desc.digest === imageRoot ? what : `${what} child ${desc.digest}`;
+  for (const start of walkRoots(selected)) await walkGraph(start, read, what, { label });
+  return { bytes, what };
+}
+
+/** The lock's entry for a request under `--locked` (which must have one). */
+function lockedEntry(request: ImageRequest, ctx: ResolveContext, what: string): LockedImage | undefined {
+  if (!ctx.locked) return undefined;
+  const locked = ctx.lock?.images.find((i) => lockKey(i) === request.entry);
+  if (!locked) throw new AirgapError(`${what}: not in airgap.lock (run "airgap plan" without --locked to add it)`);
+  return locked;
+}
+
+/**
+ * Resolve one request: locate its root, select platforms, fetch the
+ * manifests, compute the saved graph (lib/plan/passes.ts), persist the new
+ * manifests to the cache, and hold the result to the lock's pin.
+ */
+async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<ResolvedImage> {
+  const { source } = request;
+  const what = formatReference(source);
+  const src: ImageSource = {
+    what,
+    store: ctx.registry(source.registry),
+    repo: source.repository,
+    registry: source.registry,
+    cache: ctx.cache,
+    knownTags: ctx.knownTags,
+  };
+  const locked = lockedEntry(request, ctx, what);
+  const { root, combined } = await locateRoot(src, request, locked);
   if (source.digest && root && root.descriptor.digest !== source.digest) {
     throw new AirgapError(`${what}: registry returned ${root.descriptor.digest}, expected ${source.digest}`);
   }
+  const selected: SelectedRoot = combined
+    ? { kind: "assembled", entries: combined.entries }
+    : selectPlatforms(root!, request.platforms, what);
+  const graph = planGraph(selected, await fetchManifests(src, selected, root), ctx.foreignLayers ?? "include");
+  await persistEdits(ctx.cache, graph.edits);
+  checkLockPin(locked, graph.root, what);
+  return resolvedImage(request, what, graph, root, combined);
+}
 
-  const manifests: Descriptor[] = [];
-  const blobs = new Map<string, Descriptor>();
-  const configs = new Set<string>();
-  const rewritten: Record<string, string> = {};
-  const foreignLayers = new Map<string, ForeignLayer>();
-  const externalLayers = new Map<string, Descriptor>();
-  const absent = new Set<string>();
-  const visited = new Map<string, Promise<Descriptor>>();
+/** Apply a plan's edits: the new manifests into the cache, children first (an index never lands before its entries). */
+async function persistEdits(cache: CacheStore, edits: readonly ManifestEdit[]): Promise<void> {
+  for (const edit of edits) await cache.putBytes(edit.descriptor, edit.bytes);
+}
 
-  /** Walk a manifest below the root; returns the descriptor that is saved (new when rewritten). */
-  const visit = (desc: Descriptor, isRoot = false): Promise<Descriptor> => {
-    let pending = visited.get(desc.digest);
-    if (!pending) {
-      pending = visitOnce(desc, isRoot);
-      visited.set(desc.digest, pending);
-    }
-    return pending;
-  };
-  const keepRewrite = async (upstream: Descriptor, mediaType: string, bytes: Uint8Array): Promise<Descriptor> => {
-    const saved = rewrittenDescriptor(mediaType, bytes);
-    await cache.putBytes(saved, bytes);
-    rewritten[upstream.digest] = saved.digest;
-    return saved;
-  };
-  const visitOnce = async (desc: Descriptor, isRoot: boolean): Promise<Descriptor> => {
-    const bytes = await fromCacheOrRegistry(desc);
-    const manifest = parseManifest(bytes, desc.mediaType, isRoot ? what : `${what} child ${desc.digest}`);
-    let saved: Descriptor = { mediaType: manifest.mediaType, digest: desc.digest, size: desc.size };
-    if (manifest.kind === "index") {
-      const index = manifest;
-      const entries = await visitEntries(index.manifests);
-      if (entries.some((e, i) => e !== index.manifests[i])) {
-        saved = await keepRewrite(desc, index.mediaType, encodeJson({ ...index.raw, manifests: entries }));
-      }
-    } else {
-      let image = manifest;
-      if (policy !== "keep") {
-        const made = makeDistributable(image, bytes);
-        if (made.changed) {
-          saved = await keepRewrite(desc, image.mediaType, made.bytes);
-          image = parseManifest(made.bytes, image.mediaType, what) as ImageManifest;
-          for (const layer of made.layers) {
-            foreignLayers.set(layer.descriptor.digest, layer);
-            if (policy === "skip") absent.add(layer.descriptor.digest);
-          }
-        }
-      }
-      for (const layer of image.layers) if (isExternalLayer(layer)) externalLayers.set(layer.digest, layer);
-      configs.add(image.config.digest);
-      for (const d of storedChildren(image)) if (!blobs.has(d.digest)) blobs.set(d.digest, d);
-    }
-    if (!isRoot && !manifests.some((m) => m.digest === saved.digest)) manifests.push(saved);
-    return saved;
-  };
-  /** Walk index entries; an entry whose manifest was rewritten points at the new digest (its attestations too). */
-  const visitEntries = async (entries: readonly Descriptor[]): Promise<Descriptor[]> => {
-    const moved = new Map<string, string>();
-    const out: Descriptor[] = [];
-    for (const entry of entries) {
-      if (!isManifestType(entry.mediaType)) {
-        if (!blobs.has(entry.digest)) blobs.set(entry.digest, entry);
-        out.push(entry);
-        continue;
-      }
-      const saved = await visit(entry);
-      if (saved.digest === entry.digest) {
-        out.push(entry);
-      } else {
-        moved.set(entry.digest, saved.digest);
-        out.push({ ...entry, digest: saved.digest, size: saved.size });
-      }
-    }
-    return out.map((e) => {
-      const ref = e.annotations?.[REFERENCE_DIGEST];
-      return ref && moved.has(ref)
-        ? { ...e, annotations: { ...e.annotations, [REFERENCE_DIGEST]: moved.get(ref)! } }
-        : e;
-    });
-  };
-
-  let saved: Descriptor;
-  let rootEntries: Descriptor[] | undefined;
-  let filteredRoot = false;
-  if (combined) {
-    rootEntries = await visitEntries(combined.entries);
-    const assembled = assembleIndex(rootEntries);
-    saved = rewrittenDescriptor(assembled.mediaType, assembled.bytes);
-    await cache.putBytes(saved, assembled.bytes);
-  } else {
-    const manifest = parseManifest(root!.bytes, root!.descriptor.mediaType, what);
-    const upstream = { ...root!.descriptor, mediaType: manifest.mediaType };
-    if (manifest.kind === "index") {
-      const filtered = filterIndex(manifest, root!.bytes, request.platforms, what);
-      filteredRoot = filtered.changed;
-      rootEntries = await visitEntries(filtered.kept);
-      if (filtered.changed || rootEntries.some((e, i) => e !== filtered.kept[i])) {
-        const bytes = encodeJson({ ...manifest.raw, manifests: rootEntries });
-        saved = rewrittenDescriptor(manifest.mediaType, bytes);
-        await cache.putBytes(saved, bytes);
-      } else {
-        saved = upstream;
-      }
-    } else {
-      saved = await visit(upstream, true);
-    }
-  }
-  const platforms = (rootEntries ?? [])
+/** The {@link ResolvedImage} a graph plan describes. */
+function resolvedImage(
+  request: ImageRequest,
+  name: string,
+  graph: GraphPlan,
+  root: ResolvedManifest | undefined,
+  combined: Assembly["combined"],
+): ResolvedImage {
+  const platforms = (graph.rootEntries ?? [])
     .filter((m) => m.platform && !isAttestation(m))
     .map((m) => formatPlatform(m.platform!));
-  if (locked && locked.digest !== saved.digest) {
-    throw new AirgapError(
-      `${what}: resolves to ${saved.digest} but airgap.lock pins ${locked.digest} (platforms changed? run "airgap plan")`,
-    );
-  }
   return {
     request,
     name,
     sourceName: sourceNameOf(request, name),
-    descriptor: saved,
-    upstreamDigest: root?.descriptor.digest ?? saved.digest,
+    descriptor: graph.root,
+    upstreamDigest: root?.descriptor.digest ?? graph.root.digest,
     platforms: [...new Set(platforms)],
-    manifests,
-    blobs: [...blobs.values()],
-    configs,
-    ...(filteredRoot ? { filtered: true } : {}),
+    manifests: graph.manifests,
+    blobs: [...graph.blobs.values()],
+    configs: graph.configs,
+    ...(graph.filtered ? { filtered: true } : {}),
     ...(combined ? { assembled: combined.sources } : {}),
-    ...(Object.keys(rewritten).length > 0 ? { rewritten } : {}),
-    ...(foreignLayers.size > 0 ? { foreignLayers: [...foreignLayers.values()] } : {}),
-    ...(externalLayers.size > 0 ? { externalLayers: [...externalLayers.values()] } : {}),
-    ...(absent.size > 0 ? { absent } : {}),
+    ...(Object.keys(graph.rewritten).length > 0 ? { rewritten: graph.rewritten } : {}),
+    ...(graph.foreignLayers.size > 0 ? { foreignLayers: [...graph.foreignLayers.values()] } : {}),
+    ...(graph.externalLayers.size > 0 ? { externalLayers: [...graph.externalLayers.values()] } : {}),
+    ...(graph.absent.size > 0 ? { absent: graph.absent } : {}),
   };
 }
 

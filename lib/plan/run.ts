@@ -7,10 +7,11 @@ import { type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/
 import type { Lock } from "../../schemas/lock.ts";
 import type { Declaration } from "./declaration.ts";
 import { withSources } from "./lock.ts";
-import { lockFromImages, makePlan, type Plan, resolveEach, ResolveError, resolvingPlan } from "./plan.ts";
-import { type ImageFailure, retryFlags, writeFailedList } from "../report/failures.ts";
-import { displayPath, onlyRequested } from "./declaration.ts";
-import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
+import { lockFromImages, makePlan, type Plan, ResolveError } from "./plan.ts";
+import type { ImageFailure } from "../report/failures.ts";
+import { displayPath } from "./declaration.ts";
+import type { ResolvedSources } from "../sources/resolve.ts";
+import { listFailed, resolveDeclared, retryDeclared } from "./resolve_declared.ts";
 import type { Reporter } from "../report/progress.ts";
 import { type NetworkOptions, registryPool } from "../store/registry/pool.ts";
 import { openCache } from "../store/cache.ts";
@@ -57,39 +58,15 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
   const cache = await openCache(options.cacheDir);
   const pool = registryPool(options.declaration.registries, { network: options.network });
   try {
-    const sources = await resolveSources(options.declaration, {
-      network: options.network,
-      cache,
-      previousLock: options.previousLock,
-      locked: options.locked,
-      registry: pool.get,
-      reporter: options.reporter,
+    const { sources, requests, resolution } = await resolveDeclared({ ...options, cache, registry: pool.get }, {
+      phase: true,
     });
-    const requests = onlyRequested(sources.requests, options.declaration.only);
     const total = requests.length;
-    const resolving = options.reporter.phase("resolving", resolvingPlan(requests));
-    const resolution = await resolveEach(requests, {
-      cache,
-      registry: pool.get,
-      lock: options.previousLock,
-      locked: options.locked,
-      foreignLayers: options.declaration.foreignLayers,
-      onResolved: (image) => resolving.imageDone(image.request.entry),
-    }).finally(() => resolving.end());
     const policy = await artifactPolicy(options.declaration, options.artifacts ?? {});
     const carried = await withArtifacts(resolution.images, { cache, registry: pool.get, policy });
     const failures = [...resolution.failures, ...carried.failures];
     const images = [...carried.images, ...carried.artifacts];
-    if (options.failedList) {
-      const file = displayPath(options.failedList);
-      await writeFailedList(
-        options.failedList,
-        failures,
-        `airgap plan: ${failures.length} of ${total} images failed; retry them with: airgap plan ${
-          retryFlags(file, options.declaration.configPath && displayPath(options.declaration.configPath))
-        }`,
-      );
-    }
+    await listFailed("plan", options.failedList, failures, total, retryDeclared(options.declaration));
     if (failures.length > 0 && (!options.keepGoing || carried.images.length === 0)) {
       const file = options.failedList && displayPath(options.failedList);
       throw new ResolveError(

@@ -10,7 +10,7 @@
 import { resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parse } from "yaml";
-import { AirgapError, errorMessage } from "../errors.ts";
+import { aboutSubject, AirgapError, errorMessage } from "../errors.ts";
 import { chartLayer, chartTag } from "../oci/chart.ts";
 import { digestOf } from "../oci/digest.ts";
 import { parseReference } from "../ref.ts";
@@ -79,10 +79,17 @@ function label(spec: ChartSpec): string {
   return `chart ${spec.name}@${spec.version}`;
 }
 
+/** `chart NAME@VERSION: message`, an error that knows it names the chart (see {@link aboutSubject}). */
+function chartError(spec: ChartSpec, message: string): AirgapError {
+  return new AirgapError(`${label(spec)}: ${message}`, { subject: label(spec) });
+}
+
 /** Fetch a chart `.tgz`, verified, through the cache. */
 export async function fetchChart(spec: ChartSpec, options: ChartFetchOptions = {}): Promise<FetchedChart> {
   if (options.locked && !options.pinned) {
-    throw new AirgapError(`${label(spec)} is not in airgap.lock (run "airgap plan" without --locked)`);
+    throw new AirgapError(`${label(spec)} is not in airgap.lock (run "airgap plan" without --locked)`, {
+      subject: label(spec),
+    });
   }
   const fromOci = spec.repo.startsWith("oci://");
   const url = fromOci ? `${spec.repo}/${spec.name}:${chartTag(spec.version)}` : undefined;
@@ -95,6 +102,7 @@ export async function fetchChart(spec: ChartSpec, options: ChartFetchOptions = {
   if (options.locked && fetched.digest !== pinned?.digest) {
     throw new AirgapError(
       `${label(spec)} from ${fetched.url} is ${fetched.digest}, but airgap.lock pins ${pinned?.digest}`,
+      { subject: label(spec) },
     );
   }
   if (!fetched.cached) {
@@ -129,8 +137,9 @@ async function fetchFromIndex(spec: ChartSpec, options: ChartFetchOptions): Prom
   const indexUrl = new URL("index.yaml", parseSourceUrl(base, label(spec))).href;
   const got = await download(indexUrl, { settings: options.settings, limit: MAX_INDEX_SIZE });
   if (!got.found) {
-    throw new AirgapError(
-      `${label(spec)}: no chart repository at ${displayUrl(spec.repo)} (${displayUrl(indexUrl)}: HTTP ${got.status})`,
+    throw chartError(
+      spec,
+      `no chart repository at ${displayUrl(spec.repo)} (${displayUrl(indexUrl)}: HTTP ${got.status})`,
     );
   }
   let index: { entries?: Record<string, IndexEntry[]> };
@@ -138,27 +147,29 @@ async function fetchFromIndex(spec: ChartSpec, options: ChartFetchOptions): Prom
     // The failsafe schema keeps every scalar a string: version 1.10 stays "1.10".
     index = parse(new TextDecoder().decode(got.bytes), { schema: "failsafe" }) ?? {};
   } catch (e) {
-    throw new AirgapError(`${label(spec)}: ${displayUrl(indexUrl)} is not valid YAML: ${errorMessage(e)}`);
+    throw chartError(spec, `${displayUrl(indexUrl)} is not valid YAML: ${errorMessage(e)}`);
   }
   const versions = index.entries?.[spec.name];
   if (!Array.isArray(versions) || versions.length === 0) {
-    throw new AirgapError(`${label(spec)}: ${displayUrl(indexUrl)} has no chart named ${spec.name}`);
+    throw chartError(spec, `${displayUrl(indexUrl)} has no chart named ${spec.name}`);
   }
   const entry = findVersion(versions, spec.version);
   if (!entry) {
     const known = versions.slice(0, 5).map((v) => String(v.version)).join(", ");
-    throw new AirgapError(
-      `${label(spec)}: ${displayUrl(indexUrl)} has no version ${spec.version} of ${spec.name} (newest: ${known}${
+    throw chartError(
+      spec,
+      `${displayUrl(indexUrl)} has no version ${spec.version} of ${spec.name} (newest: ${known}${
         versions.length > 5 ? ", …" : ""
       })`,
     );
   }
   const urls = Array.isArray(entry.urls) ? entry.urls.filter((u): u is string => typeof u === "string") : [];
-  if (urls.length === 0) throw new AirgapError(`${label(spec)}: its entry in ${displayUrl(indexUrl)} has no urls`);
+  if (urls.length === 0) throw chartError(spec, `its entry in ${displayUrl(indexUrl)} has no urls`);
   const hex = typeof entry.digest === "string" ? entry.digest.trim().replace(/^sha256:/, "").toLowerCase() : "";
   if (!/^[a-f0-9]{64}$/.test(hex)) {
-    throw new AirgapError(
-      `${label(spec)}: its entry in ${displayUrl(indexUrl)} has no sha256 digest, so the download cannot be verified`,
+    throw chartError(
+      spec,
+      `its entry in ${displayUrl(indexUrl)} has no sha256 digest, so the download cannot be verified`,
     );
   }
   const expected = `sha256:${hex}`;
@@ -177,13 +188,11 @@ async function fetchFromIndex(spec: ChartSpec, options: ChartFetchOptions): Prom
   }
   const tgz = await download(chartUrl, { settings: options.settings, limit: MAX_CHART_SIZE });
   if (!tgz.found) {
-    throw new AirgapError(`${label(spec)}: ${displayUrl(chartUrl)} not found (HTTP ${tgz.status})`);
+    throw chartError(spec, `${displayUrl(chartUrl)} not found (HTTP ${tgz.status})`);
   }
   const digest = digestOf(tgz.bytes);
   if (digest !== expected) {
-    throw new AirgapError(
-      `${label(spec)}: ${displayUrl(chartUrl)} is ${digest}, but ${displayUrl(indexUrl)} says ${expected}`,
-    );
+    throw chartError(spec, `${displayUrl(chartUrl)} is ${digest}, but ${displayUrl(indexUrl)} says ${expected}`);
   }
   return {
     name: spec.name,
@@ -201,7 +210,7 @@ async function fetchFromOci(spec: ChartSpec, url: string, options: ChartFetchOpt
   try {
     ref = parseReference(url.slice("oci://".length));
   } catch (e) {
-    throw new AirgapError(`${label(spec)}: ${url} is not a valid OCI reference: ${errorMessage(e)}`);
+    throw chartError(spec, `${url} is not a valid OCI reference: ${errorMessage(e)}`);
   }
   const pool = options.registry ? undefined : registryPool(options.settings ?? new Map());
   const store = options.registry ? options.registry(ref.registry) : pool!.get(ref.registry);
@@ -211,11 +220,11 @@ async function fetchFromOci(spec: ChartSpec, url: string, options: ChartFetchOpt
     try {
       manifest = JSON.parse(new TextDecoder().decode(bytes));
     } catch {
-      throw new AirgapError(`${label(spec)}: ${url} has a manifest that is not JSON`);
+      throw chartError(spec, `${url} has a manifest that is not JSON`);
     }
     const layer = chartLayer(manifest);
-    if (!layer) throw new AirgapError(`${label(spec)}: ${url} is not a Helm chart (no chart layer in its manifest)`);
-    if (layer.size > MAX_CHART_SIZE) throw new AirgapError(`${label(spec)}: ${url}: the chart is too large`);
+    if (!layer) throw chartError(spec, `${url} is not a Helm chart (no chart layer in its manifest)`);
+    if (layer.size > MAX_CHART_SIZE) throw chartError(spec, `${url}: the chart is too large`);
     if (options.cache && await options.cache.has(layer.digest, layer.size)) {
       const cached = await readCached(options.cache, layer.digest);
       return { ...spec, url, digest: layer.digest, size: layer.size, bytes: cached, cached: true };
@@ -223,9 +232,7 @@ async function fetchFromOci(spec: ChartSpec, url: string, options: ChartFetchOpt
     const tgz = await readAll(await store.fetch(ref.repository, layer), MAX_CHART_SIZE);
     return { ...spec, url, digest: layer.digest, size: tgz.byteLength, bytes: tgz, cached: false };
   } catch (e) {
-    if (e instanceof AirgapError && e.message.includes(label(spec))) throw e;
-    if (e instanceof AirgapError) throw e.withMessage(`${label(spec)}: ${e.message}`, e.context);
-    throw new AirgapError(`${label(spec)}: ${errorMessage(e)}`);
+    throw aboutSubject(e, label(spec));
   } finally {
     await pool?.close();
   }

@@ -101,98 +101,105 @@ function directoryUrl(text: string, dir: string): string {
 export async function declaredSources(config: Config, ctx: DeclaredContext): Promise<SourceSpec[]> {
   const dir = dirname(resolve(ctx.path));
   const out: SourceSpec[] = [];
-  const rancher = config.rancher;
-  if (rancher) {
-    let version: string;
-    try {
-      version = rancherReleaseTag(rancher.version, rancher.allowPrerelease);
-    } catch (e) {
-      throw usage(`${ctx.locate(["rancher", "version"])}: rancher.version`, errorMessage(e));
-    }
-    const url = rancher.url
-      ? directoryUrl(rancher.url.replaceAll("{version}", version), dir)
-      : rancherAssetsUrl(version);
-    if (!/^(https?|file):/.test(url)) {
-      throw usage(
-        `${ctx.locate(["rancher", "url"])}: rancher.url`,
-        `"${rancher.url}": expected an http(s) URL or a directory`,
-      );
-    }
-    out.push({
-      kind: "rancher",
-      version,
-      url,
-      allowPrerelease: rancher.allowPrerelease ?? false,
-      windows: rancher.windows ?? false,
-      platforms: selector(rancher.platforms, ctx.defaultPlatforms, `${ctx.locate(["rancher", "platforms"])}`),
-      // The Windows versions of the declaration (windows.versions, default 1809), as for any Windows list.
-      windowsPlatforms: selector(
-        rancher.windowsPlatforms,
-        windowsSelector(config.windows?.versions, ctx.locate(["windows", "versions"])),
-        `${ctx.locate(["rancher", "windowsPlatforms"])}`,
-      ),
-      sourceRegistry: rancher.sourceRegistry ?? ctx.sourceRegistry,
-      origin: ctx.locate(["rancher"]),
-    });
-  }
-
+  if (config.rancher) out.push(rancherSource(config, ctx, dir));
   const seen = new Map<string, string>();
   for (const [i, chart] of (config.charts ?? []).entries()) {
     const at = (...path: PropertyKey[]) => ctx.locate(["charts", i, ...path]);
     const key = `${chart.name}@${chart.version}`;
     if (seen.has(key)) throw usage(at(), `chart ${key} is declared twice (first at ${seen.get(key)})`);
     seen.set(key, at());
-    const repo = normaliseRepo(chart.repo, dir);
-    if (!/^(https?|file|oci):\/\//.test(repo)) {
-      throw usage(
-        `${at("repo")}: repo`,
-        `"${chart.repo}": expected an http(s) chart repository, a directory or oci://`,
-      );
-    }
-    let values: GoMap = {};
-    for (const [j, file] of (chart.valuesFiles ?? []).entries()) {
-      const path = resolve(dir, file);
-      let text: string;
-      try {
-        text = await Deno.readTextFile(path);
-      } catch (e) {
-        throw usage(`${at("valuesFiles", j)}: valuesFiles`, `cannot read ${file}: ${errorMessage(e)}`);
-      }
-      values = mergeValues(values, parseValues(text, file));
-    }
-    if (chart.values) values = mergeValues(values, chart.values as GoMap);
-    for (const [j, arg] of (chart.set ?? []).entries()) {
-      try {
-        parseSet([arg]);
-      } catch (e) {
-        throw usage(`${at("set", j)}: set`, errorMessage(e));
-      }
-    }
-    const extraImages = (chart.extraImages ?? []).map((entry, j) => {
-      try {
-        parseReference(entry);
-      } catch (e) {
-        throw usage(`${at("extraImages", j)}: extraImages`, errorMessage(e));
-      }
-      return { entry: entry.trim(), origin: at("extraImages", j) };
-    });
-    out.push({
-      kind: "chart",
-      name: chart.name,
-      repo,
-      version: chart.version,
-      values,
-      set: chart.set ?? [],
-      extraImages,
-      platforms: selector(chart.platforms, ctx.defaultPlatforms, at("platforms")),
-      sourceRegistry: chart.sourceRegistry ?? ctx.sourceRegistry,
-      release: {
-        ...(chart.releaseName ? { releaseName: chart.releaseName } : {}),
-        ...(chart.namespace ? { namespace: chart.namespace } : {}),
-        ...(chart.kubeVersion ? { kubeVersion: chart.kubeVersion } : {}),
-      },
-      origin: at(),
-    });
+    out.push(await chartSource(chart, ctx, dir, at));
   }
   return out;
+}
+
+/** The `rancher:` section as a source spec. */
+function rancherSource(config: Config, ctx: DeclaredContext, dir: string): RancherSourceSpec {
+  const rancher = config.rancher!;
+  let version: string;
+  try {
+    version = rancherReleaseTag(rancher.version, rancher.allowPrerelease);
+  } catch (e) {
+    throw usage(`${ctx.locate(["rancher", "version"])}: rancher.version`, errorMessage(e));
+  }
+  const url = rancher.url ? directoryUrl(rancher.url.replaceAll("{version}", version), dir) : rancherAssetsUrl(version);
+  if (!/^(https?|file):/.test(url)) {
+    throw usage(
+      `${ctx.locate(["rancher", "url"])}: rancher.url`,
+      `"${rancher.url}": expected an http(s) URL or a directory`,
+    );
+  }
+  return {
+    kind: "rancher",
+    version,
+    url,
+    allowPrerelease: rancher.allowPrerelease ?? false,
+    windows: rancher.windows ?? false,
+    platforms: selector(rancher.platforms, ctx.defaultPlatforms, `${ctx.locate(["rancher", "platforms"])}`),
+    // The Windows versions of the declaration (windows.versions, default 1809), as for any Windows list.
+    windowsPlatforms: selector(
+      rancher.windowsPlatforms,
+      windowsSelector(config.windows?.versions, ctx.locate(["windows", "versions"])),
+      `${ctx.locate(["rancher", "windowsPlatforms"])}`,
+    ),
+    sourceRegistry: rancher.sourceRegistry ?? ctx.sourceRegistry,
+    origin: ctx.locate(["rancher"]),
+  };
+}
+
+/** One entry of `charts:` as a source spec (`at` locates its fields). */
+async function chartSource(
+  chart: NonNullable<Config["charts"]>[number],
+  ctx: DeclaredContext,
+  dir: string,
+  at: (...path: PropertyKey[]) => string,
+): Promise<ChartSourceSpec> {
+  const repo = normaliseRepo(chart.repo, dir);
+  if (!/^(https?|file|oci):\/\//.test(repo)) {
+    throw usage(`${at("repo")}: repo`, `"${chart.repo}": expected an http(s) chart repository, a directory or oci://`);
+  }
+  let values: GoMap = {};
+  for (const [j, file] of (chart.valuesFiles ?? []).entries()) {
+    const path = resolve(dir, file);
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (e) {
+      throw usage(`${at("valuesFiles", j)}: valuesFiles`, `cannot read ${file}: ${errorMessage(e)}`);
+    }
+    values = mergeValues(values, parseValues(text, file));
+  }
+  if (chart.values) values = mergeValues(values, chart.values as GoMap);
+  for (const [j, arg] of (chart.set ?? []).entries()) {
+    try {
+      parseSet([arg]);
+    } catch (e) {
+      throw usage(`${at("set", j)}: set`, errorMessage(e));
+    }
+  }
+  const extraImages = (chart.extraImages ?? []).map((entry, j) => {
+    try {
+      parseReference(entry);
+    } catch (e) {
+      throw usage(`${at("extraImages", j)}: extraImages`, errorMessage(e));
+    }
+    return { entry: entry.trim(), origin: at("extraImages", j) };
+  });
+  return {
+    kind: "chart",
+    name: chart.name,
+    repo,
+    version: chart.version,
+    values,
+    set: chart.set ?? [],
+    extraImages,
+    platforms: selector(chart.platforms, ctx.defaultPlatforms, at("platforms")),
+    sourceRegistry: chart.sourceRegistry ?? ctx.sourceRegistry,
+    release: {
+      ...(chart.releaseName ? { releaseName: chart.releaseName } : {}),
+      ...(chart.namespace ? { namespace: chart.namespace } : {}),
+      ...(chart.kubeVersion ? { kubeVersion: chart.kubeVersion } : {}),
+    },
+    origin: at(),
+  };
 }

@@ -47,14 +47,15 @@ export function parseSourceUrl(text: string, what: string): URL {
   try {
     url = new URL(text);
   } catch {
-    throw new AirgapError(`${what}: "${text}" is not a URL`);
+    throw new AirgapError(`${what}: "${text}" is not a URL`, { subject: what });
   }
   if (!["http:", "https:", "file:"].includes(url.protocol)) {
-    throw new AirgapError(`${what}: "${text}": only http, https and file URLs are supported`);
+    throw new AirgapError(`${what}: "${text}": only http, https and file URLs are supported`, { subject: what });
   }
   if (url.username || url.password) {
     throw new AirgapError(
       `${what}: the URL holds credentials; declare them under registries."${url.host}" (username with passwordEnv or passwordFile) instead`,
+      { subject: what },
     );
   }
   return url;

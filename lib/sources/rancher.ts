@@ -132,67 +132,25 @@ export async function fetchRancherLists(options: RancherFetchOptions): Promise<R
   if (options.windows) wanted.push(["rancher-windows-images", RANCHER_WINDOWS_IMAGES]);
 
   let sums: Promise<Map<string, string> | undefined> | undefined;
-  const checksums = () =>
-    sums ??= (async () => {
-      const url = new URL(RANCHER_SHA256SUMS, base).href;
-      const got = await download(url, { settings: options.settings, limit: LIST_LIMIT });
-      if (!got.found) return undefined;
-      return parseSha256Sums(new TextDecoder().decode(got.bytes), `${RANCHER_SHA256SUMS}@${tag}`);
-    })();
+  const release: Release = {
+    tag,
+    base,
+    checksums: () =>
+      sums ??= (async () => {
+        const url = new URL(RANCHER_SHA256SUMS, base).href;
+        const got = await download(url, { settings: options.settings, limit: LIST_LIMIT });
+        if (!got.found) return undefined;
+        return parseSha256Sums(new TextDecoder().decode(got.bytes), `${RANCHER_SHA256SUMS}@${tag}`);
+      })(),
+  };
 
   const out: RancherList[] = [];
   for (const [kind, file] of wanted) {
     const url = new URL(file, base).href;
-    const shown = `${file}@${tag}`;
-    const pinned = options.pinned?.get(file);
-    let bytes: Uint8Array | undefined;
-    let verified: RancherList["verified"] = "unverified";
-    let cached = false;
-    if (options.locked && !pinned) {
-      throw new AirgapError(`rancher ${tag}: ${file} is not in airgap.lock (run "airgap plan" without --locked)`);
-    }
-    if (options.locked && pinned && options.cache && await options.cache.has(pinned)) {
-      bytes = await readCached(options.cache, pinned);
-      verified = "lock";
-      cached = true;
-    } else {
-      const listed = (await checksums())?.get(file);
-      if ((await checksums()) && !listed) {
-        throw new AirgapError(`rancher ${tag}: ${RANCHER_SHA256SUMS} at ${displayUrl(base)} does not list ${file}`);
-      }
-      if (listed && options.cache && await options.cache.has(listed)) {
-        bytes = await readCached(options.cache, listed);
-        cached = true;
-      } else {
-        const got = await download(url, { settings: options.settings, limit: LIST_LIMIT });
-        if (!got.found) {
-          throw new AirgapError(
-            `rancher ${tag}: ${file} not found at ${
-              displayUrl(url)
-            } (HTTP ${got.status}): is ${tag} a Rancher release?`,
-          );
-        }
-        bytes = got.bytes;
-      }
-      const digest = digestOf(bytes);
-      if (listed && digest !== listed) {
-        throw new AirgapError(
-          `rancher ${tag}: ${file} from ${
-            displayUrl(url)
-          } does not match ${RANCHER_SHA256SUMS}: it is ${digest}, the release lists ${listed}`,
-        );
-      }
-      if (listed) verified = "sha256sum.txt";
-      if (options.locked && digest !== pinned) {
-        throw new AirgapError(
-          `rancher ${tag}: ${file} from ${displayUrl(url)} is ${digest}, but airgap.lock pins ${pinned}`,
-        );
-      }
-      if (options.locked && !listed) verified = "lock";
-    }
+    const { bytes, verified, cached } = await listBytes(release, file, options);
     const digest = digestOf(bytes);
     await options.cache?.putBytes({ mediaType: "text/plain", digest, size: bytes.byteLength }, bytes);
-    const entries = parseImageList(new TextDecoder().decode(bytes), shown);
+    const entries = parseImageList(new TextDecoder().decode(bytes), `${file}@${tag}`);
     out.push({
       kind,
       file,
@@ -206,6 +164,65 @@ export async function fetchRancherLists(options: RancherFetchOptions): Promise<R
     });
   }
   return out;
+}
+
+/** A release's assets: its tag, where they are, and its `sha256sum.txt` (fetched once, when first asked). */
+interface Release {
+  tag: string;
+  base: string;
+  checksums(): Promise<Map<string, string> | undefined>;
+}
+
+/** One list's bytes: pinned and cached, listed in `sha256sum.txt` and cached, or downloaded (and checked). */
+async function listBytes(
+  release: Release,
+  file: string,
+  options: RancherFetchOptions,
+): Promise<{ bytes: Uint8Array; verified: RancherList["verified"]; cached: boolean }> {
+  const { tag, base } = release;
+  const url = new URL(file, base).href;
+  const pinned = options.pinned?.get(file);
+  if (options.locked && !pinned) {
+    throw new AirgapError(`rancher ${tag}: ${file} is not in airgap.lock (run "airgap plan" without --locked)`);
+  }
+  if (options.locked && pinned && options.cache && await options.cache.has(pinned)) {
+    return { bytes: await readCached(options.cache, pinned), verified: "lock", cached: true };
+  }
+  let verified: RancherList["verified"] = "unverified";
+  let cached = false;
+  let bytes: Uint8Array;
+  const listed = (await release.checksums())?.get(file);
+  if ((await release.checksums()) && !listed) {
+    throw new AirgapError(`rancher ${tag}: ${RANCHER_SHA256SUMS} at ${displayUrl(base)} does not list ${file}`);
+  }
+  if (listed && options.cache && await options.cache.has(listed)) {
+    bytes = await readCached(options.cache, listed);
+    cached = true;
+  } else {
+    const got = await download(url, { settings: options.settings, limit: LIST_LIMIT });
+    if (!got.found) {
+      throw new AirgapError(
+        `rancher ${tag}: ${file} not found at ${displayUrl(url)} (HTTP ${got.status}): is ${tag} a Rancher release?`,
+      );
+    }
+    bytes = got.bytes;
+  }
+  const digest = digestOf(bytes);
+  if (listed && digest !== listed) {
+    throw new AirgapError(
+      `rancher ${tag}: ${file} from ${
+        displayUrl(url)
+      } does not match ${RANCHER_SHA256SUMS}: it is ${digest}, the release lists ${listed}`,
+    );
+  }
+  if (listed) verified = "sha256sum.txt";
+  if (options.locked && digest !== pinned) {
+    throw new AirgapError(
+      `rancher ${tag}: ${file} from ${displayUrl(url)} is ${digest}, but airgap.lock pins ${pinned}`,
+    );
+  }
+  if (options.locked && !listed) verified = "lock";
+  return { bytes, verified, cached };
 }
 
 async function readCached(cache: CacheStore, digest: string): Promise<Uint8Array> {

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { type NetworkOptions, withNetwork } from "../store/registry/pool.ts";
 import type { Lock, LockedSource } from "../../schemas/lock.ts";
 import { type Declaration, type ImageRequest, imageRequest, mergeRequests } from "../plan/declaration.ts";
-import { AirgapError, errorMessage } from "../errors.ts";
+import { aboutSubject, AirgapError, errorMessage } from "../errors.ts";
 import { sourceKey } from "../plan/lock.ts";
 import { type ChartArtifact, chartArtifact } from "../oci/chart.ts";
 import type { CacheStore } from "../store/cache.ts";
@@ -151,9 +151,8 @@ async function chartRequests(
   );
   const chartLabel = `chart ${spec.name}@${spec.version}`;
   const fail = (e: unknown): never => {
-    const message = errorMessage(e);
-    const text = `${spec.origin}: ${message.includes(chartLabel) ? message : `${chartLabel}: ${message}`}`;
-    throw e instanceof AirgapError ? e.withMessage(text, e.context) : new AirgapError(text);
+    const about = aboutSubject(e, chartLabel);
+    throw about.withMessage(`${spec.origin}: ${about.message}`, about.context);
   };
   const fetched = await fetchChart(spec, {
     cache: ctx.cache,

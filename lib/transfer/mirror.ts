@@ -15,8 +15,8 @@
  */
 import type { Lock } from "../../schemas/lock.ts";
 import { copyGraph, type CopyRoot, limiter } from "./copy.ts";
-import { type Declaration, displayPath, onlyRequested } from "../plan/declaration.ts";
-import { type ImageFailure, sortFailures, writeFailedList } from "../report/failures.ts";
+import { type Declaration, displayPath } from "../plan/declaration.ts";
+import { type ImageFailure, sortFailures } from "../report/failures.ts";
 import type { Base } from "../plan/delta.ts";
 import { AirgapError } from "../errors.ts";
 import { artifactAnnotations, type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
@@ -26,13 +26,13 @@ import { foreignLayerNotes } from "../oci/foreign.ts";
 import { withForeignLayers } from "../store/foreign_layers.ts";
 import { leavingOut } from "../store/leaving_out.ts";
 import type { Descriptor } from "../oci/manifest.ts";
-import { graphOf, lockFromImages, type ResolvedImage, resolveEach, ResolveError } from "../plan/plan.ts";
+import { graphOf, lockFromImages, type ResolvedImage, ResolveError } from "../plan/plan.ts";
 import type { Reporter } from "../report/progress.ts";
 import { targetReference } from "../ref.ts";
 import { type NetworkOptions, type RegistryPool, registryPool } from "../store/registry/pool.ts";
 import { type CacheStore, openCache } from "../store/cache.ts";
 import type { RegistryStats, RegistryStore } from "../store/registry/store.ts";
-import { resolveSources } from "../sources/resolve.ts";
+import { listFailed, requireImages, resolveDeclared } from "../plan/resolve_declared.ts";
 import { explainRefusal } from "./refusal.ts";
 import { type TargetMap, targetMap } from "./targets.ts";
 import { ensureExternalBlobs, type LoadedImage, tagPerOs } from "./load.ts";
@@ -114,25 +114,9 @@ function carriedBlobs(images: ResolvedImage[], left: ReadonlySet<string>): Map<s
 /** Resolve the declaration as save does (manifests land in the cache). */
 async function resolveAll(options: MirrorOptions, cache: CacheStore, pool: RegistryPool) {
   const { reporter } = options;
-  if (options.declaration.requests.length === 0 && !options.declaration.sources?.length) {
-    throw new AirgapError("nothing to mirror: the declaration lists no images", {}, { exitCode: 2 });
-  }
-  const sources = await resolveSources(options.declaration, {
-    network: options.network,
-    cache,
-    previousLock: options.previousLock,
-    locked: options.locked,
-    registry: pool.get,
-    reporter,
-  });
-  const requests = onlyRequested(sources.requests, options.declaration.only);
-  reporter.info(`resolving ${requests.length} images`);
-  const resolution = await resolveEach(requests, {
-    cache,
-    registry: pool.get,
-    lock: options.previousLock,
-    locked: options.locked,
-    foreignLayers: options.declaration.foreignLayers,
+  requireImages(options.declaration, "mirror");
+  const { sources, requests, resolution } = await resolveDeclared({ ...options, cache, registry: pool.get }, {
+    announce: true,
   });
   const resolved = resolution.images;
   const failed = [...resolution.failures];
@@ -167,13 +151,7 @@ async function resolveAll(options: MirrorOptions, cache: CacheStore, pool: Regis
 
 /** Write (or remove) the list of images that failed, as save does. */
 async function listFailures(options: MirrorOptions, failed: ImageFailure[], total: number): Promise<void> {
-  if (!options.failedList) return;
-  const file = displayPath(options.failedList);
-  await writeFailedList(
-    options.failedList,
-    failed,
-    `airgap mirror: ${failed.length} of ${total} images failed; retry them with: airgap mirror --image-list ${file}`,
-  );
+  await listFailed("mirror", options.failedList, failed, total, (file) => `--image-list ${file}`);
 }
 
 /**

@@ -30,7 +30,8 @@ import { cachedManifests, cacheFirst } from "../store/cache_first.ts";
 import { packTee } from "../store/pack_tee.ts";
 import { landing } from "../store/landing.ts";
 import type { ChartArtifact } from "../oci/chart.ts";
-import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
+import type { ResolvedSources } from "../sources/resolve.ts";
+import { listFailed, requireImages, resolveDeclared, retryDeclared } from "../plan/resolve_declared.ts";
 import { chartArchiveImage, copyChartsInto, withChartBlobs } from "../artifacts/charts.ts";
 import {
   archiveOrder,
@@ -39,9 +40,7 @@ import {
   makePlan,
   type Plan,
   type ResolvedImage,
-  resolveEach,
   ResolveError,
-  resolvingPlan,
 } from "../plan/plan.ts";
 import {
   type ImageFailure,
@@ -49,9 +48,8 @@ import {
   retryFlags,
   sortFailures,
   stopWhenUnreachable,
-  writeFailedList,
 } from "../report/failures.ts";
-import { displayPath, onlyRequested } from "../plan/declaration.ts";
+import { displayPath } from "../plan/declaration.ts";
 import { type PhasePlan, type Reporter, trace } from "../report/progress.ts";
 import { type NetworkOptions, type RegistryPool, registryPool } from "../store/registry/pool.ts";
 import { type ArchiveSummary, type ArchiveWriterOptions, createArchive } from "../store/archive.ts";
@@ -151,29 +149,12 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
   try {
     lease = await cache.lease();
     if (options.previousLock) await lease.update(lockBlobs(options.previousLock).keys());
-    if (options.declaration.requests.length === 0 && !options.declaration.sources?.length) {
-      throw new AirgapError("nothing to save: the declaration lists no images", {}, { exitCode: 2 });
-    }
-    const sources = await resolveSources(options.declaration, {
-      network: options.network,
-      cache,
-      previousLock: options.previousLock,
-      locked: options.locked,
-      registry: pool.get,
-      reporter,
+    requireImages(options.declaration, "save");
+    const { sources, requests, resolution } = await resolveDeclared({ ...options, cache, registry: pool.get }, {
+      announce: true,
+      phase: true,
     });
-    const requests = onlyRequested(sources.requests, options.declaration.only);
     const total = requests.length;
-    reporter.info(`resolving ${total} images`);
-    const resolving = reporter.phase("resolving", resolvingPlan(requests));
-    const resolution = await resolveEach(requests, {
-      cache,
-      registry: pool.get,
-      lock: options.previousLock,
-      locked: options.locked,
-      foreignLayers: options.declaration.foreignLayers,
-      onResolved: (image) => resolving.imageDone(image.request.entry),
-    }).finally(() => resolving.end());
     let images = resolution.images;
     const failed = [...resolution.failures];
     if (failed.length > 0 && (!options.keepGoing || images.length === 0)) {
@@ -303,15 +284,7 @@ function listedIn(options: SaveOptions): string {
 }
 
 async function listFailures(options: SaveOptions, failed: ImageFailure[], total: number): Promise<void> {
-  if (!options.failedList) return;
-  const file = displayPath(options.failedList);
-  await writeFailedList(
-    options.failedList,
-    failed,
-    `airgap save: ${failed.length} of ${total} images failed; retry them with: airgap save ${
-      retryFlags(file, options.declaration.configPath && displayPath(options.declaration.configPath))
-    }`,
-  );
+  await listFailed("save", options.failedList, failed, total, retryDeclared(options.declaration));
 }
 
 /**

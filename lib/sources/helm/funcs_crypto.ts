@@ -280,42 +280,35 @@ function decryptAES(password: Value, text: Value): string {
   }
 }
 
+/** A leaf certificate from a template's arguments: self-signed, or signed by a `genCA` result; a new key unless given. */
+function leafCertificate(
+  cn: Value,
+  ips: Value,
+  dns: Value,
+  d: Value,
+  key: Value | undefined,
+  signed?: { ca: Value },
+): Certificate {
+  return makeCertificate({
+    cn: toStr(cn),
+    ips: ipList(ips),
+    dns: dnsList(dns),
+    days: days(d),
+    isCA: false,
+    key: rsaKey(key),
+    ...(signed ? { issuer: caArgument(signed.ca) } : {}),
+  });
+}
+
 /** Sprig's crypto functions. */
 export const cryptoFunctions: Record<string, TemplateFunction> = {
   genPrivateKey: (kind) => privateKeyPem(toStr(kind)),
   genCA: (cn, d) => makeCertificate({ cn: toStr(cn), days: days(d), isCA: true, key: rsaKey() }),
   genCAWithKey: (cn, d, key) => makeCertificate({ cn: toStr(cn), days: days(d), isCA: true, key: rsaKey(key) }),
-  genSelfSignedCert: (cn, ips, dns, d) =>
-    makeCertificate({ cn: toStr(cn), ips: ipList(ips), dns: dnsList(dns), days: days(d), isCA: false, key: rsaKey() }),
-  genSelfSignedCertWithKey: (cn, ips, dns, d, key) =>
-    makeCertificate({
-      cn: toStr(cn),
-      ips: ipList(ips),
-      dns: dnsList(dns),
-      days: days(d),
-      isCA: false,
-      key: rsaKey(key),
-    }),
-  genSignedCert: (cn, ips, dns, d, ca) =>
-    makeCertificate({
-      cn: toStr(cn),
-      ips: ipList(ips),
-      dns: dnsList(dns),
-      days: days(d),
-      isCA: false,
-      key: rsaKey(),
-      issuer: caArgument(ca),
-    }),
-  genSignedCertWithKey: (cn, ips, dns, d, ca, key) =>
-    makeCertificate({
-      cn: toStr(cn),
-      ips: ipList(ips),
-      dns: dnsList(dns),
-      days: days(d),
-      isCA: false,
-      key: rsaKey(key),
-      issuer: caArgument(ca),
-    }),
+  genSelfSignedCert: (cn, ips, dns, d) => leafCertificate(cn, ips, dns, d, undefined),
+  genSelfSignedCertWithKey: (cn, ips, dns, d, key) => leafCertificate(cn, ips, dns, d, key),
+  genSignedCert: (cn, ips, dns, d, ca) => leafCertificate(cn, ips, dns, d, undefined, { ca }),
+  genSignedCertWithKey: (cn, ips, dns, d, ca, key) => leafCertificate(cn, ips, dns, d, key, { ca }),
   buildCustomCert: (cert, key) => buildCustomCert(cert, key),
   bcrypt: (password) => bcrypt(password),
   htpasswd: (user, password) =>

@@ -353,14 +353,7 @@ export function createEngine(templates: Map<string, TemplateDef>, lenient = fals
       }
     },
   };
-  env.functions = {
-    ...coreFunctions,
-    ...stringFunctions,
-    ...collectionFunctions,
-    ...timeFunctions,
-    ...cryptoFunctions,
-    ...helmFunctions(engine, env),
-  };
+  env.functions = allFunctions(engine, env);
   if (lenient) {
     env.functions.fail = () => "";
     env.functions.required = (_message, value) => value ?? "";
@@ -368,19 +361,24 @@ export function createEngine(templates: Map<string, TemplateDef>, lenient = fals
   return engine;
 }
 
+/** Every function a template can call: Sprig's, then Helm's (bound to the engine). */
+function allFunctions(engine: Engine, env: ExecEnv): Record<string, TemplateFunction> {
+  return {
+    ...coreFunctions,
+    ...stringFunctions,
+    ...collectionFunctions,
+    ...timeFunctions,
+    ...cryptoFunctions,
+    ...helmFunctions(engine, env),
+  };
+}
+
 /** The names of every function a template can call (for tests and `--help`-style listings). */
 export function functionNames(): string[] {
   const env: ExecEnv = { templates: new Map(), functions: {}, depth: 0 };
   const engine = createEngine(new Map());
   return [
-    ...Object.keys({
-      ...coreFunctions,
-      ...stringFunctions,
-      ...collectionFunctions,
-      ...timeFunctions,
-      ...cryptoFunctions,
-      ...helmFunctions(engine, env),
-    }),
+    ...Object.keys(allFunctions(engine, env)),
     "and",
     "or",
   ].sort();
