@@ -2,11 +2,18 @@
  * Helpers for the Helm tests: render template text in one call, pack a small
  * chart into a real `.tgz` (modern-tar + gzip), and find the real charts in
  * the shared data directory beside the repository.
+ *
+ * Test charts are packed by an independent tar implementation (modern-tar, a
+ * test-only dependency, imported here by its npm: specifier and absent from
+ * the program's import map), not by lib/store/tar.ts: a chart written and read
+ * by the same code would not show that the reader reads what other tools
+ * write.
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { packTar } from "modern-tar";
+// deno-lint-ignore no-import-prefix -- test-only: kept out of deno.json, which maps what the program imports
+import { packTar } from "npm:modern-tar@0.8.6";
 import { createEngine, parseTemplates } from "../../lib/sources/helm/template.ts";
 
 /** Render `text` as a template file named `test.yaml`, with optional extra files (helpers). */
