@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap } from "../helpers/cli.ts";
-import { freePort, interopAvailable, REGISTRY_BIN, seedStorage, startRegistry } from "../helpers/registry.ts";
+import { interopAvailable, refusedPort, REGISTRY_BIN, seedStorage, startRegistry } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { type GeneratedImage, singleImage } from "../../lib/demo/corpus.ts";
 import { parseLock } from "../../lib/plan/lock.ts";
@@ -41,7 +41,7 @@ Deno.test({
       const registry = await startRegistry();
       try {
         await seedStorage(registry, PRESENT.map(image));
-        const dead = `127.0.0.1:${freePort()}`; // nothing listens: connection refused
+        const dead = `127.0.0.1:${await refusedPort()}`; // nothing listens: connection refused
         await Deno.writeTextFile(join(dir, "rancher-images.txt"), LIST);
         await Deno.writeTextFile(
           join(dir, "airgap.yaml"),

@@ -9,14 +9,7 @@ import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts
 import { airgap, airgapOk } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
 import { type ForeignHost, startForeignHost } from "../helpers/foreign_host.ts";
-import {
-  freePort,
-  interopAvailable,
-  skopeo,
-  skopeoDigest,
-  startRegistry,
-  type TestRegistry,
-} from "../helpers/registry.ts";
+import { interopAvailable, skopeo, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import {
   type Blob,
   type GeneratedImage,
@@ -114,8 +107,8 @@ Deno.test({
     const registries: TestRegistry[] = [];
     let host: ForeignHost | undefined;
     try {
-      const foreignPort = freePort();
-      const c: Corpus = corpus(`http://127.0.0.1:${foreignPort}`);
+      host = startForeignHost(); // its URL goes into the manifests: started first, its blobs added below
+      const c: Corpus = corpus(host.url);
       const upstream = await startRegistry({
         extraConfig: "validation:\n  manifests:\n    urls:\n      allow:\n        - '^http://127\\.0\\.0\\.1'\n",
       });
@@ -124,7 +117,7 @@ Deno.test({
       await pushCorpus(upstream.host, Object.values(c));
       const foreign: Blob[] = Object.values(c).flatMap((i) => i.foreign ?? []);
       assertEquals(foreign.length, 3, "three foreign base layers");
-      host = startForeignHost(foreign, foreignPort);
+      host.add(foreign);
 
       const linuxList = join(dir, "rancher-images.txt");
       const windowsList = join(dir, "rancher-windows-images.txt");
@@ -506,10 +499,10 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-windows-nested-" });
     const registries: TestRegistry[] = [];
-    const foreignPort = freePort();
     let host: ForeignHost | undefined;
     try {
-      const urlBases = [`http://127.0.0.1:${foreignPort}/layers`];
+      host = startForeignHost(); // its URL goes into the manifests: started first, its blobs added below
+      const urlBases = [`${host.url}/layers`];
       const linux = makeManifest({ format: "oci", platform: AMD64, layers: [{ seed: "n-linux", size: 2000 }] });
       const windows = makeManifest({
         format: "oci",
@@ -590,7 +583,7 @@ Deno.test({
       } finally {
         client.close();
       }
-      host = startForeignHost(windows.foreign, foreignPort);
+      host.add(windows.foreign);
       const list = join(dir, "rancher-images.txt");
       const windowsList = join(dir, "rancher-windows-images.txt");
       await Deno.writeTextFile(list, "rancher/att:v1\n");
