@@ -45,6 +45,9 @@
  * ```
  * @module
  */
+import { openCache as openCacheStore } from "./lib/store/cache.ts";
+import type { Store } from "./lib/store/types.ts";
+import type { Descriptor } from "./lib/oci/manifest.ts";
 
 // ---- Declare and plan: airgap.yaml or an image list → a plan and a lock ----
 export {
@@ -85,9 +88,6 @@ export {
 } from "./lib/store/registry/store.ts";
 export type { Credential } from "./lib/store/registry/auth.ts";
 export { defaultCacheDir } from "./lib/store/cache.ts";
-import { openCache as openCacheStore } from "./lib/store/cache.ts";
-import type { Store } from "./lib/store/types.ts";
-import type { Descriptor } from "./lib/oci/manifest.ts";
 /**
  * The local cache as a {@link Store}: content-addressed blobs every save and
  * mirror share (see {@link defaultCacheDir}), and the names it has recorded.

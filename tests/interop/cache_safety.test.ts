@@ -70,7 +70,6 @@ async function leftovers(dir: string): Promise<string[]> {
 Deno.test({
   name: "disk full: one line naming the file and what was left to write, nothing presented as complete, resumes",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn(t) {
     await withRegistry(4, async (dir, save) => {
       const bytes = [...corpusBlobs(standardCorpus(4)).values()].reduce((s, b) => s + b.bytes.byteLength, 0);
@@ -139,7 +138,6 @@ Deno.test({
 Deno.test({
   name: "an archive overwritten in place or truncated under the cache: its pack is dropped, the save fetches again",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn(t) {
     await withRegistry(1, async (dir, save) => {
       const cache = join(dir, "cache");
@@ -173,7 +171,6 @@ Deno.test({
 Deno.test({
   name: "three concurrent saves into one cache fetch each blob about once, not three times",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     await withRegistry(4, async (dir, save) => {
       const alone = await airgapOk([...save, "--cache", join(dir, "alone"), "-o", join(dir, "alone.tar")]);
@@ -202,7 +199,6 @@ async function corruptInRegistry(registry: TestRegistry, digest: string): Promis
 Deno.test({
   name: "a blob that fails with the archive on another file system: one line, no stack trace, no NAME.partial",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     const other = await Deno.stat("/dev/shm").then((i) => i.isDirectory, () => false);
     if (!other) {
@@ -322,7 +318,6 @@ async function journaledBlobs(cache: string): Promise<number> {
 Deno.test({
   name: "cache prune --lock a.lock while another save is frozen mid-way leaves that save whole: --locked works offline",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-cachesafety-" });

@@ -35,7 +35,6 @@ function errorLines(stderr: string): string[] {
 Deno.test({
   name: "save without --keep-going: one grouped line per registry and cause, sorted, the full list in a file",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     await withTempDir(async (dir) => {
       const registry = await startRegistry();
@@ -74,7 +73,6 @@ Deno.test({
 Deno.test({
   name: "save --keep-going: archive and lock cover what was saved, failed.txt retries the rest, exit 3",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     await withTempDir(async (dir) => {
       const registry = await startRegistry();
@@ -118,7 +116,6 @@ Deno.test({
 Deno.test({
   name: "save --keep-going: an image whose layer the registry lost is left out after resolving; plan via keepGoing",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     await withTempDir(async (dir) => {
       const registry = await startRegistry();
@@ -172,7 +169,6 @@ Deno.test({
 Deno.test({
   name: "plan and load --keep-going: what can be done is done, the rest listed, exit 3",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     await withTempDir(async (dir) => {
       const source = await startRegistry();
@@ -217,7 +213,6 @@ Deno.test({
 Deno.test({
   name: "save --locked --keep-going: a registry gone after planning fails only its own images, grouped by cause",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     await withTempDir(async (dir) => {
       const kept = await startRegistry();

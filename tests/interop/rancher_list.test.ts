@@ -22,7 +22,6 @@ Deno.test({
   name:
     "rancher-images.txt v2.7.9: 712 entries fetched as a release asset, planned against a registry, each accounted for",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     const entries = parseImageList(text!, "rancher-images-v2.7.9.txt");
     assertEquals(entries.length, 712);

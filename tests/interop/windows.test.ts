@@ -100,7 +100,6 @@ function platformsOf(json: Record<string, unknown>): string[] {
 Deno.test({
   name: "Windows lists, versions, per-OS tags and foreign layers round-trip through a stock registry",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
     const dir = await Deno.makeTempDir({ prefix: "airgap-windows-" });
@@ -494,7 +493,6 @@ function ociBlob(mediaType: string, value: unknown): Blob {
 Deno.test({
   name: "foreign layers below nested indexes and next to attestations: parents rewritten, references follow",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-windows-nested-" });
