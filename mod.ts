@@ -58,14 +58,20 @@ export {
   loadDeclaration,
 } from "./lib/plan/declaration.ts";
 export { planCommand, type PlanOptions, type PlanResult } from "./lib/plan/run.ts";
-export type { Plan, PlannedImage, ResolvedArtifact, ResolvedImage } from "./lib/plan/plan.ts";
+export type { LockStatus, Plan, PlannedImage, ResolvedArtifact, ResolvedImage } from "./lib/plan/plan.ts";
 export { formatLock, readLock, writeLock } from "./lib/plan/lock.ts";
 export type { Lock, LockedArtifact, LockedImage, LockedSource } from "./schemas/lock.ts";
 export { type Base, loadBase } from "./lib/plan/delta.ts";
 
 // ---- The commands as functions: save, load, mirror, serve, images ----
 export { saveCommand, type SaveOptions, type SaveResult } from "./lib/transfer/save.ts";
-export { loadCommand, type LoadedImage, type LoadOptions, type LoadResult } from "./lib/transfer/load.ts";
+export {
+  loadCommand,
+  type LoadedImage,
+  type LoadOptions,
+  type LoadResult,
+  type LoadSummary,
+} from "./lib/transfer/load.ts";
 export { mirrorCommand, type MirrorOptions, type MirrorResult } from "./lib/transfer/mirror.ts";
 export { serveCommand, type ServeHandle, type ServeOptions } from "./lib/store/server/serve.ts";
 export { imagesCommand, type ImagesOptions, type ListedImage } from "./lib/plan/images.ts";
@@ -109,6 +115,7 @@ export function openCache(dir: string): Promise<CacheStore> {
 export {
   type ArchiveImage,
   type ArchiveIndexEntry,
+  type ArchiveLayout,
   type ArchiveReader,
   type ArchiveSummary,
   type ArchiveWriter,
@@ -158,28 +165,21 @@ export {
 // ---- Types the signatures above name ----
 export type { Descriptor, ImageIndex, ImageManifest, Manifest, Platform } from "./lib/oci/manifest.ts";
 export type { PlatformSelector, PlatformSpec } from "./lib/oci/platform.ts";
-export type { ForeignLayerPolicy } from "./lib/oci/foreign.ts";
+export type { ForeignLayer, ForeignLayerPolicy } from "./lib/oci/foreign.ts";
 export type { RegistryUse } from "./lib/plan/declaration.ts";
 export type { ChartSourceSpec, RancherSourceSpec, SourceSpec } from "./lib/sources/declared.ts";
 export type { ResolvedSources, SourceSummary } from "./lib/sources/resolve.ts";
 export type { ArtifactKind } from "./lib/artifacts/discover.ts";
 export type { ArtifactFlags } from "./lib/artifacts/carry.ts";
-export type { ChartLoadOptions } from "./lib/artifacts/charts.ts";
+export type { ChartLoadOptions, LoadedChart } from "./lib/artifacts/charts.ts";
 export type { NetworkOptions } from "./lib/store/registry/pool.ts";
 export type { ImageFailure } from "./lib/report/failures.ts";
-export type { LoadSummary } from "./lib/transfer/load.ts";
-export type { NetworkEvents, RetryEvent, SendInit, Timeouts, WaitEvent } from "./lib/transport/http.ts";
-export type { RetryOptions } from "./lib/transport/retry.ts";
+export type { NetworkEvents, RetryEvent, SendInit, Timeouts, Transport, WaitEvent } from "./lib/transport/http.ts";
+export type { RetryOptions, RetryPolicy } from "./lib/transport/retry.ts";
 export type { ReleaseOptions } from "./lib/sources/helm/objects.ts";
 export type { GoMap } from "./lib/sources/helm/gotypes.ts";
-export type { ArchiveLayout } from "./lib/store/archive.ts";
 export type { ArchiveProblem } from "./lib/store/archive_check.ts";
 export type { TarEntry } from "./lib/store/tar.ts";
-export type { LoadedChart } from "./lib/artifacts/charts.ts";
-export type { LockStatus } from "./lib/plan/plan.ts";
-export type { RetryPolicy } from "./lib/transport/retry.ts";
-export type { Transport } from "./lib/transport/http.ts";
 export type { RequestLogEntry, RunningServer } from "./lib/store/server.ts";
 export type { Catalog, Naming, Placement } from "./lib/store/server/catalog.ts";
-export type { ForeignLayer } from "./lib/oci/foreign.ts";
 export type { ChartArtifact } from "./lib/oci/chart.ts";

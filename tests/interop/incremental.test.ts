@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, airgapOk } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
+import { otherFileSystemDir } from "../helpers/tempdir.ts";
 import { interopAvailable, skopeo, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { serveCommand } from "../../lib/store/server/serve.ts";
 import { corpusBlobs, type GeneratedImage, singleImage, standardCorpus } from "../../lib/demo/corpus.ts";
@@ -309,14 +310,9 @@ Deno.test({
   ignore: !enabled,
   async fn() {
     // tmpfs and the cache's file system differ on Linux: no hard link is possible between them.
-    const other = await Deno.stat("/dev/shm").then((i) => i.isDirectory, () => false);
-    if (!other) {
-      if (Deno.env.get("CI") === "true") throw new Error("no /dev/shm to stand for another file system");
-      console.warn("SKIPPING: no /dev/shm to stand for another file system");
-      return;
-    }
+    const usb = await otherFileSystemDir("airgap-usb-");
+    if (!usb) return;
     const dir = await Deno.makeTempDir({ prefix: "airgap-otherfs-" });
-    const usb = await Deno.makeTempDir({ prefix: "airgap-usb-", dir: "/dev/shm" });
     let upstream: TestRegistry | undefined;
     try {
       upstream = await startRegistry();

@@ -7,6 +7,7 @@
 import { posix } from "node:path";
 import { AirgapError, errorMessage } from "../../errors.ts";
 import { type RandomAccess, scanTar, TarFormatError } from "../../store/tar.ts";
+import { readAll } from "../../store/types.ts";
 import { type GoMap, isMap } from "./gotypes.ts";
 import { parseValues, parseYaml11 } from "./values.ts";
 
@@ -64,25 +65,12 @@ function dependencyList(value: unknown): ChartDependency[] {
 
 /** Gunzip a chart in memory, refusing more than Helm's ceiling. */
 async function gunzip(bytes: Uint8Array, where: string): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
   try {
     const gzip = ReadableStream.from([bytes as Uint8Array<ArrayBuffer>]);
-    for await (const chunk of gzip.pipeThrough(new DecompressionStream("gzip"))) {
-      total += chunk.byteLength;
-      if (total > MAX_CHART_BYTES) throw new Error(`it holds more than ${MAX_CHART_BYTES} bytes`);
-      chunks.push(chunk);
-    }
+    return await readAll(gzip.pipeThrough(new DecompressionStream("gzip")), MAX_CHART_BYTES);
   } catch (e) {
     throw new AirgapError(`chart ${where}: cannot decompress: ${errorMessage(e)}`, { where });
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
 }
 
 /**
