@@ -5,7 +5,6 @@
  * `/moved/HEX` redirects there, `/gone/HEX` answers 404 (a dead mirror).
  */
 import type { Blob } from "../../lib/demo/corpus.ts";
-import { freePort } from "./registry.ts";
 
 /** A running foreign-layer host. */
 export interface ForeignHost {
@@ -18,15 +17,16 @@ export interface ForeignHost {
    * (stopping and restarting it would free the port for parallel tests).
    */
   offline: boolean;
+  /** Serve these blobs too (their URLs name this host, so they are made after it starts). */
+  add(blobs: Blob[]): void;
   stop(): Promise<void>;
 }
 
-/** Serve `blobs` until stopped. */
-export function startForeignHost(blobs: Blob[], port = freePort()): ForeignHost {
-  const byHex = new Map(blobs.map((b) => [b.descriptor.digest.slice("sha256:".length), b.bytes]));
+/** Serve `blobs` (and those {@link ForeignHost.add} adds) until stopped, on a port of its own (bound as port 0). */
+export function startForeignHost(blobs: Blob[] = []): ForeignHost {
+  const byHex = new Map<string, Uint8Array>();
   const requests: { method: string; path: string; status: number }[] = [];
-  const url = `http://127.0.0.1:${port}`;
-  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (request) => {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
     const path = new URL(request.url).pathname;
     const [, kind, hex] = path.split("/");
     let response: Response;
@@ -46,12 +46,16 @@ export function startForeignHost(blobs: Blob[], port = freePort()): ForeignHost 
     return response;
   });
   const host: ForeignHost = {
-    url,
+    url: `http://127.0.0.1:${server.addr.port}`,
     requests,
     offline: false,
+    add(blobs) {
+      for (const b of blobs) byHex.set(b.descriptor.digest.slice("sha256:".length), b.bytes);
+    },
     async stop() {
       await server.shutdown();
     },
   };
+  host.add(blobs);
   return host;
 }

@@ -1,6 +1,7 @@
 /**
- * Real CNCF distribution registries for interop tests: each on a free
- * loopback port with its own storage, started and stopped by the test.
+ * Real CNCF distribution registries for interop tests: each on a loopback
+ * port it binds itself (port 0, read back) with its own storage, started and
+ * stopped by the test.
  */
 import { dirname, join } from "node:path";
 import type { GeneratedImage } from "../../lib/demo/corpus.ts";
@@ -36,12 +37,24 @@ export function interopAvailable(...bins: string[]): boolean {
   return false;
 }
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+/**
+ * A loopback port nothing listens on, for "connection refused": 1023, a
+ * privileged port below the ephemeral range every port-0 bind draws from, so
+ * no test can take it in the meantime (a port bound, read back and closed
+ * could be handed to a parallel test), and not one of the ports fetch refuses
+ * to use (1, 7, 9, …). Checked: if something does listen there, this throws
+ * rather than let a test pass for the wrong reason.
+ */
+export async function refusedPort(): Promise<number> {
+  const port = 1023;
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.close();
+  } catch (e) {
+    if (e instanceof Deno.errors.ConnectionRefused) return port;
+    throw e;
+  }
+  throw new Error(`something listens on 127.0.0.1:${port}; the test needs a port that refuses connections`);
 }
 
 /** A running registry. */
@@ -65,15 +78,83 @@ export interface RegistryOptions {
   tls?: { certificate: string; key: string };
 }
 
-/** Start a distribution registry on a free port; resolves when /v2/ answers. */
+/**
+ * Start a distribution registry; resolves when /v2/ answers. It binds
+ * 127.0.0.1:0 itself and its port is read back from its log ("listening on
+ * 127.0.0.1:PORT"), so parallel tests never race for a port.
+ */
 export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
   const dir = await Deno.makeTempDir({ prefix: "airgap-registry-" });
   const logPath = join(dir, "registry.log");
   // distribution writes its access log (one line per request) to stdout
   const accessPath = join(dir, "access.log");
-  for (let attempt = 0;; attempt++) {
-    const port = freePort();
-    let config = `version: 0.1
+  await Deno.writeTextFile(join(dir, "config.yml"), await registryConfig(dir, options));
+  const log = await Deno.open(logPath, { write: true, create: true, truncate: true });
+  const access = await Deno.open(accessPath, { write: true, create: true, truncate: true });
+  const child = new Deno.Command(REGISTRY_BIN, {
+    args: ["serve", join(dir, "config.yml")],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let listening: (port: number | undefined) => void = () => {};
+  const bound = new Promise<number | undefined>((resolve) => listening = resolve);
+  // Write each chunk synchronously: FsFile.writable delays writes, and the
+  // access log must be readable while the registry runs.
+  const drain = async (stream: ReadableStream<Uint8Array>, file: Deno.FsFile, watch: boolean) => {
+    const decoder = new TextDecoder();
+    let text = "";
+    try {
+      for await (const chunk of stream) {
+        file.writeSync(chunk);
+        if (!watch) continue;
+        text += decoder.decode(chunk, { stream: true });
+        const found = text.match(/listening on 127\.0\.0\.1:(\d+)/);
+        if (found) listening(Number(found[1]));
+        if (found) watch = false;
+      }
+    } catch { /* process gone */ }
+    file.close();
+    listening(undefined); // exited without listening (a resolved promise keeps its port)
+  };
+  const pump = Promise.all([drain(child.stderr, log, true), drain(child.stdout, access, false)]);
+  const port = await bound;
+  const host = `127.0.0.1:${port}`;
+  if (port === undefined || !await answers(host, options.tls !== undefined, child.status)) {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await child.status;
+    await pump;
+    throw new Error(`registry did not start: ${await Deno.readTextFile(logPath)}`);
+  }
+  return {
+    host,
+    port,
+    dir,
+    async requests() {
+      const text = await Deno.readTextFile(accessPath);
+      const out: { method: string; path: string; status: number }[] = [];
+      for (const line of text.split("\n")) {
+        // access log lines: 127.0.0.1 - - [date] "GET /v2/... HTTP/1.1" 200 ...
+        const m = line.match(/"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d+)/);
+        if (m) out.push({ method: m[1], path: m[2], status: Number(m[3]) });
+      }
+      return out;
+    },
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* exited */ }
+      await child.status;
+      await pump;
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** The registry's config: storage under `dir`, listening on a port of its choosing. */
+async function registryConfig(dir: string, options: RegistryOptions): Promise<string> {
+  let config = `version: 0.1
 log:
   level: info
   formatter: json
@@ -88,86 +169,39 @@ storage:
     uploadpurging:
       enabled: false
 http:
-  addr: 127.0.0.1:${port}
+  addr: 127.0.0.1:0
   secret: airgap-test-secret
 `;
-    if (options.tls) {
-      config += `  tls:\n    certificate: ${options.tls.certificate}\n    key: ${options.tls.key}\n`;
-    }
-    if (options.htpasswd !== undefined) {
-      await Deno.writeTextFile(join(dir, "htpasswd"), options.htpasswd);
-      config += `auth:\n  htpasswd:\n    realm: airgap-test\n    path: ${join(dir, "htpasswd")}\n`;
-    }
-    if (options.extraConfig) config += options.extraConfig;
-    await Deno.writeTextFile(join(dir, "config.yml"), config);
-    const log = await Deno.open(logPath, { write: true, create: true, truncate: true });
-    const access = await Deno.open(accessPath, { write: true, create: true, truncate: true });
-    const child = new Deno.Command(REGISTRY_BIN, {
-      args: ["serve", join(dir, "config.yml")],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    // Write each chunk synchronously: FsFile.writable delays writes, and the
-    // access log must be readable while the registry runs.
-    const drain = async (stream: ReadableStream<Uint8Array>, file: Deno.FsFile) => {
-      try {
-        for await (const chunk of stream) file.writeSync(chunk);
-      } catch { /* process gone */ }
-      file.close();
-    };
-    const pump = Promise.all([drain(child.stderr, log), drain(child.stdout, access)]);
-    const host = `127.0.0.1:${port}`;
-    let ready = false;
-    for (let i = 0; i < 100; i++) {
-      try {
-        if (options.tls) {
-          const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-          conn.close();
-        } else {
-          const response = await fetch(`http://${host}/v2/`);
-          await response.body?.cancel();
-        }
-        ready = true;
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      const status = await Promise.race([child.status, new Promise((r) => setTimeout(() => r(undefined), 0))]);
-      if (status) break;
-    }
-    if (!ready) {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* exited */ }
-      await child.status;
-      await pump;
-      if (attempt < 3) continue; // the port was taken in between: try another
-      throw new Error(`registry did not start: ${await Deno.readTextFile(logPath)}`);
-    }
-    return {
-      host,
-      port,
-      dir,
-      async requests() {
-        const text = await Deno.readTextFile(accessPath);
-        const out: { method: string; path: string; status: number }[] = [];
-        for (const line of text.split("\n")) {
-          // access log lines: 127.0.0.1 - - [date] "GET /v2/... HTTP/1.1" 200 ...
-          const m = line.match(/"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d+)/);
-          if (m) out.push({ method: m[1], path: m[2], status: Number(m[3]) });
-        }
-        return out;
-      },
-      async stop() {
-        try {
-          child.kill("SIGTERM");
-        } catch { /* exited */ }
-        await child.status;
-        await pump;
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
-      },
-    };
+  if (options.tls) {
+    config += `  tls:\n    certificate: ${options.tls.certificate}\n    key: ${options.tls.key}\n`;
   }
+  if (options.htpasswd !== undefined) {
+    await Deno.writeTextFile(join(dir, "htpasswd"), options.htpasswd);
+    config += `auth:\n  htpasswd:\n    realm: airgap-test\n    path: ${join(dir, "htpasswd")}\n`;
+  }
+  if (options.extraConfig) config += options.extraConfig;
+  return config;
+}
+
+/** Whether the registry at `host` answers (a TCP connect for TLS, `GET /v2/` otherwise) before it exits. */
+async function answers(host: string, tls: boolean, exited: Promise<Deno.CommandStatus>): Promise<boolean> {
+  let gone = false;
+  exited.then(() => gone = true);
+  const [hostname, port] = host.split(":");
+  for (let i = 0; i < 100 && !gone; i++) {
+    try {
+      if (tls) {
+        (await Deno.connect({ hostname, port: Number(port) })).close();
+      } else {
+        const response = await fetch(`http://${host}/v2/`);
+        await response.body?.cancel();
+      }
+      return true;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return false;
 }
 
 let emptyAuthFile: string | undefined;

@@ -20,7 +20,6 @@ const SECRET = "s3cret-Pa55-do-not-print";
 Deno.test({
   name: "Basic auth from docker config.json; a clear error without credentials",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-auth-" });
     let registry: TestRegistry | undefined;
@@ -109,7 +108,6 @@ Deno.test({
 Deno.test({
   name: "Bearer token auth with scopes and cross-repository mounts, over HTTPS with a private CA",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-token-" });
     const registries: TestRegistry[] = [];

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, airgapOk, type CliResult } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
+import { otherFileSystemDir } from "../helpers/tempdir.ts";
 import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { corpusBlobs, type GeneratedImage, standardCorpus } from "../../lib/demo/corpus.ts";
 
@@ -70,7 +71,6 @@ async function leftovers(dir: string): Promise<string[]> {
 Deno.test({
   name: "disk full: one line naming the file and what was left to write, nothing presented as complete, resumes",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn(t) {
     await withRegistry(4, async (dir, save) => {
       const bytes = [...corpusBlobs(standardCorpus(4)).values()].reduce((s, b) => s + b.bytes.byteLength, 0);
@@ -139,7 +139,6 @@ Deno.test({
 Deno.test({
   name: "an archive overwritten in place or truncated under the cache: its pack is dropped, the save fetches again",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn(t) {
     await withRegistry(1, async (dir, save) => {
       const cache = join(dir, "cache");
@@ -173,7 +172,6 @@ Deno.test({
 Deno.test({
   name: "three concurrent saves into one cache fetch each blob about once, not three times",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     await withRegistry(4, async (dir, save) => {
       const alone = await airgapOk([...save, "--cache", join(dir, "alone"), "-o", join(dir, "alone.tar")]);
@@ -202,16 +200,11 @@ async function corruptInRegistry(registry: TestRegistry, digest: string): Promis
 Deno.test({
   name: "a blob that fails with the archive on another file system: one line, no stack trace, no NAME.partial",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
-    const other = await Deno.stat("/dev/shm").then((i) => i.isDirectory, () => false);
-    if (!other) {
-      if (Deno.env.get("CI") === "true") throw new Error("no /dev/shm to stand for another file system");
-      console.warn("SKIPPING: no /dev/shm to stand for another file system");
-      return;
-    }
+    // tmpfs and the cache's file system differ on Linux: no hard link is possible between them.
+    const usb = await otherFileSystemDir("airgap-usb-");
+    if (!usb) return;
     const dir = await Deno.makeTempDir({ prefix: "airgap-cachesafety-" });
-    const usb = await Deno.makeTempDir({ prefix: "airgap-usb-", dir: "/dev/shm" });
     let upstream: TestRegistry | undefined;
     try {
       upstream = await startRegistry();
@@ -322,7 +315,6 @@ async function journaledBlobs(cache: string): Promise<number> {
 Deno.test({
   name: "cache prune --lock a.lock while another save is frozen mid-way leaves that save whole: --locked works offline",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-cachesafety-" });

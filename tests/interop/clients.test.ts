@@ -30,7 +30,6 @@ async function run(cmd: string, args: string[], cwd?: string): Promise<string> {
 Deno.test({
   name: "umoci and oci-image-tool accept the extracted archive",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-clients-" });
     let registry: TestRegistry | undefined;
@@ -82,7 +81,6 @@ Deno.test({
 Deno.test({
   name: "chunked (PATCH) uploads are accepted by distribution with identical digests",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     const registries: TestRegistry[] = [];
     try {

@@ -19,7 +19,6 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 Deno.test({
   name: "deno task compile: Linux x86-64, Linux aarch64 and Windows x86-64 executables with SHA256SUMS",
   ignore: Deno.build.os === "windows",
-  sanitizeResources: false,
   async fn() {
     const env: Record<string, string> = { NO_COLOR: "1" };
     for (const t of TARGETS) env[denortVariable(t.target)] = await denoForTarget(t.target);

@@ -45,7 +45,6 @@ function compiledArgs(args: string[]): string[] {
 Deno.test({
   name: "compiled mode: --help, plan, save, load and serve with the binary's permissions, outside the repository",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn(t) {
     const registries: TestRegistry[] = [];
     const cacheOfModules = await denoDir();

@@ -22,7 +22,6 @@ const PLAN: FaultPlan = { seed: 1, latencyMs: 20, rules: [{ fault: "latency", ki
 Deno.test({
   name: "concurrency: requests in flight per registry host stay within registries.HOST.concurrency and --concurrency",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-concurrency-" });

@@ -4,7 +4,6 @@ import { airgap } from "../helpers/cli.ts";
 
 Deno.test({
   name: "airgap demo runs plan, save, load and verify on embedded registries and carries every image intact",
-  sanitizeResources: false,
   async fn() {
     const out = await airgap(["demo"]);
     assertEquals(out.code, 0, out.stdout + out.stderr);

@@ -8,7 +8,8 @@
  * --keep-going`: the others mirrored, the lock and NAME.mirror-failed.txt.
  */
 import { join } from "node:path";
-import Ajv2020 from "ajv/dist/2020.js";
+// deno-lint-ignore no-import-prefix -- test-only (an independent JSON Schema validator): kept out of deno.json
+import Ajv2020 from "npm:ajv@8.17.1/dist/2020.js";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, airgapOk } from "../helpers/cli.ts";
 import { interopAvailable, REGISTRY_BIN, seedStorage, startRegistry, type TestRegistry } from "../helpers/registry.ts";
@@ -50,7 +51,6 @@ const ofKind = (events: Event[], kind: string) => events.filter((e) => e.event =
 Deno.test({
   name: "save, load and mirror --json: NDJSON events valid against the schema; summary or error last",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn(t) {
     await withTempDir(async (dir) => {
       const registries: TestRegistry[] = [];
@@ -172,7 +172,6 @@ Deno.test({
 Deno.test({
   name: "mirror --keep-going (text): the others mirrored, NAME.mirror-failed.txt retries the rest, exit 3",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     await withTempDir(async (dir) => {
       const registries: TestRegistry[] = [];

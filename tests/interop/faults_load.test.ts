@@ -66,7 +66,6 @@ Deno.test({
   name: `faults: ${IN_PROCESS_SEEDS} seeded loads (resets, 500 and 429 on uploads and manifest PUTs, latency) put ` +
     "every tag at the archive's digest [needs transport: retries of uploads and manifest PUTs]",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const world = await startFaultWorld();
@@ -112,7 +111,6 @@ Deno.test({
     `faults: ${CLI_SEEDS} seeded loads through the CLI put every tag at the archive's digest, or fail in one line ` +
     "[needs transport: retries]",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const world = await startFaultWorld();
@@ -150,7 +148,6 @@ Deno.test({
 Deno.test({
   name: `faults: kill -9 of load at ${KILL_SEEDS} seeded points, then a re-run puts every tag at the archive's digest`,
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const world = await startFaultWorld();

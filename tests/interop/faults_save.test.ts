@@ -57,7 +57,6 @@ Deno.test({
   name: `faults: ${IN_PROCESS_SEEDS} seeded saves (resets, truncation, 500, 429, redirects, latency) match an ` +
     "undisturbed save [needs transport: retries, Range resume]",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const world = await startFaultWorld();
@@ -98,7 +97,6 @@ Deno.test({
   name: `faults: ${CLI_SEEDS} seeded saves through the CLI match an undisturbed save, or fail in one line ` +
     "[needs transport: retries]",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const world = await startFaultWorld();
@@ -136,7 +134,6 @@ Deno.test({
 Deno.test({
   name: `faults: kill -9 of save at ${KILL_SEEDS} seeded points, then a re-run gives the same archive`,
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const world = await startFaultWorld();
@@ -196,7 +193,6 @@ async function busybox(world: FaultWorld): Promise<{ list: string; baseline: { i
 Deno.test({
   name: "faults: a layer that streams slowly for longer than the timeouts is saved",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const world = await startFaultWorld();
@@ -226,7 +222,6 @@ Deno.test({
 Deno.test({
   name: "faults: with --timeout 2, a layer that streams for five seconds is saved [needs transport: --timeout]",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const world = await startFaultWorld();
@@ -266,7 +261,6 @@ Deno.test({
     `faults: bodies that stall longer than the idle timeout are resumed, never waited for forever (${STALL_SEEDS} ` +
     "seeds)",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const world = await startFaultWorld();
@@ -299,7 +293,6 @@ Deno.test({
   name: "faults: with --timeout 2, a stalled body is resumed or fails in one line naming the timeout, never hangs " +
     "[needs transport: --timeout]",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const world = await startFaultWorld();

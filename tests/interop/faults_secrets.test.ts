@@ -125,7 +125,6 @@ Deno.test({
   name: "faults: Basic auth through retries and cross-origin blob redirects — no Authorization to the other origin, " +
     "no secret in output, lock, archive or cache [needs transport: credentials bound to their origin]",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const world = await startFaultWorld({ htpasswd: `${USER}:${bcrypt.hashSync(SECRET, 5)}\n` });
@@ -143,7 +142,6 @@ Deno.test({
   name: "faults: Bearer tokens through retries and cross-origin blob redirects — no Authorization to the other " +
     "origin, no password or token in output, lock, archive or cache [needs transport: credentials bound to their origin]",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const certDir = await Deno.makeTempDir({ prefix: "airgap-faults-token-" });

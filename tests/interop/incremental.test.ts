@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, airgapOk } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
+import { otherFileSystemDir } from "../helpers/tempdir.ts";
 import { interopAvailable, skopeo, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { serveCommand } from "../../lib/store/server/serve.ts";
 import { corpusBlobs, type GeneratedImage, singleImage, standardCorpus } from "../../lib/demo/corpus.ts";
@@ -25,7 +26,6 @@ async function catalog(host: string): Promise<string[]> {
 Deno.test({
   name: "a delta carries only new blobs, loads onto its base, and refuses an empty target",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn(t) {
     const dir = await Deno.makeTempDir({ prefix: "airgap-delta-" });
     const registries: TestRegistry[] = [];
@@ -152,7 +152,6 @@ Deno.test({
 Deno.test({
   name: "a split archive round-trips through load; a corrupted byte is named by part and blob",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-split-" });
     const registries: TestRegistry[] = [];
@@ -227,7 +226,6 @@ Deno.test({
 Deno.test({
   name: "a save killed with SIGKILL resumes: valid archive, fewer bytes fetched than a cold run",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-resume-" });
     const registries: TestRegistry[] = [];
@@ -310,16 +308,11 @@ Deno.test({
 Deno.test({
   name: "an archive on another file system than the cache (a USB disk): loose cache copies, same archive",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     // tmpfs and the cache's file system differ on Linux: no hard link is possible between them.
-    const other = await Deno.stat("/dev/shm").then((i) => i.isDirectory, () => false);
-    if (!other) {
-      console.warn("skipping: no /dev/shm to stand for another file system");
-      return;
-    }
+    const usb = await otherFileSystemDir("airgap-usb-");
+    if (!usb) return;
     const dir = await Deno.makeTempDir({ prefix: "airgap-otherfs-" });
-    const usb = await Deno.makeTempDir({ prefix: "airgap-usb-", dir: "/dev/shm" });
     let upstream: TestRegistry | undefined;
     try {
       upstream = await startRegistry();

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap } from "../helpers/cli.ts";
-import { freePort, interopAvailable, REGISTRY_BIN, seedStorage, startRegistry } from "../helpers/registry.ts";
+import { interopAvailable, refusedPort, REGISTRY_BIN, seedStorage, startRegistry } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { type GeneratedImage, singleImage } from "../../lib/demo/corpus.ts";
 import { parseLock } from "../../lib/plan/lock.ts";
@@ -35,13 +35,12 @@ function errorLines(stderr: string): string[] {
 Deno.test({
   name: "save without --keep-going: one grouped line per registry and cause, sorted, the full list in a file",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     await withTempDir(async (dir) => {
       const registry = await startRegistry();
       try {
         await seedStorage(registry, PRESENT.map(image));
-        const dead = `127.0.0.1:${freePort()}`; // nothing listens: connection refused
+        const dead = `127.0.0.1:${await refusedPort()}`; // nothing listens: connection refused
         await Deno.writeTextFile(join(dir, "rancher-images.txt"), LIST);
         await Deno.writeTextFile(
           join(dir, "airgap.yaml"),
@@ -74,7 +73,6 @@ Deno.test({
 Deno.test({
   name: "save --keep-going: archive and lock cover what was saved, failed.txt retries the rest, exit 3",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     await withTempDir(async (dir) => {
       const registry = await startRegistry();
@@ -118,7 +116,6 @@ Deno.test({
 Deno.test({
   name: "save --keep-going: an image whose layer the registry lost is left out after resolving; plan via keepGoing",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     await withTempDir(async (dir) => {
       const registry = await startRegistry();
@@ -172,7 +169,6 @@ Deno.test({
 Deno.test({
   name: "plan and load --keep-going: what can be done is done, the rest listed, exit 3",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     await withTempDir(async (dir) => {
       const source = await startRegistry();
@@ -217,7 +213,6 @@ Deno.test({
 Deno.test({
   name: "save --locked --keep-going: a registry gone after planning fails only its own images, grouped by cause",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     await withTempDir(async (dir) => {
       const kept = await startRegistry();

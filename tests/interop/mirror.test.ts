@@ -20,7 +20,6 @@ import { corpusDeclaration, silent } from "./server_fixture.ts";
 Deno.test({
   name: "mirror: distribution → distribution with identical digests; a second run pushes nothing",
   ignore: !interopAvailable(),
-  sanitizeResources: false,
   async fn(t) {
     const images = standardCorpus(0.25);
     const registries: TestRegistry[] = [];

@@ -17,7 +17,6 @@ const enabled = interopAvailable();
 Deno.test({
   name: "with a mirror, the lock and index.json carry the source names, and skopeo reads them as listed",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     await withTempDir(async (dir) => {
       const registries: TestRegistry[] = [];

@@ -47,7 +47,6 @@ async function onTerminal(args: string[], env: Record<string, string>): Promise<
 Deno.test({
   name: "progress: counters never pass their totals, on a pipe and on a terminal",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn(t) {
     await withTempDir(async (dir) => {
       const registries: TestRegistry[] = [];

@@ -4,41 +4,24 @@
  * one of its names: every entry is accounted for, with its line as origin.
  */
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { airgapOk } from "../helpers/cli.ts";
 import { serveFiles, sha256sums } from "../helpers/fileserver.ts";
+import { hasShared, SHARED_DATA } from "../helpers/helm.ts";
 import { interopAvailable, REGISTRY_BIN, seedStorage, startRegistry } from "../helpers/registry.ts";
 import { singleImage } from "../../lib/demo/corpus.ts";
 import { parseLock } from "../../lib/plan/lock.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { parseImageList } from "../../lib/sources/list.ts";
 
-const LIST = join(
-  fileURLToPath(new URL("../../", import.meta.url)),
-  "..",
-  "shared",
-  "data",
-  "rancher-images-v2.7.9.txt",
-);
-
-function listText(): string | undefined {
-  try {
-    return Deno.readTextFileSync(LIST);
-  } catch {
-    console.log(`skipping: ${LIST} is not present`);
-    return undefined;
-  }
-}
-
-const text = listText();
+const LIST = join(SHARED_DATA, "rancher-images-v2.7.9.txt");
+const text = hasShared("rancher-images-v2.7.9.txt") ? Deno.readTextFileSync(LIST) : undefined;
 const enabled = text !== undefined && interopAvailable(REGISTRY_BIN);
 
 Deno.test({
   name:
     "rancher-images.txt v2.7.9: 712 entries fetched as a release asset, planned against a registry, each accounted for",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     const entries = parseImageList(text!, "rancher-images-v2.7.9.txt");
     assertEquals(entries.length, 712);

@@ -30,7 +30,6 @@ async function filesUnder(dir: string): Promise<string[]> {
 Deno.test({
   name: "serve ARCHIVE: skopeo copies every image out with identical digests; our save round-trips",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn(t) {
     const fixture = await buildCorpusArchive();
     const { archive, images, dir } = fixture;

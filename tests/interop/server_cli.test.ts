@@ -45,7 +45,6 @@ async function serve(args: string[]) {
 
 Deno.test({
   name: "airgap serve: prints the URL, serves, stops on SIGTERM; --writable creates a cache; usage errors",
-  sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-server-cli-" });
     const images = standardCorpus(0.1);
@@ -108,7 +107,6 @@ Deno.test({
 Deno.test({
   name:
     "airgap serve --writable killed mid-upload: its files go at the next start (a running server's stay) and on prune",
-  sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-server-kill-" });
     const cacheDir = join(dir, "cache");

@@ -26,7 +26,6 @@ async function skopeoRaw(args: string[]): Promise<{ ok: boolean; stdout: Uint8Ar
 Deno.test({
   name: "serve over HTTPS: our client with --ca-file, skopeo with a cert dir; refused without the CA",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-server-tls-" });
     const images = standardCorpus();

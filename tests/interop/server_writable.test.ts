@@ -29,7 +29,6 @@ async function serveCache(cache: CacheStore): Promise<RunningServer> {
 Deno.test({
   name: "serve --writable: skopeo and our load push into a cache; served again after a restart; save round-trips",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn(t) {
     const fixture = await buildCorpusArchive();
     const { images, dir } = fixture;

@@ -148,7 +148,6 @@ async function referrerArrived(host: string, referrer: GeneratedImage, subject: 
 Deno.test({
   name: "signatures: cosign .sig/.att travel registry → archive → registry; bad ones refused before writing",
   ignore: !interopAvailable(),
-  sanitizeResources: false,
   async fn(t) {
     const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
     const other = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;

@@ -76,7 +76,6 @@ async function gone(path: string): Promise<boolean> {
 Deno.test({
   name: "sources end to end: release list + charts over HTTP → plan → save → archive → load --charts-dir/--push-charts",
   ignore: !enabled || !certManager || !rancherChart,
-  sanitizeResources: false,
   async fn(t) {
     const dir = await Deno.makeTempDir({ prefix: "airgap-sources-" });
     const registries: TestRegistry[] = [];
@@ -263,7 +262,6 @@ charts:
 Deno.test({
   name: "charts from an OCI registry, and a chart artifact listed as an image entry, round-trip with identical digests",
   ignore: !enabled || !certManager,
-  sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-oci-charts-" });
     const registries: TestRegistry[] = [];

@@ -24,7 +24,6 @@ function blobCounts(text: string): number[] {
 Deno.test({
   name: "summaries: loads add up, name the prefix; split parts are real files; a failed plan writes no lock",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn(t) {
     await withTempDir(async (dir) => {
       const registries: TestRegistry[] = [];

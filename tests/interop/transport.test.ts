@@ -46,7 +46,6 @@ async function withBasicRegistry(fn: (registry: TestRegistry) => Promise<void>) 
 Deno.test({
   name: "credentials stay on their origin: an upload Location and a blob redirect elsewhere get none",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     await withBasicRegistry(async (registry) => {
       const upstream = `http://${registry.host}`;
@@ -97,7 +96,6 @@ Deno.test({
 Deno.test({
   name: "HTTPS is never downgraded: a 307 to http:// on a non-loopback name (vm) is refused",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-downgrade-" });
     const registry = await startRegistry();
@@ -165,7 +163,6 @@ Deno.test({
 Deno.test({
   name: "retries: 5xx retried (manifest PUT too), 404 and 401 are not; a rejected token is renewed once",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-retries-" });
     const tokenCert = await makeCertificate(dir, "token-signer");
@@ -238,7 +235,6 @@ Deno.test({
 Deno.test({
   name: "a web server that is not a registry is named as such",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     const controller = new AbortController();
     const server = Deno.serve(
@@ -262,7 +258,6 @@ Deno.test({
 Deno.test({
   name: "Ctrl-C stops a stalled save at once: exit 130, one line on what is cached; the same command resumes",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-interrupt-" });
     const registry = await startRegistry();
@@ -331,7 +326,6 @@ Deno.test({
 Deno.test({
   name: "a blob download cut off mid-body continues with Range from distribution; the digest holds",
   ignore: !enabled,
-  sanitizeResources: false,
   async fn() {
     const registry = await startRegistry();
     const ranges: (string | null)[] = [];

@@ -9,14 +9,7 @@ import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts
 import { airgap, airgapOk } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
 import { type ForeignHost, startForeignHost } from "../helpers/foreign_host.ts";
-import {
-  freePort,
-  interopAvailable,
-  skopeo,
-  skopeoDigest,
-  startRegistry,
-  type TestRegistry,
-} from "../helpers/registry.ts";
+import { interopAvailable, skopeo, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import {
   type Blob,
   type GeneratedImage,
@@ -107,15 +100,14 @@ function platformsOf(json: Record<string, unknown>): string[] {
 Deno.test({
   name: "Windows lists, versions, per-OS tags and foreign layers round-trip through a stock registry",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
     const dir = await Deno.makeTempDir({ prefix: "airgap-windows-" });
     const registries: TestRegistry[] = [];
     let host: ForeignHost | undefined;
     try {
-      const foreignPort = freePort();
-      const c: Corpus = corpus(`http://127.0.0.1:${foreignPort}`);
+      host = startForeignHost(); // its URL goes into the manifests: started first, its blobs added below
+      const c: Corpus = corpus(host.url);
       const upstream = await startRegistry({
         extraConfig: "validation:\n  manifests:\n    urls:\n      allow:\n        - '^http://127\\.0\\.0\\.1'\n",
       });
@@ -124,7 +116,7 @@ Deno.test({
       await pushCorpus(upstream.host, Object.values(c));
       const foreign: Blob[] = Object.values(c).flatMap((i) => i.foreign ?? []);
       assertEquals(foreign.length, 3, "three foreign base layers");
-      host = startForeignHost(foreign, foreignPort);
+      host.add(foreign);
 
       const linuxList = join(dir, "rancher-images.txt");
       const windowsList = join(dir, "rancher-windows-images.txt");
@@ -501,15 +493,14 @@ function ociBlob(mediaType: string, value: unknown): Blob {
 Deno.test({
   name: "foreign layers below nested indexes and next to attestations: parents rewritten, references follow",
   ignore: !enabled,
-  sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-windows-nested-" });
     const registries: TestRegistry[] = [];
-    const foreignPort = freePort();
     let host: ForeignHost | undefined;
     try {
-      const urlBases = [`http://127.0.0.1:${foreignPort}/layers`];
+      host = startForeignHost(); // its URL goes into the manifests: started first, its blobs added below
+      const urlBases = [`${host.url}/layers`];
       const linux = makeManifest({ format: "oci", platform: AMD64, layers: [{ seed: "n-linux", size: 2000 }] });
       const windows = makeManifest({
         format: "oci",
@@ -590,7 +581,7 @@ Deno.test({
       } finally {
         client.close();
       }
-      host = startForeignHost(windows.foreign, foreignPort);
+      host.add(windows.foreign);
       const list = join(dir, "rancher-images.txt");
       const windowsList = join(dir, "rancher-windows-images.txt");
       await Deno.writeTextFile(list, "rancher/att:v1\n");

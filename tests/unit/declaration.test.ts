@@ -6,6 +6,7 @@ import { formatReference } from "../../lib/ref.ts";
 import { parseYaml } from "../../lib/plan/yaml.ts";
 import { configJsonSchema, ConfigSchema } from "../../schemas/config.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
+import { hasShared, SHARED_DATA } from "../helpers/helm.ts";
 
 Deno.test("image lists: comments, blank lines, CRLF, BOM", () => {
   const text =
@@ -95,15 +96,11 @@ Deno.test("seed mode: list plus source registry", () =>
     ]);
   }));
 
-Deno.test("the real rancher-images.txt of v2.7.9 parses: 712 entries", async () => {
-  const path = join(Deno.cwd(), "..", "shared", "data", "rancher-images-v2.7.9.txt");
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch {
-    console.warn(`skipping: ${path} is not present`);
-    return;
-  }
+Deno.test({
+  name: "the real rancher-images.txt of v2.7.9 parses: 712 entries",
+  ignore: !hasShared("rancher-images-v2.7.9.txt"),
+}, async () => {
+  const text = await Deno.readTextFile(join(SHARED_DATA, "rancher-images-v2.7.9.txt"));
   const entries = parseImageList(text, "rancher-images-v2.7.9.txt");
   assertEquals(entries.length, 712);
   assertEquals(new Set(entries.map((e) => e.entry)).size, 712);

@@ -1,15 +1,17 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
 import { chartImages, type ChartImagesResult } from "../../lib/sources/helm/images.ts";
 import { chartImageOrigin } from "../../lib/sources/resolve.ts";
-import { packChart, sharedChart } from "../helpers/helm.ts";
+import { hasSharedChart, packChart, readSharedChart } from "../helpers/helm.ts";
 
 function imageList(result: ChartImagesResult): string[] {
   return result.images.map((i) => i.image).sort();
 }
 
-Deno.test("images: cert-manager v1.12.3 with default values, all from its templates", async () => {
-  const bytes = await sharedChart("cert-manager-v1.12.3.tgz");
-  if (!bytes) return;
+Deno.test({
+  name: "images: cert-manager v1.12.3 with default values, all from its templates",
+  ignore: !hasSharedChart("cert-manager-v1.12.3.tgz"),
+}, async () => {
+  const bytes = await readSharedChart("cert-manager-v1.12.3.tgz");
   const result = await chartImages(bytes, {});
   assertEquals(result.warnings, []);
   assertEquals(imageList(result), [
@@ -32,9 +34,11 @@ Deno.test("images: cert-manager v1.12.3 with default values, all from its templa
   assertEquals(result.chart, { name: "cert-manager", version: "v1.12.3", appVersion: "v1.12.3" });
 });
 
-Deno.test("images: cert-manager follows values: registry, digest, disabled startupapicheck", async () => {
-  const bytes = await sharedChart("cert-manager-v1.12.3.tgz");
-  if (!bytes) return;
+Deno.test({
+  name: "images: cert-manager follows values: registry, digest, disabled startupapicheck",
+  ignore: !hasSharedChart("cert-manager-v1.12.3.tgz"),
+}, async () => {
+  const bytes = await readSharedChart("cert-manager-v1.12.3.tgz");
   const digest = `sha256:${"a".repeat(64)}`;
   const result = await chartImages(bytes, {
     values: { image: { registry: "mirror.example:5000", repository: "jetstack/cert-manager-controller" } },
@@ -49,19 +53,23 @@ Deno.test("images: cert-manager follows values: registry, digest, disabled start
   ]);
 });
 
-Deno.test("images: rancher 2.7.9 with default values", async () => {
-  const bytes = await sharedChart("rancher-2.7.9.tgz");
-  if (!bytes) return;
-  const result = await chartImages(bytes, {});
-  assertEquals(result.warnings, []);
-  assertEquals(imageList(result), ["rancher/rancher:v2.7.9", "rancher/shell:v0.1.21"]);
-  assert(result.images.every((i) => i.method === "template"));
-  assertEquals(result.images.find((i) => i.image === "rancher/rancher:v2.7.9")!.origin.valuesPath, "rancherImage");
-});
+Deno.test(
+  { name: "images: rancher 2.7.9 with default values", ignore: !hasSharedChart("rancher-2.7.9.tgz") },
+  async () => {
+    const bytes = await readSharedChart("rancher-2.7.9.tgz");
+    const result = await chartImages(bytes, {});
+    assertEquals(result.warnings, []);
+    assertEquals(imageList(result), ["rancher/rancher:v2.7.9", "rancher/shell:v0.1.21"]);
+    assert(result.images.every((i) => i.method === "template"));
+    assertEquals(result.images.find((i) => i.image === "rancher/rancher:v2.7.9")!.origin.valuesPath, "rancherImage");
+  },
+);
 
-Deno.test("images: rancher 2.7.9 with audit logging adds the audit sidecar image", async () => {
-  const bytes = await sharedChart("rancher-2.7.9.tgz");
-  if (!bytes) return;
+Deno.test({
+  name: "images: rancher 2.7.9 with audit logging adds the audit sidecar image",
+  ignore: !hasSharedChart("rancher-2.7.9.tgz"),
+}, async () => {
+  const bytes = await readSharedChart("rancher-2.7.9.tgz");
   const expected = ["rancher/mirrored-bci-micro:15.4.14.3", "rancher/rancher:v2.7.9", "rancher/shell:v0.1.21"];
   const viaSet = await chartImages(bytes, { set: ["auditLog.level=1"] });
   assertEquals(viaSet.warnings, []);

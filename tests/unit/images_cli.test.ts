@@ -3,31 +3,18 @@
  * values, and a declaration's final list with `--why`.
  */
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, airgapOk } from "../helpers/cli.ts";
+import { hasSharedChart, SHARED_CHARTS } from "../helpers/helm.ts";
 
-const CHARTS = join(fileURLToPath(new URL("../../", import.meta.url)), "..", "shared", "data", "charts");
-const CERT_MANAGER = join(CHARTS, "cert-manager-v1.12.3.tgz");
-const RANCHER = join(CHARTS, "rancher-2.7.9.tgz");
-
-function present(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    // Under CI=true a missing prerequisite fails: the test runs and cannot find the chart.
-    if (Deno.env.get("CI") === "true") return true;
-    console.log(`skipping: ${path} is not present`);
-    return false;
-  }
-}
+const CERT_MANAGER = join(SHARED_CHARTS, "cert-manager-v1.12.3.tgz");
+const RANCHER = join(SHARED_CHARTS, "rancher-2.7.9.tgz");
 
 const lines = (text: string) => text.split("\n").filter((l) => l !== "");
 
 Deno.test({
   name: "airgap images --chart: cert-manager and rancher with default values, --set and -f values",
-  ignore: !present(CERT_MANAGER) || !present(RANCHER),
+  ignore: !hasSharedChart("cert-manager-v1.12.3.tgz", "rancher-2.7.9.tgz"),
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-images-cli-" });
     try {

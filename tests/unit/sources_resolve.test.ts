@@ -6,7 +6,7 @@
 import { join, sep } from "node:path";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 import { chartIndex, serveFiles, sha256sums } from "../helpers/fileserver.ts";
-import { sharedChart } from "../helpers/helm.ts";
+import { hasSharedChart, readSharedChart } from "../helpers/helm.ts";
 import { displayPath, loadDeclaration } from "../../lib/plan/declaration.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import { formatLock, parseLock, withSources } from "../../lib/plan/lock.ts";
@@ -96,11 +96,13 @@ charts:
     assertEquals(cm.repo, "oci://registry.example.com:5000/charts");
   }));
 
-Deno.test("resolveSources: release list and charts become requests with origins; the lock pins them", () =>
+Deno.test({
+  name: "resolveSources: release list and charts become requests with origins; the lock pins them",
+  ignore: !hasSharedChart("cert-manager-v1.12.3.tgz", "rancher-2.7.9.tgz"),
+}, () =>
   withTempDir(async (dir) => {
-    const certManager = await sharedChart("cert-manager-v1.12.3.tgz");
-    const rancherChart = await sharedChart("rancher-2.7.9.tgz");
-    if (!certManager || !rancherChart) return;
+    const certManager = await readSharedChart("cert-manager-v1.12.3.tgz");
+    const rancherChart = await readSharedChart("rancher-2.7.9.tgz");
     const list = "# Rancher v2.7.9\nrancher/rancher:v2.7.9\nrancher/fleet:v0.8.0\n";
     const server = serveFiles({
       "/releases/v2.7.9/rancher-images.txt": list,
@@ -259,10 +261,13 @@ charts:
     }
   }));
 
-Deno.test("resolveSources: a chart whose archive holds another chart is refused; a declaration without sources is unchanged", () =>
+Deno.test({
+  name:
+    "resolveSources: a chart whose archive holds another chart is refused; a declaration without sources is unchanged",
+  ignore: !hasSharedChart("cert-manager-v1.12.3.tgz"),
+}, () =>
   withTempDir(async (dir) => {
-    const certManager = await sharedChart("cert-manager-v1.12.3.tgz");
-    if (!certManager) return;
+    const certManager = await readSharedChart("cert-manager-v1.12.3.tgz");
     const server = serveFiles({
       "/index.yaml": chartIndex([{ name: "impostor", version: "1.0.0", url: "x.tgz", bytes: certManager }]),
       "/x.tgz": certManager,

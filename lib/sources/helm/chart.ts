@@ -5,9 +5,9 @@
  * @module
  */
 import { posix } from "node:path";
-import { gunzipSync } from "node:zlib";
-import { unpackTar } from "modern-tar";
 import { AirgapError, errorMessage } from "../../errors.ts";
+import { type RandomAccess, scanTar, TarFormatError } from "../../store/tar.ts";
+import { readAll } from "../../store/types.ts";
 import { type GoMap, isMap } from "./gotypes.ts";
 import { parseValues, parseYaml11 } from "./values.ts";
 
@@ -63,29 +63,39 @@ function dependencyList(value: unknown): ChartDependency[] {
   }));
 }
 
-/** Unpack a `.tgz` (or plain tar) into relative paths, with the top-level chart directory stripped. */
-async function unpackChart(bytes: Uint8Array, where: string): Promise<Map<string, Uint8Array>> {
-  let tar = bytes;
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      tar = gunzipSync(bytes, { maxOutputLength: MAX_CHART_BYTES });
-    } catch (e) {
-      throw new AirgapError(`chart ${where}: cannot decompress: ${errorMessage(e)}`, { where });
-    }
-  }
-  let entries;
+/** Gunzip a chart in memory, refusing more than Helm's ceiling. */
+async function gunzip(bytes: Uint8Array, where: string): Promise<Uint8Array> {
   try {
-    entries = await unpackTar(tar);
+    const gzip = ReadableStream.from([bytes as Uint8Array<ArrayBuffer>]);
+    return await readAll(gzip.pipeThrough(new DecompressionStream("gzip")), MAX_CHART_BYTES);
   } catch (e) {
-    throw new AirgapError(`chart ${where}: not a tar archive: ${errorMessage(e)}`, { where });
+    throw new AirgapError(`chart ${where}: cannot decompress: ${errorMessage(e)}`, { where });
   }
+}
+
+/**
+ * Unpack a `.tgz` (or plain tar) into relative paths, with the top-level chart
+ * directory stripped. The archive's own tar reader does it (one tar
+ * implementation in the program): regular files only, no links.
+ */
+async function unpackChart(bytes: Uint8Array, where: string): Promise<Map<string, Uint8Array>> {
+  const tar = bytes[0] === 0x1f && bytes[1] === 0x8b ? await gunzip(bytes, where) : bytes;
+  const source: RandomAccess = {
+    size: tar.byteLength,
+    read: (offset, length) => Promise.resolve(tar.subarray(offset, offset + length)),
+  };
   const files = new Map<string, Uint8Array>();
-  for (const entry of entries) {
-    if (!entry.data || (entry.header.type && entry.header.type !== "file")) continue;
-    const path = posix.normalize(entry.header.name.replace(/^\/+/, ""));
-    const slash = path.indexOf("/");
-    if (slash === -1 || path.startsWith("../")) continue;
-    files.set(path.slice(slash + 1), entry.data);
+  try {
+    for await (const entry of scanTar(source)) {
+      if (entry.type !== "0" && entry.type !== "7") continue; // regular files (`7`: contiguous, the same)
+      const path = posix.normalize(entry.name.replace(/^\/+/, ""));
+      const slash = path.indexOf("/");
+      if (slash === -1 || path.startsWith("../")) continue;
+      files.set(path.slice(slash + 1), tar.slice(entry.offset, entry.offset + entry.size));
+    }
+  } catch (e) {
+    if (!(e instanceof TarFormatError)) throw e;
+    throw new AirgapError(`chart ${where}: not a tar archive: ${errorMessage(e)}`, { where });
   }
   if (files.size === 0) throw new AirgapError(`chart ${where}: archive holds no chart files`, { where });
   return files;
