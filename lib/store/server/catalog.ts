@@ -29,7 +29,14 @@
 import { AirgapError, errorMessage } from "../../errors.ts";
 import { children, type Descriptor, type Manifest, MAX_MANIFEST_SIZE, parseManifest } from "../../oci/manifest.ts";
 import { isManifestType } from "../../oci/media.ts";
-import { DOCKER_HUB, normaliseRegistryHost, parseReference, type Reference, targetReference } from "../../ref.ts";
+import {
+  DOCKER_HUB,
+  normaliseRegistryHost,
+  parseReference,
+  type Reference,
+  splitReference,
+  targetReference,
+} from "../../ref.ts";
 import type { ArchiveReader } from "../archive.ts";
 import type { CacheStore } from "../cache.ts";
 import { readAll, type Store } from "../types.ts";
@@ -88,24 +95,6 @@ function servedPath(ref: Reference): string {
   return isValidRepositoryName(qualified) ? qualified : ref.repository;
 }
 
-/** Split `repo[:tag][@digest]` without any normalisation. */
-function splitName(text: string): { repository: string; tag?: string; digest?: string } {
-  let rest = text;
-  let digest: string | undefined;
-  const at = rest.indexOf("@");
-  if (at !== -1) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(":");
-  if (colon > rest.lastIndexOf("/")) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-  }
-  return { repository: rest, tag, digest };
-}
-
 /** Serve images under their own names (Docker Hub's host left out). See the module documentation. */
 export function sourceNaming(): Naming {
   return {
@@ -143,7 +132,7 @@ export function registryNaming(registry: string, prefix = ""): Naming {
       let entry = image.entry;
       if (entry === undefined) {
         if (image.name.startsWith(`${host}/`)) {
-          const { repository, tag } = splitName(image.name.slice(host.length + 1));
+          const { name: repository, tag } = splitReference(image.name.slice(host.length + 1));
           return checked({ repository, tag }, image.name);
         }
         const ref = parseReference(image.name);
