@@ -467,7 +467,7 @@ async function indexMembers(
       if (digest) blobs.set(digest, entry);
     }
   } catch (e) {
-    if (e instanceof TarFormatError) throw new AirgapError(`archive ${path}: ${e.message}`);
+    if (e instanceof TarFormatError) throw e.withMessage(`archive ${path}: ${e.message}`, {});
     throw e;
   }
   return { entries, blobs };
