@@ -10,7 +10,7 @@ import { basename, dirname } from "node:path";
 import { AirgapError, withContext } from "../errors.ts";
 import type { Expected } from "../oci/digest.ts";
 import { isNoSpace, noSpaceError, replaceFile, writeAll } from "../fsutil.ts";
-import { isByteStream, piecesByteStream } from "../transfer/streams.ts";
+import { ByteStream, piecesByteStream } from "../transfer/streams.ts";
 import type { RandomAccess } from "./tar.ts";
 
 /** Name of part `index` (0-based) of a split archive: `NAME.001`. */
@@ -219,7 +219,7 @@ async function pump(
   length: number,
   put: (bytes: Uint8Array) => Promise<void>,
 ): Promise<void> {
-  if (isByteStream(stream)) {
+  if (stream instanceof ByteStream) {
     // Read straight into one reusable buffer.
     const reader = stream.getReader({ mode: "byob" });
     let buffer = new ArrayBuffer(Math.max(1, Math.min(1024 * 1024, length)));

@@ -409,7 +409,7 @@ async function uploadMonolithic(
   const url = new URL(location);
   url.searchParams.set("digest", desc.digest);
   const stream = ensureVerified(await openContent(content), desc, s.label(repo, desc.digest));
-  const counted = observeBytes(stream, (n) => (s.stats.bytesPushed += n), desc.digest);
+  const counted = observeBytes(stream, (n) => (s.stats.bytesPushed += n));
   const response = await s.client.request({
     method: "PUT",
     path: url.href,
