@@ -114,11 +114,6 @@ export interface RegistryClient {
   close(): void;
 }
 
-/** The useful part of a fetch failure ("fetch failed" hides it in `cause`). */
-export function networkReason(e: unknown): string {
-  return fetchErrorText(e);
-}
-
 interface CachedToken {
   header: string;
   expiresAt: number;
