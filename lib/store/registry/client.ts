@@ -244,10 +244,7 @@ class ClientState {
 }
 
 /** Create a client for one registry. */
-export function createRegistryClient(
-  registry: string,
-  settings: RegistrySettings = {},
-): RegistryClient {
+export function createRegistryClient(registry: string, settings: RegistrySettings = {}): RegistryClient {
   const c = new ClientState(registry, settings);
   return {
     registry,

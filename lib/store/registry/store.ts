@@ -121,10 +121,7 @@ class RegistryState {
 const kind = (desc: Descriptor) => isManifestType(desc.mediaType) ? "manifests" : "blobs";
 
 /** Wrap a registry client as a store. */
-export function registryStore(
-  client: RegistryClient,
-  options: RegistryStoreOptions = {},
-): RegistryStore {
+export function registryStore(client: RegistryClient, options: RegistryStoreOptions = {}): RegistryStore {
   const s = new RegistryState(client, options);
   return {
     description: `registry ${s.registry}`,
@@ -398,14 +395,16 @@ async function startUpload(
   };
 }
 
-async function uploadMonolithic(
-  s: RegistryState,
-  repo: string,
-  desc: Descriptor,
-  content: Content,
-  location: URL,
-  signal: AbortSignal | undefined,
-) {
+/** A blob to upload: where, what, and the content (a stream opens anew for each session). */
+interface BlobUpload {
+  repo: string;
+  desc: Descriptor;
+  content: Content;
+  signal?: AbortSignal;
+}
+
+async function uploadMonolithic(s: RegistryState, blob: BlobUpload, location: URL) {
+  const { repo, desc, content, signal } = blob;
   const url = new URL(location);
   url.searchParams.set("digest", desc.digest);
   const stream = ensureVerified(await openContent(content), desc, s.label(repo, desc.digest));
@@ -424,14 +423,8 @@ async function uploadMonolithic(
   await response.body?.cancel();
 }
 
-async function uploadChunked(
-  s: RegistryState,
-  repo: string,
-  desc: Descriptor,
-  content: Content,
-  location: URL,
-  signal: AbortSignal | undefined,
-) {
+async function uploadChunked(s: RegistryState, blob: BlobUpload, location: URL) {
+  const { repo, desc, content, signal } = blob;
   const what = s.label(repo, desc.digest);
   const base = await s.client.baseUrl({ signal });
   const reader = ensureVerified(await openContent(content), desc, what).getReader();
@@ -496,18 +489,19 @@ async function uploadChunked(
  * unknown part of the bytes, so the unit a retry repeats is the session.
  */
 async function uploadSession(s: RegistryState, repo: string, desc: Descriptor, content: Content, signal?: AbortSignal) {
+  const blob: BlobUpload = { repo, desc, content, signal };
   let session = await startUpload(s, repo, desc, signal);
   if (session.mounted) return;
-  if (s.options.chunkedUploads) return await uploadChunked(s, repo, desc, content, session.location, signal);
+  if (s.options.chunkedUploads) return await uploadChunked(s, blob, session.location);
   try {
-    await uploadMonolithic(s, repo, desc, content, session.location, signal);
+    await uploadMonolithic(s, blob, session.location);
   } catch (e) {
     const status = e instanceof AirgapError ? e.context.status : undefined;
     if (typeof content !== "function" || ![400, 405, 413, 416, 501].includes(status ?? 0)) throw e;
     // Some registries and proxies refuse one large PUT: send it in chunks.
     session = await startUpload(s, repo, desc, signal);
     if (session.mounted) return;
-    await uploadChunked(s, repo, desc, content, session.location, signal);
+    await uploadChunked(s, blob, session.location);
   }
 }
 
