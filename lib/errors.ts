@@ -117,3 +117,17 @@ export function aboutSubject(e: unknown, subject: string): AirgapError {
   if (e instanceof AirgapError) return e.withMessage(`${subject}: ${e.message}`, { ...e.context, subject });
   return new AirgapError(`${subject}: ${errorMessage(e)}`, { subject }, { cause: e });
 }
+
+/** An archive's tar structure is broken (a bad header checksum, a truncated entry); the message names the offset. */
+export class TarFormatError extends AirgapError {
+  /** `message` names the offset; the context names the archive once known. */
+  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(message, context, options);
+    this.name = "TarFormatError";
+  }
+
+  /** Wrapping keeps the kind. */
+  override withMessage(message: string, context: ErrorContext): TarFormatError {
+    return new TarFormatError(message, context, { cause: this });
+  }
+}

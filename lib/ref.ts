@@ -55,6 +55,27 @@ function looksLikeHost(component: string): boolean {
 }
 
 /**
+ * Split `name[:tag][@digest]` into its parts as written, without checking or
+ * normalising them (a `:` after the last `/` starts the tag).
+ */
+export function splitReference(text: string): { name: string; tag?: string; digest?: string } {
+  let name = text;
+  let digest: string | undefined;
+  const at = name.indexOf("@");
+  if (at !== -1) {
+    digest = name.slice(at + 1);
+    name = name.slice(0, at);
+  }
+  let tag: string | undefined;
+  const colon = name.lastIndexOf(":");
+  if (colon > name.lastIndexOf("/")) {
+    tag = name.slice(colon + 1);
+    name = name.slice(0, colon);
+  }
+  return { name, tag, digest };
+}
+
+/**
  * Parse and normalise an image reference like Docker does:
  * `nginx` → `docker.io/library/nginx:latest`,
  * `registry:5000/a/b@sha256:…`, `quay.io/x/y:v1@sha256:…`.
@@ -64,24 +85,13 @@ export function parseReference(text: string): Reference {
   if (input === "") throw invalid(text, "empty");
   if (/\s/.test(input)) throw invalid(text, "contains whitespace");
 
-  let rest = input;
-  let digest: string | undefined;
-  const at = rest.indexOf("@");
-  if (at !== -1) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-    if (!isValidDigest(digest)) {
-      throw invalid(text, `malformed digest "${digest}"`);
-    }
+  const parts = splitReference(input);
+  const { name: rest, digest } = parts;
+  let tag = parts.tag;
+  if (digest !== undefined && !isValidDigest(digest)) {
+    throw invalid(text, `malformed digest "${digest}"`);
   }
-
-  let tag: string | undefined;
-  const lastColon = rest.lastIndexOf(":");
-  if (lastColon > rest.lastIndexOf("/")) {
-    tag = rest.slice(lastColon + 1);
-    rest = rest.slice(0, lastColon);
-    if (!TAG.test(tag)) throw invalid(text, `malformed tag "${tag}"`);
-  }
+  if (tag !== undefined && !TAG.test(tag)) throw invalid(text, `malformed tag "${tag}"`);
 
   let registry = DOCKER_HUB;
   let path = rest;

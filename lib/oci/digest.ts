@@ -84,9 +84,48 @@ export function checkDigest(
 }
 
 /**
+ * A stream that checks its own content: it errors at its end (or as soon as
+ * too many bytes arrive) unless the bytes are exactly `verified`, so a
+ * consumer only sees a clean end when the content is right. Producers that
+ * hash as they read return one ({@link verifyingStream}, the cache's and
+ * archives' file streams, registry downloads); a consumer that gets one for
+ * the digest it expects does not hash again (that would halve throughput).
+ * The stream itself carries the proof: no side table of marked streams.
+ */
+export interface VerifiedStream extends ReadableStream<Uint8Array> {
+  /** The digest and size the content is checked against. */
+  readonly verified: Expected;
+  /**
+   * Hear of every chunk without adding a stage to the stream (each stage
+   * costs per chunk). Present on streams made by {@link verifyingStream}.
+   */
+  readonly listen?: (listener: (bytes: number) => void) => void;
+}
+
+/**
+ * Declare that `stream` checks its content against `expected` — only for a
+ * stream whose producer hashes every byte and errors on a mismatch.
+ */
+export function asVerified<S extends ReadableStream<Uint8Array>>(
+  stream: S,
+  expected: Expected,
+  listen?: (listener: (bytes: number) => void) => void,
+): S & VerifiedStream {
+  const verified = { digest: expected.digest, size: expected.size };
+  return Object.assign(stream, listen ? { verified, listen } : { verified });
+}
+
+/** Does `stream` check its own content (against `digest`, when given)? */
+export function isVerified(stream: ReadableStream<Uint8Array>, digest?: string): stream is VerifiedStream {
+  const verified = (stream as Partial<VerifiedStream>).verified;
+  return verified !== undefined && (digest === undefined || verified.digest === digest);
+}
+
+/**
  * A pass-through stream that hashes and counts and fails at the end (or as
  * soon as too many bytes arrive) unless the content matches `expected`.
  * A consumer only sees a clean end of stream when the content is right.
+ * Its readable side is a {@link VerifiedStream}.
  */
 export function verifyingStream(
   expected: Expected,
@@ -111,48 +150,22 @@ export function verifyingStream(
       checkDigest(digester, expected, what);
     },
   });
-  verified.set(transform.readable, expected.digest);
-  chunkListeners.set(transform.readable, listeners);
+  asVerified(transform.readable, expected, (listener) => listeners.push(listener));
   return transform;
 }
 
-const chunkListeners = new WeakMap<ReadableStream<Uint8Array>, ((bytes: number) => void)[]>();
-
 /**
- * Hear of every chunk of a stream made by {@link verifyingStream} without
- * adding a stage to it (each stage costs per chunk). False for other streams.
- */
-export function listenToChunks(stream: ReadableStream<Uint8Array>, listener: (bytes: number) => void): boolean {
-  const listeners = chunkListeners.get(stream);
-  if (!listeners) return false;
-  listeners.push(listener);
-  return true;
-}
-
-const verified = new WeakMap<ReadableStream<Uint8Array>, string>();
-
-/** Record that a stream errors unless its content has `digest` (see {@link ensureVerified}). */
-export function markVerified(stream: ReadableStream<Uint8Array>, digest: string): void {
-  verified.set(stream, digest);
-}
-
-/** The digest a stream is known to verify, if any. */
-export function verifiedDigestOf(stream: ReadableStream<Uint8Array>): string | undefined {
-  return verified.get(stream);
-}
-
-/**
- * Make sure a stream is checked against `expected`: a stream that already
- * comes out of {@link verifyingStream} for the same digest is returned as is
- * (hashing twice would halve throughput); anything else is wrapped.
+ * Make sure a stream is checked against `expected`: a {@link VerifiedStream}
+ * for the same digest is returned as is (hashing twice would halve
+ * throughput); anything else is wrapped.
  */
 export function ensureVerified(
   stream: ReadableStream<Uint8Array>,
   expected: Expected,
   what: string,
-): ReadableStream<Uint8Array> {
-  if (verified.get(stream) === expected.digest) return stream;
-  return stream.pipeThrough(verifyingStream(expected, what));
+): VerifiedStream {
+  if (isVerified(stream, expected.digest)) return stream;
+  return stream.pipeThrough(verifyingStream(expected, what)) as VerifiedStream;
 }
 
 /** Verify bytes held in memory. */

@@ -10,16 +10,7 @@
  */
 import type { Event } from "../../schemas/output.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
-import {
-  DigestMismatchError,
-  NetworkError,
-  NotARegistryError,
-  NotFoundError,
-  TlsError,
-  TransientError,
-  UnauthorizedError,
-} from "../transport/errors.ts";
-import { failureCause, type ImageFailure } from "./failures.ts";
+import { failureCause, type ImageFailure, isTypedFailure } from "./failures.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import type { Phase, Reporter } from "./progress.ts";
 
@@ -97,16 +88,6 @@ export function failedImageEvent(failure: ImageFailure): Event {
   };
 }
 
-const TYPED = [
-  NotFoundError,
-  UnauthorizedError,
-  DigestMismatchError,
-  TransientError,
-  TlsError,
-  NotARegistryError,
-  NetworkError,
-];
-
 /**
  * The `error` event of a failed run: its line, the problems, and — for the
  * transport's typed errors, or failures that all share one — the cause and registry.
@@ -122,7 +103,7 @@ export function errorEvent(
     return typeof r === "string" ? r : undefined;
   };
   let found: { cause: string; registry: string } | undefined;
-  if (TYPED.some((type) => e instanceof type)) found = failureCause(e, registryOf(e) ?? "");
+  if (isTypedFailure(e)) found = failureCause(e, registryOf(e) ?? "");
   else if (failures && failures.length > 0) {
     const causes = failures.map((f) => failureCause(f.error, f.registry));
     if (causes.every((c) => c.cause === causes[0].cause && c.registry === causes[0].registry)) found = causes[0];

@@ -16,6 +16,7 @@ import {
   NotFoundError,
   TimeoutError,
   TlsError,
+  TransientError,
   UnauthorizedError,
 } from "../transport/errors.ts";
 import type { Descriptor } from "../oci/manifest.ts";
@@ -67,6 +68,22 @@ function causeChain(e: unknown): string {
     cur = cur instanceof Error ? cur.cause : undefined;
   }
   return parts.join(" | ");
+}
+
+/** The transport's typed failures: each names its cause by its class alone. */
+const TYPED = [
+  NotFoundError,
+  UnauthorizedError,
+  DigestMismatchError,
+  TransientError,
+  TlsError,
+  NotARegistryError,
+  NetworkError,
+];
+
+/** Is `e` one of the transport's typed failures (so {@link failureCause} needs nothing else to name its cause)? */
+export function isTypedFailure(e: unknown): boolean {
+  return TYPED.some((type) => e instanceof type);
 }
 
 /**

@@ -16,7 +16,7 @@ import { digestOf, ensureVerified, verifyBytes } from "../oci/digest.ts";
 import { isManifestType } from "../oci/media.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
-import { createVolumes, openVolumes, type VolumeReader } from "./volumes.ts";
+import { createVolumes, openVolumes, type VolumeReader, type VolumeWriter } from "./volumes.ts";
 import { isValidDigest } from "../ref.ts";
 import { encodeHeader, paddingSize, scanTar, TAR_END, type TarEntry, TarFormatError } from "./tar.ts";
 import { REF_NAME } from "./cache.ts";
@@ -198,84 +198,25 @@ export async function createArchive(path: string, options: ArchiveWriterOptions)
   const layout = planArchive(options.images, planned, options.lock, annotations, base?.lock);
   const volumes = await createVolumes(path, layout.size, options.partSize);
   try {
-    // Fixed bytes that touch each other go out in one write.
-    let run: { offset: number; parts: Uint8Array[]; size: number } | undefined;
-    const flush = async () => {
-      if (!run) return;
-      const bytes = new Uint8Array(run.size);
-      let at = 0;
-      for (const p of run.parts) {
-        bytes.set(p, at);
-        at += p.byteLength;
-      }
-      await volumes.writeAt(run.offset, bytes);
-      run = undefined;
-    };
-    for (const { offset, bytes } of layout.fixed) {
-      if (run && run.offset + run.size === offset && run.size < 4 * 1024 * 1024) {
-        run.parts.push(bytes);
-        run.size += bytes.byteLength;
-      } else {
-        await flush();
-        run = { offset, parts: [bytes], size: bytes.byteLength };
-      }
-    }
-    await flush();
+    await writeFixed(volumes, layout);
   } catch (e) {
     await volumes.abort();
     throw withContext(e, `cannot write archive ${path}`);
   }
-
-  const written = new Set<string>();
-  const writing = new Map<string, Promise<PushOutcome>>();
-  let closed = false;
-  let blobBytes = 0;
-
-  async function writeBlob(desc: Descriptor, content: Content): Promise<PushOutcome> {
-    const slot = layout.blobs.get(desc.digest);
-    if (!slot) throw new AirgapError(`archive ${path}: blob ${desc.digest} is not part of its plan`);
-    if (slot.descriptor.size !== desc.size) {
-      throw new AirgapError(
-        `archive ${path}: blob ${desc.digest} is planned with ${slot.descriptor.size} bytes, not ${desc.size}`,
-      );
-    }
-    const what = `archive blob ${desc.digest}`;
-    if (content instanceof Uint8Array) {
-      verifyBytes(content, desc, what);
-      await volumes.writeAt(slot.offset, content);
-    } else {
-      const CHECKPOINT = 8 * 1024 * 1024;
-      for (let attempt = 0;; attempt++) {
-        let reported = 0;
-        const progress = options.onBlobProgress
-          ? (written: number) => {
-            if (written - reported < CHECKPOINT || written >= desc.size) return;
-            reported = written;
-            options.onBlobProgress!(desc, slot.offset, written);
-          }
-          : undefined;
-        try {
-          const stream = ensureVerified(await content(), desc, what);
-          const n = await volumes.writeStream(slot.offset, desc.size, stream, progress);
-          if (n !== desc.size) throw new AirgapError(`${what}: wrote ${n} of ${desc.size} bytes`);
-          break;
-        } catch (e) {
-          // One more try from scratch: a dropped connection, resumed bytes or a cache entry that did not
-          // verify (the cache dropped it: the retry fetches it). A full disk stays full.
-          if (attempt >= 1 || (e instanceof AirgapError && e.context.op === "write")) throw e;
-        }
-      }
-    }
-    written.add(desc.digest);
-    blobBytes += desc.size;
-    options.onBlobWritten?.(desc, slot.offset);
-    return "pushed";
-  }
-
+  const w: ArchiveWriteState = {
+    path,
+    options,
+    layout,
+    volumes,
+    written: new Set(),
+    writing: new Map(),
+    closed: false,
+    blobBytes: 0,
+  };
+  const { written, writing } = w;
   const fail = () => {
     throw new AirgapError(`archive ${path} is write-only while it is being written`);
   };
-
   return {
     description: `archive ${path}`,
     concurrency: options.concurrency ?? 8,
@@ -286,40 +227,127 @@ export async function createArchive(path: string, options: ArchiveWriterOptions)
       Promise.resolve(written.has(desc.digest) || (!layout.blobs.has(desc.digest) && !!base?.blobs.has(desc.digest))),
     fetch: () => fail(),
     resolve: () => fail(),
-    push(_repo, desc, content) {
-      if (closed) return Promise.reject(new AirgapError(`archive ${path} is already closed`));
-      if (written.has(desc.digest)) return Promise.resolve("exists");
-      // The base provides it: acknowledged, never read.
-      if (!layout.blobs.has(desc.digest) && base?.blobs.has(desc.digest)) return Promise.resolve("exists");
-      const pending = writing.get(desc.digest);
-      if (pending) return pending.then(() => "exists" as const);
-      const started = writeBlob(desc, content).finally(() => writing.delete(desc.digest));
-      writing.set(desc.digest, started);
-      return started;
-    },
+    push: (_repo, desc, content) => pushBlob(w, desc, content),
     tag(_repo, tag) {
       const known = options.images.some((i) => i.name.endsWith(`:${tag}`));
       if (!known) return Promise.reject(new AirgapError(`archive ${path}: tag ${tag} is not in its index`));
       return Promise.resolve();
     },
-    async finish() {
-      await Promise.allSettled([...writing.values()]);
-      const missing = [...layout.blobs.keys()].filter((d) => !written.has(d));
-      if (missing.length > 0) {
-        throw new AirgapError(
-          `archive ${path} is incomplete: ${missing.length} blob(s) were not written (first: ${missing[0]})`,
-        );
-      }
-      closed = true;
-      const parts = await volumes.finish();
-      return { path: parts[0], parts, size: layout.size, blobs: written.size, blobBytes };
-    },
+    finish: () => finishArchive(w),
     async abort() {
-      closed = true;
+      w.closed = true;
       await Promise.allSettled([...writing.values()]);
       await volumes.abort();
     },
   };
+}
+
+/** Write the headers and metadata of a planned archive. */
+async function writeFixed(volumes: VolumeWriter, layout: ArchiveLayout): Promise<void> {
+  // Fixed bytes that touch each other go out in one write.
+  let run: { offset: number; parts: Uint8Array[]; size: number } | undefined;
+  const flush = async () => {
+    if (!run) return;
+    const bytes = new Uint8Array(run.size);
+    let at = 0;
+    for (const p of run.parts) {
+      bytes.set(p, at);
+      at += p.byteLength;
+    }
+    await volumes.writeAt(run.offset, bytes);
+    run = undefined;
+  };
+  for (const { offset, bytes } of layout.fixed) {
+    if (run && run.offset + run.size === offset && run.size < 4 * 1024 * 1024) {
+      run.parts.push(bytes);
+      run.size += bytes.byteLength;
+    } else {
+      await flush();
+      run = { offset, parts: [bytes], size: bytes.byteLength };
+    }
+  }
+  await flush();
+}
+
+/** An archive being written: its plan, its volumes, and the blobs in place so far. */
+interface ArchiveWriteState {
+  readonly path: string;
+  readonly options: ArchiveWriterOptions;
+  readonly layout: ArchiveLayout;
+  readonly volumes: VolumeWriter;
+  readonly written: Set<string>;
+  readonly writing: Map<string, Promise<PushOutcome>>;
+  closed: boolean;
+  blobBytes: number;
+}
+
+function pushBlob(w: ArchiveWriteState, desc: Descriptor, content: Content): Promise<PushOutcome> {
+  const { path, layout, written, writing } = w;
+  if (w.closed) return Promise.reject(new AirgapError(`archive ${path} is already closed`));
+  if (written.has(desc.digest)) return Promise.resolve("exists");
+  // The base provides it: acknowledged, never read.
+  if (!layout.blobs.has(desc.digest) && w.options.base?.blobs.has(desc.digest)) return Promise.resolve("exists");
+  const pending = writing.get(desc.digest);
+  if (pending) return pending.then(() => "exists" as const);
+  const started = writeBlob(w, desc, content).finally(() => writing.delete(desc.digest));
+  writing.set(desc.digest, started);
+  return started;
+}
+
+async function writeBlob(w: ArchiveWriteState, desc: Descriptor, content: Content): Promise<PushOutcome> {
+  const { path, options, volumes } = w;
+  const slot = w.layout.blobs.get(desc.digest);
+  if (!slot) throw new AirgapError(`archive ${path}: blob ${desc.digest} is not part of its plan`);
+  if (slot.descriptor.size !== desc.size) {
+    throw new AirgapError(
+      `archive ${path}: blob ${desc.digest} is planned with ${slot.descriptor.size} bytes, not ${desc.size}`,
+    );
+  }
+  const what = `archive blob ${desc.digest}`;
+  if (content instanceof Uint8Array) {
+    verifyBytes(content, desc, what);
+    await volumes.writeAt(slot.offset, content);
+  } else {
+    const CHECKPOINT = 8 * 1024 * 1024;
+    for (let attempt = 0;; attempt++) {
+      let reported = 0;
+      const progress = options.onBlobProgress
+        ? (written: number) => {
+          if (written - reported < CHECKPOINT || written >= desc.size) return;
+          reported = written;
+          options.onBlobProgress!(desc, slot.offset, written);
+        }
+        : undefined;
+      try {
+        const stream = ensureVerified(await content(), desc, what);
+        const n = await volumes.writeStream(slot.offset, desc.size, stream, progress);
+        if (n !== desc.size) throw new AirgapError(`${what}: wrote ${n} of ${desc.size} bytes`);
+        break;
+      } catch (e) {
+        // One more try from scratch: a dropped connection, resumed bytes or a cache entry that did not
+        // verify (the cache dropped it: the retry fetches it). A full disk stays full.
+        if (attempt >= 1 || (e instanceof AirgapError && e.context.op === "write")) throw e;
+      }
+    }
+  }
+  w.written.add(desc.digest);
+  w.blobBytes += desc.size;
+  options.onBlobWritten?.(desc, slot.offset);
+  return "pushed";
+}
+
+async function finishArchive(w: ArchiveWriteState): Promise<ArchiveSummary> {
+  const { path, layout, written } = w;
+  await Promise.allSettled([...w.writing.values()]);
+  const missing = [...layout.blobs.keys()].filter((d) => !written.has(d));
+  if (missing.length > 0) {
+    throw new AirgapError(
+      `archive ${path} is incomplete: ${missing.length} blob(s) were not written (first: ${missing[0]})`,
+    );
+  }
+  w.closed = true;
+  const parts = await w.volumes.finish();
+  return { path: parts[0], parts, size: layout.size, blobs: written.size, blobBytes: w.blobBytes };
 }
 
 /** An image listed in an archive's index.json. */
@@ -379,6 +407,43 @@ export async function openArchive(path: string, options: OpenArchiveOptions = {}
     if (e instanceof AirgapError) throw e;
     throw withContext(e, `cannot open archive ${path}`);
   }
+  let metadata: ArchiveMetadata;
+  try {
+    const { entries, blobs } = await indexMembers(path, access, report);
+    metadata = { blobs, ...await readMetadata(path, access, entries) };
+  } finally {
+    access.close();
+  }
+  const reader = archiveReader(path, access, metadata);
+  if (!options.problems) {
+    try {
+      const { annotations, baseLock } = metadata;
+      const base = annotations[BASE_ANNOTATION] && baseLock !== undefined ? baseLockBlobs(baseLock) : undefined;
+      const { problems } = await checkLayout(reader, base);
+      if (problems.length > 0) report(problems[0]);
+    } catch (e) {
+      access.close();
+      throw e instanceof AirgapError ? e : withContext(e, `archive ${path}`);
+    }
+  }
+  return reader;
+}
+
+/** What an archive holds, read once when it is opened. */
+interface ArchiveMetadata {
+  images: ArchiveIndexEntry[];
+  annotations: Record<string, string>;
+  lock?: string;
+  baseLock?: string;
+  blobs: Map<string, TarEntry>;
+}
+
+/** Index the tar members of an archive (name → entry, blob digest → entry), reporting members out of place. */
+async function indexMembers(
+  path: string,
+  access: VolumeReader,
+  report: (problem: ArchiveProblem) => void,
+): Promise<{ entries: Map<string, TarEntry>; blobs: Map<string, TarEntry> }> {
   const entries = new Map<string, TarEntry>();
   const blobs = new Map<string, TarEntry>();
   try {
@@ -402,49 +467,54 @@ export async function openArchive(path: string, options: OpenArchiveOptions = {}
       if (digest) blobs.set(digest, entry);
     }
   } catch (e) {
-    access.close();
-    if (e instanceof TarFormatError) throw new AirgapError(`archive ${path}: ${e.message}`);
+    if (e instanceof TarFormatError) throw e.withMessage(`archive ${path}: ${e.message}`, {});
     throw e;
   }
+  return { entries, blobs };
+}
+
+/** Read index.json and the embedded locks. */
+async function readMetadata(
+  path: string,
+  access: VolumeReader,
+  entries: Map<string, TarEntry>,
+): Promise<Omit<ArchiveMetadata, "blobs">> {
   const readText = async (name: string): Promise<string | undefined> => {
     const entry = entries.get(name);
     if (!entry) return undefined;
     if (entry.size > 64 * 1024 * 1024) throw new AirgapError(`archive ${path}: ${name} is implausibly large`);
     return new TextDecoder().decode(await access.read(entry.offset, entry.size));
   };
-  let images: ArchiveIndexEntry[];
-  let annotations: Record<string, string>;
-  let lock: string | undefined;
-  let baseLock: string | undefined;
-  try {
-    if (!entries.has("oci-layout")) {
-      throw new AirgapError(`${path} is not an OCI archive (no oci-layout entry)`);
-    }
-    const indexText = await readText("index.json");
-    if (indexText === undefined) throw new AirgapError(`${path} is not an OCI archive (no index.json)`);
-    let index: { manifests?: Descriptor[]; annotations?: Record<string, string> };
-    try {
-      index = JSON.parse(indexText);
-    } catch {
-      throw new AirgapError(`archive ${path}: index.json is not valid JSON`);
-    }
-    annotations = index.annotations ?? {};
-    images = (index.manifests ?? []).map((m) => {
-      const a = m.annotations ?? {};
-      const name = a[CONTAINERD_NAME] ?? a[REF_NAME] ?? m.digest;
-      return {
-        descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.size },
-        name,
-        entry: a[ENTRY_ANNOTATION] ?? name,
-        annotations: a,
-      };
-    });
-    lock = await readText(LOCK_ENTRY);
-    baseLock = await readText(BASE_LOCK_ENTRY);
-  } finally {
-    access.close();
+  if (!entries.has("oci-layout")) {
+    throw new AirgapError(`${path} is not an OCI archive (no oci-layout entry)`);
   }
+  const indexText = await readText("index.json");
+  if (indexText === undefined) throw new AirgapError(`${path} is not an OCI archive (no index.json)`);
+  let index: { manifests?: Descriptor[]; annotations?: Record<string, string> };
+  try {
+    index = JSON.parse(indexText);
+  } catch {
+    throw new AirgapError(`archive ${path}: index.json is not valid JSON`);
+  }
+  const annotations = index.annotations ?? {};
+  const images = (index.manifests ?? []).map((m) => {
+    const a = m.annotations ?? {};
+    const name = a[CONTAINERD_NAME] ?? a[REF_NAME] ?? m.digest;
+    return {
+      descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.size },
+      name,
+      entry: a[ENTRY_ANNOTATION] ?? name,
+      annotations: a,
+    };
+  });
+  const lock = await readText(LOCK_ENTRY);
+  const baseLock = await readText(BASE_LOCK_ENTRY);
+  return { images, annotations, lock, baseLock };
+}
 
+/** The store over an indexed archive. */
+function archiveReader(path: string, access: VolumeReader, metadata: ArchiveMetadata): ArchiveReader {
+  const { images, blobs } = metadata;
   const find = (desc: Descriptor) => {
     const entry = blobs.get(desc.digest);
     if (!entry) throw new AirgapError(`archive ${path} does not hold blob ${desc.digest}`, { op: "fetch" });
@@ -470,16 +540,15 @@ export async function openArchive(path: string, options: OpenArchiveOptions = {}
     return await readAll(await fetch("", desc), limit);
   };
   const readOnly = () => Promise.reject(new AirgapError(`archive ${path} is read-only`));
-
-  const reader: ArchiveReader = {
+  return {
     description: `archive ${path}`,
     path,
     parts: access.paths,
     size: access.size,
     images,
-    annotations,
-    lock,
-    baseLock,
+    annotations: metadata.annotations,
+    lock: metadata.lock,
+    baseLock: metadata.baseLock,
     blobs,
     concurrency: 6,
     readBytes,
@@ -508,15 +577,4 @@ export async function openArchive(path: string, options: OpenArchiveOptions = {}
       return { descriptor: image.descriptor, bytes: await readBytes(image.descriptor) };
     },
   };
-  if (!options.problems) {
-    try {
-      const base = annotations[BASE_ANNOTATION] && baseLock !== undefined ? baseLockBlobs(baseLock) : undefined;
-      const { problems } = await checkLayout(reader, base);
-      if (problems.length > 0) report(problems[0]);
-    } catch (e) {
-      access.close();
-      throw e instanceof AirgapError ? e : withContext(e, `archive ${path}`);
-    }
-  }
-  return reader;
 }

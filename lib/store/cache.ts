@@ -161,6 +161,31 @@ interface IndexJson {
   manifests: Descriptor[];
 }
 
+/** What a cache store keeps between calls; its operations are the functions below. */
+class CacheState {
+  readonly stats = { blobsWritten: 0, bytesWritten: 0 };
+  readonly packsDir: string;
+  readonly indexPath: string;
+  readonly packedBlobs: Map<string, PackedBlob>;
+  readonly partials: Map<string, PartialBlob>;
+
+  constructor(readonly dir: string, readonly packIndex: PackIndex) {
+    this.packsDir = packIndex.packsDir;
+    this.indexPath = join(dir, "index.json");
+    this.packedBlobs = packIndex.packed;
+    this.partials = packIndex.partials;
+  }
+
+  blobPath(digest: string): string {
+    if (!isValidDigest(digest)) throw new AirgapError(`malformed digest "${digest}"`);
+    return join(this.dir, "blobs", digestAlgorithm(digest), digestHex(digest));
+  }
+
+  partialPath(digest: string): string {
+    return join(this.dir, "tmp", `${digestAlgorithm(digest)}-${digestHex(digest)}.partial`);
+  }
+}
+
 /** Open (creating if needed) a cache directory. */
 export async function openCache(dir: string): Promise<CacheStore> {
   try {
@@ -172,308 +197,322 @@ export async function openCache(dir: string): Promise<CacheStore> {
   } catch (e) {
     throw withContext(e, `cannot use cache directory ${dir}`);
   }
-  const stats = { blobsWritten: 0, bytesWritten: 0 };
-  const packsDir = join(dir, "packs");
-  const packIndex = await openPackIndex(packsDir);
-  const { packed: packedBlobs, partials } = packIndex;
-
-  const blobPath = (digest: string) => {
-    if (!isValidDigest(digest)) throw new AirgapError(`malformed digest "${digest}"`);
-    return join(dir, "blobs", digestAlgorithm(digest), digestHex(digest));
-  };
-  const partialPath = (digest: string) => join(dir, "tmp", `${digestAlgorithm(digest)}-${digestHex(digest)}.partial`);
-
-  async function hasLoose(digest: string, size?: number): Promise<boolean> {
-    const actual = await fileSize(blobPath(digest));
-    return actual !== undefined && (size === undefined || actual === size);
-  }
-
-  async function has(digest: string, size?: number): Promise<boolean> {
-    const packed = packedBlobs.get(digest);
-    if (packed && (size === undefined || packed.size === size)) return true;
-    return await hasLoose(digest, size);
-  }
-
-  /** A verified stream of a blob, loose or packed. */
-  async function open(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
-    const what = `cache ${dir}: blob ${desc.digest}`;
-    if (await hasLoose(desc.digest, desc.size)) {
-      const onError = () => void dropLoose(desc.digest);
-      return fileByteStream(blobPath(desc.digest), { length: desc.size, expected: desc, what, onError });
-    }
-    const packed = packedBlobs.get(desc.digest);
-    if (packed && packed.size === desc.size) {
-      try {
-        const volumes = await openVolumes(packed.paths[0]);
-        try {
-          return volumes.rangeStream(packed.offset, desc.size, desc, what, () => packIndex.strike(desc.digest, packed));
-        } finally {
-          volumes.close();
-        }
-      } catch (e) {
-        packIndex.strike(desc.digest, packed);
-        throw withContext(e, what);
-      }
-    }
-    throw new AirgapError(`${what} is missing`, { op: "fetch" });
-  }
-
-  /** A loose blob that did not verify: gone, so the next read is a miss. */
-  async function dropLoose(digest: string): Promise<void> {
-    await Deno.remove(blobPath(digest)).catch(() => {});
-  }
-
-  async function writeBlob(desc: Descriptor, content: Content, looseOnly = false): Promise<PushOutcome> {
-    if (looseOnly ? await hasLoose(desc.digest, desc.size) : await has(desc.digest, desc.size)) return "exists";
-    await Deno.mkdir(join(dir, "blobs", digestAlgorithm(desc.digest)), { recursive: true });
-    const partial = partialPath(desc.digest);
-    const file = await Deno.open(partial, { read: true, write: true, create: true });
-    try {
-      await file.lock(true);
-      // Another writer may have finished while we waited for the lock.
-      if (looseOnly ? await hasLoose(desc.digest, desc.size) : await has(desc.digest, desc.size)) return "exists";
-      await file.truncate(0);
-      await file.seek(0, Deno.SeekMode.Start);
-      const stream = ensureVerified(await openContent(content), desc, `cache blob ${desc.digest}`);
-      await writeStreamToFile(stream, file, Math.max(1, Math.min(4 * 1024 * 1024, desc.size)));
-      await file.syncData();
-      await Deno.rename(partial, blobPath(desc.digest));
-      stats.blobsWritten++;
-      stats.bytesWritten += desc.size;
-      return "pushed";
-    } catch (e) {
-      const written = isNoSpace(e) ? (await file.stat().catch(() => undefined))?.size ?? 0 : 0;
-      await file.truncate(0).catch(() => {});
-      if (isNoSpace(e)) throw noSpaceError(partial, desc.size - written, e);
-      throw e;
-    } finally {
-      try {
-        await file.unlock();
-      } catch {
-        // closed below anyway
-      }
-      file.close();
-    }
-  }
-
-  async function readBytes(desc: Descriptor, limit = MAX_MANIFEST_SIZE): Promise<Uint8Array> {
-    if (desc.size > limit) throw new AirgapError(`${desc.digest}: ${desc.size} bytes is too large to read into memory`);
-    let bytes: Uint8Array;
-    try {
-      bytes = await Deno.readFile(blobPath(desc.digest));
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-      if (!packedBlobs.has(desc.digest)) {
-        throw new AirgapError(`cache ${dir}: blob ${desc.digest} is missing`, { op: "read" });
-      }
-      return await readAll(await open(desc), limit);
-    }
-    const digester = createDigester(digestAlgorithm(desc.digest));
-    digester.update(bytes);
-    try {
-      checkDigest(digester, desc, `cache blob ${desc.digest}`);
-    } catch (e) {
-      await dropLoose(desc.digest);
-      if (!packedBlobs.has(desc.digest)) throw e;
-      return await readAll(await open(desc), limit);
-    }
-    return bytes;
-  }
-
-  const indexPath = join(dir, "index.json");
-  async function readIndex(): Promise<IndexJson> {
-    try {
-      const parsed = JSON.parse(await Deno.readTextFile(indexPath)) as IndexJson;
-      return { schemaVersion: 2, mediaType: OCI_INDEX, manifests: parsed.manifests ?? [] };
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
-      throw withContext(e, `cache ${indexPath} is unreadable`);
-    }
-  }
-
-  async function tags(): Promise<Map<string, Descriptor>> {
-    const out = new Map<string, Descriptor>();
-    for (const m of (await readIndex()).manifests) {
-      const name = m.annotations?.[REF_NAME];
-      if (name) out.set(name, m);
-    }
-    return out;
-  }
-
-  async function recordTags(
-    entries: { name: string; descriptor: Descriptor }[],
-    remove: string[] = [],
-  ): Promise<void> {
-    if (entries.length === 0 && remove.length === 0) return;
-    const lockFile = await Deno.open(join(dir, "index.json.lock"), { write: true, create: true });
-    try {
-      await lockFile.lock(true);
-      const index = await readIndex();
-      const byName = new Map<string, Descriptor>();
-      for (const m of index.manifests) byName.set(m.annotations?.[REF_NAME] ?? m.digest, m);
-      for (const name of remove) byName.delete(name);
-      for (const { name, descriptor } of entries) {
-        byName.set(name, {
-          mediaType: descriptor.mediaType,
-          digest: descriptor.digest,
-          size: descriptor.size,
-          annotations: { [REF_NAME]: name },
-        });
-      }
-      index.manifests = [...byName.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, d]) => d);
-      await writeFileAtomic(indexPath, JSON.stringify(index, null, 2) + "\n");
-    } finally {
-      lockFile.close();
-    }
-  }
-
+  const s = new CacheState(dir, await openPackIndex(join(dir, "packs")));
+  const { packedBlobs, partials, packIndex } = s;
   return {
     description: `cache ${dir}`,
     dir,
-    stats,
+    stats: s.stats,
     concurrency: 8,
-    blobPath,
-    has,
+    blobPath: (digest) => s.blobPath(digest),
+    has: (digest, size) => has(s, digest, size),
     async blobSize(digest) {
-      return (await fileSize(blobPath(digest))) ?? packedBlobs.get(digest)?.size;
+      return (await fileSize(s.blobPath(digest))) ?? packedBlobs.get(digest)?.size;
     },
-    readBytes,
+    readBytes: (desc, limit) => readBytes(s, desc, limit),
     async putBytes(desc, bytes) {
-      await writeBlob(desc, bytes);
+      await writeBlob(s, desc, bytes);
     },
-    tags,
-    exists: (_repo, desc) => has(desc.digest, desc.size),
-    fetch: (_repo, desc) => open(desc),
+    tags: () => tags(s),
+    exists: (_repo, desc) => has(s, desc.digest, desc.size),
+    fetch: (_repo, desc) => openBlob(s, desc),
     packed: () => packedBlobs,
     async unpackBlob(desc) {
-      await writeBlob(desc, () => open(desc), true);
+      await writeBlob(s, desc, () => openBlob(s, desc), true);
     },
     partial: (digest) => (packedBlobs.has(digest) ? undefined : partials.get(digest)),
     forgetPartial: (digest) => void partials.delete(digest),
     refresh: () => packIndex.scan(),
-    async claim(digest) {
-      const file = await Deno.open(join(dir, "tmp", `${digestAlgorithm(digest)}-${digestHex(digest)}.fetch`), {
-        read: true,
-        write: true,
-        create: true,
-      });
-      let waited = false;
-      try {
-        if (!file.tryLockSync(true)) {
-          waited = true;
-          await file.lock(true);
-        }
-      } catch (e) {
-        file.close();
-        throw withContext(e, `cache ${dir}: cannot claim blob ${digest}`);
-      }
-      // The file stays: removing it would let a third process lock a new
-      // inode while a waiter holds the old one.
-      return { waited, release: () => file.close() };
-    },
+    claim: (digest) => claim(s, digest),
     lease: () => createLease(dir),
-    async beginPack(partialPaths, partSize, size) {
-      await Deno.mkdir(packsDir, { recursive: true });
-      const id = `${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
-      const base = join(packsDir, `${id}.tar`);
-      const paths = partialPaths.length === 1 ? [base] : partialPaths.map((_, i) => partName(base, i));
+    beginPack: (partialPaths, partSize, size) => beginPack(s, partialPaths, partSize, size),
+    fetchRange: (_repo, desc, offset, length) => fetchRange(s, desc, offset, length),
+    push: (_repo, desc, content) => writeBlob(s, desc, content),
+    tag: (repo, tag, desc) => recordTags(s, [{ name: `${repo}:${tag}`, descriptor: desc }]),
+    recordTags: (entries) => recordTags(s, entries),
+    removeTags: (names) => recordTags(s, [], names),
+    resolve: (repo, reference) => resolveCached(s, repo, reference),
+  };
+}
+
+async function hasLoose(s: CacheState, digest: string, size?: number): Promise<boolean> {
+  const actual = await fileSize(s.blobPath(digest));
+  return actual !== undefined && (size === undefined || actual === size);
+}
+
+async function has(s: CacheState, digest: string, size?: number): Promise<boolean> {
+  const packed = s.packedBlobs.get(digest);
+  if (packed && (size === undefined || packed.size === size)) return true;
+  return await hasLoose(s, digest, size);
+}
+
+/** A verified stream of a blob, loose or packed. */
+async function openBlob(s: CacheState, desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+  const what = `cache ${s.dir}: blob ${desc.digest}`;
+  if (await hasLoose(s, desc.digest, desc.size)) {
+    const onError = () => void dropLoose(s, desc.digest);
+    return fileByteStream(s.blobPath(desc.digest), { length: desc.size, expected: desc, what, onError });
+  }
+  const packed = s.packedBlobs.get(desc.digest);
+  if (packed && packed.size === desc.size) {
+    try {
+      const volumes = await openVolumes(packed.paths[0]);
       try {
-        for (const [i, p] of partialPaths.entries()) await Deno.link(p, paths[i]);
-      } catch {
-        for (const p of paths) await Deno.remove(p).catch(() => {});
-        return undefined; // another file system, or no hard links there
-      }
-      const journalPath = join(packsDir, `${id}.idx`);
-      const journal = Deno.openSync(journalPath, { write: true, create: true, append: true });
-      // Held while the save runs, so `cache prune` leaves the pack alone. A
-      // separate file nobody reads: on Windows a locked file cannot be read.
-      const lockPath = join(packsDir, `${id}.lock`);
-      const lock = Deno.openSync(lockPath, { write: true, create: true });
-      lock.lockSync(true);
-      const release = () => {
-        for (const f of [journal, lock]) {
-          try {
-            f.close();
-          } catch { /* closed */ }
-        }
-        Deno.remove(lockPath).catch(() => {});
-      };
-      const line = (value: unknown) => journal.writeSync(new TextEncoder().encode(JSON.stringify(value) + "\n"));
-      line({ pack: 1, size, partSize, parts: paths.length });
-      let count = 0;
-      let bytes = 0;
-      const recorded: Descriptor[] = [];
-      packIndex.own(`${id}.idx`, paths, size);
-      const discard = async () => {
-        release();
-        for (const p of [...paths, journalPath]) await Deno.remove(p).catch(() => {});
-        for (const [digest, blob] of packedBlobs) if (blob.paths === paths) packedBlobs.delete(digest);
-      };
-      return {
-        id,
-        get count() {
-          return count;
-        },
-        get bytes() {
-          return bytes;
-        },
-        record(desc, offset) {
-          line({ d: desc.digest, o: offset, s: desc.size });
-          packedBlobs.set(desc.digest, { paths, offset, size: desc.size });
-          recorded.push(desc);
-          count++;
-          bytes += desc.size;
-        },
-        async unpack() {
-          for (const desc of recorded) await writeBlob(desc, () => open(desc), true);
-          await discard();
-        },
-        progress(desc, offset, written) {
-          line({ p: desc.digest, o: offset, n: written });
-        },
-        close: release,
-        discard,
-      };
-    },
-    async fetchRange(_repo, desc, offset, length) {
-      if (offset < 0 || length < 0 || offset + length > desc.size) {
-        throw new AirgapError(`cache ${dir}: range ${offset}+${length} is outside blob ${desc.digest}`);
-      }
-      if (await hasLoose(desc.digest, desc.size)) {
-        return fileByteStream(blobPath(desc.digest), { offset, length });
-      }
-      const packed = packedBlobs.get(desc.digest);
-      if (packed && packed.size === desc.size) {
-        const volumes = await openVolumes(packed.paths[0]);
-        const stream = volumes.rangeStream(packed.offset + offset, length);
+        return volumes.rangeStream(packed.offset, desc.size, desc, what, () => s.packIndex.strike(desc.digest, packed));
+      } finally {
         volumes.close();
-        return stream;
       }
-      throw new AirgapError(`cache ${dir}: blob ${desc.digest} is missing`, { op: "fetch" });
+    } catch (e) {
+      s.packIndex.strike(desc.digest, packed);
+      throw withContext(e, what);
+    }
+  }
+  throw new AirgapError(`${what} is missing`, { op: "fetch" });
+}
+
+/** A loose blob that did not verify: gone, so the next read is a miss. */
+async function dropLoose(s: CacheState, digest: string): Promise<void> {
+  await Deno.remove(s.blobPath(digest)).catch(() => {});
+}
+
+async function writeBlob(s: CacheState, desc: Descriptor, content: Content, looseOnly = false): Promise<PushOutcome> {
+  if (looseOnly ? await hasLoose(s, desc.digest, desc.size) : await has(s, desc.digest, desc.size)) return "exists";
+  await Deno.mkdir(join(s.dir, "blobs", digestAlgorithm(desc.digest)), { recursive: true });
+  const partial = s.partialPath(desc.digest);
+  const file = await Deno.open(partial, { read: true, write: true, create: true });
+  try {
+    await file.lock(true);
+    // Another writer may have finished while we waited for the lock.
+    if (looseOnly ? await hasLoose(s, desc.digest, desc.size) : await has(s, desc.digest, desc.size)) return "exists";
+    await file.truncate(0);
+    await file.seek(0, Deno.SeekMode.Start);
+    const stream = ensureVerified(await openContent(content), desc, `cache blob ${desc.digest}`);
+    await writeStreamToFile(stream, file, Math.max(1, Math.min(4 * 1024 * 1024, desc.size)));
+    await file.syncData();
+    await Deno.rename(partial, s.blobPath(desc.digest));
+    s.stats.blobsWritten++;
+    s.stats.bytesWritten += desc.size;
+    return "pushed";
+  } catch (e) {
+    const written = isNoSpace(e) ? (await file.stat().catch(() => undefined))?.size ?? 0 : 0;
+    await file.truncate(0).catch(() => {});
+    if (isNoSpace(e)) throw noSpaceError(partial, desc.size - written, e);
+    throw e;
+  } finally {
+    try {
+      await file.unlock();
+    } catch {
+      // closed below anyway
+    }
+    file.close();
+  }
+}
+
+async function readBytes(s: CacheState, desc: Descriptor, limit = MAX_MANIFEST_SIZE): Promise<Uint8Array> {
+  if (desc.size > limit) throw new AirgapError(`${desc.digest}: ${desc.size} bytes is too large to read into memory`);
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(s.blobPath(desc.digest));
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    if (!s.packedBlobs.has(desc.digest)) {
+      throw new AirgapError(`cache ${s.dir}: blob ${desc.digest} is missing`, { op: "read" });
+    }
+    return await readAll(await openBlob(s, desc), limit);
+  }
+  const digester = createDigester(digestAlgorithm(desc.digest));
+  digester.update(bytes);
+  try {
+    checkDigest(digester, desc, `cache blob ${desc.digest}`);
+  } catch (e) {
+    await dropLoose(s, desc.digest);
+    if (!s.packedBlobs.has(desc.digest)) throw e;
+    return await readAll(await openBlob(s, desc), limit);
+  }
+  return bytes;
+}
+
+async function readIndex(s: CacheState): Promise<IndexJson> {
+  try {
+    const parsed = JSON.parse(await Deno.readTextFile(s.indexPath)) as IndexJson;
+    return { schemaVersion: 2, mediaType: OCI_INDEX, manifests: parsed.manifests ?? [] };
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
+    throw withContext(e, `cache ${s.indexPath} is unreadable`);
+  }
+}
+
+async function tags(s: CacheState): Promise<Map<string, Descriptor>> {
+  const out = new Map<string, Descriptor>();
+  for (const m of (await readIndex(s)).manifests) {
+    const name = m.annotations?.[REF_NAME];
+    if (name) out.set(name, m);
+  }
+  return out;
+}
+
+async function recordTags(
+  s: CacheState,
+  entries: { name: string; descriptor: Descriptor }[],
+  remove: string[] = [],
+): Promise<void> {
+  if (entries.length === 0 && remove.length === 0) return;
+  const lockFile = await Deno.open(join(s.dir, "index.json.lock"), { write: true, create: true });
+  try {
+    await lockFile.lock(true);
+    const index = await readIndex(s);
+    const byName = new Map<string, Descriptor>();
+    for (const m of index.manifests) byName.set(m.annotations?.[REF_NAME] ?? m.digest, m);
+    for (const name of remove) byName.delete(name);
+    for (const { name, descriptor } of entries) {
+      byName.set(name, {
+        mediaType: descriptor.mediaType,
+        digest: descriptor.digest,
+        size: descriptor.size,
+        annotations: { [REF_NAME]: name },
+      });
+    }
+    index.manifests = [...byName.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, d]) => d);
+    await writeFileAtomic(s.indexPath, JSON.stringify(index, null, 2) + "\n");
+  } finally {
+    lockFile.close();
+  }
+}
+
+async function claim(s: CacheState, digest: string): Promise<{ waited: boolean; release(): void }> {
+  const file = await Deno.open(join(s.dir, "tmp", `${digestAlgorithm(digest)}-${digestHex(digest)}.fetch`), {
+    read: true,
+    write: true,
+    create: true,
+  });
+  let waited = false;
+  try {
+    if (!file.tryLockSync(true)) {
+      waited = true;
+      await file.lock(true);
+    }
+  } catch (e) {
+    file.close();
+    throw withContext(e, `cache ${s.dir}: cannot claim blob ${digest}`);
+  }
+  // The file stays: removing it would let a third process lock a new
+  // inode while a waiter holds the old one.
+  return { waited, release: () => file.close() };
+}
+
+async function beginPack(
+  s: CacheState,
+  partialPaths: string[],
+  partSize: number,
+  size: number,
+): Promise<PackJournal | undefined> {
+  await Deno.mkdir(s.packsDir, { recursive: true });
+  const id = `${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
+  const base = join(s.packsDir, `${id}.tar`);
+  const paths = partialPaths.length === 1 ? [base] : partialPaths.map((_, i) => partName(base, i));
+  try {
+    for (const [i, p] of partialPaths.entries()) await Deno.link(p, paths[i]);
+  } catch {
+    for (const p of paths) await Deno.remove(p).catch(() => {});
+    return undefined; // another file system, or no hard links there
+  }
+  return packJournal(s, id, paths, partSize, size);
+}
+
+/** The journal of a pack whose files are linked in at `paths`. */
+function packJournal(s: CacheState, id: string, paths: string[], partSize: number, size: number): PackJournal {
+  const journalPath = join(s.packsDir, `${id}.idx`);
+  const journal = Deno.openSync(journalPath, { write: true, create: true, append: true });
+  // Held while the save runs, so `cache prune` leaves the pack alone. A
+  // separate file nobody reads: on Windows a locked file cannot be read.
+  const lockPath = join(s.packsDir, `${id}.lock`);
+  const lock = Deno.openSync(lockPath, { write: true, create: true });
+  lock.lockSync(true);
+  const release = () => {
+    for (const f of [journal, lock]) {
+      try {
+        f.close();
+      } catch { /* closed */ }
+    }
+    Deno.remove(lockPath).catch(() => {});
+  };
+  const line = (value: unknown) => journal.writeSync(new TextEncoder().encode(JSON.stringify(value) + "\n"));
+  line({ pack: 1, size, partSize, parts: paths.length });
+  let count = 0;
+  let bytes = 0;
+  const recorded: Descriptor[] = [];
+  s.packIndex.own(`${id}.idx`, paths, size);
+  const discard = async () => {
+    release();
+    for (const p of [...paths, journalPath]) await Deno.remove(p).catch(() => {});
+    for (const [digest, blob] of s.packedBlobs) if (blob.paths === paths) s.packedBlobs.delete(digest);
+  };
+  return {
+    id,
+    get count() {
+      return count;
     },
-    push: (_repo, desc, content) => writeBlob(desc, content),
-    tag: (repo, tag, desc) => recordTags([{ name: `${repo}:${tag}`, descriptor: desc }]),
-    recordTags: (entries) => recordTags(entries),
-    removeTags: (names) => recordTags([], names),
-    async resolve(repo, reference): Promise<ResolvedManifest> {
-      let desc: Descriptor | undefined;
-      if (isValidDigest(reference)) {
-        const size = await fileSize(blobPath(reference));
-        if (size === undefined) throw new AirgapError(`cache: ${repo}@${reference} is not cached`);
-        if (size > MAX_MANIFEST_SIZE) throw new AirgapError(`cache: ${repo}@${reference} is too large for a manifest`);
-        const bytes = await Deno.readFile(blobPath(reference));
-        const parsed = parseManifest(bytes, undefined, `${repo}@${reference}`);
-        desc = { mediaType: parsed.mediaType, digest: reference, size };
-        await readBytes(desc);
-        return { descriptor: desc, bytes };
-      }
-      desc = (await tags()).get(`${repo}:${reference}`);
-      if (!desc) throw new AirgapError(`cache: ${repo}:${reference} is not cached`);
-      return {
-        descriptor: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size },
-        bytes: await readBytes(desc),
-      };
+    get bytes() {
+      return bytes;
     },
+    record(desc, offset) {
+      line({ d: desc.digest, o: offset, s: desc.size });
+      s.packedBlobs.set(desc.digest, { paths, offset, size: desc.size });
+      recorded.push(desc);
+      count++;
+      bytes += desc.size;
+    },
+    async unpack() {
+      for (const desc of recorded) await writeBlob(s, desc, () => openBlob(s, desc), true);
+      await discard();
+    },
+    progress(desc, offset, written) {
+      line({ p: desc.digest, o: offset, n: written });
+    },
+    close: release,
+    discard,
+  };
+}
+
+async function fetchRange(
+  s: CacheState,
+  desc: Descriptor,
+  offset: number,
+  length: number,
+): Promise<ReadableStream<Uint8Array>> {
+  if (offset < 0 || length < 0 || offset + length > desc.size) {
+    throw new AirgapError(`cache ${s.dir}: range ${offset}+${length} is outside blob ${desc.digest}`);
+  }
+  if (await hasLoose(s, desc.digest, desc.size)) {
+    return fileByteStream(s.blobPath(desc.digest), { offset, length });
+  }
+  const packed = s.packedBlobs.get(desc.digest);
+  if (packed && packed.size === desc.size) {
+    const volumes = await openVolumes(packed.paths[0]);
+    const stream = volumes.rangeStream(packed.offset + offset, length);
+    volumes.close();
+    return stream;
+  }
+  throw new AirgapError(`cache ${s.dir}: blob ${desc.digest} is missing`, { op: "fetch" });
+}
+
+async function resolveCached(s: CacheState, repo: string, reference: string): Promise<ResolvedManifest> {
+  let desc: Descriptor | undefined;
+  if (isValidDigest(reference)) {
+    const size = await fileSize(s.blobPath(reference));
+    if (size === undefined) throw new AirgapError(`cache: ${repo}@${reference} is not cached`);
+    if (size > MAX_MANIFEST_SIZE) throw new AirgapError(`cache: ${repo}@${reference} is too large for a manifest`);
+    const bytes = await Deno.readFile(s.blobPath(reference));
+    const parsed = parseManifest(bytes, undefined, `${repo}@${reference}`);
+    desc = { mediaType: parsed.mediaType, digest: reference, size };
+    await readBytes(s, desc);
+    return { descriptor: desc, bytes };
+  }
+  desc = (await tags(s)).get(`${repo}:${reference}`);
+  if (!desc) throw new AirgapError(`cache: ${repo}:${reference} is not cached`);
+  return {
+    descriptor: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size },
+    bytes: await readBytes(s, desc),
   };
 }
 
@@ -511,15 +550,52 @@ interface JournalState {
  * written with is dropped at once, an entry past its end is ignored, and a
  * blob that fails to verify when read is struck from its journal.
  */
-async function openPackIndex(packsDir: string) {
-  const packed = new Map<string, PackedBlob>();
-  const partials = new Map<string, PartialBlob>();
-  const journals = new Map<string, JournalState>();
-  const journalOf = new Map<string[], string>();
+async function openPackIndex(packsDir: string): Promise<PackIndex> {
+  const index = new PackIndex(packsDir);
+  await index.scan();
+  return index;
+}
 
-  const readNew = async (name: string): Promise<string> => {
-    const state = journals.get(name);
-    const file = await Deno.open(join(packsDir, name), { read: true });
+/** The pack journals read so far (see {@link openPackIndex}). */
+class PackIndex {
+  readonly packed = new Map<string, PackedBlob>();
+  readonly partials = new Map<string, PartialBlob>();
+  private readonly journals = new Map<string, JournalState>();
+  private readonly journalOf = new Map<string[], string>();
+  // One scan at a time: two reading the same journal from the same offset would both advance it.
+  private scanning = Promise.resolve();
+
+  constructor(readonly packsDir: string) {}
+
+  scan(): Promise<void> {
+    const all = () => this.scanAll();
+    return (this.scanning = this.scanning.then(all, all));
+  }
+
+  /** This process writes the journal: its lines are already applied. */
+  own(name: string, paths: string[], size: number) {
+    this.journals.set(name, { paths, consumed: Infinity, replaced: false, size });
+    this.journalOf.set(paths, name);
+  }
+
+  /** Strike a blob that failed to read or verify, here and in its journal (for every process). */
+  strike(digest: string, blob: PackedBlob) {
+    if (this.packed.get(digest) === blob) this.packed.delete(digest);
+    const name = this.journalOf.get(blob.paths);
+    if (!name) return;
+    try {
+      const file = Deno.openSync(join(this.packsDir, name), { write: true, append: true });
+      try {
+        file.writeSync(new TextEncoder().encode(JSON.stringify({ x: digest }) + "\n"));
+      } finally {
+        file.close();
+      }
+    } catch { /* the pack is gone already */ }
+  }
+
+  private async readNew(name: string): Promise<string> {
+    const state = this.journals.get(name);
+    const file = await Deno.open(join(this.packsDir, name), { read: true });
     try {
       const start = state?.consumed ?? 0;
       const size = (await file.stat()).size;
@@ -539,10 +615,10 @@ async function openPackIndex(packsDir: string) {
     } finally {
       file.close();
     }
-  };
+  }
 
-  const start = async (name: string, header: { size?: number; parts?: number }, consumed: number) => {
-    const base = join(packsDir, name.replace(/\.idx$/, ".tar"));
+  private async start(name: string, header: { size?: number; parts?: number }, consumed: number) {
+    const base = join(this.packsDir, name.replace(/\.idx$/, ".tar"));
     const parts = header.parts ?? 1;
     const paths = parts === 1 ? [base] : Array.from({ length: parts }, (_, i) => partName(base, i));
     const sizes = await Promise.all(paths.map((p) => fileSize(p).catch(() => undefined)));
@@ -550,16 +626,16 @@ async function openPackIndex(packsDir: string) {
     const missing = sizes.some((s) => s === undefined);
     const replaced = missing || (header.size !== undefined && total !== header.size);
     const state: JournalState = { paths, consumed, replaced, size: header.size ?? total };
-    journals.set(name, state);
-    journalOf.set(paths, name);
-    if (replaced && !missing && !lockHeld(join(packsDir, name.replace(/\.idx$/, ".lock")))) {
+    this.journals.set(name, state);
+    this.journalOf.set(paths, name);
+    if (replaced && !missing && !lockHeld(join(this.packsDir, name.replace(/\.idx$/, ".lock")))) {
       // The user's archive was overwritten or truncated: nothing in it can be trusted.
-      for (const p of [...paths, join(packsDir, name)]) await Deno.remove(p).catch(() => {});
+      for (const p of [...paths, join(this.packsDir, name)]) await Deno.remove(p).catch(() => {});
     }
     return state;
-  };
+  }
 
-  const apply = (state: JournalState, line: string) => {
+  private apply(state: JournalState, line: string) {
     let record: { d?: string; p?: string; x?: string; o?: number; s?: number; n?: number };
     try {
       record = JSON.parse(line);
@@ -568,24 +644,24 @@ async function openPackIndex(packsDir: string) {
     }
     const { o, s, n } = record;
     if (record.d && isValidDigest(record.d) && typeof o === "number" && typeof s === "number") {
-      if (!packed.has(record.d) && o + s <= state.size) {
-        packed.set(record.d, { paths: state.paths, offset: o, size: s });
+      if (!this.packed.has(record.d) && o + s <= state.size) {
+        this.packed.set(record.d, { paths: state.paths, offset: o, size: s });
       }
     } else if (record.p && isValidDigest(record.p) && typeof o === "number" && typeof n === "number") {
-      const known = partials.get(record.p);
-      if (!known || known.bytes < n) partials.set(record.p, { paths: state.paths, offset: o, bytes: n });
-    } else if (record.x && packed.get(record.x)?.paths === state.paths) {
-      packed.delete(record.x);
+      const known = this.partials.get(record.p);
+      if (!known || known.bytes < n) this.partials.set(record.p, { paths: state.paths, offset: o, bytes: n });
+    } else if (record.x && this.packed.get(record.x)?.paths === state.paths) {
+      this.packed.delete(record.x);
     }
-  };
+  }
 
-  const scanOne = async (name: string) => {
-    const known = journals.get(name);
-    if (known && (await Deno.stat(join(packsDir, name))).size <= known.consumed) return; // nothing new
-    const text = await readNew(name);
+  private async scanOne(name: string) {
+    const known = this.journals.get(name);
+    if (known && (await Deno.stat(join(this.packsDir, name))).size <= known.consumed) return; // nothing new
+    const text = await this.readNew(name);
     if (text === "") return;
     const lines = text.split("\n").filter((l) => l.trim() !== "");
-    let state = journals.get(name);
+    let state = this.journals.get(name);
     if (!state) {
       let header: { size?: number; parts?: number };
       try {
@@ -593,52 +669,23 @@ async function openPackIndex(packsDir: string) {
       } catch {
         return;
       }
-      state = await start(name, header, new TextEncoder().encode(text).byteLength);
+      state = await this.start(name, header, new TextEncoder().encode(text).byteLength);
       lines.shift();
     }
     if (state.replaced) return;
-    for (const line of lines) apply(state, line);
-  };
+    for (const line of lines) this.apply(state, line);
+  }
 
-  const scanAll = async () => {
+  private async scanAll() {
     const names: string[] = [];
     try {
-      for await (const entry of Deno.readDir(packsDir)) if (entry.name.endsWith(".idx")) names.push(entry.name);
+      for await (const entry of Deno.readDir(this.packsDir)) if (entry.name.endsWith(".idx")) names.push(entry.name);
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return;
       throw e;
     }
-    for (const name of names.sort()) await scanOne(name).catch(() => {});
-  };
-  // One scan at a time: two reading the same journal from the same offset would both advance it.
-  let scanning = Promise.resolve();
-  const scan = () => (scanning = scanning.then(scanAll, scanAll));
-  await scan();
-
-  return {
-    packed,
-    partials,
-    scan,
-    /** This process writes the journal: its lines are already applied. */
-    own(name: string, paths: string[], size: number) {
-      journals.set(name, { paths, consumed: Infinity, replaced: false, size });
-      journalOf.set(paths, name);
-    },
-    /** Strike a blob that failed to read or verify, here and in its journal (for every process). */
-    strike(digest: string, blob: PackedBlob) {
-      if (packed.get(digest) === blob) packed.delete(digest);
-      const name = journalOf.get(blob.paths);
-      if (!name) return;
-      try {
-        const file = Deno.openSync(join(packsDir, name), { write: true, append: true });
-        try {
-          file.writeSync(new TextEncoder().encode(JSON.stringify({ x: digest }) + "\n"));
-        } finally {
-          file.close();
-        }
-      } catch { /* the pack is gone already */ }
-    },
-  };
+    for (const name of names.sort()) await this.scanOne(name).catch(() => {});
+  }
 }
 
 /** Leases live under `leases/`: `ID.json` (pid, start, digests) beside `ID.lock`, locked while the save runs. */

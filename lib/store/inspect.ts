@@ -7,7 +7,7 @@ import { BASE_ANNOTATION, KIND_ANNOTATION } from "../oci/annotations.ts";
 import { artifactsOf, isArtifactEntry } from "../artifacts/deliver.ts";
 import { basename } from "node:path";
 import { limiter } from "../transfer/copy.ts";
-import { AirgapError, errorMessage } from "../errors.ts";
+import { errorMessage } from "../errors.ts";
 import { checkSums, sumsPath } from "./checksums.ts";
 import { lockBlobs, parseLock } from "../plan/lock.ts";
 import { checkLayout } from "./archive_check.ts";
@@ -247,16 +247,5 @@ export async function lsCommand(path: string): Promise<Listing> {
     };
   } finally {
     await archive.close?.();
-  }
-}
-
-/** Throw unless verify found nothing. */
-export function assertVerified(result: VerifyResult): void {
-  if (result.problems.length > 0) {
-    throw new AirgapError(
-      `${result.archive}: ${result.problems.length} problem(s); first: ${result.problems[0].subject}: ${
-        result.problems[0].message
-      }`,
-    );
   }
 }

@@ -6,6 +6,7 @@
  * libraries hide entry offsets, which is exactly what we need here.
  * @module
  */
+import { TarFormatError } from "../errors.ts";
 
 /** Tar block size. */
 export const BLOCK = 512;
@@ -159,8 +160,8 @@ export interface RandomAccess {
   read(offset: number, length: number): Promise<Uint8Array>;
 }
 
-/** Thrown when an archive's structure is broken; names the offset. */
-export class TarFormatError extends Error {}
+/** Thrown when an archive's structure is broken; names the offset (an {@link AirgapError}). */
+export { TarFormatError };
 
 /**
  * Walk an archive's headers, seeking past data. Yields file and directory

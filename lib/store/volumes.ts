@@ -10,7 +10,7 @@ import { basename, dirname } from "node:path";
 import { AirgapError, withContext } from "../errors.ts";
 import type { Expected } from "../oci/digest.ts";
 import { isNoSpace, noSpaceError, replaceFile, writeAll } from "../fsutil.ts";
-import { isByteStream, piecesByteStream } from "../transfer/streams.ts";
+import { ByteStream, piecesByteStream } from "../transfer/streams.ts";
 import type { RandomAccess } from "./tar.ts";
 
 /** Name of part `index` (0-based) of a split archive: `NAME.001`. */
@@ -70,185 +70,212 @@ export interface VolumeWriter {
 
 /** Create volumes of `size` bytes at `path`, split into parts of `partSize` bytes if given. */
 export async function createVolumes(path: string, size: number, partSize?: number): Promise<VolumeWriter> {
-  const split = partSize !== undefined && partSize < size;
-  const part = split ? partSize! : Math.max(size, 1);
-  const count = split ? Math.ceil(size / part) : 1;
-  const paths = split ? Array.from({ length: count }, (_, i) => partName(path, i)) : [path];
-  const partialPaths = paths.map((p) => `${p}.partial`);
+  const v = new VolumeState(path, size, partSize);
   try {
     await Deno.mkdir(dirname(path) || ".", { recursive: true });
-    for (const [i, p] of partialPaths.entries()) {
+    for (const [i, p] of v.partialPaths.entries()) {
       // Unlink, never truncate, a leftover: the cache may hold a hard link to
       // it (a pack of a killed save) whose finished blobs are worth keeping.
       await Deno.remove(p).catch(() => {});
       const file = await Deno.open(p, { write: true, createNew: true });
-      await file.truncate(i === count - 1 ? size - part * (count - 1) : part);
+      await file.truncate(i === v.count - 1 ? size - v.part * (v.count - 1) : v.part);
       file.close();
     }
   } catch (e) {
-    for (const p of partialPaths) await Deno.remove(p).catch(() => {});
-    if (isNoSpace(e)) throw noSpaceError(`${partialPaths[0]}`, size, e);
+    for (const p of v.partialPaths) await Deno.remove(p).catch(() => {});
+    if (isNoSpace(e)) throw noSpaceError(`${v.partialPaths[0]}`, size, e);
     throw withContext(e, `cannot write archive ${path}`);
   }
+  return {
+    paths: v.paths,
+    partialPaths: v.partialPaths,
+    size,
+    partSize: v.part,
+    writeAt: (offset, bytes) => writeAt(v, offset, bytes),
+    writeStream: (offset, length, stream, onProgress) => writeStream(v, offset, length, stream, onProgress),
+    finish: () => finish(v),
+    async abort() {
+      await v.syncing;
+      for (const p of v.partialPaths) await Deno.remove(p).catch(() => {});
+    },
+  };
+}
 
+// Flush in the background as data accumulates, so the final flush is short
+// and writeback overlaps the transfer instead of following it.
+const SYNC_EVERY = 64 * 1024 * 1024;
+
+/** The layout of volumes being written and what has been written to them. */
+class VolumeState {
+  readonly split: boolean;
+  readonly part: number;
+  readonly count: number;
+  readonly paths: string[];
+  readonly partialPaths: string[];
   // Bytes of completed writes, for a full disk's "still to write".
-  let done = 0;
-  const full = (e: unknown, partIndex: number) =>
-    isNoSpace(e) ? noSpaceError(partialPaths[partIndex], size - done, e) : e;
+  done = 0;
+  unsynced = 0;
+  syncing: Promise<void> | undefined;
+  readonly dirty = new Set<number>();
 
-  // Flush in the background as data accumulates, so the final flush is short
-  // and writeback overlaps the transfer instead of following it.
-  const SYNC_EVERY = 64 * 1024 * 1024;
-  let unsynced = 0;
-  let syncing: Promise<void> | undefined;
-  const dirty = new Set<number>();
-  const syncParts = async (parts: number[]) => {
+  constructor(readonly path: string, readonly size: number, partSize?: number) {
+    this.split = partSize !== undefined && partSize < size;
+    this.part = this.split ? partSize! : Math.max(size, 1);
+    this.count = this.split ? Math.ceil(size / this.part) : 1;
+    this.paths = this.split ? Array.from({ length: this.count }, (_, i) => partName(path, i)) : [path];
+    this.partialPaths = this.paths.map((p) => `${p}.partial`);
+  }
+
+  full(e: unknown, partIndex: number): unknown {
+    return isNoSpace(e) ? noSpaceError(this.partialPaths[partIndex], this.size - this.done, e) : e;
+  }
+
+  wrote(partIndex: number, n: number): void {
+    this.dirty.add(partIndex);
+    this.unsynced += n;
+    if (this.unsynced < SYNC_EVERY || this.syncing) return;
+    this.unsynced = 0;
+    const parts = [...this.dirty];
+    this.dirty.clear();
+    this.syncing = this.syncParts(parts).catch(() => {}).finally(() => (this.syncing = undefined));
+  }
+
+  private async syncParts(parts: number[]): Promise<void> {
     for (const i of parts) {
-      const file = await Deno.open(partialPaths[i], { write: true });
+      const file = await Deno.open(this.partialPaths[i], { write: true });
       try {
         await file.syncData();
       } finally {
         file.close();
       }
     }
-  };
-  const wrote = (partIndex: number, n: number) => {
-    dirty.add(partIndex);
-    unsynced += n;
-    if (unsynced < SYNC_EVERY || syncing) return;
-    unsynced = 0;
-    const parts = [...dirty];
-    dirty.clear();
-    syncing = syncParts(parts).catch(() => {}).finally(() => (syncing = undefined));
-  };
-
-  async function writeAt(offset: number, bytes: Uint8Array): Promise<void> {
-    let at = 0;
-    for (const piece of pieces(offset, bytes.byteLength, part, count)) {
-      const file = await Deno.open(partialPaths[piece.part], { write: true });
-      try {
-        await file.seek(piece.offset, Deno.SeekMode.Start);
-        await writeAll(file, bytes.subarray(at, at + piece.length));
-      } catch (e) {
-        throw full(e, piece.part);
-      } finally {
-        file.close();
-      }
-      at += piece.length;
-    }
-    done += bytes.byteLength;
   }
+}
 
-  async function writeStream(
-    offset: number,
-    length: number,
-    stream: ReadableStream<Uint8Array>,
-    onProgress?: (written: number) => void,
-  ): Promise<number> {
-    const plan = pieces(offset, length, part, count);
-    let index = -1;
-    let file: Deno.FsFile | undefined;
-    let roomInPiece = 0;
-    let total = 0;
-    const next = async () => {
-      file?.close();
-      index++;
-      if (index >= plan.length) throw new AirgapError(`more than the ${length} bytes planned at offset ${offset}`);
-      file = await Deno.open(partialPaths[plan[index].part], { write: true });
-      await file.seek(plan[index].offset, Deno.SeekMode.Start);
-      roomInPiece = plan[index].length;
-    };
-    const put = async (bytes: Uint8Array) => {
-      let at = 0;
-      while (at < bytes.byteLength) {
-        if (roomInPiece === 0) await next();
-        const n = Math.min(roomInPiece, bytes.byteLength - at);
-        await writeAll(file!, bytes.subarray(at, at + n));
-        wrote(plan[index].part, n);
-        roomInPiece -= n;
-        at += n;
-        total += n;
-      }
-      onProgress?.(total);
-    };
+async function writeAt(v: VolumeState, offset: number, bytes: Uint8Array): Promise<void> {
+  let at = 0;
+  for (const piece of pieces(offset, bytes.byteLength, v.part, v.count)) {
+    const file = await Deno.open(v.partialPaths[piece.part], { write: true });
     try {
-      if (isByteStream(stream)) {
-        // Read straight into one reusable buffer.
-        const reader = stream.getReader({ mode: "byob" });
-        let buffer = new ArrayBuffer(Math.max(1, Math.min(1024 * 1024, length)));
-        try {
-          for (;;) {
-            const { done, value } = await reader.read(new Uint8Array(buffer));
-            if (value) buffer = value.buffer as ArrayBuffer;
-            if (done) break;
-            await put(value);
-          }
-        } finally {
-          reader.releaseLock();
-        }
-      } else {
-        // Network chunks are small: gather them into large writes.
-        const buffer = new Uint8Array(Math.max(1, Math.min(1024 * 1024, length)));
-        let used = 0;
-        for await (const chunk of stream) {
-          if (used + chunk.byteLength > buffer.byteLength) {
-            await put(buffer.subarray(0, used));
-            used = 0;
-          }
-          if (chunk.byteLength >= buffer.byteLength) await put(chunk);
-          else {
-            buffer.set(chunk, used);
-            used += chunk.byteLength;
-          }
-        }
-        if (used > 0) await put(buffer.subarray(0, used));
-      }
+      await file.seek(piece.offset, Deno.SeekMode.Start);
+      await writeAll(file, bytes.subarray(at, at + piece.length));
     } catch (e) {
-      throw full(e, plan[Math.max(0, index)].part);
+      throw v.full(e, piece.part);
     } finally {
-      file?.close();
+      file.close();
     }
-    done += total;
-    return total;
+    at += piece.length;
   }
+  v.done += bytes.byteLength;
+}
 
-  return {
-    paths,
-    partialPaths,
-    size,
-    partSize: part,
-    writeAt,
-    writeStream,
-    async finish() {
-      await syncing;
-      for (const [i, p] of partialPaths.entries()) {
-        const file = await Deno.open(p, { write: true });
-        try {
-          await file.syncData();
-        } catch (e) {
-          throw full(e, i);
-        } finally {
-          file.close();
-        }
-        await replaceFile(p, paths[i]);
-      }
-      // Remove parts of an earlier, longer split under the same name.
-      if (split) {
-        for (let i = count;; i++) {
-          try {
-            await Deno.remove(partName(path, i));
-          } catch {
-            break;
-          }
-        }
-      }
-      return paths;
-    },
-    async abort() {
-      await syncing;
-      for (const p of partialPaths) await Deno.remove(p).catch(() => {});
-    },
+async function writeStream(
+  v: VolumeState,
+  offset: number,
+  length: number,
+  stream: ReadableStream<Uint8Array>,
+  onProgress?: (written: number) => void,
+): Promise<number> {
+  const plan = pieces(offset, length, v.part, v.count);
+  let index = -1;
+  let file: Deno.FsFile | undefined;
+  let roomInPiece = 0;
+  let total = 0;
+  const next = async () => {
+    file?.close();
+    index++;
+    if (index >= plan.length) throw new AirgapError(`more than the ${length} bytes planned at offset ${offset}`);
+    file = await Deno.open(v.partialPaths[plan[index].part], { write: true });
+    await file.seek(plan[index].offset, Deno.SeekMode.Start);
+    roomInPiece = plan[index].length;
   };
+  const put = async (bytes: Uint8Array) => {
+    let at = 0;
+    while (at < bytes.byteLength) {
+      if (roomInPiece === 0) await next();
+      const n = Math.min(roomInPiece, bytes.byteLength - at);
+      await writeAll(file!, bytes.subarray(at, at + n));
+      v.wrote(plan[index].part, n);
+      roomInPiece -= n;
+      at += n;
+      total += n;
+    }
+    onProgress?.(total);
+  };
+  try {
+    await pump(stream, length, put);
+  } catch (e) {
+    throw v.full(e, plan[Math.max(0, index)].part);
+  } finally {
+    file?.close();
+  }
+  v.done += total;
+  return total;
+}
+
+/** Hand a stream of about `length` bytes to `put` in large pieces. */
+async function pump(
+  stream: ReadableStream<Uint8Array>,
+  length: number,
+  put: (bytes: Uint8Array) => Promise<void>,
+): Promise<void> {
+  if (stream instanceof ByteStream) {
+    // Read straight into one reusable buffer.
+    const reader = stream.getReader({ mode: "byob" });
+    let buffer = new ArrayBuffer(Math.max(1, Math.min(1024 * 1024, length)));
+    try {
+      for (;;) {
+        const { done, value } = await reader.read(new Uint8Array(buffer));
+        if (value) buffer = value.buffer as ArrayBuffer;
+        if (done) break;
+        await put(value);
+      }
+    } finally {
+      reader.releaseLock();
+    }
+    return;
+  }
+  // Network chunks are small: gather them into large writes.
+  const buffer = new Uint8Array(Math.max(1, Math.min(1024 * 1024, length)));
+  let used = 0;
+  for await (const chunk of stream) {
+    if (used + chunk.byteLength > buffer.byteLength) {
+      await put(buffer.subarray(0, used));
+      used = 0;
+    }
+    if (chunk.byteLength >= buffer.byteLength) await put(chunk);
+    else {
+      buffer.set(chunk, used);
+      used += chunk.byteLength;
+    }
+  }
+  if (used > 0) await put(buffer.subarray(0, used));
+}
+
+async function finish(v: VolumeState): Promise<string[]> {
+  await v.syncing;
+  for (const [i, p] of v.partialPaths.entries()) {
+    const file = await Deno.open(p, { write: true });
+    try {
+      await file.syncData();
+    } catch (e) {
+      throw v.full(e, i);
+    } finally {
+      file.close();
+    }
+    await replaceFile(p, v.paths[i]);
+  }
+  // Remove parts of an earlier, longer split under the same name.
+  if (v.split) {
+    for (let i = v.count;; i++) {
+      try {
+        await Deno.remove(partName(v.path, i));
+      } catch {
+        break;
+      }
+    }
+  }
+  return v.paths;
 }
 
 /** Volumes opened for reading. */

@@ -10,7 +10,6 @@
  */
 import { AirgapError, errorMessage } from "../errors.ts";
 import { DigestMismatchError, InterruptedError } from "../transport/errors.ts";
-import { verifiedDigestOf } from "../oci/digest.ts";
 import { observeBytes } from "./streams.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest, storedChildren } from "../oci/manifest.ts";
 import { isManifestType } from "../oci/media.ts";
@@ -154,7 +153,7 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
           return observeBytes(stream, (bytes) => {
             result.bytes += bytes;
             emit({ type: "bytes", bytes, descriptor: desc, label: node.label });
-          }, verifiedDigestOf(stream));
+          });
         }, { signal });
       let outcome: PushOutcome;
       try {

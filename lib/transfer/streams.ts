@@ -10,20 +10,18 @@
 import { AirgapError } from "../errors.ts";
 import { DigestMismatchError } from "../transport/errors.ts";
 import {
+  asVerified,
   checkDigest,
   createDigester,
   digestAlgorithm,
   type Expected,
-  listenToChunks,
-  markVerified,
+  isVerified,
+  type VerifiedStream,
 } from "../oci/digest.ts";
 import { writeAll } from "../fsutil.ts";
 
 /** Chunk size when a consumer does not bring its own buffer. */
 export const AUTO_CHUNK = 256 * 1024;
-
-/** Our BYOB-capable byte streams, each with the chunk size it allocates when the consumer brings no buffer. */
-const byteStreams = new WeakMap<ReadableStream<Uint8Array>, number>();
 
 /**
  * The buffer to allocate for content of `size` bytes: no more than it needs
@@ -34,14 +32,18 @@ export function chunkFor(size: number | undefined): number {
   return size === undefined || !Number.isFinite(size) ? AUTO_CHUNK : Math.max(1, Math.min(AUTO_CHUNK, size));
 }
 
-/** Record that a stream is one of our BYOB-capable byte streams. */
-export function markByteStream(stream: ReadableStream<Uint8Array>, chunk = AUTO_CHUNK): void {
-  byteStreams.set(stream, chunk);
-}
-
-/** Is this one of our byte streams (BYOB-capable)? */
-export function isByteStream(stream: ReadableStream<Uint8Array>): boolean {
-  return byteStreams.has(stream);
+/**
+ * One of our byte streams: consumers may read it with their own buffer
+ * (BYOB); `chunk` is what it allocates when they bring none. Tell one by
+ * type (`instanceof ByteStream`).
+ */
+export class ByteStream extends ReadableStream<Uint8Array> {
+  /** A byte stream over `source`, allocating `chunk` bytes per read when the consumer brings no buffer. */
+  constructor(source: Omit<UnderlyingByteSource, "type" | "autoAllocateChunkSize">, readonly chunk: number) {
+    super({ ...source, type: "bytes", autoAllocateChunkSize: chunk } as UnderlyingByteSource as UnderlyingSource<
+      Uint8Array
+    >);
+  }
 }
 
 /** A run of bytes in a file: `length` undefined means to the end of the file. */
@@ -72,7 +74,7 @@ export interface FileStreamOptions {
 export function piecesByteStream(
   pieces: FilePiece[],
   options: Pick<FileStreamOptions, "expected" | "what" | "onError"> = {},
-): ReadableStream<Uint8Array> {
+): ByteStream {
   const { expected } = options;
   const what = options.what ?? pieces[0]?.path ?? "stream";
   const digester = expected ? createDigester(digestAlgorithm(expected.digest)) : undefined;
@@ -94,10 +96,7 @@ export function piecesByteStream(
   const known = pieces.every((p) => p.length !== undefined)
     ? pieces.reduce((sum, p) => sum + p.length!, 0)
     : expected?.size;
-  const chunk = chunkFor(known);
-  const stream = new ReadableStream({
-    type: "bytes",
-    autoAllocateChunkSize: chunk,
+  const stream = new ByteStream({
     async pull(controller: ReadableByteStreamController) {
       const request = controller.byobRequest!;
       try {
@@ -132,28 +131,31 @@ export function piecesByteStream(
     cancel() {
       close();
     },
-  }) as ReadableStream<Uint8Array>;
-  byteStreams.set(stream, chunk);
-  if (expected) markVerified(stream, expected.digest);
-  return stream;
+  }, chunkFor(known));
+  return expected ? asVerified(stream, expected) : stream;
 }
 
 /** Stream a file (or a range of it) as a byte stream, optionally verified. */
-export function fileByteStream(path: string, options: FileStreamOptions = {}): ReadableStream<Uint8Array> {
+export function fileByteStream(path: string, options: FileStreamOptions = {}): ByteStream {
   return piecesByteStream([{ path, offset: options.offset ?? 0, length: options.length }], options);
 }
 
 /**
  * Watch the bytes going through a stream (progress) without giving up BYOB
- * reads or the verified mark. Other streams get a plain pass-through.
+ * reads or verification: the result is a {@link VerifiedStream} when the
+ * input is one (it errors when the input does). Other streams get a plain
+ * pass-through.
  */
 export function observeBytes(
   stream: ReadableStream<Uint8Array>,
   onChunk: (bytes: number) => void,
-  verifiedDigest?: string,
 ): ReadableStream<Uint8Array> {
-  if (!isByteStream(stream)) {
-    if (listenToChunks(stream, onChunk)) return stream;
+  const verified = isVerified(stream) ? stream.verified : undefined;
+  if (!(stream instanceof ByteStream)) {
+    if (isVerified(stream) && stream.listen) {
+      stream.listen(onChunk);
+      return stream;
+    }
     const out = stream.pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, controller) {
@@ -162,14 +164,10 @@ export function observeBytes(
         },
       }),
     );
-    if (verifiedDigest) markVerified(out, verifiedDigest);
-    return out;
+    return verified ? asVerified(out, verified) : out;
   }
-  const chunk = byteStreams.get(stream) ?? AUTO_CHUNK;
   const reader = stream.getReader({ mode: "byob" });
-  const out = new ReadableStream({
-    type: "bytes",
-    autoAllocateChunkSize: chunk,
+  const out = new ByteStream({
     async pull(controller: ReadableByteStreamController) {
       const request = controller.byobRequest!;
       const requested = request.view!;
@@ -193,10 +191,8 @@ export function observeBytes(
     cancel(reason) {
       return reader.cancel(reason);
     },
-  }) as ReadableStream<Uint8Array>;
-  byteStreams.set(out, chunk);
-  if (verifiedDigest) markVerified(out, verifiedDigest);
-  return out;
+  }, stream.chunk);
+  return verified ? asVerified(out, verified) : out;
 }
 
 /**
@@ -209,7 +205,7 @@ export async function writeStreamToFile(
   bufferSize = 4 * 1024 * 1024,
 ): Promise<number> {
   let total = 0;
-  if (isByteStream(stream)) {
+  if (stream instanceof ByteStream) {
     const reader = stream.getReader({ mode: "byob" });
     let buffer: ArrayBuffer = new ArrayBuffer(bufferSize);
     let used = 0;
@@ -293,15 +289,12 @@ export function verifiedByteStream(
   expected: Expected,
   what: string,
   onBytes?: (n: number) => void,
-): ReadableStream<Uint8Array> {
+): ByteStream & VerifiedStream {
   const digester = createDigester(digestAlgorithm(expected.digest));
   const reader = source.getReader();
   let pending: Uint8Array | undefined;
   let ended = false;
-  const chunk = chunkFor(expected.size);
-  const stream = new ReadableStream({
-    type: "bytes",
-    autoAllocateChunkSize: chunk,
+  const stream = new ByteStream({
     async pull(controller: ReadableByteStreamController) {
       const request = controller.byobRequest!;
       try {
@@ -351,8 +344,6 @@ export function verifiedByteStream(
     cancel(reason) {
       return reader.cancel(reason);
     },
-  }) as ReadableStream<Uint8Array>;
-  byteStreams.set(stream, chunk);
-  markVerified(stream, expected.digest);
-  return stream;
+  }, chunkFor(expected.size));
+  return asVerified(stream, expected);
 }

@@ -114,11 +114,6 @@ export interface RegistryClient {
   close(): void;
 }
 
-/** The useful part of a fetch failure ("fetch failed" hides it in `cause`). */
-export function networkReason(e: unknown): string {
-  return fetchErrorText(e);
-}
-
 interface CachedToken {
   header: string;
   expiresAt: number;
@@ -190,264 +185,275 @@ export async function statusError(
   return new AirgapError(message, ctx);
 }
 
-/** Create a client for one registry. */
-export function createRegistryClient(
-  registry: string,
-  settings: RegistrySettings = {},
-): RegistryClient {
-  const host = registryEndpoint(registry);
-  const allowHttp = settings.insecure === true || isLoopbackHost(host);
-  let transport: Transport;
-  try {
-    transport = createTransport({
-      caFile: settings.caFile,
-      insecure: (h) => settings.insecure === true && (h === host || h === host.replace(/:\d+$/, "")),
-      timeouts: settings.timeouts,
-      events: settings.events,
-    });
-  } catch (e) {
-    throw new AirgapError(`registry ${registry}: ${(e as Error).message}`, { where: registry }, { cause: e });
-  }
-  let base: Promise<string> | undefined;
-  let challenge: Challenge | undefined;
-  let credential: Promise<Credential | undefined> | undefined;
-  const concurrency = Math.max(1, settings.concurrency ?? DEFAULT_HOST_CONCURRENCY);
+/** What a registry client keeps between requests; its operations are the functions below. */
+class ClientState {
+  readonly host: string;
+  readonly allowHttp: boolean;
+  readonly transport: Transport;
+  base: Promise<string> | undefined;
+  challenge: Challenge | undefined;
+  credential: Promise<Credential | undefined> | undefined;
+  readonly concurrency: number;
   // The bound holds from sending a request (its upload included) to the response headers: every
   // connection the host sees is one of these, or a response body a caller is reading (callers
   // bound those). Holding a slot through a body could deadlock a copy whose upload to this host
   // streams from a download from this host.
-  const slots = limiter(concurrency);
-  const tokens = new Map<string, CachedToken>();
-  const pendingTokens = new Map<string, Promise<CachedToken>>();
-  const retryOptions = (signal?: AbortSignal): RetryOptions & { policy: RetryPolicy } => ({
-    signal,
-    policy: retryPolicy(settings.retry),
-    onRetry: (e: unknown, attempt: number, delayMs: number) =>
-      settings.events?.retrying?.({
-        host: registry,
-        message: e instanceof Error ? e.message : String(e),
-        attempt: attempt + 1,
-        delayMs,
-      }),
-  });
+  readonly slots: ReturnType<typeof limiter>;
+  readonly tokens = new Map<string, CachedToken>();
+  readonly pendingTokens = new Map<string, Promise<CachedToken>>();
 
-  const getCredential = () => {
-    credential ??= settings.credential
-      ? Promise.resolve(settings.credential)
-      : settings.noAuthFiles
+  constructor(readonly registry: string, readonly settings: RegistrySettings) {
+    const host = this.host = registryEndpoint(registry);
+    this.allowHttp = settings.insecure === true || isLoopbackHost(host);
+    try {
+      this.transport = createTransport({
+        caFile: settings.caFile,
+        insecure: (h) => settings.insecure === true && (h === host || h === host.replace(/:\d+$/, "")),
+        timeouts: settings.timeouts,
+        events: settings.events,
+      });
+    } catch (e) {
+      throw new AirgapError(`registry ${registry}: ${(e as Error).message}`, { where: registry }, { cause: e });
+    }
+    this.concurrency = Math.max(1, settings.concurrency ?? DEFAULT_HOST_CONCURRENCY);
+    this.slots = limiter(this.concurrency);
+  }
+
+  retryOptions(signal?: AbortSignal): RetryOptions & { policy: RetryPolicy } {
+    return {
+      signal,
+      policy: retryPolicy(this.settings.retry),
+      onRetry: (e: unknown, attempt: number, delayMs: number) =>
+        this.settings.events?.retrying?.({
+          host: this.registry,
+          message: e instanceof Error ? e.message : String(e),
+          attempt: attempt + 1,
+          delayMs,
+        }),
+    };
+  }
+
+  getCredential() {
+    this.credential ??= this.settings.credential
+      ? Promise.resolve(this.settings.credential)
+      : this.settings.noAuthFiles
       ? Promise.resolve(undefined)
-      : lookupCredential(registry);
-    return credential;
-  };
-
-  /** One try at `GET /v2/` on each allowed scheme. */
-  async function pingOnce(signal?: AbortSignal): Promise<string> {
-    const candidates = allowHttp ? [`https://${host}`, `http://${host}`] : [`https://${host}`];
-    let httpsError: AirgapError | undefined;
-    for (const candidate of candidates) {
-      let response: Response;
-      try {
-        response = await transport.send(`${candidate}/v2/`, { what: `GET /v2/`, signal });
-      } catch (e) {
-        if (e instanceof InterruptedError) throw e;
-        httpsError ??= e as AirgapError;
-        continue;
-      }
-      const body = response.status === 401 ? "" : await response.text().catch(() => "");
-      if (response.status === 401) {
-        await response.body?.cancel();
-        challenge = parseChallenges(response.headers.get("www-authenticate") ?? "")[0];
-        return candidate;
-      }
-      // Plain HTTP to a TLS port answers 400: the HTTPS failure is the real story.
-      if (httpsError !== undefined && candidate.startsWith("http:") && response.status === 400) break;
-      const api = response.headers.get("docker-distribution-api-version");
-      if (response.status === 404 || (!api && isHtml(response, body))) {
-        throw new NotARegistryError(
-          `${registry} does not look like a registry (GET ${candidate}/v2/ returned HTTP ${response.status}${
-            isHtml(response, body) ? ", an HTML page" : ""
-          })`,
-          { where: registry, status: response.status },
-        );
-      }
-      if (response.ok) return candidate;
-      throw await statusError(
-        new Response(body, { status: response.status, headers: response.headers }),
-        "GET /v2/",
-        registry,
-        { op: "ping" },
-      );
-    }
-    throw unreachable(httpsError);
+      : lookupCredential(this.registry);
+    return this.credential;
   }
+}
 
-  function unreachable(e: AirgapError | undefined): AirgapError {
-    const reason = e?.cause !== undefined ? fetchErrorText(e.cause) : e?.message ?? "no answer";
-    const context = { where: registry };
-    if (e instanceof TlsError) {
-      const hint = e.plainHttp
-        ? allowHttp ? "" : ` (for a registry without TLS, set registries."${registry}".insecure: true)`
-        : ` (to trust a private CA, set registries."${registry}".ca in airgap.yaml or use --ca-file)`;
-      return new TlsError(`cannot reach registry ${registry}: ${reason}${hint}`, context, {
-        cause: e,
-        plainHttp: e.plainHttp,
-      });
-    }
-    const temporary = e instanceof NetworkError ? e.temporary : isTemporary(e);
-    return new NetworkError(`cannot reach registry ${registry}: ${reason}`, context, { cause: e, temporary });
-  }
-
-  function baseUrl(options: RequestOptions = {}): Promise<string> {
-    if (!options.signal && settings.signal) options = { signal: settings.signal };
-    // A registry not found after the retries stays failed for the run (one cause, not one wait per image,
-    // and final: nothing retries it again); only a cancelled search is forgotten.
-    base ??= withRetries(() => pingOnce(options.signal), retryOptions(options.signal)).catch((e) => {
-      if (e instanceof InterruptedError) {
-        base = undefined;
-        throw e;
-      }
-      if (!isTemporary(e)) throw e;
-      throw new NetworkError((e as Error).message, (e as AirgapError).context, { cause: e, temporary: false });
-    });
-    return base;
-  }
-
-  async function fetchToken(scopes: string[], signal?: AbortSignal): Promise<CachedToken> {
-    const params = challenge?.params ?? {};
-    const realm = params.realm;
-    if (!realm) throw new AirgapError(`${registry}: bearer challenge without realm`, { where: registry });
-    const allScopes = [...new Set([...scopes, ...(params.scope ? params.scope.split(" ") : [])])];
-    const cred = await getCredential();
-    const url = new URL(realm);
-    if (params.service) url.searchParams.set("service", params.service);
-    const what = `${registry}: token request`;
-    // Not retried here: a failure fails the request's try, and the request's retries ask again.
-    let response: Response;
-    if (cred?.identityToken) {
-      const form = new URLSearchParams({
-        grant_type: "refresh_token",
-        refresh_token: cred.identityToken,
-        client_id: "airgap",
-        service: params.service ?? "",
-      });
-      form.set("scope", allScopes.join(" "));
-      response = await transport.send(url, { method: "POST", body: form, what, signal });
-    } else {
-      const query = new URL(url);
-      for (const s of allScopes) query.searchParams.append("scope", s);
-      const basic = cred?.username !== undefined && cred.password !== undefined
-        ? { header: basicAuthorization(cred.username, cred.password), origin: query.origin }
-        : undefined;
-      response = await transport.send(query, { what, authorization: basic, signal });
-    }
-    if (response.status >= 500 || response.status === 429 || response.status === 408) {
-      throw await statusError(response, what, registry, { op: "authenticate" });
-    }
-    if (!response.ok) {
-      const { text } = await describeErrorBody(response);
-      const who = cred ? `credentials from ${cred.origin}` : "no credentials";
-      throw new UnauthorizedError(
-        `${registry}: token request failed with HTTP ${response.status} (${who})${text ? `: ${text}` : ""}`,
-        { where: registry, status: response.status, op: "authenticate" },
-      );
-    }
-    const body = await response.json() as { token?: string; access_token?: string; expires_in?: number };
-    const token = body.token ?? body.access_token;
-    if (!token) throw new AirgapError(`${registry}: token response holds no token`);
-    const lifetime = Math.max(60, body.expires_in ?? 60) * 1000;
-    return { header: `Bearer ${token}`, expiresAt: Date.now() + lifetime - 15_000 };
-  }
-
-  async function authorization(scopes: string[], refresh: boolean, signal?: AbortSignal) {
-    if (!challenge) return undefined;
-    if (challenge.scheme === "basic") {
-      const cred = await getCredential();
-      if (cred?.username === undefined || cred.password === undefined) return undefined;
-      return basicAuthorization(cred.username, cred.password);
-    }
-    if (challenge.scheme !== "bearer") return undefined;
-    const cred = await getCredential();
-    if (cred?.registryToken) return `Bearer ${cred.registryToken}`;
-    const key = [...scopes].sort().join(" ");
-    const cached = tokens.get(key);
-    if (!refresh && cached && cached.expiresAt > Date.now()) return cached.header;
-    let pending = pendingTokens.get(key);
-    if (!pending) {
-      pending = fetchToken(scopes, signal);
-      pendingTokens.set(key, pending);
-      pending.finally(() => pendingTokens.delete(key)).catch(() => {});
-    }
-    const token = await pending;
-    tokens.set(key, token);
-    return token.header;
-  }
-
-  async function authHint(): Promise<string> {
-    const cred = await getCredential();
-    if (cred) return ` (using credentials from ${cred.origin})`;
-    // Docker Hub answers 401 for a repository that does not exist as for a private one.
-    if (registry === DOCKER_HUB) return " (no such repository, or a private one: docker login)";
-    return ` (no credentials found for ${registry}; run "docker login ${registry}" or set registries in airgap.yaml)`;
-  }
-
-  /** One try: the request, re-sent once with fresh credentials after a 401. */
-  async function attempt(req: RegistryRequest): Promise<Response> {
-    const root = await baseUrl({ signal: req.signal });
-    const url = /^https?:\/\//.test(req.path) ? req.path : `${root}${req.path}`;
-    const what = `${req.op}${req.image ? ` ${req.image}` : ""}`;
-    for (let refreshed = false;; refreshed = true) {
-      const auth = await authorization(req.scopes, refreshed, req.signal);
-      const response = await slots(() =>
-        transport.send(url, {
-          method: req.method,
-          headers: req.headers,
-          body: (req.body ? req.body() : undefined) as BodyInit | undefined,
-          authorization: auth ? { header: auth, origin: root } : undefined,
-          signal: req.signal,
-          what,
-        })
-      );
-      if (response.status === 401 && !refreshed) {
-        // A token the registry no longer takes (expired mid-run), or the first challenge.
-        const fresh = parseChallenges(response.headers.get("www-authenticate") ?? "")[0];
-        if (fresh && (fresh.scheme === "bearer" || await getCredential())) {
-          challenge = fresh;
-          await response.body?.cancel();
-          continue;
-        }
-      }
-      if (req.ok ? req.ok.includes(response.status) : response.ok) return response;
-      const hint = response.status === 401 || response.status === 403 ? await authHint() : "";
-      throw await statusError(
-        req.method === "HEAD" ? new Response(null, { status: response.status, headers: response.headers }) : response,
-        what,
-        registry,
-        { op: req.op, image: req.image },
-        hint,
-      );
-    }
-  }
-
-  async function request(req: RegistryRequest): Promise<Response> {
-    if (!req.signal && settings.signal) req = { ...req, signal: settings.signal };
-    const retry = req.retry ?? (req.method === "GET" || req.method === "HEAD");
-    // Finding the registry has its own retries: its failure is final for the request.
-    await baseUrl({ signal: req.signal });
-    return await withRetries(() => attempt(req), {
-      ...retryOptions(req.signal),
-      retryable: retry ? isTemporary : () => false,
-    });
-  }
-
+/** Create a client for one registry. */
+export function createRegistryClient(registry: string, settings: RegistrySettings = {}): RegistryClient {
+  const c = new ClientState(registry, settings);
   return {
     registry,
-    request,
-    baseUrl,
-    transport,
-    retryOptions,
-    concurrency,
+    request: (req) => request(c, req),
+    baseUrl: (options) => baseUrl(c, options),
+    transport: c.transport,
+    retryOptions: (signal) => c.retryOptions(signal),
+    concurrency: c.concurrency,
     close() {
-      transport.close();
+      c.transport.close();
     },
   };
+}
+
+/** One try at `GET /v2/` on each allowed scheme. */
+async function pingOnce(c: ClientState, signal?: AbortSignal): Promise<string> {
+  const candidates = c.allowHttp ? [`https://${c.host}`, `http://${c.host}`] : [`https://${c.host}`];
+  let httpsError: AirgapError | undefined;
+  for (const candidate of candidates) {
+    let response: Response;
+    try {
+      response = await c.transport.send(`${candidate}/v2/`, { what: `GET /v2/`, signal });
+    } catch (e) {
+      if (e instanceof InterruptedError) throw e;
+      httpsError ??= e as AirgapError;
+      continue;
+    }
+    const body = response.status === 401 ? "" : await response.text().catch(() => "");
+    if (response.status === 401) {
+      await response.body?.cancel();
+      c.challenge = parseChallenges(response.headers.get("www-authenticate") ?? "")[0];
+      return candidate;
+    }
+    // Plain HTTP to a TLS port answers 400: the HTTPS failure is the real story.
+    if (httpsError !== undefined && candidate.startsWith("http:") && response.status === 400) break;
+    const api = response.headers.get("docker-distribution-api-version");
+    if (response.status === 404 || (!api && isHtml(response, body))) {
+      throw new NotARegistryError(
+        `${c.registry} does not look like a registry (GET ${candidate}/v2/ returned HTTP ${response.status}${
+          isHtml(response, body) ? ", an HTML page" : ""
+        })`,
+        { where: c.registry, status: response.status },
+      );
+    }
+    if (response.ok) return candidate;
+    throw await statusError(
+      new Response(body, { status: response.status, headers: response.headers }),
+      "GET /v2/",
+      c.registry,
+      { op: "ping" },
+    );
+  }
+  throw unreachable(c, httpsError);
+}
+
+function unreachable(c: ClientState, e: AirgapError | undefined): AirgapError {
+  const reason = e?.cause !== undefined ? fetchErrorText(e.cause) : e?.message ?? "no answer";
+  const context = { where: c.registry };
+  if (e instanceof TlsError) {
+    const hint = e.plainHttp
+      ? c.allowHttp ? "" : ` (for a registry without TLS, set registries."${c.registry}".insecure: true)`
+      : ` (to trust a private CA, set registries."${c.registry}".ca in airgap.yaml or use --ca-file)`;
+    return new TlsError(`cannot reach registry ${c.registry}: ${reason}${hint}`, context, {
+      cause: e,
+      plainHttp: e.plainHttp,
+    });
+  }
+  const temporary = e instanceof NetworkError ? e.temporary : isTemporary(e);
+  return new NetworkError(`cannot reach registry ${c.registry}: ${reason}`, context, { cause: e, temporary });
+}
+
+function baseUrl(c: ClientState, options: RequestOptions = {}): Promise<string> {
+  if (!options.signal && c.settings.signal) options = { signal: c.settings.signal };
+  // A registry not found after the retries stays failed for the run (one cause, not one wait per image,
+  // and final: nothing retries it again); only a cancelled search is forgotten.
+  c.base ??= withRetries(() => pingOnce(c, options.signal), c.retryOptions(options.signal)).catch((e) => {
+    if (e instanceof InterruptedError) {
+      c.base = undefined;
+      throw e;
+    }
+    if (!isTemporary(e)) throw e;
+    throw new NetworkError((e as Error).message, (e as AirgapError).context, { cause: e, temporary: false });
+  });
+  return c.base;
+}
+
+async function fetchToken(c: ClientState, scopes: string[], signal?: AbortSignal): Promise<CachedToken> {
+  const params = c.challenge?.params ?? {};
+  const realm = params.realm;
+  if (!realm) throw new AirgapError(`${c.registry}: bearer challenge without realm`, { where: c.registry });
+  const allScopes = [...new Set([...scopes, ...(params.scope ? params.scope.split(" ") : [])])];
+  const cred = await c.getCredential();
+  const url = new URL(realm);
+  if (params.service) url.searchParams.set("service", params.service);
+  const what = `${c.registry}: token request`;
+  // Not retried here: a failure fails the request's try, and the request's retries ask again.
+  let response: Response;
+  if (cred?.identityToken) {
+    const form = new URLSearchParams({
+      grant_type: "refresh_token",
+      refresh_token: cred.identityToken,
+      client_id: "airgap",
+      service: params.service ?? "",
+    });
+    form.set("scope", allScopes.join(" "));
+    response = await c.transport.send(url, { method: "POST", body: form, what, signal });
+  } else {
+    const query = new URL(url);
+    for (const s of allScopes) query.searchParams.append("scope", s);
+    const basic = cred?.username !== undefined && cred.password !== undefined
+      ? { header: basicAuthorization(cred.username, cred.password), origin: query.origin }
+      : undefined;
+    response = await c.transport.send(query, { what, authorization: basic, signal });
+  }
+  if (response.status >= 500 || response.status === 429 || response.status === 408) {
+    throw await statusError(response, what, c.registry, { op: "authenticate" });
+  }
+  if (!response.ok) {
+    const { text } = await describeErrorBody(response);
+    const who = cred ? `credentials from ${cred.origin}` : "no credentials";
+    throw new UnauthorizedError(
+      `${c.registry}: token request failed with HTTP ${response.status} (${who})${text ? `: ${text}` : ""}`,
+      { where: c.registry, status: response.status, op: "authenticate" },
+    );
+  }
+  const body = await response.json() as { token?: string; access_token?: string; expires_in?: number };
+  const token = body.token ?? body.access_token;
+  if (!token) throw new AirgapError(`${c.registry}: token response holds no token`);
+  const lifetime = Math.max(60, body.expires_in ?? 60) * 1000;
+  return { header: `Bearer ${token}`, expiresAt: Date.now() + lifetime - 15_000 };
+}
+
+async function authorization(c: ClientState, scopes: string[], refresh: boolean, signal?: AbortSignal) {
+  if (!c.challenge) return undefined;
+  if (c.challenge.scheme === "basic") {
+    const cred = await c.getCredential();
+    if (cred?.username === undefined || cred.password === undefined) return undefined;
+    return basicAuthorization(cred.username, cred.password);
+  }
+  if (c.challenge.scheme !== "bearer") return undefined;
+  const cred = await c.getCredential();
+  if (cred?.registryToken) return `Bearer ${cred.registryToken}`;
+  const key = [...scopes].sort().join(" ");
+  const cached = c.tokens.get(key);
+  if (!refresh && cached && cached.expiresAt > Date.now()) return cached.header;
+  let pending = c.pendingTokens.get(key);
+  if (!pending) {
+    pending = fetchToken(c, scopes, signal);
+    c.pendingTokens.set(key, pending);
+    pending.finally(() => c.pendingTokens.delete(key)).catch(() => {});
+  }
+  const token = await pending;
+  c.tokens.set(key, token);
+  return token.header;
+}
+
+async function authHint(c: ClientState): Promise<string> {
+  const cred = await c.getCredential();
+  if (cred) return ` (using credentials from ${cred.origin})`;
+  // Docker Hub answers 401 for a repository that does not exist as for a private one.
+  if (c.registry === DOCKER_HUB) return " (no such repository, or a private one: docker login)";
+  return ` (no credentials found for ${c.registry}; run "docker login ${c.registry}" or set registries in airgap.yaml)`;
+}
+
+/** One try: the request, re-sent once with fresh credentials after a 401. */
+async function attempt(c: ClientState, req: RegistryRequest): Promise<Response> {
+  const root = await baseUrl(c, { signal: req.signal });
+  const url = /^https?:\/\//.test(req.path) ? req.path : `${root}${req.path}`;
+  const what = `${req.op}${req.image ? ` ${req.image}` : ""}`;
+  for (let refreshed = false;; refreshed = true) {
+    const auth = await authorization(c, req.scopes, refreshed, req.signal);
+    const response = await c.slots(() =>
+      c.transport.send(url, {
+        method: req.method,
+        headers: req.headers,
+        body: (req.body ? req.body() : undefined) as BodyInit | undefined,
+        authorization: auth ? { header: auth, origin: root } : undefined,
+        signal: req.signal,
+        what,
+      })
+    );
+    if (response.status === 401 && !refreshed) {
+      // A token the registry no longer takes (expired mid-run), or the first challenge.
+      const fresh = parseChallenges(response.headers.get("www-authenticate") ?? "")[0];
+      if (fresh && (fresh.scheme === "bearer" || await c.getCredential())) {
+        c.challenge = fresh;
+        await response.body?.cancel();
+        continue;
+      }
+    }
+    if (req.ok ? req.ok.includes(response.status) : response.ok) return response;
+    const hint = response.status === 401 || response.status === 403 ? await authHint(c) : "";
+    throw await statusError(
+      req.method === "HEAD" ? new Response(null, { status: response.status, headers: response.headers }) : response,
+      what,
+      c.registry,
+      { op: req.op, image: req.image },
+      hint,
+    );
+  }
+}
+
+async function request(c: ClientState, req: RegistryRequest): Promise<Response> {
+  if (!req.signal && c.settings.signal) req = { ...req, signal: c.settings.signal };
+  const retry = req.retry ?? (req.method === "GET" || req.method === "HEAD");
+  // Finding the registry has its own retries: its failure is final for the request.
+  await baseUrl(c, { signal: req.signal });
+  return await withRetries(() => attempt(c, req), {
+    ...c.retryOptions(req.signal),
+    retryable: retry ? isTemporary : () => false,
+  });
 }

@@ -84,18 +84,15 @@ function contentType(response: Response): string | undefined {
   return value ? value.split(";")[0].trim() : undefined;
 }
 
-/** Wrap a registry client as a store. */
-export function registryStore(
-  client: RegistryClient,
-  options: RegistryStoreOptions = {},
-): RegistryStore {
-  const registry = client.registry;
-  const chunkSize = options.chunkSize ?? 64 * 1024 * 1024;
+/** What a registry store keeps between calls; its operations are the functions below. */
+class RegistryState {
+  readonly registry: string;
+  readonly chunkSize: number;
   /** Repositories known to hold a blob: candidates for cross-repository mounts. */
-  const holders = new Map<string, Set<string>>();
+  readonly holders = new Map<string, Set<string>>();
   /** Uploads in flight, by digest: later pushes of the same blob wait and mount. */
-  const uploading = new Map<string, Promise<void>>();
-  const stats: RegistryStats = {
+  readonly uploading = new Map<string, Promise<void>>();
+  readonly stats: RegistryStats = {
     blobsFetched: 0,
     bytesFetched: 0,
     blobsPushed: 0,
@@ -105,441 +102,483 @@ export function registryStore(
     manifestsPushed: 0,
   };
 
-  const remember = (digest: string, repo: string) => {
-    let set = holders.get(digest);
-    if (!set) holders.set(digest, set = new Set());
+  constructor(readonly client: RegistryClient, readonly options: RegistryStoreOptions) {
+    this.registry = client.registry;
+    this.chunkSize = options.chunkSize ?? 64 * 1024 * 1024;
+  }
+
+  remember(digest: string, repo: string) {
+    let set = this.holders.get(digest);
+    if (!set) this.holders.set(digest, set = new Set());
     set.add(repo);
-  };
-  const label = (repo: string, ref?: string) =>
-    `${registry}/${repo}${ref ? (ref.includes(":") ? `@${ref}` : `:${ref}`) : ""}`;
-  const kind = (desc: Descriptor) => isManifestType(desc.mediaType) ? "manifests" : "blobs";
-
-  async function exists(repo: string, desc: Descriptor, options: StoreOptions = {}): Promise<boolean> {
-    if (holders.get(desc.digest)?.has(repo)) return true;
-    const response = await client.request({
-      method: "HEAD",
-      path: `/v2/${repo}/${kind(desc)}/${desc.digest}`,
-      scopes: [pull(repo)],
-      headers: kind(desc) === "manifests" ? { accept: `${desc.mediaType}, ${ACCEPT}` } : {},
-      ok: [200, 404],
-      op: "check",
-      image: label(repo, desc.digest),
-      signal: options.signal,
-    });
-    await response.body?.cancel();
-    if (response.status === 200) {
-      remember(desc.digest, repo);
-      return true;
-    }
-    return false;
   }
 
-  /**
-   * A verified download that resumes with `Range` where a connection broke,
-   * so the hash runs on over both parts (see transport/resume.ts).
-   */
-  async function fetch(
-    repo: string,
-    desc: Descriptor,
-    options: StoreOptions = {},
-  ): Promise<ReadableStream<Uint8Array>> {
-    const what = label(repo, desc.digest);
-    const op = `fetch ${kind(desc) === "manifests" ? "manifest" : "blob"}`;
-    const get = (headers: Record<string, string>, ok?: number[]) =>
-      client.request({
-        method: "GET",
-        path: `/v2/${repo}/${kind(desc)}/${desc.digest}`,
-        scopes: [pull(repo)],
-        headers: kind(desc) === "manifests" ? { accept: `${desc.mediaType}, ${ACCEPT}`, ...headers } : headers,
-        ok,
-        op,
-        image: what,
-        signal: options.signal,
-      });
-    const response = await get({});
-    if (!response.body) throw new AirgapError(`fetch ${what}: empty response`);
-    stats.blobsFetched++;
-    const body = resumableBody(response.body, desc.size, (offset) => get({ range: `bytes=${offset}-` }, [200, 206]), {
-      ...client.retryOptions(options.signal),
-      what: `${op} ${what}`,
-    });
-    return verifiedByteStream(body, desc, what, (bytes) => (stats.bytesFetched += bytes));
+  label(repo: string, ref?: string) {
+    return `${this.registry}/${repo}${ref ? (ref.includes(":") ? `@${ref}` : `:${ref}`) : ""}`;
   }
+}
 
-  async function fetchFrom(
-    repo: string,
-    desc: Descriptor,
-    offset: number,
-    options: StoreOptions = {},
-  ): Promise<ReadableStream<Uint8Array> | undefined> {
-    const what = label(repo, desc.digest);
-    const get = (at: number) =>
-      client.request({
-        method: "GET",
-        path: `/v2/${repo}/blobs/${desc.digest}`,
-        scopes: [pull(repo)],
-        headers: { range: `bytes=${at}-` },
-        ok: [200, 206],
-        op: "resume blob",
-        image: what,
-        signal: options.signal,
-      });
-    const response = await get(offset);
-    const range = response.headers.get("content-range");
-    if (response.status !== 206 || !range?.startsWith(`bytes ${offset}-`) || !response.body) {
-      await response.body?.cancel();
-      return undefined;
-    }
-    stats.blobsFetched++;
-    return resumableBody(response.body, desc.size - offset, get, {
-      ...client.retryOptions(options.signal),
-      what: `resume blob ${what}`,
-      startsAt: offset,
-    }).pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          stats.bytesFetched += chunk.byteLength;
-          controller.enqueue(chunk);
-        },
-      }),
-    );
-  }
+const kind = (desc: Descriptor) => isManifestType(desc.mediaType) ? "manifests" : "blobs";
 
-  async function head(repo: string, reference: string, options: StoreOptions = {}): Promise<Descriptor | undefined> {
-    const response = await client.request({
-      method: "HEAD",
-      path: `/v2/${repo}/manifests/${reference}`,
-      scopes: [pull(repo)],
-      headers: { accept: ACCEPT },
-      ok: [200, 404],
-      op: "resolve",
-      image: label(repo, reference),
-      signal: options.signal,
-    });
-    await response.body?.cancel();
-    if (response.status === 404) return undefined;
-    const digest = response.headers.get("docker-content-digest");
-    const size = Number(response.headers.get("content-length"));
-    const mediaType = contentType(response);
-    if (!digest || !isValidDigest(digest) || !Number.isSafeInteger(size) || !isManifestType(mediaType)) {
-      return undefined; // not enough to go on: the caller GETs instead
-    }
-    return { mediaType: mediaType!, digest, size };
-  }
-
-  /**
-   * GET a manifest by tag or digest and check its bytes (the pinned digest,
-   * and `Docker-Content-Digest` when sent). A broken body is asked for again
-   * under the retry policy; bytes that do not match are fetched once more.
-   */
-  async function resolve(repo: string, reference: string, options: StoreOptions = {}): Promise<ResolvedManifest> {
-    const what = label(repo, reference);
-    let mismatches = 0;
-    try {
-      return await withRetries(() => resolveOnce(repo, reference, what, options), {
-        ...client.retryOptions(options.signal),
-        retryable: (e) => isTemporary(e) || (e instanceof DigestMismatchError && mismatches++ === 0),
-      });
-    } catch (e) {
-      if (e instanceof NotFoundError) {
-        throw new NotFoundError(`${what} not found (${e.context.code ?? "HTTP 404"})`, e.context, { cause: e });
-      }
-      throw e;
-    }
-  }
-
-  async function resolveOnce(
-    repo: string,
-    reference: string,
-    what: string,
-    options: StoreOptions,
-  ): Promise<ResolvedManifest> {
-    const response = await client.request({
-      method: "GET",
-      path: `/v2/${repo}/manifests/${reference}`,
-      scopes: [pull(repo)],
-      headers: { accept: ACCEPT },
-      op: "fetch manifest",
-      image: what,
-      signal: options.signal,
-      retry: false, // the caller retries the request and the body together
-    });
-    let bytes: Uint8Array;
-    try {
-      bytes = await readAll(response.body!, MAX_MANIFEST_SIZE);
-    } catch (e) {
-      throw withContext(e, `fetch manifest ${what}`);
-    }
-    const pinned = isValidDigest(reference) ? reference : undefined;
-    const algorithm = pinned ? digestAlgorithm(pinned) : "sha256";
-    const digest = digestOf(bytes, algorithm);
-    if (pinned && digest !== pinned) {
-      throw new DigestMismatchError(`fetch manifest ${what}: digest mismatch: got ${digest}`, { image: what });
-    }
-    const announced = response.headers.get("docker-content-digest");
-    if (announced && announced.startsWith(`${algorithm}:`) && announced !== digest) {
-      throw new DigestMismatchError(
-        `fetch manifest ${what}: registry announced ${announced} but the bytes hash to ${digest}`,
-        { image: what },
-      );
-    }
-    const parsed = parseManifest(bytes, contentType(response), what);
-    stats.bytesFetched += bytes.byteLength;
-    return { descriptor: { mediaType: parsed.mediaType, digest, size: bytes.byteLength }, bytes };
-  }
-
-  async function putManifest(
-    repo: string,
-    reference: string,
-    desc: Descriptor,
-    bytes: Uint8Array,
-    options: StoreOptions = {},
-  ) {
-    const response = await client.request({
-      method: "PUT",
-      path: `/v2/${repo}/manifests/${reference}`,
-      scopes: [push(repo)],
-      headers: { "content-type": desc.mediaType },
-      body: () => bytes,
-      op: "push manifest",
-      image: label(repo, reference),
-      retry: true, // the same bytes again: safe to repeat
-      signal: options.signal,
-    }).catch((e) => Promise.reject(refusedManifest(e)));
-    await response.body?.cancel();
-    const announced = response.headers.get("docker-content-digest");
-    if (
-      announced && announced.startsWith("sha256:") && desc.digest.startsWith("sha256:") && announced !== desc.digest
-    ) {
-      throw new AirgapError(
-        `push manifest ${label(repo, reference)}: registry stored it as ${announced}, expected ${desc.digest}`,
-      );
-    }
-    stats.manifestsPushed++;
-  }
-
-  function absolute(location: string | null, base: string, what: string): URL {
-    if (!location) throw new AirgapError(`${what}: registry gave no upload location`);
-    return new URL(location, base);
-  }
-
-  async function startUpload(repo: string, desc: Descriptor, signal: AbortSignal | undefined, from?: string) {
-    const what = label(repo, desc.digest);
-    const query = from ? `?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(from)}` : "";
-    const response = await client.request({
-      method: "POST",
-      path: `/v2/${repo}/blobs/uploads/${query}`,
-      scopes: from ? [push(repo), pull(from)] : [push(repo)],
-      ok: [201, 202],
-      op: from ? "mount blob" : "start upload",
-      image: what,
-      signal,
-    });
-    await response.body?.cancel();
-    if (response.status === 201) return { mounted: true as const };
-    return {
-      mounted: false as const,
-      location: absolute(response.headers.get("location"), await client.baseUrl({ signal }), what),
-    };
-  }
-
-  async function uploadMonolithic(
-    repo: string,
-    desc: Descriptor,
-    content: Content,
-    location: URL,
-    signal: AbortSignal | undefined,
-  ) {
-    const url = new URL(location);
-    url.searchParams.set("digest", desc.digest);
-    const stream = ensureVerified(await openContent(content), desc, label(repo, desc.digest));
-    const counted = observeBytes(stream, (n) => (stats.bytesPushed += n), desc.digest);
-    const response = await client.request({
-      method: "PUT",
-      path: url.href,
-      scopes: [push(repo)],
-      headers: { "content-type": "application/octet-stream", "content-length": String(desc.size) },
-      body: () => counted,
-      ok: [201, 204],
-      op: "upload blob",
-      image: label(repo, desc.digest),
-      signal,
-    });
-    await response.body?.cancel();
-  }
-
-  async function uploadChunked(
-    repo: string,
-    desc: Descriptor,
-    content: Content,
-    location: URL,
-    signal: AbortSignal | undefined,
-  ) {
-    const what = label(repo, desc.digest);
-    const base = await client.baseUrl({ signal });
-    const reader = ensureVerified(await openContent(content), desc, what).getReader();
-    let offset = 0;
-    let pending: Uint8Array[] = [];
-    let pendingSize = 0;
-    const flush = async () => {
-      if (pendingSize === 0) return;
-      const chunk = new Uint8Array(pendingSize);
-      let at = 0;
-      for (const p of pending) {
-        chunk.set(p, at);
-        at += p.byteLength;
-      }
-      pending = [];
-      pendingSize = 0;
-      const response = await client.request({
-        method: "PATCH",
-        path: location.href,
-        scopes: [push(repo)],
-        headers: {
-          "content-type": "application/octet-stream",
-          "content-range": `${offset}-${offset + chunk.byteLength - 1}`,
-          "content-length": String(chunk.byteLength),
-        },
-        body: () => chunk,
-        ok: [202, 204],
-        op: "upload chunk",
-        image: what,
-        signal,
-      });
-      await response.body?.cancel();
-      offset += chunk.byteLength;
-      stats.bytesPushed += chunk.byteLength;
-      location = absolute(response.headers.get("location"), base, what);
-    };
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      pending.push(value);
-      pendingSize += value.byteLength;
-      if (pendingSize >= chunkSize) await flush();
-    }
-    await flush();
-    const url = new URL(location);
-    url.searchParams.set("digest", desc.digest);
-    const response = await client.request({
-      method: "PUT",
-      path: url.href,
-      scopes: [push(repo)],
-      headers: { "content-length": "0" },
-      ok: [201, 204],
-      op: "finish upload",
-      image: what,
-      signal,
-    });
-    await response.body?.cancel();
-  }
-
-  /**
-   * One upload session from start to finish. A session that failed holds an
-   * unknown part of the bytes, so the unit a retry repeats is the session.
-   */
-  async function uploadSession(repo: string, desc: Descriptor, content: Content, signal?: AbortSignal) {
-    let session = await startUpload(repo, desc, signal);
-    if (session.mounted) return;
-    if (options.chunkedUploads) return await uploadChunked(repo, desc, content, session.location, signal);
-    try {
-      await uploadMonolithic(repo, desc, content, session.location, signal);
-    } catch (e) {
-      const status = e instanceof AirgapError ? e.context.status : undefined;
-      if (typeof content !== "function" || ![400, 405, 413, 416, 501].includes(status ?? 0)) throw e;
-      // Some registries and proxies refuse one large PUT: send it in chunks.
-      session = await startUpload(repo, desc, signal);
-      if (session.mounted) return;
-      await uploadChunked(repo, desc, content, session.location, signal);
-    }
-  }
-
-  async function pushBlob(
-    repo: string,
-    desc: Descriptor,
-    content: Content,
-    signal?: AbortSignal,
-  ): Promise<PushOutcome> {
-    // Pushes of one digest queue up, registered before the first await, so
-    // the second waits for the first and mounts instead of uploading again.
-    const earlier = uploading.get(desc.digest);
-    let done!: () => void;
-    const mine = new Promise<void>((resolve) => (done = resolve));
-    uploading.set(desc.digest, mine);
-    try {
-      if (earlier) await earlier;
-      if (await exists(repo, desc, { signal })) {
-        stats.blobsSkipped++;
-        return "exists";
-      }
-      const from = [...(holders.get(desc.digest) ?? [])].find((r) => r !== repo);
-      if (from) {
-        const mount = await startUpload(repo, desc, signal, from).catch(() => undefined); // refused: upload instead
-        if (mount?.mounted) {
-          remember(desc.digest, repo);
-          stats.blobsMounted++;
-          return "mounted";
-        }
-      }
-      // Content is bytes in memory or a stream that opens anew: a new session can resend it.
-      await withRetries(() => uploadSession(repo, desc, content, signal), client.retryOptions(signal));
-      remember(desc.digest, repo);
-      stats.blobsPushed++;
-      return "pushed";
-    } finally {
-      if (uploading.get(desc.digest) === mine) uploading.delete(desc.digest);
-      done();
-    }
-  }
-
+/** Wrap a registry client as a store. */
+export function registryStore(client: RegistryClient, options: RegistryStoreOptions = {}): RegistryStore {
+  const s = new RegistryState(client, options);
   return {
-    description: `registry ${registry}`,
+    description: `registry ${s.registry}`,
     client,
-    stats,
+    stats: s.stats,
     concurrency: options.concurrency ?? client.concurrency,
     verifiesGraphs: true,
-    exists,
-    fetch,
-    fetchFrom,
-    head,
-    resolve,
-    async push(repo, desc, content, options) {
-      if (isManifestType(desc.mediaType) && content instanceof Uint8Array) {
-        if (await exists(repo, desc, options)) return "exists";
-        await putManifest(repo, desc.digest, desc, content, options);
-        remember(desc.digest, repo);
-        return "pushed";
-      }
-      return await pushBlob(repo, desc, content, options?.signal);
-    },
+    exists: (repo, desc, options) => exists(s, repo, desc, options),
+    fetch: (repo, desc, options) => fetchBlob(s, repo, desc, options),
+    fetchFrom: (repo, desc, offset, options) => fetchFrom(s, repo, desc, offset, options),
+    head: (repo, reference, options) => headManifest(s, repo, reference, options),
+    resolve: (repo, reference, options) => resolveManifest(s, repo, reference, options),
+    push: (repo, desc, content, options) => pushContent(s, repo, desc, content, options),
     async tag(repo, tag, desc, bytes, options) {
-      await putManifest(repo, tag, desc, bytes, options);
+      await putManifest(s, repo, tag, desc, bytes, options);
     },
-    async listTags(repo, options = {}) {
-      const tags: string[] = [];
-      let path: string | undefined = `/v2/${repo}/tags/list?n=1000`;
-      while (path) {
-        const response: Response = await client.request({
-          method: "GET",
-          path,
-          scopes: [pull(repo)],
-          op: "list tags",
-          image: `${registry}/${repo}`,
-          signal: options.signal,
-        });
-        const body = await response.json() as { tags?: string[] | null };
-        tags.push(...(body.tags ?? []));
-        const link = response.headers.get("link");
-        const next = link?.match(/<([^>]+)>\s*;\s*rel="?next"?/);
-        path = next ? new URL(next[1], await client.baseUrl(options)).href : undefined;
-      }
-      return tags;
-    },
+    listTags: (repo, options) => listTags(s, repo, options),
     close() {
       client.close();
       return Promise.resolve();
     },
   };
+}
+
+async function exists(s: RegistryState, repo: string, desc: Descriptor, options: StoreOptions = {}): Promise<boolean> {
+  if (s.holders.get(desc.digest)?.has(repo)) return true;
+  const response = await s.client.request({
+    method: "HEAD",
+    path: `/v2/${repo}/${kind(desc)}/${desc.digest}`,
+    scopes: [pull(repo)],
+    headers: kind(desc) === "manifests" ? { accept: `${desc.mediaType}, ${ACCEPT}` } : {},
+    ok: [200, 404],
+    op: "check",
+    image: s.label(repo, desc.digest),
+    signal: options.signal,
+  });
+  await response.body?.cancel();
+  if (response.status === 200) {
+    s.remember(desc.digest, repo);
+    return true;
+  }
+  return false;
+}
+
+/**
+ * A verified download that resumes with `Range` where a connection broke,
+ * so the hash runs on over both parts (see transport/resume.ts).
+ */
+async function fetchBlob(
+  s: RegistryState,
+  repo: string,
+  desc: Descriptor,
+  options: StoreOptions = {},
+): Promise<ReadableStream<Uint8Array>> {
+  const what = s.label(repo, desc.digest);
+  const op = `fetch ${kind(desc) === "manifests" ? "manifest" : "blob"}`;
+  const get = (headers: Record<string, string>, ok?: number[]) =>
+    s.client.request({
+      method: "GET",
+      path: `/v2/${repo}/${kind(desc)}/${desc.digest}`,
+      scopes: [pull(repo)],
+      headers: kind(desc) === "manifests" ? { accept: `${desc.mediaType}, ${ACCEPT}`, ...headers } : headers,
+      ok,
+      op,
+      image: what,
+      signal: options.signal,
+    });
+  const response = await get({});
+  if (!response.body) throw new AirgapError(`fetch ${what}: empty response`);
+  s.stats.blobsFetched++;
+  const body = resumableBody(response.body, desc.size, (offset) => get({ range: `bytes=${offset}-` }, [200, 206]), {
+    ...s.client.retryOptions(options.signal),
+    what: `${op} ${what}`,
+  });
+  return verifiedByteStream(body, desc, what, (bytes) => (s.stats.bytesFetched += bytes));
+}
+
+async function fetchFrom(
+  s: RegistryState,
+  repo: string,
+  desc: Descriptor,
+  offset: number,
+  options: StoreOptions = {},
+): Promise<ReadableStream<Uint8Array> | undefined> {
+  const what = s.label(repo, desc.digest);
+  const get = (at: number) =>
+    s.client.request({
+      method: "GET",
+      path: `/v2/${repo}/blobs/${desc.digest}`,
+      scopes: [pull(repo)],
+      headers: { range: `bytes=${at}-` },
+      ok: [200, 206],
+      op: "resume blob",
+      image: what,
+      signal: options.signal,
+    });
+  const response = await get(offset);
+  const range = response.headers.get("content-range");
+  if (response.status !== 206 || !range?.startsWith(`bytes ${offset}-`) || !response.body) {
+    await response.body?.cancel();
+    return undefined;
+  }
+  s.stats.blobsFetched++;
+  return resumableBody(response.body, desc.size - offset, get, {
+    ...s.client.retryOptions(options.signal),
+    what: `resume blob ${what}`,
+    startsAt: offset,
+  }).pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        s.stats.bytesFetched += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+async function headManifest(
+  s: RegistryState,
+  repo: string,
+  reference: string,
+  options: StoreOptions = {},
+): Promise<Descriptor | undefined> {
+  const response = await s.client.request({
+    method: "HEAD",
+    path: `/v2/${repo}/manifests/${reference}`,
+    scopes: [pull(repo)],
+    headers: { accept: ACCEPT },
+    ok: [200, 404],
+    op: "resolve",
+    image: s.label(repo, reference),
+    signal: options.signal,
+  });
+  await response.body?.cancel();
+  if (response.status === 404) return undefined;
+  const digest = response.headers.get("docker-content-digest");
+  const size = Number(response.headers.get("content-length"));
+  const mediaType = contentType(response);
+  if (!digest || !isValidDigest(digest) || !Number.isSafeInteger(size) || !isManifestType(mediaType)) {
+    return undefined; // not enough to go on: the caller GETs instead
+  }
+  return { mediaType: mediaType!, digest, size };
+}
+
+/**
+ * GET a manifest by tag or digest and check its bytes (the pinned digest,
+ * and `Docker-Content-Digest` when sent). A broken body is asked for again
+ * under the retry policy; bytes that do not match are fetched once more.
+ */
+async function resolveManifest(
+  s: RegistryState,
+  repo: string,
+  reference: string,
+  options: StoreOptions = {},
+): Promise<ResolvedManifest> {
+  const what = s.label(repo, reference);
+  let mismatches = 0;
+  try {
+    return await withRetries(() => resolveOnce(s, repo, reference, what, options), {
+      ...s.client.retryOptions(options.signal),
+      retryable: (e) => isTemporary(e) || (e instanceof DigestMismatchError && mismatches++ === 0),
+    });
+  } catch (e) {
+    if (e instanceof NotFoundError) {
+      throw new NotFoundError(`${what} not found (${e.context.code ?? "HTTP 404"})`, e.context, { cause: e });
+    }
+    throw e;
+  }
+}
+
+async function resolveOnce(
+  s: RegistryState,
+  repo: string,
+  reference: string,
+  what: string,
+  options: StoreOptions,
+): Promise<ResolvedManifest> {
+  const response = await s.client.request({
+    method: "GET",
+    path: `/v2/${repo}/manifests/${reference}`,
+    scopes: [pull(repo)],
+    headers: { accept: ACCEPT },
+    op: "fetch manifest",
+    image: what,
+    signal: options.signal,
+    retry: false, // the caller retries the request and the body together
+  });
+  let bytes: Uint8Array;
+  try {
+    bytes = await readAll(response.body!, MAX_MANIFEST_SIZE);
+  } catch (e) {
+    throw withContext(e, `fetch manifest ${what}`);
+  }
+  const pinned = isValidDigest(reference) ? reference : undefined;
+  const algorithm = pinned ? digestAlgorithm(pinned) : "sha256";
+  const digest = digestOf(bytes, algorithm);
+  if (pinned && digest !== pinned) {
+    throw new DigestMismatchError(`fetch manifest ${what}: digest mismatch: got ${digest}`, { image: what });
+  }
+  const announced = response.headers.get("docker-content-digest");
+  if (announced && announced.startsWith(`${algorithm}:`) && announced !== digest) {
+    throw new DigestMismatchError(
+      `fetch manifest ${what}: registry announced ${announced} but the bytes hash to ${digest}`,
+      { image: what },
+    );
+  }
+  const parsed = parseManifest(bytes, contentType(response), what);
+  s.stats.bytesFetched += bytes.byteLength;
+  return { descriptor: { mediaType: parsed.mediaType, digest, size: bytes.byteLength }, bytes };
+}
+
+async function putManifest(
+  s: RegistryState,
+  repo: string,
+  reference: string,
+  desc: Descriptor,
+  bytes: Uint8Array,
+  options: StoreOptions = {},
+) {
+  const response = await s.client.request({
+    method: "PUT",
+    path: `/v2/${repo}/manifests/${reference}`,
+    scopes: [push(repo)],
+    headers: { "content-type": desc.mediaType },
+    body: () => bytes,
+    op: "push manifest",
+    image: s.label(repo, reference),
+    retry: true, // the same bytes again: safe to repeat
+    signal: options.signal,
+  }).catch((e) => Promise.reject(refusedManifest(e)));
+  await response.body?.cancel();
+  const announced = response.headers.get("docker-content-digest");
+  if (
+    announced && announced.startsWith("sha256:") && desc.digest.startsWith("sha256:") && announced !== desc.digest
+  ) {
+    throw new AirgapError(
+      `push manifest ${s.label(repo, reference)}: registry stored it as ${announced}, expected ${desc.digest}`,
+    );
+  }
+  s.stats.manifestsPushed++;
+}
+
+function absolute(location: string | null, base: string, what: string): URL {
+  if (!location) throw new AirgapError(`${what}: registry gave no upload location`);
+  return new URL(location, base);
+}
+
+async function startUpload(
+  s: RegistryState,
+  repo: string,
+  desc: Descriptor,
+  signal: AbortSignal | undefined,
+  from?: string,
+) {
+  const what = s.label(repo, desc.digest);
+  const query = from ? `?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(from)}` : "";
+  const response = await s.client.request({
+    method: "POST",
+    path: `/v2/${repo}/blobs/uploads/${query}`,
+    scopes: from ? [push(repo), pull(from)] : [push(repo)],
+    ok: [201, 202],
+    op: from ? "mount blob" : "start upload",
+    image: what,
+    signal,
+  });
+  await response.body?.cancel();
+  if (response.status === 201) return { mounted: true as const };
+  return {
+    mounted: false as const,
+    location: absolute(response.headers.get("location"), await s.client.baseUrl({ signal }), what),
+  };
+}
+
+/** A blob to upload: where, what, and the content (a stream opens anew for each session). */
+interface BlobUpload {
+  repo: string;
+  desc: Descriptor;
+  content: Content;
+  signal?: AbortSignal;
+}
+
+async function uploadMonolithic(s: RegistryState, blob: BlobUpload, location: URL) {
+  const { repo, desc, content, signal } = blob;
+  const url = new URL(location);
+  url.searchParams.set("digest", desc.digest);
+  const stream = ensureVerified(await openContent(content), desc, s.label(repo, desc.digest));
+  const counted = observeBytes(stream, (n) => (s.stats.bytesPushed += n));
+  const response = await s.client.request({
+    method: "PUT",
+    path: url.href,
+    scopes: [push(repo)],
+    headers: { "content-type": "application/octet-stream", "content-length": String(desc.size) },
+    body: () => counted,
+    ok: [201, 204],
+    op: "upload blob",
+    image: s.label(repo, desc.digest),
+    signal,
+  });
+  await response.body?.cancel();
+}
+
+async function uploadChunked(s: RegistryState, blob: BlobUpload, location: URL) {
+  const { repo, desc, content, signal } = blob;
+  const what = s.label(repo, desc.digest);
+  const base = await s.client.baseUrl({ signal });
+  const reader = ensureVerified(await openContent(content), desc, what).getReader();
+  let offset = 0;
+  let pending: Uint8Array[] = [];
+  let pendingSize = 0;
+  const flush = async () => {
+    if (pendingSize === 0) return;
+    const chunk = new Uint8Array(pendingSize);
+    let at = 0;
+    for (const p of pending) {
+      chunk.set(p, at);
+      at += p.byteLength;
+    }
+    pending = [];
+    pendingSize = 0;
+    const response = await s.client.request({
+      method: "PATCH",
+      path: location.href,
+      scopes: [push(repo)],
+      headers: {
+        "content-type": "application/octet-stream",
+        "content-range": `${offset}-${offset + chunk.byteLength - 1}`,
+        "content-length": String(chunk.byteLength),
+      },
+      body: () => chunk,
+      ok: [202, 204],
+      op: "upload chunk",
+      image: what,
+      signal,
+    });
+    await response.body?.cancel();
+    offset += chunk.byteLength;
+    s.stats.bytesPushed += chunk.byteLength;
+    location = absolute(response.headers.get("location"), base, what);
+  };
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    pending.push(value);
+    pendingSize += value.byteLength;
+    if (pendingSize >= s.chunkSize) await flush();
+  }
+  await flush();
+  const url = new URL(location);
+  url.searchParams.set("digest", desc.digest);
+  const response = await s.client.request({
+    method: "PUT",
+    path: url.href,
+    scopes: [push(repo)],
+    headers: { "content-length": "0" },
+    ok: [201, 204],
+    op: "finish upload",
+    image: what,
+    signal,
+  });
+  await response.body?.cancel();
+}
+
+/**
+ * One upload session from start to finish. A session that failed holds an
+ * unknown part of the bytes, so the unit a retry repeats is the session.
+ */
+async function uploadSession(s: RegistryState, repo: string, desc: Descriptor, content: Content, signal?: AbortSignal) {
+  const blob: BlobUpload = { repo, desc, content, signal };
+  let session = await startUpload(s, repo, desc, signal);
+  if (session.mounted) return;
+  if (s.options.chunkedUploads) return await uploadChunked(s, blob, session.location);
+  try {
+    await uploadMonolithic(s, blob, session.location);
+  } catch (e) {
+    const status = e instanceof AirgapError ? e.context.status : undefined;
+    if (typeof content !== "function" || ![400, 405, 413, 416, 501].includes(status ?? 0)) throw e;
+    // Some registries and proxies refuse one large PUT: send it in chunks.
+    session = await startUpload(s, repo, desc, signal);
+    if (session.mounted) return;
+    await uploadChunked(s, blob, session.location);
+  }
+}
+
+async function pushBlob(
+  s: RegistryState,
+  repo: string,
+  desc: Descriptor,
+  content: Content,
+  signal?: AbortSignal,
+): Promise<PushOutcome> {
+  // Pushes of one digest queue up, registered before the first await, so
+  // the second waits for the first and mounts instead of uploading again.
+  const earlier = s.uploading.get(desc.digest);
+  let done!: () => void;
+  const mine = new Promise<void>((resolve) => (done = resolve));
+  s.uploading.set(desc.digest, mine);
+  try {
+    if (earlier) await earlier;
+    if (await exists(s, repo, desc, { signal })) {
+      s.stats.blobsSkipped++;
+      return "exists";
+    }
+    const from = [...(s.holders.get(desc.digest) ?? [])].find((r) => r !== repo);
+    if (from) {
+      const mount = await startUpload(s, repo, desc, signal, from).catch(() => undefined); // refused: upload instead
+      if (mount?.mounted) {
+        s.remember(desc.digest, repo);
+        s.stats.blobsMounted++;
+        return "mounted";
+      }
+    }
+    // Content is bytes in memory or a stream that opens anew: a new session can resend it.
+    await withRetries(() => uploadSession(s, repo, desc, content, signal), s.client.retryOptions(signal));
+    s.remember(desc.digest, repo);
+    s.stats.blobsPushed++;
+    return "pushed";
+  } finally {
+    if (s.uploading.get(desc.digest) === mine) s.uploading.delete(desc.digest);
+    done();
+  }
+}
+
+async function pushContent(
+  s: RegistryState,
+  repo: string,
+  desc: Descriptor,
+  content: Content,
+  options?: StoreOptions,
+): Promise<PushOutcome> {
+  if (isManifestType(desc.mediaType) && content instanceof Uint8Array) {
+    if (await exists(s, repo, desc, options)) return "exists";
+    await putManifest(s, repo, desc.digest, desc, content, options);
+    s.remember(desc.digest, repo);
+    return "pushed";
+  }
+  return await pushBlob(s, repo, desc, content, options?.signal);
+}
+
+async function listTags(s: RegistryState, repo: string, options: StoreOptions = {}): Promise<string[]> {
+  const tags: string[] = [];
+  let path: string | undefined = `/v2/${repo}/tags/list?n=1000`;
+  while (path) {
+    const response: Response = await s.client.request({
+      method: "GET",
+      path,
+      scopes: [pull(repo)],
+      op: "list tags",
+      image: `${s.registry}/${repo}`,
+      signal: options.signal,
+    });
+    const body = await response.json() as { tags?: string[] | null };
+    tags.push(...(body.tags ?? []));
+    const link = response.headers.get("link");
+    const next = link?.match(/<([^>]+)>\s*;\s*rel="?next"?/);
+    path = next ? new URL(next[1], await s.client.baseUrl(options)).href : undefined;
+  }
+  return tags;
 }
 
 /** The registry's final no to a manifest (HTTP 500 after the retries, or MANIFEST_INVALID), as its own type. */

@@ -29,7 +29,14 @@
 import { AirgapError, errorMessage } from "../../errors.ts";
 import { children, type Descriptor, type Manifest, MAX_MANIFEST_SIZE, parseManifest } from "../../oci/manifest.ts";
 import { isManifestType } from "../../oci/media.ts";
-import { DOCKER_HUB, normaliseRegistryHost, parseReference, type Reference, targetReference } from "../../ref.ts";
+import {
+  DOCKER_HUB,
+  normaliseRegistryHost,
+  parseReference,
+  type Reference,
+  splitReference,
+  targetReference,
+} from "../../ref.ts";
 import type { ArchiveReader } from "../archive.ts";
 import type { CacheStore } from "../cache.ts";
 import { readAll, type Store } from "../types.ts";
@@ -88,24 +95,6 @@ function servedPath(ref: Reference): string {
   return isValidRepositoryName(qualified) ? qualified : ref.repository;
 }
 
-/** Split `repo[:tag][@digest]` without any normalisation. */
-function splitName(text: string): { repository: string; tag?: string; digest?: string } {
-  let rest = text;
-  let digest: string | undefined;
-  const at = rest.indexOf("@");
-  if (at !== -1) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(":");
-  if (colon > rest.lastIndexOf("/")) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-  }
-  return { repository: rest, tag, digest };
-}
-
 /** Serve images under their own names (Docker Hub's host left out). See the module documentation. */
 export function sourceNaming(): Naming {
   return {
@@ -143,7 +132,7 @@ export function registryNaming(registry: string, prefix = ""): Naming {
       let entry = image.entry;
       if (entry === undefined) {
         if (image.name.startsWith(`${host}/`)) {
-          const { repository, tag } = splitName(image.name.slice(host.length + 1));
+          const { name: repository, tag } = splitReference(image.name.slice(host.length + 1));
           return checked({ repository, tag }, image.name);
         }
         const ref = parseReference(image.name);
@@ -233,33 +222,91 @@ const plain = (d: Descriptor): Descriptor => ({ mediaType: d.mediaType, digest: 
  * graph is read from the store on first use (manifests only) and cached.
  */
 export function createCatalog(store: Store, images: StoredImage[], naming: Naming = sourceNaming()): Catalog {
-  const repositories = new Map<string, RepositoryState>();
-  const warnings: string[] = [];
-  const infos = new Map<string, Promise<ManifestInfo | undefined>>();
-
-  const state = (repository: string): RepositoryState => {
-    let repo = repositories.get(repository);
-    if (!repo) {
-      repo = { tags: new Map(), roots: [], manifests: new Map(), blobs: new Map(), names: new Map() };
-      repositories.set(repository, repo);
-    }
-    return repo;
+  const c: CatalogState = { store, repositories: new Map(), warnings: [], infos: new Map() };
+  const { repositories, warnings } = c;
+  placeImages(c, images, naming);
+  return {
+    naming,
+    warnings,
+    repositories: () => [...repositories.keys()].sort(compare),
+    find(name, ns) {
+      const canonical = naming.canonical(name, ns);
+      const candidates = ns ? [canonical, name] : [name, canonical];
+      return candidates.find((candidate) => repositories.has(candidate));
+    },
+    tags: (repository) => [...(repositories.get(repository)?.tags.keys() ?? [])].sort(compare),
+    tagged: (repository, tag) => repositories.get(repository)?.tags.get(tag),
+    async manifest(repository, digest) {
+      return (await walked(c, repository))?.manifests.get(digest);
+    },
+    async blob(repository, digest) {
+      const repo = await walked(c, repository);
+      return repo?.blobs.get(digest) ?? repo?.manifests.get(digest);
+    },
+    link(repository, desc, name) {
+      const repo = state(c, repository);
+      (isManifestType(desc.mediaType) ? repo.manifests : repo.blobs).set(desc.digest, plain(desc));
+      if (name !== undefined) repo.names.set(name, { digest: desc.digest });
+    },
+    setTag(repository, tag, desc, name) {
+      const repo = state(c, repository);
+      repo.manifests.set(desc.digest, plain(desc));
+      repo.tags.set(tag, plain(desc));
+      if (name !== undefined) repo.names.set(name, { tag, digest: desc.digest });
+    },
+    referrers: (repository, digest) => referrers(c, repository, digest),
+    untag(repository, tag) {
+      const repo = repositories.get(repository);
+      if (!repo?.tags.delete(tag)) return [];
+      return forget(repo, (n) => n.tag === tag);
+    },
+    async removeManifest(repository, digest) {
+      const repo = await walked(c, repository);
+      if (!repo?.manifests.delete(digest)) return [];
+      repo.roots = repo.roots.filter((r) => r.digest !== digest);
+      for (const [tag, desc] of [...repo.tags]) if (desc.digest === digest) repo.tags.delete(tag);
+      return forget(repo, (n) => n.digest === digest);
+    },
+    async unlink(repository, digest) {
+      const repo = await walked(c, repository);
+      return repo?.blobs.delete(digest) ?? false;
+    },
   };
+}
 
+/** A catalog's repositories, its warnings, and the manifests read so far (by digest). */
+interface CatalogState {
+  readonly store: Store;
+  readonly repositories: Map<string, RepositoryState>;
+  readonly warnings: string[];
+  readonly infos: Map<string, Promise<ManifestInfo | undefined>>;
+}
+
+function state(c: CatalogState, repository: string): RepositoryState {
+  let repo = c.repositories.get(repository);
+  if (!repo) {
+    repo = { tags: new Map(), roots: [], manifests: new Map(), blobs: new Map(), names: new Map() };
+    c.repositories.set(repository, repo);
+  }
+  return repo;
+}
+
+/** Place the stored images: their repositories, tags and roots. */
+function placeImages(c: CatalogState, images: StoredImage[], naming: Naming): void {
   for (const image of images) {
     let placement: Placement;
     try {
       placement = naming.place(image);
     } catch (e) {
-      warnings.push(`not serving ${image.name}: ${errorMessage(e)}`);
+      c.warnings.push(`not serving ${image.name}: ${errorMessage(e)}`);
       continue;
     }
-    const repo = state(placement.repository);
+    const repo = state(c, placement.repository);
     const root = plain(image.descriptor);
     if (placement.tag) {
       const earlier = repo.tags.get(placement.tag);
       if (earlier && earlier.digest !== root.digest) {
-        warnings.push(
+        c.warnings.push(
           `${placement.repository}:${placement.tag} is served as ${earlier.digest}; ${image.name} (${root.digest}) maps to the same name`,
         );
         continue;
@@ -269,107 +316,61 @@ export function createCatalog(store: Store, images: StoredImage[], naming: Namin
     repo.names.set(image.name, { tag: placement.tag, digest: root.digest });
     if (!repo.roots.some((r) => r.digest === root.digest)) repo.roots.push(root);
   }
+}
 
-  const info = (repository: string, desc: Descriptor): Promise<ManifestInfo | undefined> => {
-    let pending = infos.get(desc.digest);
-    if (!pending) {
-      pending = (async () => {
-        try {
-          const bytes = await readAll(await store.fetch(repository, desc), MAX_MANIFEST_SIZE);
-          const manifest = parseManifest(bytes, desc.mediaType, `${repository}@${desc.digest}`);
-          return { mediaType: manifest.mediaType, children: children(manifest), ...referrerFields(manifest) };
-        } catch (e) {
-          warnings.push(`${repository}: cannot read manifest ${desc.digest}: ${errorMessage(e)}`);
-          return undefined;
-        }
-      })();
-      infos.set(desc.digest, pending);
-    }
-    return pending;
-  };
-
-  const visit = async (repository: string, repo: RepositoryState, desc: Descriptor): Promise<void> => {
-    if (!isManifestType(desc.mediaType)) {
-      if (!repo.blobs.has(desc.digest)) repo.blobs.set(desc.digest, plain(desc));
-      return;
-    }
-    if (repo.manifests.has(desc.digest)) return;
-    const found = await info(repository, desc);
-    if (!found) return;
-    repo.manifests.set(desc.digest, { mediaType: found.mediaType, digest: desc.digest, size: desc.size });
-    for (const child of found.children) await visit(repository, repo, child);
-  };
-
-  const walked = async (repository: string): Promise<RepositoryState | undefined> => {
-    const repo = repositories.get(repository);
-    if (!repo) return undefined;
-    repo.walked ??= (async () => {
-      for (const root of repo.roots) await visit(repository, repo, root);
-    })();
-    await repo.walked;
-    return repo;
-  };
-
-  return {
-    naming,
-    warnings,
-    repositories: () => [...repositories.keys()].sort(compare),
-    find(name, ns) {
-      const canonical = naming.canonical(name, ns);
-      const candidates = ns ? [canonical, name] : [name, canonical];
-      return candidates.find((c) => repositories.has(c));
-    },
-    tags: (repository) => [...(repositories.get(repository)?.tags.keys() ?? [])].sort(compare),
-    tagged: (repository, tag) => repositories.get(repository)?.tags.get(tag),
-    async manifest(repository, digest) {
-      return (await walked(repository))?.manifests.get(digest);
-    },
-    async blob(repository, digest) {
-      const repo = await walked(repository);
-      return repo?.blobs.get(digest) ?? repo?.manifests.get(digest);
-    },
-    link(repository, desc, name) {
-      const repo = state(repository);
-      (isManifestType(desc.mediaType) ? repo.manifests : repo.blobs).set(desc.digest, plain(desc));
-      if (name !== undefined) repo.names.set(name, { digest: desc.digest });
-    },
-    setTag(repository, tag, desc, name) {
-      const repo = state(repository);
-      repo.manifests.set(desc.digest, plain(desc));
-      repo.tags.set(tag, plain(desc));
-      if (name !== undefined) repo.names.set(name, { tag, digest: desc.digest });
-    },
-    async referrers(repository, digest) {
-      const repo = await walked(repository);
-      const out: Descriptor[] = [];
-      for (const desc of repo?.manifests.values() ?? []) {
-        const found = await info(repository, desc);
-        if (found?.subject !== digest) continue;
-        out.push({
-          ...plain(desc),
-          ...(found.artifactType ? { artifactType: found.artifactType } : {}),
-          ...(found.annotations ? { annotations: found.annotations } : {}),
-        });
+function info(c: CatalogState, repository: string, desc: Descriptor): Promise<ManifestInfo | undefined> {
+  let pending = c.infos.get(desc.digest);
+  if (!pending) {
+    pending = (async () => {
+      try {
+        const bytes = await readAll(await c.store.fetch(repository, desc), MAX_MANIFEST_SIZE);
+        const manifest = parseManifest(bytes, desc.mediaType, `${repository}@${desc.digest}`);
+        return { mediaType: manifest.mediaType, children: children(manifest), ...referrerFields(manifest) };
+      } catch (e) {
+        c.warnings.push(`${repository}: cannot read manifest ${desc.digest}: ${errorMessage(e)}`);
+        return undefined;
       }
-      return out;
-    },
-    untag(repository, tag) {
-      const repo = repositories.get(repository);
-      if (!repo?.tags.delete(tag)) return [];
-      return forget(repo, (n) => n.tag === tag);
-    },
-    async removeManifest(repository, digest) {
-      const repo = await walked(repository);
-      if (!repo?.manifests.delete(digest)) return [];
-      repo.roots = repo.roots.filter((r) => r.digest !== digest);
-      for (const [tag, desc] of [...repo.tags]) if (desc.digest === digest) repo.tags.delete(tag);
-      return forget(repo, (n) => n.digest === digest);
-    },
-    async unlink(repository, digest) {
-      const repo = await walked(repository);
-      return repo?.blobs.delete(digest) ?? false;
-    },
-  };
+    })();
+    c.infos.set(desc.digest, pending);
+  }
+  return pending;
+}
+
+async function visit(c: CatalogState, repository: string, repo: RepositoryState, desc: Descriptor): Promise<void> {
+  if (!isManifestType(desc.mediaType)) {
+    if (!repo.blobs.has(desc.digest)) repo.blobs.set(desc.digest, plain(desc));
+    return;
+  }
+  if (repo.manifests.has(desc.digest)) return;
+  const found = await info(c, repository, desc);
+  if (!found) return;
+  repo.manifests.set(desc.digest, { mediaType: found.mediaType, digest: desc.digest, size: desc.size });
+  for (const child of found.children) await visit(c, repository, repo, child);
+}
+
+async function walked(c: CatalogState, repository: string): Promise<RepositoryState | undefined> {
+  const repo = c.repositories.get(repository);
+  if (!repo) return undefined;
+  repo.walked ??= (async () => {
+    for (const root of repo.roots) await visit(c, repository, repo, root);
+  })();
+  await repo.walked;
+  return repo;
+}
+
+async function referrers(c: CatalogState, repository: string, digest: string): Promise<Descriptor[]> {
+  const repo = await walked(c, repository);
+  const out: Descriptor[] = [];
+  for (const desc of repo?.manifests.values() ?? []) {
+    const found = await info(c, repository, desc);
+    if (found?.subject !== digest) continue;
+    out.push({
+      ...plain(desc),
+      ...(found.artifactType ? { artifactType: found.artifactType } : {}),
+      ...(found.annotations ? { annotations: found.annotations } : {}),
+    });
+  }
+  return out;
 }
 
 /** Drop the recorded names matching `which`; returns them. */

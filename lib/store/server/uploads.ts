@@ -135,181 +135,33 @@ function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
   while (offset < bytes.byteLength) offset += file.writeSync(bytes.subarray(offset));
 }
 
+/** What the upload sessions of one server share. */
+interface UploadState {
+  readonly cache: CacheStore;
+  readonly sessions: Map<string, Session>;
+  readonly tmp: string;
+  readonly serverId: string;
+  lock: { file: Deno.FsFile; path: string } | undefined;
+}
+
 /** Upload sessions whose files live in `cache.dir/tmp`. */
 export function createUploads(cache: CacheStore): Uploads {
-  const sessions = new Map<string, Session>();
   const tmp = join(cache.dir, "tmp");
   Deno.mkdirSync(tmp, { recursive: true });
   removeStaleUploads(cache.dir);
   const serverId = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
-  let lock: { file: Deno.FsFile; path: string } | undefined = takeLock(tmp, serverId);
-
-  const own = (session: UploadSession): Session => {
-    const found = sessions.get(session.id);
-    if (!found) throw httpError("BLOB_UPLOAD_UNKNOWN", "upload is unknown or was cancelled", { id: session.id });
-    return found;
-  };
-
-  const drop = (session: Session) => {
-    sessions.delete(session.id);
-    try {
-      Deno.removeSync(session.path);
-    } catch {
-      // already gone
-    }
-  };
-
+  const u: UploadState = { cache, sessions: new Map(), tmp, serverId, lock: takeLock(tmp, serverId) };
+  const { sessions } = u;
   return {
-    start(repository) {
-      const now = Date.now();
-      for (const stale of [...sessions.values()]) if (!stale.busy && now - stale.touched > IDLE_MS) drop(stale);
-      const id = crypto.randomUUID();
-      const path = join(tmp, `upload-${serverId}-${id}`);
-      Deno.mkdirSync(tmp, { recursive: true });
-      Deno.writeFileSync(path, new Uint8Array(0));
-      const session: Session = {
-        id,
-        repository,
-        size: 0,
-        path,
-        hash: createHash("sha256"),
-        busy: false,
-        touched: now,
-      };
-      sessions.set(id, session);
-      return session;
-    },
+    start: (repository) => startSession(u, repository),
     get(id, repository) {
       const session = sessions.get(id);
       return session && session.repository === repository ? session : undefined;
     },
-    append(handle, body) {
-      const session = own(handle);
-      if (session.busy) {
-        body.resume();
-        return Promise.reject(httpError("BLOB_UPLOAD_INVALID", "another request is writing to this upload"));
-      }
-      session.busy = true;
-      session.touched = Date.now();
-      let file: Deno.FsFile;
-      try {
-        file = Deno.openSync(session.path, { append: true });
-      } catch (e) {
-        session.busy = false;
-        drop(session);
-        body.resume();
-        return Promise.reject(plainError(500, `cannot reopen upload: ${errorMessage(e)}`));
-      }
-      return new Promise<number>((resolve, reject) => {
-        const buffer = new Uint8Array(WRITE_SIZE);
-        let used = 0;
-        let received = 0;
-        let failure: unknown;
-        let settled = false;
-        const flush = () => {
-          if (used > 0) writeAllSync(file, buffer.subarray(0, used));
-          used = 0;
-        };
-        const write = (chunk: Uint8Array) => {
-          if (chunk.byteLength >= WRITE_SIZE) {
-            flush();
-            writeAllSync(file, chunk);
-          } else {
-            if (used + chunk.byteLength > WRITE_SIZE) flush();
-            buffer.set(chunk, used);
-            used += chunk.byteLength;
-          }
-          // Counted once accepted for writing; a failed write drops the session, so size, digest and file agree.
-          session.hash.update(chunk);
-          session.size += chunk.byteLength;
-          received += chunk.byteLength;
-        };
-        const settle = (error?: unknown) => {
-          if (settled) return;
-          settled = true;
-          try {
-            flush();
-          } catch (e) {
-            failure ??= e;
-            error ??= e;
-          }
-          file.close();
-          session.busy = false;
-          session.touched = Date.now();
-          if (error === undefined) return resolve(received);
-          if (failure !== undefined) {
-            // The disk failed: this session cannot go on.
-            drop(session);
-            reject(plainError(500, `cannot store upload: ${errorMessage(failure)}`));
-          } else {
-            reject(error);
-          }
-        };
-        body.on("data", (chunk: Uint8Array) => {
-          if (failure !== undefined) return;
-          try {
-            write(chunk);
-          } catch (e) {
-            failure = e;
-            body.resume();
-            settle(e);
-          }
-        });
-        body.on("end", () => settle());
-        body.on("error", (e: unknown) => settle(e ?? new Error("request failed")));
-        body.on("close", () => {
-          if (!body.complete) settle(new Error("the client closed the connection during the upload"));
-        });
-      });
-    },
-    async complete(handle, digest) {
-      const session = own(handle);
-      const algorithm = digestAlgorithm(digest);
-      let actual: string;
-      if (session.busy) throw httpError("BLOB_UPLOAD_INVALID", "another request is writing to this upload");
-      try {
-        const file = Deno.openSync(session.path, { write: true });
-        try {
-          file.syncDataSync();
-        } finally {
-          file.close();
-        }
-        if (algorithm === "sha256") {
-          actual = `sha256:${session.hash.copy().digest("hex")}`;
-        } else {
-          const digester = createDigester(algorithm);
-          for await (const chunk of fileRangeStream(session.path)) digester.update(chunk);
-          actual = digester.digest();
-        }
-      } catch (e) {
-        drop(session);
-        throw plainError(500, `cannot finish upload: ${errorMessage(e)}`);
-      }
-      if (actual !== digest) {
-        throw httpError("DIGEST_INVALID", "provided digest did not match uploaded content", {
-          expected: digest,
-          actual,
-          size: session.size,
-        });
-      }
-      sessions.delete(session.id);
-      const desc: Descriptor = { mediaType: "application/octet-stream", digest, size: session.size };
-      try {
-        if (await cache.has(digest, session.size)) {
-          await Deno.remove(session.path);
-        } else {
-          const target = cache.blobPath(digest);
-          await Deno.mkdir(dirname(target), { recursive: true });
-          await Deno.rename(session.path, target);
-        }
-      } catch (e) {
-        await Deno.remove(session.path).catch(() => {});
-        throw plainError(500, `cannot store blob ${digest}: ${errorMessage(e)}`);
-      }
-      return desc;
-    },
+    append: (handle, body) => append(u, handle, body),
+    complete: (handle, digest) => complete(u, handle, digest),
     mark(handle) {
-      const session = own(handle);
+      const session = own(u, handle);
       return { size: session.size, hash: session.hash.copy() };
     },
     rollback(handle, mark) {
@@ -320,24 +172,201 @@ export function createUploads(cache: CacheStore): Uploads {
         session.size = mark.size;
         session.hash = mark.hash.copy();
       } catch {
-        drop(session);
+        drop(u, session);
       }
     },
     cancel(handle) {
       const session = sessions.get(handle.id);
-      if (session) drop(session);
+      if (session) drop(u, session);
     },
-    closeAll() {
-      for (const session of [...sessions.values()]) drop(session);
-      if (lock) {
-        lock.file.close();
-        try {
-          Deno.removeSync(lock.path);
-        } catch {
-          // removed by hand
-        }
-        lock = undefined;
-      }
-    },
+    closeAll: () => closeAll(u),
   };
+}
+
+function own(u: UploadState, session: UploadSession): Session {
+  const found = u.sessions.get(session.id);
+  if (!found) throw httpError("BLOB_UPLOAD_UNKNOWN", "upload is unknown or was cancelled", { id: session.id });
+  return found;
+}
+
+function drop(u: UploadState, session: Session): void {
+  u.sessions.delete(session.id);
+  try {
+    Deno.removeSync(session.path);
+  } catch {
+    // already gone
+  }
+}
+
+function startSession(u: UploadState, repository: string): Session {
+  const now = Date.now();
+  for (const stale of [...u.sessions.values()]) if (!stale.busy && now - stale.touched > IDLE_MS) drop(u, stale);
+  const id = crypto.randomUUID();
+  const path = join(u.tmp, `upload-${u.serverId}-${id}`);
+  Deno.mkdirSync(u.tmp, { recursive: true });
+  Deno.writeFileSync(path, new Uint8Array(0));
+  const session: Session = {
+    id,
+    repository,
+    size: 0,
+    path,
+    hash: createHash("sha256"),
+    busy: false,
+    touched: now,
+  };
+  u.sessions.set(id, session);
+  return session;
+}
+
+function append(u: UploadState, handle: UploadSession, body: IncomingMessage): Promise<number> {
+  const session = own(u, handle);
+  if (session.busy) {
+    body.resume();
+    return Promise.reject(httpError("BLOB_UPLOAD_INVALID", "another request is writing to this upload"));
+  }
+  session.busy = true;
+  session.touched = Date.now();
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(session.path, { append: true });
+  } catch (e) {
+    session.busy = false;
+    drop(u, session);
+    body.resume();
+    return Promise.reject(plainError(500, `cannot reopen upload: ${errorMessage(e)}`));
+  }
+  return receive(session, file, body, () => drop(u, session));
+}
+
+/**
+ * Write a request body to a session's open file, gathered into large
+ * writes; `onDiskFailure` drops the session when the disk fails.
+ */
+function receive(
+  session: Session,
+  file: Deno.FsFile,
+  body: IncomingMessage,
+  onDiskFailure: () => void,
+): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const buffer = new Uint8Array(WRITE_SIZE);
+    let used = 0;
+    let received = 0;
+    let failure: unknown;
+    let settled = false;
+    const flush = () => {
+      if (used > 0) writeAllSync(file, buffer.subarray(0, used));
+      used = 0;
+    };
+    const write = (chunk: Uint8Array) => {
+      if (chunk.byteLength >= WRITE_SIZE) {
+        flush();
+        writeAllSync(file, chunk);
+      } else {
+        if (used + chunk.byteLength > WRITE_SIZE) flush();
+        buffer.set(chunk, used);
+        used += chunk.byteLength;
+      }
+      // Counted once accepted for writing; a failed write drops the session, so size, digest and file agree.
+      session.hash.update(chunk);
+      session.size += chunk.byteLength;
+      received += chunk.byteLength;
+    };
+    const settle = (error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      try {
+        flush();
+      } catch (e) {
+        failure ??= e;
+        error ??= e;
+      }
+      file.close();
+      session.busy = false;
+      session.touched = Date.now();
+      if (error === undefined) return resolve(received);
+      if (failure !== undefined) {
+        // The disk failed: this session cannot go on.
+        onDiskFailure();
+        reject(plainError(500, `cannot store upload: ${errorMessage(failure)}`));
+      } else {
+        reject(error);
+      }
+    };
+    body.on("data", (chunk: Uint8Array) => {
+      if (failure !== undefined) return;
+      try {
+        write(chunk);
+      } catch (e) {
+        failure = e;
+        body.resume();
+        settle(e);
+      }
+    });
+    body.on("end", () => settle());
+    body.on("error", (e: unknown) => settle(e ?? new Error("request failed")));
+    body.on("close", () => {
+      if (!body.complete) settle(new Error("the client closed the connection during the upload"));
+    });
+  });
+}
+
+async function complete(u: UploadState, handle: UploadSession, digest: string): Promise<Descriptor> {
+  const session = own(u, handle);
+  const algorithm = digestAlgorithm(digest);
+  let actual: string;
+  if (session.busy) throw httpError("BLOB_UPLOAD_INVALID", "another request is writing to this upload");
+  try {
+    const file = Deno.openSync(session.path, { write: true });
+    try {
+      file.syncDataSync();
+    } finally {
+      file.close();
+    }
+    if (algorithm === "sha256") {
+      actual = `sha256:${session.hash.copy().digest("hex")}`;
+    } else {
+      const digester = createDigester(algorithm);
+      for await (const chunk of fileRangeStream(session.path)) digester.update(chunk);
+      actual = digester.digest();
+    }
+  } catch (e) {
+    drop(u, session);
+    throw plainError(500, `cannot finish upload: ${errorMessage(e)}`);
+  }
+  if (actual !== digest) {
+    throw httpError("DIGEST_INVALID", "provided digest did not match uploaded content", {
+      expected: digest,
+      actual,
+      size: session.size,
+    });
+  }
+  u.sessions.delete(session.id);
+  const desc: Descriptor = { mediaType: "application/octet-stream", digest, size: session.size };
+  try {
+    if (await u.cache.has(digest, session.size)) {
+      await Deno.remove(session.path);
+    } else {
+      const target = u.cache.blobPath(digest);
+      await Deno.mkdir(dirname(target), { recursive: true });
+      await Deno.rename(session.path, target);
+    }
+  } catch (e) {
+    await Deno.remove(session.path).catch(() => {});
+    throw plainError(500, `cannot store blob ${digest}: ${errorMessage(e)}`);
+  }
+  return desc;
+}
+
+function closeAll(u: UploadState): void {
+  for (const session of [...u.sessions.values()]) drop(u, session);
+  if (u.lock) {
+    u.lock.file.close();
+    try {
+      Deno.removeSync(u.lock.path);
+    } catch {
+      // removed by hand
+    }
+    u.lock = undefined;
+  }
 }
