@@ -7,7 +7,7 @@ import * as media from "../lib/oci/media.ts";
 import { digestOf } from "../lib/oci/digest.ts";
 import { encodeHeader, padding, TAR_END } from "../lib/store/tar.ts";
 import { pseudoRandomBytes } from "../lib/demo/corpus.ts";
-import { limiter } from "../lib/transfer/copy.ts";
+import { limiter } from "../lib/transport/limiter.ts";
 import type { RegistryStore } from "../lib/store/registry/store.ts";
 
 const MiB = 1024 * 1024;

@@ -6,7 +6,7 @@
  * file). airgap's save and load are measured against these.
  */
 import { join } from "node:path";
-import { limiter } from "../lib/transfer/copy.ts";
+import { limiter } from "../lib/transport/limiter.ts";
 import * as media from "../lib/oci/media.ts";
 
 /** One blob of the corpus and a repository that holds it. */

@@ -8,7 +8,7 @@
  */
 import { ARTIFACT_ANNOTATION, SUBJECT_ANNOTATION, SUBJECT_ENTRY_ANNOTATION } from "../oci/annotations.ts";
 import type { LockedArtifact } from "../../schemas/lock.ts";
-import { limiter } from "../transfer/copy.ts";
+import { limiter } from "../transport/limiter.ts";
 import { AirgapError } from "../errors.ts";
 import type { ImageFailure } from "../report/failures.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest, storedChildren } from "../oci/manifest.ts";

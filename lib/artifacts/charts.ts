@@ -19,7 +19,7 @@ import { type ArchiveImage, type ArchiveIndexEntry, type ArchiveReader, openArch
 import type { CacheStore } from "../store/cache.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import type { Store } from "../store/types.ts";
-import { writeStreamToFile } from "../transfer/streams.ts";
+import { writeStreamToFile } from "../store/streams.ts";
 import { replaceFile } from "../fsutil.ts";
 
 /** The index.json entry of a chart artifact. */

@@ -28,7 +28,7 @@ import {
   walkRoots,
 } from "./passes.ts";
 import { formatReference, isValidDigest, parseReference } from "../ref.ts";
-import { limiter } from "../transfer/copy.ts";
+import { limiter } from "../transport/limiter.ts";
 import { lockedArtifact } from "../artifacts/carry.ts";
 import type { CacheStore } from "../store/cache.ts";
 import { type Base, deltaSize } from "./delta.ts";

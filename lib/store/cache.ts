@@ -25,7 +25,7 @@ import { checkDigest, createDigester, digestAlgorithm, digestHex, ensureVerified
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
 import { fileSize, isNoSpace, noSpaceError, writeFileAtomic } from "../fsutil.ts";
-import { fileByteStream, writeStreamToFile } from "../transfer/streams.ts";
+import { fileByteStream, writeStreamToFile } from "./streams.ts";
 import { openVolumes, partName } from "./volumes.ts";
 import { isValidDigest } from "../ref.ts";
 import { type Content, openContent, type PushOutcome, readAll, type ResolvedManifest, type Store } from "./types.ts";

@@ -9,14 +9,14 @@
  */
 import { join } from "node:path";
 import type { Lock } from "../../schemas/lock.ts";
-import { limiter } from "../transfer/copy.ts";
+import { limiter } from "../transport/limiter.ts";
 import { errorMessage } from "../errors.ts";
 import { fileSize, writeFileAtomic } from "../fsutil.ts";
 import { lockBlobs } from "../plan/lock.ts";
 import { lockHeld, openCache, readLeases } from "./cache.ts";
 import { removeStaleUploads } from "./server/uploads.ts";
 import { openVolumes } from "./volumes.ts";
-import { fileByteStream } from "../transfer/streams.ts";
+import { fileByteStream } from "./streams.ts";
 
 /** A summary of the cache. */
 export interface CacheSummary {

@@ -10,7 +10,7 @@
 import { AirgapError } from "../errors.ts";
 import { verifyingStream } from "../oci/digest.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
-import { concatStreams } from "../transfer/streams.ts";
+import { concatStreams } from "./streams.ts";
 import type { CacheStore } from "./cache.ts";
 import type { RegistryStore } from "./registry/store.ts";
 import { readAll, type Store } from "./types.ts";

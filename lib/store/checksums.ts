@@ -8,7 +8,7 @@ import { basename, dirname, join } from "node:path";
 import { AirgapError } from "../errors.ts";
 import { createDigester } from "../oci/digest.ts";
 import { writeFileAtomic } from "../fsutil.ts";
-import { fileByteStream } from "../transfer/streams.ts";
+import { fileByteStream } from "./streams.ts";
 
 /** Hex SHA-256 of a file, read through one reusable buffer. */
 export async function sha256File(path: string): Promise<string> {

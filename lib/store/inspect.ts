@@ -6,7 +6,7 @@
 import { BASE_ANNOTATION, KIND_ANNOTATION } from "../oci/annotations.ts";
 import { artifactsOf, isArtifactEntry } from "../artifacts/deliver.ts";
 import { basename } from "node:path";
-import { limiter } from "../transfer/copy.ts";
+import { limiter } from "../transport/limiter.ts";
 import { errorMessage } from "../errors.ts";
 import { checkSums, sumsPath } from "./checksums.ts";
 import { lockBlobs, parseLock } from "../plan/lock.ts";

@@ -10,7 +10,7 @@ import { basename, dirname } from "node:path";
 import { AirgapError, withContext } from "../errors.ts";
 import type { Expected } from "../oci/digest.ts";
 import { isNoSpace, noSpaceError, replaceFile, writeAll } from "../fsutil.ts";
-import { ByteStream, piecesByteStream } from "../transfer/streams.ts";
+import { ByteStream, piecesByteStream } from "./streams.ts";
 import type { RandomAccess } from "./tar.ts";
 
 /** Name of part `index` (0-based) of a split archive: `NAME.001`. */

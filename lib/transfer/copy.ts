@@ -8,9 +8,10 @@
  * or one image twice — reference it, and verifies every byte on the way.
  * @module
  */
+import { limiter } from "../transport/limiter.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { DigestMismatchError, InterruptedError } from "../transport/errors.ts";
-import { observeBytes } from "./streams.ts";
+import { observeBytes } from "../store/streams.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest, storedChildren } from "../oci/manifest.ts";
 import { isManifestType } from "../oci/media.ts";
 import { type PushOutcome, readAll, type Store } from "../store/types.ts";
@@ -72,34 +73,6 @@ export interface CopyResult {
   failed: { root: CopyRoot; error: unknown }[];
 }
 
-/**
- * A small counting semaphore. Tasks with a lower `priority` number start
- * first (configs before layers, so sequential consumers never wait on them).
- */
-export function limiter(concurrency: number) {
-  let active = 0;
-  const waiting: { priority: number; start: () => void }[] = [];
-  return async <T>(task: () => Promise<T>, priority = 1): Promise<T> => {
-    if (active >= concurrency) {
-      // Wait for a finishing task to hand over its slot (`active` already counts it): a slot
-      // freed and then taken would let a caller arriving in between make one too many.
-      await new Promise<void>((start) => {
-        const at = waiting.findIndex((w) => w.priority > priority);
-        waiting.splice(at === -1 ? waiting.length : at, 0, { priority, start });
-      });
-    } else {
-      active++;
-    }
-    try {
-      return await task();
-    } finally {
-      const next = waiting.shift();
-      if (next) next.start();
-      else active--;
-    }
-  };
-}
-
 interface Node {
   descriptor: Descriptor;
   srcRepo: string;
@@ -111,48 +84,94 @@ interface Node {
 
 /** Copy the graphs of `roots` from `src` to `dst`. */
 export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
-  const { src, dst, roots, signal } = options;
-  const result: CopyResult = {
+  return await new GraphCopy(options).run();
+}
+
+/**
+ * One copy: children before parents, each node once per destination
+ * repository (however many roots share it), blobs under the limiter
+ * (configs first), the first failure stopping the rest unless `keepGoing`.
+ */
+class GraphCopy {
+  readonly result: CopyResult = {
     blobs: { pushed: 0, mounted: 0, exists: 0 },
     manifests: { pushed: 0, mounted: 0, exists: 0 },
     bytes: 0,
     failed: [],
   };
-  const emit = options.onEvent ?? (() => {});
-  const limit = limiter(Math.max(1, options.concurrency ?? Math.min(src.concurrency, dst.concurrency)));
-  const readManifest = options.readManifest ??
-    (async (repo: string, desc: Descriptor) =>
-      await readAll(await src.fetch(repo, desc, { signal }), MAX_MANIFEST_SIZE));
-  let failure: unknown;
+  readonly #emit: (event: CopyEvent) => void;
+  readonly #limit: ReturnType<typeof limiter>;
+  readonly #readManifest: (repo: string, desc: Descriptor) => Promise<Uint8Array>;
+  readonly #signal: AbortSignal | undefined;
   /** Errors already named after their image (a parent sees its child's failure again). */
-  const named = new WeakSet<object>();
-  const interrupted = () => new InterruptedError("interrupted", {}, { cause: signal?.reason });
+  readonly #named = new WeakSet<object>();
+  readonly #inFlight = new Map<string, Promise<void>>();
+  #failure: unknown;
 
-  const fail = (label: string, e: unknown): never => {
+  constructor(readonly options: CopyOptions) {
+    const { src, dst, signal } = options;
+    this.#signal = signal;
+    this.#emit = options.onEvent ?? (() => {});
+    this.#limit = limiter(Math.max(1, options.concurrency ?? Math.min(src.concurrency, dst.concurrency)));
+    this.#readManifest = options.readManifest ??
+      (async (repo: string, desc: Descriptor) =>
+        await readAll(await src.fetch(repo, desc, { signal }), MAX_MANIFEST_SIZE));
+  }
+
+  async run(): Promise<CopyResult> {
+    const { roots, keepGoing } = this.options;
+    const outcomes = await Promise.allSettled(roots.map((root) => this.#copyRoot(root)));
+    if (this.#signal?.aborted) throw this.#failure instanceof InterruptedError ? this.#failure : this.#interrupted();
+    if (keepGoing) {
+      outcomes.forEach((o, i) =>
+        o.status === "rejected" && this.result.failed.push({ root: roots[i], error: o.reason })
+      );
+      return this.result;
+    }
+    const firstError = outcomes.find((o) => o.status === "rejected") as PromiseRejectedResult | undefined;
+    if (firstError) throw this.#failure ?? firstError.reason;
+    return this.result;
+  }
+
+  #interrupted() {
+    return new InterruptedError("interrupted", {}, { cause: this.#signal?.reason });
+  }
+
+  #fail(label: string, e: unknown): never {
     let error: unknown;
-    if (signal?.aborted) error = e instanceof InterruptedError ? e : interrupted();
-    else if (e instanceof AirgapError && (named.has(e) || e.context.image === label)) error = e;
+    if (this.#signal?.aborted) error = e instanceof InterruptedError ? e : this.#interrupted();
+    else if (e instanceof AirgapError && (this.#named.has(e) || e.context.image === label)) error = e;
     else if (e instanceof AirgapError) error = e.withMessage(`${label}: ${e.message}`, { image: label, ...e.context });
     else error = new AirgapError(`${label}: ${errorMessage(e)}`, { image: label }, { cause: e });
-    named.add(error as object);
-    if (!options.keepGoing) failure ??= error;
+    this.#named.add(error as object);
+    if (!this.options.keepGoing) this.#failure ??= error;
     throw error;
-  };
-  const check = () => {
-    if (failure) throw failure;
-    if (signal?.aborted) throw (failure = interrupted());
-  };
+  }
 
-  const copyBlob = (node: Node) =>
-    limit(async () => {
-      check();
+  #check() {
+    if (this.#failure) throw this.#failure;
+    if (this.#signal?.aborted) throw (this.#failure = this.#interrupted());
+  }
+
+  async #copyRoot(root: CopyRoot) {
+    const node: Node = { ...root, isConfig: false };
+    await this.#copyNode(node);
+    if (!node.bytes) node.bytes = await this.#readManifest(root.srcRepo, root.descriptor);
+    await this.#tagRoot(root, node).catch((e) => this.#fail(root.label, e));
+  }
+
+  #copyBlob(node: Node): Promise<void> {
+    const { src, dst } = this.options;
+    const signal = this.#signal;
+    return this.#limit(async () => {
+      this.#check();
       const { descriptor: desc } = node;
       const push = () =>
         dst.push(node.dstRepo, desc, async () => {
           const stream = await src.fetch(node.srcRepo, desc, { signal });
           return observeBytes(stream, (bytes) => {
-            result.bytes += bytes;
-            emit({ type: "bytes", bytes, descriptor: desc, label: node.label });
+            this.result.bytes += bytes;
+            this.#emit({ type: "bytes", bytes, descriptor: desc, label: node.label });
           });
         }, { signal });
       let outcome: PushOutcome;
@@ -163,79 +182,72 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
         if (!(e instanceof DigestMismatchError) || signal?.aborted) throw e;
         outcome = await push();
       }
-      result.blobs[outcome]++;
-      emit({ type: "blob", descriptor: desc, outcome, label: node.label });
-    }, node.isConfig ? 0 : 1).catch((e) => fail(node.label, e));
+      this.result.blobs[outcome]++;
+      this.#emit({ type: "blob", descriptor: desc, outcome, label: node.label });
+    }, node.isConfig ? 0 : 1).catch((e) => this.#fail(node.label, e));
+  }
 
-  const pushManifest = async (node: Node) => {
-    check();
-    const outcome = await dst.push(node.dstRepo, node.descriptor, node.bytes!, { signal });
-    result.manifests[outcome]++;
-    emit({ type: "manifest", descriptor: node.descriptor, outcome, label: node.label });
-  };
+  async #pushManifest(node: Node) {
+    this.#check();
+    const outcome = await this.options.dst.push(node.dstRepo, node.descriptor, node.bytes!, { signal: this.#signal });
+    this.result.manifests[outcome]++;
+    this.#emit({ type: "manifest", descriptor: node.descriptor, outcome, label: node.label });
+  }
 
-  const loadManifest = async (node: Node) => {
+  async #loadManifest(node: Node) {
     try {
-      node.bytes ??= await readManifest(node.srcRepo, node.descriptor);
+      node.bytes ??= await this.#readManifest(node.srcRepo, node.descriptor);
       return parseManifest(node.bytes, node.descriptor.mediaType, `${node.label}@${node.descriptor.digest}`);
     } catch (e) {
-      return fail(node.label, e);
+      return this.#fail(node.label, e);
     }
-  };
+  }
 
-  const tagRoot = async (root: CopyRoot, node: Node) => {
+  async #tagRoot(root: CopyRoot, node: Node) {
     for (const tag of root.tags) {
-      check();
-      await dst.tag(root.dstRepo, tag, root.descriptor, node.bytes!, { signal });
+      this.#check();
+      await this.options.dst.tag(root.dstRepo, tag, root.descriptor, node.bytes!, { signal: this.#signal });
     }
-    emit({ type: "image", label: root.label, descriptor: root.descriptor });
-  };
+    this.#emit({ type: "image", label: root.label, descriptor: root.descriptor });
+  }
 
-  // Children first: a parent is pushed only after all of its children.
-  const inFlight = new Map<string, Promise<void>>();
-  const copyNode = (node: Node): Promise<void> => {
+  /** Children first: a parent is pushed only after all of its children. */
+  #copyNode(node: Node): Promise<void> {
     const key = `${node.dstRepo}@${node.descriptor.digest}`;
-    let pending = inFlight.get(key);
+    let pending = this.#inFlight.get(key);
     if (!pending) {
-      pending = copyNodeOnce(node);
-      inFlight.set(key, pending);
+      pending = this.#copyNodeOnce(node);
+      this.#inFlight.set(key, pending);
     }
     return pending;
-  };
-  const copyNodeOnce = async (node: Node): Promise<void> => {
-    check();
-    if (!isManifestType(node.descriptor.mediaType)) return await copyBlob(node);
+  }
+
+  async #copyNodeOnce(node: Node): Promise<void> {
+    this.#check();
+    if (!isManifestType(node.descriptor.mediaType)) return await this.#copyBlob(node);
+    const { dst } = this.options;
     if (dst.verifiesGraphs) {
-      const present = await dst.exists(node.dstRepo, node.descriptor, { signal }).catch((e) => fail(node.label, e));
+      const present = await dst.exists(node.dstRepo, node.descriptor, { signal: this.#signal })
+        .catch((e) => this.#fail(node.label, e));
       if (present) {
-        result.manifests.exists++;
-        emit({ type: "manifest", descriptor: node.descriptor, outcome: "exists", label: node.label });
+        this.result.manifests.exists++;
+        this.#emit({ type: "manifest", descriptor: node.descriptor, outcome: "exists", label: node.label });
         return;
       }
     }
-    const manifest = await loadManifest(node);
+    const manifest = await this.#loadManifest(node);
     const settled = await Promise.allSettled(
       storedChildren(manifest).map((child, i) =>
-        copyNode({ ...node, descriptor: child, bytes: undefined, isConfig: manifest.kind === "manifest" && i === 0 })
+        this.#copyNode({
+          ...node,
+          descriptor: child,
+          bytes: undefined,
+          isConfig: manifest.kind === "manifest" && i === 0,
+        })
       ),
     );
     const rejected = settled.find((s) => s.status === "rejected") as PromiseRejectedResult | undefined;
     if (rejected) throw rejected.reason;
-    await pushManifest(node).catch((e) => fail(node.label, e));
-  };
-
-  const outcomes = await Promise.allSettled(roots.map(async (root) => {
-    const node: Node = { ...root, isConfig: false };
-    await copyNode(node);
-    if (!node.bytes) node.bytes = await readManifest(root.srcRepo, root.descriptor);
-    await tagRoot(root, node).catch((e) => fail(root.label, e));
-  }));
-  if (signal?.aborted) throw failure instanceof InterruptedError ? failure : interrupted();
-  if (options.keepGoing) {
-    outcomes.forEach((o, i) => o.status === "rejected" && result.failed.push({ root: roots[i], error: o.reason }));
-    return result;
+    await this.#pushManifest(node).catch((e) => this.#fail(node.label, e));
   }
-  const firstError = outcomes.find((o) => o.status === "rejected") as PromiseRejectedResult | undefined;
-  if (firstError) throw failure ?? firstError.reason;
-  return result;
 }

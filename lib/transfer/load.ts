@@ -4,7 +4,8 @@
  * every digest, then check every tag.
  * @module
  */
-import { type CopyEvent, copyGraph, type CopyRoot, limiter } from "./copy.ts";
+import { type CopyEvent, copyGraph, type CopyRoot } from "./copy.ts";
+import { limiter } from "../transport/limiter.ts";
 import type { ImageFailure } from "../report/failures.ts";
 import { basename } from "node:path";
 import type { PushOutcome } from "../store/types.ts";
@@ -224,65 +225,9 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
       label: key,
     }));
     const { externalLayers, graphs } = await ensureExternalBlobs(archive, roots, store, options);
-    const phase = options.reporter.phase("pushing", {
-      images: roots.map((root) => ({ label: root.label, graph: graphs.get(root.label) ?? [] })),
-      source: options.registry,
-      done: "loaded",
-    });
-    const events: CopyEvent[] = [];
-    const failed: ImageFailure[] = [];
-    try {
-      const copied = await copyGraph({
-        src: archive,
-        dst: store,
-        roots,
-        concurrency: options.concurrency,
-        keepGoing: options.keepGoing,
-        signal: options.network?.signal,
-        onEvent: (event) => {
-          phase.copyEvent(event);
-          if (event.type !== "bytes") events.push(event);
-        },
-      }).catch((e) => Promise.reject(interrupted(e, store.stats) ?? explainRefusal(e, externalLayers)));
-      for (const { root, error } of copied.failed) {
-        const { image } = targets.get(root.label)!;
-        targets.delete(root.label);
-        const origin = basename(options.archivePath);
-        failed.push({ entry: image.entry, name: root.label, origin, registry: options.registry, error });
-      }
-      if (failed.length > 0 && targets.size === 0) throw failed[0].error;
-    } finally {
-      phase.end();
-    }
-    // Prove it: every tag must now resolve to the archived digest (concurrently: one round trip per image).
-    const checking = limiter(store.concurrency);
-    const images: LoadedImage[] = await Promise.all([...targets].map(([key, { ref, image }]) =>
-      checking(async () => {
-        const selector = ref.tag ?? image.descriptor.digest;
-        const head = await store.head(ref.repository, selector);
-        const digest = head?.digest ?? (await store.resolve(ref.repository, selector)).descriptor.digest;
-        if (digest !== image.descriptor.digest) {
-          throw new AirgapError(
-            `${key}: registry reports ${digest} after the push, expected ${image.descriptor.digest}`,
-          );
-        }
-        return { entry: image.entry, target: key, digest };
-      })
-    ));
-    if (options.platforms) {
-      const windowsEntries = new Set(options.platforms.keys());
-      for (const [, { ref, image }] of targets) {
-        if (ref.tag && windowsEntries.has(image.entry)) {
-          for (const tagged of await tagPerOs(archive, store, ref.repository, ref.tag, image.descriptor)) {
-            images.push({
-              entry: image.entry,
-              target: `${ref.registry}/${ref.repository}:${tagged.tag}`,
-              digest: tagged.digest,
-            });
-          }
-        }
-      }
-    }
+    const { events, failed } = await pushImages(archive, store, roots, targets, graphs, externalLayers, options);
+    const images = await proveTags(store, targets);
+    if (options.platforms) images.push(...await windowsTags(archive, store, targets, options.platforms));
     const artifacts = await pushArtifacts(
       archive,
       store,
@@ -300,6 +245,88 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
   } finally {
     await pool.close();
   }
+}
+
+type Targets = ReturnType<typeof targetMap<ArchiveIndexEntry>>;
+
+/** The copy itself (archive → registry) under the "pushing" phase; with keep-going, what failed leaves `targets`. */
+async function pushImages(
+  archive: ArchiveReader,
+  store: RegistryStore,
+  roots: CopyRoot[],
+  targets: Targets,
+  graphs: Map<string, Descriptor[]>,
+  externalLayers: number,
+  options: LoadOptions,
+): Promise<{ events: CopyEvent[]; failed: ImageFailure[] }> {
+  const phase = options.reporter.phase("pushing", {
+    images: roots.map((root) => ({ label: root.label, graph: graphs.get(root.label) ?? [] })),
+    source: options.registry,
+    done: "loaded",
+  });
+  const events: CopyEvent[] = [];
+  const failed: ImageFailure[] = [];
+  try {
+    const copied = await copyGraph({
+      src: archive,
+      dst: store,
+      roots,
+      concurrency: options.concurrency,
+      keepGoing: options.keepGoing,
+      signal: options.network?.signal,
+      onEvent: (event) => {
+        phase.copyEvent(event);
+        if (event.type !== "bytes") events.push(event);
+      },
+    }).catch((e) => Promise.reject(interrupted(e, store.stats) ?? explainRefusal(e, externalLayers)));
+    for (const { root, error } of copied.failed) {
+      const { image } = targets.get(root.label)!;
+      targets.delete(root.label);
+      const origin = basename(options.archivePath);
+      failed.push({ entry: image.entry, name: root.label, origin, registry: options.registry, error });
+    }
+    if (failed.length > 0 && targets.size === 0) throw failed[0].error;
+  } finally {
+    phase.end();
+  }
+  return { events, failed };
+}
+
+/** Prove it: every tag must now resolve to the archived digest (concurrently: one round trip per image). */
+async function proveTags(store: RegistryStore, targets: Targets): Promise<LoadedImage[]> {
+  const checking = limiter(store.concurrency);
+  return await Promise.all([...targets].map(([key, { ref, image }]) =>
+    checking(async () => {
+      const selector = ref.tag ?? image.descriptor.digest;
+      const head = await store.head(ref.repository, selector);
+      const digest = head?.digest ?? (await store.resolve(ref.repository, selector)).descriptor.digest;
+      if (digest !== image.descriptor.digest) {
+        throw new AirgapError(`${key}: registry reports ${digest} after the push, expected ${image.descriptor.digest}`);
+      }
+      return { entry: image.entry, target: key, digest };
+    })
+  ));
+}
+
+/** The per-OS tags of the Windows images (as rancher-load-images.sh's `docker manifest` makes them). */
+async function windowsTags(
+  archive: ArchiveReader,
+  store: RegistryStore,
+  targets: Targets,
+  platforms: ReadonlyMap<string, unknown>,
+): Promise<LoadedImage[]> {
+  const images: LoadedImage[] = [];
+  for (const [, { ref, image }] of targets) {
+    if (!ref.tag || !platforms.has(image.entry)) continue;
+    for (const tagged of await tagPerOs(archive, store, ref.repository, ref.tag, image.descriptor)) {
+      images.push({
+        entry: image.entry,
+        target: `${ref.registry}/${ref.repository}:${tagged.tag}`,
+        digest: tagged.digest,
+      });
+    }
+  }
+  return images;
 }
 
 /** `load --verify-key`: each image's signature, from the archive alone, before anything is pushed. */

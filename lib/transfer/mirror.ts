@@ -14,7 +14,8 @@
  * @module
  */
 import type { Lock } from "../../schemas/lock.ts";
-import { copyGraph, type CopyRoot, limiter } from "./copy.ts";
+import { copyGraph, type CopyRoot } from "./copy.ts";
+import { limiter } from "../transport/limiter.ts";
 import { type Declaration, displayPath } from "../plan/declaration.ts";
 import { type ImageFailure, sortFailures } from "../report/failures.ts";
 import type { Base } from "../plan/delta.ts";

@@ -5,7 +5,7 @@
  * requests in flight under a bound of 2 in the concurrency interop test.
  */
 import { assertEquals } from "../helpers/assert.ts";
-import { limiter } from "../../lib/transfer/copy.ts";
+import { limiter } from "../../lib/transport/limiter.ts";
 
 Deno.test("limiter: a slot freed by a finishing task goes to the next in line, never to a caller arriving in between", async () => {
   for (let depth = 0; depth < 8; depth++) {

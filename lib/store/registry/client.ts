@@ -29,7 +29,7 @@ import {
   retryPolicy,
   withRetries,
 } from "../../transport/retry.ts";
-import { limiter } from "../../transfer/copy.ts";
+import { limiter } from "../../transport/limiter.ts";
 import { basicAuthorization, type Challenge, type Credential, lookupCredential, parseChallenges } from "./auth.ts";
 
 export { isLoopbackHost } from "../../transport/origin.ts";

@@ -12,7 +12,7 @@ import { digestAlgorithm, digestOf, ensureVerified } from "../../oci/digest.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../../oci/manifest.ts";
 import { isManifestType, MANIFEST_ACCEPT } from "../../oci/media.ts";
 import { isValidDigest } from "../../ref.ts";
-import { observeBytes, verifiedByteStream } from "../../transfer/streams.ts";
+import { observeBytes, verifiedByteStream } from "../streams.ts";
 import {
   type Content,
   openContent,
