@@ -147,11 +147,18 @@ export {
   type Reporter,
   type ReporterOptions,
 } from "./lib/report/progress.ts";
-export { AirgapError, DiskFullError, type ErrorContext, ManifestRefusedError } from "./lib/errors.ts";
+export {
+  AirgapError,
+  DiskFullError,
+  type ErrorContext,
+  ErrorKind,
+  type ErrorOptions,
+  ManifestRefusedError,
+  TarFormatError,
+} from "./lib/errors.ts";
 /** The kinds of failure (decide on the class, never on the message), and whether one is worth retrying. */
 export {
   DigestMismatchError,
-  type ErrorOptions,
   InterruptedError,
   isTemporary,
   NetworkError,
@@ -160,7 +167,6 @@ export {
   TimeoutError,
   TlsError,
   TransientError,
-  TransportError,
   UnauthorizedError,
 } from "./lib/transport/errors.ts";
 

@@ -24,6 +24,10 @@ export interface ErrorContext {
 export class AirgapError extends Error {
   /** What was being done, to which image, where. */
   readonly context: ErrorContext;
+  /** The kind of error, as stack traces show it: the name of its class. */
+  override get name(): string {
+    return this.constructor.name;
+  }
   /** Process exit code for the CLI (1 = failure, 2 = usage). */
   readonly exitCode: number;
   /** `message` is the one line shown; `options.exitCode` defaults to 1. */
@@ -33,7 +37,6 @@ export class AirgapError extends Error {
     options?: { cause?: unknown; exitCode?: number },
   ) {
     super(message, { cause: options?.cause });
-    this.name = "AirgapError";
     this.context = context;
     this.exitCode = options?.exitCode ?? 1;
   }
@@ -67,6 +70,35 @@ export function withContext(
   });
 }
 
+/** What makes an error besides its message and context: the cause and the exit code. */
+export type ErrorOptions = { cause?: unknown; exitCode?: number };
+
+/**
+ * A kind of {@link AirgapError} that restates itself as its own kind: wrapping
+ * a not-found with the image's name must stay a not-found (retries,
+ * keep-going causes and hints decide on the class). Every kind takes
+ * `(message, context, options)`; the options beyond the cause and the exit
+ * code are the kind's own `Fields` (a transient error's `retryAfterMs`, …),
+ * which a restated error is given again.
+ */
+export abstract class ErrorKind<Fields extends object = Record<never, never>> extends AirgapError {
+  /** The kind's own fields, as given. */
+  protected readonly fields: Partial<Fields>;
+
+  /** `message` is the one line shown; `context` says what, to which image, where. */
+  constructor(message: string, context: ErrorContext = {}, options: ErrorOptions & Partial<Fields> = {}) {
+    const { cause, exitCode, ...fields } = options;
+    super(message, context, { cause, exitCode });
+    this.fields = fields as Partial<Fields>;
+  }
+
+  /** The same kind of failure, restated (the original is kept as `cause`). */
+  override withMessage(message: string, context: ErrorContext): this {
+    const Kind = this.constructor as new (message: string, context: ErrorContext, options: ErrorOptions) => this;
+    return new Kind(message, context, { ...this.fields, exitCode: this.exitCode, cause: this });
+  }
+}
+
 /**
  * A registry refused a manifest push for good: its final answer was HTTP 500
  * (after the retries) or MANIFEST_INVALID. The registry store throws this
@@ -74,18 +106,7 @@ export function withContext(
  * distribution registry refuses foreign-layer URLs this way (see
  * lib/transfer/refusal.ts). The message is the registry's answer.
  */
-export class ManifestRefusedError extends AirgapError {
-  /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown; exitCode?: number }) {
-    super(message, context, options);
-    this.name = "ManifestRefusedError";
-  }
-
-  /** The same kind of failure, restated (the original is kept as `cause`). */
-  override withMessage(message: string, context: ErrorContext): ManifestRefusedError {
-    return new ManifestRefusedError(message, context, { cause: this, exitCode: this.exitCode });
-  }
-}
+export class ManifestRefusedError extends ErrorKind {}
 
 /**
  * A full disk (or quota) while writing a file: `context.where` is the file,
@@ -93,18 +114,10 @@ export class ManifestRefusedError extends AirgapError {
  * restating it with what the whole run still had to write) decide on the
  * class, not on `context.op`.
  */
-export class DiskFullError extends AirgapError {
-  /** `message` is the one line shown; `context.where` is the file being written. */
-  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown; exitCode?: number }) {
-    super(message, context, options);
-    this.name = "DiskFullError";
-  }
+export class DiskFullError extends ErrorKind {}
 
-  /** The same kind of failure, restated (the original is kept as `cause`). */
-  override withMessage(message: string, context: ErrorContext): DiskFullError {
-    return new DiskFullError(message, context, { cause: this, exitCode: this.exitCode });
-  }
-}
+/** An archive's tar structure is broken (a bad header checksum, a truncated entry); the message names the offset. */
+export class TarFormatError extends ErrorKind {}
 
 /**
  * The error with its subject in front (`SUBJECT: message`), said once: an
@@ -116,18 +129,4 @@ export function aboutSubject(e: unknown, subject: string): AirgapError {
   if (e instanceof AirgapError && e.context.subject === subject) return e;
   if (e instanceof AirgapError) return e.withMessage(`${subject}: ${e.message}`, { ...e.context, subject });
   return new AirgapError(`${subject}: ${errorMessage(e)}`, { subject }, { cause: e });
-}
-
-/** An archive's tar structure is broken (a bad header checksum, a truncated entry); the message names the offset. */
-export class TarFormatError extends AirgapError {
-  /** `message` names the offset; the context names the archive once known. */
-  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
-    super(message, context, options);
-    this.name = "TarFormatError";
-  }
-
-  /** Wrapping keeps the kind. */
-  override withMessage(message: string, context: ErrorContext): TarFormatError {
-    return new TarFormatError(message, context, { cause: this });
-  }
 }

@@ -8,17 +8,7 @@
  */
 import { basename, dirname, join } from "node:path";
 import { AirgapError, errorMessage } from "../errors.ts";
-import {
-  DigestMismatchError,
-  InterruptedError,
-  NetworkError,
-  NotARegistryError,
-  NotFoundError,
-  TimeoutError,
-  TlsError,
-  TransientError,
-  UnauthorizedError,
-} from "../transport/errors.ts";
+import * as kind from "../transport/errors.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import type { Store } from "../store/types.ts";
 
@@ -72,13 +62,13 @@ function causeChain(e: unknown): string {
 
 /** The transport's typed failures: each names its cause by its class alone. */
 const TYPED = [
-  NotFoundError,
-  UnauthorizedError,
-  DigestMismatchError,
-  TransientError,
-  TlsError,
-  NotARegistryError,
-  NetworkError,
+  kind.NotFoundError,
+  kind.UnauthorizedError,
+  kind.DigestMismatchError,
+  kind.TransientError,
+  kind.TlsError,
+  kind.NotARegistryError,
+  kind.NetworkError,
 ];
 
 /** Is `e` one of the transport's typed failures (so {@link failureCause} needs nothing else to name its cause)? */
@@ -98,19 +88,21 @@ export function failureCause(e: unknown, registry: string): FailureCause {
   const status = context.status;
   const code = context.code;
   const at = (cause: string, unreachable = false): FailureCause => ({ registry, cause, unreachable });
-  if (e instanceof InterruptedError) return at("interrupted");
-  if (e instanceof UnauthorizedError) return at(status === 403 ? "forbidden (HTTP 403)" : "unauthorized (HTTP 401)");
-  if (e instanceof DigestMismatchError) return at("content did not verify");
-  if (e instanceof NotARegistryError) return at("not a registry", true);
-  if (e instanceof TlsError) return at(e.plainHttp ? "TLS to a plain-HTTP server" : "TLS handshake failed", true);
-  if (e instanceof TimeoutError) return at("timed out");
-  if (e instanceof NetworkError) {
+  if (e instanceof kind.InterruptedError) return at("interrupted");
+  if (e instanceof kind.UnauthorizedError) {
+    return at(status === 403 ? "forbidden (HTTP 403)" : "unauthorized (HTTP 401)");
+  }
+  if (e instanceof kind.DigestMismatchError) return at("content did not verify");
+  if (e instanceof kind.NotARegistryError) return at("not a registry", true);
+  if (e instanceof kind.TlsError) return at(e.plainHttp ? "TLS to a plain-HTTP server" : "TLS handshake failed", true);
+  if (e instanceof kind.TimeoutError) return at("timed out");
+  if (e instanceof kind.NetworkError) {
     const text = causeChain(e);
     const cause = NETWORK_CAUSES.find(([pattern]) => pattern.test(text))?.[1] ?? "unreachable";
     return at(cause, cause !== "connection reset");
   }
   if (
-    e instanceof NotFoundError || status === 404 || code === "MANIFEST_UNKNOWN" || code === "NAME_UNKNOWN" ||
+    e instanceof kind.NotFoundError || status === 404 || code === "MANIFEST_UNKNOWN" || code === "NAME_UNKNOWN" ||
     code === "BLOB_UNKNOWN"
   ) {
     return at(`not found${code ? ` (${code.toLowerCase().replace(/_/g, " ")})` : ""}`);

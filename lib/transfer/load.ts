@@ -10,7 +10,7 @@ import type { ImageFailure } from "../report/failures.ts";
 import { basename } from "node:path";
 import type { PushOutcome } from "../store/types.ts";
 import { explainRefusal } from "./refusal.ts";
-import { targetMap } from "./targets.ts";
+import { type TargetMap, targetMap } from "./targets.ts";
 import type { PlatformSelector } from "../oci/platform.ts";
 import { checkWindowsVersions } from "../plan/windows_requests.ts";
 import { AirgapError } from "../errors.ts";
@@ -227,7 +227,7 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
     const { externalLayers, graphs } = await ensureExternalBlobs(archive, roots, store, options);
     const { events, failed } = await pushImages(archive, store, roots, targets, graphs, externalLayers, options);
     const images = await proveTags(store, targets);
-    if (options.platforms) images.push(...await windowsTags(archive, store, targets, options.platforms));
+    if (options.platforms) images.push(...await perOsTags(archive, store, targets, (i) => i.entry, options.platforms));
     const artifacts = await pushArtifacts(
       archive,
       store,
@@ -247,7 +247,7 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
   }
 }
 
-type Targets = ReturnType<typeof targetMap<ArchiveIndexEntry>>;
+type Targets = TargetMap<ArchiveIndexEntry>;
 
 /** The copy itself (archive → registry) under the "pushing" phase; with keep-going, what failed leaves `targets`. */
 async function pushImages(
@@ -308,19 +308,23 @@ async function proveTags(store: RegistryStore, targets: Targets): Promise<Loaded
   ));
 }
 
-/** The per-OS tags of the Windows images (as rancher-load-images.sh's `docker manifest` makes them). */
-async function windowsTags(
-  archive: ArchiveReader,
+/**
+ * The per-OS tags of every combined index among `targets` (as rancher-load-images.sh's `docker manifest` leaves
+ * them), for load and mirror alike; `only`, when given, names the entries to tag (load: the Windows lists' images).
+ */
+export async function perOsTags<T extends { descriptor: Descriptor }>(
+  source: Pick<ArchiveReader, "readBytes"> & { blobs: ReadonlyMap<string, unknown> },
   store: RegistryStore,
-  targets: Targets,
-  platforms: ReadonlyMap<string, unknown>,
+  targets: TargetMap<T>,
+  entryOf: (image: T) => string,
+  only?: ReadonlyMap<string, unknown>,
 ): Promise<LoadedImage[]> {
   const images: LoadedImage[] = [];
   for (const [, { ref, image }] of targets) {
-    if (!ref.tag || !platforms.has(image.entry)) continue;
-    for (const tagged of await tagPerOs(archive, store, ref.repository, ref.tag, image.descriptor)) {
+    if (!ref.tag || (only && !only.has(entryOf(image)))) continue;
+    for (const tagged of await tagPerOs(source, store, ref.repository, ref.tag, image.descriptor)) {
       images.push({
-        entry: image.entry,
+        entry: entryOf(image),
         target: `${ref.registry}/${ref.repository}:${tagged.tag}`,
         digest: tagged.digest,
       });

@@ -36,7 +36,7 @@ import type { RegistryStats, RegistryStore } from "../store/registry/store.ts";
 import { listFailed, requireImages, resolveDeclared } from "../plan/resolve_declared.ts";
 import { explainRefusal } from "./refusal.ts";
 import { type TargetMap, targetMap } from "./targets.ts";
-import { ensureExternalBlobs, type LoadedImage, tagPerOs } from "./load.ts";
+import { ensureExternalBlobs, type LoadedImage, perOsTags } from "./load.ts";
 import { cacheFirst } from "../store/cache_first.ts";
 
 /** Options of {@link mirrorCommand}. */
@@ -233,7 +233,10 @@ export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResul
     if (images.length === 0 && failed.length > 0) throw failed[0].error;
     const lock = withSources(lockFromImages([...images, ...artifacts]), resolved.sourcesLocked);
     const checked = await checkTargets(target, targets);
-    if (options.perOsTags) checked.push(...await tagAllPerOs(targets, target, cache, carriedBlobs(images, left)));
+    if (options.perOsTags) {
+      const carried = { readBytes: (d: Descriptor) => cache.readBytes(d), blobs: carriedBlobs(images, left) };
+      checked.push(...await perOsTags(carried, target, targets, (i) => i.request.entry));
+    }
     const pushed = await mirrorArtifacts(artifacts, { cache, pool, target, registry: options.registry, prefix });
     if (options.lockPath) await writeLock(options.lockPath, lock);
     await listFailures(options, failed, total);
@@ -338,28 +341,6 @@ async function mirrorArtifacts(
     pushed += await pushArtifacts(source, ctx.target, targets, (d) => ctx.cache.readBytes(d));
   }
   return pushed;
-}
-
-/** The per-OS tags of every combined index, as load leaves them. */
-async function tagAllPerOs(
-  targets: Targets,
-  target: RegistryStore,
-  cache: CacheStore,
-  blobs: ReadonlyMap<string, unknown>,
-): Promise<LoadedImage[]> {
-  const carried = { readBytes: (desc: Descriptor) => cache.readBytes(desc), blobs };
-  const out: LoadedImage[] = [];
-  for (const [, { ref, image }] of targets) {
-    if (!ref.tag) continue;
-    for (const tagged of await tagPerOs(carried, target, ref.repository, ref.tag, image.descriptor)) {
-      out.push({
-        entry: image.request.entry,
-        target: `${ref.registry}/${ref.repository}:${tagged.tag}`,
-        digest: tagged.digest,
-      });
-    }
-  }
-  return out;
 }
 
 /** Every tag (or digest-only image) must now resolve to the resolved digest. */

@@ -20,7 +20,7 @@ import type { Lock } from "../../schemas/lock.ts";
 import { artifactAnnotations, type ArtifactFlags, artifactPolicy, withArtifacts } from "../artifacts/carry.ts";
 import { type CopyEvent, copyGraph, type CopyRoot } from "./copy.ts";
 import type { Declaration } from "../plan/declaration.ts";
-import { AirgapError, DiskFullError, errorMessage } from "../errors.ts";
+import { DiskFullError, errorMessage } from "../errors.ts";
 import { formatLock, lockBlobs, withSources, writeLock } from "../plan/lock.ts";
 import { InterruptedError } from "../transport/errors.ts";
 import { foreignLayerNotes } from "../oci/foreign.ts";

@@ -7,55 +7,19 @@
  * (Deno's fetch errors carry no codes) is {@link classifyFetchError}.
  * @module
  */
-import { AirgapError, type ErrorContext } from "../errors.ts";
-
-/** What makes an error of a kind besides its message and context: the cause and the exit code. */
-export type ErrorOptions = { cause?: unknown; exitCode?: number };
-
-/**
- * The transport's errors restate themselves as their own kind: wrapping a
- * not-found with the image's name must stay a not-found (retries, keep-going
- * causes and hints decide on the class). Every kind here takes
- * `(message, context, options)`; a kind with fields of its own adds them to
- * {@link kindOptions}.
- */
-export abstract class TransportError extends AirgapError {
-  /** The options that make another error of this kind: exit code, and the kind's own fields. */
-  protected kindOptions(): ErrorOptions & Record<string, unknown> {
-    return { exitCode: this.exitCode };
-  }
-
-  /** The same kind of failure, restated (the original is kept as `cause`). */
-  override withMessage(message: string, context: ErrorContext): this {
-    const Kind = this.constructor as new (message: string, context: ErrorContext, options: ErrorOptions) => this;
-    return new Kind(message, context, { ...this.kindOptions(), cause: this });
-  }
-}
+import { AirgapError, type ErrorContext, ErrorKind, type ErrorOptions } from "../errors.ts";
 
 /** The registry or server says the thing does not exist (404, NAME_UNKNOWN, MANIFEST_UNKNOWN…). */
-export class NotFoundError extends TransportError {
-  /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message: string, context: ErrorContext = {}, options?: ErrorOptions) {
-    super(message, context, options);
-    this.name = "NotFoundError";
-  }
-}
+export class NotFoundError extends ErrorKind {}
 
 /** Credentials missing, wrong, or not enough (HTTP 401 or 403). Never retried. */
-export class UnauthorizedError extends TransportError {
-  /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message: string, context: ErrorContext = {}, options?: ErrorOptions) {
-    super(message, context, options);
-    this.name = "UnauthorizedError";
-  }
-}
+export class UnauthorizedError extends ErrorKind {}
 
 /** Content that does not hash to (or is not the size of) its descriptor. */
-export class DigestMismatchError extends TransportError {
+export class DigestMismatchError extends ErrorKind {
   /** `message` is the one line shown; `context` says what, to which image, where. */
   constructor(message: string, context: ErrorContext = {}, options?: ErrorOptions) {
     super(message, { op: "verify", ...context }, options);
-    this.name = "DigestMismatchError";
   }
 }
 
@@ -64,86 +28,46 @@ export class DigestMismatchError extends TransportError {
  * reset, a stalled or truncated body. `retryAfterMs` is the server's wish
  * (`Retry-After`), when it said one.
  */
-export class TransientError extends TransportError {
+export class TransientError extends ErrorKind<{ retryAfterMs?: number }> {
   /** How long the server asked us to wait, in milliseconds. */
-  readonly retryAfterMs?: number;
-  /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message: string, context: ErrorContext = {}, options?: ErrorOptions & { retryAfterMs?: number }) {
-    super(message, context, options);
-    this.name = "TransientError";
-    this.retryAfterMs = options?.retryAfterMs;
-  }
-
-  /** A restated transient error keeps the server's wish. */
-  protected override kindOptions(): ErrorOptions & { retryAfterMs?: number } {
-    return { ...super.kindOptions(), retryAfterMs: this.retryAfterMs };
+  get retryAfterMs(): number | undefined {
+    return this.fields.retryAfterMs;
   }
 }
 
 /** No response headers, or no body byte, within the timeout. Temporary. */
-export class TimeoutError extends TransientError {
-  /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message: string, context: ErrorContext = {}, options?: ErrorOptions) {
-    super(message, context, options);
-    this.name = "TimeoutError";
-  }
-}
+export class TimeoutError extends TransientError {}
 
 /**
  * The TLS handshake failed. `plainHttp` is true when the other side speaks
  * plain HTTP (the only case where `insecure: true` is the right hint).
  */
-export class TlsError extends TransportError {
+export class TlsError extends ErrorKind<{ plainHttp?: boolean }> {
   /** The server answered the handshake with plain HTTP. */
-  readonly plainHttp: boolean;
-  /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message: string, context: ErrorContext = {}, options?: ErrorOptions & { plainHttp?: boolean }) {
-    super(message, context, options);
-    this.name = "TlsError";
-    this.plainHttp = options?.plainHttp ?? false;
-  }
-
-  /** A restated TLS error still knows whether the other side spoke plain HTTP. */
-  protected override kindOptions(): ErrorOptions & { plainHttp: boolean } {
-    return { ...super.kindOptions(), plainHttp: this.plainHttp };
+  get plainHttp(): boolean {
+    return this.fields.plainHttp ?? false;
   }
 }
 
 /** The host answers HTTP but not the registry API (`GET /v2/` is 404 or an HTML page). */
-export class NotARegistryError extends TransportError {
-  /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message: string, context: ErrorContext = {}, options?: ErrorOptions) {
-    super(message, context, options);
-    this.name = "NotARegistryError";
-  }
-}
+export class NotARegistryError extends ErrorKind {}
 
 /**
  * The host could not be reached: DNS (`temporary` false: asking again does
  * not help within a run) or the connection refused or reset (`temporary`).
  */
-export class NetworkError extends TransportError {
+export class NetworkError extends ErrorKind<{ temporary?: boolean }> {
   /** Worth trying again (refused, reset), unlike a name that does not resolve. */
-  readonly temporary: boolean;
-  /** `message` is the one line shown; `context` says what, to which image, where. */
-  constructor(message: string, context: ErrorContext = {}, options?: ErrorOptions & { temporary?: boolean }) {
-    super(message, context, options);
-    this.name = "NetworkError";
-    this.temporary = options?.temporary ?? true;
-  }
-
-  /** A restated network error stays as temporary (or not) as it was. */
-  protected override kindOptions(): ErrorOptions & { temporary: boolean } {
-    return { ...super.kindOptions(), temporary: this.temporary };
+  get temporary(): boolean {
+    return this.fields.temporary ?? true;
   }
 }
 
 /** The run was cancelled (Ctrl-C, SIGTERM, or an embedding program's AbortSignal). Exit code 130. */
-export class InterruptedError extends TransportError {
+export class InterruptedError extends ErrorKind {
   /** `message` is the one line shown; `context` says what, to which image, where. */
   constructor(message = "interrupted", context: ErrorContext = {}, options?: ErrorOptions) {
     super(message, context, { exitCode: 130, ...options });
-    this.name = "InterruptedError";
   }
 }
 

@@ -24,7 +24,6 @@ export class TemplateError extends AirgapError {
   constructor(kind: TemplateErrorKind, message: string, where: { template?: string; line?: number } = {}) {
     const prefix = where.template ? `${where.template}${where.line ? `:${where.line}` : ""}: ` : "";
     super(`${prefix}${message}`, { op: "render chart template", where: where.template });
-    this.name = "TemplateError";
     this.kind = kind;
     this.template = where.template;
     this.line = where.line;

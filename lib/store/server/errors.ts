@@ -66,7 +66,6 @@ export class HttpError extends AirgapError {
       status,
       code: errors[0]?.code,
     });
-    this.name = "HttpError";
     this.status = status;
     this.errors = errors;
     this.headers = headers;
