@@ -175,7 +175,7 @@ export type { Descriptor, ImageIndex, ImageManifest, Manifest, Platform } from "
 export type { PlatformSelector, PlatformSpec } from "./lib/oci/platform.ts";
 export type { ForeignLayer, ForeignLayerPolicy } from "./lib/oci/foreign.ts";
 export type { RegistryUse } from "./lib/plan/declaration.ts";
-export type { ChartSourceSpec, RancherSourceSpec, SourceSpec } from "./lib/sources/declared.ts";
+export type { ChartSourceSpec, RancherSourceSpec, SourceSpec } from "./lib/sources/specs.ts";
 export type { ResolvedSources, SourceSummary } from "./lib/sources/resolve.ts";
 export type { ArtifactKind } from "./lib/artifacts/discover.ts";
 export type { ArtifactFlags } from "./lib/artifacts/carry.ts";

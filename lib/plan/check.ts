@@ -20,7 +20,7 @@ import { AirgapError, errorMessage } from "../errors.ts";
 import { loadVerifyKey } from "../artifacts/verify.ts";
 import { parsePlatformSelector } from "../oci/platform.ts";
 import { normaliseRegistryHost, sourceReference } from "../ref.ts";
-import { declaredSources } from "../sources/declared.ts";
+import { declaredSources } from "../sources/specs.ts";
 import { checkImageList } from "../sources/list.ts";
 import { windowsSelector } from "./windows_requests.ts";
 import { byPosition, checkYaml } from "./yaml.ts";

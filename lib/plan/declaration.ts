@@ -9,7 +9,7 @@ import { type Config, ConfigSchema, type RegistrySettingsConfig } from "../../sc
 import { AirgapError, errorMessage } from "../errors.ts";
 import { parsePlatformSelector, type PlatformSelector } from "../oci/platform.ts";
 import { normaliseRegistryHost, parseReference, type Reference, sourceReference } from "../ref.ts";
-import { declaredSources, type SourceSpec } from "../sources/declared.ts";
+import { declaredSources, type SourceSpec } from "../sources/specs.ts";
 import { readImageList } from "../sources/list.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
 import { parseTimeout } from "../transport/http.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { AirgapError, errorMessage } from "../errors.ts";
+import { AirgapError, DiskFullError, errorMessage } from "../errors.ts";
 import * as kind from "../transport/errors.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import type { Store } from "../store/types.ts";
@@ -142,8 +142,12 @@ export function stopWhenUnreachable<S extends Store>(store: S, registry: string)
   };
 }
 
-/** A failure of the machine we run on (disk full, read-only), not of an image: no point going on. */
+/**
+ * A failure of the machine we run on (disk full, read-only), not of an image: no point going on. A full disk
+ * is a {@link DiskFullError} where we write; the OS's own words are read only for what reaches us untyped.
+ */
 export function isLocalFailure(e: unknown): boolean {
+  if (e instanceof DiskFullError) return true;
   return /No space left|ENOSPC|EDQUOT|quota exceeded|Read-only file system|EROFS/i.test(causeChain(e));
 }
 

@@ -18,7 +18,7 @@ import { type ChartArtifact, chartArtifact } from "../oci/chart.ts";
 import type { CacheStore } from "../store/cache.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import { fetchChart } from "./charts.ts";
-import type { ChartSourceSpec, RancherSourceSpec } from "./declared.ts";
+import type { ChartSourceSpec, RancherSourceSpec } from "./specs.ts";
 import { loadChart } from "./helm/chart.ts";
 import { type ChartImage, imagesOfChart } from "./helm/images.ts";
 import { fetchRancherLists, RANCHER_WINDOWS_IMAGES } from "./rancher.ts";

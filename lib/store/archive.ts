@@ -11,7 +11,7 @@
  */
 import { ARCHIVE_VERSION_ANNOTATION, BASE_ANNOTATION, CONTAINERD_NAME, ENTRY_ANNOTATION } from "../oci/annotations.ts";
 import { basename } from "node:path";
-import { AirgapError, withContext } from "../errors.ts";
+import { AirgapError, DiskFullError, withContext } from "../errors.ts";
 import { digestOf, ensureVerified, verifyBytes } from "../oci/digest.ts";
 import { isManifestType } from "../oci/media.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
@@ -326,7 +326,7 @@ async function writeBlob(w: ArchiveWriteState, desc: Descriptor, content: Conten
       } catch (e) {
         // One more try from scratch: a dropped connection, resumed bytes or a cache entry that did not
         // verify (the cache dropped it: the retry fetches it). A full disk stays full.
-        if (attempt >= 1 || (e instanceof AirgapError && e.context.op === "write")) throw e;
+        if (attempt >= 1 || e instanceof DiskFullError) throw e;
       }
     }
   }

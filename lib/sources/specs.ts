@@ -1,5 +1,5 @@
 /**
- * The `rancher:` and `charts:` sections of airgap.yaml, checked when the
+ * Source specs: the `rancher:` and `charts:` sections of airgap.yaml, checked when the
  * declaration is read (versions, pre-releases, values files, `--set`
  * syntax, extra image references), each problem naming its file, line and
  * column. Nothing is fetched here: {@link resolveSources} does that.
