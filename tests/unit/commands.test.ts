@@ -48,7 +48,7 @@ Deno.test("commands: save's archive is -o, -i, or the default; -o and -i togethe
   const decl = { configPath: "/x/airgap.yaml", output: "/x/site.tar" };
   assertEquals(saveOutput({ output: "a.tar" }, decl), resolve("a.tar"));
   assertEquals(saveOutput({ images: "b.tar" }, decl), resolve("b.tar"));
-  assertEquals(saveOutput({}, decl), "/x/site.tar");
+  assertEquals(saveOutput({}, decl), resolve("/x/site.tar"));
   assertEquals(saveOutput({}, {}), resolve("rancher-images.tar"));
   checkOutputOptions({ output: "a.tar" });
   assertUsage(() => checkOutputOptions({ output: "a.tar", images: "b.tar" }), "either -o/--output or -i/--images");
@@ -130,7 +130,7 @@ Deno.test("commands: load's archive — the argument or -i (not both), else the 
   assertUsage(() => archiveArgument(["x.tar"], { images: "y.tar" }), "either as an argument or with -i");
   const decl = { configPath: "/x/airgap.yaml", output: "/x/site.tar" };
   assertEquals(loadArchive("x.tar", {}, decl), resolve("x.tar"));
-  assertEquals(loadArchive(undefined, {}, decl), "/x/site.tar");
+  assertEquals(loadArchive(undefined, {}, decl), resolve("/x/site.tar"));
   assertEquals(loadArchive(undefined, {}, { configPath: "/x/airgap.yaml" }), resolve("airgap-images.tar"));
   assertEquals(loadArchive(undefined, {}, undefined), resolve("rancher-images.tar"));
   // An image list says what to load, as it said what to save: rancher-images.tar, whatever the declaration.
