@@ -6,7 +6,9 @@
  *
  * @example Serve an archive under the names it was saved with
  * ```ts
- * import { archiveImages, createCatalog, openArchive, startServer } from "./mod.ts";
+ * import { openArchive } from "./archive.ts";
+ * import { archiveImages, createCatalog } from "./server/catalog.ts";
+ * import { startServer } from "./server.ts";
  *
  * const archive = await openArchive("airgap-images.tar");
  * const server = await startServer({

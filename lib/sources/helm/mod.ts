@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts
- * import { chartImages } from "./lib/sources/helm/mod.ts";
+ * import { chartImages } from "./mod.ts";
  *
  * const bytes = await Deno.readFile("rancher-2.7.9.tgz");
  * const { images, warnings } = await chartImages(bytes, { set: ["auditLog.level=1"] });
