@@ -3,7 +3,8 @@
  * client), through its `dir:` transport, which keeps manifest bytes exactly.
  */
 import { join } from "node:path";
-import type { GeneratedImage } from "../../lib/demo/corpus.ts";
+import { type GeneratedImage, standardCorpus } from "../../lib/demo/corpus.ts";
+import type { RegistryOptions, TestRegistry } from "./registry.ts";
 import { isManifestType } from "../../lib/oci/media.ts";
 import { skopeo } from "./registry.ts";
 
@@ -40,4 +41,27 @@ export async function pushCorpus(host: string, images: GeneratedImage[], prefix 
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
+}
+
+/** An image list (`DIR/images.txt`, one `repository:tag` a line, as rancher-images.txt) of `images`; its path. */
+export async function writeImageList(dir: string, images: GeneratedImage[]): Promise<string> {
+  const list = join(dir, "images.txt");
+  await Deno.writeTextFile(list, images.map((i) => `${i.repository}:${i.tag}\n`).join(""));
+  return list;
+}
+
+/**
+ * The usual two ends: an `upstream` registry holding `standardCorpus(count)`, an empty `site` registry (both from
+ * `start`, e.g. {@link withRegistries}'s), and the corpus's image list in `dir`.
+ */
+export async function upstreamAndSite(
+  start: (options?: RegistryOptions) => Promise<TestRegistry>,
+  dir: string,
+  count = 8,
+): Promise<{ upstream: TestRegistry; site: TestRegistry; corpus: GeneratedImage[]; list: string }> {
+  const upstream = await start();
+  const site = await start();
+  const corpus = standardCorpus(count);
+  await pushCorpus(upstream.host, corpus);
+  return { upstream, site, corpus, list: await writeImageList(dir, corpus) };
 }

@@ -285,3 +285,22 @@ export async function seedStorage(registry: TestRegistry, images: GeneratedImage
   // Many small files: write them 32 images at a time.
   for (let i = 0; i < images.length; i += 32) await Promise.all(images.slice(i, i + 32).map(seedOne));
 }
+
+/**
+ * Run `fn` with a `start` that starts a real registry (as {@link startRegistry}); every registry it started is
+ * stopped afterwards, whatever happens.
+ */
+export async function withRegistries<T>(
+  fn: (start: (options?: RegistryOptions) => Promise<TestRegistry>) => Promise<T>,
+): Promise<T> {
+  const started: TestRegistry[] = [];
+  try {
+    return await fn(async (options) => {
+      const registry = await startRegistry(options);
+      started.push(registry);
+      return registry;
+    });
+  } finally {
+    for (const registry of started) await registry.stop();
+  }
+}

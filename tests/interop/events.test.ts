@@ -12,7 +12,7 @@ import { join } from "node:path";
 import Ajv2020 from "npm:ajv@8.17.1/dist/2020.js";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, airgapOk } from "../helpers/cli.ts";
-import { interopAvailable, REGISTRY_BIN, seedStorage, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { interopAvailable, REGISTRY_BIN, seedStorage, withRegistries } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { type GeneratedImage, singleImage } from "../../lib/demo/corpus.ts";
 import { parseLock } from "../../lib/plan/lock.ts";
@@ -53,10 +53,8 @@ Deno.test({
   ignore: !enabled,
   async fn(t) {
     await withTempDir(async (dir) => {
-      const registries: TestRegistry[] = [];
-      try {
-        const upstream = await startRegistry();
-        registries.push(upstream);
+      await withRegistries(async (start) => {
+        const upstream = await start();
         const images = ["a", "b", "c"].map(image);
         await seedStorage(upstream, images);
         // b's manifest resolves, but the registry has lost its layer.
@@ -104,8 +102,7 @@ Deno.test({
           assertEquals(last.registry, upstream.host);
         });
 
-        const target = await startRegistry();
-        registries.push(target);
+        const target = await start();
         await t.step("load --json: exit 0, an image event per image, summary last", async () => {
           const run = await airgap(["load", "images.tar", "-r", target.host, "--json"], { cwd: dir });
           assertEquals(run.code, 0, run.stderr);
@@ -131,8 +128,7 @@ Deno.test({
           assertStringIncludes(String(events[0].message), "missing.tar");
         });
 
-        const mirrored = await startRegistry();
-        registries.push(mirrored);
+        const mirrored = await start();
         await t.step("mirror --json --keep-going: the others mirrored, the list and the lock, exit 3", async () => {
           const run = await airgap(
             ["mirror", ...cache, "-r", mirrored.host, "--keep-going", "--json", "--lock", "mirror.lock"],
@@ -162,9 +158,7 @@ Deno.test({
           assertEquals(events.at(-1)!.event, "error");
           assertEquals(ofKind(events, "summary").length, 0);
         });
-      } finally {
-        for (const registry of registries) await registry.stop();
-      }
+      });
     });
   },
 });
@@ -174,11 +168,9 @@ Deno.test({
   ignore: !enabled,
   async fn() {
     await withTempDir(async (dir) => {
-      const registries: TestRegistry[] = [];
-      try {
-        const upstream = await startRegistry();
-        const target = await startRegistry();
-        registries.push(upstream, target);
+      await withRegistries(async (start) => {
+        const upstream = await start();
+        const target = await start();
         const images = ["a", "b", "c"].map(image);
         await seedStorage(upstream, images);
         const layer = images[2].blobs.find((b) => b.descriptor.mediaType.includes("layer"))!;
@@ -220,9 +212,7 @@ Deno.test({
           () => assert(false, "the list is removed once nothing failed"),
           () => {},
         );
-      } finally {
-        for (const registry of registries) await registry.stop();
-      }
+      });
     });
   },
 });

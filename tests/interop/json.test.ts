@@ -8,8 +8,8 @@ import { join } from "node:path";
 import Ajv2020 from "npm:ajv@8.17.1/dist/2020.js";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { airgap, airgapOk } from "../helpers/cli.ts";
-import { pushCorpus } from "../helpers/corpus.ts";
-import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { pushCorpus, writeImageList } from "../helpers/corpus.ts";
+import { interopAvailable, withRegistries } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { standardCorpus } from "../../lib/demo/corpus.ts";
 
@@ -30,14 +30,11 @@ Deno.test({
   ignore: !enabled,
   async fn(t) {
     await withTempDir(async (dir) => {
-      const registries: TestRegistry[] = [];
-      try {
-        const upstream = await startRegistry();
-        registries.push(upstream);
+      await withRegistries(async (start) => {
+        const upstream = await start();
         const v1 = standardCorpus(2);
         await pushCorpus(upstream.host, v1);
-        const list = join(dir, "images.txt");
-        await Deno.writeTextFile(list, v1.map((i) => `${i.repository}:${i.tag}\n`).join(""));
+        const list = await writeImageList(dir, v1);
         const common = ["-l", list, "-s", upstream.host, "--platform", "all", "--cache", join(dir, "cache")];
         const archive = join(dir, "a.tar");
         await airgapOk(["save", ...common, "-o", archive, "--lock", join(dir, "v1.lock"), "-q"]);
@@ -90,9 +87,7 @@ Deno.test({
         await t.step("images --json", async () => {
           (await validator("images"))(JSON.parse((await airgapOk(["images", "-l", list, "--json"])).stdout));
         });
-      } finally {
-        for (const r of registries) await r.stop();
-      }
+      });
     }, "airgap-json-");
   },
 });

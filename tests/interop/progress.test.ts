@@ -8,10 +8,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgapOk, V8_FLAGS } from "../helpers/cli.ts";
-import { pushCorpus } from "../helpers/corpus.ts";
-import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { upstreamAndSite } from "../helpers/corpus.ts";
+import { interopAvailable, withRegistries } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { standardCorpus } from "../../lib/demo/corpus.ts";
 
 const enabled = interopAvailable() && interopAvailable("/usr/bin/script");
 const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
@@ -49,15 +48,8 @@ Deno.test({
   ignore: !enabled,
   async fn(t) {
     await withTempDir(async (dir) => {
-      const registries: TestRegistry[] = [];
-      try {
-        const upstream = await startRegistry();
-        const site = await startRegistry();
-        registries.push(upstream, site);
-        const corpus = standardCorpus(8);
-        await pushCorpus(upstream.host, corpus);
-        const list = join(dir, "images.txt");
-        await Deno.writeTextFile(list, corpus.map((i) => `${i.repository}:${i.tag}\n`).join(""));
+      await withRegistries(async (start) => {
+        const { upstream, site, corpus, list } = await upstreamAndSite(start, dir);
         const common = ["-l", list, "-s", upstream.host, "--platform", "all", "--lock", join(dir, "lock")];
         const images = corpus.length;
 
@@ -112,9 +104,7 @@ Deno.test({
           checkCounters(screen);
           assertStringIncludes(screen, "loaded ");
         });
-      } finally {
-        for (const r of registries) await r.stop();
-      }
+      });
     }, "airgap-progress-");
   },
 });

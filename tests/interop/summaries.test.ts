@@ -6,10 +6,9 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, airgapOk } from "../helpers/cli.ts";
-import { pushCorpus } from "../helpers/corpus.ts";
-import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { upstreamAndSite } from "../helpers/corpus.ts";
+import { interopAvailable, withRegistries } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { standardCorpus } from "../../lib/demo/corpus.ts";
 import { isManifestType } from "../../lib/oci/media.ts";
 
 const enabled = interopAvailable();
@@ -26,15 +25,8 @@ Deno.test({
   ignore: !enabled,
   async fn(t) {
     await withTempDir(async (dir) => {
-      const registries: TestRegistry[] = [];
-      try {
-        const upstream = await startRegistry();
-        const site = await startRegistry();
-        registries.push(upstream, site);
-        const corpus = standardCorpus(8);
-        await pushCorpus(upstream.host, corpus);
-        const list = join(dir, "images.txt");
-        await Deno.writeTextFile(list, corpus.map((i) => `${i.repository}:${i.tag}\n`).join(""));
+      await withRegistries(async (start) => {
+        const { upstream, site, corpus, list } = await upstreamAndSite(start, dir);
         const common = ["-l", list, "-s", upstream.host, "--platform", "all", "--cache", join(dir, "cache")];
         const archive = join(dir, "a.tar");
 
@@ -110,9 +102,7 @@ Deno.test({
           assert(!out.stderr.includes("nothing was saved"), out.stderr);
           assert(!(await Deno.stat(lock).catch(() => undefined)), "no lock");
         });
-      } finally {
-        for (const r of registries) await r.stop();
-      }
+      });
     }, "airgap-summaries-");
   },
 });
