@@ -46,17 +46,36 @@ export function sendJson(ex: Exchange, status: number, value: unknown, headers: 
   send(ex, status, { "content-type": "application/json", ...headers }, JSON.stringify(value));
 }
 
-/** Send a distribution-spec error; an unread request body is drained so the connection stays usable. */
+/** An unread body up to this size is drained after a refusal (401, 413), so the connection stays usable. */
+const DRAIN_LIMIT = 1024 * 1024;
+
+/**
+ * Is the rest of this body not worth reading? For a refused request (401,
+ * 413) with a body larger than {@link DRAIN_LIMIT}, or of unknown length:
+ * the connection is closed after the answer rather than read to its end.
+ */
+function notWorthDraining(ex: Exchange, error: HttpError): boolean {
+  if (ex.req.complete || (error.status !== 401 && error.status !== 413)) return false;
+  const length = ex.req.headers["content-length"];
+  return length === undefined ? ex.req.headers["transfer-encoding"] !== undefined : Number(length) > DRAIN_LIMIT;
+}
+
+/**
+ * Send a distribution-spec error; an unread request body is drained so the
+ * connection stays usable, unless it is a large body of a refused request.
+ */
 export function sendError(ex: Exchange, error: HttpError): void {
+  const close = notWorthDraining(ex, error);
   if (!ex.req.complete) ex.req.resume();
   if (ex.res.headersSent) {
     ex.res.destroy();
     return;
   }
+  const headers = close ? { ...error.headers, connection: "close" } : error.headers;
   if (error.errors.length === 0) {
-    return send(ex, error.status, { "content-type": "text/plain; charset=utf-8", ...error.headers }, error.message);
+    return send(ex, error.status, { "content-type": "text/plain; charset=utf-8", ...headers }, error.message);
   }
-  send(ex, error.status, { "content-type": "application/json", ...error.headers }, errorBody(error));
+  send(ex, error.status, { "content-type": "application/json", ...headers }, errorBody(error));
 }
 
 /**
