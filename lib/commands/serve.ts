@@ -105,12 +105,14 @@ async function serve(source: string, options: ServeCliOptions): Promise<void> {
   const reporter = reporterFor(options);
   const handle = await serveCommand(serveOptions(source, options, reporter));
   for (const warning of handle.warnings) reporter.warn(warning);
+  // Listening for the signals before the URL is announced: a stop right after it is a clean stop.
+  const stopped = waitForShutdown();
   out(
     `serving ${handle.images} images from ${displayPath(resolve(source))} at ${handle.server.url}${
       options.writable ? " (writable)" : ""
     }${options.htpasswd ? `, ${options.authPulls ? "pulls and pushes" : "pushes"} need a user` : ""}`,
   );
-  const signal = await waitForShutdown();
+  const signal = await stopped;
   await handle.close();
   reporter.info(`stopped on ${signal}`);
 }

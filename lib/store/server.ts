@@ -12,8 +12,6 @@
  * ```ts
  * import { openArchive } from "./archive.ts";
  * import { archiveImages, createCatalog } from "./server/catalog.ts";
-export { type Htpasswd, parseHtpasswd, readHtpasswd } from "./server/auth.ts";
-export { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from "./server/uploads.ts";
  * import { startServer } from "./server.ts";
  *
  * const archive = await openArchive("airgap-images.tar");
@@ -53,6 +51,8 @@ export {
   sourceNaming,
   type StoredImage,
 } from "./server/catalog.ts";
+export { type Htpasswd, parseHtpasswd, readHtpasswd } from "./server/auth.ts";
+export { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from "./server/uploads.ts";
 
 /** One answered request, for an access log (no headers: nothing secret). */
 export interface RequestLogEntry {
