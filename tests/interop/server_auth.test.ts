@@ -183,7 +183,8 @@ async function writableServer(cacheDir: string, htpasswd: string, pulls: boolean
 }
 
 Deno.test({
-  name: "serve --htpasswd on loopback (plain HTTP): logins, pushes; anonymous pulls allowed, or refused by --auth-pulls",
+  name:
+    "serve --htpasswd on loopback (plain HTTP): logins, pushes; anonymous pulls allowed, or refused by --auth-pulls",
   ignore: !enabled,
   async fn(t) {
     const w = await world();

@@ -73,7 +73,11 @@ Deno.test("authenticator: the user for the right password; refused alike for a w
   }
   assertEquals(await auth.identify(undefined), { kind: "anonymous" });
   assertEquals(await auth.identify(""), { kind: "anonymous" });
-  assertEquals(await auth.identify(basic(":")), { kind: "anonymous" }, "the empty credentials of a client that has none");
+  assertEquals(
+    await auth.identify(basic(":")),
+    { kind: "anonymous" },
+    "the empty credentials of a client that has none",
+  );
 });
 
 Deno.test("checkExposure: Basic only over TLS off loopback; no anonymous writes off loopback unless allowed", () => {

@@ -46,36 +46,46 @@ export function sendJson(ex: Exchange, status: number, value: unknown, headers: 
   send(ex, status, { "content-type": "application/json", ...headers }, JSON.stringify(value));
 }
 
-/** An unread body up to this size is drained after a refusal (401, 413), so the connection stays usable. */
+/** After a refusal, at most this much of an unread body is read (and dropped) before the connection is cut. */
 const DRAIN_LIMIT = 1024 * 1024;
 
+/** Refusals whose unread body is not worth reading to its end: it may be of any size, from anyone. */
+const BOUNDED_DRAIN = new Set([401, 413, 429, 507]);
+
 /**
- * Is the rest of this body not worth reading? For a refused request (401,
- * 413) with a body larger than {@link DRAIN_LIMIT}, or of unknown length:
- * the connection is closed after the answer rather than read to its end.
+ * Read and drop the rest of a request body so the connection stays usable;
+ * after a refusal, only up to {@link DRAIN_LIMIT}: a larger body (an
+ * anonymous client streaming gigabytes) has its connection cut instead.
  */
-function notWorthDraining(ex: Exchange, error: HttpError): boolean {
-  if (ex.req.complete || (error.status !== 401 && error.status !== 413)) return false;
-  const length = ex.req.headers["content-length"];
-  return length === undefined ? ex.req.headers["transfer-encoding"] !== undefined : Number(length) > DRAIN_LIMIT;
+function drain(ex: Exchange, status: number): void {
+  if (ex.req.complete) return;
+  ex.req.resume();
+  if (!BOUNDED_DRAIN.has(status)) return;
+  let dropped = 0;
+  const count = (chunk: Uint8Array) => {
+    dropped += chunk.byteLength;
+    if (dropped > DRAIN_LIMIT) {
+      ex.req.off("data", count);
+      ex.req.socket.destroy();
+    }
+  };
+  ex.req.on("data", count);
 }
 
 /**
- * Send a distribution-spec error; an unread request body is drained so the
- * connection stays usable, unless it is a large body of a refused request.
+ * Send a distribution-spec error; an unread request body is drained (see
+ * {@link drain}) so the connection stays usable.
  */
 export function sendError(ex: Exchange, error: HttpError): void {
-  const close = notWorthDraining(ex, error);
-  if (!ex.req.complete) ex.req.resume();
+  drain(ex, error.status);
   if (ex.res.headersSent) {
     ex.res.destroy();
     return;
   }
-  const headers = close ? { ...error.headers, connection: "close" } : error.headers;
   if (error.errors.length === 0) {
-    return send(ex, error.status, { "content-type": "text/plain; charset=utf-8", ...headers }, error.message);
+    return send(ex, error.status, { "content-type": "text/plain; charset=utf-8", ...error.headers }, error.message);
   }
-  send(ex, error.status, { "content-type": "application/json", ...headers }, errorBody(error));
+  send(ex, error.status, { "content-type": "application/json", ...error.headers }, errorBody(error));
 }
 
 /**

@@ -192,7 +192,10 @@ export function createUploads(cache: CacheStore, limits: Partial<UploadLimits> =
     tmp,
     serverId,
     lock: takeLock(tmp, serverId),
-    limits: { ...DEFAULT_UPLOAD_LIMITS, ...Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) },
+    limits: {
+      ...DEFAULT_UPLOAD_LIMITS,
+      ...Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)),
+    },
     sweeper: undefined,
   };
   startSweeper(u);

@@ -16,7 +16,7 @@ import { httpError, httpErrors } from "./errors.ts";
 import { type Exchange, readBody, send } from "./http.ts";
 import { checkDigest, findRepository, parseManifestReference } from "./read.ts";
 import type { ServerContext } from "./routes.ts";
-import { uploadTooLarge, type Uploads, type UploadSession } from "./uploads.ts";
+import { type Uploads, type UploadSession, uploadTooLarge } from "./uploads.ts";
 
 /** The parts of the context a writable server has. */
 interface Writable extends ServerContext {
