@@ -1,7 +1,7 @@
 /**
  * The writable registry's limits, as a client sees them: an upload over the
  * size limit is answered 413 SIZE_INVALID (declared up front, or found while
- * streaming) and leaves no file; one session over the concurrent-upload
+ * streaming) and leaves no file, a manifest over 4 MiB 413 MANIFEST_INVALID; one session over the concurrent-upload
  * limit is answered 429 TOOMANYREQUESTS; an unfinished upload idle longer
  * than the idle time is removed while the server runs (a killed server's
  * file too); a full disk is answered 507 with a JSON error (a 1 MiB tmpfs,
@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { pseudoRandomBytes } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
+import { MAX_MANIFEST_SIZE } from "../../lib/oci/manifest.ts";
+import { OCI_MANIFEST } from "../../lib/oci/media.ts";
 import { openCache } from "../../lib/store/cache.ts";
 import {
   cacheImages,
@@ -87,6 +89,17 @@ Deno.test("serve --writable limits: upload size (413), concurrent uploads (429)"
         assertEquals((await call(location)).status, 404, "the session is dropped");
         assertEquals(await uploadFiles(cacheDir), []);
       }
+    });
+
+    await t.step("413 MANIFEST_INVALID for a manifest over 4 MiB", async () => {
+      const body = new Uint8Array(MAX_MANIFEST_SIZE + 1).fill(32);
+      const r = await call(`${server.url}/v2/app/manifests/big`, {
+        method: "PUT",
+        body,
+        headers: { "content-type": OCI_MANIFEST },
+      });
+      assertEquals(r.status, 413);
+      assertEquals(r.json().errors[0].code, "MANIFEST_INVALID");
     });
 
     await t.step("429 TOOMANYREQUESTS for a session over the limit; room again once one ends", async () => {

@@ -12,7 +12,9 @@
  * bcryptjs compares the hashes in constant time. A successful check is
  * remembered (by a keyed hash of the header, never the password itself), so
  * a push of a hundred layers costs one bcrypt, not a hundred; failures are
- * never remembered, so guessing costs a bcrypt per guess.
+ * never remembered, so guessing costs a bcrypt per guess — and the checks
+ * run one at a time, so a flood of guesses takes one core's share of bcrypt,
+ * not the machine (bcryptjs yields between rounds: other requests go on).
  * @module
  */
 import bcrypt from "bcryptjs";
@@ -102,6 +104,7 @@ export function createAuthenticator(users: Htpasswd): Authenticator {
   const remembered = new Map<string, string>();
   const costs = [...users.values()].map((hash) => bcrypt.getRounds(hash));
   const dummy = bcrypt.hashSync(randomBytes(16).toString("hex"), Math.max(...costs));
+  let queue: Promise<void> = Promise.resolve();
   return {
     async identify(header) {
       if (header === undefined || header.trim() === "") return ANONYMOUS;
@@ -112,7 +115,9 @@ export function createAuthenticator(users: Htpasswd): Authenticator {
       const known = remembered.get(id);
       if (known !== undefined) return { kind: "user", user: known };
       const hash = users.get(basic.user);
-      const matches = await bcrypt.compare(basic.password, hash ?? dummy);
+      const check = queue.then(() => bcrypt.compare(basic.password, hash ?? dummy));
+      queue = check.then(() => {}, () => {});
+      const matches = await check;
       if (!matches || hash === undefined) return REFUSED;
       if (remembered.size >= REMEMBERED) remembered.delete(remembered.keys().next().value!);
       remembered.set(id, basic.user);

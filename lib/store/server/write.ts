@@ -202,7 +202,9 @@ export async function putManifest(ex: Exchange, context: ServerContext, name: st
   const repo = pushRepository(ctx, name, ex.url);
   const { tag, digest: pinned } = parseManifestReference(reference, true);
   const bytes = await readBody(ex.req, MAX_MANIFEST_SIZE);
-  if (!bytes) throw httpError("MANIFEST_INVALID", `manifest larger than ${MAX_MANIFEST_SIZE} bytes`);
+  if (!bytes) {
+    throw httpError("MANIFEST_INVALID", `manifest larger than ${MAX_MANIFEST_SIZE} bytes`, undefined, { status: 413 });
+  }
   const contentType = ex.req.headers["content-type"]?.split(";")[0].trim();
   let manifest: Manifest;
   try {
