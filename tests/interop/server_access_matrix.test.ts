@@ -3,8 +3,9 @@
  * generated requests: seeded random method × endpoint × body × Authorization
  * header (none, the empty Basic some clients send, good, good with a
  * lower-case scheme, wrong user, wrong password, no colon, malformed base64,
- * Bearer, Digest) against two writable servers — anonymous pulls allowed,
- * and `auth-pulls`. For every request:
+ * Bearer, Digest) against three servers over one cache — writable with
+ * anonymous pulls, writable with `auth-pulls`, read-only with `auth-pulls`.
+ * For every request:
  *
  * - credentials that are sent and wrong are refused (401), whatever the endpoint;
  * - without a user, every write (any method but GET/HEAD) and the `/v2/` ping
@@ -151,27 +152,31 @@ async function snapshot(cacheDir: string): Promise<string> {
   return [index, await list(join(cacheDir, "blobs", "sha256")), await list(join(cacheDir, "tmp"))].join("\n");
 }
 
-async function runMatrix(authPulls: boolean, seed: number, cases: number): Promise<Record<string, number>> {
-  const dir = await Deno.makeTempDir({ prefix: "airgap-server-matrix-" });
-  const cacheDir = join(dir, "cache");
+async function runMatrix(
+  cacheDir: string,
+  mode: { writable: boolean; authPulls: boolean },
+  seed: number,
+  cases: number,
+): Promise<Record<string, number>> {
+  const { authPulls } = mode;
   const cache = await openCache(cacheDir);
   const server = await startServer({
     store: cache,
     catalog: createCatalog(cache, await cacheImages(cache)),
-    writable: true,
+    writable: mode.writable,
     auth: { users: USERS, pulls: authPulls },
   });
   const tally: Record<string, number> = {};
+  const s = seeded();
   try {
-    const s = seeded();
-    await push(server, s);
+    if (mode.writable) await push(server, s);
     const random = prng(seed);
     const sessions: string[] = [];
     for (let i = 0; i < cases; i++) {
       const c = generate(random, s, sessions);
       // A third of the requests with good credentials, so the cache changes as the run goes.
       const auth = random() < 0.3 ? AUTH[2 + Math.floor(random() * 2)] : AUTH[Math.floor(random() * AUTH.length)];
-      const label = `#${i} ${c.method} ${c.path} (${auth.name}, auth-pulls ${authPulls})`;
+      const label = `#${i} ${c.method} ${c.path} (${auth.name}, ${JSON.stringify(mode)})`;
       const before = await snapshot(cacheDir);
       const headers: Record<string, string> = {};
       if (auth.header) headers.authorization = auth.header;
@@ -204,18 +209,25 @@ async function runMatrix(authPulls: boolean, seed: number, cases: number): Promi
     }
   } finally {
     await server.close();
-    await Deno.remove(dir, { recursive: true });
+    await cache.close?.();
   }
   return tally;
 }
 
 Deno.test("serve --htpasswd: the authorization matrix over generated requests (anonymous pulls, and auth-pulls)", async () => {
-  const half = Math.ceil(CASES / 2);
-  const open = await runMatrix(false, SEED, half);
-  const closed = await runMatrix(true, SEED + 1, half);
-  console.log(
-    `serve auth matrix: ${2 * half} requests, seed ${SEED} — anonymous pulls ${JSON.stringify(open)}, ` +
-      `auth-pulls ${JSON.stringify(closed)}`,
-  );
-  assert((open["writes done"] ?? 0) > 0 && (closed["writes done"] ?? 0) > 0, "some writes went through");
+  const dir = await Deno.makeTempDir({ prefix: "airgap-server-matrix-" });
+  const third = Math.ceil(CASES / 3);
+  try {
+    const open = await runMatrix(join(dir, "cache"), { writable: true, authPulls: false }, SEED, third);
+    const closed = await runMatrix(join(dir, "cache"), { writable: true, authPulls: true }, SEED + 1, third);
+    const readOnly = await runMatrix(join(dir, "cache"), { writable: false, authPulls: true }, SEED + 2, third);
+    console.log(
+      `serve auth matrix: ${3 * third} requests, seed ${SEED} — writable, anonymous pulls ${JSON.stringify(open)}; ` +
+        `writable, auth-pulls ${JSON.stringify(closed)}; read-only, auth-pulls ${JSON.stringify(readOnly)}`,
+    );
+    assert((open["writes done"] ?? 0) > 0 && (closed["writes done"] ?? 0) > 0, "some writes went through");
+    assertEquals(readOnly["writes done"] ?? 0, 0, "a read-only server writes nothing");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
