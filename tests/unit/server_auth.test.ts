@@ -119,3 +119,13 @@ Deno.test("needsUser: every write and the ping; reads only with --auth-pulls", (
     }
   }
 });
+
+Deno.test("authenticator: parallel first requests with the same credentials share one check", async () => {
+  const auth = createAuthenticator(parseHtpasswd(`alice:${HASH}\n`, "ht"));
+  const results = await Promise.all([
+    ...Array.from({ length: 8 }, () => auth.identify(basic("alice:s3cret"))),
+    ...Array.from({ length: 4 }, () => auth.identify(basic("alice:nope"))),
+  ]);
+  assertEquals(results.filter((r) => r.kind === "user").length, 8);
+  assertEquals(results.filter((r) => r.kind === "refused").length, 4);
+});

@@ -104,7 +104,19 @@ export function createAuthenticator(users: Htpasswd): Authenticator {
   const remembered = new Map<string, string>();
   const costs = [...users.values()].map((hash) => bcrypt.getRounds(hash));
   const dummy = bcrypt.hashSync(randomBytes(16).toString("hex"), Math.max(...costs));
-  let queue: Promise<void> = Promise.resolve();
+  let queue: Promise<unknown> = Promise.resolve();
+  /** Checks waiting or running, by header: a client's parallel first requests share one. */
+  const pending = new Map<string, Promise<boolean>>();
+  const check = (id: string, password: string, hash: string | undefined): Promise<boolean> => {
+    let result = pending.get(id);
+    if (!result) {
+      result = queue.then(() => bcrypt.compare(password, hash ?? dummy))
+        .then((ok) => ok && hash !== undefined, () => false);
+      pending.set(id, result);
+      queue = result.finally(() => pending.delete(id));
+    }
+    return result;
+  };
   return {
     async identify(header) {
       if (header === undefined || header.trim() === "") return ANONYMOUS;
@@ -114,11 +126,7 @@ export function createAuthenticator(users: Htpasswd): Authenticator {
       const id = createHmac("sha256", key).update(header.trim()).digest("hex");
       const known = remembered.get(id);
       if (known !== undefined) return { kind: "user", user: known };
-      const hash = users.get(basic.user);
-      const check = queue.then(() => bcrypt.compare(basic.password, hash ?? dummy));
-      queue = check.then(() => {}, () => {});
-      const matches = await check;
-      if (!matches || hash === undefined) return REFUSED;
+      if (!(await check(id, basic.password, users.get(basic.user)))) return REFUSED;
       if (remembered.size >= REMEMBERED) remembered.delete(remembered.keys().next().value!);
       remembered.set(id, basic.user);
       return { kind: "user", user: basic.user };
