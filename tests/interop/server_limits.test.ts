@@ -5,8 +5,10 @@
  * limit is answered 429 TOOMANYREQUESTS; an unfinished upload idle longer
  * than the idle time is removed while the server runs (a killed server's
  * file too); a full disk is answered 507 with a JSON error (a 1 MiB tmpfs,
- * as root).
+ * as root); a refused request's body is read up to 1 MiB, then its
+ * connection cut (an anonymous client cannot make the server read gigabytes).
  */
+import bcrypt from "bcryptjs";
 import { join } from "node:path";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { pseudoRandomBytes } from "../../lib/demo/corpus.ts";
@@ -17,6 +19,7 @@ import { openCache } from "../../lib/store/cache.ts";
 import {
   cacheImages,
   createCatalog,
+  parseHtpasswd,
   type RunningServer,
   startServer,
   type UploadLimits,
@@ -185,6 +188,51 @@ Deno.test("serve --writable on a full disk: 507 with a JSON error, nothing left 
   } finally {
     await server?.close();
     await new Deno.Command("umount", { args: [disk] }).output().catch(() => undefined);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("serve --htpasswd: a refused upload's body is read up to 1 MiB, then the connection is cut", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "airgap-server-cut-" });
+  const cache = await openCache(join(dir, "cache"));
+  const server = await startServer({
+    store: cache,
+    catalog: createCatalog(cache, await cacheImages(cache)),
+    writable: true,
+    auth: { users: parseHtpasswd(`alice:${bcrypt.hashSync("s3cret", 4)}\n`, "ht") },
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  try {
+    const total = 256 * 1024 * 1024;
+    const digest = `sha256:${"0".repeat(64)}`;
+    await conn.write(new TextEncoder().encode(
+      `POST /v2/app/blobs/uploads/?digest=${digest} HTTP/1.1\r\nHost: registry\r\nContent-Length: ${total}\r\n\r\n`,
+    ));
+    const reading = (async () => {
+      let text = "";
+      const buffer = new Uint8Array(4096);
+      try {
+        for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+          text += new TextDecoder().decode(buffer.subarray(0, n));
+        }
+      } catch {
+        // reset: what was read is the answer
+      }
+      return text;
+    })();
+    let sent = 0;
+    const chunk = new Uint8Array(64 * 1024);
+    try {
+      while (sent < total) sent += await conn.write(chunk);
+    } catch {
+      // cut by the server
+    }
+    const answer = await reading;
+    assert(answer.startsWith("HTTP/1.1 401 "), answer);
+    assert(sent < total / 4, `the server stopped reading: ${sent} of ${total} bytes sent`);
+  } finally {
+    conn.close();
+    await server.close();
     await Deno.remove(dir, { recursive: true });
   }
 });
