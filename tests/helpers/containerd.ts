@@ -7,7 +7,9 @@
  */
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import type { GeneratedImage } from "../../lib/demo/corpus.ts";
+import { type GeneratedImage, standardCorpus } from "../../lib/demo/corpus.ts";
+import { pushCorpus } from "./corpus.ts";
+import type { RegistryOptions, TestRegistry } from "./registry.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST } from "../../lib/oci/media.ts";
 import { encodeHeader, paddingSize, TAR_END } from "../../lib/store/tar.ts";
@@ -178,3 +180,46 @@ export function runnableImage(repository: string, tag: string, message: string):
   }));
   return { repository, tag, root: blob(OCI_MANIFEST, manifest), blobs };
 }
+
+/** The list entries of the preload tests, as an operator writes them, and their fully qualified names. */
+export const PRELOAD_ENTRIES: [entry: string, qualified: string][] = [
+  ["rancher/rancher:v2.7.9", "docker.io/rancher/rancher:v2.7.9"],
+  ["rancher/shell:v0.1.21", "docker.io/rancher/shell:v0.1.21"],
+  ["rancher/mirrored-pause:3.6", "docker.io/rancher/mirrored-pause:3.6"],
+  ["busybox:1.36", "docker.io/library/busybox:1.36"],
+  ["quay.io/jetstack/cert-manager-controller:v1.12.3", "quay.io/jetstack/cert-manager-controller:v1.12.3"],
+  ["rancher/airgap-hello:v1", "docker.io/rancher/airgap-hello:v1"],
+];
+
+/** What the runnable image of {@link PRELOAD_ENTRIES} prints. */
+export const HELLO = "hello from an airgap archive";
+
+/**
+ * An upstream (a mirror, pulled with `-s`) holding the corpus images under the paths of
+ * {@link PRELOAD_ENTRIES}, and the list of those entries in `dir`; the images by entry.
+ */
+export async function preloadUpstream(
+  start: (options?: RegistryOptions) => Promise<TestRegistry>,
+  dir: string,
+): Promise<{ upstream: TestRegistry; list: string; images: Map<string, GeneratedImage> }> {
+  const upstream = await start();
+  const corpus = new Map(standardCorpus(1).map((i) => [i.repository, i]));
+  const images = new Map<string, GeneratedImage>();
+  for (const [entry] of PRELOAD_ENTRIES) {
+    const path = entry.replace(/:[^:/]*$/, "");
+    const from = path === "busybox" ? "library/busybox" : path.replace(/^quay\.io\//, "");
+    const image = path === "rancher/airgap-hello"
+      ? runnableImage(path, "v1", HELLO)
+      : { ...corpus.get(from)!, repository: path };
+    if (!image) throw new Error("this host has no /usr/bin/echo with glibc to build a runnable amd64 image from");
+    images.set(entry, image);
+    await pushCorpus(upstream.host, [image]);
+  }
+  const list = join(dir, "list.txt");
+  await Deno.writeTextFile(list, PRELOAD_ENTRIES.map(([e]) => `${e}\n`).join(""));
+  return { upstream, list, images };
+}
+
+/** The image names of `ctr images ls -q` (or any one-per-line output), sorted. */
+export const imageNames = (text: string): string[] =>
+  text.split("\n").map((l) => l.trim()).filter((l) => l !== "").sort();

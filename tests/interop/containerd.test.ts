@@ -9,54 +9,17 @@
 import { join } from "node:path";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { airgapOk } from "../helpers/cli.ts";
-import { pushCorpus } from "../helpers/corpus.ts";
-import { containerdAvailable, runnableImage, withContainerd } from "../helpers/containerd.ts";
+import {
+  containerdAvailable,
+  HELLO,
+  imageNames as names,
+  PRELOAD_ENTRIES,
+  preloadUpstream,
+  withContainerd,
+} from "../helpers/containerd.ts";
 import { interopAvailable, skopeo, withRegistries } from "../helpers/registry.ts";
-import { type GeneratedImage, standardCorpus } from "../../lib/demo/corpus.ts";
-import type { RegistryOptions, TestRegistry } from "../helpers/registry.ts";
 
 const enabled = interopAvailable() && containerdAvailable();
-
-/** The list entries of the preload tests, as an operator writes them, and their fully qualified names. */
-export const PRELOAD_ENTRIES: [entry: string, qualified: string][] = [
-  ["rancher/rancher:v2.7.9", "docker.io/rancher/rancher:v2.7.9"],
-  ["rancher/shell:v0.1.21", "docker.io/rancher/shell:v0.1.21"],
-  ["rancher/mirrored-pause:3.6", "docker.io/rancher/mirrored-pause:3.6"],
-  ["busybox:1.36", "docker.io/library/busybox:1.36"],
-  ["quay.io/jetstack/cert-manager-controller:v1.12.3", "quay.io/jetstack/cert-manager-controller:v1.12.3"],
-  ["rancher/airgap-hello:v1", "docker.io/rancher/airgap-hello:v1"],
-];
-
-/** What the runnable image of {@link PRELOAD_ENTRIES} prints. */
-export const HELLO = "hello from an airgap archive";
-
-/**
- * An upstream (a mirror, pulled with `-s`) holding the corpus images under the paths of
- * {@link PRELOAD_ENTRIES}, and the list of those entries in `dir`; the images by entry.
- */
-export async function preloadUpstream(
-  start: (options?: RegistryOptions) => Promise<TestRegistry>,
-  dir: string,
-): Promise<{ upstream: TestRegistry; list: string; images: Map<string, GeneratedImage> }> {
-  const upstream = await start();
-  const corpus = new Map(standardCorpus(1).map((i) => [i.repository, i]));
-  const images = new Map<string, GeneratedImage>();
-  for (const [entry] of PRELOAD_ENTRIES) {
-    const path = entry.replace(/:[^:/]*$/, "");
-    const from = path === "busybox" ? "library/busybox" : path.replace(/^quay\.io\//, "");
-    const image = path === "rancher/airgap-hello"
-      ? runnableImage(path, "v1", HELLO)
-      : { ...corpus.get(from)!, repository: path };
-    if (!image) throw new Error("this host has no /usr/bin/echo with glibc to build a runnable amd64 image from");
-    images.set(entry, image);
-    await pushCorpus(upstream.host, [image]);
-  }
-  const list = join(dir, "list.txt");
-  await Deno.writeTextFile(list, PRELOAD_ENTRIES.map(([e]) => `${e}\n`).join(""));
-  return { upstream, list, images };
-}
-
-const names = (text: string) => text.split("\n").map((l) => l.trim()).filter((l) => l !== "").sort();
 
 Deno.test({
   name:
