@@ -28,6 +28,8 @@ export interface RegistryAccess {
   password?: string;
   /** Where a password not written should be set, for the comment in its place. */
   passwordHint?: string;
+  /** The registry speaks plain HTTP (`airgap serve` without TLS): `http://` endpoints. */
+  plainHttp?: boolean;
 }
 
 /** Everything the cluster configuration is made of. */
@@ -43,8 +45,9 @@ export interface ClusterConfig {
 /** A YAML scalar: JSON's double-quoted strings are YAML's too. */
 const q = (text: string) => JSON.stringify(text);
 
-/** The `https://` URL of the private registry. */
-export const registryUrl = (target: PrivateRegistry) => `https://${target.registry}`;
+/** The URL of the private registry: `https://`, or `http://` when it speaks plain HTTP. */
+export const registryUrl = (target: PrivateRegistry, access: Pick<RegistryAccess, "plainHttp"> = {}) =>
+  `${access.plainHttp ? "http" : "https"}://${target.registry}`;
 
 /** RKE2/K3s `registries.yaml` (docs.k3s.io/installation/private-registry). */
 export function registriesYaml(mirrors: MirrorPlan[], target: PrivateRegistry, access: RegistryAccess): string {
@@ -53,7 +56,7 @@ export function registriesYaml(mirrors: MirrorPlan[], target: PrivateRegistry, a
     "mirrors:",
   ];
   const mirror = (host: string, rewrite: Record<string, string>) => {
-    lines.push(`  ${q(host)}:`, "    endpoint:", `      - ${q(registryUrl(target))}`);
+    lines.push(`  ${q(host)}:`, "    endpoint:", `      - ${q(registryUrl(target, access))}`);
     const rules = Object.entries(rewrite);
     if (rules.length > 0) lines.push("    rewrite:", ...rules.map(([p, r]) => `      ${q(p)}: ${q(r)}`));
   };
@@ -94,12 +97,13 @@ export function hostsTree(mirrors: MirrorPlan[], target: PrivateRegistry, access
   for (const m of mirrors) {
     if (m.upstream === target.registry) continue;
     const path = m.endpointPath ?? "";
-    const endpoint = path ? `${registryUrl(target)}/v2/${path}` : registryUrl(target);
+    const url = registryUrl(target, access);
+    const endpoint = path ? `${url}/v2/${path}` : url;
     files.set(`certs.d/${m.upstream}/hosts.toml`, hostsToml(upstreamServer(m.upstream), endpoint, path !== "", ca));
   }
   files.set(
     `certs.d/${target.registry}/hosts.toml`,
-    hostsToml(registryUrl(target), registryUrl(target), false, ca),
+    hostsToml(registryUrl(target, access), registryUrl(target, access), false, ca),
   );
   return files;
 }

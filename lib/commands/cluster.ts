@@ -34,6 +34,7 @@ export interface ClusterConfigCliOptions {
   passwordStdin?: boolean;
   output?: string;
   quiet?: boolean;
+  insecure?: boolean;
 }
 
 /** Where registries.yaml says the CA is on the nodes, unless `--ca-path` says otherwise. */
@@ -53,6 +54,7 @@ export function registerClusterConfig(cli: Command): void {
     .option("--username <name>", "user for the private registry (default: the declaration's)")
     .option("--password-env <var>", "write the password from this environment variable into registries.yaml")
     .option("--password-stdin", "write the password read from stdin into registries.yaml")
+    .option("--insecure", "the registry speaks plain HTTP (airgap serve without TLS): http:// endpoints")
     .option("-o, --output <dir>", "directory to write into (default: cluster-config)")
     .option("-q, --quiet", "only print warnings and errors")
     .action(clusterConfigAction);
@@ -110,6 +112,7 @@ async function clusterConfigAction(archiveArgs: string[], options: ClusterConfig
     username,
     password,
     passwordHint: "or give --password-env/--password-stdin to cluster-config",
+    plainHttp: settings?.insecure,
   };
   const config = clusterConfig(entries, target, access);
   const dir = resolve(options.output ?? "cluster-config");

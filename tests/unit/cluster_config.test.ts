@@ -268,6 +268,16 @@ Deno.test("hosts.toml: one per upstream and one for the registry, the prefix as 
   // busybox moved to rancher/busybox: containerd has no rewrite, so it is named in a warning.
   assertEquals(config.warnings.length, 1);
   assert(config.warnings[0].includes("docker.io/library/busybox"), config.warnings[0]);
+  // Plain HTTP (airgap serve without TLS): http:// endpoints everywhere.
+  const served = clusterConfig(["rancher/shell:v1"], { registry: "10.0.0.9:5000", prefix: "" }, { plainHttp: true });
+  assertEquals(
+    Object.keys(HostsToml.parse(parseToml(served.files.get("certs.d/docker.io/hosts.toml")!)).host),
+    ["http://10.0.0.9:5000"],
+  );
+  assertEquals(
+    RegistriesYaml.parse(parseYaml(served.files.get("registries.yaml")!)).mirrors["docker.io"].endpoint,
+    ["http://10.0.0.9:5000"],
+  );
   // Without a prefix, docker.io needs no path.
   const plain = clusterConfig(["rancher/shell:v1"], { registry: "reg.local", prefix: "" }, {});
   assertEquals(
