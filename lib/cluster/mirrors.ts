@@ -24,7 +24,9 @@ import { parseReference, targetReference } from "../ref.ts";
 
 /** Where `load` pushes: registry host and path prefix (a Harbor project). */
 export interface PrivateRegistry {
+  /** Registry host with optional port. */
   registry: string;
+  /** Path prefix after the host, or `""`. */
   prefix: string;
 }
 
@@ -47,14 +49,19 @@ export interface MirrorPlan {
 
 /** Two entries kubelet cannot tell apart that load put at different paths: the first one wins. */
 export interface NameClash {
+  /** The upstream name kubelet asks for (`docker.io/library/busybox`). */
   upstream: string;
+  /** The pushed path the cluster is pointed at (the first entry's). */
   kept: string;
+  /** The other pushed path. */
   dropped: string;
 }
 
 /** The mirrors of a set of list entries, and the clashes met. */
 export interface MirrorSet {
+  /** One per upstream registry, by host. */
   mirrors: MirrorPlan[];
+  /** Upstream names pushed under two paths. */
   clashes: NameClash[];
 }
 

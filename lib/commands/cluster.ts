@@ -18,7 +18,11 @@ import { displayPath } from "../plan/declaration.ts";
 import { openArchive } from "../store/archive.ts";
 import { AirgapError, errorMessage, usageError } from "../errors.ts";
 import { out } from "./context.ts";
-import { loadDeclarationOf } from "./load.ts";
+import { exists } from "../fsutil.ts";
+import { loadDeclaration } from "../plan/declaration.ts";
+import { parseYaml } from "../plan/yaml.ts";
+import { normaliseRegistryHost } from "../ref.ts";
+import { ConfigSchema } from "../../schemas/config.ts";
 import { firstPart, targetOf } from "./resolve.ts";
 
 /** The options of `airgap cluster-config`. */
@@ -97,13 +101,29 @@ async function passwordOf(options: ClusterConfigCliOptions): Promise<string | un
   return text.replace(/\r?\n$/, "");
 }
 
+/**
+ * The declaration, read as a command that pulls from the sources reads it: cluster-config talks to no
+ * registry, so the target's password need not be set. Its username is taken from the file itself.
+ */
+async function declarationOf(file: string | undefined) {
+  const configPath = file ? resolve(file) : resolve("airgap.yaml");
+  if (!file && !await exists(configPath)) return { decl: undefined, usernames: new Map<string, string>() };
+  const decl = await loadDeclaration(configPath, { use: "pull" });
+  const config = parseYaml(await Deno.readTextFile(configPath), displayPath(configPath), ConfigSchema);
+  const usernames = new Map<string, string>();
+  for (const [host, settings] of Object.entries(config.registries ?? {})) {
+    if (settings.username) usernames.set(normaliseRegistryHost(host), settings.username);
+  }
+  return { decl, usernames };
+}
+
 async function clusterConfigAction(archiveArgs: string[], options: ClusterConfigCliOptions): Promise<void> {
-  const decl = await loadDeclarationOf({ file: options.file });
+  const { decl, usernames } = await declarationOf(options.file);
   const target = targetOf(options, decl);
   const settings = target.registries.get(target.registry);
   const { entries, from } = await entriesOf(archiveArgs, options, decl?.lockPath);
   const password = await passwordOf(options);
-  const username = options.username ?? settings?.credential?.username;
+  const username = options.username ?? usernames.get(target.registry);
   if (password !== undefined && username === undefined) throw usageError("a password needs --username");
   const caFile = settings?.caFile;
   const access: RegistryAccess = {

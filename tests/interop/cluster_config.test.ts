@@ -9,10 +9,11 @@
  * out of every output and file unless handed over on purpose.
  */
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import bcrypt from "bcryptjs";
 import { parse as parseYaml } from "yaml";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
-import { airgap, airgapOk } from "../helpers/cli.ts";
+import { airgapOk } from "../helpers/cli.ts";
 import { containerdAvailable, HELLO, imageNames, preloadUpstream, withContainerd } from "../helpers/containerd.ts";
 import { interopAvailable, withRegistries } from "../helpers/registry.ts";
 import { makeServerCertificate } from "../helpers/tokenserver.ts";
@@ -20,6 +21,7 @@ import { parseLock } from "../../lib/plan/lock.ts";
 
 const enabled = interopAvailable() && containerdAvailable();
 const SECRET = "cluster-Pa55-do-not-print";
+const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 
 Deno.test({
   name: "ctr pulls docker.io/rancher/… and quay.io/jetstack/… through the generated hosts.toml, over TLS with auth",
@@ -59,7 +61,8 @@ Deno.test({
         await airgapOk(["load", archive, "-f", yaml, "-q"], { env });
 
         const out = join(dir, "out");
-        const written = await airgapOk(["cluster-config", archive, "-f", yaml, "-o", out], { env });
+        // cluster-config talks to no registry: the password's variable need not be set.
+        const written = await airgapOk(["cluster-config", archive, "-f", yaml, "-o", out], { env: { HOME: dir } });
         assertStringIncludes(written.stdout, "6 images from");
         assertStringIncludes(written.stdout, "mirrored to " + `${site.host}/mirror`);
         // busybox went to mirror/rancher/busybox: containerd has no rewrite for that, and says so.
@@ -125,14 +128,60 @@ Deno.test({
           password: SECRET,
         });
         assertEquals((await Deno.stat(join(secretOut, "registries.yaml"))).mode! & 0o777, 0o600);
-        const missing = await airgap(
-          ["cluster-config", archive, "-f", yaml, "-o", secretOut, "--password-env", "NOPE"],
-          {
-            env,
-          },
+        // From the lock and flags alone (no airgap.yaml): the same files.
+        const flagsOut = join(dir, "flags");
+        await airgapOk([
+          "cluster-config",
+          "--lock",
+          lockPath,
+          "-r",
+          `${site.host}/mirror`,
+          "--ca-file",
+          ca.certPath,
+          "--username",
+          "alice",
+          "-o",
+          flagsOut,
+          "-q",
+        ], { env: { HOME: dir } });
+        for (const file of ["registries.yaml", "rancher-values.yaml", "cert-manager-values.yaml"]) {
+          assertEquals(await Deno.readTextFile(join(flagsOut, file)), await Deno.readTextFile(join(out, file)), file);
+        }
+        for (const host of ["docker.io", "quay.io", site.host]) {
+          const file = join("certs.d", host, "hosts.toml");
+          assertEquals(await Deno.readTextFile(join(flagsOut, file)), await Deno.readTextFile(join(out, file)), file);
+        }
+        // --password-stdin: the password from a pipe, never echoed.
+        const piped = new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            "--quiet",
+            CLI,
+            "cluster-config",
+            archive,
+            "-f",
+            yaml,
+            "-o",
+            join(dir, "stdin"),
+            "--password-stdin",
+          ],
+          env: { HOME: dir, NO_COLOR: "1" },
+          stdin: "piped",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        const writer = piped.stdin.getWriter();
+        await writer.write(new TextEncoder().encode(`${SECRET}\n`));
+        await writer.close();
+        const result = await piped.output();
+        const printed = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
+        assert(result.success, printed);
+        assert(!printed.includes(SECRET), "the password is never printed");
+        assertEquals(
+          parseYaml(await Deno.readTextFile(join(dir, "stdin", "registries.yaml"))).configs[site.host].auth.password,
+          SECRET,
         );
-        assertEquals(missing.code, 2);
-        assertStringIncludes(missing.stderr, "NOPE is not set");
       });
     } finally {
       await Deno.remove(dir, { recursive: true });
