@@ -8,8 +8,7 @@
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { type GeneratedImage, standardCorpus } from "../../lib/demo/corpus.ts";
-import { pushCorpus } from "./corpus.ts";
-import type { RegistryOptions, TestRegistry } from "./registry.ts";
+import { type RegistryOptions, seedStorage, type TestRegistry } from "./registry.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST } from "../../lib/oci/media.ts";
 import { encodeHeader, paddingSize, TAR_END } from "../../lib/store/tar.ts";
@@ -213,8 +212,8 @@ export async function preloadUpstream(
       : { ...corpus.get(from)!, repository: path };
     if (!image) throw new Error("this host has no /usr/bin/echo with glibc to build a runnable amd64 image from");
     images.set(entry, image);
-    await pushCorpus(upstream.host, [image]);
   }
+  await seedStorage(upstream, [...images.values()]);
   const list = join(dir, "list.txt");
   await Deno.writeTextFile(list, PRELOAD_ENTRIES.map(([e]) => `${e}\n`).join(""));
   return { upstream, list, images };
