@@ -90,7 +90,8 @@ export function fetchErrorText(e: unknown): string {
 }
 
 /** What a bug throws (a locked or used body, a bad argument), as opposed to what a network throws. */
-const PROGRAMMING = /locked|disturbed|unusable|already (been )?(used|consumed|read|sent)|is not a function|cannot read prop|invalid (url|header|method)|not a valid|illegal invocation/i;
+const PROGRAMMING =
+  /locked|disturbed|unusable|already (been )?(used|consumed|read|sent)|is not a function|cannot read prop|invalid (url|header|method)|not a valid|illegal invocation/i;
 
 /**
  * A programming error — a `RangeError`, or a `TypeError` that is not one of

@@ -207,7 +207,9 @@ export function createTransport(options: TransportOptions = {}): Transport {
     const headers: Record<string, string> = { "user-agent": "airgap", ...init.headers };
     if (body instanceof ReadableStream && body.locked) {
       // A body already read (a re-send after a 401 or a redirect) is a bug in the caller, never a network failure.
-      throw new AirgapError(`${init.what}: internal error: the request body was already sent (ReadableStream is locked)`);
+      throw new AirgapError(
+        `${init.what}: internal error: the request body was already sent (ReadableStream is locked)`,
+      );
     }
     if (init.authorization && sendsCredentials(url, init.authorization.origin)) {
       headers.authorization = init.authorization.header;

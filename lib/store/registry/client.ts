@@ -26,7 +26,7 @@ import {
 } from "../../transport/errors.ts";
 import { createTransport, type NetworkEvents, type Timeouts, type Transport } from "../../transport/http.ts";
 import { isLoopbackHost, sameOrigin } from "../../transport/origin.ts";
-import { DEFAULT_METADATA_CONCURRENCY, hostSlots, type HostSlots, requestClass } from "../../transport/bounds.ts";
+import { DEFAULT_METADATA_CONCURRENCY, type HostSlots, hostSlots, requestClass } from "../../transport/bounds.ts";
 import type { NetworkSession } from "../../transport/session.ts";
 import {
   parseRetryAfter,
