@@ -25,12 +25,13 @@ import { createRegistryClient } from "../../lib/store/registry/client.ts";
 import { registryStore } from "../../lib/store/registry/store.ts";
 
 const enabled = interopAvailable("/usr/bin/docker-registry", "/usr/bin/skopeo");
+// Short retry waits, as the fault suite sets them (process-wide: the same value, never unset).
+Deno.env.set("AIRGAP_RETRY_BASE_MS", RETRY_BASE_MS);
 
 Deno.test({
   name: "a same-host mirror with every blob download reset once completes at a bound of 2 (no deadlock)",
   ignore: !enabled,
   async fn() {
-    Deno.env.set("AIRGAP_RETRY_BASE_MS", RETRY_BASE_MS);
     const world = await startFaultWorld();
     try {
       world.proxy.setPlan({
@@ -58,7 +59,6 @@ Deno.test({
         assertEquals(await skopeoDigest(name), image.root.descriptor.digest, name);
       }
     } finally {
-      Deno.env.delete("AIRGAP_RETRY_BASE_MS");
       await world.close();
     }
   },

@@ -25,7 +25,6 @@ Deno.test({
   name: "foreign layers and downloads go through the run's session: its CA, its events, its signal",
   ignore: !enabled,
   async fn() {
-    Deno.env.set("AIRGAP_RETRY_BASE_MS", "1");
     const dir = await Deno.makeTempDir({ prefix: "airgap-session-" });
     const tls = await certificateFor(dir, ["localhost"]);
     const bytes = pseudoRandomBytes("foreign-over-tls", 32 * 1024);
@@ -69,7 +68,6 @@ Deno.test({
       hang = true;
       await assertRejects(() => store.fetch("r", desc), InterruptedError);
     } finally {
-      Deno.env.delete("AIRGAP_RETRY_BASE_MS");
       await pool.close();
       controller.abort();
       await server.finished;
