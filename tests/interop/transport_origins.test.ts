@@ -3,7 +3,8 @@
  * (htpasswd Basic auth, and token auth with tests/helpers/tokenserver.ts)
  * behind a recording front (tests/helpers/redirector.ts):
  * - a 401 from another origin — a blob redirect target, a rewritten upload
- *   `Location` host — is an error naming that host, and the registry's
+ *   `Location` host (through the store, and through `load`) — is an error
+ *   naming that host, and the registry's
  *   credentials never reach the realm that foreign 401 named (regressions:
  *   the client used to adopt any 401's challenge and send the registry's
  *   `Authorization: Basic` to `http://OTHER/token`);
@@ -23,6 +24,12 @@ import { readAll } from "../../lib/store/types.ts";
 import { createRegistryClient, type RegistrySettings } from "../../lib/store/registry/client.ts";
 import { registryStore } from "../../lib/store/registry/store.ts";
 import { UnauthorizedError } from "../../lib/transport/errors.ts";
+import { join } from "node:path";
+import { seedStorage } from "../helpers/registry.ts";
+import { corpusDeclaration, silent } from "./server_fixture.ts";
+import { singleImage } from "../../lib/demo/corpus.ts";
+import { saveCommand } from "../../lib/transfer/save.ts";
+import { loadCommand } from "../../lib/transfer/load.ts";
 import { createSession } from "../../lib/transport/session.ts";
 
 const enabled = interopAvailable("/usr/bin/docker-registry", "/usr/bin/openssl");
@@ -143,6 +150,66 @@ Deno.test({
         await other.close();
       }
     });
+  },
+});
+
+Deno.test({
+  name: "load: an upload Location rewritten to another origin that answers 401 fails naming it; no credentials sent",
+  ignore: !enabled,
+  async fn() {
+    const source = await startRegistry();
+    const dir = await Deno.makeTempDir({ prefix: "airgap-load-401-" });
+    try {
+      const image = singleImage("team/app", "v1", { format: "oci", layers: [{ seed: "load-401", size: 4096 }] });
+      await seedStorage(source, [image]);
+      const archivePath = join(dir, "a.tar");
+      await saveCommand({
+        declaration: corpusDeclaration([image], source.host),
+        output: archivePath,
+        cacheDir: join(dir, "cache"),
+        reporter: silent,
+      });
+      await withBasicRegistry(async (registry) => {
+        const other = hostileOrigin();
+        const front = startFront({
+          upstream: `http://${registry.host}`,
+          async route(request, forward) {
+            const url = new URL(request.url);
+            if (request.method === "POST" && url.pathname.includes("/blobs/uploads/")) {
+              const answer = await forward();
+              const location = new URL(answer.headers.get("location")!, front.url);
+              const headers = new Headers(answer.headers);
+              headers.set("location", `${other.url}${location.pathname}${location.search}`);
+              return new Response(answer.body, { status: answer.status, headers });
+            }
+          },
+        });
+        try {
+          const e = await assertRejects(() =>
+            loadCommand({
+              archivePath,
+              registry: front.host,
+              registries: new Map([[front.host, { credential, noAuthFiles: true, retry: fast }]]),
+              reporter: silent,
+            })
+          );
+          assert(other.seen.length > 0, "the upload went to the Location given");
+          assertEquals(
+            other.seen.filter((r) => r.authorization !== null),
+            [],
+            "no credentials reached the other origin",
+          );
+          assertEquals(other.seen.filter((r) => r.path === "/token"), [], "the foreign realm was never asked");
+          assertStringIncludes((e as Error).message, other.host);
+        } finally {
+          await front.close();
+          await other.close();
+        }
+      });
+    } finally {
+      await source.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 });
 
