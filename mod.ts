@@ -104,6 +104,7 @@ export {
   type RegistryStoreOptions,
 } from "./lib/store/registry/store.ts";
 export type { Credential } from "./lib/store/registry/auth.ts";
+export { createSession, type NetworkSession, type SessionOptions } from "./lib/transport/session.ts";
 export { defaultCacheDir } from "./lib/store/cache.ts";
 /**
  * The local cache as a {@link Store}: content-addressed blobs every save and
