@@ -59,6 +59,13 @@ export interface CopyOptions {
   keepGoing?: boolean;
   /** Cancels the copy: nothing new starts, transfers in flight are aborted; it rejects with an InterruptedError. */
   signal?: AbortSignal;
+  /**
+   * Nodes in flight to `dst`, by `repo@digest`, for copies that run at once
+   * into one destination (mirror's per-source groups): a node another copy
+   * is pushing is awaited, never skipped and never pushed twice. Default: this
+   * copy's own.
+   */
+  inFlight?: Map<string, Promise<void>>;
 }
 
 /** Totals of a copy. */
@@ -90,7 +97,13 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
 /**
  * One copy: children before parents, each node once per destination
  * repository (however many roots share it), blobs under the limiter
- * (configs first), the first failure stopping the rest unless `keepGoing`.
+ * (configs first). The order is a guarantee, not a tendency: a manifest is
+ * pushed only once the promise of every child has resolved, i.e. once the
+ * destination acknowledged it (pushed, mounted, or proven present); a child
+ * that another root or another copy has in flight is awaited like one this
+ * walk started. Without `keepGoing` the first failure stops the rest: nothing
+ * new starts and transfers in flight are aborted (their signal), so a failed
+ * load does not go on uploading for minutes.
  */
 class GraphCopy {
   readonly result: CopyResult = {
@@ -102,15 +115,23 @@ class GraphCopy {
   readonly #emit: (event: CopyEvent) => void;
   readonly #limit: ReturnType<typeof limiter>;
   readonly #readManifest: (repo: string, desc: Descriptor) => Promise<Uint8Array>;
+  /** The caller's signal: when it aborts, the copy rejects with an InterruptedError. */
   readonly #signal: AbortSignal | undefined;
+  /** Aborted by the first failure (without keepGoing): cancels the transfers in flight. */
+  readonly #cancel = new AbortController();
+  /** What every store call gets: the caller's signal or the first failure, whichever comes first. */
+  readonly #ops: AbortSignal;
   /** Errors already named after their image (a parent sees its child's failure again). */
   readonly #named = new WeakSet<object>();
-  readonly #inFlight = new Map<string, Promise<void>>();
+  readonly #inFlight: Map<string, Promise<void>>;
   #failure: unknown;
 
   constructor(readonly options: CopyOptions) {
-    const { src, dst, signal } = options;
-    this.#signal = signal;
+    const { src, dst } = options;
+    this.#signal = options.signal;
+    this.#ops = this.#signal ? AbortSignal.any([this.#signal, this.#cancel.signal]) : this.#cancel.signal;
+    const signal = this.#ops;
+    this.#inFlight = options.inFlight ?? new Map();
     this.#emit = options.onEvent ?? (() => {});
     this.#limit = limiter(Math.max(1, options.concurrency ?? Math.min(src.concurrency, dst.concurrency)));
     this.#readManifest = options.readManifest ??
@@ -144,7 +165,10 @@ class GraphCopy {
     else if (e instanceof AirgapError) error = e.withMessage(`${label}: ${e.message}`, { image: label, ...e.context });
     else error = new AirgapError(`${label}: ${errorMessage(e)}`, { image: label }, { cause: e });
     this.#named.add(error as object);
-    if (!this.options.keepGoing) this.#failure ??= error;
+    if (!this.options.keepGoing && this.#failure === undefined) {
+      this.#failure = error;
+      this.#cancel.abort(error);
+    }
     throw error;
   }
 
@@ -162,7 +186,7 @@ class GraphCopy {
 
   #copyBlob(node: Node): Promise<void> {
     const { src, dst } = this.options;
-    const signal = this.#signal;
+    const signal = this.#ops;
     return this.#limit(async () => {
       this.#check();
       const { descriptor: desc } = node;
@@ -189,7 +213,7 @@ class GraphCopy {
 
   async #pushManifest(node: Node) {
     this.#check();
-    const outcome = await this.options.dst.push(node.dstRepo, node.descriptor, node.bytes!, { signal: this.#signal });
+    const outcome = await this.options.dst.push(node.dstRepo, node.descriptor, node.bytes!, { signal: this.#ops });
     this.result.manifests[outcome]++;
     this.#emit({ type: "manifest", descriptor: node.descriptor, outcome, label: node.label });
   }
@@ -206,12 +230,16 @@ class GraphCopy {
   async #tagRoot(root: CopyRoot, node: Node) {
     for (const tag of root.tags) {
       this.#check();
-      await this.options.dst.tag(root.dstRepo, tag, root.descriptor, node.bytes!, { signal: this.#signal });
+      await this.options.dst.tag(root.dstRepo, tag, root.descriptor, node.bytes!, { signal: this.#ops });
     }
     this.#emit({ type: "image", label: root.label, descriptor: root.descriptor });
   }
 
-  /** Children first: a parent is pushed only after all of its children. */
+  /**
+   * Children first: a parent is pushed only after all of its children. The
+   * one promise per `repo@digest` is what every parent of a shared node
+   * awaits, so "already being copied" means "wait for it", never "skip it".
+   */
   #copyNode(node: Node): Promise<void> {
     const key = `${node.dstRepo}@${node.descriptor.digest}`;
     let pending = this.#inFlight.get(key);
@@ -227,7 +255,7 @@ class GraphCopy {
     if (!isManifestType(node.descriptor.mediaType)) return await this.#copyBlob(node);
     const { dst } = this.options;
     if (dst.verifiesGraphs) {
-      const present = await dst.exists(node.dstRepo, node.descriptor, { signal: this.#signal })
+      const present = await dst.exists(node.dstRepo, node.descriptor, { signal: this.#ops })
         .catch((e) => this.#fail(node.label, e));
       if (present) {
         this.result.manifests.exists++;
