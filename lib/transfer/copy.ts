@@ -28,6 +28,8 @@ export interface CopyRoot {
   tags: string[];
   /** How to name the image in messages. */
   label: string;
+  /** Where this image is read from (default: the copy's `src`): one copy may gather images from several sources. */
+  src?: Store;
 }
 
 /** Progress and outcome events. */
@@ -59,13 +61,6 @@ export interface CopyOptions {
   keepGoing?: boolean;
   /** Cancels the copy: nothing new starts, transfers in flight are aborted; it rejects with an InterruptedError. */
   signal?: AbortSignal;
-  /**
-   * Nodes in flight to `dst`, by `repo@digest`, for copies that run at once
-   * into one destination (mirror's per-source groups): a node another copy
-   * is pushing is awaited, never skipped and never pushed twice. Default: this
-   * copy's own.
-   */
-  inFlight?: Map<string, Promise<void>>;
 }
 
 /** Totals of a copy. */
@@ -81,6 +76,7 @@ export interface CopyResult {
 }
 
 interface Node {
+  src: Store;
   descriptor: Descriptor;
   srcRepo: string;
   dstRepo: string;
@@ -101,7 +97,15 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
  * pushed only once the promise of every child has resolved, i.e. once the
  * destination acknowledged it (pushed, mounted, or proven present); a child
  * that another root or another copy has in flight is awaited like one this
- * walk started. Without `keepGoing` the first failure stops the rest: nothing
+ * walk started. Tags come last, once every graph is in, one at a time per
+ * repository: a tag is a manifest PUT too, and distribution rewrites the
+ * tagged manifest's links in place (truncate, then write), so a PUT of an
+ * index that checks the same manifest meanwhile reads a half-written link
+ * and fails with `DIGEST_INVALID` or `MANIFEST_BLOB_UNKNOWN` — the failure
+ * of an index whose child is also another image's root. No manifest is put
+ * into a repository twice while the copy runs, and nothing is written into a
+ * repository after its acknowledgement except those tags, each alone.
+ * Without `keepGoing` the first failure stops the rest: nothing
  * new starts and transfers in flight are aborted (their signal), so a failed
  * load does not go on uploading for minutes.
  */
@@ -114,7 +118,6 @@ class GraphCopy {
   };
   readonly #emit: (event: CopyEvent) => void;
   readonly #limit: ReturnType<typeof limiter>;
-  readonly #readManifest: (repo: string, desc: Descriptor) => Promise<Uint8Array>;
   /** The caller's signal: when it aborts, the copy rejects with an InterruptedError. */
   readonly #signal: AbortSignal | undefined;
   /** Aborted by the first failure (without keepGoing): cancels the transfers in flight. */
@@ -123,25 +126,27 @@ class GraphCopy {
   readonly #ops: AbortSignal;
   /** Errors already named after their image (a parent sees its child's failure again). */
   readonly #named = new WeakSet<object>();
-  readonly #inFlight: Map<string, Promise<void>>;
+  readonly #inFlight = new Map<string, Promise<void>>();
   #failure: unknown;
 
   constructor(readonly options: CopyOptions) {
     const { src, dst } = options;
     this.#signal = options.signal;
     this.#ops = this.#signal ? AbortSignal.any([this.#signal, this.#cancel.signal]) : this.#cancel.signal;
-    const signal = this.#ops;
-    this.#inFlight = options.inFlight ?? new Map();
     this.#emit = options.onEvent ?? (() => {});
     this.#limit = limiter(Math.max(1, options.concurrency ?? Math.min(src.concurrency, dst.concurrency)));
-    this.#readManifest = options.readManifest ??
-      (async (repo: string, desc: Descriptor) =>
-        await readAll(await src.fetch(repo, desc, { signal }), MAX_MANIFEST_SIZE));
+  }
+
+  async #readManifest(node: Pick<Node, "src" | "srcRepo" | "descriptor">): Promise<Uint8Array> {
+    const { readManifest } = this.options;
+    if (readManifest) return await readManifest(node.srcRepo, node.descriptor);
+    return await readAll(await node.src.fetch(node.srcRepo, node.descriptor, { signal: this.#ops }), MAX_MANIFEST_SIZE);
   }
 
   async run(): Promise<CopyResult> {
     const { roots, keepGoing } = this.options;
-    const outcomes = await Promise.allSettled(roots.map((root) => this.#copyRoot(root)));
+    const copied = await Promise.allSettled(roots.map((root) => this.#copyRoot(root)));
+    const outcomes = await this.#tagAll(copied);
     if (this.#signal?.aborted) throw this.#failure instanceof InterruptedError ? this.#failure : this.#interrupted();
     if (keepGoing) {
       outcomes.forEach((o, i) =>
@@ -177,22 +182,53 @@ class GraphCopy {
     if (this.#signal?.aborted) throw (this.#failure = this.#interrupted());
   }
 
-  async #copyRoot(root: CopyRoot) {
-    const node: Node = { ...root, isConfig: false };
+  /** A root's graph, children first; its manifest bytes for the tags. */
+  async #copyRoot(root: CopyRoot): Promise<Uint8Array> {
+    const node: Node = { ...root, src: root.src ?? this.options.src, isConfig: false };
     await this.#copyNode(node);
-    if (!node.bytes) node.bytes = await this.#readManifest(root.srcRepo, root.descriptor);
-    await this.#tagRoot(root, node).catch((e) => this.#fail(root.label, e));
+    if (!root.tags.length) return new Uint8Array();
+    return node.bytes ?? await this.#readManifest(node).catch((e) => this.#fail(root.label, e));
+  }
+
+  /** Tag the roots that were copied: repositories at once, each one's tags one at a time. */
+  async #tagAll(copied: PromiseSettledResult<Uint8Array>[]): Promise<PromiseSettledResult<void>[]> {
+    const { roots } = this.options;
+    const outcomes: PromiseSettledResult<void>[] = copied.map((c) =>
+      c.status === "rejected" ? c : { status: "fulfilled", value: undefined }
+    );
+    const byRepo = new Map<string, number[]>();
+    roots.forEach((root, i) => {
+      if (copied[i].status === "fulfilled") byRepo.set(root.dstRepo, [...byRepo.get(root.dstRepo) ?? [], i]);
+    });
+    await Promise.all([...byRepo.values()].map(async (indexes) => {
+      for (const i of indexes) {
+        const bytes = (copied[i] as PromiseFulfilledResult<Uint8Array>).value;
+        await this.#tagRoot(roots[i], bytes).catch((e) => {
+          outcomes[i] = { status: "rejected", reason: this.#caught(roots[i].label, e) };
+        });
+      }
+    }));
+    return outcomes;
+  }
+
+  /** {@link #fail} without the throw. */
+  #caught(label: string, e: unknown): unknown {
+    try {
+      return this.#fail(label, e);
+    } catch (error) {
+      return error;
+    }
   }
 
   #copyBlob(node: Node): Promise<void> {
-    const { src, dst } = this.options;
+    const { dst } = this.options;
     const signal = this.#ops;
     return this.#limit(async () => {
       this.#check();
       const { descriptor: desc } = node;
       const push = () =>
         dst.push(node.dstRepo, desc, async () => {
-          const stream = await src.fetch(node.srcRepo, desc, { signal });
+          const stream = await node.src.fetch(node.srcRepo, desc, { signal });
           return observeBytes(stream, (bytes) => {
             this.result.bytes += bytes;
             this.#emit({ type: "bytes", bytes, descriptor: desc, label: node.label });
@@ -220,17 +256,17 @@ class GraphCopy {
 
   async #loadManifest(node: Node) {
     try {
-      node.bytes ??= await this.#readManifest(node.srcRepo, node.descriptor);
+      node.bytes ??= await this.#readManifest(node);
       return parseManifest(node.bytes, node.descriptor.mediaType, `${node.label}@${node.descriptor.digest}`);
     } catch (e) {
       return this.#fail(node.label, e);
     }
   }
 
-  async #tagRoot(root: CopyRoot, node: Node) {
+  async #tagRoot(root: CopyRoot, bytes: Uint8Array) {
     for (const tag of root.tags) {
       this.#check();
-      await this.options.dst.tag(root.dstRepo, tag, root.descriptor, node.bytes!, { signal: this.#ops });
+      await this.options.dst.tag(root.dstRepo, tag, root.descriptor, bytes, { signal: this.#ops });
     }
     this.#emit({ type: "image", label: root.label, descriptor: root.descriptor });
   }

@@ -10,6 +10,12 @@
  * — and that acknowledgement must have reached the client before the PUT
  * started. Anything else is a violation, kept for the test to fail on.
  *
+ * It also fails a manifest PUT that overlaps in time, in one repository,
+ * with another write of something it references or that references it (a
+ * tag PUT of its child, say): distribution rewrites a manifest's links in
+ * place on every PUT, so a PUT that checks that manifest meanwhile can read a
+ * half-written link (`DIGEST_INVALID`, `MANIFEST_BLOB_UNKNOWN`).
+ *
  * Acknowledgements are recorded when the proxy hands the response to the
  * client (after the response jitter), so "acknowledged" means the client
  * could have known; a PUT is checked when its request reaches the proxy.
@@ -27,11 +33,21 @@ export interface RecordedRequest {
   end: number;
 }
 
-/** A manifest PUT that started before something it references was acknowledged. */
+/** A manifest PUT that started before something it references was acknowledged, or overlapped a write of it. */
 export interface OrderViolation {
   repo: string;
   reference: string;
+  /** References not acknowledged when it started. */
   missing: string[];
+  /** Digests it references (or is) that another request was writing at the same time. */
+  overlapping?: string[];
+}
+
+/** A write in flight: the digest it writes and what it references. */
+interface Write {
+  repo: string;
+  digest: string;
+  references: string[];
 }
 
 /** A running recording proxy. */
@@ -119,6 +135,21 @@ function acknowledged(method: string, url: URL, status: number, headers: Headers
   return out;
 }
 
+/** What a request writes: a manifest PUT (its digest and references), a blob upload's end or a mount. */
+function writeOf(method: string, url: URL, body?: Uint8Array<ArrayBuffer>): Write | undefined {
+  const m = url.pathname.match(/^\/v2\/(.+)\/(blobs|manifests)\/(.+)$/);
+  if (!m) return undefined;
+  const [, repo, kind, rest] = m;
+  if (kind === "manifests" && method === "PUT" && body) {
+    return { repo, digest: digestOf(body), references: referencedDigests(body) };
+  }
+  const digest = url.searchParams.get("digest") ?? url.searchParams.get("mount");
+  if (kind === "blobs" && rest.startsWith("uploads/") && digest && (method === "PUT" || method === "POST")) {
+    return { repo, digest, references: [] };
+  }
+  return undefined;
+}
+
 /** Start a recording proxy in front of `upstream` (`127.0.0.1:PORT`). */
 export function startRecordingProxy(upstream: string, options: RecordingProxyOptions): Promise<RecordingProxy> {
   const random = prng(options.seed);
@@ -127,6 +158,7 @@ export function startRecordingProxy(upstream: string, options: RecordingProxyOpt
   const acks = new Set<string>();
   const log: RecordedRequest[] = [];
   const violations: OrderViolation[] = [];
+  const writing = new Set<Write>();
   let clock = 0;
   let puts = 0;
   let self = "";
@@ -136,12 +168,27 @@ export function startRecordingProxy(upstream: string, options: RecordingProxyOpt
     const url = new URL(request.url);
     const body = request.body ? new Uint8Array(await request.arrayBuffer()) : undefined;
     const manifestPut = request.method === "PUT" && url.pathname.match(/^\/v2\/(.+)\/manifests\/([^/]+)$/);
-    if (manifestPut && body) {
+    const write = writeOf(request.method, url, body);
+    if (manifestPut && body && write) {
       puts++;
       const [, repo, reference] = manifestPut;
-      const missing = referencedDigests(body).filter((d) => !acks.has(`${repo}@${d}`));
-      if (missing.length > 0) violations.push({ repo, reference, missing });
+      const missing = write.references.filter((d) => !acks.has(`${repo}@${d}`));
+      const overlapping = [...writing].filter((w) =>
+        w.repo === repo && (write.references.includes(w.digest) || w.references.includes(write.digest))
+      ).map((w) => w.digest);
+      if (missing.length > 0 || overlapping.length > 0) {
+        violations.push({ repo, reference, missing, ...(overlapping.length ? { overlapping } : {}) });
+      }
     }
+    if (write) writing.add(write);
+    try {
+      return await forward(request, url, body, start);
+    } finally {
+      if (write) writing.delete(write);
+    }
+  };
+
+  const forward = async (request: Request, url: URL, body: Uint8Array<ArrayBuffer> | undefined, start: number) => {
     await delay();
     const headers = new Headers(request.headers);
     for (const h of ["host", "connection", "content-length", "transfer-encoding", "accept-encoding"]) headers.delete(h);
@@ -159,7 +206,13 @@ export function startRecordingProxy(upstream: string, options: RecordingProxyOpt
     for (const [repo, digest] of acknowledged(request.method, url, upstreamResponse.status, out, body)) {
       acks.add(`${repo}@${digest}`);
     }
-    log.push({ method: request.method, path: url.pathname + url.search, status: upstreamResponse.status, start, end: ++clock });
+    log.push({
+      method: request.method,
+      path: url.pathname + url.search,
+      status: upstreamResponse.status,
+      start,
+      end: ++clock,
+    });
     const empty = request.method === "HEAD" || [204, 304].includes(upstreamResponse.status) || !answer?.byteLength;
     return new Response(empty ? null : answer, { status: upstreamResponse.status, headers: out });
   };
