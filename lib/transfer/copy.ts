@@ -97,8 +97,8 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
  * pushed only once the promise of every child has resolved, i.e. once the
  * destination acknowledged it (pushed, mounted, or proven present); a child
  * that another root or another copy has in flight is awaited like one this
- * walk started. Tags come last, once every graph is in, one at a time per
- * repository: a tag is a manifest PUT too, and distribution rewrites the
+ * walk started. A repository's tags come last, once every graph of that
+ * repository is in, one at a time: a tag is a manifest PUT too, and distribution rewrites the
  * tagged manifest's links in place (truncate, then write), so a PUT of an
  * index that checks the same manifest meanwhile reads a half-written link
  * and fails with `DIGEST_INVALID` or `MANIFEST_BLOB_UNKNOWN` — the failure
@@ -145,8 +145,7 @@ class GraphCopy {
 
   async run(): Promise<CopyResult> {
     const { roots, keepGoing } = this.options;
-    const copied = await Promise.allSettled(roots.map((root) => this.#copyRoot(root)));
-    const outcomes = await this.#tagAll(copied);
+    const outcomes = await this.#copyAndTag();
     if (this.#signal?.aborted) throw this.#failure instanceof InterruptedError ? this.#failure : this.#interrupted();
     if (keepGoing) {
       outcomes.forEach((o, i) =>
@@ -190,22 +189,30 @@ class GraphCopy {
     return node.bytes ?? await this.#readManifest(node).catch((e) => this.#fail(root.label, e));
   }
 
-  /** Tag the roots that were copied: repositories at once, each one's tags one at a time. */
-  async #tagAll(copied: PromiseSettledResult<Uint8Array>[]): Promise<PromiseSettledResult<void>[]> {
+  /**
+   * Copy every root; tag the roots of a repository once every graph of that
+   * repository is in (only its own roots write into it), one tag at a time.
+   * Repositories go at once, so an image of its own repository is done (and
+   * reported) as soon as its graph is.
+   */
+  async #copyAndTag(): Promise<PromiseSettledResult<void>[]> {
     const { roots } = this.options;
-    const outcomes: PromiseSettledResult<void>[] = copied.map((c) =>
-      c.status === "rejected" ? c : { status: "fulfilled", value: undefined }
-    );
+    const copies = roots.map((root) => this.#copyRoot(root));
     const byRepo = new Map<string, number[]>();
-    roots.forEach((root, i) => {
-      if (copied[i].status === "fulfilled") byRepo.set(root.dstRepo, [...byRepo.get(root.dstRepo) ?? [], i]);
-    });
+    roots.forEach((root, i) => byRepo.set(root.dstRepo, [...byRepo.get(root.dstRepo) ?? [], i]));
+    const outcomes: PromiseSettledResult<void>[] = [];
     await Promise.all([...byRepo.values()].map(async (indexes) => {
-      for (const i of indexes) {
-        const bytes = (copied[i] as PromiseFulfilledResult<Uint8Array>).value;
-        await this.#tagRoot(roots[i], bytes).catch((e) => {
-          outcomes[i] = { status: "rejected", reason: this.#caught(roots[i].label, e) };
-        });
+      const copied = await Promise.allSettled(indexes.map((i) => copies[i]));
+      for (const [k, i] of indexes.entries()) {
+        const c = copied[k];
+        if (c.status === "rejected") {
+          outcomes[i] = c;
+          continue;
+        }
+        outcomes[i] = await this.#tagRoot(roots[i], c.value).then(
+          () => ({ status: "fulfilled", value: undefined }) as const,
+          (e) => ({ status: "rejected", reason: this.#caught(roots[i].label, e) }) as const,
+        );
       }
     }));
     return outcomes;
