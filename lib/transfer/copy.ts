@@ -96,18 +96,17 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
  * (configs first). The order is a guarantee, not a tendency: a manifest is
  * pushed only once the promise of every child has resolved, i.e. once the
  * destination acknowledged it (pushed, mounted, or proven present); a child
- * that another root or another copy has in flight is awaited like one this
- * walk started. A repository's tags come last, once every graph of that
- * repository is in, one at a time: a tag is a manifest PUT too, and distribution rewrites the
- * tagged manifest's links in place (truncate, then write), so a PUT of an
- * index that checks the same manifest meanwhile reads a half-written link
- * and fails with `DIGEST_INVALID` or `MANIFEST_BLOB_UNKNOWN` — the failure
- * of an index whose child is also another image's root. No manifest is put
- * into a repository twice while the copy runs, and nothing is written into a
- * repository after its acknowledgement except those tags, each alone.
- * Without `keepGoing` the first failure stops the rest: nothing
- * new starts and transfers in flight are aborted (their signal), so a failed
- * load does not go on uploading for minutes.
+ * that another root's walk has in flight is awaited like one this walk
+ * started. A repository's tags come last, once every graph of that
+ * repository is in, one at a time: a tag is a manifest PUT too, and
+ * distribution rewrites the tagged manifest's links in place (truncate, then
+ * write), so a PUT of an index that checks the same manifest meanwhile reads
+ * a half-written link and fails with `DIGEST_INVALID` or
+ * `MANIFEST_BLOB_UNKNOWN` — the failure of an index whose child is also
+ * another image's root. So nothing is written into a repository twice while
+ * its graphs are copied. Without `keepGoing` the first failure stops the
+ * rest: nothing new starts and transfers in flight are aborted (their
+ * signal), so a failed load does not go on uploading for minutes.
  */
 class GraphCopy {
   readonly result: CopyResult = {
