@@ -53,7 +53,9 @@ interface Call {
 }
 
 /** A graph-verifying destination that records every push and tag, each taking a few turns of the event loop. */
-function recordingStore(hooks: { push?: (desc: Descriptor, options?: StoreOptions) => Promise<void> } = {}) {
+function recordingStore(
+  hooks: { push?: (desc: Descriptor, options?: StoreOptions) => Promise<void>; tag?: (repo: string) => void } = {},
+) {
   const calls: Call[] = [];
   const held = new Set<string>();
   let clock = 0;
@@ -81,6 +83,7 @@ function recordingStore(hooks: { push?: (desc: Descriptor, options?: StoreOption
     async tag(repo: string, tag: string, desc: Descriptor) {
       const call: Call = { op: "tag", repo, digest: desc.digest, tag, start: ++clock };
       calls.push(call);
+      hooks.tag?.(repo);
       await turns(2);
       call.end = ++clock;
     },
@@ -96,7 +99,7 @@ const root = (descriptor: Descriptor, tags: string[], repo = "r"): CopyRoot => (
   label: `${repo}:${tags[0] ?? descriptor.digest}`,
 });
 
-Deno.test("tags come after every graph of the copy, one at a time per repository", async () => {
+Deno.test("tags come after every graph of their repository, one at a time", async () => {
   const dst = recordingStore();
   await copyGraph({
     src: source,
@@ -233,4 +236,53 @@ Deno.test("artifacts go in subject order: a referrer of a referrer waits for it;
   assertEquals(waves.map((w) => w.map((t) => t.artifact.descriptor.digest[7])), [["1", "4"], ["2"], ["3"]]);
   const cycle = subjectWaves([artifact("5", "6"), artifact("6", "5")]);
   assertEquals(cycle.flat().length, 2);
+});
+
+Deno.test("roots from several sources in one copy: a shared child is fetched and pushed once, before its parents", async () => {
+  const fetched: string[] = [];
+  const counting = (name: string): Store => ({
+    ...source,
+    description: name,
+    fetch: (repo, desc, options) => {
+      fetched.push(`${name} ${desc.digest}`);
+      return source.fetch(repo, desc, options);
+    },
+  });
+  const dst = recordingStore();
+  await copyGraph({
+    src: counting("a"),
+    dst,
+    roots: [root(index.descriptor, ["index"]), { ...root(child.manifest.descriptor, ["child"]), src: counting("b") }],
+  });
+  const pushes = dst.calls.filter((c) => c.op === "push");
+  assertEquals(pushes.filter((p) => p.digest === child.manifest.descriptor.digest).length, 1);
+  const childDone = pushes.find((p) => p.digest === child.manifest.descriptor.digest)!.end!;
+  assert(childDone < pushes.find((p) => p.digest === index.descriptor.digest)!.start);
+  assert(dst.calls.filter((c) => c.op === "tag").every((t) => t.start > childDone));
+  assertEquals(new Set(fetched.map((f) => f.split(" ")[1])).size, fetched.length, "something was fetched twice");
+});
+
+Deno.test("an image alone in its repository is tagged without waiting for other repositories", async () => {
+  let tagged!: () => void;
+  const otherTagged = new Promise<void>((resolve) => (tagged = resolve));
+  const timer = setTimeout(tagged, 10_000); // never hang: fail the assertion instead
+  let waited = false;
+  const dst = recordingStore({
+    async push(desc) {
+      if (desc.digest !== index.descriptor.digest) return;
+      await otherTagged;
+      waited = dst.calls.some((c) => c.op === "tag" && c.repo === "alone");
+    },
+    tag: (repo) => repo === "alone" && tagged(),
+  });
+  try {
+    await copyGraph({
+      src: source,
+      dst,
+      roots: [root(index.descriptor, ["index"], "slow"), root(other.manifest.descriptor, ["other"], "alone")],
+    });
+    assert(waited, "the lone image's tag waited for the other repository's graph");
+  } finally {
+    clearTimeout(timer);
+  }
 });
