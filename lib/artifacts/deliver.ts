@@ -11,7 +11,8 @@
 import { ARTIFACT_ANNOTATION, SUBJECT_ANNOTATION, SUBJECT_ENTRY_ANNOTATION } from "../oci/annotations.ts";
 import { type CopyEvent, copyGraph, type CopyRoot } from "../transfer/copy.ts";
 import { type Descriptor, parseManifest } from "../oci/manifest.ts";
-import { OCI_INDEX } from "../oci/media.ts";
+import { OCI_INDEX, OCI_MANIFEST } from "../oci/media.ts";
+import { AirgapError } from "../errors.ts";
 import type { ArchiveIndexEntry } from "../store/archive.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import type { Store } from "../store/types.ts";
@@ -78,8 +79,46 @@ export function referrerDescriptor(desc: Descriptor, bytes: Uint8Array): Descrip
 }
 
 /**
- * Push artifacts (after their subjects), then write the tag-schema fallback
- * index for referrers wherever the target's referrers API answers 404.
+ * The artifacts in the order their subjects allow: each wave holds those
+ * whose subject is not itself one of `targets` (an image, pushed before) or
+ * was in an earlier wave — a signature of an SBOM waits for the SBOM.
+ */
+export function subjectWaves(targets: readonly ArtifactTarget[]): ArtifactTarget[][] {
+  const byKey = new Map(targets.map((t) => [`${t.repo}@${t.artifact.descriptor.digest}`, t]));
+  const depth = new Map<ArtifactTarget, number>();
+  const depthOf = (t: ArtifactTarget, seen: Set<ArtifactTarget>): number => {
+    const known = depth.get(t);
+    if (known !== undefined) return known;
+    const subject = byKey.get(`${t.repo}@${t.artifact.annotations[SUBJECT_ANNOTATION]}`);
+    // A cycle cannot be ordered; its members go in the first wave and the subject check names them.
+    const d = subject && subject !== t && !seen.has(subject) ? depthOf(subject, seen.add(t)) + 1 : 0;
+    depth.set(t, d);
+    return d;
+  };
+  const waves: ArtifactTarget[][] = [];
+  for (const t of targets) (waves[depthOf(t, new Set())] ??= []).push(t);
+  return waves.filter((w) => w !== undefined);
+}
+
+/** Every artifact's subject must be at the target before the artifact is pushed. */
+async function requireSubjects(dst: RegistryStore, wave: readonly ArtifactTarget[]): Promise<void> {
+  for (const t of wave) {
+    const subject = t.artifact.annotations[SUBJECT_ANNOTATION];
+    if (!subject) continue;
+    // The media type only picks the manifests endpoint: any manifest type will do.
+    if (await dst.exists(t.repo, { mediaType: OCI_MANIFEST, digest: subject, size: 0 })) continue;
+    throw new AirgapError(
+      `${dst.client.registry}/${t.repo}: artifact ${t.artifact.descriptor.digest} not pushed: its subject ${subject} is not in the repository`,
+      { image: `${dst.client.registry}/${t.repo}` },
+    );
+  }
+}
+
+/**
+ * Push artifacts after their subjects (images first, by the caller; then
+ * artifacts in subject order, each subject proven present), then write the
+ * tag-schema fallback index for referrers wherever the target's referrers
+ * API answers 404.
  */
 export async function pushArtifacts(
   src: Store,
@@ -89,14 +128,17 @@ export async function pushArtifacts(
   onEvent?: (event: CopyEvent) => void,
 ): Promise<number> {
   if (targets.length === 0) return 0;
-  const roots: CopyRoot[] = targets.map((t) => ({
-    srcRepo: t.srcRepo,
-    dstRepo: t.repo,
-    descriptor: t.artifact.descriptor,
-    tags: t.tag ? [t.tag] : [],
-    label: `${t.repo}:${t.tag ?? t.artifact.descriptor.digest}`,
-  }));
-  await copyGraph({ src, dst, roots, readManifest: (_repo, desc) => read(desc), onEvent });
+  for (const wave of subjectWaves(targets)) {
+    await requireSubjects(dst, wave);
+    const roots: CopyRoot[] = wave.map((t) => ({
+      srcRepo: t.srcRepo,
+      dstRepo: t.repo,
+      descriptor: t.artifact.descriptor,
+      tags: t.tag ? [t.tag] : [],
+      label: `${t.repo}:${t.tag ?? t.artifact.descriptor.digest}`,
+    }));
+    await copyGraph({ src, dst, roots, readManifest: (_repo, desc) => read(desc), onEvent });
+  }
   const bySubject = new Map<string, ArtifactTarget[]>();
   for (const t of targets) {
     if (t.artifact.annotations[ARTIFACT_ANNOTATION] !== "referrer") continue;

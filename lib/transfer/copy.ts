@@ -28,6 +28,8 @@ export interface CopyRoot {
   tags: string[];
   /** How to name the image in messages. */
   label: string;
+  /** Where this image is read from (default: the copy's `src`): one copy may gather images from several sources. */
+  src?: Store;
 }
 
 /** Progress and outcome events. */
@@ -74,6 +76,7 @@ export interface CopyResult {
 }
 
 interface Node {
+  src: Store;
   descriptor: Descriptor;
   srcRepo: string;
   dstRepo: string;
@@ -90,7 +93,20 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
 /**
  * One copy: children before parents, each node once per destination
  * repository (however many roots share it), blobs under the limiter
- * (configs first), the first failure stopping the rest unless `keepGoing`.
+ * (configs first). The order is a guarantee, not a tendency: a manifest is
+ * pushed only once the promise of every child has resolved, i.e. once the
+ * destination acknowledged it (pushed, mounted, or proven present); a child
+ * that another root's walk has in flight is awaited like one this walk
+ * started. A repository's tags come last, once every graph of that
+ * repository is in, one at a time: a tag is a manifest PUT too, and
+ * distribution rewrites the tagged manifest's links in place (truncate, then
+ * write), so a PUT of an index that checks the same manifest meanwhile reads
+ * a half-written link and fails with `DIGEST_INVALID` or
+ * `MANIFEST_BLOB_UNKNOWN` — the failure of an index whose child is also
+ * another image's root. So nothing is written into a repository twice while
+ * its graphs are copied. Without `keepGoing` the first failure stops the
+ * rest: nothing new starts and transfers in flight are aborted (their
+ * signal), so a failed load does not go on uploading for minutes.
  */
 class GraphCopy {
   readonly result: CopyResult = {
@@ -101,26 +117,34 @@ class GraphCopy {
   };
   readonly #emit: (event: CopyEvent) => void;
   readonly #limit: ReturnType<typeof limiter>;
-  readonly #readManifest: (repo: string, desc: Descriptor) => Promise<Uint8Array>;
+  /** The caller's signal: when it aborts, the copy rejects with an InterruptedError. */
   readonly #signal: AbortSignal | undefined;
+  /** Aborted by the first failure (without keepGoing): cancels the transfers in flight. */
+  readonly #cancel = new AbortController();
+  /** What every store call gets: the caller's signal or the first failure, whichever comes first. */
+  readonly #ops: AbortSignal;
   /** Errors already named after their image (a parent sees its child's failure again). */
   readonly #named = new WeakSet<object>();
   readonly #inFlight = new Map<string, Promise<void>>();
   #failure: unknown;
 
   constructor(readonly options: CopyOptions) {
-    const { src, dst, signal } = options;
-    this.#signal = signal;
+    const { src, dst } = options;
+    this.#signal = options.signal;
+    this.#ops = this.#signal ? AbortSignal.any([this.#signal, this.#cancel.signal]) : this.#cancel.signal;
     this.#emit = options.onEvent ?? (() => {});
     this.#limit = limiter(Math.max(1, options.concurrency ?? Math.min(src.concurrency, dst.concurrency)));
-    this.#readManifest = options.readManifest ??
-      (async (repo: string, desc: Descriptor) =>
-        await readAll(await src.fetch(repo, desc, { signal }), MAX_MANIFEST_SIZE));
+  }
+
+  async #readManifest(node: Pick<Node, "src" | "srcRepo" | "descriptor">): Promise<Uint8Array> {
+    const { readManifest } = this.options;
+    if (readManifest) return await readManifest(node.srcRepo, node.descriptor);
+    return await readAll(await node.src.fetch(node.srcRepo, node.descriptor, { signal: this.#ops }), MAX_MANIFEST_SIZE);
   }
 
   async run(): Promise<CopyResult> {
     const { roots, keepGoing } = this.options;
-    const outcomes = await Promise.allSettled(roots.map((root) => this.#copyRoot(root)));
+    const outcomes = await this.#copyAndTag();
     if (this.#signal?.aborted) throw this.#failure instanceof InterruptedError ? this.#failure : this.#interrupted();
     if (keepGoing) {
       outcomes.forEach((o, i) =>
@@ -144,7 +168,10 @@ class GraphCopy {
     else if (e instanceof AirgapError) error = e.withMessage(`${label}: ${e.message}`, { image: label, ...e.context });
     else error = new AirgapError(`${label}: ${errorMessage(e)}`, { image: label }, { cause: e });
     this.#named.add(error as object);
-    if (!this.options.keepGoing) this.#failure ??= error;
+    if (!this.options.keepGoing && this.#failure === undefined) {
+      this.#failure = error;
+      this.#cancel.abort(error);
+    }
     throw error;
   }
 
@@ -153,22 +180,61 @@ class GraphCopy {
     if (this.#signal?.aborted) throw (this.#failure = this.#interrupted());
   }
 
-  async #copyRoot(root: CopyRoot) {
-    const node: Node = { ...root, isConfig: false };
+  /** A root's graph, children first; its manifest bytes for the tags. */
+  async #copyRoot(root: CopyRoot): Promise<Uint8Array> {
+    const node: Node = { ...root, src: root.src ?? this.options.src, isConfig: false };
     await this.#copyNode(node);
-    if (!node.bytes) node.bytes = await this.#readManifest(root.srcRepo, root.descriptor);
-    await this.#tagRoot(root, node).catch((e) => this.#fail(root.label, e));
+    if (!root.tags.length) return new Uint8Array();
+    return node.bytes ?? await this.#readManifest(node).catch((e) => this.#fail(root.label, e));
+  }
+
+  /**
+   * Copy every root; tag the roots of a repository once every graph of that
+   * repository is in (only its own roots write into it), one tag at a time.
+   * Repositories go at once, so an image of its own repository is done (and
+   * reported) as soon as its graph is.
+   */
+  async #copyAndTag(): Promise<PromiseSettledResult<void>[]> {
+    const { roots } = this.options;
+    const copies = roots.map((root) => this.#copyRoot(root));
+    const byRepo = new Map<string, number[]>();
+    roots.forEach((root, i) => byRepo.set(root.dstRepo, [...byRepo.get(root.dstRepo) ?? [], i]));
+    const outcomes: PromiseSettledResult<void>[] = [];
+    await Promise.all([...byRepo.values()].map(async (indexes) => {
+      const copied = await Promise.allSettled(indexes.map((i) => copies[i]));
+      for (const [k, i] of indexes.entries()) {
+        const c = copied[k];
+        if (c.status === "rejected") {
+          outcomes[i] = c;
+          continue;
+        }
+        outcomes[i] = await this.#tagRoot(roots[i], c.value).then(
+          () => ({ status: "fulfilled", value: undefined }) as const,
+          (e) => ({ status: "rejected", reason: this.#caught(roots[i].label, e) }) as const,
+        );
+      }
+    }));
+    return outcomes;
+  }
+
+  /** {@link #fail} without the throw. */
+  #caught(label: string, e: unknown): unknown {
+    try {
+      return this.#fail(label, e);
+    } catch (error) {
+      return error;
+    }
   }
 
   #copyBlob(node: Node): Promise<void> {
-    const { src, dst } = this.options;
-    const signal = this.#signal;
+    const { dst } = this.options;
+    const signal = this.#ops;
     return this.#limit(async () => {
       this.#check();
       const { descriptor: desc } = node;
       const push = () =>
         dst.push(node.dstRepo, desc, async () => {
-          const stream = await src.fetch(node.srcRepo, desc, { signal });
+          const stream = await node.src.fetch(node.srcRepo, desc, { signal });
           return observeBytes(stream, (bytes) => {
             this.result.bytes += bytes;
             this.#emit({ type: "bytes", bytes, descriptor: desc, label: node.label });
@@ -189,29 +255,33 @@ class GraphCopy {
 
   async #pushManifest(node: Node) {
     this.#check();
-    const outcome = await this.options.dst.push(node.dstRepo, node.descriptor, node.bytes!, { signal: this.#signal });
+    const outcome = await this.options.dst.push(node.dstRepo, node.descriptor, node.bytes!, { signal: this.#ops });
     this.result.manifests[outcome]++;
     this.#emit({ type: "manifest", descriptor: node.descriptor, outcome, label: node.label });
   }
 
   async #loadManifest(node: Node) {
     try {
-      node.bytes ??= await this.#readManifest(node.srcRepo, node.descriptor);
+      node.bytes ??= await this.#readManifest(node);
       return parseManifest(node.bytes, node.descriptor.mediaType, `${node.label}@${node.descriptor.digest}`);
     } catch (e) {
       return this.#fail(node.label, e);
     }
   }
 
-  async #tagRoot(root: CopyRoot, node: Node) {
+  async #tagRoot(root: CopyRoot, bytes: Uint8Array) {
     for (const tag of root.tags) {
       this.#check();
-      await this.options.dst.tag(root.dstRepo, tag, root.descriptor, node.bytes!, { signal: this.#signal });
+      await this.options.dst.tag(root.dstRepo, tag, root.descriptor, bytes, { signal: this.#ops });
     }
     this.#emit({ type: "image", label: root.label, descriptor: root.descriptor });
   }
 
-  /** Children first: a parent is pushed only after all of its children. */
+  /**
+   * Children first: a parent is pushed only after all of its children. The
+   * one promise per `repo@digest` is what every parent of a shared node
+   * awaits, so "already being copied" means "wait for it", never "skip it".
+   */
   #copyNode(node: Node): Promise<void> {
     const key = `${node.dstRepo}@${node.descriptor.digest}`;
     let pending = this.#inFlight.get(key);
@@ -227,7 +297,7 @@ class GraphCopy {
     if (!isManifestType(node.descriptor.mediaType)) return await this.#copyBlob(node);
     const { dst } = this.options;
     if (dst.verifiesGraphs) {
-      const present = await dst.exists(node.dstRepo, node.descriptor, { signal: this.#signal })
+      const present = await dst.exists(node.dstRepo, node.descriptor, { signal: this.#ops })
         .catch((e) => this.#fail(node.label, e));
       if (present) {
         this.result.manifests.exists++;

@@ -77,7 +77,7 @@ export interface LoadOptions {
 export interface LoadedImage {
   /** The archive entry as written, e.g. `rancher/rancher:v2.7.9`. */
   entry: string;
-  /** Where it went in the target registry: `registry/repository:tag` (no tag for a digest-only entry). */
+  /** Where it went in the target registry: `registry/repository:tag` (`registry/repository@digest` for a digest-only entry). */
   target: string;
   /** The digest the target tag resolved to after the push (the archived root's). */
   digest: string;

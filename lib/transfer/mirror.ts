@@ -256,8 +256,11 @@ export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResul
 }
 
 /**
- * Stream each group registry → registry (the cache serves what it holds);
- * with `cacheBlobs`, registry → cache first and cache → registry then.
+ * Stream every group registry → registry (the cache serves what it holds) in
+ * one copy, so the engine's order holds across source registries (a child
+ * shared by images from two sources is awaited, not pushed twice, and tags
+ * come after every graph); with `cacheBlobs`, registry → cache first and
+ * cache → registry then.
  */
 async function copyAll(
   options: MirrorOptions,
@@ -285,35 +288,37 @@ async function copyAll(
   const foreign = new Map(images.flatMap((i) => i.foreignLayers ?? []).map((l) => [l.descriptor.digest, l]));
   const externalLayers = new Set(images.flatMap((i) => i.externalLayers ?? []).map((d) => d.digest)).size;
   const readManifest = (_repo: string, desc: Descriptor) => cache.readBytes(desc);
+  const signal = options.network?.signal;
   try {
-    await Promise.all([...work.groups].map(async ([host, groupRoots]) => {
-      let roots = groupRoots;
+    const roots = (await Promise.all([...work.groups].map(async ([host, groupRoots]) => {
       const source = cacheFirst(cache, withForeignLayers(pool.get(host), foreign), pool.get(host));
-      if (options.cacheBlobs) {
-        const cached = await copyGraph({
-          src: source,
-          dst: leavingOut(cache, left),
-          roots: roots.map((r) => ({ ...r, tags: [] })),
-          concurrency: options.concurrency,
-          readManifest,
-          keepGoing,
-          signal: options.network?.signal,
-        });
-        lost.push(...cached.failed.map(({ root, error }) => ({ key: root.label, error })));
-        roots = roots.filter((r) => !cached.failed.some((f) => f.root.label === r.label));
-      }
-      const copied = await copyGraph({
-        src: options.cacheBlobs ? cache : source,
-        dst: leavingOut(work.target, left),
-        roots,
+      if (!options.cacheBlobs) return groupRoots.map((r) => ({ ...r, src: source }));
+      const cached = await copyGraph({
+        src: source,
+        dst: leavingOut(cache, left),
+        roots: groupRoots.map((r) => ({ ...r, tags: [] })),
         concurrency: options.concurrency,
         readManifest,
         keepGoing,
-        signal: options.network?.signal,
-        onEvent: (event) => phase.copyEvent(event),
-      }).catch((e) => Promise.reject(explainRefusal(e, externalLayers)));
-      lost.push(...copied.failed.map(({ root, error }) => ({ key: root.label, error })));
-    }));
+        signal,
+      });
+      lost.push(...cached.failed.map(({ root, error }) => ({ key: root.label, error })));
+      return groupRoots.filter((r) => !cached.failed.some((f) => f.root.label === r.label)).map((r) => ({
+        ...r,
+        src: cache,
+      }));
+    }))).flat();
+    const copied = await copyGraph({
+      src: cache,
+      dst: leavingOut(work.target, left),
+      roots,
+      concurrency: options.concurrency,
+      readManifest,
+      keepGoing,
+      signal,
+      onEvent: (event) => phase.copyEvent(event),
+    }).catch((e) => Promise.reject(explainRefusal(e, externalLayers)));
+    lost.push(...copied.failed.map(({ root, error }) => ({ key: root.label, error })));
   } finally {
     phase.end();
   }
