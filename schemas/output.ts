@@ -135,7 +135,9 @@ export const EventSchema = z.discriminatedUnion("event", [
   z.strictObject({
     event: z.literal("image").describe("An image's outcome"),
     entry: z.string().describe("The entry as written"),
-    target: z.string().optional().describe("load, mirror: the name at the target (registry/repository:tag)"),
+    target: z.string().optional().describe(
+      "load, mirror: the name at the target (registry/repository:tag, or registry/repository@digest for a digest-only entry)",
+    ),
     digest: digest.optional().describe("Its root digest (absent for a failed image that never resolved)"),
     outcome: z.enum(["saved", "loaded", "mirrored", "failed"]).describe("What happened to it"),
     error: z.string().optional().describe("For a failed image: the one-line reason"),
