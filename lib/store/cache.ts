@@ -612,7 +612,6 @@ async function fetchRange(
 }
 
 async function resolveCached(s: CacheState, repo: string, reference: string): Promise<ResolvedManifest> {
-  let desc: Descriptor | undefined;
   if (isValidDigest(reference)) {
     await s.book.note([reference]);
     const size = await looseSize(s, reference);
@@ -622,7 +621,7 @@ async function resolveCached(s: CacheState, repo: string, reference: string): Pr
     const parsed = parseManifest(bytes, undefined, `${repo}@${reference}`);
     return { descriptor: { mediaType: parsed.mediaType, digest: reference, size }, bytes };
   }
-  desc = (await tags(s)).get(`${repo}:${reference}`);
+  const desc = (await tags(s)).get(`${repo}:${reference}`);
   if (!desc) throw new AirgapError(`cache: ${repo}:${reference} is not cached`);
   return {
     descriptor: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size },
