@@ -294,8 +294,23 @@ async function hasLoose(s: CacheState, digest: string, size?: number): Promise<b
 async function has(s: CacheState, digest: string, size?: number): Promise<boolean> {
   await s.book.note([digest]);
   const packed = s.packedBlobs.get(digest);
-  if (packed && (size === undefined || packed.size === size)) return true;
+  if (packed && (size === undefined || packed.size === size)) {
+    // Another process may have pruned the pack: a blob it held is not "had" (a writer would skip it).
+    if ((await looseSize(s, digest)) !== undefined || !(await packGone(s, digest, packed))) return true;
+  }
   return await hasLoose(s, digest, size);
+}
+
+/** Is a pack's file gone (pruned by another process)? Then its blobs are forgotten here, in memory. */
+async function packGone(s: CacheState, digest: string, packed: PackedBlob): Promise<boolean> {
+  let gone: boolean;
+  try {
+    gone = (await fileSize(packed.paths[0])) === undefined;
+  } catch (e) {
+    throw s.failure(digest, e);
+  }
+  if (gone) s.packIndex.forget(packed.paths);
+  return gone;
 }
 
 /** A verified stream of a blob, loose or packed. */
@@ -332,9 +347,7 @@ async function openPack(s: CacheState, digest: string, packed: PackedBlob): Prom
   try {
     return await openVolumes(packed.paths[0]);
   } catch (e) {
-    const gone = await fileSize(packed.paths[0]).then((size) => size === undefined, () => false);
-    if (!gone) throw s.failure(digest, e);
-    if (s.packedBlobs.get(digest) === packed) s.packedBlobs.delete(digest);
+    if (!(await packGone(s, digest, packed).catch(() => false))) throw s.failure(digest, e);
     throw new NotFoundError(`cache ${s.dir}: blob ${digest} is missing (its pack is gone)`, { op: "fetch" });
   }
 }
@@ -698,7 +711,13 @@ class PackIndex {
     this.journalOf.set(paths, name);
   }
 
-  /** Strike a blob that failed to read or verify, here and in its journal (for every process). */
+  /** Forget, in memory, the blobs of a pack whose files are gone. */
+  forget(paths: string[]) {
+    for (const [digest, blob] of this.packed) if (blob.paths === paths) this.packed.delete(digest);
+    for (const [digest, blob] of this.partials) if (blob.paths === paths) this.partials.delete(digest);
+  }
+
+  /** Strike a blob that failed to verify, here and in its journal (for every process). */
   strike(digest: string, blob: PackedBlob) {
     if (this.packed.get(digest) === blob) this.packed.delete(digest);
     const name = this.journalOf.get(blob.paths);

@@ -21,6 +21,7 @@ import { children, MAX_MANIFEST_SIZE, parseManifest } from "../oci/manifest.ts";
 import { DigestMismatchError } from "../transport/errors.ts";
 import { type CacheStore, dropIfCorrupt, lockHeld, openCache, settleSuspect } from "./cache.ts";
 import { type LeaseHolds, readLeases, withPruneLock } from "./cache_lease.ts";
+import { isCacheMiss } from "./cache_first.ts";
 import { removeStaleUploads } from "./server/uploads.ts";
 import { openVolumes } from "./volumes.ts";
 import { fileByteStream } from "./streams.ts";
@@ -301,8 +302,15 @@ async function wantedNow(cache: CacheStore, locked: Set<string>, holds: LeaseHol
 async function manifestChildren(cache: CacheStore, digest: string): Promise<string[]> {
   const size = await cache.blobSize(digest);
   if (size === undefined || size > MAX_MANIFEST_SIZE || size < 2) return [];
-  // A read failure throws: prune cannot tell what a running command needs, so it removes nothing.
-  const bytes = await cache.readBytes({ mediaType: "application/octet-stream", digest, size });
+  let bytes: Uint8Array;
+  try {
+    bytes = await cache.readBytes({ mediaType: "application/octet-stream", digest, size });
+  } catch (e) {
+    // Gone or proven bad: nothing reads it any more. Unreadable: prune cannot tell what a running
+    // command needs, so it removes nothing.
+    if (isCacheMiss(e)) return [];
+    throw e;
+  }
   if (bytes[0] !== 0x7b) return []; // not JSON
   try {
     return children(parseManifest(bytes, undefined, digest)).map((d) => d.digest);
@@ -328,13 +336,27 @@ async function pruneLoose(
   }
 }
 
-/** Copy the wanted blobs out of packs that are not in use, so `repack` can remove the packs. */
+/**
+ * Copy the wanted blobs out of packs that are not in use, so `repack` can
+ * remove the packs. A loose copy already there is checked first: the pack
+ * may hold the only good one.
+ */
 async function copyOutOfPacks(cache: CacheStore, wanted: Set<string>): Promise<void> {
   for (const pack of await packFiles(cache.dir)) {
     if (lockHeld(pack.lock)) continue;
     const blobs = journalBlobs(await Deno.readTextFile(pack.idx));
     for (const [digest, { size }] of blobs) {
-      if (wanted.has(digest)) await cache.unpackBlob({ mediaType: "application/octet-stream", digest, size });
+      if (!wanted.has(digest)) continue;
+      const path = cache.blobPath(digest);
+      if ((await fileSize(path)) === size) {
+        try {
+          for await (const _ of fileByteStream(path, { length: size, expected: { digest, size } })) { /* hash */ }
+        } catch (e) {
+          if (!(e instanceof DigestMismatchError)) throw e; // cannot tell which copy is good: prune nothing
+          await dropIfCorrupt(cache, digest);
+        }
+      }
+      await cache.unpackBlob({ mediaType: "application/octet-stream", digest, size });
     }
   }
 }

@@ -23,6 +23,7 @@
 import { join } from "node:path";
 import { isValidDigest } from "../ref.ts";
 import { writeAll } from "../fsutil.ts";
+import { CacheReadError, errorMessage } from "../errors.ts";
 
 /** A running command's hold on the cache (see {@link LeaseBook}). */
 export interface CacheLease {
@@ -134,7 +135,13 @@ export class LeaseBook {
       for (const d of digests) this.journalled.add(d);
       done.resolve();
     } catch (e) {
-      done.reject(e);
+      // Not journalled, so not protected: the use must not go ahead.
+      done.reject(
+        new CacheReadError(`cache ${this.cacheDir}: cannot journal this command's lease: ${errorMessage(e)}`, {
+          op: "lease",
+          where: this.cacheDir,
+        }, { cause: e }),
+      );
     } finally {
       for (const d of digests) this.pending.delete(d);
     }
