@@ -293,15 +293,19 @@ async function hasLoose(s: CacheState, digest: string, size?: number): Promise<b
 
 async function has(s: CacheState, digest: string, size?: number): Promise<boolean> {
   await s.book.note([digest]);
-  const packed = s.packedBlobs.get(digest);
-  if (packed && (size === undefined || packed.size === size)) {
-    // Another process may have pruned the pack: a blob it held is not "had" (a writer would skip it).
-    if ((await looseSize(s, digest)) !== undefined || !(await packGone(s, digest, packed))) return true;
+  // Another process may have pruned the pack: a blob it held is not "had" (a writer would skip it).
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const packed = s.packedBlobs.get(digest);
+    if (!packed || (size !== undefined && packed.size !== size)) break;
+    if (!(await packGone(s, digest, packed))) return true;
   }
   return await hasLoose(s, digest, size);
 }
 
-/** Is a pack's file gone (pruned by another process)? Then its blobs are forgotten here, in memory. */
+/**
+ * Is a pack's file gone (pruned by another process)? Then the pack index
+ * is read again from the journals, so a blob another pack holds is found there.
+ */
 async function packGone(s: CacheState, digest: string, packed: PackedBlob): Promise<boolean> {
   let gone: boolean;
   try {
@@ -309,7 +313,7 @@ async function packGone(s: CacheState, digest: string, packed: PackedBlob): Prom
   } catch (e) {
     throw s.failure(digest, e);
   }
-  if (gone) s.packIndex.forget(packed.paths);
+  if (gone) await s.packIndex.rebuild();
   return gone;
 }
 
@@ -323,7 +327,10 @@ async function openBlob(s: CacheState, desc: Descriptor): Promise<ReadableStream
     };
     return fileByteStream(s.blobPath(desc.digest), { length: desc.size, expected: desc, what, onError });
   }
-  const packed = s.packedBlobs.get(desc.digest);
+  let packed = s.packedBlobs.get(desc.digest);
+  if (packed && packed.size === desc.size && await packGone(s, desc.digest, packed)) {
+    packed = s.packedBlobs.get(desc.digest); // another pack holding it, if any
+  }
   if (packed && packed.size === desc.size) {
     const volumes = await openPack(s, desc.digest, packed);
     try {
@@ -711,10 +718,21 @@ class PackIndex {
     this.journalOf.set(paths, name);
   }
 
-  /** Forget, in memory, the blobs of a pack whose files are gone. */
-  forget(paths: string[]) {
-    for (const [digest, blob] of this.packed) if (blob.paths === paths) this.packed.delete(digest);
-    for (const [digest, blob] of this.partials) if (blob.paths === paths) this.partials.delete(digest);
+  /** Read every journal again from the start (a pack went): the maps are replaced once the new ones are read. */
+  rebuild(): Promise<void> {
+    const again = async () => {
+      const fresh = new PackIndex(this.packsDir);
+      await fresh.scanAll();
+      for (const [from, to] of [[fresh.packed, this.packed], [fresh.partials, this.partials]] as const) {
+        (to as Map<string, unknown>).clear();
+        for (const [k, v] of from) (to as Map<string, unknown>).set(k, v);
+      }
+      this.journals.clear();
+      this.journalOf.clear();
+      for (const [k, v] of fresh.journals) this.journals.set(k, v);
+      for (const [k, v] of fresh.journalOf) this.journalOf.set(k, v);
+    };
+    return (this.scanning = this.scanning.then(again, again));
   }
 
   /** Strike a blob that failed to verify, here and in its journal (for every process). */

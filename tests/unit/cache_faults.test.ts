@@ -290,6 +290,25 @@ Deno.test("prune keeps a leased manifest's whole graph, and what a lease journal
     assertEquals((await cachePrune(dir, [NO_LOCK])).removedBlobs, 3);
   }));
 
+Deno.test("found by the model: a pack pruned under another handle — its blobs are not 'had', a second pack's are found", () =>
+  withTempDir(async (dir) => {
+    const cacheDir = join(dir, "cache");
+    const [reader, writer] = [await openCache(cacheDir), await openCache(cacheDir)];
+    const rand = seeded(7);
+    const [a, b] = [randomBlob(rand, 2000), randomBlob(rand, 2000)];
+    await packOf(writer, dir, [a, b]);
+    await reader.refresh();
+    assert(await reader.has(a.desc.digest));
+    await cachePrune(cacheDir, [lockOf([b.desc.digest])], { repack: true }); // b copied out, the pack goes
+    await packOf(writer, dir, [a]); // a lands again, in another pack
+    await reader.refresh();
+    assertEquals(await drain(await reader.fetch("", a.desc)), a.bytes, "found in the second pack");
+    await cachePrune(cacheDir, [lockOf([b.desc.digest])]);
+    assert(!(await reader.has(a.desc.digest)), "both packs gone: not had, so a writer writes it again");
+    assertEquals(await reader.putBytes(a.desc, a.bytes), undefined);
+    assert(await (await openCache(cacheDir)).has(a.desc.digest));
+  }));
+
 // ---------------------------------------------------------------- the generator
 
 /** mulberry32: a small seeded generator, so a failing case can be replayed from its seed. */
