@@ -301,7 +301,7 @@ async function wantedNow(cache: CacheStore, locked: Set<string>, holds: LeaseHol
 /** The children of a cached manifest; none for other blobs and blobs not held. */
 async function manifestChildren(cache: CacheStore, digest: string): Promise<string[]> {
   const size = await cache.blobSize(digest);
-  if (size === undefined || size > MAX_MANIFEST_SIZE || size < 2) return [];
+  if (size === undefined || size > MAX_MANIFEST_SIZE) return [];
   let bytes: Uint8Array;
   try {
     bytes = await cache.readBytes({ mediaType: "application/octet-stream", digest, size });

@@ -411,9 +411,10 @@ async function modelCase(dir: string, seed: number, log: string[]): Promise<void
         await cachePrune(cacheDir, [lockOf(keep)], { repack });
         const held = new Set(m.held.flatMap((s) => [...(s ?? [])]));
         const wanted = new Set([...keep, ...held]);
+        // Prune reads what leases hold (to find manifests' graphs), verified: a corrupt copy is proven bad, removed.
+        for (const d of held) m.corrupt.delete(d);
         if (held.has(manifest)) {
-          // The graph of a held manifest stays; a corrupt copy of it is proven bad as prune reads it.
-          m.corrupt.delete(manifest);
+          // The graph of a held manifest stays.
           if (m.loose.has(manifest) || packed(m, manifest)) {
             for (const c of plain.slice(0, 2)) wanted.add(c.desc.digest);
           }
