@@ -149,6 +149,7 @@ export {
 } from "./lib/report/progress.ts";
 export {
   AirgapError,
+  CacheReadError,
   DiskFullError,
   type ErrorContext,
   ErrorKind,

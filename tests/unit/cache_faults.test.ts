@@ -255,6 +255,21 @@ Deno.test("concurrent writers of one blob through several handles: one copy land
     for (const n of tmp) assert(!lockHeld(join(dir, "tmp", n)), `${n} is free`);
   }));
 
+Deno.test("a writer waiting for a blob never damages the copy another writer renamed into place (lock-then-rename)", () =>
+  withTempDir(async (dir) => {
+    const [a, b] = [await openCache(dir), await openCache(dir)];
+    const good = randomBlob(seeded(8), 2_000_000);
+    // The second writer's descriptor is wrong (another size): it waits, finds no match, and must fail alone.
+    const wrong = { ...good.desc, size: good.desc.size - 1 };
+    const outcomes = await Promise.allSettled([
+      a.push("", good.desc, good.bytes),
+      b.push("", wrong, good.bytes.subarray(0, wrong.size)),
+    ]);
+    assertEquals(outcomes[0].status, "fulfilled");
+    assertEquals(outcomes[1].status, "rejected");
+    assertEquals(await Deno.readFile(a.blobPath(good.desc.digest)), good.bytes, "the finished blob is intact");
+  }));
+
 Deno.test("a lock file that cannot be looked at counts as held (prune removes nothing on its word)", () =>
   withTempDir(async (dir) => {
     const path = join(dir, "x.lock");
