@@ -244,7 +244,7 @@ Deno.test({
           const { repository, digest } = pulls[n % pulls.length];
           try {
             // A bound on each client (not an assertion): a server out of files may never answer some.
-            const signal = AbortSignal.timeout(10_000);
+            const signal = AbortSignal.timeout(5_000);
             const response = await fetch(`${server.url}/v2/${repository}/blobs/${digest}`, { signal });
             await response.arrayBuffer();
             outcomes[response.ok ? "ok" : "failed"]++;

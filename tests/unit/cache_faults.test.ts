@@ -351,7 +351,7 @@ interface Model {
 
 const packed = (m: Model, d: string) => m.packs.some((p) => p.has(d));
 
-const CASES = Number(Deno.env.get("AIRGAP_CACHE_MODEL_CASES") ?? 40);
+const CASES = Number(Deno.env.get("AIRGAP_CACHE_MODEL_CASES") ?? 25);
 const SEED = Number(Deno.env.get("AIRGAP_CACHE_MODEL_SEED") ?? 1);
 const STEPS = 14;
 
