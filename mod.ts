@@ -161,6 +161,7 @@ export {
 } from "./lib/report/progress.ts";
 export {
   AirgapError,
+  CacheReadError,
   DiskFullError,
   type ErrorContext,
   ErrorKind,

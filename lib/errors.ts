@@ -116,6 +116,13 @@ export class ManifestRefusedError extends ErrorKind {}
  */
 export class DiskFullError extends ErrorKind {}
 
+/**
+ * The cache could not read a blob it holds (too many open files, an I/O
+ * error, a permission): nothing was removed or struck, since only a proven
+ * digest mismatch removes a cached blob. `context.where` is the cache.
+ */
+export class CacheReadError extends ErrorKind {}
+
 /** An archive's tar structure is broken (a bad header checksum, a truncated entry); the message names the offset. */
 export class TarFormatError extends ErrorKind {}
 

@@ -50,6 +50,7 @@ export async function imagesCommand(
   options: ImagesOptions,
 ): Promise<{ images: ListedImage[]; sources: ResolvedSources }> {
   const cache = await openCache(options.cacheDir);
+  const lease = await cache.lease(); // `cache prune` keeps the lists and charts it reads and writes
   const pool = registryPool(options.declaration.registries, { network: options.network });
   try {
     const { sources, requests } = await declaredRequests({ ...options, cache, registry: pool.get });
@@ -57,6 +58,7 @@ export async function imagesCommand(
     return { images: images.sort(byEntry), sources };
   } finally {
     await pool.close();
+    await lease.release();
   }
 }
 

@@ -290,7 +290,7 @@ export interface VolumeReader extends RandomAccess {
     length: number,
     expected?: Expected,
     what?: string,
-    onError?: (e: unknown) => void,
+    onError?: (e: unknown) => unknown,
   ): ReadableStream<Uint8Array>;
   /** Which part (1-based) holds an offset, for messages. */
   partOf(offset: number): number;
