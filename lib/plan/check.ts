@@ -22,6 +22,7 @@ import { parsePlatformSelector } from "../oci/platform.ts";
 import { normaliseRegistryHost, sourceReference } from "../ref.ts";
 import { declaredSources } from "../sources/specs.ts";
 import { checkImageList } from "../sources/list.ts";
+import { type InputKind, readTextLimited } from "../limits.ts";
 import { windowsSelector } from "./windows_requests.ts";
 import { byPosition, checkYaml } from "./yaml.ts";
 
@@ -62,12 +63,14 @@ async function attempt(checks: Checks, fn: () => unknown): Promise<void> {
 /** A file's text, or the one problem reading it: `missing` when it does not exist, else `unreadable: why`. */
 async function readText(
   path: string,
+  kind: InputKind,
   missing: string,
   unreadable: string,
 ): Promise<{ text?: string; problem?: string }> {
   try {
-    return { text: await Deno.readTextFile(path) };
+    return { text: await readTextLimited(path, kind, displayPath(path)) };
   } catch (e) {
+    if (e instanceof AirgapError) return { problem: e.message };
     return { problem: e instanceof Deno.errors.NotFound ? missing : `${unreadable}: ${errorMessage(e)}` };
   }
 }
@@ -77,6 +80,7 @@ export async function checkDeclaration(path: string, overrides: DeclarationOverr
   const file = displayPath(path);
   const read = await readText(
     path,
+    "declaration",
     `${file} does not exist (write one with "airgap init", or use --image-list)`,
     `cannot read ${file}`,
   );
@@ -256,6 +260,7 @@ async function listProblems(path: string, where: string): Promise<string[]> {
   const shown = displayPath(path);
   const read = await readText(
     path,
+    "imageList",
     `${where}: image list ${shown} does not exist`,
     `${where}: cannot read image list ${shown}`,
   );

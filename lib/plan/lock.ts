@@ -7,14 +7,17 @@
 import { type Lock, type LockedArtifact, type LockedImage, type LockedSource, LockSchema } from "../../schemas/lock.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { writeFileAtomic } from "../fsutil.ts";
+import { echo } from "../format.ts";
+import { checkSize, readTextLimited } from "../limits.ts";
 
 /** Parse lock text (JSON), validating it. `file` names it in errors. */
 export function parseLock(text: string, file: string): Lock {
+  checkSize("lock", text.length, file);
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new AirgapError(`${file}: not valid JSON (${errorMessage(e)})`, { where: file });
+    throw new AirgapError(`${file}: not valid JSON (${echo(errorMessage(e))})`, { where: file });
   }
   const result = LockSchema.safeParse(json);
   if (!result.success) {
@@ -32,8 +35,9 @@ export function parseLock(text: string, file: string): Lock {
 export async function readLock(path: string, shownAs = path): Promise<Lock | undefined> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await readTextLimited(path, "lock", shownAs);
   } catch (e) {
+    if (e instanceof AirgapError) throw e;
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw new AirgapError(`cannot read ${shownAs}: ${errorMessage(e)}`);
   }

@@ -15,6 +15,7 @@ import { parseReference } from "../ref.ts";
 import { normaliseRepo } from "./charts.ts";
 import type { GoMap } from "./helm/gotypes.ts";
 import { mergeValues, parseSet, parseValues } from "./helm/values.ts";
+import { readTextLimited } from "../limits.ts";
 import { rancherAssetsUrl, rancherReleaseTag } from "./rancher.ts";
 
 /** A declared Rancher release. */
@@ -163,8 +164,9 @@ async function chartSource(
     const path = resolve(dir, file);
     let text: string;
     try {
-      text = await Deno.readTextFile(path);
+      text = await readTextLimited(path, "values", file);
     } catch (e) {
+      if (e instanceof AirgapError) throw e;
       throw usage(`${at("valuesFiles", j)}: valuesFiles`, `cannot read ${file}: ${errorMessage(e)}`);
     }
     values = mergeValues(values, parseValues(text, file));
