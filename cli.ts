@@ -132,10 +132,10 @@ function failed(e: unknown, debug: boolean): number {
 /**
  * After Ctrl-C or SIGTERM, how long a run has to stop by itself (a save says
  * what is cached) before the process exits anyway: a command that is parsing
- * or checking, and listens to no signal, still stops within this. Every
+ * or checking, and listens to no signal, still stops within a second. Every
  * write is atomic (a killed save resumes), so the exit loses nothing.
  */
-const STOP_GRACE_MS = 1000;
+const STOP_GRACE_MS = 500;
 
 /**
  * Ctrl-C and SIGTERM cancel the run (transfers stop, the command reports

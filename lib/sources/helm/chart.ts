@@ -76,8 +76,8 @@ interface Budget {
 /** A chart's files that are parsed as one YAML document (bounded by `LIMITS.values`). */
 const PARSED_WHOLE = new Set(["Chart.yaml", "values.yaml", "requirements.yaml", "Chart.lock", "requirements.lock"]);
 
-/** Compressed bytes handed to the inflater at a time: deflate expands at most ~1032×, so one step yields ≤ 17 MiB. */
-const GZIP_STEP = 16 * 1024;
+/** Compressed bytes handed to the inflater at a time: deflate expands at most ~1032×, so one step yields ≤ 4.2 MiB. */
+const GZIP_STEP = 4 * 1024;
 
 /**
  * Gunzip a chart in memory, refusing more than Helm's ceiling. The
