@@ -7,6 +7,7 @@
  * in one run, not one per run.
  * @module
  */
+import { echo } from "../format.ts";
 import { dirname, resolve } from "node:path";
 import { type Config, ConfigSchema } from "../../schemas/config.ts";
 import {
@@ -16,7 +17,7 @@ import {
   needsCredentials,
   registrySettings,
 } from "./declaration.ts";
-import { AirgapError, errorMessage } from "../errors.ts";
+import { AirgapError, boundedMessage, errorMessage } from "../errors.ts";
 import { loadVerifyKey } from "../artifacts/verify.ts";
 import { parsePlatformSelector } from "../oci/platform.ts";
 import { normaliseRegistryHost, sourceReference } from "../ref.ts";
@@ -107,7 +108,7 @@ export async function checkDeclaration(path: string, overrides: DeclarationOverr
       () => declarationFromConfig(config, path, { ...overrides, use: overrides.use ?? "pull" }, checks.locate),
     );
   }
-  return byPosition(checks.problems);
+  return byPosition(checks.problems.map(boundedMessage));
 }
 
 /** Platforms (declared and `--platform`), images and lists. */
@@ -284,7 +285,7 @@ async function sourceProblems(
       problems.push(
         `${
           locate(["charts", i, "version"])
-        }: charts[${i}].version: "${chart.version}" is not an exact chart version (SemVer, e.g. 1.12.3)`,
+        }: charts[${i}].version: "${echo(String(chart.version))}" is not an exact chart version (SemVer, e.g. 1.12.3)`,
       );
     }
     // Seen alone, the chart is charts[0]: point messages at its real place.

@@ -164,7 +164,7 @@ function plainValue(doc: Document, at: (offset: number) => string): { value?: un
 export function checkYaml<T extends z.ZodType>(text: string, file: string, schema: T): YamlCheck<z.infer<T>> {
   checkSize("declaration", text.length, file);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, logLevel: "error" });
   const at = (offset: number) => {
     const pos = lineCounter.linePos(offset);
     return `${file}:${pos.line}:${pos.col}`;

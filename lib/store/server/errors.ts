@@ -7,6 +7,7 @@
  * @module
  */
 import { AirgapError } from "../../errors.ts";
+import { echo } from "../../format.ts";
 
 /** Error codes of the OCI distribution spec (v1.1), the only ones answered. */
 export type RegistryErrorCode =
@@ -72,6 +73,13 @@ export class HttpError extends AirgapError {
   }
 }
 
+/** Input a detail echoes (a name, a reference) is cut (lib/format.ts `echo`): a 5,000-character name is not sent back whole. */
+function echoed(detail: unknown): unknown {
+  if (typeof detail === "string") return echo(detail);
+  if (typeof detail !== "object" || detail === null || Array.isArray(detail)) return detail;
+  return Object.fromEntries(Object.entries(detail).map(([k, v]) => [k, typeof v === "string" ? echo(v) : v]));
+}
+
 /** Build an error for `code`; `status` overrides the code's usual status. */
 export function httpError(
   code: RegistryErrorCode,
@@ -81,7 +89,7 @@ export function httpError(
 ): HttpError {
   return new HttpError(
     options.status ?? STATUS[code],
-    [{ code, message, ...(detail === undefined ? {} : { detail }) }],
+    [{ code, message, ...(detail === undefined ? {} : { detail: echoed(detail) }) }],
     options.headers,
   );
 }
