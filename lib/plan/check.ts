@@ -283,9 +283,9 @@ async function sourceProblems(
   for (const [i, chart] of (config.charts ?? []).entries()) {
     if (!CHART_VERSION.test(chart.version)) {
       problems.push(
-        `${
-          locate(["charts", i, "version"])
-        }: charts[${i}].version: "${echo(String(chart.version))}" is not an exact chart version (SemVer, e.g. 1.12.3)`,
+        `${locate(["charts", i, "version"])}: charts[${i}].version: "${
+          echo(String(chart.version))
+        }" is not an exact chart version (SemVer, e.g. 1.12.3)`,
       );
     }
     // Seen alone, the chart is charts[0]: point messages at its real place.

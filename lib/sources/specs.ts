@@ -158,7 +158,10 @@ async function chartSource(
 ): Promise<ChartSourceSpec> {
   const repo = normaliseRepo(chart.repo, dir);
   if (!/^(https?|file|oci):\/\//.test(repo)) {
-    throw usage(`${at("repo")}: repo`, `"${echo(chart.repo)}": expected an http(s) chart repository, a directory or oci://`);
+    throw usage(
+      `${at("repo")}: repo`,
+      `"${echo(chart.repo)}": expected an http(s) chart repository, a directory or oci://`,
+    );
   }
   let values: GoMap = {};
   for (const [j, file] of (chart.valuesFiles ?? []).entries()) {

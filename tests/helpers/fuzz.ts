@@ -58,20 +58,21 @@ export async function oneCase<T>(
   const hang = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${label}: no answer within ${ms} ms`)), ms);
   });
+  let outcome: { ok: true; value: T } | { ok: false; error: AirgapError };
   try {
-    const value = await Promise.race([fn(), hang]);
-    return { ok: true, value };
+    outcome = { ok: true, value: await Promise.race([fn(), hang]) };
   } catch (e) {
-    if (e instanceof AirgapError) {
-      if (e.message.includes("\n")) throw new Error(`${label}: a message of several lines: ${e.message}`);
-      return { ok: false, error: e };
+    if (!(e instanceof AirgapError)) {
+      throw new Error(`${label}: untyped ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`, { cause: e });
     }
-    throw new Error(`${label}: untyped ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`, { cause: e });
+    if (e.message.includes("\n")) throw new Error(`${label}: a message of several lines: ${e.message}`);
+    outcome = { ok: false, error: e };
   } finally {
     clearTimeout(timer);
-    const rss = Deno.memoryUsage().rss;
-    if (rss > RSS_BOUND) throw new Error(`${label}: RSS ${rss} bytes, over ${RSS_BOUND}`);
   }
+  const rss = Deno.memoryUsage().rss;
+  if (rss > RSS_BOUND) throw new Error(`${label}: RSS ${rss} bytes, over ${RSS_BOUND}`);
+  return outcome;
 }
 
 /** Interesting bytes to write into a header: digits, NULs, spaces, base-256 markers, signs. */
