@@ -6,6 +6,7 @@
  * SIGTERM stops a run that is busy parsing.
  */
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { constants, crc32, deflateRawSync } from "node:zlib";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, V8_FLAGS } from "../helpers/cli.ts";
@@ -99,7 +100,7 @@ Deno.exit(code);
           "-A",
           "--quiet",
           "--config",
-          new URL("../../deno.json", import.meta.url).pathname,
+          fileURLToPath(new URL("../../deno.json", import.meta.url)),
           V8_FLAGS,
           script,
         ],
@@ -240,7 +241,7 @@ Deno.test({
       for (let n = 0; yaml.length < LIMITS.declaration - 100; n++) yaml += `  - rancher/inline-${n}:v${n}\n`;
       await Deno.writeTextFile(join(dir, "airgap.yaml"), yaml);
       const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--quiet", V8_FLAGS, CLI.pathname, "check"],
+        args: ["run", "-A", "--quiet", V8_FLAGS, fileURLToPath(CLI), "check"],
         cwd: dir,
         stdout: "piped",
         stderr: "piped",
