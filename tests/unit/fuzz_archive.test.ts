@@ -15,7 +15,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { concatBytes, fuzzRun, mutate, oneCase, rand } from "../helpers/fuzz.ts";
+import { concatBytes, fuzzRun, mutate, oneCase, type Rand, rand } from "../helpers/fuzz.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import { singleImage } from "../../lib/demo/corpus.ts";
 import { createArchive, openArchive } from "../../lib/store/archive.ts";
@@ -79,6 +79,56 @@ async function headerOffsets(bytes: Uint8Array): Promise<number[]> {
   return out;
 }
 
+/** Where each header block starts (PAX headers included). */
+async function headerStarts(bytes: Uint8Array): Promise<number[]> {
+  const out: number[] = [];
+  for await (const e of scanTar({ size: bytes.byteLength, read: (o, l) => Promise.resolve(bytes.slice(o, o + l)) })) {
+    for (let at = e.headerOffset; at < e.offset; at += BLOCK) out.push(at);
+  }
+  return out;
+}
+
+/**
+ * Recompute the checksum of every header block still at its place, as a
+ * crafted archive would: without it almost every header mutation stops at
+ * the checksum, and the size and PAX parsing behind it is never reached.
+ */
+function fixChecksums(bytes: Uint8Array, starts: readonly number[]): Uint8Array {
+  const out = bytes.slice();
+  for (const at of starts) {
+    if (at + BLOCK > out.byteLength) continue;
+    const block = out.subarray(at, at + BLOCK);
+    block.fill(32, 148, 156);
+    let sum = 0;
+    for (const b of block) sum += b;
+    block.set(new TextEncoder().encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
+  }
+  return out;
+}
+
+/** Size fields a crafted header may carry: base-256 huge or negative, not octal, octal past the end, small. */
+const SIZES: number[][] = [
+  [0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+  [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf0],
+  [0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0],
+  [0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20],
+  [...new TextEncoder().encode("0000000009z\0")],
+  [...new TextEncoder().encode("77777777777\0")],
+  [...new TextEncoder().encode("00000000100\0")],
+  [...new TextEncoder().encode("-0000000001\0")],
+  [...new TextEncoder().encode("           ")],
+];
+
+/** A crafted header: one header block's typeflag and size field set to what attackers write. */
+function craftHeader(r: Rand, bytes: Uint8Array, starts: readonly number[]): Uint8Array {
+  const out = bytes.slice();
+  const at = r.pick(starts);
+  if (at + BLOCK > out.byteLength) return out;
+  if (r.chance(0.7)) out[at + 156] = r.pick(["x", "L", "g", "0", "5", "7", "1", "K"]).charCodeAt(0);
+  out.set(r.pick(SIZES), at + 124);
+  return out;
+}
+
 /** Open, read every blob, verify: what `ls`, `load`/`serve` and `verify` do with an archive. */
 async function exercise(path: string): Promise<string> {
   let opened = "refused";
@@ -108,21 +158,29 @@ Deno.test("fuzz archive: mutated archives, whole and split, end in success or an
       const original = await writeArchive(dir, split ? 4096 : undefined);
       const whole = concatBytes(original);
       const hot = await headerOffsets(whole);
+      const starts = await headerStarts(whole);
       assert((await exercise(join(dir, split ? "split.tar" : "whole.tar"))).startsWith("opened, verify clean"));
       const r = rand(seed + (split ? 1000 : 0));
       const outcomes = new Map<string, number>();
       const path = join(dir, split ? "case-split.tar" : "case.tar");
       for (let n = 0; n < cases; n++) {
         if (!split) {
-          await Deno.writeFile(path, mutate(r, whole, hot));
+          const crafted = r.chance(0.25);
+          const mutated = crafted ? craftHeader(r, whole, starts) : mutate(r, whole, hot);
+          await Deno.writeFile(path, crafted || r.chance(0.5) ? fixChecksums(mutated, starts) : mutated);
         } else {
           // Mutate one part (at its own header offsets); the others stay as written.
           const which = r.int(original.length);
           let start = 0;
           for (let i = 0; i < which; i++) start += original[i].byteLength;
-          const partHot = hot.map((o) => o - start).filter((o) => o >= 0 && o < original[which].byteLength);
+          const inPart = (o: number) => o >= 0 && o < original[which].byteLength;
+          const partHot = hot.map((o) => o - start).filter(inPart);
+          const partStarts = starts.map((o) => o - start).filter(inPart);
+          const crafted = r.chance(0.25) && partStarts.length > 0;
+          const mutated = crafted ? craftHeader(r, original[which], partStarts) : mutate(r, original[which], partHot);
+          const fixed = crafted || r.chance(0.5) ? fixChecksums(mutated, partStarts) : mutated;
           for (const [i, part] of original.entries()) {
-            await Deno.writeFile(partName(path, i), i === which ? mutate(r, part, partHot) : part);
+            await Deno.writeFile(partName(path, i), i === which ? fixed : part);
           }
           await Deno.remove(partName(path, original.length)).catch(() => {});
         }
