@@ -7,7 +7,7 @@
 import type { Lock } from "../../schemas/lock.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { formatBytes } from "../format.ts";
-import { formatLock, lockBlobs, parseLock } from "./lock.ts";
+import { formatLock, lockBlobs, parseLockInSteps } from "./lock.ts";
 import { readTextLimited } from "../limits.ts";
 import { isManifestType } from "../oci/media.ts";
 import type { Descriptor } from "../oci/manifest.ts";
@@ -52,7 +52,7 @@ export async function loadBase(path: string, shownAs = path): Promise<Base> {
     if (!archive.lock) throw new AirgapError(`${shownAs} holds no airgap.lock, so it cannot serve as a base`);
     text = archive.lock;
   }
-  const lock = parseLock(text, shownAs);
+  const lock = await parseLockInSteps(text, shownAs);
   return { source: shownAs, lock, text: formatLock(lock), blobs: new Set(lockBlobs(lock).keys()) };
 }
 

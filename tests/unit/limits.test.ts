@@ -17,7 +17,7 @@ import { LIMITS } from "../../lib/limits.ts";
 import { encodeHeader, padding } from "../../lib/store/tar.ts";
 import { loadDeclaration } from "../../lib/plan/declaration.ts";
 import { checkDeclaration } from "../../lib/plan/check.ts";
-import { parseLock, readLock } from "../../lib/plan/lock.ts";
+import { parseLock, parseLockInSteps, readLock } from "../../lib/plan/lock.ts";
 import { parseImageList, readImageList } from "../../lib/sources/list.ts";
 import { chartFileImages } from "../../lib/plan/images.ts";
 import { loadChart } from "../../lib/sources/helm/chart.ts";
@@ -273,4 +273,29 @@ Deno.test({
       assertStringIncludes(stderr, "interrupted");
     });
   },
+});
+
+Deno.test("a large lock is validated in steps (signals are heard), with the same result and the same errors", async () => {
+  const hex = (i: number) => i.toString(16).padStart(64, "0");
+  const images = Array.from({ length: 1200 }, (_, i) => ({
+    entry: `rancher/img-${i}:v1`,
+    source: `docker.io/rancher/img-${i}:v1`,
+    digest: `sha256:${hex(i)}`,
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    size: 1234,
+    platforms: ["linux/amd64"],
+    blobs: { [`sha256:${hex(i + 5000)}`]: 10 },
+  }));
+  const text = JSON.stringify({ lockVersion: 1, images });
+  assertEquals(await parseLockInSteps(text, "airgap.lock"), parseLock(text, "airgap.lock"));
+  const bad = JSON.stringify({ lockVersion: 1, images: images.map((i, n) => n === 900 ? { ...i, size: -1 } : i) });
+  const expected = (() => {
+    try {
+      parseLock(bad, "airgap.lock");
+    } catch (e) {
+      return (e as Error).message;
+    }
+  })();
+  assertStringIncludes(String(expected), "images[900].size");
+  await assertRejects(() => parseLockInSteps(bad, "airgap.lock"), AirgapError, expected);
 });
