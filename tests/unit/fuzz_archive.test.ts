@@ -154,7 +154,7 @@ async function exercise(path: string): Promise<string> {
 Deno.test("fuzz archive: mutated archives, whole and split, end in success or an AirgapError", async () => {
   await withTempDir(async (dir) => {
     for (const split of [false, true]) {
-      const { seed, cases } = fuzzRun(split ? 300 : 1200);
+      const { seed, cases } = fuzzRun(split ? 250 : 1000);
       const original = await writeArchive(dir, split ? 4096 : undefined);
       const whole = concatBytes(original);
       const hot = await headerOffsets(whole);

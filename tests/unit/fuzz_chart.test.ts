@@ -120,7 +120,7 @@ Deno.test("fuzz chart: mutated and grammar-made charts load or fail with an Airg
   const { inner, sub } = await realChart();
   const outer = await gzip(inner);
   assertEquals((await loadChart(outer, "app.tgz")).subcharts.map((s) => s.name), ["sub", "plain"]);
-  const { seed, cases } = fuzzRun(1500);
+  const { seed, cases } = fuzzRun(1200);
   const r = rand(seed);
   const kinds = new Map<string, { loaded: number; refused: number }>();
   for (let n = 0; n < cases; n++) {

@@ -281,7 +281,7 @@ Deno.test("fuzz declaration: grammar-made and mutated airgap.yaml, checked whole
     await Deno.writeTextFile(join(dir, "list.txt"), "rancher/rancher:v2.7.9\nbad ref\n# comment\n");
     await Deno.writeTextFile(join(dir, "values.yaml"), "image: {repository: a/b, tag: v1}\n");
     await Deno.mkdir(join(dir, "charts"));
-    const { seed, cases } = fuzzRun(600);
+    const { seed, cases } = fuzzRun(500);
     const r = rand(seed);
     const path = join(dir, "airgap.yaml");
     let clean = 0;

@@ -204,7 +204,7 @@ Deno.test("fuzz server: random requests to serve (an archive, a writable cache) 
   await withTempDir(async (dir) => {
     const archive = join(dir, "a.tar");
     await writeArchive(archive);
-    const { seed, cases } = fuzzRun(1200);
+    const { seed, cases } = fuzzRun(1000);
     for (const writable of [false, true]) {
       const source = writable ? join(dir, "cache") : archive;
       const handle = await serveCommand({ source, listen: "127.0.0.1:0", writable });

@@ -230,7 +230,7 @@ Deno.test({
     await withTempDir(async (dir) => {
       // A declaration at its limit naming lists at theirs: seconds of parsing and checking.
       const lists: string[] = [];
-      for (let i = 0; i < 8; i++) {
+      for (let i = 0; i < 12; i++) {
         const name = `list${i}.txt`;
         let text = "";
         for (let n = 0; text.length < LIMITS.imageList - 100; n++) text += `rancher/image-${i}-${n}:v1.0.${n}\n`;
