@@ -115,3 +115,20 @@ export function formatTable(
 export function plural(n: number, word: string, many = `${word}s`): string {
   return `${n} ${n === 1 ? word : many}`;
 }
+
+/** Characters of user input {@link echo} shows whole. */
+export const ECHO_MAX = 200;
+
+/**
+ * User input as echoed in a message: whole when short, else its first
+ * characters, `…` and how long it was — a 50 MB reference is not printed
+ * whole. Control characters are shown escaped, so an echo stays one line.
+ * Every error that quotes what the user (or a file, or a server) wrote uses it.
+ */
+export function echo(text: string, max: number = ECHO_MAX): string {
+  const clean = (s: string) =>
+    // deno-lint-ignore no-control-regex
+    s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  if (text.length <= max) return clean(text);
+  return `${clean(text.slice(0, max))}… (${text.length} characters)`;
+}

@@ -11,6 +11,7 @@ import { parsePlatformSelector, type PlatformSelector } from "../oci/platform.ts
 import { normaliseRegistryHost, parseReference, type Reference, sourceReference } from "../ref.ts";
 import { declaredSources, type SourceSpec } from "../sources/specs.ts";
 import { readImageList } from "../sources/list.ts";
+import { readTextLimited } from "../limits.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
 import { parseTimeout } from "../transport/http.ts";
 import type { ForeignLayerPolicy } from "../oci/foreign.ts";
@@ -147,6 +148,9 @@ export function needsCredentials(config: Config, use: RegistryUse | undefined): 
   return (host) => host !== target || sources.has(host);
 }
 
+/** The origins of each merged request, as a set: an entry written 10,000 times merges in linear time. */
+const originSets = new WeakMap<ImageRequest, Set<string>>();
+
 function addRequest(map: Map<string, ImageRequest>, request: ImageRequest) {
   const existing = map.get(request.entry);
   if (!existing) {
@@ -154,16 +158,23 @@ function addRequest(map: Map<string, ImageRequest>, request: ImageRequest) {
     return;
   }
   const origins = existing.origins ?? [existing.origin];
-  for (const origin of request.origins ?? [request.origin]) if (!origins.includes(origin)) origins.push(origin);
+  let seen = originSets.get(existing);
+  if (!seen) originSets.set(existing, seen = new Set(origins));
+  for (const origin of request.origins ?? [request.origin]) {
+    if (!seen.has(origin)) {
+      seen.add(origin);
+      origins.push(origin);
+    }
+  }
   if (origins.length > 1) existing.origins = origins;
-  // The same entry twice (two lists): keep the first, widen its platforms.
+  // The same entry twice (two lists): keep the first, widen its platforms (each platform once).
   if (existing.platforms.all || request.platforms.all) {
     existing.platforms = { all: true };
   } else {
-    existing.platforms = {
-      all: false,
-      platforms: [...existing.platforms.platforms, ...request.platforms.platforms],
-    };
+    const platforms = [...existing.platforms.platforms];
+    const keys = new Set(platforms.map((p) => JSON.stringify(p)));
+    for (const p of request.platforms.platforms) if (!keys.has(JSON.stringify(p))) platforms.push(p);
+    existing.platforms = { all: false, platforms };
   }
 }
 
@@ -249,8 +260,9 @@ export async function loadDeclaration(path: string, overrides: DeclarationOverri
   const file = displayPath(path);
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await readTextLimited(path, "declaration", file);
   } catch (e) {
+    if (e instanceof AirgapError) throw e;
     if (e instanceof Deno.errors.NotFound) {
       throw new AirgapError(`${file} does not exist (write one, see airgap.example.yaml, or use --image-list)`, {}, {
         exitCode: 2,

@@ -37,6 +37,7 @@ import {
 } from "./archive_check.ts";
 import type { Content, PushOutcome, ResolvedManifest, Store } from "./types.ts";
 import { readAll } from "./types.ts";
+import { checkSize, type InputKind } from "../limits.ts";
 
 /** Current archive format version. */
 export const ARCHIVE_VERSION = "1";
@@ -494,16 +495,16 @@ async function readMetadata(
   access: VolumeReader,
   entries: Map<string, TarEntry>,
 ): Promise<Omit<ArchiveMetadata, "blobs">> {
-  const readText = async (name: string): Promise<string | undefined> => {
+  const readText = async (name: string, kind: InputKind): Promise<string | undefined> => {
     const entry = entries.get(name);
     if (!entry) return undefined;
-    if (entry.size > 64 * 1024 * 1024) throw new AirgapError(`archive ${path}: ${name} is implausibly large`);
+    checkSize(kind, entry.size, `archive ${path}: ${name}`);
     return new TextDecoder().decode(await access.read(entry.offset, entry.size));
   };
   if (!entries.has("oci-layout")) {
     throw new AirgapError(`${path} is not an OCI archive (no oci-layout entry)`);
   }
-  const indexText = await readText("index.json");
+  const indexText = await readText("index.json", "archiveIndex");
   if (indexText === undefined) throw new AirgapError(`${path} is not an OCI archive (no index.json)`);
   let index: { manifests?: Descriptor[]; annotations?: Record<string, string> };
   try {
@@ -511,6 +512,7 @@ async function readMetadata(
   } catch {
     throw new AirgapError(`archive ${path}: index.json is not valid JSON`);
   }
+  if (!isIndexShape(index)) throw new AirgapError(`archive ${path}: index.json is not an OCI image index`);
   const annotations = index.annotations ?? {};
   const images = (index.manifests ?? []).map((m) => {
     const a = m.annotations ?? {};
@@ -522,9 +524,24 @@ async function readMetadata(
       annotations: a,
     };
   });
-  const lock = await readText(LOCK_ENTRY);
-  const baseLock = await readText(BASE_LOCK_ENTRY);
+  const lock = await readText(LOCK_ENTRY, "lock");
+  const baseLock = await readText(BASE_LOCK_ENTRY, "lock");
   return { images, annotations, lock, baseLock };
+}
+
+/** index.json as the reader uses it: manifests with string digests and sizes, annotations of strings. */
+function isIndexShape(index: unknown): index is { manifests?: Descriptor[]; annotations?: Record<string, string> } {
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
+  const strings = (v: unknown) =>
+    v === undefined || (isObject(v) && Object.values(v).every((s) => typeof s === "string"));
+  if (!isObject(index) || !strings(index.annotations)) return false;
+  if (index.manifests === undefined) return true;
+  return Array.isArray(index.manifests) &&
+    index.manifests.every((m) =>
+      isObject(m) && typeof m.digest === "string" && typeof m.mediaType === "string" &&
+      Number.isSafeInteger(m.size) && (m.size as number) >= 0 && strings(m.annotations)
+    );
 }
 
 /** The store over an indexed archive. */

@@ -7,7 +7,7 @@
  * @module
  */
 import { basename, dirname } from "node:path";
-import { AirgapError, withContext } from "../errors.ts";
+import { AirgapError, TarFormatError, withContext } from "../errors.ts";
 import type { Expected } from "../oci/digest.ts";
 import { isNoSpace, noSpaceError, replaceFile, writeAll } from "../fsutil.ts";
 import { ByteStream, piecesByteStream } from "./streams.ts";
@@ -362,9 +362,16 @@ export async function openVolumes(path: string): Promise<VolumeReader> {
     size,
     partOf: (offset) => locate(offset) + 1,
     async read(offset, length) {
+      // The range is checked (slices) before anything is allocated for it.
+      if (!(offset >= 0 && length >= 0 && offset + length <= size)) {
+        throw new TarFormatError(
+          `${path}: read of ${length} bytes at offset ${offset} is past the end (${size} bytes)`,
+        );
+      }
+      const pieces = slices(offset, length);
       const out = new Uint8Array(length);
       let at = 0;
-      for (const piece of slices(offset, length)) {
+      for (const piece of pieces) {
         let file = handles.get(piece.part);
         if (!file) handles.set(piece.part, file = await Deno.open(paths[piece.part], { read: true }));
         await file.seek(piece.offset, Deno.SeekMode.Start);
