@@ -164,7 +164,7 @@ function checkTables(names: string[], width: number, seed: number, what: string)
     ...diff.changed.map((c) => c.after.entry),
     ...diff.retagged.map((r) => `${r.before.entry} -> ${r.after.entry}`),
   ];
-  const printed = diffLines.slice(0, diffNames.length).map((l) => l.slice(2).replace(/  \S+( -> \S+)?$/, ""));
+  const printed = diffLines.slice(0, diffNames.length).map((l) => l.slice(2).replace(/ {2}\S+( -> \S+)?$/, ""));
   assertDistinct(diffNames, printed, `${what} diff at ${width}`);
 }
 
