@@ -9,6 +9,7 @@ import { resolve } from "node:path";
 import { serveCommand, type ServeOptions, waitForShutdown } from "../store/server/serve.ts";
 import { displayPath } from "../plan/declaration.ts";
 import { formatBytes } from "../format.ts";
+import { partName } from "../store/volumes.ts";
 import type { Reporter } from "../report/progress.ts";
 import { out, reporterFor } from "./context.ts";
 
@@ -41,10 +42,28 @@ export function registerServe(cli: Command): void {
     .action(serve);
 }
 
+/**
+ * The source as given, or — when nothing has that name and `NAME.001` exists —
+ * the first part of a split archive: `serve NAME.tar` takes the base name as
+ * `load`, `verify` and `ls` do.
+ */
+export function sourcePath(source: string): string {
+  const path = resolve(source);
+  const exists = (p: string) => {
+    try {
+      Deno.statSync(p);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return !exists(path) && exists(partName(path, 0)) ? partName(path, 0) : path;
+}
+
 /** The server's options from the command line (paths resolved; requests logged unless `--quiet`). */
 export function serveOptions(source: string, options: ServeCliOptions, reporter: Pick<Reporter, "info">): ServeOptions {
   return {
-    source: resolve(source),
+    source: sourcePath(source),
     listen: options.listen,
     registryName: options.registryName,
     baseCache: options.baseCache && resolve(options.baseCache),
