@@ -91,6 +91,13 @@ Deno.test("split media: a missing, short, extra or swapped part is named by file
 
     const missing = await variant(dir, parts, "missing", (d) => Deno.remove(join(d, "images.tar.002")));
     await refused(missing, `images.tar.002 (part 2 of ${n}) is missing (images.tar.SHA256SUMS lists it)`);
+    // The parts a shell glob gives (images.tar.0*) name the gap too.
+    const globbed = [1, ...Array.from({ length: n - 2 }, (_, i) => i + 3)].map((i) =>
+      `${missing}.${String(i).padStart(3, "0")}`
+    );
+    const load = await airgap(["load", ...globbed, "--registry", "127.0.0.1:9"]);
+    assertEquals(load.code, 1, load.stderr);
+    assertStringIncludes(load.stderr, `images.tar.002 (part 2 of ${n}) is missing`);
 
     const short = await variant(dir, parts, "short", (d) => truncate(join(d, "images.tar.002"), 1000));
     await refused(short, `images.tar.002 (part 2 of ${n}) is 1000 bytes where the parts before the last are`, [
