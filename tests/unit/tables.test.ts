@@ -3,7 +3,8 @@
  * terminal: rendered at 80, 100 and 120 columns from Rancher's real image list
  * (712 names), no line is wider than the terminal and no two different images
  * print the same name. A seeded generator of name sets (long and short names,
- * shared prefixes and suffixes) proves the same for `fitNames` and the tables.
+ * shared prefixes and suffixes) proves the same for `fitNames` and the tables;
+ * and `airgap ls` is run as a person runs it, in an 80-column terminal.
  *
  * Longer run: `AIRGAP_TABLE_CASES=20000 deno test -A tests/unit/tables.test.ts`
  * (the seed is `AIRGAP_TABLE_SEED`, default 1).
@@ -21,6 +22,9 @@ import type { Listing } from "../../lib/store/inspect.ts";
 import type { LockDiff } from "../../lib/plan/diff.ts";
 import type { LockedImage } from "../../schemas/lock.ts";
 import type { ResolvedSources } from "../../lib/sources/resolve.ts";
+import { airgap } from "../helpers/cli.ts";
+import { standardCorpus } from "../../lib/demo/corpus.ts";
+import { createArchive } from "../../lib/store/archive.ts";
 
 const WIDTHS = [80, 100, 120];
 const LIST = "rancher-images-v2.7.9.txt";
@@ -259,4 +263,38 @@ Deno.test("tables: a plan's notes are lines below the table, not a wider DIGEST 
     }],
   } as unknown as ResolvedSources;
   assertFits(formatSources(sources, 80).split("\n"), 80, "sources");
+});
+
+Deno.test("tables: `airgap ls` in an 80-column terminal (COLUMNS=80), as a person sees it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "airgap-tables-" });
+  try {
+    const images = standardCorpus(0.1);
+    const long = "registry.rancher.com/rancher/mirrored-cluster-api-controller-manager-and-webhooks";
+    const entries = [
+      "rancher/rancher:v2.7.9",
+      "rancher/rancher-agent:v2.7.9",
+      ...images.slice(2).map((_, i) => `${long}-${i}:v1.4.4`),
+    ];
+    const path = join(dir, "images.tar");
+    const writer = await createArchive(path, {
+      images: images.map((image, i) => ({
+        descriptor: image.root.descriptor,
+        name: `docker.io/${entries[i]}`,
+        entry: entries[i],
+      })),
+      blobs: images.flatMap((i) => [i.root.descriptor, ...i.blobs.map((b) => b.descriptor)]),
+    });
+    for (const image of images) {
+      for (const blob of [image.root, ...image.blobs]) await writer.push("", blob.descriptor, blob.bytes);
+    }
+    await writer.finish();
+    const result = await airgap(["ls", path], { env: { COLUMNS: "80" } });
+    assertEquals(result.code, 0, result.stderr);
+    const lines = result.stdout.trimEnd().split("\n");
+    assertFits(lines, 80, "ls");
+    assertDistinct(entries, imageCells(lines, "DIGEST"), "ls at 80");
+    assert(lines.some((l) => l.includes("rancher/rancher-agent:v2.7.9")), result.stdout);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
