@@ -31,6 +31,7 @@ import { registerCheck } from "./lib/commands/check.ts";
 import { registerInit } from "./lib/commands/init.ts";
 import { registerCompletion } from "./lib/commands/completion.ts";
 import { registerSchema } from "./lib/commands/schema.ts";
+import { registerClusterConfig } from "./lib/commands/cluster.ts";
 
 /** The command tree (commander), for `main` and for tests that check documented command lines against it. */
 export function program(): Command {
@@ -55,6 +56,7 @@ export function program(): Command {
   registerInit(cli);
   registerCompletion(cli);
   registerSchema(cli);
+  registerClusterConfig(cli);
   acceptDebug(cli);
   shortUsageErrors(cli, "airgap");
   return cli;

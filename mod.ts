@@ -74,6 +74,17 @@ export {
 } from "./lib/transfer/load.ts";
 export { mirrorCommand, type MirrorOptions, type MirrorResult } from "./lib/transfer/mirror.ts";
 export { serveCommand, type ServeHandle, type ServeOptions } from "./lib/store/server/serve.ts";
+// ---- The cluster side: containerd names, registries.yaml, hosts.toml, Helm values ----
+export { containerdName, type RegistryNaming, registryNaming } from "./lib/cluster/names.ts";
+export {
+  applyRewrite,
+  type MirrorPlan,
+  type MirrorSet,
+  mirrorsFor,
+  type NameClash,
+  type PrivateRegistry,
+} from "./lib/cluster/mirrors.ts";
+export { type ClusterConfig, clusterConfig, type RegistryAccess } from "./lib/cluster/config.ts";
 export { imagesCommand, type ImagesOptions, type ListedImage } from "./lib/plan/images.ts";
 
 // ---- The copy engine and the stores it copies between ----
@@ -93,6 +104,7 @@ export {
   type RegistryStoreOptions,
 } from "./lib/store/registry/store.ts";
 export type { Credential } from "./lib/store/registry/auth.ts";
+export { createSession, type NetworkSession, type SessionOptions } from "./lib/transport/session.ts";
 export { defaultCacheDir } from "./lib/store/cache.ts";
 /**
  * The local cache as a {@link Store}: content-addressed blobs every save and

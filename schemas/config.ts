@@ -96,7 +96,10 @@ export const RegistrySettingsSchema = z.strictObject({
   insecure: z.boolean().optional().describe("Allow plain HTTP (tried after HTTPS), like Docker's insecure-registries"),
   ca: z.string().min(1).optional().describe("PEM file of the CA(s) to trust for this host, relative to this file"),
   concurrency: z.number().int().positive().optional().describe(
-    "Requests in flight to this registry at once (default 6: Docker Hub and ghcr throttle more); --concurrency overrides",
+    "Blob downloads (and, apart, blob uploads) in flight to this registry at once (default 6: Docker Hub and ghcr throttle more); --concurrency overrides",
+  ),
+  metadataConcurrency: z.number().int().positive().optional().describe(
+    "Metadata requests (manifests, tag checks, existence probes, tokens) in flight to this registry at once (default 32)",
   ),
   timeout: z.union([z.number().positive(), z.string().min(1)]).optional().describe(
     "How long this registry may stay silent: seconds or a duration (30s, 2m), for both the wait for a response and the gap between two bytes of a body (default 30 s and 60 s; --timeout overrides)",

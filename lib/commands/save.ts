@@ -16,6 +16,7 @@ import { formatBytes, formatDuration, formatRate, parseSize, plural } from "../f
 import { failedListPath } from "../report/failures.ts";
 import { type EventSink, failedImageEvent } from "../report/events.ts";
 import { writeSums } from "../store/checksums.ts";
+import { registryNaming } from "../cluster/names.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
 import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
 import { artifactFlags, cacheDir, declaration, defaultArchive, lockToWrite, previousLockOf } from "./resolve.ts";
@@ -35,6 +36,7 @@ export interface SaveCliOptions extends DeclarationOptions {
   json?: boolean;
   withSignatures?: boolean;
   verifyKey?: string[];
+  registryName?: string;
 }
 
 /** Register `airgap save`. */
@@ -60,6 +62,10 @@ export function registerSave(cli: Command): void {
       "--verify-key <file>",
       "refuse images without a cosign signature verifying with this PEM key (repeatable)",
       collect,
+    )
+    .option(
+      "--registry-name <host[:port][/prefix]>",
+      "name the images for containerd (preload tarball) as load would push them to this registry",
     )
     .action(save);
 }
@@ -126,6 +132,7 @@ async function save(options: SaveCliOptions): Promise<void> {
     failedList: failedListPath(output),
     network: network(options, reporter),
     artifacts: artifactFlags(options),
+    registryName: options.registryName ? registryNaming(options.registryName) : undefined,
   });
   reportLeftOut(result.failed, failedListPath(output), reporter, decl.configPath, options.quiet);
   const sums = result.archive.parts.length > 1 || options.checksum

@@ -178,6 +178,7 @@ export function registrySettings(
     insecure: settings.insecure,
     caFile: settings.ca ? resolve(dir, settings.ca) : undefined,
     ...(settings.concurrency !== undefined ? { concurrency: settings.concurrency } : {}),
+    ...(settings.metadataConcurrency !== undefined ? { metadataConcurrency: settings.metadataConcurrency } : {}),
     ...(settings.timeout !== undefined
       ? { timeouts: parseTimeout(settings.timeout, `${file}: registries.${host}.timeout`) }
       : {}),

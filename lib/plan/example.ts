@@ -131,7 +131,7 @@ export const EXAMPLE_DECLARATION: string = [
   "    # How long this registry may stay silent (seconds, or 30s, 2m): the wait for a response",
   "    # and the longest gap between two bytes. Default 30 s and 60 s; --timeout overrides.",
   "    timeout: 2m",
-  "    concurrency: 6 # requests in flight to this registry at once (default 6); --concurrency overrides",
+  "    concurrency: 6 # blob transfers in flight each way (default 6; metadataConcurrency: 32 for lookups); --concurrency overrides",
   "",
   "# Archive written by `airgap save` (default: airgap-images.tar next to this file).",
   "output: rancher-images.tar",

@@ -1,7 +1,7 @@
 /**
  * Downloads for sources: release assets and chart repositories over
- * HTTP(S), or `file:` URLs for a mirror on disk, through the one transport
- * (lib/transport): plain HTTP only to loopback hosts or hosts declared
+ * HTTP(S), or `file:` URLs for a mirror on disk, through the run's network
+ * session (lib/transport/session.ts): plain HTTP only to loopback hosts or hosts declared
  * `insecure`, redirects followed by hand so a credential is only ever sent
  * to the origin it was declared for. These are small files, read into memory
  * under a size cap. The CA and
@@ -15,7 +15,8 @@ import { basicAuthorization } from "../store/registry/auth.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
 import { readAll } from "../store/types.ts";
 import { isTemporary, TransientError, UnauthorizedError } from "../transport/errors.ts";
-import { createTransport, type NetworkEvents, type Timeouts, type Transport } from "../transport/http.ts";
+import type { NetworkEvents, Timeouts } from "../transport/http.ts";
+import { createSession, type NetworkSession } from "../transport/session.ts";
 import { parseRetryAfter, withRetries } from "../transport/retry.ts";
 
 /** Options of {@link download}. */
@@ -32,6 +33,11 @@ export interface DownloadOptions {
   events?: NetworkEvents;
   /** Cancels the download. */
   signal?: AbortSignal;
+  /**
+   * The run's network session (its transports, CA files, timeouts, events,
+   * signal); otherwise one is made from `settings` for this download.
+   */
+  session?: NetworkSession;
 }
 
 /** A download: the bytes, or the status that said there is nothing there. */
@@ -80,18 +86,21 @@ export async function download(text: string, options: DownloadOptions = {}): Pro
   const url = parseSourceUrl(text, "download");
   const shown = displayUrl(url);
   if (url.protocol === "file:") return await readLocal(url, shown, limit);
-  const settings = options.settings?.get(url.host) ?? {};
+  const own = options.session === undefined;
+  const session = options.session ?? createSession({
+    hosts: options.settings,
+    timeouts: options.timeouts ?? (options.timeoutMs ? { headersMs: options.timeoutMs } : undefined),
+    events: options.events,
+    signal: options.signal,
+  });
+  const settings = session.settings(url.host);
   const signal = options.signal ?? settings.signal;
   const events = options.events ?? settings.events;
-  let transport: Transport;
+  let transport;
   try {
-    transport = createTransport({
-      caFile: settings.caFile,
-      insecure: (host) => options.settings?.get(host)?.insecure === true,
-      timeouts: options.timeouts ?? (options.timeoutMs ? { headersMs: options.timeoutMs } : settings.timeouts),
-      events,
-    });
+    transport = session.transport(url.host);
   } catch (e) {
+    if (own) session.close();
     throw new AirgapError(`cannot download ${shown}: ${errorMessage(e)}`, { where: shown });
   }
   const credential = settings.credential;
@@ -141,7 +150,7 @@ export async function download(text: string, options: DownloadOptions = {}): Pro
         events?.retrying?.({ host: url.host, message: errorMessage(e), attempt: attempt + 1, delayMs }),
     });
   } finally {
-    transport.close();
+    if (own) session.close();
   }
 }
 

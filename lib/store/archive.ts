@@ -9,7 +9,14 @@
  * skopeo (`oci-archive:FILE:REF`), umoci and docker can read it too.
  * @module
  */
-import { ARCHIVE_VERSION_ANNOTATION, BASE_ANNOTATION, CONTAINERD_NAME, ENTRY_ANNOTATION } from "../oci/annotations.ts";
+import {
+  ARCHIVE_VERSION_ANNOTATION,
+  BASE_ANNOTATION,
+  CONTAINERD_NAME,
+  ENTRY_ANNOTATION,
+  KIND_ANNOTATION,
+} from "../oci/annotations.ts";
+import { containerdName } from "../cluster/names.ts";
 import { basename } from "node:path";
 import { AirgapError, DiskFullError, withContext } from "../errors.ts";
 import { digestOf, ensureVerified, verifyBytes } from "../oci/digest.ts";
@@ -49,6 +56,8 @@ export interface ArchiveImage {
   entry: string;
   /** More annotations for its index.json entry, e.g. `io.airgap.kind: chart`. */
   annotations?: Record<string, string>;
+  /** The name containerd registers (`io.containerd.image.name`); default: see {@link containerdName}. */
+  containerdName?: string;
 }
 
 /** What the writer needs up front: the table of contents and every blob, in archive order. */
@@ -113,11 +122,17 @@ export function indexEntry(image: ArchiveImage): Descriptor {
     size: image.descriptor.size,
     annotations: {
       [REF_NAME]: image.name,
-      [CONTAINERD_NAME]: image.name,
+      [CONTAINERD_NAME]: image.containerdName ?? defaultContainerdName(image),
       [ENTRY_ANNOTATION]: image.entry,
       ...image.annotations,
     },
   };
+}
+
+/** Images by their entry's fully qualified name; charts and other artifacts keep their own name. */
+function defaultContainerdName(image: ArchiveImage): string {
+  if (image.annotations?.[KIND_ANNOTATION]) return image.name;
+  return containerdName(image.entry, image.name);
 }
 
 const encoder = new TextEncoder();
@@ -502,7 +517,7 @@ async function readMetadata(
   const annotations = index.annotations ?? {};
   const images = (index.manifests ?? []).map((m) => {
     const a = m.annotations ?? {};
-    const name = a[CONTAINERD_NAME] ?? a[REF_NAME] ?? m.digest;
+    const name = a[REF_NAME] ?? a[CONTAINERD_NAME] ?? m.digest;
     return {
       descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.size },
       name,

@@ -14,12 +14,15 @@ import type { Descriptor } from "../oci/manifest.ts";
 import type { Store } from "./types.ts";
 import { InterruptedError, TransientError } from "../transport/errors.ts";
 import { createTransport, type Transport } from "../transport/http.ts";
+import type { NetworkSession } from "../transport/session.ts";
 import { resumableBody } from "../transport/resume.ts";
 import { parseRetryAfter, retryPolicy, withRetries } from "../transport/retry.ts";
 
 /**
  * A store that also finds foreign layers at their URLs: `fetch` of a digest
- * in `layers` tries each URL in turn through the one transport (redirects
+ * in `layers` tries each URL in turn through the run's network session (its
+ * CA files, timeouts, progress events and cancellation; taken from the
+ * wrapped registry store's client when none is given; redirects
  * followed under its scheme rules, no credentials, temporary failures
  * retried; a failure before the first byte moves on to the next URL), then
  * the wrapped store (some registries do hold them). The bytes are verified against the digest and
@@ -28,9 +31,14 @@ import { parseRetryAfter, retryPolicy, withRetries } from "../transport/retry.ts
 export function withForeignLayers(
   store: Store,
   layers: ReadonlyMap<string, ForeignLayer>,
-  transport: Transport = createTransport(),
+  session: NetworkSession | undefined = (store as { client?: { session?: NetworkSession } }).client?.session,
 ): Store {
   if (layers.size === 0) return store;
+  let bare: Transport | undefined;
+  const transportFor = (url: string): Transport => {
+    if (session) return session.transport(new URL(url).host);
+    return bare ??= createTransport(); // no session (a program using the library): the defaults
+  };
   return {
     ...store,
     description: `${store.description} + foreign-layer URLs`,
@@ -40,7 +48,7 @@ export function withForeignLayers(
       const failures: string[] = [];
       for (const url of foreign.urls) {
         try {
-          const body = await fromUrl(transport, url, desc, options?.signal);
+          const body = await fromUrl(transportFor(url), url, desc, options?.signal ?? session?.signal, session);
           if (typeof body !== "string") return body;
           failures.push(body);
         } catch (e) {
@@ -67,8 +75,12 @@ async function fromUrl(
   url: string,
   desc: Descriptor,
   signal: AbortSignal | undefined,
+  session: NetworkSession | undefined,
 ): Promise<ReadableStream<Uint8Array> | string> {
   const what = `foreign layer ${desc.digest} from ${url}`;
+  const host = new URL(url).host;
+  const onRetry = (e: unknown, attempt: number, delayMs: number) =>
+    session?.events.retrying?.({ host, message: errorMessage(e), attempt: attempt + 1, delayMs });
   const response = await withRetries(async () => {
     const answer = await transport.send(url, { what, headers: { "accept-encoding": "identity" }, signal });
     if (answer.status >= 500 || answer.status === 429 || answer.status === 408) {
@@ -78,7 +90,7 @@ async function fromUrl(
       });
     }
     return answer;
-  }, { signal });
+  }, { signal, onRetry });
   if (!response.ok || !response.body) {
     await response.body?.cancel();
     return `${url}: HTTP ${response.status}`;
@@ -91,6 +103,6 @@ async function fromUrl(
   if (response.headers.get("content-encoding")) return response.body.pipeThrough(verifyingStream(desc, what));
   const reopen = (offset: number) =>
     transport.send(url, { what, headers: { "accept-encoding": "identity", range: `bytes=${offset}-` }, signal });
-  return resumableBody(response.body, desc.size, reopen, { policy: retryPolicy(), what, signal })
+  return resumableBody(response.body, desc.size, reopen, { policy: retryPolicy(), what, signal, onRetry })
     .pipeThrough(verifyingStream(desc, what));
 }

@@ -3,6 +3,10 @@
  * OCI distribution API, read-only or — over a cache — accepting pushes, over
  * HTTP or HTTPS. Built on node:http, whose request bodies arrive as events
  * that are written out synchronously: large uploads run at disk speed.
+ * Who may push, delete and pull is decided in lib/store/server/access.ts
+ * (htpasswd users; Basic only over TLS off loopback; no anonymous writes
+ * off loopback unless allowed); uploads are limited in number, size and idle
+ * time (lib/store/server/uploads.ts).
  *
  * @example Serve an archive under the names it was saved with
  * ```ts
@@ -28,9 +32,11 @@ import type { AddressInfo } from "node:net";
 import { AirgapError } from "../errors.ts";
 import type { CacheStore } from "./cache.ts";
 import type { Catalog } from "./server/catalog.ts";
+import { checkExposure } from "./server/access.ts";
+import { createAuthenticator, type Htpasswd } from "./server/auth.ts";
 import type { Exchange } from "./server/http.ts";
 import { handle, type ServerContext } from "./server/routes.ts";
-import { createUploads } from "./server/uploads.ts";
+import { createUploads, type UploadLimits } from "./server/uploads.ts";
 import type { Store } from "./types.ts";
 
 export {
@@ -45,6 +51,8 @@ export {
   sourceNaming,
   type StoredImage,
 } from "./server/catalog.ts";
+export { type Htpasswd, parseHtpasswd, readHtpasswd } from "./server/auth.ts";
+export { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from "./server/uploads.ts";
 
 /** One answered request, for an access log (no headers: nothing secret). */
 export interface RequestLogEntry {
@@ -72,6 +80,16 @@ export interface ServerOptions {
   writable?: boolean;
   /** Serve HTTPS with this PEM certificate (chain) and key. */
   tls?: { cert: string; key: string };
+  /**
+   * Basic auth against these htpasswd users (see {@link readHtpasswd}):
+   * writes (and `/v2/`) need a user, reads too when `pulls` is set. Off
+   * loopback it needs {@link ServerOptions.tls}.
+   */
+  auth?: { users: Htpasswd; pulls?: boolean };
+  /** Accept writes without {@link ServerOptions.auth} on an address other than loopback (refused otherwise). */
+  allowAnonymousPush?: boolean;
+  /** Limits of uploads (a writable server): sessions at once, bytes per upload, idle time. */
+  limits?: Partial<UploadLimits>;
   /** Called after each response. */
   onRequest?: (entry: RequestLogEntry) => void;
 }
@@ -102,7 +120,19 @@ function isCacheStore(store: Store): store is CacheStore {
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { store, catalog } = options;
+  const hostname = options.listen?.hostname ?? "127.0.0.1";
+  checkExposure({
+    hostname,
+    writable: options.writable ?? false,
+    auth: options.auth !== undefined,
+    tls: options.tls !== undefined,
+    allowAnonymousPush: options.allowAnonymousPush,
+    authPulls: options.auth?.pulls,
+  });
   const context: ServerContext = { store, catalog };
+  if (options.auth) {
+    context.access = { authenticator: createAuthenticator(options.auth.users), authPulls: options.auth.pulls ?? false };
+  }
   if (options.writable) {
     if (!isCacheStore(store)) {
       throw new AirgapError(
@@ -110,7 +140,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       );
     }
     context.cache = store;
-    context.uploads = createUploads(store);
+    context.uploads = createUploads(store, options.limits);
   }
   const scheme = options.tls ? "https" : "http";
   const onRequest = options.onRequest;
@@ -141,7 +171,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const server: Server = options.tls
     ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, ...timeouts }, listener) as unknown as Server
     : createHttpServer(timeouts, listener);
-  const hostname = options.listen?.hostname ?? "127.0.0.1";
   const requestedPort = options.listen?.port ?? 0;
   await new Promise<void>((resolve, reject) => {
     const fail = (e: Error) => {

@@ -60,6 +60,7 @@ import type { Store } from "../store/types.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { isManifestType } from "../oci/media.ts";
 import { noSpaceError } from "../fsutil.ts";
+import { containerdName, type RegistryNaming } from "../cluster/names.ts";
 
 /** Options of {@link saveCommand}. */
 export interface SaveOptions {
@@ -91,6 +92,8 @@ export interface SaveOptions {
   network?: NetworkOptions;
   /** `--with-signatures` and `--verify-key`: artifacts to carry, keys to verify with (see lib/artifacts). */
   artifacts?: ArtifactFlags;
+  /** `--registry-name`: containerd names the images as `load` would push them there (lib/cluster/names.ts). */
+  registryName?: RegistryNaming;
 }
 
 /** What a save did. */
@@ -366,6 +369,9 @@ function archiveContents(
         name: i.sourceName,
         entry: i.request.entry,
         annotations: artifactAnnotations(i),
+        ...(options.registryName
+          ? { containerdName: containerdName(i.request.entry, i.sourceName, options.registryName) }
+          : {}),
       })),
       ...charts.map(chartArchiveImage),
     ],

@@ -89,6 +89,20 @@ export function fetchErrorText(e: unknown): string {
   return text;
 }
 
+/** What a bug throws (a locked or used body, a bad argument), as opposed to what a network throws. */
+const PROGRAMMING =
+  /locked|disturbed|unusable|already (been )?(used|consumed|read|sent)|is not a function|cannot read prop|invalid (url|header|method)|not a valid|illegal invocation/i;
+
+/**
+ * A programming error — a `RangeError`, or a `TypeError` that is not one of
+ * fetch's network failures (Deno reports those as TypeErrors too) — is never a
+ * transient network error: retrying a bug repeats it, and hides it.
+ */
+export function isProgrammingError(e: unknown): boolean {
+  if (e instanceof RangeError) return true;
+  return e instanceof TypeError && PROGRAMMING.test(e.message);
+}
+
 const PLAIN_HTTP = /InvalidContentType|received corrupt message|HTTP request to (an )?HTTPS|wrong version number/i;
 const CERTIFICATE = /certificate|UnknownIssuer|CaUsedAsEndEntity|NotValidForName|BadSignature|AlertReceived/i;
 const DNS = /dns error|failed to lookup|Name or service not known|nodename nor servname|No such host|name resolution/i;
@@ -100,6 +114,9 @@ const DNS = /dns error|failed to lookup|Name or service not known|nodename nor s
 export function classifyFetchError(e: unknown, prefix: string, context: ErrorContext = {}): AirgapError {
   if (e instanceof AirgapError) return e;
   const text = fetchErrorText(e);
+  if (isProgrammingError(e)) {
+    return new AirgapError(`${prefix}: internal error: ${text}`, context, { cause: e });
+  }
   if (PLAIN_HTTP.test(text)) {
     return new TlsError(`${prefix}: ${text} (the server speaks plain HTTP)`, context, { cause: e, plainHttp: true });
   }

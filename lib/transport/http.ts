@@ -146,6 +146,16 @@ function slices(bytes: Uint8Array): ReadableStream<Uint8Array> {
   });
 }
 
+/**
+ * The response with `url` naming the URL that answered it (the last hop of
+ * the redirect chain): the registry client adopts an authentication
+ * challenge only from its own origin, and needs to know whose 401 it is.
+ */
+function withFinalUrl(response: Response, url: URL): Response {
+  Object.defineProperty(response, "url", { value: url.href, configurable: true });
+  return response;
+}
+
 /** Read a CA file into a Deno HTTP client. */
 function tlsClient(caFile: string | undefined): Deno.HttpClient | undefined {
   if (!caFile) return undefined;
@@ -174,7 +184,7 @@ export function createTransport(options: TransportOptions = {}): Transport {
     let method = init.method ?? "GET";
     let body = init.body ?? null;
     for (let hop = 0;; hop++) {
-      const response = await exchange(url, method, body, init);
+      const response = withFinalUrl(await exchange(url, method, body, init), url);
       if (!REDIRECTS.has(response.status) || init.followRedirects === false) return response;
       await response.body?.cancel().catch(() => {});
       if (hop >= maxRedirects) throw new AirgapError(`${init.what}: more than ${maxRedirects} redirects`);
@@ -195,6 +205,12 @@ export function createTransport(options: TransportOptions = {}): Transport {
 
   async function exchange(url: URL, method: string, body: BodyInit | null, init: SendInit): Promise<Response> {
     const headers: Record<string, string> = { "user-agent": "airgap", ...init.headers };
+    if (body instanceof ReadableStream && body.locked) {
+      // A body already read (a re-send after a 401 or a redirect) is a bug in the caller, never a network failure.
+      throw new AirgapError(
+        `${init.what}: internal error: the request body was already sent (ReadableStream is locked)`,
+      );
+    }
     if (init.authorization && sendsCredentials(url, init.authorization.origin)) {
       headers.authorization = init.authorization.header;
     }

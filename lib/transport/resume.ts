@@ -5,8 +5,11 @@
  * its `Content-Range`, and carries on — the consumer (which hashes as it
  * reads) sees one continuous stream, so the digest covers both parts. A
  * server that ignores ranges answers `200`: its first N bytes are skipped,
- * which is a full fetch. Consecutive failures without a byte of progress
- * are bounded by the retry policy.
+ * which is a full fetch. A `416` (range not satisfiable) at the content's
+ * full size means every byte already arrived: the body ends there and the
+ * consumer's digest check decides; a `416` anywhere else restarts from byte
+ * 0 (the first N bytes skipped again). Consecutive failures without a byte
+ * of progress are bounded by the retry policy.
  * @module
  */
 import { AirgapError } from "../errors.ts";
@@ -45,7 +48,15 @@ export function resumableBody(
   const startsAt = options.startsAt ?? 0;
   async function continueAt(offset: number): Promise<ReadableStreamDefaultReader<Uint8Array>> {
     const at = startsAt + offset;
-    const response = await reopen(at);
+    let response = await reopen(at);
+    if (response.status === 416) {
+      await response.body?.cancel();
+      if (offset >= size) return ended().getReader();
+      response = await reopen(0); // the server knows no such range: start over, skipping what was passed on
+      if (response.status === 206 && response.headers.get("content-range")?.startsWith("bytes 0-") && response.body) {
+        return skipping(response.body, at).getReader();
+      }
+    }
     const range = response.headers.get("content-range");
     if (response.status === 206 && response.body && range?.startsWith(`bytes ${at}-`)) return response.body.getReader();
     if (response.status === 200 && response.body) return skipping(response.body, at).getReader();
@@ -111,6 +122,10 @@ function skipping(stream: ReadableStream<Uint8Array>, skip: number): ReadableStr
       },
     }),
   );
+}
+
+function ended(): ReadableStream<Uint8Array> {
+  return new ReadableStream({ start: (controller) => controller.close() });
 }
 
 function erroring(e: unknown): ReadableStream<Uint8Array> {

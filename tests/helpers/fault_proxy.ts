@@ -87,8 +87,10 @@ export interface FaultProxy {
   /**
    * The most requests waiting for their answer at once since the last reset: counted from the
    * request read to the response head written, so never more than the client had in flight.
+   * `bodies` counts blob GETs and upload PUT/PATCHes only, `metadata` the rest (the client
+   * bounds the two apart: lib/transport/bounds.ts).
    */
-  peakInFlight(): number;
+  peakInFlight(group?: "all" | "bodies" | "metadata"): number;
   resetStats(): void;
   close(): Promise<void>;
 }
@@ -287,6 +289,9 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
   let sent = 0;
   let inFlight = 0;
   let peak = 0;
+  const groupInFlight = { bodies: 0, metadata: 0 };
+  const groupPeak = { bodies: 0, metadata: 0 };
+  const BODY_KINDS = new Set<RequestKind>(["blob-get", "upload-put", "upload-patch"]);
   let stalling = 0;
   let received = 0;
   const pace = link(() => current.bandwidth);
@@ -356,8 +361,10 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
   /** Serve one request; false when the connection is to be closed. */
   async function serve(conn: Deno.Conn, req: ParsedRequest): Promise<boolean> {
     peak = Math.max(peak, ++inFlight);
+    const group = BODY_KINDS.has(requestKind(req.method, req.path)) ? "bodies" : "metadata";
+    groupPeak[group] = Math.max(groupPeak[group], ++groupInFlight[group]);
     let waiting = true;
-    const answered = () => waiting && (waiting = false, inFlight--);
+    const answered = () => waiting && (waiting = false, inFlight--, groupInFlight[group]--);
     try {
       return await answer(conn, req, answered);
     } finally {
@@ -481,7 +488,7 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
     counts: () => ({ ...counts }),
     events: () => [...events],
     requests: () => ({ ...seen }),
-    peakInFlight: () => peak,
+    peakInFlight: (group = "all") => group === "all" ? peak : groupPeak[group],
     traffic: () => ({ sent, received }),
     stalling: () => stalling,
     authorizations: () => [...authorizations],
@@ -490,6 +497,8 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
       seen = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<RequestKind, number>;
       events = [];
       peak = inFlight;
+      groupPeak.bodies = groupInFlight.bodies;
+      groupPeak.metadata = groupInFlight.metadata;
     },
     async close() {
       listener.close();

@@ -1,10 +1,13 @@
 /**
- * Requests in flight to one registry host are bounded: a counting proxy in
- * front of real distribution, with latency so that requests overlap, sees no
- * more at once than `registries.HOST.concurrency` (plan and save) or
- * `--concurrency` (load) allows — and sees that many, so the bound is what
- * limits them. Forty images, each asked for concurrently by the planner and
- * the copy engine, would otherwise arrive forty at a time.
+ * Requests in flight to one registry host are bounded, blob bodies and
+ * metadata apart (lib/transport/bounds.ts): a counting proxy in front of real
+ * distribution, with latency so that requests overlap, sees no more blob
+ * bodies at once than `registries.HOST.concurrency` (save) or
+ * `--concurrency` (load) allows, and no more metadata requests than
+ * `registries.HOST.metadataConcurrency` (plan's HEADs) — and sees that many,
+ * so the bound is what limits them. Forty images, each asked for
+ * concurrently by the planner and the copy engine, would otherwise arrive
+ * forty at a time.
  */
 import { join } from "node:path";
 import { assert, assertEquals } from "../helpers/assert.ts";
@@ -20,7 +23,8 @@ const KINDS: RequestKind[] = ["blob-get", "manifest-get", "manifest-put", "uploa
 const PLAN: FaultPlan = { seed: 1, latencyMs: 20, rules: [{ fault: "latency", kinds: KINDS, probability: 1 }] };
 
 Deno.test({
-  name: "concurrency: requests in flight per registry host stay within registries.HOST.concurrency and --concurrency",
+  name:
+    "concurrency: blob bodies per host within registries.HOST.concurrency and --concurrency, metadata within metadataConcurrency",
   ignore: !enabled,
   sanitizeOps: false,
   async fn() {
@@ -45,22 +49,33 @@ Deno.test({
           "registries:",
           `  "${sourceProxy.host}":`,
           "    concurrency: 2",
+          "    metadataConcurrency: 4",
           "",
         ].join("\n"),
       );
       const cache = join(dir, "cache");
       await airgapOk(["plan", "-q", "--cache", cache], { cwd: dir });
-      assertEquals(sourceProxy.peakInFlight(), 2, "plan: at most (and at times exactly) 2 requests in flight");
+      assertEquals(sourceProxy.peakInFlight("metadata"), 4, "plan: at most (and at times exactly) 4 lookups in flight");
       sourceProxy.resetStats();
       await airgapOk(["save", "-q", "--cache", cache, "-o", join(dir, "out.tar")], { cwd: dir });
       assert(sourceProxy.requests()["blob-get"] >= IMAGES, "save fetched the layers through the proxy");
-      assertEquals(sourceProxy.peakInFlight(), 2, "save: at most (and at times exactly) 2 requests in flight");
+      assertEquals(
+        sourceProxy.peakInFlight("bodies"),
+        2,
+        "save: at most (and at times exactly) 2 blob bodies in flight",
+      );
+      assert(sourceProxy.peakInFlight("metadata") <= 4, "save: metadata within its own bound");
 
       await airgapOk(["load", "-q", join(dir, "out.tar"), "--registry", targetProxy.host, "--concurrency", "3"], {
         cwd: dir,
       });
       assert(targetProxy.requests()["upload-put"] >= IMAGES, "load uploaded through the proxy");
-      assertEquals(targetProxy.peakInFlight(), 3, "load --concurrency 3: at most (and at times exactly) 3 in flight");
+      assertEquals(
+        targetProxy.peakInFlight("bodies"),
+        3,
+        "load --concurrency 3: at most (and at times exactly) 3 uploads",
+      );
+      assert(targetProxy.peakInFlight("metadata") <= 32, "load: metadata within its default bound");
     } finally {
       await sourceProxy.close();
       await targetProxy.close();

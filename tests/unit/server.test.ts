@@ -1,4 +1,6 @@
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { resolve } from "node:path";
+import { serveOptions } from "../../lib/commands/serve.ts";
 import { parseListen } from "../../lib/store/server/serve.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import type { Descriptor } from "../../lib/oci/manifest.ts";
@@ -128,4 +130,31 @@ Deno.test("parseListen and route", () => {
   assertEquals(route("/v2/a/b/blobs/uploads/123"), { kind: "upload", name: "a/b", id: "123" });
   assertEquals(route(`/v2/a/blobs/${digest("f")}`), { kind: "blob", name: "a", digest: digest("f") });
   assertEquals(route("/v1/_ping"), { kind: "unknown" });
+});
+
+Deno.test("serveOptions: the auth flags and upload limits as the server takes them", () => {
+  const reporter = { info() {} };
+  const options = serveOptions("cache", {
+    listen: "127.0.0.1:0",
+    writable: true,
+    htpasswd: "users.htpasswd",
+    authPulls: true,
+    maxUploads: "8",
+    maxUploadSize: "1.5GiB",
+    uploadIdleTimeout: "2m30s",
+  }, reporter);
+  assertEquals(options.htpasswd, resolve("users.htpasswd"));
+  assertEquals(options.authPulls, true);
+  assertEquals(options.allowAnonymousPush, undefined);
+  assertEquals([options.maxUploads, options.maxUploadSize, options.uploadIdleMs], [8, 1.5 * 1024 ** 3, 150_000]);
+  for (
+    const [flags, message] of [
+      [{ maxUploads: "-1" }, "--max-uploads"],
+      [{ maxUploads: "2.5" }, "--max-uploads"],
+      [{ maxUploadSize: "0" }, "--max-upload-size"],
+      [{ uploadIdleTimeout: "forever" }, "--upload-idle-timeout"],
+    ] as const
+  ) {
+    assertThrows(() => serveOptions("cache", { listen: "0", ...flags }, reporter), AirgapError, message);
+  }
 });

@@ -1,10 +1,14 @@
 /**
  * The registry side of the OCI distribution client: which base URL a
  * registry answers on (HTTPS; plain HTTP only for loopback or declared
- * insecure registries), bearer tokens per scope and Basic auth bound to the
- * registry's origin, and registry answers turned into typed one-line errors.
- * The HTTP itself (timeouts, redirects, credential and scheme rules) is
- * `lib/transport/http.ts`; retries are `lib/transport/retry.ts`.
+ * insecure registries), and one `send` made of small stacked layers, as
+ * go-containerregistry's `remote/transport`:
+ *   challenge (adopted from the registry's own origin only) → auth (Basic or
+ *   a bearer token per scope, bound to the registry's origin) → retry
+ *   (lib/transport/retry.ts) → limits (lib/transport/bounds.ts) → the HTTP
+ *   transport (scheme and redirect rules, timeouts: lib/transport/http.ts).
+ * Each layer is one function below; registry answers become typed one-line
+ * errors at the top. The rules and the tests that prove them: docs/transport.md.
  * @module
  */
 import { AirgapError } from "../../errors.ts";
@@ -21,7 +25,9 @@ import {
   UnauthorizedError,
 } from "../../transport/errors.ts";
 import { createTransport, type NetworkEvents, type Timeouts, type Transport } from "../../transport/http.ts";
-import { isLoopbackHost } from "../../transport/origin.ts";
+import { isLoopbackHost, sameOrigin } from "../../transport/origin.ts";
+import { DEFAULT_METADATA_CONCURRENCY, type HostSlots, hostSlots, requestClass } from "../../transport/bounds.ts";
+import type { NetworkSession } from "../../transport/session.ts";
 import {
   parseRetryAfter,
   type RetryOptions,
@@ -29,7 +35,6 @@ import {
   retryPolicy,
   withRetries,
 } from "../../transport/retry.ts";
-import { limiter } from "../../transport/limiter.ts";
 import { basicAuthorization, type Challenge, type Credential, lookupCredential, parseChallenges } from "./auth.ts";
 
 export { isLoopbackHost } from "../../transport/origin.ts";
@@ -52,13 +57,18 @@ export interface RegistrySettings {
   retry?: Partial<RetryPolicy>;
   /** Cancels every request of this client that does not bring its own signal. */
   signal?: AbortSignal;
-  /** Requests in flight to this registry at once (default {@link DEFAULT_HOST_CONCURRENCY}). */
+  /** Blob downloads (and, apart, blob uploads) in flight to this registry at once (default {@link DEFAULT_HOST_CONCURRENCY}). */
   concurrency?: number;
+  /** Metadata requests (manifests, tag checks, existence probes, tokens) in flight at once (default 32). */
+  metadataConcurrency?: number;
+  /** The run's network session: its shared transport is used (and closed by the session, not the client). */
+  session?: NetworkSession;
 }
 
 /**
- * Requests in flight to one registry host at once, unless configured: few
- * enough that Docker Hub and ghcr do not throttle, enough to fill a link.
+ * Blob bodies in flight to one registry host at once, each way, unless
+ * configured: few enough that Docker Hub and ghcr do not throttle, enough to
+ * fill a link. Metadata requests have a wider bound (lib/transport/bounds.ts).
  */
 export const DEFAULT_HOST_CONCURRENCY = 6;
 
@@ -108,8 +118,10 @@ export interface RegistryClient {
   readonly transport: Transport;
   /** The retry policy and notices of this registry, for retries around more than one request. */
   retryOptions(signal?: AbortSignal): RetryOptions & { policy: RetryPolicy };
-  /** Requests this client lets be in flight at once. */
+  /** Blob bodies this client lets be in flight at once (each way). */
   readonly concurrency: number;
+  /** The run's network session, when the client was made with one. */
+  readonly session?: NetworkSession;
   /** Release the HTTP client. */
   close(): void;
 }
@@ -190,23 +202,21 @@ class ClientState {
   readonly host: string;
   readonly allowHttp: boolean;
   readonly transport: Transport;
+  readonly ownsTransport: boolean;
   base: Promise<string> | undefined;
   challenge: Challenge | undefined;
   credential: Promise<Credential | undefined> | undefined;
   readonly concurrency: number;
-  // The bound holds from sending a request (its upload included) to the response headers: every
-  // connection the host sees is one of these, or a response body a caller is reading (callers
-  // bound those). Holding a slot through a body could deadlock a copy whose upload to this host
-  // streams from a download from this host.
-  readonly slots: ReturnType<typeof limiter>;
+  readonly slots: HostSlots;
   readonly tokens = new Map<string, CachedToken>();
   readonly pendingTokens = new Map<string, Promise<CachedToken>>();
 
   constructor(readonly registry: string, readonly settings: RegistrySettings) {
     const host = this.host = registryEndpoint(registry);
     this.allowHttp = settings.insecure === true || isLoopbackHost(host);
+    this.ownsTransport = settings.session === undefined;
     try {
-      this.transport = createTransport({
+      this.transport = settings.session ? settings.session.transport(host) : createTransport({
         caFile: settings.caFile,
         insecure: (h) => settings.insecure === true && (h === host || h === host.replace(/:\d+$/, "")),
         timeouts: settings.timeouts,
@@ -216,7 +226,10 @@ class ClientState {
       throw new AirgapError(`registry ${registry}: ${(e as Error).message}`, { where: registry }, { cause: e });
     }
     this.concurrency = Math.max(1, settings.concurrency ?? DEFAULT_HOST_CONCURRENCY);
-    this.slots = limiter(this.concurrency);
+    this.slots = hostSlots({
+      metadata: Math.max(1, settings.metadataConcurrency ?? DEFAULT_METADATA_CONCURRENCY),
+      bodies: this.concurrency,
+    });
   }
 
   retryOptions(signal?: AbortSignal): RetryOptions & { policy: RetryPolicy } {
@@ -253,8 +266,9 @@ export function createRegistryClient(registry: string, settings: RegistrySetting
     transport: c.transport,
     retryOptions: (signal) => c.retryOptions(signal),
     concurrency: c.concurrency,
+    session: settings.session,
     close() {
-      c.transport.close();
+      if (c.ownsTransport) c.transport.close();
     },
   };
 }
@@ -275,7 +289,7 @@ async function pingOnce(c: ClientState, signal?: AbortSignal): Promise<string> {
     const body = response.status === 401 ? "" : await response.text().catch(() => "");
     if (response.status === 401) {
       await response.body?.cancel();
-      c.challenge = parseChallenges(response.headers.get("www-authenticate") ?? "")[0];
+      c.challenge = ownChallenge(c, candidate, response, "GET /v2/");
       return candidate;
     }
     // Plain HTTP to a TLS port answers 400: the HTTPS failure is the real story.
@@ -331,37 +345,86 @@ function baseUrl(c: ClientState, options: RequestOptions = {}): Promise<string> 
   return c.base;
 }
 
+/**
+ * The challenge layer's rule: a `401` is the registry's word only when the
+ * URL that answered it (after redirects) is the registry's own origin. A 401
+ * from any other origin — a blob redirect target, an upload `Location` on
+ * another host — is an error naming that host: its `WWW-Authenticate` is never
+ * adopted, so no credential ever goes to a realm a foreign response chose.
+ */
+function ownChallenge(c: ClientState, root: string, response: Response, what: string): Challenge | undefined {
+  const answered = response.url ? new URL(response.url) : new URL(root);
+  if (!sameOrigin(answered, root)) {
+    response.body?.cancel().catch(() => {});
+    throw new UnauthorizedError(
+      `${what}: ${answered.host} answered HTTP 401 but is not the registry ${c.registry}; its challenge is not followed and no credentials are sent to it`,
+      { where: answered.host, status: 401 },
+    );
+  }
+  return parseChallenges(response.headers.get("www-authenticate") ?? "")[0];
+}
+
+/**
+ * Where a bearer token may be asked for: the realm the registry named, on its
+ * own origin or another one (Docker Hub's token service) — over HTTPS only,
+ * unless the registry itself is plain-HTTP loopback or declared insecure (or
+ * both the registry and the realm are loopback: nothing leaves the machine).
+ */
+function tokenRealm(c: ClientState, realm: string | undefined, root: string): URL {
+  let url: URL;
+  try {
+    url = new URL(realm ?? "");
+  } catch {
+    throw new AirgapError(`${c.registry}: bearer challenge without a usable realm`, { where: c.registry });
+  }
+  // A loopback registry's loopback realm never crosses a network, whichever scheme the registry speaks.
+  const plainAllowed = c.settings.insecure === true ||
+    (isLoopbackHost(c.host) && (root.startsWith("http:") || isLoopbackHost(url.host)));
+  if (url.protocol !== "https:" && !sameOrigin(url, root) && !plainAllowed) {
+    throw new UnauthorizedError(
+      `${c.registry}: refusing to send credentials to the token realm ${url.host} over plain HTTP (a realm on another origin must be HTTPS)`,
+      { where: url.host, op: "authenticate" },
+    );
+  }
+  return url;
+}
+
 async function fetchToken(c: ClientState, scopes: string[], signal?: AbortSignal): Promise<CachedToken> {
   const params = c.challenge?.params ?? {};
-  const realm = params.realm;
-  if (!realm) throw new AirgapError(`${c.registry}: bearer challenge without realm`, { where: c.registry });
+  const root = await baseUrl(c, { signal });
+  const url = tokenRealm(c, params.realm, root);
   const allScopes = [...new Set([...scopes, ...(params.scope ? params.scope.split(" ") : [])])];
   const cred = await c.getCredential();
-  const url = new URL(realm);
   if (params.service) url.searchParams.set("service", params.service);
   const what = `${c.registry}: token request`;
-  // Not retried here: a failure fails the request's try, and the request's retries ask again.
-  let response: Response;
-  if (cred?.identityToken) {
-    const form = new URLSearchParams({
-      grant_type: "refresh_token",
-      refresh_token: cred.identityToken,
-      client_id: "airgap",
-      service: params.service ?? "",
-    });
-    form.set("scope", allScopes.join(" "));
-    response = await c.transport.send(url, { method: "POST", body: form, what, signal });
-  } else {
-    const query = new URL(url);
-    for (const s of allScopes) query.searchParams.append("scope", s);
-    const basic = cred?.username !== undefined && cred.password !== undefined
-      ? { header: basicAuthorization(cred.username, cred.password), origin: query.origin }
-      : undefined;
-    response = await c.transport.send(query, { what, authorization: basic, signal });
-  }
-  if (response.status >= 500 || response.status === 429 || response.status === 408) {
-    throw await statusError(response, what, c.registry, { op: "authenticate" });
-  }
+  const once = async () => {
+    let response: Response;
+    if (cred?.identityToken) {
+      const form = new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: cred.identityToken,
+        client_id: "airgap",
+        service: params.service ?? "",
+      });
+      form.set("scope", allScopes.join(" "));
+      response = await c.slots.run(
+        "metadata",
+        () => c.transport.send(url, { method: "POST", body: form, what, signal }),
+      );
+    } else {
+      const query = new URL(url);
+      for (const s of allScopes) query.searchParams.append("scope", s);
+      const basic = cred?.username !== undefined && cred.password !== undefined
+        ? { header: basicAuthorization(cred.username, cred.password), origin: query.origin }
+        : undefined;
+      response = await c.slots.run("metadata", () => c.transport.send(query, { what, authorization: basic, signal }));
+    }
+    if (response.status >= 500 || response.status === 429 || response.status === 408) {
+      throw await statusError(response, what, c.registry, { op: "authenticate" });
+    }
+    return response;
+  };
+  const response = await withRetries(once, c.retryOptions(signal));
   if (!response.ok) {
     const { text } = await describeErrorBody(response);
     const who = cred ? `credentials from ${cred.origin}` : "no credentials";
@@ -377,7 +440,9 @@ async function fetchToken(c: ClientState, scopes: string[], signal?: AbortSignal
   return { header: `Bearer ${token}`, expiresAt: Date.now() + lifetime - 15_000 };
 }
 
-async function authorization(c: ClientState, scopes: string[], refresh: boolean, signal?: AbortSignal) {
+const scopeKey = (scopes: string[]) => [...scopes].sort().join(" ");
+
+async function authorization(c: ClientState, scopes: string[], signal?: AbortSignal) {
   if (!c.challenge) return undefined;
   if (c.challenge.scheme === "basic") {
     const cred = await c.getCredential();
@@ -387,9 +452,9 @@ async function authorization(c: ClientState, scopes: string[], refresh: boolean,
   if (c.challenge.scheme !== "bearer") return undefined;
   const cred = await c.getCredential();
   if (cred?.registryToken) return `Bearer ${cred.registryToken}`;
-  const key = [...scopes].sort().join(" ");
+  const key = scopeKey(scopes);
   const cached = c.tokens.get(key);
-  if (!refresh && cached && cached.expiresAt > Date.now()) return cached.header;
+  if (cached && cached.expiresAt > Date.now()) return cached.header;
   let pending = c.pendingTokens.get(key);
   if (!pending) {
     pending = fetchToken(c, scopes, signal);
@@ -406,54 +471,96 @@ async function authHint(c: ClientState): Promise<string> {
   if (cred) return ` (using credentials from ${cred.origin})`;
   // Docker Hub answers 401 for a repository that does not exist as for a private one.
   if (c.registry === DOCKER_HUB) return " (no such repository, or a private one: docker login)";
-  return ` (no credentials found for ${c.registry}; run "docker login ${c.registry}" or set registries in airgap.yaml)`;
+  return ` (no credentials found for ${c.registry}; run "docker login ${c.registry}" or set registries."${c.registry}" in airgap.yaml)`;
 }
 
-/** One try: the request, re-sent once with fresh credentials after a 401. */
-async function attempt(c: ClientState, req: RegistryRequest): Promise<Response> {
-  const root = await baseUrl(c, { signal: req.signal });
-  const url = /^https?:\/\//.test(req.path) ? req.path : `${root}${req.path}`;
-  const what = `${req.op}${req.image ? ` ${req.image}` : ""}`;
-  for (let refreshed = false;; refreshed = true) {
-    const auth = await authorization(c, req.scopes, refreshed, req.signal);
-    const response = await c.slots(() =>
-      c.transport.send(url, {
-        method: req.method,
-        headers: req.headers,
-        body: (req.body ? req.body() : undefined) as BodyInit | undefined,
-        authorization: auth ? { header: auth, origin: root } : undefined,
-        signal: req.signal,
-        what,
-      })
-    );
-    if (response.status === 401 && !refreshed) {
-      // A token the registry no longer takes (expired mid-run), or the first challenge.
-      const fresh = parseChallenges(response.headers.get("www-authenticate") ?? "")[0];
-      if (fresh && (fresh.scheme === "bearer" || await c.getCredential())) {
-        c.challenge = fresh;
-        await response.body?.cancel();
-        continue;
-      }
+/** One request as the layers see it. */
+interface Exchange {
+  req: RegistryRequest;
+  /** The absolute URL. */
+  url: string;
+  /** The registry's base URL (its origin): where its credentials and challenges belong. */
+  root: string;
+  /** For messages. */
+  what: string;
+  /** The `Authorization` value for the registry's origin, set by the auth layer. */
+  authorization?: string;
+  /** Set by the limits layer when the body sent was a stream (it cannot be sent again). */
+  streamed?: boolean;
+}
+
+/**
+ * The auth layer: credentials for the registry's origin on every request, and
+ * one renewal after a `401` from that origin (a token expired mid-run, or the
+ * first challenge) — its challenge checked by {@link ownChallenge}. A request
+ * whose body was a stream is never sent again: the 401 is thrown as a
+ * temporary failure, and the upload restarts its session from the source.
+ */
+async function authLayer(c: ClientState, x: Exchange): Promise<Response> {
+  for (let renewed = false;; renewed = true) {
+    x.authorization = await authorization(c, x.req.scopes, x.req.signal);
+    const response = await retryLayer(c, x);
+    if (response.status !== 401) return response;
+    const fresh = ownChallenge(c, x.root, response, x.what);
+    if (renewed || !fresh || (fresh.scheme !== "bearer" && !await c.getCredential())) return response;
+    c.challenge = fresh;
+    c.tokens.delete(scopeKey(x.req.scopes));
+    await response.body?.cancel();
+    if (x.streamed) {
+      throw new TransientError(
+        `${x.what}: ${c.registry} asked for credentials again while a body was streaming; the upload restarts from its source`,
+        { where: c.registry, status: 401, op: x.req.op, image: x.req.image },
+      );
     }
-    if (req.ok ? req.ok.includes(response.status) : response.ok) return response;
-    const hint = response.status === 401 || response.status === 403 ? await authHint(c) : "";
-    throw await statusError(
-      req.method === "HEAD" ? new Response(null, { status: response.status, headers: response.headers }) : response,
-      what,
-      c.registry,
-      { op: req.op, image: req.image },
-      hint,
-    );
   }
+}
+
+/** The retry layer: temporary failures (network, 5xx, 408, 429) of requests that may repeat. */
+async function retryLayer(c: ClientState, x: Exchange): Promise<Response> {
+  const repeatable = x.req.retry ?? (x.req.method === "GET" || x.req.method === "HEAD");
+  if (!repeatable) return await limitLayer(c, x);
+  return await withRetries(async () => {
+    const response = await limitLayer(c, x);
+    const transient = response.status >= 500 || response.status === 408 || response.status === 429;
+    if (!transient || x.req.ok?.includes(response.status)) return response;
+    throw await statusError(response, x.what, c.registry, { op: x.req.op, image: x.req.image });
+  }, c.retryOptions(x.req.signal));
+}
+
+/**
+ * The limits layer: a slot of the request's class (bounds.ts) from sending
+ * until the response headers; the transport below follows redirects under
+ * the scheme rules and sends the credential to the registry's origin only.
+ */
+async function limitLayer(c: ClientState, x: Exchange): Promise<Response> {
+  const body = (x.req.body ? x.req.body() : undefined) as BodyInit | undefined;
+  x.streamed = body instanceof ReadableStream;
+  const kind = requestClass(x.req.method, x.url, body !== undefined && body !== null);
+  return await c.slots.run(kind, () =>
+    c.transport.send(x.url, {
+      method: x.req.method,
+      headers: x.req.headers,
+      body,
+      authorization: x.authorization ? { header: x.authorization, origin: x.root } : undefined,
+      signal: x.req.signal,
+      what: x.what,
+    }));
 }
 
 async function request(c: ClientState, req: RegistryRequest): Promise<Response> {
   if (!req.signal && c.settings.signal) req = { ...req, signal: c.settings.signal };
-  const retry = req.retry ?? (req.method === "GET" || req.method === "HEAD");
   // Finding the registry has its own retries: its failure is final for the request.
-  await baseUrl(c, { signal: req.signal });
-  return await withRetries(() => attempt(c, req), {
-    ...c.retryOptions(req.signal),
-    retryable: retry ? isTemporary : () => false,
-  });
+  const root = await baseUrl(c, { signal: req.signal });
+  const url = /^https?:\/\//.test(req.path) ? req.path : `${root}${req.path}`;
+  const what = `${req.op}${req.image ? ` ${req.image}` : ""}`;
+  const response = await authLayer(c, { req, url, root, what });
+  if (req.ok ? req.ok.includes(response.status) : response.ok) return response;
+  const hint = response.status === 401 || response.status === 403 ? await authHint(c) : "";
+  throw await statusError(
+    req.method === "HEAD" ? new Response(null, { status: response.status, headers: response.headers }) : response,
+    what,
+    c.registry,
+    { op: req.op, image: req.image },
+    hint,
+  );
 }

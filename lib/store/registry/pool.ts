@@ -7,6 +7,7 @@
 import { createRegistryClient, type RegistrySettings } from "./client.ts";
 import { type RegistryStore, registryStore, type RegistryStoreOptions } from "./store.ts";
 import type { NetworkEvents, Timeouts } from "../../transport/http.ts";
+import { createSession, type NetworkSession } from "../../transport/session.ts";
 
 /** Network settings of a run (command line), applied to every registry of a pool. */
 export interface NetworkOptions {
@@ -43,31 +44,33 @@ export function withNetwork(
   });
 }
 
-/** A lazily filled set of registry stores. */
+/** A lazily filled set of registry stores, sharing the run's network session. */
 export interface RegistryPool {
   get(host: string): RegistryStore;
+  /** The run's network session: every store's client, and foreign-layer URLs, go through it. */
+  readonly session: NetworkSession;
   /** Every store opened so far. */
   all(): RegistryStore[];
   close(): Promise<void>;
 }
 
-/** Create a pool; `settings` holds per-host connection settings. */
+/** Create a pool; `settings` holds per-host connection settings, `network` the run's flags. */
 export function registryPool(
   settings: ReadonlyMap<string, RegistrySettings> = new Map(),
   options: RegistryStoreOptions & { defaults?: RegistrySettings; network?: NetworkOptions } = {},
 ): RegistryPool {
   const network = options.network ?? {};
+  const session = createSession({ hosts: settings, defaults: options.defaults, ...network });
   const stores = new Map<string, RegistryStore>();
   return {
+    session,
     get(host) {
       let store = stores.get(host);
       if (!store) {
-        const own = { ...options.defaults, ...settings.get(host) };
+        const own = session.settings(host);
         const client = createRegistryClient(host, {
           ...own,
-          timeouts: network.timeouts ?? own.timeouts,
-          events: network.events ?? own.events,
-          signal: network.signal ?? own.signal,
+          session,
           concurrency: options.concurrency ?? own.concurrency,
         });
         store = registryStore(client, options);
@@ -79,6 +82,7 @@ export function registryPool(
     async close() {
       for (const store of stores.values()) await store.close?.();
       stores.clear();
+      session.close();
     },
   };
 }

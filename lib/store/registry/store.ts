@@ -192,10 +192,15 @@ async function fetchBlob(
   const response = await get({});
   if (!response.body) throw new AirgapError(`fetch ${what}: empty response`);
   s.stats.blobsFetched++;
-  const body = resumableBody(response.body, desc.size, (offset) => get({ range: `bytes=${offset}-` }, [200, 206]), {
-    ...s.client.retryOptions(options.signal),
-    what: `${op} ${what}`,
-  });
+  const body = resumableBody(
+    response.body,
+    desc.size,
+    (offset) => get({ range: `bytes=${offset}-` }, [200, 206, 416]),
+    {
+      ...s.client.retryOptions(options.signal),
+      what: `${op} ${what}`,
+    },
+  );
   return verifiedByteStream(body, desc, what, (bytes) => (s.stats.bytesFetched += bytes));
 }
 
@@ -213,7 +218,7 @@ async function fetchFrom(
       path: `/v2/${repo}/blobs/${desc.digest}`,
       scopes: [pull(repo)],
       headers: { range: `bytes=${at}-` },
-      ok: [200, 206],
+      ok: [200, 206, 416], // 416: see resumableBody
       op: "resume blob",
       image: what,
       signal: options.signal,

@@ -3,12 +3,15 @@
  * `{"errors":[{"code","message","detail"}]}` with the status each code
  * calls for. Only the spec's codes are used (clients match on them); what
  * the spec has no code for — an unsatisfiable range, a malformed `n`, an
- * internal failure — is answered with its HTTP status and a plain-text body.
+ * internal failure — is answered with its HTTP status and a plain-text body;
+ * a full disk is distribution's generic `UNKNOWN` code with 507, so a client
+ * shows the reason rather than an unexplained 500.
  * @module
  */
-import { AirgapError } from "../../errors.ts";
+import { AirgapError, DiskFullError, errorMessage } from "../../errors.ts";
+import { isNoSpace } from "../../fsutil.ts";
 
-/** Error codes of the OCI distribution spec (v1.1), the only ones answered. */
+/** Error codes of the OCI distribution spec (v1.1), the only ones answered, and distribution's generic UNKNOWN. */
 export type RegistryErrorCode =
   | "BLOB_UNKNOWN"
   | "BLOB_UPLOAD_INVALID"
@@ -23,7 +26,8 @@ export type RegistryErrorCode =
   | "UNAUTHORIZED"
   | "DENIED"
   | "UNSUPPORTED"
-  | "TOOMANYREQUESTS";
+  | "TOOMANYREQUESTS"
+  | "UNKNOWN";
 
 const STATUS: Record<RegistryErrorCode, number> = {
   BLOB_UNKNOWN: 404,
@@ -40,6 +44,7 @@ const STATUS: Record<RegistryErrorCode, number> = {
   DENIED: 403,
   UNSUPPORTED: 405,
   TOOMANYREQUESTS: 429,
+  UNKNOWN: 500,
 };
 
 /** One entry of an error body. */
@@ -99,4 +104,25 @@ export function httpErrors(status: number, errors: RegistryErrorEntry[]): HttpEr
 /** The JSON body of an error response. */
 export function errorBody(error: HttpError): string {
   return JSON.stringify({ errors: error.errors });
+}
+
+/** The answer to a full disk: 507 with a JSON error (the cause's path stays in the server, not the answer). */
+export function diskFull(): HttpError {
+  return httpError("UNKNOWN", "no space left on the registry's disk", undefined, { status: 507 });
+}
+
+function isDiskFull(e: unknown): boolean {
+  return e instanceof DiskFullError || isNoSpace(e) || (e instanceof Error && e.cause !== e && isNoSpace(e.cause));
+}
+
+/** A failure while storing `what`: {@link diskFull} when the disk is full, else a plain 500. */
+export function storageError(e: unknown, what: string): HttpError {
+  if (e instanceof HttpError) return e;
+  return isDiskFull(e) ? diskFull() : plainError(500, `${what}: ${errorMessage(e)}`);
+}
+
+/** Any failure as the answer to send. */
+export function toHttpError(e: unknown): HttpError {
+  if (e instanceof HttpError) return e;
+  return isDiskFull(e) ? diskFull() : plainError(500, errorMessage(e));
 }

@@ -46,9 +46,38 @@ export function sendJson(ex: Exchange, status: number, value: unknown, headers: 
   send(ex, status, { "content-type": "application/json", ...headers }, JSON.stringify(value));
 }
 
-/** Send a distribution-spec error; an unread request body is drained so the connection stays usable. */
+/** After a refusal, at most this much of an unread body is read (and dropped) before the connection is cut. */
+const DRAIN_LIMIT = 1024 * 1024;
+
+/** Refusals whose unread body is not worth reading to its end: it may be of any size, from anyone. */
+const BOUNDED_DRAIN = new Set([401, 413, 429, 507]);
+
+/**
+ * Read and drop the rest of a request body so the connection stays usable;
+ * after a refusal, only up to {@link DRAIN_LIMIT}: a larger body (an
+ * anonymous client streaming gigabytes) has its connection cut instead.
+ */
+function drain(ex: Exchange, status: number): void {
+  if (ex.req.complete) return;
+  ex.req.resume();
+  if (!BOUNDED_DRAIN.has(status)) return;
+  let dropped = 0;
+  const count = (chunk: Uint8Array) => {
+    dropped += chunk.byteLength;
+    if (dropped > DRAIN_LIMIT) {
+      ex.req.off("data", count);
+      ex.req.socket.destroy();
+    }
+  };
+  ex.req.on("data", count);
+}
+
+/**
+ * Send a distribution-spec error; an unread request body is drained (see
+ * {@link drain}) so the connection stays usable.
+ */
 export function sendError(ex: Exchange, error: HttpError): void {
-  if (!ex.req.complete) ex.req.resume();
+  drain(ex, error.status);
   if (ex.res.headersSent) {
     ex.res.destroy();
     return;

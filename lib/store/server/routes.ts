@@ -1,15 +1,17 @@
 /**
  * Routing of the embedded registry: which distribution API endpoint a
  * request is for, with the repository name checked, and which handler
- * answers it. Writes (and deletes) reach their handlers only on a writable
- * server; a read-only one answers them 405 UNSUPPORTED.
+ * answers it. Who sent the request is decided first (lib/store/server/access.ts:
+ * a 401 before anything else is said); writes (and deletes) reach their
+ * handlers only on a writable server; a read-only one answers them 405
+ * UNSUPPORTED.
  * @module
  */
-import { errorMessage } from "../../errors.ts";
 import type { CacheStore } from "../cache.ts";
 import type { Store } from "../types.ts";
 import { type Catalog, isValidRepositoryName } from "./catalog.ts";
-import { HttpError, httpError, plainError } from "./errors.ts";
+import { type AccessPolicy, authorize } from "./access.ts";
+import { httpError, toHttpError } from "./errors.ts";
 import { type Exchange, sendError, sendJson } from "./http.ts";
 import { getBlob, getManifest, listReferrers, listRepositories, listTags } from "./read.ts";
 import type { Uploads } from "./uploads.ts";
@@ -22,6 +24,8 @@ export interface ServerContext {
   /** Set when the server accepts pushes (into this cache). */
   cache?: CacheStore;
   uploads?: Uploads;
+  /** Who may do what (lib/store/server/access.ts); absent: everyone may read (and write, when writable). */
+  access?: AccessPolicy;
 }
 
 /** A distribution API endpoint. */
@@ -71,6 +75,7 @@ async function dispatch(ex: Exchange, ctx: ServerContext): Promise<void> {
   const target = route(ex.url.pathname);
   const writable = ctx.uploads !== undefined;
   const read = READS.has(ex.method);
+  if (ctx.access) await authorize(ex, target, ctx.access);
   if (target.kind === "unknown") {
     if (!ex.url.pathname.startsWith("/v2/")) throw httpError("UNSUPPORTED", "not found", undefined, { status: 404 });
     throw httpError("UNSUPPORTED", "no such endpoint of the distribution API", undefined, { status: 404 });
@@ -114,6 +119,6 @@ export async function handle(ex: Exchange, ctx: ServerContext): Promise<void> {
   try {
     await dispatch(ex, ctx);
   } catch (e) {
-    sendError(ex, e instanceof HttpError ? e : plainError(500, errorMessage(e)));
+    sendError(ex, toHttpError(e));
   }
 }

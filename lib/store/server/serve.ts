@@ -3,6 +3,8 @@
  * distribution API — read-only, or (`--writable`, a cache only) accepting
  * pushes. Names are the images' own names, or with `--registry-name` the
  * target names `airgap load` would create (see lib/store/server/catalog.ts).
+ * Who may write and read, and which exposures are refused, is decided in
+ * lib/store/server/access.ts; the options here only carry it there.
  * @module
  */
 import { join } from "node:path";
@@ -10,6 +12,8 @@ import { AirgapError, usageError, withContext } from "../../errors.ts";
 import { splitRegistryArgument } from "../../ref.ts";
 import { openArchive } from "../archive.ts";
 import { openCache } from "../cache.ts";
+import { checkExposure } from "./access.ts";
+import { readHtpasswd } from "./auth.ts";
 import {
   archiveImages,
   cacheImages,
@@ -43,6 +47,18 @@ export interface ServeOptions {
   tlsCert?: string;
   /** HTTPS: PEM file of the private key. */
   tlsKey?: string;
+  /** An htpasswd file of bcrypt entries: pushes and deletes need one of its users. */
+  htpasswd?: string;
+  /** Pulls need an htpasswd user too (default: anyone may pull). */
+  authPulls?: boolean;
+  /** Accept anonymous pushes on an address other than loopback (refused otherwise). */
+  allowAnonymousPush?: boolean;
+  /** Upload sessions open at once (default 64; one more is answered 429). */
+  maxUploads?: number;
+  /** Bytes in one upload (default 32 GiB; more is answered 413). */
+  maxUploadSize?: number;
+  /** An upload no request touched for this long (ms) is dropped (default 15 minutes). */
+  uploadIdleMs?: number;
   /** Called after each response (an access log). */
   onRequest?: (entry: RequestLogEntry) => void;
 }
@@ -122,6 +138,16 @@ export async function serveCommand(options: ServeOptions): Promise<ServeHandle> 
       throw withContext(e, "cannot read the TLS certificate or key");
     }
   }
+  // Refused before anything is opened or created (startServer checks again, for library callers).
+  checkExposure({
+    hostname: listen.hostname,
+    writable,
+    auth: options.htpasswd !== undefined,
+    tls: tls !== undefined,
+    allowAnonymousPush: options.allowAnonymousPush,
+    authPulls: options.authPulls,
+  });
+  const users = options.htpasswd === undefined ? undefined : await readHtpasswd(options.htpasswd);
   let naming = sourceNaming();
   if (options.registryName) {
     const { registry, prefix } = splitRegistryArgument(options.registryName);
@@ -142,7 +168,21 @@ export async function serveCommand(options: ServeOptions): Promise<ServeHandle> 
   const catalog = createCatalog(store, images, naming);
   let server: RunningServer;
   try {
-    server = await startServer({ store, catalog, listen, writable, tls, onRequest: options.onRequest });
+    server = await startServer({
+      store,
+      catalog,
+      listen,
+      writable,
+      tls,
+      auth: users && { users, pulls: options.authPulls },
+      allowAnonymousPush: options.allowAnonymousPush,
+      limits: {
+        maxUploads: options.maxUploads,
+        maxUploadSize: options.maxUploadSize,
+        idleMs: options.uploadIdleMs,
+      },
+      onRequest: options.onRequest,
+    });
   } catch (e) {
     await store.close?.();
     if (e instanceof AirgapError) throw e;

@@ -11,22 +11,54 @@
  * and names its files `tmp/upload-ID-…`: files whose owner's lock is free (a
  * killed server's) are removed when a server starts and by `cache prune`,
  * while another running server's uploads are left alone.
+ *
+ * Limits (see {@link UploadLimits}): at most so many sessions open at once
+ * (one more is answered 429 TOOMANYREQUESTS), at most so many bytes in one
+ * upload (413, the session dropped), and a session no request touched for
+ * the idle time is dropped with its file by a sweep that runs while the
+ * server does (and removes killed servers' files as it goes).
  * @module
  */
 import { createHash, type Hash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { dirname, join } from "node:path";
-import { errorMessage } from "../../errors.ts";
 import { createDigester, digestAlgorithm } from "../../oci/digest.ts";
 import type { Descriptor } from "../../oci/manifest.ts";
 import { fileRangeStream } from "../../fsutil.ts";
+import { formatBytes } from "../../format.ts";
 import { type CacheStore, lockHeld } from "../cache.ts";
-import { httpError, plainError } from "./errors.ts";
+import { httpError, storageError } from "./errors.ts";
 
 /** Writes are gathered into pieces of this size. */
 const WRITE_SIZE = 1024 * 1024;
-/** Sessions idle this long are dropped (with their file) when another upload starts. */
-const IDLE_MS = 60 * 60 * 1000;
+
+/** Limits of a writable server's uploads. */
+export interface UploadLimits {
+  /** Upload sessions open at once (default {@link DEFAULT_UPLOAD_LIMITS}). */
+  maxUploads: number;
+  /** Bytes in one upload. */
+  maxUploadSize: number;
+  /** A session untouched this long (ms) is dropped with its file. */
+  idleMs: number;
+}
+
+/**
+ * Defaults: 64 sessions (a dozen clients pushing six layers at a time),
+ * 32 GiB a blob (the largest layers seen in the wild are a few GiB), 15 min
+ * idle (a client that stalls longer restarts its upload anyway).
+ */
+export const DEFAULT_UPLOAD_LIMITS: UploadLimits = {
+  maxUploads: 64,
+  maxUploadSize: 32 * 1024 ** 3,
+  idleMs: 15 * 60 * 1000,
+};
+
+/** The 413 answer to an upload over the size limit. */
+export function uploadTooLarge(limit: number) {
+  return httpError("SIZE_INVALID", `upload larger than the registry's limit of ${formatBytes(limit)}`, {
+    limit,
+  }, { status: 413 });
+}
 
 /** An upload in progress. */
 export interface UploadSession {
@@ -68,6 +100,8 @@ export interface Uploads {
   cancel(session: UploadSession): void;
   /** Drop every session (server shutdown). */
   closeAll(): void;
+  /** The limits in force. */
+  readonly limits: UploadLimits;
 }
 
 /** A session's state at one moment (see {@link Uploads.mark}). */
@@ -142,17 +176,32 @@ interface UploadState {
   readonly tmp: string;
   readonly serverId: string;
   lock: { file: Deno.FsFile; path: string } | undefined;
+  readonly limits: UploadLimits;
+  sweeper: ReturnType<typeof setInterval> | undefined;
 }
 
-/** Upload sessions whose files live in `cache.dir/tmp`. */
-export function createUploads(cache: CacheStore): Uploads {
+/** Upload sessions whose files live in `cache.dir/tmp`, within `limits` (defaults: {@link DEFAULT_UPLOAD_LIMITS}). */
+export function createUploads(cache: CacheStore, limits: Partial<UploadLimits> = {}): Uploads {
   const tmp = join(cache.dir, "tmp");
   Deno.mkdirSync(tmp, { recursive: true });
   removeStaleUploads(cache.dir);
   const serverId = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
-  const u: UploadState = { cache, sessions: new Map(), tmp, serverId, lock: takeLock(tmp, serverId) };
+  const u: UploadState = {
+    cache,
+    sessions: new Map(),
+    tmp,
+    serverId,
+    lock: takeLock(tmp, serverId),
+    limits: {
+      ...DEFAULT_UPLOAD_LIMITS,
+      ...Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)),
+    },
+    sweeper: undefined,
+  };
+  startSweeper(u);
   const { sessions } = u;
   return {
+    limits: u.limits,
     start: (repository) => startSession(u, repository),
     get(id, repository) {
       const session = sessions.get(id);
@@ -198,13 +247,49 @@ function drop(u: UploadState, session: Session): void {
   }
 }
 
+/** Drop the sessions idle longer than the limit; true when any was dropped. */
+function dropIdle(u: UploadState): boolean {
+  const now = Date.now();
+  let dropped = false;
+  for (const session of [...u.sessions.values()]) {
+    if (!session.busy && now - session.touched > u.limits.idleMs) {
+      drop(u, session);
+      dropped = true;
+    }
+  }
+  return dropped;
+}
+
+/**
+ * Sweep idle sessions (and killed servers' files) every quarter of the idle
+ * time, at most a minute apart; the timer does not keep the process alive.
+ */
+function startSweeper(u: UploadState): void {
+  const every = Math.min(60_000, Math.max(10, Math.floor(u.limits.idleMs / 4)));
+  const sweeper = setInterval(() => {
+    dropIdle(u);
+    removeStaleUploads(u.cache.dir);
+  }, every);
+  Deno.unrefTimer(sweeper);
+  u.sweeper = sweeper;
+}
+
 function startSession(u: UploadState, repository: string): Session {
   const now = Date.now();
-  for (const stale of [...u.sessions.values()]) if (!stale.busy && now - stale.touched > IDLE_MS) drop(u, stale);
+  if (u.sessions.size >= u.limits.maxUploads) dropIdle(u);
+  if (u.sessions.size >= u.limits.maxUploads) {
+    throw httpError("TOOMANYREQUESTS", `${u.limits.maxUploads} uploads are already in progress; try again later`, {
+      limit: u.limits.maxUploads,
+    }, { headers: { "retry-after": "10" } });
+  }
   const id = crypto.randomUUID();
   const path = join(u.tmp, `upload-${u.serverId}-${id}`);
-  Deno.mkdirSync(u.tmp, { recursive: true });
-  Deno.writeFileSync(path, new Uint8Array(0));
+  try {
+    Deno.mkdirSync(u.tmp, { recursive: true });
+    Deno.writeFileSync(path, new Uint8Array(0));
+  } catch (e) {
+    throw storageError(e, "cannot start upload");
+  }
   const session: Session = {
     id,
     repository,
@@ -233,26 +318,29 @@ function append(u: UploadState, handle: UploadSession, body: IncomingMessage): P
     session.busy = false;
     drop(u, session);
     body.resume();
-    return Promise.reject(plainError(500, `cannot reopen upload: ${errorMessage(e)}`));
+    return Promise.reject(storageError(e, "cannot reopen upload"));
   }
-  return receive(session, file, body, () => drop(u, session));
+  return receive(session, file, body, u.limits.maxUploadSize, () => drop(u, session));
 }
 
 /**
  * Write a request body to a session's open file, gathered into large
- * writes; `onDiskFailure` drops the session when the disk fails.
+ * writes, up to `limit` bytes in the session; `onFatal` drops the session
+ * when the disk fails or the limit is passed (413).
  */
 function receive(
   session: Session,
   file: Deno.FsFile,
   body: IncomingMessage,
-  onDiskFailure: () => void,
+  limit: number,
+  onFatal: () => void,
 ): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const buffer = new Uint8Array(WRITE_SIZE);
     let used = 0;
     let received = 0;
     let failure: unknown;
+    let tooLarge = false;
     let settled = false;
     const flush = () => {
       if (used > 0) writeAllSync(file, buffer.subarray(0, used));
@@ -285,16 +373,23 @@ function receive(
       session.busy = false;
       session.touched = Date.now();
       if (error === undefined) return resolve(received);
-      if (failure !== undefined) {
+      if (tooLarge) {
+        onFatal();
+        reject(uploadTooLarge(limit));
+      } else if (failure !== undefined) {
         // The disk failed: this session cannot go on.
-        onDiskFailure();
-        reject(plainError(500, `cannot store upload: ${errorMessage(failure)}`));
+        onFatal();
+        reject(storageError(failure, "cannot store upload"));
       } else {
         reject(error);
       }
     };
     body.on("data", (chunk: Uint8Array) => {
-      if (failure !== undefined) return;
+      if (failure !== undefined || tooLarge) return;
+      if (session.size + chunk.byteLength > limit) {
+        tooLarge = true;
+        return settle(uploadTooLarge(limit));
+      }
       try {
         write(chunk);
       } catch (e) {
@@ -332,7 +427,7 @@ async function complete(u: UploadState, handle: UploadSession, digest: string): 
     }
   } catch (e) {
     drop(u, session);
-    throw plainError(500, `cannot finish upload: ${errorMessage(e)}`);
+    throw storageError(e, "cannot finish upload");
   }
   if (actual !== digest) {
     throw httpError("DIGEST_INVALID", "provided digest did not match uploaded content", {
@@ -353,12 +448,13 @@ async function complete(u: UploadState, handle: UploadSession, digest: string): 
     }
   } catch (e) {
     await Deno.remove(session.path).catch(() => {});
-    throw plainError(500, `cannot store blob ${digest}: ${errorMessage(e)}`);
+    throw storageError(e, `cannot store blob ${digest}`);
   }
   return desc;
 }
 
 function closeAll(u: UploadState): void {
+  clearInterval(u.sweeper);
   for (const session of [...u.sessions.values()]) drop(u, session);
   if (u.lock) {
     u.lock.file.close();

@@ -16,7 +16,7 @@ import { httpError, httpErrors } from "./errors.ts";
 import { type Exchange, readBody, send } from "./http.ts";
 import { checkDigest, findRepository, parseManifestReference } from "./read.ts";
 import type { ServerContext } from "./routes.ts";
-import type { Uploads, UploadSession } from "./uploads.ts";
+import { type Uploads, type UploadSession, uploadTooLarge } from "./uploads.ts";
 
 /** The parts of the context a writable server has. */
 interface Writable extends ServerContext {
@@ -70,6 +70,18 @@ function checkContentRange(ex: Exchange, name: string, session: UploadSession): 
   }
 }
 
+/**
+ * Refuse (413) a body whose declared length would take the upload past the
+ * size limit, before reading it; the session, if any, is dropped.
+ */
+function checkDeclaredSize(ex: Exchange, ctx: Writable, session?: UploadSession): void {
+  const limit = ctx.uploads.limits.maxUploadSize;
+  const length = Number(ex.req.headers["content-length"] ?? 0);
+  if ((session?.size ?? 0) + (Number.isFinite(length) ? length : 0) <= limit) return;
+  if (session) ctx.uploads.cancel(session);
+  throw uploadTooLarge(limit);
+}
+
 /** Finish an upload into the cache and link the blob into its repository. */
 async function finish(ctx: Writable, session: UploadSession, digest: string): Promise<Descriptor> {
   const desc = await ctx.uploads.complete(session, digest);
@@ -102,7 +114,10 @@ export async function startUpload(ex: Exchange, context: ServerContext, name: st
     }
     // Not mountable: an ordinary upload session, as distribution answers.
   }
-  if (digest !== null) checkDigest(digest);
+  if (digest !== null) {
+    checkDigest(digest);
+    checkDeclaredSize(ex, ctx);
+  }
   const session = ctx.uploads.start(repo);
   if (digest !== null) {
     try {
@@ -138,6 +153,7 @@ export async function continueUpload(ex: Exchange, context: ServerContext, name:
       return send(ex, 204);
     case "PATCH":
       checkContentRange(ex, name, upload);
+      checkDeclaredSize(ex, ctx, upload);
       await ctx.uploads.append(upload, ex.req);
       return send(ex, 202, uploadHeaders(name, upload));
     case "PUT": {
@@ -145,6 +161,7 @@ export async function continueUpload(ex: Exchange, context: ServerContext, name:
       if (digest === null) throw httpError("DIGEST_INVALID", "the digest parameter is required to finish an upload");
       checkDigest(digest);
       checkContentRange(ex, name, upload);
+      checkDeclaredSize(ex, ctx, upload);
       const mark = ctx.uploads.mark(upload);
       await ctx.uploads.append(upload, ex.req);
       try {
@@ -185,7 +202,9 @@ export async function putManifest(ex: Exchange, context: ServerContext, name: st
   const repo = pushRepository(ctx, name, ex.url);
   const { tag, digest: pinned } = parseManifestReference(reference, true);
   const bytes = await readBody(ex.req, MAX_MANIFEST_SIZE);
-  if (!bytes) throw httpError("MANIFEST_INVALID", `manifest larger than ${MAX_MANIFEST_SIZE} bytes`);
+  if (!bytes) {
+    throw httpError("MANIFEST_INVALID", `manifest larger than ${MAX_MANIFEST_SIZE} bytes`, undefined, { status: 413 });
+  }
   const contentType = ex.req.headers["content-type"]?.split(";")[0].trim();
   let manifest: Manifest;
   try {
