@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
 import { type Listing, lsCommand } from "../store/inspect.ts";
-import { formatBytes, formatTable, shortDigest, tableWidth } from "../format.ts";
+import { formatBytes, formatTable, shortDigest, shortId, tableWidth, wrapLine } from "../format.ts";
 import { out } from "./context.ts";
 import { firstPart } from "./resolve.ts";
 
@@ -23,23 +23,40 @@ export function registerLs(cli: Command): void {
     });
 }
 
-/** The listing as a table (image, digest, artifacts, platforms, size), a blank line and the totals. */
+/**
+ * The listing as a table (image, digest, artifacts, platforms, size), a blank
+ * line and the totals, every line within `width` (names cut last, in the
+ * middle, distinct; digests as image IDs).
+ */
 export function formatListing(listing: Listing, width = Infinity): string[] {
+  // A delta (or skipped foreign layers) carries part of some images: the column says what is carried.
+  const partial = listing.images.some((i) => i.carried !== i.size);
   const rows = listing.images.map((i) => [
     i.kind === "image" ? i.entry : `${i.entry} (${i.kind})`,
-    shortDigest(i.digest),
+    shortId(i.digest),
     i.artifacts ? `${i.artifacts}${i.verifiedSignatures ? " (verified)" : ""}` : "-",
     i.platforms.length ? i.platforms.join(",") : "-",
-    i.carried === i.size ? formatBytes(i.size) : `${formatBytes(i.carried)} of ${formatBytes(i.size)}`,
+    formatBytes(i.carried),
   ]);
   const charts = listing.images.filter((i) => i.kind === "chart").length;
   const imageCount = listing.images.length - charts;
-  const table = formatTable(["IMAGE", "DIGEST", "ARTIFACTS", "PLATFORMS", "SIZE"], rows, { width, shrink: [0, 3] });
+  const table = formatTable(["IMAGE", "DIGEST", "ARTIFACTS", "PLATFORMS", partial ? "CARRIED" : "SIZE"], rows, {
+    width,
+    shrink: [0],
+    lists: [3],
+    minimum: 24,
+  });
+  const note =
+    "CARRIED: the bytes of each image this archive holds (the rest is in its base or left out; full sizes: ls --json)";
   return [
     ...table,
     "",
-    `${imageCount} images${charts ? `, ${charts} charts` : ""}, ${listing.blobs} blobs, ${formatBytes(listing.size)}${
-      listing.parts.length > 1 ? ` in ${listing.parts.length} parts` : ""
-    }${listing.base ? `; a delta against base ${shortDigest(listing.base)}` : ""}`,
+    ...(partial ? wrapLine(note, width) : []),
+    ...wrapLine(
+      `${imageCount} images${charts ? `, ${charts} charts` : ""}, ${listing.blobs} blobs, ${formatBytes(listing.size)}${
+        listing.parts.length > 1 ? ` in ${listing.parts.length} parts` : ""
+      }${listing.base ? `; a delta against base ${shortDigest(listing.base)}` : ""}`,
+      width,
+    ),
   ];
 }

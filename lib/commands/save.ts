@@ -20,6 +20,7 @@ import { registryNaming } from "../cluster/names.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
 import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
 import { artifactFlags, cacheDir, declaration, defaultArchive, lockToWrite, previousLockOf } from "./resolve.ts";
+import { checkOutputDirectory } from "../store/volumes.ts";
 
 /** The options of `airgap save`. */
 export interface SaveCliOptions extends DeclarationOptions {
@@ -110,6 +111,7 @@ async function save(options: SaveCliOptions): Promise<void> {
   const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
   const decl = await declaration(options);
   const output = saveOutput(options, decl);
+  await checkOutputDirectory(output);
   const { lockPath, previousLock } = await previousLockOf(options, decl);
   const warning = gzipNameWarning(output);
   if (warning) reporter.warn(warning);

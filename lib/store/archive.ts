@@ -24,6 +24,7 @@ import { isManifestType } from "../oci/media.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
 import { createVolumes, openVolumes, type VolumeReader, type VolumeWriter } from "./volumes.ts";
+import { explainPartsFailure } from "./checksums.ts";
 import { isValidDigest } from "../ref.ts";
 import { encodeHeader, paddingSize, scanTar, TAR_END, type TarEntry, TarFormatError } from "./tar.ts";
 import { REF_NAME } from "./cache.ts";
@@ -418,7 +419,7 @@ export async function openArchive(path: string, options: OpenArchiveOptions = {}
   };
   let access: VolumeReader;
   try {
-    access = await openVolumes(path);
+    access = await openVolumes(path, { checkParts: true });
   } catch (e) {
     if (e instanceof AirgapError) throw e;
     throw withContext(e, `cannot open archive ${path}`);
@@ -427,6 +428,8 @@ export async function openArchive(path: string, options: OpenArchiveOptions = {}
   try {
     const { entries, blobs } = await indexMembers(path, access, report);
     metadata = { blobs, ...await readMetadata(path, access, entries) };
+  } catch (e) {
+    throw await explainPartsFailure(path, access.paths, e);
   } finally {
     access.close();
   }
@@ -560,9 +563,7 @@ function archiveReader(path: string, access: VolumeReader, metadata: ArchiveMeta
   };
   const fetch = (_repo: string, desc: Descriptor) => {
     const entry = find(desc);
-    const part = access.paths.length > 1
-      ? ` (part ${access.partOf(entry.offset)}: ${basename(access.paths[access.partOf(entry.offset) - 1])})`
-      : "";
+    const part = access.paths.length > 1 ? ` (${access.partsOf(entry.offset, entry.size)})` : "";
     return Promise.resolve(
       access.rangeStream(entry.offset, entry.size, desc, `archive ${path}${part}: blob ${desc.digest}`),
     );
