@@ -155,6 +155,20 @@ export const ChartSchema = z.strictObject({
   kubeVersion: z.string().min(1).optional().describe(".Capabilities.KubeVersion, e.g. v1.27.6"),
 });
 
+/** A file that travels as an OCI artifact (the Helm CLI, scripts, ISOs…): downloaded or read, verified, carried by digest. */
+export const FileSchema = z.strictObject({
+  name: z.string().min(1).optional().describe(
+    "File name inside the gap (default: the last part of url or path); letters, digits, '.', '_', '-'",
+  ),
+  url: z.string().min(1).optional().describe("Where to download it: an http(s) URL (or file:)"),
+  path: z.string().min(1).optional().describe("A local file, relative to this file"),
+  sha256: z.string().regex(/^(sha256:)?[a-f0-9]{64}$/i, { error: "expected 64 hex digits (sha256)" }).optional()
+    .describe("Its SHA-256: the download must match"),
+  mode: z.string().regex(/^0?[0-7]{3,4}$/, { error: "expected an octal mode such as 0755" }).optional().describe(
+    "Its file mode when extracted, octal (default 0644)",
+  ),
+}).describe("A file: {url | path, sha256, name, mode}");
+
 /** The whole declaration. */
 export const ConfigSchema = z.strictObject({
   version: z.literal(1).optional().describe("Declaration format version (1)"),
@@ -165,6 +179,7 @@ export const ConfigSchema = z.strictObject({
   windows: WindowsSchema.optional().describe("Windows images and versions (rancher-windows-images.txt)"),
   rancher: RancherSchema.optional().describe("A Rancher release: its rancher-images.txt (and Windows list)"),
   charts: z.array(ChartSchema).optional().describe("Helm charts: their images, and the charts themselves"),
+  files: z.array(FileSchema).optional().describe("Files carried as OCI artifacts beside the images"),
   target: TargetSchema.optional().describe("Where airgap load pushes when --registry is not given"),
   registries: z.record(z.string().min(1), RegistrySettingsSchema).optional().describe(
     "Connection settings by registry host (host[:port]), for sources and targets alike",

@@ -58,12 +58,19 @@ export const LsOutputSchema = z.strictObject({
     name: z.string().describe("The image's name in index.json"),
     digest: digest.describe("Root digest"),
     mediaType: z.string().describe("Root media type"),
-    kind: z.string().describe("image, or chart for Helm charts"),
+    kind: z.string().describe("image, chart for Helm charts, or file for declared files"),
     platforms: z.array(z.string()).describe("Platforms, os/arch[/variant]"),
     size: bytes.describe("Bytes of the image's graph"),
     carried: bytes.describe("Of which carried by this archive"),
     artifacts: count.describe("Signatures, attestations, SBOMs and referrers carried with it"),
     verifiedSignatures: count.optional().describe("Cosign signatures verified at save time (from the lock)"),
+    file: z.strictObject({
+      name: z.string().describe("Its name inside the gap"),
+      mode: z.string().describe("Its mode when extracted, octal"),
+      from: z.string().describe("Where it came from, as declared"),
+      sha256: digest.describe("SHA-256 of its bytes"),
+      size: bytes.describe("Its size"),
+    }).optional().describe("For a declared file: what the lock says of it"),
   })).describe("Every index.json entry, in order"),
 });
 

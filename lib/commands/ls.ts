@@ -33,12 +33,15 @@ export function formatListing(listing: Listing, width = Infinity): string[] {
     i.carried === i.size ? formatBytes(i.size) : `${formatBytes(i.carried)} of ${formatBytes(i.size)}`,
   ]);
   const charts = listing.images.filter((i) => i.kind === "chart").length;
-  const imageCount = listing.images.length - charts;
+  const files = listing.images.filter((i) => i.kind === "file").length;
+  const imageCount = listing.images.length - charts - files;
   const table = formatTable(["IMAGE", "DIGEST", "ARTIFACTS", "PLATFORMS", "SIZE"], rows, { width, shrink: [0, 3] });
   return [
     ...table,
     "",
-    `${imageCount} images${charts ? `, ${charts} charts` : ""}, ${listing.blobs} blobs, ${formatBytes(listing.size)}${
+    `${imageCount} images${charts ? `, ${charts} charts` : ""}${
+      files ? `, ${files} files` : ""
+    }, ${listing.blobs} blobs, ${formatBytes(listing.size)}${
       listing.parts.length > 1 ? ` in ${listing.parts.length} parts` : ""
     }${listing.base ? `; a delta against base ${shortDigest(listing.base)}` : ""}`,
   ];

@@ -10,6 +10,7 @@ import { AirgapError, errorMessage } from "../errors.ts";
 import { parsePlatformSelector, type PlatformSelector } from "../oci/platform.ts";
 import { normaliseRegistryHost, parseReference, type Reference, sourceReference } from "../ref.ts";
 import { declaredSources, type SourceSpec } from "../sources/specs.ts";
+import { declaredFiles, type FileSpec } from "../files/spec.ts";
 import { readImageList } from "../sources/list.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
 import { parseTimeout } from "../transport/http.ts";
@@ -56,6 +57,8 @@ export interface Declaration {
   foreignLayers?: ForeignLayerPolicy;
   /** Rancher releases and charts whose images are added by `resolveSources` (they must be fetched). */
   sources?: SourceSpec[];
+  /** `files:`: files carried as OCI artifacts (resolved at plan time, see lib/files). */
+  files?: FileSpec[];
   /** `keepGoing: true`: save, load and plan what can be, list the rest (as `--keep-going`). */
   keepGoing?: boolean;
   /** Only these entries (`-f airgap.yaml -l NAME.failed.txt`): a retry of what failed, with the declaration's settings. */
@@ -293,6 +296,7 @@ export async function declarationFromConfig(
   for (const request of await windowsRequests(windowsInputOf(ctx))) addRequest(requests, request);
   const registries = declaredRegistries(ctx);
   const sources = await declaredSources(config, { path, locate, defaultPlatforms, sourceRegistry });
+  const files = declaredFiles(config, { path, locate });
   return {
     foreignLayers: overrides.foreignLayers ?? targetForeignLayers(config),
     configPath: path,
@@ -305,6 +309,7 @@ export async function declarationFromConfig(
     cache: config.cache ? resolve(dir, config.cache) : undefined,
     lockPath: resolve(dir, "airgap.lock"),
     ...(sources.length > 0 ? { sources } : {}),
+    ...(files.length > 0 ? { files } : {}),
     ...(config.keepGoing !== undefined ? { keepGoing: config.keepGoing } : {}),
     ...(config.artifacts ? { artifacts: artifactKinds(config.artifacts) } : {}),
     ...(config.verify ? { verifyKeys: verifyKeyPaths(config.verify, dir) } : {}),

@@ -15,6 +15,15 @@ import type { RegistryStore } from "../store/registry/store.ts";
 import { type Declaration, displayPath, type ImageRequest, onlyRequested } from "./declaration.ts";
 import { type ImageFailure, retryFlags, writeFailedList } from "../report/failures.ts";
 import { type Resolution, resolveEach, resolvingPlan } from "./plan.ts";
+import { resolveFiles } from "../files/resolve.ts";
+import type { FileSpec } from "../files/spec.ts";
+import { withNetwork } from "../store/registry/pool.ts";
+
+/** The declared files `--only` keeps (all without it). */
+function declaredFiles(declaration: Declaration): FileSpec[] {
+  const only = declaration.only && new Set(declaration.only);
+  return (declaration.files ?? []).filter((f) => !only || only.has(f.repository));
+}
 
 /** What reading a declaration needs: the caller owns the cache and the registry pool (and closes them). */
 export interface DeclaredContext {
@@ -52,7 +61,9 @@ export async function declaredRequests(
     registry: ctx.registry,
     reporter: ctx.reporter,
   });
-  return { sources, requests: onlyRequested(sources.requests, ctx.declaration.only) };
+  const files = new Set((ctx.declaration.files ?? []).map((f) => f.repository));
+  const only = ctx.declaration.only?.filter((entry) => !files.has(entry));
+  return { sources, requests: onlyRequested(sources.requests, only) };
 }
 
 /** How {@link resolveDeclared} shows its progress. */
@@ -79,12 +90,20 @@ export async function resolveDeclared(
     foreignLayers: ctx.declaration.foreignLayers,
     ...(resolving ? { onResolved: (image) => resolving.imageDone(image.request.entry) } : {}),
   }).finally(() => resolving?.end());
-  return { sources, requests, resolution };
+  const files = await resolveFiles(declaredFiles(ctx.declaration), {
+    cache: ctx.cache,
+    settings: withNetwork(ctx.declaration.registries, ctx.network),
+    previousLock: ctx.previousLock,
+    signal: ctx.network?.signal,
+  });
+  resolution.images.push(...files.images);
+  resolution.failures.push(...files.failures);
+  return { sources, requests: [...requests, ...files.images.map((i) => i.request)], resolution };
 }
 
 /** Refuse a declaration that lists nothing to `verb` (save, mirror). */
 export function requireImages(declaration: Declaration, verb: string): void {
-  if (declaration.requests.length === 0 && !declaration.sources?.length) {
+  if (declaration.requests.length === 0 && !declaration.sources?.length && !declaration.files?.length) {
     throw new AirgapError(`nothing to ${verb}: the declaration lists no images`, {}, { exitCode: 2 });
   }
 }
