@@ -52,7 +52,10 @@ async function fileOf(
   entry: ArchiveIndexEntry,
 ): Promise<(ArchivedFile & { layer: Descriptor }) | undefined> {
   if (!archive.blobs.has(entry.descriptor.digest)) return undefined;
-  const artifact = readFileArtifact(await archive.readBytes(entry.descriptor), `archive ${archive.path}: ${entry.entry}`);
+  const artifact = readFileArtifact(
+    await archive.readBytes(entry.descriptor),
+    `archive ${archive.path}: ${entry.entry}`,
+  );
   if (!artifact) return undefined;
   return {
     name: artifact.name,

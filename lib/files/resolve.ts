@@ -6,8 +6,9 @@
  * is one more {@link ResolvedImage} — repository `files/NAME`, tag `latest`,
  * all of its blobs in the cache — so the planner, the lock, the archive,
  * deltas, verify, ls and load carry it with no special case. A file whose
- * bytes the cache already holds (by its declared or locked SHA-256) is not
- * fetched again.
+ * bytes the cache already holds (by its declared SHA-256, or with
+ * `--locked` the lock's) is not fetched again; any other is read again, as a
+ * tag is resolved again, so a changed file is seen.
  * @module
  */
 import type { LockedImage } from "../../schemas/lock.ts";
@@ -43,8 +44,10 @@ export interface FileContext {
   cache: CacheStore;
   /** Connection settings by host (CA, credentials, timeouts, cancellation). */
   settings?: ReadonlyMap<string, RegistrySettings>;
-  /** The previous lock: a file it pins is read from the cache when there. */
+  /** The previous lock: with `locked`, a file it pins is read from the cache when there. */
   previousLock?: { images: LockedImage[] };
+  /** Use the lock's pins (`--locked`): a file without a declared sha256 is taken as the lock pinned it. */
+  locked?: boolean;
   /** Cancels downloads. */
   signal?: AbortSignal;
 }
@@ -79,7 +82,8 @@ export async function resolveFiles(
 
 /** One file into the cache, as an artifact. */
 export async function resolveFile(spec: FileSpec, ctx: FileContext): Promise<ResolvedImage> {
-  const known = spec.sha256 ?? ctx.previousLock?.images.find((i) => i.entry === spec.repository)?.file?.sha256;
+  const pinned = ctx.locked ? ctx.previousLock?.images.find((i) => i.entry === spec.repository)?.file : undefined;
+  const known = spec.sha256 ?? pinned?.sha256;
   let content: { digest: string; size: number } | undefined;
   if (known) {
     const size = await ctx.cache.blobSize(known);
@@ -88,7 +92,8 @@ export async function resolveFile(spec: FileSpec, ctx: FileContext): Promise<Res
   if (!content) {
     const bytes = await fetchFile(spec, ctx);
     const digest = digestOf(bytes);
-    if (spec.sha256 && digest !== spec.sha256) {
+    const expected = spec.sha256 ?? pinned?.sha256;
+    if (expected && digest !== expected) {
       throw new AirgapError(
         `${spec.origin}: file ${spec.name}: sha256 mismatch: declared ${spec.sha256}, ${
           displayUrl(spec.url)

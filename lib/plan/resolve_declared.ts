@@ -94,6 +94,7 @@ export async function resolveDeclared(
     cache: ctx.cache,
     settings: withNetwork(ctx.declaration.registries, ctx.network),
     previousLock: ctx.previousLock,
+    locked: ctx.locked,
     signal: ctx.network?.signal,
   });
   resolution.images.push(...files.images);
