@@ -25,6 +25,7 @@ export const PlanOutputSchema = z.strictObject({
     assembled: z.record(z.string(), digest).optional().describe("Per-OS tags the index was assembled from"),
     rewritten: z.record(digest, digest).optional().describe("Manifests rewritten: upstream digest → saved digest"),
     foreignLayers: count.optional().describe("Foreign layers made distributable"),
+    file: LockedImageSchema.shape.file.describe("For a declared file (files:): name, mode, where from, sha256, size"),
     lock: z.enum(["new", "changed", "unchanged"]).describe("Compared with the previous lock"),
     missingBlobs: count.describe("Blobs of this image missing from the cache"),
     missingBytes: bytes.describe("Their bytes"),
