@@ -38,7 +38,7 @@ Deno.test({
   ignore: !enabled,
   async fn(t) {
     const dir = await Deno.makeTempDir({ prefix: "airgap-files-" });
-    const helm = bytesOf(1, 300_000);
+    const helm = bytesOf(1, 2_500_000);
     const script = "#!/bin/sh\necho installing\n";
     const files = serveFiles({ "/helm/helm-v3.14.0-linux-amd64.tar.gz": helm });
     const registry = await startRegistry();
@@ -144,6 +144,24 @@ Deno.test({
           await server.close();
           await reader.close?.();
         }
+      });
+
+      await t.step("split volumes: files extract reads the parts", async () => {
+        const split = join(dir, "split.tar");
+        await airgapOk(["save", "--cache", cache, "-o", split, "--split", "1MiB"], { cwd: dir });
+        const out = join(dir, "out-split");
+        await airgapOk(["files", "extract", `${split}.001`, "-d", out, "--file", "helm-v3.14.0-linux-amd64.tar.gz"]);
+        assertEquals(digestOf(await Deno.readFile(join(out, "helm-v3.14.0-linux-amd64.tar.gz"))), digestOf(helm));
+      });
+
+      await t.step("mirror pushes the files too, from the cache", async () => {
+        await airgapOk(["mirror", "--cache", cache, "--registry", `${registry.host}/mirrored`], { cwd: dir });
+        const lock = parseLock(await Deno.readTextFile(join(dir, "airgap.lock")), "airgap.lock");
+        const pin = lock.images.find((i) => i.entry === "files/install.sh")!;
+        const response = await fetch(`http://${registry.host}/v2/mirrored/files/install.sh/manifests/${pin.digest}`, {
+          headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+        });
+        assertEquals(digestOf(new Uint8Array(await response.arrayBuffer())), pin.digest);
       });
 
       await t.step("a delta carries the changed file, not the unchanged one", async () => {
