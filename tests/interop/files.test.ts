@@ -4,9 +4,11 @@
  * loaded into a real registry (Debian's distribution) and pulled back by
  * digest through the registry API (manifest, then blob, hashed);
  * `files extract` writes them verified with their modes; `serve` offers
- * them at `GET /files/NAME`; a delta does not carry an unchanged file
+ * them at `GET /files/NAME` (behind `--htpasswd --auth-pulls` like any
+ * read); split volumes and `mirror` carry them; a delta does not carry an unchanged file
  * again; a wrong sha256 is a one-line error naming airgap.yaml's line.
  */
+import bcrypt from "bcryptjs";
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, airgapOk } from "../helpers/cli.ts";
@@ -16,6 +18,7 @@ import { digestOf } from "../../lib/oci/digest.ts";
 import { parseLock } from "../../lib/plan/lock.ts";
 import { openArchive } from "../../lib/store/archive.ts";
 import { archiveImages, createCatalog, startServer } from "../../lib/store/server.ts";
+import { parseHtpasswd } from "../../lib/store/server/auth.ts";
 import { EMPTY_CONFIG_TYPE, FILE_ARTIFACT_TYPE, TITLE_ANNOTATION } from "../../lib/files/artifact.ts";
 
 const enabled = interopAvailable();
@@ -140,6 +143,32 @@ Deno.test({
           const put = await fetch(`${server.url}/files/install.sh`, { method: "PUT", body: "x" });
           await put.body?.cancel();
           assertEquals(put.status, 405);
+        } finally {
+          await server.close();
+          await reader.close?.();
+        }
+      });
+
+      await t.step("serve --htpasswd --auth-pulls: /files/NAME needs a user, as every read does", async () => {
+        const reader = await openArchive(archive);
+        const server = await startServer({
+          store: reader,
+          catalog: createCatalog(reader, archiveImages(reader)),
+          auth: { users: parseHtpasswd(`alice:${bcrypt.hashSync("s3cret", 4)}\n`, "ht"), pulls: true },
+        });
+        try {
+          const anonymous = await fetch(`${server.url}/files/install.sh`);
+          await anonymous.body?.cancel();
+          assertEquals(anonymous.status, 401);
+          const wrong = await fetch(`${server.url}/files/install.sh`, {
+            headers: { authorization: `Basic ${btoa("alice:nope")}` },
+          });
+          await wrong.body?.cancel();
+          assertEquals(wrong.status, 401);
+          const alice = await fetch(`${server.url}/files/install.sh`, {
+            headers: { authorization: `Basic ${btoa("alice:s3cret")}` },
+          });
+          assertEquals(await alice.text(), script);
         } finally {
           await server.close();
           await reader.close?.();
