@@ -169,6 +169,24 @@ export const FileSchema = z.strictObject({
   ),
 }).describe("A file: {url | path, sha256, name, mode}");
 
+/** A Kubernetes distribution (RKE2 or K3s) release: its image list becomes images, its binaries, checksums and install script files. */
+export const DistributionSchema = z.strictObject({
+  version: z.string().min(1).describe("Release tag, e.g. v1.27.10+rke2r1 (RKE2) or v1.27.10+k3s1 (K3s)"),
+  architectures: z.array(z.enum(["amd64", "arm64", "arm", "s390x"]), {
+    error: "expected a list of architectures: amd64, arm64, arm, s390x",
+  }).min(1).optional().describe("Architectures whose binaries and images to carry (default [amd64])"),
+  url: z.string().min(1).optional().describe(
+    "Where the release assets are: a URL (or a directory relative to this file); {version} is replaced (default: GitHub's release downloads)",
+  ),
+  installScript: z.string().min(1).optional().describe(
+    "Where install.sh is (default: <url>/install.sh with url, else the script in the release's git tag)",
+  ),
+  platforms: platformList.optional().describe(
+    `${PLATFORMS}, for the release's images (default: linux/<each architecture>)`,
+  ),
+  sourceRegistry: z.string().min(1).optional().describe(`${MIRROR}, for the release's images`),
+});
+
 /** The whole declaration. */
 export const ConfigSchema = z.strictObject({
   version: z.literal(1).optional().describe("Declaration format version (1)"),
@@ -180,6 +198,8 @@ export const ConfigSchema = z.strictObject({
   rancher: RancherSchema.optional().describe("A Rancher release: its rancher-images.txt (and Windows list)"),
   charts: z.array(ChartSchema).optional().describe("Helm charts: their images, and the charts themselves"),
   files: z.array(FileSchema).optional().describe("Files carried as OCI artifacts beside the images"),
+  rke2: DistributionSchema.optional().describe("An RKE2 release: its images, tarballs, checksums and install script"),
+  k3s: DistributionSchema.optional().describe("A K3s release: its images, binaries, checksums and install script"),
   target: TargetSchema.optional().describe("Where airgap load pushes when --registry is not given"),
   registries: z.record(z.string().min(1), RegistrySettingsSchema).optional().describe(
     "Connection settings by registry host (host[:port]), for sources and targets alike",

@@ -11,6 +11,7 @@ import { parsePlatformSelector, type PlatformSelector } from "../oci/platform.ts
 import { normaliseRegistryHost, parseReference, type Reference, sourceReference } from "../ref.ts";
 import { declaredSources, type SourceSpec } from "../sources/specs.ts";
 import { declaredFiles, type FileSpec } from "../files/spec.ts";
+import { declaredDistributions, type DistributionSpec } from "../files/distribution.ts";
 import { readImageList } from "../sources/list.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
 import { parseTimeout } from "../transport/http.ts";
@@ -59,6 +60,8 @@ export interface Declaration {
   sources?: SourceSpec[];
   /** `files:`: files carried as OCI artifacts (resolved at plan time, see lib/files). */
   files?: FileSpec[];
+  /** `rke2:` and `k3s:`: distribution releases (their lists and files are fetched at plan time). */
+  distributions?: DistributionSpec[];
   /** `keepGoing: true`: save, load and plan what can be, list the rest (as `--keep-going`). */
   keepGoing?: boolean;
   /** Only these entries (`-f airgap.yaml -l NAME.failed.txt`): a retry of what failed, with the declaration's settings. */
@@ -135,6 +138,8 @@ export function needsCredentials(config: Config, use: RegistryUse | undefined): 
   const mirror = (text?: string) => text && sources.add(normaliseRegistryHost(text.split("/")[0]));
   mirror(config.sourceRegistry);
   mirror(config.rancher?.sourceRegistry);
+  mirror(config.rke2?.sourceRegistry);
+  mirror(config.k3s?.sourceRegistry);
   for (const item of [...(config.lists ?? []), ...(config.windows?.lists ?? [])]) {
     if (typeof item === "object") mirror(item.sourceRegistry);
   }
@@ -297,6 +302,7 @@ export async function declarationFromConfig(
   const registries = declaredRegistries(ctx);
   const sources = await declaredSources(config, { path, locate, defaultPlatforms, sourceRegistry });
   const files = declaredFiles(config, { path, locate });
+  const distributions = declaredDistributions(config, { path, locate, sourceRegistry });
   return {
     foreignLayers: overrides.foreignLayers ?? targetForeignLayers(config),
     configPath: path,
@@ -310,6 +316,7 @@ export async function declarationFromConfig(
     lockPath: resolve(dir, "airgap.lock"),
     ...(sources.length > 0 ? { sources } : {}),
     ...(files.length > 0 ? { files } : {}),
+    ...(distributions.length > 0 ? { distributions } : {}),
     ...(config.keepGoing !== undefined ? { keepGoing: config.keepGoing } : {}),
     ...(config.artifacts ? { artifacts: artifactKinds(config.artifacts) } : {}),
     ...(config.verify ? { verifyKeys: verifyKeyPaths(config.verify, dir) } : {}),

@@ -12,17 +12,49 @@ import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import type { CacheStore } from "../store/cache.ts";
 import type { NetworkOptions } from "../store/registry/pool.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
-import { type Declaration, displayPath, type ImageRequest, onlyRequested } from "./declaration.ts";
+import { type Declaration, displayPath, type ImageRequest, mergeRequests, onlyRequested } from "./declaration.ts";
+import { resolveDistribution } from "../files/distribution.ts";
 import { type ImageFailure, retryFlags, writeFailedList } from "../report/failures.ts";
 import { type Resolution, resolveEach, resolvingPlan } from "./plan.ts";
 import { resolveFiles } from "../files/resolve.ts";
 import type { FileSpec } from "../files/spec.ts";
 import { withNetwork } from "../store/registry/pool.ts";
 
-/** The declared files `--only` keeps (all without it). */
-function declaredFiles(declaration: Declaration): FileSpec[] {
-  const only = declaration.only && new Set(declaration.only);
-  return (declaration.files ?? []).filter((f) => !only || only.has(f.repository));
+/** The files `--only` keeps (all without it). */
+function onlyFiles(files: FileSpec[], only: readonly string[] | undefined): FileSpec[] {
+  const wanted = only && new Set(only);
+  return files.filter((f) => !wanted || wanted.has(f.repository));
+}
+
+/** The declaration's files and its distributions': a name carried twice is an error naming both places. */
+function carriedFiles(declaration: Declaration, more: FileSpec[]): FileSpec[] {
+  const seen = new Map<string, FileSpec>();
+  for (const file of [...declaration.files ?? [], ...more]) {
+    const first = seen.get(file.repository);
+    if (first) {
+      throw new AirgapError(`${file.origin}: file ${file.name} is carried twice (first at ${first.origin})`, {}, {
+        exitCode: 2,
+      });
+    }
+    seen.set(file.repository, file);
+  }
+  return [...seen.values()];
+}
+
+/** Every declared distribution's image requests and files. */
+async function resolveDistributions(ctx: DeclaredContext): Promise<{ requests: ImageRequest[]; files: FileSpec[] }> {
+  const requests: ImageRequest[] = [];
+  const files: FileSpec[] = [];
+  for (const spec of ctx.declaration.distributions ?? []) {
+    const got = await resolveDistribution(spec, {
+      cache: ctx.cache,
+      settings: withNetwork(ctx.declaration.registries, ctx.network),
+      signal: ctx.network?.signal,
+    });
+    requests.push(...got.requests);
+    files.push(...got.files);
+  }
+  return { requests, files };
 }
 
 /** What reading a declaration needs: the caller owns the cache and the registry pool (and closes them). */
@@ -47,6 +79,8 @@ export interface DeclaredRequests {
   sources: ResolvedSources;
   /** Every image request, sources included. */
   requests: ImageRequest[];
+  /** Every file to carry: the declaration's and its distributions' (`--only` applied). */
+  files: FileSpec[];
 }
 
 /** Fetch the declaration's sources and list its requests (`--only` applied). */
@@ -61,9 +95,12 @@ export async function declaredRequests(
     registry: ctx.registry,
     reporter: ctx.reporter,
   });
-  const files = new Set((ctx.declaration.files ?? []).map((f) => f.repository));
-  const only = ctx.declaration.only?.filter((entry) => !files.has(entry));
-  return { sources, requests: onlyRequested(sources.requests, only) };
+  const distributions = await resolveDistributions(ctx);
+  const files = carriedFiles(ctx.declaration, distributions.files);
+  const entries = new Set(files.map((f) => f.repository));
+  const only = ctx.declaration.only?.filter((entry) => !entries.has(entry));
+  const requests = mergeRequests(sources.requests, distributions.requests);
+  return { sources, requests: onlyRequested(requests, only), files: onlyFiles(files, ctx.declaration.only) };
 }
 
 /** How {@link resolveDeclared} shows its progress. */
@@ -79,7 +116,8 @@ export async function resolveDeclared(
   ctx: DeclaredContext & { reporter: Reporter },
   display: ResolvingDisplay = {},
 ): Promise<DeclaredRequests & { resolution: Resolution }> {
-  const { sources, requests } = await declaredRequests(ctx);
+  const declared = await declaredRequests(ctx);
+  const { sources, requests } = declared;
   if (display.announce) ctx.reporter.info(`resolving ${requests.length} images`);
   const resolving = display.phase ? ctx.reporter.phase("resolving", resolvingPlan(requests)) : undefined;
   const resolution = await resolveEach(requests, {
@@ -90,7 +128,7 @@ export async function resolveDeclared(
     foreignLayers: ctx.declaration.foreignLayers,
     ...(resolving ? { onResolved: (image) => resolving.imageDone(image.request.entry) } : {}),
   }).finally(() => resolving?.end());
-  const files = await resolveFiles(declaredFiles(ctx.declaration), {
+  const files = await resolveFiles(declared.files, {
     cache: ctx.cache,
     settings: withNetwork(ctx.declaration.registries, ctx.network),
     previousLock: ctx.previousLock,
@@ -99,12 +137,15 @@ export async function resolveDeclared(
   });
   resolution.images.push(...files.images);
   resolution.failures.push(...files.failures);
-  return { sources, requests: [...requests, ...files.images.map((i) => i.request)], resolution };
+  return { sources, requests: [...requests, ...files.images.map((i) => i.request)], files: declared.files, resolution };
 }
 
 /** Refuse a declaration that lists nothing to `verb` (save, mirror). */
 export function requireImages(declaration: Declaration, verb: string): void {
-  if (declaration.requests.length === 0 && !declaration.sources?.length && !declaration.files?.length) {
+  if (
+    declaration.requests.length === 0 && !declaration.sources?.length && !declaration.files?.length &&
+    !declaration.distributions?.length
+  ) {
     throw new AirgapError(`nothing to ${verb}: the declaration lists no images`, {}, { exitCode: 2 });
   }
 }
