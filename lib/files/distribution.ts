@@ -166,11 +166,12 @@ export async function resolveDistribution(
     await ctx.cache.putBytes({ mediaType: "application/octet-stream", digest, size: got.bytes.length }, got.bytes);
     return { url, bytes: got.bytes, digest };
   };
-  const file = (name: string, url: string, mode: number, sha256?: string): FileSpec => ({
+  const file = (name: string, url: string, mode: number, sha256?: string, sha256From?: string): FileSpec => ({
     name,
     url,
     written: displayUrl(url),
     ...(sha256 ? { sha256 } : {}),
+    ...(sha256From ? { sha256From } : {}),
     mode,
     repository: fileRepository(name)!,
     origin: spec.origin,
@@ -205,11 +206,11 @@ export async function resolveDistribution(
         const named = entry.replace(/^docker\.io\//, "");
         requests.push(imageRequest(named, `${where}:${line}`, platforms, spec.sourceRegistry));
       }
-      files.set(assets.list, file(assets.list, list.url, 0o644, list.digest));
+      files.set(assets.list, file(assets.list, list.url, 0o644, list.digest, assets.sums));
     }
     files.set(
       assets.binary,
-      file(assets.binary, new URL(assets.binary, spec.url).href, assets.mode, sums.get(assets.binary)),
+      file(assets.binary, new URL(assets.binary, spec.url).href, assets.mode, sums.get(assets.binary), assets.sums),
     );
   }
   files.set("install.sh", file("install.sh", spec.installUrl, 0o755));

@@ -95,7 +95,7 @@ export async function resolveFile(spec: FileSpec, ctx: FileContext): Promise<Res
     const expected = spec.sha256 ?? pinned?.sha256;
     if (expected && digest !== expected) {
       throw new AirgapError(
-        `${spec.origin}: file ${spec.name}: sha256 mismatch: declared ${spec.sha256}, ${
+        `${spec.origin}: file ${spec.name}: sha256 mismatch: ${whoSays(spec)} ${expected}, ${
           displayUrl(spec.url)
         } has ${digest}`,
         { where: spec.origin },
@@ -127,6 +127,11 @@ export async function resolveFile(spec: FileSpec, ctx: FileContext): Promise<Res
       size: content.size,
     },
   };
+}
+
+/** Who gave the SHA-256 a file must have. */
+function whoSays(spec: FileSpec): string {
+  return spec.sha256 ? (spec.sha256From ? `${spec.sha256From} lists` : "declared") : "airgap.lock pins";
 }
 
 async function fetchFile(spec: FileSpec, ctx: FileContext): Promise<Uint8Array> {

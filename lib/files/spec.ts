@@ -31,6 +31,8 @@ export interface FileSpec {
   written: string;
   /** Its declared SHA-256, `sha256:<hex>` (lowercase), when given. */
   sha256?: string;
+  /** Where `sha256` comes from when it is not declared: a release's checksum file (`sha256sum-amd64.txt`). */
+  sha256From?: string;
   /** Its mode when extracted (default 0o644). */
   mode: number;
   /** The repository it travels in: `files/<name, lowercased>`. */

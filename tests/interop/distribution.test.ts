@@ -151,7 +151,10 @@ Deno.test({
           const bad = join(dir, "bad.tar");
           const result = await airgap(["save", "--cache", join(dir, "cache2"), "-o", bad], { cwd: dir });
           assert(result.code !== 0);
-          assertStringIncludes(result.stderr, "airgap.yaml:2:3: file rke2.linux-amd64.tar.gz: sha256 mismatch");
+          assertStringIncludes(
+            result.stderr,
+            "airgap.yaml:2:3: file rke2.linux-amd64.tar.gz: sha256 mismatch: sha256sum-amd64.txt lists sha256:",
+          );
           assert(await Deno.stat(bad).then(() => false, () => true));
         },
       );

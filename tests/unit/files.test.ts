@@ -18,6 +18,7 @@ import { assert, assertEquals, assertRejects, assertStringIncludes, assertThrows
 import { AirgapError } from "../../lib/errors.ts";
 import { EMPTY_CONFIG_TYPE, FILE_ARTIFACT_TYPE, fileArtifact, readFileArtifact } from "../../lib/files/artifact.ts";
 import { resolveFile } from "../../lib/files/resolve.ts";
+import { declaredDistributions, distributionAssets } from "../../lib/files/distribution.ts";
 import { declaredFiles, fileRepository } from "../../lib/files/spec.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { parseReference, targetReference } from "../../lib/ref.ts";
@@ -143,4 +144,37 @@ Deno.test("resolveFile: a wrong sha256 names the entry's line; a cached sha256 i
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("rke2:/k3s: tags, default and mirrored asset URLs, install script, assets per architecture", () => {
+  const [rke2] = declaredDistributions(
+    { rke2: { version: "v1.27.10+rke2r1", architectures: ["amd64", "arm64"] } },
+    ctx,
+  );
+  assertEquals(rke2.url, "https://github.com/rancher/rke2/releases/download/v1.27.10%2Brke2r1/");
+  assertEquals(rke2.installUrl, "https://raw.githubusercontent.com/rancher/rke2/v1.27.10%2Brke2r1/install.sh");
+  assertEquals(rke2.architectures, ["amd64", "arm64"]);
+  assertEquals(rke2.origin, "airgap.yaml:2:5");
+  const [k3s] = declaredDistributions(
+    { k3s: { version: "v1.27.10+k3s1", url: "https://mirror.example/k3s/{version}" } },
+    ctx,
+  );
+  assertEquals(k3s.url, "https://mirror.example/k3s/v1.27.10+k3s1/");
+  assertEquals(k3s.installUrl, "https://mirror.example/k3s/v1.27.10+k3s1/install.sh");
+  assertEquals(k3s.architectures, ["amd64"]);
+  assertThrows(
+    () => declaredDistributions({ rke2: { version: "v1.27.10+k3s1" } }, ctx),
+    AirgapError,
+    "rke2 release tag",
+  );
+  assertThrows(() => declaredDistributions({ k3s: { version: "1.27" } }, ctx), AirgapError, "k3s release tag");
+  assertEquals(distributionAssets("rke2", "arm64"), {
+    sums: "sha256sum-arm64.txt",
+    list: "rke2-images-all.linux-arm64.txt",
+    binary: "rke2.linux-arm64.tar.gz",
+    mode: 0o644,
+  });
+  assertEquals(distributionAssets("k3s", "arm").binary, "k3s-armhf");
+  assertEquals(distributionAssets("k3s", "amd64").binary, "k3s");
+  assertEquals(distributionAssets("k3s", "amd64").mode, 0o755);
 });
