@@ -99,7 +99,9 @@ export async function declaredRequests(
   const files = carriedFiles(ctx.declaration, distributions.files);
   const entries = new Set(files.map((f) => f.repository));
   const only = ctx.declaration.only?.filter((entry) => !entries.has(entry));
-  const requests = mergeRequests(sources.requests, distributions.requests);
+  const requests = distributions.requests.length > 0
+    ? mergeRequests(sources.requests, distributions.requests)
+    : sources.requests;
   return { sources, requests: onlyRequested(requests, only), files: onlyFiles(files, ctx.declaration.only) };
 }
 
