@@ -31,6 +31,7 @@ export type DistributionKind = "rke2" | "k3s";
 
 /** A declared distribution release. */
 export interface DistributionSpec {
+  /** RKE2 or K3s. */
   kind: DistributionKind;
   /** Release tag, `v1.27.10+rke2r1`. */
   version: string;
