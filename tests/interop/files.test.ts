@@ -5,7 +5,7 @@
  * digest through the registry API (manifest, then blob, hashed);
  * `files extract` writes them verified with their modes; `serve` offers
  * them at `GET /files/NAME` (behind `--htpasswd --auth-pulls` like any
- * read); split volumes and `mirror` carry them; a delta does not carry an unchanged file
+ * read); `ctr images import` of the archive still works (RKE2/K3s preload); split volumes and `mirror` carry them; a delta does not carry an unchanged file
  * again; a wrong sha256 is a one-line error naming airgap.yaml's line.
  */
 import bcrypt from "bcryptjs";
@@ -14,6 +14,7 @@ import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts
 import { airgap, airgapOk } from "../helpers/cli.ts";
 import { serveFiles } from "../helpers/fileserver.ts";
 import { interopAvailable, startRegistry } from "../helpers/registry.ts";
+import { containerdAvailable, withContainerd } from "../helpers/containerd.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { parseLock } from "../../lib/plan/lock.ts";
 import { openArchive } from "../../lib/store/archive.ts";
@@ -173,6 +174,17 @@ Deno.test({
           await server.close();
           await reader.close?.();
         }
+      });
+
+      await t.step({
+        name: "ctr images import: the archive stays a preload tarball (files are left unnamed, not unpacked)",
+        ignore: !containerdAvailable(),
+        fn: async () => {
+          await withContainerd(async (containerd) => {
+            await containerd.ctr("-n", "k8s.io", "images", "import", archive);
+            assertEquals((await containerd.ctr("-n", "k8s.io", "images", "ls", "-q")).trim(), "");
+          });
+        },
       });
 
       await t.step("split volumes: files extract reads the parts", async () => {
