@@ -120,7 +120,12 @@ export async function resolveDeclared(
 ): Promise<DeclaredRequests & { resolution: Resolution }> {
   const declared = await declaredRequests(ctx);
   const { sources, requests } = declared;
-  if (display.announce) ctx.reporter.info(`resolving ${requests.length} images`);
+  if (display.announce) {
+    const files = declared.files.length;
+    ctx.reporter.info(
+      `resolving ${requests.length} images${files ? ` and ${files} file${files === 1 ? "" : "s"}` : ""}`,
+    );
+  }
   const resolving = display.phase ? ctx.reporter.phase("resolving", resolvingPlan(requests)) : undefined;
   const resolution = await resolveEach(requests, {
     cache: ctx.cache,
