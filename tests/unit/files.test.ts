@@ -24,6 +24,7 @@ import { digestOf } from "../../lib/oci/digest.ts";
 import { parseReference, targetReference } from "../../lib/ref.ts";
 import { openCache } from "../../lib/store/cache.ts";
 import { route } from "../../lib/store/server/routes.ts";
+import { checkDeclaration } from "../../lib/plan/check.ts";
 
 const locate = (path: readonly PropertyKey[]) => `airgap.yaml:${Number(path[1] ?? 0) + 2}:5`;
 const ctx = { path: "/site/airgap.yaml", locate };
@@ -177,4 +178,34 @@ Deno.test("rke2:/k3s: tags, default and mirrored asset URLs, install script, ass
   assertEquals(distributionAssets("k3s", "arm").binary, "k3s-armhf");
   assertEquals(distributionAssets("k3s", "amd64").binary, "k3s");
   assertEquals(distributionAssets("k3s", "amd64").mode, 0o755);
+});
+
+Deno.test("check: files: entries offline — a missing path, a bad URL, both url and path, a bad mode, each on its line", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "airgap-files-check-" });
+  try {
+    await Deno.writeTextFile(join(dir, "ok.sh"), "#!/bin/sh\n");
+    await Deno.writeTextFile(
+      join(dir, "airgap.yaml"),
+      [
+        "files:",
+        "  - path: missing.sh",
+        "  - url: ftp://h/x",
+        "  - path: ok.sh",
+        "    url: https://h/ok.sh",
+        "  - path: ok.sh",
+        '    mode: "999"',
+        "  - path: ok.sh",
+        "",
+      ].join("\n"),
+    );
+    const problems = await checkDeclaration(join(dir, "airgap.yaml"));
+    const lines = problems.map((p) => p.replace(/^.*airgap\.yaml:/, ""));
+    assertEquals(lines.length, 4, problems.join("\n"));
+    assertStringIncludes(lines[0], "2:5: file missing.sh: missing.sh does not exist");
+    assertStringIncludes(lines[1], '3:10: files: "ftp://h/x": expected an http(s) or file: URL');
+    assertStringIncludes(lines[2], "4:5: files: give exactly one of url: or path:");
+    assertStringIncludes(lines[3], "7:11: files[3].mode: expected an octal mode");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
