@@ -24,6 +24,7 @@ import { registerImages } from "./lib/commands/images.ts";
 import { registerServe } from "./lib/commands/serve.ts";
 import { registerVerify } from "./lib/commands/verify.ts";
 import { registerLs } from "./lib/commands/ls.ts";
+import { registerFiles } from "./lib/commands/files.ts";
 import { registerDiff } from "./lib/commands/diff.ts";
 import { registerCache } from "./lib/commands/cache.ts";
 import { registerDemo } from "./lib/commands/demo.ts";
@@ -49,6 +50,7 @@ export function program(): Command {
   registerServe(cli);
   registerVerify(cli);
   registerLs(cli);
+  registerFiles(cli);
   registerDiff(cli);
   registerCache(cli);
   registerDemo(cli, main);

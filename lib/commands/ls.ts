@@ -39,7 +39,8 @@ export function formatListing(listing: Listing, width = Infinity): string[] {
     formatBytes(i.carried),
   ]);
   const charts = listing.images.filter((i) => i.kind === "chart").length;
-  const imageCount = listing.images.length - charts;
+  const files = listing.images.filter((i) => i.kind === "file").length;
+  const imageCount = listing.images.length - charts - files;
   const table = formatTable(["IMAGE", "DIGEST", "ARTIFACTS", "PLATFORMS", partial ? "CARRIED" : "SIZE"], rows, {
     width,
     shrink: [0],
@@ -53,7 +54,9 @@ export function formatListing(listing: Listing, width = Infinity): string[] {
     "",
     ...(partial ? wrapLine(note, width) : []),
     ...wrapLine(
-      `${imageCount} images${charts ? `, ${charts} charts` : ""}, ${listing.blobs} blobs, ${formatBytes(listing.size)}${
+      `${imageCount} images${charts ? `, ${charts} charts` : ""}${
+        files ? `, ${files} files` : ""
+      }, ${listing.blobs} blobs, ${formatBytes(listing.size)}${
         listing.parts.length > 1 ? ` in ${listing.parts.length} parts` : ""
       }${listing.base ? `; a delta against base ${shortDigest(listing.base)}` : ""}`,
       width,

@@ -98,6 +98,7 @@ export function planJson({ plan, sources }: Pick<PlanResult, "plan" | "sources">
       ...(p.image.assembled ? { assembled: p.image.assembled } : {}),
       ...(p.image.rewritten ? { rewritten: p.image.rewritten } : {}),
       ...(p.image.foreignLayers ? { foreignLayers: p.image.foreignLayers.length } : {}),
+      ...(p.image.file ? { file: p.image.file } : {}),
       lock: p.lockStatus,
       missingBlobs: p.missing.length,
       missingBytes: p.missing.reduce((s, d) => s + d.size, 0),

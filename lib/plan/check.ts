@@ -22,6 +22,7 @@ import { loadVerifyKey } from "../artifacts/verify.ts";
 import { parsePlatformSelector } from "../oci/platform.ts";
 import { normaliseRegistryHost, sourceReference } from "../ref.ts";
 import { declaredSources } from "../sources/specs.ts";
+import { fileProblems } from "../files/check.ts";
 import { checkImageList } from "../sources/list.ts";
 import { type InputKind, readTextLimited } from "../limits.ts";
 import { windowsSelector } from "./windows_requests.ts";
@@ -101,6 +102,7 @@ export async function checkDeclaration(path: string, overrides: DeclarationOverr
   await checkWindows(checks);
   await checkCredentials(checks);
   checks.problems.push(...await sourceProblems(config, path, checks.locate));
+  checks.problems.push(...await fileProblems(config, path, checks.locate));
   if (checks.problems.length === 0) {
     // Whatever the checks above do not know about: read it as plan would (lists, Windows lists, sources).
     await attempt(

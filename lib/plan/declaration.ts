@@ -10,6 +10,8 @@ import { AirgapError, errorMessage } from "../errors.ts";
 import { parsePlatformSelector, type PlatformSelector } from "../oci/platform.ts";
 import { normaliseRegistryHost, parseReference, type Reference, sourceReference } from "../ref.ts";
 import { declaredSources, type SourceSpec } from "../sources/specs.ts";
+import { declaredFiles, type FileSpec } from "../files/spec.ts";
+import { declaredDistributions, type DistributionSpec } from "../files/distribution.ts";
 import { readImageList } from "../sources/list.ts";
 import { readTextLimited } from "../limits.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
@@ -57,6 +59,10 @@ export interface Declaration {
   foreignLayers?: ForeignLayerPolicy;
   /** Rancher releases and charts whose images are added by `resolveSources` (they must be fetched). */
   sources?: SourceSpec[];
+  /** `files:`: files carried as OCI artifacts (resolved at plan time, see lib/files). */
+  files?: FileSpec[];
+  /** `rke2:` and `k3s:`: distribution releases (their lists and files are fetched at plan time). */
+  distributions?: DistributionSpec[];
   /** `keepGoing: true`: save, load and plan what can be, list the rest (as `--keep-going`). */
   keepGoing?: boolean;
   /** Only these entries (`-f airgap.yaml -l NAME.failed.txt`): a retry of what failed, with the declaration's settings. */
@@ -133,6 +139,8 @@ export function needsCredentials(config: Config, use: RegistryUse | undefined): 
   const mirror = (text?: string) => text && sources.add(normaliseRegistryHost(text.split("/")[0]));
   mirror(config.sourceRegistry);
   mirror(config.rancher?.sourceRegistry);
+  mirror(config.rke2?.sourceRegistry);
+  mirror(config.k3s?.sourceRegistry);
   for (const item of [...(config.lists ?? []), ...(config.windows?.lists ?? [])]) {
     if (typeof item === "object") mirror(item.sourceRegistry);
   }
@@ -306,6 +314,8 @@ export async function declarationFromConfig(
   for (const request of await windowsRequests(windowsInputOf(ctx))) addRequest(requests, request);
   const registries = declaredRegistries(ctx);
   const sources = await declaredSources(config, { path, locate, defaultPlatforms, sourceRegistry });
+  const files = declaredFiles(config, { path, locate });
+  const distributions = declaredDistributions(config, { path, locate, sourceRegistry });
   return {
     foreignLayers: overrides.foreignLayers ?? targetForeignLayers(config),
     configPath: path,
@@ -318,6 +328,8 @@ export async function declarationFromConfig(
     cache: config.cache ? resolve(dir, config.cache) : undefined,
     lockPath: resolve(dir, "airgap.lock"),
     ...(sources.length > 0 ? { sources } : {}),
+    ...(files.length > 0 ? { files } : {}),
+    ...(distributions.length > 0 ? { distributions } : {}),
     ...(config.keepGoing !== undefined ? { keepGoing: config.keepGoing } : {}),
     ...(config.artifacts ? { artifacts: artifactKinds(config.artifacts) } : {}),
     ...(config.verify ? { verifyKeys: verifyKeyPaths(config.verify, dir) } : {}),

@@ -130,6 +130,11 @@ export function normaliseLock(lock: Lock): Lock {
           },
         }
         : {}),
+      ...(i.file
+        ? {
+          file: { name: i.file.name, mode: i.file.mode, from: i.file.from, sha256: i.file.sha256, size: i.file.size },
+        }
+        : {}),
     }));
   const sources: LockedSource[] = [...(lock.sources ?? [])].sort(compareSources).map((s) => ({
     kind: s.kind,

@@ -117,13 +117,19 @@ export interface ArchiveWriter extends Store {
 
 /** The index.json entry for an image. */
 export function indexEntry(image: ArchiveImage): Descriptor {
+  // A carried file (lib/files) has no image name: `ctr images import` (and RKE2/K3s's preload) names an entry by
+  // either annotation and would fail to unpack an artifact that is not a container image; unnamed, it is left alone.
+  // Its name is its entry's (see openArchive).
+  const file = image.annotations?.[KIND_ANNOTATION] === "file";
   return {
     mediaType: image.descriptor.mediaType,
     digest: image.descriptor.digest,
     size: image.descriptor.size,
     annotations: {
-      [REF_NAME]: image.name,
-      [CONTAINERD_NAME]: image.containerdName ?? defaultContainerdName(image),
+      ...(file ? {} : {
+        [REF_NAME]: image.name,
+        [CONTAINERD_NAME]: image.containerdName ?? defaultContainerdName(image),
+      }),
       [ENTRY_ANNOTATION]: image.entry,
       ...image.annotations,
     },
@@ -519,7 +525,8 @@ async function readMetadata(
   const annotations = index.annotations ?? {};
   const images = (index.manifests ?? []).map((m) => {
     const a = m.annotations ?? {};
-    const name = a[REF_NAME] ?? a[CONTAINERD_NAME] ?? m.digest;
+    const file = a[KIND_ANNOTATION] === "file" && a[ENTRY_ANNOTATION] ? `${a[ENTRY_ANNOTATION]}:latest` : undefined;
+    const name = a[REF_NAME] ?? a[CONTAINERD_NAME] ?? file ?? m.digest;
     return {
       descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.size },
       name,

@@ -149,7 +149,7 @@ function lockProblems(
   if (lock instanceof Error) return [{ subject: "airgap.lock", message: errorMessage(lock) }];
   const isArtifact = (i: { annotations: Record<string, string> }) => Boolean(i.annotations[ARTIFACT_ANNOTATION]);
   const images = archive.images.filter((i) =>
-    (i.annotations[KIND_ANNOTATION] ?? "image") === "image" && !isArtifact(i)
+    ["image", "file"].includes(i.annotations[KIND_ANNOTATION] ?? "image") && !isArtifact(i)
   );
   const carried = new Set(images.map((i) => i.entry));
   for (const pin of lock.images) {

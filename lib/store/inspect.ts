@@ -196,6 +196,8 @@ export interface ListedImage {
   artifacts: number;
   /** Set when its cosign signatures were verified at save time: how many. */
   verifiedSignatures?: number;
+  /** Set for a carried file (`files:`): its name, mode, SHA-256 and size, from the embedded lock. */
+  file?: { name: string; mode: string; from: string; sha256: string; size: number };
 }
 
 /** What ls shows. */
@@ -255,6 +257,7 @@ export async function lsCommand(path: string): Promise<Listing> {
         carried,
         artifacts: artifactsOf(archive.images, image.entry).length,
         ...(locked?.verified ? { verifiedSignatures: locked.verified.signatures } : {}),
+        ...(locked?.file ? { file: locked.file } : {}),
       });
     }
     return {
