@@ -275,7 +275,7 @@ async function sourceProblems(
   const parts: { config: Config; locate: (p: readonly PropertyKey[]) => string }[] = [];
   if (config.rancher) parts.push({ config: { rancher: config.rancher, windows: config.windows }, locate });
   for (const [i, chart] of (config.charts ?? []).entries()) {
-    if (!CHART_VERSION.test(chart.version)) {
+    if (chart.version !== undefined && !CHART_VERSION.test(chart.version)) {
       problems.push(
         `${
           locate(["charts", i, "version"])
