@@ -25,6 +25,7 @@ import {
   cacheDir,
   declaration,
   lockToWrite,
+  preflightLock,
   previousLockOf,
   type Target,
   targetName,
@@ -84,6 +85,7 @@ async function mirror(options: MirrorCliOptions): Promise<void> {
   const started = performance.now();
   const failedList = failedListPath(lockPath ?? resolve("airgap.lock"), "mirror-failed");
   const lock = lockToWrite(decl, options.lock, lockPath);
+  await preflightLock(lock);
   const result = await mirrorCommand({
     declaration: { ...decl, registries: target.registries },
     registry: target.registry,

@@ -16,7 +16,7 @@ import { failedListPath } from "../report/failures.ts";
 import { formatBytes, formatTable, shortDigest, tableWidth } from "../format.ts";
 import { network, out, reporterFor, reportLeftOut } from "./context.ts";
 import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
-import { artifactFlags, cacheDir, declaration, lockToWrite, previousLockOf } from "./resolve.ts";
+import { artifactFlags, declaration, lockToWrite, preflightLock, previousLockOf, writableCacheDir } from "./resolve.ts";
 
 /** The options of `airgap plan`. */
 export interface PlanCliOptions extends DeclarationOptions {
@@ -59,9 +59,10 @@ async function plan(options: PlanCliOptions): Promise<void> {
   const { lockPath, previousLock } = await previousLockOf(options, decl);
   const failedList = failedListPath(lockPath ?? resolve("airgap.lock"));
   const reporter = reporterFor(options);
+  if (options.writeLock) await preflightLock(lockToWrite(decl, options.lock, lockPath));
   const result = await planCommand({
     declaration: decl,
-    cacheDir: cacheDir(options, decl),
+    cacheDir: await writableCacheDir(options, decl),
     previousLock,
     locked: options.locked,
     base,

@@ -18,7 +18,16 @@ import { type EventSink, failedImageEvent } from "../report/events.ts";
 import { writeSums } from "../store/checksums.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
 import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
-import { artifactFlags, cacheDir, declaration, defaultArchive, lockToWrite, previousLockOf } from "./resolve.ts";
+import {
+  artifactFlags,
+  declaration,
+  DEFAULT_ARCHIVE_HELP,
+  defaultArchive,
+  lockToWrite,
+  preflightLock,
+  previousLockOf,
+  writableCacheDir,
+} from "./resolve.ts";
 
 /** The options of `airgap save`. */
 export interface SaveCliOptions extends DeclarationOptions {
@@ -42,7 +51,7 @@ export function registerSave(cli: Command): void {
     cli.command("save")
       .description("fetch the declared images into the cache and write an archive"),
   ))
-    .option("-o, --output <file>", "archive to write (default: airgap-images.tar)")
+    .option("-o, --output <file>", `archive to write (${DEFAULT_ARCHIVE_HELP})`)
     .option("-l, --image-list <file>", "seed-compatible: save the images of this list (rancher-images.txt)")
     .option("-i, --images <file>", "seed-compatible name of the archive (like -o)")
     .option("-s, --source-registry <host>", "pull from this registry (mirror) instead of the ones the entries name")
@@ -109,10 +118,11 @@ async function save(options: SaveCliOptions): Promise<void> {
   if (warning) reporter.warn(warning);
   const started = performance.now();
   const lock = lockToWrite(decl, options.lock, lockPath);
+  await preflightLock(lock);
   const result = await saveCommand({
     declaration: decl,
     output,
-    cacheDir: cacheDir(options, decl),
+    cacheDir: await writableCacheDir(options, decl),
     previousLock,
     locked: options.locked,
     lockPath: lock,
