@@ -8,7 +8,8 @@
  * `plan` would trip over it.
  * @module
  */
-import { basename, join } from "node:path";
+import { basename, isAbsolute, join, relative } from "node:path";
+import { parse } from "yaml";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { digestOf } from "../oci/digest.ts";
 import { BLOCK, encodeHeader, padding, TAR_END } from "../store/tar.ts";
@@ -21,6 +22,12 @@ import { parseYaml11 } from "./helm/values.ts";
 const MAX_LOCAL_CHART = 100 * 1024 * 1024;
 /** Deeper than this, a chart directory is taken to loop (a symbolic link to a parent). */
 const MAX_DEPTH = 32;
+
+/** A path as messages show it: relative to the working directory when inside it. */
+function shown(path: string): string {
+  const rel = relative(Deno.cwd(), path);
+  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : path;
+}
 
 /** A chart read from disk: its identity and its `.tgz` bytes. */
 export interface LocalChart {
@@ -57,17 +64,19 @@ async function identityOfDirectory(dir: string): Promise<{ name: string; version
   try {
     text = await Deno.readTextFile(file);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new AirgapError(`${dir} is not a chart directory (no Chart.yaml)`);
-    throw new AirgapError(`cannot read ${file}: ${errorMessage(e)}`);
+    if (e instanceof Deno.errors.NotFound) {
+      throw new AirgapError(`${shown(dir)} is not a chart directory (no Chart.yaml)`);
+    }
+    throw new AirgapError(`cannot read ${shown(file)}: ${errorMessage(e)}`);
   }
   let meta: unknown;
   try {
     meta = parseYaml11(text.replace(/^\uFEFF/, ""));
   } catch (e) {
-    throw new AirgapError(`${file}: ${errorMessage(e)}`);
+    throw new AirgapError(`${shown(file)}: ${errorMessage(e)}`);
   }
   if (!isMap(meta) || typeof meta.name !== "string" || meta.name === "") {
-    throw new AirgapError(`${file} has no name`);
+    throw new AirgapError(`${shown(file)} has no name`);
   }
   return { name: meta.name, version: String(meta.version ?? "") };
 }
@@ -110,18 +119,18 @@ export async function packChartDirectory(dir: string, name: string): Promise<Uin
 /** Read a chart `.tgz` or chart directory at `path` (name and version from its Chart.yaml). */
 export async function readLocalChart(path: string): Promise<LocalChart> {
   const info = await statOf(path);
-  if (!info) throw new AirgapError(`${path} does not exist`);
+  if (!info) throw new AirgapError(`${shown(path)} does not exist`);
   if (info.isDirectory) {
     const { name, version } = await identityOfDirectory(path);
     const bytes = await packChartDirectory(path, name);
     return { name, version, path, bytes, digest: digestOf(bytes) };
   }
-  if (info.size > MAX_LOCAL_CHART) throw new AirgapError(`${path} is larger than 100 MiB`);
+  if (info.size > MAX_LOCAL_CHART) throw new AirgapError(`${shown(path)} is larger than 100 MiB`);
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
   } catch (e) {
-    throw new AirgapError(`cannot read ${path}: ${errorMessage(e)}`);
+    throw new AirgapError(`cannot read ${shown(path)}: ${errorMessage(e)}`);
   }
   const chart = await loadChart(bytes, basename(path));
   return { name: chart.name, version: chart.version, path, bytes, digest: digestOf(bytes) };
@@ -145,7 +154,7 @@ function sameVersion(a: string, b: string): boolean {
  */
 export async function findInDirectory(dir: string, name: string, version: string): Promise<LocalChart> {
   const info = await statOf(dir);
-  if (!info?.isDirectory) throw new AirgapError(`${dir} is not a directory`);
+  if (!info?.isDirectory) throw new AirgapError(`${shown(dir)} is not a directory`);
   for (const guess of [`${name}-${version}.tgz`, `${name}-${version.replace(/^v/, "")}.tgz`]) {
     if ((await statOf(join(dir, guess)))?.isFile) {
       const chart = await readLocalChart(join(dir, guess));
@@ -172,8 +181,32 @@ export async function findInDirectory(dir: string, name: string, version: string
     found.push(`${identity.name}@${identity.version}`);
   }
   throw new AirgapError(
-    `${dir} has no index.yaml and no chart ${name}@${version} (${
+    `${shown(dir)} has no index.yaml and no chart ${name}@${version} (${
       found.length ? `it holds ${found.slice(0, 5).join(", ")}${found.length > 5 ? ", …" : ""}` : "it holds no charts"
     })`,
   );
+}
+
+/**
+ * A local chart repository's `index.yaml` lists the chart at the version:
+ * what `plan` will look up, checked without the network.
+ */
+export async function checkLocalIndex(dir: string, name: string, version: string): Promise<void> {
+  const file = join(dir, "index.yaml");
+  let index: { entries?: Record<string, { version?: unknown }[]> } | null;
+  try {
+    index = parse(await Deno.readTextFile(file), { schema: "failsafe" });
+  } catch (e) {
+    throw new AirgapError(`${shown(file)}: ${errorMessage(e)}`);
+  }
+  const versions = index?.entries?.[name];
+  if (!Array.isArray(versions) || versions.length === 0) {
+    throw new AirgapError(`${shown(file)} has no chart named ${name}`);
+  }
+  if (!versions.some((v) => sameVersion(String(v?.version ?? ""), version))) {
+    const known = versions.slice(0, 5).map((v) => String(v?.version)).join(", ");
+    throw new AirgapError(
+      `${shown(file)} has no version ${version} of ${name} (it lists ${known}${versions.length > 5 ? ", …" : ""})`,
+    );
+  }
 }

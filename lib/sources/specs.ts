@@ -13,7 +13,7 @@ import { AirgapError, errorMessage } from "../errors.ts";
 import { parsePlatformSelector, type PlatformSelector } from "../oci/platform.ts";
 import { parseReference } from "../ref.ts";
 import { normaliseRepo } from "./charts.ts";
-import { findInDirectory, hasIndex, type LocalChart, readLocalChart } from "./local_charts.ts";
+import { checkLocalIndex, findInDirectory, hasIndex, type LocalChart, readLocalChart } from "./local_charts.ts";
 import type { GoMap } from "./helm/gotypes.ts";
 import { mergeValues, parseSet, parseValues } from "./helm/values.ts";
 import { rancherAssetsUrl, rancherReleaseTag } from "./rancher.ts";
@@ -249,13 +249,15 @@ async function chartOrigin(
   const version = chart.version!;
   if (repo.startsWith("file:")) {
     const path = fileURLToPath(repo);
-    if (!await hasIndex(path)) {
-      try {
+    try {
+      if (await hasIndex(path)) {
+        await checkLocalIndex(path, name, version);
+      } else {
         const found = await findInDirectory(path, name, version);
         return { repo, name, version, local: { path: found.path, digest: found.digest } };
-      } catch (e) {
-        throw usage(`${at("repo")}: repo`, errorMessage(e));
       }
+    } catch (e) {
+      throw usage(`${at("repo")}: repo`, errorMessage(e));
     }
   }
   return { repo, name, version };

@@ -9,6 +9,7 @@ import { withTempDir } from "../helpers/tempdir.ts";
 import { loadChart } from "../../lib/sources/helm/chart.ts";
 import { findInDirectory, packChartDirectory, readLocalChart } from "../../lib/sources/local_charts.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
+import { checkDeclaration } from "../../lib/plan/check.ts";
 
 async function writeChart(dir: string, name: string, version: string): Promise<string> {
   const root = join(dir, name);
@@ -46,5 +47,26 @@ Deno.test("a directory of charts is searched by Chart.yaml; the error lists what
     await assertRejects(() => readLocalChart(join(dir, "nothing")), Error, "does not exist");
     await Deno.mkdir(join(dir, "empty"));
     await assertRejects(() => readLocalChart(join(dir, "empty")), Error, "not a chart directory (no Chart.yaml)");
+  });
+});
+
+Deno.test("check reads what plan reads: a local index without the version, a path whose Chart.yaml disagrees", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(join(dir, "indexed"));
+    await Deno.writeTextFile(
+      join(dir, "indexed", "index.yaml"),
+      "apiVersion: v1\nentries:\n  demo:\n    - name: demo\n      version: 0.1.0\n      urls: [demo-0.1.0.tgz]\n",
+    );
+    await writeChart(dir, "app", "1.0.0");
+    const yaml = join(dir, "airgap.yaml");
+    await Deno.writeTextFile(
+      yaml,
+      "charts:\n  - name: demo\n    repo: ./indexed\n    version: 0.2.0\n  - path: ./app\n    version: 1.0.1\n",
+    );
+    const problems = await checkDeclaration(yaml);
+    assertEquals(problems.length, 2, problems.join("\n"));
+    assertStringIncludes(problems[0], ":3:11: repo: ");
+    assertStringIncludes(problems[0], "index.yaml has no version 0.2.0 of demo (it lists 0.1.0)");
+    assertStringIncludes(problems[1], ':6:14: version: "1.0.1", but ./app is app@1.0.0');
   });
 });
