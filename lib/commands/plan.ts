@@ -16,7 +16,15 @@ import { failedListPath } from "../report/failures.ts";
 import { formatBytes, formatTable, shortDigest, tableWidth } from "../format.ts";
 import { network, out, reporterFor, reportLeftOut } from "./context.ts";
 import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
-import { artifactFlags, declaration, lockToWrite, preflightLock, previousLockOf, writableCacheDir } from "./resolve.ts";
+import {
+  artifactFlags,
+  declaration,
+  lockToWrite,
+  namingPathOptions,
+  preflightLock,
+  previousLockOf,
+  writableCacheDir,
+} from "./resolve.ts";
 
 /** The options of `airgap plan`. */
 export interface PlanCliOptions extends DeclarationOptions {
@@ -59,28 +67,30 @@ async function plan(options: PlanCliOptions): Promise<void> {
   const { lockPath, previousLock } = await previousLockOf(options, decl);
   const failedList = failedListPath(lockPath ?? resolve("airgap.lock"));
   const reporter = reporterFor(options);
-  if (options.writeLock) await preflightLock(lockToWrite(decl, options.lock, lockPath));
-  const result = await planCommand({
-    declaration: decl,
-    cacheDir: await writableCacheDir(options, decl),
-    previousLock,
-    locked: options.locked,
-    base,
-    reporter,
-    keepGoing: options.keepGoing ?? decl.keepGoing,
-    failedList,
-    network: network(options, reporter),
-    artifacts: artifactFlags(options),
-  });
+  const writing = options.writeLock ? lockToWrite(decl, options.lock, lockPath) : undefined;
+  await preflightLock(writing);
+  const cache = await writableCacheDir(options, decl);
+  const result = await namingPathOptions({ cache }, () =>
+    planCommand({
+      declaration: decl,
+      cacheDir: cache,
+      previousLock,
+      locked: options.locked,
+      base,
+      reporter,
+      keepGoing: options.keepGoing ?? decl.keepGoing,
+      failedList,
+      network: network(options, reporter),
+      artifacts: artifactFlags(options),
+    }));
   reportLeftOut(result.failed, failedList, reporter, decl.configPath, options.quiet);
   if (options.json) out(JSON.stringify(planJson(result), null, 2));
   else {
     if (result.sources.summaries.length > 0) out(formatSources(result.sources) + "\n");
     out(formatPlan(result.plan, tableWidth()));
   }
-  const writing = lockToWrite(decl, options.lock, lockPath);
-  if (writing && options.writeLock) {
-    await writeLock(writing, result.lock);
+  if (writing) {
+    await namingPathOptions({ lock: writing }, () => writeLock(writing, result.lock));
     if (!options.json) out(`wrote ${displayPath(writing)}`);
   }
 }

@@ -7,7 +7,7 @@
  * without a subprocess.
  * @module
  */
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "../plan/declaration.ts";
 import { readImageList } from "../sources/list.ts";
 import { errorMessage, usageError } from "../errors.ts";
@@ -91,6 +91,51 @@ export async function writableCacheDir(options: { cache?: string }, decl?: Decla
       displayPath(dir)
     } (${reason}; chosen by ${from}): use another with --cache DIR or AIRGAP_CACHE=DIR`,
   );
+}
+
+/** The first operating-system error about a path in an error's cause chain, and that path. */
+function osPathError(e: unknown): { reason: string; path: string } | undefined {
+  for (let cur = e, depth = 0; cur instanceof Error && depth < 8; cur = cur.cause, depth++) {
+    const os = cur instanceof Deno.errors.PermissionDenied || cur instanceof Deno.errors.NotADirectory ||
+      /\(os error (1|13|20|30)\)/.test(cur.message);
+    const path = cur.message.match(/: [a-z]+ '([^']+)'(?: -> '[^']+')?$/)?.[1];
+    if (os && path) return { reason: osReason(cur), path: resolve(path) };
+  }
+  return undefined;
+}
+
+/**
+ * Run a command's work; a permission or path error met under the cache or at
+ * the lock after the preflight (a file in the cache owned by someone else, a
+ * lock directory changed meanwhile) is rethrown naming the option that
+ * changes it.
+ */
+export async function namingPathOptions<T>(
+  places: { cache?: string; lock?: string },
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    const os = osPathError(e);
+    if (!os) throw e;
+    const inside = (dir: string) => !relative(resolve(dir), os.path).startsWith("..");
+    if (places.cache && inside(places.cache)) {
+      throw usageError(
+        `cannot write the cache ${displayPath(resolve(places.cache))} (${
+          displayPath(os.path)
+        }: ${os.reason}): use another with --cache DIR or AIRGAP_CACHE=DIR`,
+      );
+    }
+    if (places.lock && dirname(os.path) === dirname(resolve(places.lock))) {
+      throw usageError(
+        `cannot write the lock ${displayPath(places.lock)} (${
+          displayPath(os.path)
+        }: ${os.reason}): give another place with --lock FILE`,
+      );
+    }
+    throw e;
+  }
 }
 
 /** The cache directory: `--cache`, the declaration's `cache:`, or the default. */

@@ -24,6 +24,7 @@ import {
   DEFAULT_ARCHIVE_HELP,
   defaultArchive,
   lockToWrite,
+  namingPathOptions,
   preflightLock,
   previousLockOf,
   writableCacheDir,
@@ -119,22 +120,24 @@ async function save(options: SaveCliOptions): Promise<void> {
   const started = performance.now();
   const lock = lockToWrite(decl, options.lock, lockPath);
   await preflightLock(lock);
-  const result = await saveCommand({
-    declaration: decl,
-    output,
-    cacheDir: await writableCacheDir(options, decl),
-    previousLock,
-    locked: options.locked,
-    lockPath: lock,
-    reporter,
-    concurrency: options.concurrency,
-    partSize,
-    base,
-    keepGoing: options.keepGoing ?? decl.keepGoing,
-    failedList: failedListPath(output),
-    network: network(options, reporter),
-    artifacts: artifactFlags(options),
-  });
+  const cache = await writableCacheDir(options, decl);
+  const result = await namingPathOptions({ cache, lock }, () =>
+    saveCommand({
+      declaration: decl,
+      output,
+      cacheDir: cache,
+      previousLock,
+      locked: options.locked,
+      lockPath: lock,
+      reporter,
+      concurrency: options.concurrency,
+      partSize,
+      base,
+      keepGoing: options.keepGoing ?? decl.keepGoing,
+      failedList: failedListPath(output),
+      network: network(options, reporter),
+      artifacts: artifactFlags(options),
+    }));
   reportLeftOut(result.failed, failedListPath(output), reporter, decl.configPath, options.quiet);
   const sums = result.archive.parts.length > 1 || options.checksum
     ? await writeSums(output, result.archive.parts)

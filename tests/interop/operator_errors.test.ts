@@ -23,7 +23,7 @@ import { interopAvailable, seedStorage, startRegistry } from "../helpers/registr
 import { withTempDir } from "../helpers/tempdir.ts";
 import { singleImage } from "../../lib/demo/corpus.ts";
 
-/** Make `dir` unwritable for this user (root included); false when this file system cannot. */
+/** Make `dir` (or a file) unwritable for this user (root included); false when this file system cannot. */
 async function lockDown(dir: string): Promise<boolean> {
   if (Deno.uid() === 0) {
     const out = await new Deno.Command("chattr", { args: ["+i", dir], stderr: "piped" }).output().catch(() =>
@@ -34,7 +34,8 @@ async function lockDown(dir: string): Promise<boolean> {
     await Deno.chmod(dir, 0o555);
   }
   try {
-    await Deno.writeTextFile(join(dir, "probe"), "");
+    if ((await Deno.stat(dir)).isFile) await Deno.writeTextFile(dir, "", { append: true });
+    else await Deno.writeTextFile(join(dir, "probe"), "");
     return unavailable(`${dir} is still writable`);
   } catch {
     return true;
@@ -43,7 +44,7 @@ async function lockDown(dir: string): Promise<boolean> {
 
 async function release(dir: string): Promise<void> {
   if (Deno.uid() === 0) await new Deno.Command("chattr", { args: ["-i", dir] }).output();
-  else await Deno.chmod(dir, 0o755);
+  else await Deno.chmod(dir, (await Deno.stat(dir)).isFile ? 0o644 : 0o755);
 }
 
 function unavailable(why: string): boolean {
@@ -178,6 +179,22 @@ Deno.test({
           join(site, "airgap.yaml"),
           `sourceRegistry: ${registry.host}\nimages: [library/busybox:1.36]\n`,
         );
+        // A file in the cache that cannot be written (the cache itself can be): met during the run, named as the cache.
+        const cache = join(dir, "cache");
+        await Deno.mkdir(cache);
+        await Deno.writeTextFile(join(cache, "index.json.lock"), "");
+        if (!await lockDown(join(cache, "index.json.lock"))) return;
+        try {
+          const out = await airgap(["plan", "--cache", cache], { cwd: site });
+          assertEquals(out.code, 2, out.stderr);
+          assertStringIncludes(
+            out.stderr,
+            `error: cannot write the cache ${cache} (${join(cache, "index.json.lock")}: `,
+          );
+          assertStringIncludes(out.stderr, "use another with --cache DIR or AIRGAP_CACHE=DIR");
+        } finally {
+          await release(join(cache, "index.json.lock"));
+        }
         if (!await lockDown(site)) return;
         try {
           const archive = join(dir, "out.tar");
