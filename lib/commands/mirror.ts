@@ -18,6 +18,7 @@ import {
   addWindowsOptions,
   collect,
   type DeclarationOptions,
+  positiveInteger,
   type TargetOptions,
 } from "./options.ts";
 import {
@@ -67,7 +68,7 @@ export function registerMirror(cli: Command): void {
       "refuse images without a cosign signature verifying with this PEM key (repeatable)",
       collect,
     )
-    .option("--concurrency <n>", "concurrent transfers per registry", (v) => parseInt(v, 10))
+    .option("--concurrency <n>", "concurrent transfers per registry", positiveInteger)
     .option(
       "--keep-going",
       "mirror every image that can be mirrored; list the others in NAME.mirror-failed.txt (exit code 3)",

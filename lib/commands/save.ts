@@ -17,7 +17,7 @@ import { failedListPath } from "../report/failures.ts";
 import { type EventSink, failedImageEvent } from "../report/events.ts";
 import { writeSums } from "../store/checksums.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
-import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
+import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions, positiveInteger } from "./options.ts";
 import {
   artifactFlags,
   declaration,
@@ -61,7 +61,7 @@ export function registerSave(cli: Command): void {
     .option("--since <old>", "write a delta: leave out blobs OLD (an airgap.lock or archive) already references")
     .option("--split <size>", "split the archive into parts of SIZE (e.g. 4GiB for FAT32, 4.7GB for a DVD)")
     .option("--checksum", "write NAME.SHA256SUMS for the archive (always written when split)")
-    .option("--concurrency <n>", "concurrent downloads per registry", (v) => parseInt(v, 10))
+    .option("--concurrency <n>", "concurrent downloads per registry", positiveInteger)
     .option("--keep-going", "save every image that can be saved; list the others in NAME.failed.txt (exit code 3)")
     .option("--json", "print NDJSON events on stdout (airgap schema --of events)")
     .option("--with-signatures", "carry cosign signatures, attestations, SBOMs and OCI referrers with the images")

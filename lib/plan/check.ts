@@ -135,6 +135,7 @@ async function checkPlatformsAndImages(checks: Checks): Promise<void> {
     });
   }
   if (overrides.platforms?.length) await attempt(checks, () => platforms(overrides.platforms!, "--platform"));
+  if (overrides.sourceRegistry !== undefined) await attempt(checks, () => mirror(overrides.sourceRegistry!));
   for (const [i, item] of (config.images ?? []).entries()) {
     await attempt(
       checks,
@@ -221,6 +222,13 @@ export async function checkListDeclaration(
       problems.push(errorMessage(e));
     }
   }
+  if (overrides.sourceRegistry !== undefined) {
+    try {
+      mirror(overrides.sourceRegistry);
+    } catch (e) {
+      problems.push(errorMessage(e));
+    }
+  }
   if (overrides.windowsVersions?.length) {
     try {
       windowsSelector(overrides.windowsVersions, "--windows-versions");
@@ -256,6 +264,15 @@ function platforms(values: string[], where: string) {
     parsePlatformSelector(values);
   } catch (e) {
     throw new AirgapError(`${where}: ${errorMessage(e)}`);
+  }
+}
+
+/** `--source-registry` is a registry (and path) every entry can be put under. */
+function mirror(value: string) {
+  try {
+    sourceReference("library/image:tag", value);
+  } catch (e) {
+    throw new AirgapError(`--source-registry: "${value}" is not a registry host[:port][/path]: ${errorMessage(e)}`);
   }
 }
 

@@ -129,6 +129,12 @@ Deno.test("errors from flags name the flag: --platform linux/amd65 is on the com
       assertStringIncludes(out.stderr, "error: 1 problem on the command line (--platform); nothing was done");
       assertEquals(out.stderr.includes("in airgap.yaml"), false, out.stderr);
     }
+    const mirror = await airgap(["plan", "--source-registry", "bad/ref:x:y"], { cwd: dir });
+    assertStringIncludes(mirror.stderr, 'error: --source-registry: "bad/ref:x:y" is not a registry host[:port][/path]');
+    assertStringIncludes(mirror.stderr, "1 problem on the command line (--source-registry)");
+    const count = await airgap(["save", "--concurrency", "x"], { cwd: dir });
+    assertEquals(count.code, 2, count.stderr);
+    assertStringIncludes(count.stderr, "option '--concurrency <n>' argument 'x' is invalid");
     await Deno.writeTextFile(join(dir, "airgap.yaml"), "platforms: [linux/amd66]\n");
     const both = await airgap(["check", "--platform", "linux/amd65"], { cwd: dir });
     assertStringIncludes(both.stderr, "2 problems: 1 in airgap.yaml, 1 on the command line (--platform)");
