@@ -14,7 +14,7 @@ import { defaultCacheDir } from "../store/cache.ts";
 import type { Reporter } from "../report/progress.ts";
 import { network, out, reporterFor } from "./context.ts";
 import { collect, debugOption, TIMEOUT_HELP } from "./options.ts";
-import { cacheDir, declaration, previousLockOf } from "./resolve.ts";
+import { cacheDir, declaration, namingPathOptions, previousLockOf } from "./resolve.ts";
 
 /** The options of `airgap images`. */
 export interface ImagesCliOptions {
@@ -140,14 +140,16 @@ async function declaredImages(options: ImagesCliOptions, reporter: Reporter): Pr
   checkDeclarationFlags(options);
   const decl = await declaration({ ...options, file: options.file?.[0] });
   const { previousLock } = await previousLockOf(options, decl);
-  return (await imagesCommand({
-    declaration: decl,
-    cacheDir: cacheDir(options, decl),
-    previousLock,
-    locked: options.locked,
-    reporter,
-    network: network(options, reporter),
-  })).images;
+  const cache = cacheDir(options, decl);
+  return (await namingPathOptions({ cache }, () =>
+    imagesCommand({
+      declaration: decl,
+      cacheDir: cache,
+      previousLock,
+      locked: options.locked,
+      reporter,
+      network: network(options, reporter),
+    }))).images;
 }
 
 /** The list as text: one entry per line; with `why`, each origin indented below its entry. */

@@ -26,6 +26,7 @@ import {
   cacheDir,
   declaration,
   lockToWrite,
+  namingPathOptions,
   preflightLock,
   previousLockOf,
   type Target,
@@ -87,24 +88,25 @@ async function mirror(options: MirrorCliOptions): Promise<void> {
   const failedList = failedListPath(lockPath ?? resolve("airgap.lock"), "mirror-failed");
   const lock = lockToWrite(decl, options.lock, lockPath);
   await preflightLock(lock);
-  const result = await mirrorCommand({
-    declaration: { ...decl, registries: target.registries },
-    registry: target.registry,
-    prefix: target.prefix,
-    cacheDir: cacheDir(options, decl),
-    cacheBlobs: options.cacheBlobs,
-    previousLock,
-    locked: options.locked,
-    lockPath: lock,
-    base,
-    reporter,
-    network: network(options, reporter),
-    concurrency: options.concurrency,
-    perOsTags: (options.windowsImageList?.length ?? 0) > 0,
-    artifacts: artifactFlags(options),
-    keepGoing: options.keepGoing ?? decl.keepGoing,
-    failedList,
-  });
+  const result = await namingPathOptions({ lock }, () =>
+    mirrorCommand({
+      declaration: { ...decl, registries: target.registries },
+      registry: target.registry,
+      prefix: target.prefix,
+      cacheDir: cacheDir(options, decl),
+      cacheBlobs: options.cacheBlobs,
+      previousLock,
+      locked: options.locked,
+      lockPath: lock,
+      base,
+      reporter,
+      network: network(options, reporter),
+      concurrency: options.concurrency,
+      perOsTags: (options.windowsImageList?.length ?? 0) > 0,
+      artifacts: artifactFlags(options),
+      keepGoing: options.keepGoing ?? decl.keepGoing,
+      failedList,
+    }));
   reportLeftOut(result.failed, failedList, reporter, decl.configPath, options.quiet);
   const elapsed = performance.now() - started;
   if (run.events) {
