@@ -140,16 +140,14 @@ async function declaredImages(options: ImagesCliOptions, reporter: Reporter): Pr
   checkDeclarationFlags(options);
   const decl = await declaration({ ...options, file: options.file?.[0] });
   const { previousLock } = await previousLockOf(options, decl);
-  const cache = cacheDir(options, decl);
-  return (await namingPathOptions({ cache }, () =>
-    imagesCommand({
-      declaration: decl,
-      cacheDir: cache,
-      previousLock,
-      locked: options.locked,
-      reporter,
-      network: network(options, reporter),
-    }))).images;
+  return (await imagesCommand({
+    declaration: decl,
+    cacheDir: cacheDir(options, decl),
+    previousLock,
+    locked: options.locked,
+    reporter,
+    network: network(options, reporter),
+  }).catch(namingPathOptions({ cache: cacheDir(options, decl) }))).images;
 }
 
 /** The list as text: one entry per line; with `why`, each origin indented below its entry. */

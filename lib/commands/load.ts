@@ -19,14 +19,8 @@ import { failedImageEvent } from "../report/events.ts";
 import { failedListPath, writeFailedList } from "../report/failures.ts";
 import { exists } from "../fsutil.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
-import {
-  addWindowsOptions,
-  collect,
-  positiveInteger,
-  type TargetOptions,
-  TIMEOUT_HELP,
-  type WindowsOptions,
-} from "./options.ts";
+import { addWindowsOptions, collect, type TargetOptions, TIMEOUT_HELP, type WindowsOptions } from "./options.ts";
+import { positiveInteger } from "./options.ts";
 import { defaultArchive, firstPart, type Target, targetName, targetOf, targetText } from "./resolve.ts";
 
 /** The options of `airgap load`. */

@@ -88,25 +88,24 @@ async function mirror(options: MirrorCliOptions): Promise<void> {
   const failedList = failedListPath(lockPath ?? resolve("airgap.lock"), "mirror-failed");
   const lock = lockToWrite(decl, options.lock, lockPath);
   await preflightLock(lock);
-  const result = await namingPathOptions({ lock }, () =>
-    mirrorCommand({
-      declaration: { ...decl, registries: target.registries },
-      registry: target.registry,
-      prefix: target.prefix,
-      cacheDir: cacheDir(options, decl),
-      cacheBlobs: options.cacheBlobs,
-      previousLock,
-      locked: options.locked,
-      lockPath: lock,
-      base,
-      reporter,
-      network: network(options, reporter),
-      concurrency: options.concurrency,
-      perOsTags: (options.windowsImageList?.length ?? 0) > 0,
-      artifacts: artifactFlags(options),
-      keepGoing: options.keepGoing ?? decl.keepGoing,
-      failedList,
-    }));
+  const result = await mirrorCommand({
+    declaration: { ...decl, registries: target.registries },
+    registry: target.registry,
+    prefix: target.prefix,
+    cacheDir: cacheDir(options, decl),
+    cacheBlobs: options.cacheBlobs,
+    previousLock,
+    locked: options.locked,
+    lockPath: lock,
+    base,
+    reporter,
+    network: network(options, reporter),
+    concurrency: options.concurrency,
+    perOsTags: (options.windowsImageList?.length ?? 0) > 0,
+    artifacts: artifactFlags(options),
+    keepGoing: options.keepGoing ?? decl.keepGoing,
+    failedList,
+  }).catch(namingPathOptions({ lock }));
   reportLeftOut(result.failed, failedList, reporter, decl.configPath, options.quiet);
   const elapsed = performance.now() - started;
   if (run.events) {

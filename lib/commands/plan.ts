@@ -16,15 +16,8 @@ import { failedListPath } from "../report/failures.ts";
 import { formatBytes, formatTable, shortDigest, tableWidth } from "../format.ts";
 import { network, out, reporterFor, reportLeftOut } from "./context.ts";
 import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
-import {
-  artifactFlags,
-  declaration,
-  lockToWrite,
-  namingPathOptions,
-  preflightLock,
-  previousLockOf,
-  writableCacheDir,
-} from "./resolve.ts";
+import { artifactFlags, declaration, lockToWrite, previousLockOf } from "./resolve.ts";
+import { namingPathOptions, preflightLock, writableCacheDir } from "./resolve.ts";
 
 /** The options of `airgap plan`. */
 export interface PlanCliOptions extends DeclarationOptions {
@@ -70,19 +63,18 @@ async function plan(options: PlanCliOptions): Promise<void> {
   const writing = options.writeLock ? lockToWrite(decl, options.lock, lockPath) : undefined;
   await preflightLock(writing);
   const cache = await writableCacheDir(options, decl);
-  const result = await namingPathOptions({ cache }, () =>
-    planCommand({
-      declaration: decl,
-      cacheDir: cache,
-      previousLock,
-      locked: options.locked,
-      base,
-      reporter,
-      keepGoing: options.keepGoing ?? decl.keepGoing,
-      failedList,
-      network: network(options, reporter),
-      artifacts: artifactFlags(options),
-    }));
+  const result = await planCommand({
+    declaration: decl,
+    cacheDir: cache,
+    previousLock,
+    locked: options.locked,
+    base,
+    reporter,
+    keepGoing: options.keepGoing ?? decl.keepGoing,
+    failedList,
+    network: network(options, reporter),
+    artifacts: artifactFlags(options),
+  }).catch(namingPathOptions({ cache }));
   reportLeftOut(result.failed, failedList, reporter, decl.configPath, options.quiet);
   if (options.json) out(JSON.stringify(planJson(result), null, 2));
   else {
@@ -90,7 +82,7 @@ async function plan(options: PlanCliOptions): Promise<void> {
     out(formatPlan(result.plan, tableWidth()));
   }
   if (writing) {
-    await namingPathOptions({ lock: writing }, () => writeLock(writing, result.lock));
+    await writeLock(writing, result.lock).catch(namingPathOptions({ lock: writing }));
     if (!options.json) out(`wrote ${displayPath(writing)}`);
   }
 }

@@ -105,18 +105,14 @@ function osPathError(e: unknown): { reason: string; path: string } | undefined {
 }
 
 /**
- * Run a command's work; a permission or path error met under the cache or at
- * the lock after the preflight (a file in the cache owned by someone else, a
- * lock directory changed meanwhile) is rethrown naming the option that
- * changes it.
+ * For a command's work, `.catch(namingPathOptions({cache, lock}))`: a
+ * permission or path error met under the cache or at the lock after the
+ * preflight (a file in the cache owned by someone else, a lock directory
+ * changed meanwhile) is rethrown naming the option that changes it; any other
+ * error as it is.
  */
-export async function namingPathOptions<T>(
-  places: { cache?: string; lock?: string },
-  work: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await work();
-  } catch (e) {
+export function namingPathOptions(places: { cache?: string; lock?: string }): (e: unknown) => never {
+  return (e) => {
     const os = osPathError(e);
     if (!os) throw e;
     const inside = (dir: string) => !relative(resolve(dir), os.path).startsWith("..");
@@ -135,7 +131,7 @@ export async function namingPathOptions<T>(
       );
     }
     throw e;
-  }
+  };
 }
 
 /** The cache directory: `--cache`, the declaration's `cache:`, or the default. */

@@ -17,18 +17,10 @@ import { failedListPath } from "../report/failures.ts";
 import { type EventSink, failedImageEvent } from "../report/events.ts";
 import { writeSums } from "../store/checksums.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
-import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions, positiveInteger } from "./options.ts";
-import {
-  artifactFlags,
-  declaration,
-  DEFAULT_ARCHIVE_HELP,
-  defaultArchive,
-  lockToWrite,
-  namingPathOptions,
-  preflightLock,
-  previousLockOf,
-  writableCacheDir,
-} from "./resolve.ts";
+import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
+import { positiveInteger } from "./options.ts";
+import { artifactFlags, declaration, defaultArchive, lockToWrite, previousLockOf } from "./resolve.ts";
+import { DEFAULT_ARCHIVE_HELP, namingPathOptions, preflightLock, writableCacheDir } from "./resolve.ts";
 
 /** The options of `airgap save`. */
 export interface SaveCliOptions extends DeclarationOptions {
@@ -121,23 +113,22 @@ async function save(options: SaveCliOptions): Promise<void> {
   const lock = lockToWrite(decl, options.lock, lockPath);
   await preflightLock(lock);
   const cache = await writableCacheDir(options, decl);
-  const result = await namingPathOptions({ cache, lock }, () =>
-    saveCommand({
-      declaration: decl,
-      output,
-      cacheDir: cache,
-      previousLock,
-      locked: options.locked,
-      lockPath: lock,
-      reporter,
-      concurrency: options.concurrency,
-      partSize,
-      base,
-      keepGoing: options.keepGoing ?? decl.keepGoing,
-      failedList: failedListPath(output),
-      network: network(options, reporter),
-      artifacts: artifactFlags(options),
-    }));
+  const result = await saveCommand({
+    declaration: decl,
+    output,
+    cacheDir: cache,
+    previousLock,
+    locked: options.locked,
+    lockPath: lock,
+    reporter,
+    concurrency: options.concurrency,
+    partSize,
+    base,
+    keepGoing: options.keepGoing ?? decl.keepGoing,
+    failedList: failedListPath(output),
+    network: network(options, reporter),
+    artifacts: artifactFlags(options),
+  }).catch(namingPathOptions({ cache, lock }));
   reportLeftOut(result.failed, failedListPath(output), reporter, decl.configPath, options.quiet);
   const sums = result.archive.parts.length > 1 || options.checksum
     ? await writeSums(output, result.archive.parts)
