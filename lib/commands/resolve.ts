@@ -4,10 +4,11 @@
  * reads and writes, the archive save writes and load reads when none is
  * named, the target registry with `--insecure`/`--ca-file` merged into its
  * settings. They are pure or only look at files, so unit tests call them
- * without a subprocess.
+ * without a subprocess. The lock and the cache are also tried for writing
+ * here (a file made and removed), before a command starts its long work.
  * @module
  */
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "../plan/declaration.ts";
 import { readImageList } from "../sources/list.ts";
 import { errorMessage, usageError } from "../errors.ts";
@@ -115,10 +116,13 @@ export function namingPathOptions(places: { cache?: string; lock?: string }): (e
   return (e) => {
     const os = osPathError(e);
     if (!os) throw e;
-    const inside = (dir: string) => !relative(resolve(dir), os.path).startsWith("..");
+    const inside = (dir: string) => {
+      const rel = relative(resolve(dir), os.path);
+      return !rel.startsWith("..") && !isAbsolute(rel);
+    };
     if (places.cache && inside(places.cache)) {
       throw usageError(
-        `cannot write the cache ${displayPath(resolve(places.cache))} (${
+        `cannot use the cache ${displayPath(resolve(places.cache))} (${
           displayPath(os.path)
         }: ${os.reason}): use another with --cache DIR or AIRGAP_CACHE=DIR`,
       );

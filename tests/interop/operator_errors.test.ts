@@ -195,7 +195,7 @@ Deno.test({
           assertEquals(out.code, 2, out.stderr);
           assertStringIncludes(
             out.stderr,
-            `error: cannot write the cache ${cache} (${join(cache, "index.json.lock")}: `,
+            `error: cannot use the cache ${cache} (${join(cache, "index.json.lock")}: `,
           );
           assertStringIncludes(out.stderr, "use another with --cache DIR or AIRGAP_CACHE=DIR");
         } finally {
