@@ -122,7 +122,13 @@ export async function readLocalChart(path: string): Promise<LocalChart> {
   if (!info) throw new AirgapError(`${shown(path)} does not exist`);
   if (info.isDirectory) {
     const { name, version } = await identityOfDirectory(path);
-    const bytes = await packChartDirectory(path, name);
+    let bytes: Uint8Array;
+    try {
+      bytes = await packChartDirectory(path, name);
+    } catch (e) {
+      if (e instanceof AirgapError) throw e;
+      throw new AirgapError(`cannot read chart directory ${shown(path)}: ${errorMessage(e)}`);
+    }
     return { name, version, path, bytes, digest: digestOf(bytes) };
   }
   if (info.size > MAX_LOCAL_CHART) throw new AirgapError(`${shown(path)} is larger than 100 MiB`);
