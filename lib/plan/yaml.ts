@@ -154,6 +154,8 @@ export function checkYaml<T extends z.ZodType>(text: string, file: string, schem
   const issues = result.error.issues.flatMap((issue) => unfold(issue));
   // An unknown key that is a typo of a missing one: the "required" line for that key says the same, less well.
   const suggested = new Set<string>();
+  // …and a rule of the object's own ("repo or path required") is moot once its typo is pointed out.
+  const suggestedIn = new Set<string>();
   const problems: string[] = [];
   for (const issue of issues) {
     if (issue.code !== "unrecognized_keys") continue;
@@ -161,7 +163,10 @@ export function checkYaml<T extends z.ZodType>(text: string, file: string, schem
     for (const key of issue.keys) {
       const hint = didYouMean(key, allowed(issue.path));
       const match = hint.match(/"(.*)"/)?.[1];
-      if (match) suggested.add(JSON.stringify([...issue.path, match]));
+      if (match) {
+        suggested.add(JSON.stringify([...issue.path, match]));
+        suggestedIn.add(JSON.stringify(issue.path));
+      }
       const where = describePath([...issue.path, key]);
       problems.push(`${at(offsetOf(doc, issue.path, key))}: ${where}: unknown key "${key}"${hint}`);
     }
@@ -170,6 +175,8 @@ export function checkYaml<T extends z.ZodType>(text: string, file: string, schem
     if (issue.code === "unrecognized_keys") continue;
     const missing = /received undefined$/.test(issue.message);
     if (missing && suggested.has(JSON.stringify(issue.path))) continue;
+    const rule = issue.code === "custom" && /^required/.test(issue.message);
+    if (rule && suggestedIn.has(JSON.stringify(issue.path.slice(0, -1)))) continue;
     const where = describePath(issue.path);
     problems.push(
       `${at(offsetOf(doc, issue.path))}: ${where ? `${where}: ` : ""}${

@@ -124,3 +124,10 @@ Deno.test("did you mean: a typo beside a missing required key in images[0] and w
   assertStringIncludes(problems.join("\n"), 'images[0].rf: unknown key "rf" (did you mean "ref"?)');
   assertStringIncludes(problems.join("\n"), 'windows.lists[0].pat: unknown key "pat" (did you mean "path"?)');
 });
+
+Deno.test("did you mean: `pth:` in a chart entry is one line, not also 'repo: required'", () => {
+  const { problems } = checkYaml("charts:\n  - pth: ./charts/app.tgz\n", "airgap.yaml", ConfigSchema);
+  assertEquals(problems, ['airgap.yaml:2:5: charts[0].pth: unknown key "pth" (did you mean "path"?)']);
+  const plain = checkYaml("charts:\n  - name: app\n", "airgap.yaml", ConfigSchema).problems;
+  assertStringIncludes(plain.join("\n"), "charts[0].repo: required (or path: a chart .tgz or directory)");
+});
