@@ -134,11 +134,18 @@ export const RancherSchema = z.strictObject({
 
 /** A Helm chart: its images are carried, and the chart itself travels in the archive. */
 export const ChartSchema = z.strictObject({
-  name: z.string().min(1).describe("Chart name in the repository"),
-  repo: z.string().min(1).describe(
-    "An HTTP(S) chart repository (with index.yaml), a local directory with one (relative to this file), or oci://host/path",
+  name: z.string().min(1).optional().describe(
+    "Chart name in the repository (with path: optional, checked against its Chart.yaml)",
   ),
-  version: z.string().min(1).describe("Exact chart version"),
+  repo: z.string().min(1).optional().describe(
+    "An HTTP(S) chart repository (with index.yaml), a local directory (relative to this file) with an index.yaml or with the charts themselves (.tgz files or chart directories), or oci://host/path",
+  ),
+  path: z.string().min(1).optional().describe(
+    "Instead of repo: a chart .tgz or a chart directory, relative to this file (name and version from its Chart.yaml)",
+  ),
+  version: z.string().min(1).optional().describe(
+    "Exact chart version (with path: optional, checked against its Chart.yaml)",
+  ),
   values: z.record(z.string(), z.unknown()).optional().describe(
     "Values, as in a values file (applied after valuesFiles)",
   ),
@@ -156,6 +163,18 @@ export const ChartSchema = z.strictObject({
   releaseName: z.string().min(1).optional().describe(".Release.Name (default release-name, as helm template)"),
   namespace: z.string().min(1).optional().describe(".Release.Namespace (default: default)"),
   kubeVersion: z.string().min(1).optional().describe(".Capabilities.KubeVersion, e.g. v1.27.6"),
+}).superRefine((chart, ctx) => {
+  // Either a repository (which needs the name and version to look up) or a path (whose Chart.yaml names them).
+  if (chart.repo !== undefined && chart.path !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["path"], message: "give repo or path, not both" });
+  } else if (chart.path === undefined) {
+    if (chart.repo === undefined) {
+      ctx.addIssue({ code: "custom", path: ["repo"], message: "required (or path: a chart .tgz or directory)" });
+    }
+    for (const key of ["name", "version"] as const) {
+      if (chart[key] === undefined) ctx.addIssue({ code: "custom", path: [key], message: "required with repo" });
+    }
+  }
 });
 
 /** A file that travels as an OCI artifact (the Helm CLI, scripts, ISOs…): downloaded or read, verified, carried by digest. */

@@ -14,7 +14,7 @@ import { defaultCacheDir } from "../store/cache.ts";
 import type { Reporter } from "../report/progress.ts";
 import { network, out, reporterFor } from "./context.ts";
 import { collect, debugOption, TIMEOUT_HELP } from "./options.ts";
-import { cacheDir, declaration, previousLockOf } from "./resolve.ts";
+import { cacheDir, declaration, namingPathOptions, previousLockOf } from "./resolve.ts";
 
 /** The options of `airgap images`. */
 export interface ImagesCliOptions {
@@ -147,7 +147,7 @@ async function declaredImages(options: ImagesCliOptions, reporter: Reporter): Pr
     locked: options.locked,
     reporter,
     network: network(options, reporter),
-  })).images;
+  }).catch(namingPathOptions({ cache: cacheDir(options, decl) }))).images;
 }
 
 /** The list as text: one entry per line; with `why`, each origin indented below its entry. */

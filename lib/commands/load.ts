@@ -20,6 +20,7 @@ import { failedListPath, writeFailedList } from "../report/failures.ts";
 import { exists } from "../fsutil.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
 import { addWindowsOptions, collect, type TargetOptions, TIMEOUT_HELP, type WindowsOptions } from "./options.ts";
+import { positiveInteger } from "./options.ts";
 import { defaultArchive, firstPart, type Target, targetName, targetOf, targetText } from "./resolve.ts";
 
 /** The options of `airgap load`. */
@@ -55,7 +56,7 @@ export function registerLoad(cli: Command): void {
     .option("--prefix <path>", "path prefix in the target registry, e.g. a Harbor project")
     .option("--insecure", "allow plain HTTP to the target registry")
     .option("--ca-file <file>", "CA certificate(s) to trust for the target registry")
-    .option("--concurrency <n>", "concurrent uploads", (v) => parseInt(v, 10))
+    .option("--concurrency <n>", "concurrent uploads", positiveInteger)
     .option("--keep-going", "load every image that can be loaded; list the others in NAME.failed.txt (exit code 3)")
     .option("--json", "print NDJSON events on stdout (airgap schema --of events)")
     .option("--timeout <duration>", TIMEOUT_HELP)

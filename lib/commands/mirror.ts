@@ -18,6 +18,7 @@ import {
   addWindowsOptions,
   collect,
   type DeclarationOptions,
+  positiveInteger,
   type TargetOptions,
 } from "./options.ts";
 import {
@@ -25,6 +26,8 @@ import {
   cacheDir,
   declaration,
   lockToWrite,
+  namingPathOptions,
+  preflightLock,
   previousLockOf,
   type Target,
   targetName,
@@ -66,7 +69,7 @@ export function registerMirror(cli: Command): void {
       "refuse images without a cosign signature verifying with this PEM key (repeatable)",
       collect,
     )
-    .option("--concurrency <n>", "concurrent transfers per registry", (v) => parseInt(v, 10))
+    .option("--concurrency <n>", "concurrent transfers per registry", positiveInteger)
     .option(
       "--keep-going",
       "mirror every image that can be mirrored; list the others in NAME.mirror-failed.txt (exit code 3)",
@@ -84,6 +87,7 @@ async function mirror(options: MirrorCliOptions): Promise<void> {
   const started = performance.now();
   const failedList = failedListPath(lockPath ?? resolve("airgap.lock"), "mirror-failed");
   const lock = lockToWrite(decl, options.lock, lockPath);
+  await preflightLock(lock);
   const result = await mirrorCommand({
     declaration: { ...decl, registries: target.registries },
     registry: target.registry,
@@ -101,7 +105,7 @@ async function mirror(options: MirrorCliOptions): Promise<void> {
     artifacts: artifactFlags(options),
     keepGoing: options.keepGoing ?? decl.keepGoing,
     failedList,
-  });
+  }).catch(namingPathOptions({ lock }));
   reportLeftOut(result.failed, failedList, reporter, decl.configPath, options.quiet);
   const elapsed = performance.now() - started;
   if (run.events) {

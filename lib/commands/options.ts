@@ -5,10 +5,19 @@
  * decided in ./resolve.ts.
  * @module
  */
-import { type Command, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { displayPath } from "../plan/declaration.ts";
 import { defaultCacheDir } from "../store/cache.ts";
 import { FOREIGN_LAYER_POLICIES } from "../oci/foreign.ts";
+
+/** A count such as `--concurrency 8`: a whole number from 1 (commander names the flag when it is not). */
+export function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new InvalidArgumentError("expected a whole number, 1 or more.");
+  }
+  return n;
+}
 
 /** A repeatable option's values, in order. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];

@@ -16,7 +16,8 @@ import { failedListPath } from "../report/failures.ts";
 import { formatBytes, formatTable, shortDigest, shortId, tableWidth, wrapLine } from "../format.ts";
 import { network, out, reporterFor, reportLeftOut } from "./context.ts";
 import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
-import { artifactFlags, cacheDir, declaration, lockToWrite, previousLockOf } from "./resolve.ts";
+import { artifactFlags, declaration, lockToWrite, previousLockOf } from "./resolve.ts";
+import { namingPathOptions, preflightLock, writableCacheDir } from "./resolve.ts";
 
 /** The options of `airgap plan`. */
 export interface PlanCliOptions extends DeclarationOptions {
@@ -59,9 +60,12 @@ async function plan(options: PlanCliOptions): Promise<void> {
   const { lockPath, previousLock } = await previousLockOf(options, decl);
   const failedList = failedListPath(lockPath ?? resolve("airgap.lock"));
   const reporter = reporterFor(options);
+  const writing = options.writeLock ? lockToWrite(decl, options.lock, lockPath) : undefined;
+  await preflightLock(writing);
+  const cache = await writableCacheDir(options, decl);
   const result = await planCommand({
     declaration: decl,
-    cacheDir: cacheDir(options, decl),
+    cacheDir: cache,
     previousLock,
     locked: options.locked,
     base,
@@ -70,16 +74,15 @@ async function plan(options: PlanCliOptions): Promise<void> {
     failedList,
     network: network(options, reporter),
     artifacts: artifactFlags(options),
-  });
+  }).catch(namingPathOptions({ cache }));
   reportLeftOut(result.failed, failedList, reporter, decl.configPath, options.quiet);
   if (options.json) out(JSON.stringify(planJson(result), null, 2));
   else {
     if (result.sources.summaries.length > 0) out(formatSources(result.sources, tableWidth()) + "\n");
     out(formatPlan(result.plan, tableWidth()));
   }
-  const writing = lockToWrite(decl, options.lock, lockPath);
-  if (writing && options.writeLock) {
-    await writeLock(writing, result.lock);
+  if (writing) {
+    await writeLock(writing, result.lock).catch(namingPathOptions({ lock: writing }));
     if (!options.json) out(`wrote ${displayPath(writing)}`);
   }
 }

@@ -4,13 +4,14 @@
  * reads and writes, the archive save writes and load reads when none is
  * named, the target registry with `--insecure`/`--ca-file` merged into its
  * settings. They are pure or only look at files, so unit tests call them
- * without a subprocess.
+ * without a subprocess. The lock and the cache are also tried for writing
+ * here (a file made and removed), before a command starts its long work.
  * @module
  */
-import { resolve } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "../plan/declaration.ts";
 import { readImageList } from "../sources/list.ts";
-import { usageError } from "../errors.ts";
+import { errorMessage, usageError } from "../errors.ts";
 import { checkDeclaration, CheckError, checkListDeclaration } from "../plan/check.ts";
 import { readLock } from "../plan/lock.ts";
 import type { Lock } from "../../schemas/lock.ts";
@@ -26,6 +27,116 @@ export const artifactFlags = (o: { withSignatures?: boolean; verifyKey?: string[
   withSignatures: o.withSignatures,
   verifyKeys: o.verifyKey?.map((p) => resolve(p)),
 });
+
+/**
+ * Whether a new file can be made in `dir` — found out before any work, so
+ * that a lock or a cache that cannot be written stops the command before the
+ * archive is written, not after. Nothing is created: the test file goes into
+ * the nearest directory that exists (the one the missing ones would be made
+ * in) and is removed. Returns the reason, or undefined when it can.
+ */
+export async function unwritableReason(dir: string): Promise<string | undefined> {
+  let at = resolve(dir);
+  for (;;) {
+    try {
+      const info = await Deno.stat(at);
+      if (!info.isDirectory) return `${displayPath(at)} is not a directory`;
+      break;
+    } catch (e) {
+      const missing = e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory;
+      if (!missing || dirname(at) === at) return `${displayPath(at)}: ${osReason(e)}`;
+      at = dirname(at);
+    }
+  }
+  const probe = join(at, `.airgap-write-test.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}`);
+  try {
+    (await Deno.open(probe, { write: true, createNew: true })).close();
+  } catch (e) {
+    return `${displayPath(at)}: ${osReason(e)}`;
+  }
+  await Deno.remove(probe).catch(() => {});
+  return undefined;
+}
+
+/** The system's reason without the probe's name: `Permission denied (os error 13)`. */
+function osReason(e: unknown): string {
+  return errorMessage(e).replace(/: (open|stat|mkdir) '.*'$/, "").replace(/ \(os error \d+\)$/, "");
+}
+
+/** The lock a command will write can be written (see {@link unwritableReason}); the error names `--lock`. */
+export async function preflightLock(lockPath: string | undefined): Promise<void> {
+  if (!lockPath) return;
+  const reason = await unwritableReason(dirname(lockPath));
+  if (reason) {
+    throw usageError(`cannot write the lock ${displayPath(lockPath)} (${reason}): give another place with --lock FILE`);
+  }
+}
+
+/**
+ * The cache directory (as {@link cacheDir}), checked writable first; the
+ * error names the option that chose it and the ones that change it.
+ */
+export async function writableCacheDir(options: { cache?: string }, decl?: Declaration): Promise<string> {
+  const dir = resolve(cacheDir(options, decl));
+  const reason = await unwritableReason(dir);
+  if (!reason) return dir;
+  const from = options.cache
+    ? "--cache"
+    : decl?.cache
+    ? `cache: in ${displayPath(decl.configPath ?? "airgap.yaml")}`
+    : Deno.env.get("AIRGAP_CACHE")
+    ? "AIRGAP_CACHE"
+    : "the default";
+  throw usageError(
+    `cannot write the cache ${
+      displayPath(dir)
+    } (${reason}; chosen by ${from}): use another with --cache DIR or AIRGAP_CACHE=DIR`,
+  );
+}
+
+/** The first operating-system error about a path in an error's cause chain, and that path. */
+function osPathError(e: unknown): { reason: string; path: string } | undefined {
+  for (let cur = e, depth = 0; cur instanceof Error && depth < 8; cur = cur.cause, depth++) {
+    const os = cur instanceof Deno.errors.PermissionDenied || cur instanceof Deno.errors.NotADirectory ||
+      /\(os error (1|13|20|30)\)/.test(cur.message);
+    const path = cur.message.match(/: [a-z]+ '([^']+)'(?: -> '[^']+')?$/)?.[1];
+    if (os && path) return { reason: osReason(cur), path: resolve(path) };
+  }
+  return undefined;
+}
+
+/**
+ * For a command's work, `.catch(namingPathOptions({cache, lock}))`: a
+ * permission or path error met under the cache or at the lock after the
+ * preflight (a file in the cache owned by someone else, a lock directory
+ * changed meanwhile) is rethrown naming the option that changes it; any other
+ * error as it is.
+ */
+export function namingPathOptions(places: { cache?: string; lock?: string }): (e: unknown) => never {
+  return (e) => {
+    const os = osPathError(e);
+    if (!os) throw e;
+    const inside = (dir: string) => {
+      const rel = relative(resolve(dir), os.path);
+      return !rel.startsWith("..") && !isAbsolute(rel);
+    };
+    if (places.cache && inside(places.cache)) {
+      throw usageError(
+        `cannot use the cache ${displayPath(resolve(places.cache))} (${
+          displayPath(os.path)
+        }: ${os.reason}): use another with --cache DIR or AIRGAP_CACHE=DIR`,
+      );
+    }
+    if (places.lock && dirname(os.path) === dirname(resolve(places.lock))) {
+      throw usageError(
+        `cannot write the lock ${displayPath(places.lock)} (${
+          displayPath(os.path)
+        }: ${os.reason}): give another place with --lock FILE`,
+      );
+    }
+    throw e;
+  };
+}
 
 /** The cache directory: `--cache`, the declaration's `cache:`, or the default. */
 export function cacheDir(options: { cache?: string }, decl?: Declaration): string {
@@ -98,7 +209,14 @@ export async function previousLockOf(
   decl: Pick<Declaration, "lockPath">,
 ): Promise<{ lockPath?: string; previousLock?: Lock }> {
   const lockPath = lockPathOf(options, decl);
-  const previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
+  let previousLock: Lock | undefined;
+  try {
+    previousLock = lockPath ? await readLock(lockPath, displayPath(lockPath)) : undefined;
+  } catch (e) {
+    // A lock that cannot be read for its path (a part of it a file): say so as for writing it, naming --lock.
+    await preflightLock(lockPath);
+    throw e;
+  }
   if (options.locked && !previousLock) throw usageError("--locked needs an existing lock file");
   return { lockPath, previousLock };
 }
@@ -109,8 +227,16 @@ export async function previousLockOf(
  * declaration file) rancher-images.tar, the name the Rancher scripts use.
  */
 export function defaultArchive(decl?: Pick<Declaration, "configPath" | "output">): string {
-  return decl?.configPath ? decl.output ?? "airgap-images.tar" : "rancher-images.tar";
+  return decl?.configPath ? decl.output ?? DECLARATION_ARCHIVE : LIST_ARCHIVE;
 }
+
+/** The archive of a declaration without `output:`. */
+export const DECLARATION_ARCHIVE = "airgap-images.tar";
+/** The archive of image lists (`-l`, or ./rancher-images.txt without an airgap.yaml). */
+export const LIST_ARCHIVE = "rancher-images.tar";
+/** How `--help` states {@link defaultArchive}'s rule. */
+export const DEFAULT_ARCHIVE_HELP =
+  `default: airgap.yaml's output:, else ${DECLARATION_ARCHIVE}; ${LIST_ARCHIVE} from an image list`;
 
 /** Several archive arguments must be the parts of one split archive: take the first. */
 export function firstPart(paths: string[]): string {

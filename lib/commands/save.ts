@@ -19,7 +19,9 @@ import { writeSums } from "../store/checksums.ts";
 import { registryNaming } from "../cluster/names.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
 import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
-import { artifactFlags, cacheDir, declaration, defaultArchive, lockToWrite, previousLockOf } from "./resolve.ts";
+import { positiveInteger } from "./options.ts";
+import { artifactFlags, declaration, defaultArchive, lockToWrite, previousLockOf } from "./resolve.ts";
+import { DEFAULT_ARCHIVE_HELP, namingPathOptions, preflightLock, writableCacheDir } from "./resolve.ts";
 import { checkOutputDirectory } from "../store/volumes.ts";
 
 /** The options of `airgap save`. */
@@ -45,7 +47,7 @@ export function registerSave(cli: Command): void {
     cli.command("save")
       .description("fetch the declared images into the cache and write an archive"),
   ))
-    .option("-o, --output <file>", "archive to write (default: airgap-images.tar)")
+    .option("-o, --output <file>", `archive to write (${DEFAULT_ARCHIVE_HELP})`)
     .option("-l, --image-list <file>", "seed-compatible: save the images of this list (rancher-images.txt)")
     .option("-i, --images <file>", "seed-compatible name of the archive (like -o)")
     .option("-s, --source-registry <host>", "pull from this registry (mirror) instead of the ones the entries name")
@@ -54,7 +56,7 @@ export function registerSave(cli: Command): void {
     .option("--since <old>", "write a delta: leave out blobs OLD (an airgap.lock or archive) already references")
     .option("--split <size>", "split the archive into parts of SIZE (e.g. 4GiB for FAT32, 4.7GB for a DVD)")
     .option("--checksum", "write NAME.SHA256SUMS for the archive (always written when split)")
-    .option("--concurrency <n>", "concurrent downloads per registry", (v) => parseInt(v, 10))
+    .option("--concurrency <n>", "concurrent downloads per registry", positiveInteger)
     .option("--keep-going", "save every image that can be saved; list the others in NAME.failed.txt (exit code 3)")
     .option("--json", "print NDJSON events on stdout (airgap schema --of events)")
     .option("--with-signatures", "carry cosign signatures, attestations, SBOMs and OCI referrers with the images")
@@ -117,10 +119,12 @@ async function save(options: SaveCliOptions): Promise<void> {
   if (warning) reporter.warn(warning);
   const started = performance.now();
   const lock = lockToWrite(decl, options.lock, lockPath);
+  await preflightLock(lock);
+  const cache = await writableCacheDir(options, decl);
   const result = await saveCommand({
     declaration: decl,
     output,
-    cacheDir: cacheDir(options, decl),
+    cacheDir: cache,
     previousLock,
     locked: options.locked,
     lockPath: lock,
@@ -133,7 +137,7 @@ async function save(options: SaveCliOptions): Promise<void> {
     network: network(options, reporter),
     artifacts: artifactFlags(options),
     registryName: options.registryName ? registryNaming(options.registryName) : undefined,
-  });
+  }).catch(namingPathOptions({ cache, lock }));
   reportLeftOut(result.failed, failedListPath(output), reporter, decl.configPath, options.quiet);
   const sums = result.archive.parts.length > 1 || options.checksum
     ? await writeSums(output, result.archive.parts)

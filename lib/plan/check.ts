@@ -31,13 +31,29 @@ import { byPosition, checkYaml } from "./yaml.ts";
 /** A chart version as Helm accepts it: SemVer, optionally with a `v` (no ranges: versions are exact). */
 const CHART_VERSION = /^v?\d+(\.\d+){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
 
-/** A declaration with problems: each is one line, the message counts them. */
+/**
+ * A declaration with problems: each is one line, the message counts them —
+ * and says which are on the command line (`--platform: …`), so a mistyped
+ * flag is not blamed on airgap.yaml.
+ */
 export class CheckError extends AirgapError {
   constructor(readonly problems: string[], what: string) {
-    super(`${problems.length} problem${problems.length === 1 ? "" : "s"} in ${what}; nothing was done`, {}, {
-      exitCode: 2,
-    });
+    super(checkSummary(problems, what), {}, { exitCode: 2 });
   }
+}
+
+/** `N problems in FILE`, `1 problem on the command line (--platform)`, or both, then `; nothing was done`. */
+export function checkSummary(problems: string[], what: string): string {
+  const count = (n: number) => `${n} problem${n === 1 ? "" : "s"}`;
+  const flags = problems.map((p) => p.match(/^(--[a-z][a-z-]*)[: ]/)?.[1]).filter((f): f is string => !!f);
+  const inFile = problems.length - flags.length;
+  const named = [...new Set(flags)].join(", ");
+  const text = flags.length === 0
+    ? `${count(inFile)} in ${what}`
+    : inFile === 0
+    ? `${count(flags.length)} on the command line (${named})`
+    : `${count(problems.length)}: ${inFile} in ${what}, ${flags.length} on the command line (${named})`;
+  return `${text}; nothing was done`;
 }
 
 /** Where a path inside the declaration is written (`airgap.yaml:12:3`). */
@@ -126,6 +142,7 @@ async function checkPlatformsAndImages(checks: Checks): Promise<void> {
     });
   }
   if (overrides.platforms?.length) await attempt(checks, () => platforms(overrides.platforms!, "--platform"));
+  if (overrides.sourceRegistry !== undefined) await attempt(checks, () => mirror(overrides.sourceRegistry!));
   for (const [i, item] of (config.images ?? []).entries()) {
     await attempt(
       checks,
@@ -212,6 +229,13 @@ export async function checkListDeclaration(
       problems.push(errorMessage(e));
     }
   }
+  if (overrides.sourceRegistry !== undefined) {
+    try {
+      mirror(overrides.sourceRegistry);
+    } catch (e) {
+      problems.push(errorMessage(e));
+    }
+  }
   if (overrides.windowsVersions?.length) {
     try {
       windowsSelector(overrides.windowsVersions, "--windows-versions");
@@ -250,6 +274,15 @@ function platforms(values: string[], where: string) {
   }
 }
 
+/** `--source-registry` is a registry (and path) every entry can be put under. */
+function mirror(value: string) {
+  try {
+    sourceReference("library/image:tag", value);
+  } catch (e) {
+    throw new AirgapError(`--source-registry: "${value}" is not a registry host[:port][/path]: ${errorMessage(e)}`);
+  }
+}
+
 function reference(entry: string, sourceRegistry: string | undefined, where: string) {
   try {
     sourceReference(entry.trim(), sourceRegistry);
@@ -283,7 +316,7 @@ async function sourceProblems(
   const parts: { config: Config; locate: (p: readonly PropertyKey[]) => string }[] = [];
   if (config.rancher) parts.push({ config: { rancher: config.rancher, windows: config.windows }, locate });
   for (const [i, chart] of (config.charts ?? []).entries()) {
-    if (!CHART_VERSION.test(chart.version)) {
+    if (chart.version !== undefined && !CHART_VERSION.test(chart.version)) {
       problems.push(
         `${locate(["charts", i, "version"])}: charts[${i}].version: "${
           echo(String(chart.version))

@@ -146,7 +146,7 @@ export function needsCredentials(config: Config, use: RegistryUse | undefined): 
   }
   for (const chart of config.charts ?? []) {
     mirror(chart.sourceRegistry);
-    if (chart.repo.startsWith("oci://")) mirror(chart.repo.slice("oci://".length));
+    if (chart.repo?.startsWith("oci://")) mirror(chart.repo.slice("oci://".length));
   }
   for (const item of [...(config.images ?? []), ...(config.windows?.images ?? [])]) {
     try {

@@ -61,29 +61,21 @@ export function allowedKeys(schema: AnySchema, path: readonly PropertyKey[]): st
   return keysOf(schema, path);
 }
 
-function flattenIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; message: string; key?: string } {
+/**
+ * An issue with its union unfolded: of the alternatives, the branch whose
+ * shape matched (an object with bad or unknown fields), not "none of the
+ * alternatives" — every issue of that branch, so an unknown key in it gets
+ * its "did you mean" like anywhere else.
+ */
+function unfold(issue: z.core.$ZodIssue, prefix: readonly PropertyKey[] = []): z.core.$ZodIssue[] {
+  const path = [...prefix, ...issue.path];
   if (issue.code === "invalid_union") {
-    // Report the branch whose shape matched (an object with a bad field),
-    // not "none of the alternatives".
     const branch = issue.errors.find((errors) =>
       errors.length > 0 && !(errors[0].code === "invalid_type" && errors[0].path.length === 0)
     );
-    if (branch) {
-      const inner = flattenIssue(branch[0]);
-      return { ...inner, path: [...issue.path, ...inner.path] };
-    }
+    if (branch) return branch.flatMap((inner) => unfold(inner, path));
   }
-  if (issue.code === "unrecognized_keys") {
-    const key = issue.keys[0];
-    return {
-      path: issue.path,
-      key,
-      message: `unknown key "${key}"${
-        issue.keys.length > 1 ? ` (and ${issue.keys.slice(1).map((k) => `"${k}"`).join(", ")})` : ""
-      }`,
-    };
-  }
-  return { path: issue.path, message: issue.message };
+  return [{ ...issue, path } as z.core.$ZodIssue];
 }
 
 /** A validated document and a way to point at its parts. */
@@ -181,29 +173,46 @@ export function checkYaml<T extends z.ZodType>(text: string, file: string, schem
   if (plain.problem !== undefined) return { locate, problems: [plain.problem] };
   const result = schema.safeParse(plain.value);
   if (result.success) return { value: result.data, locate, problems: [] };
-  const issues = result.error.issues;
-  const problems = issues.slice(0, MAX_PROBLEMS).flatMap((raw) => {
-    if (raw.code === "unrecognized_keys") {
-      // One line per unknown key, each at its own position, with the closest allowed key.
-      const allowed = allowedKeys(schema as unknown as AnySchema, raw.path);
-      return raw.keys.map((key) => {
-        const where = describePath([...raw.path, key]);
-        return `${at(offsetOf(doc, raw.path, key))}: ${echo(where)}: unknown key "${echo(key)}"${
-          didYouMean(key, allowed)
-        }`;
-      });
+  const allowed = (path: readonly PropertyKey[]) => allowedKeys(schema as unknown as AnySchema, path);
+  const issues = result.error.issues.slice(0, MAX_PROBLEMS).flatMap((issue) => unfold(issue));
+  // An unknown key that is a typo of a missing one: the "required" line for that key says the same, less well.
+  const suggested = new Set<string>();
+  // …and a rule of the object's own ("repo or path required") is moot once its typo is pointed out.
+  const suggestedIn = new Set<string>();
+  const problems: string[] = [];
+  for (const issue of issues) {
+    if (issue.code !== "unrecognized_keys") continue;
+    // One line per unknown key, each at its own position, with the closest allowed key.
+    for (const key of issue.keys) {
+      const hint = didYouMean(key, allowed(issue.path));
+      const match = hint.match(/"(.*)"/)?.[1];
+      if (match) {
+        suggested.add(JSON.stringify([...issue.path, match]));
+        suggestedIn.add(JSON.stringify(issue.path));
+      }
+      const where = describePath([...issue.path, key]);
+      problems.push(`${at(offsetOf(doc, issue.path, key))}: ${echo(where)}: unknown key "${echo(key)}"${hint}`);
     }
-    const issue = flattenIssue(raw);
-    const where = describePath(issue.key ? [...issue.path, issue.key] : issue.path);
-    const hint = issue.key ? didYouMean(issue.key, allowedKeys(schema as unknown as AnySchema, issue.path)) : "";
-    const message = /received undefined$/.test(issue.message) ? "required, but missing" : issue.message;
-    return [`${at(offsetOf(doc, issue.path, issue.key))}: ${where ? `${echo(where)}: ` : ""}${echo(message)}${hint}`];
-  });
-  if (issues.length > MAX_PROBLEMS) {
-    // So many problems that this is not the declaration it should be: say so, and check no further.
-    return { locate, problems: [...byPosition(problems), `${file}: ${issues.length - MAX_PROBLEMS} more problems`] };
   }
-  return { locate, problems: byPosition(problems), rest: validRest(plainValue(doc, at).value, schema) };
+  for (const issue of issues) {
+    if (issue.code === "unrecognized_keys") continue;
+    const missing = /received undefined$/.test(issue.message);
+    if (missing && suggested.has(JSON.stringify(issue.path))) continue;
+    const rule = issue.code === "custom" && /^required/.test(issue.message);
+    if (rule && suggestedIn.has(JSON.stringify(issue.path.slice(0, -1)))) continue;
+    const where = describePath(issue.path);
+    problems.push(
+      `${at(offsetOf(doc, issue.path))}: ${where ? `${echo(where)}: ` : ""}${
+        missing ? "required, but missing" : echo(issue.message)
+      }`,
+    );
+  }
+  if (result.error.issues.length > MAX_PROBLEMS) {
+    // So many problems that this is not the declaration it should be: say so, and check no further.
+    const more = result.error.issues.length - MAX_PROBLEMS;
+    return { locate, problems: [...byPosition(problems), `${file}: ${more} more problems`] };
+  }
+  return { locate, problems: byPosition(problems), rest: validRest(plain.value, schema) };
 }
 
 /**

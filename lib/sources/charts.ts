@@ -3,8 +3,10 @@
  * (`index.yaml`; the `.tgz` verified against the entry's `digest`; relative
  * `urls` resolved against the repository) or an OCI registry
  * (`oci://host/path`, the chart layer of `host/path/<name>:<version>`).
- * Charts are kept in the cache by digest and pinned in the lock; a chart
- * whose digest is known and cached is not downloaded again.
+ * A chart on disk (`path:`, or a directory repository without an index) is
+ * read from there (see local_charts.ts). Charts are kept in the cache by
+ * digest and pinned in the lock; a chart whose digest is known and cached is
+ * not downloaded again.
  * @module
  */
 import { resolve as resolvePath } from "node:path";
@@ -20,6 +22,7 @@ import type { RegistryStore } from "../store/registry/store.ts";
 import { readAll } from "../store/types.ts";
 import { registryPool } from "../store/registry/pool.ts";
 import { displayUrl, download, parseSourceUrl } from "./http.ts";
+import { readLocalChart } from "./local_charts.ts";
 
 /** Charts larger than this are refused (Helm's own limit on a chart archive). */
 export const MAX_CHART_SIZE = 100 * 1024 * 1024;
@@ -33,6 +36,8 @@ export interface ChartSpec {
   repo: string;
   /** The exact version. */
   version: string;
+  /** A chart read from disk (a `.tgz` or chart directory): no index, no download. */
+  local?: { path: string };
 }
 
 /** A fetched chart. */
@@ -51,6 +56,8 @@ export interface FetchedChart {
   bytes: Uint8Array;
   /** It came from the cache (no download). */
   cached: boolean;
+  /** It was read from a local file or directory. */
+  fromDisk?: boolean;
 }
 
 /** Options of {@link fetchChart}. */
@@ -98,7 +105,11 @@ export async function fetchChart(spec: ChartSpec, options: ChartFetchOptions = {
     const bytes = await readCached(options.cache, pinned.digest);
     return { ...spec, url: pinned.url, digest: pinned.digest, size: bytes.byteLength, bytes, cached: true };
   }
-  const fetched = fromOci ? await fetchFromOci(spec, url!, options) : await fetchFromIndex(spec, options);
+  const fetched = spec.local
+    ? await fetchFromDisk(spec, spec.local.path)
+    : fromOci
+    ? await fetchFromOci(spec, url!, options)
+    : await fetchFromIndex(spec, options);
   if (options.locked && fetched.digest !== pinned?.digest) {
     throw new AirgapError(
       `${label(spec)} from ${fetched.url} is ${fetched.digest}, but airgap.lock pins ${pinned?.digest}`,
@@ -112,6 +123,27 @@ export async function fetchChart(spec: ChartSpec, options: ChartFetchOptions = {
     );
   }
   return fetched;
+}
+
+/** A chart on disk, read again as `check` read it: the digest is that of what is read now. */
+async function fetchFromDisk(spec: ChartSpec, path: string): Promise<FetchedChart> {
+  let chart;
+  try {
+    chart = await readLocalChart(path);
+  } catch (e) {
+    throw chartError(spec, errorMessage(e));
+  }
+  if (chart.name !== spec.name) throw chartError(spec, `${path} now holds chart ${chart.name}@${chart.version}`);
+  return {
+    name: chart.name,
+    version: chart.version,
+    url: pathToFileURL(path).href,
+    digest: chart.digest,
+    size: chart.bytes.byteLength,
+    bytes: chart.bytes,
+    cached: false,
+    fromDisk: true,
+  };
 }
 
 async function readCached(cache: CacheStore, digest: string): Promise<Uint8Array> {

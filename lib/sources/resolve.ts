@@ -195,7 +195,9 @@ async function chartRequests(
       locked,
       images: requests.length,
       status: statusOf(locked, ctx.previousLock),
-      verified: fetched.url.startsWith("oci://")
+      verified: fetched.fromDisk
+        ? "local file, pinned by digest"
+        : fetched.url.startsWith("oci://")
         ? "registry digest"
         : ctx.locked && fetched.cached
         ? "lock"

@@ -8,12 +8,13 @@
 import { echo } from "../format.ts";
 import { dirname, resolve } from "node:path";
 import { windowsSelector } from "../plan/windows_requests.ts";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Config } from "../../schemas/config.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { parsePlatformSelector, type PlatformSelector } from "../oci/platform.ts";
 import { parseReference } from "../ref.ts";
 import { normaliseRepo } from "./charts.ts";
+import { checkLocalIndex, findInDirectory, hasIndex, type LocalChart, readLocalChart } from "./local_charts.ts";
 import type { GoMap } from "./helm/gotypes.ts";
 import { mergeValues, parseSet, parseValues } from "./helm/values.ts";
 import { readTextLimited } from "../limits.ts";
@@ -65,6 +66,11 @@ export interface ChartSourceSpec {
   release: { releaseName?: string; namespace?: string; kubeVersion?: string };
   /** Where it is declared (`airgap.yaml:12:5`). */
   origin: string;
+  /**
+   * Read from disk (`path:`, or a directory repository without `index.yaml`):
+   * the chart file or directory, and the digest of its `.tgz` when checked.
+   */
+  local?: { path: string; digest: string };
 }
 
 /** A source of image names that must be fetched. */
@@ -107,10 +113,11 @@ export async function declaredSources(config: Config, ctx: DeclaredContext): Pro
   const seen = new Map<string, string>();
   for (const [i, chart] of (config.charts ?? []).entries()) {
     const at = (...path: PropertyKey[]) => ctx.locate(["charts", i, ...path]);
-    const key = `${chart.name}@${chart.version}`;
+    const spec = await chartSource(chart, ctx, dir, at);
+    const key = `${spec.name}@${spec.version}`;
     if (seen.has(key)) throw usage(at(), `chart ${key} is declared twice (first at ${seen.get(key)})`);
     seen.set(key, at());
-    out.push(await chartSource(chart, ctx, dir, at));
+    out.push(spec);
   }
   return out;
 }
@@ -156,13 +163,7 @@ async function chartSource(
   dir: string,
   at: (...path: PropertyKey[]) => string,
 ): Promise<ChartSourceSpec> {
-  const repo = normaliseRepo(chart.repo, dir);
-  if (!/^(https?|file|oci):\/\//.test(repo)) {
-    throw usage(
-      `${at("repo")}: repo`,
-      `"${echo(chart.repo)}": expected an http(s) chart repository, a directory or oci://`,
-    );
-  }
+  const { repo, local, name, version } = await chartOrigin(chart, dir, at);
   let values: GoMap = {};
   for (const [j, file] of (chart.valuesFiles ?? []).entries()) {
     const path = resolve(dir, file);
@@ -193,9 +194,10 @@ async function chartSource(
   });
   return {
     kind: "chart",
-    name: chart.name,
+    name,
     repo,
-    version: chart.version,
+    version,
+    ...(local ? { local } : {}),
     values,
     set: chart.set ?? [],
     extraImages,
@@ -208,4 +210,61 @@ async function chartSource(
     },
     origin: at(),
   };
+}
+
+/**
+ * Where a chart comes from: a repository as written, or a chart read from
+ * disk now — `path:` (a `.tgz` or chart directory) or a directory repository
+ * without `index.yaml` — so a missing local chart is reported at its line,
+ * by `check` as by `plan`.
+ */
+async function chartOrigin(
+  chart: NonNullable<Config["charts"]>[number],
+  dir: string,
+  at: (...path: PropertyKey[]) => string,
+): Promise<{ repo: string; name: string; version: string; local?: { path: string; digest: string } }> {
+  if (chart.path !== undefined) {
+    const path = resolve(dir, chart.path);
+    let found: LocalChart;
+    try {
+      found = await readLocalChart(path);
+    } catch (e) {
+      throw usage(`${at("path")}: path`, errorMessage(e));
+    }
+    for (const key of ["name", "version"] as const) {
+      const declared = chart[key];
+      if (declared !== undefined && declared.replace(/^v/, "") !== found[key].replace(/^v/, "")) {
+        throw usage(`${at(key)}: ${key}`, `"${declared}", but ${chart.path} is ${found.name}@${found.version}`);
+      }
+    }
+    return {
+      repo: pathToFileURL(path).href,
+      name: found.name,
+      version: found.version,
+      local: { path, digest: found.digest },
+    };
+  }
+  const repo = normaliseRepo(chart.repo!, dir);
+  if (!/^(https?|file|oci):\/\//.test(repo)) {
+    throw usage(
+      `${at("repo")}: repo`,
+      `"${echo(chart.repo!)}": expected an http(s) chart repository, a directory or oci://`,
+    );
+  }
+  const name = chart.name!;
+  const version = chart.version!;
+  if (repo.startsWith("file:")) {
+    const path = fileURLToPath(repo);
+    try {
+      if (await hasIndex(path)) {
+        await checkLocalIndex(path, name, version);
+      } else {
+        const found = await findInDirectory(path, name, version);
+        return { repo, name, version, local: { path: found.path, digest: found.digest } };
+      }
+    } catch (e) {
+      throw usage(`${at("repo")}: repo`, errorMessage(e));
+    }
+  }
+  return { repo, name, version };
 }

@@ -61,6 +61,12 @@ Deno.test("airgap.yaml: rancher and charts are checked where they are written", 
     assertStringIncludes(message, "ftp://x");
 
     await Deno.writeTextFile(join(dir, "values.yaml"), "auditLog:\n  level: 1\n  destination: sidecar\n");
+    // A local repository is read when the declaration is (check reads what plan reads): it must list the chart.
+    await Deno.mkdir(join(dir, "charts"));
+    await Deno.writeTextFile(
+      join(dir, "charts", "index.yaml"),
+      "apiVersion: v1\nentries:\n  rancher:\n    - version: 2.7.9\n      urls: [rancher-2.7.9.tgz]\n",
+    );
     await Deno.writeTextFile(
       file,
       `platforms: [linux/amd64]
