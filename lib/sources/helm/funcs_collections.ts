@@ -9,6 +9,7 @@ import {
   deepCopy,
   formatValue,
   type GoMap,
+  isDataMap,
   isEmpty,
   isMap,
   toIndex,
@@ -39,7 +40,7 @@ function same(a: Value, b: Value): boolean {
 function mergeInto(dst: GoMap, src: GoMap, overwrite: boolean): GoMap {
   for (const [key, value] of Object.entries(src)) {
     const current = dst[key];
-    if (isMap(current) && isMap(value)) mergeInto(current, value, overwrite);
+    if (isDataMap(current) && isDataMap(value)) mergeInto(current, value, overwrite);
     else if (!(key in dst) || isEmpty(current) || (overwrite && !isEmpty(value))) dst[key] = deepCopy(value);
   }
   return dst;

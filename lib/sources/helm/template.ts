@@ -12,7 +12,8 @@
  * ```
  * @module
  */
-import { Document, parseAllDocuments, type Scalar, visit } from "yaml";
+import { Document, type Scalar, visit } from "yaml";
+import { goYaml } from "./goyaml.ts";
 import { stringify as stringifyToml } from "smol-toml";
 import { execError, TemplateError } from "./errors.ts";
 import { type ExecEnv, executeNodes, executeTemplate, type TemplateFunction } from "./evaluate.ts";
@@ -21,7 +22,7 @@ import { coreFunctions } from "./funcs_core.ts";
 import { cryptoFunctions } from "./funcs_crypto.ts";
 import { stringFunctions } from "./funcs_strings.ts";
 import { timeFunctions } from "./funcs_time.ts";
-import { toPlain, toStr, type Value } from "./gotypes.ts";
+import { isMap, toPlain, toStr, type Value } from "./gotypes.ts";
 import { parseFile, type TemplateDef } from "./parser.ts";
 
 /** A template file: its Helm name (`chart/templates/x.yaml`) and text. */
@@ -227,32 +228,13 @@ export function toYaml(value: Value): string {
   return foldLongLines(text.replace(/\n$/, ""));
 }
 
-/**
- * libyaml ends a block scalar that runs to the end of unterminated input
- * without a line break; the yaml library adds one. Templates hit this every
- * time: `toYaml` output has no final newline, and `fromYaml` reads it back.
- */
-function unterminatedBlocks(doc: Document.Parsed, source: string): void {
-  if (source.endsWith("\n")) return;
-  visit(doc, {
-    Scalar(_, node) {
-      const block = node.type === "BLOCK_LITERAL" || node.type === "BLOCK_FOLDED";
-      if (block && node.range && node.range[1] >= source.length && typeof node.value === "string") {
-        node.value = node.value.replace(/\n$/, "");
-      }
-    },
-  });
-}
-
+/** Helm's `fromYaml`/`fromYamlArray`: the first document as sigs.k8s.io/yaml reads it, or the error as data. */
 function fromYaml(text: Value, wantArray: boolean): Value {
   try {
-    const source = toStr(text);
-    const docs = parseAllDocuments(source, { version: "1.1" });
-    const first = Array.isArray(docs) ? docs[0] : undefined;
-    if (first?.errors.length) throw first.errors[0];
-    if (first && docs.length === 1) unterminatedBlocks(first, source);
-    const value = first?.toJS() ?? (wantArray ? [] : {});
-    if (wantArray !== Array.isArray(value)) throw new Error(`expected ${wantArray ? "a list" : "a map"}`);
+    const value = goYaml(toStr(text)) ?? (wantArray ? [] : {});
+    if (wantArray !== Array.isArray(value) || (!wantArray && !isMap(value))) {
+      throw new Error(`expected ${wantArray ? "a list" : "a map"}`);
+    }
     return value;
   } catch (e) {
     return wantArray ? [(e as Error).message] : { Error: (e as Error).message };
