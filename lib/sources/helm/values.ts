@@ -4,7 +4,7 @@
  * explicit `null` deletes a default.
  * @module
  */
-import { type DocumentOptions, type ParseOptions, type SchemaOptions, type Tags } from "yaml";
+import type { DocumentOptions, ParseOptions, SchemaOptions, Tags } from "yaml";
 import { AirgapError } from "../../errors.ts";
 import { deepCopy, type GoMap, isMap } from "./gotypes.ts";
 import { goYaml } from "./goyaml.ts";
