@@ -6,7 +6,7 @@
  * | -------------------------- | -------------------------------------- |
  * | invalid value (no data)    | `undefined`                            |
  * | nil interface              | `null`                                 |
- * | int, int64                 | `bigint`                               |
+ * | int, int64                 | `bigint` (named `int` by typeOf)       |
  * | float64 (every YAML number)| `number`                               |
  * | string, bool               | `string`, `boolean`                    |
  * | []interface{}              | array                                  |
@@ -95,7 +95,8 @@ export function kindOf(value: Value): string {
     case "number":
       return "float64";
     case "bigint":
-      return "int64";
+      // Go's int (literals, len, int, atoi) and int64 (add, mul, int64…) are one integer type here; most are ints.
+      return "int";
     case "string":
       return "string";
     case "function":
@@ -105,9 +106,28 @@ export function kindOf(value: Value): string {
   return isMap(value) && !hasMethods(value) ? "map" : "struct";
 }
 
+/** Lists and maps of a narrower Go type than `[]interface {}`/`map[string]interface {}` (`splitList`, `split`). */
+const narrowTypes: WeakMap<object, string> = new WeakMap();
+
+/** Mark a function's result with its Go type (`[]string`, `[]int`, `map[string]string`). */
+export function typed<T extends object>(
+  value: T,
+  goType: "[]string" | "[]int" | "map[string]string" | "[][]interface {}",
+): T {
+  narrowTypes.set(value, goType);
+  return value;
+}
+
+/** The narrower Go type of a list or map, if it has one. */
+export function narrowType(value: Value): string | undefined {
+  return typeof value === "object" && value !== null ? narrowTypes.get(value) : undefined;
+}
+
 /** Go type names, as Sprig's `typeOf` reports them. */
 export function typeOf(value: Value): string {
   if (value === undefined || value === null) return "<nil>";
+  const narrow = narrowType(value);
+  if (narrow) return narrow;
   if (Array.isArray(value)) return "[]interface {}";
   if (value instanceof Uint8Array) return "[]uint8";
   const kind = kindOf(value);
@@ -200,7 +220,11 @@ export function toStr(value: Value): string {
 /** Sprig's `toInt64` (spf13/cast): lenient, 0 when it cannot convert. */
 export function toInt(value: Value): bigint {
   if (typeof value === "bigint") return value;
-  if (typeof value === "number") return Number.isFinite(value) ? BigInt(Math.trunc(value)) : 0n;
+  if (typeof value === "number") {
+    // Go's float64 → int64 conversion out of range gives the minimum int64 (amd64).
+    if (!Number.isFinite(value) || Math.abs(value) >= 2 ** 63) return Number.isNaN(value) ? 0n : -(2n ** 63n);
+    return BigInt(Math.trunc(value));
+  }
   if (typeof value === "boolean") return value ? 1n : 0n;
   if (typeof value === "string") {
     const text = value.trim().replace(/\.0*$/, "");
@@ -320,10 +344,17 @@ export function isDataMap(value: Value): value is GoMap {
 
 /** Deep copy of plain data (maps and lists), keeping scalars and Go values with methods as they are. */
 export function deepCopy<T>(value: T): T {
-  if (Array.isArray(value)) return (hasMethods(value) ? value : value.map(deepCopy)) as T;
+  const narrow = narrowType(value);
+  if (Array.isArray(value)) {
+    if (hasMethods(value)) return value;
+    const out = value.map(deepCopy);
+    if (narrow) narrowTypes.set(out, narrow);
+    return out as T;
+  }
   if (isDataMap(value)) {
     const out: GoMap = {};
     for (const [key, item] of Object.entries(value)) out[key] = deepCopy(item);
+    if (narrow) narrowTypes.set(out, narrow);
     return out as T;
   }
   return value;

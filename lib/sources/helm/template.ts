@@ -13,7 +13,7 @@
  * @module
  */
 import { Document, type Scalar, visit } from "yaml";
-import { goYaml } from "./goyaml.ts";
+import { goYaml, resolvePlain } from "./goyaml.ts";
 import { stringify as stringifyToml } from "smol-toml";
 import { execError, TemplateError } from "./errors.ts";
 import { type ExecEnv, executeNodes, executeTemplate, type TemplateFunction } from "./evaluate.ts";
@@ -105,19 +105,9 @@ export function yamlKeyLess(a: string, b: string): boolean {
   return ar.length < br.length;
 }
 
-/** Would yaml.v2 read this plain text as something other than a string (bool, null, number, timestamp, merge)? */
+/** Would yaml.v2 read this plain text as something other than a string (its `resolve`, or a base-60 float)? */
 function goResolvesNonString(text: string): boolean {
-  if (
-    /^(y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|~|null|Null|NULL|<<)$/.test(
-      text,
-    )
-  ) {
-    return true;
-  }
-  if (/^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$/.test(text)) return true;
-  const plain = text.replaceAll("_", "");
-  if (/^[-+]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|[0-9]+)$/.test(plain)) return true;
-  if (/^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/.test(plain)) return true;
+  if (text === "<<" || typeof resolvePlain(text).value !== "string") return true;
   if (/^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$/.test(text)) return true;
   // yaml.v2's timestamp layouts: a date, a date-time with T and a zone, or with a space and no zone.
   const date = "\\d{4}-\\d\\d?-\\d\\d?", time = "\\d\\d?:\\d\\d?:\\d\\d?(?:\\.\\d*)?";
@@ -127,6 +117,10 @@ function goResolvesNonString(text: string): boolean {
 /** yaml.v2's choice of style for a string: double quotes when it would not read back as a string or has specials. */
 function goStringStyle(text: string): Scalar.Type | undefined {
   if (text === "" || goResolvesNonString(text)) return "QUOTE_DOUBLE";
+  // libyaml single-quotes what cannot be plain even when it holds a quote (the yaml library would switch to double).
+  if (text.includes("'") && !text.includes("\n") && /^['"]|: | #|^[-?:,[\]{}#&*!|>%@`]|[: ]$/.test(text)) {
+    return "QUOTE_SINGLE";
+  }
   // Tabs and other non-printables, or a space before a line break, allow only double quotes.
   // deno-lint-ignore no-control-regex -- yaml.v2 double-quotes exactly these non-printables
   if (/[\x00-\x09\x0b-\x1f\x7f]| \n/.test(text)) return "QUOTE_DOUBLE";
@@ -202,8 +196,10 @@ function foldLongLines(text: string): string {
  */
 export function toYaml(value: Value): string {
   const plain = toPlain(value);
+  // YAML 1.2's core schema quotes no plain string that Go would write plain (1.1's quotes `.`, `1:2` differently);
+  // the strings Go quotes are marked by goStringStyle below.
   const doc = new Document(plain, {
-    version: "1.1",
+    version: "1.2",
     sortMapEntries: (a, b) => {
       const x = String((a.key as { value?: unknown })?.value ?? a.key),
         y = String((b.key as { value?: unknown })?.value ?? b.key);
@@ -233,7 +229,18 @@ function fromYaml(text: Value, wantArray: boolean): Value {
   try {
     const value = goYaml(toStr(text)) ?? (wantArray ? [] : {});
     if (wantArray !== Array.isArray(value) || (!wantArray && !isMap(value))) {
-      throw new Error(`expected ${wantArray ? "a list" : "a map"}`);
+      // sigs.k8s.io/yaml's words, from encoding/json.
+      const kind = Array.isArray(value)
+        ? "array"
+        : isMap(value)
+        ? "object"
+        : typeof value === "boolean"
+        ? "bool"
+        : typeof value;
+      const target = wantArray ? "[]interface {}" : "map[string]interface {}";
+      throw new Error(
+        `error unmarshaling JSON: while decoding JSON: json: cannot unmarshal ${kind} into Go value of type ${target}`,
+      );
     }
     return value;
   } catch (e) {
