@@ -14,7 +14,7 @@ async function chartOf(files: Record<string, string>) {
 
 Deno.test("outside image: fields: args and CR fields stay, with where; CRD text, descriptions and annotations do not", async () => {
   const chart = await chartOf({
-    "values.yaml": "engine: {repository: acme/engine, tag: v1}\n",
+    "values.yaml": "engine: {repository: acme/engine, tag: v1}\npolicy: {module: ghcr.io/acme/policy}\n",
     "templates/pod.yaml": [
       "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p",
       "  annotations: {note: 'upgrade from acme/engine:v0 first'}",
@@ -29,6 +29,8 @@ Deno.test("outside image: fields: args and CR fields stay, with where; CRD text,
     "templates/cr.yaml": [
       "apiVersion: acme.io/v1\nkind: Engine\nmetadata: {name: e}",
       "spec:\n  description: 'defaults to acme/engine:v9'\n  engine: {repository: acme/engine, tag: v2}",
+      "---\napiVersion: policies.kubewarden.io/v1\nkind: ClusterAdmissionPolicy\nmetadata: {name: p}",
+      "spec: {module: 'registry://ghcr.io/acme/policy:v1.0.0'}",
     ].join("\n"),
   });
   const found = imagesOfChart(chart).images.map((i) => [i.image, i.origin.field ?? ""]);
@@ -36,6 +38,7 @@ Deno.test("outside image: fields: args and CR fields stay, with where; CRD text,
     ["acme/engine:v1", "args of container manager"],
     ["acme/engine:v2", "Engine.spec.engine"],
     ["acme/manager:v1", ""],
+    ["ghcr.io/acme/policy:v1.0.0", "ClusterAdmissionPolicy.spec.module"],
   ]);
 });
 

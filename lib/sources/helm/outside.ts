@@ -30,7 +30,7 @@ function parsed(text: string): Reference | undefined {
   }
 }
 
-/** The repository paths named by image blocks in values (`repository`, `image`, `…Image` strings). */
+/** The repository paths named by image blocks in values (`repository`, `image`, `…Image`, Kubewarden's `module`). */
 export function valuesRepositories(scopes: ScopedChart[]): Set<string> {
   const out = new Set<string>();
   const add = (name: string) => {
@@ -46,8 +46,9 @@ export function valuesRepositories(scopes: ScopedChart[]): Set<string> {
         );
       }
       for (const [key, value] of Object.entries(node)) {
-        if (typeof value === "string" && /^(image|.+Image)$/.test(key)) add(value);
-        else walk(value);
+        if (typeof value === "string" && /^(image|.+Image|module)$/.test(key)) {
+          add(value.replace(/^(?:registry|oci):\/\//, ""));
+        } else walk(value);
       }
     }
   };
@@ -87,7 +88,9 @@ export function outsideImages(manifest: unknown, repositories: Set<string>): Out
   const kind = isMap(manifest) && typeof manifest.kind === "string" ? manifest.kind : "";
   // A CRD is a schema, not a deployment: its examples and descriptions name images nothing runs.
   if (kind === "CustomResourceDefinition") return found;
-  const take = (text: string, path: (string | number)[], container?: string) => {
+  const take = (raw: string, path: (string | number)[], container?: string) => {
+    // OCI artifacts named with a scheme (Kubewarden's `spec.module: registry://ghcr.io/…`) are references too.
+    const text = raw.replace(/^(?:registry|oci):\/\//, "");
     const ref = parsed(text);
     if (!ref || !/[:@]/.test(text.replace(/^[^/]*\//, "")) || !confirmed(ref, repositories)) return;
     found.push({ image: text, field: describe(kind, path, container) });
