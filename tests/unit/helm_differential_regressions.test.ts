@@ -12,6 +12,12 @@ import { packChart } from "../helpers/helm.ts";
 // fromyaml: Helm's words (sigs.k8s.io/yaml prefixes "error unmarshaling JSON: while decoding JSON: "); the oracle
 // calls encoding/json directly and prints only the rest.
 const CASES: Record<string, { text: string; output?: string; error?: string }> = {
+  "tostrings": { text: '{{ list 7 nil "a" | toStrings | join "+" }}', output: "7+a" },
+  "appendnil": {
+    text: "{{ append .Values.nul 1 }}",
+    error: "runtime error: invalid memory address or nil pointer dereference",
+  },
+  "deepcopynil": { text: "{{ deepCopy .Values.nul }}", error: "reflect: call of reflect.Value.Type on zero Value" },
   "argcount": { text: "{{ round 1.5 }}", error: "wrong number of args for round: want at least 2 got 1" },
   "badverb": {
     text: '{{ printf "%6.1f|%d|%t" (dict "k" nil "m" (list 1 3)) "b" 1.5 }}{{ printf "%s" "a" nil }}',

@@ -56,6 +56,14 @@ function mergeInto(dst: GoMap, src: GoMap, overwrite: boolean): GoMap {
   return dst;
 }
 
+/** Sprig asks reflect for a list's kind: a nil one is a nil-pointer panic, which a template sees as an error. */
+function notNil(list: Value): Value {
+  if (list === null || list === undefined) {
+    throw execError("runtime error: invalid memory address or nil pointer dereference");
+  }
+  return list;
+}
+
 /** Sprig's `untilStep`: down when stop < start and step < 0, up when step > 0, else nothing. */
 function until(start: bigint, stop: bigint, step: bigint): bigint[] {
   const out: bigint[] = [];
@@ -111,8 +119,8 @@ const listFunctions: Record<string, TemplateFunction> = {
   last: (list) => asList("last", list).at(-1) ?? null,
   rest: (list) => asList("rest", list).slice(1),
   initial: (list) => asList("initial", list).slice(0, -1),
-  append: (list, item) => [...asList("append", list), item],
-  prepend: (list, item) => [item, ...asList("prepend", list)],
+  append: (list, item) => [...asList("append", notNil(list)), item],
+  prepend: (list, item) => [item, ...asList("prepend", notNil(list))],
   concat: (...lists) => {
     // Sprig asks reflect for each list's kind: a nil one is a nil-pointer panic.
     if (lists.some((l) => l === null || l === undefined)) {
@@ -173,7 +181,10 @@ const dictFunctions: Record<string, TemplateFunction> = {
     srcs.reduce<GoMap>((acc, src) => mergeInto(acc, asMap("merge", src), false), asMap("merge", dst)),
   mergeOverwrite: (dst, ...srcs) =>
     srcs.reduce<GoMap>((acc, src) => mergeInto(acc, asMap("mergeOverwrite", src), true), asMap("mergeOverwrite", dst)),
-  deepCopy: (value) => deepCopy(value),
+  deepCopy: (value) => {
+    if (value === null || value === undefined) throw execError("reflect: call of reflect.Value.Type on zero Value");
+    return deepCopy(value);
+  },
 };
 
 const semverFunctions: Record<string, TemplateFunction> = {

@@ -155,7 +155,14 @@ export const coreFunctions: Record<string, TemplateFunction> = {
   atoi: (value) => (/^[+-]?\d+$/.test(toStr(value).trim()) ? BigInt(toStr(value).trim()) : 0n),
   toString: (value: Value) => toStr(value),
   toStrings: (value) =>
-    typed(Array.isArray(value) ? value.map(toStr) : value === null ? [] : [toStr(value)], "[]string"),
+    typed(
+      Array.isArray(value)
+        ? value.filter((v) => v !== null && v !== undefined).map(toStr)
+        : value === null
+        ? []
+        : [toStr(value)],
+      "[]string",
+    ),
   toDecimal: (value) => (/^[0-7]+$/.test(toStr(value)) ? BigInt(`0o${toStr(value)}`) : 0n),
 
   // Sprig: integer math (int64) and float math
