@@ -49,6 +49,8 @@ export async function helmOracle(): Promise<string | undefined> {
   await Deno.mkdir(join(REPO, ".tmp", "helm-oracle"), { recursive: true });
   const build = await new Deno.Command("bash", {
     args: [join(ORACLE_DIR, "build.sh"), `${out}.partial`],
+    // Go needs a build cache; CI's environment may have no HOME to put it in.
+    env: { GOCACHE: join(REPO, ".tmp", "helm-oracle", "gocache") },
     stdout: "piped",
     stderr: "piped",
   }).output().catch((e) => ({ success: false, stderr: new TextEncoder().encode(String(e)) }));
