@@ -34,6 +34,7 @@ export interface ImagesCliOptions {
   apiVersions?: string[];
   why?: boolean;
   json?: boolean;
+  injected?: boolean;
   lock?: string;
   locked?: boolean;
   timeout?: string;
@@ -71,6 +72,7 @@ export function registerImages(cli: Command): void {
       "with --chart: extra .Capabilities.APIVersions (comma-separated, repeatable)",
       collect,
     )
+    .option("--no-injected", "with --chart: leave out images injected at run time (Istio's sidecar)")
     .option("--why", "show where each image came from (file and line, chart and template, values path)")
     .option("--json", "print the list as JSON")
     .option("--lock <file>", "lock file (default: airgap.lock next to airgap.yaml)")
@@ -106,6 +108,7 @@ export function chartFileOptions(options: ImagesCliOptions & { chart: string }):
     namespace: options.namespace,
     kubeVersion: options.kubeVersion,
     apiVersions: options.apiVersions,
+    injected: options.injected,
   };
 }
 
@@ -150,11 +153,19 @@ async function declaredImages(options: ImagesCliOptions, reporter: Reporter): Pr
   }).catch(namingPathOptions({ cache: cacheDir(options, decl) }))).images;
 }
 
-/** The list as text: one entry per line; with `why`, each origin indented below its entry. */
+/**
+ * The list as text: one entry per line (a chart image from the values fallback, or injected at run time,
+ * marked by a `#` comment, which lists accept); with `why`, each origin indented below its entry.
+ */
 export function formatImageList(images: ListedImage[], why = false): string {
   const lines: string[] = [];
   for (const image of images) {
-    lines.push(image.entry);
+    const mark = image.fallback
+      ? "  # fallback: from values, a template could not be rendered"
+      : image.injected
+      ? "  # injected at run time, named by no manifest"
+      : "";
+    lines.push(image.entry + mark);
     if (why) { for (const origin of image.origins) lines.push(`  ${origin}`); }
   }
   return lines.join("\n");

@@ -26,6 +26,10 @@ export interface ListedImage {
   entry: string;
   /** Every place it came from: `list.txt:3`, `rancher-images.txt@v2.7.9:12`, `chart x@1: template (values path)`. */
   origins: string[];
+  /** A chart image from the values fallback (a template that could not be rendered), not from a render. */
+  fallback?: boolean;
+  /** A chart image no manifest names, injected at run time (Istio's sidecar). */
+  injected?: boolean;
 }
 
 /** Options of {@link imagesCommand}. */
@@ -85,6 +89,8 @@ export interface ChartFileOptions {
   setJson?: string[];
   /** `--set-file key=PATH` arguments (the files are read here). */
   setFile?: string[];
+  /** Add images injected at run time (Istio's sidecar); default true (`--no-injected`). */
+  injected?: boolean;
 }
 
 async function readSetFiles(args: string[]): Promise<{ key: string; text: string }[]> {
@@ -139,13 +145,21 @@ export async function chartFileImages(
     kubeVersion: options.kubeVersion,
     apiVersions: options.apiVersions?.flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean),
     where: shown,
+    injected: options.injected,
   });
   const merged = new Map<string, ListedImage>();
   for (const image of found.images) {
     const origin = chartImageOrigin(shown, image);
     const listed = merged.get(image.image);
     if (listed) listed.origins.push(origin);
-    else merged.set(image.image, { entry: image.image, origins: [origin] });
+    else {
+      merged.set(image.image, {
+        entry: image.image,
+        origins: [origin],
+        ...(image.method === "values-scan" ? { fallback: true } : {}),
+        ...(image.method === "injected" ? { injected: true } : {}),
+      });
+    }
   }
   return {
     images: [...merged.values()].sort(byEntry),

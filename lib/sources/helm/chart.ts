@@ -22,6 +22,8 @@ export interface ChartDependency {
   condition?: string;
   /** Names under `.Values.tags`; when all those set are false, it is disabled. */
   tags?: string[];
+  /** The version range; a vendored subchart outside it is not this dependency (Helm keeps it under its own name). */
+  version?: string;
 }
 
 /** A loaded chart. */
@@ -61,6 +63,7 @@ function dependencyList(value: unknown): ChartDependency[] {
     alias: typeof d.alias === "string" && d.alias !== "" ? d.alias : undefined,
     condition: typeof d.condition === "string" && d.condition !== "" ? d.condition : undefined,
     tags: Array.isArray(d.tags) ? d.tags.map(String) : undefined,
+    version: d.version === undefined || d.version === null ? undefined : String(d.version),
   }));
 }
 

@@ -8,6 +8,7 @@
 import { execError, TemplateError, unsupported } from "./errors.ts";
 import { fieldOf, formatValue, isMap, truth, type Value } from "./gotypes.ts";
 import type { Command, ControlNode, Expr, Node, Pipeline, TemplateDef } from "./parser.ts";
+import { checkArguments } from "./signatures.ts";
 
 /** A template function. Arguments arrive evaluated, the piped value last. */
 export type TemplateFunction = (...args: Value[]) => Value;
@@ -282,7 +283,12 @@ function callFunction(state: State, dot: Value, name: string, argExprs: Expr[], 
   const fn = state.env.functions[name];
   if (!fn) throw unsupported(`function "${name}" not defined`);
   const args = argExprs.map((arg) => evalArg(state, dot, arg) ?? null);
+  // A nil read from a map by a field chain is a typed nil (interface {}), which Go passes only to interface{}.
+  const fieldNil = argExprs.map((arg, i) =>
+    args[i] === null && (arg.type === "field" || ((arg.type === "var" || arg.type === "pipe") && arg.names.length > 0))
+  );
   if (final !== NO_FINAL) args.push(final ?? null);
+  checkArguments(name, args, fieldNil);
   try {
     return fn(...args);
   } catch (e) {

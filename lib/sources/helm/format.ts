@@ -51,6 +51,7 @@ interface Directive {
   minus: boolean;
   plus: boolean;
   sharp: boolean;
+  sharpV?: boolean;
   space: boolean;
   zero: boolean;
   width?: number;
@@ -58,14 +59,98 @@ interface Directive {
   verb: string;
 }
 
-function bad(verb: string, value: Value): string {
-  if (value === undefined || value === null) return `%!${verb}(<nil>)`;
-  return `%!${verb}(${typeOf(value)}=${formatValue(value)})`;
+/** Go's `%!d(string=x)`: the value printed with `%v` under the directive's flags and width. */
+function bad(d: Directive, value: Value): string {
+  if (value === undefined || value === null) return `%!${d.verb}(<nil>)`;
+  return `%!${d.verb}(${typeOf(value)}=${formatOne(value, { ...d, verb: "v" })})`;
+}
+
+/** Round a decimal digit string at `keep` digits after the point, half to even (Go's strconv on exact values). */
+function roundDecimal(exact: string, keep: number): string {
+  const negative = exact.startsWith("-");
+  const [int, frac = ""] = exact.replace("-", "").split(".");
+  const digits = int + frac.padEnd(keep, "0");
+  const cut = int.length + keep;
+  const head = digits.slice(0, cut), tail = digits.slice(cut);
+  let up = false;
+  if (tail.length > 0) {
+    if (tail[0] > "5") up = true;
+    else if (tail[0] === "5") up = /[1-9]/.test(tail.slice(1)) || Number(head[head.length - 1] ?? "0") % 2 === 1;
+  }
+  let n = BigInt(head || "0") + (up ? 1n : 0n);
+  let text = n.toString().padStart(keep + 1, "0");
+  text = keep > 0 ? `${text.slice(0, -keep)}.${text.slice(-keep)}` : text;
+  n = 0n;
+  return (negative && /[1-9]/.test(text) ? "-" : negative ? "-" : "") + text;
+}
+
+/** `%.Nf` as Go prints it: the exact binary value, rounded half to even. */
+function fixed(value: number, precision: number): string {
+  if (!Number.isFinite(value)) return formatFloat(value);
+  return roundDecimal(value.toFixed(Math.min(100, precision + 30)), precision);
+}
+
+/** `%.Ne` as Go prints it. */
+function exponential(value: number, precision: number): string {
+  if (!Number.isFinite(value)) return formatFloat(value);
+  if (value === 0) return `${Object.is(value, -0) ? "-" : ""}${(0).toFixed(precision)}e+00`;
+  let exponent = Math.floor(Math.log10(Math.abs(value)));
+  let mantissa = roundDecimal((value / 10 ** exponent).toFixed(Math.min(100, precision + 20)), precision);
+  if (/^-?10/.test(mantissa)) {
+    exponent++;
+    mantissa = roundDecimal((value / 10 ** exponent).toFixed(Math.min(100, precision + 20)), precision);
+  }
+  if (/^-?0\./.test(mantissa) || /^-?0$/.test(mantissa)) {
+    exponent--;
+    mantissa = roundDecimal((value / 10 ** exponent).toFixed(Math.min(100, precision + 20)), precision);
+  }
+  return `${mantissa}e${exponent < 0 ? "-" : "+"}${String(Math.abs(exponent)).padStart(2, "0")}`;
+}
+
+/** `%.Ng`: N significant digits, exponent form when the exponent is < -4 or >= N, trailing zeros dropped. */
+function generalPrecision(value: number, precision: number): string {
+  if (!Number.isFinite(value) || value === 0) return formatFloat(value);
+  const e = exponential(value, precision - 1);
+  const exponent = Number(e.slice(e.indexOf("e") + 1));
+  const trim = (t: string) => (t.includes(".") ? t.replace(/0+$/, "").replace(/\.$/, "") : t);
+  if (exponent < -4 || exponent >= precision) return trim(e.slice(0, e.indexOf("e"))) + e.slice(e.indexOf("e"));
+  return trim(fixed(value, precision - 1 - exponent));
+}
+
+/** Go's `%x` of a float: `0x1.8p+00` (shortest hex mantissa). */
+function hexFloat(value: number, upper: boolean): string {
+  if (!Number.isFinite(value)) return formatFloat(value);
+  const sign = value < 0 || Object.is(value, -0) ? "-" : "";
+  let m = Math.abs(value), e = 0;
+  if (m !== 0) {
+    e = Math.floor(Math.log2(m));
+    if (m / 2 ** e >= 2) e++;
+    if (m / 2 ** e < 1) e--;
+    m = m / 2 ** e;
+  }
+  let digits = "";
+  let frac = m === 0 ? 0 : m - 1;
+  while (frac > 0 && digits.length < 13) {
+    frac *= 16;
+    const d = Math.floor(frac);
+    digits += d.toString(16);
+    frac -= d;
+  }
+  const text = `${sign}0x${m === 0 ? 0 : 1}${digits ? `.${digits}` : ""}p${e < 0 ? "-" : "+"}${
+    String(Math.abs(e)).padStart(2, "0")
+  }`;
+  return upper ? text.toUpperCase() : text;
 }
 
 function withSign(text: string, d: Directive): string {
   if (text.startsWith("-")) return text;
   return d.plus ? `+${text}` : d.space ? ` ${text}` : text;
+}
+
+/** A rune as text; an invalid code point is U+FFFD, as Go prints it. */
+function runeText(value: bigint): string {
+  const n = Number(value);
+  return n < 0 || n > 0x10ffff || (n >= 0xd800 && n <= 0xdfff) ? "\ufffd" : String.fromCodePoint(n);
 }
 
 function formatInteger(value: bigint, d: Directive): string {
@@ -93,13 +178,15 @@ function formatInteger(value: bigint, d: Directive): string {
       digits = magnitude.toString(2);
       break;
     case "c":
-      return String.fromCodePoint(Number(value));
+      return runeText(value);
     case "q":
-      return `'${String.fromCodePoint(Number(value))}'`;
+      return `'${
+        goQuote(String.fromCodePoint(Number(value))).slice(1, -1).replace(/^\\"$/, '"').replace(/^'$/, "\\'")
+      }'`;
     case "U":
-      return `U+${magnitude.toString(16).toUpperCase().padStart(4, "0")}`;
+      return `U+${(negative ? (1n << 64n) + value : value).toString(16).toUpperCase().padStart(4, "0")}`;
     default:
-      return bad(d.verb, value);
+      return bad(d, value);
   }
   if (d.precision !== undefined) digits = digits.padStart(d.precision, "0");
   return withSign(negative ? `-${digits}` : digits, d);
@@ -111,24 +198,26 @@ function formatFloatVerb(value: number, d: Directive): string {
   switch (d.verb) {
     case "f":
     case "F":
-      text = value.toFixed(precision ?? 6);
+      text = fixed(value, precision ?? 6);
       break;
     case "e":
     case "E": {
-      const [mantissa, exponent] = value.toExponential(precision ?? 6).split("e");
-      const sign = exponent.startsWith("-") ? "-" : "+";
-      text = `${mantissa}e${sign}${exponent.replace(/^[+-]/, "").padStart(2, "0")}`;
+      text = exponential(value, precision ?? 6);
       if (d.verb === "E") text = text.toUpperCase();
       break;
     }
     case "g":
     case "G":
     case "v":
-      text = precision === undefined ? formatFloat(value) : String(Number(value.toPrecision(precision)));
+      text = precision === undefined ? formatFloat(value) : generalPrecision(value, Math.max(precision, 1));
       if (d.verb === "G") text = text.toUpperCase();
       break;
+    case "x":
+    case "X":
+      text = hexFloat(value, d.verb === "X");
+      break;
     default:
-      return bad(d.verb, value);
+      return bad(d, value);
   }
   return withSign(text, d);
 }
@@ -147,37 +236,73 @@ function formatString(value: string, d: Directive): string {
       return d.verb === "X" ? hex.toUpperCase() : hex;
     }
     default:
-      return bad(d.verb, value);
+      return bad(d, value);
   }
 }
 
-/** One value under one verb, before padding. */
-function formatOne(value: Value, d: Directive): string {
-  if (d.verb === "T") return typeOf(value);
-  if (d.verb === "v" && d.precision === undefined && typeof value !== "number") return formatValue(value);
-  if (typeof value === "string") return formatString(value, d);
-  if (typeof value === "bigint") return formatInteger(value, d);
-  if (typeof value === "number") return formatFloatVerb(value, d);
-  if (typeof value === "boolean") return d.verb === "t" || d.verb === "v" ? String(value) : bad(d.verb, value);
-  if (value instanceof Uint8Array && (d.verb === "s" || d.verb === "q" || d.verb === "x")) {
-    return formatString(new TextDecoder().decode(value), d);
+/** A leaf value under one verb, padded to the width (a bad verb pads inside its parentheses). */
+function formatLeaf(value: Value, d: Directive): string {
+  if (value === undefined || value === null) return "<nil>";
+  if (d.verb === "v" && d.sharpV) return pad(goSyntax(value), d);
+  if (d.verb === "v" && d.precision === undefined && typeof value !== "number") return pad(formatValue(value), d);
+  let text: string;
+  if (typeof value === "string") text = formatString(value, d);
+  else if (typeof value === "bigint") text = formatInteger(value, d);
+  else if (typeof value === "number") text = formatFloatVerb(value, d);
+  else if (typeof value === "boolean") text = d.verb === "t" || d.verb === "v" ? String(value) : bad(d, value);
+  else if (value instanceof Uint8Array && (d.verb === "s" || d.verb === "q" || d.verb === "x")) {
+    text = formatString(new TextDecoder().decode(value), d);
+  } else text = bad(d, value);
+  return text.startsWith("%!") ? text : pad(text, d);
+}
+
+/** Go's `%#v`: Go syntax, as for a value inside an interface{}. */
+function goSyntax(value: Value, inside = false): string {
+  if (value === undefined || value === null) return inside ? "interface {}(nil)" : "<nil>";
+  if (typeof value === "string") return goQuote(value);
+  if (typeof value === "bigint" || typeof value === "boolean") return String(value);
+  if (typeof value === "number") return formatFloat(value);
+  if (Array.isArray(value)) {
+    const type = typeOf(value);
+    return `${type}{${value.map((item) => goSyntax(item, type === "[]interface {}")).join(", ")}}`;
   }
-  // Go formats slices and maps element by element under the same verb.
-  if (Array.isArray(value)) return `[${value.map((item) => formatOne(item, d)).join(" ")}]`;
   if (isMap(value)) {
+    const type = typeOf(value);
+    const inner = Object.keys(value).sort().map((k) =>
+      `${goQuote(k)}:${goSyntax(value[k], type.endsWith("interface {}"))}`
+    );
+    return `${type}{${inner.join(", ")}}`;
+  }
+  return formatValue(value);
+}
+
+/** One value under one verb: Go formats slices and maps element by element, each element padded. */
+function formatOne(value: Value, d: Directive): string {
+  if (d.verb === "T") return pad(typeOf(value), d);
+  if (d.sharpV) return formatLeaf(value, d);
+  if (Array.isArray(value)) return `[${value.map((item) => formatOne(item, d)).join(" ")}]`;
+  if (isMap(value) && (d.verb !== "v" || d.precision !== undefined)) {
     const map = value as GoMap;
     const keys = Object.keys(map).sort();
     return `map[${keys.map((key) => `${formatOne(key, d)}:${formatOne(map[key], d)}`).join(" ")}]`;
   }
-  return bad(d.verb, value);
+  return formatLeaf(value, d);
+}
+
+/** A top-level operand: nil is `<nil>` only under %v (and %T); elsewhere a bad verb. */
+function formatOperand(value: Value, d: Directive): string {
+  if ((value === undefined || value === null) && d.verb !== "v" && d.verb !== "T") return `%!${d.verb}(<nil>)`;
+  return formatOne(value, d);
 }
 
 function pad(text: string, d: Directive): string {
-  if (d.width === undefined || text.length >= d.width) return text;
-  const fill = d.width - text.length;
+  const length = Array.from(text).length;
+  if (d.width === undefined || length >= d.width) return text;
+  const fill = d.width - length;
   if (d.minus) return text + " ".repeat(fill);
-  if (d.zero && /^[+-]?[0-9.]/.test(text) && d.verb !== "s" && d.verb !== "q") {
-    const sign = /^[+-]/.test(text) ? text[0] : "";
+  if (d.zero) {
+    // Numbers keep their sign before the zeros; anything else is zero-filled on the left as Go does.
+    const sign = /^[+-][0-9]/.test(text) ? text[0] : "";
     return sign + "0".repeat(fill) + text.slice(sign.length);
   }
   return " ".repeat(fill) + text;
@@ -226,6 +351,11 @@ export function goSprintf(format: string, args: Value[]): string {
     }
     d.verb = String.fromCodePoint(format.codePointAt(i)!);
     i += d.verb.length;
+    // Under %v, `+` asks for struct field names and `#` for Go syntax: neither signs a number.
+    if (d.verb === "v") {
+      d.sharpV = d.sharp;
+      d.sharp = d.plus = false;
+    }
     if (d.verb === "%") {
       out += "%";
       continue;
@@ -234,10 +364,13 @@ export function goSprintf(format: string, args: Value[]): string {
       out += `%!${d.verb}(MISSING)`;
       continue;
     }
-    out += pad(formatOne(args[next++], d), d);
+    out += formatOperand(args[next++], d);
   }
   if (next < args.length) {
-    out += `%!(EXTRA ${args.slice(next).map((arg) => `${typeOf(arg)}=${formatValue(arg)}`).join(", ")})`;
+    const extra = args.slice(next).map((
+      arg,
+    ) => (arg === null || arg === undefined ? "<nil>" : `${typeOf(arg)}=${formatValue(arg)}`));
+    out += `%!(EXTRA ${extra.join(", ")})`;
   }
   return out;
 }

@@ -9,11 +9,13 @@ import {
   deepCopy,
   formatValue,
   type GoMap,
+  isDataMap,
   isEmpty,
   isMap,
   toIndex,
   toInt,
   toStr,
+  typed,
   typeOf,
   type Value,
   valuesEqual,
@@ -35,19 +37,37 @@ function same(a: Value, b: Value): boolean {
   }
 }
 
-/** mergo.Merge: fill what `dst` lacks (or has empty); maps merge deeply. */
+/**
+ * mergo.Merge (0.3.x) of one map into another, as Sprig's merge/mergeOverwrite call it: maps in both merge
+ * deeply; otherwise a value fills a key `dst` lacks or holds empty — with `overwrite`, any non-nil scalar or
+ * list replaces, a nil deletes to nil, and a map never replaces a non-empty non-map. Values are shared, not
+ * copied (a later `set` on one is seen through the other, as in Go).
+ */
 function mergeInto(dst: GoMap, src: GoMap, overwrite: boolean): GoMap {
   for (const [key, value] of Object.entries(src)) {
-    const current = dst[key];
-    if (isMap(current) && isMap(value)) mergeInto(current, value, overwrite);
-    else if (!(key in dst) || isEmpty(current) || (overwrite && !isEmpty(value))) dst[key] = deepCopy(value);
+    const has = key in dst, current = dst[key];
+    if (value === null || value === undefined) {
+      if (overwrite) dst[key] = null;
+    } else if (isDataMap(value) && isDataMap(current)) mergeInto(current, value, overwrite);
+    else if (isDataMap(value)) {
+      if (!has || isEmpty(current)) dst[key] = value;
+    } else if (overwrite || !has || isEmpty(current)) dst[key] = value;
   }
   return dst;
 }
 
+/** Sprig asks reflect for a list's kind: a nil one is a nil-pointer panic, which a template sees as an error. */
+function notNil(list: Value): Value {
+  if (list === null || list === undefined) {
+    throw execError("runtime error: invalid memory address or nil pointer dereference");
+  }
+  return list;
+}
+
+/** Sprig's `untilStep`: down when stop < start and step < 0, up when step > 0, else nothing. */
 function until(start: bigint, stop: bigint, step: bigint): bigint[] {
   const out: bigint[] = [];
-  if (step === 0n) return out;
+  if (stop < start ? step >= 0n : step <= 0n) return out;
   for (let i = start; step > 0n ? i < stop : i > stop; i += step) out.push(i);
   return out;
 }
@@ -87,7 +107,8 @@ function semverObject(text: Value): GoMap {
     Prerelease: () => v.prerelease,
     Metadata: () => v.metadata,
     Original: () => v.original,
-    String: () => `${v.major}.${v.minor}.${v.patch}${v.prerelease ? `-${v.prerelease}` : ""}`,
+    String: () =>
+      `${v.major}.${v.minor}.${v.patch}${v.prerelease ? `-${v.prerelease}` : ""}${v.metadata ? `+${v.metadata}` : ""}`,
     Compare: (other: Value) => BigInt(compareSemver(v, parseSemver(toStr(other)))),
   });
 }
@@ -98,21 +119,30 @@ const listFunctions: Record<string, TemplateFunction> = {
   last: (list) => asList("last", list).at(-1) ?? null,
   rest: (list) => asList("rest", list).slice(1),
   initial: (list) => asList("initial", list).slice(0, -1),
-  append: (list, item) => [...asList("append", list), item],
-  prepend: (list, item) => [item, ...asList("prepend", list)],
-  concat: (...lists) => lists.flatMap((list) => asList("concat", list)),
+  append: (list, item) => [...asList("append", notNil(list)), item],
+  prepend: (list, item) => [item, ...asList("prepend", notNil(list))],
+  concat: (...lists) => {
+    // Sprig asks reflect for each list's kind: a nil one is a nil-pointer panic.
+    if (lists.some((l) => l === null || l === undefined)) {
+      throw execError("runtime error: invalid memory address or nil pointer dereference");
+    }
+    return lists.flatMap((list) => asList("concat", list));
+  },
   reverse: (list) => [...asList("reverse", list)].reverse(),
   uniq: (list) => asList("uniq", list).filter((item, i, all) => all.findIndex((other) => same(other, item)) === i),
   without: (list, ...omit) => asList("without", list).filter((item) => !omit.some((o) => same(o, item))),
   has: (needle, list) => asList("has", list).some((item) => same(item, needle)),
   compact: (list) => asList("compact", list).filter((item) => !isEmpty(item)),
   chunk: (size, list) => {
+    if (list === null || list === undefined) {
+      throw execError("runtime error: invalid memory address or nil pointer dereference");
+    }
     const n = toIndex(size, "chunk size"), items = asList("chunk", list), out: Value[][] = [];
     for (let i = 0; i < items.length; i += n) out.push(items.slice(i, i + n));
-    return out;
+    return typed(out, "[][]interface {}");
   },
-  until: (count) => until(0n, toInt(count), 1n),
-  untilStep: (start, stop, step) => until(toInt(start), toInt(stop), toInt(step)),
+  until: (count) => typed(until(0n, toInt(count), toInt(count) < 0n ? -1n : 1n), "[]int"),
+  untilStep: (start, stop, step) => typed(until(toInt(start), toInt(stop), toInt(step)), "[]int"),
   seq,
 };
 
@@ -135,7 +165,7 @@ const dictFunctions: Record<string, TemplateFunction> = {
     return map;
   },
   hasKey: (map, key) => Object.prototype.hasOwnProperty.call(asMap("hasKey", map), toStr(key)),
-  keys: (...maps) => maps.flatMap((m) => Object.keys(asMap("keys", m))),
+  keys: (...maps) => typed(maps.flatMap((m) => Object.keys(asMap("keys", m))), "[]string"),
   values: (map) => Object.values(asMap("values", map)),
   pick: (map, ...keys) => {
     const m = asMap("pick", map), names = keys.map(toStr);
@@ -151,7 +181,10 @@ const dictFunctions: Record<string, TemplateFunction> = {
     srcs.reduce<GoMap>((acc, src) => mergeInto(acc, asMap("merge", src), false), asMap("merge", dst)),
   mergeOverwrite: (dst, ...srcs) =>
     srcs.reduce<GoMap>((acc, src) => mergeInto(acc, asMap("mergeOverwrite", src), true), asMap("mergeOverwrite", dst)),
-  deepCopy: (value) => deepCopy(value),
+  deepCopy: (value) => {
+    if (value === null || value === undefined) throw execError("reflect: call of reflect.Value.Type on zero Value");
+    return deepCopy(value);
+  },
 };
 
 const semverFunctions: Record<string, TemplateFunction> = {

@@ -16,6 +16,7 @@ import {
   toInt,
   toStr,
   truth,
+  typed,
   typeOf,
   type Value,
   valuesEqual,
@@ -153,7 +154,15 @@ export const coreFunctions: Record<string, TemplateFunction> = {
   float64: (value) => toFloat(value),
   atoi: (value) => (/^[+-]?\d+$/.test(toStr(value).trim()) ? BigInt(toStr(value).trim()) : 0n),
   toString: (value: Value) => toStr(value),
-  toStrings: (value) => (Array.isArray(value) ? value.map(toStr) : value === null ? [] : [toStr(value)]),
+  toStrings: (value) =>
+    typed(
+      Array.isArray(value)
+        ? value.filter((v) => v !== null && v !== undefined).map(toStr)
+        : value === null
+        ? []
+        : [toStr(value)],
+      "[]string",
+    ),
   toDecimal: (value) => (/^[0-7]+$/.test(toStr(value)) ? BigInt(`0o${toStr(value)}`) : 0n),
 
   // Sprig: integer math (int64) and float math
@@ -171,17 +180,22 @@ export const coreFunctions: Record<string, TemplateFunction> = {
   },
   max: (...args) => numbers(args).reduce((a, b) => (b > a ? b : a)),
   min: (...args) => numbers(args).reduce((a, b) => (b < a ? b : a)),
-  addf: (...args) => args.map(toFloat).reduce((a, b) => a + b, 0),
+  // Sprig computes these with shopspring/decimal, which has no negative zero.
+  addf: (...args) => noNegativeZero(args.map(toFloat).reduce((a, b) => a + b, 0)),
   add1f: (value) => toFloat(value) + 1,
-  subf: (first, ...rest) => rest.map(toFloat).reduce((a, b) => a - b, toFloat(first)),
-  mulf: (...args) => args.map(toFloat).reduce((a, b) => a * b, 1),
-  divf: (first, ...rest) => rest.map(toFloat).reduce((a, b) => a / b, toFloat(first)),
+  subf: (first, ...rest) => noNegativeZero(rest.map(toFloat).reduce((a, b) => a - b, toFloat(first))),
+  mulf: (...args) => noNegativeZero(args.map(toFloat).reduce((a, b) => a * b, 1)),
+  divf: (first, ...rest) => noNegativeZero(rest.map(toFloat).reduce((a, b) => a / b, toFloat(first))),
   maxf: (...args) => Math.max(...args.map(toFloat)),
   minf: (...args) => Math.min(...args.map(toFloat)),
   floor: (value) => Math.floor(toFloat(value)),
   ceil: (value) => Math.ceil(toFloat(value)),
   round: (value, precision, roundOn) => round(value, precision, roundOn),
 };
+
+function noNegativeZero(n: number): number {
+  return Object.is(n, -0) ? 0 : n;
+}
 
 /** A value as a map (nil is Go's nil map: empty), or an error naming the function. */
 export function asMap(name: string, value: Value): GoMap {

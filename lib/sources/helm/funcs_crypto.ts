@@ -4,18 +4,23 @@
  * them to fill Secrets (harbor's `genCA`, neuvector's `genSelfSignedCert`),
  * and a template that calls one must render for its Deployment's images to
  * be seen; the results are real, well-formed keys and certificates because
- * templates parse them (`.Cert | b64enc`, `buildCustomCert`). Keys come from
- * node:crypto (fast, synchronous); certificates are built and signed with
- * node-forge, whose API is synchronous like a template function must be.
+ * templates parse them (`.Cert | b64enc`, `buildCustomCert`). Keys and
+ * signatures come from node:crypto (native, synchronous, RSA, ECDSA and
+ * Ed25519 alike); node-forge only lays out the certificate's ASN.1.
  * @module
  */
 import {
   createCipheriv,
   createDecipheriv,
   createHmac,
+  createPrivateKey,
+  createPublicKey,
   generateKeyPairSync,
+  type KeyObject,
   randomBytes,
   scryptSync,
+  sign as cryptoSign,
+  X509Certificate,
 } from "node:crypto";
 import bcryptjs from "bcryptjs";
 import forge from "node-forge";
@@ -85,15 +90,64 @@ function dsaPrivateKeyPem(): string {
   return forge.pem.encode({ type: "DSA PRIVATE KEY", body: forge.asn1.toDer(body).getBytes() }).replace(/\r\n/g, "\n");
 }
 
-function rsaKey(pem?: Value): forge.pki.rsa.PrivateKey {
-  const text = pem === undefined
-    ? generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs1", format: "pem" }).toString()
-    : toStr(pem);
-  try {
-    return forge.pki.privateKeyFromPem(text) as forge.pki.rsa.PrivateKey;
-  } catch {
-    throw execError("error parsing private key: only RSA keys are supported here");
+/** A private key of a template argument (RSA, EC or Ed25519 PEM, as Sprig parses), or a new RSA key. */
+function privateKey(pem?: Value): KeyObject {
+  if (pem === undefined) return generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
+  const text = toStr(pem);
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) {
+    throw execError("error parsing private key: no PEM data in input");
   }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(text);
+  } catch (e) {
+    throw execError(`error parsing private key: ${(e as Error).message}`);
+  }
+  if (!["rsa", "ec", "ed25519"].includes(key.asymmetricKeyType ?? "")) {
+    throw execError("x509: only RSA, ECDSA and Ed25519 keys supported");
+  }
+  return key;
+}
+
+/** Go's PEM for a key: RSA as PKCS#1, EC as SEC1, Ed25519 as PKCS#8 (Sprig's `pemBlockForKey`). */
+function keyPem(key: KeyObject): string {
+  const type = key.asymmetricKeyType === "rsa" ? "pkcs1" : key.asymmetricKeyType === "ec" ? "sec1" : "pkcs8";
+  return key.export({ type, format: "pem" } as never).toString();
+}
+
+const asn1 = forge.asn1;
+
+/** The signature algorithm Go's x509 picks for a key: SHA-256 with RSA, ECDSA by curve size, pure Ed25519. */
+function signatureAlgorithm(key: KeyObject): { oid: string; hash: string | null; nullParams: boolean } {
+  if (key.asymmetricKeyType === "ed25519") return { oid: "1.3.101.112", hash: null, nullParams: false };
+  if (key.asymmetricKeyType === "ec") {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    if (curve === "secp384r1") return { oid: "1.2.840.10045.4.3.3", hash: "sha384", nullParams: false };
+    if (curve === "secp521r1") return { oid: "1.2.840.10045.4.3.4", hash: "sha512", nullParams: false };
+    return { oid: "1.2.840.10045.4.3.2", hash: "sha256", nullParams: false };
+  }
+  return { oid: "1.2.840.113549.1.1.11", hash: "sha256", nullParams: true };
+}
+
+function algorithmIdentifier(alg: { oid: string; nullParams: boolean }): forge.asn1.Asn1 {
+  const items = [asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(alg.oid).getBytes())];
+  if (alg.nullParams) items.push(asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, ""));
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, items);
+}
+
+function derOf(node: forge.asn1.Asn1): Buffer {
+  return Buffer.from(asn1.toDer(node).getBytes(), "binary");
+}
+
+function fromDer(bytes: Uint8Array): forge.asn1.Asn1 {
+  return asn1.fromDer(forge.util.createBuffer(Buffer.from(bytes).toString("binary")));
+}
+
+/** The subject Name of a PEM certificate, as ASN.1 (an issuer for the certificates it signs). */
+function subjectOf(certPem: string): forge.asn1.Asn1 {
+  const tbs = (fromDer(new X509Certificate(certPem).raw).value as forge.asn1.Asn1[])[0].value as forge.asn1.Asn1[];
+  const offset = tbs[0].tagClass === asn1.Class.CONTEXT_SPECIFIC ? 1 : 0;
+  return tbs[offset + 4];
 }
 
 function serial(): string {
@@ -124,20 +178,29 @@ interface CertSpec {
   ips?: string[];
   dns?: string[];
   isCA: boolean;
-  key: forge.pki.rsa.PrivateKey;
-  issuer?: { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey };
+  key: KeyObject;
+  issuer?: { subject: forge.asn1.Asn1; key: KeyObject };
 }
 
-/** Sprig's templates: CA (cert sign + CRL), leaf (digital signature + key encipherment, server and client auth). */
+/** A stand-in public key for node-forge's TBS builder; the real SubjectPublicKeyInfo replaces it. */
+const PLACEHOLDER_KEY = forge.pki.setRsaPublicKey(new forge.jsbn.BigInteger("3"), new forge.jsbn.BigInteger("3"));
+
+/**
+ * Sprig's templates: CA (cert sign + CRL), leaf (digital signature + key encipherment, server and client
+ * auth). node-forge lays out the TBSCertificate (names, validity, extensions); the public key and signature
+ * are the platform's (node:crypto), so RSA, ECDSA and Ed25519 keys all work and signing is native.
+ */
 function makeCertificate(spec: CertSpec): Certificate {
+  const signer = spec.issuer?.key ?? spec.key;
+  const alg = signatureAlgorithm(signer);
   const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.setRsaPublicKey(spec.key.n, spec.key.e);
+  cert.publicKey = PLACEHOLDER_KEY;
   cert.serialNumber = serial();
   const now = Date.now();
   cert.validity.notBefore = new Date(now);
   cert.validity.notAfter = new Date(now + spec.days * 24 * 3600 * 1000);
   cert.setSubject([{ name: "commonName", value: spec.cn }]);
-  cert.setIssuer(spec.issuer ? spec.issuer.cert.subject.attributes : [{ name: "commonName", value: spec.cn }]);
+  cert.setIssuer([{ name: "commonName", value: spec.cn }]);
   const extensions: Record<string, unknown>[] = [
     spec.isCA
       ? { name: "keyUsage", critical: true, keyCertSign: true, digitalSignature: true, keyEncipherment: true }
@@ -151,19 +214,33 @@ function makeCertificate(spec: CertSpec): Certificate {
   ];
   if (alt.length > 0) extensions.push({ name: "subjectAltName", altNames: alt });
   cert.setExtensions(extensions);
-  cert.sign(spec.issuer?.key ?? spec.key, forge.md.sha256.create());
-  return { Cert: forge.pki.certificateToPem(cert), Key: forge.pki.privateKeyToPem(spec.key) };
+  cert.siginfo.algorithmOid = cert.signatureOid = forge.pki.oids.sha256WithRSAEncryption;
+  const tbs = forge.pki.getTBSCertificate(cert);
+  const fields = tbs.value as forge.asn1.Asn1[];
+  fields[2] = algorithmIdentifier(alg);
+  if (spec.issuer) fields[3] = spec.issuer.subject;
+  fields[6] = fromDer(createPublicKey(spec.key).export({ type: "spki", format: "der" }));
+  const signature = cryptoSign(alg.hash, derOf(tbs), signer);
+  const whole = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    tbs,
+    algorithmIdentifier(alg),
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\0${signature.toString("binary")}`),
+  ]);
+  const body = derOf(whole).toString("base64").replace(/.{1,64}/g, "$&\n");
+  return { Cert: `-----BEGIN CERTIFICATE-----\n${body}-----END CERTIFICATE-----\n`, Key: keyPem(spec.key) };
 }
 
-function caArgument(ca: Value): { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } {
+function caArgument(ca: Value): { subject: forge.asn1.Asn1; key: KeyObject } {
   if (!isMap(ca) || typeof ca.Cert !== "string" || typeof ca.Key !== "string") {
     throw execError("error: the CA argument must be a certificate from genCA or buildCustomCert");
   }
+  let subject: forge.asn1.Asn1;
   try {
-    return { cert: forge.pki.certificateFromPem(ca.Cert), key: rsaKey(ca.Key) };
+    subject = subjectOf(ca.Cert);
   } catch (e) {
     throw execError(`error parsing CA certificate: ${(e as Error).message}`);
   }
+  return { subject, key: privateKey(ca.Key) };
 }
 
 function days(value: Value): number {
@@ -176,8 +253,8 @@ function buildCustomCert(certB64: Value, keyB64: Value): Certificate {
   try {
     cert = decode(certB64);
     key = decode(keyB64);
-    forge.pki.certificateFromPem(cert);
-    forge.pki.privateKeyFromPem(key);
+    new X509Certificate(cert);
+    createPrivateKey(key);
   } catch {
     throw execError("error parsing certificate or key: invalid PEM");
   }
@@ -295,7 +372,7 @@ function leafCertificate(
     dns: dnsList(dns),
     days: days(d),
     isCA: false,
-    key: rsaKey(key),
+    key: privateKey(key),
     ...(signed ? { issuer: caArgument(signed.ca) } : {}),
   });
 }
@@ -303,8 +380,8 @@ function leafCertificate(
 /** Sprig's crypto functions. */
 export const cryptoFunctions: Record<string, TemplateFunction> = {
   genPrivateKey: (kind) => privateKeyPem(toStr(kind)),
-  genCA: (cn, d) => makeCertificate({ cn: toStr(cn), days: days(d), isCA: true, key: rsaKey() }),
-  genCAWithKey: (cn, d, key) => makeCertificate({ cn: toStr(cn), days: days(d), isCA: true, key: rsaKey(key) }),
+  genCA: (cn, d) => makeCertificate({ cn: toStr(cn), days: days(d), isCA: true, key: privateKey() }),
+  genCAWithKey: (cn, d, key) => makeCertificate({ cn: toStr(cn), days: days(d), isCA: true, key: privateKey(key) }),
   genSelfSignedCert: (cn, ips, dns, d) => leafCertificate(cn, ips, dns, d, undefined),
   genSelfSignedCertWithKey: (cn, ips, dns, d, key) => leafCertificate(cn, ips, dns, d, key),
   genSignedCert: (cn, ips, dns, d, ca) => leafCertificate(cn, ips, dns, d, undefined, { ca }),

@@ -8,7 +8,7 @@ import { posix } from "node:path";
 import { execError, unsupported } from "./errors.ts";
 import type { TemplateFunction } from "./evaluate.ts";
 import { goQuote } from "./format.ts";
-import { type GoMap, isMap, toIndex, toInt, toStr, type Value } from "./gotypes.ts";
+import { type GoMap, isMap, toIndex, toInt, toStr, typed, type Value } from "./gotypes.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -189,8 +189,15 @@ export function stringList(value: Value): string[] {
   return [toStr(value)];
 }
 
+/** Go's `strings.Repeat` count: a negative one panics, which a template sees as an error. */
+function nonNegative(count: Value): number {
+  const n = Number(toInt(count));
+  if (n < 0) throw execError("strings: negative Repeat count");
+  return n;
+}
+
 function indent(spaces: Value, text: Value): string {
-  const pad = " ".repeat(Math.max(0, Number(toInt(spaces))));
+  const pad = " ".repeat(nonNegative(spaces));
   return pad + toStr(text).replaceAll("\n", `\n${pad}`);
 }
 
@@ -277,19 +284,25 @@ export const stringFunctions: Record<string, TemplateFunction> = {
   lower: (s) => toStr(s).toLowerCase(),
   title: (s) => toStr(s).replace(/(^|[^\p{L}\p{N}_'])(\p{L})/gu, (_, before, c) => before + c.toUpperCase()),
   untitle: (s) => toStr(s).replace(/(^|\s)(\p{L})/gu, (_, before, c) => before + c.toLowerCase()),
-  repeat: (count, s) => toStr(s).repeat(Math.max(0, Number(toInt(count)))),
+  repeat: (count, s) => toStr(s).repeat(nonNegative(count)),
   substr: (start, end, s) => {
-    const text = toStr(s), from = Number(toInt(start)), to = Number(toInt(end));
-    if (from < 0) return text.slice(0, to);
-    if (to < 0 || to > text.length) return text.slice(from);
-    return text.slice(from, to);
+    // Go slices the string's bytes, and a slice out of bounds is a runtime error.
+    const bytes = new TextEncoder().encode(toStr(s)), from = Number(toInt(start)), to = Number(toInt(end));
+    const slice = (a: number, b: number) => {
+      if (a < 0 || b < a || b > bytes.length) throw execError(`runtime error: slice bounds out of range [${a}:${b}]`);
+      return new TextDecoder().decode(bytes.subarray(a, b));
+    };
+    if (from < 0) return slice(0, to);
+    if (to < 0 || to > bytes.length) return slice(from, bytes.length);
+    return slice(from, to);
   },
   nospace: (s) => toStr(s).replace(/\s+/g, ""),
   trunc: (count, s) => {
-    const text = toStr(s), n = Number(toInt(count));
-    if (n < 0 && text.length + n > 0) return text.slice(text.length + n);
-    if (n >= 0 && text.length > n) return text.slice(0, n);
-    return text;
+    // Go counts bytes.
+    const bytes = new TextEncoder().encode(toStr(s)), n = Number(toInt(count));
+    if (n < 0 && bytes.length + n > 0) return new TextDecoder().decode(bytes.subarray(bytes.length + n));
+    if (n >= 0 && bytes.length > n) return new TextDecoder().decode(bytes.subarray(0, n));
+    return toStr(s);
   },
   abbrev: (width, s) => {
     const text = toStr(s), n = Number(toInt(width));
@@ -318,11 +331,11 @@ export const stringFunctions: Record<string, TemplateFunction> = {
   swapcase: (s) => Array.from(toStr(s), (c) => (c === c.toUpperCase() ? c.toLowerCase() : c.toUpperCase())).join(""),
 
   // lists of strings
-  split: (sep, s) => indexedMap(toStr(s).split(toStr(sep))),
-  splitList: (sep, s) => toStr(s).split(toStr(sep)),
-  splitn: (sep, n, s) => indexedMap(splitN(toStr(s), toStr(sep), Number(toInt(n)))),
+  split: (sep, s) => typed(indexedMap(toStr(s).split(toStr(sep))), "map[string]string"),
+  splitList: (sep, s) => typed(toStr(s).split(toStr(sep)), "[]string"),
+  splitn: (sep, n, s) => typed(indexedMap(splitN(toStr(s), toStr(sep), Number(toInt(n)))), "map[string]string"),
   join: (sep, list) => stringList(list).join(toStr(sep)),
-  sortAlpha: (list) => stringList(list).sort(),
+  sortAlpha: (list) => typed(stringList(list).sort(), "[]string"),
 
   // regular expressions (Go RE2 syntax, translated)
   regexMatch: (re, s) => goRegExp(re).test(toStr(s)),
@@ -330,14 +343,14 @@ export const stringFunctions: Record<string, TemplateFunction> = {
   regexFindAll: (re, s, n) => {
     const all = Array.from(toStr(s).matchAll(goRegExp(re, true)), (m) => m[0]);
     const limit = toIndex(n, "count");
-    return limit < 0 ? all : all.slice(0, limit);
+    return typed(limit < 0 ? all : all.slice(0, limit), "[]string");
   },
   regexReplaceAll: (re, s, replacement) => regexReplaceAll(re, s, replacement),
   regexReplaceAllLiteral: (re, s, replacement) => toStr(s).replace(goRegExp(re, true), () => toStr(replacement)),
   regexSplit: (re, s, n) => {
     const parts = toStr(s).split(goRegExp(re, true));
     const limit = toIndex(n, "count");
-    return limit < 0 || parts.length <= limit ? parts : parts.slice(0, limit);
+    return typed(limit < 0 || parts.length <= limit ? parts : parts.slice(0, limit), "[]string");
   },
   regexQuoteMeta: (s) => toStr(s).replace(/[\\.+*?()|[\]{}^$]/g, "\\$&"),
 

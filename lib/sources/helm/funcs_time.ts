@@ -7,7 +7,7 @@
  */
 import { execError } from "./errors.ts";
 import type { TemplateFunction } from "./evaluate.ts";
-import { toStr, type Value, withMethods } from "./gotypes.ts";
+import { comparableAs, toStr, type Value, withMethods } from "./gotypes.ts";
 
 /** A Go `time.Time`: an instant and the zone it is shown in (offset in minutes east of UTC). */
 interface GoTime {
@@ -27,7 +27,7 @@ function timeValue(t: GoTime): object {
     Year: () => BigInt(fields(t).getUTCFullYear()),
   });
   times.set(value, t);
-  return value;
+  return comparableAs(value, `${t.ms}|${t.offset}|${t.zone}`);
 }
 
 /** A time from a Go time value or Unix seconds, as Sprig's `date` accepts. */

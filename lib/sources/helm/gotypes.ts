@@ -6,7 +6,7 @@
  * | -------------------------- | -------------------------------------- |
  * | invalid value (no data)    | `undefined`                            |
  * | nil interface              | `null`                                 |
- * | int, int64                 | `bigint`                               |
+ * | int, int64                 | `bigint` (named `int` by typeOf)       |
  * | float64 (every YAML number)| `number`                               |
  * | string, bool               | `string`, `boolean`                    |
  * | []interface{}              | array                                  |
@@ -43,21 +43,22 @@ export function isNumber(value: Value): value is number | bigint {
  * access (`.Capabilities.APIVersions.Has "x"`) finds and calls them.
  */
 export function withMethods<T extends object>(data: T, methods: Record<string, (...args: never[]) => unknown>): T {
+  methodCarriers.add(data);
   for (const [name, fn] of Object.entries(methods)) {
     Object.defineProperty(data, name, { value: fn, enumerable: false });
   }
   return data;
 }
 
+/** Objects given methods by {@link withMethods}. */
+const methodCarriers: WeakSet<object> = new WeakSet();
+
 /** Maps that carry methods (Helm's `Files`, a `map[string][]byte`): empty is false, like any map. */
 export const mapsWithMethods: WeakSet<object> = new WeakSet();
 
 /** A "struct": an object carrying methods, which Go never calls empty. */
 function hasMethods(value: object): boolean {
-  if (mapsWithMethods.has(value)) return false;
-  return Object.getOwnPropertyNames(value).some((name) =>
-    typeof (value as GoMap)[name] === "function" && !Object.prototype.propertyIsEnumerable.call(value, name)
-  );
+  return methodCarriers.has(value) && !mapsWithMethods.has(value);
 }
 
 /** Go's truth: false, 0, nil, and empty strings, slices and maps are false. */
@@ -94,7 +95,8 @@ export function kindOf(value: Value): string {
     case "number":
       return "float64";
     case "bigint":
-      return "int64";
+      // Go's int (literals, len, int, atoi) and int64 (add, mul, int64…) are one integer type here; most are ints.
+      return "int";
     case "string":
       return "string";
     case "function":
@@ -104,9 +106,28 @@ export function kindOf(value: Value): string {
   return isMap(value) && !hasMethods(value) ? "map" : "struct";
 }
 
+/** Lists and maps of a narrower Go type than `[]interface {}`/`map[string]interface {}` (`splitList`, `split`). */
+const narrowTypes: WeakMap<object, string> = new WeakMap();
+
+/** Mark a function's result with its Go type (`[]string`, `[]int`, `map[string]string`). */
+export function typed<T extends object>(
+  value: T,
+  goType: "[]string" | "[]int" | "map[string]string" | "[][]interface {}",
+): T {
+  narrowTypes.set(value, goType);
+  return value;
+}
+
+/** The narrower Go type of a list or map, if it has one. */
+export function narrowType(value: Value): string | undefined {
+  return typeof value === "object" && value !== null ? narrowTypes.get(value) : undefined;
+}
+
 /** Go type names, as Sprig's `typeOf` reports them. */
 export function typeOf(value: Value): string {
   if (value === undefined || value === null) return "<nil>";
+  const narrow = narrowType(value);
+  if (narrow) return narrow;
   if (Array.isArray(value)) return "[]interface {}";
   if (value instanceof Uint8Array) return "[]uint8";
   const kind = kindOf(value);
@@ -149,6 +170,23 @@ export function formatFloat(n: number): string {
   return String(n);
 }
 
+/** Go's `strconv.FormatFloat(n, 'g', -1, 32)`: the shortest digits that read back as the same float32. */
+export function formatFloat32(n: number): string {
+  if (!Number.isFinite(n) || n === 0) return formatFloat(n);
+  const target = Math.fround(n);
+  let digits = "";
+  for (let p = 1; p <= 9; p++) {
+    digits = target.toPrecision(p);
+    if (Math.fround(Number(digits)) === target) break;
+  }
+  const [mantissa, exponentText] = Number(digits).toExponential().split("e");
+  const exponent = Number(exponentText);
+  if (exponent < -4 || exponent >= 6) {
+    return `${mantissa}e${exponent < 0 ? "-" : "+"}${String(Math.abs(exponent)).padStart(2, "0")}`;
+  }
+  return String(Number(digits));
+}
+
 /** Go's `%v`: how `print`, `toString` and template output show a value. */
 export function formatValue(value: Value): string {
   if (value === undefined || value === null) return "<nil>";
@@ -182,7 +220,11 @@ export function toStr(value: Value): string {
 /** Sprig's `toInt64` (spf13/cast): lenient, 0 when it cannot convert. */
 export function toInt(value: Value): bigint {
   if (typeof value === "bigint") return value;
-  if (typeof value === "number") return Number.isFinite(value) ? BigInt(Math.trunc(value)) : 0n;
+  if (typeof value === "number") {
+    // Go's float64 → int64 conversion out of range gives the minimum int64 (amd64).
+    if (!Number.isFinite(value) || Math.abs(value) >= 2 ** 63) return Number.isNaN(value) ? 0n : -(2n ** 63n);
+    return BigInt(Math.trunc(value));
+  }
   if (typeof value === "boolean") return value ? 1n : 0n;
   if (typeof value === "string") {
     const text = value.trim().replace(/\.0*$/, "");
@@ -222,21 +264,61 @@ function sameNumberKind(a: number | bigint, b: number | bigint): void {
   if (typeof a !== typeof b) throw execError("incompatible types for comparison");
 }
 
-/** Go's `eq` for two basic values: ints with ints, floats with floats (YAML values are floats). */
+/** Comparison keys of Go struct values compared by value (a `time.Time`: instant and zone), see {@link valuesEqual}. */
+const structKeys: WeakMap<object, string> = new WeakMap();
+
+/** Make `value` a Go struct that `eq` compares by `key` (equal keys, equal values). */
+export function comparableAs<T extends object>(value: T, key: string): T {
+  structKeys.set(value, key);
+  return value;
+}
+
+type BasicKind = "bool" | "int" | "float" | "string" | "other";
+
+function basicKind(value: Value): BasicKind {
+  switch (typeof value) {
+    case "boolean":
+      return "bool";
+    case "bigint":
+      return "int";
+    case "number":
+      return "float";
+    case "string":
+      return "string";
+  }
+  return "other";
+}
+
+/** `reflect.Kind` of a non-basic value: slices and maps cannot be compared; structs and pointers can. */
+function compositeKind(value: object): "slice" | "map" | "struct" | "func" {
+  if (typeof value === "function") return "func";
+  if (Array.isArray(value) || value instanceof Uint8Array) return "slice";
+  if (mapsWithMethods.has(value) || !hasMethods(value)) return "map";
+  return "struct";
+}
+
+/**
+ * Go's `eq`/`ne` (text/template funcs.go): basic values of one kind compare by value (an int never with a
+ * float: an error); nil equals only nil, and comparing nil with anything is no error; among other values,
+ * structs and pointers compare (a time by its instant and zone, others by identity), maps and slices are an
+ * error, as are two different kinds.
+ */
 export function valuesEqual(a: Value, b: Value): boolean {
-  if (isNumber(a) && isNumber(b)) {
-    sameNumberKind(a, b);
-    return a === b;
+  const nilA = a === undefined || a === null, nilB = b === undefined || b === null;
+  const ka = basicKind(a), kb = basicKind(b);
+  if (ka !== kb) {
+    if (!nilA && !nilB) throw execError("incompatible types for comparison");
+    return false;
   }
-  const nilA = a === undefined || a === null;
-  const nilB = b === undefined || b === null;
+  if (ka !== "other") return a === b;
   if (nilA || nilB) return nilA && nilB;
-  if (typeof a !== typeof b) {
-    if (typeof a === "object" || typeof b === "object") return false;
-    throw execError(`incompatible types for comparison: ${typeOf(a)} and ${typeOf(b)}`);
+  const ca = compositeKind(a as object), cb = compositeKind(b as object);
+  if (ca !== cb) {
+    throw execError(`non-comparable types ${formatValue(a)}: ${typeOf(a)}, ${typeOf(b)}: ${formatValue(b)}`);
   }
-  if (typeof a === "object") throw execError(`non-comparable type ${typeOf(a)}`);
-  return a === b;
+  if (ca !== "struct") throw execError(`non-comparable type ${formatValue(b)}: ${typeOf(b)}`);
+  const keyA = structKeys.get(a as object), keyB = structKeys.get(b as object);
+  return keyA !== undefined && keyB !== undefined ? keyA === keyB : a === b;
 }
 
 /** Go's `lt` for basic values: numbers with numbers, strings with strings. */
@@ -252,12 +334,27 @@ export function valuesLess(a: Value, b: Value): boolean {
   throw execError(`incompatible types for comparison: ${typeOf(a)} and ${typeOf(b)}`);
 }
 
-/** Deep copy of plain data (maps and lists), keeping scalars. */
+/**
+ * True for a map that is plain data, not a Go value with methods (`.Files`, `.Capabilities`, a time): those
+ * are shared, never copied field by field, so a `merge` or `deepCopy` of the root keeps `.Files.Get`.
+ */
+export function isDataMap(value: Value): value is GoMap {
+  return isMap(value) && !mapsWithMethods.has(value) && !hasMethods(value);
+}
+
+/** Deep copy of plain data (maps and lists), keeping scalars and Go values with methods as they are. */
 export function deepCopy<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(deepCopy) as T;
-  if (isMap(value)) {
+  const narrow = narrowType(value);
+  if (Array.isArray(value)) {
+    if (hasMethods(value)) return value;
+    const out = value.map(deepCopy);
+    if (narrow) narrowTypes.set(out, narrow);
+    return out as T;
+  }
+  if (isDataMap(value)) {
     const out: GoMap = {};
     for (const [key, item] of Object.entries(value)) out[key] = deepCopy(item);
+    if (narrow) narrowTypes.set(out, narrow);
     return out as T;
   }
   return value;

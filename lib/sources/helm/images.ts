@@ -20,7 +20,7 @@ import { TemplateError } from "./errors.ts";
 import { applySet, applyValueAt, mergeValues, parseYaml11, yaml11Options } from "./values.ts";
 
 /** How an image was found. */
-export type ImageMethod = "template" | "values-scan" | "annotation";
+export type ImageMethod = "template" | "values-scan" | "annotation" | "injected";
 
 /** One image a chart needs. */
 export interface ChartImage {
@@ -39,7 +39,7 @@ export interface ChartImage {
     /** For the fallback: the template that could not be rendered, and why. */
     fallback?: { template: string; reason: string };
   };
-  /** How it was found: rendered, declared in an annotation, or by the values-scan fallback. */
+  /** How it was found: rendered, declared in an annotation, by the values-scan fallback, or injected at run time. */
   method: ImageMethod;
 }
 
@@ -79,6 +79,8 @@ export interface ChartImagesOptions extends ReleaseOptions {
   skipTests?: boolean;
   /** How to name the chart archive in errors (a path, or `repo/chart:version`). */
   where?: string;
+  /** Add the images the chart's software injects at run time (Istio's sidecar); default true. */
+  injected?: boolean;
 }
 
 const ANNOTATIONS = ["helm.sh/images", "artifacthub.io/images"];
@@ -173,6 +175,37 @@ function wanted(values: GoMap, path: (string | number)[], only: string[][]): boo
   return true;
 }
 
+/** A reference's first component names a registry (a host: a dot, a port, or localhost). */
+function hasRegistry(reference: string): boolean {
+  const first = reference.split("/")[0];
+  return reference.includes("/") && (/[.:]/.test(first) || first === "localhost");
+}
+
+/**
+ * The registry a chart's values name for all its images, by the conventions charts follow (Bitnami's
+ * `global.imageRegistry`, `global.image.registry`, RKE2's `global.systemDefaultRegistry`, Rancher's
+ * `global.cattle.systemDefaultRegistry`), if any: the one place this policy is decided.
+ */
+export function conventionRegistry(values: GoMap): string | undefined {
+  const global = isMap(values.global) ? values.global : {};
+  const candidates = [
+    global.imageRegistry,
+    isMap(global.image) ? global.image.registry : undefined,
+    global.systemDefaultRegistry,
+    isMap(global.cattle) ? global.cattle.systemDefaultRegistry : undefined,
+  ];
+  for (const c of candidates) if (typeof c === "string" && c.trim() !== "") return c.trim().replace(/\/+$/, "");
+  return undefined;
+}
+
+/** Istio's convention: bare image names under `hub` (or `global.hub`), tagged with `tag` (or `global.tag`). */
+function istioHub(values: GoMap): { hub?: string; tag?: unknown } {
+  const global = isMap(values.global) ? values.global : {};
+  const hub = typeof values.hub === "string" && values.hub ? values.hub : global.hub;
+  const tag = values.tag ?? global.tag;
+  return { hub: typeof hub === "string" && hub.trim() ? hub.trim().replace(/\/+$/, "") : undefined, tag };
+}
+
 /**
  * Images written in a chart's values: maps with `repository` (plus optional
  * `registry`, `tag`, `digest`), and `image`/`…Image` strings (with a sibling
@@ -187,6 +220,8 @@ export function scanValues(
   const found: { image: string; valuesPath: string }[] = [];
   // Restricted (the fallback): no tag is composed from any appVersion, and only named, enabled blocks count.
   const appVersion = only ? undefined : scope.chart.appVersion;
+  const registry = conventionRegistry(scope.values);
+  const istio = istioHub(scope.values);
   const add = (reference: string, tag: unknown, path: (string | number)[]) => {
     if (only && !wanted(scope.values, path, only)) return;
     let image = reference.trim();
@@ -201,16 +236,20 @@ export function scanValues(
   };
   walkValues(scope, root, (map, path) => {
     if (typeof map.repository === "string" && map.repository.trim() !== "") {
-      const registry = typeof map.registry === "string" && map.registry.trim() !== "" ? `${map.registry.trim()}/` : "";
+      const own = typeof map.registry === "string" && map.registry.trim() !== "" ? map.registry.trim() : undefined;
+      const chosen = own ?? (hasRegistry(map.repository.trim()) ? undefined : registry);
+      const registryPrefix = chosen ? `${chosen}/` : "";
       const digest = typeof map.digest === "string" && map.digest.trim() !== "" ? `@${map.digest.trim()}` : "";
-      let reference = registry + map.repository.trim();
+      let reference = registryPrefix + map.repository.trim();
       const tag = map.tag === undefined || map.tag === null || map.tag === "" ? undefined : formatValue(map.tag);
       if (digest) reference += (tag && !hasTagOrDigest(reference) ? `:${tag}` : "") + digest;
       add(reference, tag, [...path, "repository"]);
     }
     for (const [key, value] of Object.entries(map)) {
       if (typeof value === "string" && (key === "image" || /.Image$/.test(key))) {
-        add(value, map[`${key}Tag`], [...path, key]);
+        const bare = value.trim() !== "" && !value.includes("/") && !value.includes(":") && istio.hub;
+        const text = bare ? `${istio.hub}/${value.trim()}` : value;
+        add(text, map[`${key}Tag`] ?? (bare ? istio.tag : undefined), [...path, key]);
       }
     }
   });
@@ -268,10 +307,17 @@ function collectRendered(
 ): string | undefined {
   const root = scope === c.root;
   const method: ImageMethod = fallback ? "values-scan" : "template";
-  for (const doc of parseAllDocuments(output, yaml11Options())) {
-    if (doc.errors.length > 0) return `rendered YAML does not parse: ${doc.errors[0].message.split("\n")[0]}`;
+  const docs = [];
+  for (const text of output.split(/^---(?=[ \t]*(?:#.*)?$)/m)) {
+    // A CRD without an `image:` key has no image to give (its schema text is not searched): not parsed, as
+    // CRDs are most of the YAML some charts render (argo-cd: 1.9 MB).
+    if (/^kind:[ \t]*CustomResourceDefinition[ \t]*$/m.test(text) && !text.includes("image:")) continue;
+    for (const doc of parseAllDocuments(text, yaml11Options())) {
+      if (doc.errors.length > 0) return `rendered YAML does not parse: ${doc.errors[0].message.split("\n")[0]}`;
+      docs.push(doc);
+    }
   }
-  for (const doc of parseAllDocuments(output, yaml11Options())) {
+  for (const doc of docs) {
     const manifest = doc.toJS();
     if (c.options.skipTests && isTestHook(manifest)) continue;
     const found: string[] = [];
@@ -327,6 +373,32 @@ function fallBack(c: Collector, chart: Chart, failed: RenderedTemplate[]): void 
   }
 }
 
+/**
+ * Images no manifest names, which the chart's software injects into other pods at run time. Covered: Istio's
+ * sidecar (`proxyv2`), which istiod's injector adds to every meshed pod from `global.proxy.image` under
+ * `global.hub` with `global.tag`. Only a complete reference is given (no hub or no tag: nothing).
+ */
+function injectedImages(scope: ScopedChart): { image: string; valuesPath: string; field: string }[] {
+  const values = scope.values;
+  const global = isMap(values.global) ? values.global : {};
+  const proxy = isMap(global.proxy) ? global.proxy : {};
+  if (typeof proxy.image !== "string" || proxy.image.trim() === "") return [];
+  if (!isMap(values.sidecarInjectorWebhook) && !isMap(values.pilot)) return [];
+  const { hub, tag } = istioHub(values);
+  let image = proxy.image.trim();
+  if (!image.includes("/")) {
+    if (!hub) return [];
+    image = `${hub}/${image}`;
+  }
+  if (!hasTagOrDigest(image)) {
+    if (tag === undefined || tag === null || tag === "") return [];
+    image += `:${formatValue(tag)}`;
+  }
+  if (!isImageReference(image)) return [];
+  const valuesPath = formatPath([...scope.valuesPath, "global", "proxy", "image"]);
+  return [{ image, valuesPath, field: "injected at run time: Istio's sidecar (istiod adds it to meshed pods)" }];
+}
+
 /** Find the images of an already loaded chart. */
 export function imagesOfChart(chart: Chart, options: ChartImagesOptions = {}): ChartImagesResult {
   const result = renderChart(chart, userValues(options), options);
@@ -360,6 +432,18 @@ export function imagesOfChart(chart: Chart, options: ChartImagesOptions = {}): C
     const warn = (message: string) => warnings.push({ chart: scope.chart.name, message });
     for (const image of annotationImages(scope.chart, warn)) {
       c.add({ image, origin: { chart: scope.chart.name }, method: "annotation" });
+    }
+  }
+  if (options.injected !== false) {
+    for (const scope of result.charts) {
+      for (const found of injectedImages(scope)) {
+        if (images.has(found.image)) continue;
+        c.add({
+          image: found.image,
+          origin: { chart: scope.chart.name, valuesPath: found.valuesPath, field: found.field },
+          method: "injected",
+        });
+      }
     }
   }
   if (failed.length > 0) {

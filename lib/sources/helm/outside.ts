@@ -6,7 +6,9 @@
  * them, and so would a save. A string is taken only when it parses as a
  * reference with a tag or digest AND its repository is one the chart's own
  * values name (an image block), so words that merely look like references
- * are never invented into images.
+ * are never invented into images. Free text is not a deployment: CRDs,
+ * `description` fields, annotations and labels are not searched (NOTES.txt
+ * and comments never reach here).
  * @module
  */
 import { parseReference, type Reference } from "../../ref.ts";
@@ -28,7 +30,7 @@ function parsed(text: string): Reference | undefined {
   }
 }
 
-/** The repository paths named by image blocks in values (`repository`, `image`, `…Image` strings). */
+/** The repository paths named by image blocks in values (`repository`, `image`, `…Image`, Kubewarden's `module`). */
 export function valuesRepositories(scopes: ScopedChart[]): Set<string> {
   const out = new Set<string>();
   const add = (name: string) => {
@@ -44,8 +46,9 @@ export function valuesRepositories(scopes: ScopedChart[]): Set<string> {
         );
       }
       for (const [key, value] of Object.entries(node)) {
-        if (typeof value === "string" && /^(image|.+Image)$/.test(key)) add(value);
-        else walk(value);
+        if (typeof value === "string" && /^(image|.+Image|module)$/.test(key)) {
+          add(value.replace(/^(?:registry|oci):\/\//, ""));
+        } else walk(value);
       }
     }
   };
@@ -83,12 +86,17 @@ function describe(kind: string, path: (string | number)[], container?: string): 
 export function outsideImages(manifest: unknown, repositories: Set<string>): OutsideImage[] {
   const found: OutsideImage[] = [];
   const kind = isMap(manifest) && typeof manifest.kind === "string" ? manifest.kind : "";
-  const take = (text: string, path: (string | number)[], container?: string) => {
+  // A CRD is a schema, not a deployment: its examples and descriptions name images nothing runs.
+  if (kind === "CustomResourceDefinition") return found;
+  const take = (raw: string, path: (string | number)[], container?: string) => {
+    // OCI artifacts named with a scheme (Kubewarden's `spec.module: registry://ghcr.io/…`) are references too.
+    const text = raw.replace(/^(?:registry|oci):\/\//, "");
     const ref = parsed(text);
     if (!ref || !/[:@]/.test(text.replace(/^[^/]*\//, "")) || !confirmed(ref, repositories)) return;
     found.push({ image: text, field: describe(kind, path, container) });
   };
   const walk = (node: unknown, path: (string | number)[], container?: string): void => {
+    if (isFreeText(path)) return;
     if (typeof node === "string") {
       if (path[path.length - 1] === "image") return;
       for (const token of tokens(node)) take(token, path, container);
@@ -105,6 +113,16 @@ export function outsideImages(manifest: unknown, repositories: Set<string>): Out
   };
   walk(manifest, []);
   return found;
+}
+
+/**
+ * Text written for people, which no runtime reads as an image: `description` fields (CRD schemas, CR docs),
+ * and `metadata.annotations` and labels.
+ */
+function isFreeText(path: (string | number)[]): boolean {
+  const last = path[path.length - 1];
+  if (last === "description" || last === "openAPIV3Schema") return true;
+  return path.length >= 2 && path[path.length - 2] === "metadata" && (last === "annotations" || last === "labels");
 }
 
 function isScalar(value: unknown): boolean {

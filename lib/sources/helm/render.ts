@@ -11,6 +11,7 @@ import { TemplateError } from "./errors.ts";
 import { deepCopy, type GoMap, isMap } from "./gotypes.ts";
 import { capabilitiesObject, chartObject, filesObject, releaseObject, type ReleaseOptions } from "./objects.ts";
 import { createEngine, helmOrder, parseTemplates, stripNoValue, type TemplateSource } from "./template.ts";
+import { semverSatisfies } from "./semver.ts";
 import { coalesceGlobals, coalesceTables } from "./values.ts";
 
 /** A chart as rendered: where it sits in the tree and the values its templates see. */
@@ -51,15 +52,31 @@ interface Node {
   children: Node[];
 }
 
+/** Helm's `IsCompatibleRange`: the vendored chart's version is inside the dependency's range (none: not). */
+function compatible(dep: ChartDependency, sub: Chart): boolean {
+  try {
+    return dep.version !== undefined && semverSatisfies(dep.version, sub.version);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A chart's subchart candidates as Helm's `processDependencyEnabled` builds them: vendored charts that no
+ * dependency entry matches (by name and version range) stay under their own name; each entry takes the first
+ * matching vendored chart under its alias, or is noted missing.
+ */
 function candidates(chart: Chart, notes: string[]): { chart: Chart; name: string; dep?: ChartDependency }[] {
   const out: { chart: Chart; name: string; dep?: ChartDependency }[] = [];
   for (const sub of chart.subcharts) {
-    if (!chart.dependencies.some((d) => d.name === sub.name)) out.push({ chart: sub, name: sub.name });
+    if (!chart.dependencies.some((d) => d.name === sub.name && compatible(d, sub))) {
+      out.push({ chart: sub, name: sub.name });
+    }
   }
   for (const dep of chart.dependencies) {
-    const sub = chart.subcharts.find((s) => s.name === dep.name);
+    const sub = chart.subcharts.find((s) => s.name === dep.name && compatible(dep, s));
     if (sub) out.push({ chart: sub, name: dep.alias ?? dep.name, dep });
-    else notes.push(`chart ${chart.name}: dependency "${dep.name}" is declared but not in charts/`);
+    else notes.push(`chart ${chart.name}: dependency "${dep.name}" (${dep.version ?? "no version"}) is not in charts/`);
   }
   return out;
 }
@@ -78,8 +95,7 @@ function pathValue(values: GoMap, path: string[]): unknown {
 }
 
 /** Helm's rules: tags enable unless all named tags are false; the first boolean condition wins over tags. */
-function enabled(dep: ChartDependency | undefined, probe: GoMap, path: string[]): boolean {
-  if (!dep) return true;
+function enabled(dep: ChartDependency, probe: GoMap, path: string[]): boolean {
   let on = true;
   if (dep.tags && dep.tags.length > 0) {
     const tags = isMap(probe.tags) ? probe.tags : {};
@@ -93,9 +109,12 @@ function enabled(dep: ChartDependency | undefined, probe: GoMap, path: string[])
   return on;
 }
 
+/** Helm removes every candidate whose name is that of a disabled dependency entry (declared name or alias). */
 function prune(node: Node, probe: GoMap, path: string[]): Node {
-  const deps = candidates(node.chart, []);
-  const children = node.children.filter((_, i) => enabled(deps[i].dep, probe, path));
+  const disabled = new Set(
+    node.chart.dependencies.filter((d) => !enabled(d, probe, path)).map((d) => d.alias ?? d.name),
+  );
+  const children = node.children.filter((child) => !disabled.has(child.name));
   return { ...node, children: children.map((child) => prune(child, probe, [...path, child.name])) };
 }
 
@@ -151,22 +170,28 @@ function loadedTemplates(chart: Chart): [string, string][] {
   return [...chart.templates].filter(([relative]) => !library || isPartial(relative));
 }
 
-/** The objects a chart's templates see besides `.Template`. */
-function topObject(scope: ScopedChart, charts: ScopedChart[], release: GoMap, capabilities: GoMap): GoMap {
-  const subcharts: GoMap = {};
-  for (const sub of charts.filter((c) => c.path.startsWith(`${scope.path}/charts/`))) {
-    if (!sub.path.slice(scope.path.length + "/charts/".length).includes("/")) {
-      subcharts[sub.name] = { Values: sub.values, Chart: chartObject(sub.chart, sub.name) };
+/**
+ * The root object (`$`) of each chart, one per chart and shared by all its templates as in Helm: a template
+ * that `set`s `$.Values` or a new key is seen by the templates that run after it. `.Subcharts` holds the
+ * subcharts' own roots.
+ */
+function rootObjects(charts: ScopedChart[], release: GoMap, capabilities: GoMap): Map<ScopedChart, GoMap> {
+  const roots = new Map<ScopedChart, GoMap>();
+  for (const scope of [...charts].reverse()) {
+    const subcharts: GoMap = {};
+    for (const sub of charts.filter((c) => c.path.startsWith(`${scope.path}/charts/`))) {
+      if (!sub.path.slice(scope.path.length + "/charts/".length).includes("/")) subcharts[sub.name] = roots.get(sub);
     }
+    roots.set(scope, {
+      Values: scope.values,
+      Chart: chartObject(scope.chart, scope.name),
+      Release: release,
+      Capabilities: capabilities,
+      Files: filesObject(scope.chart.files),
+      Subcharts: subcharts,
+    });
   }
-  return {
-    Values: scope.values,
-    Chart: chartObject(scope.chart, scope.name),
-    Release: release,
-    Capabilities: capabilities,
-    Files: filesObject(scope.chart.files),
-    Subcharts: subcharts,
-  };
+  return roots;
 }
 
 /** Render every manifest template of a chart and its enabled subcharts. */
@@ -184,10 +209,9 @@ export function renderChart(
   const release = releaseObject(options);
   const capabilities = capabilitiesObject(options);
   const rendered: RenderedTemplate[] = [];
-  const tops = new Map<ScopedChart, GoMap>();
-  for (const scope of charts) tops.set(scope, topObject(scope, charts, release, capabilities));
+  const roots = rootObjects(charts, release, capabilities);
   // Helm executes templates in its parse order (deepest path first, then names in reverse), all sharing each
-  // chart's `.Values`: a template that `set`s a value is seen by those that run after it, and only by those.
+  // chart's root: a template that `set`s a value (or `$.Values`) is seen by those that run after it, only by those.
   const order = charts.flatMap((scope) =>
     loadedTemplates(scope.chart).map(([relative]) => ({ scope, relative, name: `${scope.path}/${relative}` }))
   ).sort((a, b) => helmOrder(a.name, b.name));
@@ -199,7 +223,8 @@ export function renderChart(
       continue;
     }
     if (!isManifestTemplate(relative)) continue;
-    const top: GoMap = { ...tops.get(scope)!, Template: { Name: name, BasePath: `${scope.path}/templates` } };
+    const top = roots.get(scope)!;
+    top.Template = { Name: name, BasePath: `${scope.path}/templates` };
     try {
       rendered.push({ scope, template: name, output: stripNoValue(engine.render(name, top)) });
     } catch (e) {

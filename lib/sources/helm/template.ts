@@ -12,7 +12,8 @@
  * ```
  * @module
  */
-import { Document, parseAllDocuments, type Scalar, visit } from "yaml";
+import { Document, type Scalar, visit } from "yaml";
+import { goYaml, resolvePlain } from "./goyaml.ts";
 import { stringify as stringifyToml } from "smol-toml";
 import { execError, TemplateError } from "./errors.ts";
 import { type ExecEnv, executeNodes, executeTemplate, type TemplateFunction } from "./evaluate.ts";
@@ -21,7 +22,7 @@ import { coreFunctions } from "./funcs_core.ts";
 import { cryptoFunctions } from "./funcs_crypto.ts";
 import { stringFunctions } from "./funcs_strings.ts";
 import { timeFunctions } from "./funcs_time.ts";
-import { toPlain, toStr, type Value } from "./gotypes.ts";
+import { isMap, toPlain, toStr, type Value } from "./gotypes.ts";
 import { parseFile, type TemplateDef } from "./parser.ts";
 
 /** A template file: its Helm name (`chart/templates/x.yaml`) and text. */
@@ -104,19 +105,9 @@ export function yamlKeyLess(a: string, b: string): boolean {
   return ar.length < br.length;
 }
 
-/** Would yaml.v2 read this plain text as something other than a string (bool, null, number, timestamp, merge)? */
+/** Would yaml.v2 read this plain text as something other than a string (its `resolve`, or a base-60 float)? */
 function goResolvesNonString(text: string): boolean {
-  if (
-    /^(y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|~|null|Null|NULL|<<)$/.test(
-      text,
-    )
-  ) {
-    return true;
-  }
-  if (/^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$/.test(text)) return true;
-  const plain = text.replaceAll("_", "");
-  if (/^[-+]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|[0-9]+)$/.test(plain)) return true;
-  if (/^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/.test(plain)) return true;
+  if (text === "<<" || typeof resolvePlain(text).value !== "string") return true;
   if (/^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$/.test(text)) return true;
   // yaml.v2's timestamp layouts: a date, a date-time with T and a zone, or with a space and no zone.
   const date = "\\d{4}-\\d\\d?-\\d\\d?", time = "\\d\\d?:\\d\\d?:\\d\\d?(?:\\.\\d*)?";
@@ -126,6 +117,10 @@ function goResolvesNonString(text: string): boolean {
 /** yaml.v2's choice of style for a string: double quotes when it would not read back as a string or has specials. */
 function goStringStyle(text: string): Scalar.Type | undefined {
   if (text === "" || goResolvesNonString(text)) return "QUOTE_DOUBLE";
+  // libyaml single-quotes what cannot be plain even when it holds a quote (the yaml library would switch to double).
+  if (text.includes("'") && !text.includes("\n") && /^['"]|: | #|^[-?:,[\]{}#&*!|>%@`]|[: ]$/.test(text)) {
+    return "QUOTE_SINGLE";
+  }
   // Tabs and other non-printables, or a space before a line break, allow only double quotes.
   // deno-lint-ignore no-control-regex -- yaml.v2 double-quotes exactly these non-printables
   if (/[\x00-\x09\x0b-\x1f\x7f]| \n/.test(text)) return "QUOTE_DOUBLE";
@@ -201,8 +196,10 @@ function foldLongLines(text: string): string {
  */
 export function toYaml(value: Value): string {
   const plain = toPlain(value);
+  // YAML 1.2's core schema quotes no plain string that Go would write plain (1.1's quotes `.`, `1:2` differently);
+  // the strings Go quotes are marked by goStringStyle below.
   const doc = new Document(plain, {
-    version: "1.1",
+    version: "1.2",
     sortMapEntries: (a, b) => {
       const x = String((a.key as { value?: unknown })?.value ?? a.key),
         y = String((b.key as { value?: unknown })?.value ?? b.key);
@@ -227,32 +224,24 @@ export function toYaml(value: Value): string {
   return foldLongLines(text.replace(/\n$/, ""));
 }
 
-/**
- * libyaml ends a block scalar that runs to the end of unterminated input
- * without a line break; the yaml library adds one. Templates hit this every
- * time: `toYaml` output has no final newline, and `fromYaml` reads it back.
- */
-function unterminatedBlocks(doc: Document.Parsed, source: string): void {
-  if (source.endsWith("\n")) return;
-  visit(doc, {
-    Scalar(_, node) {
-      const block = node.type === "BLOCK_LITERAL" || node.type === "BLOCK_FOLDED";
-      if (block && node.range && node.range[1] >= source.length && typeof node.value === "string") {
-        node.value = node.value.replace(/\n$/, "");
-      }
-    },
-  });
-}
-
+/** Helm's `fromYaml`/`fromYamlArray`: the first document as sigs.k8s.io/yaml reads it, or the error as data. */
 function fromYaml(text: Value, wantArray: boolean): Value {
   try {
-    const source = toStr(text);
-    const docs = parseAllDocuments(source, { version: "1.1" });
-    const first = Array.isArray(docs) ? docs[0] : undefined;
-    if (first?.errors.length) throw first.errors[0];
-    if (first && docs.length === 1) unterminatedBlocks(first, source);
-    const value = first?.toJS() ?? (wantArray ? [] : {});
-    if (wantArray !== Array.isArray(value)) throw new Error(`expected ${wantArray ? "a list" : "a map"}`);
+    const value = goYaml(toStr(text)) ?? (wantArray ? [] : {});
+    if (wantArray !== Array.isArray(value) || (!wantArray && !isMap(value))) {
+      // sigs.k8s.io/yaml's words, from encoding/json.
+      const kind = Array.isArray(value)
+        ? "array"
+        : isMap(value)
+        ? "object"
+        : typeof value === "boolean"
+        ? "bool"
+        : typeof value;
+      const target = wantArray ? "[]interface {}" : "map[string]interface {}";
+      throw new Error(
+        `error unmarshaling JSON: while decoding JSON: json: cannot unmarshal ${kind} into Go value of type ${target}`,
+      );
+    }
     return value;
   } catch (e) {
     return wantArray ? [(e as Error).message] : { Error: (e as Error).message };

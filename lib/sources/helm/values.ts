@@ -4,9 +4,10 @@
  * explicit `null` deletes a default.
  * @module
  */
-import { type DocumentOptions, parse, type ParseOptions, type SchemaOptions, type Tags } from "yaml";
+import type { DocumentOptions, ParseOptions, SchemaOptions, Tags } from "yaml";
 import { AirgapError } from "../../errors.ts";
 import { deepCopy, type GoMap, isMap } from "./gotypes.ts";
+import { goYaml } from "./goyaml.ts";
 
 /** yaml.v2 reads `0o17` as 15 (Go's ParseInt with base 0), which YAML 1.1 leaves a string. */
 const GO_OCTAL = {
@@ -60,9 +61,9 @@ function finiteOnly(value: unknown, file: string, within: Set<unknown> = new Set
   within.delete(value);
 }
 
-/** Parse one YAML document as Helm reads values and manifests (YAML 1.1). */
+/** Parse one YAML document as Helm reads values (sigs.k8s.io/yaml over yaml.v2: goyaml.ts). */
 export function parseYaml11(text: string): unknown {
-  return parse(text, YAML_OPTIONS);
+  return goYaml(text);
 }
 
 /** The YAML 1.1 options, for callers parsing several documents. */

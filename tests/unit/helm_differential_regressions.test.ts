@@ -1,0 +1,95 @@
+/**
+ * What the differential test (tests/interop/helm_differential.test.ts) found, each kept as a plain
+ * regression: the template and what Go's text/template + Sprig render (from the oracle), or Go's error.
+ */
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { loadChart } from "../../lib/sources/helm/chart.ts";
+import { renderChart } from "../../lib/sources/helm/render.ts";
+import { packChart } from "../helpers/helm.ts";
+
+// Not kept: a substr/trunc that cuts a multi-byte character (Go keeps the raw bytes; our strings are Unicode, so
+// the cut bytes become U+FFFD).
+// fromyaml: Helm's words (sigs.k8s.io/yaml prefixes "error unmarshaling JSON: while decoding JSON: "); the oracle
+// calls encoding/json directly and prints only the rest.
+const CASES: Record<string, { text: string; output?: string; error?: string }> = {
+  "tostrings": { text: '{{ list 7 nil "a" | toStrings | join "+" }}', output: "7+a" },
+  "appendnil": {
+    text: "{{ append .Values.nul 1 }}",
+    error: "runtime error: invalid memory address or nil pointer dereference",
+  },
+  "deepcopynil": { text: "{{ deepCopy .Values.nul }}", error: "reflect: call of reflect.Value.Type on zero Value" },
+  "argcount": { text: "{{ round 1.5 }}", error: "wrong number of args for round: want at least 2 got 1" },
+  "badverb": {
+    text: '{{ printf "%6.1f|%d|%t" (dict "k" nil "m" (list 1 3)) "b" 1.5 }}{{ printf "%s" "a" nil }}',
+    output:
+      "map[%!f(string=     k):<nil> %!f(string=     m):[%!f(int=     1) %!f(int=     3)]]|%!d(string=b)|%!t(float64=1.5)a%!(EXTRA <nil>)",
+  },
+  "chunknil": {
+    text: "{{ chunk 2 .Values.nul }}",
+    error: "error calling chunk: runtime error: invalid memory address or nil pointer dereference",
+  },
+  "concatnil": {
+    text: "{{ concat (list 1) .Values.nul }}",
+    error: "error calling concat: runtime error: invalid memory address or nil pointer dereference",
+  },
+  "fieldnil": {
+    text: '{{ hasKey .Values.nul "a" }}',
+    error: "wrong type for value; expected map[string]interface {}; got interface {}",
+  },
+  "fromyaml": {
+    text: '{{ (fromYaml "- 1") | toJson }}|{{ (fromYaml "k: .\\ne: 1e3\\no: 0o17") | toJson }}',
+    output:
+      '{"Error":"error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}"}|{"e":1000,"k":".","o":15}',
+  },
+  "merge": {
+    text:
+      '{{ mergeOverwrite (dict "k" 7 "a" 1 "l" (list 1)) (dict "a" "" "k" nil "l" (list)) | toJson }}|{{ merge (dict "a" "" "m" "x") (dict "a" "y" "m" (dict "z" 1)) | toJson }}',
+    output: '{"a":"","k":null,"l":[]}|{"a":"y","m":"x"}',
+  },
+  "negzero": { text: "{{ mulf 0 -2.25 }} {{ ceil -0.5 }}", output: "0 -0" },
+  "nindent": { text: '{{ nindent -2 "b" }}', error: "error calling nindent: strings: negative Repeat count" },
+  "overflow": { text: "{{ add (int64 12345678901234567890.0) 120 }}", output: "-9223372036854775688" },
+  "pipenil": { text: '{{ hasKey (.Values.nul) "a" }}', output: "false" },
+  "printf": {
+    text:
+      '{{ printf "%05s|%-05d|%05q|%05t|%5.1f|%5d|%x|%X|%q|%#v|%+v|%U|%.2g|%e" "b" 3 "x" true 2.25 (list 1 "a" nil) 5.0 0.5 28 (dict "a" 1 "b" (list "x" true)) 26 -194 1234.0 1234.5678 }}',
+    output:
+      '0000b|3    |00"x"|0true|  2.2|[    1 %!d(string=    a) <nil>]|0x1.4p+02|0X1P-01|\'\\x1c\'|map[string]interface {}{"a":1, "b":[]interface {}{"x", true}}|26|U+FFFFFFFFFFFFFF3E|1.2e+03|1.234568e+03',
+  },
+  "substr": {
+    text: '{{ substr 2 0 "foo" }}',
+    error: "error calling substr: runtime error: slice bounds out of range [2:0]",
+  },
+  "toyaml": {
+    text: '{{ toYaml (dict "dot" "." "u" "_0" "q" "\'false\'" "s" "1:20" "y" "yes" "n" "09") }}',
+    output: 'dot: .\n"n": "09"\nq: \'\'\'false\'\'\'\ns: "1:20"\nu: _0\n"y": "yes"',
+  },
+  "typed": {
+    text:
+      '{{ splitList "," "a,b" | typeOf }} {{ until 2 | typeOf }} {{ split "," "a" | typeOf }} {{ chunk 1 (list 1) | typeOf }} {{ deepCopy (split "," "a") | typeOf }} {{ keys (dict "a" 1) | typeOf }}',
+    output: "[]string []int map[string]string [][]interface {} map[string]string []string",
+  },
+  "until": {
+    text: "{{ until -2 }}{{ untilStep 0 7 2 }}{{ untilStep 5 0 -2 }}{{ untilStep 5 0 2 }}",
+    output: "[0 -1][0 2 4 6][5 3 1][]",
+  },
+  "wrongtype": { text: "{{ upper 1 }}", error: "expected string; found 1" },
+  "wrongtype2": {
+    text: '{{ hasKey (split "," "a") "_0" }}',
+    error: "wrong type for value; expected map[string]interface {}; got map[string]string",
+  },
+};
+
+Deno.test("differential regressions: each template renders (or fails) as Go's text/template + Sprig", async () => {
+  const files: Record<string, string> = {
+    "Chart.yaml": "apiVersion: v2\nname: r\nversion: 0.1.0\n",
+    "values.yaml": "nul: ~\nm: {k: v}\n",
+  };
+  for (const [name, c] of Object.entries(CASES)) files[`templates/${name}.yaml`] = c.text;
+  const rendered = renderChart(await loadChart(await packChart("r", files)), {}).templates;
+  for (const [name, c] of Object.entries(CASES)) {
+    const t = rendered.find((r) => r.template === `r/templates/${name}.yaml`)!;
+    if (c.output !== undefined) assertEquals(t.output, c.output, `${name}: ${t.error?.message ?? ""}`);
+    else assert(t.error !== undefined, `${name} must fail as in Go (${c.error}), rendered ${JSON.stringify(t.output)}`);
+  }
+});
