@@ -171,7 +171,13 @@ function listenForInterrupts(skip: boolean): () => void {
     }
   });
   return () => {
-    installed.forEach((s) => Deno.removeSignalListener(s, handler));
+    // The program ends right after its run: a signal from here on exits at once (no window without a listener,
+    // where the default action would end it with 143 and no line). A run inside a host (tests, the demo) just stops.
+    const exit = () => Deno.exit(130);
+    installed.forEach((s) => {
+      if (import.meta.main) Deno.addSignalListener(s, exit);
+      Deno.removeSignalListener(s, handler);
+    });
     listening = false;
   };
 }
