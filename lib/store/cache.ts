@@ -32,12 +32,12 @@ import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { AirgapError, CacheReadError, errorMessage, withContext } from "../errors.ts";
 import { DigestMismatchError, NotFoundError } from "../transport/errors.ts";
-import { createDigester, digestAlgorithm, digestHex, digestOf, ensureVerified } from "../oci/digest.ts";
+import { createDigester, digestAlgorithm, type Digester, digestHex, digestOf, ensureVerified } from "../oci/digest.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
-import { fileSize, isNoSpace, noSpaceError, replaceFile, writeFileAtomic } from "../fsutil.ts";
+import { fileSize, isNoSpace, noSpaceError, replaceFile, writeAll, writeFileAtomic } from "../fsutil.ts";
 import { type CacheLease, LeaseBook } from "./cache_lease.ts";
-import { fileByteStream, writeStreamToFile } from "./streams.ts";
+import { ByteStream, fileByteStream, writeStreamToFile } from "./streams.ts";
 import { openVolumes, partName, type VolumeReader } from "./volumes.ts";
 import { isValidDigest } from "../ref.ts";
 import { type Content, openContent, type PushOutcome, readAll, type ResolvedManifest, type Store } from "./types.ts";
@@ -461,22 +461,14 @@ async function putStream(
   const limit = options.limit ?? Infinity;
   const what = options.what ?? "stream";
   const digester = createDigester("sha256");
-  const hashed = stream.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        digester.update(chunk);
-        if (digester.size > limit) throw new AirgapError(`${what}: more than the ${limit} bytes allowed`);
-        controller.enqueue(chunk);
-      },
-    }),
-  );
   let partial: string | undefined = join(s.dir, "tmp", `stream-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}.partial`);
   try {
     const file = await Deno.open(partial, { read: true, write: true, createNew: true });
     try {
-      await writeStreamToFile(hashed, file);
+      await hashToFile(stream, file, digester, limit, what);
       await file.syncData();
     } catch (e) {
+      await stream.cancel().catch(() => {});
       if (!isNoSpace(e)) throw e;
       throw noSpaceError(partial, 0, e);
     } finally {
@@ -500,6 +492,41 @@ async function putStream(
     return got;
   } finally {
     if (partial) await Deno.remove(partial).catch(() => {});
+  }
+}
+
+/**
+ * Hash a stream and write it to `file` through one reusable buffer (BYOB
+ * reads for our byte streams): a file of several GiB allocates nothing per
+ * chunk, so memory stays flat however large it is.
+ */
+async function hashToFile(
+  stream: ReadableStream<Uint8Array>,
+  file: Deno.FsFile,
+  digester: Digester,
+  limit: number,
+  what: string,
+): Promise<void> {
+  const take = async (bytes: Uint8Array) => {
+    digester.update(bytes);
+    if (digester.size > limit) throw new AirgapError(`${what}: more than the ${limit} bytes allowed`);
+    await writeAll(file, bytes);
+  };
+  if (!(stream instanceof ByteStream)) {
+    for await (const chunk of stream) await take(chunk);
+    return;
+  }
+  const reader = stream.getReader({ mode: "byob" });
+  let buffer = new ArrayBuffer(1024 * 1024);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read(new Uint8Array(buffer));
+      if (value) buffer = value.buffer as ArrayBuffer;
+      if (done) break;
+      await take(value);
+    }
+  } finally {
+    reader.releaseLock();
   }
 }
 
