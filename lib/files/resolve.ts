@@ -144,7 +144,8 @@ async function fetchFile(
     got = await downloadStream(
       spec.url,
       { settings: ctx.settings, limit: MAX_FILE_SIZE, signal: ctx.signal },
-      (body) => ctx.cache.putStream(body, { limit: MAX_FILE_SIZE, what: `file ${spec.name}`, accept }),
+      (body) =>
+        ctx.cache.putStream(body, { limit: MAX_FILE_SIZE, what: `file ${spec.name}`, accept, signal: ctx.signal }),
     );
   } catch (e) {
     if (ctx.signal?.aborted || e === mismatch) throw e;

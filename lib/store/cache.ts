@@ -116,6 +116,8 @@ export interface PutStreamOptions {
   what?: string;
   /** Sees the digest and size before the blob is adopted; throw to refuse it. */
   accept?(got: { digest: string; size: number }): void;
+  /** Stops the copy (checked at every chunk). */
+  signal?: AbortSignal;
 }
 
 /** The start of a blob written before a save was killed. */
@@ -465,7 +467,7 @@ async function putStream(
   try {
     const file = await Deno.open(partial, { read: true, write: true, createNew: true });
     try {
-      await hashToFile(stream, file, digester, limit, what);
+      await hashToFile(stream, file, { digester, limit, what, signal: options.signal });
       await file.syncData();
     } catch (e) {
       await stream.cancel().catch(() => {});
@@ -503,11 +505,10 @@ async function putStream(
 async function hashToFile(
   stream: ReadableStream<Uint8Array>,
   file: Deno.FsFile,
-  digester: Digester,
-  limit: number,
-  what: string,
+  { digester, limit, what, signal }: { digester: Digester; limit: number; what: string; signal?: AbortSignal },
 ): Promise<void> {
   const take = async (bytes: Uint8Array) => {
+    signal?.throwIfAborted();
     digester.update(bytes);
     if (digester.size > limit) throw new AirgapError(`${what}: more than the ${limit} bytes allowed`);
     await writeAll(file, bytes);

@@ -110,3 +110,17 @@ Deno.test("putStream: random contents and chunkings (generator)", async () => {
   });
   console.log(`putStream: ${cases} cases, seed ${seed}`);
 });
+
+Deno.test("putStream: an aborted signal stops the copy, nothing kept", async () => {
+  await withTempDir(async (dir) => {
+    const cache = await openCache(dir);
+    const controller = new AbortController();
+    controller.abort(new AirgapError("interrupted"));
+    await assertRejects(
+      () => cache.putStream(chunked(new Uint8Array(1000), [10]), { signal: controller.signal }),
+      AirgapError,
+      "interrupted",
+    );
+    assertEquals(await tmpEntries(dir), []);
+  });
+});
