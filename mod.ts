@@ -85,7 +85,7 @@ export {
   type PrivateRegistry,
 } from "./lib/cluster/mirrors.ts";
 export { type ClusterConfig, clusterConfig, type RegistryAccess } from "./lib/cluster/config.ts";
-export { imagesCommand, type ImagesOptions, type ListedImage } from "./lib/plan/images.ts";
+export { imagesCommand, type ImagesOptions, type ListedFile, type ListedImage } from "./lib/plan/images.ts";
 
 // ---- The copy engine and the stores it copies between ----
 export { type CopyEvent, copyGraph, type CopyOptions, type CopyResult, type CopyRoot } from "./lib/transfer/copy.ts";

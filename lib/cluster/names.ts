@@ -10,6 +10,12 @@
  * load's names (`--registry-name`), exactly the name `load` would push.
  * `org.opencontainers.image.ref.name` is left to what OCI tools expect
  * (`skopeo copy oci-archive:FILE:rancher/fleet:v0.9.0`).
+ * Carried files and Helm charts (`io.airgap.kind: file|chart`) get no name
+ * at all: `ctr images import` names an entry by either annotation and then
+ * fails on an artifact that is not a container image (`mismatched image
+ * rootfs and manifest layers`), so a preload of the archive would stop
+ * there; unnamed, containerd leaves them alone, and readers name them by
+ * their entry ({@link unnamedEntryName}).
  * Decided here, once, so the archive writer and the cluster configuration
  * cannot drift.
  * @module
@@ -43,4 +49,24 @@ export function containerdName(entry: string, fallback: string, naming?: Registr
   } catch {
     return fallback;
   }
+}
+
+/** The `io.airgap.kind` values whose index.json entries carry no image name (see the module note). */
+const UNNAMED_KINDS: ReadonlySet<string> = new Set(["file", "chart"]);
+
+/** Does an index.json entry of this `io.airgap.kind` carry image names (`ref.name`, `io.containerd.image.name`)? */
+export function namedInIndex(kind: string | undefined): boolean {
+  return kind === undefined || !UNNAMED_KINDS.has(kind);
+}
+
+/**
+ * The name readers give an entry left unnamed: a chart's entry is its name
+ * (`charts/cert-manager:v1.12.3`), a file's is its repository (`files/NAME`,
+ * tag `latest`); undefined for any other entry.
+ */
+export function unnamedEntryName(kind: string | undefined, entry: string | undefined): string | undefined {
+  if (!entry) return undefined;
+  if (kind === "chart") return entry;
+  if (kind === "file") return `${entry}:latest`;
+  return undefined;
 }

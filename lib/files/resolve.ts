@@ -1,8 +1,11 @@
 /**
  * Files at plan time: each declared file is downloaded (through the one
- * source download, lib/sources/http.ts) or read, bounded by
- * {@link MAX_FILE_SIZE}, checked against its declared SHA-256, and written
- * into the cache as a file artifact (lib/files/artifact.ts). From there it
+ * source download, lib/sources/http.ts) or read as a stream straight into
+ * the cache's `tmp/`, hashed as it is written — never held in memory, so a
+ * site's ISO of several GiB costs disk, not RAM — bounded by
+ * {@link MAX_FILE_SIZE}, checked against its declared SHA-256 before the
+ * cache adopts it, and carried as a file artifact (lib/files/artifact.ts)
+ * built from its digest and size alone. From there it
  * is one more {@link ResolvedImage} — repository `files/NAME`, tag `latest`,
  * all of its blobs in the cache — so the planner, the lock, the archive,
  * deltas, verify, ls and load carry it with no special case. A file whose
@@ -13,12 +16,11 @@
  */
 import type { LockedImage } from "../../schemas/lock.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
-import { digestOf } from "../oci/digest.ts";
 import { parsePlatformSelector } from "../oci/platform.ts";
 import type { ImageRequest } from "../plan/declaration.ts";
 import type { ResolvedImage } from "../plan/plan.ts";
 import type { ImageFailure } from "../report/failures.ts";
-import { displayUrl, download } from "../sources/http.ts";
+import { displayUrl, downloadStream } from "../sources/http.ts";
 import type { CacheStore } from "../store/cache.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
 import { emptyConfig, fileArtifact } from "./artifact.ts";
@@ -89,21 +91,7 @@ export async function resolveFile(spec: FileSpec, ctx: FileContext): Promise<Res
     const size = await ctx.cache.blobSize(known);
     if (size !== undefined) content = { digest: known, size };
   }
-  if (!content) {
-    const bytes = await fetchFile(spec, ctx);
-    const digest = digestOf(bytes);
-    const expected = spec.sha256 ?? pinned?.sha256;
-    if (expected && digest !== expected) {
-      throw new AirgapError(
-        `${spec.origin}: file ${spec.name}: sha256 mismatch: ${whoSays(spec)} ${expected}, ${
-          displayUrl(spec.url)
-        } has ${digest}`,
-        { where: spec.origin },
-      );
-    }
-    content = { digest, size: bytes.length };
-    await ctx.cache.putBytes({ mediaType: "application/octet-stream", digest, size: bytes.length }, bytes);
-  }
+  if (!content) content = await fetchFile(spec, ctx, spec.sha256 ?? pinned?.sha256);
   const artifact = fileArtifact(spec.name, spec.mode, content);
   const config = emptyConfig();
   await ctx.cache.putBytes(config.descriptor, config.bytes);
@@ -134,12 +122,33 @@ function whoSays(spec: FileSpec): string {
   return spec.sha256 ? (spec.sha256From ? `${spec.sha256From} lists` : "declared") : "airgap.lock pins";
 }
 
-async function fetchFile(spec: FileSpec, ctx: FileContext): Promise<Uint8Array> {
+/** Stream a file into the cache, refusing it (nothing kept) unless it hashes to `expected`. */
+async function fetchFile(
+  spec: FileSpec,
+  ctx: FileContext,
+  expected: string | undefined,
+): Promise<{ digest: string; size: number }> {
+  let mismatch: AirgapError | undefined;
+  const accept = ({ digest }: { digest: string }) => {
+    if (!expected || digest === expected) return;
+    mismatch = new AirgapError(
+      `${spec.origin}: file ${spec.name}: sha256 mismatch: ${whoSays(spec)} ${expected}, ${
+        displayUrl(spec.url)
+      } has ${digest}`,
+      { where: spec.origin },
+    );
+    throw mismatch;
+  };
   let got;
   try {
-    got = await download(spec.url, { settings: ctx.settings, limit: MAX_FILE_SIZE, signal: ctx.signal });
+    got = await downloadStream(
+      spec.url,
+      { settings: ctx.settings, limit: MAX_FILE_SIZE, signal: ctx.signal },
+      (body) =>
+        ctx.cache.putStream(body, { limit: MAX_FILE_SIZE, what: `file ${spec.name}`, accept, signal: ctx.signal }),
+    );
   } catch (e) {
-    if (ctx.signal?.aborted) throw e;
+    if (ctx.signal?.aborted || e === mismatch) throw e;
     throw new AirgapError(`${spec.origin}: file ${spec.name}: ${errorMessage(e)}`, { where: spec.origin }, {
       cause: e,
     });
@@ -150,5 +159,5 @@ async function fetchFile(spec: FileSpec, ctx: FileContext): Promise<Uint8Array> 
       { where: spec.origin },
     );
   }
-  return got.bytes;
+  return got.value;
 }

@@ -12,8 +12,12 @@ import { pathToFileURL } from "node:url";
 import type { Config } from "../../schemas/config.ts";
 import { AirgapError } from "../errors.ts";
 
-/** Files are read into memory and hashed before they are cached: larger ones are refused (say so). */
-export const MAX_FILE_SIZE = 512 * 1024 * 1024;
+/**
+ * The largest file carried: 64 GiB. Files stream into the cache (never into
+ * memory), so this bounds disk use against a runaway or hostile server, not
+ * RAM; a site's DVD images and VM disks fit under it.
+ */
+export const MAX_FILE_SIZE = 64 * 1024 * 1024 * 1024;
 
 /** The repository path every carried file lives under (`files/NAME`, at the source and at the target). */
 export const FILES_REPOSITORY = "files";

@@ -18,6 +18,7 @@ import { readTextLimited } from "../limits.ts";
 import type { GoMap } from "../sources/helm/gotypes.ts";
 import { chartImageOrigin, type ResolvedSources } from "../sources/resolve.ts";
 import { declaredRequests } from "./resolve_declared.ts";
+import { displayUrl } from "../sources/http.ts";
 import { openCache } from "../store/cache.ts";
 
 /** One image of the final list, with every place it came from. */
@@ -30,6 +31,18 @@ export interface ListedImage {
   fallback?: boolean;
   /** A chart image no manifest names, injected at run time (Istio's sidecar). */
   injected?: boolean;
+}
+
+/** A file the declaration carries (`files:`, or a distribution's), as {@link imagesCommand} lists it. */
+export interface ListedFile {
+  /** Its name inside the gap. */
+  name: string;
+  /** Where it comes from: a URL without its query, or a path as written. */
+  from: string;
+  /** Its SHA-256 when declared or listed by a release's checksum file. */
+  sha256?: string;
+  /** Where it is declared (`airgap.yaml:12:5`). */
+  origin: string;
 }
 
 /** Options of {@link imagesCommand}. */
@@ -53,14 +66,21 @@ const byEntry = (a: ListedImage, b: ListedImage) => (a.entry < b.entry ? -1 : a.
 /** The declaration's final image list (its sources fetched), sorted by entry. */
 export async function imagesCommand(
   options: ImagesOptions,
-): Promise<{ images: ListedImage[]; sources: ResolvedSources }> {
+): Promise<{ images: ListedImage[]; files: ListedFile[]; sources: ResolvedSources }> {
   const cache = await openCache(options.cacheDir);
   const lease = await cache.lease(); // `cache prune` keeps the lists and charts it reads and writes
   const pool = registryPool(options.declaration.registries, { network: options.network });
   try {
-    const { sources, requests } = await declaredRequests({ ...options, cache, registry: pool.get });
+    const { sources, requests, files } = await declaredRequests({ ...options, cache, registry: pool.get });
     const images = requests.map((r) => ({ entry: r.entry, origins: r.origins ?? [r.origin] }));
-    return { images: images.sort(byEntry), sources };
+    // Not fetched: listing a file costs nothing, however large it is (plan and save download it).
+    const listed = files.map((f) => ({
+      name: f.name,
+      from: f.url.startsWith("file:") && !/^file:/i.test(f.written) ? f.written : displayUrl(f.url),
+      ...(f.sha256 ? { sha256: f.sha256 } : {}),
+      origin: f.origin,
+    }));
+    return { images: images.sort(byEntry), files: listed.sort((a, b) => a.name < b.name ? -1 : 1), sources };
   } finally {
     await pool.close();
     await lease.release();

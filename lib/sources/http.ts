@@ -3,8 +3,9 @@
  * HTTP(S), or `file:` URLs for a mirror on disk, through the run's network
  * session (lib/transport/session.ts): plain HTTP only to loopback hosts or hosts declared
  * `insecure`, redirects followed by hand so a credential is only ever sent
- * to the origin it was declared for. These are small files, read into memory
- * under a size cap. The CA and
+ * to the origin it was declared for. Lists and charts are small files, read
+ * into memory under a size cap ({@link download}); carried files may be
+ * several GiB and are handed over as a stream ({@link downloadStream}). The CA and
  * Basic credentials of a host come from the declaration's `registries`
  * settings (passwords from the environment or a file, never printed).
  * @module
@@ -13,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { basicAuthorization } from "../store/registry/auth.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
+import { fileByteStream } from "../store/streams.ts";
 import { readAll } from "../store/types.ts";
 import { isTemporary, TransientError, UnauthorizedError } from "../transport/errors.ts";
 import type { NetworkEvents, Timeouts } from "../transport/http.ts";
@@ -75,6 +77,41 @@ export function displayUrl(url: URL | string): string {
   return u.href;
 }
 
+/** What {@link downloadStream} got: the consumer's result, or the status that said there is nothing there. */
+export type StreamedDownload<T> =
+  | { found: true; value: T }
+  | { found: false; status: number };
+
+/**
+ * GET a URL (or read a `file:` URL) as a stream handed to `consume`, never
+ * held in memory; `limit` is checked against the declared length up front.
+ * A temporary failure while consuming retries the whole download, so
+ * `consume` must be safe to call again. `consume`'s own
+ * {@link AirgapError}s pass through as they are.
+ */
+export async function downloadStream<T>(
+  text: string,
+  options: DownloadOptions,
+  consume: (body: ReadableStream<Uint8Array>) => Promise<T>,
+): Promise<StreamedDownload<T>> {
+  const limit = options.limit ?? DEFAULT_LIMIT;
+  const url = parseSourceUrl(text, "download");
+  const shown = displayUrl(url);
+  if (url.protocol === "file:") {
+    const path = fileURLToPath(url);
+    let size;
+    try {
+      size = (await Deno.stat(path)).size;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return { found: false, status: 404 };
+      throw new AirgapError(`cannot read ${shown}: ${errorMessage(e)}`, { where: shown });
+    }
+    if (size > limit) throw new AirgapError(`${shown}: ${size} bytes is more than the ${limit} allowed`);
+    return { found: true, value: await consume(fileByteStream(path)) };
+  }
+  return await getUrl(url, shown, options, limit, consume, true);
+}
+
 /**
  * GET a URL into memory. 404 and 410 come back as `found: false`; any other
  * failure is an {@link AirgapError} naming the URL. The transport applies
@@ -86,6 +123,18 @@ export async function download(text: string, options: DownloadOptions = {}): Pro
   const url = parseSourceUrl(text, "download");
   const shown = displayUrl(url);
   if (url.protocol === "file:") return await readLocal(url, shown, limit);
+  const got = await getUrl(url, shown, options, limit, (body) => readAll(body, limit));
+  return got.found ? { found: true, bytes: got.value } : got;
+}
+
+async function getUrl<T>(
+  url: URL,
+  shown: string,
+  options: DownloadOptions,
+  limit: number,
+  consume: (body: ReadableStream<Uint8Array>) => Promise<T>,
+  passThrough = false,
+): Promise<StreamedDownload<T>> {
   const own = options.session === undefined;
   const session = options.session ?? createSession({
     hosts: options.settings,
@@ -139,9 +188,9 @@ export async function download(text: string, options: DownloadOptions = {}): Pro
         throw new AirgapError(`cannot download ${shown}: ${declared} bytes is more than the ${limit} allowed`);
       }
       try {
-        return { found: true, bytes: response.body ? await readAll(response.body, limit) : new Uint8Array() } as const;
+        return { found: true, value: await consume(response.body ?? new Blob([]).stream()) } as const;
       } catch (e) {
-        if (isTemporary(e)) throw e;
+        if (isTemporary(e) || (passThrough && e instanceof AirgapError)) throw e;
         throw new AirgapError(`cannot download ${shown}: ${errorMessage(e)}`, { where: shown });
       }
     }, {

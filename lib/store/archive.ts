@@ -16,7 +16,7 @@ import {
   ENTRY_ANNOTATION,
   KIND_ANNOTATION,
 } from "../oci/annotations.ts";
-import { containerdName } from "../cluster/names.ts";
+import { containerdName, namedInIndex, unnamedEntryName } from "../cluster/names.ts";
 import { basename } from "node:path";
 import { AirgapError, DiskFullError, withContext } from "../errors.ts";
 import { digestOf, ensureVerified, verifyBytes } from "../oci/digest.ts";
@@ -117,16 +117,14 @@ export interface ArchiveWriter extends Store {
 
 /** The index.json entry for an image. */
 export function indexEntry(image: ArchiveImage): Descriptor {
-  // A carried file (lib/files) has no image name: `ctr images import` (and RKE2/K3s's preload) names an entry by
-  // either annotation and would fail to unpack an artifact that is not a container image; unnamed, it is left alone.
-  // Its name is its entry's (see openArchive).
-  const file = image.annotations?.[KIND_ANNOTATION] === "file";
+  // Carried files and charts have no image name, so containerd's import leaves them alone (lib/cluster/names.ts).
+  const named = namedInIndex(image.annotations?.[KIND_ANNOTATION]);
   return {
     mediaType: image.descriptor.mediaType,
     digest: image.descriptor.digest,
     size: image.descriptor.size,
     annotations: {
-      ...(file ? {} : {
+      ...(!named ? {} : {
         [REF_NAME]: image.name,
         [CONTAINERD_NAME]: image.containerdName ?? defaultContainerdName(image),
       }),
@@ -525,8 +523,8 @@ async function readMetadata(
   const annotations = index.annotations ?? {};
   const images = (index.manifests ?? []).map((m) => {
     const a = m.annotations ?? {};
-    const file = a[KIND_ANNOTATION] === "file" && a[ENTRY_ANNOTATION] ? `${a[ENTRY_ANNOTATION]}:latest` : undefined;
-    const name = a[REF_NAME] ?? a[CONTAINERD_NAME] ?? file ?? m.digest;
+    const unnamed = unnamedEntryName(a[KIND_ANNOTATION], a[ENTRY_ANNOTATION]);
+    const name = a[REF_NAME] ?? a[CONTAINERD_NAME] ?? unnamed ?? m.digest;
     return {
       descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.size },
       name,

@@ -32,12 +32,12 @@ import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { AirgapError, CacheReadError, errorMessage, withContext } from "../errors.ts";
 import { DigestMismatchError, NotFoundError } from "../transport/errors.ts";
-import { createDigester, digestAlgorithm, digestHex, digestOf, ensureVerified } from "../oci/digest.ts";
+import { createDigester, digestAlgorithm, type Digester, digestHex, digestOf, ensureVerified } from "../oci/digest.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
-import { fileSize, isNoSpace, noSpaceError, replaceFile, writeFileAtomic } from "../fsutil.ts";
+import { fileSize, isNoSpace, noSpaceError, replaceFile, writeAll, writeFileAtomic } from "../fsutil.ts";
 import { type CacheLease, LeaseBook } from "./cache_lease.ts";
-import { fileByteStream, writeStreamToFile } from "./streams.ts";
+import { ByteStream, fileByteStream, writeStreamToFile } from "./streams.ts";
 import { openVolumes, partName, type VolumeReader } from "./volumes.ts";
 import { isValidDigest } from "../ref.ts";
 import { type Content, openContent, type PushOutcome, readAll, type ResolvedManifest, type Store } from "./types.ts";
@@ -59,6 +59,13 @@ export interface CacheStore extends Store {
   readBytes(desc: Descriptor, limit?: number): Promise<Uint8Array>;
   /** Store bytes held in memory (manifests). */
   putBytes(desc: Descriptor, bytes: Uint8Array): Promise<void>;
+  /**
+   * Store a stream whose digest is not known up front (a file being
+   * downloaded): written to `tmp/` while hashed, then adopted under its
+   * digest. `accept` sees the digest and size before adoption and may throw
+   * to refuse it (nothing is kept); more than `limit` bytes is refused.
+   */
+  putStream(stream: ReadableStream<Uint8Array>, options?: PutStreamOptions): Promise<{ digest: string; size: number }>;
   /** The tags recorded in index.json: full name (`registry/repo:tag`) → descriptor. */
   tags(): Promise<Map<string, Descriptor>>;
   /** Record many names (`registry/repo:tag`) at once in index.json. */
@@ -100,6 +107,18 @@ export interface CacheStore extends Store {
 }
 
 export type { CacheLease } from "./cache_lease.ts";
+
+/** Options of {@link CacheStore.putStream}. */
+export interface PutStreamOptions {
+  /** Refuse a stream longer than this many bytes (default: no limit). */
+  limit?: number;
+  /** What the stream is, for messages (`file helm.tgz`). */
+  what?: string;
+  /** Sees the digest and size before the blob is adopted; throw to refuse it. */
+  accept?(got: { digest: string; size: number }): void;
+  /** Stops the copy (checked at every chunk). */
+  signal?: AbortSignal;
+}
 
 /** The start of a blob written before a save was killed. */
 export interface PartialBlob {
@@ -236,6 +255,7 @@ export async function openCache(dir: string): Promise<CacheStore> {
     async putBytes(desc, bytes) {
       await writeBlob(s, desc, bytes);
     },
+    putStream: (stream, options) => putStream(s, stream, options),
     tags: () => tags(s),
     exists: (_repo, desc) => has(s, desc.digest, desc.size),
     fetch: (_repo, desc) => openBlob(s, desc),
@@ -431,6 +451,83 @@ async function writeBlob(s: CacheState, desc: Descriptor, content: Content, loos
   } finally {
     if (partial) await Deno.remove(partial).catch(() => {});
     lock.close(); // lets the lock go (no unlock: it fails under Wine's Windows)
+  }
+}
+
+/** Hash a stream into `tmp/` as it is written, then adopt the file under its digest (see {@link CacheStore.putStream}). */
+async function putStream(
+  s: CacheState,
+  stream: ReadableStream<Uint8Array>,
+  options: PutStreamOptions = {},
+): Promise<{ digest: string; size: number }> {
+  const limit = options.limit ?? Infinity;
+  const what = options.what ?? "stream";
+  const digester = createDigester("sha256");
+  let partial: string | undefined = join(s.dir, "tmp", `stream-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}.partial`);
+  try {
+    const file = await Deno.open(partial, { read: true, write: true, createNew: true });
+    try {
+      await hashToFile(stream, file, { digester, limit, what, signal: options.signal });
+      await file.syncData();
+    } catch (e) {
+      await stream.cancel().catch(() => {});
+      if (!isNoSpace(e)) throw e;
+      throw noSpaceError(partial, 0, e);
+    } finally {
+      file.close();
+    }
+    const got = { digest: digester.digest(), size: digester.size };
+    options.accept?.(got);
+    const lock = await Deno.open(s.writeLockPath(got.digest), { read: true, write: true, create: true });
+    try {
+      await lock.lock(true);
+      if (!(await has(s, got.digest, got.size))) {
+        await Deno.mkdir(join(s.dir, "blobs", "sha256"), { recursive: true });
+        await replaceFile(partial, s.blobPath(got.digest));
+        partial = undefined;
+        s.stats.blobsWritten++;
+        s.stats.bytesWritten += got.size;
+      }
+    } finally {
+      lock.close();
+    }
+    return got;
+  } finally {
+    if (partial) await Deno.remove(partial).catch(() => {});
+  }
+}
+
+/**
+ * Hash a stream and write it to `file` through one reusable buffer (BYOB
+ * reads for our byte streams): a file of several GiB allocates nothing per
+ * chunk, so memory stays flat however large it is.
+ */
+async function hashToFile(
+  stream: ReadableStream<Uint8Array>,
+  file: Deno.FsFile,
+  { digester, limit, what, signal }: { digester: Digester; limit: number; what: string; signal?: AbortSignal },
+): Promise<void> {
+  const take = async (bytes: Uint8Array) => {
+    signal?.throwIfAborted();
+    digester.update(bytes);
+    if (digester.size > limit) throw new AirgapError(`${what}: more than the ${limit} bytes allowed`);
+    await writeAll(file, bytes);
+  };
+  if (!(stream instanceof ByteStream)) {
+    for await (const chunk of stream) await take(chunk);
+    return;
+  }
+  const reader = stream.getReader({ mode: "byob" });
+  let buffer = new ArrayBuffer(1024 * 1024);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read(new Uint8Array(buffer));
+      if (value) buffer = value.buffer as ArrayBuffer;
+      if (done) break;
+      await take(value);
+    }
+  } finally {
+    reader.releaseLock();
   }
 }
 

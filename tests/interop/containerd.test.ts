@@ -17,7 +17,11 @@ import {
   preloadUpstream,
   withContainerd,
 } from "../helpers/containerd.ts";
+import { chartIndex, serveFiles } from "../helpers/fileserver.ts";
+import { packChart } from "../helpers/helm.ts";
 import { interopAvailable, skopeo, withRegistries } from "../helpers/registry.ts";
+import { isChartEntry } from "../../lib/oci/chart.ts";
+import { openArchive } from "../../lib/store/archive.ts";
 
 const enabled = interopAvailable() && containerdAvailable();
 
@@ -94,6 +98,54 @@ Deno.test({
         assert(raw.includes("schemaVersion"), raw);
       });
     } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "containerd imports an archive holding a chart artifact: the images are named, the chart is left alone",
+  ignore: !enabled,
+  sanitizeResources: true,
+  async fn() {
+    // Regression (issue 22 follow-up): a chart artifact named in index.json made `ctr images import` fail
+    // (`mismatched image rootfs and manifest layers`), as carried files did; RKE2/K3s's preload would stop there.
+    const dir = await Deno.makeTempDir({ prefix: "airgap-preload-chart-" });
+    const chart = await packChart("hello", {
+      "Chart.yaml": "apiVersion: v2\nname: hello\nversion: 0.1.0\n",
+      "templates/pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: hello\nspec:\n" +
+        "  containers:\n    - name: hello\n      image: rancher/airgap-hello:v1\n",
+    });
+    const server = serveFiles({
+      "/charts/index.yaml": chartIndex([{ name: "hello", version: "0.1.0", url: "hello-0.1.0.tgz", bytes: chart }]),
+      "/charts/hello-0.1.0.tgz": chart,
+    });
+    try {
+      await withRegistries(async (start) => {
+        const { upstream } = await preloadUpstream(start, dir);
+        await Deno.writeTextFile(
+          join(dir, "airgap.yaml"),
+          `sourceRegistry: ${upstream.host}\nimages: [busybox:1.36]\n` +
+            `charts:\n  - name: hello\n    repo: ${server.url}/charts\n    version: 0.1.0\n`,
+        );
+        const archive = join(dir, "kit.tar");
+        await airgapOk(["save", "-o", archive, "--cache", join(dir, "c"), "-q"], { cwd: dir });
+        const reader = await openArchive(archive);
+        try {
+          assert(reader.images.some((i) => isChartEntry(i)), "the archive holds the chart");
+        } finally {
+          await reader.close?.();
+        }
+        await withContainerd(async (containerd) => {
+          await containerd.ctr("-n", "k8s.io", "images", "import", archive);
+          assertEquals(names(await containerd.ctr("-n", "k8s.io", "images", "ls", "-q")), [
+            "docker.io/library/busybox:1.36",
+            "docker.io/rancher/airgap-hello:v1",
+          ]);
+        });
+      });
+    } finally {
+      await server.close();
       await Deno.remove(dir, { recursive: true });
     }
   },

@@ -2,10 +2,12 @@
  * Issue 22 item 1: the name containerd registers for an archive entry
  * (`io.containerd.image.name`) is the fully qualified name kubelet asks for,
  * or with `--registry-name` the name `load` pushes; index.json keeps
- * `org.opencontainers.image.ref.name` for OCI tools, and charts keep theirs.
+ * `org.opencontainers.image.ref.name` for OCI tools; charts and carried files
+ * get neither name (containerd's import fails on them when named) and are
+ * named by their entry when read back.
  */
 import { assertEquals } from "../helpers/assert.ts";
-import { containerdName, registryNaming } from "../../lib/cluster/names.ts";
+import { containerdName, namedInIndex, registryNaming, unnamedEntryName } from "../../lib/cluster/names.ts";
 import { indexEntry } from "../../lib/store/archive.ts";
 import { CONTAINERD_NAME, KIND_ANNOTATION } from "../../lib/oci/annotations.ts";
 import { REF_NAME } from "../../lib/store/cache.ts";
@@ -43,7 +45,7 @@ Deno.test("containerd names with --registry-name: exactly load's target names", 
   );
 });
 
-Deno.test("index.json: containerd gets the qualified name, OCI tools the source name, charts their own", () => {
+Deno.test("index.json: containerd gets the qualified name, OCI tools the source name, charts and files none", () => {
   const descriptor = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: DIGEST, size: 10 };
   const image = indexEntry({ descriptor, name: "library/busybox:1.36", entry: "library/busybox:1.36" });
   assertEquals(image.annotations?.[REF_NAME], "library/busybox:1.36");
@@ -54,7 +56,23 @@ Deno.test("index.json: containerd gets the qualified name, OCI tools the source 
     entry: "rancher-charts/rancher:2.7.9",
     annotations: { [KIND_ANNOTATION]: "chart" },
   });
-  assertEquals(chart.annotations?.[CONTAINERD_NAME], "rancher-charts/rancher:2.7.9");
+  assertEquals(chart.annotations?.[CONTAINERD_NAME], undefined);
+  assertEquals(chart.annotations?.[REF_NAME], undefined);
+  const file = indexEntry({
+    descriptor,
+    name: "files.airgap.invalid/files/helm.tgz:latest",
+    entry: "files/helm.tgz",
+    annotations: { [KIND_ANNOTATION]: "file" },
+  });
+  assertEquals([file.annotations?.[CONTAINERD_NAME], file.annotations?.[REF_NAME]], [undefined, undefined]);
   const named = indexEntry({ descriptor, name: "a/b:1", entry: "a/b:1", containerdName: "reg:5000/a/b:1" });
   assertEquals(named.annotations?.[CONTAINERD_NAME], "reg:5000/a/b:1");
+});
+
+Deno.test("unnamed kinds: charts and files; read back by their entry", () => {
+  assertEquals([undefined, "image", "chart", "file"].map(namedInIndex), [true, true, false, false]);
+  assertEquals(unnamedEntryName("chart", "charts/rancher:2.7.9"), "charts/rancher:2.7.9");
+  assertEquals(unnamedEntryName("file", "files/helm.tgz"), "files/helm.tgz:latest");
+  assertEquals(unnamedEntryName(undefined, "busybox:1.36"), undefined);
+  assertEquals(unnamedEntryName("chart", undefined), undefined);
 });
