@@ -52,7 +52,12 @@ export async function imagesCommand(
   const cache = await openCache(options.cacheDir);
   const pool = registryPool(options.declaration.registries, { network: options.network });
   try {
-    const { sources, requests } = await declaredRequests({ ...options, cache, registry: pool.get });
+    const { sources, requests } = await declaredRequests({
+      ...options,
+      cache,
+      registry: pool.get,
+      session: pool.session,
+    });
     const images = requests.map((r) => ({ entry: r.entry, origins: r.origins ?? [r.origin] }));
     return { images: images.sort(byEntry), sources };
   } finally {

@@ -58,7 +58,12 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
   const cache = await openCache(options.cacheDir);
   const pool = registryPool(options.declaration.registries, { network: options.network });
   try {
-    const { sources, requests, resolution } = await resolveDeclared({ ...options, cache, registry: pool.get }, {
+    const { sources, requests, resolution } = await resolveDeclared({
+      ...options,
+      cache,
+      registry: pool.get,
+      session: pool.session,
+    }, {
       phase: true,
     });
     const total = requests.length;

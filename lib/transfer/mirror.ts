@@ -116,7 +116,12 @@ function carriedBlobs(images: ResolvedImage[], left: ReadonlySet<string>): Map<s
 async function resolveAll(options: MirrorOptions, cache: CacheStore, pool: RegistryPool) {
   const { reporter } = options;
   requireImages(options.declaration, "mirror");
-  const { sources, requests, resolution } = await resolveDeclared({ ...options, cache, registry: pool.get }, {
+  const { sources, requests, resolution } = await resolveDeclared({
+    ...options,
+    cache,
+    registry: pool.get,
+    session: pool.session,
+  }, {
     announce: true,
   });
   const resolved = resolution.images;
