@@ -73,6 +73,12 @@ export interface RegistryStoreOptions {
   chunkSize?: number;
   /** Force chunked uploads (tests, registries that refuse large PUTs). */
   chunkedUploads?: boolean;
+  /**
+   * Probe a blob by the upload's own start (`POST ?mount=DIGEST&from=REPO`:
+   * 201 when the repository holds it, else the session to upload into)
+   * instead of a HEAD before it (default true; see {@link pushBlob}).
+   */
+  probeByMount?: boolean;
 }
 
 const pull = (repo: string) => `repository:${repo}:pull`;
@@ -92,6 +98,10 @@ class RegistryState {
   readonly holders = new Map<string, Set<string>>();
   /** Uploads in flight, by digest: later pushes of the same blob wait and mount. */
   readonly uploading = new Map<string, Promise<void>>();
+  /** The registry refused `POST ?mount=…&from=` as a probe: HEAD first from now on. */
+  mountProbeRefused = false;
+  /** `repo@digest` this run saw answered 404: a push right after needs no second probe. */
+  readonly absent = new Set<string>();
   readonly stats: RegistryStats = {
     blobsFetched: 0,
     bytesFetched: 0,
@@ -108,6 +118,7 @@ class RegistryState {
   }
 
   remember(digest: string, repo: string) {
+    this.absent.delete(`${repo}@${digest}`);
     let set = this.holders.get(digest);
     if (!set) this.holders.set(digest, set = new Set());
     set.add(repo);
@@ -163,7 +174,18 @@ async function exists(s: RegistryState, repo: string, desc: Descriptor, options:
     s.remember(desc.digest, repo);
     return true;
   }
+  s.absent.add(`${repo}@${desc.digest}`);
   return false;
+}
+
+/**
+ * Whether a push must probe first: not when this run already proved the
+ * repository holds it (skipped without a request) or proved it absent (a 404
+ * just now: the push goes ahead without asking again). The proof of absence
+ * is used once.
+ */
+function provedAbsent(s: RegistryState, repo: string, digest: string): boolean {
+  return s.absent.delete(`${repo}@${digest}`);
 }
 
 /**
@@ -386,9 +408,9 @@ async function startUpload(
   const response = await s.client.request({
     method: "POST",
     path: `/v2/${repo}/blobs/uploads/${query}`,
-    scopes: from ? [push(repo), pull(from)] : [push(repo)],
+    scopes: from && from !== repo ? [push(repo), pull(from)] : [push(repo)],
     ok: [201, 202],
-    op: from ? "mount blob" : "start upload",
+    op: from && from !== repo ? "mount blob" : "start upload",
     image: what,
     signal,
   });
@@ -493,9 +515,16 @@ async function uploadChunked(s: RegistryState, blob: BlobUpload, location: URL) 
  * One upload session from start to finish. A session that failed holds an
  * unknown part of the bytes, so the unit a retry repeats is the session.
  */
-async function uploadSession(s: RegistryState, repo: string, desc: Descriptor, content: Content, signal?: AbortSignal) {
+async function uploadSession(
+  s: RegistryState,
+  repo: string,
+  desc: Descriptor,
+  content: Content,
+  signal?: AbortSignal,
+  started?: URL,
+) {
   const blob: BlobUpload = { repo, desc, content, signal };
-  let session = await startUpload(s, repo, desc, signal);
+  let session = started ? { mounted: false as const, location: started } : await startUpload(s, repo, desc, signal);
   if (session.mounted) return;
   if (s.options.chunkedUploads) return await uploadChunked(s, blob, session.location);
   try {
@@ -510,6 +539,17 @@ async function uploadSession(s: RegistryState, repo: string, desc: Descriptor, c
   }
 }
 
+/**
+ * Push one blob with as few requests as the run's knowledge allows: nothing
+ * when this run saw the repository holding it; a mount from another
+ * repository that holds it; else (with `probeByMount`) one `POST
+ * ?mount=DIGEST&from=REPO` that is at once the existence probe (201: the
+ * repository holds it) and the upload's start (202: its session) — where a
+ * HEAD, a POST and a PUT were three requests, two remain. A registry that
+ * ignores `mount` answers 202 and the blob is uploaded again (bytes, never a
+ * wrong result); one that refuses the parameter (4xx) falls back to a HEAD
+ * first for the rest of the run.
+ */
 async function pushBlob(
   s: RegistryState,
   repo: string,
@@ -525,21 +565,45 @@ async function pushBlob(
   s.uploading.set(desc.digest, mine);
   try {
     if (earlier) await earlier;
-    if (await exists(s, repo, desc, { signal })) {
+    if (s.holders.get(desc.digest)?.has(repo)) {
       s.stats.blobsSkipped++;
       return "exists";
     }
-    const from = [...(s.holders.get(desc.digest) ?? [])].find((r) => r !== repo);
-    if (from) {
-      const mount = await startUpload(s, repo, desc, signal, from).catch(() => undefined); // refused: upload instead
-      if (mount?.mounted) {
+    const absent = provedAbsent(s, repo, desc.digest);
+    let byMount = s.options.probeByMount !== false && !s.mountProbeRefused && !absent;
+    const other = [...(s.holders.get(desc.digest) ?? [])].find((r) => r !== repo);
+    let started: URL | undefined;
+    if (other || byMount) {
+      const from = other ?? repo;
+      const start = await startUpload(s, repo, desc, signal, from).catch((e) => {
+        const status = e instanceof AirgapError ? e.context.status ?? 0 : 0;
+        if (!other && status >= 400 && status < 500 && ![401, 404, 408, 429].includes(status)) {
+          s.mountProbeRefused = true;
+        }
+        return undefined; // refused or failed: probe and upload as usual
+      });
+      if (start?.mounted) {
         s.remember(desc.digest, repo);
+        if (from === repo) {
+          s.stats.blobsSkipped++;
+          return "exists";
+        }
         s.stats.blobsMounted++;
         return "mounted";
       }
+      started = start?.location;
+      byMount = start !== undefined; // a 202 to the probe: upload into its session, no HEAD
+    }
+    if (!absent && !byMount && await exists(s, repo, desc, { signal })) {
+      s.stats.blobsSkipped++;
+      return "exists";
     }
     // Content is bytes in memory or a stream that opens anew: a new session can resend it.
-    await withRetries(() => uploadSession(s, repo, desc, content, signal), s.client.retryOptions(signal));
+    // The first try uploads into the session the probe opened; a retry starts a new one.
+    await withRetries(
+      (n) => uploadSession(s, repo, desc, content, signal, n === 0 ? started : undefined),
+      s.client.retryOptions(signal),
+    );
     s.remember(desc.digest, repo);
     s.stats.blobsPushed++;
     return "pushed";
@@ -557,7 +621,7 @@ async function pushContent(
   options?: StoreOptions,
 ): Promise<PushOutcome> {
   if (isManifestType(desc.mediaType) && content instanceof Uint8Array) {
-    if (await exists(s, repo, desc, options)) return "exists";
+    if (!provedAbsent(s, repo, desc.digest) && await exists(s, repo, desc, options)) return "exists";
     await putManifest(s, repo, desc.digest, desc, content, options);
     s.remember(desc.digest, repo);
     return "pushed";

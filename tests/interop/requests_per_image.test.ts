@@ -1,0 +1,85 @@
+/**
+ * Requests per image, counted by the recording proxy (tests/helpers/
+ * fault_proxy.ts with no faults) in front of real distribution: a warm
+ * `plan` is one HEAD per tag and nothing else; a load into an empty
+ * registry stays within its request budget. Counts are deterministic (no
+ * timing); docs/performance.md lists them before and after.
+ */
+import { join } from "node:path";
+import { loadCommand } from "../../lib/transfer/load.ts";
+import { saveCommand } from "../../lib/transfer/save.ts";
+import { planCommand } from "../../lib/plan/run.ts";
+import { declarationFromList } from "../../lib/plan/declaration.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
+import type { RequestKind } from "../helpers/fault_proxy.ts";
+import { type FaultWorld, silentReporter, startFaultWorld } from "../helpers/faults.ts";
+import { interopAvailable } from "../helpers/registry.ts";
+
+const enabled = interopAvailable();
+
+function total(counts: Record<RequestKind, number>): number {
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
+async function proxiedDeclaration(world: FaultWorld) {
+  const declaration = await declarationFromList(world.list, { sourceRegistry: world.proxy.host, platforms: ["all"] });
+  declaration.registries = new Map([[world.proxy.host, { noAuthFiles: true }]]);
+  return declaration;
+}
+
+Deno.test({
+  name: "requests: a warm plan is one HEAD per tag (plus the registry's ping), nothing fetched again",
+  ignore: !enabled,
+  sanitizeOps: false,
+  async fn() {
+    const world = await startFaultWorld();
+    try {
+      const declaration = await proxiedDeclaration(world);
+      const cacheDir = join(world.dir, "cache");
+      await planCommand({ declaration, cacheDir, reporter: silentReporter });
+      const cold = world.proxy.requests();
+      world.proxy.resetStats();
+      await planCommand({ declaration, cacheDir, reporter: silentReporter });
+      const warm = world.proxy.requests();
+      const n = world.images.length;
+      console.log(`requests: ${n} images; cold plan ${JSON.stringify(cold)}; warm plan ${JSON.stringify(warm)}`);
+      assertEquals(warm.head, n, "one HEAD per tag");
+      assertEquals(total(warm), n + 1, "the HEADs and one GET /v2/");
+    } finally {
+      await world.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "requests: a load into an empty registry stays within its budget per image",
+  ignore: !enabled,
+  sanitizeOps: false,
+  async fn() {
+    const world = await startFaultWorld();
+    try {
+      const declaration = await declarationFromList(world.list, {
+        sourceRegistry: world.registry.host,
+        platforms: ["all"],
+      });
+      declaration.registries = new Map([[world.registry.host, { noAuthFiles: true }]]);
+      const archivePath = join(world.dir, "corpus.tar");
+      await saveCommand({ declaration, output: archivePath, cacheDir: join(world.dir, "c"), reporter: silentReporter });
+      world.proxy.resetStats();
+      await loadCommand({
+        archivePath,
+        registry: world.proxy.host,
+        prefix: "loaded",
+        registries: new Map([[world.proxy.host, { noAuthFiles: true }]]),
+        reporter: silentReporter,
+      });
+      const counts = world.proxy.requests();
+      const n = world.images.length;
+      const perImage = total(counts) / n;
+      console.log(`requests: load of ${n} images: ${JSON.stringify(counts)} = ${perImage.toFixed(2)} per image`);
+      assert(perImage <= 99, `load made ${perImage} requests per image`);
+    } finally {
+      await world.close();
+    }
+  },
+});
