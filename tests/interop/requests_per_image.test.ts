@@ -13,7 +13,8 @@ import { declarationFromList } from "../../lib/plan/declaration.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import type { RequestKind } from "../helpers/fault_proxy.ts";
 import { type FaultWorld, silentReporter, startFaultWorld } from "../helpers/faults.ts";
-import { interopAvailable } from "../helpers/registry.ts";
+import { interopAvailable, startRegistry } from "../helpers/registry.ts";
+import { makeCertificate, startTokenServer } from "../helpers/tokenserver.ts";
 
 const enabled = interopAvailable();
 
@@ -79,6 +80,53 @@ Deno.test({
       console.log(`requests: load of ${n} images: ${JSON.stringify(counts)} = ${perImage.toFixed(2)} per image`);
       assert(perImage <= 99, `load made ${perImage} requests per image`);
     } finally {
+      await world.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "requests: a load behind token auth asks the token service once per repository (a push token serves its probes)",
+  ignore: !enabled,
+  sanitizeOps: false,
+  async fn() {
+    const world = await startFaultWorld();
+    const cert = await makeCertificate(world.dir, "token-signer");
+    const tokens = startTokenServer(cert, "bob", "s3cret");
+    const secure = await startRegistry({
+      extraConfig: `auth:
+  token:
+    realm: ${tokens.realm}
+    service: ${tokens.service}
+    issuer: ${tokens.issuer}
+    rootcertbundle: ${cert.certPath}
+`,
+    });
+    try {
+      const declaration = await declarationFromList(world.list, {
+        sourceRegistry: world.registry.host,
+        platforms: ["all"],
+      });
+      declaration.registries = new Map([[world.registry.host, { noAuthFiles: true }]]);
+      const archivePath = join(world.dir, "corpus.tar");
+      await saveCommand({ declaration, output: archivePath, cacheDir: join(world.dir, "c"), reporter: silentReporter });
+      await loadCommand({
+        archivePath,
+        registry: secure.host,
+        prefix: "loaded",
+        registries: new Map([[secure.host, { credential: { username: "bob", password: "s3cret", origin: "test" } }]]),
+        reporter: silentReporter,
+      });
+      const repos = new Set(world.images.map((i) => i.repository)).size;
+      const asked = tokens.requests.map((r) => r.scopes.join(" "));
+      console.log(`requests: load of ${world.images.length} images in ${repos} repositories: ${asked.length} token requests`);
+      const single = tokens.requests.filter((r) => r.scopes.length === 1).map((r) => r.scopes[0]);
+      // Every single-scope token is a repository's own; a repository never gets two (mounts ask for a pair).
+      assertEquals(single.length, new Set(single.map((s) => s.split(":")[1])).size, `tokens: ${asked.join(" | ")}`);
+      assert(single.length <= repos + 1, `tokens: ${asked.join(" | ")}`);
+    } finally {
+      await secure.stop();
+      await tokens.close();
       await world.close();
     }
   },

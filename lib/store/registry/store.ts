@@ -168,6 +168,7 @@ async function exists(s: RegistryState, repo: string, desc: Descriptor, options:
     op: "check",
     image: s.label(repo, desc.digest),
     signal: options.signal,
+    destination: true, // only a destination asks whether it holds something: one token for probe and push
   });
   await response.body?.cancel();
   if (response.status === 200) {
