@@ -14,6 +14,8 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import type { RequestKind } from "../helpers/fault_proxy.ts";
 import { type FaultWorld, silentReporter, startFaultWorld } from "../helpers/faults.ts";
 import { interopAvailable, startRegistry } from "../helpers/registry.ts";
+import { createRegistryClient } from "../../lib/store/registry/client.ts";
+import { registryStore } from "../../lib/store/registry/store.ts";
 import { makeCertificate, startTokenServer } from "../helpers/tokenserver.ts";
 
 const enabled = interopAvailable();
@@ -46,6 +48,42 @@ Deno.test({
       console.log(`requests: ${n} images; cold plan ${JSON.stringify(cold)}; warm plan ${JSON.stringify(warm)}`);
       assertEquals(warm.head, n, "one HEAD per tag");
       assertEquals(total(warm), n + 1, "the HEADs and one GET /v2/");
+    } finally {
+      await world.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "requests: a warm plan of 40 tags has more HEADs in flight than the old image bound of 16 (up to the metadata bound)",
+  ignore: !enabled,
+  sanitizeOps: false,
+  async fn() {
+    const world = await startFaultWorld();
+    try {
+      // 40 tags: every image of the corpus under extra tags.
+      const store = registryStore(createRegistryClient(world.registry.host, { noAuthFiles: true }));
+      const entries: string[] = [];
+      for (let k = 0; entries.length < 40; k++) {
+        for (const image of world.images) {
+          if (entries.length >= 40) break;
+          await store.tag(image.repository, `${image.tag}-x${k}`, image.root.descriptor, image.root.bytes);
+          entries.push(`${image.repository}:${image.tag}-x${k}`);
+        }
+      }
+      await store.close?.();
+      await Deno.writeTextFile(world.list, entries.join("\n") + "\n");
+      const declaration = await proxiedDeclaration(world);
+      const cacheDir = join(world.dir, "cache");
+      await planCommand({ declaration, cacheDir, reporter: silentReporter });
+      // Each HEAD waits 300 ms at the proxy: what the client lets be in flight at once is what the proxy sees.
+      world.proxy.setPlan({ seed: 1, rules: [{ fault: "latency", kinds: ["head"], probability: 1 }], latencyMs: 300 });
+      world.proxy.resetStats();
+      await planCommand({ declaration, cacheDir, reporter: silentReporter });
+      const peak = world.proxy.peakInFlight("metadata");
+      console.log(`requests: warm plan of 40 tags: ${world.proxy.requests().head} HEADs, ${peak} in flight at most`);
+      assertEquals(world.proxy.requests().head, 40);
+      assert(peak > 16 && peak <= 32, `peak ${peak}`);
     } finally {
       await world.close();
     }

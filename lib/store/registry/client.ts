@@ -122,6 +122,8 @@ export interface RegistryClient {
   retryOptions(signal?: AbortSignal): RetryOptions & { policy: RetryPolicy };
   /** Blob bodies this client lets be in flight at once (each way). */
   readonly concurrency: number;
+  /** Metadata requests (HEAD and GET of manifests, probes, tokens) this client lets be in flight at once. */
+  readonly metadataConcurrency: number;
   /** The run's network session, when the client was made with one. */
   readonly session?: NetworkSession;
   /** Release the HTTP client. */
@@ -270,6 +272,7 @@ export function createRegistryClient(registry: string, settings: RegistrySetting
     transport: c.transport,
     retryOptions: (signal) => c.retryOptions(signal),
     concurrency: c.concurrency,
+    metadataConcurrency: c.slots.bounds.metadata,
     session: settings.session,
     close() {
       if (c.ownsTransport) c.transport.close();
