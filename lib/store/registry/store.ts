@@ -43,6 +43,12 @@ export interface RegistryStore extends Store {
     offset: number,
     options?: StoreOptions,
   ): Promise<ReadableStream<Uint8Array> | undefined>;
+  /**
+   * What this run's PUT of `repo:reference` stored, when the registry's answer
+   * named the digest of the bytes sent (`Docker-Content-Digest`): the proof a
+   * check after the push would fetch again, without asking.
+   */
+  confirmed(repo: string, reference: string): Descriptor | undefined;
   /** Bytes and requests moved so far, for reports and tests. */
   readonly stats: RegistryStats;
 }
@@ -100,6 +106,8 @@ class RegistryState {
   readonly uploading = new Map<string, Promise<void>>();
   /** The registry refused `POST ?mount=…&from=` as a probe: HEAD first from now on. */
   mountProbeRefused = false;
+  /** `repo:reference` → what this run's manifest PUT stored, as the registry's answer named it. */
+  readonly confirmed = new Map<string, Descriptor>();
   /** `repo@digest` this run saw answered 404: a push right after needs no second probe. */
   readonly absent = new Set<string>();
   readonly stats: RegistryStats = {
@@ -150,6 +158,7 @@ export function registryStore(client: RegistryClient, options: RegistryStoreOpti
       await putManifest(s, repo, tag, desc, bytes, options);
     },
     listTags: (repo, options) => listTags(s, repo, options),
+    confirmed: (repo, reference) => s.confirmed.get(`${repo}:${reference}`),
     close() {
       client.close();
       return Promise.resolve();
@@ -389,6 +398,7 @@ async function putManifest(
       `push manifest ${s.label(repo, reference)}: registry stored it as ${announced}, expected ${desc.digest}`,
     );
   }
+  if (announced === desc.digest) s.confirmed.set(`${repo}:${reference}`, desc);
   s.stats.manifestsPushed++;
 }
 
