@@ -318,11 +318,11 @@ async function scenario(
       const last = (k: "plan" | "warmPlan" | "save" | "load") =>
         `${t[k].at(-1)!.seconds.toFixed(2)}s/${t[k].at(-1)!.rssMiB!.toFixed(0)}MiB`;
       console.error(
-        `run ${run}: floor GET ${t.floorGet.at(-1)!.toFixed(2)}s PUT ${t.floorPut.at(-1)!.toFixed(2)}s | skopeo save ${
-          t.skopeoSave.at(-1)?.toFixed(2) ?? "-"
-        }s load ${t.skopeoLoad.at(-1)?.toFixed(2) ?? "-"}s | airgap plan ${last("plan")} warm ${
-          last("warmPlan")
-        } save ${last("save")} load ${
+        `run ${run}: floor GET ${t.floorGet.at(-1)?.toFixed(2) ?? "-"}s PUT ${
+          t.floorPut.at(-1)?.toFixed(2) ?? "-"
+        }s | skopeo save ${t.skopeoSave.at(-1)?.toFixed(2) ?? "-"}s load ${
+          t.skopeoLoad.at(-1)?.toFixed(2) ?? "-"
+        }s | airgap plan ${last("plan")} warm ${last("warmPlan")} save ${last("save")} load ${
           last("load")
         } | connections save ${t.connections.save} load ${t.connections.load}`,
       );
@@ -372,8 +372,8 @@ function summarize(
     runs: t.plan.length,
     plan: command(t.plan, undefined, undefined),
     warmPlan: command(t.warmPlan, undefined, undefined),
-    save: command(t.save, opt(t.skopeoSave), median(t.floorGet)),
-    load: command(t.load, opt(t.skopeoLoad), median(t.floorPut)),
+    save: command(t.save, opt(t.skopeoSave), opt(t.floorGet)),
+    load: command(t.load, opt(t.skopeoLoad), opt(t.floorPut)),
   };
 }
 
