@@ -118,14 +118,14 @@ async function loadCounts(dir: string, source: string, list: string) {
 
 Deno.test({
   name:
-    "requests: a load into an empty registry: ≤ 7 per single-platform image (HEAD, POST+PUT per blob, 2 manifest PUTs)",
+    "requests: a load into an empty registry: ≤ 7.5 per single-platform image (HEAD, POST+PUT per blob, 2 manifest PUTs)",
   ignore: !enabled,
   sanitizeOps: false,
   async fn() {
     const registry = await startRegistry();
     const dir = await Deno.makeTempDir({ prefix: "airgap-requests-" });
     try {
-      const n = 12;
+      const n = 40;
       const images = Array.from(
         { length: n },
         (_, i) => singleImage(`rancher/img${i}`, "v1", { format: "oci", layers: [{ seed: `l${i}`, size: 4096 }] }),
@@ -138,11 +138,12 @@ Deno.test({
       console.log(
         `requests: load of ${n} single-platform images: ${JSON.stringify(counts)} = ${perImage.toFixed(2)} per image`,
       );
-      // Was 11.08 per image (60 HEADs for 12 images): a HEAD before each blob's POST, a second HEAD of the manifest,
-      // a HEAD per tag at the end.
-      assertEquals(counts.head, n, "one probe per image: its root");
-      assertEquals(counts["upload-post"], 2 * n, "each blob's POST is its probe");
-      assert(total(counts) <= 7 * n + 1, `load made ${perImage} requests per image`);
+      // Was 11.08 per image (5 HEADs each): a HEAD before each blob's POST, a second HEAD of the manifest, a HEAD
+      // per tag at the end. Now one HEAD per root, plus HEADs of the blobs pushed before the registry showed it
+      // honours mounts (the first uploads in flight), plus that one question (a POST).
+      assert(counts.head - n <= 2 * 6, `HEADs beyond one per image: ${counts.head - n}`);
+      assert(counts["upload-post"] <= 2 * n + 1, "each blob's POST is its probe (and one POST asks about mounts)");
+      assert(perImage <= 7.5, `load made ${perImage} requests per image`);
     } finally {
       await registry.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -162,7 +163,7 @@ Deno.test({
       const perImage = total(counts) / n;
       console.log(`requests: load of ${n} images: ${JSON.stringify(counts)} = ${perImage.toFixed(2)} per image`);
       // Was 18 per image (57 HEADs for 7 images).
-      assert(perImage <= 12, `load made ${perImage} requests per image`);
+      assert(perImage <= 13, `load made ${perImage} requests per image`);
     } finally {
       await world.close();
     }

@@ -104,8 +104,12 @@ class RegistryState {
   readonly holders = new Map<string, Set<string>>();
   /** Uploads in flight, by digest: later pushes of the same blob wait and mount. */
   readonly uploading = new Map<string, Promise<void>>();
-  /** The registry refused `POST ?mount=…&from=` as a probe: HEAD first from now on. */
-  mountProbeRefused = false;
+  /**
+   * Whether the registry honours `POST ?mount=D&from=R` for a blob R holds
+   * (201): unknown until the first upload, then asked once ({@link calibrate}).
+   * Only a registry seen to honour it has its blobs probed by the POST.
+   */
+  mounts: "unknown" | "asking" | "yes" | "no" = "unknown";
   /** `repo:reference` → what this run's manifest PUT stored, as the registry's answer named it. */
   readonly confirmed = new Map<string, Descriptor>();
   /** `repo@digest` this run saw answered 404: a push right after needs no second probe. */
@@ -553,13 +557,11 @@ async function uploadSession(
 /**
  * Push one blob with as few requests as the run's knowledge allows: nothing
  * when this run saw the repository holding it; a mount from another
- * repository that holds it; else (with `probeByMount`) one `POST
- * ?mount=DIGEST&from=REPO` that is at once the existence probe (201: the
- * repository holds it) and the upload's start (202: its session) — where a
- * HEAD, a POST and a PUT were three requests, two remain. A registry that
- * ignores `mount` answers 202 and the blob is uploaded again (bytes, never a
- * wrong result); one that refuses the parameter (4xx) falls back to a HEAD
- * first for the rest of the run.
+ * repository that holds it; and on a registry seen to honour mounts
+ * ({@link calibrate}), one `POST ?mount=DIGEST&from=REPO` that is at once the
+ * existence probe (201: the repository holds it) and the upload's start
+ * (202: its session) — where a HEAD, a POST and a PUT were three requests,
+ * two remain. Elsewhere (or before the registry has shown it), a HEAD first.
  */
 async function pushBlob(
   s: RegistryState,
@@ -581,18 +583,15 @@ async function pushBlob(
       return "exists";
     }
     const absent = provedAbsent(s, repo, desc.digest);
-    let byMount = s.options.probeByMount !== false && !s.mountProbeRefused && !absent;
-    const other = [...(s.holders.get(desc.digest) ?? [])].find((r) => r !== repo);
+    const honoured = s.options.probeByMount !== false && s.mounts === "yes";
+    if (!absent && !honoured && await exists(s, repo, desc, { signal })) {
+      s.stats.blobsSkipped++;
+      return "exists";
+    }
+    const from = [...(s.holders.get(desc.digest) ?? [])].find((r) => r !== repo) ?? (honoured ? repo : undefined);
     let started: URL | undefined;
-    if (other || byMount) {
-      const from = other ?? repo;
-      const start = await startUpload(s, repo, desc, signal, from).catch((e) => {
-        const status = e instanceof AirgapError ? e.context.status ?? 0 : 0;
-        if (!other && status >= 400 && status < 500 && ![401, 404, 408, 429].includes(status)) {
-          s.mountProbeRefused = true;
-        }
-        return undefined; // refused or failed: probe and upload as usual
-      });
+    if (from) {
+      const start = await startUpload(s, repo, desc, signal, from).catch(() => undefined); // refused: upload instead
       if (start?.mounted) {
         s.remember(desc.digest, repo);
         if (from === repo) {
@@ -602,12 +601,7 @@ async function pushBlob(
         s.stats.blobsMounted++;
         return "mounted";
       }
-      started = start?.location;
-      byMount = start !== undefined; // a 202 to the probe: upload into its session, no HEAD
-    }
-    if (!absent && !byMount && await exists(s, repo, desc, { signal })) {
-      s.stats.blobsSkipped++;
-      return "exists";
+      started = start?.location; // a 202: the session to upload into
     }
     // Content is bytes in memory or a stream that opens anew: a new session can resend it.
     // The first try uploads into the session the probe opened; a retry starts a new one.
@@ -617,10 +611,39 @@ async function pushBlob(
     );
     s.remember(desc.digest, repo);
     s.stats.blobsPushed++;
+    if (s.mounts === "unknown" && s.options.probeByMount !== false) await calibrate(s, repo, desc, signal);
     return "pushed";
   } finally {
     if (s.uploading.get(desc.digest) === mine) s.uploading.delete(desc.digest);
     done();
+  }
+}
+
+/**
+ * Ask the registry once whether it honours a mount as an existence probe:
+ * `POST ?mount=D&from=R` for a blob just uploaded to R. 201 says yes (the
+ * later probes are that POST); 202 says it ignores mounts (its session is
+ * cancelled, and blobs are probed with HEAD, so none is uploaded twice).
+ */
+async function calibrate(s: RegistryState, repo: string, desc: Descriptor, signal?: AbortSignal) {
+  s.mounts = "asking";
+  try {
+    const start = await startUpload(s, repo, desc, signal, repo);
+    s.mounts = start.mounted ? "yes" : "no";
+    if (!start.mounted) {
+      const response = await s.client.request({
+        method: "DELETE",
+        path: start.location.href,
+        scopes: [push(repo)],
+        ok: [200, 202, 204, 404, 405],
+        op: "cancel upload",
+        image: s.label(repo, desc.digest),
+        signal,
+      }).catch(() => undefined);
+      await response?.body?.cancel();
+    }
+  } catch {
+    s.mounts = "no";
   }
 }
 
