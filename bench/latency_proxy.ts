@@ -10,6 +10,8 @@
 export interface LatencyProxy {
   /** `127.0.0.1:PORT`, to use as the registry host. */
   host: string;
+  /** TCP connections clients opened so far (HTTP/2 multiplexes many requests on one). */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -56,8 +58,10 @@ export function startLatencyProxy(upstream: string, delayMs = 25): LatencyProxy 
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const [hostname, port] = upstream.split(":");
   const open = new Set<Deno.Conn>();
+  let accepted = 0;
   const serving = (async () => {
     for await (const client of listener) {
+      accepted++;
       (async () => {
         let server: Deno.Conn | undefined;
         try {
@@ -77,6 +81,7 @@ export function startLatencyProxy(upstream: string, delayMs = 25): LatencyProxy 
   })().catch(() => {});
   return {
     host: `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    connections: () => accepted,
     async close() {
       listener.close();
       for (const c of open) {

@@ -71,7 +71,12 @@ export async function imagesCommand(
   const lease = await cache.lease(); // `cache prune` keeps the lists and charts it reads and writes
   const pool = registryPool(options.declaration.registries, { network: options.network });
   try {
-    const { sources, requests, files } = await declaredRequests({ ...options, cache, registry: pool.get });
+    const { sources, requests, files } = await declaredRequests({
+      ...options,
+      cache,
+      registry: pool.get,
+      session: pool.session,
+    });
     const images = requests.map((r) => ({ entry: r.entry, origins: r.origins ?? [r.origin] }));
     // Not fetched: listing a file costs nothing, however large it is (plan and save download it).
     const listed = files.map((f) => ({

@@ -29,6 +29,7 @@ import {
 } from "./passes.ts";
 import { formatReference, isValidDigest, parseReference } from "../ref.ts";
 import { limiter } from "../transport/limiter.ts";
+import { DEFAULT_METADATA_CONCURRENCY } from "../transport/bounds.ts";
 import { lockedArtifact } from "../artifacts/carry.ts";
 import type { CarriedFile } from "../files/resolve.ts";
 import type { CacheStore } from "../store/cache.ts";
@@ -150,7 +151,7 @@ export interface ResolveContext {
   lock?: Lock;
   /** Use the lock's digests instead of resolving tags (reproducible re-saves). */
   locked?: boolean;
-  /** Images resolved at once (default 8). */
+  /** Images resolved at once (default: {@link resolveConcurrency}). */
   concurrency?: number;
   /** Called as each image is resolved. */
   onResolved?(image: ResolvedImage): void;
@@ -414,7 +415,7 @@ export interface Resolution {
  * of each waiting for the network again.
  */
 export async function resolveEach(requests: ImageRequest[], ctx: ResolveContext): Promise<Resolution> {
-  const limit = limiter(ctx.concurrency ?? 16);
+  const limit = limiter(ctx.concurrency ?? resolveConcurrency(requests, ctx.registry));
   if (!ctx.knownTags) {
     const known = new Map<string, string>();
     for (const [name, desc] of await ctx.cache.tags()) known.set(name, desc.digest);
@@ -445,6 +446,32 @@ export async function resolveEach(requests: ImageRequest[], ctx: ResolveContext)
     .map((i) => ({ name: i.name, descriptor: i.descriptor }));
   await ctx.cache.recordTags(tags);
   return { images, failures: sortFailures(failures) };
+}
+
+/**
+ * How many images resolve at once: enough to fill every registry's metadata
+ * bound (lib/transport/bounds.ts) — resolving an image is HEAD and GET of
+ * manifests, so the per-host bound is what limits the network, and a warm
+ * plan has all its HEADs in flight up to it (a smaller image bound used to
+ * serialise them into round trips). The bytes an image holds meanwhile are
+ * its manifests: small.
+ */
+export function resolveConcurrency(
+  requests: readonly ImageRequest[],
+  registry: (host: string) => RegistryStore,
+): number {
+  const hosts = new Set(requests.map((r) => r.source.registry));
+  let sum = 0;
+  for (const host of hosts) {
+    let bound: number | undefined;
+    try {
+      bound = registry(host).client?.metadataConcurrency;
+    } catch {
+      // a registry that cannot be set up fails its images later, one by one
+    }
+    sum += bound ?? DEFAULT_METADATA_CONCURRENCY;
+  }
+  return Math.max(16, sum);
 }
 
 /** Resolve requests; failures are collected and thrown together as a {@link ResolveError}. */

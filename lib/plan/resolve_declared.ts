@@ -5,6 +5,7 @@
  * way; each decides for itself what a failure means (`--keep-going`).
  * @module
  */
+import type { NetworkSession } from "../transport/session.ts";
 import type { Lock } from "../../schemas/lock.ts";
 import { AirgapError } from "../errors.ts";
 import type { Reporter } from "../report/progress.ts";
@@ -71,6 +72,8 @@ export interface DeclaredContext {
   locked?: boolean;
   /** Timeouts, progress hooks and cancellation. */
   network?: NetworkOptions;
+  /** The run's network session (the pool's): source downloads go through it. */
+  session?: NetworkSession;
 }
 
 /** The declaration's sources and the requests it makes (`--only` applied). */
@@ -93,6 +96,7 @@ export async function declaredRequests(
     previousLock: ctx.previousLock,
     locked: ctx.locked,
     registry: ctx.registry,
+    session: ctx.session,
     reporter: ctx.reporter,
   });
   const distributions = await resolveDistributions(ctx);

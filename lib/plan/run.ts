@@ -59,7 +59,12 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
   const lease = await cache.lease(); // `cache prune` keeps what the plan reads and writes
   const pool = registryPool(options.declaration.registries, { network: options.network });
   try {
-    const { sources, requests, resolution } = await resolveDeclared({ ...options, cache, registry: pool.get }, {
+    const { sources, requests, resolution } = await resolveDeclared({
+      ...options,
+      cache,
+      registry: pool.get,
+      session: pool.session,
+    }, {
       phase: true,
     });
     const total = requests.length;

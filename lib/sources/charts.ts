@@ -10,6 +10,7 @@
  * @module
  */
 import { resolve as resolvePath } from "node:path";
+import type { NetworkSession } from "../transport/session.ts";
 import { pathToFileURL } from "node:url";
 import { parse } from "yaml";
 import { aboutSubject, AirgapError, errorMessage } from "../errors.ts";
@@ -70,6 +71,8 @@ export interface ChartFetchOptions {
   locked?: boolean;
   /** Connection settings by host (HTTP repositories and registries alike). */
   settings?: ReadonlyMap<string, RegistrySettings>;
+  /** The run's network session: downloads go through it (else each builds one from `settings`). */
+  session?: NetworkSession;
   /** Registry stores for OCI repositories (default: a pool of its own). */
   registry?: (host: string) => RegistryStore;
 }
@@ -167,7 +170,7 @@ function findVersion(entries: IndexEntry[], version: string): IndexEntry | undef
 async function fetchFromIndex(spec: ChartSpec, options: ChartFetchOptions): Promise<FetchedChart> {
   const base = `${spec.repo}/`;
   const indexUrl = new URL("index.yaml", parseSourceUrl(base, label(spec))).href;
-  const got = await download(indexUrl, { settings: options.settings, limit: MAX_INDEX_SIZE });
+  const got = await download(indexUrl, { settings: options.settings, session: options.session, limit: MAX_INDEX_SIZE });
   if (!got.found) {
     throw chartError(
       spec,
@@ -218,7 +221,7 @@ async function fetchFromIndex(spec: ChartSpec, options: ChartFetchOptions): Prom
       cached: true,
     };
   }
-  const tgz = await download(chartUrl, { settings: options.settings, limit: MAX_CHART_SIZE });
+  const tgz = await download(chartUrl, { settings: options.settings, session: options.session, limit: MAX_CHART_SIZE });
   if (!tgz.found) {
     throw chartError(spec, `${displayUrl(chartUrl)} not found (HTTP ${tgz.status})`);
   }

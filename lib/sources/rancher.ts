@@ -9,6 +9,7 @@
  */
 import { LIMITS } from "../limits.ts";
 import { AirgapError } from "../errors.ts";
+import type { NetworkSession } from "../transport/session.ts";
 import { digestOf } from "../oci/digest.ts";
 import type { CacheStore } from "../store/cache.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
@@ -115,6 +116,8 @@ export interface RancherFetchOptions {
   locked?: boolean;
   /** Connection settings by host. */
   settings?: ReadonlyMap<string, RegistrySettings>;
+  /** The run's network session: downloads go through it (else each builds one from `settings`). */
+  session?: NetworkSession;
 }
 
 const LIST_LIMIT = LIMITS.imageList;
@@ -139,7 +142,7 @@ export async function fetchRancherLists(options: RancherFetchOptions): Promise<R
     checksums: () =>
       sums ??= (async () => {
         const url = new URL(RANCHER_SHA256SUMS, base).href;
-        const got = await download(url, { settings: options.settings, limit: LIST_LIMIT });
+        const got = await download(url, { settings: options.settings, session: options.session, limit: LIST_LIMIT });
         if (!got.found) return undefined;
         return parseSha256Sums(new TextDecoder().decode(got.bytes), `${RANCHER_SHA256SUMS}@${tag}`);
       })(),
@@ -200,7 +203,7 @@ async function listBytes(
     bytes = await readCached(options.cache, listed);
     cached = true;
   } else {
-    const got = await download(url, { settings: options.settings, limit: LIST_LIMIT });
+    const got = await download(url, { settings: options.settings, session: options.session, limit: LIST_LIMIT });
     if (!got.found) {
       throw new AirgapError(
         `rancher ${tag}: ${file} not found at ${displayUrl(url)} (HTTP ${got.status}): is ${tag} a Rancher release?`,

@@ -17,6 +17,7 @@ import { sourceKey } from "../plan/lock.ts";
 import { type ChartArtifact, chartArtifact } from "../oci/chart.ts";
 import type { CacheStore } from "../store/cache.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
+import type { NetworkSession } from "../transport/session.ts";
 import { fetchChart } from "./charts.ts";
 import type { ChartSourceSpec, RancherSourceSpec } from "./specs.ts";
 import { loadChart } from "./helm/chart.ts";
@@ -37,6 +38,8 @@ export interface SourceContext {
   reporter?: { warn(line: string): void };
   /** Timeouts, progress hooks and cancellation for downloads (`--timeout`, Ctrl-C). */
   network?: NetworkOptions;
+  /** The run's network session (`pool.session`): source downloads share its transports instead of building their own. */
+  session?: NetworkSession;
 }
 
 /** One fetched source, for plans and reports. */
@@ -109,6 +112,7 @@ async function rancherRequests(
       pinned,
       locked: ctx.locked,
       settings: withNetwork(decl.registries, ctx.network),
+      session: ctx.session,
     });
   } catch (e) {
     throw new AirgapError(`${spec.origin}: ${errorMessage(e)}`, e instanceof AirgapError ? e.context : {});
@@ -159,6 +163,7 @@ async function chartRequests(
     pinned: before ? { digest: before.digest, url: before.url } : undefined,
     locked: ctx.locked,
     settings: withNetwork(decl.registries, ctx.network),
+    session: ctx.session,
     registry: ctx.registry,
   }).catch(fail);
   const chart = await loadChart(fetched.bytes, `${spec.name}-${fetched.version}.tgz`).catch(fail);

@@ -298,7 +298,8 @@ async function proveTags(store: RegistryStore, targets: Targets): Promise<Loaded
   return await Promise.all([...targets].map(([key, { ref, image }]) =>
     checking(async () => {
       const selector = ref.tag ?? image.descriptor.digest;
-      const head = await store.head(ref.repository, selector);
+      // The PUT's own answer named the digest: that is the proof, no second request.
+      const head = store.confirmed(ref.repository, selector) ?? await store.head(ref.repository, selector);
       const digest = head?.digest ?? (await store.resolve(ref.repository, selector)).descriptor.digest;
       if (digest !== image.descriptor.digest) {
         throw new AirgapError(`${key}: registry reports ${digest} after the push, expected ${image.descriptor.digest}`);

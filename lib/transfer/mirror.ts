@@ -116,7 +116,12 @@ function carriedBlobs(images: ResolvedImage[], left: ReadonlySet<string>): Map<s
 async function resolveAll(options: MirrorOptions, cache: CacheStore, pool: RegistryPool) {
   const { reporter } = options;
   requireImages(options.declaration, "mirror");
-  const { sources, requests, resolution } = await resolveDeclared({ ...options, cache, registry: pool.get }, {
+  const { sources, requests, resolution } = await resolveDeclared({
+    ...options,
+    cache,
+    registry: pool.get,
+    session: pool.session,
+  }, {
     announce: true,
   });
   const resolved = resolution.images;
@@ -356,7 +361,8 @@ async function checkTargets(store: RegistryStore, targets: Targets): Promise<Loa
   const out: LoadedImage[] = [];
   for (const [key, { ref, image }] of targets) {
     const selector = ref.tag ?? image.descriptor.digest;
-    const head = await store.head(ref.repository, selector);
+    // The PUT's own answer named the digest: that is the proof, no second request.
+    const head = store.confirmed(ref.repository, selector) ?? await store.head(ref.repository, selector);
     const digest = head?.digest ?? (await store.resolve(ref.repository, selector)).descriptor.digest;
     if (digest !== image.descriptor.digest) {
       throw new AirgapError(`${key}: registry reports ${digest} after the push, expected ${image.descriptor.digest}`);

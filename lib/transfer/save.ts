@@ -153,7 +153,12 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
     lease = await cache.lease();
     if (options.previousLock) await lease.update(lockBlobs(options.previousLock).keys());
     requireImages(options.declaration, "save");
-    const { sources, requests, resolution } = await resolveDeclared({ ...options, cache, registry: pool.get }, {
+    const { sources, requests, resolution } = await resolveDeclared({
+      ...options,
+      cache,
+      registry: pool.get,
+      session: pool.session,
+    }, {
       announce: true,
       phase: true,
     });

@@ -16,6 +16,7 @@ import {
 } from "../../lib/sources/rancher.ts";
 import { openCache } from "../../lib/store/cache.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
+import { createSession, type NetworkSession } from "../../lib/transport/session.ts";
 
 const LIST = "# images\r\nrancher/rancher:v2.7.9\r\n\r\nrancher/shell:v0.1.21\r\nbusybox\r\n";
 const WINDOWS = "rancher/wins:v0.4.11\nrancher/rancher-agent:v2.7.9\n";
@@ -155,5 +156,40 @@ Deno.test("rancher lists: credentials go to their host only; plain HTTP elsewher
       );
     } finally {
       for (const server of [secured, plain, front]) await server.close();
+    }
+  }));
+
+Deno.test("rancher lists: downloads go through the session they are given (the run's one), not one of their own", () =>
+  withTempDir(async (dir) => {
+    const server = serveFiles({
+      "/v2.7.9/rancher-images.txt": LIST,
+      "/v2.7.9/sha256sum.txt": sha256sums({ "rancher-images.txt": LIST }),
+    });
+    const session = createSession();
+    const sent: string[] = [];
+    const transport = session.transport;
+    let closed = false;
+    const spy: NetworkSession = {
+      ...session,
+      transport(host) {
+        const real = transport(host);
+        return { ...real, send: (url, init) => (sent.push(String(url)), real.send(url, init)) };
+      },
+      close() {
+        closed = true;
+        session.close();
+      },
+    };
+    try {
+      const cache = await openCache(join(dir, "cache"));
+      await fetchRancherLists({ version: "v2.7.9", url: `${server.url}/{version}/`, cache, session: spy });
+      assertEquals(sent.map((u) => new URL(u).pathname).sort(), [
+        "/v2.7.9/rancher-images.txt",
+        "/v2.7.9/sha256sum.txt",
+      ]);
+      assert(!closed, "the run's session outlives the download");
+    } finally {
+      spy.close();
+      await server.close();
     }
   }));

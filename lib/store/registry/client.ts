@@ -104,6 +104,8 @@ export interface RegistryRequest {
   retry?: boolean;
   /** Cancel the request (and its body). */
   signal?: AbortSignal;
+  /** Made for a push destination (a probe before a push): its token is asked with the push scope too. */
+  destination?: boolean;
 }
 
 /** A client bound to one registry host. */
@@ -120,6 +122,8 @@ export interface RegistryClient {
   retryOptions(signal?: AbortSignal): RetryOptions & { policy: RetryPolicy };
   /** Blob bodies this client lets be in flight at once (each way). */
   readonly concurrency: number;
+  /** Metadata requests (HEAD and GET of manifests, probes, tokens) this client lets be in flight at once. */
+  readonly metadataConcurrency: number;
   /** The run's network session, when the client was made with one. */
   readonly session?: NetworkSession;
   /** Release the HTTP client. */
@@ -129,6 +133,8 @@ export interface RegistryClient {
 interface CachedToken {
   header: string;
   expiresAt: number;
+  /** The scopes it was asked for (set by {@link authorization}). */
+  scopes?: string[];
 }
 
 /** Distribution-spec error body → "CODE: message" (first error); an HTML page is named, not quoted. */
@@ -266,6 +272,7 @@ export function createRegistryClient(registry: string, settings: RegistrySetting
     transport: c.transport,
     retryOptions: (signal) => c.retryOptions(signal),
     concurrency: c.concurrency,
+    metadataConcurrency: c.slots.bounds.metadata,
     session: settings.session,
     close() {
       if (c.ownsTransport) c.transport.close();
@@ -442,7 +449,69 @@ async function fetchToken(c: ClientState, scopes: string[], signal?: AbortSignal
 
 const scopeKey = (scopes: string[]) => [...scopes].sort().join(" ");
 
-async function authorization(c: ClientState, scopes: string[], signal?: AbortSignal) {
+/** `repository:NAME:a,b` → [NAME-with-type, actions]; undefined for another shape. */
+function splitScope(scope: string): [string, Set<string>] | undefined {
+  const at = scope.lastIndexOf(":");
+  return at > 0 ? [scope.slice(0, at), new Set(scope.slice(at + 1).split(","))] : undefined;
+}
+
+/** Does a token asked for `held` cover every scope in `wanted` (same resource, at least the actions)? */
+export function scopesCover(held: readonly string[], wanted: readonly string[]): boolean {
+  const have = held.map(splitScope).filter((x) => x !== undefined);
+  return wanted.every((w) => {
+    const want = splitScope(w);
+    if (!want) return held.includes(w);
+    return have.some(([resource, actions]) => resource === want[0] && [...want[1]].every((a) => actions.has(a)));
+  });
+}
+
+/**
+ * The token-reuse policy, in one place: a request made for a destination (an
+ * existence probe before a push) asks for `pull,push` where it needs `pull`,
+ * so the probe and the push of a repository share one token; reads for a
+ * source (save, plan) never ask for more than they need.
+ */
+function widened(scopes: string[], destination: boolean | undefined): string[] {
+  if (!destination) return scopes;
+  return scopes.map((s) => /^repository:[^:]+:pull$/.test(s) ? `${s},push` : s);
+}
+
+function cachedToken(c: ClientState, scopes: string[]): CachedToken | undefined {
+  const now = Date.now();
+  const exact = c.tokens.get(scopeKey(scopes));
+  if (exact && exact.expiresAt > now) return exact;
+  for (const token of c.tokens.values()) {
+    if (token.expiresAt > now && token.scopes && scopesCover(token.scopes, scopes)) return token;
+  }
+  return undefined;
+}
+
+/** Fetch a token once per scope set, however many requests wait for it. */
+async function sharedToken(c: ClientState, scopes: string[], signal?: AbortSignal): Promise<CachedToken> {
+  const key = scopeKey(scopes);
+  let pending = c.pendingTokens.get(key);
+  if (!pending) {
+    pending = fetchToken(c, scopes, signal).then((t) => ({ ...t, scopes }));
+    c.pendingTokens.set(key, pending);
+    pending.finally(() => c.pendingTokens.delete(key)).catch(() => {});
+  }
+  const token = await pending;
+  c.tokens.set(key, token);
+  return token;
+}
+
+/**
+ * The `Authorization` for a request: a cached token that covers its scopes
+ * (one per repository scope for the run), else one fetched. `renew` (after a
+ * 401) drops what was cached and asks for exactly these scopes again.
+ */
+async function authorization(
+  c: ClientState,
+  scopes: string[],
+  signal?: AbortSignal,
+  renew = false,
+  destination?: boolean,
+) {
   if (!c.challenge) return undefined;
   if (c.challenge.scheme === "basic") {
     const cred = await c.getCredential();
@@ -452,18 +521,16 @@ async function authorization(c: ClientState, scopes: string[], signal?: AbortSig
   if (c.challenge.scheme !== "bearer") return undefined;
   const cred = await c.getCredential();
   if (cred?.registryToken) return `Bearer ${cred.registryToken}`;
-  const key = scopeKey(scopes);
-  const cached = c.tokens.get(key);
-  if (cached && cached.expiresAt > Date.now()) return cached.header;
-  let pending = c.pendingTokens.get(key);
-  if (!pending) {
-    pending = fetchToken(c, scopes, signal);
-    c.pendingTokens.set(key, pending);
-    pending.finally(() => c.pendingTokens.delete(key)).catch(() => {});
+  if (renew) {
+    for (const [key, token] of c.tokens) if (token.scopes && scopesCover(token.scopes, scopes)) c.tokens.delete(key);
+    return (await sharedToken(c, scopes, signal)).header;
   }
-  const token = await pending;
-  c.tokens.set(key, token);
-  return token.header;
+  const cached = cachedToken(c, scopes);
+  if (cached) return cached.header;
+  const wider = widened(scopes, destination);
+  if (wider.join(" ") === scopes.join(" ")) return (await sharedToken(c, scopes, signal)).header;
+  // A token service that refuses the wider ask still grants what the request needs.
+  return (await sharedToken(c, wider, signal).catch(() => sharedToken(c, scopes, signal))).header;
 }
 
 async function authHint(c: ClientState): Promise<string> {
@@ -498,13 +565,12 @@ interface Exchange {
  */
 async function authLayer(c: ClientState, x: Exchange): Promise<Response> {
   for (let renewed = false;; renewed = true) {
-    x.authorization = await authorization(c, x.req.scopes, x.req.signal);
+    x.authorization = await authorization(c, x.req.scopes, x.req.signal, renewed, x.req.destination);
     const response = await retryLayer(c, x);
     if (response.status !== 401) return response;
     const fresh = ownChallenge(c, x.root, response, x.what);
     if (renewed || !fresh || (fresh.scheme !== "bearer" && !await c.getCredential())) return response;
     c.challenge = fresh;
-    c.tokens.delete(scopeKey(x.req.scopes));
     await response.body?.cancel();
     if (x.streamed) {
       throw new TransientError(

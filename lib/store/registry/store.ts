@@ -43,6 +43,12 @@ export interface RegistryStore extends Store {
     offset: number,
     options?: StoreOptions,
   ): Promise<ReadableStream<Uint8Array> | undefined>;
+  /**
+   * What this run's PUT of `repo:reference` stored, when the registry's answer
+   * named the digest of the bytes sent (`Docker-Content-Digest`): the proof a
+   * check after the push would fetch again, without asking.
+   */
+  confirmed(repo: string, reference: string): Descriptor | undefined;
   /** Bytes and requests moved so far, for reports and tests. */
   readonly stats: RegistryStats;
 }
@@ -73,6 +79,12 @@ export interface RegistryStoreOptions {
   chunkSize?: number;
   /** Force chunked uploads (tests, registries that refuse large PUTs). */
   chunkedUploads?: boolean;
+  /**
+   * Probe a blob by the upload's own start (`POST ?mount=DIGEST&from=REPO`:
+   * 201 when the repository holds it, else the session to upload into)
+   * instead of a HEAD before it (default true; see {@link pushBlob}).
+   */
+  probeByMount?: boolean;
 }
 
 const pull = (repo: string) => `repository:${repo}:pull`;
@@ -92,6 +104,16 @@ class RegistryState {
   readonly holders = new Map<string, Set<string>>();
   /** Uploads in flight, by digest: later pushes of the same blob wait and mount. */
   readonly uploading = new Map<string, Promise<void>>();
+  /**
+   * Whether the registry honours `POST ?mount=D&from=R` for a blob R holds
+   * (201): unknown until the first upload, then asked once ({@link calibrate}).
+   * Only a registry seen to honour it has its blobs probed by the POST.
+   */
+  mounts: "unknown" | "asking" | "yes" | "no" = "unknown";
+  /** `repo:reference` → what this run's manifest PUT stored, as the registry's answer named it. */
+  readonly confirmed = new Map<string, Descriptor>();
+  /** `repo@digest` this run saw answered 404: a push right after needs no second probe. */
+  readonly absent = new Set<string>();
   readonly stats: RegistryStats = {
     blobsFetched: 0,
     bytesFetched: 0,
@@ -108,6 +130,7 @@ class RegistryState {
   }
 
   remember(digest: string, repo: string) {
+    this.absent.delete(`${repo}@${digest}`);
     let set = this.holders.get(digest);
     if (!set) this.holders.set(digest, set = new Set());
     set.add(repo);
@@ -139,6 +162,7 @@ export function registryStore(client: RegistryClient, options: RegistryStoreOpti
       await putManifest(s, repo, tag, desc, bytes, options);
     },
     listTags: (repo, options) => listTags(s, repo, options),
+    confirmed: (repo, reference) => s.confirmed.get(`${repo}:${reference}`),
     close() {
       client.close();
       return Promise.resolve();
@@ -157,13 +181,25 @@ async function exists(s: RegistryState, repo: string, desc: Descriptor, options:
     op: "check",
     image: s.label(repo, desc.digest),
     signal: options.signal,
+    destination: true, // only a destination asks whether it holds something: one token for probe and push
   });
   await response.body?.cancel();
   if (response.status === 200) {
     s.remember(desc.digest, repo);
     return true;
   }
+  s.absent.add(`${repo}@${desc.digest}`);
   return false;
+}
+
+/**
+ * Whether a push must probe first: not when this run already proved the
+ * repository holds it (skipped without a request) or proved it absent (a 404
+ * just now: the push goes ahead without asking again). The proof of absence
+ * is used once.
+ */
+function provedAbsent(s: RegistryState, repo: string, digest: string): boolean {
+  return s.absent.delete(`${repo}@${digest}`);
 }
 
 /**
@@ -366,6 +402,7 @@ async function putManifest(
       `push manifest ${s.label(repo, reference)}: registry stored it as ${announced}, expected ${desc.digest}`,
     );
   }
+  if (announced === desc.digest) s.confirmed.set(`${repo}:${reference}`, desc);
   s.stats.manifestsPushed++;
 }
 
@@ -386,9 +423,9 @@ async function startUpload(
   const response = await s.client.request({
     method: "POST",
     path: `/v2/${repo}/blobs/uploads/${query}`,
-    scopes: from ? [push(repo), pull(from)] : [push(repo)],
+    scopes: from && from !== repo ? [push(repo), pull(from)] : [push(repo)],
     ok: [201, 202],
-    op: from ? "mount blob" : "start upload",
+    op: from && from !== repo ? "mount blob" : "start upload",
     image: what,
     signal,
   });
@@ -493,9 +530,16 @@ async function uploadChunked(s: RegistryState, blob: BlobUpload, location: URL) 
  * One upload session from start to finish. A session that failed holds an
  * unknown part of the bytes, so the unit a retry repeats is the session.
  */
-async function uploadSession(s: RegistryState, repo: string, desc: Descriptor, content: Content, signal?: AbortSignal) {
+async function uploadSession(
+  s: RegistryState,
+  repo: string,
+  desc: Descriptor,
+  content: Content,
+  signal?: AbortSignal,
+  started?: URL,
+) {
   const blob: BlobUpload = { repo, desc, content, signal };
-  let session = await startUpload(s, repo, desc, signal);
+  let session = started ? { mounted: false as const, location: started } : await startUpload(s, repo, desc, signal);
   if (session.mounted) return;
   if (s.options.chunkedUploads) return await uploadChunked(s, blob, session.location);
   try {
@@ -510,6 +554,15 @@ async function uploadSession(s: RegistryState, repo: string, desc: Descriptor, c
   }
 }
 
+/**
+ * Push one blob with as few requests as the run's knowledge allows: nothing
+ * when this run saw the repository holding it; a mount from another
+ * repository that holds it; and on a registry seen to honour mounts
+ * ({@link calibrate}), one `POST ?mount=DIGEST&from=REPO` that is at once the
+ * existence probe (201: the repository holds it) and the upload's start
+ * (202: its session) — where a HEAD, a POST and a PUT were three requests,
+ * two remain. Elsewhere (or before the registry has shown it), a HEAD first.
+ */
 async function pushBlob(
   s: RegistryState,
   repo: string,
@@ -525,27 +578,72 @@ async function pushBlob(
   s.uploading.set(desc.digest, mine);
   try {
     if (earlier) await earlier;
-    if (await exists(s, repo, desc, { signal })) {
+    if (s.holders.get(desc.digest)?.has(repo)) {
       s.stats.blobsSkipped++;
       return "exists";
     }
-    const from = [...(s.holders.get(desc.digest) ?? [])].find((r) => r !== repo);
+    const absent = provedAbsent(s, repo, desc.digest);
+    const honoured = s.options.probeByMount !== false && s.mounts === "yes";
+    if (!absent && !honoured && await exists(s, repo, desc, { signal })) {
+      s.stats.blobsSkipped++;
+      return "exists";
+    }
+    const from = [...(s.holders.get(desc.digest) ?? [])].find((r) => r !== repo) ?? (honoured ? repo : undefined);
+    let started: URL | undefined;
     if (from) {
-      const mount = await startUpload(s, repo, desc, signal, from).catch(() => undefined); // refused: upload instead
-      if (mount?.mounted) {
+      const start = await startUpload(s, repo, desc, signal, from).catch(() => undefined); // refused: upload instead
+      if (start?.mounted) {
         s.remember(desc.digest, repo);
+        if (from === repo) {
+          s.stats.blobsSkipped++;
+          return "exists";
+        }
         s.stats.blobsMounted++;
         return "mounted";
       }
+      started = start?.location; // a 202: the session to upload into
     }
     // Content is bytes in memory or a stream that opens anew: a new session can resend it.
-    await withRetries(() => uploadSession(s, repo, desc, content, signal), s.client.retryOptions(signal));
+    // The first try uploads into the session the probe opened; a retry starts a new one.
+    await withRetries(
+      (n) => uploadSession(s, repo, desc, content, signal, n === 0 ? started : undefined),
+      s.client.retryOptions(signal),
+    );
     s.remember(desc.digest, repo);
     s.stats.blobsPushed++;
+    if (s.mounts === "unknown" && s.options.probeByMount !== false) await calibrate(s, repo, desc, signal);
     return "pushed";
   } finally {
     if (s.uploading.get(desc.digest) === mine) s.uploading.delete(desc.digest);
     done();
+  }
+}
+
+/**
+ * Ask the registry once whether it honours a mount as an existence probe:
+ * `POST ?mount=D&from=R` for a blob just uploaded to R. 201 says yes (the
+ * later probes are that POST); 202 says it ignores mounts (its session is
+ * cancelled, and blobs are probed with HEAD, so none is uploaded twice).
+ */
+async function calibrate(s: RegistryState, repo: string, desc: Descriptor, signal?: AbortSignal) {
+  s.mounts = "asking";
+  try {
+    const start = await startUpload(s, repo, desc, signal, repo);
+    s.mounts = start.mounted ? "yes" : "no";
+    if (!start.mounted) {
+      const response = await s.client.request({
+        method: "DELETE",
+        path: start.location.href,
+        scopes: [push(repo)],
+        ok: [200, 202, 204, 404, 405],
+        op: "cancel upload",
+        image: s.label(repo, desc.digest),
+        signal,
+      }).catch(() => undefined);
+      await response?.body?.cancel();
+    }
+  } catch {
+    s.mounts = "no";
   }
 }
 
@@ -557,7 +655,7 @@ async function pushContent(
   options?: StoreOptions,
 ): Promise<PushOutcome> {
   if (isManifestType(desc.mediaType) && content instanceof Uint8Array) {
-    if (await exists(s, repo, desc, options)) return "exists";
+    if (!provedAbsent(s, repo, desc.digest) && await exists(s, repo, desc, options)) return "exists";
     await putManifest(s, repo, desc.digest, desc, content, options);
     s.remember(desc.digest, repo);
     return "pushed";

@@ -1,0 +1,221 @@
+/**
+ * Requests per image, counted by the recording proxy (tests/helpers/
+ * fault_proxy.ts with no faults) in front of real distribution: a warm
+ * `plan` is one HEAD per tag and nothing else; a load into an empty
+ * registry stays within its request budget. Counts are deterministic (no
+ * timing); docs/performance.md lists them before and after.
+ */
+import { join } from "node:path";
+import { loadCommand } from "../../lib/transfer/load.ts";
+import { saveCommand } from "../../lib/transfer/save.ts";
+import { planCommand } from "../../lib/plan/run.ts";
+import { declarationFromList } from "../../lib/plan/declaration.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
+import type { RequestKind } from "../helpers/fault_proxy.ts";
+import { type FaultWorld, silentReporter, startFaultWorld } from "../helpers/faults.ts";
+import { interopAvailable, seedStorage, startRegistry } from "../helpers/registry.ts";
+import { startFaultProxy } from "../helpers/fault_proxy.ts";
+import { singleImage } from "../../lib/demo/corpus.ts";
+import { createRegistryClient } from "../../lib/store/registry/client.ts";
+import { registryStore } from "../../lib/store/registry/store.ts";
+import { makeCertificate, startTokenServer } from "../helpers/tokenserver.ts";
+
+const enabled = interopAvailable();
+
+function total(counts: Record<RequestKind, number>): number {
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
+async function proxiedDeclaration(world: FaultWorld) {
+  const declaration = await declarationFromList(world.list, { sourceRegistry: world.proxy.host, platforms: ["all"] });
+  declaration.registries = new Map([[world.proxy.host, { noAuthFiles: true }]]);
+  return declaration;
+}
+
+Deno.test({
+  name: "requests: a warm plan is one HEAD per tag (plus the registry's ping), nothing fetched again",
+  ignore: !enabled,
+  sanitizeOps: false,
+  async fn() {
+    const world = await startFaultWorld();
+    try {
+      const declaration = await proxiedDeclaration(world);
+      const cacheDir = join(world.dir, "cache");
+      await planCommand({ declaration, cacheDir, reporter: silentReporter });
+      const cold = world.proxy.requests();
+      world.proxy.resetStats();
+      await planCommand({ declaration, cacheDir, reporter: silentReporter });
+      const warm = world.proxy.requests();
+      const n = world.images.length;
+      console.log(`requests: ${n} images; cold plan ${JSON.stringify(cold)}; warm plan ${JSON.stringify(warm)}`);
+      assertEquals(warm.head, n, "one HEAD per tag");
+      assertEquals(total(warm), n + 1, "the HEADs and one GET /v2/");
+    } finally {
+      await world.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "requests: a warm plan of 40 tags has more HEADs in flight than the old image bound of 16 (up to the metadata bound)",
+  ignore: !enabled,
+  sanitizeOps: false,
+  async fn() {
+    const world = await startFaultWorld();
+    try {
+      // 40 tags: every image of the corpus under extra tags.
+      const store = registryStore(createRegistryClient(world.registry.host, { noAuthFiles: true }));
+      const entries: string[] = [];
+      for (let k = 0; entries.length < 40; k++) {
+        for (const image of world.images) {
+          if (entries.length >= 40) break;
+          await store.tag(image.repository, `${image.tag}-x${k}`, image.root.descriptor, image.root.bytes);
+          entries.push(`${image.repository}:${image.tag}-x${k}`);
+        }
+      }
+      await store.close?.();
+      await Deno.writeTextFile(world.list, entries.join("\n") + "\n");
+      const declaration = await proxiedDeclaration(world);
+      const cacheDir = join(world.dir, "cache");
+      await planCommand({ declaration, cacheDir, reporter: silentReporter });
+      // Each HEAD waits 300 ms at the proxy: what the client lets be in flight at once is what the proxy sees.
+      world.proxy.setPlan({ seed: 1, rules: [{ fault: "latency", kinds: ["head"], probability: 1 }], latencyMs: 300 });
+      world.proxy.resetStats();
+      await planCommand({ declaration, cacheDir, reporter: silentReporter });
+      const peak = world.proxy.peakInFlight("metadata");
+      console.log(`requests: warm plan of 40 tags: ${world.proxy.requests().head} HEADs, ${peak} in flight at most`);
+      assertEquals(world.proxy.requests().head, 40);
+      assert(peak > 16 && peak <= 32, `peak ${peak}`);
+    } finally {
+      await world.close();
+    }
+  },
+});
+
+/** Save `images` from `source`, load the archive into a fresh registry through the recording proxy: its counts. */
+async function loadCounts(dir: string, source: string, list: string) {
+  const declaration = await declarationFromList(list, { sourceRegistry: source, platforms: ["all"] });
+  declaration.registries = new Map([[source, { noAuthFiles: true }]]);
+  const archivePath = join(dir, "corpus.tar");
+  await saveCommand({ declaration, output: archivePath, cacheDir: join(dir, "c"), reporter: silentReporter });
+  const target = await startRegistry();
+  const proxy = startFaultProxy(target.host, { seed: 0, rules: [] });
+  try {
+    await loadCommand({
+      archivePath,
+      registry: proxy.host,
+      prefix: "loaded",
+      registries: new Map([[proxy.host, { noAuthFiles: true }]]),
+      reporter: silentReporter,
+    });
+    return proxy.requests();
+  } finally {
+    await proxy.close();
+    await target.stop();
+  }
+}
+
+Deno.test({
+  name:
+    "requests: a load into an empty registry: ≤ 7.5 per single-platform image (HEAD, POST+PUT per blob, 2 manifest PUTs)",
+  ignore: !enabled,
+  sanitizeOps: false,
+  async fn() {
+    const registry = await startRegistry();
+    const dir = await Deno.makeTempDir({ prefix: "airgap-requests-" });
+    try {
+      const n = 40;
+      const images = Array.from(
+        { length: n },
+        (_, i) => singleImage(`rancher/img${i}`, "v1", { format: "oci", layers: [{ seed: `l${i}`, size: 4096 }] }),
+      );
+      await seedStorage(registry, images);
+      const list = join(dir, "list.txt");
+      await Deno.writeTextFile(list, images.map((i) => `${i.repository}:${i.tag}`).join("\n") + "\n");
+      const counts = await loadCounts(dir, registry.host, list);
+      const perImage = total(counts) / n;
+      console.log(
+        `requests: load of ${n} single-platform images: ${JSON.stringify(counts)} = ${perImage.toFixed(2)} per image`,
+      );
+      // Was 11.08 per image (5 HEADs each): a HEAD before each blob's POST, a second HEAD of the manifest, a HEAD
+      // per tag at the end. Now one HEAD per root, plus HEADs of the blobs pushed before the registry showed it
+      // honours mounts (the first uploads in flight), plus that one question (a POST).
+      assert(counts.head - n <= 2 * 6, `HEADs beyond one per image: ${counts.head - n}`);
+      assert(counts["upload-post"] <= 2 * n + 1, "each blob's POST is its probe (and one POST asks about mounts)");
+      assert(perImage <= 7.5, `load made ${perImage} requests per image`);
+    } finally {
+      await registry.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "requests: a load of the standard corpus (indexes, shared layers) stays within its budget",
+  ignore: !enabled,
+  sanitizeOps: false,
+  async fn() {
+    const world = await startFaultWorld();
+    try {
+      const counts = await loadCounts(world.dir, world.registry.host, world.list);
+      const n = world.images.length;
+      const perImage = total(counts) / n;
+      console.log(`requests: load of ${n} images: ${JSON.stringify(counts)} = ${perImage.toFixed(2)} per image`);
+      // Was 18 per image (57 HEADs for 7 images).
+      assert(perImage <= 13, `load made ${perImage} requests per image`);
+    } finally {
+      await world.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "requests: a load behind token auth asks the token service once per repository (a push token serves its probes)",
+  ignore: !enabled,
+  sanitizeOps: false,
+  async fn() {
+    const world = await startFaultWorld();
+    const cert = await makeCertificate(world.dir, "token-signer");
+    const tokens = startTokenServer(cert, "bob", "s3cret");
+    const secure = await startRegistry({
+      extraConfig: `auth:
+  token:
+    realm: ${tokens.realm}
+    service: ${tokens.service}
+    issuer: ${tokens.issuer}
+    rootcertbundle: ${cert.certPath}
+`,
+    });
+    try {
+      const declaration = await declarationFromList(world.list, {
+        sourceRegistry: world.registry.host,
+        platforms: ["all"],
+      });
+      declaration.registries = new Map([[world.registry.host, { noAuthFiles: true }]]);
+      const archivePath = join(world.dir, "corpus.tar");
+      await saveCommand({ declaration, output: archivePath, cacheDir: join(world.dir, "c"), reporter: silentReporter });
+      await loadCommand({
+        archivePath,
+        registry: secure.host,
+        prefix: "loaded",
+        registries: new Map([[secure.host, { credential: { username: "bob", password: "s3cret", origin: "test" } }]]),
+        reporter: silentReporter,
+      });
+      const repos = new Set(world.images.map((i) => i.repository)).size;
+      const asked = tokens.requests.map((r) => r.scopes.join(" "));
+      console.log(
+        `requests: load of ${world.images.length} images in ${repos} repositories: ${asked.length} token requests`,
+      );
+      const single = tokens.requests.filter((r) => r.scopes.length === 1).map((r) => r.scopes[0]);
+      // Every single-scope token is a repository's own; a repository never gets two (mounts ask for a pair).
+      assertEquals(single.length, new Set(single.map((s) => s.split(":")[1])).size, `tokens: ${asked.join(" | ")}`);
+      assert(single.length <= repos + 1, `tokens: ${asked.join(" | ")}`);
+    } finally {
+      await secure.stop();
+      await tokens.close();
+      await world.close();
+    }
+  },
+});
