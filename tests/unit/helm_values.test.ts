@@ -79,3 +79,16 @@ Deno.test("values: values files are YAML 1.1, later files win", () => {
   assertThrows(() => parseValues("- a\n- b\n", "list.yaml"), /list\.yaml: values must be a map/);
   assertEquals(mergeValues({ a: { b: 1, c: 2 } }, { a: { c: 3 } }), { a: { b: 1, c: 3 } });
 });
+
+Deno.test("values: an anchor that contains itself (through an alias or a merge key) is refused, never recursed", () => {
+  // The merge-key forms overflowed the stack ("Maximum call stack size exceeded") where yaml.v2 refuses them.
+  for (const text of ["a: &a [*a]\n", "a: &a {b: *a}\n", "a: &a {<<: *a}\n", "x: &x\n  <<: *x\n  y: 1\n"]) {
+    assertThrows(() => parseValues(text, "v.yaml"), (e: Error) => e.message.includes("anchor value contains itself"));
+  }
+  // An anchor merged twice, or used beside itself, is no cycle.
+  assertEquals(parseValues("b: &b {k: 1}\nc: {<<: [*b, *b], z: 2}\nd: *b\n", "v.yaml"), {
+    b: { k: 1 },
+    c: { k: 1, z: 2 },
+    d: { k: 1 },
+  });
+});

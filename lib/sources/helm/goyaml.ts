@@ -134,6 +134,10 @@ interface Walk {
   doc: Document.Parsed;
   text: string;
   depth: number;
+  /** The collections being decoded, outermost first: one met again is an anchor holding an alias of itself. */
+  open?: Set<unknown>;
+  /** The maps whose pairs are being decoded (their own or merged in): one met again merges itself. */
+  merging?: Set<unknown>;
 }
 
 function resolveAlias(w: Walk, node: unknown): unknown {
@@ -144,20 +148,30 @@ function resolveAlias(w: Walk, node: unknown): unknown {
 }
 
 function goValue(w: Walk, node: unknown): unknown {
-  if (++w.depth > 10_000) throw new GoYamlError("document nests too deep (or aliases expand too far)");
+  if (++w.depth > 1_000) throw new GoYamlError("document nests too deep (or aliases expand too far)");
   try {
     const n = resolveAlias(w, node);
     if (n === null || n === undefined) return null;
     if (isScalar(n)) return scalar(w, n as Scalar).value;
-    if (isSeq(n)) return n.items.map((item) => goValue(w, item));
-    if (isMap(n)) {
-      const out: Record<string, unknown> = {};
-      mapInto(w, n as { items: unknown[] }, out);
-      return out;
-    }
+    if (isSeq(n) || isMap(n)) return collection(w, n);
     throw new GoYamlError("unexpected YAML node");
   } finally {
     w.depth--;
+  }
+}
+
+/** A sequence or map, refused when it contains itself (yaml.v2: "anchor value contains itself"). */
+function collection(w: Walk, n: unknown): unknown {
+  const open = w.open ??= new Set();
+  if (open.has(n)) throw new GoYamlError("anchor value contains itself");
+  open.add(n);
+  try {
+    if (isSeq(n)) return n.items.map((item) => goValue(w, item));
+    const out: Record<string, unknown> = {};
+    mapInto(w, n as { items: unknown[] }, out);
+    return out;
+  } finally {
+    open.delete(n);
   }
 }
 
@@ -182,6 +196,17 @@ function mergeInto(w: Walk, value: unknown, out: Record<string, unknown>): void 
 }
 
 function mapInto(w: Walk, map: { items: unknown[] }, out: Record<string, unknown>): void {
+  const merging = w.merging ??= new Set();
+  if (merging.has(map)) throw new GoYamlError("anchor value contains itself");
+  merging.add(map);
+  try {
+    mapPairs(w, map, out);
+  } finally {
+    merging.delete(map);
+  }
+}
+
+function mapPairs(w: Walk, map: { items: unknown[] }, out: Record<string, unknown>): void {
   for (const pair of map.items) {
     if (!isPair(pair)) continue;
     if (isMergeKey(pair.key)) {
