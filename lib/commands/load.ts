@@ -20,10 +20,11 @@ import { failedListPath, writeFailedList } from "../report/failures.ts";
 import { exists } from "../fsutil.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
 import { addWindowsOptions, collect, type TargetOptions, TIMEOUT_HELP, type WindowsOptions } from "./options.ts";
+import { addCredentialOptions, credentialOf, type CredentialOptions, withSettings } from "./credentials.ts";
 import { defaultArchive, firstPart, type Target, targetName, targetOf, targetText } from "./resolve.ts";
 
 /** The options of `airgap load`. */
-export interface LoadCliOptions extends TargetOptions, WindowsOptions {
+export interface LoadCliOptions extends TargetOptions, WindowsOptions, CredentialOptions {
   images?: string;
   imageList?: string;
   sourceRegistry?: string;
@@ -41,10 +42,13 @@ export interface LoadCliOptions extends TargetOptions, WindowsOptions {
 
 /** Register `airgap load`. */
 export function registerLoad(cli: Command): void {
-  addWindowsOptions(
-    cli.command("load")
-      .description("push an archive's images into a registry, keeping every digest"),
-    false,
+  addCredentialOptions(
+    addWindowsOptions(
+      cli.command("load")
+        .description("push an archive's images into a registry, keeping every digest"),
+      false,
+    ),
+    "the target registry",
   )
     .argument("[archive...]", "archive to load (or its first part, or all its parts)")
     .option("-r, --registry <host[:port][/prefix]>", "target registry (default: target.registry in airgap.yaml)")
@@ -74,11 +78,15 @@ export function registerLoad(cli: Command): void {
     .action(load);
 }
 
-/** The declaration a load reads: `-f`, or ./airgap.yaml when present and no `-l` names what to load. */
-export async function loadDeclarationOf(options: Pick<LoadCliOptions, "file" | "imageList">) {
+/**
+ * The declaration a load reads: `-f`, or ./airgap.yaml when present and no
+ * `-l` names what to load. Only the target's credentials are resolved — the
+ * one `--registry` names when given, not `target:`'s.
+ */
+export async function loadDeclarationOf(options: Pick<LoadCliOptions, "file" | "imageList" | "registry">) {
   const configPath = options.file ? resolve(options.file) : resolve("airgap.yaml");
   if (options.file || (await exists(configPath) && !options.imageList)) {
-    return await loadDeclaration(configPath, { use: "push" });
+    return await loadDeclaration(configPath, { use: "push", pushTarget: options.registry });
   }
   return undefined;
 }
@@ -137,7 +145,7 @@ async function load(archiveArgs: string[], options: LoadCliOptions): Promise<voi
     for (const chart of await extractCharts(archivePath, charts!.dir!)) out(`wrote ${displayPath(chart.file!)}`);
     return;
   }
-  const target = targetOf(options, decl);
+  const target = await withTargetCredential(targetOf(options, decl), options);
   const listed = await listedRequests(options);
   const started = performance.now();
   const result = await loadCommand({
@@ -163,6 +171,17 @@ async function load(archiveArgs: string[], options: LoadCliOptions): Promise<voi
   );
   reportLeftOut(result.failed, failedList, reporter, undefined, options.quiet);
   reportLoad(result, target, failedList, performance.now() - started, options);
+}
+
+/** The target with `--username`/`--password-stdin` merged into its registry's settings. */
+export async function withTargetCredential(
+  target: Target,
+  options: CredentialOptions,
+  read?: () => Promise<string>,
+): Promise<Target> {
+  const credential = await credentialOf(options, read);
+  if (!credential) return target;
+  return { ...target, registries: withSettings(target.registries, [target.registry], { credential }) };
 }
 
 /** The end of a load: the events, or the pushed references, charts and summary. */

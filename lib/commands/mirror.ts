@@ -6,6 +6,8 @@
  */
 import type { Command } from "commander";
 import { resolve } from "node:path";
+import { addCredentialOptions, type CredentialOptions } from "./credentials.ts";
+import { withTargetCredential } from "./load.ts";
 import { mirrorCommand, type MirrorResult } from "../transfer/mirror.ts";
 import { loadBase } from "../plan/delta.ts";
 import { displayPath } from "../plan/declaration.ts";
@@ -32,7 +34,7 @@ import {
 } from "./resolve.ts";
 
 /** The options of `airgap mirror`. */
-export interface MirrorCliOptions extends DeclarationOptions, TargetOptions {
+export interface MirrorCliOptions extends DeclarationOptions, TargetOptions, CredentialOptions {
   lock?: string;
   locked?: boolean;
   since?: string;
@@ -46,10 +48,13 @@ export interface MirrorCliOptions extends DeclarationOptions, TargetOptions {
 
 /** Register `airgap mirror`. */
 export function registerMirror(cli: Command): void {
-  addWindowsOptions(addCommonOptions(
-    cli.command("mirror")
-      .description("copy the declared images straight into a registry (no archive), pushing only what it lacks"),
-  ))
+  addCredentialOptions(
+    addWindowsOptions(addCommonOptions(
+      cli.command("mirror")
+        .description("copy the declared images straight into a registry (no archive), pushing only what it lacks"),
+    )),
+    "the target registry",
+  )
     .option("-r, --registry <host[:port][/prefix]>", "target registry (default: target.registry in airgap.yaml)")
     .option("--prefix <path>", "path prefix in the target registry, e.g. a Harbor project")
     .option("--insecure", "allow plain HTTP to the target registry")
@@ -78,7 +83,7 @@ export function registerMirror(cli: Command): void {
 async function mirror(options: MirrorCliOptions): Promise<void> {
   const reporter = transferReporter(options, "mirror");
   const decl = await declaration(options);
-  const target = targetOf(options, decl);
+  const target = await withTargetCredential(targetOf(options, decl), options);
   const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
   const { lockPath, previousLock } = await previousLockOf(options, decl);
   const started = performance.now();

@@ -8,8 +8,14 @@
  * @module
  */
 import { resolve } from "node:path";
-import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "../plan/declaration.ts";
-import { readImageList } from "../sources/list.ts";
+import {
+  type Declaration,
+  declarationFromList,
+  displayPath,
+  loadDeclaration,
+  mergeRequests,
+} from "../plan/declaration.ts";
+import { declaredRegistriesFor, sourceHosts } from "./credentials.ts";
 import { usageError } from "../errors.ts";
 import { checkDeclaration, CheckError, checkListDeclaration } from "../plan/check.ts";
 import { readLock } from "../plan/lock.ts";
@@ -45,12 +51,22 @@ export async function declaration(options: DeclarationOptions): Promise<Declarat
   const source = await declarationSource(options);
   if (!source.file) {
     throwProblems(await checkListDeclaration(source.list, overrides), source.list ?? "the command line");
-    return await declarationFromList(source.list, overrides);
+    const listed = await declarationFromList(source.list, overrides);
+    // An airgap.yaml here still says how to reach registries (CA, credentials): its registries:, not its images.
+    return {
+      ...listed,
+      registries: await declaredRegistriesFor(undefined, sourceHosts(listed, options.sourceRegistry)),
+    };
   }
   throwProblems(await checkDeclaration(source.file, overrides), displayPath(source.file));
   const decl = await loadDeclaration(source.file, overrides);
   // -f and -l together: the declaration, for just the entries of the list (a NAME.failed.txt retry).
-  if (source.list) decl.only = (await readImageList(source.list, displayPath(source.list))).map((e) => e.entry);
+  if (source.list) {
+    // The list's images, each with the declaration's settings when it declares them: a list is not filtered down.
+    const listed = await declarationFromList(source.list, overrides);
+    decl.requests = mergeRequests(decl.requests, listed.requests);
+    decl.only = listed.requests.map((r) => r.entry);
+  }
   return decl;
 }
 

@@ -19,10 +19,13 @@ import { writeSums } from "../store/checksums.ts";
 import { registryNaming } from "../cluster/names.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
 import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
+import { addCredentialOptions, type CredentialOptions, withSourceAccess } from "./credentials.ts";
 import { artifactFlags, cacheDir, declaration, defaultArchive, lockToWrite, previousLockOf } from "./resolve.ts";
 
 /** The options of `airgap save`. */
-export interface SaveCliOptions extends DeclarationOptions {
+export interface SaveCliOptions extends DeclarationOptions, CredentialOptions {
+  caFile?: string;
+  insecure?: boolean;
   output?: string;
   images?: string;
   lock?: string;
@@ -40,7 +43,7 @@ export interface SaveCliOptions extends DeclarationOptions {
 
 /** Register `airgap save`. */
 export function registerSave(cli: Command): void {
-  addWindowsOptions(addCommonOptions(
+  const command = addWindowsOptions(addCommonOptions(
     cli.command("save")
       .description("fetch the declared images into the cache and write an archive"),
   ))
@@ -48,6 +51,8 @@ export function registerSave(cli: Command): void {
     .option("-l, --image-list <file>", "seed-compatible: save the images of this list (rancher-images.txt)")
     .option("-i, --images <file>", "seed-compatible name of the archive (like -o)")
     .option("-s, --source-registry <host>", "pull from this registry (mirror) instead of the ones the entries name")
+    .option("--ca-file <file>", "CA certificate(s) to trust for the source registries (-s, or those the entries name)")
+    .option("--insecure", "allow plain HTTP to the source registries (-s, or those the entries name)")
     .option("--lock <file>", "lock file to write (default: airgap.lock next to airgap.yaml)")
     .option("--locked", "save exactly the digests pinned in the lock")
     .option("--since <old>", "write a delta: leave out blobs OLD (an airgap.lock or archive) already references")
@@ -65,8 +70,9 @@ export function registerSave(cli: Command): void {
     .option(
       "--registry-name <host[:port][/prefix]>",
       "name the images for containerd (preload tarball) as load would push them to this registry",
-    )
-    .action(save);
+    );
+  addCredentialOptions(command, "the source registry (-s, or the one the entries name)");
+  command.action(save);
 }
 
 /** `-o` and `-i` name the same thing: at most one of them. */
@@ -108,7 +114,7 @@ async function save(options: SaveCliOptions): Promise<void> {
   checkOutputOptions(options);
   const partSize = partSizeOf(options.split);
   const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
-  const decl = await declaration(options);
+  const decl = await withSourceAccess(await declaration(options), options);
   const output = saveOutput(options, decl);
   const { lockPath, previousLock } = await previousLockOf(options, decl);
   const warning = gzipNameWarning(output);
