@@ -14,9 +14,10 @@ import { loadCommand, type LoadResult, type LoadSummary } from "../transfer/load
 import { type ChartLoadOptions, extractCharts } from "../artifacts/charts.ts";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "../plan/declaration.ts";
 import { usageError } from "../errors.ts";
-import { formatBytes, formatDuration, formatRate, plural } from "../format.ts";
+import { formatDuration, plural } from "../format.ts";
+import { formatBlobOutcomes, formatFailed, formatImageOutcomes } from "../report/outcomes.ts";
 import { failedImageEvent } from "../report/events.ts";
-import { failedListPath, writeFailedList } from "../report/failures.ts";
+import { failedListPath, keepGoingHelp, writeFailedList } from "../report/failures.ts";
 import { exists } from "../fsutil.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
 import { addWindowsOptions, collect, type TargetOptions, TIMEOUT_HELP, type WindowsOptions } from "./options.ts";
@@ -60,7 +61,7 @@ export function registerLoad(cli: Command): void {
     .option("--insecure", "allow plain HTTP to the target registry")
     .option("--ca-file <file>", "CA certificate(s) to trust for the target registry")
     .option("--concurrency <n>", "concurrent uploads", (v) => parseInt(v, 10))
-    .option("--keep-going", "load every image that can be loaded; list the others in NAME.failed.txt (exit code 3)")
+    .option("--keep-going", keepGoingHelp("load", "NAME"))
     .option("--json", "print NDJSON events on stdout (airgap schema --of events)")
     .option("--timeout <duration>", TIMEOUT_HELP)
     .option(
@@ -160,8 +161,7 @@ async function load(archiveArgs: string[], options: LoadCliOptions): Promise<voi
     network: network(options, reporter),
     verifyKeys: options.verifyKey?.map((p) => resolve(p)),
   });
-  // Not NAME.failed.txt: that may be the list of what the save left out, carried with the archive.
-  const failedList = failedListPath(archivePath, "load-failed");
+  const failedList = failedListPath(archivePath, "load");
   await writeFailedList(
     failedList,
     result.failed,
@@ -216,7 +216,7 @@ function reportLoad(
     if (chart.file) out(`wrote ${displayPath(chart.file)}`);
     if (chart.target) out(`pushed chart ${chart.target}`);
   }
-  out(formatLoadSummary(result.summary, targetName(target), elapsed, options.pushCharts));
+  out(formatLoadSummary(result.summary, targetName(target), elapsed, options.pushCharts, result.failed.length));
   if (result.artifacts) out(`pushed ${result.artifacts} signatures/attestations/SBOMs with their images`);
 }
 
@@ -226,19 +226,16 @@ export function formatLoadSummary(
   target: string,
   elapsedMs: number,
   chartsPushed: unknown,
+  failed = 0,
 ): string {
-  const fresh = s.images - s.alreadyPresent;
-  const images = s.alreadyPresent === 0
-    ? plural(s.images, "image")
-    : `${plural(s.images, "image")} (${fresh} new, ${s.alreadyPresent} already present)`;
+  const images = formatImageOutcomes("loaded", { done: s.images, present: s.alreadyPresent });
   const tags = s.tags > s.images ? `, ${s.tags} tags` : "";
-  const more = s.blobs.mountedElsewhere > 0 ? `; ${s.blobs.mountedElsewhere} more mounted into other repositories` : "";
+  const more = s.blobs.mountedElsewhere > 0
+    ? `; ${plural(s.blobs.mountedElsewhere, "further mount")} of these blobs into other repositories`
+    : "";
+  const blobs = formatBlobOutcomes({ ...s.blobs, bytes: s.bytesPushed }, elapsedMs);
   const lines = [
-    `loaded ${images}${tags} into ${target} in ${formatDuration(elapsedMs)}: ${s.blobs.pushed} blobs pushed (${
-      formatBytes(s.bytesPushed)
-    }${
-      s.bytesPushed > 0 ? ` at ${formatRate(s.bytesPushed, elapsedMs)}` : ""
-    }), ${s.blobs.mounted} mounted, ${s.blobs.present} already there${more}`,
+    `${images}${tags} into ${target} in ${formatDuration(elapsedMs)}: ${blobs}${more}${formatFailed(failed)}`,
   ];
   if (s.chartsInArchive > 0 && !chartsPushed) {
     lines.push(

@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { resolve } from "node:path";
 import { type Listing, lsCommand } from "../store/inspect.ts";
 import { formatBytes, formatTable, shortDigest, tableWidth } from "../format.ts";
+import { formatContents } from "../report/outcomes.ts";
 import { out } from "./context.ts";
 import { firstPart } from "./resolve.ts";
 
@@ -38,8 +39,10 @@ export function formatListing(listing: Listing, width = Infinity): string[] {
   return [
     ...table,
     "",
-    `${imageCount} images${charts ? `, ${charts} charts` : ""}, ${listing.blobs} blobs, ${formatBytes(listing.size)}${
+    `${formatContents({ images: imageCount, charts, blobs: listing.blobs, bytes: listing.bytes })}${
       listing.parts.length > 1 ? ` in ${listing.parts.length} parts` : ""
-    }${listing.base ? `; a delta against base ${shortDigest(listing.base)}` : ""}`,
+    }; the archive is ${formatBytes(listing.size)}${
+      listing.base ? `; a delta against base ${shortDigest(listing.base)}` : ""
+    }`,
   ];
 }

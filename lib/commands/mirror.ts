@@ -11,9 +11,10 @@ import { withTargetCredential } from "./load.ts";
 import { mirrorCommand, type MirrorResult } from "../transfer/mirror.ts";
 import { loadBase } from "../plan/delta.ts";
 import { displayPath } from "../plan/declaration.ts";
-import { formatBytes, formatDuration, formatRate } from "../format.ts";
+import { formatDuration, plural } from "../format.ts";
+import { formatBlobOutcomes, formatFailed, formatImageOutcomes } from "../report/outcomes.ts";
 import { failedImageEvent } from "../report/events.ts";
-import { failedListPath } from "../report/failures.ts";
+import { failedListPath, keepGoingHelp } from "../report/failures.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
 import {
   addCommonOptions,
@@ -72,10 +73,7 @@ export function registerMirror(cli: Command): void {
       collect,
     )
     .option("--concurrency <n>", "concurrent transfers per registry", (v) => parseInt(v, 10))
-    .option(
-      "--keep-going",
-      "mirror every image that can be mirrored; list the others in NAME.mirror-failed.txt (exit code 3)",
-    )
+    .option("--keep-going", keepGoingHelp("mirror", "airgap"))
     .option("--json", "print NDJSON events on stdout (airgap schema --of events)")
     .action(mirror);
 }
@@ -87,7 +85,7 @@ async function mirror(options: MirrorCliOptions): Promise<void> {
   const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
   const { lockPath, previousLock } = await previousLockOf(options, decl);
   const started = performance.now();
-  const failedList = failedListPath(lockPath ?? resolve("airgap.lock"), "mirror-failed");
+  const failedList = failedListPath(lockPath ?? resolve("airgap.lock"), "mirror");
   const lock = lockToWrite(decl, options.lock, lockPath);
   const result = await mirrorCommand({
     declaration: { ...decl, registries: target.registries },
@@ -134,6 +132,7 @@ export function mirrorSummaryEvent(
     command: "mirror" as const,
     images: result.images.length,
     failed: result.failed.length,
+    alreadyPresent: result.alreadyPresent,
     ...(result.failed.length ? { failedList: displayPath(failedList) } : {}),
     blobs: { pushed: s.blobsPushed, mounted: s.blobsMounted, exists: s.blobsSkipped },
     bytes: s.bytesPushed,
@@ -149,11 +148,19 @@ export function mirrorSummaryEvent(
 /** The closing line of a mirror: images, blobs pushed, mounted and already there, manifests, artifacts. */
 export function formatMirrorSummary(result: MirrorResult, registry: string, elapsed: number): string {
   const s = result.stats;
-  return `mirrored ${result.images.length} images into ${registry} in ${
-    formatDuration(elapsed)
-  }: ${s.blobsPushed} blobs pushed (${formatBytes(s.bytesPushed)}, ${
-    formatRate(s.bytesPushed, elapsed)
-  }), ${s.blobsMounted} mounted, ${s.blobsSkipped} already there, ${s.manifestsPushed} manifests pushed${
-    result.artifacts ? `; ${result.artifacts} signatures/attestations/SBOMs` : ""
-  }`;
+  const images = formatImageOutcomes("mirrored", {
+    done: result.images.length,
+    present: result.alreadyPresent,
+  });
+  const blobs = formatBlobOutcomes(
+    { pushed: s.blobsPushed, mounted: s.blobsMounted, present: s.blobsSkipped, bytes: s.bytesPushed },
+    elapsed,
+  );
+  return `${images} into ${registry} in ${formatDuration(elapsed)}: ${blobs}, ${
+    plural(s.manifestsPushed, "manifest")
+  } pushed${
+    result.artifacts
+      ? `; ${plural(result.artifacts, "signature/attestation/SBOM", "signatures/attestations/SBOMs")}`
+      : ""
+  }${formatFailed(result.failed.length)}`;
 }

@@ -12,8 +12,8 @@ import { displayPath } from "../plan/declaration.ts";
 import { formatDeltaSize, loadBase } from "../plan/delta.ts";
 import { writeLock } from "../plan/lock.ts";
 import type { ResolvedSources } from "../sources/resolve.ts";
-import { failedListPath } from "../report/failures.ts";
-import { formatBytes, formatTable, shortDigest, tableWidth } from "../format.ts";
+import { failedListPath, keepGoingHelp } from "../report/failures.ts";
+import { formatBytes, formatTable, plural, shortDigest, tableWidth } from "../format.ts";
 import { network, out, reporterFor, reportLeftOut } from "./context.ts";
 import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
 import { artifactFlags, cacheDir, declaration, lockToWrite, previousLockOf } from "./resolve.ts";
@@ -43,7 +43,7 @@ export function registerPlan(cli: Command): void {
     .option("--no-write-lock", "do not write the lock")
     .option("--since <old>", "also show what a delta against OLD (an airgap.lock or archive) would carry")
     .option("--json", "print the plan as JSON")
-    .option("--keep-going", "plan every image that resolves; list the others in airgap.failed.txt (exit code 3)")
+    .option("--keep-going", keepGoingHelp("plan", "airgap"))
     .option("--with-signatures", "also plan cosign signatures, attestations, SBOMs and OCI referrers")
     .option(
       "--verify-key <file>",
@@ -57,7 +57,7 @@ async function plan(options: PlanCliOptions): Promise<void> {
   const decl = await declaration(options);
   const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
   const { lockPath, previousLock } = await previousLockOf(options, decl);
-  const failedList = failedListPath(lockPath ?? resolve("airgap.lock"));
+  const failedList = failedListPath(lockPath ?? resolve("airgap.lock"), "plan");
   const reporter = reporterFor(options);
   const result = await planCommand({
     declaration: decl,
@@ -169,14 +169,16 @@ export function formatPlan(plan: Plan, width = Infinity): string {
   for (const i of plan.images) counts[i.lockStatus]++;
   out.push("");
   out.push(
-    `${plan.images.length} images (${counts.new} new, ${counts.changed} changed, ${counts.unchanged} unchanged${
+    `${
+      plural(plan.images.length, "image")
+    } (${counts.new} new, ${counts.changed} changed, ${counts.unchanged} unchanged${
       plan.removed.length ? `, ${plan.removed.length} removed` : ""
-    }), ${plan.blobs.size} unique blobs, ${formatBytes(plan.totalBytes)}`,
+    }), ${plural(plan.blobs.size, "unique blob")}, ${formatBytes(plan.totalBytes)}`,
   );
   out.push(
     plan.fetchBlobs === 0
       ? "everything is cached: nothing to fetch"
-      : `to fetch: ${plan.fetchBlobs} blobs, ${formatBytes(plan.fetchBytes)} (${plan.fetchBytes} bytes)`,
+      : `to fetch: ${plural(plan.fetchBlobs, "blob")}, ${formatBytes(plan.fetchBytes)} (${plan.fetchBytes} bytes)`,
   );
   if (plan.delta) {
     out.push(`${formatDeltaSize(plan.delta.source, plan.delta)}; ${formatBytes(plan.delta.fetchBytes)} still to fetch`);
@@ -187,7 +189,7 @@ export function formatPlan(plan: Plan, width = Infinity): string {
 /** The sources of a plan, one line each: what, status, digest, images, how verified. */
 export function formatSources(sources: ResolvedSources): string {
   return sources.summaries.map((s) =>
-    `${s.status}  ${s.label}  ${shortDigest(s.locked.digest)}  ${s.images} images  (${s.verified}${
+    `${s.status}  ${s.label}  ${shortDigest(s.locked.digest)}  ${plural(s.images, "image")}  (${s.verified}${
       s.cached ? ", cached" : ""
     })`
   ).join("\n");

@@ -60,7 +60,7 @@ export async function declaration(options: DeclarationOptions): Promise<Declarat
   }
   throwProblems(await checkDeclaration(source.file, overrides), displayPath(source.file));
   const decl = await loadDeclaration(source.file, overrides);
-  // -f and -l together: the declaration, for just the entries of the list (a NAME.failed.txt retry).
+  // -f and -l together: the declaration, for just the entries of the list (a NAME.save-failed.txt retry).
   if (source.list) {
     // The list's images, each with the declaration's settings when it declares them: a list is not filtered down.
     const listed = await declarationFromList(source.list, overrides);

@@ -13,7 +13,7 @@ import { displayPath } from "../plan/declaration.ts";
 import { lockBlobs } from "../plan/lock.ts";
 import { errorMessage, usageError } from "../errors.ts";
 import { formatBytes, formatDuration, formatRate, parseSize, plural } from "../format.ts";
-import { failedListPath } from "../report/failures.ts";
+import { failedListPath, keepGoingHelp } from "../report/failures.ts";
 import { type EventSink, failedImageEvent } from "../report/events.ts";
 import { writeSums } from "../store/checksums.ts";
 import { registryNaming } from "../cluster/names.ts";
@@ -59,7 +59,7 @@ export function registerSave(cli: Command): void {
     .option("--split <size>", "split the archive into parts of SIZE (e.g. 4GiB for FAT32, 4.7GB for a DVD)")
     .option("--checksum", "write NAME.SHA256SUMS for the archive (always written when split)")
     .option("--concurrency <n>", "concurrent downloads per registry", (v) => parseInt(v, 10))
-    .option("--keep-going", "save every image that can be saved; list the others in NAME.failed.txt (exit code 3)")
+    .option("--keep-going", keepGoingHelp("save", "NAME"))
     .option("--json", "print NDJSON events on stdout (airgap schema --of events)")
     .option("--with-signatures", "carry cosign signatures, attestations, SBOMs and OCI referrers with the images")
     .option(
@@ -133,17 +133,17 @@ async function save(options: SaveCliOptions): Promise<void> {
     partSize,
     base,
     keepGoing: options.keepGoing ?? decl.keepGoing,
-    failedList: failedListPath(output),
+    failedList: failedListPath(output, "save"),
     network: network(options, reporter),
     artifacts: artifactFlags(options),
     registryName: options.registryName ? registryNaming(options.registryName) : undefined,
   });
-  reportLeftOut(result.failed, failedListPath(output), reporter, decl.configPath, options.quiet);
+  reportLeftOut(result.failed, failedListPath(output, "save"), reporter, decl.configPath, options.quiet);
   const sums = result.archive.parts.length > 1 || options.checksum
     ? await writeSums(output, result.archive.parts)
     : undefined;
   if (run.events) {
-    emitSaveEvents(run.events, result, performance.now() - started, lock, failedListPath(output));
+    emitSaveEvents(run.events, result, performance.now() - started, lock, failedListPath(output, "save"));
     return;
   }
   out(await formatSaveSummary(result, { elapsedMs: performance.now() - started, base, split: options.split, sums }));

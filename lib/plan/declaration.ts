@@ -64,7 +64,7 @@ export interface Declaration {
   sources?: SourceSpec[];
   /** `keepGoing: true`: save, load and plan what can be, list the rest (as `--keep-going`). */
   keepGoing?: boolean;
-  /** Only these entries (`-f airgap.yaml -l NAME.failed.txt`): a retry of what failed, with the declaration's settings. */
+  /** Only these entries (`-f airgap.yaml -l NAME.save-failed.txt`): a retry of what failed, with the declaration's settings. */
   only?: string[];
   /** `artifacts:` at the top: what to carry with every image. */
   artifacts?: ArtifactKind[];

@@ -204,13 +204,26 @@ export function formatFailedList(failures: readonly ImageFailure[], header: stri
   return lines.join("\n") + "\n";
 }
 
+/** The commands that list what they left out. */
+export type ListingCommand = "plan" | "save" | "load" | "mirror";
+
 /**
- * `NAME.failed.txt` next to `path` (`rancher-images.tar` → `rancher-images.failed.txt`);
- * `kind` tells lists apart that may meet in one directory (`load-failed`).
+ * The one rule for naming the list of what a command left out:
+ * `NAME.COMMAND-failed.txt` next to `path` — the archive a save writes or a
+ * load reads (`rancher-images.tar` → `rancher-images.save-failed.txt`,
+ * `rancher-images.load-failed.txt`), the lock of a plan or mirror
+ * (`airgap.lock` → `airgap.plan-failed.txt`). The command in the name keeps
+ * lists apart that meet in one directory: a load never overwrites the list
+ * of what the save left out, carried with the archive.
  */
-export function failedListPath(path: string, kind = "failed"): string {
+export function failedListPath(path: string, command: ListingCommand): string {
   const name = basename(path).replace(/\.(tar|lock|tgz|tar\.gz|\d{3})$/i, "");
-  return join(dirname(path), `${name}.${kind}.txt`);
+  return join(dirname(path), `${name}.${command}-failed.txt`);
+}
+
+/** `--keep-going`'s help, naming the list by {@link failedListPath}'s rule. */
+export function keepGoingHelp(command: ListingCommand, name: string): string {
+  return `${command} every image that can be; list the others in ${name}.${command}-failed.txt (exit code 3)`;
 }
 
 /** The flags that retry what a list names: `-f DECLARATION -l LIST` (the declaration's settings kept), or `-l LIST`. */
