@@ -56,3 +56,15 @@ Deno.test("failed lists: NAME.COMMAND-failed.txt, and --help says so", () => {
     "load every image that can be; list the others in NAME.load-failed.txt (exit code 3)",
   );
 });
+
+Deno.test("a blocked port is a permanent network error, grouped under its own cause", async () => {
+  const { classifyFetchError, NetworkError } = await import("../../lib/transport/errors.ts");
+  const { failureCause } = await import("../../lib/report/failures.ts");
+  const e = classifyFetchError(new TypeError("Fetch failed: Requests to port 6000 are blocked"), "GET h:6000");
+  assertEquals(e instanceof NetworkError && e.temporary, false);
+  assertEquals(failureCause(e, "h:6000"), {
+    registry: "h:6000",
+    cause: "port blocked by the runtime (use another port)",
+    unreachable: true,
+  });
+});
