@@ -24,6 +24,7 @@ import { registerImages } from "./lib/commands/images.ts";
 import { registerServe } from "./lib/commands/serve.ts";
 import { registerVerify } from "./lib/commands/verify.ts";
 import { registerLs } from "./lib/commands/ls.ts";
+import { registerFiles } from "./lib/commands/files.ts";
 import { registerDiff } from "./lib/commands/diff.ts";
 import { registerCache } from "./lib/commands/cache.ts";
 import { registerDemo } from "./lib/commands/demo.ts";
@@ -49,6 +50,7 @@ export function program(): Command {
   registerServe(cli);
   registerVerify(cli);
   registerLs(cli);
+  registerFiles(cli);
   registerDiff(cli);
   registerCache(cli);
   registerDemo(cli, main);
@@ -100,6 +102,9 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
+/** The line an interrupted run ends with (unless the command said more). */
+const INTERRUPTED = "interrupted; run the same command again to resume";
+
 /** Print a failed run's error lines on stderr; the exit code. */
 function failed(e: unknown, debug: boolean): number {
   if (e instanceof CommanderError) {
@@ -107,7 +112,7 @@ function failed(e: unknown, debug: boolean): number {
     return 2;
   }
   if (run.interruption.signal.aborted && !(e instanceof InterruptedError)) {
-    console.error("interrupted; run the same command again to resume");
+    console.error(INTERRUPTED);
     return 130;
   }
   if (e instanceof CheckError) {
@@ -129,9 +134,19 @@ function failed(e: unknown, debug: boolean): number {
 }
 
 /**
+ * After Ctrl-C or SIGTERM, how long a run has to stop by itself (a save says
+ * what is cached) before the process exits anyway: a command that is parsing
+ * or checking, and listens to no signal, still stops within a second. Every
+ * write is atomic (a killed save resumes), so the exit loses nothing.
+ */
+const STOP_GRACE_MS = 500;
+
+/**
  * Ctrl-C and SIGTERM cancel the run (transfers stop, the command reports
- * what is cached and exits 130); a second one exits at once. `serve` has its
- * own shutdown. Windows has only SIGINT and SIGBREAK.
+ * what is cached and exits 130); a second one, or {@link STOP_GRACE_MS}
+ * later, exits at once. `serve` has its own shutdown. Windows has only
+ * SIGINT and SIGBREAK. The handler can run only between synchronous steps:
+ * lib/limits.ts bounds every input so that none parses for long.
  */
 let listening = false;
 function listenForInterrupts(skip: boolean): () => void {
@@ -142,6 +157,10 @@ function listenForInterrupts(skip: boolean): () => void {
   const handler = () => {
     if (run.interruption.signal.aborted) Deno.exit(130);
     run.interruption.abort(new InterruptedError());
+    Deno.unrefTimer(setTimeout(() => {
+      console.error(INTERRUPTED);
+      Deno.exit(130);
+    }, STOP_GRACE_MS));
   };
   const installed = signals.filter((s) => {
     try {

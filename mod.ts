@@ -161,6 +161,7 @@ export {
 } from "./lib/report/progress.ts";
 export {
   AirgapError,
+  CacheReadError,
   DiskFullError,
   type ErrorContext,
   ErrorKind,
@@ -189,6 +190,9 @@ export type { ForeignLayer, ForeignLayerPolicy } from "./lib/oci/foreign.ts";
 export type { RegistryUse } from "./lib/plan/declaration.ts";
 export type { ChartSourceSpec, RancherSourceSpec, SourceSpec } from "./lib/sources/specs.ts";
 export type { ResolvedSources, SourceSummary } from "./lib/sources/resolve.ts";
+export type { FileSpec } from "./lib/files/spec.ts";
+export type { DistributionKind, DistributionSpec } from "./lib/files/distribution.ts";
+export type { CarriedFile } from "./lib/files/resolve.ts";
 export type { ArtifactKind } from "./lib/artifacts/discover.ts";
 export type { ArtifactFlags } from "./lib/artifacts/carry.ts";
 export type { ChartLoadOptions, LoadedChart } from "./lib/artifacts/charts.ts";

@@ -20,6 +20,18 @@ export interface ErrorContext {
   subject?: string;
 }
 
+/**
+ * Characters of a message shown whole. Past them a message is cut, saying
+ * how long it was: whatever input a message echoes (lib/format.ts `echo`
+ * bounds each quote to 200 characters), one line never carries it whole.
+ */
+export const MAX_MESSAGE = 1000;
+
+/** `text` cut to {@link MAX_MESSAGE} characters. */
+export function boundedMessage(text: string): string {
+  return text.length <= MAX_MESSAGE ? text : `${text.slice(0, MAX_MESSAGE)}… (${text.length} characters)`;
+}
+
 /** An error meant for the user: {@link message} is one clear line. */
 export class AirgapError extends Error {
   /** What was being done, to which image, where. */
@@ -36,7 +48,7 @@ export class AirgapError extends Error {
     context: ErrorContext = {},
     options?: { cause?: unknown; exitCode?: number },
   ) {
-    super(message, { cause: options?.cause });
+    super(boundedMessage(message), { cause: options?.cause });
     this.context = context;
     this.exitCode = options?.exitCode ?? 1;
   }
@@ -55,7 +67,7 @@ export function usageError(message: string): AirgapError {
 /** The message of any thrown value, on one line. */
 export function errorMessage(e: unknown): string {
   const text = e instanceof Error ? e.message : String(e);
-  return text.replace(/\s*\n\s*/g, " ");
+  return boundedMessage(text).replace(/\s*\n\s*/g, " ");
 }
 
 /** Wrap an unknown failure with context, keeping an AirgapError's own message. */
@@ -115,6 +127,13 @@ export class ManifestRefusedError extends ErrorKind {}
  * class, not on `context.op`.
  */
 export class DiskFullError extends ErrorKind {}
+
+/**
+ * The cache could not read a blob it holds (too many open files, an I/O
+ * error, a permission): nothing was removed or struck, since only a proven
+ * digest mismatch removes a cached blob. `context.where` is the cache.
+ */
+export class CacheReadError extends ErrorKind {}
 
 /** An archive's tar structure is broken (a bad header checksum, a truncated entry); the message names the offset. */
 export class TarFormatError extends ErrorKind {}

@@ -3,6 +3,7 @@
  * one place, and name targets the way Rancher's load script does.
  * @module
  */
+import { echo } from "./format.ts";
 import { AirgapError } from "./errors.ts";
 
 /** A parsed, normalised image reference. */
@@ -34,10 +35,13 @@ const SHA512_HEX = /^[a-f0-9]{128}$/;
 const MAX_NAME_LENGTH = 255;
 
 function invalid(text: string, why: string): AirgapError {
-  return new AirgapError(`invalid image reference "${text}": ${why}`, {
-    image: text,
+  return new AirgapError(`invalid image reference "${echo(text)}": ${why}`, {
+    image: echo(text),
   });
 }
+
+/** Longer than any valid reference (a 255-character name, a 128-character tag, a sha512 digest): refused before any pattern runs. */
+const MAX_REFERENCE_LENGTH = 1024;
 
 /** Check a digest string (`sha256:<64 hex>` or `sha512:<128 hex>`). */
 export function isValidDigest(digest: string): boolean {
@@ -83,6 +87,7 @@ export function splitReference(text: string): { name: string; tag?: string; dige
 export function parseReference(text: string): Reference {
   const input = text.trim();
   if (input === "") throw invalid(text, "empty");
+  if (input.length > MAX_REFERENCE_LENGTH) throw invalid(text, `longer than ${MAX_REFERENCE_LENGTH} characters`);
   if (/\s/.test(input)) throw invalid(text, "contains whitespace");
 
   const parts = splitReference(input);
@@ -153,12 +158,12 @@ export function splitRegistryArgument(
   const registry = slash === -1 ? cleaned : cleaned.slice(0, slash);
   const prefix = slash === -1 ? "" : cleaned.slice(slash + 1);
   if (registry === "" || !DOMAIN.test(registry)) {
-    throw new AirgapError(`invalid registry "${text}": expected HOST[:PORT]`);
+    throw new AirgapError(`invalid registry "${echo(text)}": expected HOST[:PORT]`);
   }
   for (const component of prefix === "" ? [] : prefix.split("/")) {
     if (!PATH_COMPONENT.test(component)) {
       throw new AirgapError(
-        `invalid registry path prefix "${prefix}" in "${text}"`,
+        `invalid registry path prefix "${echo(prefix)}" in "${echo(text)}"`,
       );
     }
   }
@@ -195,7 +200,9 @@ export function targetReference(
   const first = written.split("/")[0];
   if (written.includes("/") && first.includes(":")) {
     throw new AirgapError(
-      `cannot name a target for "${entry}": its registry "${first}" has a port, which cannot be part of a repository path; list the image without the host and pull it with --source-registry`,
+      `cannot name a target for "${
+        echo(entry)
+      }": its registry "${first}" has a port, which cannot be part of a repository path; list the image without the host and pull it with --source-registry`,
       { image: entry },
     );
   }
@@ -206,7 +213,9 @@ export function targetReference(
   const ref = parseReference(text);
   if (ref.registry !== host) {
     throw new AirgapError(
-      `cannot name a target for "${entry}" in registry "${registry}": "${text}" does not parse with that registry`,
+      `cannot name a target for "${echo(entry)}" in registry "${registry}": "${
+        echo(text)
+      }" does not parse with that registry`,
       { image: entry },
     );
   }

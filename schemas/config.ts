@@ -158,6 +158,38 @@ export const ChartSchema = z.strictObject({
   kubeVersion: z.string().min(1).optional().describe(".Capabilities.KubeVersion, e.g. v1.27.6"),
 });
 
+/** A file that travels as an OCI artifact (the Helm CLI, scripts, ISOs…): downloaded or read, verified, carried by digest. */
+export const FileSchema = z.strictObject({
+  name: z.string().min(1).optional().describe(
+    "File name inside the gap (default: the last part of url or path); letters, digits, '.', '_', '-'",
+  ),
+  url: z.string().min(1).optional().describe("Where to download it: an http(s) URL (or file:)"),
+  path: z.string().min(1).optional().describe("A local file, relative to this file"),
+  sha256: z.string().regex(/^(sha256:)?[a-f0-9]{64}$/i, { error: "expected 64 hex digits (sha256)" }).optional()
+    .describe("Its SHA-256: the download must match"),
+  mode: z.string().regex(/^0?[0-7]{3,4}$/, { error: "expected an octal mode such as 0755" }).optional().describe(
+    "Its file mode when extracted, octal (default 0644)",
+  ),
+}).describe("A file: {url | path, sha256, name, mode}");
+
+/** A Kubernetes distribution (RKE2 or K3s) release: its image list becomes images, its binaries, checksums and install script files. */
+export const DistributionSchema = z.strictObject({
+  version: z.string().min(1).describe("Release tag, e.g. v1.27.10+rke2r1 (RKE2) or v1.27.10+k3s1 (K3s)"),
+  architectures: z.array(z.enum(["amd64", "arm64", "arm", "s390x"]), {
+    error: "expected a list of architectures: amd64, arm64, arm, s390x",
+  }).min(1).optional().describe("Architectures whose binaries and images to carry (default [amd64])"),
+  url: z.string().min(1).optional().describe(
+    "Where the release assets are: a URL (or a directory relative to this file); {version} is replaced (default: GitHub's release downloads)",
+  ),
+  installScript: z.string().min(1).optional().describe(
+    "Where install.sh is (default: <url>/install.sh with url, else the script in the release's git tag)",
+  ),
+  platforms: platformList.optional().describe(
+    `${PLATFORMS}, for the release's images (default: linux/<each architecture>)`,
+  ),
+  sourceRegistry: z.string().min(1).optional().describe(`${MIRROR}, for the release's images`),
+});
+
 /** The whole declaration. */
 export const ConfigSchema = z.strictObject({
   version: z.literal(1).optional().describe("Declaration format version (1)"),
@@ -168,6 +200,9 @@ export const ConfigSchema = z.strictObject({
   windows: WindowsSchema.optional().describe("Windows images and versions (rancher-windows-images.txt)"),
   rancher: RancherSchema.optional().describe("A Rancher release: its rancher-images.txt (and Windows list)"),
   charts: z.array(ChartSchema).optional().describe("Helm charts: their images, and the charts themselves"),
+  files: z.array(FileSchema).optional().describe("Files carried as OCI artifacts beside the images"),
+  rke2: DistributionSchema.optional().describe("An RKE2 release: its images, tarballs, checksums and install script"),
+  k3s: DistributionSchema.optional().describe("A K3s release: its images, binaries, checksums and install script"),
   target: TargetSchema.optional().describe("Where airgap load pushes when --registry is not given"),
   registries: z.record(z.string().min(1), RegistrySettingsSchema).optional().describe(
     "Connection settings by registry host (host[:port]), for sources and targets alike",

@@ -55,6 +55,18 @@ export const LockedImageSchema = z.strictObject({
     attestations: z.number().int().nonnegative().optional(),
     keys: z.array(digest),
   }).optional(),
+  /** Set when the entry is a declared file carried as an artifact (`files:`). */
+  file: z.strictObject({
+    /** Its name inside the gap. */
+    name: z.string().min(1),
+    /** Its mode when extracted, octal (`0755`). */
+    mode: z.string().regex(/^0[0-7]{3,4}$/),
+    /** Where it came from, as declared (a URL without its query, or a path). */
+    from: z.string().min(1),
+    /** SHA-256 of the file's bytes. */
+    sha256: digest,
+    size: z.number().int().nonnegative(),
+  }).optional(),
 });
 
 /** One pinned source of image names: a Rancher release's list, or a Helm chart. */
@@ -134,6 +146,19 @@ export interface LockedImage {
     attestations?: number;
     /** `sha256:` of each key file used. */
     keys: string[];
+  };
+  /** Set when the entry is a declared file carried as an artifact (`files:`). */
+  file?: {
+    /** Its name inside the gap. */
+    name: string;
+    /** Its mode when extracted, octal (`0755`). */
+    mode: string;
+    /** Where it came from, as declared (a URL without its query, or a path). */
+    from: string;
+    /** SHA-256 of the file's bytes. */
+    sha256: string;
+    /** Its size in bytes. */
+    size: number;
   };
 }
 

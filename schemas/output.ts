@@ -25,6 +25,7 @@ export const PlanOutputSchema = z.strictObject({
     assembled: z.record(z.string(), digest).optional().describe("Per-OS tags the index was assembled from"),
     rewritten: z.record(digest, digest).optional().describe("Manifests rewritten: upstream digest → saved digest"),
     foreignLayers: count.optional().describe("Foreign layers made distributable"),
+    file: LockedImageSchema.shape.file.describe("For a declared file (files:): name, mode, where from, sha256, size"),
     lock: z.enum(["new", "changed", "unchanged"]).describe("Compared with the previous lock"),
     missingBlobs: count.describe("Blobs of this image missing from the cache"),
     missingBytes: bytes.describe("Their bytes"),
@@ -59,12 +60,19 @@ export const LsOutputSchema = z.strictObject({
     name: z.string().describe("The image's name in index.json"),
     digest: digest.describe("Root digest"),
     mediaType: z.string().describe("Root media type"),
-    kind: z.string().describe("image, or chart for Helm charts"),
+    kind: z.string().describe("image, chart for Helm charts, or file for declared files"),
     platforms: z.array(z.string()).describe("Platforms, os/arch[/variant]"),
     size: bytes.describe("Bytes of the image's graph"),
     carried: bytes.describe("Of which carried by this archive"),
     artifacts: count.describe("Signatures, attestations, SBOMs and referrers carried with it"),
     verifiedSignatures: count.optional().describe("Cosign signatures verified at save time (from the lock)"),
+    file: z.strictObject({
+      name: z.string().describe("Its name inside the gap"),
+      mode: z.string().describe("Its mode when extracted, octal"),
+      from: z.string().describe("Where it came from, as declared"),
+      sha256: digest.describe("SHA-256 of its bytes"),
+      size: bytes.describe("Its size"),
+    }).optional().describe("For a declared file: what the lock says of it"),
   })).describe("Every index.json entry, in order"),
 });
 

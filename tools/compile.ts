@@ -12,6 +12,13 @@
  * build: deno itself does not check that a runtime fits the `--target`, so one
  * variable for three targets would silently stitch two of them wrong.
  *
+ * After building, the file for this machine's target is run with `--version`
+ * and must print airgap's version ({@link smokeTest}): a stand-in runtime (a
+ * full Deno, the only one some networks reach, e.g. from npm) also stitches
+ * and gives the right headers, but the result is Deno, not airgap. Targets
+ * this machine cannot run are said so in the output (their headers are
+ * checked).
+ *
  * The permissions are the program's own (not `-A`): the binary runs with
  * exactly these, so {@link PERMISSIONS} is the one place they are decided.
  *
@@ -26,6 +33,7 @@ import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sha256File } from "../lib/store/checksums.ts";
 import { writeFileAtomic } from "../lib/fsutil.ts";
+import { VERSION } from "../lib/version.ts";
 
 /** A release target: deno's `--target` name, the file it becomes, what its header must say. */
 export interface Target {
@@ -46,7 +54,7 @@ export const TARGETS: readonly Target[] = [
 
 /**
  * The permissions the compiled program runs with, each with the reason it is
- * needed (README "Getting airgap into the air gap" lists the same).
+ * needed (docs/install.md lists the same).
  */
 export const PERMISSIONS: readonly { flag: string; why: string }[] = [
   { flag: "--allow-net", why: "registries, release and chart downloads, and `serve`'s listener" },
@@ -151,6 +159,50 @@ export interface CompileOptions {
   env?: (name: string) => string | undefined;
   /** Progress lines. */
   log?: (line: string) => void;
+  /** Stops the smoke test's run of the built program. */
+  signal?: AbortSignal;
+}
+
+/** What a run of a built program printed. */
+export interface RunOutput {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Why `--version`'s output shows the built file is not airgap, or undefined
+ * when it printed airgap's version. A full Deno stitched in as the runtime
+ * runs as Deno (`deno 2.x.y (…)`, or Deno's help).
+ */
+export function smokeProblem(path: string, run: RunOutput, denort?: string): string | undefined {
+  const printed = run.stdout.trim();
+  if (run.code === 0 && printed === VERSION) return undefined;
+  const runtime = denort ? `the runtime ${denort}` : "the runtime deno downloaded";
+  const first = (printed || run.stderr.trim()).split("\n")[0];
+  if (/^deno \d/.test(printed) || /Usage: deno|A modern JavaScript and TypeScript runtime/.test(printed)) {
+    return `${path} runs as Deno, not airgap (--version printed "${first}"): ${runtime} is a full Deno, not Deno's denort; use the denort-${Deno.build.target}.zip of Deno ${Deno.version.deno}'s release`;
+  }
+  return `${path} --version printed "${first}" (exit ${run.code}), not airgap's version ${VERSION}: check ${runtime}`;
+}
+
+/** Run the built program for this machine with `--version`; throws {@link smokeProblem}'s reason. */
+export async function smokeTest(path: string, denort?: string, signal?: AbortSignal): Promise<void> {
+  const out = await new Deno.Command(path, {
+    args: ["--version"],
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal,
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  const problem = smokeProblem(
+    path,
+    { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) },
+    denort,
+  );
+  if (problem) throw new Error(problem);
 }
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -168,6 +220,8 @@ export async function compileRelease(options: CompileOptions): Promise<Built[]> 
   const log = options.log ?? ((line: string) => console.error(line));
   await Deno.mkdir(options.outDir, { recursive: true });
   const built: Built[] = [];
+  // The target this machine runs first: a wrong runtime fails the build before the others are made.
+  targets.sort((a, b) => Number(b.target === Deno.build.target) - Number(a.target === Deno.build.target));
   for (const t of targets) {
     const output = join(options.outDir, t.file);
     const denort = denorts.get(t.target);
@@ -185,7 +239,9 @@ export async function compileRelease(options: CompileOptions): Promise<Built[]> 
       const text = new TextDecoder().decode(out.stderr).trim();
       throw new Error(
         `deno compile --target ${t.target} failed${
-          denort ? "" : ` (without access to Deno's download host, set ${denortVariable(t.target)}; see README)`
+          denort
+            ? ""
+            : ` (without access to Deno's download host, set ${denortVariable(t.target)}; see docs/install.md)`
         }:\n${text}`,
       );
     }
@@ -196,8 +252,20 @@ export async function compileRelease(options: CompileOptions): Promise<Built[]> 
         `${output} is ${kind}, not ${t.kind}: ${denortVariable(t.target)} names another target's runtime`,
       );
     }
+    if (t.target === Deno.build.target) {
+      try {
+        await smokeTest(output, denort, options.signal);
+      } catch (e) {
+        await Deno.remove(output);
+        throw e;
+      }
+      log(`ran ${t.file} --version: ${VERSION}`);
+    } else log(`not run: ${t.file} is for ${t.target}, this machine is ${Deno.build.target} (its header was checked)`);
     built.push({ path: output, size: (await Deno.stat(output)).size, sha256: await sha256File(output) });
   }
+  // SHA256SUMS and the result list the targets in their usual order, whatever order they were built in.
+  const rank = (b: Built) => TARGETS.findIndex((t) => b.path.endsWith(t.file));
+  built.sort((a, b) => rank(a) - rank(b));
   const sums = built.map((b) => `${b.sha256}  ${basename(b.path)}\n`).join("");
   await writeFileAtomic(join(options.outDir, "SHA256SUMS"), sums);
   return built;

@@ -6,7 +6,12 @@
  * subject is verified here, before anything is written, when keys are given.
  * @module
  */
-import { ARTIFACT_ANNOTATION, SUBJECT_ANNOTATION, SUBJECT_ENTRY_ANNOTATION } from "../oci/annotations.ts";
+import {
+  ARTIFACT_ANNOTATION,
+  KIND_ANNOTATION,
+  SUBJECT_ANNOTATION,
+  SUBJECT_ENTRY_ANNOTATION,
+} from "../oci/annotations.ts";
 import type { LockedArtifact } from "../../schemas/lock.ts";
 import { limiter } from "../transport/limiter.ts";
 import { AirgapError } from "../errors.ts";
@@ -40,6 +45,7 @@ export interface CarryContext {
 
 /** The archive annotations of an artifact image. */
 export function artifactAnnotations(image: ResolvedImage): Record<string, string> | undefined {
+  if (image.file) return { [KIND_ANNOTATION]: "file" };
   const a = image.artifact;
   return a
     ? { [SUBJECT_ANNOTATION]: a.subject, [ARTIFACT_ANNOTATION]: a.role, [SUBJECT_ENTRY_ANNOTATION]: a.subjectEntry }

@@ -74,6 +74,13 @@ export function cacheVerifyLine(result: CacheVerifyResult, repair?: boolean): st
       `${result.bad.length} of ${result.checked} blobs failed verification (run with --repair to drop them)`,
     );
   }
+  const unreadable = result.bad.filter((b) => b.unreadable);
+  if (unreadable.length > 0) {
+    // Never dropped: only a proven mismatch removes a blob.
+    throw new AirgapError(
+      `${unreadable.length} of ${result.checked} blobs could not be read (${unreadable[0].message})`,
+    );
+  }
   return `${result.checked} blobs, ${formatBytes(result.bytes)} verified${
     result.repaired ? `; ${result.repaired} bad ones dropped` : ""
   }`;

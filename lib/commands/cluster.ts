@@ -85,7 +85,7 @@ async function entriesOf(
   const path = options.lock ? resolve(options.lock) : lockPath ?? resolve("airgap.lock");
   const lock = await readLock(path, displayPath(path));
   if (!lock) throw new AirgapError(`no lock at ${displayPath(path)}: name the archive, or give --lock`);
-  return { entries: lock.images.map((i) => i.entry), from: displayPath(path) };
+  return { entries: lock.images.filter((i) => !i.file).map((i) => i.entry), from: displayPath(path) };
 }
 
 /** The password handed over, if any (never printed). */

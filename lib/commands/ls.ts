@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
 import { type Listing, lsCommand } from "../store/inspect.ts";
-import { formatBytes, formatTable, shortDigest, tableWidth } from "../format.ts";
+import { formatBytes, formatTable, plural, shortDigest, shortId, tableWidth, wrapLine } from "../format.ts";
 import { formatContents } from "../report/outcomes.ts";
 import { out } from "./context.ts";
 import { firstPart } from "./resolve.ts";
@@ -24,25 +24,43 @@ export function registerLs(cli: Command): void {
     });
 }
 
-/** The listing as a table (image, digest, artifacts, platforms, size), a blank line and the totals. */
+/**
+ * The listing as a table (image, digest, artifacts, platforms, size), a blank
+ * line and the totals, every line within `width` (names cut last, in the
+ * middle, distinct; digests as image IDs).
+ */
 export function formatListing(listing: Listing, width = Infinity): string[] {
+  // A delta (or skipped foreign layers) carries part of some images: the column says what is carried.
+  const partial = listing.images.some((i) => i.carried !== i.size);
   const rows = listing.images.map((i) => [
     i.kind === "image" ? i.entry : `${i.entry} (${i.kind})`,
-    shortDigest(i.digest),
+    shortId(i.digest),
     i.artifacts ? `${i.artifacts}${i.verifiedSignatures ? " (verified)" : ""}` : "-",
     i.platforms.length ? i.platforms.join(",") : "-",
-    i.carried === i.size ? formatBytes(i.size) : `${formatBytes(i.carried)} of ${formatBytes(i.size)}`,
+    formatBytes(i.carried),
   ]);
   const charts = listing.images.filter((i) => i.kind === "chart").length;
-  const imageCount = listing.images.length - charts;
-  const table = formatTable(["IMAGE", "DIGEST", "ARTIFACTS", "PLATFORMS", "SIZE"], rows, { width, shrink: [0, 3] });
+  const files = listing.images.filter((i) => i.kind === "file").length;
+  const imageCount = listing.images.length - charts - files;
+  const table = formatTable(["IMAGE", "DIGEST", "ARTIFACTS", "PLATFORMS", partial ? "CARRIED" : "SIZE"], rows, {
+    width,
+    shrink: [0],
+    lists: [3],
+    minimum: 24,
+  });
+  const note =
+    "CARRIED: the bytes of each image this archive holds (the rest is in its base or left out; full sizes: ls --json)";
   return [
     ...table,
     "",
-    `${formatContents({ images: imageCount, charts, blobs: listing.blobs, bytes: listing.bytes })}${
-      listing.parts.length > 1 ? ` in ${listing.parts.length} parts` : ""
-    }; the archive is ${formatBytes(listing.size)}${
-      listing.base ? `; a delta against base ${shortDigest(listing.base)}` : ""
-    }`,
+    ...(partial ? wrapLine(note, width) : []),
+    ...wrapLine(
+      `${formatContents({ images: imageCount, charts, blobs: listing.blobs, bytes: listing.bytes })}${
+        files ? ` (and ${plural(files, "file")})` : ""
+      }${listing.parts.length > 1 ? ` in ${listing.parts.length} parts` : ""}; the archive is ${
+        formatBytes(listing.size)
+      }${listing.base ? `; a delta against base ${shortDigest(listing.base)}` : ""}`,
+      width,
+    ),
   ];
 }

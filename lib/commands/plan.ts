@@ -7,13 +7,13 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
 import { planCommand, type PlanResult } from "../plan/run.ts";
-import type { Plan, ResolvedImage } from "../plan/plan.ts";
+import type { Plan } from "../plan/plan.ts";
 import { displayPath } from "../plan/declaration.ts";
 import { formatDeltaSize, loadBase } from "../plan/delta.ts";
 import { writeLock } from "../plan/lock.ts";
 import type { ResolvedSources } from "../sources/resolve.ts";
 import { failedListPath, keepGoingHelp } from "../report/failures.ts";
-import { formatBytes, formatTable, plural, shortDigest, tableWidth } from "../format.ts";
+import { formatBytes, formatTable, plural, shortDigest, shortId, tableWidth, wrapLine } from "../format.ts";
 import { network, out, reporterFor, reportLeftOut } from "./context.ts";
 import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
 import { artifactFlags, cacheDir, declaration, lockToWrite, previousLockOf } from "./resolve.ts";
@@ -74,7 +74,7 @@ async function plan(options: PlanCliOptions): Promise<void> {
   reportLeftOut(result.failed, failedList, reporter, decl.configPath, options.quiet);
   if (options.json) out(JSON.stringify(planJson(result), null, 2));
   else {
-    if (result.sources.summaries.length > 0) out(formatSources(result.sources) + "\n");
+    if (result.sources.summaries.length > 0) out(formatSources(result.sources, tableWidth()) + "\n");
     out(formatPlan(result.plan, tableWidth()));
   }
   const writing = lockToWrite(decl, options.lock, lockPath);
@@ -98,6 +98,7 @@ export function planJson({ plan, sources }: Pick<PlanResult, "plan" | "sources">
       ...(p.image.assembled ? { assembled: p.image.assembled } : {}),
       ...(p.image.rewritten ? { rewritten: p.image.rewritten } : {}),
       ...(p.image.foreignLayers ? { foreignLayers: p.image.foreignLayers.length } : {}),
+      ...(p.image.file ? { file: p.image.file } : {}),
       lock: p.lockStatus,
       missingBlobs: p.missing.length,
       missingBytes: p.missing.reduce((s, d) => s + d.size, 0),
@@ -112,21 +113,16 @@ export function planJson({ plan, sources }: Pick<PlanResult, "plan" | "sources">
   };
 }
 
-/** Why the saved root differs from the upstream one, in a few words. */
-function rootNote(image: ResolvedImage): string {
-  if (image.assembled) return ` (assembled from ${Object.keys(image.assembled).length} tags)`;
-  if (image.upstreamDigest === image.descriptor.digest) return "";
-  if (!image.rewritten) return ` (filtered from ${shortDigest(image.upstreamDigest)})`;
-  const how = image.filtered ? "filtered, foreign layers made distributable" : "foreign layers made distributable";
-  return ` (${how}; upstream ${shortDigest(image.upstreamDigest)})`;
-}
+/** Marks a DIGEST cell whose saved root differs from the upstream one (explained below the table). */
+const ROOT_MARK = "*";
 
-/** Lines below the table for images whose saved graph differs from upstream beyond filtering. */
-function imageDetails(image: ResolvedImage): string[] {
+/** Lines below the table for images whose saved graph differs from upstream beyond filtering, or that changed. */
+function imageDetails({ image, previousDigest }: Plan["images"][number]): string[] {
   const out: string[] = [];
   const entry = image.request.entry;
+  if (previousDigest) out.push(`${entry}: changed, ${shortId(previousDigest)} → ${shortId(image.descriptor.digest)}`);
   if (image.assembled) {
-    const tags = Object.entries(image.assembled).map(([tag, digest]) => `${tag} (${shortDigest(digest)})`);
+    const tags = Object.entries(image.assembled).map(([tag, digest]) => `${tag} (${shortId(digest)})`);
     out.push(`${entry}: one index assembled from the per-OS tags ${tags.join(", ")}: ${image.platforms.join(", ")}`);
   }
   if (image.foreignLayers?.length) {
@@ -135,9 +131,7 @@ function imageDetails(image: ResolvedImage): string[] {
     out.push(`${entry}: ${image.foreignLayers.length} foreign layer(s), ${formatBytes(bytes)}, ${carried}`);
   }
   for (const [upstream, saved] of Object.entries(image.rewritten ?? {})) {
-    out.push(
-      `${entry}: manifest ${shortDigest(upstream)} saved as ${shortDigest(saved)} (foreign layers made distributable)`,
-    );
+    out.push(`${entry}: manifest ${shortId(upstream)} saved as ${shortId(saved)} (foreign layers made distributable)`);
   }
   if (image.externalLayers?.length) {
     out.push(`${entry}: ${image.externalLayers.length} foreign layer(s) stay at their URLs (keep)`);
@@ -145,52 +139,71 @@ function imageDetails(image: ResolvedImage): string[] {
   return out;
 }
 
-/** The plan as a table, one line per image, then totals. */
+/**
+ * The plan as a table, one line per image, then the notes (changed digests,
+ * assembled or rewritten roots) and the totals — every line within `width`:
+ * names are cut in the middle last, digests are image IDs as in `docker
+ * images`, and a root that differs from upstream is marked and explained in
+ * one line below instead of widening the DIGEST column.
+ */
 export function formatPlan(plan: Plan, width = Infinity): string {
-  const rows = plan.images.map(({ image, lockStatus, missing, previousDigest, platform }) => {
+  const rows = plan.images.map(({ image, lockStatus, missing, platform }) => {
     const fetch = missing.reduce((sum, d) => sum + d.size, 0);
-    const cacheState = missing.length === 0 ? "cached" : `fetch ${formatBytes(fetch)}`;
+    const cacheState = missing.length === 0 ? "cached" : formatBytes(fetch);
     const platforms = image.platforms.length > 0 ? image.platforms.join(",") : platform ?? "-";
-    const filtered = rootNote(image);
-    const digest = `${shortDigest(image.descriptor.digest)}${filtered}`;
+    const differs = image.upstreamDigest !== image.descriptor.digest || image.assembled;
     return [
       lockStatus,
       cacheState,
       image.request.entry,
-      previousDigest ? `${shortDigest(previousDigest)} → ${digest}` : digest,
+      `${shortId(image.descriptor.digest)}${differs ? ROOT_MARK : ""}`,
       platforms,
     ];
   });
-  for (const removed of plan.removed) rows.push(["removed", "-", removed.entry, shortDigest(removed.digest), "-"]);
-  const out = formatTable(["LOCK", "CACHE", "IMAGE", "DIGEST", "PLATFORMS"], rows, { width, shrink: [2, 4] });
-  const details = plan.images.flatMap(({ image }) => imageDetails(image));
-  if (details.length > 0) out.push("", ...details);
+  for (const removed of plan.removed) rows.push(["removed", "-", removed.entry, shortId(removed.digest), "-"]);
+  const out = formatTable(["LOCK", "TO FETCH", "IMAGE", "DIGEST", "PLATFORMS"], rows, {
+    width,
+    shrink: [2],
+    lists: [4],
+    minimum: 24,
+  });
+  const notes: string[] = [];
+  if (rows.some((r) => r[3].endsWith(ROOT_MARK))) {
+    notes.push(
+      `${ROOT_MARK} saved root differs from upstream's (platforms filtered, per-OS tags assembled or foreign layers made distributable); upstream digests: plan --json`,
+    );
+  }
+  notes.push(...plan.images.flatMap(imageDetails));
   const counts = { new: 0, changed: 0, unchanged: 0 };
   for (const i of plan.images) counts[i.lockStatus]++;
-  out.push("");
-  out.push(
+  const totals = [
     `${
       plural(plan.images.length, "image")
     } (${counts.new} new, ${counts.changed} changed, ${counts.unchanged} unchanged${
       plan.removed.length ? `, ${plan.removed.length} removed` : ""
     }), ${plural(plan.blobs.size, "unique blob")}, ${formatBytes(plan.totalBytes)}`,
-  );
-  out.push(
     plan.fetchBlobs === 0
       ? "everything is cached: nothing to fetch"
       : `to fetch: ${plural(plan.fetchBlobs, "blob")}, ${formatBytes(plan.fetchBytes)} (${plan.fetchBytes} bytes)`,
-  );
+  ];
   if (plan.delta) {
-    out.push(`${formatDeltaSize(plan.delta.source, plan.delta)}; ${formatBytes(plan.delta.fetchBytes)} still to fetch`);
+    totals.push(
+      `${formatDeltaSize(plan.delta.source, plan.delta)}; ${formatBytes(plan.delta.fetchBytes)} still to fetch`,
+    );
   }
-  return out.join("\n");
+  return [...out, ...(notes.length ? ["", ...notes] : []), "", ...totals].flatMap((l) => wrapLine(l, width)).join(
+    "\n",
+  );
 }
 
 /** The sources of a plan, one line each: what, status, digest, images, how verified. */
-export function formatSources(sources: ResolvedSources): string {
-  return sources.summaries.map((s) =>
-    `${s.status}  ${s.label}  ${shortDigest(s.locked.digest)}  ${plural(s.images, "image")}  (${s.verified}${
-      s.cached ? ", cached" : ""
-    })`
+export function formatSources(sources: ResolvedSources, width = Infinity): string {
+  return sources.summaries.flatMap((s) =>
+    wrapLine(
+      `${s.status}  ${s.label}  ${shortDigest(s.locked.digest)}  ${plural(s.images, "image")}  (${s.verified}${
+        s.cached ? ", cached" : ""
+      })`,
+      width,
+    )
   ).join("\n");
 }

@@ -133,7 +133,9 @@ export function firstPart(paths: string[]): string {
   const sorted = [...paths].sort();
   if (sorted.length > 1) {
     const base = sorted[0].replace(/\.001$/, "");
-    if (!sorted.every((p, i) => p === `${base}.${String(i + 1).padStart(3, "0")}`)) {
+    // Parts of one archive with a gap (a part missing from the glob) are opened, and the gap named there.
+    const oneArchive = sorted.every((p) => /^\.\d{3}$/.test(p.slice(base.length)) && p.startsWith(base));
+    if (!oneArchive) {
       throw usageError(`give one archive, or all parts of one split archive in order (got ${paths.join(" ")})`);
     }
   }

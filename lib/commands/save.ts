@@ -21,6 +21,7 @@ import { network, out, reportLeftOut, run, transferReporter } from "./context.ts
 import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
 import { addCredentialOptions, type CredentialOptions, withSourceAccess } from "./credentials.ts";
 import { artifactFlags, cacheDir, declaration, defaultArchive, lockToWrite, previousLockOf } from "./resolve.ts";
+import { checkOutputDirectory } from "../store/volumes.ts";
 
 /** The options of `airgap save`. */
 export interface SaveCliOptions extends DeclarationOptions, CredentialOptions {
@@ -116,6 +117,7 @@ async function save(options: SaveCliOptions): Promise<void> {
   const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
   const decl = await withSourceAccess(await declaration(options), options);
   const output = saveOutput(options, decl);
+  await checkOutputDirectory(output);
   const { lockPath, previousLock } = await previousLockOf(options, decl);
   const warning = gzipNameWarning(output);
   if (warning) reporter.warn(warning);

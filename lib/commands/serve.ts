@@ -12,6 +12,7 @@ import { displayPath } from "../plan/declaration.ts";
 import { usageError } from "../errors.ts";
 import { formatBytes, parseSize } from "../format.ts";
 import { parseTimeout } from "../transport/http.ts";
+import { partName } from "../store/volumes.ts";
 import type { Reporter } from "../report/progress.ts";
 import { out, reporterFor } from "./context.ts";
 
@@ -59,6 +60,24 @@ export function registerServe(cli: Command): void {
     .action(serve);
 }
 
+/**
+ * The source as given, or — when nothing has that name and `NAME.001` exists —
+ * the first part of a split archive: `serve NAME.tar` takes the base name as
+ * `load`, `verify` and `ls` do.
+ */
+export function sourcePath(source: string): string {
+  const path = resolve(source);
+  const exists = (p: string) => {
+    try {
+      Deno.statSync(p);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return !exists(path) && exists(partName(path, 0)) ? partName(path, 0) : path;
+}
+
 /** The upload limits from the command line (usage errors for what does not parse). */
 function uploadLimits(options: ServeCliOptions): Pick<ServeOptions, "maxUploads" | "maxUploadSize" | "uploadIdleMs"> {
   const limits: Pick<ServeOptions, "maxUploads" | "maxUploadSize" | "uploadIdleMs"> = {};
@@ -88,7 +107,7 @@ export function serveOptions(source: string, options: ServeCliOptions, reporter:
     authPulls: options.authPulls,
     allowAnonymousPush: options.allowAnonymousPush,
     ...uploadLimits(options),
-    source: resolve(source),
+    source: sourcePath(source),
     listen: options.listen,
     registryName: options.registryName,
     baseCache: options.baseCache && resolve(options.baseCache),

@@ -5,6 +5,7 @@
  * @module
  */
 import { AirgapError } from "../errors.ts";
+import { LIMITS } from "../limits.ts";
 import { isValidDigest } from "../ref.ts";
 import {
   DOCKER_MANIFEST,
@@ -87,8 +88,8 @@ export interface ImageIndex {
 /** Either kind of manifest. */
 export type Manifest = ImageManifest | ImageIndex;
 
-/** Largest manifest we accept (distribution's own limit is 4 MiB). */
-export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
+/** Largest manifest we accept (distribution's own limit is 4 MiB): `LIMITS.manifest`, see lib/limits.ts. */
+export const MAX_MANIFEST_SIZE: number = LIMITS.manifest;
 
 function fail(what: string, why: string): never {
   throw new AirgapError(`${what}: ${why}`, { op: "parse manifest" });

@@ -4,6 +4,7 @@
  * The one place that decides what "linux/arm64" means.
  * @module
  */
+import { echo } from "../format.ts";
 import { REFERENCE_DIGEST, REFERENCE_TYPE } from "./annotations.ts";
 import { AirgapError } from "../errors.ts";
 import { didYouMean } from "../suggest.ts";
@@ -104,27 +105,27 @@ export function parsePlatform(text: string): PlatformSpec {
   if (colon !== -1) {
     const base = parsePlatform(text.slice(0, colon));
     const version = text.slice(colon + 1).trim();
-    if (version === "") throw new AirgapError(`invalid platform "${text}": empty os.version after ":"`);
+    if (version === "") throw new AirgapError(`invalid platform "${echo(text)}": empty os.version after ":"`);
     const build = base.os === "windows" ? safeWindowsBuild(version, text) : version;
     return { ...base, osVersions: [build] };
   }
   const parts = text.trim().split("/");
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === "")) {
     throw new AirgapError(
-      `invalid platform "${text}": expected OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8`,
+      `invalid platform "${echo(text)}": expected OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8`,
     );
   }
   const [os, arch, variant] = parts;
   if (!/^[a-z0-9_.-]+$/i.test(os) || !/^[a-z0-9_.-]+$/i.test(arch)) {
-    throw new AirgapError(`invalid platform "${text}"`);
+    throw new AirgapError(`invalid platform "${echo(text)}"`);
   }
   if (!KNOWN_OS.has(os.toLowerCase())) {
-    throw new AirgapError(`invalid platform "${text}": unknown OS "${os}"${didYouMean(os, KNOWN_OS)}`);
+    throw new AirgapError(`invalid platform "${echo(text)}": unknown OS "${echo(os)}"${didYouMean(os, KNOWN_OS)}`);
   }
   const normalised = normalisePlatform(arch, variant);
   if (!KNOWN_ARCH.has(normalised.architecture)) {
     throw new AirgapError(
-      `invalid platform "${text}": unknown architecture "${arch}"${didYouMean(arch, KNOWN_ARCH)}`,
+      `invalid platform "${echo(text)}": unknown architecture "${echo(arch)}"${didYouMean(arch, KNOWN_ARCH)}`,
     );
   }
   return { os: os.toLowerCase(), ...normalised };
@@ -134,7 +135,7 @@ function safeWindowsBuild(version: string, text: string): string {
   try {
     return parseWindowsVersion(version).build;
   } catch (e) {
-    throw new AirgapError(`invalid platform "${text}": ${(e as Error).message}`);
+    throw new AirgapError(`invalid platform "${echo(text)}": ${(e as Error).message}`);
   }
 }
 

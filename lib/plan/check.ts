@@ -7,6 +7,7 @@
  * in one run, not one per run.
  * @module
  */
+import { echo } from "../format.ts";
 import { dirname, resolve } from "node:path";
 import { type Config, ConfigSchema } from "../../schemas/config.ts";
 import {
@@ -16,12 +17,14 @@ import {
   needsCredentials,
   registrySettings,
 } from "./declaration.ts";
-import { AirgapError, errorMessage } from "../errors.ts";
+import { AirgapError, boundedMessage, errorMessage } from "../errors.ts";
 import { loadVerifyKey } from "../artifacts/verify.ts";
 import { parsePlatformSelector } from "../oci/platform.ts";
 import { normaliseRegistryHost, sourceReference } from "../ref.ts";
 import { declaredSources } from "../sources/specs.ts";
+import { fileProblems } from "../files/check.ts";
 import { checkImageList } from "../sources/list.ts";
+import { type InputKind, readTextLimited } from "../limits.ts";
 import { windowsSelector } from "./windows_requests.ts";
 import { byPosition, checkYaml } from "./yaml.ts";
 
@@ -62,12 +65,14 @@ async function attempt(checks: Checks, fn: () => unknown): Promise<void> {
 /** A file's text, or the one problem reading it: `missing` when it does not exist, else `unreadable: why`. */
 async function readText(
   path: string,
+  kind: InputKind,
   missing: string,
   unreadable: string,
 ): Promise<{ text?: string; problem?: string }> {
   try {
-    return { text: await Deno.readTextFile(path) };
+    return { text: await readTextLimited(path, kind, displayPath(path)) };
   } catch (e) {
+    if (e instanceof AirgapError) return { problem: e.message };
     return { problem: e instanceof Deno.errors.NotFound ? missing : `${unreadable}: ${errorMessage(e)}` };
   }
 }
@@ -77,6 +82,7 @@ export async function checkDeclaration(path: string, overrides: DeclarationOverr
   const file = displayPath(path);
   const read = await readText(
     path,
+    "declaration",
     `${file} does not exist (write one with "airgap init", or use --image-list)`,
     `cannot read ${file}`,
   );
@@ -96,6 +102,7 @@ export async function checkDeclaration(path: string, overrides: DeclarationOverr
   await checkWindows(checks);
   await checkCredentials(checks);
   checks.problems.push(...await sourceProblems(config, path, checks.locate));
+  checks.problems.push(...await fileProblems(config, path, checks.locate));
   if (checks.problems.length === 0) {
     // Whatever the checks above do not know about: read it as plan would (lists, Windows lists, sources).
     await attempt(
@@ -103,7 +110,7 @@ export async function checkDeclaration(path: string, overrides: DeclarationOverr
       () => declarationFromConfig(config, path, { ...overrides, use: overrides.use ?? "pull" }, checks.locate),
     );
   }
-  return byPosition(checks.problems);
+  return byPosition(checks.problems.map(boundedMessage));
 }
 
 /** Platforms (declared and `--platform`), images and lists. */
@@ -256,6 +263,7 @@ async function listProblems(path: string, where: string): Promise<string[]> {
   const shown = displayPath(path);
   const read = await readText(
     path,
+    "imageList",
     `${where}: image list ${shown} does not exist`,
     `${where}: cannot read image list ${shown}`,
   );
@@ -277,9 +285,9 @@ async function sourceProblems(
   for (const [i, chart] of (config.charts ?? []).entries()) {
     if (!CHART_VERSION.test(chart.version)) {
       problems.push(
-        `${
-          locate(["charts", i, "version"])
-        }: charts[${i}].version: "${chart.version}" is not an exact chart version (SemVer, e.g. 1.12.3)`,
+        `${locate(["charts", i, "version"])}: charts[${i}].version: "${
+          echo(String(chart.version))
+        }" is not an exact chart version (SemVer, e.g. 1.12.3)`,
       );
     }
     // Seen alone, the chart is charts[0]: point messages at its real place.

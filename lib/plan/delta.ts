@@ -7,7 +7,8 @@
 import type { Lock } from "../../schemas/lock.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { formatBytes } from "../format.ts";
-import { formatLock, lockBlobs, parseLock } from "./lock.ts";
+import { formatLock, lockBlobs, parseLockInSteps } from "./lock.ts";
+import { readTextLimited } from "../limits.ts";
 import { isManifestType } from "../oci/media.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { openArchive } from "../store/archive.ts";
@@ -35,8 +36,9 @@ export async function loadBase(path: string, shownAs = path): Promise<Base> {
     } finally {
       file.close();
     }
-    if (head[0] === 0x7b) text = await Deno.readTextFile(path); // "{": a lock
+    if (head[0] === 0x7b) text = await readTextLimited(path, "lock", shownAs); // "{": a lock
   } catch (e) {
+    if (e instanceof AirgapError) throw e;
     if (!(e instanceof Deno.errors.NotFound)) throw new AirgapError(`cannot read ${shownAs}: ${errorMessage(e)}`);
   }
   if (text === undefined) {
@@ -50,7 +52,7 @@ export async function loadBase(path: string, shownAs = path): Promise<Base> {
     if (!archive.lock) throw new AirgapError(`${shownAs} holds no airgap.lock, so it cannot serve as a base`);
     text = archive.lock;
   }
-  const lock = parseLock(text, shownAs);
+  const lock = await parseLockInSteps(text, shownAs);
   return { source: shownAs, lock, text: formatLock(lock), blobs: new Set(lockBlobs(lock).keys()) };
 }
 

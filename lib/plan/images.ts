@@ -14,6 +14,7 @@ import { type NetworkOptions, registryPool } from "../store/registry/pool.ts";
 import { loadChart } from "../sources/helm/chart.ts";
 import { imagesOfChart } from "../sources/helm/images.ts";
 import { mergeValues, parseValues } from "../sources/helm/values.ts";
+import { readTextLimited } from "../limits.ts";
 import type { GoMap } from "../sources/helm/gotypes.ts";
 import { chartImageOrigin, type ResolvedSources } from "../sources/resolve.ts";
 import { declaredRequests } from "./resolve_declared.ts";
@@ -50,6 +51,7 @@ export async function imagesCommand(
   options: ImagesOptions,
 ): Promise<{ images: ListedImage[]; sources: ResolvedSources }> {
   const cache = await openCache(options.cacheDir);
+  const lease = await cache.lease(); // `cache prune` keeps the lists and charts it reads and writes
   const pool = registryPool(options.declaration.registries, { network: options.network });
   try {
     const { sources, requests } = await declaredRequests({ ...options, cache, registry: pool.get });
@@ -57,6 +59,7 @@ export async function imagesCommand(
     return { images: images.sort(byEntry), sources };
   } finally {
     await pool.close();
+    await lease.release();
   }
 }
 
@@ -91,8 +94,9 @@ async function readSetFiles(args: string[]): Promise<{ key: string; text: string
     if (at <= 0) throw new AirgapError(`--set-file ${arg}: expected key=path`, {}, { exitCode: 2 });
     const path = arg.slice(at + 1);
     try {
-      out.push({ key: arg.slice(0, at), text: await Deno.readTextFile(path) });
+      out.push({ key: arg.slice(0, at), text: await readTextLimited(path, "values") });
     } catch (e) {
+      if (e instanceof AirgapError) throw e;
       throw new AirgapError(`--set-file: cannot read ${path}: ${errorMessage(e)}`, { where: path }, { exitCode: 2 });
     }
   }
@@ -116,8 +120,9 @@ export async function chartFileImages(
   for (const file of options.valuesFiles ?? []) {
     let text: string;
     try {
-      text = await Deno.readTextFile(file);
+      text = await readTextLimited(file, "values");
     } catch (e) {
+      if (e instanceof AirgapError) throw e;
       throw new AirgapError(`cannot read values file ${file}: ${errorMessage(e)}`, { where: file }, { exitCode: 2 });
     }
     values = mergeValues(values, parseValues(text, file));

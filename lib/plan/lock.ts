@@ -7,15 +7,50 @@
 import { type Lock, type LockedArtifact, type LockedImage, type LockedSource, LockSchema } from "../../schemas/lock.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { writeFileAtomic } from "../fsutil.ts";
+import { echo } from "../format.ts";
+import { checkSize, readTextLimited } from "../limits.ts";
 
 /** Parse lock text (JSON), validating it. `file` names it in errors. */
 export function parseLock(text: string, file: string): Lock {
-  let json: unknown;
+  return validLock(lockJson(text, file), file);
+}
+
+function lockJson(text: string, file: string): unknown {
+  checkSize("lock", text.length, file);
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
-    throw new AirgapError(`${file}: not valid JSON (${errorMessage(e)})`, { where: file });
+    throw new AirgapError(`${file}: not valid JSON (${echo(errorMessage(e))})`, { where: file });
   }
+}
+
+/** Images validated at a time by {@link parseLockInSteps}, between which signal handlers run. */
+const IMAGES_PER_STEP = 500;
+
+/**
+ * {@link parseLock} for a large lock, validating its images a few hundred at
+ * a time and yielding to the event loop in between: a lock at its limit
+ * (16 MiB, ~15,000 images) takes seconds to validate on a busy machine, and
+ * Ctrl-C must still be heard. The result and every error are the same.
+ */
+export async function parseLockInSteps(text: string, file: string): Promise<Lock> {
+  const json = lockJson(text, file);
+  const images = (json as { images?: unknown } | null)?.images;
+  if (!Array.isArray(images) || images.length <= IMAGES_PER_STEP) return validLock(json, file);
+  const shell = LockSchema.safeParse({ ...(json as object), images: [] });
+  const valid: Lock["images"] = [];
+  for (let i = 0; shell.success && i < images.length; i += IMAGES_PER_STEP) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const step = LockSchema.shape.images.safeParse(images.slice(i, i + IMAGES_PER_STEP));
+    if (!step.success) break;
+    valid.push(...step.data);
+  }
+  // Any problem: the whole lock again, for the message parseLock gives (the path names the right image).
+  if (!shell.success || valid.length !== images.length) return validLock(json, file);
+  return { ...shell.data, images: valid };
+}
+
+function validLock(json: unknown, file: string): Lock {
   const result = LockSchema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0];
@@ -32,12 +67,13 @@ export function parseLock(text: string, file: string): Lock {
 export async function readLock(path: string, shownAs = path): Promise<Lock | undefined> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await readTextLimited(path, "lock", shownAs);
   } catch (e) {
+    if (e instanceof AirgapError) throw e;
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw new AirgapError(`cannot read ${shownAs}: ${errorMessage(e)}`);
   }
-  return parseLock(text, shownAs);
+  return await parseLockInSteps(text, shownAs);
 }
 
 function sortedRecord<T>(record: Record<string, T>): Record<string, T> {
@@ -92,6 +128,11 @@ export function normaliseLock(lock: Lock): Lock {
             ...(i.verified.attestations !== undefined ? { attestations: i.verified.attestations } : {}),
             keys: [...i.verified.keys].sort(),
           },
+        }
+        : {}),
+      ...(i.file
+        ? {
+          file: { name: i.file.name, mode: i.file.mode, from: i.file.from, sha256: i.file.sha256, size: i.file.size },
         }
         : {}),
     }));

@@ -30,6 +30,7 @@ import {
 import { formatReference, isValidDigest, parseReference } from "../ref.ts";
 import { limiter } from "../transport/limiter.ts";
 import { lockedArtifact } from "../artifacts/carry.ts";
+import type { CarriedFile } from "../files/resolve.ts";
 import type { CacheStore } from "../store/cache.ts";
 import { type Base, deltaSize } from "./delta.ts";
 import { lockBlobs } from "./lock.ts";
@@ -79,6 +80,8 @@ export interface ResolvedImage {
   artifact?: ResolvedArtifact;
   /** The subject's cosign signatures verified before saving: how many, with which keys. */
   verified?: { signatures: number; attestations?: number; keys: string[] };
+  /** Set on a declared file carried as an artifact (see lib/files). */
+  file?: CarriedFile;
 }
 
 /** What makes a {@link ResolvedImage} an artifact of another. */
@@ -561,6 +564,7 @@ export function lockFromImages(images: ResolvedImage[]): Lock {
         ? { artifacts: artifacts.get(image.request.entry)!.map(lockedArtifact) }
         : {}),
       ...(image.verified ? { verified: image.verified } : {}),
+      ...(image.file ? { file: image.file } : {}),
     })),
   };
 }

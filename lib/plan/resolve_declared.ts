@@ -12,9 +12,50 @@ import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
 import type { CacheStore } from "../store/cache.ts";
 import type { NetworkOptions } from "../store/registry/pool.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
-import { type Declaration, displayPath, type ImageRequest, onlyRequested } from "./declaration.ts";
+import { type Declaration, displayPath, type ImageRequest, mergeRequests, onlyRequested } from "./declaration.ts";
+import { resolveDistribution } from "../files/distribution.ts";
 import { type ImageFailure, retryFlags, writeFailedList } from "../report/failures.ts";
 import { type Resolution, resolveEach, resolvingPlan } from "./plan.ts";
+import { resolveFiles } from "../files/resolve.ts";
+import type { FileSpec } from "../files/spec.ts";
+import { withNetwork } from "../store/registry/pool.ts";
+
+/** The files `--only` keeps (all without it). */
+function onlyFiles(files: FileSpec[], only: readonly string[] | undefined): FileSpec[] {
+  const wanted = only && new Set(only);
+  return files.filter((f) => !wanted || wanted.has(f.repository));
+}
+
+/** The declaration's files and its distributions': a name carried twice is an error naming both places. */
+function carriedFiles(declaration: Declaration, more: FileSpec[]): FileSpec[] {
+  const seen = new Map<string, FileSpec>();
+  for (const file of [...declaration.files ?? [], ...more]) {
+    const first = seen.get(file.repository);
+    if (first) {
+      throw new AirgapError(`${file.origin}: file ${file.name} is carried twice (first at ${first.origin})`, {}, {
+        exitCode: 2,
+      });
+    }
+    seen.set(file.repository, file);
+  }
+  return [...seen.values()];
+}
+
+/** Every declared distribution's image requests and files. */
+async function resolveDistributions(ctx: DeclaredContext): Promise<{ requests: ImageRequest[]; files: FileSpec[] }> {
+  const requests: ImageRequest[] = [];
+  const files: FileSpec[] = [];
+  for (const spec of ctx.declaration.distributions ?? []) {
+    const got = await resolveDistribution(spec, {
+      cache: ctx.cache,
+      settings: withNetwork(ctx.declaration.registries, ctx.network),
+      signal: ctx.network?.signal,
+    });
+    requests.push(...got.requests);
+    files.push(...got.files);
+  }
+  return { requests, files };
+}
 
 /** What reading a declaration needs: the caller owns the cache and the registry pool (and closes them). */
 export interface DeclaredContext {
@@ -38,6 +79,8 @@ export interface DeclaredRequests {
   sources: ResolvedSources;
   /** Every image request, sources included. */
   requests: ImageRequest[];
+  /** Every file to carry: the declaration's and its distributions' (`--only` applied). */
+  files: FileSpec[];
 }
 
 /** Fetch the declaration's sources and list its requests (`--only` applied). */
@@ -52,7 +95,14 @@ export async function declaredRequests(
     registry: ctx.registry,
     reporter: ctx.reporter,
   });
-  return { sources, requests: onlyRequested(sources.requests, ctx.declaration.only) };
+  const distributions = await resolveDistributions(ctx);
+  const files = carriedFiles(ctx.declaration, distributions.files);
+  const entries = new Set(files.map((f) => f.repository));
+  const only = ctx.declaration.only?.filter((entry) => !entries.has(entry));
+  const requests = distributions.requests.length > 0
+    ? mergeRequests(sources.requests, distributions.requests)
+    : sources.requests;
+  return { sources, requests: onlyRequested(requests, only), files: onlyFiles(files, ctx.declaration.only) };
 }
 
 /** How {@link resolveDeclared} shows its progress. */
@@ -68,8 +118,14 @@ export async function resolveDeclared(
   ctx: DeclaredContext & { reporter: Reporter },
   display: ResolvingDisplay = {},
 ): Promise<DeclaredRequests & { resolution: Resolution }> {
-  const { sources, requests } = await declaredRequests(ctx);
-  if (display.announce) ctx.reporter.info(`resolving ${requests.length} images`);
+  const declared = await declaredRequests(ctx);
+  const { sources, requests } = declared;
+  if (display.announce) {
+    const files = declared.files.length;
+    ctx.reporter.info(
+      `resolving ${requests.length} images${files ? ` and ${files} file${files === 1 ? "" : "s"}` : ""}`,
+    );
+  }
   const resolving = display.phase ? ctx.reporter.phase("resolving", resolvingPlan(requests)) : undefined;
   const resolution = await resolveEach(requests, {
     cache: ctx.cache,
@@ -79,12 +135,24 @@ export async function resolveDeclared(
     foreignLayers: ctx.declaration.foreignLayers,
     ...(resolving ? { onResolved: (image) => resolving.imageDone(image.request.entry) } : {}),
   }).finally(() => resolving?.end());
-  return { sources, requests, resolution };
+  const files = await resolveFiles(declared.files, {
+    cache: ctx.cache,
+    settings: withNetwork(ctx.declaration.registries, ctx.network),
+    previousLock: ctx.previousLock,
+    locked: ctx.locked,
+    signal: ctx.network?.signal,
+  });
+  resolution.images.push(...files.images);
+  resolution.failures.push(...files.failures);
+  return { sources, requests: [...requests, ...files.images.map((i) => i.request)], files: declared.files, resolution };
 }
 
 /** Refuse a declaration that lists nothing to `verb` (save, mirror). */
 export function requireImages(declaration: Declaration, verb: string): void {
-  if (declaration.requests.length === 0 && !declaration.sources?.length) {
+  if (
+    declaration.requests.length === 0 && !declaration.sources?.length && !declaration.files?.length &&
+    !declaration.distributions?.length
+  ) {
     throw new AirgapError(`nothing to ${verb}: the declaration lists no images`, {}, { exitCode: 2 });
   }
 }

@@ -56,6 +56,7 @@ export interface PlanResult {
 /** Resolve and plan. */
 export async function planCommand(options: PlanOptions): Promise<PlanResult> {
   const cache = await openCache(options.cacheDir);
+  const lease = await cache.lease(); // `cache prune` keeps what the plan reads and writes
   const pool = registryPool(options.declaration.registries, { network: options.network });
   try {
     const { sources, requests, resolution } = await resolveDeclared({ ...options, cache, registry: pool.get }, {
@@ -80,5 +81,6 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
     return { plan, lock: withSources(lockFromImages(images), sources.locked), sources, failed: failures };
   } finally {
     await pool.close();
+    await lease.release();
   }
 }

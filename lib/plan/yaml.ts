@@ -5,7 +5,9 @@
  */
 import { type Document, isMap, isNode, isPair, isScalar, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
-import { AirgapError } from "../errors.ts";
+import { AirgapError, errorMessage } from "../errors.ts";
+import { echo } from "../format.ts";
+import { checkSize } from "../limits.ts";
 import { didYouMean } from "../suggest.ts";
 
 function describePath(path: readonly PropertyKey[]): string {
@@ -140,10 +142,29 @@ export function byPosition(lines: string[]): string[] {
   });
 }
 
+/**
+ * Aliases a document may expand (the `yaml` package's `maxAliasCount`): a
+ * "billion laughs" document of nested aliases is refused, not expanded.
+ */
+export const MAX_ALIAS_COUNT = 100;
+
+/** Problems listed for one document; past them the document is not what it should be, and the rest is counted. */
+const MAX_PROBLEMS = 100;
+
+/** The document as plain values, its aliases bounded; an alias bomb is a problem at its position. */
+function plainValue(doc: Document, at: (offset: number) => string): { value?: unknown; problem?: string } {
+  try {
+    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {} };
+  } catch (e) {
+    return { problem: `${at(0)}: ${echo(errorMessage(e))} (more than ${MAX_ALIAS_COUNT} alias expansions)` };
+  }
+}
+
 /** Parse and validate, collecting every problem instead of stopping at the first. */
 export function checkYaml<T extends z.ZodType>(text: string, file: string, schema: T): YamlCheck<z.infer<T>> {
+  checkSize("declaration", text.length, file);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, logLevel: "error" });
   const at = (offset: number) => {
     const pos = lineCounter.linePos(offset);
     return `${file}:${pos.line}:${pos.col}`;
@@ -152,28 +173,37 @@ export function checkYaml<T extends z.ZodType>(text: string, file: string, schem
   if (doc.errors.length > 0) {
     const problems = doc.errors.map((error) => {
       const reason = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-      return `${at(error.pos[0])}: ${reason}`;
-    });
+      return `${at(error.pos[0])}: ${echo(reason)}`;
+    }).slice(0, MAX_PROBLEMS);
     return { locate, problems };
   }
-  const result = schema.safeParse(doc.toJS() ?? {});
+  const plain = plainValue(doc, at);
+  if (plain.problem !== undefined) return { locate, problems: [plain.problem] };
+  const result = schema.safeParse(plain.value);
   if (result.success) return { value: result.data, locate, problems: [] };
-  const problems = result.error.issues.flatMap((raw) => {
+  const issues = result.error.issues;
+  const problems = issues.slice(0, MAX_PROBLEMS).flatMap((raw) => {
     if (raw.code === "unrecognized_keys") {
       // One line per unknown key, each at its own position, with the closest allowed key.
       const allowed = allowedKeys(schema as unknown as AnySchema, raw.path);
       return raw.keys.map((key) => {
         const where = describePath([...raw.path, key]);
-        return `${at(offsetOf(doc, raw.path, key))}: ${where}: unknown key "${key}"${didYouMean(key, allowed)}`;
+        return `${at(offsetOf(doc, raw.path, key))}: ${echo(where)}: unknown key "${echo(key)}"${
+          didYouMean(key, allowed)
+        }`;
       });
     }
     const issue = flattenIssue(raw);
     const where = describePath(issue.key ? [...issue.path, issue.key] : issue.path);
     const hint = issue.key ? didYouMean(issue.key, allowedKeys(schema as unknown as AnySchema, issue.path)) : "";
     const message = /received undefined$/.test(issue.message) ? "required, but missing" : issue.message;
-    return [`${at(offsetOf(doc, issue.path, issue.key))}: ${where ? `${where}: ` : ""}${message}${hint}`];
+    return [`${at(offsetOf(doc, issue.path, issue.key))}: ${where ? `${echo(where)}: ` : ""}${echo(message)}${hint}`];
   });
-  return { locate, problems: byPosition(problems), rest: validRest(doc.toJS() ?? {}, schema) };
+  if (issues.length > MAX_PROBLEMS) {
+    // So many problems that this is not the declaration it should be: say so, and check no further.
+    return { locate, problems: [...byPosition(problems), `${file}: ${issues.length - MAX_PROBLEMS} more problems`] };
+  }
+  return { locate, problems: byPosition(problems), rest: validRest(plainValue(doc, at).value, schema) };
 }
 
 /**

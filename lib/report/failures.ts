@@ -1,8 +1,8 @@
 /**
  * Images that failed, reported the way an operator can act on: grouped by
  * registry and cause (704 "not found" are one line, not 704), sorted by list
- * line, and written in full as an image list (`NAME.failed.txt`) whose `#`
- * comments give each reason, so `--image-list NAME.failed.txt` retries just
+ * line, and written in full as an image list (`NAME.COMMAND-failed.txt`) whose `#`
+ * comments give each reason, so `--image-list NAME.save-failed.txt` retries just
  * those. Why an image failed is decided in one place, {@link failureCause}.
  * @module
  */

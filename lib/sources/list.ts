@@ -5,6 +5,7 @@
  */
 import { AirgapError, errorMessage } from "../errors.ts";
 import { parseReference } from "../ref.ts";
+import { checkSize, readTextLimited } from "../limits.ts";
 
 /** One entry of a list, with where it was written. */
 export interface ListEntry {
@@ -28,6 +29,7 @@ export function checkImageList(
   text: string,
   file: string,
 ): { entries: ListEntry[]; problems: { entry: string; message: string }[] } {
+  checkSize("imageList", text.length, file);
   const entries: ListEntry[] = [];
   const problems: { entry: string; message: string }[] = [];
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n|\r/);
@@ -49,8 +51,9 @@ export function checkImageList(
 export async function readImageList(path: string, shownAs = path): Promise<ListEntry[]> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await readTextLimited(path, "imageList", shownAs);
   } catch (e) {
+    if (e instanceof AirgapError) throw e;
     if (e instanceof Deno.errors.NotFound) {
       throw new AirgapError(`image list ${shownAs} does not exist`, { where: shownAs }, { exitCode: 2 });
     }

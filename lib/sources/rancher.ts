@@ -7,6 +7,7 @@
  * as Rancher's air-gap instructions warn.
  * @module
  */
+import { LIMITS } from "../limits.ts";
 import { AirgapError } from "../errors.ts";
 import { digestOf } from "../oci/digest.ts";
 import type { CacheStore } from "../store/cache.ts";
@@ -116,7 +117,7 @@ export interface RancherFetchOptions {
   settings?: ReadonlyMap<string, RegistrySettings>;
 }
 
-const LIST_LIMIT = 16 * 1024 * 1024;
+const LIST_LIMIT = LIMITS.imageList;
 
 /**
  * Fetch a release's image lists: verified against `sha256sum.txt` when the

@@ -5,6 +5,7 @@
  * column. Nothing is fetched here: {@link resolveSources} does that.
  * @module
  */
+import { echo } from "../format.ts";
 import { dirname, resolve } from "node:path";
 import { windowsSelector } from "../plan/windows_requests.ts";
 import { pathToFileURL } from "node:url";
@@ -15,6 +16,7 @@ import { parseReference } from "../ref.ts";
 import { normaliseRepo } from "./charts.ts";
 import type { GoMap } from "./helm/gotypes.ts";
 import { mergeValues, parseSet, parseValues } from "./helm/values.ts";
+import { readTextLimited } from "../limits.ts";
 import { rancherAssetsUrl, rancherReleaseTag } from "./rancher.ts";
 
 /** A declared Rancher release. */
@@ -126,7 +128,7 @@ function rancherSource(config: Config, ctx: DeclaredContext, dir: string): Ranch
   if (!/^(https?|file):/.test(url)) {
     throw usage(
       `${ctx.locate(["rancher", "url"])}: rancher.url`,
-      `"${rancher.url}": expected an http(s) URL or a directory`,
+      `"${echo(String(rancher.url))}": expected an http(s) URL or a directory`,
     );
   }
   return {
@@ -156,15 +158,19 @@ async function chartSource(
 ): Promise<ChartSourceSpec> {
   const repo = normaliseRepo(chart.repo, dir);
   if (!/^(https?|file|oci):\/\//.test(repo)) {
-    throw usage(`${at("repo")}: repo`, `"${chart.repo}": expected an http(s) chart repository, a directory or oci://`);
+    throw usage(
+      `${at("repo")}: repo`,
+      `"${echo(chart.repo)}": expected an http(s) chart repository, a directory or oci://`,
+    );
   }
   let values: GoMap = {};
   for (const [j, file] of (chart.valuesFiles ?? []).entries()) {
     const path = resolve(dir, file);
     let text: string;
     try {
-      text = await Deno.readTextFile(path);
+      text = await readTextLimited(path, "values", file);
     } catch (e) {
+      if (e instanceof AirgapError) throw e;
       throw usage(`${at("valuesFiles", j)}: valuesFiles`, `cannot read ${file}: ${errorMessage(e)}`);
     }
     values = mergeValues(values, parseValues(text, file));

@@ -24,6 +24,7 @@ import { isManifestType } from "../oci/media.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
 import { createVolumes, openVolumes, type VolumeReader, type VolumeWriter } from "./volumes.ts";
+import { explainPartsFailure } from "./checksums.ts";
 import { isValidDigest } from "../ref.ts";
 import { encodeHeader, paddingSize, scanTar, TAR_END, type TarEntry, TarFormatError } from "./tar.ts";
 import { REF_NAME } from "./cache.ts";
@@ -37,6 +38,7 @@ import {
 } from "./archive_check.ts";
 import type { Content, PushOutcome, ResolvedManifest, Store } from "./types.ts";
 import { readAll } from "./types.ts";
+import { checkSize, type InputKind } from "../limits.ts";
 
 /** Current archive format version. */
 export const ARCHIVE_VERSION = "1";
@@ -115,13 +117,19 @@ export interface ArchiveWriter extends Store {
 
 /** The index.json entry for an image. */
 export function indexEntry(image: ArchiveImage): Descriptor {
+  // A carried file (lib/files) has no image name: `ctr images import` (and RKE2/K3s's preload) names an entry by
+  // either annotation and would fail to unpack an artifact that is not a container image; unnamed, it is left alone.
+  // Its name is its entry's (see openArchive).
+  const file = image.annotations?.[KIND_ANNOTATION] === "file";
   return {
     mediaType: image.descriptor.mediaType,
     digest: image.descriptor.digest,
     size: image.descriptor.size,
     annotations: {
-      [REF_NAME]: image.name,
-      [CONTAINERD_NAME]: image.containerdName ?? defaultContainerdName(image),
+      ...(file ? {} : {
+        [REF_NAME]: image.name,
+        [CONTAINERD_NAME]: image.containerdName ?? defaultContainerdName(image),
+      }),
       [ENTRY_ANNOTATION]: image.entry,
       ...image.annotations,
     },
@@ -417,7 +425,7 @@ export async function openArchive(path: string, options: OpenArchiveOptions = {}
   };
   let access: VolumeReader;
   try {
-    access = await openVolumes(path);
+    access = await openVolumes(path, { checkParts: true });
   } catch (e) {
     if (e instanceof AirgapError) throw e;
     throw withContext(e, `cannot open archive ${path}`);
@@ -426,6 +434,8 @@ export async function openArchive(path: string, options: OpenArchiveOptions = {}
   try {
     const { entries, blobs } = await indexMembers(path, access, report);
     metadata = { blobs, ...await readMetadata(path, access, entries) };
+  } catch (e) {
+    throw await explainPartsFailure(path, access.paths, e);
   } finally {
     access.close();
   }
@@ -494,16 +504,16 @@ async function readMetadata(
   access: VolumeReader,
   entries: Map<string, TarEntry>,
 ): Promise<Omit<ArchiveMetadata, "blobs">> {
-  const readText = async (name: string): Promise<string | undefined> => {
+  const readText = async (name: string, kind: InputKind): Promise<string | undefined> => {
     const entry = entries.get(name);
     if (!entry) return undefined;
-    if (entry.size > 64 * 1024 * 1024) throw new AirgapError(`archive ${path}: ${name} is implausibly large`);
+    checkSize(kind, entry.size, `archive ${path}: ${name}`);
     return new TextDecoder().decode(await access.read(entry.offset, entry.size));
   };
   if (!entries.has("oci-layout")) {
     throw new AirgapError(`${path} is not an OCI archive (no oci-layout entry)`);
   }
-  const indexText = await readText("index.json");
+  const indexText = await readText("index.json", "archiveIndex");
   if (indexText === undefined) throw new AirgapError(`${path} is not an OCI archive (no index.json)`);
   let index: { manifests?: Descriptor[]; annotations?: Record<string, string> };
   try {
@@ -511,10 +521,12 @@ async function readMetadata(
   } catch {
     throw new AirgapError(`archive ${path}: index.json is not valid JSON`);
   }
+  if (!isIndexShape(index)) throw new AirgapError(`archive ${path}: index.json is not an OCI image index`);
   const annotations = index.annotations ?? {};
   const images = (index.manifests ?? []).map((m) => {
     const a = m.annotations ?? {};
-    const name = a[REF_NAME] ?? a[CONTAINERD_NAME] ?? m.digest;
+    const file = a[KIND_ANNOTATION] === "file" && a[ENTRY_ANNOTATION] ? `${a[ENTRY_ANNOTATION]}:latest` : undefined;
+    const name = a[REF_NAME] ?? a[CONTAINERD_NAME] ?? file ?? m.digest;
     return {
       descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.size },
       name,
@@ -522,9 +534,24 @@ async function readMetadata(
       annotations: a,
     };
   });
-  const lock = await readText(LOCK_ENTRY);
-  const baseLock = await readText(BASE_LOCK_ENTRY);
+  const lock = await readText(LOCK_ENTRY, "lock");
+  const baseLock = await readText(BASE_LOCK_ENTRY, "lock");
   return { images, annotations, lock, baseLock };
+}
+
+/** index.json as the reader uses it: manifests with string digests and sizes, annotations of strings. */
+function isIndexShape(index: unknown): index is { manifests?: Descriptor[]; annotations?: Record<string, string> } {
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
+  const strings = (v: unknown) =>
+    v === undefined || (isObject(v) && Object.values(v).every((s) => typeof s === "string"));
+  if (!isObject(index) || !strings(index.annotations)) return false;
+  if (index.manifests === undefined) return true;
+  return Array.isArray(index.manifests) &&
+    index.manifests.every((m) =>
+      isObject(m) && typeof m.digest === "string" && typeof m.mediaType === "string" &&
+      Number.isSafeInteger(m.size) && (m.size as number) >= 0 && strings(m.annotations)
+    );
 }
 
 /** The store over an indexed archive. */
@@ -543,9 +570,7 @@ function archiveReader(path: string, access: VolumeReader, metadata: ArchiveMeta
   };
   const fetch = (_repo: string, desc: Descriptor) => {
     const entry = find(desc);
-    const part = access.paths.length > 1
-      ? ` (part ${access.partOf(entry.offset)}: ${basename(access.paths[access.partOf(entry.offset) - 1])})`
-      : "";
+    const part = access.paths.length > 1 ? ` (${access.partsOf(entry.offset, entry.size)})` : "";
     return Promise.resolve(
       access.rangeStream(entry.offset, entry.size, desc, `archive ${path}${part}: blob ${desc.digest}`),
     );

@@ -15,8 +15,8 @@
  */
 import { ARTIFACT_ANNOTATION, KIND_ANNOTATION, SUBJECT_ENTRY_ANNOTATION } from "../oci/annotations.ts";
 import { errorMessage } from "../errors.ts";
-import { lockBlobs, parseLock } from "../plan/lock.ts";
-import type { LockedImage } from "../../schemas/lock.ts";
+import { lockBlobs, parseLock, parseLockInSteps } from "../plan/lock.ts";
+import type { Lock, LockedImage } from "../../schemas/lock.ts";
 
 import { walkGraph } from "../oci/graph.ts";
 import { isManifestType } from "../oci/media.ts";
@@ -102,10 +102,13 @@ export async function checkLayout(archive: LayoutSource, base?: ReadonlySet<stri
   // Saved with `--foreign-layers skip`: the layers of rewritten manifests are left for the target to hold
   // (load checks it does before pushing anything).
   const skipping = new Set<string>();
-  try {
-    const lock = archive.lock !== undefined ? parseLock(archive.lock, "airgap.lock") : undefined;
-    for (const pin of lock?.images ?? []) if (pin.rewritten) skipping.add(pin.entry);
-  } catch { /* reported with the lock below */ }
+  // Parsed once, in steps (a lock at its limit takes a while to validate; signals are heard meanwhile).
+  const lock: Lock | Error | undefined = archive.lock === undefined
+    ? undefined
+    : await parseLockInSteps(archive.lock, "airgap.lock").catch((e) => e instanceof Error ? e : new Error(String(e)));
+  if (lock !== undefined && !(lock instanceof Error)) {
+    for (const pin of lock.images) if (pin.rewritten) skipping.add(pin.entry);
+  }
   for (const image of archive.images) {
     let graph;
     try {
@@ -132,25 +135,21 @@ export async function checkLayout(archive: LayoutSource, base?: ReadonlySet<stri
       }
     }
   }
-  if (archive.lock !== undefined) problems.push(...lockProblems(archive, graphs));
+  if (lock !== undefined) problems.push(...lockProblems(lock, archive, graphs));
   return { problems, fromBase: outside.size };
 }
 
 /** The embedded lock must pin exactly the images of index.json, each with exactly the blobs of its graph. */
 function lockProblems(
+  lock: Lock | Error,
   archive: LayoutSource,
   graphs: ReadonlyMap<string, { nodes: Descriptor[]; external: Descriptor[] }>,
 ): ArchiveProblem[] {
   const problems: ArchiveProblem[] = [];
-  let lock;
-  try {
-    lock = parseLock(archive.lock!, "airgap.lock");
-  } catch (e) {
-    return [{ subject: "airgap.lock", message: errorMessage(e) }];
-  }
+  if (lock instanceof Error) return [{ subject: "airgap.lock", message: errorMessage(lock) }];
   const isArtifact = (i: { annotations: Record<string, string> }) => Boolean(i.annotations[ARTIFACT_ANNOTATION]);
   const images = archive.images.filter((i) =>
-    (i.annotations[KIND_ANNOTATION] ?? "image") === "image" && !isArtifact(i)
+    ["image", "file"].includes(i.annotations[KIND_ANNOTATION] ?? "image") && !isArtifact(i)
   );
   const carried = new Set(images.map((i) => i.entry));
   for (const pin of lock.images) {

@@ -1,10 +1,19 @@
 /**
  * The content-addressed local cache: an OCI image layout on disk.
- * Blobs are written to a per-digest partial file under an exclusive lock,
- * verified, flushed and renamed into place, so a blob under
- * `blobs/<alg>/<hex>` is always complete and correct, concurrent writers
- * of the same blob wait for each other, and a killed run leaves only
- * partial files behind (which a later run resumes or prunes).
+ * Blobs are written to a partial file of their own, verified, flushed and
+ * renamed into place, so a blob under `blobs/<alg>/<hex>` is always
+ * complete and correct. Concurrent writers of one blob wait for each other
+ * on a lock file beside it (`tmp/<alg>-<hex>.lock`) — never on the file
+ * being renamed, whose lock would move with it (and on Windows forbid the
+ * rename) — and a killed run leaves only partial files behind, which prune
+ * removes.
+ *
+ * Only a proven digest mismatch removes anything: a loose blob that fails
+ * to verify is moved aside, hashed again there (no writer can replace it
+ * meanwhile) and deleted only if it really does not match; a packed one is
+ * struck from its journal. Every other failure to read (too many open
+ * files, an I/O error, a permission) is a {@link CacheReadError} and
+ * changes nothing; a blob gone meanwhile is a {@link NotFoundError} (a miss).
  *
  * Packs are archives the user owns, hard-linked in so each byte is written
  * once; the cache therefore never trusts them blindly. A pack whose files
@@ -14,19 +23,22 @@
  * would decouple the bytes, but FICLONE is out of Deno's reach and a `cp`
  * subprocess per save is not a hot path we want.) Processes sharing the
  * cache coordinate with OS file locks, which die with their holder, so no
- * lock is ever stale: per-blob download claims, and leases that keep a
- * running save's blobs from `cache prune`.
+ * lock is ever stale: per-blob download claims, and leases (see
+ * lib/store/cache_lease.ts) that keep what running commands use and write
+ * from `cache prune`.
  * @module
  */
 import { homedir } from "node:os";
-import { join } from "node:path";
-import { AirgapError, withContext } from "../errors.ts";
-import { checkDigest, createDigester, digestAlgorithm, digestHex, ensureVerified } from "../oci/digest.ts";
+import { basename, dirname, join } from "node:path";
+import { AirgapError, CacheReadError, errorMessage, withContext } from "../errors.ts";
+import { DigestMismatchError, NotFoundError } from "../transport/errors.ts";
+import { createDigester, digestAlgorithm, digestHex, digestOf, ensureVerified } from "../oci/digest.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
-import { fileSize, isNoSpace, noSpaceError, writeFileAtomic } from "../fsutil.ts";
+import { fileSize, isNoSpace, noSpaceError, replaceFile, writeFileAtomic } from "../fsutil.ts";
+import { type CacheLease, LeaseBook } from "./cache_lease.ts";
 import { fileByteStream, writeStreamToFile } from "./streams.ts";
-import { openVolumes, partName } from "./volumes.ts";
+import { openVolumes, partName, type VolumeReader } from "./volumes.ts";
 import { isValidDigest } from "../ref.ts";
 import { type Content, openContent, type PushOutcome, readAll, type ResolvedManifest, type Store } from "./types.ts";
 
@@ -80,19 +92,14 @@ export interface CacheStore extends Store {
    */
   claim(digest: string): Promise<{ waited: boolean; release(): void }>;
   /**
-   * Register a running save: `cache prune` keeps every digest a live lease
-   * lists and every blob written since it began. Dies with its process.
+   * Hold a lease for a running command: until it is released, every digest
+   * this cache looks up, reads or writes is journalled first, and
+   * `cache prune` keeps it (see lib/store/cache_lease.ts). Dies with its process.
    */
   lease(): Promise<CacheLease>;
 }
 
-/** A running save's hold on the cache (see {@link CacheStore.lease}). */
-export interface CacheLease {
-  /** Replace the digests the save references. */
-  update(digests: Iterable<string>): Promise<void>;
-  /** The save is over. */
-  release(): Promise<void>;
-}
+export type { CacheLease } from "./cache_lease.ts";
 
 /** The start of a blob written before a save was killed. */
 export interface PartialBlob {
@@ -168,8 +175,11 @@ class CacheState {
   readonly indexPath: string;
   readonly packedBlobs: Map<string, PackedBlob>;
   readonly partials: Map<string, PartialBlob>;
+  /** The leases this cache holds: every digest it touches is journalled in them first. */
+  readonly book: LeaseBook;
 
   constructor(readonly dir: string, readonly packIndex: PackIndex) {
+    this.book = new LeaseBook(dir);
     this.packsDir = packIndex.packsDir;
     this.indexPath = join(dir, "index.json");
     this.packedBlobs = packIndex.packed;
@@ -181,8 +191,20 @@ class CacheState {
     return join(this.dir, "blobs", digestAlgorithm(digest), digestHex(digest));
   }
 
-  partialPath(digest: string): string {
-    return join(this.dir, "tmp", `${digestAlgorithm(digest)}-${digestHex(digest)}.partial`);
+  /** A file of its own under `tmp/` for one writer of a blob (`kind`: `partial`, `suspect`). */
+  tmpPath(digest: string, kind: string): string {
+    const id = `${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+    return join(this.dir, "tmp", `${digestAlgorithm(digest)}-${digestHex(digest)}.${id}.${kind}`);
+  }
+
+  /** The lock file writers of a blob wait on (never renamed, never read). */
+  writeLockPath(digest: string): string {
+    return join(this.dir, "tmp", `${digestAlgorithm(digest)}-${digestHex(digest)}.lock`);
+  }
+
+  /** What a failure to read a cached blob means to callers (see {@link readFailure}). */
+  failure(digest: string, e: unknown): AirgapError {
+    return readFailure(this.dir, digest, e);
   }
 }
 
@@ -207,7 +229,8 @@ export async function openCache(dir: string): Promise<CacheStore> {
     blobPath: (digest) => s.blobPath(digest),
     has: (digest, size) => has(s, digest, size),
     async blobSize(digest) {
-      return (await fileSize(s.blobPath(digest))) ?? packedBlobs.get(digest)?.size;
+      await s.book.note([digest]);
+      return (await looseSize(s, digest)) ?? packedBlobs.get(digest)?.size;
     },
     readBytes: (desc, limit) => readBytes(s, desc, limit),
     async putBytes(desc, bytes) {
@@ -224,7 +247,7 @@ export async function openCache(dir: string): Promise<CacheStore> {
     forgetPartial: (digest) => void partials.delete(digest),
     refresh: () => packIndex.scan(),
     claim: (digest) => claim(s, digest),
-    lease: () => createLease(dir),
+    lease: () => s.book.take(),
     beginPack: (partialPaths, partSize, size) => beginPack(s, partialPaths, partSize, size),
     fetchRange: (_repo, desc, offset, length) => fetchRange(s, desc, offset, length),
     push: (_repo, desc, content) => writeBlob(s, desc, content),
@@ -235,101 +258,211 @@ export async function openCache(dir: string): Promise<CacheStore> {
   };
 }
 
+/**
+ * A failure to read a cached blob, as callers should see it: gone (a
+ * {@link NotFoundError}, a miss), a proven mismatch as it is, anything else
+ * a {@link CacheReadError} — which removed nothing.
+ */
+export function readFailure(dir: string, digest: string, e: unknown): AirgapError {
+  if (e instanceof DigestMismatchError || e instanceof NotFoundError || e instanceof CacheReadError) return e;
+  const where = `cache ${dir}`;
+  if (e instanceof Deno.errors.NotFound) {
+    return new NotFoundError(`${where}: blob ${digest} is missing`, { op: "read", where: dir }, { cause: e });
+  }
+  return new CacheReadError(
+    `${where}: cannot read blob ${digest}: ${errorMessage(e)} (nothing was removed)`,
+    { op: "read", where: dir },
+    { cause: e },
+  );
+}
+
+/** Size of a loose blob, or undefined; a failure to look is a {@link CacheReadError}. */
+async function looseSize(s: CacheState, digest: string): Promise<number | undefined> {
+  try {
+    return await fileSize(s.blobPath(digest));
+  } catch (e) {
+    throw s.failure(digest, e);
+  }
+}
+
 async function hasLoose(s: CacheState, digest: string, size?: number): Promise<boolean> {
-  const actual = await fileSize(s.blobPath(digest));
+  await s.book.note([digest]);
+  const actual = await looseSize(s, digest);
   return actual !== undefined && (size === undefined || actual === size);
 }
 
 async function has(s: CacheState, digest: string, size?: number): Promise<boolean> {
-  const packed = s.packedBlobs.get(digest);
-  if (packed && (size === undefined || packed.size === size)) return true;
+  await s.book.note([digest]);
+  // Another process may have pruned the pack: a blob it held is not "had" (a writer would skip it).
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const packed = s.packedBlobs.get(digest);
+    if (!packed || (size !== undefined && packed.size !== size)) break;
+    if (!(await packGone(s, digest, packed))) return true;
+  }
   return await hasLoose(s, digest, size);
+}
+
+/**
+ * Is a pack's file gone (pruned by another process)? Then the pack index
+ * is read again from the journals, so a blob another pack holds is found there.
+ */
+async function packGone(s: CacheState, digest: string, packed: PackedBlob): Promise<boolean> {
+  let gone: boolean;
+  try {
+    gone = (await fileSize(packed.paths[0])) === undefined;
+  } catch (e) {
+    throw s.failure(digest, e);
+  }
+  if (gone) await s.packIndex.rebuild();
+  return gone;
 }
 
 /** A verified stream of a blob, loose or packed. */
 async function openBlob(s: CacheState, desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
   const what = `cache ${s.dir}: blob ${desc.digest}`;
   if (await hasLoose(s, desc.digest, desc.size)) {
-    const onError = () => void dropLoose(s, desc.digest);
+    const onError = async (e: unknown) => {
+      if (e instanceof DigestMismatchError) await dropIfCorrupt(s, desc.digest);
+      return s.failure(desc.digest, e);
+    };
     return fileByteStream(s.blobPath(desc.digest), { length: desc.size, expected: desc, what, onError });
   }
-  const packed = s.packedBlobs.get(desc.digest);
+  let packed = s.packedBlobs.get(desc.digest);
+  if (packed && packed.size === desc.size && await packGone(s, desc.digest, packed)) {
+    packed = s.packedBlobs.get(desc.digest); // another pack holding it, if any
+  }
   if (packed && packed.size === desc.size) {
+    const volumes = await openPack(s, desc.digest, packed);
     try {
-      const volumes = await openVolumes(packed.paths[0]);
-      try {
-        return volumes.rangeStream(packed.offset, desc.size, desc, what, () => s.packIndex.strike(desc.digest, packed));
-      } finally {
-        volumes.close();
-      }
-    } catch (e) {
-      s.packIndex.strike(desc.digest, packed);
-      throw withContext(e, what);
+      return volumes.rangeStream(packed.offset, desc.size, desc, what, (e: unknown) => {
+        if (e instanceof DigestMismatchError) s.packIndex.strike(desc.digest, packed);
+        return s.failure(desc.digest, e);
+      });
+    } finally {
+      volumes.close();
     }
   }
-  throw new AirgapError(`${what} is missing`, { op: "fetch" });
+  throw new NotFoundError(`${what} is missing`, { op: "fetch", where: s.dir });
 }
 
-/** A loose blob that did not verify: gone, so the next read is a miss. */
-async function dropLoose(s: CacheState, digest: string): Promise<void> {
-  await Deno.remove(s.blobPath(digest)).catch(() => {});
+/**
+ * Open the files of a pack holding a blob. A pack whose files are gone
+ * (another process pruned it) is forgotten here, in memory: a miss. Any
+ * other failure strikes nothing.
+ */
+async function openPack(s: CacheState, digest: string, packed: PackedBlob): Promise<VolumeReader> {
+  try {
+    return await openVolumes(packed.paths[0]);
+  } catch (e) {
+    if (!(await packGone(s, digest, packed).catch(() => false))) throw s.failure(digest, e);
+    throw new NotFoundError(`cache ${s.dir}: blob ${digest} is missing (its pack is gone)`, { op: "fetch" });
+  }
+}
+
+/**
+ * A loose blob failed to verify: move it aside (so no writer can put a good
+ * copy there under us), hash the file moved, and delete it only when it does
+ * not match — proven. A file that matches after all (a good copy landed
+ * meanwhile) or cannot be read goes back. True when a bad blob was removed.
+ */
+export async function dropIfCorrupt(s: { dir: string; blobPath(digest: string): string }, digest: string) {
+  const path = s.blobPath(digest);
+  const aside = join(
+    s.dir,
+    "tmp",
+    `${basename(dirname(path))}-${basename(path)}.${Deno.pid}-${crypto.randomUUID().slice(0, 8)}.suspect`,
+  );
+  try {
+    await Deno.rename(path, aside);
+  } catch {
+    return false; // gone already, or it cannot be moved: nothing changes
+  }
+  return await settleSuspect(aside, path, digest);
+}
+
+/** Hash a file moved aside as suspect: delete it when proven bad, else put it back (unless a copy is there now). */
+export async function settleSuspect(aside: string, path: string, digest: string): Promise<boolean> {
+  let bad: boolean;
+  try {
+    const digester = createDigester(digestAlgorithm(digest));
+    for await (const chunk of fileByteStream(aside)) digester.update(chunk);
+    bad = digester.digest() !== digest;
+  } catch {
+    bad = false; // not proven
+  }
+  if (bad) {
+    await Deno.remove(aside).catch(() => {});
+    return true;
+  }
+  if ((await fileSize(path).catch(() => 0)) === undefined) await Deno.rename(aside, path).catch(() => {});
+  else await Deno.remove(aside).catch(() => {});
+  return false;
 }
 
 async function writeBlob(s: CacheState, desc: Descriptor, content: Content, looseOnly = false): Promise<PushOutcome> {
-  if (looseOnly ? await hasLoose(s, desc.digest, desc.size) : await has(s, desc.digest, desc.size)) return "exists";
+  const present = () => looseOnly ? hasLoose(s, desc.digest, desc.size) : has(s, desc.digest, desc.size);
+  if (await present()) return "exists";
   await Deno.mkdir(join(s.dir, "blobs", digestAlgorithm(desc.digest)), { recursive: true });
-  const partial = s.partialPath(desc.digest);
-  const file = await Deno.open(partial, { read: true, write: true, create: true });
+  // Writers of one blob take turns on a lock file nobody renames or reads.
+  const lock = await Deno.open(s.writeLockPath(desc.digest), { read: true, write: true, create: true });
+  let partial: string | undefined;
   try {
-    await file.lock(true);
+    await lock.lock(true);
     // Another writer may have finished while we waited for the lock.
-    if (looseOnly ? await hasLoose(s, desc.digest, desc.size) : await has(s, desc.digest, desc.size)) return "exists";
-    await file.truncate(0);
-    await file.seek(0, Deno.SeekMode.Start);
-    const stream = ensureVerified(await openContent(content), desc, `cache blob ${desc.digest}`);
-    await writeStreamToFile(stream, file, Math.max(1, Math.min(4 * 1024 * 1024, desc.size)));
-    await file.syncData();
-    await Deno.rename(partial, s.blobPath(desc.digest));
+    if (await present()) return "exists";
+    partial = s.tmpPath(desc.digest, "partial");
+    const file = await Deno.open(partial, { read: true, write: true, createNew: true });
+    try {
+      const stream = ensureVerified(await openContent(content), desc, `cache blob ${desc.digest}`);
+      await writeStreamToFile(stream, file, Math.max(1, Math.min(4 * 1024 * 1024, desc.size)));
+      await file.syncData();
+    } catch (e) {
+      if (!isNoSpace(e)) throw e;
+      const written = (await file.stat().catch(() => undefined))?.size ?? 0;
+      throw noSpaceError(partial, desc.size - written, e);
+    } finally {
+      file.close();
+    }
+    await replaceFile(partial, s.blobPath(desc.digest));
+    partial = undefined;
     s.stats.blobsWritten++;
     s.stats.bytesWritten += desc.size;
     return "pushed";
-  } catch (e) {
-    const written = isNoSpace(e) ? (await file.stat().catch(() => undefined))?.size ?? 0 : 0;
-    await file.truncate(0).catch(() => {});
-    if (isNoSpace(e)) throw noSpaceError(partial, desc.size - written, e);
-    throw e;
   } finally {
-    try {
-      await file.unlock();
-    } catch {
-      // closed below anyway
-    }
-    file.close();
+    if (partial) await Deno.remove(partial).catch(() => {});
+    lock.close(); // lets the lock go (no unlock: it fails under Wine's Windows)
   }
 }
 
 async function readBytes(s: CacheState, desc: Descriptor, limit = MAX_MANIFEST_SIZE): Promise<Uint8Array> {
   if (desc.size > limit) throw new AirgapError(`${desc.digest}: ${desc.size} bytes is too large to read into memory`);
-  let bytes: Uint8Array;
+  await s.book.note([desc.digest]);
+  let bytes: Uint8Array | undefined;
   try {
     bytes = await Deno.readFile(s.blobPath(desc.digest));
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-    if (!s.packedBlobs.has(desc.digest)) {
-      throw new AirgapError(`cache ${s.dir}: blob ${desc.digest} is missing`, { op: "read" });
+    if (!(e instanceof Deno.errors.NotFound)) throw s.failure(desc.digest, e);
+  }
+  const packed = s.packedBlobs.get(desc.digest)?.size === desc.size;
+  if (bytes && bytes.byteLength === desc.size) {
+    if (digestOf(bytes, digestAlgorithm(desc.digest)) === desc.digest) return bytes;
+    const removed = await dropIfCorrupt(s, desc.digest);
+    if (!packed) {
+      throw new DigestMismatchError(
+        `cache ${s.dir}: blob ${desc.digest} does not match its digest${removed ? " (removed)" : ""}`,
+        { op: "read", where: s.dir },
+      );
     }
-    return await readAll(await openBlob(s, desc), limit);
   }
-  const digester = createDigester(digestAlgorithm(desc.digest));
-  digester.update(bytes);
-  try {
-    checkDigest(digester, desc, `cache blob ${desc.digest}`);
-  } catch (e) {
-    await dropLoose(s, desc.digest);
-    if (!s.packedBlobs.has(desc.digest)) throw e;
-    return await readAll(await openBlob(s, desc), limit);
+  if (packed) return await readAll(await openBlob(s, desc), limit);
+  if (bytes) {
+    // Not this descriptor's size: the descriptor or the file is wrong, and neither is proven: nothing changes.
+    throw new DigestMismatchError(
+      `cache ${s.dir}: blob ${desc.digest} has ${bytes.byteLength} bytes, not ${desc.size}`,
+      { op: "read", where: s.dir },
+    );
   }
-  return bytes;
+  throw new NotFoundError(`cache ${s.dir}: blob ${desc.digest} is missing`, { op: "read", where: s.dir });
 }
 
 async function readIndex(s: CacheState): Promise<IndexJson> {
@@ -483,32 +616,32 @@ async function fetchRange(
   if (offset < 0 || length < 0 || offset + length > desc.size) {
     throw new AirgapError(`cache ${s.dir}: range ${offset}+${length} is outside blob ${desc.digest}`);
   }
+  // A range cannot be verified: a failure is only ever an error, never a reason to drop anything.
+  const onError = (e: unknown) => s.failure(desc.digest, e);
   if (await hasLoose(s, desc.digest, desc.size)) {
-    return fileByteStream(s.blobPath(desc.digest), { offset, length });
+    return fileByteStream(s.blobPath(desc.digest), { offset, length, onError });
   }
   const packed = s.packedBlobs.get(desc.digest);
   if (packed && packed.size === desc.size) {
-    const volumes = await openVolumes(packed.paths[0]);
-    const stream = volumes.rangeStream(packed.offset + offset, length);
+    const volumes = await openPack(s, desc.digest, packed);
+    const stream = volumes.rangeStream(packed.offset + offset, length, undefined, undefined, onError);
     volumes.close();
     return stream;
   }
-  throw new AirgapError(`cache ${s.dir}: blob ${desc.digest} is missing`, { op: "fetch" });
+  throw new NotFoundError(`cache ${s.dir}: blob ${desc.digest} is missing`, { op: "fetch", where: s.dir });
 }
 
 async function resolveCached(s: CacheState, repo: string, reference: string): Promise<ResolvedManifest> {
-  let desc: Descriptor | undefined;
   if (isValidDigest(reference)) {
-    const size = await fileSize(s.blobPath(reference));
+    await s.book.note([reference]);
+    const size = await looseSize(s, reference);
     if (size === undefined) throw new AirgapError(`cache: ${repo}@${reference} is not cached`);
     if (size > MAX_MANIFEST_SIZE) throw new AirgapError(`cache: ${repo}@${reference} is too large for a manifest`);
-    const bytes = await Deno.readFile(s.blobPath(reference));
+    const bytes = await readBytes(s, { mediaType: "application/octet-stream", digest: reference, size });
     const parsed = parseManifest(bytes, undefined, `${repo}@${reference}`);
-    desc = { mediaType: parsed.mediaType, digest: reference, size };
-    await readBytes(s, desc);
-    return { descriptor: desc, bytes };
+    return { descriptor: { mediaType: parsed.mediaType, digest: reference, size }, bytes };
   }
-  desc = (await tags(s)).get(`${repo}:${reference}`);
+  const desc = (await tags(s)).get(`${repo}:${reference}`);
   if (!desc) throw new AirgapError(`cache: ${repo}:${reference} is not cached`);
   return {
     descriptor: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size },
@@ -516,18 +649,25 @@ async function resolveCached(s: CacheState, repo: string, reference: string): Pr
   };
 }
 
-/** Is a lock file held (by a running save, a lease, a download)? */
+/**
+ * Is a lock file held (by a running save, a lease, a download)? Only a
+ * missing file or a lock we could take ourselves says no: when the file
+ * cannot be opened or tried (too many open files, a permission), it counts
+ * as held — the answer decides what gets removed.
+ */
 export function lockHeld(path: string): boolean {
   let file: Deno.FsFile;
   try {
     file = Deno.openSync(path, { read: true, write: true });
-  } catch {
-    return false; // no lock file: nobody holds it
+  } catch (e) {
+    return !(e instanceof Deno.errors.NotFound); // no lock file: nobody holds it
   }
   try {
     // Got it: nobody holds it. Closing the handle (below) lets it go again —
     // no unlockSync, which fails under Wine's Windows even for a lock just taken.
     return !file.tryLockSync(true);
+  } catch {
+    return true;
   } finally {
     file.close();
   }
@@ -578,7 +718,24 @@ class PackIndex {
     this.journalOf.set(paths, name);
   }
 
-  /** Strike a blob that failed to read or verify, here and in its journal (for every process). */
+  /** Read every journal again from the start (a pack went): the maps are replaced once the new ones are read. */
+  rebuild(): Promise<void> {
+    const again = async () => {
+      const fresh = new PackIndex(this.packsDir);
+      await fresh.scanAll();
+      for (const [from, to] of [[fresh.packed, this.packed], [fresh.partials, this.partials]] as const) {
+        (to as Map<string, unknown>).clear();
+        for (const [k, v] of from) (to as Map<string, unknown>).set(k, v);
+      }
+      this.journals.clear();
+      this.journalOf.clear();
+      for (const [k, v] of fresh.journals) this.journals.set(k, v);
+      for (const [k, v] of fresh.journalOf) this.journalOf.set(k, v);
+    };
+    return (this.scanning = this.scanning.then(again, again));
+  }
+
+  /** Strike a blob that failed to verify, here and in its journal (for every process). */
   strike(digest: string, blob: PackedBlob) {
     if (this.packed.get(digest) === blob) this.packed.delete(digest);
     const name = this.journalOf.get(blob.paths);
@@ -621,7 +778,8 @@ class PackIndex {
     const base = join(this.packsDir, name.replace(/\.idx$/, ".tar"));
     const parts = header.parts ?? 1;
     const paths = parts === 1 ? [base] : Array.from({ length: parts }, (_, i) => partName(base, i));
-    const sizes = await Promise.all(paths.map((p) => fileSize(p).catch(() => undefined)));
+    // A failure to look (not a missing file) throws: the journal is read again next time, nothing dropped.
+    const sizes = await Promise.all(paths.map((p) => fileSize(p)));
     const total = sizes.reduce((a: number, b) => a + (b ?? 0), 0);
     const missing = sizes.some((s) => s === undefined);
     const replaced = missing || (header.size !== undefined && total !== header.size);
@@ -686,69 +844,4 @@ class PackIndex {
     }
     for (const name of names.sort()) await this.scanOne(name).catch(() => {});
   }
-}
-
-/** Leases live under `leases/`: `ID.json` (pid, start, digests) beside `ID.lock`, locked while the save runs. */
-async function createLease(dir: string): Promise<CacheLease> {
-  const leasesDir = join(dir, "leases");
-  await Deno.mkdir(leasesDir, { recursive: true });
-  const id = `${Deno.pid}-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
-  const lockPath = join(leasesDir, `${id}.lock`);
-  const jsonPath = join(leasesDir, `${id}.json`);
-  const lock = await Deno.open(lockPath, { write: true, create: true });
-  lock.lockSync(true);
-  const started = Date.now();
-  const write = (digests: string[]) =>
-    writeFileAtomic(jsonPath, JSON.stringify({ pid: Deno.pid, started, digests }) + "\n");
-  await write([]);
-  let released = false;
-  return {
-    update: (digests) => (released ? Promise.resolve() : write([...digests])),
-    async release() {
-      if (released) return;
-      released = true;
-      await Deno.remove(jsonPath).catch(() => {});
-      lock.close();
-      await Deno.remove(lockPath).catch(() => {});
-    },
-  };
-}
-
-/** What live leases protect from `cache prune`. */
-export interface LeaseHolds {
-  /** Digests running saves reference. */
-  digests: Set<string>;
-  /** Start (ms since the epoch) of the oldest running save: blobs written since then stay. */
-  since?: number;
-  /** Running saves. */
-  live: number;
-}
-
-/** Read the leases of running saves; remove those whose process is gone (their lock is free). */
-export async function readLeases(dir: string): Promise<LeaseHolds> {
-  const holds: LeaseHolds = { digests: new Set(), live: 0 };
-  const leasesDir = join(dir, "leases");
-  const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(leasesDir)) if (e.name.endsWith(".json")) names.push(e.name);
-  } catch {
-    return holds;
-  }
-  for (const name of names) {
-    const jsonPath = join(leasesDir, name);
-    const lockPath = jsonPath.replace(/\.json$/, ".lock");
-    if (!lockHeld(lockPath)) {
-      for (const p of [jsonPath, lockPath]) await Deno.remove(p).catch(() => {});
-      continue;
-    }
-    try {
-      const lease = JSON.parse(await Deno.readTextFile(jsonPath)) as { started?: number; digests?: string[] };
-      for (const d of lease.digests ?? []) holds.digests.add(d);
-      if (typeof lease.started === "number") holds.since = Math.min(holds.since ?? Infinity, lease.started);
-    } catch {
-      holds.since = Math.min(holds.since ?? Infinity, 0); // unreadable: keep every blob
-    }
-    holds.live++;
-  }
-  return holds;
 }

@@ -1,19 +1,27 @@
 /**
  * `airgap cache ls | verify | prune`: look after the local cache. Pruning
  * keeps what the given locks reference and never touches what a running
- * save is writing (its partial files and pack journal are locked) or will
- * reference: each save holds a lease (`leases/ID.json`, its lock file held
- * while the process lives) listing the digests it planned, and blobs written
- * since the oldest live lease began are kept too.
+ * command uses or has written: every command that opens the cache holds a
+ * lease journalling each digest it touches (lib/store/cache_lease.ts), and
+ * prune keeps those and everything their manifests reference, deciding and
+ * removing under the exclusive prune lock so no use slips in between. A
+ * pack a save is writing is locked and left alone; so are partial files
+ * whose writer still holds its lock. `verify --repair` removes only what it
+ * proved does not match its digest; a blob it could not read is reported,
+ * never removed.
  * @module
  */
 import { join } from "node:path";
 import type { Lock } from "../../schemas/lock.ts";
 import { limiter } from "../transport/limiter.ts";
 import { errorMessage } from "../errors.ts";
-import { fileSize, writeFileAtomic } from "../fsutil.ts";
+import { fileSize } from "../fsutil.ts";
 import { lockBlobs } from "../plan/lock.ts";
-import { lockHeld, openCache, readLeases } from "./cache.ts";
+import { children, MAX_MANIFEST_SIZE, parseManifest } from "../oci/manifest.ts";
+import { DigestMismatchError } from "../transport/errors.ts";
+import { type CacheStore, dropIfCorrupt, lockHeld, openCache, settleSuspect } from "./cache.ts";
+import { type LeaseHolds, readLeases, withPruneLock } from "./cache_lease.ts";
+import { isCacheMiss } from "./cache_first.ts";
 import { removeStaleUploads } from "./server/uploads.ts";
 import { openVolumes } from "./volumes.ts";
 import { fileByteStream } from "./streams.ts";
@@ -136,19 +144,28 @@ export interface CacheVerifyResult {
   checked: number;
   /** Bytes read while re-hashing. */
   bytes: number;
-  /** Blobs that did not verify: where is the loose file's path or `pack ID`; message says why. */
-  bad: { digest: string; where: string; message: string }[];
+  /**
+   * Blobs that did not verify, or could not be read: where is the loose
+   * file's path or `pack ID`; message says why; `unreadable` marks a read
+   * failure (an I/O error, a permission), which `repair` leaves alone.
+   */
+  bad: { digest: string; where: string; message: string; unreadable?: boolean }[];
   /** Bad blobs dropped with `repair` (loose files removed, entries struck from a pack's journal); 0 without it. */
   repaired: number;
 }
 
-/** Re-hash every blob, loose and packed; with `repair`, drop the bad ones. */
+/** Re-hash every blob, loose and packed; with `repair`, drop the ones proven not to match. */
 export async function cacheVerify(dir: string, options: { repair?: boolean } = {}): Promise<CacheVerifyResult> {
-  await openCache(dir); // creates a missing cache; drops packs whose archive was overwritten
+  const cache = await openCache(dir); // creates a missing cache; drops packs whose archive was overwritten
   const result: CacheVerifyResult = { checked: 0, bytes: 0, bad: [], repaired: 0 };
   const limit = limiter(2);
   const consume = async (stream: ReadableStream<Uint8Array>) => {
     for await (const chunk of stream) result.bytes += chunk.byteLength;
+  };
+  const failed = (digest: string, where: string, e: unknown) => {
+    const unreadable = !(e instanceof DigestMismatchError);
+    result.bad.push({ digest, where, message: errorMessage(e), ...(unreadable ? { unreadable } : {}) });
+    return !unreadable;
   };
   const loose = await looseBlobs(dir);
   await Promise.all(loose.map((b) =>
@@ -158,43 +175,39 @@ export async function cacheVerify(dir: string, options: { repair?: boolean } = {
         // Straight from the file: reading through the cache would drop a bad blob even without --repair.
         await consume(fileByteStream(b.path, { length: b.size, expected: { digest: b.digest, size: b.size } }));
       } catch (e) {
-        result.bad.push({ digest: b.digest, where: b.path, message: errorMessage(e) });
-        if (options.repair) {
-          await Deno.remove(b.path);
-          result.repaired++;
-        }
+        if (failed(b.digest, b.path, e) && options.repair && await dropIfCorrupt(cache, b.digest)) result.repaired++;
       }
     })
   ));
   for (const pack of await packFiles(dir)) {
     if (pack.paths.length === 0) continue;
-    const text = await Deno.readTextFile(pack.idx);
-    const blobs = journalBlobs(text);
-    const badHere = new Set<string>();
-    const volumes = await openVolumes(pack.paths[0]);
+    const blobs = journalBlobs(await Deno.readTextFile(pack.idx));
+    const mismatched: string[] = [];
+    let volumes;
+    try {
+      volumes = await openVolumes(pack.paths[0]);
+    } catch (e) {
+      for (const digest of blobs.keys()) failed(digest, `pack ${pack.id}`, e);
+      continue;
+    }
     try {
       for (const [digest, { offset, size }] of blobs) {
         result.checked++;
         try {
           await consume(volumes.rangeStream(offset, size, { digest, size }, `pack ${pack.id}: blob ${digest}`));
         } catch (e) {
-          badHere.add(digest);
-          result.bad.push({ digest, where: `pack ${pack.id}`, message: errorMessage(e) });
+          if (failed(digest, `pack ${pack.id}`, e)) mismatched.push(digest);
         }
       }
     } finally {
       volumes.close();
     }
-    if (options.repair && badHere.size > 0 && !lockHeld(pack.lock)) {
-      const kept = text.split("\n").filter((line) => {
-        try {
-          return !badHere.has((JSON.parse(line) as { d?: string }).d ?? "");
-        } catch {
-          return line.trim() !== "";
-        }
+    if (options.repair && mismatched.length > 0) {
+      // Struck as a read that fails to verify strikes them: appended, so other processes see it too.
+      await Deno.writeTextFile(pack.idx, mismatched.map((x) => JSON.stringify({ x }) + "\n").join(""), {
+        append: true,
       });
-      await writeFileAtomic(pack.idx, kept.join("\n") + "\n");
-      result.repaired += badHere.size;
+      result.repaired += mismatched.length;
     }
   }
   return result;
@@ -212,7 +225,7 @@ export interface PruneResult {
   keptPacks: { id: string; reclaimable: number }[];
   /** Packs left alone because a running save holds them. */
   skippedInUse: number;
-  /** Saves running while pruning: what they reference and write is kept. */
+  /** Commands running while pruning (holding a lease): what they use and write is kept. */
   runningSaves: number;
 }
 
@@ -220,37 +233,141 @@ export interface PruneResult {
  * Remove blobs no lock references. Packs with no referenced blob go;
  * with `repack`, referenced blobs are copied out of mixed packs as loose
  * blobs and the packs go too. Locked (in-use) packs and partials stay, and
- * so does everything a running save references or has written (its lease).
+ * so does everything a running command's lease holds, with what it references.
  */
 export async function cachePrune(
   dir: string,
   keep: Lock[],
   options: { dryRun?: boolean; repack?: boolean } = {},
 ): Promise<PruneResult> {
-  const started = Date.now();
   const cache = await openCache(dir);
-  const wanted = new Set<string>();
-  for (const lock of keep) for (const digest of lockBlobs(lock).keys()) wanted.add(digest);
-  // Running saves: what they reference, and whatever they wrote since they began.
-  const leases = await readLeases(dir);
-  for (const digest of leases.digests) wanted.add(digest);
-  // (mtime granularity: a little slack)
-  const youngerThan = leases.since !== undefined ? Math.min(leases.since, started) - 2000 : Infinity;
-  const result: PruneResult = {
-    removedBlobs: 0,
-    removedPacks: 0,
-    freedBytes: 0,
-    keptPacks: [],
-    skippedInUse: 0,
-    runningSaves: leases.live,
-  };
+  const locked = new Set<string>();
+  for (const lock of keep) for (const digest of lockBlobs(lock).keys()) locked.add(digest);
+  if (options.repack && !options.dryRun) {
+    // Copying out is slow: done before the prune lock, for what is wanted now; checked again under it.
+    const wanted = await withPruneLock(dir, true, async () => await wantedNow(cache, locked, await leases(dir)));
+    await copyOutOfPacks(cache, wanted);
+  }
+  return await withPruneLock(dir, true, async () => {
+    const holds = await leases(dir);
+    const wanted = await wantedNow(cache, locked, holds);
+    const result: PruneResult = {
+      removedBlobs: 0,
+      removedPacks: 0,
+      freedBytes: 0,
+      keptPacks: [],
+      skippedInUse: 0,
+      runningSaves: holds.live,
+    };
+    await pruneLoose(dir, wanted, holds, result, options);
+    await prunePacks(cache, wanted, result, options);
+    result.freedBytes += await pruneTmp(dir, options);
+    // Uploads a killed `serve --writable` left behind (a running server's stay).
+    result.freedBytes += removeStaleUploads(dir, { dryRun: options.dryRun }).bytes;
+    // Names pointing at content that is gone (none while a command runs: it may be recording its own).
+    if (!options.dryRun && holds.live === 0) {
+      const tags = await cache.tags();
+      const stale = [...tags.entries()].filter(([, d]) => !wanted.has(d.digest));
+      if (stale.length > 0) await cache.removeTags(stale.map(([name]) => name));
+    }
+    return result;
+  });
+}
+
+const leases = (dir: string) => readLeases(dir, lockHeld);
+
+/**
+ * What stays: the locks' digests, and every digest a live lease holds with
+ * the whole graph of each manifest among them (a command that read a
+ * manifest reads its children next: `serve` answers a pull that way).
+ */
+async function wantedNow(cache: CacheStore, locked: Set<string>, holds: LeaseHolds): Promise<Set<string>> {
+  const wanted = new Set(locked);
+  const queue = [...holds.digests];
+  while (queue.length > 0) {
+    const digest = queue.pop()!;
+    if (wanted.has(digest) && !holds.digests.has(digest)) continue;
+    wanted.add(digest);
+    for (const child of await manifestChildren(cache, digest)) {
+      if (!wanted.has(child)) {
+        wanted.add(child);
+        queue.push(child);
+      }
+    }
+  }
+  return wanted;
+}
+
+/** The children of a cached manifest; none for other blobs and blobs not held. */
+async function manifestChildren(cache: CacheStore, digest: string): Promise<string[]> {
+  const size = await cache.blobSize(digest);
+  if (size === undefined || size > MAX_MANIFEST_SIZE) return [];
+  let bytes: Uint8Array;
+  try {
+    bytes = await cache.readBytes({ mediaType: "application/octet-stream", digest, size });
+  } catch (e) {
+    // Gone or proven bad: nothing reads it any more. Unreadable: prune cannot tell what a running
+    // command needs, so it removes nothing.
+    if (isCacheMiss(e)) return [];
+    throw e;
+  }
+  if (bytes[0] !== 0x7b) return []; // not JSON
+  try {
+    return children(parseManifest(bytes, undefined, digest)).map((d) => d.digest);
+  } catch {
+    return []; // a config or other JSON
+  }
+}
+
+async function pruneLoose(
+  dir: string,
+  wanted: Set<string>,
+  holds: LeaseHolds,
+  result: PruneResult,
+  options: { dryRun?: boolean },
+): Promise<void> {
+  // Leases of an older airgap list no journal: blobs written since the oldest began stay (mtime, a little slack).
+  const youngerThan = holds.since !== undefined ? holds.since - 2000 : Infinity;
   for (const blob of await looseBlobs(dir)) {
     if (wanted.has(blob.digest) || blob.mtime >= youngerThan) continue;
     result.removedBlobs++;
     result.freedBytes += blob.size;
     if (!options.dryRun) await Deno.remove(blob.path).catch(() => {});
   }
-  for (const pack of await packFiles(dir)) {
+}
+
+/**
+ * Copy the wanted blobs out of packs that are not in use, so `repack` can
+ * remove the packs. A loose copy already there is checked first: the pack
+ * may hold the only good one.
+ */
+async function copyOutOfPacks(cache: CacheStore, wanted: Set<string>): Promise<void> {
+  for (const pack of await packFiles(cache.dir)) {
+    if (lockHeld(pack.lock)) continue;
+    const blobs = journalBlobs(await Deno.readTextFile(pack.idx));
+    for (const [digest, { size }] of blobs) {
+      if (!wanted.has(digest)) continue;
+      const path = cache.blobPath(digest);
+      if ((await fileSize(path)) === size) {
+        try {
+          for await (const _ of fileByteStream(path, { length: size, expected: { digest, size } })) { /* hash */ }
+        } catch (e) {
+          if (!(e instanceof DigestMismatchError)) throw e; // cannot tell which copy is good: prune nothing
+          await dropIfCorrupt(cache, digest);
+        }
+      }
+      await cache.unpackBlob({ mediaType: "application/octet-stream", digest, size });
+    }
+  }
+}
+
+async function prunePacks(
+  cache: CacheStore,
+  wanted: Set<string>,
+  result: PruneResult,
+  options: { dryRun?: boolean; repack?: boolean },
+): Promise<void> {
+  for (const pack of await packFiles(cache.dir)) {
     if (lockHeld(pack.lock)) {
       result.skippedInUse++;
       continue;
@@ -258,37 +375,44 @@ export async function cachePrune(
     const blobs = journalBlobs(await Deno.readTextFile(pack.idx));
     const referenced = [...blobs.entries()].filter(([d]) => wanted.has(d));
     const disk = await diskUsage(pack.paths);
-    if (referenced.length > 0 && !options.repack) {
+    // With repack, a pack goes only once each wanted blob of it is loose (copied out before the lock).
+    let copied = true;
+    for (const [digest, { size }] of referenced) {
+      if (!options.repack || (await fileSize(cache.blobPath(digest))) !== size) copied = false;
+    }
+    if (referenced.length > 0 && !(options.repack && (copied || options.dryRun))) {
       const kept = referenced.reduce((s, [, b]) => s + b.size, 0);
       result.keptPacks.push({ id: pack.id, reclaimable: Math.max(0, disk - kept) });
       continue;
     }
-    if (!options.dryRun) {
-      // Kept blobs are copied out as loose blobs (verified) before the pack goes.
-      for (const [digest, { size }] of referenced) {
-        await cache.unpackBlob({ mediaType: "application/octet-stream", digest, size });
-      }
-      for (const p of [...pack.paths, pack.idx, pack.lock]) await Deno.remove(p).catch(() => {});
-    }
+    if (!options.dryRun) { for (const p of [...pack.paths, pack.idx, pack.lock]) await Deno.remove(p).catch(() => {}); }
     result.removedPacks++;
     result.freedBytes += disk;
   }
-  // Partial downloads nobody holds, older than a day.
+}
+
+/**
+ * Leftovers under `tmp/` older than a day whose writer is gone: partial
+ * blobs, download claims and write locks nobody holds. A blob moved aside
+ * as suspect by a process killed before it could check it is checked now:
+ * removed only if it does not match, else put back.
+ */
+async function pruneTmp(dir: string, options: { dryRun?: boolean }): Promise<number> {
+  let freed = 0;
   for await (const e of Deno.readDir(join(dir, "tmp"))) {
     const path = join(dir, "tmp", e.name);
-    const info = await Deno.stat(path).catch(() => undefined);
-    if (!info || !(e.name.endsWith(".partial") || e.name.endsWith(".fetch"))) continue;
-    if (Date.now() - (info.mtime?.getTime() ?? Date.now()) < 24 * 3600 * 1000 || lockHeld(path)) continue;
-    result.freedBytes += info.size;
+    const name = e.name.match(/^(sha256|sha512)-([0-9a-f]+)(?:\.[^.]+)?\.(partial|suspect|lock|fetch)$/);
+    const info = name && await Deno.stat(path).catch(() => undefined);
+    if (!name || !info || Date.now() - (info.mtime?.getTime() ?? Date.now()) < 24 * 3600 * 1000) continue;
+    const [, algorithm, hex, kind] = name;
+    if (kind === "suspect") {
+      if (!options.dryRun) await settleSuspect(path, join(dir, "blobs", algorithm, hex), `${algorithm}:${hex}`);
+      continue;
+    }
+    const lock = kind === "partial" ? join(dir, "tmp", `${algorithm}-${hex}.lock`) : path;
+    if (lockHeld(lock) || (kind === "partial" && lockHeld(path))) continue;
+    freed += info.size;
     if (!options.dryRun) await Deno.remove(path).catch(() => {});
   }
-  // Uploads a killed `serve --writable` left behind (a running server's stay).
-  result.freedBytes += removeStaleUploads(dir, { dryRun: options.dryRun }).bytes;
-  // Names pointing at content that is gone (none while a save runs: it is recording its own).
-  if (!options.dryRun && leases.live === 0) {
-    const tags = await cache.tags();
-    const stale = [...tags.entries()].filter(([, d]) => !wanted.has(d.digest));
-    if (stale.length > 0) await cache.removeTags(stale.map(([name]) => name));
-  }
-  return result;
+  return freed;
 }

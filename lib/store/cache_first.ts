@@ -2,12 +2,15 @@
  * The cache in front of a registry, as a store. Save and mirror read every
  * blob through it: what the cache holds is never fetched again, a blob a
  * killed save left half-written is resumed with an HTTP Range request, and a
- * cached copy that fails to open is simply a miss. The cache is only ever a
+ * cached copy that is gone or proven bad is simply a miss. A cached copy
+ * that cannot be read (too many open files, an I/O error) is not a miss:
+ * the error surfaces, and the cache is left as it was. The cache is only ever a
  * shortcut, so this wrapper (not the copy engine, not the cache itself) is
  * the one place that decides "cache or registry".
  * @module
  */
 import { AirgapError } from "../errors.ts";
+import { DigestMismatchError, NotFoundError } from "../transport/errors.ts";
 import { verifyingStream } from "../oci/digest.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 import { concatStreams } from "./streams.ts";
@@ -19,9 +22,10 @@ import { openVolumes } from "./volumes.ts";
 /**
  * The cache where it has a blob, the registry where it does not — resuming
  * with an HTTP Range request where a killed save left the start of a blob.
- * A cached blob that cannot be opened is a miss (the cache drops it; one
- * that fails to verify mid-stream is dropped too, and the writer's retry
- * lands here again). `onMiss` hears every blob taken from the registry.
+ * A cached blob that is gone or proven bad is a miss (the cache drops a bad
+ * one; one that fails to verify mid-stream is dropped too, and the writer's
+ * retry lands here again); one that cannot be read is the error it is.
+ * `onMiss` hears every blob taken from the registry.
  */
 export function cacheFirst(
   cache: CacheStore,
@@ -34,8 +38,9 @@ export function cacheFirst(
     for (let attempt = 0; attempt < 2 && await cache.has(desc.digest, desc.size); attempt++) {
       try {
         return await cache.fetch(repo, desc);
-      } catch {
-        // The cache dropped what failed (only that copy); look again.
+      } catch (e) {
+        // Gone meanwhile, or proven bad and dropped (only that copy): look again.
+        if (!isCacheMiss(e)) throw e;
       }
     }
     onMiss?.(desc);
@@ -68,10 +73,19 @@ async function resumed(
   const rest = await ranges.fetchFrom(repo, desc, partial.bytes).catch(() => undefined);
   if (!rest) return undefined;
   cache.forgetPartial(desc.digest); // used once: a retry fetches from scratch
-  const volumes = await openVolumes(partial.paths[0]);
+  const volumes = await openVolumes(partial.paths[0]).catch(() => undefined);
+  if (!volumes) {
+    await rest.cancel().catch(() => {}); // the pack is gone: fetch it whole
+    return undefined;
+  }
   const head = volumes.rangeStream(partial.offset, partial.bytes);
   volumes.close();
   return concatStreams([head, rest]).pipeThrough(verifyingStream(desc, `resumed blob ${desc.digest}`));
+}
+
+/** A cached copy that is not there (or was proven bad): fetch it elsewhere. Any other failure is an error. */
+export function isCacheMiss(e: unknown): boolean {
+  return e instanceof NotFoundError || e instanceof DigestMismatchError;
 }
 
 /**
@@ -85,7 +99,8 @@ export function cachedManifests(
   return async (repo: string, desc: Descriptor): Promise<Uint8Array> => {
     try {
       return await cache.readBytes(desc);
-    } catch {
+    } catch (e) {
+      if (!isCacheMiss(e)) throw e;
       const bytes = await readAll(await registry(repo).fetch(repo, desc), MAX_MANIFEST_SIZE);
       await cache.putBytes(desc, bytes);
       return bytes;

@@ -76,11 +76,19 @@ export async function verifyCommand(path: string, options: VerifyOptions = {}): 
   const archive = await openArchive(path, { problems });
   try {
     // 1. Parts against their checksums (transfer damage), when there is a sums file.
+    const badParts = new Set<string>();
     if (archive.parts.length > 1) {
       const base = archive.parts[0].replace(/\.001$/, "");
       try {
-        const { bad } = await checkSums(sumsPath(base));
-        for (const name of bad) problems.push({ subject: name, message: "does not match its SHA256SUMS line" });
+        const { checked, bad } = await checkSums(sumsPath(base));
+        for (const name of bad) {
+          badParts.add(name);
+          const position = `part ${checked.indexOf(name) + 1} of ${checked.length}`;
+          problems.push({
+            subject: `${name} (${position})`,
+            message: `does not match its ${basename(sumsPath(base))} line`,
+          });
+        }
       } catch (e) {
         if (!(e instanceof Deno.errors.NotFound)) {
           problems.push({ subject: basename(sumsPath(base)), message: errorMessage(e) });
@@ -101,7 +109,7 @@ export async function verifyCommand(path: string, options: VerifyOptions = {}): 
             options.onProgress?.(chunk.byteLength);
           }
         } catch (e) {
-          const part = archive.parts.length > 1 ? `part ${partIndex(archive, entry.offset)} ` : "";
+          const part = archive.parts.length > 1 ? `${partsOf(archive, entry.offset, entry.size, badParts)} ` : "";
           problems.push({ subject: `${part}blob ${digest}`, message: errorMessage(e) });
         }
       })
@@ -127,14 +135,26 @@ export async function verifyCommand(path: string, options: VerifyOptions = {}): 
   }
 }
 
-function partIndex(archive: ArchiveReader, offset: number): string {
+/**
+ * The parts a blob lies in, for a damaged blob's line: the part that fails
+ * its SHA256SUMS line when one of them does (`part 3 (x.tar.003, which fails
+ * its SHA256SUMS line)`), else every part it spans (`parts 2–3 (x.tar.002,
+ * x.tar.003)`).
+ */
+function partsOf(archive: ArchiveReader, offset: number, size: number, bad: Set<string>): string {
+  const spanned: number[] = [];
   let start = 0;
   for (const [i, part] of archive.parts.entries()) {
-    const size = Deno.statSync(part).size;
-    if (offset < start + size) return `${i + 1} (${basename(part)})`;
-    start += size;
+    const end = start + Deno.statSync(part).size;
+    if (offset < end && offset + Math.max(size, 1) > start) spanned.push(i);
+    start = end;
   }
-  return String(archive.parts.length);
+  if (spanned.length === 0) spanned.push(archive.parts.length - 1);
+  const name = (i: number) => basename(archive.parts[i]);
+  const damaged = spanned.filter((i) => bad.has(name(i)));
+  if (damaged.length === 1) return `part ${damaged[0] + 1} (${name(damaged[0])}, which fails its SHA256SUMS line)`;
+  if (spanned.length === 1) return `part ${spanned[0] + 1} (${name(spanned[0])})`;
+  return `parts ${spanned[0] + 1}–${spanned.at(-1)! + 1} (${spanned.map(name).join(", ")})`;
 }
 
 /** The digests a delta may leave out: from `--base` when given, else the base lock it carries. */
@@ -176,6 +196,8 @@ export interface ListedImage {
   artifacts: number;
   /** Set when its cosign signatures were verified at save time: how many. */
   verifiedSignatures?: number;
+  /** Set for a carried file (`files:`): its name, mode, SHA-256 and size, from the embedded lock. */
+  file?: { name: string; mode: string; from: string; sha256: string; size: number };
 }
 
 /** What ls shows. */
@@ -237,6 +259,7 @@ export async function lsCommand(path: string): Promise<Listing> {
         carried,
         artifacts: artifactsOf(archive.images, image.entry).length,
         ...(locked?.verified ? { verifiedSignatures: locked.verified.signatures } : {}),
+        ...(locked?.file ? { file: locked.file } : {}),
       });
     }
     return {

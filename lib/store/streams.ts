@@ -62,8 +62,12 @@ export interface FileStreamOptions {
   expected?: Expected;
   /** Names the content in errors. */
   what?: string;
-  /** Hears a failure (a short file, a digest mismatch) before the consumer does: the cache drops a bad entry. */
-  onError?: (e: unknown) => void;
+  /**
+   * Hears a failure (a short file, a digest mismatch, an I/O error) before the consumer does, and is waited
+   * for: the cache drops an entry proven bad before a retry can read it again, and may return the error the
+   * consumer gets instead (a typed one).
+   */
+  onError?: (e: unknown) => unknown;
 }
 
 /**
@@ -124,8 +128,7 @@ export function piecesByteStream(
         request.respond(n);
       } catch (e) {
         close();
-        options.onError?.(e);
-        controller.error(e);
+        controller.error((await options.onError?.(e)) ?? e);
       }
     },
     cancel() {

@@ -7,6 +7,8 @@
  * @module
  */
 import { TarFormatError } from "../errors.ts";
+import { echo } from "../format.ts";
+import { LIMITS } from "../limits.ts";
 
 /** Tar block size. */
 export const BLOCK = 512;
@@ -124,29 +126,50 @@ function readString(block: Uint8Array, offset: number, length: number): string {
   return decoder.decode(block.subarray(offset, end));
 }
 
-function readNumber(block: Uint8Array, offset: number, length: number): number {
-  if (block[offset] & 0x80) {
-    // GNU base-256 encoding for large values.
-    let value = 0;
-    for (let i = offset + 1; i < offset + length; i++) value = value * 256 + block[i];
-    return value;
-  }
-  const text = readString(block, offset, length).trim();
-  return text === "" ? 0 : parseInt(text, 8);
+/** Bytes a PAX extended header or GNU long name may take (`LIMITS.tarExtendedHeader`). */
+const MAX_EXTENDED_HEADER = LIMITS.tarExtendedHeader;
+
+function corrupt(offset: number, why: string): TarFormatError {
+  return new TarFormatError(`corrupt tar header at offset ${offset} (${why})`);
 }
 
-function parsePax(bytes: Uint8Array): Record<string, string> {
+/**
+ * A numeric header field, parsed strictly: octal digits between optional
+ * spaces and NULs, or GNU base-256 (positive, up to 2^53). Anything else is
+ * a {@link TarFormatError} naming the field and the header's offset.
+ */
+function readNumber(block: Uint8Array, offset: number, length: number, field: string, at: number): number {
+  if (block[offset] & 0x80) {
+    if (block[offset] !== 0x80) throw corrupt(at, `${field} field is a negative or oversized base-256 number`);
+    let value = 0;
+    for (let i = offset + 1; i < offset + length; i++) value = value * 256 + block[i];
+    if (!Number.isSafeInteger(value)) throw corrupt(at, `${field} field is a base-256 number over 2^53`);
+    return value;
+  }
+  let text = "";
+  for (let i = offset; i < offset + length; i++) text += String.fromCharCode(block[i]);
+  const trimmed = text.replace(/^[ \0]+|[ \0]+$/g, "");
+  if (trimmed === "") return 0;
+  if (!/^[0-7]+$/.test(trimmed)) throw corrupt(at, `${field} field is not an octal number`);
+  return parseInt(trimmed, 8);
+}
+
+/** PAX records (`LENGTH KEY=VALUE\n`), parsed strictly: a malformed record is a {@link TarFormatError}. */
+function parsePax(bytes: Uint8Array, at: number): Record<string, string> {
   const out: Record<string, string> = {};
-  const text = decoder.decode(bytes);
   let i = 0;
-  while (i < text.length) {
-    const space = text.indexOf(" ", i);
-    if (space === -1) break;
-    const length = parseInt(text.slice(i, space), 10);
-    if (!Number.isFinite(length) || length <= 0) break;
-    const record = text.slice(space + 1, i + length - 1);
+  while (i < bytes.byteLength) {
+    let space = i;
+    while (space < bytes.byteLength && space - i < 8 && bytes[space] >= 0x30 && bytes[space] <= 0x39) space++;
+    const length = Number(decoder.decode(bytes.subarray(i, space)));
+    if (bytes[space] !== 0x20 || !(length > space - i + 1) || i + length > bytes.byteLength) {
+      throw corrupt(at, `malformed PAX record at byte ${i}`);
+    }
+    if (bytes[i + length - 1] !== 0x0a) throw corrupt(at, `PAX record at byte ${i} does not end with a newline`);
+    const record = decoder.decode(bytes.subarray(space + 1, i + length - 1));
     const eq = record.indexOf("=");
-    if (eq !== -1) out[record.slice(0, eq)] = record.slice(eq + 1);
+    if (eq <= 0) throw corrupt(at, `PAX record at byte ${i} has no key`);
+    out[record.slice(0, eq)] = record.slice(eq + 1);
     i += length;
   }
   return out;
@@ -174,30 +197,30 @@ export async function* scanTar(source: RandomAccess): AsyncGenerator<TarEntry> {
   let longName: string | undefined;
   let headerOffset = 0;
   let pending = false;
+  /** The data of an extended header, its size checked against the limit and the archive before it is read. */
+  const extended = (size: number, what: string) => {
+    if (size > MAX_EXTENDED_HEADER) {
+      throw corrupt(offset, `${what} of ${size} bytes, over the limit of ${MAX_EXTENDED_HEADER}`);
+    }
+    if (offset + BLOCK + size > source.size) {
+      throw new TarFormatError(`truncated archive: ${what} at offset ${offset} needs ${size} bytes`);
+    }
+    return source.read(offset + BLOCK, size);
+  };
   while (offset + BLOCK <= source.size) {
     const block = await source.read(offset, BLOCK);
     if (block.every((b) => b === 0)) return;
-    const stored = readNumber(block, 148, 8);
-    if (stored !== checksum(block)) {
-      throw new TarFormatError(`corrupt tar header at offset ${offset} (checksum mismatch)`);
-    }
+    const stored = readNumber(block, 148, 8, "checksum", offset);
+    if (stored !== checksum(block)) throw corrupt(offset, "checksum mismatch");
     if (!pending) headerOffset = offset;
     const type = String.fromCharCode(block[156] || 48);
-    let size = readNumber(block, 124, 12);
-    if (type === "x") {
-      pax = { ...pax, ...parsePax(await source.read(offset + BLOCK, size)) };
+    let size = readNumber(block, 124, 12, "size", offset);
+    if (type === "x" || type === "g" || type === "L") {
+      const data = await extended(size, type === "L" ? "long name" : "PAX header");
+      if (type === "x") pax = { ...pax, ...parsePax(data, offset) };
+      if (type === "L") longName = readString(data, 0, size);
       offset += BLOCK + size + paddingSize(size);
-      pending = true;
-      continue;
-    }
-    if (type === "g") {
-      offset += BLOCK + size + paddingSize(size);
-      continue;
-    }
-    if (type === "L") {
-      longName = readString(await source.read(offset + BLOCK, size), 0, size);
-      offset += BLOCK + size + paddingSize(size);
-      pending = true;
+      pending = pending || type !== "g";
       continue;
     }
     const prefix = readString(block, 345, 155);
@@ -205,10 +228,15 @@ export async function* scanTar(source: RandomAccess): AsyncGenerator<TarEntry> {
     if (prefix && readString(block, 257, 6).startsWith("ustar")) name = `${prefix}/${name}`;
     if (longName !== undefined) name = longName;
     if (pax.path !== undefined) name = pax.path;
-    if (pax.size !== undefined) size = Number(pax.size);
+    if (pax.size !== undefined) {
+      if (!/^\d{1,16}$/.test(pax.size) || !Number.isSafeInteger(Number(pax.size))) {
+        throw corrupt(headerOffset, `PAX size "${echo(pax.size, 40)}" is not a number`);
+      }
+      size = Number(pax.size);
+    }
     const dataOffset = offset + BLOCK;
     if (dataOffset + size > source.size) {
-      throw new TarFormatError(`truncated archive: entry ${name} at offset ${offset} needs ${size} bytes`);
+      throw new TarFormatError(`truncated archive: entry ${echo(name)} at offset ${offset} needs ${size} bytes`);
     }
     yield { name: name.replace(/^\.\//, ""), type, size, offset: dataOffset, headerOffset };
     offset = dataOffset + size + paddingSize(size);

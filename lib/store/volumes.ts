@@ -7,11 +7,12 @@
  * @module
  */
 import { basename, dirname } from "node:path";
-import { AirgapError, withContext } from "../errors.ts";
+import { AirgapError, TarFormatError, withContext } from "../errors.ts";
 import type { Expected } from "../oci/digest.ts";
 import { isNoSpace, noSpaceError, replaceFile, writeAll } from "../fsutil.ts";
 import { ByteStream, piecesByteStream } from "./streams.ts";
 import type { RandomAccess } from "./tar.ts";
+import { partBase, partProblems, readParts } from "./checksums.ts";
 
 /** Name of part `index` (0-based) of a split archive: `NAME.001`. */
 export function partName(path: string, index: number): string {
@@ -71,8 +72,8 @@ export interface VolumeWriter {
 /** Create volumes of `size` bytes at `path`, split into parts of `partSize` bytes if given. */
 export async function createVolumes(path: string, size: number, partSize?: number): Promise<VolumeWriter> {
   const v = new VolumeState(path, size, partSize);
+  await checkOutputDirectory(path);
   try {
-    await Deno.mkdir(dirname(path) || ".", { recursive: true });
     for (const [i, p] of v.partialPaths.entries()) {
       // Unlink, never truncate, a leftover: the cache may hold a hard link to
       // it (a pack of a killed save) whose finished blobs are worth keeping.
@@ -99,6 +100,30 @@ export async function createVolumes(path: string, size: number, partSize?: numbe
       for (const p of v.partialPaths) await Deno.remove(p).catch(() => {});
     },
   };
+}
+
+/**
+ * Refuse to write `path` when its directory does not exist, naming the part
+ * of the path that is missing. Directories are never created: a mistyped
+ * mount point (`/media/usb` for `/media/usb0`) would otherwise fill the root
+ * file system.
+ */
+export async function checkOutputDirectory(path: string): Promise<void> {
+  const dir = dirname(path) || ".";
+  const isDir = async (p: string) => (await Deno.stat(p).catch(() => undefined))?.isDirectory;
+  const found = await Deno.stat(dir).catch((e) => e instanceof Deno.errors.NotFound ? undefined : Promise.reject(e));
+  if (found?.isDirectory) return;
+  if (found) throw new AirgapError(`cannot write ${path}: ${dir} is not a directory`);
+  let existing = dir;
+  let missing = basename(dir);
+  while (dirname(existing) !== existing) {
+    missing = basename(existing);
+    existing = dirname(existing);
+    if (await isDir(existing)) break;
+  }
+  throw new AirgapError(
+    `cannot write ${path}: ${dir} does not exist (${existing} has no ${missing}); airgap does not create directories — check the path, or create it first`,
+  );
 }
 
 // Flush in the background as data accumulates, so the final flush is short
@@ -278,6 +303,23 @@ async function finish(v: VolumeState): Promise<string[]> {
   return v.paths;
 }
 
+/** The first part a path names, for checking parts before any is found: `NAME` → `NAME.001`. */
+function paths0(path: string): string[] {
+  return [partBase(path) ? path : partName(path, 0)];
+}
+
+/** Throw when the parts of a split archive are not what its sums file or their sizes say. */
+async function refuseParts(path: string, paths: string[]): Promise<void> {
+  const base = partBase(paths[0]);
+  if (!base) return;
+  const check = await readParts(base);
+  if (check.onDisk.size === 0) return;
+  const sizes = new Map<string, number>();
+  for (const part of check.onDisk.values()) sizes.set(part, (await Deno.stat(part)).size);
+  const problems = partProblems(check, sizes);
+  if (problems.length > 0) throw new AirgapError(`archive ${path}: ${problems.join("; ")}`);
+}
+
 /** Volumes opened for reading. */
 export interface VolumeReader extends RandomAccess {
   /** The parts, in order (one path when not split). */
@@ -290,10 +332,12 @@ export interface VolumeReader extends RandomAccess {
     length: number,
     expected?: Expected,
     what?: string,
-    onError?: (e: unknown) => void,
+    onError?: (e: unknown) => unknown,
   ): ReadableStream<Uint8Array>;
   /** Which part (1-based) holds an offset, for messages. */
   partOf(offset: number): number;
+  /** The parts a byte range lies in, for messages: `part 2: x.tar.002`, `parts 2–3: x.tar.002, x.tar.003`. */
+  partsOf(offset: number, length: number): string;
   /** Close the files `read` opened; streams from `rangeStream` are not affected. */
   close(): void;
 }
@@ -324,9 +368,18 @@ export async function findVolumes(path: string): Promise<string[]> {
   return parts;
 }
 
-/** Open an archive's volumes for random access. */
-export async function openVolumes(path: string): Promise<VolumeReader> {
-  const paths = await findVolumes(path);
+/**
+ * Open an archive's volumes for random access. With `checkParts`, a split
+ * archive's parts are first checked by name and size against
+ * `NAME.SHA256SUMS` (or against each other): a missing, extra, short or
+ * swapped part is refused by its file name and position (see checksums.ts).
+ */
+export async function openVolumes(path: string, options: { checkParts?: boolean } = {}): Promise<VolumeReader> {
+  const paths = await findVolumes(path).catch(async (e) => {
+    if (options.checkParts) await refuseParts(path, paths0(path));
+    throw e;
+  });
+  if (options.checkParts) await refuseParts(path, paths);
   const partSizes: number[] = [];
   for (const p of paths) partSizes.push((await Deno.stat(p)).size);
   const starts: number[] = [];
@@ -361,10 +414,23 @@ export async function openVolumes(path: string): Promise<VolumeReader> {
     partSizes,
     size,
     partOf: (offset) => locate(offset) + 1,
+    partsOf(offset, length) {
+      const first = locate(offset);
+      const last = locate(Math.max(offset, offset + length - 1));
+      const names = paths.slice(first, last + 1).map((p) => basename(p)).join(", ");
+      return first === last ? `part ${first + 1}: ${names}` : `parts ${first + 1}–${last + 1}: ${names}`;
+    },
     async read(offset, length) {
+      // The range is checked (slices) before anything is allocated for it.
+      if (!(offset >= 0 && length >= 0 && offset + length <= size)) {
+        throw new TarFormatError(
+          `${path}: read of ${length} bytes at offset ${offset} is past the end (${size} bytes)`,
+        );
+      }
+      const pieces = slices(offset, length);
       const out = new Uint8Array(length);
       let at = 0;
-      for (const piece of slices(offset, length)) {
+      for (const piece of pieces) {
         let file = handles.get(piece.part);
         if (!file) handles.set(piece.part, file = await Deno.open(paths[piece.part], { read: true }));
         await file.seek(piece.offset, Deno.SeekMode.Start);

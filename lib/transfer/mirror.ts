@@ -185,6 +185,8 @@ async function rootsByRegistry(targets: Targets, target: RegistryStore): Promise
 export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResult> {
   const prefix = options.prefix ?? "";
   const cache: CacheStore = await openCache(options.cacheDir);
+  // Held from the start: `cache prune` keeps what this mirror reads from and writes to the cache.
+  const lease = await cache.lease();
   const pool = registryPool(options.declaration.registries, {
     concurrency: options.concurrency,
     network: options.network,
@@ -256,6 +258,7 @@ export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResul
     };
   } finally {
     await pool.close();
+    await lease.release();
   }
 }
 

@@ -216,3 +216,51 @@ Deno.test("hostile archive: load and serve refuse with one line and no stack tra
       assert(!run.stderr.includes("    at "), run.stderr);
     }
   }));
+
+/** A header whose size field is `field` (12 bytes as written), checksum recomputed. */
+function sizedHeader(name: string, field: number[], type = "0"): Uint8Array {
+  const block = header(name, 0, type);
+  block.set(field, 124);
+  block.fill(32, 148, 156);
+  let sum = 0;
+  for (const b of block) sum += b;
+  block.set(new TextEncoder().encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
+  return block;
+}
+
+Deno.test("hostile archive: crafted sizes (base-256 over 2^53, not octal, a 2 MiB PAX header) — ls refuses in one line naming the offset", () =>
+  withTempDir(async (dir) => {
+    // Regression (issue 19): a crafted base-256 size gave `RangeError: Array buffer allocation failed`,
+    // a non-octal size stopped the scan silently (the members after it were never seen).
+    const cases: [string, Uint8Array, string][] = [
+      [
+        "base-256",
+        sizedHeader("x", [0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], "x"),
+        "size field is a base-256 number over 2^53",
+      ],
+      [
+        "non-octal",
+        sizedHeader("blobs/sha256/zz", [...new TextEncoder().encode("0000000009z\0")]),
+        "size field is not an octal number",
+      ],
+      [
+        "PAX 2 MiB",
+        sizedHeader("x", [...new TextEncoder().encode("00010000000\0")], "x"),
+        "PAX header of 2097152 bytes, over the limit",
+      ],
+    ];
+    for (const [what, member, expected] of cases) {
+      const path = join(dir, `${what}.tar`);
+      await writeArchive(path);
+      const offset = await appendMember(
+        path,
+        member,
+        what === "PAX 2 MiB" ? new Uint8Array(2 * 1024 * 1024) : undefined,
+      );
+      const ls = await airgap(["ls", path]);
+      assertEquals(ls.code, 1, `${what}: ${ls.stderr}`);
+      assertEquals(ls.stderr.trim().split("\n").length, 1, ls.stderr);
+      assertStringIncludes(ls.stderr, `corrupt tar header at offset ${offset} (${expected}`);
+      assert(!ls.stderr.includes("    at "), ls.stderr);
+    }
+  }));

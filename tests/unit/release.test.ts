@@ -1,12 +1,24 @@
 /**
  * The release build's pure parts: which runtime each target is stitched onto,
  * the permissions the binary gets, and the header check that catches a
- * runtime of the wrong target.
+ * runtime of the wrong target; and the smoke test that runs the built
+ * program for this machine and refuses a stand-in runtime (a full Deno).
  */
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
-import { compileArgs, denortFor, denortVariable, executableKind, PERMISSIONS, TARGETS } from "../../tools/compile.ts";
+import {
+  compileArgs,
+  denortFor,
+  denortVariable,
+  executableKind,
+  PERMISSIONS,
+  smokeProblem,
+  smokeTest,
+  TARGETS,
+} from "../../tools/compile.ts";
+import { VERSION } from "../../lib/version.ts";
+import { withTempDir } from "../helpers/tempdir.ts";
 
 function elf(machine: number, bits64 = true): Uint8Array {
   const head = new Uint8Array(64);
@@ -84,4 +96,37 @@ Deno.test("release: the program reads nothing of the repository and imports noth
     )
   );
   assertEquals(found, []);
+});
+
+Deno.test("release: the smoke test wants airgap's version and names a full Deno stitched in as the runtime", () => {
+  assertEquals(smokeProblem("dist/a", { code: 0, stdout: `${VERSION}\n`, stderr: "" }), undefined);
+  const deno = smokeProblem(
+    "dist/a",
+    { code: 0, stdout: "deno 2.9.6 (stable, release, x86_64-unknown-linux-gnu)\nv8 15.0\n", stderr: "" },
+    "/opt/deno",
+  )!;
+  assert(deno.startsWith(`dist/a runs as Deno, not airgap (--version printed "deno 2.9.6`), deno);
+  assert(deno.includes("the runtime /opt/deno is a full Deno, not Deno's denort"), deno);
+  const help = smokeProblem("dist/a", { code: 0, stdout: "A modern JavaScript and TypeScript runtime\n", stderr: "" });
+  assert(help?.includes("the runtime deno downloaded is a full Deno"), help);
+  const other = smokeProblem("dist/a", { code: 70, stdout: "", stderr: "Segmentation fault\n" })!;
+  assertEquals(
+    other,
+    `dist/a --version printed "Segmentation fault" (exit 70), not airgap's version ${VERSION}: check the runtime deno downloaded`,
+  );
+});
+
+Deno.test({
+  name: "release: the smoke test runs the program: a script printing the version passes, a full Deno fails",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    await withTempDir(async (dir) => {
+      const good = join(dir, "airgap");
+      await Deno.writeTextFile(good, `#!/bin/sh\necho ${VERSION}\n`, { mode: 0o755 });
+      await smokeTest(good);
+      // The running Deno is exactly the stand-in the issue met: a full Deno.
+      const error = await smokeTest(Deno.execPath(), Deno.execPath()).then(() => undefined, (e: Error) => e);
+      assert(error?.message.includes("runs as Deno, not airgap"), String(error));
+    });
+  },
 });

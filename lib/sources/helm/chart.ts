@@ -8,6 +8,7 @@ import { posix } from "node:path";
 import { AirgapError, errorMessage } from "../../errors.ts";
 import { type RandomAccess, scanTar, TarFormatError } from "../../store/tar.ts";
 import { readAll } from "../../store/types.ts";
+import { checkSize, LIMITS, tooLarge } from "../../limits.ts";
 import { type GoMap, isMap } from "./gotypes.ts";
 import { parseValues, parseYaml11 } from "./values.ts";
 
@@ -46,7 +47,7 @@ export interface Chart {
 }
 
 /** Helm's own ceiling on a decompressed chart. */
-const MAX_CHART_BYTES = 100 * 1024 * 1024;
+const MAX_CHART_BYTES = LIMITS.chart;
 const decoder = new TextDecoder();
 
 function text(bytes: Uint8Array): string {
@@ -63,12 +64,41 @@ function dependencyList(value: unknown): ChartDependency[] {
   }));
 }
 
-/** Gunzip a chart in memory, refusing more than Helm's ceiling. */
-async function gunzip(bytes: Uint8Array, where: string): Promise<Uint8Array> {
+/**
+ * Bytes a chart may still inflate to: one budget for a chart and all its
+ * packaged subcharts, so a chart of many small subcharts, each inflating to
+ * the limit, is refused like one large chart.
+ */
+interface Budget {
+  left: number;
+}
+
+/** A chart's files that are parsed as one YAML document (bounded by `LIMITS.values`). */
+const PARSED_WHOLE = new Set(["Chart.yaml", "values.yaml", "requirements.yaml", "Chart.lock", "requirements.lock"]);
+
+/** Compressed bytes handed to the inflater at a time: deflate expands at most ~1032×, so one step yields ≤ 4.2 MiB. */
+const GZIP_STEP = 4 * 1024;
+
+/**
+ * Gunzip a chart in memory, refusing more than Helm's ceiling. The
+ * compressed bytes go to the inflater a small slice at a time, pulled only as
+ * the output is consumed, and the limit is checked as the output grows: a
+ * 3 MB chart inflating to 3 GiB stops at the limit, not after inflating it all.
+ */
+async function gunzip(bytes: Uint8Array, where: string, budget: Budget): Promise<Uint8Array> {
+  let at = 0;
+  const compressed = new ReadableStream<Uint8Array<ArrayBuffer>>({
+    pull(controller) {
+      if (at >= bytes.byteLength) return controller.close();
+      controller.enqueue(bytes.slice(at, at += GZIP_STEP));
+    },
+  }, { highWaterMark: 0 });
   try {
-    const gzip = ReadableStream.from([bytes as Uint8Array<ArrayBuffer>]);
-    return await readAll(gzip.pipeThrough(new DecompressionStream("gzip")), MAX_CHART_BYTES);
+    const out = await readAll(compressed.pipeThrough(new DecompressionStream("gzip")), budget.left);
+    budget.left -= out.byteLength;
+    return out;
   } catch (e) {
+    if (/^content larger than/.test(errorMessage(e))) throw tooLarge("chart", where);
     throw new AirgapError(`chart ${where}: cannot decompress: ${errorMessage(e)}`, { where });
   }
 }
@@ -78,8 +108,8 @@ async function gunzip(bytes: Uint8Array, where: string): Promise<Uint8Array> {
  * directory stripped. The archive's own tar reader does it (one tar
  * implementation in the program): regular files only, no links.
  */
-async function unpackChart(bytes: Uint8Array, where: string): Promise<Map<string, Uint8Array>> {
-  const tar = bytes[0] === 0x1f && bytes[1] === 0x8b ? await gunzip(bytes, where) : bytes;
+async function unpackChart(bytes: Uint8Array, where: string, budget: Budget): Promise<Map<string, Uint8Array>> {
+  const tar = bytes[0] === 0x1f && bytes[1] === 0x8b ? await gunzip(bytes, where, budget) : bytes;
   const source: RandomAccess = {
     size: tar.byteLength,
     read: (offset, length) => Promise.resolve(tar.subarray(offset, offset + length)),
@@ -91,6 +121,8 @@ async function unpackChart(bytes: Uint8Array, where: string): Promise<Map<string
       const path = posix.normalize(entry.name.replace(/^\/+/, ""));
       const slash = path.indexOf("/");
       if (slash === -1 || path.startsWith("../")) continue;
+      // The YAML parsed whole and at once (Chart.yaml, values.yaml…) is bounded like a values file.
+      if (PARSED_WHOLE.has(posix.basename(path))) checkSize("values", entry.size, `chart ${where}: ${path}`);
       files.set(path.slice(slash + 1), tar.slice(entry.offset, entry.offset + entry.size));
     }
   } catch (e) {
@@ -102,7 +134,7 @@ async function unpackChart(bytes: Uint8Array, where: string): Promise<Map<string
 }
 
 /** Build a chart from its files (paths relative to the chart directory). */
-async function chartFromFiles(files: Map<string, Uint8Array>, where: string): Promise<Chart> {
+async function chartFromFiles(files: Map<string, Uint8Array>, where: string, budget: Budget): Promise<Chart> {
   const chartYaml = files.get("Chart.yaml");
   if (!chartYaml) throw new AirgapError(`chart ${where}: Chart.yaml is missing`, { where });
   let metadata: unknown;
@@ -118,8 +150,13 @@ async function chartFromFiles(files: Map<string, Uint8Array>, where: string): Pr
   const valuesFile = files.get("values.yaml");
   const values = valuesFile ? parseValues(text(valuesFile), `${name}/values.yaml`) : {};
   const requirements = files.get("requirements.yaml");
-  const declared = metadata.dependencies ??
-    (requirements ? (parseYaml11(text(requirements)) as GoMap | null)?.dependencies : undefined);
+  let declared: unknown;
+  try {
+    declared = metadata.dependencies ??
+      (requirements ? (parseYaml11(text(requirements)) as GoMap | null)?.dependencies : undefined);
+  } catch (e) {
+    throw new AirgapError(`chart ${where}: requirements.yaml: ${errorMessage(e)}`, { where });
+  }
 
   const templates = new Map<string, string>();
   const other = new Map<string, Uint8Array>();
@@ -142,10 +179,11 @@ async function chartFromFiles(files: Map<string, Uint8Array>, where: string): Pr
   }
   const subcharts: Chart[] = [];
   for (const [file, data] of packaged.sort(([a], [b]) => a.localeCompare(b))) {
-    subcharts.push(await chartFromFiles(await unpackChart(data, `${where}/charts/${file}`), `${where}/charts/${file}`));
+    const sub = `${where}/charts/${file}`;
+    subcharts.push(await chartFromFiles(await unpackChart(data, sub, budget), sub, budget));
   }
   for (const [dir, subfiles] of [...unpacked].sort(([a], [b]) => a.localeCompare(b))) {
-    if (subfiles.has("Chart.yaml")) subcharts.push(await chartFromFiles(subfiles, `${where}/charts/${dir}`));
+    if (subfiles.has("Chart.yaml")) subcharts.push(await chartFromFiles(subfiles, `${where}/charts/${dir}`, budget));
   }
   return {
     metadata,
@@ -167,5 +205,6 @@ async function chartFromFiles(files: Map<string, Uint8Array>, where: string): Pr
  * `repo/chart:version`).
  */
 export async function loadChart(bytes: Uint8Array, where = "archive"): Promise<Chart> {
-  return chartFromFiles(await unpackChart(bytes, where), where);
+  const budget: Budget = { left: MAX_CHART_BYTES };
+  return chartFromFiles(await unpackChart(bytes, where, budget), where, budget);
 }

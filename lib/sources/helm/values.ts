@@ -42,13 +42,22 @@ const YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
   uniqueKeys: false,
 };
 
-/** sigs.k8s.io/yaml goes through JSON, which has no infinities or NaN: Helm refuses such values. */
-function finiteOnly(value: unknown, file: string): void {
+/**
+ * sigs.k8s.io/yaml goes through JSON, which has no infinities, NaN or
+ * cycles (an alias inside its own anchor, `a: &a [*a]`): Helm refuses such
+ * values.
+ */
+function finiteOnly(value: unknown, file: string, within: Set<unknown> = new Set()): void {
   if (typeof value === "number" && !Number.isFinite(value)) {
     throw new AirgapError(`${file}: invalid values: json: unsupported value: ${value}`, { where: file });
   }
-  if (Array.isArray(value)) value.forEach((item) => finiteOnly(item, file));
-  else if (isMap(value)) Object.values(value).forEach((item) => finiteOnly(item, file));
+  if (!Array.isArray(value) && !isMap(value)) return;
+  if (within.has(value)) {
+    throw new AirgapError(`${file}: invalid values: json: unsupported value: encountered a cycle`, { where: file });
+  }
+  within.add(value);
+  for (const item of Array.isArray(value) ? value : Object.values(value)) finiteOnly(item, file, within);
+  within.delete(value);
 }
 
 /** Parse one YAML document as Helm reads values and manifests (YAML 1.1). */

@@ -9,6 +9,7 @@
  * @module
  */
 import { AirgapError, DiskFullError, errorMessage } from "../../errors.ts";
+import { echo } from "../../format.ts";
 import { isNoSpace } from "../../fsutil.ts";
 
 /** Error codes of the OCI distribution spec (v1.1), the only ones answered, and distribution's generic UNKNOWN. */
@@ -77,6 +78,13 @@ export class HttpError extends AirgapError {
   }
 }
 
+/** Input a detail echoes (a name, a reference) is cut (lib/format.ts `echo`): a 5,000-character name is not sent back whole. */
+function echoed(detail: unknown): unknown {
+  if (typeof detail === "string") return echo(detail);
+  if (typeof detail !== "object" || detail === null || Array.isArray(detail)) return detail;
+  return Object.fromEntries(Object.entries(detail).map(([k, v]) => [k, typeof v === "string" ? echo(v) : v]));
+}
+
 /** Build an error for `code`; `status` overrides the code's usual status. */
 export function httpError(
   code: RegistryErrorCode,
@@ -86,7 +94,7 @@ export function httpError(
 ): HttpError {
   return new HttpError(
     options.status ?? STATUS[code],
-    [{ code, message, ...(detail === undefined ? {} : { detail }) }],
+    [{ code, message, ...(detail === undefined ? {} : { detail: echoed(detail) }) }],
     options.headers,
   );
 }

@@ -15,6 +15,7 @@ import { httpError, toHttpError } from "./errors.ts";
 import { type Exchange, sendError, sendJson } from "./http.ts";
 import { getBlob, getManifest, listReferrers, listRepositories, listTags } from "./read.ts";
 import type { Uploads } from "./uploads.ts";
+import { getFile } from "./files.ts";
 import { continueUpload, deleteBlob, deleteManifest, putManifest, startUpload } from "./write.ts";
 
 /** What the handlers work with. */
@@ -38,6 +39,7 @@ export type Route =
   | { kind: "uploads"; name: string }
   | { kind: "upload"; name: string; id: string }
   | { kind: "blob"; name: string; digest: string }
+  | { kind: "file"; file: string }
   | { kind: "unknown" };
 
 const PATTERNS: [RegExp, (m: RegExpMatchArray) => Route][] = [
@@ -49,6 +51,7 @@ const PATTERNS: [RegExp, (m: RegExpMatchArray) => Route][] = [
   [/^\/v2\/(.+)\/blobs\/uploads\/?$/, (m) => ({ kind: "uploads", name: m[1] })],
   [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, (m) => ({ kind: "upload", name: m[1], id: m[2] })],
   [/^\/v2\/(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: "blob", name: m[1], digest: m[2] })],
+  [/^\/files\/([^/]+)$/, (m) => ({ kind: "file", file: m[1] })],
 ];
 
 /** Which endpoint a path is for. */
@@ -111,6 +114,9 @@ async function dispatch(ex: Exchange, ctx: ServerContext): Promise<void> {
       throw unsupported(ex.method, writable);
     case "upload":
       return await continueUpload(ex, ctx, target.name, target.id);
+    case "file":
+      if (read) return await getFile(ex, ctx, target.file);
+      throw unsupported(ex.method, writable);
   }
 }
 

@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { AirgapError, usageError, withContext } from "../../errors.ts";
 import { splitRegistryArgument } from "../../ref.ts";
 import { openArchive } from "../archive.ts";
-import { openCache } from "../cache.ts";
+import { type CacheLease, openCache } from "../cache.ts";
+import { lockBlobs, parseLock } from "../../plan/lock.ts";
 import { checkExposure } from "./access.ts";
 import { readHtpasswd } from "./auth.ts";
 import {
@@ -156,14 +157,24 @@ export async function serveCommand(options: ServeOptions): Promise<ServeHandle> 
   const kind = await kindOf(options.source, writable);
   let store: Store;
   let images: StoredImage[];
+  // A cache served is held for the server's life: `cache prune` keeps what it serves and what is pushed to it.
+  let lease: CacheLease | undefined;
   if (kind === "archive") {
     const archive = await openArchive(options.source);
-    store = options.baseCache ? layered(archive, await openCache(options.baseCache)) : archive;
     images = archiveImages(archive);
+    store = archive;
+    if (options.baseCache) {
+      const base = await openCache(options.baseCache);
+      lease = await base.lease();
+      if (archive.lock) await lease.update(lockBlobs(parseLock(archive.lock, options.source)).keys());
+      store = layered(archive, base);
+    }
   } else {
     const cache = await openCache(options.source);
+    lease = await cache.lease();
     store = cache;
     images = await cacheImages(cache);
+    await lease.update(images.map((i) => i.descriptor.digest)); // and, through them, their graphs
   }
   const catalog = createCatalog(store, images, naming);
   let server: RunningServer;
@@ -184,6 +195,7 @@ export async function serveCommand(options: ServeOptions): Promise<ServeHandle> 
       onRequest: options.onRequest,
     });
   } catch (e) {
+    await lease?.release();
     await store.close?.();
     if (e instanceof AirgapError) throw e;
     throw withContext(e, `cannot serve ${options.source}`);
@@ -196,6 +208,7 @@ export async function serveCommand(options: ServeOptions): Promise<ServeHandle> 
     async close() {
       await server.close();
       await store.close?.();
+      await lease?.release();
     },
   };
 }

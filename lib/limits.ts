@@ -1,0 +1,103 @@
+/**
+ * How much of any input airgap reads, decided in one place. Every file,
+ * archive member or download airgap did not write itself is bounded before
+ * it is parsed, so a hostile or mistaken input costs bounded memory and
+ * bounded (sub-second) synchronous parse time — the process stays responsive
+ * to Ctrl-C and SIGTERM. Each limit is far above any real input (a
+ * declaration of a few KiB, a Rancher image list of ~100 KiB) and is
+ * documented in docs/limits.md; a refusal is one line naming the file, its
+ * size and the limit.
+ * @module
+ */
+import { AirgapError } from "./errors.ts";
+import { ECHO_MAX, formatBytes } from "./format.ts";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** The limits, by kind of input (bytes). */
+export const LIMITS = {
+  /** `airgap.yaml`: a declaration (real ones are a few KiB; 256 KiB is ~6,000 inline images). */
+  declaration: 256 * KiB,
+  /** An image list (`rancher-images.txt` is ~60 KiB for ~1,000 images; 1 MiB is ~25,000). */
+  imageList: 1 * MiB,
+  /** A Helm values file (`--values`, `valuesFiles:`, `--set-file`; a chart's own values.yaml, Chart.yaml). */
+  values: 1 * MiB,
+  /** `airgap.lock` (~1-2 KiB per image), on disk or embedded in an archive. */
+  lock: 16 * MiB,
+  /** An archive's `index.json`. */
+  archiveIndex: 16 * MiB,
+  /** A manifest (distribution's own limit is 4 MiB): see `MAX_MANIFEST_SIZE`. */
+  manifest: 4 * MiB,
+  /** A decompressed Helm chart (Helm's own ceiling). */
+  chart: 100 * MiB,
+  /** A tar PAX extended header or GNU long name. */
+  tarExtendedHeader: 1 * MiB,
+  /** Characters of user input echoed back in a message (`echo` in lib/format.ts). */
+  echoed: ECHO_MAX,
+} as const;
+
+/** A kind of input {@link LIMITS} bounds. */
+export type InputKind = Exclude<keyof typeof LIMITS, "echoed">;
+
+/** What each kind is called in messages. */
+const NAMES: Record<InputKind, string> = {
+  declaration: "declaration",
+  imageList: "image list",
+  values: "values file",
+  lock: "lock",
+  archiveIndex: "archive index",
+  manifest: "manifest",
+  chart: "chart",
+  tarExtendedHeader: "tar extended header",
+};
+
+/** The one-line refusal of an input larger than its limit (exit code 2: the input is the user's). */
+export function tooLarge(kind: InputKind, where: string, size?: number): AirgapError {
+  const bytes = size === undefined ? "more than" : `${formatBytes(size)}, over`;
+  return new AirgapError(
+    `${where}: ${NAMES[kind]} too large (${bytes} the limit of ${formatBytes(LIMITS[kind])}; see docs/limits.md)`,
+    { where },
+    { exitCode: 2 },
+  );
+}
+
+/** Refuse `size` bytes of `kind` when over its limit. */
+export function checkSize(kind: InputKind, size: number, where: string): void {
+  if (size > LIMITS[kind]) throw tooLarge(kind, where, size);
+}
+
+/**
+ * Read a text file of `kind`, refusing it (without reading it whole) when it
+ * is larger than its limit. The file is read to at most limit + 1 bytes, so
+ * a pipe or a file that grows is bounded too. Errors opening or reading it
+ * are thrown as they are (callers tell "does not exist" apart and say what
+ * the file was).
+ */
+export async function readTextLimited(path: string, kind: InputKind, shownAs = path): Promise<string> {
+  const limit = LIMITS[kind];
+  const file = await Deno.open(path, { read: true });
+  try {
+    const info = await file.stat();
+    if (info.isFile && info.size > limit) throw tooLarge(kind, shownAs, info.size);
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    while (true) {
+      const chunk = new Uint8Array(Math.min(limit + 1 - size, 1 * MiB) || 1);
+      const n = await file.read(chunk);
+      if (n === null) break;
+      size += n;
+      if (size > limit) throw tooLarge(kind, shownAs);
+      chunks.push(chunk.subarray(0, n));
+    }
+    const bytes = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) {
+      bytes.set(c, at);
+      at += c.byteLength;
+    }
+    return new TextDecoder().decode(bytes);
+  } finally {
+    file.close();
+  }
+}
