@@ -80,7 +80,7 @@ export function registerMirror(cli: Command): void {
 
 async function mirror(options: MirrorCliOptions): Promise<void> {
   const reporter = transferReporter(options, "mirror");
-  const decl = await declaration(options);
+  const decl = await declaration(options, true);
   const target = await withTargetCredential(targetOf(options, decl), options);
   const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
   const { lockPath, previousLock } = await previousLockOf(options, decl);

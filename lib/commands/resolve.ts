@@ -38,15 +38,18 @@ export function cacheDir(options: { cache?: string }, decl?: Declaration): strin
   return options.cache ? resolve(options.cache) : decl?.cache ?? defaultCacheDir();
 }
 
-/** Load the declaration: airgap.yaml, or the seed-compatible image lists — after checking all of it. */
-export async function declaration(options: DeclarationOptions): Promise<Declaration> {
+/**
+ * Load the declaration: airgap.yaml, or the seed-compatible image lists — after checking all of it.
+ * `mirror`: the run pushes too, so the target's credentials are needed as well as the sources'.
+ */
+export async function declaration(options: DeclarationOptions, mirror = false): Promise<Declaration> {
   const overrides = {
     platforms: options.platform,
     sourceRegistry: options.sourceRegistry,
     windowsImageLists: options.windowsImageList?.map((p) => resolve(p)),
     windowsVersions: options.windowsVersions,
     foreignLayers: options.foreignLayers ? parseForeignLayerPolicy(options.foreignLayers) : undefined,
-    use: "pull" as const,
+    use: mirror ? undefined : "pull" as const,
   };
   const source = await declarationSource(options);
   if (!source.file) {
@@ -55,7 +58,12 @@ export async function declaration(options: DeclarationOptions): Promise<Declarat
     // An airgap.yaml here still says how to reach registries (CA, credentials): its registries:, not its images.
     return {
       ...listed,
-      registries: await declaredRegistriesFor(undefined, sourceHosts(listed, options.sourceRegistry)),
+      registries: await declaredRegistriesFor(undefined, [
+        ...sourceHosts(listed, options.sourceRegistry),
+        ...(mirror && (options as TargetOptions).registry
+          ? [splitRegistryArgument((options as TargetOptions).registry!).registry]
+          : []),
+      ]),
     };
   }
   throwProblems(await checkDeclaration(source.file, overrides), displayPath(source.file));

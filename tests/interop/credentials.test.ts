@@ -16,6 +16,7 @@ import { airgap, type CliResult, V8_FLAGS } from "../helpers/cli.ts";
 import { interopAvailable, skopeo, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { makeServerCertificate } from "../helpers/tokenserver.ts";
 import { standardCorpus } from "../../lib/demo/corpus.ts";
+import { pushCorpus } from "../helpers/corpus.ts";
 import { createRegistryClient } from "../../lib/store/registry/client.ts";
 import { registryStore } from "../../lib/store/registry/store.ts";
 
@@ -57,6 +58,7 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "airgap-cred-" });
     let registry: TestRegistry | undefined;
+    let plain: TestRegistry | undefined;
     try {
       const { ca, server } = await makeServerCertificate(dir);
       registry = await startRegistry({
@@ -204,6 +206,21 @@ Deno.test({
       );
       assertStringIncludes(mirrored.stdout, "mirrored 2 images");
 
+      // mirror -f: the target's credentials from registries: are used (a mirror pushes as well as pulls).
+      plain = await startRegistry();
+      await pushCorpus(plain.host, images);
+      const site = join(dir, "site");
+      await Deno.mkdir(site);
+      await Deno.writeTextFile(join(site, "pw.txt"), SECRET + "\n");
+      await Deno.writeTextFile(
+        join(site, "airgap.yaml"),
+        `sourceRegistry: ${plain.host}\nimages:\n${
+          images.map((i) => `  - ${i.repository}:${i.tag}\n`).join("")
+        }target:\n  registry: ${host}\n  prefix: fromyaml\nregistries:\n  ${host}:\n    ca: ${ca.certPath}\n    username: alice\n    passwordFile: pw.txt\n`,
+      );
+      const declared = ok(await airgap(["mirror", ...cache], { env, cwd: site }), "mirror with the declared target");
+      assertStringIncludes(declared.stdout, "mirrored 2 images");
+
       // An option not needed is not resolved: load -r OTHER ignores target:'s unset passwordEnv.
       const missing = await airgap(["load", "-r", "other.example:5000", "nothere.tar"], { env, cwd: work });
       assert(missing.code !== 0);
@@ -216,6 +233,7 @@ Deno.test({
       assertStringIncludes(half.stderr, "--password-stdin");
     } finally {
       await registry?.stop();
+      await plain?.stop();
       await Deno.remove(dir, { recursive: true });
     }
   },
