@@ -11,7 +11,7 @@ import { AirgapError, errorMessage } from "./lib/errors.ts";
 import { InterruptedError } from "./lib/transport/errors.ts";
 import { ResolveError } from "./lib/plan/plan.ts";
 import { CheckError } from "./lib/plan/check.ts";
-import { groupFailures } from "./lib/report/failures.ts";
+import { failureLines } from "./lib/report/failures.ts";
 import { errorEvent } from "./lib/report/events.ts";
 import { VERSION } from "./lib/version.ts";
 import { run, startRun } from "./lib/commands/context.ts";
@@ -122,7 +122,7 @@ function failed(e: unknown, debug: boolean): number {
   }
   if (e instanceof ResolveError) {
     // A few failures in full (their messages say what to do); many, grouped by cause.
-    const lines = e.details.length <= 3 ? e.failures : groupFailures(e.details);
+    const lines = failureLines(e.details, e.failures);
     for (const line of lines) console.error(`error: ${line}`);
     console.error(`error: ${e.message}`);
     return 1;

@@ -229,7 +229,7 @@ export const ConfigSchema = z.strictObject({
   output: z.string().min(1).optional().describe("Archive written by airgap save, relative to this file"),
   cache: z.string().min(1).optional().describe("Cache directory (default: the platform cache directory)"),
   keepGoing: z.boolean().optional().describe(
-    "Save, load and plan every image that can be (--keep-going): the others are listed in NAME.failed.txt, exit code 3",
+    "Save, load and plan every image that can be (--keep-going): the others are listed in NAME.COMMAND-failed.txt, exit code 3",
   ),
   artifacts: ArtifactsSchema.optional().describe(
     "Signatures, attestations and SBOMs to carry with every image (--with-signatures: all three)",

@@ -53,6 +53,7 @@ export const LsOutputSchema = z.strictObject({
   parts: z.array(z.string()).describe("Its files (several when split)"),
   size: bytes.describe("Size of the archive (all parts)"),
   blobs: count.describe("Blobs the archive holds"),
+  bytes: bytes.describe("Bytes of those blobs (as verify's bytes; size adds the tar's headers and index)"),
   base: digest.optional().describe("For a delta: the digest of its base lock"),
   images: z.array(z.strictObject({
     entry: z.string().describe("The entry as written"),
@@ -170,7 +171,7 @@ export const EventSchema = z.discriminatedUnion("event", [
     images: count.describe("Images saved, loaded or mirrored (not tags)"),
     failed: count.describe("Images left out (--keep-going)"),
     failedList: z.string().optional().describe("The list naming the images left out"),
-    alreadyPresent: count.optional().describe("load: images whose root the target held already"),
+    alreadyPresent: count.optional().describe("load, mirror: of the images, those whose root the target held already"),
     blobs: z.strictObject({
       pushed: count.describe("Uploaded (save: written into the archive)"),
       mounted: count.describe("Mounted from another repository"),

@@ -14,17 +14,19 @@ import { loadCommand, type LoadResult, type LoadSummary } from "../transfer/load
 import { type ChartLoadOptions, extractCharts } from "../artifacts/charts.ts";
 import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "../plan/declaration.ts";
 import { usageError } from "../errors.ts";
-import { formatBytes, formatDuration, formatRate, plural } from "../format.ts";
+import { formatDuration, plural } from "../format.ts";
+import { formatBlobOutcomes, formatFailed, formatImageOutcomes } from "../report/outcomes.ts";
 import { failedImageEvent } from "../report/events.ts";
-import { failedListPath, writeFailedList } from "../report/failures.ts";
+import { failedListPath, keepGoingHelp, writeFailedList } from "../report/failures.ts";
 import { exists } from "../fsutil.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
 import { addWindowsOptions, collect, type TargetOptions, TIMEOUT_HELP, type WindowsOptions } from "./options.ts";
 import { positiveInteger } from "./options.ts";
+import { addCredentialOptions, credentialOf, type CredentialOptions, withSettings } from "./credentials.ts";
 import { defaultArchive, firstPart, type Target, targetName, targetOf, targetText } from "./resolve.ts";
 
 /** The options of `airgap load`. */
-export interface LoadCliOptions extends TargetOptions, WindowsOptions {
+export interface LoadCliOptions extends TargetOptions, WindowsOptions, CredentialOptions {
   images?: string;
   imageList?: string;
   sourceRegistry?: string;
@@ -42,10 +44,13 @@ export interface LoadCliOptions extends TargetOptions, WindowsOptions {
 
 /** Register `airgap load`. */
 export function registerLoad(cli: Command): void {
-  addWindowsOptions(
-    cli.command("load")
-      .description("push an archive's images into a registry, keeping every digest"),
-    false,
+  addCredentialOptions(
+    addWindowsOptions(
+      cli.command("load")
+        .description("push an archive's images into a registry, keeping every digest"),
+      false,
+    ),
+    "the target registry",
   )
     .argument("[archive...]", "archive to load (or its first part, or all its parts)")
     .option("-r, --registry <host[:port][/prefix]>", "target registry (default: target.registry in airgap.yaml)")
@@ -57,7 +62,7 @@ export function registerLoad(cli: Command): void {
     .option("--insecure", "allow plain HTTP to the target registry")
     .option("--ca-file <file>", "CA certificate(s) to trust for the target registry")
     .option("--concurrency <n>", "concurrent uploads", positiveInteger)
-    .option("--keep-going", "load every image that can be loaded; list the others in NAME.failed.txt (exit code 3)")
+    .option("--keep-going", keepGoingHelp("load", "NAME"))
     .option("--json", "print NDJSON events on stdout (airgap schema --of events)")
     .option("--timeout <duration>", TIMEOUT_HELP)
     .option(
@@ -75,11 +80,15 @@ export function registerLoad(cli: Command): void {
     .action(load);
 }
 
-/** The declaration a load reads: `-f`, or ./airgap.yaml when present and no `-l` names what to load. */
-export async function loadDeclarationOf(options: Pick<LoadCliOptions, "file" | "imageList">) {
+/**
+ * The declaration a load reads: `-f`, or ./airgap.yaml when present and no
+ * `-l` names what to load. Only the target's credentials are resolved — the
+ * one `--registry` names when given, not `target:`'s.
+ */
+export async function loadDeclarationOf(options: Pick<LoadCliOptions, "file" | "imageList" | "registry">) {
   const configPath = options.file ? resolve(options.file) : resolve("airgap.yaml");
   if (options.file || (await exists(configPath) && !options.imageList)) {
-    return await loadDeclaration(configPath, { use: "push" });
+    return await loadDeclaration(configPath, { use: "push", pushTarget: options.registry });
   }
   return undefined;
 }
@@ -138,7 +147,7 @@ async function load(archiveArgs: string[], options: LoadCliOptions): Promise<voi
     for (const chart of await extractCharts(archivePath, charts!.dir!)) out(`wrote ${displayPath(chart.file!)}`);
     return;
   }
-  const target = targetOf(options, decl);
+  const target = await withTargetCredential(targetOf(options, decl), options);
   const listed = await listedRequests(options);
   const started = performance.now();
   const result = await loadCommand({
@@ -153,8 +162,7 @@ async function load(archiveArgs: string[], options: LoadCliOptions): Promise<voi
     network: network(options, reporter),
     verifyKeys: options.verifyKey?.map((p) => resolve(p)),
   });
-  // Not NAME.failed.txt: that may be the list of what the save left out, carried with the archive.
-  const failedList = failedListPath(archivePath, "load-failed");
+  const failedList = failedListPath(archivePath, "load");
   await writeFailedList(
     failedList,
     result.failed,
@@ -164,6 +172,17 @@ async function load(archiveArgs: string[], options: LoadCliOptions): Promise<voi
   );
   reportLeftOut(result.failed, failedList, reporter, undefined, options.quiet);
   reportLoad(result, target, failedList, performance.now() - started, options);
+}
+
+/** The target with `--username`/`--password-stdin` merged into its registry's settings. */
+export async function withTargetCredential(
+  target: Target,
+  options: CredentialOptions,
+  read?: () => Promise<string>,
+): Promise<Target> {
+  const credential = await credentialOf(options, read);
+  if (!credential) return target;
+  return { ...target, registries: withSettings(target.registries, [target.registry], { credential }) };
 }
 
 /** The end of a load: the events, or the pushed references, charts and summary. */
@@ -198,7 +217,7 @@ function reportLoad(
     if (chart.file) out(`wrote ${displayPath(chart.file)}`);
     if (chart.target) out(`pushed chart ${chart.target}`);
   }
-  out(formatLoadSummary(result.summary, targetName(target), elapsed, options.pushCharts));
+  out(formatLoadSummary(result.summary, targetName(target), elapsed, options.pushCharts, result.failed.length));
   if (result.artifacts) out(`pushed ${result.artifacts} signatures/attestations/SBOMs with their images`);
 }
 
@@ -208,19 +227,16 @@ export function formatLoadSummary(
   target: string,
   elapsedMs: number,
   chartsPushed: unknown,
+  failed = 0,
 ): string {
-  const fresh = s.images - s.alreadyPresent;
-  const images = s.alreadyPresent === 0
-    ? plural(s.images, "image")
-    : `${plural(s.images, "image")} (${fresh} new, ${s.alreadyPresent} already present)`;
+  const images = formatImageOutcomes("loaded", { done: s.images, present: s.alreadyPresent });
   const tags = s.tags > s.images ? `, ${s.tags} tags` : "";
-  const more = s.blobs.mountedElsewhere > 0 ? `; ${s.blobs.mountedElsewhere} more mounted into other repositories` : "";
+  const more = s.blobs.mountedElsewhere > 0
+    ? `; ${plural(s.blobs.mountedElsewhere, "further mount")} of these blobs into other repositories`
+    : "";
+  const blobs = formatBlobOutcomes({ ...s.blobs, bytes: s.bytesPushed }, elapsedMs);
   const lines = [
-    `loaded ${images}${tags} into ${target} in ${formatDuration(elapsedMs)}: ${s.blobs.pushed} blobs pushed (${
-      formatBytes(s.bytesPushed)
-    }${
-      s.bytesPushed > 0 ? ` at ${formatRate(s.bytesPushed, elapsedMs)}` : ""
-    }), ${s.blobs.mounted} mounted, ${s.blobs.present} already there${more}`,
+    `${images}${tags} into ${target} in ${formatDuration(elapsedMs)}: ${blobs}${more}${formatFailed(failed)}`,
   ];
   if (s.chartsInArchive > 0 && !chartsPushed) {
     lines.push(

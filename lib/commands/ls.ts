@@ -6,7 +6,8 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
 import { type Listing, lsCommand } from "../store/inspect.ts";
-import { formatBytes, formatTable, shortDigest, shortId, tableWidth, wrapLine } from "../format.ts";
+import { formatBytes, formatTable, plural, shortDigest, shortId, tableWidth, wrapLine } from "../format.ts";
+import { formatContents } from "../report/outcomes.ts";
 import { out } from "./context.ts";
 import { firstPart } from "./resolve.ts";
 
@@ -54,10 +55,10 @@ export function formatListing(listing: Listing, width = Infinity): string[] {
     "",
     ...(partial ? wrapLine(note, width) : []),
     ...wrapLine(
-      `${imageCount} images${charts ? `, ${charts} charts` : ""}${
-        files ? `, ${files} files` : ""
-      }, ${listing.blobs} blobs, ${formatBytes(listing.size)}${
-        listing.parts.length > 1 ? ` in ${listing.parts.length} parts` : ""
+      `${formatContents({ images: imageCount, charts, blobs: listing.blobs, bytes: listing.bytes })}${
+        files ? ` (and ${plural(files, "file")})` : ""
+      }${listing.parts.length > 1 ? ` in ${listing.parts.length} parts` : ""}; the archive is ${
+        formatBytes(listing.size)
       }${listing.base ? `; a delta against base ${shortDigest(listing.base)}` : ""}`,
       width,
     ),

@@ -6,12 +6,15 @@
  */
 import type { Command } from "commander";
 import { resolve } from "node:path";
+import { addCredentialOptions, type CredentialOptions } from "./credentials.ts";
+import { withTargetCredential } from "./load.ts";
 import { mirrorCommand, type MirrorResult } from "../transfer/mirror.ts";
 import { loadBase } from "../plan/delta.ts";
 import { displayPath } from "../plan/declaration.ts";
-import { formatBytes, formatDuration, formatRate } from "../format.ts";
+import { formatDuration, plural } from "../format.ts";
+import { formatBlobOutcomes, formatFailed, formatImageOutcomes } from "../report/outcomes.ts";
 import { failedImageEvent } from "../report/events.ts";
-import { failedListPath } from "../report/failures.ts";
+import { failedListPath, keepGoingHelp } from "../report/failures.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
 import {
   addCommonOptions,
@@ -35,7 +38,7 @@ import {
 } from "./resolve.ts";
 
 /** The options of `airgap mirror`. */
-export interface MirrorCliOptions extends DeclarationOptions, TargetOptions {
+export interface MirrorCliOptions extends DeclarationOptions, TargetOptions, CredentialOptions {
   lock?: string;
   locked?: boolean;
   since?: string;
@@ -49,10 +52,13 @@ export interface MirrorCliOptions extends DeclarationOptions, TargetOptions {
 
 /** Register `airgap mirror`. */
 export function registerMirror(cli: Command): void {
-  addWindowsOptions(addCommonOptions(
-    cli.command("mirror")
-      .description("copy the declared images straight into a registry (no archive), pushing only what it lacks"),
-  ))
+  addCredentialOptions(
+    addWindowsOptions(addCommonOptions(
+      cli.command("mirror")
+        .description("copy the declared images straight into a registry (no archive), pushing only what it lacks"),
+    )),
+    "the target registry",
+  )
     .option("-r, --registry <host[:port][/prefix]>", "target registry (default: target.registry in airgap.yaml)")
     .option("--prefix <path>", "path prefix in the target registry, e.g. a Harbor project")
     .option("--insecure", "allow plain HTTP to the target registry")
@@ -70,22 +76,19 @@ export function registerMirror(cli: Command): void {
       collect,
     )
     .option("--concurrency <n>", "concurrent transfers per registry", positiveInteger)
-    .option(
-      "--keep-going",
-      "mirror every image that can be mirrored; list the others in NAME.mirror-failed.txt (exit code 3)",
-    )
+    .option("--keep-going", keepGoingHelp("mirror", "airgap"))
     .option("--json", "print NDJSON events on stdout (airgap schema --of events)")
     .action(mirror);
 }
 
 async function mirror(options: MirrorCliOptions): Promise<void> {
   const reporter = transferReporter(options, "mirror");
-  const decl = await declaration(options);
-  const target = targetOf(options, decl);
+  const decl = await declaration(options, true);
+  const target = await withTargetCredential(targetOf(options, decl), options);
   const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
   const { lockPath, previousLock } = await previousLockOf(options, decl);
   const started = performance.now();
-  const failedList = failedListPath(lockPath ?? resolve("airgap.lock"), "mirror-failed");
+  const failedList = failedListPath(lockPath ?? resolve("airgap.lock"), "mirror");
   const lock = lockToWrite(decl, options.lock, lockPath);
   await preflightLock(lock);
   const result = await mirrorCommand({
@@ -133,6 +136,7 @@ export function mirrorSummaryEvent(
     command: "mirror" as const,
     images: result.images.length,
     failed: result.failed.length,
+    alreadyPresent: result.alreadyPresent,
     ...(result.failed.length ? { failedList: displayPath(failedList) } : {}),
     blobs: { pushed: s.blobsPushed, mounted: s.blobsMounted, exists: s.blobsSkipped },
     bytes: s.bytesPushed,
@@ -148,11 +152,19 @@ export function mirrorSummaryEvent(
 /** The closing line of a mirror: images, blobs pushed, mounted and already there, manifests, artifacts. */
 export function formatMirrorSummary(result: MirrorResult, registry: string, elapsed: number): string {
   const s = result.stats;
-  return `mirrored ${result.images.length} images into ${registry} in ${
-    formatDuration(elapsed)
-  }: ${s.blobsPushed} blobs pushed (${formatBytes(s.bytesPushed)}, ${
-    formatRate(s.bytesPushed, elapsed)
-  }), ${s.blobsMounted} mounted, ${s.blobsSkipped} already there, ${s.manifestsPushed} manifests pushed${
-    result.artifacts ? `; ${result.artifacts} signatures/attestations/SBOMs` : ""
-  }`;
+  const images = formatImageOutcomes("mirrored", {
+    done: result.images.length,
+    present: result.alreadyPresent,
+  });
+  const blobs = formatBlobOutcomes(
+    { pushed: s.blobsPushed, mounted: s.blobsMounted, present: s.blobsSkipped, bytes: s.bytesPushed },
+    elapsed,
+  );
+  return `${images} into ${registry} in ${formatDuration(elapsed)}: ${blobs}, ${
+    plural(s.manifestsPushed, "manifest")
+  } pushed${
+    result.artifacts
+      ? `; ${plural(result.artifacts, "signature/attestation/SBOM", "signatures/attestations/SBOMs")}`
+      : ""
+  }${formatFailed(result.failed.length)}`;
 }

@@ -12,8 +12,8 @@ import { displayPath } from "../plan/declaration.ts";
 import { formatDeltaSize, loadBase } from "../plan/delta.ts";
 import { writeLock } from "../plan/lock.ts";
 import type { ResolvedSources } from "../sources/resolve.ts";
-import { failedListPath } from "../report/failures.ts";
-import { formatBytes, formatTable, shortDigest, shortId, tableWidth, wrapLine } from "../format.ts";
+import { failedListPath, keepGoingHelp } from "../report/failures.ts";
+import { formatBytes, formatTable, plural, shortDigest, shortId, tableWidth, wrapLine } from "../format.ts";
 import { network, out, reporterFor, reportLeftOut } from "./context.ts";
 import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
 import { artifactFlags, declaration, lockToWrite, previousLockOf } from "./resolve.ts";
@@ -44,7 +44,7 @@ export function registerPlan(cli: Command): void {
     .option("--no-write-lock", "do not write the lock")
     .option("--since <old>", "also show what a delta against OLD (an airgap.lock or archive) would carry")
     .option("--json", "print the plan as JSON")
-    .option("--keep-going", "plan every image that resolves; list the others in airgap.failed.txt (exit code 3)")
+    .option("--keep-going", keepGoingHelp("plan", "airgap"))
     .option("--with-signatures", "also plan cosign signatures, attestations, SBOMs and OCI referrers")
     .option(
       "--verify-key <file>",
@@ -58,7 +58,7 @@ async function plan(options: PlanCliOptions): Promise<void> {
   const decl = await declaration(options);
   const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
   const { lockPath, previousLock } = await previousLockOf(options, decl);
-  const failedList = failedListPath(lockPath ?? resolve("airgap.lock"));
+  const failedList = failedListPath(lockPath ?? resolve("airgap.lock"), "plan");
   const reporter = reporterFor(options);
   const writing = options.writeLock ? lockToWrite(decl, options.lock, lockPath) : undefined;
   await preflightLock(writing);
@@ -180,12 +180,14 @@ export function formatPlan(plan: Plan, width = Infinity): string {
   const counts = { new: 0, changed: 0, unchanged: 0 };
   for (const i of plan.images) counts[i.lockStatus]++;
   const totals = [
-    `${plan.images.length} images (${counts.new} new, ${counts.changed} changed, ${counts.unchanged} unchanged${
+    `${
+      plural(plan.images.length, "image")
+    } (${counts.new} new, ${counts.changed} changed, ${counts.unchanged} unchanged${
       plan.removed.length ? `, ${plan.removed.length} removed` : ""
-    }), ${plan.blobs.size} unique blobs, ${formatBytes(plan.totalBytes)}`,
+    }), ${plural(plan.blobs.size, "unique blob")}, ${formatBytes(plan.totalBytes)}`,
     plan.fetchBlobs === 0
       ? "everything is cached: nothing to fetch"
-      : `to fetch: ${plan.fetchBlobs} blobs, ${formatBytes(plan.fetchBytes)} (${plan.fetchBytes} bytes)`,
+      : `to fetch: ${plural(plan.fetchBlobs, "blob")}, ${formatBytes(plan.fetchBytes)} (${plan.fetchBytes} bytes)`,
   ];
   if (plan.delta) {
     totals.push(
@@ -201,7 +203,7 @@ export function formatPlan(plan: Plan, width = Infinity): string {
 export function formatSources(sources: ResolvedSources, width = Infinity): string {
   return sources.summaries.flatMap((s) =>
     wrapLine(
-      `${s.status}  ${s.label}  ${shortDigest(s.locked.digest)}  ${s.images} images  (${s.verified}${
+      `${s.status}  ${s.label}  ${shortDigest(s.locked.digest)}  ${plural(s.images, "image")}  (${s.verified}${
         s.cached ? ", cached" : ""
       })`,
       width,

@@ -9,8 +9,14 @@
  * @module
  */
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
-import { type Declaration, declarationFromList, displayPath, loadDeclaration } from "../plan/declaration.ts";
-import { readImageList } from "../sources/list.ts";
+import {
+  type Declaration,
+  declarationFromList,
+  displayPath,
+  loadDeclaration,
+  mergeRequests,
+} from "../plan/declaration.ts";
+import { declaredRegistriesFor, sourceHosts } from "./credentials.ts";
 import { errorMessage, usageError } from "../errors.ts";
 import { checkDeclaration, CheckError, checkListDeclaration } from "../plan/check.ts";
 import { readLock } from "../plan/lock.ts";
@@ -143,25 +149,43 @@ export function cacheDir(options: { cache?: string }, decl?: Declaration): strin
   return options.cache ? resolve(options.cache) : decl?.cache ?? defaultCacheDir();
 }
 
-/** Load the declaration: airgap.yaml, or the seed-compatible image lists — after checking all of it. */
-export async function declaration(options: DeclarationOptions): Promise<Declaration> {
+/**
+ * Load the declaration: airgap.yaml, or the seed-compatible image lists — after checking all of it.
+ * `mirror`: the run pushes too, so the target's credentials are needed as well as the sources'.
+ */
+export async function declaration(options: DeclarationOptions, mirror = false): Promise<Declaration> {
   const overrides = {
     platforms: options.platform,
     sourceRegistry: options.sourceRegistry,
     windowsImageLists: options.windowsImageList?.map((p) => resolve(p)),
     windowsVersions: options.windowsVersions,
     foreignLayers: options.foreignLayers ? parseForeignLayerPolicy(options.foreignLayers) : undefined,
-    use: "pull" as const,
+    use: mirror ? undefined : "pull" as const,
   };
   const source = await declarationSource(options);
   if (!source.file) {
     throwProblems(await checkListDeclaration(source.list, overrides), source.list ?? "the command line");
-    return await declarationFromList(source.list, overrides);
+    const listed = await declarationFromList(source.list, overrides);
+    // An airgap.yaml here still says how to reach registries (CA, credentials): its registries:, not its images.
+    return {
+      ...listed,
+      registries: await declaredRegistriesFor(undefined, [
+        ...sourceHosts(listed, options.sourceRegistry),
+        ...(mirror && (options as TargetOptions).registry
+          ? [splitRegistryArgument((options as TargetOptions).registry!).registry]
+          : []),
+      ]),
+    };
   }
   throwProblems(await checkDeclaration(source.file, overrides), displayPath(source.file));
   const decl = await loadDeclaration(source.file, overrides);
-  // -f and -l together: the declaration, for just the entries of the list (a NAME.failed.txt retry).
-  if (source.list) decl.only = (await readImageList(source.list, displayPath(source.list))).map((e) => e.entry);
+  // -f and -l together: the declaration, for just the entries of the list (a NAME.save-failed.txt retry).
+  if (source.list) {
+    // The list's images, each with the declaration's settings when it declares them: a list is not filtered down.
+    const listed = await declarationFromList(source.list, overrides);
+    decl.requests = mergeRequests(decl.requests, listed.requests);
+    decl.only = listed.requests.map((r) => r.entry);
+  }
   return decl;
 }
 

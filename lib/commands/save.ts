@@ -13,19 +13,22 @@ import { displayPath } from "../plan/declaration.ts";
 import { lockBlobs } from "../plan/lock.ts";
 import { errorMessage, usageError } from "../errors.ts";
 import { formatBytes, formatDuration, formatRate, parseSize, plural } from "../format.ts";
-import { failedListPath } from "../report/failures.ts";
+import { failedListPath, keepGoingHelp } from "../report/failures.ts";
 import { type EventSink, failedImageEvent } from "../report/events.ts";
 import { writeSums } from "../store/checksums.ts";
 import { registryNaming } from "../cluster/names.ts";
 import { network, out, reportLeftOut, run, transferReporter } from "./context.ts";
 import { addCommonOptions, addWindowsOptions, collect, type DeclarationOptions } from "./options.ts";
 import { positiveInteger } from "./options.ts";
+import { addCredentialOptions, type CredentialOptions, withSourceAccess } from "./credentials.ts";
 import { artifactFlags, declaration, defaultArchive, lockToWrite, previousLockOf } from "./resolve.ts";
 import { DEFAULT_ARCHIVE_HELP, namingPathOptions, preflightLock, writableCacheDir } from "./resolve.ts";
 import { checkOutputDirectory } from "../store/volumes.ts";
 
 /** The options of `airgap save`. */
-export interface SaveCliOptions extends DeclarationOptions {
+export interface SaveCliOptions extends DeclarationOptions, CredentialOptions {
+  caFile?: string;
+  insecure?: boolean;
   output?: string;
   images?: string;
   lock?: string;
@@ -43,7 +46,7 @@ export interface SaveCliOptions extends DeclarationOptions {
 
 /** Register `airgap save`. */
 export function registerSave(cli: Command): void {
-  addWindowsOptions(addCommonOptions(
+  const command = addWindowsOptions(addCommonOptions(
     cli.command("save")
       .description("fetch the declared images into the cache and write an archive"),
   ))
@@ -51,13 +54,15 @@ export function registerSave(cli: Command): void {
     .option("-l, --image-list <file>", "seed-compatible: save the images of this list (rancher-images.txt)")
     .option("-i, --images <file>", "seed-compatible name of the archive (like -o)")
     .option("-s, --source-registry <host>", "pull from this registry (mirror) instead of the ones the entries name")
+    .option("--ca-file <file>", "CA certificate(s) to trust for the source registries (-s, or those the entries name)")
+    .option("--insecure", "allow plain HTTP to the source registries (-s, or those the entries name)")
     .option("--lock <file>", "lock file to write (default: airgap.lock next to airgap.yaml)")
     .option("--locked", "save exactly the digests pinned in the lock")
     .option("--since <old>", "write a delta: leave out blobs OLD (an airgap.lock or archive) already references")
     .option("--split <size>", "split the archive into parts of SIZE (e.g. 4GiB for FAT32, 4.7GB for a DVD)")
     .option("--checksum", "write NAME.SHA256SUMS for the archive (always written when split)")
     .option("--concurrency <n>", "concurrent downloads per registry", positiveInteger)
-    .option("--keep-going", "save every image that can be saved; list the others in NAME.failed.txt (exit code 3)")
+    .option("--keep-going", keepGoingHelp("save", "NAME"))
     .option("--json", "print NDJSON events on stdout (airgap schema --of events)")
     .option("--with-signatures", "carry cosign signatures, attestations, SBOMs and OCI referrers with the images")
     .option(
@@ -68,8 +73,9 @@ export function registerSave(cli: Command): void {
     .option(
       "--registry-name <host[:port][/prefix]>",
       "name the images for containerd (preload tarball) as load would push them to this registry",
-    )
-    .action(save);
+    );
+  addCredentialOptions(command, "the source registry (-s, or the one the entries name)");
+  command.action(save);
 }
 
 /** `-o` and `-i` name the same thing: at most one of them. */
@@ -111,7 +117,7 @@ async function save(options: SaveCliOptions): Promise<void> {
   checkOutputOptions(options);
   const partSize = partSizeOf(options.split);
   const base = options.since ? await loadBase(resolve(options.since), options.since) : undefined;
-  const decl = await declaration(options);
+  const decl = await withSourceAccess(await declaration(options), options);
   const output = saveOutput(options, decl);
   await checkOutputDirectory(output);
   const { lockPath, previousLock } = await previousLockOf(options, decl);
@@ -133,17 +139,17 @@ async function save(options: SaveCliOptions): Promise<void> {
     partSize,
     base,
     keepGoing: options.keepGoing ?? decl.keepGoing,
-    failedList: failedListPath(output),
+    failedList: failedListPath(output, "save"),
     network: network(options, reporter),
     artifacts: artifactFlags(options),
     registryName: options.registryName ? registryNaming(options.registryName) : undefined,
   }).catch(namingPathOptions({ cache, lock }));
-  reportLeftOut(result.failed, failedListPath(output), reporter, decl.configPath, options.quiet);
+  reportLeftOut(result.failed, failedListPath(output, "save"), reporter, decl.configPath, options.quiet);
   const sums = result.archive.parts.length > 1 || options.checksum
     ? await writeSums(output, result.archive.parts)
     : undefined;
   if (run.events) {
-    emitSaveEvents(run.events, result, performance.now() - started, lock, failedListPath(output));
+    emitSaveEvents(run.events, result, performance.now() - started, lock, failedListPath(output, "save"));
     return;
   }
   out(await formatSaveSummary(result, { elapsedMs: performance.now() - started, base, split: options.split, sums }));

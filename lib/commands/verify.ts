@@ -10,7 +10,8 @@ import { verifyCommand, type VerifyResult } from "../store/inspect.ts";
 import { displayPath } from "../plan/declaration.ts";
 import { loadBase } from "../plan/delta.ts";
 import { AirgapError } from "../errors.ts";
-import { formatBytes, formatDuration } from "../format.ts";
+import { formatDuration, plural } from "../format.ts";
+import { formatContents } from "../report/outcomes.ts";
 import type { Phase } from "../report/progress.ts";
 import { out, reporterFor } from "./context.ts";
 import { firstPart } from "./resolve.ts";
@@ -55,9 +56,11 @@ async function verify(archives: string[], options: VerifyCliOptions): Promise<vo
 
 /** What was verified, in a few words: images, charts, blobs and bytes, parts, blobs from the base, artifacts. */
 export function verifiedContents(result: VerifyResult): string {
-  return `${result.images} images${result.charts ? `, ${result.charts} charts` : ""}, ${result.blobs} blobs, ${
-    formatBytes(result.bytes)
-  }${result.parts.length > 1 ? ` in ${result.parts.length} parts` : ""}${
-    result.fromBase ? `, ${result.fromBase} blobs from its base` : ""
-  }${result.artifacts ? `, ${result.artifacts} signatures/attestations/SBOMs` : ""}`;
+  return `${formatContents(result)}${result.parts.length > 1 ? ` in ${result.parts.length} parts` : ""}${
+    result.fromBase ? `, ${plural(result.fromBase, "blob")} from its base` : ""
+  }${
+    result.artifacts
+      ? `, ${plural(result.artifacts, "signature/attestation/SBOM", "signatures/attestations/SBOMs")}`
+      : ""
+  }`;
 }

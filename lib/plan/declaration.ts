@@ -8,7 +8,13 @@ import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { type Config, ConfigSchema, type RegistrySettingsConfig } from "../../schemas/config.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { parsePlatformSelector, type PlatformSelector } from "../oci/platform.ts";
-import { normaliseRegistryHost, parseReference, type Reference, sourceReference } from "../ref.ts";
+import {
+  normaliseRegistryHost,
+  parseReference,
+  type Reference,
+  sourceReference,
+  splitRegistryArgument,
+} from "../ref.ts";
 import { declaredSources, type SourceSpec } from "../sources/specs.ts";
 import { declaredFiles, type FileSpec } from "../files/spec.ts";
 import { declaredDistributions, type DistributionSpec } from "../files/distribution.ts";
@@ -65,7 +71,7 @@ export interface Declaration {
   distributions?: DistributionSpec[];
   /** `keepGoing: true`: save, load and plan what can be, list the rest (as `--keep-going`). */
   keepGoing?: boolean;
-  /** Only these entries (`-f airgap.yaml -l NAME.failed.txt`): a retry of what failed, with the declaration's settings. */
+  /** Only these entries (`-f airgap.yaml -l NAME.save-failed.txt`): a retry of what failed, with the declaration's settings. */
   only?: string[];
   /** `artifacts:` at the top: what to carry with every image. */
   artifacts?: ArtifactKind[];
@@ -124,15 +130,25 @@ export interface DeclarationOverrides {
    * target's. Default: every registry's credentials must be usable.
    */
   use?: RegistryUse;
+  /** `--registry` of a push: the target the command line names, whose credentials are needed instead of `target:`'s. */
+  pushTarget?: string;
 }
 
 /** What a command does with registries: pull images from sources, or push them to the target. */
 export type RegistryUse = "pull" | "push";
 
 /** Whether a command that uses registries as `use` needs the credentials of `host`. */
-export function needsCredentials(config: Config, use: RegistryUse | undefined): (host: string) => boolean {
+export function needsCredentials(
+  config: Config,
+  use: RegistryUse | undefined,
+  pushTarget?: string,
+): (host: string) => boolean {
   if (!use) return () => true;
-  const target = config.target ? normaliseRegistryHost(config.target.registry) : undefined;
+  const target = pushTarget
+    ? splitRegistryArgument(pushTarget).registry
+    : config.target
+    ? normaliseRegistryHost(config.target.registry)
+    : undefined;
   if (use === "push") return (host) => host === target;
   // A pull may reach the target only if the declaration names it as a source.
   const sources = new Set<string>();
@@ -405,7 +421,7 @@ function windowsInputOf(ctx: ConfigContext): WindowsInput {
 /** The settings of each registry (by normalised host). */
 function declaredRegistries(ctx: ConfigContext): Map<string, RegistrySettings> {
   const registries = new Map<string, RegistrySettings>();
-  const needed = needsCredentials(ctx.config, ctx.overrides.use);
+  const needed = needsCredentials(ctx.config, ctx.overrides.use, ctx.overrides.pushTarget);
   for (const [host, settings] of Object.entries(ctx.config.registries ?? {})) {
     const key = normaliseRegistryHost(host);
     // A registry this command does not talk to: its password need not be set.

@@ -33,7 +33,7 @@ export interface PlanOptions {
   reporter: Reporter;
   /** Plan every image that resolves; the others are left out of the plan and the lock. */
   keepGoing?: boolean;
-  /** Where to list the images that failed (`airgap.failed.txt`); removed when nothing failed. */
+  /** Where to list the images that failed (`airgap.plan-failed.txt`); removed when nothing failed. */
   failedList?: string;
   /** Timeouts, progress hooks and cancellation for the network (`--timeout`, Ctrl-C). */
   network?: NetworkOptions;

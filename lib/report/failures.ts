@@ -1,8 +1,8 @@
 /**
  * Images that failed, reported the way an operator can act on: grouped by
  * registry and cause (704 "not found" are one line, not 704), sorted by list
- * line, and written in full as an image list (`NAME.failed.txt`) whose `#`
- * comments give each reason, so `--image-list NAME.failed.txt` retries just
+ * line, and written in full as an image list (`NAME.COMMAND-failed.txt`) whose `#`
+ * comments give each reason, so `--image-list NAME.save-failed.txt` retries just
  * those. Why an image failed is decided in one place, {@link failureCause}.
  * @module
  */
@@ -46,6 +46,10 @@ const NETWORK_CAUSES: [RegExp, string][] = [
     "DNS lookup failed",
   ],
   [/connection refused/i, "connection refused"],
+  [
+    /port \d+ is blocked by the runtime|Requests to port \d+ are blocked/i,
+    "port blocked by the runtime (use another port)",
+  ],
   [/certificate|tls|ssl|UnknownIssuer/i, "TLS handshake failed"],
   [/timed out|TimedOut|deadline/i, "timed out"],
   [/connection reset|broken pipe|ECONNRESET/i, "connection reset"],
@@ -168,9 +172,9 @@ export function sortFailures(failures: readonly ImageFailure[]): ImageFailure[] 
 /**
  * One line per (registry, cause): the count and the first few list lines,
  * e.g. `docker.io: 704 images not found (manifest unknown): rancher-images.txt:3 rancher/foo:v1, :5 …`.
- * Groups are ordered by their first list line.
+ * Groups are ordered by their first list line; with `reasons`, an unreachable group ends with its first error.
  */
-export function groupFailures(failures: readonly ImageFailure[], shown = 3): string[] {
+export function groupFailures(failures: readonly ImageFailure[], shown = 3, reasons = false): string[] {
   const groups = new Map<string, { cause: FailureCause; items: ImageFailure[] }>();
   for (const failure of sortFailures(failures)) {
     const cause = failureCause(failure.error, failure.registry);
@@ -189,8 +193,22 @@ export function groupFailures(failures: readonly ImageFailure[], shown = 3): str
     });
     const more = items.length > shown ? `, … (${items.length - shown} more)` : "";
     const what = items.length === 1 ? "1 image" : `${items.length} images`;
-    return `${cause.registry}: ${what} ${cause.cause}: ${examples.join(", ")}${more}`;
+    // An unreachable registry's reason, once (it may say what to do: trust a CA, use --insecure).
+    const reason = reasons && cause.unreachable ? ` — ${errorMessage(items[0].error)}` : "";
+    return `${cause.registry}: ${what} ${cause.cause}: ${examples.join(", ")}${more}${reason}`;
   });
+}
+
+/**
+ * The error lines of a run that failed on images: a few in full (their
+ * messages say what to do), but grouped by registry and cause when there
+ * are many or when a registry could not be reached at all — then every
+ * image there failed the same way, and one line per registry and cause says
+ * it (700 images behind a refused connection are one line, not 700).
+ */
+export function failureLines(details: readonly ImageFailure[], full: readonly string[]): string[] {
+  const unreachable = details.some((f) => failureCause(f.error, f.registry).unreachable);
+  return details.length <= 3 && !unreachable ? [...full] : groupFailures(details, 3, true);
 }
 
 /** The failures as an image list: each entry after a `# origin: reason` comment, sorted by list line. */
@@ -204,13 +222,26 @@ export function formatFailedList(failures: readonly ImageFailure[], header: stri
   return lines.join("\n") + "\n";
 }
 
+/** The commands that list what they left out. */
+export type ListingCommand = "plan" | "save" | "load" | "mirror";
+
 /**
- * `NAME.failed.txt` next to `path` (`rancher-images.tar` → `rancher-images.failed.txt`);
- * `kind` tells lists apart that may meet in one directory (`load-failed`).
+ * The one rule for naming the list of what a command left out:
+ * `NAME.COMMAND-failed.txt` next to `path` — the archive a save writes or a
+ * load reads (`rancher-images.tar` → `rancher-images.save-failed.txt`,
+ * `rancher-images.load-failed.txt`), the lock of a plan or mirror
+ * (`airgap.lock` → `airgap.plan-failed.txt`). The command in the name keeps
+ * lists apart that meet in one directory: a load never overwrites the list
+ * of what the save left out, carried with the archive.
  */
-export function failedListPath(path: string, kind = "failed"): string {
+export function failedListPath(path: string, command: ListingCommand): string {
   const name = basename(path).replace(/\.(tar|lock|tgz|tar\.gz|\d{3})$/i, "");
-  return join(dirname(path), `${name}.${kind}.txt`);
+  return join(dirname(path), `${name}.${command}-failed.txt`);
+}
+
+/** `--keep-going`'s help, naming the list by {@link failedListPath}'s rule. */
+export function keepGoingHelp(command: ListingCommand, name: string): string {
+  return `${command} every image that can be; list the others in ${name}.${command}-failed.txt (exit code 3)`;
 }
 
 /** The flags that retry what a list names: `-f DECLARATION -l LIST` (the declaration's settings kept), or `-l LIST`. */

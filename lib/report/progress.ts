@@ -18,6 +18,7 @@ import type { CopyEvent } from "../transfer/copy.ts";
 import { formatBytes, formatRate, terminalWidth, truncateEnd } from "../format.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import type { NetworkEvents } from "../transport/http.ts";
+import { failureCause } from "./failures.ts";
 
 /** Where commands report to. */
 export interface Reporter {
@@ -405,14 +406,20 @@ class PhaseProgress implements Phase {
 
 /**
  * The network's waiting and retry notices as reporter lines:
- * "waiting for HOST (N s): WHAT" while a request is silent, and each retry
- * with its reason and wait.
+ * "waiting for HOST (N s): WHAT" while a request is silent, and a retry
+ * once per registry and cause — an unreachable registry is one line, not a
+ * line per attempt and image (the later attempts say nothing new).
  */
 export function networkEvents(reporter: Reporter): NetworkEvents {
+  const told = new Set<string>();
   return {
     waiting: (e) => reporter.info(`waiting for ${e.host} (${e.seconds} s): ${e.what}`),
-    retrying: (e) =>
-      reporter.info(`${e.message}; retrying in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt + 1})`),
+    retrying: (e) => {
+      const key = `${e.host}\0${failureCause(new Error(e.message), e.host).cause}`;
+      if (told.has(key)) return;
+      told.add(key);
+      reporter.info(`${e.message}; retrying (next in ${(e.delayMs / 1000).toFixed(1)} s; further retries not shown)`);
+    },
   };
 }
 

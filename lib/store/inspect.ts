@@ -210,6 +210,8 @@ export interface Listing {
   size: number;
   /** Blobs the archive holds. */
   blobs: number;
+  /** Bytes of those blobs, counted as verify counts them (the tar's headers and index not included). */
+  bytes: number;
   /** Set for a delta: the base lock's digest. */
   base?: string;
   /** Every index.json entry, in order. */
@@ -265,6 +267,7 @@ export async function lsCommand(path: string): Promise<Listing> {
       parts: archive.parts,
       size: archive.size,
       blobs: archive.blobs.size,
+      bytes: [...archive.blobs.values()].reduce((sum, e) => sum + e.size, 0),
       base: archive.annotations[BASE_ANNOTATION],
       images,
     };

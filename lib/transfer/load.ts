@@ -226,6 +226,8 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
     }));
     const { externalLayers, graphs } = await ensureExternalBlobs(archive, roots, store, options);
     const { events, failed } = await pushImages(archive, store, roots, targets, graphs, externalLayers, options);
+    // The images' blob bytes, counted with their blobs (charts and artifacts pushed after are not in them).
+    const bytesPushed = store.stats.bytesPushed;
     const images = await proveTags(store, targets);
     if (options.platforms) images.push(...await perOsTags(archive, store, targets, (i) => i.entry, options.platforms));
     const artifacts = await pushArtifacts(
@@ -236,9 +238,10 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
     );
     const charts = await runChartJobs(archive, chartJobs, { ...chartOptions, store });
     const summary: LoadSummary = {
-      ...summarizeLoad(graphs, events),
+      // Only what was loaded: a failed image is counted as failed, not as loaded.
+      ...summarizeLoad(new Map([...graphs].filter(([label]) => !failed.some((f) => f.name === label))), events),
       tags: images.length,
-      bytesPushed: store.stats.bytesPushed,
+      bytesPushed,
       chartsInArchive: archiveCharts(archive).length,
     };
     return { images, stats: store.stats, charts, summary, failed, artifacts };

@@ -81,6 +81,8 @@ export interface MirrorResult {
   images: LoadedImage[];
   /** What moved into the target: blobs pushed, mounted, skipped; manifests pushed. */
   stats: RegistryStats;
+  /** Images (roots) whose manifest the target held already. */
+  alreadyPresent: number;
   /** Bytes read from the source registries. */
   fetchedBytes: number;
   /** Blobs read from the source registries. */
@@ -218,7 +220,8 @@ export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResul
         { registry: options.registry, prefix },
       );
     }
-    const lost = await copyAll(options, { images, groups, cache, pool, target, left });
+    const present = new Set<string>();
+    const lost = await copyAll(options, { images, groups, cache, pool, target, left, present });
     if (lost.length > 0) {
       for (const { key, error } of lost) {
         const { image } = targets.get(key)!;
@@ -251,6 +254,7 @@ export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResul
     return {
       images: checked,
       stats: target.stats,
+      alreadyPresent: [...targets.keys()].filter((key) => present.has(key)).length,
       fetchedBytes: sourceStores.reduce((sum, s) => sum + s.stats.bytesFetched, 0),
       fetchedBlobs: sourceStores.reduce((sum, s) => sum + s.stats.blobsFetched, 0),
       lock,
@@ -279,6 +283,8 @@ async function copyAll(
     pool: RegistryPool;
     target: RegistryStore;
     left: ReadonlySet<string>;
+    /** Filled with the labels of roots the target held already. */
+    present: Set<string>;
   },
 ): Promise<{ key: string; error: unknown }[]> {
   const { images, cache, pool, left } = work;
@@ -297,6 +303,7 @@ async function copyAll(
   const externalLayers = new Set(images.flatMap((i) => i.externalLayers ?? []).map((d) => d.digest)).size;
   const readManifest = (_repo: string, desc: Descriptor) => cache.readBytes(desc);
   const signal = options.network?.signal;
+  const rootOf = new Map([...work.groups.values()].flat().map((r) => [r.label, r.descriptor.digest]));
   try {
     const roots = (await Promise.all([...work.groups].map(async ([host, groupRoots]) => {
       const source = cacheFirst(cache, withForeignLayers(pool.get(host), foreign), pool.get(host));
@@ -324,7 +331,15 @@ async function copyAll(
       readManifest,
       keepGoing,
       signal,
-      onEvent: (event) => phase.copyEvent(event),
+      onEvent: (event) => {
+        phase.copyEvent(event);
+        // An image whose root manifest the target held: already present (the summary's vocabulary).
+        if (
+          event.type === "manifest" && event.outcome === "exists" && rootOf.get(event.label) === event.descriptor.digest
+        ) {
+          work.present.add(event.label);
+        }
+      },
     }).catch((e) => Promise.reject(explainRefusal(e, externalLayers)));
     lost.push(...copied.failed.map(({ root, error }) => ({ key: root.label, error })));
   } finally {

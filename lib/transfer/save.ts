@@ -7,7 +7,7 @@
  * it is cached too. When the archive lives on another file system (a USB
  * disk), the cache gets loose copies instead and the archive is filled from
  * them as they land. With --keep-going, images that fail are left out of the
- * archive and the lock and listed in NAME.failed.txt (see {@link writeSaved}).
+ * archive and the lock and listed in NAME.save-failed.txt (see {@link writeSaved}).
  *
  * The cache is only ever a shortcut: a cached blob that fails to read or
  * verify (a pack whose archive the user overwrote) is dropped and fetched
@@ -86,7 +86,7 @@ export interface SaveOptions {
   base?: Base;
   /** Save every image that can be saved; the failed ones are left out of the archive and the lock. */
   keepGoing?: boolean;
-  /** Where to list the images that failed (`NAME.failed.txt`); removed when nothing failed. */
+  /** Where to list the images that failed (`NAME.save-failed.txt`); removed when nothing failed. */
   failedList?: string;
   /** Timeouts, progress hooks and cancellation for the network (`--timeout`, Ctrl-C). */
   network?: NetworkOptions;

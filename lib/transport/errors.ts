@@ -105,6 +105,8 @@ export function isProgrammingError(e: unknown): boolean {
 
 const PLAIN_HTTP = /InvalidContentType|received corrupt message|HTTP request to (an )?HTTPS|wrong version number/i;
 const CERTIFICATE = /certificate|UnknownIssuer|CaUsedAsEndEntity|NotValidForName|BadSignature|AlertReceived/i;
+/** Deno's fetch refuses the ports browsers block (the fetch standard's "bad ports", e.g. 6000): no retry can help. */
+const BLOCKED_PORT = /Requests to port (\d+) are blocked/i;
 const DNS = /dns error|failed to lookup|Name or service not known|nodename nor servname|No such host|name resolution/i;
 
 /**
@@ -121,6 +123,16 @@ export function classifyFetchError(e: unknown, prefix: string, context: ErrorCon
     return new TlsError(`${prefix}: ${text} (the server speaks plain HTTP)`, context, { cause: e, plainHttp: true });
   }
   if (DNS.test(text)) return new NetworkError(`${prefix}: ${text}`, context, { cause: e, temporary: false });
+  const blocked = text.match(BLOCKED_PORT);
+  if (blocked) {
+    return new NetworkError(
+      `${prefix}: port ${
+        blocked[1]
+      } is blocked by the runtime (fetch refuses the ports browsers block); use another port for the registry`,
+      context,
+      { cause: e, temporary: false },
+    );
+  }
   if (CERTIFICATE.test(text)) return new TlsError(`${prefix}: ${text}`, context, { cause: e });
   return new NetworkError(`${prefix}: ${text}`, context, { cause: e, temporary: true });
 }

@@ -161,7 +161,7 @@ Deno.test({
       );
       const out = await airgapOk(["load", archive, "-f", yaml], { env: { HOME: dir, AIRGAP_TEST_PASSWORD: SECRET } });
       assert(!out.stdout.includes(SECRET) && !out.stderr.includes(SECRET), "secret leaked");
-      const mounted = Number(out.stdout.match(/(\d+) more mounted into other repositories/)?.[1]);
+      const mounted = Number(out.stdout.match(/(\d+) further mounts? of these blobs into other repositories/)?.[1]);
       assert(mounted > 0, `shared base layers are mounted across repositories: ${out.stdout}`);
       assert(
         tokens.requests.some((r) =>

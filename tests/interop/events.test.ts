@@ -77,7 +77,7 @@ Deno.test({
             assertEquals(events.at(-1)!.event, "summary");
             const summary = events.at(-1)!;
             assertEquals([summary.command, summary.images, summary.failed], ["save", 2, 1]);
-            assertEquals(summary.failedList, "images.failed.txt");
+            assertEquals(summary.failedList, "images.save-failed.txt");
             assertEquals(ofKind(events, "image").filter((e) => e.outcome === "saved").length, 2);
             const failed = ofKind(events, "image").filter((e) => e.outcome === "failed");
             assertEquals(failed.map((e) => e.entry), ["rancher/b:v1"]);
@@ -207,7 +207,7 @@ Deno.test({
           cwd: dir,
         });
         assertEquals(retry.code, 0, retry.stderr);
-        assertStringIncludes(retry.stdout, `mirrored 1 images into ${target.host}`);
+        assertStringIncludes(retry.stdout, `mirrored 1 image into ${target.host}`);
         await Deno.stat(join(dir, "airgap.mirror-failed.txt")).then(
           () => assert(false, "the list is removed once nothing failed"),
           () => {},

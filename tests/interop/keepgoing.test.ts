@@ -2,7 +2,7 @@
  * Partial failure against a real distribution registry that holds only some
  * of the listed images: without --keep-going one grouped line per cause and
  * the full list in a file; with it, an archive and a lock of exactly what was
- * saved, NAME.failed.txt re-usable as --image-list, and exit code 3.
+ * saved, NAME.save-failed.txt re-usable as --image-list, and exit code 3.
  */
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
@@ -58,8 +58,8 @@ Deno.test({
           `${registry.host}: 7 images not found (manifest unknown): rancher-images.txt:5 rancher/d:v1, :6 rancher/e:v1, :7 rancher/f:v1, … (4 more)`,
         );
         assertStringIncludes(lines[2], "11 of 14 images could not be resolved; nothing was saved");
-        assertStringIncludes(lines[2], "out.failed.txt");
-        const failed = parseImageList(await Deno.readTextFile(join(dir, "out.failed.txt")), "out.failed.txt");
+        assertStringIncludes(lines[2], "out.save-failed.txt");
+        const failed = parseImageList(await Deno.readTextFile(join(dir, "out.save-failed.txt")), "out.save-failed.txt");
         assertEquals(failed.length, 11);
         await assertMissing(join(dir, "out.tar"));
         await assertMissing(join(dir, "airgap.lock"));
@@ -71,7 +71,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "save --keep-going: archive and lock cover what was saved, failed.txt retries the rest, exit 3",
+  name: "save --keep-going: archive and lock cover what was saved, save-failed.txt retries the rest, exit 3",
   ignore: !enabled,
   async fn() {
     await withTempDir(async (dir) => {
@@ -84,14 +84,14 @@ Deno.test({
         const saved = await airgap(["save", "--keep-going", "-l", "rancher-images.txt", ...common], { cwd: dir });
         assertEquals(saved.code, 3, saved.stderr);
         assertStringIncludes(saved.stdout, "saved 3 images");
-        assertStringIncludes(saved.stderr, "7 image(s) left out, listed in rancher-images.failed.txt");
+        assertStringIncludes(saved.stderr, "7 image(s) left out, listed in rancher-images.save-failed.txt");
         const listed = await airgap(["ls", "--json", "rancher-images.tar"], { cwd: dir });
         const entries = JSON.parse(listed.stdout).images.map((i: { entry: string }) => i.entry).sort();
         assertEquals(entries, PRESENT.map((n) => `rancher/${n}:v1`));
         const verified = await airgap(["verify", "rancher-images.tar"], { cwd: dir });
         assertEquals(verified.code, 0, verified.stderr);
 
-        const failedText = await Deno.readTextFile(join(dir, "rancher-images.failed.txt"));
+        const failedText = await Deno.readTextFile(join(dir, "rancher-images.save-failed.txt"));
         assertStringIncludes(failedText, "# rancher-images.txt:5: ");
         assertStringIncludes(failedText, "not found");
         const failed = parseImageList(failedText, "failed").map((e) => e.entry);
@@ -100,12 +100,12 @@ Deno.test({
         // The missing images appear upstream: the failed list retries just those.
         await seedStorage(registry, NAMES.slice(3).map(image));
         const retry = await airgap(
-          ["save", "--keep-going", "-l", "rancher-images.failed.txt", "-o", "retry.tar", ...common],
+          ["save", "--keep-going", "-l", "rancher-images.save-failed.txt", "-o", "retry.tar", ...common],
           { cwd: dir },
         );
         assertEquals(retry.code, 0, retry.stderr);
         assertStringIncludes(retry.stdout, "saved 7 images");
-        await assertMissing(join(dir, "retry.failed.txt"));
+        await assertMissing(join(dir, "retry.save-failed.txt"));
       } finally {
         await registry.stop();
       }
@@ -140,7 +140,7 @@ Deno.test({
         assertStringIncludes(saved.stdout, "saved 2 images");
         const lock = parseLock(await Deno.readTextFile(join(dir, "airgap.lock")), "airgap.lock");
         assertEquals(lock.images.map((i) => i.entry).sort(), ["rancher/a:v1", "rancher/c:v1"]);
-        const failed = parseImageList(await Deno.readTextFile(join(dir, "images.failed.txt")), "f");
+        const failed = parseImageList(await Deno.readTextFile(join(dir, "images.save-failed.txt")), "f");
         assertEquals(failed.map((e) => e.entry), ["rancher/b:v1"]);
         const verified = await airgap(["verify", "images.tar"], { cwd: dir });
         assertEquals(verified.code, 0, verified.stderr);
@@ -151,7 +151,7 @@ Deno.test({
         await seedStorage(registry, [images[1]]);
         const lockBefore = await Deno.readTextFile(join(dir, "airgap.lock"));
         const retry = await airgap(
-          ["save", "-f", "airgap.yaml", "-l", "images.failed.txt", "--cache", cache, "-o", "retry.tar"],
+          ["save", "-f", "airgap.yaml", "-l", "images.save-failed.txt", "--cache", cache, "-o", "retry.tar"],
           { cwd: dir },
         );
         assertEquals(retry.code, 0, retry.stderr);
@@ -184,7 +184,7 @@ Deno.test({
         assertStringIncludes(plan.stdout, "3 images");
         const lock = parseLock(await Deno.readTextFile(join(dir, "airgap.lock")), "airgap.lock");
         assertEquals(lock.images.length, 3);
-        assertEquals(parseImageList(await Deno.readTextFile(join(dir, "airgap.failed.txt")), "f").length, 7);
+        assertEquals(parseImageList(await Deno.readTextFile(join(dir, "airgap.plan-failed.txt")), "f").length, 7);
 
         await Deno.writeTextFile(join(dir, "list.txt"), PRESENT.map((n) => `rancher/${n}:v1`).join("\n") + "\n");
         const saved = await airgap(["save", "--cache", cache, "-o", "images.tar"], { cwd: dir });
@@ -200,6 +200,9 @@ Deno.test({
         assertEquals(loaded.code, 3, loaded.stderr);
         assertStringIncludes(loaded.stdout, `${target.host}/rancher/a:v1@`);
         assertStringIncludes(loaded.stdout, `${target.host}/rancher/c:v1@`);
+        // The summary counts what was loaded, not what was tried (as --json's images and failed do).
+        assertStringIncludes(loaded.stdout, "loaded 2 images");
+        assertStringIncludes(loaded.stdout, "; 1 image failed");
         const failed = parseImageList(await Deno.readTextFile(join(dir, "images.load-failed.txt")), "f");
         assertEquals(failed.map((e) => e.entry), ["rancher/b:v1"]);
       } finally {
@@ -241,7 +244,7 @@ Deno.test({
         assertEquals(listed.images.map((i: { entry: string }) => i.entry).sort(), entries.slice(0, 2));
         const lock = parseLock(await Deno.readTextFile(join(dir, "airgap.lock")), "airgap.lock");
         assertEquals(lock.images.map((i) => i.entry).sort(), entries.slice(0, 2));
-        const failed = parseImageList(await Deno.readTextFile(join(dir, "x.failed.txt")), "f");
+        const failed = parseImageList(await Deno.readTextFile(join(dir, "x.save-failed.txt")), "f");
         assertEquals(failed.map((e) => e.entry), entries.slice(2));
         const verified = await airgap(["verify", "x.tar"], { cwd: dir });
         assertEquals(verified.code, 0, verified.stderr);

@@ -204,8 +204,10 @@ Deno.test("failures: grouped by registry and cause, sorted by list line; the ful
     parseImageList(text, "x.failed.txt").map((e) => e.entry),
     [3, 5].map((n) => `rancher/img${n}:v1`).concat(["quay.io/x/y:1"], [10, 12, 40].map((n) => `rancher/img${n}:v1`)),
   );
-  assertEquals(failedListPath(join("a", "rancher-images.tar")), join("a", "rancher-images.failed.txt"));
-  assertEquals(failedListPath(join("a", "airgap.lock")), join("a", "airgap.failed.txt"));
+  assertEquals(failedListPath(join("a", "rancher-images.tar"), "save"), join("a", "rancher-images.save-failed.txt"));
+  assertEquals(failedListPath(join("a", "rancher-images.001"), "load"), join("a", "rancher-images.load-failed.txt"));
+  assertEquals(failedListPath(join("a", "airgap.lock"), "plan"), join("a", "airgap.plan-failed.txt"));
+  assertEquals(failedListPath(join("a", "airgap.lock"), "mirror"), join("a", "airgap.mirror-failed.txt"));
 });
 
 Deno.test("usage mistakes: the error, the suggestion and where the help is, exit 2", async () => {

@@ -81,6 +81,7 @@ function listingOf(names: string[], random: () => number): Listing {
     parts: ["/media/usb/rancher.tar.001", "/media/usb/rancher.tar.002"],
     size: 12345678901,
     blobs: 4567,
+    bytes: 12300000000,
     base: digestOf("base"),
     images: names.map((entry, i) => {
       const size = Math.floor(random() * 3e9);

@@ -537,8 +537,19 @@ async function authHint(c: ClientState): Promise<string> {
   const cred = await c.getCredential();
   if (cred) return ` (using credentials from ${cred.origin})`;
   // Docker Hub answers 401 for a repository that does not exist as for a private one.
-  if (c.registry === DOCKER_HUB) return " (no such repository, or a private one: docker login)";
-  return ` (no credentials found for ${c.registry}; run "docker login ${c.registry}" or set registries."${c.registry}" in airgap.yaml)`;
+  if (c.registry === DOCKER_HUB) return ` (no such repository, or a private one: ${loginHint(c.registry)})`;
+  return ` (no credentials found for ${c.registry}; ${
+    loginHint(c.registry)
+  }, or set registries."${c.registry}" in airgap.yaml)`;
+}
+
+/**
+ * How to log in to `registry`, naming every login command airgap reads the
+ * credentials of — inside the gap there is often no Docker — and the
+ * command line's own `--username`/`--password-stdin`.
+ */
+export function loginHint(registry: string): string {
+  return `log in with "podman login ${registry}", "skopeo login ${registry}" or "docker login ${registry}", or give --username with --password-stdin`;
 }
 
 /** One request as the layers see it. */
