@@ -97,8 +97,8 @@ interface Node {
  * that acknowledgement before its own PUT.
  */
 interface Entry {
-  /** The node as its first walk saw it (its bytes, once read). */
-  node: Node;
+  /** A deferred root as its walk saw it (its bytes, for a push by digest later); dropped otherwise: memory. */
+  node?: Node;
   done: Promise<void>;
   /** The digest push may still be left to the tag. */
   defer: boolean;
@@ -302,6 +302,7 @@ class GraphCopy {
       await this.options.dst.tag(root.dstRepo, tag, root.descriptor, bytes, { signal: this.#ops });
       if (entry?.skipped && !entry.forced && !entry.tagged) {
         entry.tagged = true;
+        delete entry.node;
         this.result.manifests.pushed++;
         this.#emit({ type: "manifest", descriptor: root.descriptor, outcome: "pushed", label: root.label });
       }
@@ -320,7 +321,8 @@ class GraphCopy {
     const key = `${node.dstRepo}@${node.descriptor.digest}`;
     let entry = this.#inFlight.get(key);
     if (!entry) {
-      entry = { node, done: Promise.resolve(), defer: !asChild && node.tagged === true };
+      const defer = !asChild && node.tagged === true;
+      entry = { node: defer ? node : undefined, done: Promise.resolve(), defer };
       this.#inFlight.set(key, entry);
       entry.done = this.#copyNodeOnce(node, entry);
     }
@@ -328,8 +330,8 @@ class GraphCopy {
     entry.defer = false;
     if (!entry.skipped) return entry.done; // still being copied: it will push by digest itself
     const pending = entry;
-    return pending.forced ??= pending.done.then(() => this.#pushManifest(pending.node))
-      .catch((e) => this.#fail(pending.node.label, e));
+    return pending.forced ??= pending.done.then(() => this.#pushManifest(pending.node!))
+      .catch((e) => this.#fail(pending.node!.label, e)).finally(() => delete pending.node);
   }
 
   async #copyNodeOnce(node: Node, entry: Entry): Promise<void> {
@@ -340,6 +342,7 @@ class GraphCopy {
       const present = await dst.exists(node.dstRepo, node.descriptor, { signal: this.#ops })
         .catch((e) => this.#fail(node.label, e));
       if (present) {
+        delete entry.node;
         this.result.manifests.exists++;
         this.#emit({ type: "manifest", descriptor: node.descriptor, outcome: "exists", label: node.label });
         return;
@@ -362,6 +365,7 @@ class GraphCopy {
       entry.skipped = true; // its first tag PUT stores it
       return;
     }
+    delete entry.node;
     await this.#pushManifest(node).catch((e) => this.#fail(node.label, e));
   }
 }
