@@ -129,7 +129,9 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
  * a half-written link and fails with `DIGEST_INVALID` or
  * `MANIFEST_BLOB_UNKNOWN` — the failure of an index whose child is also
  * another image's root. So nothing is written into a repository twice while
- * its graphs are copied. Without `keepGoing` the first failure stops the
+ * its graphs are copied. A tagged root no other manifest references is not
+ * PUT by digest at all where the store's tag carries the manifest: its first
+ * tag PUT stores it ({@link Entry}). Without `keepGoing` the first failure stops the
  * rest: nothing new starts and transfers in flight are aborted (their
  * signal), so a failed load does not go on uploading for minutes.
  */
