@@ -57,6 +57,12 @@ export interface Store {
    */
   readonly verifiesGraphs?: boolean;
   /**
+   * True when `tag` stores the manifest itself, not just a name for it (a
+   * registry's PUT by tag carries the bytes): a root that is only tagged, not
+   * referenced by another manifest, needs no push by digest before its tag.
+   */
+  readonly tagStoresManifest?: boolean;
+  /**
    * Optional: open `length` bytes of content starting at `offset`, for HTTP
    * `Range` requests. The bytes are not verified (a part cannot be checked
    * against a digest); callers check `offset + length <= desc.size`.

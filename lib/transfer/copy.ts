@@ -83,6 +83,31 @@ interface Node {
   label: string;
   bytes?: Uint8Array;
   isConfig: boolean;
+  /** A tagged root whose tag PUT may carry it (see {@link Entry}). */
+  tagged?: boolean;
+}
+
+/**
+ * One node being copied into one destination repository. A tagged root on a
+ * store whose tag stores the manifest is not pushed by digest: its first tag
+ * PUT carries it (one manifest PUT per image, not two). Only while no other
+ * manifest references it: a walk that reaches it as a child clears `defer`
+ * (the push by digest happens as usual) or, when the node already finished
+ * without it, pushes it by digest then (`forced`) — a parent still waits for
+ * that acknowledgement before its own PUT.
+ */
+interface Entry {
+  /** A deferred root as its walk saw it (its bytes, for a push by digest later); dropped otherwise: memory. */
+  node?: Node;
+  done: Promise<void>;
+  /** The digest push may still be left to the tag. */
+  defer: boolean;
+  /** The node finished without a push by digest: its first tag PUT stores it. */
+  skipped?: boolean;
+  /** The push by digest a later parent asked for. */
+  forced?: Promise<void>;
+  /** The first tag PUT stored it (counted once). */
+  tagged?: boolean;
 }
 
 /** Copy the graphs of `roots` from `src` to `dst`. */
@@ -104,7 +129,9 @@ export async function copyGraph(options: CopyOptions): Promise<CopyResult> {
  * a half-written link and fails with `DIGEST_INVALID` or
  * `MANIFEST_BLOB_UNKNOWN` — the failure of an index whose child is also
  * another image's root. So nothing is written into a repository twice while
- * its graphs are copied. Without `keepGoing` the first failure stops the
+ * its graphs are copied. A tagged root no other manifest references is not
+ * PUT by digest at all where the store's tag carries the manifest: its first
+ * tag PUT stores it ({@link Entry}). Without `keepGoing` the first failure stops the
  * rest: nothing new starts and transfers in flight are aborted (their
  * signal), so a failed load does not go on uploading for minutes.
  */
@@ -125,7 +152,7 @@ class GraphCopy {
   readonly #ops: AbortSignal;
   /** Errors already named after their image (a parent sees its child's failure again). */
   readonly #named = new WeakSet<object>();
-  readonly #inFlight = new Map<string, Promise<void>>();
+  readonly #inFlight = new Map<string, Entry>();
   #failure: unknown;
 
   constructor(readonly options: CopyOptions) {
@@ -182,8 +209,9 @@ class GraphCopy {
 
   /** A root's graph, children first; its manifest bytes for the tags. */
   async #copyRoot(root: CopyRoot): Promise<Uint8Array> {
-    const node: Node = { ...root, src: root.src ?? this.options.src, isConfig: false };
-    await this.#copyNode(node);
+    const tagged = root.tags.length > 0 && this.options.dst.tagStoresManifest === true;
+    const node: Node = { ...root, src: root.src ?? this.options.src, isConfig: false, tagged };
+    await this.#copyNode(node, false);
     if (!root.tags.length) return new Uint8Array();
     return node.bytes ?? await this.#readManifest(node).catch((e) => this.#fail(root.label, e));
   }
@@ -270,9 +298,16 @@ class GraphCopy {
   }
 
   async #tagRoot(root: CopyRoot, bytes: Uint8Array) {
+    const entry = this.#inFlight.get(`${root.dstRepo}@${root.descriptor.digest}`);
     for (const tag of root.tags) {
       this.#check();
       await this.options.dst.tag(root.dstRepo, tag, root.descriptor, bytes, { signal: this.#ops });
+      if (entry?.skipped && !entry.forced && !entry.tagged) {
+        entry.tagged = true;
+        delete entry.node;
+        this.result.manifests.pushed++;
+        this.#emit({ type: "manifest", descriptor: root.descriptor, outcome: "pushed", label: root.label });
+      }
     }
     this.#emit({ type: "image", label: root.label, descriptor: root.descriptor });
   }
@@ -281,18 +316,27 @@ class GraphCopy {
    * Children first: a parent is pushed only after all of its children. The
    * one promise per `repo@digest` is what every parent of a shared node
    * awaits, so "already being copied" means "wait for it", never "skip it".
+   * A parent's wait includes the push by digest of a root that was left to
+   * its tag ({@link Entry}).
    */
-  #copyNode(node: Node): Promise<void> {
+  #copyNode(node: Node, asChild = true): Promise<void> {
     const key = `${node.dstRepo}@${node.descriptor.digest}`;
-    let pending = this.#inFlight.get(key);
-    if (!pending) {
-      pending = this.#copyNodeOnce(node);
-      this.#inFlight.set(key, pending);
+    let entry = this.#inFlight.get(key);
+    if (!entry) {
+      const defer = !asChild && node.tagged === true;
+      entry = { node: defer ? node : undefined, done: Promise.resolve(), defer };
+      this.#inFlight.set(key, entry);
+      entry.done = this.#copyNodeOnce(node, entry);
     }
-    return pending;
+    if (!asChild || !entry.defer) return entry.done;
+    entry.defer = false;
+    if (!entry.skipped) return entry.done; // still being copied: it will push by digest itself
+    const pending = entry;
+    return pending.forced ??= pending.done.then(() => this.#pushManifest(pending.node!))
+      .catch((e) => this.#fail(pending.node!.label, e)).finally(() => delete pending.node);
   }
 
-  async #copyNodeOnce(node: Node): Promise<void> {
+  async #copyNodeOnce(node: Node, entry: Entry): Promise<void> {
     this.#check();
     if (!isManifestType(node.descriptor.mediaType)) return await this.#copyBlob(node);
     const { dst } = this.options;
@@ -300,6 +344,7 @@ class GraphCopy {
       const present = await dst.exists(node.dstRepo, node.descriptor, { signal: this.#ops })
         .catch((e) => this.#fail(node.label, e));
       if (present) {
+        delete entry.node;
         this.result.manifests.exists++;
         this.#emit({ type: "manifest", descriptor: node.descriptor, outcome: "exists", label: node.label });
         return;
@@ -318,6 +363,11 @@ class GraphCopy {
     );
     const rejected = settled.find((s) => s.status === "rejected") as PromiseRejectedResult | undefined;
     if (rejected) throw rejected.reason;
+    if (entry.defer) {
+      entry.skipped = true; // its first tag PUT stores it
+      return;
+    }
+    delete entry.node;
     await this.#pushManifest(node).catch((e) => this.#fail(node.label, e));
   }
 }

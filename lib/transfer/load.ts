@@ -217,6 +217,7 @@ export async function loadCommand(options: LoadOptions): Promise<LoadResult> {
   });
   const store = pool.get(options.registry);
   try {
+    await store.learnRepositories({ signal: options.network?.signal }); // a new repository needs no probes
     const roots: CopyRoot[] = [...targets.entries()].map(([key, { ref, image }]) => ({
       srcRepo: "",
       dstRepo: ref.repository,

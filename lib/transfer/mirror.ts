@@ -202,6 +202,7 @@ export async function mirrorCommand(options: MirrorOptions): Promise<MirrorResul
     let { images, artifacts } = resolved;
     const targets = targetsOf(images, options.registry, prefix);
     const target = pool.get(options.registry);
+    await target.learnRepositories({ signal: options.network?.signal }); // a new repository needs no probes
     // Not copied: foreign layers under the skip policy, and what the base references.
     const left = new Set(images.flatMap((i) => [...(i.absent ?? [])]));
     const fromBase = images.flatMap((i) => i.blobs).filter((d) => options.base?.blobs.has(d.digest));

@@ -49,6 +49,15 @@ export interface RegistryStore extends Store {
    * check after the push would fetch again, without asking.
    */
   confirmed(repo: string, reference: string): Descriptor | undefined;
+  /**
+   * Ask the registry once which repositories it holds (`GET /v2/_catalog`, at
+   * most {@link CATALOG_PAGES} pages): from then on a probe into a repository
+   * it did not list answers "absent" without a request. That repository held
+   * nothing when the run began, and what this run puts there is remembered.
+   * False, and nothing changes, when the registry does not say (no catalog,
+   * not allowed, too many repositories). For a push destination only.
+   */
+  learnRepositories(options?: StoreOptions): Promise<boolean>;
   /** Bytes and requests moved so far, for reports and tests. */
   readonly stats: RegistryStats;
 }
@@ -114,6 +123,8 @@ class RegistryState {
   readonly confirmed = new Map<string, Descriptor>();
   /** `repo@digest` this run saw answered 404: a push right after needs no second probe. */
   readonly absent = new Set<string>();
+  /** The repositories the registry listed when asked ({@link learnRepositories}); unknown until then. */
+  listed?: Set<string>;
   readonly stats: RegistryStats = {
     blobsFetched: 0,
     bytesFetched: 0,
@@ -152,6 +163,7 @@ export function registryStore(client: RegistryClient, options: RegistryStoreOpti
     stats: s.stats,
     concurrency: options.concurrency ?? client.concurrency,
     verifiesGraphs: true,
+    tagStoresManifest: true,
     exists: (repo, desc, options) => exists(s, repo, desc, options),
     fetch: (repo, desc, options) => fetchBlob(s, repo, desc, options),
     fetchFrom: (repo, desc, offset, options) => fetchFrom(s, repo, desc, offset, options),
@@ -160,9 +172,11 @@ export function registryStore(client: RegistryClient, options: RegistryStoreOpti
     push: (repo, desc, content, options) => pushContent(s, repo, desc, content, options),
     async tag(repo, tag, desc, bytes, options) {
       await putManifest(s, repo, tag, desc, bytes, options);
+      s.remember(desc.digest, repo); // a PUT by tag stored the manifest too
     },
     listTags: (repo, options) => listTags(s, repo, options),
     confirmed: (repo, reference) => s.confirmed.get(`${repo}:${reference}`),
+    learnRepositories: (options) => learnRepositories(s, options),
     close() {
       client.close();
       return Promise.resolve();
@@ -172,6 +186,10 @@ export function registryStore(client: RegistryClient, options: RegistryStoreOpti
 
 async function exists(s: RegistryState, repo: string, desc: Descriptor, options: StoreOptions = {}): Promise<boolean> {
   if (s.holders.get(desc.digest)?.has(repo)) return true;
+  if (s.listed && !s.listed.has(repo)) {
+    s.absent.add(`${repo}@${desc.digest}`); // a repository empty at the start: only this run's pushes are there
+    return false;
+  }
   const response = await s.client.request({
     method: "HEAD",
     path: `/v2/${repo}/${kind(desc)}/${desc.digest}`,
@@ -611,7 +629,9 @@ async function pushBlob(
     );
     s.remember(desc.digest, repo);
     s.stats.blobsPushed++;
-    if (s.mounts === "unknown" && s.options.probeByMount !== false) await calibrate(s, repo, desc, signal);
+    // Into a repository proven empty no probe is ever needed: asked after the first upload elsewhere.
+    const probes = !s.listed || s.listed.has(repo);
+    if (s.mounts === "unknown" && probes && s.options.probeByMount !== false) await calibrate(s, repo, desc, signal);
     return "pushed";
   } finally {
     if (s.uploading.get(desc.digest) === mine) s.uploading.delete(desc.digest);
@@ -661,6 +681,43 @@ async function pushContent(
     return "pushed";
   }
   return await pushBlob(s, repo, desc, content, options?.signal);
+}
+
+/** Catalog pages read at most (1,000 repositories each): a larger registry is probed per manifest as before. */
+export const CATALOG_PAGES = 5;
+
+async function learnRepositories(s: RegistryState, options: StoreOptions = {}): Promise<boolean> {
+  if (s.listed) return true;
+  const listed = new Set<string>();
+  let path: string | undefined = "/v2/_catalog?n=1000";
+  try {
+    for (let page = 0; path; page++) {
+      if (page === CATALOG_PAGES) return false;
+      const response: Response = await s.client.request({
+        method: "GET",
+        path,
+        scopes: ["registry:catalog:*"],
+        ok: [200, 401, 403, 404, 405],
+        op: "list repositories",
+        image: s.registry,
+        signal: options.signal,
+      });
+      if (response.status !== 200) {
+        await response.body?.cancel();
+        return false;
+      }
+      const body = await response.json() as { repositories?: unknown };
+      if (!Array.isArray(body.repositories)) return false;
+      for (const repo of body.repositories) if (typeof repo === "string") listed.add(repo);
+      const next = response.headers.get("link")?.match(/<([^>]+)>\s*;\s*rel="?next"?/);
+      path = next ? new URL(next[1], await s.client.baseUrl(options)).href : undefined;
+    }
+  } catch (e) {
+    if (options.signal?.aborted) throw e;
+    return false; // the catalog is an optimisation: without it every probe asks
+  }
+  s.listed = listed;
+  return true;
 }
 
 async function listTags(s: RegistryState, repo: string, options: StoreOptions = {}): Promise<string[]> {
