@@ -48,7 +48,7 @@ export interface SourceSummary {
   label: string;
   /** Its lock entry. */
   locked: LockedSource;
-  /** Images it contributed (before de-duplication). */
+  /** Distinct images it contributed (another source may name some of them too). */
   images: number;
   /** Compared with the previous lock. */
   status: "new" | "changed" | "unchanged";
@@ -198,7 +198,7 @@ async function chartRequests(
     summary: {
       label,
       locked,
-      images: requests.length,
+      images: new Set(requests.map((r) => r.entry)).size, // an extraImages entry the templates also name counts once
       status: statusOf(locked, ctx.previousLock),
       verified: fetched.fromDisk
         ? "local file, pinned by digest"
