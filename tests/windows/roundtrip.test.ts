@@ -80,6 +80,7 @@ Deno.test({
         return text;
       };
       await Deno.writeTextFile(join(work, "rancher-images.txt"), fx.images.map((i) => `${i.name}\r\n`).join(""));
+      await Deno.mkdir(join(work, "media")); // airgap never creates an output directory (a mistyped mount path)
       const archive = `${work}\\media\\rancher-images.tar`;
       const save = ["save", "-s", fx.upstream, "--platform", "all", "-i", archive, "--split", "1MiB"];
       assertStringIncludes(await run(save), `saved ${fx.images.length} images`);
