@@ -179,30 +179,36 @@ for (const kind of FAULT_KINDS) {
   }
 }
 
-Deno.test("a proven mismatch removes the loose blob; a good copy that landed meanwhile is put back", () =>
-  withTempDir(async (dir) => {
-    const cache = await openCache(dir);
-    const b = randomBlob(seeded(2), 600_000); // more than one read: the bytes change under the reader
-    await cache.putBytes(b.desc, b.bytes);
-    await corrupt(cache, b.desc.digest);
-    await assertRejects(async () => await drain(await cache.fetch("", b.desc)), DigestMismatchError);
-    assert(!(await cache.has(b.desc.digest)), "the bad copy is gone");
-    // A read that saw bad bytes while a good copy replaced the file: the good one is checked and stays.
-    await cache.putBytes(b.desc, b.bytes);
-    const stream = await cache.fetch("", b.desc);
-    const reader = stream.getReader();
-    await reader.read(); // the file is open; now the bytes under the reader change, then a good copy lands
-    await corrupt(cache, b.desc.digest);
-    const bad = await Deno.readFile(cache.blobPath(b.desc.digest));
-    await Deno.remove(cache.blobPath(b.desc.digest));
-    await Deno.writeFile(cache.blobPath(b.desc.digest), b.bytes);
-    assert(bad.byteLength === b.bytes.byteLength);
-    await assertRejects(async () => {
-      for (;;) if ((await reader.read()).done) break;
-    });
-    assert(await cache.has(b.desc.digest), "the good copy was not removed");
-    assertEquals(await cache.readBytes(b.desc), b.bytes);
-  }));
+Deno.test({
+  name: "a proven mismatch removes the loose blob; a good copy that landed meanwhile is put back",
+  // The race is staged by rewriting, removing and replacing a file under an open reader; Windows' sharing rules give
+  // that reader other bytes than POSIX does, so the staging (not the rule) is POSIX-only.
+  ignore: Deno.build.os === "windows",
+  fn: () =>
+    withTempDir(async (dir) => {
+      const cache = await openCache(dir);
+      const b = randomBlob(seeded(2), 3_000_000); // several reads on every platform: the bytes change under the reader
+      await cache.putBytes(b.desc, b.bytes);
+      await corrupt(cache, b.desc.digest);
+      await assertRejects(async () => await drain(await cache.fetch("", b.desc)), DigestMismatchError);
+      assert(!(await cache.has(b.desc.digest)), "the bad copy is gone");
+      // A read that saw bad bytes while a good copy replaced the file: the good one is checked and stays.
+      await cache.putBytes(b.desc, b.bytes);
+      const stream = await cache.fetch("", b.desc);
+      const reader = stream.getReader();
+      await reader.read(); // the file is open; now the bytes under the reader change, then a good copy lands
+      await corrupt(cache, b.desc.digest);
+      const bad = await Deno.readFile(cache.blobPath(b.desc.digest));
+      await Deno.remove(cache.blobPath(b.desc.digest));
+      await Deno.writeFile(cache.blobPath(b.desc.digest), b.bytes);
+      assert(bad.byteLength === b.bytes.byteLength);
+      await assertRejects(async () => {
+        for (;;) if ((await reader.read()).done) break;
+      });
+      assert(await cache.has(b.desc.digest), "the good copy was not removed");
+      assertEquals(await cache.readBytes(b.desc), b.bytes);
+    }),
+});
 
 Deno.test("a descriptor with the wrong size never removes a good blob", () =>
   withTempDir(async (dir) => {
