@@ -8,7 +8,8 @@
  * CI runs HELM_DIFF_CASES=3000 cases from seed 1 (the default); a longer run:
  *   HELM_DIFF_CASES=50000 HELM_DIFF_SEED=7 deno test -A tests/interop/helm_differential.test.ts
  * A disagreement prints the template, the values and both results; each one found is kept as a plain
- * regression test (helm_probes.test.ts, helm_template.test.ts), or listed in KNOWN with its reason.
+ * regression test (helm_differential_regressions.test.ts, helm_probes.test.ts, helm_template.test.ts), or listed
+ * in KNOWN with its reason.
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
@@ -44,11 +45,38 @@ const KNOWN: { reason: string; applies: (text: string, go: string, ours: string)
     applies: (text) => /until/.test(text) && /\b(without|has|uniq|deepEqual)\b/.test(text),
   },
   {
+    reason: "the same int/int64 name seen through a function of the text: base64 (`kindOf | b64enc`) or a cut " +
+      "(`%!d(int64=…)` truncated at 20 bytes cuts the two names at different places)",
+    applies: (text, go, ours) => /\b(b64enc|trunc)\b/.test(text) && intNamesBlurred(go) === intNamesBlurred(ours),
+  },
+  {
+    reason: 'the same int/int64 name measured or tested: `typeOf | len`, `typeIs "int"`, `kindIs "int64"`',
+    applies: (text) => /\b(typeOf|kindOf)\s*\|\s*len\b|\b(typeIs|kindIs) "int(64)?"/.test(text),
+  },
+  {
+    reason: "trunc/substr/abbrev cutting a multi-byte character: Go keeps the raw bytes (len counts them, the " +
+      "output holds invalid UTF-8); our strings are Unicode, so a cut character becomes U+FFFD",
+    applies: (text) => /\b(trunc|substr|abbrev)\b[^}]*[^ -~\s]/.test(text),
+  },
+  {
     reason: "`range` over an integer: Go >= 1.22 (Helm >= 3.15) iterates 0..n-1, as we do; the oracle's Go 1.19 " +
       "refuses",
     applies: (_text, go) => /range can't iterate over -?\d+$/.test(go),
   },
 ];
+
+/** Base64 words decoded (where they decode to printable text), then every int/int64 name and value as one word. */
+function intNamesBlurred(text: string): string {
+  const decoded = text.replace(/[A-Za-z0-9+/]{4,}={0,2}/g, (word) => {
+    try {
+      const plain = atob(word);
+      return /^[\x20-\x7e]*$/.test(plain) ? plain : word;
+    } catch {
+      return word;
+    }
+  });
+  return decoded.replace(/\bint(64)?(=-?\d*)?/g, "INT");
+}
 
 const oracle = await helmOracle();
 

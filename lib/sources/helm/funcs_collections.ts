@@ -129,7 +129,8 @@ const listFunctions: Record<string, TemplateFunction> = {
     return lists.flatMap((list) => asList("concat", list));
   },
   reverse: (list) => [...asList("reverse", notNil(list))].reverse(),
-  uniq: (list) => asList("uniq", notNil(list)).filter((item, i, all) => all.findIndex((other) => same(other, item)) === i),
+  uniq: (list) =>
+    asList("uniq", notNil(list)).filter((item, i, all) => all.findIndex((other) => same(other, item)) === i),
   without: (list, ...omit) => asList("without", notNil(list)).filter((item) => !omit.some((o) => same(o, item))),
   has: (needle, list) => asList("has", list).some((item) => same(item, needle)),
   compact: (list) => asList("compact", notNil(list)).filter((item) => !isEmpty(item)),

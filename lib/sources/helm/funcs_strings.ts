@@ -8,6 +8,7 @@ import { posix } from "node:path";
 import { execError, unsupported } from "./errors.ts";
 import type { TemplateFunction } from "./evaluate.ts";
 import { goQuote } from "./format.ts";
+import { toLowerCase } from "./casing.ts";
 import { type GoMap, isMap, toIndex, toInt, toStr, typed, type Value } from "./gotypes.ts";
 
 const encoder = new TextEncoder();
@@ -241,14 +242,6 @@ function indent(spaces: Value, text: Value): string {
   return pad + toStr(text).replaceAll("\n", `\n${pad}`);
 }
 
-function words(text: string): string[] {
-  return text
-    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
-    .replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2")
-    .split(/[\s_\-]+/)
-    .filter((word) => word !== "");
-}
-
 function capitalise(word: string): string {
   return word.charAt(0).toUpperCase() + word.slice(1);
 }
@@ -365,8 +358,8 @@ export const stringFunctions: Record<string, TemplateFunction> = {
   nindent: (spaces, s) => `\n${indent(spaces, s)}`,
   replace: (old, replacement, s) => toStr(s).replaceAll(toStr(old), toStr(replacement)),
   plural: (one, many, count) => (toInt(count) === 1n ? toStr(one) : toStr(many)),
-  snakecase: (s) => words(toStr(s)).map((w) => w.toLowerCase()).join("_"),
-  kebabcase: (s) => words(toStr(s)).map((w) => w.toLowerCase()).join("-"),
+  snakecase: (s) => toLowerCase(toStr(s), "_"),
+  kebabcase: (s) => toLowerCase(toStr(s), "-"),
   camelcase: (s) => toStr(s).split(/[_\s]+/).filter(Boolean).map(capitalise).join(""),
   swapcase: (s) => Array.from(toStr(s), (c) => (c === c.toUpperCase() ? c.toLowerCase() : c.toUpperCase())).join(""),
 
