@@ -67,7 +67,8 @@ const KNOWN: { reason: string; applies: (text: string, go: string, ours: string)
 
 /** Base64 words decoded (where they decode to printable text), then every int/int64 name and value as one word. */
 function intNamesBlurred(text: string): string {
-  const decoded = text.replace(/[A-Za-z0-9+/]{4,}={0,2}/g, (word) => {
+  // "aW50NjQ=" and "aW50" are "int64" and "int" (a kindOf on its own), which may run into the text around it.
+  const decoded = text.replaceAll("aW50NjQ=", "aW50").replace(/[A-Za-z0-9+/]{4,}={0,2}/g, (word) => {
     try {
       const plain = atob(word);
       return /^[\x20-\x7e]*$/.test(plain) ? plain : word;
