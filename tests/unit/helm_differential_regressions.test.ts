@@ -140,3 +140,13 @@ Deno.test("differential regressions: each template renders (or fails) as Go's te
     else assert(t.error !== undefined, `${name} must fail as in Go (${c.error}), rendered ${JSON.stringify(t.output)}`);
   }
 });
+
+Deno.test("differential regressions: a value made to contain itself fails its template (Go overflows its stack)", async () => {
+  const files = {
+    "Chart.yaml": "apiVersion: v2\nname: r\nversion: 0.1.0\n",
+    "values.yaml": "m: {}\n",
+    "templates/a.yaml": '{{ merge (dict "k" .Values.m) (dict "k" (dict "0" .Values.m)) }}',
+  };
+  const [t] = renderChart(await loadChart(await packChart("r", files)), {}).templates;
+  assert(t.error !== undefined && t.output === undefined, `rendered ${JSON.stringify(t.output)}`);
+});
