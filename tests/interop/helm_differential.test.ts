@@ -8,7 +8,8 @@
  * CI runs HELM_DIFF_CASES=3000 cases from seed 1 (the default); a longer run:
  *   HELM_DIFF_CASES=50000 HELM_DIFF_SEED=7 deno test -A tests/interop/helm_differential.test.ts
  * A disagreement prints the template, the values and both results; each one found is kept as a plain
- * regression test (helm_probes.test.ts, helm_template.test.ts), or listed in KNOWN with its reason.
+ * regression test (helm_differential_regressions.test.ts, helm_probes.test.ts, helm_template.test.ts), or listed
+ * in KNOWN with its reason.
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
@@ -44,11 +45,43 @@ const KNOWN: { reason: string; applies: (text: string, go: string, ours: string)
     applies: (text) => /until/.test(text) && /\b(without|has|uniq|deepEqual)\b/.test(text),
   },
   {
+    reason: "the same int/int64 name seen through a function of the text: base64 (`kindOf | b64enc`) or a cut " +
+      "(`%!d(int64=…)` truncated at 20 bytes cuts the two names at different places)",
+    applies: (text, go, ours) => /\b(b64enc|trunc)\b/.test(text) && intNamesBlurred(go) === intNamesBlurred(ours),
+  },
+  {
+    reason: 'the same int/int64 name measured or tested: `typeOf | len`, `typeIs "int"`, `kindIs "int64"`',
+    applies: (text) => /\b(typeOf|kindOf)\s*\|\s*len\b|\b(typeIs|kindIs) "int(64)?"/.test(text),
+  },
+  {
+    reason: "trunc/substr/abbrev cutting a multi-byte character: Go keeps the raw bytes (len counts them, the " +
+      "output holds invalid UTF-8); our strings are Unicode, so a cut character becomes U+FFFD",
+    applies: (text) => /\b(trunc|substr|abbrev)\b[^}]*[^ -~\s]/.test(text),
+  },
+  {
     reason: "`range` over an integer: Go >= 1.22 (Helm >= 3.15) iterates 0..n-1, as we do; the oracle's Go 1.19 " +
       "refuses",
     applies: (_text, go) => /range can't iterate over -?\d+$/.test(go),
   },
 ];
+
+/** Base64 words decoded (where they decode to printable text), then every int/int64 name and value as one word. */
+function intNamesBlurred(text: string): string {
+  // "aW50NjQ=" and "aW50" are "int64" and "int" (a kindOf on its own), which may run into the text around it;
+  // a longer base64 word may follow other text too ("false" + b64enc …), so its start is searched for.
+  const decoded = text.replaceAll("aW50NjQ=", "aW50").replace(/[A-Za-z0-9+/]{4,}={0,2}/g, (word) => {
+    for (let start = 0; start <= Math.min(12, word.length - 4); start++) {
+      try {
+        const plain = atob(word.slice(start));
+        if (/^[\x20-\x7e]*$/.test(plain)) return word.slice(0, start) + plain;
+      } catch {
+        // not base64 from here
+      }
+    }
+    return word;
+  });
+  return decoded.replace(/\bint(64)?(=-?\d*)?/g, "INT");
+}
 
 const oracle = await helmOracle();
 
@@ -59,12 +92,53 @@ interface Disagreement {
   go: string;
 }
 
+/** Write `files` as the chart directory `chartDir`. */
+async function writeChart(chartDir: string, files: Record<string, string>): Promise<void> {
+  await Deno.mkdir(join(chartDir, "templates"), { recursive: true });
+  for (const [path, text] of Object.entries(files)) await Deno.writeTextFile(join(chartDir, path), text);
+}
+
+/**
+ * Go's fmt and yaml recurse without a bound, so a value made to contain itself (a `merge` of a values map into
+ * a dict holding that same map) is a fatal stack overflow in Go — as it would be in Helm — where we give an
+ * error. Such a template has no Go result to compare with: each template is tried alone, and those that crash
+ * Go are left out of the chart (on both sides, as they could change the shared root other templates see).
+ */
+async function withoutGoCrashes(files: Record<string, string>, dir: string): Promise<string[]> {
+  const crashing: string[] = [];
+  for (const path of Object.keys(files).filter((p) => p.startsWith("templates/"))) {
+    const solo = join(dir, `solo-${crypto.randomUUID()}`, "gen");
+    const { "Chart.yaml": chart, "values.yaml": values } = files;
+    await writeChart(solo, { "Chart.yaml": chart, "values.yaml": values ?? "", [path]: files[path] });
+    try {
+      await oracleRender(oracle!, solo);
+    } catch (e) {
+      if (!/stack overflow/.test(String(e))) throw e;
+      crashing.push(path);
+      delete files[path];
+    } finally {
+      await Deno.remove(join(solo, ".."), { recursive: true });
+    }
+  }
+  return crashing;
+}
+
+let skipped = 0;
+
 async function compareChart(seed: number, count: number, dir: string): Promise<Disagreement[]> {
   const files = randomChart(seed, count);
   const chartDir = join(dir, `gen-${seed}`, "gen");
-  await Deno.mkdir(join(chartDir, "templates"), { recursive: true });
-  for (const [path, text] of Object.entries(files)) await Deno.writeTextFile(join(chartDir, path), text);
-  const go = await oracleRender(oracle!, chartDir);
+  await writeChart(chartDir, files);
+  let go: Awaited<ReturnType<typeof oracleRender>>;
+  try {
+    go = await oracleRender(oracle!, chartDir);
+  } catch (e) {
+    if (!/stack overflow/.test(String(e))) throw e;
+    const crashing = await withoutGoCrashes(files, dir);
+    skipped += crashing.length;
+    for (const path of crashing) await Deno.remove(join(chartDir, path));
+    go = await oracleRender(oracle!, chartDir);
+  }
   const chart = await loadChart(await packChart("gen", files), `gen-${seed}`);
   const rendered = new Map(renderChart(chart, {}).templates.map((t) => [t.template, t]));
   const out: Disagreement[] = [];
@@ -94,7 +168,9 @@ Deno.test({
       for (let done = 0, batch = 0; done < CASES; done += PER_CHART, batch++) {
         all.push(...await compareChart(SEED * 1000 + batch, Math.min(PER_CHART, CASES - done), dir));
       }
-      console.log(`helm differential: ${CASES} cases, seed ${SEED}, ${all.length} disagreements`);
+      console.log(
+        `helm differential: ${CASES} cases, seed ${SEED}, ${all.length} disagreements, ${skipped} left out (Go overflows its stack)`,
+      );
       for (const d of all.slice(0, Number(Deno.env.get("HELM_DIFF_SHOW") ?? 15))) {
         console.log(`--- ${d.template}\n${d.text}\n  ours: ${d.ours.slice(0, 300)}\n  go:   ${d.go.slice(0, 300)}`);
       }

@@ -73,6 +73,53 @@ const CASES: Record<string, { text: string; output?: string; error?: string }> =
     text: "{{ until -2 }}{{ untilStep 0 7 2 }}{{ untilStep 5 0 -2 }}{{ untilStep 5 0 2 }}",
     output: "[0 -1][0 2 4 6][5 3 1][]",
   },
+  "regexempty": {
+    text:
+      '{{ regexReplaceAll "a*" "baaac" "X" }}|{{ regexFindAll "a*" "baaac" -1 }}|{{ regexSplit "a*" "baaac" -1 }}|{{ regexSplit "(,)" "a,b" -1 }}|{{ regexSplit "," "a,b,c" 2 }}|{{ regexReplaceAllLiteral "x*" "abc" "-" }}|{{ regexReplaceAll "[a-z]" "" "<$1>" }}',
+    output: "XbXcX|[ aaa ]|[b c]|[a b]|[a b,c]|-a-b-c-|",
+  },
+  "indexsplit": {
+    text:
+      '{{ index (split "," " pad ") "k" | toString | toYaml }}|{{ index (dict "a" 1) "k" }}|{{ regexReplaceAll "[a-z]" (index (split "," "x") "k") "<$1>" }}',
+    output: '""||',
+  },
+  "includenil": {
+    text:
+      '{{- define "d" -}}[{{ .Values.v.x }}|{{ omit .Values.x "k" }}|{{ . }}]{{- end -}}{{ include "d" .Values.nul }}{{ include "d" .Values.missing }}{{ template "d" .Values.nul }}{{ include "d" .Values.nul | len }}',
+    output: "[|map[]|][|map[]|][|map[]|]29",
+  },
+  "restnil": {
+    text: "{{ rest .Values.nul }}",
+    error: "error calling rest: runtime error: invalid memory address or nil pointer dereference",
+  },
+  "firstnil": {
+    text: "{{ first .Values.missing }}",
+    error: "error calling first: runtime error: invalid memory address or nil pointer dereference",
+  },
+  "reversenil": {
+    text: "{{ reverse .Values.nul }}",
+    error: "error calling reverse: runtime error: invalid memory address or nil pointer dereference",
+  },
+  "withoutnil": {
+    text: "{{ without .Values.nul 1 }}",
+    error: "error calling without: runtime error: invalid memory address or nil pointer dereference",
+  },
+  "hasnil": {
+    text: "{{ has 1 .Values.nul }}",
+    output: "false",
+  },
+  "yamlfold": {
+    text:
+      '{{ toYaml "3MAP[B:-1 K:2001-12-14]|%!S(MISSING)|%!D(MISSING)|%!Q(MISSING)|%!T(MISSING)|%!X(MISSING) [0 3 6]" }}|{{ toYaml "yes aaaaaaaaa aaaaaaaaaaaaaaa aaaaaaaaaaaaaaaaaaaa aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa  bbbbbbbbbbbbbbb cccccccccccc  " }}|{{ toYaml (dict "k" "yes aaaaaaaaa aaaaaaaaaaaaaaa aaaaaaaaaaaaaaaaaaaa aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa  bbbbbbbbbbbbbbb c") }}',
+    output:
+      "3MAP[B:-1 K:2001-12-14]|%!S(MISSING)|%!D(MISSING)|%!Q(MISSING)|%!T(MISSING)|%!X(MISSING)\n  [0 3 6]|'yes aaaaaaaaa aaaaaaaaaaaaaaa aaaaaaaaaaaaaaaaaaaa aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa  bbbbbbbbbbbbbbb\n  cccccccccccc  '|k: yes aaaaaaaaa aaaaaaaaaaaaaaa aaaaaaaaaaaaaaaaaaaa aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa  bbbbbbbbbbbbbbb\n  c",
+  },
+  "snakecase": {
+    text:
+      '{{ snakecase "MjAwMS0xMi0xNA==" }}|{{ snakecase "HTTPStatus" }}|{{ snakecase "Bld4Floor" }}|{{ snakecase "HTTP2xx" }}|{{ snakecase "__a b-C" }}|{{ kebabcase "FirstName last_name" }}|{{ snakecase "v2.0.0-rc.1+b" }}|{{ snakecase "1a2B3 4 五六Ab" }}|{{ kebabcase " pad " }}|{{ snakecase "x  -Y" }}',
+    output:
+      "mj_aw_ms_0x_mi_0x_na_==|http_status|bld4_floor|http_2xx|__a_b_c|first-name-last-name|v2.0.0_rc.1_+_b|1a2_b3_4_五六_ab|-pad-|x___y",
+  },
   "wrongtype": { text: "{{ upper 1 }}", error: "expected string; found 1" },
   "wrongtype2": {
     text: '{{ hasKey (split "," "a") "_0" }}',
@@ -92,4 +139,14 @@ Deno.test("differential regressions: each template renders (or fails) as Go's te
     if (c.output !== undefined) assertEquals(t.output, c.output, `${name}: ${t.error?.message ?? ""}`);
     else assert(t.error !== undefined, `${name} must fail as in Go (${c.error}), rendered ${JSON.stringify(t.output)}`);
   }
+});
+
+Deno.test("differential regressions: a value made to contain itself fails its template (Go overflows its stack)", async () => {
+  const files = {
+    "Chart.yaml": "apiVersion: v2\nname: r\nversion: 0.1.0\n",
+    "values.yaml": "m: {}\n",
+    "templates/a.yaml": '{{ merge (dict "k" .Values.m) (dict "k" (dict "0" .Values.m)) }}',
+  };
+  const [t] = renderChart(await loadChart(await packChart("r", files)), {}).templates;
+  assert(t.error !== undefined && t.output === undefined, `rendered ${JSON.stringify(t.output)}`);
 });

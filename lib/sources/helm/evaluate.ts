@@ -58,6 +58,9 @@ export function executeNodes(env: ExecEnv, template: TemplateDef, data: Value): 
   if (env.depth >= MAX_DEPTH) {
     throw execError(`rendering template has a nested reference name: ${template.name}: too deep`);
   }
+  // Go's ExecuteTemplate takes its data as an interface{}: a nil one is no data at all (reflect.ValueOf(nil)),
+  // so `.Values` of it is no value, not a nil-pointer error as it is for a nil element of a range.
+  if (data === null) data = undefined;
   const state: State = { env, file: template.file, vars: [{ name: "$", value: data }], out: [] };
   env.depth++;
   try {
@@ -282,10 +285,12 @@ function callFunction(state: State, dot: Value, name: string, argExprs: Expr[], 
   }
   const fn = state.env.functions[name];
   if (!fn) throw unsupported(`function "${name}" not defined`);
-  const args = argExprs.map((arg) => evalArg(state, dot, arg) ?? null);
-  // A nil read from a map by a field chain is a typed nil (interface {}), which Go passes only to interface{}.
+  const raw = argExprs.map((arg) => evalArg(state, dot, arg));
+  const args = raw.map((value) => value ?? null);
+  // A nil read from a map by a field chain is a typed nil (interface {}), which Go passes only to interface{};
+  // a field of no data (undefined) is no value, which Go turns into the parameter's zero value.
   const fieldNil = argExprs.map((arg, i) =>
-    args[i] === null && (arg.type === "field" || ((arg.type === "var" || arg.type === "pipe") && arg.names.length > 0))
+    raw[i] === null && (arg.type === "field" || ((arg.type === "var" || arg.type === "pipe") && arg.names.length > 0))
   );
   if (final !== NO_FINAL) args.push(final ?? null);
   checkArguments(name, args, fieldNil);

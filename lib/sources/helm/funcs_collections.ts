@@ -115,10 +115,10 @@ function semverObject(text: Value): GoMap {
 
 const listFunctions: Record<string, TemplateFunction> = {
   list: (...items) => items,
-  first: (list) => asList("first", list)[0] ?? null,
-  last: (list) => asList("last", list).at(-1) ?? null,
-  rest: (list) => asList("rest", list).slice(1),
-  initial: (list) => asList("initial", list).slice(0, -1),
+  first: (list) => asList("first", notNil(list))[0] ?? null,
+  last: (list) => asList("last", notNil(list)).at(-1) ?? null,
+  rest: (list) => asList("rest", notNil(list)).slice(1),
+  initial: (list) => asList("initial", notNil(list)).slice(0, -1),
   append: (list, item) => [...asList("append", notNil(list)), item],
   prepend: (list, item) => [item, ...asList("prepend", notNil(list))],
   concat: (...lists) => {
@@ -128,11 +128,12 @@ const listFunctions: Record<string, TemplateFunction> = {
     }
     return lists.flatMap((list) => asList("concat", list));
   },
-  reverse: (list) => [...asList("reverse", list)].reverse(),
-  uniq: (list) => asList("uniq", list).filter((item, i, all) => all.findIndex((other) => same(other, item)) === i),
-  without: (list, ...omit) => asList("without", list).filter((item) => !omit.some((o) => same(o, item))),
+  reverse: (list) => [...asList("reverse", notNil(list))].reverse(),
+  uniq: (list) =>
+    asList("uniq", notNil(list)).filter((item, i, all) => all.findIndex((other) => same(other, item)) === i),
+  without: (list, ...omit) => asList("without", notNil(list)).filter((item) => !omit.some((o) => same(o, item))),
   has: (needle, list) => asList("has", list).some((item) => same(item, needle)),
-  compact: (list) => asList("compact", list).filter((item) => !isEmpty(item)),
+  compact: (list) => asList("compact", notNil(list)).filter((item) => !isEmpty(item)),
   chunk: (size, list) => {
     if (list === null || list === undefined) {
       throw execError("runtime error: invalid memory address or nil pointer dereference");

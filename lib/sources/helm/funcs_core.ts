@@ -11,6 +11,7 @@ import {
   isEmpty,
   isMap,
   kindOf,
+  narrowType,
   toFloat,
   toIndex,
   toInt,
@@ -46,7 +47,9 @@ function indexOne(item: Value, key: Value): Value {
   }
   if (isMap(item)) {
     const name = toStr(key);
-    return Object.prototype.hasOwnProperty.call(item, name) ? item[name] : null;
+    if (Object.prototype.hasOwnProperty.call(item, name)) return item[name];
+    // A missing key gives the map's zero element: "" from a map[string]string (split), nil otherwise.
+    return narrowType(item) === "map[string]string" ? "" : null;
   }
   throw execError(`can't index item of type ${typeOf(item)}`);
 }

@@ -8,6 +8,7 @@ import { posix } from "node:path";
 import { execError, unsupported } from "./errors.ts";
 import type { TemplateFunction } from "./evaluate.ts";
 import { goQuote } from "./format.ts";
+import { toLowerCase } from "./casing.ts";
 import { type GoMap, isMap, toIndex, toInt, toStr, typed, type Value } from "./gotypes.ts";
 
 const encoder = new TextEncoder();
@@ -62,14 +63,54 @@ function goExpand(template: string, match: RegExpExecArray): string {
   return out;
 }
 
-function regexReplaceAll(re: Value, s: Value, replacement: Value): string {
-  const text = toStr(s), pattern = goRegExp(re, true), template = toStr(replacement);
+/**
+ * Go's `Regexp.allMatches`: up to `n` (all when < 0) matches left to right, where an empty match right where
+ * the previous match ended is skipped (so `a*` on "baaac" matches "", "aaa", "" — not a second "" after "aaa").
+ */
+function goMatches(re: Value, s: Value, n = -1): RegExpExecArray[] {
+  const text = toStr(s), pattern = goRegExp(re, true), out: RegExpExecArray[] = [];
+  for (let pos = 0, prevEnd = -1; (n < 0 || out.length < n) && pos <= text.length;) {
+    pattern.lastIndex = pos;
+    const m = pattern.exec(text);
+    if (!m) break;
+    const end = m.index + m[0].length;
+    let accept = true;
+    if (end === pos) {
+      if (m.index === prevEnd) accept = false;
+      pos += (text.codePointAt(pos) ?? 0) > 0xffff ? 2 : 1;
+    } else pos = end;
+    prevEnd = end;
+    if (accept) out.push(m);
+  }
+  return out;
+}
+
+/** Go's `ReplaceAllString` (with `$` expansion) or `ReplaceAllLiteralString`: no empty match after a match. */
+function regexReplace(re: Value, s: Value, replacement: Value, literal: boolean): string {
+  const text = toStr(s), template = toStr(replacement);
   let out = "", last = 0;
-  for (const m of text.matchAll(pattern)) {
-    out += text.slice(last, m.index) + goExpand(template, m as RegExpExecArray);
+  for (const m of goMatches(re, text)) {
+    out += text.slice(last, m.index) + (literal ? template : goExpand(template, m));
     last = m.index + m[0].length;
   }
   return out + text.slice(last);
+}
+
+/** Go's `Regexp.Split`: text between the first `n` matches (all when < 0), no groups, no empty leading piece. */
+function regexSplit(re: Value, s: Value, n: number): string[] {
+  const text = toStr(s);
+  if (n === 0) return [];
+  if (toStr(re) !== "" && text === "") return [""];
+  const parts: string[] = [];
+  let begin = 0, end = 0;
+  for (const m of goMatches(re, text, n)) {
+    if (n > 0 && parts.length === n - 1) break;
+    end = m.index;
+    if (m.index + m[0].length !== 0) parts.push(text.slice(begin, end));
+    begin = m.index + m[0].length;
+  }
+  if (end !== text.length) parts.push(text.slice(begin));
+  return parts;
 }
 
 /** goutils.AbbreviateFull: `...` on either side, keeping a window of `width` around `offset`. */
@@ -201,14 +242,6 @@ function indent(spaces: Value, text: Value): string {
   return pad + toStr(text).replaceAll("\n", `\n${pad}`);
 }
 
-function words(text: string): string[] {
-  return text
-    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
-    .replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2")
-    .split(/[\s_\-]+/)
-    .filter((word) => word !== "");
-}
-
 function capitalise(word: string): string {
   return word.charAt(0).toUpperCase() + word.slice(1);
 }
@@ -325,8 +358,8 @@ export const stringFunctions: Record<string, TemplateFunction> = {
   nindent: (spaces, s) => `\n${indent(spaces, s)}`,
   replace: (old, replacement, s) => toStr(s).replaceAll(toStr(old), toStr(replacement)),
   plural: (one, many, count) => (toInt(count) === 1n ? toStr(one) : toStr(many)),
-  snakecase: (s) => words(toStr(s)).map((w) => w.toLowerCase()).join("_"),
-  kebabcase: (s) => words(toStr(s)).map((w) => w.toLowerCase()).join("-"),
+  snakecase: (s) => toLowerCase(toStr(s), "_"),
+  kebabcase: (s) => toLowerCase(toStr(s), "-"),
   camelcase: (s) => toStr(s).split(/[_\s]+/).filter(Boolean).map(capitalise).join(""),
   swapcase: (s) => Array.from(toStr(s), (c) => (c === c.toUpperCase() ? c.toLowerCase() : c.toUpperCase())).join(""),
 
@@ -340,18 +373,10 @@ export const stringFunctions: Record<string, TemplateFunction> = {
   // regular expressions (Go RE2 syntax, translated)
   regexMatch: (re, s) => goRegExp(re).test(toStr(s)),
   regexFind: (re, s) => goRegExp(re).exec(toStr(s))?.[0] ?? "",
-  regexFindAll: (re, s, n) => {
-    const all = Array.from(toStr(s).matchAll(goRegExp(re, true)), (m) => m[0]);
-    const limit = toIndex(n, "count");
-    return typed(limit < 0 ? all : all.slice(0, limit), "[]string");
-  },
-  regexReplaceAll: (re, s, replacement) => regexReplaceAll(re, s, replacement),
-  regexReplaceAllLiteral: (re, s, replacement) => toStr(s).replace(goRegExp(re, true), () => toStr(replacement)),
-  regexSplit: (re, s, n) => {
-    const parts = toStr(s).split(goRegExp(re, true));
-    const limit = toIndex(n, "count");
-    return typed(limit < 0 || parts.length <= limit ? parts : parts.slice(0, limit), "[]string");
-  },
+  regexFindAll: (re, s, n) => typed(goMatches(re, s, toIndex(n, "count")).map((m) => m[0]), "[]string"),
+  regexReplaceAll: (re, s, replacement) => regexReplace(re, s, replacement, false),
+  regexReplaceAllLiteral: (re, s, replacement) => regexReplace(re, s, replacement, true),
+  regexSplit: (re, s, n) => typed(regexSplit(re, s, toIndex(n, "count")), "[]string"),
   regexQuoteMeta: (s) => toStr(s).replace(/[\\.+*?()|[\]{}^$]/g, "\\$&"),
 
   // encodings and hashes

@@ -133,7 +133,7 @@ const BEST_WIDTH = 80;
 /**
  * libyaml's folding of a flow scalar: a space becomes a line break (to
  * `indent`) when the column is already past 80, it is not the second of two
- * spaces, and (plain) the next character is no space; in double quotes a
+ * spaces, and (plain, single-quoted) the next character is no space; in double quotes a
  * following space is escaped.
  */
 function foldScalar(text: string, start: number, indent: number, style: "plain" | "single" | "double"): string {
@@ -144,7 +144,7 @@ function foldScalar(text: string, start: number, indent: number, style: "plain" 
     if (c === " " && i >= inner[0] && i < inner[1]) {
       const edge = style !== "plain" && (i === inner[0] || i === inner[1] - 1);
       const nextSpace = text[i + 1] === " ";
-      if (!spaces && column > BEST_WIDTH && !edge && (style !== "plain" || !nextSpace)) {
+      if (!spaces && column > BEST_WIDTH && !edge && (style === "double" || !nextSpace)) {
         out += `\n${" ".repeat(indent)}`;
         column = indent;
         if (style === "double" && nextSpace) {
@@ -221,7 +221,13 @@ export function toYaml(value: Value): string {
     const [head, ...body] = text.replace(/\n$/, "").split("\n");
     return [head, ...body.map((line) => (line === "" ? line : `  ${line}`))].join("\n");
   }
-  return foldLongLines(text.replace(/\n$/, ""));
+  const flat = text.replace(/\n$/, "");
+  if (typeof plain === "string") {
+    // A string document: libyaml folds it too, continuing at the flow indent (2) it gives a root scalar.
+    if (flat.length <= BEST_WIDTH || flat.includes("\n")) return flat;
+    return foldScalar(flat, 0, 2, flat.startsWith("'") ? "single" : flat.startsWith('"') ? "double" : "plain");
+  }
+  return foldLongLines(flat);
 }
 
 /** Helm's `fromYaml`/`fromYamlArray`: the first document as sigs.k8s.io/yaml reads it, or the error as data. */
