@@ -7,31 +7,9 @@
  * memory past a bound.
  */
 import { AirgapError } from "../../lib/errors.ts";
-import { mulberry32 } from "./fault_proxy.ts";
+import type { Rand } from "./seeded.ts";
 
-/** A seeded source of choices. */
-export interface Rand {
-  /** [0, 1). */
-  next(): number;
-  /** An integer in [0, n). */
-  int(n: number): number;
-  /** One of `items`. */
-  pick<T>(items: readonly T[]): T;
-  /** True with probability `p`. */
-  chance(p: number): boolean;
-}
-
-/** A {@link Rand} from a seed. */
-export function rand(seed: number): Rand {
-  const next = mulberry32(seed);
-  const r: Rand = {
-    next,
-    int: (n) => Math.floor(next() * n),
-    pick: (items) => items[r.int(items.length)],
-    chance: (p) => next() < p,
-  };
-  return r;
-}
+export { type Rand, rand } from "./seeded.ts";
 
 /**
  * The run's seed and how many cases a fuzzer with `base` cases runs (see the
