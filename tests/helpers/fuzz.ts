@@ -7,6 +7,8 @@
  * memory past a bound.
  */
 import { AirgapError } from "../../lib/errors.ts";
+import type { Blob, GeneratedImage } from "../../lib/demo/corpus.ts";
+import { type ArchiveWriterOptions, createArchive } from "../../lib/store/archive.ts";
 import type { Rand } from "./seeded.ts";
 
 export { type Rand, rand } from "./seeded.ts";
@@ -151,4 +153,46 @@ export function mutateText(r: Rand, text: string, tokens: readonly string[]): st
     default:
       return new TextDecoder().decode(mutate(r, new TextEncoder().encode(text)));
   }
+}
+
+/** YAML syntax both YAML fuzzers splice into their texts (each adds its own after these, in its order). */
+export const YAML_SYNTAX: readonly string[] = [
+  ": ",
+  "- ",
+  "&a ",
+  "*a",
+  "<<: *a\n",
+  "\n  ",
+  "\t",
+  "{",
+  "}",
+  "[",
+  "]",
+  "'",
+  '"',
+];
+
+/** The images' blobs (each root, then its blobs), one per digest. */
+export function blobsOf(images: readonly GeneratedImage[]): Map<string, Blob> {
+  return new Map(images.flatMap((i) => [i.root, ...i.blobs]).map((b) => [b.descriptor.digest, b]));
+}
+
+/** Write `images` as a finished archive at `path` (`extra`: a lock, a part size). */
+export async function writeImagesArchive(
+  path: string,
+  images: readonly GeneratedImage[],
+  extra: Pick<ArchiveWriterOptions, "lock" | "partSize"> = {},
+): Promise<void> {
+  const blobs = blobsOf(images);
+  const archive = await createArchive(path, {
+    images: images.map((i) => ({
+      descriptor: i.root.descriptor,
+      name: `docker.io/${i.repository}:${i.tag}`,
+      entry: `${i.repository}:${i.tag}`,
+    })),
+    blobs: [...blobs.values()].map((b) => b.descriptor),
+    ...extra,
+  });
+  for (const b of blobs.values()) await archive.push("", b.descriptor, b.bytes);
+  await archive.finish();
 }
