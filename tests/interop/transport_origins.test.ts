@@ -15,7 +15,7 @@
  */
 import bcrypt from "bcryptjs";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
-import { certificateFor, hostResolves, startFront } from "../helpers/redirector.ts";
+import { certificateFor, type Front, hostResolves, startFront } from "../helpers/redirector.ts";
 import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { makeCertificate, startTokenServer } from "../helpers/tokenserver.ts";
 import { pseudoRandomBytes } from "../../lib/demo/corpus.ts";
@@ -66,6 +66,24 @@ function hostileOrigin() {
       await server.finished;
     },
   };
+}
+
+/** A front for `registry` that answers every upload POST with a Location on `other`'s origin (same path and query). */
+function uploadsRedirectedTo(registry: TestRegistry, other: { url: string }): Front {
+  const front = startFront({
+    upstream: `http://${registry.host}`,
+    async route(request, forward) {
+      const url = new URL(request.url);
+      if (request.method === "POST" && url.pathname.includes("/blobs/uploads/")) {
+        const answer = await forward();
+        const location = new URL(answer.headers.get("location")!, front.url);
+        const headers = new Headers(answer.headers);
+        headers.set("location", `${other.url}${location.pathname}${location.search}`);
+        return new Response(answer.body, { status: answer.status, headers });
+      }
+    },
+  });
+  return front;
 }
 
 async function withBasicRegistry(fn: (registry: TestRegistry) => Promise<void>) {
@@ -122,19 +140,7 @@ Deno.test({
   async fn() {
     await withBasicRegistry(async (registry) => {
       const other = hostileOrigin();
-      const front = startFront({
-        upstream: `http://${registry.host}`,
-        async route(request, forward) {
-          const url = new URL(request.url);
-          if (request.method === "POST" && url.pathname.includes("/blobs/uploads/")) {
-            const answer = await forward();
-            const location = new URL(answer.headers.get("location")!, front.url);
-            const headers = new Headers(answer.headers);
-            headers.set("location", `${other.url}${location.pathname}${location.search}`);
-            return new Response(answer.body, { status: answer.status, headers });
-          }
-        },
-      });
+      const front = uploadsRedirectedTo(registry, other);
       try {
         const store = registryStore(createRegistryClient(front.host, { credential, noAuthFiles: true, retry: fast }));
         const b = blob("upload-401");
@@ -171,19 +177,7 @@ Deno.test({
       });
       await withBasicRegistry(async (registry) => {
         const other = hostileOrigin();
-        const front = startFront({
-          upstream: `http://${registry.host}`,
-          async route(request, forward) {
-            const url = new URL(request.url);
-            if (request.method === "POST" && url.pathname.includes("/blobs/uploads/")) {
-              const answer = await forward();
-              const location = new URL(answer.headers.get("location")!, front.url);
-              const headers = new Headers(answer.headers);
-              headers.set("location", `${other.url}${location.pathname}${location.search}`);
-              return new Response(answer.body, { status: answer.status, headers });
-            }
-          },
-        });
+        const front = uploadsRedirectedTo(registry, other);
         try {
           const e = await assertRejects(() =>
             loadCommand({
