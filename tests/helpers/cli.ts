@@ -101,3 +101,55 @@ Deno.exit(code);
     peak: peak && peak !== "unknown" ? Number(peak) : undefined,
   };
 }
+
+/** A running `airgap serve` process. */
+export interface ServeProcess {
+  /** Its URL as announced (no trailing slash). */
+  url: string;
+  /** `HOST:PORT` of {@link url}. */
+  host: string;
+  /** What it printed up to and including the URL, trimmed. */
+  line: string;
+  /** Send `signal` (SIGTERM by default; SIGKILL after 15 s if it does not stop) and wait: its exit code and stderr. */
+  stop(signal?: Deno.Signal): Promise<{ code: number; stderr: string }>;
+}
+
+/**
+ * Start `airgap serve ARGS…` as a user runs it (a process of its own, the
+ * product's V8 flags) and wait for the line announcing its URL. `shell` runs
+ * first in bash (e.g. `ulimit -n 64`) and then execs the server. Stderr is
+ * read as it comes, so a chatty server never blocks on a full pipe.
+ */
+export async function startServe(args: string[], options: { shell?: string } = {}): Promise<ServeProcess> {
+  const deno = [Deno.execPath(), "run", "-A", "--quiet", V8_FLAGS, CLI, "serve", ...args];
+  const quoted = deno.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+  const child = new Deno.Command(options.shell ? "bash" : deno[0], {
+    args: options.shell ? ["-c", `${options.shell}; exec ${quoted}`] : deno.slice(1),
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!/ at (https?:\/\/\S+)/.test(text)) {
+    const { done, value } = await stdout.read();
+    if (done) throw new Error(`airgap serve exited: ${text}${await stderr}`);
+    text += value;
+  }
+  const url = text.match(/ at (https?:\/\/\S+)/)![1].replace(/\/$/, "");
+  return {
+    url,
+    host: new URL(url).host,
+    line: text.trim(),
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      child.kill(signal);
+      await stdout.cancel().catch(() => {});
+      // A server that no longer hears the signal is killed: the OS lets its locks and lease go.
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      const { code } = await child.status;
+      clearTimeout(timer);
+      return { code, stderr: await stderr };
+    },
+  };
+}
