@@ -18,6 +18,8 @@
  * @module
  */
 
+import { mulberry32 } from "./seeded.ts";
+
 /** The kinds of request a fault can target. */
 export type RequestKind =
   | "blob-get"
@@ -95,17 +97,8 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-/** A seeded PRNG (mulberry32): floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG (tests/helpers/seeded.ts), kept here for the tests that import it from the proxy. */
+export { mulberry32 };
 
 /** FNV-1a of a string mixed with a seed: the per-request PRNG seed. */
 function hashSeed(seed: number, text: string): number {

@@ -7,31 +7,11 @@
  * memory past a bound.
  */
 import { AirgapError } from "../../lib/errors.ts";
-import { mulberry32 } from "./fault_proxy.ts";
+import type { Blob, GeneratedImage } from "../../lib/demo/corpus.ts";
+import { type ArchiveWriterOptions, createArchive } from "../../lib/store/archive.ts";
+import type { Rand } from "./seeded.ts";
 
-/** A seeded source of choices. */
-export interface Rand {
-  /** [0, 1). */
-  next(): number;
-  /** An integer in [0, n). */
-  int(n: number): number;
-  /** One of `items`. */
-  pick<T>(items: readonly T[]): T;
-  /** True with probability `p`. */
-  chance(p: number): boolean;
-}
-
-/** A {@link Rand} from a seed. */
-export function rand(seed: number): Rand {
-  const next = mulberry32(seed);
-  const r: Rand = {
-    next,
-    int: (n) => Math.floor(next() * n),
-    pick: (items) => items[r.int(items.length)],
-    chance: (p) => next() < p,
-  };
-  return r;
-}
+export { type Rand, rand } from "./seeded.ts";
 
 /**
  * The run's seed and how many cases a fuzzer with `base` cases runs (see the
@@ -173,4 +153,46 @@ export function mutateText(r: Rand, text: string, tokens: readonly string[]): st
     default:
       return new TextDecoder().decode(mutate(r, new TextEncoder().encode(text)));
   }
+}
+
+/** YAML syntax both YAML fuzzers splice into their texts (each adds its own after these, in its order). */
+export const YAML_SYNTAX: readonly string[] = [
+  ": ",
+  "- ",
+  "&a ",
+  "*a",
+  "<<: *a\n",
+  "\n  ",
+  "\t",
+  "{",
+  "}",
+  "[",
+  "]",
+  "'",
+  '"',
+];
+
+/** The images' blobs (each root, then its blobs), one per digest. */
+export function blobsOf(images: readonly GeneratedImage[]): Map<string, Blob> {
+  return new Map(images.flatMap((i) => [i.root, ...i.blobs]).map((b) => [b.descriptor.digest, b]));
+}
+
+/** Write `images` as a finished archive at `path` (`extra`: a lock, a part size). */
+export async function writeImagesArchive(
+  path: string,
+  images: readonly GeneratedImage[],
+  extra: Pick<ArchiveWriterOptions, "lock" | "partSize"> = {},
+): Promise<void> {
+  const blobs = blobsOf(images);
+  const archive = await createArchive(path, {
+    images: images.map((i) => ({
+      descriptor: i.root.descriptor,
+      name: `docker.io/${i.repository}:${i.tag}`,
+      entry: `${i.repository}:${i.tag}`,
+    })),
+    blobs: [...blobs.values()].map((b) => b.descriptor),
+    ...extra,
+  });
+  for (const b of blobs.values()) await archive.push("", b.descriptor, b.bytes);
+  await archive.finish();
 }

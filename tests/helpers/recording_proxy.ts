@@ -23,6 +23,7 @@
  * @module
  */
 import { digestOf } from "../../lib/oci/digest.ts";
+import { mulberry32 } from "./seeded.ts";
 
 /** One request as the proxy saw it (times are a shared sequence, not clock time). */
 export interface RecordedRequest {
@@ -99,18 +100,6 @@ export function referencedDigests(body: Uint8Array): string[] {
     .map((r) => r.digest!);
 }
 
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** What a request acknowledges, if it succeeded: `[repo, digest]` pairs. */
@@ -152,7 +141,7 @@ function writeOf(method: string, url: URL, body?: Uint8Array<ArrayBuffer>): Writ
 
 /** Start a recording proxy in front of `upstream` (`127.0.0.1:PORT`). */
 export function startRecordingProxy(upstream: string, options: RecordingProxyOptions): Promise<RecordingProxy> {
-  const random = prng(options.seed);
+  const random = mulberry32(options.seed);
   const jitter = options.jitterMs ?? 4;
   const delay = () => sleep(Math.floor(random() * (jitter + 1)));
   const acks = new Set<string>();

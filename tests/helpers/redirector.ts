@@ -165,3 +165,26 @@ export async function hostResolves(name: string, port: number): Promise<boolean>
     return false;
   }
 }
+
+/** An HTTPS server on 127.0.0.1 (port 0) with `tls`'s certificate; `close` stops it and waits. */
+export function serveTls(
+  tls: { cert: string; key: string },
+  handler: Deno.ServeHandler,
+): { host: string; close(): Promise<void> } {
+  const controller = new AbortController();
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: tls.cert,
+    key: tls.key,
+    signal: controller.signal,
+    onListen() {},
+  }, handler);
+  return {
+    host: `127.0.0.1:${server.addr.port}`,
+    async close() {
+      controller.abort();
+      await server.finished;
+    },
+  };
+}

@@ -4,7 +4,7 @@
  * stopped by the test.
  */
 import { dirname, join } from "node:path";
-import type { GeneratedImage } from "../../lib/demo/corpus.ts";
+import { type GeneratedImage, singleImage } from "../../lib/demo/corpus.ts";
 import { isManifestType } from "../../lib/oci/media.ts";
 
 /** Path of the distribution binary (Debian package docker-registry). */
@@ -303,4 +303,14 @@ export async function withRegistries<T>(
   } finally {
     for (const registry of started) await registry.stop();
   }
+}
+
+/** A small OCI image under a list entry's name (`repo:tag`), as `--source-registry HOST` asks for it: HOST/ENTRY. */
+export function entryImage(entry: string, size = 1024): GeneratedImage {
+  const colon = entry.lastIndexOf(":");
+  return singleImage(entry.slice(0, colon), entry.slice(colon + 1), {
+    format: "oci",
+    layers: [{ seed: entry, size }],
+    label: entry,
+  });
 }

@@ -22,3 +22,15 @@ export async function otherFileSystemDir(prefix: string): Promise<string | undef
   console.warn("SKIPPING: no /dev/shm to stand for another file system");
   return undefined;
 }
+
+/** Mount a small tmpfs of `size` at `dir`, as root only; false (a warning) without root, a failure under CI=true. */
+export async function tmpfs(dir: string, size: string): Promise<boolean> {
+  await Deno.mkdir(dir, { recursive: true });
+  const mount = await new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir] })
+    .output().catch(() => undefined);
+  if (mount?.success) return true;
+  const message = "a disk-full test needs root to mount a small tmpfs";
+  if (Deno.env.get("CI") === "true") throw new Error(message);
+  console.warn(`SKIPPING: ${message}`);
+  return false;
+}

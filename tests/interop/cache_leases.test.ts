@@ -6,9 +6,8 @@
  * may answer errors, but loses no blob (`cache verify` afterwards).
  */
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
-import { airgapOk, V8_FLAGS } from "../helpers/cli.ts";
+import { airgapOk, startServe } from "../helpers/cli.ts";
 import { pushCorpus, writeImageList } from "../helpers/corpus.ts";
 import { gate } from "../helpers/gate.ts";
 import { interopAvailable, skopeoDigest, withRegistries } from "../helpers/registry.ts";
@@ -20,7 +19,6 @@ import { openCache } from "../../lib/store/cache.ts";
 import { cachePrune, cacheVerify } from "../../lib/store/cache_care.ts";
 
 const enabled = interopAvailable();
-const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 const EMPTY = { lockVersion: 1 as const, images: [] };
 
 /** The blobs under the cache's `blobs/` now. */
@@ -152,37 +150,8 @@ Deno.test({
       }), "airgap-leases-"),
 });
 
-/** `airgap serve ARGS…` in its own process (through `bash -c` when `shell` prefixes it): its URL and a stop. */
-async function serveProcess(args: string[], shell?: string) {
-  const deno = [Deno.execPath(), "run", "-A", "--quiet", V8_FLAGS, CLI, "serve", ...args];
-  const quoted = deno.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
-  const child = new Deno.Command(shell ? "bash" : deno[0], {
-    args: shell ? ["-c", `${shell}; exec ${quoted}`] : deno.slice(1),
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!/ at (https?:\/\/\S+)/.test(text)) {
-    const { done, value } = await stdout.read();
-    if (done) throw new Error(`airgap serve exited: ${text}`);
-    text += value;
-  }
-  const url = new URL(text.match(/ at (https?:\/\/\S+)/)![1]);
-  return {
-    url: url.href.replace(/\/$/, ""),
-    host: url.host,
-    async stop() {
-      child.kill("SIGTERM");
-      await stdout.cancel().catch(() => {});
-      // A server that no longer hears SIGTERM is killed: the OS lets its locks and lease go.
-      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-      await child.status;
-      clearTimeout(timer);
-    },
-  };
-}
+/** `airgap serve CACHE --writable` on a port of its own. */
+const writableServe = (cacheDir: string) => startServe([cacheDir, "--writable", "--listen", "127.0.0.1:0", "-q"]);
 
 Deno.test({
   name: "serve --writable: skopeo pushes while prune and --repack run again and again; every pushed image stays whole",
@@ -193,7 +162,7 @@ Deno.test({
     withTempDir(async (dir) => {
       const cacheDir = join(dir, "cache");
       const images = standardCorpus(2);
-      const server = await serveProcess([cacheDir, "--writable", "--listen", "127.0.0.1:0", "-q"]);
+      const server = await writableServe(cacheDir);
       let prunes = 0;
       try {
         let pushing = true;
@@ -227,14 +196,14 @@ Deno.test({
     withTempDir(async (dir) => {
       const cacheDir = join(dir, "cache");
       const images = standardCorpus(1);
-      const filler = await serveProcess([cacheDir, "--writable", "--listen", "127.0.0.1:0", "-q"]);
+      const filler = await writableServe(cacheDir);
       try {
         await pushCorpus(filler.host, images);
       } finally {
         await filler.stop();
       }
       const before = await looseDigests(cacheDir);
-      const server = await serveProcess([cacheDir, "--listen", "127.0.0.1:0", "-q"], "ulimit -n 64");
+      const server = await startServe([cacheDir, "--listen", "127.0.0.1:0", "-q"], { shell: "ulimit -n 64" });
       const outcomes = { ok: 0, failed: 0 };
       try {
         const pulls = images.flatMap((i) =>

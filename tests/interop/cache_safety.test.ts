@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, airgapOk, type CliResult } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
-import { otherFileSystemDir } from "../helpers/tempdir.ts";
+import { otherFileSystemDir, tmpfs } from "../helpers/tempdir.ts";
 import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { corpusBlobs, type GeneratedImage, standardCorpus } from "../../lib/demo/corpus.ts";
 import { gate } from "../helpers/gate.ts";
@@ -33,18 +33,6 @@ async function withRegistry(
     await upstream?.stop();
     await Deno.remove(dir, { recursive: true });
   }
-}
-
-/** A small tmpfs, as root only: `mount -t tmpfs`. */
-async function tmpfs(dir: string, size: string): Promise<boolean> {
-  await Deno.mkdir(dir, { recursive: true });
-  const mount = await new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir] })
-    .output().catch(() => undefined);
-  if (mount?.success) return true;
-  const message = "a disk-full test needs root to mount a small tmpfs";
-  if (Deno.env.get("CI") === "true") throw new Error(message);
-  console.warn(`SKIPPING: ${message}`);
-  return false;
 }
 
 async function unmount(dir: string): Promise<void> {

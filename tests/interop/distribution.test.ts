@@ -12,21 +12,11 @@ import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, airgapOk } from "../helpers/cli.ts";
 import { serveFiles, sha256sums } from "../helpers/fileserver.ts";
-import { interopAvailable, seedStorage, startRegistry } from "../helpers/registry.ts";
-import { type GeneratedImage, singleImage } from "../../lib/demo/corpus.ts";
+import { entryImage, interopAvailable, seedStorage, startRegistry } from "../helpers/registry.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { parseLock } from "../../lib/plan/lock.ts";
 
 const enabled = interopAvailable();
-
-function imageFor(entry: string): GeneratedImage {
-  const colon = entry.lastIndexOf(":");
-  return singleImage(entry.slice(0, colon), entry.slice(colon + 1), {
-    format: "oci",
-    layers: [{ seed: entry, size: 1024 }],
-    label: entry,
-  });
-}
 
 const TAG = "v1.27.10+rke2r1";
 const LIST =
@@ -61,18 +51,18 @@ Deno.test({
     try {
       await seedStorage(
         upstream,
-        [...LIST.trim().split("\n"), ...K3S_LIST.trim().split("\n")].map((e) => imageFor(e.replace("docker.io/", ""))),
+        [...LIST.trim().split("\n"), ...K3S_LIST.trim().split("\n")].map((e) =>
+          entryImage(e.replace("docker.io/", ""))
+        ),
       );
       const cache = join(dir, "cache");
       const archive = join(dir, "kit.tar");
-      await Deno.writeTextFile(
-        join(dir, "airgap.yaml"),
-        `rke2:
+      const declaration = `rke2:
   version: ${TAG}
   url: ${server.url}/rke2/{version}/
   sourceRegistry: ${upstream.host}
-`,
-      );
+`;
+      await Deno.writeTextFile(join(dir, "airgap.yaml"), declaration);
 
       await t.step("save: the list's images and the release's files, pinned", async () => {
         await airgapOk(["save", "--cache", cache, "-o", archive], { cwd: dir });
@@ -139,14 +129,7 @@ Deno.test({
       await t.step(
         "a tarball that does not match sha256sum-amd64.txt: one line naming rke2:, nothing saved",
         async () => {
-          await Deno.writeTextFile(
-            join(dir, "airgap.yaml"),
-            `rke2:
-  version: ${TAG}
-  url: ${server.url}/rke2/{version}/
-  sourceRegistry: ${upstream.host}
-`,
-          );
+          await Deno.writeTextFile(join(dir, "airgap.yaml"), declaration);
           server.files.set(`/rke2/${TAG}/rke2.linux-amd64.tar.gz`, "tampered");
           const bad = join(dir, "bad.tar");
           const result = await airgap(["save", "--cache", join(dir, "cache2"), "-o", bad], { cwd: dir });

@@ -9,11 +9,9 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
-import { V8_FLAGS } from "../helpers/cli.ts";
+import { measuredMain } from "../helpers/cli.ts";
 
-const CLI = new URL("../../cli.ts", import.meta.url);
 const MiB = 1024 * 1024;
 const SIZE = 200 * MiB; // more than the bound itself: a file held in memory could not pass
 const LIMIT_KIB = 150 * 1024;
@@ -51,40 +49,6 @@ async function sha256Of(stream: ReadableStream<Uint8Array>): Promise<string> {
   return hash.digest("hex");
 }
 
-/** Run the CLI's main in a process of its own; its exit code, stderr, and peak RSS in KiB (undefined off Linux). */
-async function measured(dir: string, args: string[]): Promise<{ code: number; stderr: string; peak?: number }> {
-  const script = join(dir, "run.ts");
-  await Deno.writeTextFile(
-    script,
-    `import { main } from ${JSON.stringify(CLI.href)};
-const code = await main(JSON.parse(Deno.args[0]));
-let peak = "unknown";
-try { peak = Deno.readTextFileSync("/proc/self/status").match(/VmHWM:\\s*(\\d+) kB/)?.[1] ?? "unknown"; } catch { /* not Linux */ }
-console.error("peak-kib " + peak);
-Deno.exit(code);
-`,
-  );
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--config",
-      fileURLToPath(new URL("../../deno.json", import.meta.url)),
-      V8_FLAGS,
-      script,
-      JSON.stringify(args),
-    ],
-    cwd: dir,
-    stdout: "null",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const lines = new TextDecoder().decode(output.stderr).trim().split("\n");
-  const peak = lines.pop()?.split(" ")[1];
-  return { code: output.code, stderr: lines.join("\n"), peak: peak && peak !== "unknown" ? Number(peak) : undefined };
-}
-
 Deno.test({
   name: "files stream: 200 MiB over HTTP and from path: through plan, save and files extract under 150 MiB RSS",
   async fn() {
@@ -109,7 +73,7 @@ Deno.test({
       const cache = join(dir, "cache");
       const peaks: string[] = [];
       const run = async (what: string, args: string[]) => {
-        const result = await measured(dir, args);
+        const result = await measuredMain(dir, args, { cwd: dir });
         assertEquals(result.code, 0, `${what}: ${result.stderr}`);
         peaks.push(`${what} ${result.peak ?? "unknown"} KiB`);
         if (result.peak !== undefined) assert(result.peak < LIMIT_KIB, `${what}: peak RSS ${result.peak} KiB`);
@@ -125,7 +89,7 @@ Deno.test({
       // A wrong sha256: refused, one line naming the entry, and nothing of it kept in the cache.
       await Deno.writeTextFile(join(dir, "airgap.yaml"), yaml("0".repeat(64)));
       const cache2 = join(dir, "cache2");
-      const bad = await measured(dir, ["plan", "--cache", cache2]);
+      const bad = await measuredMain(dir, ["plan", "--cache", cache2], { cwd: dir });
       assert(bad.code !== 0, bad.stderr);
       assertStringIncludes(bad.stderr, "airgap.yaml:2:5: file big.iso: sha256 mismatch");
       assertStringIncludes(bad.stderr, `has sha256:${served}`);

@@ -18,9 +18,13 @@ import { renderChart } from "../../lib/sources/helm/render.ts";
 import { randomChart } from "../helpers/helm_gen.ts";
 import { helmOracle, oracleRender } from "../helpers/helm_oracle.ts";
 import { packChart } from "../helpers/helm.ts";
+import { generatorRun } from "../helpers/seeded.ts";
 
-const CASES = Number(Deno.env.get("HELM_DIFF_CASES") ?? 3000);
-const SEED = Number(Deno.env.get("HELM_DIFF_SEED") ?? 1);
+const RUN = generatorRun("helm differential", {
+  cases: 3000,
+  env: { cases: "HELM_DIFF_CASES", seed: "HELM_DIFF_SEED" },
+});
+const { cases: CASES, seed: SEED } = RUN;
 const PER_CHART = 250;
 
 /**
@@ -168,9 +172,7 @@ Deno.test({
       for (let done = 0, batch = 0; done < CASES; done += PER_CHART, batch++) {
         all.push(...await compareChart(SEED * 1000 + batch, Math.min(PER_CHART, CASES - done), dir));
       }
-      console.log(
-        `helm differential: ${CASES} cases, seed ${SEED}, ${all.length} disagreements, ${skipped} left out (Go overflows its stack)`,
-      );
+      RUN.report(`, ${all.length} disagreements, ${skipped} left out (Go overflows its stack)`);
       for (const d of all.slice(0, Number(Deno.env.get("HELM_DIFF_SHOW") ?? 15))) {
         console.log(`--- ${d.template}\n${d.text}\n  ours: ${d.ours.slice(0, 300)}\n  go:   ${d.go.slice(0, 300)}`);
       }

@@ -12,9 +12,8 @@ import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, airgapOk } from "../helpers/cli.ts";
 import { hasSharedChart, SHARED_CHARTS } from "../helpers/helm.ts";
-import { interopAvailable, seedStorage, startRegistry } from "../helpers/registry.ts";
+import { entryImage, interopAvailable, seedStorage, startRegistry } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { type GeneratedImage, singleImage } from "../../lib/demo/corpus.ts";
 import { parseLock } from "../../lib/plan/lock.ts";
 import { chartLayer, isChartEntry } from "../../lib/oci/chart.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
@@ -25,15 +24,6 @@ const CERT_MANAGER = "cert-manager-v1.12.3.tgz";
 const TRAEFIK = "traefik-41.3.0.tgz";
 const POSTGRES = "postgresql-17.1.0.tgz";
 const charts = hasSharedChart(CERT_MANAGER, TRAEFIK, POSTGRES);
-
-function imageFor(entry: string): GeneratedImage {
-  const colon = entry.lastIndexOf(":");
-  return singleImage(entry.slice(0, colon), entry.slice(colon + 1), {
-    format: "oci",
-    layers: [{ seed: entry, size: 1024 }],
-    label: entry,
-  });
-}
 
 /** Unpack a shared chart with the system's tar (an independent reader). */
 async function untar(tgz: string, into: string): Promise<void> {
@@ -76,7 +66,7 @@ charts:
               "docker.io/bitnami/postgresql:17.6.0-debian-12-r4",
             ]
           ) assert(images.includes(image), `${image} in ${listed.stdout}`);
-          await seedStorage(upstream, images.map(imageFor));
+          await seedStorage(upstream, images.map(entryImage));
         });
 
         const lockPath = join(dir, "airgap.lock");

@@ -15,7 +15,8 @@ import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap } from "../helpers/cli.ts";
 import { standardCorpus } from "../../lib/demo/corpus.ts";
-import { createArchive, openArchive } from "../../lib/store/archive.ts";
+import { openArchive } from "../../lib/store/archive.ts";
+import { writeCorpusParts } from "./server_fixture.ts";
 import { writeSums } from "../../lib/store/checksums.ts";
 
 const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
@@ -25,19 +26,7 @@ const PART = 12 * 1024;
 async function splitArchive(dir: string): Promise<string[]> {
   const images = standardCorpus(0.1);
   const path = join(dir, "images.tar");
-  const writer = await createArchive(path, {
-    images: images.map((i) => ({
-      descriptor: i.root.descriptor,
-      name: `docker.io/${i.repository}:${i.tag}`,
-      entry: `${i.repository}:${i.tag}`,
-    })),
-    blobs: images.flatMap((i) => [i.root.descriptor, ...i.blobs.map((b) => b.descriptor)]),
-    partSize: PART,
-  });
-  for (const image of images) {
-    for (const blob of [image.root, ...image.blobs]) await writer.push("", blob.descriptor, blob.bytes);
-  }
-  const { parts } = await writer.finish();
+  const parts = await writeCorpusParts(path, images, PART);
   await writeSums(path, parts);
   return parts;
 }

@@ -21,27 +21,19 @@
 import bcrypt from "bcryptjs";
 import { join } from "node:path";
 import { assert, assertEquals } from "../helpers/assert.ts";
+import { generatorRun, mulberry32 } from "../helpers/seeded.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST } from "../../lib/oci/media.ts";
 import { openCache } from "../../lib/store/cache.ts";
 import { cacheImages, createCatalog, parseHtpasswd, type RunningServer, startServer } from "../../lib/store/server.ts";
 
-const CASES = Number(Deno.env.get("AIRGAP_SERVE_MATRIX_CASES") ?? 1000);
-const SEED = Number(Deno.env.get("AIRGAP_SERVE_MATRIX_SEED") ?? 1);
+const RUN = generatorRun("serve auth matrix", {
+  cases: 1000,
+  env: { cases: "AIRGAP_SERVE_MATRIX_CASES", seed: "AIRGAP_SERVE_MATRIX_SEED" },
+  unit: "requests",
+});
 const PASSWORD = "s3cret";
 const USERS = parseHtpasswd(`alice:${bcrypt.hashSync(PASSWORD, 4)}\nbob:${bcrypt.hashSync("other", 4)}\n`, "ht");
-
-/** mulberry32: small, seeded, good enough to pick cases. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const b64 = (text: string) => btoa(text);
 
@@ -170,7 +162,7 @@ async function runMatrix(
   const s = seeded();
   try {
     if (mode.writable) await push(server, s);
-    const random = prng(seed);
+    const random = mulberry32(seed);
     const sessions: string[] = [];
     for (let i = 0; i < cases; i++) {
       const c = generate(random, s, sessions);
@@ -216,14 +208,15 @@ async function runMatrix(
 
 Deno.test("serve --htpasswd: the authorization matrix over generated requests (anonymous pulls, and auth-pulls)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "airgap-server-matrix-" });
-  const third = Math.ceil(CASES / 3);
+  const third = Math.ceil(RUN.cases / 3);
   try {
-    const open = await runMatrix(join(dir, "cache"), { writable: true, authPulls: false }, SEED, third);
-    const closed = await runMatrix(join(dir, "cache"), { writable: true, authPulls: true }, SEED + 1, third);
-    const readOnly = await runMatrix(join(dir, "cache"), { writable: false, authPulls: true }, SEED + 2, third);
-    console.log(
-      `serve auth matrix: ${3 * third} requests, seed ${SEED} — writable, anonymous pulls ${JSON.stringify(open)}; ` +
+    const open = await runMatrix(join(dir, "cache"), { writable: true, authPulls: false }, RUN.seed, third);
+    const closed = await runMatrix(join(dir, "cache"), { writable: true, authPulls: true }, RUN.seed + 1, third);
+    const readOnly = await runMatrix(join(dir, "cache"), { writable: false, authPulls: true }, RUN.seed + 2, third);
+    RUN.report(
+      ` — writable, anonymous pulls ${JSON.stringify(open)}; ` +
         `writable, auth-pulls ${JSON.stringify(closed)}; read-only, auth-pulls ${JSON.stringify(readOnly)}`,
+      3 * third,
     );
     assert((open["writes done"] ?? 0) > 0 && (closed["writes done"] ?? 0) > 0, "some writes went through");
     assertEquals(readOnly["writes done"] ?? 0, 0, "a read-only server writes nothing");

@@ -8,9 +8,8 @@
  * operator makes it. Also the exposures `serve` refuses to start with.
  */
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
-import { airgap } from "../helpers/cli.ts";
+import { airgap, startServe } from "../helpers/cli.ts";
 import { writeDirImage } from "../helpers/corpus.ts";
 import { interopAvailable, SKOPEO_BIN } from "../helpers/registry.ts";
 import { makeServerCertificate } from "../helpers/tokenserver.ts";
@@ -25,7 +24,6 @@ import { cacheImages, createCatalog, readHtpasswd, type RunningServer, startServ
 const PODMAN = "/usr/bin/podman";
 const HTPASSWD = "/usr/bin/htpasswd";
 const enabled = interopAvailable("/usr/bin/openssl", SKOPEO_BIN, PODMAN, HTPASSWD);
-const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 const PASSWORD = "c0rrect-h0rse";
 
 interface Run {
@@ -111,33 +109,6 @@ async function loginsAndPushes(
   assertEquals(digestOf(new TextEncoder().encode(pulled.stdout)), w.image.root.descriptor.digest);
 }
 
-/** Start `airgap serve ARGS…` and wait for the line announcing its URL. */
-async function serveCli(args: string[]) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", CLI, "serve", ...args],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!/ at (https?:\/\/\S+)/.test(text)) {
-    const { done, value } = await stdout.read();
-    if (done) throw new Error(`airgap serve exited: ${text}${new TextDecoder().decode((await child.output()).stderr)}`);
-    text += value;
-  }
-  return {
-    url: text.match(/ at (https?:\/\/\S+)/)![1],
-    line: text.trim(),
-    async stop() {
-      child.kill("SIGTERM");
-      await child.stderr.cancel();
-      await stdout.cancel();
-      return (await child.status).code;
-    },
-  };
-}
-
 Deno.test({
   name: "serve --htpasswd over TLS on every interface (the CLI): podman and skopeo log in, push with creds only",
   ignore: !enabled,
@@ -148,7 +119,7 @@ Deno.test({
     await Deno.mkdir(certDir);
     await Deno.copyFile(ca.certPath, join(certDir, "ca.crt"));
     const cacheDir = join(w.dir, "cache");
-    const server = await serveCli([
+    const server = await startServe([
       cacheDir,
       "--writable",
       "--listen",
@@ -166,7 +137,7 @@ Deno.test({
       const host = `127.0.0.1:${new URL(server.url).port}`;
       await loginsAndPushes(w, host, certDir, async () => await (await openCache(cacheDir)).tags());
     } finally {
-      assertEquals(await server.stop(), 0);
+      assertEquals((await server.stop()).code, 0);
       await Deno.remove(w.dir, { recursive: true });
     }
   },
@@ -276,9 +247,16 @@ Deno.test({
         assertEquals((error as AirgapError).exitCode, 2, message);
       }
       assertEquals(await Deno.stat(cacheDir).then(() => true, () => false), false, "nothing was created");
-      const allowed = await serveCli([cacheDir, "--writable", "--listen", "0.0.0.0:0", "--allow-anonymous-push", "-q"]);
+      const allowed = await startServe([
+        cacheDir,
+        "--writable",
+        "--listen",
+        "0.0.0.0:0",
+        "--allow-anonymous-push",
+        "-q",
+      ]);
       assertStringIncludes(allowed.line, "(writable)");
-      assertEquals(await allowed.stop(), 0);
+      assertEquals((await allowed.stop()).code, 0);
     } finally {
       await Deno.remove(w.dir, { recursive: true });
     }

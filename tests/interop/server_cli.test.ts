@@ -3,45 +3,12 @@
  * serves, and stops cleanly on SIGTERM/SIGINT; usage errors exit 2.
  */
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
-import { airgap } from "../helpers/cli.ts";
+import { airgap, startServe } from "../helpers/cli.ts";
 import { cachePrune } from "../../lib/store/cache_care.ts";
 import { standardCorpus } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { writeCorpusArchive } from "./server_fixture.ts";
-
-const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
-
-/** Start `airgap serve ARGS…` and wait for the line announcing its URL. */
-async function serve(args: string[]) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", CLI, "serve", ...args],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  const deadline = Date.now() + 60_000;
-  while (!/ at (https?:\/\/\S+)/.test(text)) {
-    if (Date.now() > deadline) throw new Error(`airgap serve did not start: ${text}`);
-    const { done, value } = await stdout.read();
-    if (done) throw new Error(`airgap serve exited: ${text}${new TextDecoder().decode((await child.output()).stderr)}`);
-    text += value;
-  }
-  const url = text.match(/ at (https?:\/\/\S+)/)![1];
-  return {
-    url,
-    line: text.trim(),
-    async stop(signal: Deno.Signal) {
-      child.kill(signal);
-      const stderr = await new Response(child.stderr).text();
-      await stdout.cancel();
-      return { code: (await child.status).code, stderr };
-    },
-  };
-}
 
 Deno.test({
   name: "airgap serve: prints the URL, serves, stops on SIGTERM; --writable creates a cache; usage errors",
@@ -51,7 +18,7 @@ Deno.test({
     const archivePath = join(dir, "images.tar");
     (await writeCorpusArchive(archivePath, images)).close?.();
     try {
-      const readOnly = await serve([
+      const readOnly = await startServe([
         archivePath,
         "--listen",
         "127.0.0.1:0",
@@ -70,7 +37,7 @@ Deno.test({
       assertStringIncludes(stopped.stderr, "stopped on SIGTERM");
 
       const cacheDir = join(dir, "new-cache");
-      const writable = await serve([cacheDir, "--writable", "--listen", "127.0.0.1:0", "-q"]);
+      const writable = await startServe([cacheDir, "--writable", "--listen", "127.0.0.1:0", "-q"]);
       assertStringIncludes(writable.line, "(writable)");
       const bytes = new TextEncoder().encode("pushed through the CLI");
       const digest = digestOf(bytes);
@@ -124,18 +91,18 @@ Deno.test({
       assertEquals(patched.status, 202);
     };
     try {
-      const killed = await serve([cacheDir, "--writable", "--listen", "127.0.0.1:0", "-q"]);
+      const killed = await startServe([cacheDir, "--writable", "--listen", "127.0.0.1:0", "-q"]);
       await startUpload(killed.url);
       await killed.stop("SIGKILL");
       const left = await uploads();
       assertEquals(left.length, 1, "a killed server leaves its upload behind");
 
-      const running = await serve([cacheDir, "--writable", "--listen", "127.0.0.1:0", "-q"]);
+      const running = await startServe([cacheDir, "--writable", "--listen", "127.0.0.1:0", "-q"]);
       assertEquals(await uploads(), [], "removed when the next server starts");
       await startUpload(running.url);
       const live = await uploads();
       // A second server on the same cache leaves the running one's upload alone; so does prune.
-      const second = await serve([cacheDir, "--writable", "--listen", "127.0.0.1:0", "-q"]);
+      const second = await startServe([cacheDir, "--writable", "--listen", "127.0.0.1:0", "-q"]);
       assertEquals(await uploads(), live);
       await second.stop("SIGTERM");
       await cachePrune(cacheDir, []);

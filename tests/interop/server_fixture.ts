@@ -76,6 +76,12 @@ export async function buildCorpusArchive(): Promise<CorpusArchive> {
  * need an archive, not the save pipeline.
  */
 export async function writeCorpusArchive(path: string, images: GeneratedImage[]): Promise<ArchiveReader> {
+  await writeCorpusParts(path, images);
+  return await openArchive(path);
+}
+
+/** {@link writeCorpusArchive} without opening it, split in parts of `partSize` when given: the parts' paths. */
+export async function writeCorpusParts(path: string, images: GeneratedImage[], partSize?: number): Promise<string[]> {
   const writer = await createArchive(path, {
     images: images.map((i) => ({
       descriptor: i.root.descriptor,
@@ -83,10 +89,10 @@ export async function writeCorpusArchive(path: string, images: GeneratedImage[])
       entry: `${i.repository}:${i.tag}`,
     })),
     blobs: images.flatMap((i) => [i.root.descriptor, ...i.blobs.map((b) => b.descriptor)]),
+    partSize,
   });
   for (const image of images) {
     for (const blob of [image.root, ...image.blobs]) await writer.push("", blob.descriptor, blob.bytes);
   }
-  await writer.finish();
-  return await openArchive(path);
+  return (await writer.finish()).parts;
 }

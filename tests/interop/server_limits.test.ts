@@ -11,6 +11,7 @@
 import bcrypt from "bcryptjs";
 import { join } from "node:path";
 import { assert, assertEquals } from "../helpers/assert.ts";
+import { tmpfs } from "../helpers/tempdir.ts";
 import { pseudoRandomBytes } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { MAX_MANIFEST_SIZE } from "../../lib/oci/manifest.ts";
@@ -153,18 +154,6 @@ Deno.test("serve --writable: unfinished uploads idle past the idle time are remo
     await Deno.remove(dir, { recursive: true });
   }
 });
-
-/** A small tmpfs, as root only (a missing prerequisite fails under CI=true). */
-async function tmpfs(dir: string, size: string): Promise<boolean> {
-  await Deno.mkdir(dir, { recursive: true });
-  const mount = await new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir] })
-    .output().catch(() => undefined);
-  if (mount?.success) return true;
-  const message = "a disk-full test needs root to mount a small tmpfs";
-  if (Deno.env.get("CI") === "true") throw new Error(message);
-  console.warn(`SKIPPING: ${message}`);
-  return false;
-}
 
 Deno.test("serve --writable on a full disk: 507 with a JSON error, nothing left behind, room again after", async () => {
   const dir = await Deno.makeTempDir({ prefix: "airgap-server-full-" });

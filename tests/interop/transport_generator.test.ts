@@ -23,7 +23,7 @@
  */
 import { assert } from "../helpers/assert.ts";
 import { hostResolves } from "../helpers/redirector.ts";
-import { mulberry32 } from "../helpers/fault_proxy.ts";
+import { generatorRun, mulberry32 } from "../helpers/seeded.ts";
 import { interopAvailable, startRegistry } from "../helpers/registry.ts";
 import { pseudoRandomBytes } from "../../lib/demo/corpus.ts";
 import { AirgapError } from "../../lib/errors.ts";
@@ -35,8 +35,11 @@ import { basicAuthorization } from "../../lib/store/registry/auth.ts";
 import { createSession } from "../../lib/transport/session.ts";
 
 const enabled = interopAvailable("/usr/bin/docker-registry");
-const CASES = Number(Deno.env.get("AIRGAP_ORIGIN_CASES") ?? 200);
-const SEED = Number(Deno.env.get("AIRGAP_ORIGIN_SEED") ?? 1);
+const RUN = generatorRun("generator origins", {
+  cases: 200,
+  env: { cases: "AIRGAP_ORIGIN_CASES", seed: "AIRGAP_ORIGIN_SEED" },
+});
+const { cases: CASES, seed: SEED } = RUN;
 const USER = "alice";
 const PASSWORD = "gen-s3cret";
 const BASIC = basicAuthorization(USER, PASSWORD);
@@ -314,11 +317,7 @@ Deno.test({
         }
       }
       world.current = undefined;
-      console.log(
-        `generator origins: ${CASES} cases, seed ${SEED}, names ${names.join(",")}; outcomes ${
-          JSON.stringify(outcomes)
-        }`,
-      );
+      RUN.report(`, names ${names.join(",")}; outcomes ${JSON.stringify(outcomes)}`);
       assert((outcomes.success ?? 0) >= CASES / 5, `enough cases get through: ${JSON.stringify(outcomes)}`);
     } finally {
       await world.close();

@@ -15,7 +15,7 @@
  */
 import bcrypt from "bcryptjs";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
-import { certificateFor, hostResolves, startFront } from "../helpers/redirector.ts";
+import { certificateFor, type Front, hostResolves, serveTls, startFront } from "../helpers/redirector.ts";
 import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { makeCertificate, startTokenServer } from "../helpers/tokenserver.ts";
 import { pseudoRandomBytes } from "../../lib/demo/corpus.ts";
@@ -66,6 +66,24 @@ function hostileOrigin() {
       await server.finished;
     },
   };
+}
+
+/** A front for `registry` that answers every upload POST with a Location on `other`'s origin (same path and query). */
+function uploadsRedirectedTo(registry: TestRegistry, other: { url: string }): Front {
+  const front = startFront({
+    upstream: `http://${registry.host}`,
+    async route(request, forward) {
+      const url = new URL(request.url);
+      if (request.method === "POST" && url.pathname.includes("/blobs/uploads/")) {
+        const answer = await forward();
+        const location = new URL(answer.headers.get("location")!, front.url);
+        const headers = new Headers(answer.headers);
+        headers.set("location", `${other.url}${location.pathname}${location.search}`);
+        return new Response(answer.body, { status: answer.status, headers });
+      }
+    },
+  });
+  return front;
 }
 
 async function withBasicRegistry(fn: (registry: TestRegistry) => Promise<void>) {
@@ -122,19 +140,7 @@ Deno.test({
   async fn() {
     await withBasicRegistry(async (registry) => {
       const other = hostileOrigin();
-      const front = startFront({
-        upstream: `http://${registry.host}`,
-        async route(request, forward) {
-          const url = new URL(request.url);
-          if (request.method === "POST" && url.pathname.includes("/blobs/uploads/")) {
-            const answer = await forward();
-            const location = new URL(answer.headers.get("location")!, front.url);
-            const headers = new Headers(answer.headers);
-            headers.set("location", `${other.url}${location.pathname}${location.search}`);
-            return new Response(answer.body, { status: answer.status, headers });
-          }
-        },
-      });
+      const front = uploadsRedirectedTo(registry, other);
       try {
         const store = registryStore(createRegistryClient(front.host, { credential, noAuthFiles: true, retry: fast }));
         const b = blob("upload-401");
@@ -171,19 +177,7 @@ Deno.test({
       });
       await withBasicRegistry(async (registry) => {
         const other = hostileOrigin();
-        const front = startFront({
-          upstream: `http://${registry.host}`,
-          async route(request, forward) {
-            const url = new URL(request.url);
-            if (request.method === "POST" && url.pathname.includes("/blobs/uploads/")) {
-              const answer = await forward();
-              const location = new URL(answer.headers.get("location")!, front.url);
-              const headers = new Headers(answer.headers);
-              headers.set("location", `${other.url}${location.pathname}${location.search}`);
-              return new Response(answer.body, { status: answer.status, headers });
-            }
-          },
-        });
+        const front = uploadsRedirectedTo(registry, other);
         try {
           const e = await assertRejects(() =>
             loadCommand({
@@ -223,15 +217,7 @@ Deno.test({
       const port = Number(realm.host.split(":")[1]);
       if (!await hostResolves("vm", port)) return;
       const tls = await certificateFor(dir, ["localhost"]);
-      const controller = new AbortController();
-      const server = Deno.serve({
-        hostname: "127.0.0.1",
-        port: 0,
-        cert: tls.cert,
-        key: tls.key,
-        signal: controller.signal,
-        onListen() {},
-      }, () =>
+      const server = serveTls(tls, () =>
         new Response(null, {
           status: 401,
           headers: { "www-authenticate": `Bearer realm="http://vm:${port}/token",service="x"` },
@@ -239,7 +225,7 @@ Deno.test({
       try {
         // The realm's host is declared insecure, so the transport alone would let plain HTTP through:
         // the realm rule is what refuses it, because the registry itself is HTTPS and not insecure.
-        const registry = `127.0.0.1:${server.addr.port}`;
+        const registry = server.host;
         const session = createSession({
           hosts: new Map([[registry, { caFile: tls.caPath }], [`vm:${port}`, { insecure: true }]]),
         });
@@ -257,8 +243,7 @@ Deno.test({
         await store.close?.();
         session.close();
       } finally {
-        controller.abort();
-        await server.finished;
+        await server.close();
       }
     } finally {
       await realm.close();

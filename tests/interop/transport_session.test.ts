@@ -8,7 +8,7 @@
  * session uses the same CA.
  */
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
-import { certificateFor } from "../helpers/redirector.ts";
+import { certificateFor, serveTls } from "../helpers/redirector.ts";
 import { interopAvailable } from "../helpers/registry.ts";
 import { pseudoRandomBytes } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
@@ -32,15 +32,7 @@ Deno.test({
     let busy = 1;
     let hang = false;
     const run = new AbortController();
-    const controller = new AbortController();
-    const server = Deno.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: tls.cert,
-      key: tls.key,
-      signal: controller.signal,
-      onListen() {},
-    }, async (request) => {
+    const server = serveTls(tls, async (request) => {
       if (hang) {
         run.abort(); // Ctrl-C while the request is in flight
         await new Promise((resolve) => request.signal.addEventListener("abort", resolve));
@@ -49,7 +41,7 @@ Deno.test({
       if (busy-- > 0) return new Response("busy", { status: 503, headers: { "retry-after": "0" } });
       return new Response(bytes as Uint8Array<ArrayBuffer>);
     });
-    const host = `127.0.0.1:${server.addr.port}`;
+    const host = server.host;
     const retries: RetryEvent[] = [];
     const pool = registryPool(new Map([[host, { caFile: tls.caPath }]]), {
       network: { events: { retrying: (e) => retries.push(e) }, signal: run.signal },
@@ -69,8 +61,7 @@ Deno.test({
       await assertRejects(() => store.fetch("r", desc), InterruptedError);
     } finally {
       await pool.close();
-      controller.abort();
-      await server.finished;
+      await server.close();
       await Deno.remove(dir, { recursive: true });
     }
   },

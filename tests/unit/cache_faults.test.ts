@@ -15,6 +15,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
+import { generatorRun, mulberry32 } from "../helpers/seeded.ts";
 import { type CacheLease, type CacheStore, lockHeld, openCache } from "../../lib/store/cache.ts";
 import { cachePrune, cacheVerify } from "../../lib/store/cache_care.ts";
 import { createArchive } from "../../lib/store/archive.ts";
@@ -160,7 +161,7 @@ for (const kind of FAULT_KINDS) {
       withTempDir(async (dir) => {
         const cacheDir = join(dir, "cache");
         const cache = await openCache(cacheDir);
-        const rand = seeded(1);
+        const rand = mulberry32(1);
         const [loose, packed] = [randomBlob(rand, 300_000), randomBlob(rand, 300_000)];
         await cache.putBytes(loose.desc, loose.bytes);
         await packOf(cache, dir, [packed]);
@@ -187,7 +188,7 @@ Deno.test({
   fn: () =>
     withTempDir(async (dir) => {
       const cache = await openCache(dir);
-      const b = randomBlob(seeded(2), 3_000_000); // several reads on every platform: the bytes change under the reader
+      const b = randomBlob(mulberry32(2), 600_000); // more than one read: the bytes change under the reader
       await cache.putBytes(b.desc, b.bytes);
       await corrupt(cache, b.desc.digest);
       await assertRejects(async () => await drain(await cache.fetch("", b.desc)), DigestMismatchError);
@@ -213,7 +214,7 @@ Deno.test({
 Deno.test("a descriptor with the wrong size never removes a good blob", () =>
   withTempDir(async (dir) => {
     const cache = await openCache(dir);
-    const b = randomBlob(seeded(3), 1000);
+    const b = randomBlob(mulberry32(3), 1000);
     await cache.putBytes(b.desc, b.bytes);
     const wrong = { ...b.desc, size: 999 };
     await assertRejects(() => cache.readBytes(wrong));
@@ -225,7 +226,7 @@ Deno.test("a descriptor with the wrong size never removes a good blob", () =>
 Deno.test("cache verify --repair removes only what does not match; an unreadable blob is reported, kept", () =>
   withTempDir(async (dir) => {
     const cache = await openCache(dir);
-    const rand = seeded(4);
+    const rand = mulberry32(4);
     const [good, bad] = [randomBlob(rand, 300_000), randomBlob(rand, 5000)];
     for (const b of [good, bad]) await cache.putBytes(b.desc, b.bytes);
     await corrupt(cache, bad.desc.digest);
@@ -250,7 +251,7 @@ Deno.test("cache verify --repair removes only what does not match; an unreadable
 Deno.test("concurrent writers of one blob through several handles: one copy lands, no partial or lock is left locked", () =>
   withTempDir(async (dir) => {
     const handles = await Promise.all([0, 1, 2, 3].map(() => openCache(dir)));
-    const b = randomBlob(seeded(5), 2_000_000);
+    const b = randomBlob(mulberry32(5), 2_000_000);
     const outcomes = await Promise.all(
       handles.flatMap((h) => [0, 1].map(() => h.push("", b.desc, b.bytes))),
     );
@@ -264,7 +265,7 @@ Deno.test("concurrent writers of one blob through several handles: one copy land
 Deno.test("a writer waiting for a blob never damages the copy another writer renamed into place (lock-then-rename)", () =>
   withTempDir(async (dir) => {
     const [a, b] = [await openCache(dir), await openCache(dir)];
-    const good = randomBlob(seeded(8), 2_000_000);
+    const good = randomBlob(mulberry32(8), 2_000_000);
     // The second writer's descriptor is wrong (another size): it waits, finds no match, and must fail alone.
     const wrong = { ...good.desc, size: good.desc.size - 1 };
     const outcomes = await Promise.allSettled([
@@ -296,7 +297,7 @@ Deno.test("a lock file that cannot be looked at counts as held (prune removes no
 Deno.test("prune keeps a leased manifest's whole graph, and what a lease journalled before prune began", () =>
   withTempDir(async (dir) => {
     const server = await openCache(dir);
-    const rand = seeded(6);
+    const rand = mulberry32(6);
     const [config, layer, other] = [randomBlob(rand, 200), randomBlob(rand, 3000), randomBlob(rand, 100)];
     const manifest = manifestOf(config.desc, [layer.desc]);
     for (const b of [config, layer, other, manifest]) await server.putBytes(b.desc, b.bytes);
@@ -315,7 +316,7 @@ Deno.test("found by the model: a pack pruned under another handle — its blobs 
   withTempDir(async (dir) => {
     const cacheDir = join(dir, "cache");
     const [reader, writer] = [await openCache(cacheDir), await openCache(cacheDir)];
-    const rand = seeded(7);
+    const rand = mulberry32(7);
     const [a, b] = [randomBlob(rand, 2000), randomBlob(rand, 2000)];
     await packOf(writer, dir, [a, b]);
     await reader.refresh();
@@ -332,18 +333,6 @@ Deno.test("found by the model: a pack pruned under another handle — its blobs 
 
 // ---------------------------------------------------------------- the generator
 
-/** mulberry32: a small seeded generator, so a failing case can be replayed from its seed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Model {
   /** Good loose copies. */
   loose: Set<string>;
@@ -357,14 +346,17 @@ interface Model {
 
 const packed = (m: Model, d: string) => m.packs.some((p) => p.has(d));
 
-const CASES = Number(Deno.env.get("AIRGAP_CACHE_MODEL_CASES") ?? 25);
-const SEED = Number(Deno.env.get("AIRGAP_CACHE_MODEL_SEED") ?? 1);
 const STEPS = 14;
+const RUN = generatorRun("cache model", {
+  cases: 25,
+  env: { cases: "AIRGAP_CACHE_MODEL_CASES", seed: "AIRGAP_CACHE_MODEL_SEED" },
+  unit: `cases of ${STEPS} steps`,
+});
 
 Deno.test("cache model: seeded random interleavings of writes, faulty reads, packs, prune, repack and leases", async () => {
-  console.log(`cache model: ${CASES} cases of ${STEPS} steps, seed ${SEED}`);
-  for (let n = 0; n < CASES; n++) {
-    const seed = SEED * 100_003 + n;
+  RUN.report();
+  for (let n = 0; n < RUN.cases; n++) {
+    const seed = RUN.seed * 100_003 + n;
     const log: string[] = [];
     try {
       await withTempDir((dir) => modelCase(dir, seed, log));
@@ -377,7 +369,7 @@ Deno.test("cache model: seeded random interleavings of writes, faulty reads, pac
 type Blob = { desc: Descriptor; bytes: Uint8Array };
 
 async function modelCase(dir: string, seed: number, log: string[]): Promise<void> {
-  const rand = seeded(seed);
+  const rand = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
   const cacheDir = join(dir, "cache");
   const handles = await Promise.all([0, 1, 2].map(() => openCache(cacheDir)));

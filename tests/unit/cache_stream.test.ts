@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
+import { generatorRun, mulberry32 } from "../helpers/seeded.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { openCache } from "../../lib/store/cache.ts";
@@ -29,18 +30,6 @@ async function tmpEntries(dir: string): Promise<string[]> {
   const out: string[] = [];
   for await (const e of Deno.readDir(join(dir, "tmp"))) if (e.name.endsWith(".partial")) out.push(e.name);
   return out;
-}
-
-/** Mulberry32. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 Deno.test("putStream: adopted under its digest, once; readable as a blob; tmp/ left empty", async () => {
@@ -89,12 +78,11 @@ Deno.test("putStream: accept refuses (nothing kept); past the limit is refused n
 });
 
 Deno.test("putStream: random contents and chunkings (generator)", async () => {
-  const cases = Number(Deno.env.get("AIRGAP_FUZZ_CASES") ?? "100");
-  const seed = 1;
-  const next = random(seed);
+  const run = generatorRun("putStream", { cases: 100, env: { cases: "AIRGAP_FUZZ_CASES" } });
+  const next = mulberry32(run.seed);
   await withTempDir(async (dir) => {
     const cache = await openCache(dir);
-    for (let n = 0; n < cases; n++) {
+    for (let n = 0; n < run.cases; n++) {
       const size = next() < 0.1 ? 0 : Math.floor(next() ** 3 * 120_000);
       const bytes = new Uint8Array(size);
       for (let i = 0; i < size; i++) bytes[i] = Math.floor(next() * (next() < 0.5 ? 4 : 256));
@@ -108,7 +96,7 @@ Deno.test("putStream: random contents and chunkings (generator)", async () => {
     }
     assertEquals(await tmpEntries(dir), []);
   });
-  console.log(`putStream: ${cases} cases, seed ${seed}`);
+  run.report();
 });
 
 Deno.test("putStream: an aborted signal stops the copy, nothing kept", async () => {

@@ -18,6 +18,7 @@ import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { hasShared, SHARED_DATA } from "../helpers/helm.ts";
+import { generatorRun, type Rand, rand } from "../helpers/seeded.ts";
 import { applyRewrite, mirrorsFor, type PrivateRegistry } from "../../lib/cluster/mirrors.ts";
 import { certManagerValues, clusterConfig, type RegistryAccess } from "../../lib/cluster/config.ts";
 import { parseReference, targetReference } from "../../lib/ref.ts";
@@ -122,22 +123,11 @@ Deno.test({
   },
 });
 
-/** A seeded PRNG (mulberry32), so a failure names its case. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A random image name in any form a list may hold. */
-function randomEntry(random: () => number, pick: <T>(xs: readonly T[]) => T): string {
+function randomEntry(r: Rand): string {
+  const pick = r.pick;
   const word = () => pick(["rancher", "library", "busybox", "jetstack", "a", "b1", "k8s", "x"]);
-  const component = () => random() < 0.2 ? `${word()}${pick([".", "_", "__", "-", "--"])}${word()}` : word();
+  const component = () => r.chance(0.2) ? `${word()}${pick([".", "_", "__", "-", "--"])}${word()}` : word();
   const host = pick([
     "",
     "",
@@ -151,30 +141,32 @@ function randomEntry(random: () => number, pick: <T>(xs: readonly T[]) => T): st
   ]);
   const depth = host === "" ? pick([1, 1, 2, 2, 2, 3]) : pick([1, 2, 2, 3, 4]);
   const path = Array.from({ length: depth }, component).join("/");
-  const digest = `sha256:${Math.floor(random() * 16 ** 8).toString(16).padStart(64, "0")}`;
+  const digest = `sha256:${r.int(16 ** 8).toString(16).padStart(64, "0")}`;
   const suffix = pick([":v1", ":1.36", ":latest", `@${digest}`, `:v2@${digest}`, ""]);
   return `${host}${path}${suffix}`;
 }
 
 Deno.test("generated names: the rewrite of every upstream path is load's target, no two rules overlap", () => {
-  const cases = Number(Deno.env.get("AIRGAP_FUZZ_CLUSTER_CASES") ?? 1500);
-  const seed = 1;
-  const random = prng(seed);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+  const { cases, seed, report } = generatorRun("fuzz cluster rewrites", {
+    cases: 1500,
+    env: { cases: "AIRGAP_FUZZ_CLUSTER_CASES" },
+  });
+  const r = rand(seed);
+  const pick = r.pick;
   let rules = 0;
   for (let i = 0; i < cases; i++) {
     const target = {
       registry: pick(["reg.example.com:5000", "10.0.0.1:443", "harbor.local"]),
       prefix: pick(["", "", "site", "proj/rancher", "a.b"]),
     };
-    const entries = Array.from({ length: 1 + Math.floor(random() * 24) }, () => randomEntry(random, pick));
+    const entries = Array.from({ length: 1 + r.int(24) }, () => randomEntry(r));
     try {
       rules += checkMirrors(entries, target);
     } catch (e) {
       throw new Error(`case ${i} (seed ${seed}): ${JSON.stringify({ target, entries })}: ${e}`);
     }
   }
-  console.log(`fuzz cluster rewrites: ${cases} cases, seed ${seed}, ${rules} rewrite rules generated`);
+  report(`, ${rules} rewrite rules generated`);
 });
 
 Deno.test("regression: a short name and its library/ path are one image to kubelet; the first one's path wins", () => {

@@ -10,7 +10,7 @@
  */
 import { stringify } from "yaml";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
-import { mulberry32 } from "../helpers/fault_proxy.ts";
+import { generatorRun, mulberry32 } from "../helpers/seeded.ts";
 import { ConfigSchema } from "../../schemas/config.ts";
 import { allowedKeys, checkYaml } from "../../lib/plan/yaml.ts";
 import { editDistance } from "../../lib/suggest.ts";
@@ -85,8 +85,10 @@ function suggestionFor(
 }
 
 Deno.test("did you mean: random single-edit typos of every key in every section suggest the key", () => {
-  const cases = Number(Deno.env.get("AIRGAP_TYPO_CASES") ?? 2000);
-  const seed = Number(Deno.env.get("AIRGAP_TYPO_SEED") ?? 1);
+  const { cases, seed } = generatorRun("did-you-mean typos", {
+    cases: 2000,
+    env: { cases: "AIRGAP_TYPO_CASES", seed: "AIRGAP_TYPO_SEED" },
+  });
   const random = mulberry32(seed);
   const keys = objectPaths(ConfigSchema as unknown as AnySchema).flatMap((path) =>
     allowedKeys(ConfigSchema as unknown as AnySchema, path).map((key) => ({ path, key }))

@@ -15,6 +15,7 @@
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { assert, assertEquals, assertRejects, assertStringIncludes, assertThrows } from "../helpers/assert.ts";
+import { generatorRun, rand } from "../helpers/seeded.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import { EMPTY_CONFIG_TYPE, FILE_ARTIFACT_TYPE, fileArtifact, readFileArtifact } from "../../lib/files/artifact.ts";
 import { resolveFile } from "../../lib/files/resolve.ts";
@@ -29,28 +30,18 @@ import { checkDeclaration } from "../../lib/plan/check.ts";
 const locate = (path: readonly PropertyKey[]) => `airgap.yaml:${Number(path[1] ?? 0) + 2}:5`;
 const ctx = { path: "/site/airgap.yaml", locate };
 
-/** A seeded PRNG (mulberry32), so a failure names its case. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 Deno.test("generated names and modes: refused in one line, or a repository load can name, read back exactly", () => {
-  const cases = Number(Deno.env.get("AIRGAP_FUZZ_FILES_CASES") ?? 3000);
-  const seed = 1;
-  const random = prng(seed);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+  const { cases, seed, report } = generatorRun("fuzz files names", {
+    cases: 3000,
+    env: { cases: "AIRGAP_FUZZ_FILES_CASES" },
+  });
+  const r = rand(seed);
+  const pick = r.pick;
   const valid = ["a", "b", "k", "Z", "0", "9", "a", "b", "k", "Z", "0", "9", ".", "_", "-", "__"];
   const alphabet = [...valid, ...valid, "/", " ", "..", "é", ":", "%", "--"];
   let accepted = 0;
   for (let i = 0; i < cases; i++) {
-    const name = Array.from({ length: 1 + Math.floor(random() * 12) }, () => pick(alphabet)).join("");
+    const name = Array.from({ length: 1 + r.int(12) }, () => pick(alphabet)).join("");
     const mode = pick(["0755", "0644", "600", "4755", "0700", undefined]);
     const where = `case ${i} (seed ${seed}): ${JSON.stringify({ name, mode })}`;
     let spec;
@@ -78,7 +69,7 @@ Deno.test("generated names and modes: refused in one line, or a repository load 
     assertEquals(read.layer.digest, content.digest, where);
     assertEquals(fileArtifact(spec.name, spec.mode, content).manifest.descriptor, artifact.manifest.descriptor, where);
   }
-  console.log(`fuzz files names: ${cases} cases, seed ${seed}, ${accepted} accepted`);
+  report(`, ${accepted} accepted`);
 });
 
 Deno.test("files: entries — one of url/path, names, modes, twice-declared, the default name", () => {

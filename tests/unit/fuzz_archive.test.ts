@@ -15,10 +15,10 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { concatBytes, fuzzRun, mutate, oneCase, type Rand, rand } from "../helpers/fuzz.ts";
+import { concatBytes, fuzzRun, mutate, oneCase, type Rand, rand, writeImagesArchive } from "../helpers/fuzz.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import { singleImage } from "../../lib/demo/corpus.ts";
-import { createArchive, openArchive } from "../../lib/store/archive.ts";
+import { openArchive } from "../../lib/store/archive.ts";
 import { verifyCommand } from "../../lib/store/inspect.ts";
 import { formatLock } from "../../lib/plan/lock.ts";
 import { partName } from "../../lib/store/volumes.ts";
@@ -31,15 +31,8 @@ const images = [
 
 /** The archive's bytes as the writer makes them, split in `partSize` parts when given. */
 async function writeArchive(dir: string, partSize?: number): Promise<Uint8Array[]> {
-  const blobs = new Map(images.flatMap((i) => [i.root, ...i.blobs]).map((b) => [b.descriptor.digest, b]));
   const path = join(dir, partSize ? "split.tar" : "whole.tar");
-  const archive = await createArchive(path, {
-    images: images.map((i) => ({
-      descriptor: i.root.descriptor,
-      name: `docker.io/${i.repository}:${i.tag}`,
-      entry: `${i.repository}:${i.tag}`,
-    })),
-    blobs: [...blobs.values()].map((b) => b.descriptor),
+  await writeImagesArchive(path, images, {
     lock: formatLock({
       lockVersion: 1,
       images: images.map((i) => ({
@@ -54,8 +47,6 @@ async function writeArchive(dir: string, partSize?: number): Promise<Uint8Array[
     }),
     partSize,
   });
-  for (const b of blobs.values()) await archive.push("", b.descriptor, b.bytes);
-  await archive.finish();
   if (!partSize) return [await Deno.readFile(path)];
   const parts: Uint8Array[] = [];
   for (let i = 0;; i++) {

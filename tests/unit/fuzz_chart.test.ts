@@ -14,7 +14,7 @@
  * and case; each one found is kept below as a plain regression test.
  */
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
-import { concatBytes, fuzzRun, mutate, mutateText, oneCase, type Rand, rand } from "../helpers/fuzz.ts";
+import { concatBytes, fuzzRun, mutate, mutateText, oneCase, type Rand, rand, YAML_SYNTAX } from "../helpers/fuzz.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import { loadChart } from "../../lib/sources/helm/chart.ts";
 import { encodeHeader, padding, TAR_END } from "../../lib/store/tar.ts";
@@ -57,26 +57,7 @@ async function realChart(): Promise<{ inner: Uint8Array; sub: Uint8Array }> {
   return { inner, sub };
 }
 
-const YAML_TOKENS = [
-  ": ",
-  "- ",
-  "&a ",
-  "*a",
-  "<<: *a\n",
-  "\n  ",
-  "\t",
-  "{",
-  "}",
-  "[",
-  "]",
-  "'",
-  '"',
-  "!!binary ",
-  "---\n",
-  "~",
-  "1e999",
-  ".nan",
-];
+const YAML_TOKENS = [...YAML_SYNTAX, "!!binary ", "---\n", "~", "1e999", ".nan"];
 
 /** A chart from a grammar: random names, paths (some escaping the chart), YAML that is right or not. */
 async function grammarChart(r: Rand): Promise<Uint8Array> {

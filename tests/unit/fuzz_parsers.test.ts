@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { fuzzRun, mutateText, oneCase, type Rand, rand } from "../helpers/fuzz.ts";
+import { fuzzRun, mutateText, oneCase, type Rand, rand, YAML_SYNTAX } from "../helpers/fuzz.ts";
 import { checkDeclaration } from "../../lib/plan/check.ts";
 import { echo } from "../../lib/format.ts";
 import { formatLock, parseLock } from "../../lib/plan/lock.ts";
@@ -204,28 +204,7 @@ const KEYS = [
   "unknownKey",
   "imagse",
 ];
-const YAML_TOKENS = [
-  ": ",
-  "- ",
-  "&a ",
-  "*a",
-  "<<: *a\n",
-  "\n  ",
-  "\t",
-  "{",
-  "}",
-  "[",
-  "]",
-  "'",
-  '"',
-  "#",
-  "!!str ",
-  "? ",
-  "---\n",
-  "|\n",
-  "~",
-  "\ufeff",
-];
+const YAML_TOKENS = [...YAML_SYNTAX, "#", "!!str ", "? ", "---\n", "|\n", "~", "\ufeff"];
 
 /** A declaration from the grammar, as YAML (sometimes with an anchor and aliases). */
 function declarationText(r: Rand): string {

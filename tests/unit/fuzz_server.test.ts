@@ -17,29 +17,16 @@
 import { join } from "node:path";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { fuzzRun, mutate, type Rand, rand } from "../helpers/fuzz.ts";
+import { blobsOf, fuzzRun, mutate, type Rand, rand, writeImagesArchive } from "../helpers/fuzz.ts";
 import { singleImage } from "../../lib/demo/corpus.ts";
-import { createArchive } from "../../lib/store/archive.ts";
 import { serveCommand } from "../../lib/store/server/serve.ts";
 
 const images = [
   singleImage("rancher/a", "v1", { format: "oci", layers: [{ seed: "sa", size: 900 }] }),
   singleImage("library/b", "v2", { format: "docker", layers: [{ seed: "sb", size: 400 }] }),
 ];
-const blobs = new Map(images.flatMap((i) => [i.root, ...i.blobs]).map((b) => [b.descriptor.digest, b]));
-
-async function writeArchive(path: string): Promise<void> {
-  const archive = await createArchive(path, {
-    images: images.map((i) => ({
-      descriptor: i.root.descriptor,
-      name: `docker.io/${i.repository}:${i.tag}`,
-      entry: `${i.repository}:${i.tag}`,
-    })),
-    blobs: [...blobs.values()].map((b) => b.descriptor),
-  });
-  for (const b of blobs.values()) await archive.push("", b.descriptor, b.bytes);
-  await archive.finish();
-}
+const blobs = blobsOf(images);
+const writeArchive = (path: string) => writeImagesArchive(path, images);
 
 const digests = [...blobs.keys()];
 const hex = (r: Rand, n: number) => Array.from({ length: n }, () => "0123456789abcdef"[r.int(16)]).join("");

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { constants, crc32, deflateRawSync } from "node:zlib";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
-import { airgap, V8_FLAGS } from "../helpers/cli.ts";
+import { airgap, measuredMain, V8_FLAGS } from "../helpers/cli.ts";
+import { concatBytes as concat } from "../helpers/fuzz.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import { echo } from "../../lib/format.ts";
@@ -27,16 +28,6 @@ import { ConfigSchema } from "../../schemas/config.ts";
 
 const CLI = new URL("../../cli.ts", import.meta.url);
 const MiB = 1024 * 1024;
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
 
 /**
  * A 3 MB chart whose one template is 3 GiB of zeros: the deflate stream of
@@ -83,39 +74,13 @@ Deno.test({
       const path = join(dir, "bomb.tgz");
       await Deno.writeFile(path, bomb);
       // The CLI's main, then the process's own peak RSS (Linux: VmHWM) on the last line of stderr.
-      const script = join(dir, "run.ts");
-      await Deno.writeTextFile(
-        script,
-        `import { main } from ${JSON.stringify(CLI.href)};
-const code = await main(["images", "--chart", ${JSON.stringify(path)}]);
-let peak = "unknown";
-try { peak = Deno.readTextFileSync("/proc/self/status").match(/VmHWM:\\s*(\\d+) kB/)?.[1] ?? "unknown"; } catch { /* not Linux */ }
-console.error("peak-kib " + peak);
-Deno.exit(code);
-`,
-      );
-      const output = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          "--quiet",
-          "--config",
-          fileURLToPath(new URL("../../deno.json", import.meta.url)),
-          V8_FLAGS,
-          script,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-        env: { NO_COLOR: "1" },
-      }).output();
-      const lines = new TextDecoder().decode(output.stderr).trim().split("\n");
-      assertEquals(output.code, 2, lines.join("\n"));
-      assertEquals(lines.length, 2, lines.join("\n"));
-      assertStringIncludes(lines[0], "error: bomb.tgz: chart too large");
-      assertStringIncludes(lines[0], "100 MiB");
-      const peak = lines[1].split(" ")[1];
-      console.log(`chart bomb: ${bomb.byteLength} bytes compressed, peak RSS ${peak} KiB`);
-      if (peak !== "unknown") assert(Number(peak) < 250 * 1024, `peak RSS ${peak} KiB`);
+      const run = await measuredMain(dir, ["images", "--chart", path]);
+      assertEquals(run.code, 2, run.stderr);
+      assertEquals(run.lines.length, 1, run.stderr);
+      assertStringIncludes(run.lines[0], "error: bomb.tgz: chart too large");
+      assertStringIncludes(run.lines[0], "100 MiB");
+      console.log(`chart bomb: ${bomb.byteLength} bytes compressed, peak RSS ${run.peak ?? "unknown"} KiB`);
+      if (run.peak !== undefined) assert(run.peak < 250 * 1024, `peak RSS ${run.peak} KiB`);
     });
   },
 });

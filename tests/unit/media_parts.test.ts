@@ -13,7 +13,7 @@
  */
 import { basename, join } from "node:path";
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { mulberry32 } from "../helpers/fault_proxy.ts";
+import { generatorRun, mulberry32 } from "../helpers/seeded.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { diagnoseParts, partProblems, readParts, writeSums } from "../../lib/store/checksums.ts";
 import { checkOutputDirectory, findVolumes, partName } from "../../lib/store/volumes.ts";
@@ -79,8 +79,10 @@ async function truncate(path: string, size: number): Promise<void> {
 }
 
 Deno.test("media parts: a seeded generator's missing, extra, short and swapped parts are named by file", async () => {
-  const cases = Number(Deno.env.get("AIRGAP_MEDIA_CASES") ?? 200);
-  const seed = Number(Deno.env.get("AIRGAP_MEDIA_SEED") ?? 1);
+  const { cases, seed, report } = generatorRun("media parts", {
+    cases: 200,
+    env: { cases: "AIRGAP_MEDIA_CASES", seed: "AIRGAP_MEDIA_SEED" },
+  });
   const random = mulberry32(seed);
   const seen = new Map<string, number>();
   await withTempDir(async (dir) => {
@@ -90,7 +92,7 @@ Deno.test("media parts: a seeded generator's missing, extra, short and swapped p
     }
   });
   for (const fault of ["missing", "extra", "short", "swap"]) assert((seen.get(fault) ?? 0) > 0, `no ${fault} case`);
-  console.log(`media parts: ${cases} cases, seed ${seed} (${[...seen].map(([f, c]) => `${f} ${c}`).join(", ")})`);
+  report(` (${[...seen].map(([f, c]) => `${f} ${c}`).join(", ")})`);
 });
 
 Deno.test("media parts: intact parts have no problems; names, not offsets", async () => {

@@ -12,7 +12,7 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { join } from "node:path";
 import { hasShared, SHARED_DATA } from "../helpers/helm.ts";
-import { mulberry32 } from "../helpers/fault_proxy.ts";
+import { generatorRun, mulberry32 } from "../helpers/seeded.ts";
 import { fitList, fitNames, formatTable, shortId, truncateMiddle, wrapLine } from "../../lib/format.ts";
 import { formatPlan, formatSources } from "../../lib/commands/plan.ts";
 import { formatListing } from "../../lib/commands/ls.ts";
@@ -205,8 +205,10 @@ function randomNames(random: () => number): string[] {
 }
 
 Deno.test("tables: random name sets (seeded) stay within the width and distinct, in fitNames and every table", () => {
-  const cases = Number(Deno.env.get("AIRGAP_TABLE_CASES") ?? 300);
-  const seed = Number(Deno.env.get("AIRGAP_TABLE_SEED") ?? 1);
+  const { cases, seed, report } = generatorRun("tables", {
+    cases: 300,
+    env: { cases: "AIRGAP_TABLE_CASES", seed: "AIRGAP_TABLE_SEED" },
+  });
   const random = mulberry32(seed);
   for (let n = 0; n < cases; n++) {
     const names = randomNames(random);
@@ -220,7 +222,7 @@ Deno.test("tables: random name sets (seeded) stay within the width and distinct,
     }
     if (n % 10 === 0) checkTables(names, WIDTHS[n % 3], seed + n, `case ${n}`);
   }
-  console.log(`tables: ${cases} cases, seed ${seed}`);
+  report();
 });
 
 Deno.test("tables: names fit in the middle, lists keep their first items, digests are image IDs", () => {

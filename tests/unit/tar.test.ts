@@ -2,21 +2,12 @@ import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { TarFormatError } from "../../lib/errors.ts";
 import { openVolumes } from "../../lib/store/volumes.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
+import { concatBytes as concat } from "../helpers/fuzz.ts";
 import { join } from "node:path";
 import { BLOCK, encodeHeader, padding, type RandomAccess, scanTar, TAR_END } from "../../lib/store/tar.ts";
 
 function memory(bytes: Uint8Array): RandomAccess {
   return { size: bytes.byteLength, read: (o, l) => Promise.resolve(bytes.slice(o, o + l)) };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }
 
 async function entries(bytes: Uint8Array) {

@@ -7,10 +7,9 @@
  */
 import { scopesCover } from "../../lib/store/registry/client.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { mulberry32 } from "../helpers/fault_proxy.ts";
+import { generatorRun, rand } from "../helpers/seeded.ts";
 
-const CASES = Number(Deno.env.get("AIRGAP_SCOPE_CASES") ?? 2000);
-const SEED = 1;
+const RUN = generatorRun("token scopes", { cases: 2000, env: { cases: "AIRGAP_SCOPE_CASES" } });
 
 Deno.test("token scopes: a push token covers pull of the same repository, never another repository", () => {
   assert(scopesCover(["repository:a/b:pull,push"], ["repository:a/b:pull"]));
@@ -21,9 +20,9 @@ Deno.test("token scopes: a push token covers pull of the same repository, never 
   assert(scopesCover(["repository:a/b:pull,push", "repository:c:pull"], ["repository:a/b:push", "repository:c:pull"]));
 });
 
-Deno.test(`token scopes: generator against the model (${CASES} cases, seed ${SEED})`, () => {
-  const random = mulberry32(SEED);
-  const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)];
+Deno.test(`token scopes: generator against the model (${RUN.cases} cases, seed ${RUN.seed})`, () => {
+  const r = rand(RUN.seed);
+  const pick = r.pick;
   const repos = ["a", "a/b", "b", "lib/x"];
   const actionSets = [["pull"], ["push"], ["pull", "push"], ["push", "pull"], ["delete"]];
   const scopes = (n: number) =>
@@ -36,10 +35,10 @@ Deno.test(`token scopes: generator against the model (${CASES} cases, seed ${SEE
         return r === repo && actions.split(",").every((x) => a.split(",").includes(x));
       });
     });
-  for (let i = 0; i < CASES; i++) {
-    const held = scopes(1 + Math.floor(random() * 3));
-    const wanted = scopes(1 + Math.floor(random() * 2));
+  for (let i = 0; i < RUN.cases; i++) {
+    const held = scopes(1 + r.int(3));
+    const wanted = scopes(1 + r.int(2));
     assertEquals(scopesCover(held, wanted), model(held, wanted), `case ${i}: ${held} ⊇ ${wanted}`);
   }
-  console.log(`token scopes: ${CASES} cases, seed ${SEED}`);
+  RUN.report();
 });
