@@ -11,18 +11,10 @@
  * (random strings, uuids, keys and certificates, the clock) appear only
  * behind a shape: their length, a pattern, a prefix.
  */
+import { mulberry32 } from "./seeded.ts";
 
-/** mulberry32: small, fast, seeded. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator every test shares (mulberry32). */
+export const rng: (seed: number) => () => number = mulberry32;
 
 type Ty = "str" | "int" | "float" | "bool" | "list" | "map" | "any";
 

@@ -26,6 +26,7 @@ import { join } from "node:path";
 import { assertEquals } from "../helpers/assert.ts";
 import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
+import { mulberry32 } from "../helpers/seeded.ts";
 import { type RecordingProxy, startRecordingProxy } from "../helpers/recording_proxy.ts";
 import { loadCommand } from "../../lib/transfer/load.ts";
 import { mirrorCommand } from "../../lib/transfer/mirror.ts";
@@ -46,17 +47,7 @@ const AT_ONCE = 3;
 /** One archive in this many is also mirrored. */
 const MIRROR_EVERY = 8;
 
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 interface Blob {
   descriptor: Descriptor;
