@@ -224,11 +224,6 @@ export function wrapLine(line: string, width: number, indent = "  "): string[] {
   return lines;
 }
 
-/** Lines of prose each wrapped to `width` ({@link wrapLine}). */
-export function wrapLines(lines: string[], width: number): string[] {
-  return lines.flatMap((line) => wrapLine(line, width));
-}
-
 /** A digest as `docker images` shows an image ID: its first 12 hex digits. */
 export function shortId(digest: string): string {
   return (digest.split(":")[1] ?? digest).slice(0, 12);

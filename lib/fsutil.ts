@@ -1,14 +1,12 @@
 /**
- * File helpers for the streaming paths: large reads, full writes, atomic
- * replacement. Paths are always built with node:path by callers.
+ * File helpers for the streaming paths: full writes, atomic replacement
+ * (files are read as streams by lib/store/streams.ts). Paths are always
+ * built with node:path by callers.
  * @module
  */
 import { dirname } from "node:path";
 import { AirgapError, DiskFullError, errorMessage } from "./errors.ts";
 import { formatBytes } from "./format.ts";
-
-/** Read size for streaming files: large reads keep syscalls and chunks few. */
-export const READ_CHUNK = 1024 * 1024;
 
 /** Write every byte (FsFile.write may write fewer than asked). */
 export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
@@ -16,62 +14,6 @@ export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<vo
   while (offset < bytes.byteLength) {
     offset += await file.write(bytes.subarray(offset));
   }
-}
-
-/**
- * Stream `length` bytes of a file starting at `offset` (default: to the end).
- * The file is opened lazily and closed when the stream ends or is cancelled.
- */
-export function fileRangeStream(
-  path: string,
-  offset = 0,
-  length?: number,
-  chunkSize = READ_CHUNK,
-): ReadableStream<Uint8Array> {
-  let file: Deno.FsFile | undefined;
-  let remaining = length ?? Infinity;
-  const close = () => {
-    try {
-      file?.close();
-    } catch {
-      // already closed
-    }
-    file = undefined;
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        if (!file) {
-          file = await Deno.open(path, { read: true });
-          if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
-        }
-        if (remaining <= 0) {
-          close();
-          controller.close();
-          return;
-        }
-        const buffer = new Uint8Array(Math.min(chunkSize, remaining));
-        const n = await file.read(buffer);
-        if (n === null || n === 0) {
-          close();
-          if (length !== undefined && remaining > 0) {
-            controller.error(new Error(`${path}: unexpected end of file (${remaining} bytes missing)`));
-          } else {
-            controller.close();
-          }
-          return;
-        }
-        remaining -= n;
-        controller.enqueue(n === buffer.byteLength ? buffer : buffer.subarray(0, n));
-      } catch (e) {
-        close();
-        controller.error(e);
-      }
-    },
-    cancel() {
-      close();
-    },
-  }, { highWaterMark: 2 });
 }
 
 /** Write a small file atomically: temp file in the same directory, then rename. */

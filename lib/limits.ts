@@ -80,24 +80,81 @@ export async function readTextLimited(path: string, kind: InputKind, shownAs = p
   try {
     const info = await file.stat();
     if (info.isFile && info.size > limit) throw tooLarge(kind, shownAs, info.size);
-    const chunks: Uint8Array[] = [];
-    let size = 0;
+    const body = new BoundedBytes(limit);
     while (true) {
-      const chunk = new Uint8Array(Math.min(limit + 1 - size, 1 * MiB) || 1);
+      const chunk = new Uint8Array(Math.min(limit + 1 - body.seen, 1 * MiB) || 1);
       const n = await file.read(chunk);
       if (n === null) break;
-      size += n;
-      if (size > limit) throw tooLarge(kind, shownAs);
-      chunks.push(chunk.subarray(0, n));
+      if (!body.add(chunk.subarray(0, n))) throw tooLarge(kind, shownAs);
     }
-    const bytes = new Uint8Array(size);
-    let at = 0;
-    for (const c of chunks) {
-      bytes.set(c, at);
-      at += c.byteLength;
-    }
-    return new TextDecoder().decode(bytes);
+    return new TextDecoder().decode(body.bytes());
   } finally {
     file.close();
+  }
+}
+
+/**
+ * Bytes gathered in memory up to a bound: the one size-bounded reader behind
+ * every small body airgap reads whole (a file above, a stream in
+ * {@link readBounded}, a request body in the embedded server). Only the
+ * first `limit` bytes are kept; what the caller does with more is its own
+ * policy (an error, a refusal, a truncated error text).
+ */
+export class BoundedBytes {
+  readonly #chunks: Uint8Array[] = [];
+  #kept = 0;
+  /** Bytes offered so far, kept or not. */
+  seen = 0;
+  /** Gather at most `limit` bytes. */
+  constructor(readonly limit: number) {}
+
+  /** Offer a chunk; false once more than `limit` bytes have come. */
+  add(chunk: Uint8Array): boolean {
+    this.seen += chunk.byteLength;
+    const room = this.limit - this.#kept;
+    if (room > 0 && chunk.byteLength > 0) {
+      const part = chunk.byteLength <= room ? chunk : chunk.subarray(0, room);
+      this.#chunks.push(part);
+      this.#kept += part.byteLength;
+    }
+    return !this.over;
+  }
+
+  /** More than `limit` bytes came. */
+  get over(): boolean {
+    return this.seen > this.limit;
+  }
+
+  /** The bytes kept (the first `limit`), copied into one array of their size. */
+  bytes(): Uint8Array {
+    const out = new Uint8Array(this.#kept);
+    let at = 0;
+    for (const c of this.#chunks) {
+      out.set(c, at);
+      at += c.byteLength;
+    }
+    return out;
+  }
+}
+
+/**
+ * Read a stream into memory, at most `limit` bytes: it is read to its end,
+ * or cancelled as soon as it holds more (then `over` is set and the first
+ * `limit` bytes are kept).
+ */
+export async function readBounded(stream: ReadableStream<Uint8Array>, limit: number): Promise<BoundedBytes> {
+  const body = new BoundedBytes(limit);
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return body;
+      if (!body.add(value)) {
+        await reader.cancel().catch(() => {});
+        return body;
+      }
+    }
+  } finally {
+    reader.releaseLock();
   }
 }

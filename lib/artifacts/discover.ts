@@ -10,11 +10,10 @@
  * @module
  */
 import { AirgapError } from "../errors.ts";
-import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../oci/manifest.ts";
+import { type Descriptor, parseManifest } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import type { ResolvedManifest } from "../store/types.ts";
-import { readAll } from "../store/types.ts";
 
 /** What a user asks to carry (`artifacts:` in airgap.yaml). */
 export type ArtifactKind = "signature" | "attestation" | "sbom";
@@ -129,9 +128,6 @@ export interface DiscoverSource {
   what: string;
 }
 
-/** Repository tags, read once per discovery. */
-export type TagLister = (repo: string) => Promise<string[]>;
-
 /**
  * The referrers of `digest`: the referrers API, else (HTTP 404 or another
  * refusal) the `sha256-<hex>` fallback index when the repository has one.
@@ -180,12 +176,4 @@ export async function discoverArtifacts(
     }
   }
   return found;
-}
-
-/** Read a small blob of an artifact (a signature payload) from a store. */
-export async function readSmall(
-  fetch: (desc: Descriptor) => Promise<ReadableStream<Uint8Array>>,
-  desc: Descriptor,
-): Promise<Uint8Array> {
-  return await readAll(await fetch(desc), Math.max(MAX_MANIFEST_SIZE, desc.size));
 }

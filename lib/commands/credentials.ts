@@ -27,9 +27,6 @@ export interface CredentialOptions {
   passwordStdin?: boolean;
 }
 
-/** The login commands that exist where airgap runs; a 401 names all of them, never only Docker's. */
-export const LOGIN_COMMANDS = ["podman login", "skopeo login", "docker login"] as const;
-
 /** Declare `--username` and `--password-stdin` for `side` ("the target registry", "the source registry"). */
 export function addCredentialOptions(command: Command, side: string): Command {
   return command

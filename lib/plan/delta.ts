@@ -9,8 +9,6 @@ import { AirgapError, errorMessage } from "../errors.ts";
 import { formatBytes } from "../format.ts";
 import { formatLock, lockBlobs, parseLockInSteps } from "./lock.ts";
 import { readTextLimited } from "../limits.ts";
-import { isManifestType } from "../oci/media.ts";
-import type { Descriptor } from "../oci/manifest.ts";
 import { openArchive } from "../store/archive.ts";
 
 /** A base to cut a delta against. */
@@ -86,9 +84,4 @@ export function formatDeltaSize(source: string, size: DeltaSize): string {
   return `delta against ${source}: ${size.blobs} new blob${size.blobs === 1 ? "" : "s"}, ${
     formatBytes(size.bytes)
   } (${size.bytes} bytes)`;
-}
-
-/** The blobs a delta against `base` must carry, out of `all`. */
-export function deltaBlobs(all: Descriptor[], base: Base): Descriptor[] {
-  return all.filter((d) => isManifestType(d.mediaType) || !base.blobs.has(d.digest));
 }

@@ -474,13 +474,6 @@ export function resolveConcurrency(
   return Math.max(16, sum);
 }
 
-/** Resolve requests; failures are collected and thrown together as a {@link ResolveError}. */
-export async function resolveImages(requests: ImageRequest[], ctx: ResolveContext): Promise<ResolvedImage[]> {
-  const { images, failures } = await resolveEach(requests, ctx);
-  if (failures.length > 0) throw new ResolveError(failures);
-  return images;
-}
-
 /** All descriptors of an image's graph: root, manifests, blobs. */
 export function graphOf(image: ResolvedImage): Descriptor[] {
   return [image.descriptor, ...image.manifests, ...image.blobs];

@@ -37,7 +37,7 @@ import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../oci/manife
 import { OCI_INDEX } from "../oci/media.ts";
 import { fileSize, isNoSpace, noSpaceError, replaceFile, writeAll, writeFileAtomic } from "../fsutil.ts";
 import { type CacheLease, LeaseBook } from "./cache_lease.ts";
-import { ByteStream, fileByteStream, writeStreamToFile } from "./streams.ts";
+import { fileByteStream, pumpStream, writeStreamToFile } from "./streams.ts";
 import { openVolumes, partName, type VolumeReader } from "./volumes.ts";
 import { isValidDigest } from "../ref.ts";
 import { type Content, openContent, type PushOutcome, readAll, type ResolvedManifest, type Store } from "./types.ts";
@@ -513,22 +513,7 @@ async function hashToFile(
     if (digester.size > limit) throw new AirgapError(`${what}: more than the ${limit} bytes allowed`);
     await writeAll(file, bytes);
   };
-  if (!(stream instanceof ByteStream)) {
-    for await (const chunk of stream) await take(chunk);
-    return;
-  }
-  const reader = stream.getReader({ mode: "byob" });
-  let buffer = new ArrayBuffer(1024 * 1024);
-  try {
-    for (;;) {
-      const { done, value } = await reader.read(new Uint8Array(buffer));
-      if (value) buffer = value.buffer as ArrayBuffer;
-      if (done) break;
-      await take(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
+  await pumpStream(stream, 1024 * 1024, take);
 }
 
 async function readBytes(s: CacheState, desc: Descriptor, limit = MAX_MANIFEST_SIZE): Promise<Uint8Array> {

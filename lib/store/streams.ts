@@ -199,23 +199,28 @@ export function observeBytes(
 }
 
 /**
- * Write a whole stream to a file through one reusable buffer: BYOB reads
- * for our byte streams, copies of chunks for others. Returns bytes written.
+ * Hand a whole stream to `put` in large pieces through one reusable buffer
+ * of `bufferSize` bytes — the one stream-draining loop of the file writers
+ * (the cache, volumes, extracted files). Our byte streams are read straight
+ * into the buffer (BYOB) and it is handed over full; small chunks of other
+ * streams (network) are gathered into at most 1 MiB, large ones passed as
+ * they are. `put` must be done with a piece before it returns (the buffer
+ * is reused). Returns the bytes read.
  */
-export async function writeStreamToFile(
+export async function pumpStream(
   stream: ReadableStream<Uint8Array>,
-  file: Deno.FsFile,
-  bufferSize = 4 * 1024 * 1024,
+  bufferSize: number,
+  put: (bytes: Uint8Array) => Promise<void>,
 ): Promise<number> {
   let total = 0;
   if (stream instanceof ByteStream) {
     const reader = stream.getReader({ mode: "byob" });
-    let buffer: ArrayBuffer = new ArrayBuffer(bufferSize);
+    let buffer: ArrayBuffer = new ArrayBuffer(Math.max(1, bufferSize));
     let used = 0;
     try {
       for (;;) {
         if (used === buffer.byteLength) {
-          await writeAll(file, new Uint8Array(buffer, 0, used));
+          await put(new Uint8Array(buffer, 0, used));
           used = 0;
         }
         const { done, value } = await reader.read(new Uint8Array(buffer, used, buffer.byteLength - used));
@@ -224,7 +229,7 @@ export async function writeStreamToFile(
         used += value.byteLength;
         total += value.byteLength;
       }
-      if (used > 0) await writeAll(file, new Uint8Array(buffer, 0, used));
+      if (used > 0) await put(new Uint8Array(buffer, 0, used));
     } finally {
       reader.releaseLock();
     }
@@ -235,20 +240,29 @@ export async function writeStreamToFile(
   for await (const chunk of stream) {
     total += chunk.byteLength;
     if (chunk.byteLength >= buffer.byteLength) {
-      if (used > 0) await writeAll(file, buffer.subarray(0, used));
+      if (used > 0) await put(buffer.subarray(0, used));
       used = 0;
-      await writeAll(file, chunk);
+      await put(chunk);
       continue;
     }
     if (used + chunk.byteLength > buffer.byteLength) {
-      await writeAll(file, buffer.subarray(0, used));
+      await put(buffer.subarray(0, used));
       used = 0;
     }
     buffer.set(chunk, used);
     used += chunk.byteLength;
   }
-  if (used > 0) await writeAll(file, buffer.subarray(0, used));
+  if (used > 0) await put(buffer.subarray(0, used));
   return total;
+}
+
+/** Write a whole stream to a file ({@link pumpStream}). Returns bytes written. */
+export function writeStreamToFile(
+  stream: ReadableStream<Uint8Array>,
+  file: Deno.FsFile,
+  bufferSize = 4 * 1024 * 1024,
+): Promise<number> {
+  return pumpStream(stream, bufferSize, (bytes) => writeAll(file, bytes));
 }
 
 /** One stream after another (default reader semantics). */

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Descriptor } from "../oci/manifest.ts";
+import { readBounded } from "../limits.ts";
 
 /** How a push ended. */
 export type PushOutcome = "pushed" | "mounted" | "exists";
@@ -83,23 +84,9 @@ export async function readAll(
   stream: ReadableStream<Uint8Array>,
   limit: number,
 ): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += chunk.byteLength;
-    if (size > limit) {
-      await stream.cancel().catch(() => {});
-      throw new Error(`content larger than ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
+  const body = await readBounded(stream, limit);
+  if (body.over) throw new Error(`content larger than ${limit} bytes`);
+  return body.bytes();
 }
 
 /** A stream over bytes already in memory. */

@@ -10,7 +10,7 @@ import { basename, dirname } from "node:path";
 import { AirgapError, TarFormatError, withContext } from "../errors.ts";
 import type { Expected } from "../oci/digest.ts";
 import { isNoSpace, noSpaceError, replaceFile, writeAll } from "../fsutil.ts";
-import { ByteStream, piecesByteStream } from "./streams.ts";
+import { piecesByteStream, pumpStream } from "./streams.ts";
 import type { RandomAccess } from "./tar.ts";
 import { partBase, partProblems, readParts } from "./checksums.ts";
 
@@ -228,7 +228,7 @@ async function writeStream(
     onProgress?.(total);
   };
   try {
-    await pump(stream, length, put);
+    await pumpStream(stream, Math.min(1024 * 1024, length), put);
   } catch (e) {
     throw v.full(e, plan[Math.max(0, index)].part);
   } finally {
@@ -236,45 +236,6 @@ async function writeStream(
   }
   v.done += total;
   return total;
-}
-
-/** Hand a stream of about `length` bytes to `put` in large pieces. */
-async function pump(
-  stream: ReadableStream<Uint8Array>,
-  length: number,
-  put: (bytes: Uint8Array) => Promise<void>,
-): Promise<void> {
-  if (stream instanceof ByteStream) {
-    // Read straight into one reusable buffer.
-    const reader = stream.getReader({ mode: "byob" });
-    let buffer = new ArrayBuffer(Math.max(1, Math.min(1024 * 1024, length)));
-    try {
-      for (;;) {
-        const { done, value } = await reader.read(new Uint8Array(buffer));
-        if (value) buffer = value.buffer as ArrayBuffer;
-        if (done) break;
-        await put(value);
-      }
-    } finally {
-      reader.releaseLock();
-    }
-    return;
-  }
-  // Network chunks are small: gather them into large writes.
-  const buffer = new Uint8Array(Math.max(1, Math.min(1024 * 1024, length)));
-  let used = 0;
-  for await (const chunk of stream) {
-    if (used + chunk.byteLength > buffer.byteLength) {
-      await put(buffer.subarray(0, used));
-      used = 0;
-    }
-    if (chunk.byteLength >= buffer.byteLength) await put(chunk);
-    else {
-      buffer.set(chunk, used);
-      used += chunk.byteLength;
-    }
-  }
-  if (used > 0) await put(buffer.subarray(0, used));
 }
 
 async function finish(v: VolumeState): Promise<string[]> {

@@ -12,6 +12,7 @@
  * @module
  */
 import { AirgapError } from "../../errors.ts";
+import { readBounded } from "../../limits.ts";
 import { DOCKER_HUB, registryEndpoint } from "../../ref.ts";
 import {
   fetchErrorText,
@@ -137,12 +138,15 @@ interface CachedToken {
   scopes?: string[];
 }
 
+/** How much of an error body is read: the first error of a distribution-spec body, or a page's first line. */
+const ERROR_BODY_KEPT = 16 * 1024;
+
 /** Distribution-spec error body → "CODE: message" (first error); an HTML page is named, not quoted. */
 async function describeErrorBody(response: Response): Promise<{ code?: string; text: string }> {
   let text = "";
   try {
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    text = new TextDecoder().decode(bytes.subarray(0, 16 * 1024));
+    const bytes = response.body ? (await readBounded(response.body, ERROR_BODY_KEPT)).bytes() : new Uint8Array();
+    text = new TextDecoder().decode(bytes);
   } catch {
     return { text: "" };
   }

@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { errorBody, type HttpError } from "./errors.ts";
+import { BoundedBytes } from "../../limits.ts";
 
 /** One request and its response. */
 export interface Exchange {
@@ -140,24 +141,9 @@ export async function sendStream(
 /** Read a small request body; undefined when it is larger than `limit` (the rest is drained). */
 export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | undefined> {
   return new Promise((resolve, reject) => {
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    let tooLarge = false;
-    req.on("data", (chunk: Uint8Array) => {
-      size += chunk.byteLength;
-      if (size > limit) tooLarge = true;
-      if (!tooLarge) chunks.push(chunk);
-    });
-    req.on("end", () => {
-      if (tooLarge) return resolve(undefined);
-      const out = new Uint8Array(size);
-      let offset = 0;
-      for (const c of chunks) {
-        out.set(c, offset);
-        offset += c.byteLength;
-      }
-      resolve(out);
-    });
+    const body = new BoundedBytes(limit);
+    req.on("data", (chunk: Uint8Array) => body.add(chunk));
+    req.on("end", () => resolve(body.over ? undefined : body.bytes()));
     req.on("error", reject);
     req.on("close", () => {
       if (!req.complete) reject(new Error("the client closed the connection"));

@@ -24,9 +24,9 @@ import type { IncomingMessage } from "node:http";
 import { dirname, join } from "node:path";
 import { createDigester, digestAlgorithm } from "../../oci/digest.ts";
 import type { Descriptor } from "../../oci/manifest.ts";
-import { fileRangeStream } from "../../fsutil.ts";
 import { formatBytes } from "../../format.ts";
 import { type CacheStore, lockHeld } from "../cache.ts";
+import { fileByteStream } from "../streams.ts";
 import { httpError, storageError } from "./errors.ts";
 
 /** Writes are gathered into pieces of this size. */
@@ -422,7 +422,7 @@ async function complete(u: UploadState, handle: UploadSession, digest: string): 
       actual = `sha256:${session.hash.copy().digest("hex")}`;
     } else {
       const digester = createDigester(algorithm);
-      for await (const chunk of fileRangeStream(session.path)) digester.update(chunk);
+      for await (const chunk of fileByteStream(session.path)) digester.update(chunk);
       actual = digester.digest();
     }
   } catch (e) {
