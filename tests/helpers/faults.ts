@@ -13,6 +13,7 @@ import { assert, assertEquals } from "./assert.ts";
 import { V8_FLAGS } from "./cli.ts";
 import {
   type BlobServer,
+  type Fault,
   type FaultPlan,
   type FaultProxy,
   mulberry32,
@@ -20,10 +21,12 @@ import {
   startBlobServer,
   startFaultProxy,
 } from "./fault_proxy.ts";
-import { type RegistryOptions, seedStorage, startRegistry, type TestRegistry } from "./registry.ts";
+import { interopAvailable, type RegistryOptions, seedStorage, startRegistry, type TestRegistry } from "./registry.ts";
 
 /** Backoff base for the runs (ms): retries are real, just not slow. */
 export const RETRY_BASE_MS = "20";
+/** How long one run of a fault test may take before it counts as hung. */
+export const RUN_DEADLINE_MS = 90_000;
 /** A reporter that prints nothing. */
 export const silentReporter: Reporter = createReporter({ quiet: true, live: false, write: () => {} });
 
@@ -222,4 +225,82 @@ export async function assertLoaded(
     const digest = await servedDigest(world.registry, `${prefix}/${image.repository}`, image.tag, authorization);
     assertEquals(digest, image.root.descriptor.digest, `${label}: ${prefix}/${image.repository}:${image.tag}`);
   }
+}
+
+/**
+ * A fault test: skipped where the interop prerequisites are missing (failed
+ * under CI=true by `interopAvailable`), given a fresh {@link FaultWorld}
+ * (started with `options`) that is closed after it, however it ends.
+ */
+export function faultTest(
+  name: string,
+  fn: (world: FaultWorld) => Promise<void>,
+  options: RegistryOptions = {},
+): void {
+  Deno.test({
+    name,
+    ignore: !interopAvailable(),
+    sanitizeOps: false,
+    async fn() {
+      const world = await startFaultWorld(options);
+      try {
+        await fn(world);
+      } finally {
+        await world.close();
+      }
+    },
+  });
+}
+
+/** Every fault in `faults` was injected at least once since the proxy's last reset. */
+export function assertInjected(world: FaultWorld, faults: Fault[], label: string): void {
+  const counts = world.proxy.counts();
+  for (const f of faults) assert(counts[f] >= 1, `${label}: the proxy never injected ${f}: ${JSON.stringify(counts)}`);
+}
+
+/** A failed CLI run's one error line (asserted to be exactly one). */
+export function oneErrorLine(run: { stderr: string }, label: string): string {
+  const errors = errorLines(run.stderr);
+  assertEquals(errors.length, 1, `${label}: one error line, got:\n${run.stderr}`);
+  return errors[0];
+}
+
+/**
+ * Run `airgap ARGS…` through a link slow enough that an undisturbed run
+ * (`total` bytes) takes about 1.5 s, and `kill -9` it once `moved()` (bytes
+ * through the proxy) has grown by a seeded share of `total` (5–95 %, from
+ * `random`); asserts it had not ended by then and died of the signal. The
+ * link is undisturbed again afterwards. Returns the kill point in bytes.
+ */
+export async function killMidway(
+  world: FaultWorld,
+  args: string[],
+  { seed, random, total, moved, label }: {
+    seed: number;
+    random: () => number;
+    total: number;
+    moved: () => number;
+    label: string;
+  },
+): Promise<number> {
+  world.proxy.setPlan({ seed, rules: [], bandwidth: Math.ceil(total / 1.5) });
+  const threshold = Math.floor(total * (0.05 + 0.9 * random()));
+  const start = moved();
+  const proc = spawnAirgap(args, {}, world.dir);
+  let exited = false;
+  proc.result.then(() => (exited = true));
+  while (!exited && moved() - start < threshold) await new Promise((r) => setTimeout(r, 5));
+  assert(!exited, `${label}: the ${args[0]} ended before the kill point (${threshold} of ${total} bytes)`);
+  proc.child.kill("SIGKILL");
+  assertEquals((await proc.result).signal, "SIGKILL", label);
+  world.proxy.setPlan({ seed, rules: [] });
+  return threshold;
+}
+
+/** Run `airgap ARGS…` undisturbed (asserting it succeeds); how much `moved()` grew meanwhile. */
+export async function bytesOfRun(world: FaultWorld, args: string[], moved: () => number, ms: number): Promise<number> {
+  const before = moved();
+  const run = await runAirgap(args, ms, {}, world.dir);
+  assertEquals(run.code, 0, run.stderr);
+  return moved() - before;
 }

@@ -90,6 +90,8 @@ export interface TokenServer {
   issuer: string;
   /** Scopes requested so far (for assertions). */
   requests: { scopes: string[]; user?: string }[];
+  /** distribution's `auth: token:` configuration trusting this server (`extraConfig` of startRegistry). */
+  registryConfig: string;
   close(): Promise<void>;
 }
 
@@ -132,12 +134,15 @@ export function startTokenServer(cert: Certificate, user: string, password: stri
     const signature = createSign("RSA-SHA256").update(input).sign(cert.keyPem);
     return Response.json({ token: `${input}.${b64url(new Uint8Array(signature))}`, expires_in: 300 });
   });
-  const port = server.addr.port;
+  const realm = `http://127.0.0.1:${server.addr.port}/token`;
+  const registryConfig =
+    `auth:\n  token:\n    realm: ${realm}\n    service: ${service}\n    issuer: ${issuer}\n    rootcertbundle: ${cert.certPath}\n`;
   return {
-    realm: `http://127.0.0.1:${port}/token`,
+    realm,
     service,
     issuer,
     requests,
+    registryConfig,
     close: () => server.shutdown(),
   };
 }

@@ -118,13 +118,7 @@ Deno.test({
       const upstream = await startRegistry();
       registries.push(upstream);
       const secure = await startRegistry({
-        extraConfig: `auth:
-  token:
-    realm: ${tokens.realm}
-    service: ${tokens.service}
-    issuer: ${tokens.issuer}
-    rootcertbundle: ${tokenCert.certPath}
-`,
+        extraConfig: tokens.registryConfig,
         tls: { certificate: tlsCert.certPath, key: tlsCert.keyPath },
       });
       registries.push(secure);

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import bcrypt from "bcryptjs";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import type { FaultPlan } from "../helpers/fault_proxy.ts";
-import { assertLoaded, type FaultWorld, runAirgap, startFaultWorld } from "../helpers/faults.ts";
+import { assertLoaded, faultTest, type FaultWorld, runAirgap, startFaultWorld } from "../helpers/faults.ts";
 import { interopAvailable } from "../helpers/registry.ts";
 import { makeCertificate, startTokenServer } from "../helpers/tokenserver.ts";
 
@@ -121,22 +121,16 @@ async function dockerConfig(world: FaultWorld, auth: string): Promise<Record<str
   return { HOME: home, DOCKER_CONFIG: join(home, ".docker"), XDG_RUNTIME_DIR: join(home, "run") };
 }
 
-Deno.test({
-  name: "faults: Basic auth through retries and cross-origin blob redirects — no Authorization to the other origin, " +
+faultTest(
+  "faults: Basic auth through retries and cross-origin blob redirects — no Authorization to the other origin, " +
     "no secret in output, lock, archive or cache [needs transport: credentials bound to their origin]",
-  ignore: !enabled,
-  sanitizeOps: false,
-  async fn() {
-    const world = await startFaultWorld({ htpasswd: `${USER}:${bcrypt.hashSync(SECRET, 5)}\n` });
-    try {
-      const env = await dockerConfig(world, btoa(`${USER}:${SECRET}`));
-      await saveLoadAndGrep(world, env, () => []);
-      await assertLoaded(world, "loaded", "basic", `Basic ${btoa(`${USER}:${SECRET}`)}`);
-    } finally {
-      await world.close();
-    }
+  async (world) => {
+    const env = await dockerConfig(world, btoa(`${USER}:${SECRET}`));
+    await saveLoadAndGrep(world, env, () => []);
+    await assertLoaded(world, "loaded", "basic", `Basic ${btoa(`${USER}:${SECRET}`)}`);
   },
-});
+  { htpasswd: `${USER}:${bcrypt.hashSync(SECRET, 5)}\n` },
+);
 
 Deno.test({
   name: "faults: Bearer tokens through retries and cross-origin blob redirects — no Authorization to the other " +
@@ -148,13 +142,7 @@ Deno.test({
     const signer = await makeCertificate(certDir, "token-signer");
     const tokens = startTokenServer(signer, USER, SECRET);
     const world = await startFaultWorld({
-      extraConfig: `auth:
-  token:
-    realm: ${tokens.realm}
-    service: ${tokens.service}
-    issuer: ${tokens.issuer}
-    rootcertbundle: ${signer.certPath}
-`,
+      extraConfig: tokens.registryConfig,
     });
     try {
       const env = await dockerConfig(world, btoa(`${USER}:${SECRET}`));

@@ -12,7 +12,7 @@ import { planCommand } from "../../lib/plan/run.ts";
 import { declarationFromList } from "../../lib/plan/declaration.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import type { RequestKind } from "../helpers/fault_proxy.ts";
-import { type FaultWorld, silentReporter, startFaultWorld } from "../helpers/faults.ts";
+import { faultTest, type FaultWorld, silentReporter, startFaultWorld } from "../helpers/faults.ts";
 import { interopAvailable, seedStorage, startRegistry } from "../helpers/registry.ts";
 import { startFaultProxy } from "../helpers/fault_proxy.ts";
 import { type GeneratedImage, singleImage } from "../../lib/demo/corpus.ts";
@@ -32,66 +32,51 @@ async function proxiedDeclaration(world: FaultWorld) {
   return declaration;
 }
 
-Deno.test({
-  name: "requests: a warm plan is one HEAD per tag (plus the registry's ping), nothing fetched again",
-  ignore: !enabled,
-  sanitizeOps: false,
-  async fn() {
-    const world = await startFaultWorld();
-    try {
-      const declaration = await proxiedDeclaration(world);
-      const cacheDir = join(world.dir, "cache");
-      await planCommand({ declaration, cacheDir, reporter: silentReporter });
-      const cold = world.proxy.requests();
-      world.proxy.resetStats();
-      await planCommand({ declaration, cacheDir, reporter: silentReporter });
-      const warm = world.proxy.requests();
-      const n = world.images.length;
-      console.log(`requests: ${n} images; cold plan ${JSON.stringify(cold)}; warm plan ${JSON.stringify(warm)}`);
-      assertEquals(warm.head, n, "one HEAD per tag");
-      assertEquals(total(warm), n + 1, "the HEADs and one GET /v2/");
-    } finally {
-      await world.close();
-    }
+faultTest(
+  "requests: a warm plan is one HEAD per tag (plus the registry's ping), nothing fetched again",
+  async (world) => {
+    const declaration = await proxiedDeclaration(world);
+    const cacheDir = join(world.dir, "cache");
+    await planCommand({ declaration, cacheDir, reporter: silentReporter });
+    const cold = world.proxy.requests();
+    world.proxy.resetStats();
+    await planCommand({ declaration, cacheDir, reporter: silentReporter });
+    const warm = world.proxy.requests();
+    const n = world.images.length;
+    console.log(`requests: ${n} images; cold plan ${JSON.stringify(cold)}; warm plan ${JSON.stringify(warm)}`);
+    assertEquals(warm.head, n, "one HEAD per tag");
+    assertEquals(total(warm), n + 1, "the HEADs and one GET /v2/");
   },
-});
+);
 
-Deno.test({
-  name:
-    "requests: a warm plan of 40 tags has more HEADs in flight than the old image bound of 16 (up to the metadata bound)",
-  ignore: !enabled,
-  sanitizeOps: false,
-  async fn() {
-    const world = await startFaultWorld();
-    try {
-      // 40 tags: every image of the corpus under extra tags.
-      const store = registryStore(createRegistryClient(world.registry.host, { noAuthFiles: true }));
-      const entries: string[] = [];
-      for (let k = 0; entries.length < 40; k++) {
-        for (const image of world.images) {
-          if (entries.length >= 40) break;
-          await store.tag(image.repository, `${image.tag}-x${k}`, image.root.descriptor, image.root.bytes);
-          entries.push(`${image.repository}:${image.tag}-x${k}`);
-        }
+faultTest(
+  "requests: a warm plan of 40 tags has more HEADs in flight than the old image bound of 16 (up to the metadata bound)",
+  async (world) => {
+    // 40 tags: every image of the corpus under extra tags.
+    const store = registryStore(createRegistryClient(world.registry.host, { noAuthFiles: true }));
+    const entries: string[] = [];
+    for (let k = 0; entries.length < 40; k++) {
+      for (const image of world.images) {
+        if (entries.length >= 40) break;
+        await store.tag(image.repository, `${image.tag}-x${k}`, image.root.descriptor, image.root.bytes);
+        entries.push(`${image.repository}:${image.tag}-x${k}`);
       }
-      await store.close?.();
-      await Deno.writeTextFile(world.list, entries.join("\n") + "\n");
-      const declaration = await proxiedDeclaration(world);
-      const cacheDir = join(world.dir, "cache");
-      await planCommand({ declaration, cacheDir, reporter: silentReporter });
-      // Each HEAD waits 300 ms at the proxy: what the client lets be in flight at once is what the proxy sees.
-      world.proxy.setPlan({ seed: 1, rules: [{ fault: "latency", kinds: ["head"], probability: 1 }], latencyMs: 300 });
-      world.proxy.resetStats();
-      await planCommand({ declaration, cacheDir, reporter: silentReporter });
-      const peak = world.proxy.peakInFlight("metadata");
-      console.log(`requests: warm plan of 40 tags: ${world.proxy.requests().head} HEADs, ${peak} in flight at most`);
-      assertEquals(world.proxy.requests().head, 40);
-      assert(peak > 16 && peak <= 32, `peak ${peak}`);
-    } finally {
-      await world.close();
     }
+    await store.close?.();
+    await Deno.writeTextFile(world.list, entries.join("\n") + "\n");
+    const declaration = await proxiedDeclaration(world);
+    const cacheDir = join(world.dir, "cache");
+    await planCommand({ declaration, cacheDir, reporter: silentReporter });
+    // Each HEAD waits 300 ms at the proxy: what the client lets be in flight at once is what the proxy sees.
+    world.proxy.setPlan({ seed: 1, rules: [{ fault: "latency", kinds: ["head"], probability: 1 }], latencyMs: 300 });
+    world.proxy.resetStats();
+    await planCommand({ declaration, cacheDir, reporter: silentReporter });
+    const peak = world.proxy.peakInFlight("metadata");
+    console.log(`requests: warm plan of 40 tags: ${world.proxy.requests().head} HEADs, ${peak} in flight at most`);
+    assertEquals(world.proxy.requests().head, 40);
+    assert(peak > 16 && peak <= 32, `peak ${peak}`);
   },
-});
+);
 
 /** Save `images` from `source`, load the archive into a fresh registry through the recording proxy: its counts. */
 async function loadCounts(dir: string, source: string, list: string, held: GeneratedImage[] = []) {
@@ -183,25 +168,18 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "requests: a load of the standard corpus (indexes, shared layers) stays within its budget",
-  ignore: !enabled,
-  sanitizeOps: false,
-  async fn() {
-    const world = await startFaultWorld();
-    try {
-      const counts = await loadCounts(world.dir, world.registry.host, world.list);
-      const n = world.images.length;
-      const perImage = total(counts) / n;
-      console.log(`requests: load of ${n} images: ${JSON.stringify(counts)} = ${perImage.toFixed(2)} per image`);
-      // Was 18 per image (57 HEADs for 7 images), then 12.86 (20 HEADs).
-      assertEquals(counts.head, 0, "no probe into a repository the catalog proved empty");
-      assert(perImage <= 9.2, `load made ${perImage} requests per image`);
-    } finally {
-      await world.close();
-    }
+faultTest(
+  "requests: a load of the standard corpus (indexes, shared layers) stays within its budget",
+  async (world) => {
+    const counts = await loadCounts(world.dir, world.registry.host, world.list);
+    const n = world.images.length;
+    const perImage = total(counts) / n;
+    console.log(`requests: load of ${n} images: ${JSON.stringify(counts)} = ${perImage.toFixed(2)} per image`);
+    // Was 18 per image (57 HEADs for 7 images), then 12.86 (20 HEADs).
+    assertEquals(counts.head, 0, "no probe into a repository the catalog proved empty");
+    assert(perImage <= 9.2, `load made ${perImage} requests per image`);
   },
-});
+);
 
 Deno.test({
   name:
@@ -213,13 +191,7 @@ Deno.test({
     const cert = await makeCertificate(world.dir, "token-signer");
     const tokens = startTokenServer(cert, "bob", "s3cret");
     const secure = await startRegistry({
-      extraConfig: `auth:
-  token:
-    realm: ${tokens.realm}
-    service: ${tokens.service}
-    issuer: ${tokens.issuer}
-    rootcertbundle: ${cert.certPath}
-`,
+      extraConfig: tokens.registryConfig,
     });
     try {
       const declaration = await declarationFromList(world.list, {

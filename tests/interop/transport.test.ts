@@ -168,13 +168,7 @@ Deno.test({
     const tokenCert = await makeCertificate(dir, "token-signer");
     const tokens = startTokenServer(tokenCert, "bob", "s3cret"); // the helper decodes Basic as Latin-1
     const registry = await startRegistry({
-      extraConfig: `auth:
-  token:
-    realm: ${tokens.realm}
-    service: ${tokens.service}
-    issuer: ${tokens.issuer}
-    rootcertbundle: ${tokenCert.certPath}
-`,
+      extraConfig: tokens.registryConfig,
     });
     const faults = { manifestPut: 1, blobGet: 2, rejectToken: 1 };
     let challenge = "";

@@ -261,13 +261,7 @@ Deno.test({
     const tokenCert = await makeCertificate(dir, "token-signer");
     const tokens = startTokenServer(tokenCert, "bob", "s3cret");
     const registry = await startRegistry({
-      extraConfig: `auth:
-  token:
-    realm: ${tokens.realm}
-    service: ${tokens.service}
-    issuer: ${tokens.issuer}
-    rootcertbundle: ${tokenCert.certPath}
-`,
+      extraConfig: tokens.registryConfig,
     });
     let challenge = "";
     let rejectUpload = 1;
