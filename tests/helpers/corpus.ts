@@ -20,23 +20,27 @@ export async function writeDirImage(dir: string, image: GeneratedImage): Promise
   }
 }
 
+/** Write `image` in `dir` ({@link writeDirImage}) and push it to `target` (`host/name:tag`) with skopeo, digests kept. */
+export async function pushDirImage(dir: string, image: GeneratedImage, target: string): Promise<void> {
+  await writeDirImage(dir, image);
+  await skopeo(
+    "copy",
+    "--quiet",
+    "--all",
+    "--preserve-digests",
+    "--dest-tls-verify=false",
+    `dir:${dir}`,
+    `docker://${target}`,
+  );
+}
+
 /** Push images to `host` under `prefix/repository:tag` using skopeo. */
 export async function pushCorpus(host: string, images: GeneratedImage[], prefix = ""): Promise<void> {
   const tmp = await Deno.makeTempDir({ prefix: "airgap-corpus-" });
   try {
     for (const [i, image] of images.entries()) {
       const dir = join(tmp, String(i));
-      await writeDirImage(dir, image);
-      const name = `${prefix ? `${prefix}/` : ""}${image.repository}:${image.tag}`;
-      await skopeo(
-        "copy",
-        "--quiet",
-        "--all",
-        "--preserve-digests",
-        "--dest-tls-verify=false",
-        `dir:${dir}`,
-        `docker://${host}/${name}`,
-      );
+      await pushDirImage(dir, image, `${host}/${prefix ? `${prefix}/` : ""}${image.repository}:${image.tag}`);
     }
   } finally {
     await Deno.remove(tmp, { recursive: true });

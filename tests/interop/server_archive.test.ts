@@ -6,13 +6,11 @@
 import { join } from "node:path";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { interopAvailable, skopeo, skopeoDigest } from "../helpers/registry.ts";
-import { saveCommand } from "../../lib/transfer/save.ts";
 import { corpusBlobs, type GeneratedImage } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { isManifestType, OCI_INDEX, OCI_MANIFEST } from "../../lib/oci/media.ts";
-import { openArchive } from "../../lib/store/archive.ts";
 import { archiveImages, createCatalog, registryNaming, startServer } from "../../lib/store/server.ts";
-import { buildCorpusArchive, corpusDeclaration, silent } from "./server_fixture.ts";
+import { assertSavedBack, buildCorpusArchive } from "./server_fixture.ts";
 
 const enabled = interopAvailable();
 
@@ -121,17 +119,7 @@ Deno.test({
       });
 
       await t.step("our save, pulling from the served archive, writes the same images", async () => {
-        const output = join(dir, "again.tar");
-        await saveCommand({
-          declaration: corpusDeclaration(images, server.host),
-          output,
-          cacheDir: join(dir, "again-cache"),
-          reporter: silent,
-        });
-        const again = await openArchive(output);
-        const digests = (a: typeof again) => Object.fromEntries(a.images.map((i) => [i.entry, i.descriptor.digest]));
-        assertEquals(digests(again), digests(archive));
-        assertEquals(new Set(again.blobs.keys()), new Set(archive.blobs.keys()));
+        const again = await assertSavedBack(images, server.host, dir, "again", archive);
         assertEquals(new Set(again.blobs.keys()), new Set(corpusBlobs(images).keys()));
       });
     } finally {

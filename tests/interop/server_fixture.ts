@@ -11,6 +11,7 @@ import { parsePlatformSelector } from "../../lib/oci/platform.ts";
 import { createReporter, type Reporter } from "../../lib/report/progress.ts";
 import { sourceReference } from "../../lib/ref.ts";
 import { type ArchiveReader, createArchive, openArchive } from "../../lib/store/archive.ts";
+import { assertEquals } from "../helpers/assert.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
 import { startRegistry } from "../helpers/registry.ts";
 
@@ -68,6 +69,32 @@ export async function buildCorpusArchive(): Promise<CorpusArchive> {
   } finally {
     await registry.stop();
   }
+}
+
+/**
+ * Save `images` from the server at `host` with our save into `DIR/NAME.tar`
+ * and assert the archive holds what `expected` holds: the same entries at
+ * the same digests, the same blobs. Returns the new archive.
+ */
+export async function assertSavedBack(
+  images: GeneratedImage[],
+  host: string,
+  dir: string,
+  name: string,
+  expected: ArchiveReader,
+): Promise<ArchiveReader> {
+  const output = join(dir, `${name}.tar`);
+  await saveCommand({
+    declaration: corpusDeclaration(images, host),
+    output,
+    cacheDir: join(dir, `${name}-cache`),
+    reporter: silent,
+  });
+  const back = await openArchive(output);
+  const digests = (a: ArchiveReader) => Object.fromEntries(a.images.map((i) => [i.entry, i.descriptor.digest]));
+  assertEquals(digests(back), digests(expected));
+  assertEquals(new Set(back.blobs.keys()), new Set(expected.blobs.keys()));
+  return back;
 }
 
 /**

@@ -6,17 +6,15 @@
  */
 import { join } from "node:path";
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { writeDirImage } from "../helpers/corpus.ts";
+import { pushDirImage } from "../helpers/corpus.ts";
 import { interopAvailable, skopeo, skopeoDigest } from "../helpers/registry.ts";
 import { loadCommand } from "../../lib/transfer/load.ts";
-import { saveCommand } from "../../lib/transfer/save.ts";
 import { formatBytes } from "../../lib/format.ts";
 import { createDigester } from "../../lib/oci/digest.ts";
 import { isManifestType, OCI_MANIFEST } from "../../lib/oci/media.ts";
-import { openArchive } from "../../lib/store/archive.ts";
 import { type CacheStore, openCache } from "../../lib/store/cache.ts";
 import { cacheImages, createCatalog, registryNaming, type RunningServer, startServer } from "../../lib/store/server.ts";
-import { buildCorpusArchive, corpusDeclaration, silent } from "./server_fixture.ts";
+import { assertSavedBack, buildCorpusArchive, silent } from "./server_fixture.ts";
 
 const enabled = interopAvailable();
 
@@ -37,18 +35,8 @@ Deno.test({
     try {
       await t.step("skopeo pushes with --preserve-digests; skopeo reads the same bytes back", async () => {
         for (const image of images) {
-          const source = join(dir, "dirs", image.repository.replaceAll("/", "_"));
-          await writeDirImage(source, image);
           const target = `${server.host}/pushed/${image.repository}:${image.tag}`;
-          await skopeo(
-            "copy",
-            "--quiet",
-            "--all",
-            "--preserve-digests",
-            "--dest-tls-verify=false",
-            `dir:${source}`,
-            `docker://${target}`,
-          );
+          await pushDirImage(join(dir, "dirs", image.repository.replaceAll("/", "_")), image, target);
           assertEquals(await skopeoDigest(target), image.root.descriptor.digest, image.repository);
           const raw = await skopeo("inspect", "--raw", "--tls-verify=false", `docker://${target}`);
           assertEquals(raw, new TextDecoder().decode(image.root.bytes));
@@ -167,17 +155,7 @@ Deno.test({
       });
 
       await t.step("our save pulls everything back out unchanged", async () => {
-        const output = join(dir, "back.tar");
-        await saveCommand({
-          declaration: corpusDeclaration(images, server.host),
-          output,
-          cacheDir: join(dir, "back-cache"),
-          reporter: silent,
-        });
-        const back = await openArchive(output);
-        const digests = (a: typeof back) => Object.fromEntries(a.images.map((i) => [i.entry, i.descriptor.digest]));
-        assertEquals(digests(back), digests(fixture.archive));
-        assertEquals(new Set(back.blobs.keys()), new Set(fixture.archive.blobs.keys()));
+        await assertSavedBack(images, server.host, dir, "back", fixture.archive);
       });
     } finally {
       await server.close();

@@ -5,22 +5,8 @@ import { cacheLs, cachePrune, cacheVerify } from "../../lib/store/cache_care.ts"
 import { createArchive } from "../../lib/store/archive.ts";
 import { openCache } from "../../lib/store/cache.ts";
 import type { Lock } from "../../schemas/lock.ts";
+import { lockOf } from "../helpers/locks.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-
-function lockOf(digests: string[]): Lock {
-  return {
-    lockVersion: 1,
-    images: [{
-      entry: "x:1",
-      source: "docker.io/library/x:1",
-      digest: digests[0],
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      size: 1,
-      platforms: [],
-      blobs: Object.fromEntries(digests.slice(1).map((d) => [d, 1])),
-    }],
-  };
-}
 
 Deno.test("prune keeps what locks reference, removes the rest, leaves packs being written alone", () =>
   withTempDir(async (dir) => {

@@ -14,6 +14,7 @@
  */
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
+import { lockOf } from "../helpers/locks.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { generatorRun, mulberry32 } from "../helpers/seeded.ts";
 import { type CacheLease, type CacheStore, lockHeld, openCache } from "../../lib/store/cache.ts";
@@ -122,22 +123,6 @@ async function corrupt(cache: CacheStore, digest: string): Promise<void> {
 }
 
 const NO_LOCK: Lock = { lockVersion: 1, images: [] };
-
-function lockOf(digests: string[]): Lock {
-  if (digests.length === 0) return NO_LOCK;
-  return {
-    lockVersion: 1,
-    images: [{
-      entry: "x:1",
-      source: "docker.io/library/x:1",
-      digest: digests[0],
-      mediaType: OCI_MANIFEST,
-      size: 1,
-      platforms: [],
-      blobs: Object.fromEntries(digests.slice(1).map((d) => [d, 1])),
-    }],
-  };
-}
 
 /** A pack of `blobs` (an archive written by hand, journalled by `cache`), finished and released. */
 async function packOf(cache: CacheStore, dir: string, blobs: { desc: Descriptor; bytes: Uint8Array }[]) {
