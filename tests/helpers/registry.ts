@@ -6,6 +6,7 @@
 import { dirname, join } from "node:path";
 import { type GeneratedImage, singleImage } from "../../lib/demo/corpus.ts";
 import { isManifestType } from "../../lib/oci/media.ts";
+import { withTempDir } from "./tempdir.ts";
 
 /** Path of the distribution binary (Debian package docker-registry). */
 export const REGISTRY_BIN = Deno.env.get("AIRGAP_REGISTRY_BIN") ?? "/usr/bin/docker-registry";
@@ -312,5 +313,23 @@ export function entryImage(entry: string, size = 1024): GeneratedImage {
     format: "oci",
     layers: [{ seed: entry, size }],
     label: entry,
+  });
+}
+
+/**
+ * An interop test against real registries: skipped where `enabled` is false
+ * (see {@link interopAvailable}), run in a fresh temporary directory with
+ * {@link withRegistries}' `start`, so every registry it starts is stopped
+ * and the directory removed however it ends.
+ */
+export function registryTest(
+  name: string,
+  enabled: boolean,
+  fn: (dir: string, start: (options?: RegistryOptions) => Promise<TestRegistry>) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: !enabled,
+    fn: () => withTempDir((dir) => withRegistries((start) => fn(dir, start))),
   });
 }
