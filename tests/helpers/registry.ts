@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { type GeneratedImage, singleImage } from "../../lib/demo/corpus.ts";
 import { isManifestType } from "../../lib/oci/media.ts";
 import { withTempDir } from "./tempdir.ts";
+import type { Store } from "../../lib/store/types.ts";
 
 /** Path of the distribution binary (Debian package docker-registry). */
 export const REGISTRY_BIN = Deno.env.get("AIRGAP_REGISTRY_BIN") ?? "/usr/bin/docker-registry";
@@ -332,4 +333,34 @@ export function registryTest(
     ignore: !enabled,
     fn: () => withTempDir((dir) => withRegistries((start) => fn(dir, start))),
   });
+}
+
+/** Put `images` into `store` with our own client (blobs, manifest, tag), then close it. */
+export async function pushImages(
+  store: Pick<Store, "push" | "tag" | "close">,
+  images: GeneratedImage[],
+): Promise<void> {
+  for (const image of images) {
+    for (const b of image.blobs) await store.push(image.repository, b.descriptor, b.bytes);
+    await store.push(image.repository, image.root.descriptor, image.root.bytes);
+    await store.tag(image.repository, image.tag, image.root.descriptor, image.root.bytes);
+  }
+  await store.close?.();
+}
+
+/**
+ * A private home for CLI runs (`DIR/home`, with an empty `.docker/`): the
+ * environment that points docker's, podman's and skopeo's credential files
+ * there, so a test never reads the machine's logins.
+ */
+export async function privateHome(dir: string): Promise<Record<string, string>> {
+  const home = join(dir, "home");
+  await Deno.mkdir(join(home, ".docker"), { recursive: true });
+  return { HOME: home, DOCKER_CONFIG: join(home, ".docker"), XDG_RUNTIME_DIR: join(home, "run") };
+}
+
+/** Write the docker `config.json` of a {@link privateHome}: `auths` maps a host to its base64 `user:password`. */
+export async function writeDockerAuths(env: Record<string, string>, auths: Record<string, string>): Promise<void> {
+  const entries = Object.fromEntries(Object.entries(auths).map(([host, auth]) => [host, { auth }]));
+  await Deno.writeTextFile(join(env.DOCKER_CONFIG, "config.json"), JSON.stringify({ auths: entries }));
 }

@@ -8,7 +8,15 @@ import bcrypt from "bcryptjs";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, airgapOk } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
-import { interopAvailable, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import {
+  interopAvailable,
+  privateHome,
+  pushImages,
+  skopeoDigest,
+  startRegistry,
+  type TestRegistry,
+  writeDockerAuths,
+} from "../helpers/registry.ts";
 import { makeCertificate, makeServerCertificate, startTokenServer } from "../helpers/tokenserver.ts";
 import { standardCorpus } from "../../lib/demo/corpus.ts";
 import { createRegistryClient } from "../../lib/store/registry/client.ts";
@@ -27,20 +35,11 @@ Deno.test({
       registry = await startRegistry({ htpasswd: `alice:${bcrypt.hashSync(SECRET, 5)}\n` });
       const images = standardCorpus(1).slice(2, 4);
       // Seed it with our own client (authenticated), then judge with skopeo below.
-      const store = registryStore(createRegistryClient(registry.host, {
-        credential: { username: "alice", password: SECRET, origin: "test" },
-      }));
-      for (const image of images) {
-        for (const b of image.blobs) await store.push(image.repository, b.descriptor, b.bytes);
-        await store.push(image.repository, image.root.descriptor, image.root.bytes);
-        await store.tag(image.repository, image.tag, image.root.descriptor, image.root.bytes);
-      }
-      await store.close?.();
+      const credential = { username: "alice", password: SECRET, origin: "test" };
+      await pushImages(registryStore(createRegistryClient(registry.host, { credential })), images);
       const list = join(dir, "list.txt");
       await Deno.writeTextFile(list, images.map((i) => `${i.repository}:${i.tag}`).join("\n"));
-      const home = join(dir, "home");
-      await Deno.mkdir(join(home, ".docker"), { recursive: true });
-      const env = { HOME: home, DOCKER_CONFIG: join(home, ".docker"), XDG_RUNTIME_DIR: join(home, "run") };
+      const env = await privateHome(dir);
 
       const denied = await airgap([
         "save",
@@ -57,10 +56,7 @@ Deno.test({
       assertStringIncludes(denied.stderr, "HTTP 401");
       assertStringIncludes(denied.stderr, `no credentials found for ${registry.host}`);
 
-      await Deno.writeTextFile(
-        join(home, ".docker", "config.json"),
-        JSON.stringify({ auths: { [registry.host]: { auth: btoa(`alice:${SECRET}`) } } }),
-      );
+      await writeDockerAuths(env, { [registry.host]: btoa(`alice:${SECRET}`) });
       const ok = await airgapOk([
         "save",
         "-l",
@@ -80,10 +76,7 @@ Deno.test({
       const archive = new TextDecoder().decode(await Deno.readFile(join(dir, "a.tar")));
       assert(!archive.includes(SECRET), "secret in archive");
 
-      await Deno.writeTextFile(
-        join(home, ".docker", "config.json"),
-        JSON.stringify({ auths: { [registry.host]: { auth: btoa("alice:wrong") } } }),
-      );
+      await writeDockerAuths(env, { [registry.host]: btoa("alice:wrong") });
       const wrong = await airgap([
         "save",
         "-l",

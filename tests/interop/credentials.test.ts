@@ -13,7 +13,14 @@ import { join } from "node:path";
 import bcrypt from "bcryptjs";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, type CliResult, V8_FLAGS } from "../helpers/cli.ts";
-import { interopAvailable, skopeo, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import {
+  interopAvailable,
+  privateHome,
+  pushImages,
+  skopeo,
+  startRegistry,
+  type TestRegistry,
+} from "../helpers/registry.ts";
 import { makeServerCertificate } from "../helpers/tokenserver.ts";
 import { standardCorpus } from "../../lib/demo/corpus.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
@@ -67,22 +74,14 @@ Deno.test({
       });
       const host = registry.host;
       const images = standardCorpus(1).slice(2, 4);
-      const store = registryStore(createRegistryClient(host, {
-        caFile: ca.certPath,
-        credential: { username: "alice", password: SECRET, origin: "test" },
-        noAuthFiles: true,
-      }));
-      for (const image of images) {
-        for (const b of image.blobs) await store.push(image.repository, b.descriptor, b.bytes);
-        await store.push(image.repository, image.root.descriptor, image.root.bytes);
-        await store.tag(image.repository, image.tag, image.root.descriptor, image.root.bytes);
-      }
-      await store.close?.();
+      const credential = { username: "alice", password: SECRET, origin: "test" };
+      await pushImages(
+        registryStore(createRegistryClient(host, { caFile: ca.certPath, credential, noAuthFiles: true })),
+        images,
+      );
       const list = join(dir, "list.txt");
       await Deno.writeTextFile(list, images.map((i) => `${i.repository}:${i.tag}`).join("\n") + "\n");
-      const home = join(dir, "home");
-      await Deno.mkdir(home);
-      const env = { HOME: home, DOCKER_CONFIG: join(home, ".docker"), XDG_RUNTIME_DIR: join(home, "run") };
+      const env = await privateHome(dir);
       const archive = join(dir, "a.tar");
       const cache = ["--cache", join(dir, "c")];
 

@@ -11,7 +11,7 @@ import bcrypt from "bcryptjs";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import type { FaultPlan } from "../helpers/fault_proxy.ts";
 import { assertLoaded, faultTest, type FaultWorld, runAirgap, startFaultWorld } from "../helpers/faults.ts";
-import { interopAvailable } from "../helpers/registry.ts";
+import { interopAvailable, privateHome, writeDockerAuths } from "../helpers/registry.ts";
 import { makeCertificate, startTokenServer } from "../helpers/tokenserver.ts";
 
 const enabled = interopAvailable();
@@ -112,13 +112,9 @@ async function saveLoadAndGrep(world: FaultWorld, env: Record<string, string>, e
 }
 
 async function dockerConfig(world: FaultWorld, auth: string): Promise<Record<string, string>> {
-  const home = join(world.dir, "home");
-  await Deno.mkdir(join(home, ".docker"), { recursive: true });
-  await Deno.writeTextFile(
-    join(home, ".docker", "config.json"),
-    JSON.stringify({ auths: { [world.proxy.host]: { auth } } }),
-  );
-  return { HOME: home, DOCKER_CONFIG: join(home, ".docker"), XDG_RUNTIME_DIR: join(home, "run") };
+  const env = await privateHome(world.dir);
+  await writeDockerAuths(env, { [world.proxy.host]: auth });
+  return env;
 }
 
 faultTest(
