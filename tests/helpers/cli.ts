@@ -16,13 +16,18 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run `airgap ARGS…` in `cwd`. */
+/** `airgap save -l LIST -s SOURCE -o OUTPUT --cache CACHE`: the save most CLI tests start with. */
+export function saveArgs(list: string, source: string, output: string, cache: string): string[] {
+  return ["save", "-l", list, "-s", source, "-o", output, "--cache", cache];
+}
+
+/** Run `airgap ARGS…` in `cwd`, with every permission unless `permissions` names the ones to give. */
 export async function airgap(
   args: string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
+  options: { cwd?: string; env?: Record<string, string>; permissions?: string[] } = {},
 ): Promise<CliResult> {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", V8_FLAGS, CLI, ...args],
+    args: ["run", ...(options.permissions ?? ["-A"]), "--quiet", V8_FLAGS, CLI, ...args],
     cwd: options.cwd,
     env: { NO_COLOR: "1", ...options.env },
     stdout: "piped",

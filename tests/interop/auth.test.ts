@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import bcrypt from "bcryptjs";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
-import { airgap, airgapOk } from "../helpers/cli.ts";
+import { airgap, airgapOk, saveArgs } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
 import {
   interopAvailable,
@@ -40,36 +40,18 @@ Deno.test({
       const list = join(dir, "list.txt");
       await Deno.writeTextFile(list, images.map((i) => `${i.repository}:${i.tag}`).join("\n"));
       const env = await privateHome(dir);
+      const save = (
+        output: string,
+        cache: string,
+      ) => ["save", "-l", list, "-s", registry!.host, "-o", join(dir, output), "--cache", join(dir, cache)];
 
-      const denied = await airgap([
-        "save",
-        "-l",
-        list,
-        "-s",
-        registry.host,
-        "-o",
-        join(dir, "a.tar"),
-        "--cache",
-        join(dir, "c"),
-      ], { env });
+      const denied = await airgap(save("a.tar", "c"), { env });
       assertEquals(denied.code, 1);
       assertStringIncludes(denied.stderr, "HTTP 401");
       assertStringIncludes(denied.stderr, `no credentials found for ${registry.host}`);
 
       await writeDockerAuths(env, { [registry.host]: btoa(`alice:${SECRET}`) });
-      const ok = await airgapOk([
-        "save",
-        "-l",
-        list,
-        "-s",
-        registry.host,
-        "-o",
-        join(dir, "a.tar"),
-        "--cache",
-        join(dir, "c"),
-        "--lock",
-        join(dir, "airgap.lock"),
-      ], { env });
+      const ok = await airgapOk([...save("a.tar", "c"), "--lock", join(dir, "airgap.lock")], { env });
       for (const text of [ok.stdout, ok.stderr, await Deno.readTextFile(join(dir, "airgap.lock"))]) {
         assert(!text.includes(SECRET) && !text.includes(btoa(`alice:${SECRET}`)), "secret leaked");
       }
@@ -77,17 +59,7 @@ Deno.test({
       assert(!archive.includes(SECRET), "secret in archive");
 
       await writeDockerAuths(env, { [registry.host]: btoa("alice:wrong") });
-      const wrong = await airgap([
-        "save",
-        "-l",
-        list,
-        "-s",
-        registry.host,
-        "-o",
-        join(dir, "b.tar"),
-        "--cache",
-        join(dir, "c2"),
-      ], { env });
+      const wrong = await airgap(save("b.tar", "c2"), { env });
       assertEquals(wrong.code, 1);
       assertStringIncludes(wrong.stderr, "credentials from");
       assert(!wrong.stderr.includes("wrong"), "the password must not be printed");
@@ -122,15 +94,7 @@ Deno.test({
       await Deno.writeTextFile(list, images.map((i) => `${i.repository}:${i.tag}`).join("\n"));
       const archive = join(dir, "a.tar");
       await airgapOk([
-        "save",
-        "-l",
-        list,
-        "-s",
-        upstream.host,
-        "-o",
-        archive,
-        "--cache",
-        join(dir, "c"),
+        ...saveArgs(list, upstream.host, archive, join(dir, "c")),
         "--platform",
         "all",
       ]);

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import bcrypt from "bcryptjs";
 import { parse as parseYaml } from "yaml";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
-import { airgapOk } from "../helpers/cli.ts";
+import { airgapOk, saveArgs } from "../helpers/cli.ts";
 import { containerdAvailable, HELLO, imageNames, preloadUpstream, withContainerd } from "../helpers/containerd.ts";
 import { interopAvailable, withRegistries } from "../helpers/registry.ts";
 import { makeServerCertificate } from "../helpers/tokenserver.ts";
@@ -39,15 +39,7 @@ Deno.test({
         const archive = join(dir, "a.tar");
         const lockPath = join(dir, "saved.lock");
         await airgapOk([
-          "save",
-          "-l",
-          list,
-          "-s",
-          upstream.host,
-          "-o",
-          archive,
-          "--cache",
-          join(dir, "c"),
+          ...saveArgs(list, upstream.host, archive, join(dir, "c")),
           "--lock",
           lockPath,
           "-q",

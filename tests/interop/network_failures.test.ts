@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
-import { airgap } from "../helpers/cli.ts";
+import { airgap, saveArgs } from "../helpers/cli.ts";
 import { refusedPort } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 
@@ -37,15 +37,7 @@ Deno.test("a registry on a port the runtime blocks: said at once, never retried"
   await withTempDir(async (dir) => {
     const list = await listOf(dir, 3);
     const run = await airgap([
-      "save",
-      "-l",
-      list,
-      "-s",
-      "127.0.0.1:6000",
-      "-o",
-      join(dir, "x.tar"),
-      "--cache",
-      join(dir, "c"),
+      ...saveArgs(list, "127.0.0.1:6000", join(dir, "x.tar"), join(dir, "c")),
     ]);
     assertEquals(run.code, 1, run.stderr);
     assert(!run.stderr.includes("retrying"), run.stderr);

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
-import { airgap, V8_FLAGS } from "../helpers/cli.ts";
+import { airgap } from "../helpers/cli.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import { EXAMPLE_DECLARATION } from "../../lib/plan/example.ts";
@@ -33,29 +33,8 @@ charts:
 `;
 
 /** Run the CLI with no network permission at all: any network access would fail the run differently. */
-async function offline(args: string[], cwd: string) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-sys",
-      V8_FLAGS,
-      join(ROOT, "cli.ts"),
-      ...args,
-    ],
-    cwd,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: output.code,
-    stdout: new TextDecoder().decode(output.stdout),
-    stderr: new TextDecoder().decode(output.stderr),
-  };
+function offline(args: string[], cwd: string) {
+  return airgap(args, { cwd, permissions: ["--allow-read", "--allow-write", "--allow-env", "--allow-sys"] });
 }
 
 Deno.test("airgap check: five different problems reported in one run, without the network, exit 2", async () => {
