@@ -13,7 +13,8 @@ import { declarationFromList } from "../../lib/plan/declaration.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import type { RequestKind } from "../helpers/fault_proxy.ts";
 import { faultTest, type FaultWorld, silentReporter, startFaultWorld } from "../helpers/faults.ts";
-import { interopAvailable, seedStorage, startRegistry } from "../helpers/registry.ts";
+import { interopAvailable, seedStorage, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { writeImageList } from "../helpers/corpus.ts";
 import { startFaultProxy } from "../helpers/fault_proxy.ts";
 import { type GeneratedImage, singleImage } from "../../lib/demo/corpus.ts";
 import { createRegistryClient } from "../../lib/store/registry/client.ts";
@@ -78,6 +79,16 @@ faultTest(
   },
 );
 
+/** `n` single-platform images (`rancher/imgN:v1`, one 4 KiB layer each) in `registry`, and their list in `dir`. */
+async function seededSingles(registry: TestRegistry, dir: string, n: number) {
+  const images = Array.from(
+    { length: n },
+    (_, i) => singleImage(`rancher/img${i}`, "v1", { format: "oci", layers: [{ seed: `l${i}`, size: 4096 }] }),
+  );
+  await seedStorage(registry, images);
+  return { images, list: await writeImageList(dir, images) };
+}
+
 /** Save `images` from `source`, load the archive into a fresh registry through the recording proxy: its counts. */
 async function loadCounts(dir: string, source: string, list: string, held: GeneratedImage[] = []) {
   const declaration = await declarationFromList(list, { sourceRegistry: source, platforms: ["all"] });
@@ -112,13 +123,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "airgap-requests-" });
     try {
       const n = 40;
-      const images = Array.from(
-        { length: n },
-        (_, i) => singleImage(`rancher/img${i}`, "v1", { format: "oci", layers: [{ seed: `l${i}`, size: 4096 }] }),
-      );
-      await seedStorage(registry, images);
-      const list = join(dir, "list.txt");
-      await Deno.writeTextFile(list, images.map((i) => `${i.repository}:${i.tag}`).join("\n") + "\n");
+      const { list } = await seededSingles(registry, dir, n);
       const counts = await loadCounts(dir, registry.host, list);
       const perImage = total(counts) / n;
       console.log(
@@ -147,13 +152,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "airgap-requests-" });
     try {
       const n = 12, held = 4;
-      const images = Array.from(
-        { length: n },
-        (_, i) => singleImage(`rancher/img${i}`, "v1", { format: "oci", layers: [{ seed: `l${i}`, size: 4096 }] }),
-      );
-      await seedStorage(registry, images);
-      const list = join(dir, "list.txt");
-      await Deno.writeTextFile(list, images.map((i) => `${i.repository}:${i.tag}`).join("\n") + "\n");
+      const { images, list } = await seededSingles(registry, dir, n);
       // The target already holds the first images under the names the load gives them.
       const loaded = images.slice(0, held).map((i) => ({ ...i, repository: `loaded/${i.repository}` }));
       const counts = await loadCounts(dir, registry.host, list, loaded);
