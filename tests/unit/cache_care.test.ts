@@ -5,7 +5,7 @@ import { cacheLs, cachePrune, cacheVerify } from "../../lib/store/cache_care.ts"
 import { createArchive } from "../../lib/store/archive.ts";
 import { openCache } from "../../lib/store/cache.ts";
 import type { Lock } from "../../schemas/lock.ts";
-import { lockOf } from "../helpers/locks.ts";
+import { lockOf } from "../helpers/fixtures.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 
 Deno.test("prune keeps what locks reference, removes the rest, leaves packs being written alone", () =>

@@ -14,7 +14,7 @@
  */
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
-import { lockOf } from "../helpers/locks.ts";
+import { lockOf } from "../helpers/fixtures.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { generatorRun, mulberry32 } from "../helpers/seeded.ts";
 import { type CacheLease, type CacheStore, lockHeld, openCache } from "../../lib/store/cache.ts";

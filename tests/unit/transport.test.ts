@@ -5,6 +5,7 @@
  * resumable body (a broken body continued with Range, hashing across parts).
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes, assertThrows } from "../helpers/assert.ts";
+import { breakingBody } from "../helpers/fixtures.ts";
 import { join } from "node:path";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { loadDeclaration } from "../../lib/plan/declaration.ts";
@@ -217,19 +218,6 @@ Deno.test("timeouts as written: seconds or a duration; both limits set", () => {
 
 const bytes = (n: number, seed = 7) => Uint8Array.from({ length: n }, (_, i) => (i * seed + 3) & 0xff);
 
-/** A body that yields `good` bytes, then fails like a reset connection. */
-function breaking(data: Uint8Array, good: number): ReadableStream<Uint8Array> {
-  let sent = false;
-  return new ReadableStream({
-    pull(controller) {
-      if (!sent) {
-        sent = true;
-        controller.enqueue(data.slice(0, good));
-      } else controller.error(new NetworkError("connection reset", {}, { temporary: true }));
-    },
-  });
-}
-
 async function readAllBytes(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
@@ -237,9 +225,9 @@ async function readAllBytes(stream: ReadableStream<Uint8Array>): Promise<Uint8Ar
 Deno.test("a broken body resumes with Range from the last byte passed on (206)", async () => {
   const data = bytes(10_000);
   const asked: number[] = [];
-  const body = resumableBody(breaking(data, 4000), data.byteLength, (offset) => {
+  const body = resumableBody(breakingBody(data, 4000), data.byteLength, (offset) => {
     asked.push(offset);
-    const rest = offset === 4000 ? breaking(data.slice(offset), 3000) : new Response(data.slice(offset)).body!;
+    const rest = offset === 4000 ? breakingBody(data.slice(offset), 3000) : new Response(data.slice(offset)).body!;
     return Promise.resolve(
       new Response(rest, { status: 206, headers: { "content-range": `bytes ${offset}-9999/10000` } }),
     );
@@ -250,7 +238,7 @@ Deno.test("a broken body resumes with Range from the last byte passed on (206)",
 
 Deno.test("a server that ignores Range (200) is read from the start, the part already passed on skipped", async () => {
   const data = bytes(5000, 13);
-  const body = resumableBody(breaking(data, 1234), data.byteLength, () => Promise.resolve(new Response(data)), {
+  const body = resumableBody(breakingBody(data, 1234), data.byteLength, () => Promise.resolve(new Response(data)), {
     policy: { attempts: 3, baseMs: 1, maxMs: 1 },
     what: "blob",
   });
@@ -260,10 +248,10 @@ Deno.test("a server that ignores Range (200) is read from the start, the part al
 Deno.test("resuming gives up after the attempts without progress, and never on a final error", async () => {
   const data = bytes(100);
   let reopened = 0;
-  const stuck = resumableBody(breaking(data, 10), 100, () => {
+  const stuck = resumableBody(breakingBody(data, 10), 100, () => {
     reopened++;
     return Promise.resolve(
-      new Response(breaking(data.slice(10), 0), { status: 206, headers: { "content-range": "bytes 10-99/100" } }),
+      new Response(breakingBody(data.slice(10), 0), { status: 206, headers: { "content-range": "bytes 10-99/100" } }),
     );
   }, { policy: { attempts: 3, baseMs: 1, maxMs: 1 }, what: "blob" });
   await assertRejects(() => readAllBytes(stuck), NetworkError);
@@ -280,7 +268,7 @@ Deno.test("resuming gives up after the attempts without progress, and never on a
 Deno.test("a resumed part resumes again in whole-content offsets", async () => {
   const data = bytes(6000, 5);
   const asked: number[] = [];
-  const body = resumableBody(breaking(data.slice(1000), 2000), 5000, (offset) => {
+  const body = resumableBody(breakingBody(data.slice(1000), 2000), 5000, (offset) => {
     asked.push(offset);
     return Promise.resolve(
       new Response(data.slice(offset), { status: 206, headers: { "content-range": `bytes ${offset}-5999/6000` } }),

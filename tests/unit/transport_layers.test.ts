@@ -8,6 +8,7 @@
  * run's flags over its declared settings, sharing transports.
  */
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
+import { breakingBody } from "../helpers/fixtures.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import { classifyFetchError, isProgrammingError, isTemporary, NetworkError } from "../../lib/transport/errors.ts";
 import { DEFAULT_METADATA_CONCURRENCY, hostSlots, requestClass } from "../../lib/transport/bounds.ts";
@@ -106,24 +107,12 @@ Deno.test("a locked body is refused before sending, as an internal error that is
   transport.close();
 });
 
-function cutAfter(data: Uint8Array, good: number): ReadableStream<Uint8Array> {
-  let sent = false;
-  return new ReadableStream({
-    pull(controller) {
-      if (!sent) {
-        sent = true;
-        controller.enqueue(data.slice(0, good));
-      } else controller.error(new NetworkError("connection reset", {}, { temporary: true }));
-    },
-  });
-}
-
 const policy = { attempts: 3, baseMs: 1, maxMs: 1 };
 
 Deno.test("a resume answered 416 once every byte arrived ends the body (the digest check decides)", async () => {
   const data = crypto.getRandomValues(new Uint8Array(5000));
   const asked: number[] = [];
-  const body = resumableBody(cutAfter(data, 5000), 5000, (offset) => {
+  const body = resumableBody(breakingBody(data, 5000), 5000, (offset) => {
     asked.push(offset);
     return Promise.resolve(new Response(null, { status: 416, headers: { "content-range": "bytes */5000" } }));
   }, { policy, what: "blob" });
@@ -134,7 +123,7 @@ Deno.test("a resume answered 416 once every byte arrived ends the body (the dige
 Deno.test("a resume answered 416 short of the size starts over from byte 0, skipping what was passed on", async () => {
   const data = crypto.getRandomValues(new Uint8Array(5000));
   const asked: number[] = [];
-  const body = resumableBody(cutAfter(data, 1200), 5000, (offset) => {
+  const body = resumableBody(breakingBody(data, 1200), 5000, (offset) => {
     asked.push(offset);
     if (offset !== 0) return Promise.resolve(new Response(null, { status: 416 }));
     return Promise.resolve(new Response(data, { status: 206, headers: { "content-range": "bytes 0-4999/5000" } }));
