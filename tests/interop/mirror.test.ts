@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
-import { interopAvailable, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { interopAvailable, skopeoDigest, type TestRegistry, withRegistries } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { mirrorCommand, type MirrorOptions } from "../../lib/transfer/mirror.ts";
 import { standardCorpus } from "../../lib/demo/corpus.ts";
@@ -22,14 +22,10 @@ Deno.test({
   ignore: !interopAvailable(),
   async fn(t) {
     const images = standardCorpus(0.25);
-    const registries: TestRegistry[] = [];
-    try {
-      const source = await startRegistry();
-      registries.push(source);
-      const target = await startRegistry();
-      registries.push(target);
-      const fresh = await startRegistry();
-      registries.push(fresh);
+    await withRegistries(async (start) => {
+      const source = await start();
+      const target = await start();
+      const fresh = await start();
       await pushCorpus(source.host, images);
       await withTempDir(async (dir) => {
         const cacheDir = join(dir, "cache");
@@ -146,8 +142,6 @@ Deno.test({
           assertStringIncludes(run.stdout, "0 manifests pushed");
         });
       }, "airgap-mirror-");
-    } finally {
-      for (const registry of registries) await registry.stop();
-    }
+    });
   },
 });

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, airgapOk } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
-import { interopAvailable, skopeo, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { interopAvailable, skopeo, skopeoDigest, withRegistries } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { type Blob, type GeneratedImage, multiPlatformImage, singleImage } from "../../lib/demo/corpus.ts";
 import { cosignTag, fallbackTag } from "../../lib/artifacts/discover.ts";
@@ -151,12 +151,9 @@ Deno.test({
   async fn(t) {
     const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
     const other = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
-    const registries: TestRegistry[] = [];
-    try {
-      const source = await startRegistry();
-      registries.push(source);
-      const target = await startRegistry();
-      registries.push(target);
+    await withRegistries(async (start) => {
+      const source = await start();
+      const target = await start();
       const app = multiPlatformImage("acme/app", "v1", "oci", [
         { format: "oci", platform: { os: "linux", architecture: "amd64" }, layers: layers("app-amd64") },
         { format: "oci", platform: { os: "linux", architecture: "arm64" }, layers: layers("app-arm64") },
@@ -264,8 +261,7 @@ Deno.test({
         await t.step(
           "mirror --with-signatures --verify-key: registry → registry, the same tags and digests",
           async () => {
-            const mirrored = await startRegistry();
-            registries.push(mirrored);
+            const mirrored = await start();
             const result = await airgap([
               "mirror",
               "-l",
@@ -359,8 +355,7 @@ Deno.test({
           const delta = JSON.parse((await airgapOk(["ls", "--json", "delta.tar"], { cwd: dir })).stdout).images[0];
           assert(delta.carried < delta.size, "the delta leaves out the image's layers");
           assertEquals(delta.artifacts, 3);
-          const fresh = await startRegistry();
-          registries.push(fresh);
+          const fresh = await start();
           for (const archive of ["signed.tar", "delta.tar"]) {
             await airgapOk(["load", archive, "--registry", fresh.host, "--verify-key", keyPath], { cwd: dir });
           }
@@ -372,8 +367,7 @@ Deno.test({
           const otherPath = join(dir, "other.pub");
           const otherPublic = generateKeyPairSync("ed25519").publicKey;
           await Deno.writeTextFile(otherPath, otherPublic.export({ type: "spki", format: "pem" }) as string);
-          const fresh = await startRegistry();
-          registries.push(fresh);
+          const fresh = await start();
           const refused = await airgap(
             ["load", "signed.tar", "--registry", fresh.host, "--verify-key", otherPath],
             { cwd: dir },
@@ -385,8 +379,6 @@ Deno.test({
           assert(!tags.includes('"v1"'), tags);
         });
       });
-    } finally {
-      for (const r of registries) await r.stop();
-    }
+    });
   },
 });
