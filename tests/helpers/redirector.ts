@@ -5,7 +5,7 @@
  * itself — a redirect to another origin, an upload Location elsewhere, one
  * 401 or 500. The registry protocol itself is always real distribution's.
  */
-import { join } from "node:path";
+import { makeServerCertificate } from "./tokenserver.ts";
 
 /** One request a front received. */
 export interface Recorded {
@@ -41,28 +41,43 @@ export interface FrontOptions {
   route?: (request: Request, forward: () => Promise<Response>) => Promise<Response | undefined> | Response | undefined;
 }
 
+/**
+ * Forward `request` to `upstream` as it came (no redirect followed), without
+ * its Host and with `authorization` instead of the client's (a string),
+ * without one (null) or with the client's (undefined). distribution names
+ * itself by the Host it was asked on: its Locations are pointed back at
+ * `self`, the origin the client asked.
+ */
+export async function forwardRequest(
+  request: Request,
+  upstream: string,
+  self: string,
+  authorization: string | null | undefined,
+): Promise<Response> {
+  const url = new URL(request.url);
+  const headers = new Headers(request.headers);
+  headers.delete("host");
+  if (authorization === null) headers.delete("authorization");
+  else if (authorization) headers.set("authorization", authorization);
+  const answer = await fetch(`${upstream}${url.pathname}${url.search}`, {
+    method: request.method,
+    headers,
+    body: request.body,
+    redirect: "manual",
+  });
+  const out = new Headers(answer.headers);
+  const location = out.get("location");
+  if (location?.startsWith(upstream)) out.set("location", self + location.slice(upstream.length));
+  return new Response(answer.body, { status: answer.status, headers: out });
+}
+
 /** Start a front on 127.0.0.1 (port 0: a free one). */
 export function startFront(options: FrontOptions): Front {
   const requests: Recorded[] = [];
   const controller = new AbortController();
   let self = "";
-  const forward = async (request: Request): Promise<Response> => {
-    const url = new URL(request.url);
-    const headers = new Headers(request.headers);
-    headers.delete("host");
-    if (options.upstreamAuthorization) headers.set("authorization", options.upstreamAuthorization);
-    const answer = await fetch(`${options.upstream}${url.pathname}${url.search}`, {
-      method: request.method,
-      headers,
-      body: request.body,
-      redirect: "manual",
-    });
-    const out = new Headers(answer.headers);
-    const location = out.get("location");
-    // distribution names itself by the Host it was asked on: point its Locations back at this front.
-    if (location?.startsWith(options.upstream)) out.set("location", self + location.slice(options.upstream.length));
-    return new Response(answer.body, { status: answer.status, headers: out });
-  };
+  const forward = (request: Request) =>
+    forwardRequest(request, options.upstream, self, options.upstreamAuthorization ?? undefined);
   const server = Deno.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -90,61 +105,13 @@ export function startFront(options: FrontOptions): Front {
   };
 }
 
-async function openssl(args: string[]): Promise<void> {
-  const out = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" }).output();
-  if (!out.success) throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
-}
-
-/** A private CA and a server certificate for `names` (DNS names) and 127.0.0.1. */
+/** A private CA and a server certificate for `names` (DNS names) and 127.0.0.1 ({@link makeServerCertificate}). */
 export async function certificateFor(
   dir: string,
   names: string[],
 ): Promise<{ caPath: string; cert: string; key: string }> {
-  const caKey = join(dir, "ca.key");
-  const caPath = join(dir, "ca.crt");
-  await openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "2",
-    "-keyout",
-    caKey,
-    "-out",
-    caPath,
-    "-subj",
-    "/CN=test-ca",
-  ]);
-  const key = join(dir, "front.key");
-  const csr = join(dir, "front.csr");
-  const cert = join(dir, "front.crt");
-  const ext = join(dir, "front.ext");
-  const san = [...names.map((n) => `DNS:${n}`), "IP:127.0.0.1"].join(",");
-  await Deno.writeTextFile(
-    ext,
-    `basicConstraints=CA:FALSE\nsubjectAltName=${san}\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
-  );
-  await openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", `/CN=${names[0]}`]);
-  await openssl([
-    "x509",
-    "-req",
-    "-in",
-    csr,
-    "-CA",
-    caPath,
-    "-CAkey",
-    caKey,
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-out",
-    cert,
-    "-extfile",
-    ext,
-  ]);
-  return { caPath, cert: await Deno.readTextFile(cert), key: await Deno.readTextFile(key) };
+  const { ca, server } = await makeServerCertificate(dir, names, names[0]);
+  return { caPath: ca.certPath, cert: server.pem, key: server.keyPem };
 }
 
 /**

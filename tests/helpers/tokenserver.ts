@@ -42,18 +42,34 @@ export async function makeCertificate(dir: string, name: string): Promise<Certif
   return { certPath, keyPath, pem: await Deno.readTextFile(certPath), keyPem: await Deno.readTextFile(keyPath) };
 }
 
-/** A private CA and a server certificate for 127.0.0.1 signed by it, as a site's PKI would issue. */
-export async function makeServerCertificate(dir: string): Promise<{ ca: Certificate; server: Certificate }> {
+/** A private CA and a server certificate for 127.0.0.1 and `names` signed by it, as a site's PKI would issue. */
+export async function makeServerCertificate(
+  dir: string,
+  names = ["localhost"],
+  commonName = "127.0.0.1",
+): Promise<{ ca: Certificate; server: Certificate }> {
   const ca = await makeCertificate(dir, "private-ca");
   const keyPath = join(dir, "server.key");
   const csr = join(dir, "server.csr");
   const certPath = join(dir, "server.crt");
   const ext = join(dir, "server.ext");
+  const san = ["IP:127.0.0.1", ...names.map((n) => `DNS:${n}`)].join(",");
   await Deno.writeTextFile(
     ext,
-    "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    `basicConstraints=CA:FALSE\nsubjectAltName=${san}\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
   );
-  await openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", keyPath, "-out", csr, "-subj", "/CN=127.0.0.1"]);
+  await openssl([
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    keyPath,
+    "-out",
+    csr,
+    "-subj",
+    `/CN=${commonName}`,
+  ]);
   await openssl([
     "x509",
     "-req",

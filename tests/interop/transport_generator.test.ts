@@ -22,7 +22,7 @@
  * test in transport_origins.test.ts. `AIRGAP_ORIGIN_VERBOSE=1` prints each case's error.
  */
 import { assert } from "../helpers/assert.ts";
-import { hostResolves } from "../helpers/redirector.ts";
+import { forwardRequest, hostResolves } from "../helpers/redirector.ts";
 import { generatorRun, mulberry32 } from "../helpers/seeded.ts";
 import { interopAvailable, startRegistry } from "../helpers/registry.ts";
 import { pseudoRandomBytes } from "../../lib/demo/corpus.ts";
@@ -150,21 +150,8 @@ function startWorld(upstream: string, names: string[]): World {
   return world;
 }
 
-async function forward(world: World, request: Request, locationOrigin: string): Promise<Response> {
-  const url = new URL(request.url);
-  const headers = new Headers(request.headers);
-  headers.delete("host");
-  headers.delete("authorization");
-  const reply = await fetch(`${world.upstream}${url.pathname}${url.search}`, {
-    method: request.method,
-    headers,
-    body: request.body,
-    redirect: "manual",
-  });
-  const out = new Headers(reply.headers);
-  const location = out.get("location");
-  if (location?.startsWith(world.upstream)) out.set("location", locationOrigin + location.slice(world.upstream.length));
-  return new Response(reply.body, { status: reply.status, headers: out });
+function forward(world: World, request: Request, locationOrigin: string): Promise<Response> {
+  return forwardRequest(request, world.upstream, locationOrigin, null);
 }
 
 function challenge(scheme: Scheme, realm: string): string {
