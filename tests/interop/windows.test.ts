@@ -126,6 +126,10 @@ Deno.test({
         "# Windows\r\nrancher/multi:v1\r\nrancher/wins:v0.4.11\r\nrancher/agent:v2\r\n",
       );
       const cache = join(dir, "cache");
+      /** `save --windows-image-list` of the Windows list from upstream into ARCHIVE, through the cache. */
+      const saveWindows = (
+        archive: string,
+      ) => ["save", "--windows-image-list", windowsList, "-s", upstream.host, "-i", archive, "--cache", cache];
       const archive = join(dir, "rancher-images.tar");
 
       await t.step("save with the seed's flags: Windows 1809 by default, foreign layers fetched", async () => {
@@ -372,17 +376,9 @@ windows:
 
       await t.step("a version nobody published fails the save with the image and the tags tried named", async () => {
         const out = await airgap([
-          "save",
-          "--windows-image-list",
-          windowsList,
+          ...saveWindows(join(dir, "20h2.tar")),
           "--windows-versions",
           "20H2",
-          "-s",
-          upstream.host,
-          "-i",
-          join(dir, "20h2.tar"),
-          "--cache",
-          cache,
         ]);
         assertEquals(out.code, 1);
         assertStringIncludes(out.stderr, "rancher-windows-images.txt:2:");
@@ -393,15 +389,7 @@ windows:
       await t.step("keep: upstream digests, no foreign bytes carried; a stock target refuses the URLs", async () => {
         const keep = join(dir, "keep.tar");
         const out = await airgapOk([
-          "save",
-          "--windows-image-list",
-          windowsList,
-          "-s",
-          upstream.host,
-          "-i",
-          keep,
-          "--cache",
-          cache,
+          ...saveWindows(keep),
           "--foreign-layers",
           "keep",
         ]);
@@ -429,15 +417,7 @@ windows:
       await t.step("skip: same digests as include, no foreign bytes; load needs the target to hold them", async () => {
         const skip = join(dir, "skip.tar");
         await airgapOk([
-          "save",
-          "--windows-image-list",
-          windowsList,
-          "-s",
-          upstream.host,
-          "-i",
-          skip,
-          "--cache",
-          cache,
+          ...saveWindows(skip),
           "--foreign-layers",
           "skip",
           "-q",
