@@ -84,6 +84,8 @@ Deno.test({
       const env = await privateHome(dir);
       const archive = join(dir, "a.tar");
       const cache = ["--cache", join(dir, "c")];
+      /** --ca-file and alice's password from stdin. */
+      const asAlice = ["--ca-file", ca.certPath, "--username", "alice", "--password-stdin"];
 
       // A 401 names every login command, not only Docker's.
       const denied = await airgap(["save", "-l", list, "-s", host, "-o", archive, ...cache, "--ca-file", ca.certPath], {
@@ -97,21 +99,7 @@ Deno.test({
       // save -l: --ca-file and the credential for the one registry the list names.
       ok(
         await airgapWithStdin(
-          [
-            "save",
-            "-l",
-            list,
-            "-s",
-            host,
-            "-o",
-            archive,
-            ...cache,
-            "--ca-file",
-            ca.certPath,
-            "--username",
-            "alice",
-            "--password-stdin",
-          ],
+          ["save", "-l", list, "-s", host, "-o", archive, ...cache, ...asAlice],
           SECRET,
           env,
         ),
@@ -183,21 +171,7 @@ Deno.test({
       // mirror: the same credential for the target (here also the source).
       const mirrored = ok(
         await airgapWithStdin(
-          [
-            "mirror",
-            "-l",
-            list,
-            "-s",
-            host,
-            ...cache,
-            "--registry",
-            `${host}/mirrored`,
-            "--ca-file",
-            ca.certPath,
-            "--username",
-            "alice",
-            "--password-stdin",
-          ],
+          ["mirror", "-l", list, "-s", host, ...cache, "--registry", `${host}/mirrored`, ...asAlice],
           SECRET,
           env,
         ),
