@@ -327,10 +327,12 @@ export function registryTest(
   name: string,
   enabled: boolean,
   fn: (dir: string, start: (options?: RegistryOptions) => Promise<TestRegistry>) => Promise<void>,
+  options: { sanitizeOps?: boolean } = {},
 ): void {
   Deno.test({
     name,
     ignore: !enabled,
+    ...options,
     fn: () => withTempDir((dir) => withRegistries((start) => fn(dir, start))),
   });
 }

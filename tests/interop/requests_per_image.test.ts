@@ -13,7 +13,7 @@ import { declarationFromList } from "../../lib/plan/declaration.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import type { RequestKind } from "../helpers/fault_proxy.ts";
 import { faultTest, type FaultWorld, silentReporter, startFaultWorld } from "../helpers/faults.ts";
-import { interopAvailable, seedStorage, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { interopAvailable, registryTest, seedStorage, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { writeImageList } from "../helpers/corpus.ts";
 import { startFaultProxy } from "../helpers/fault_proxy.ts";
 import { type GeneratedImage, singleImage } from "../../lib/demo/corpus.ts";
@@ -113,59 +113,46 @@ async function loadCounts(dir: string, source: string, list: string, held: Gener
   }
 }
 
-Deno.test({
-  name:
-    "requests: a load into an empty registry: 5 per single-platform image (POST+PUT per blob, one manifest PUT by tag)",
-  ignore: !enabled,
-  sanitizeOps: false,
-  async fn() {
-    const registry = await startRegistry();
-    const dir = await Deno.makeTempDir({ prefix: "airgap-requests-" });
-    try {
-      const n = 40;
-      const { list } = await seededSingles(registry, dir, n);
-      const counts = await loadCounts(dir, registry.host, list);
-      const perImage = total(counts) / n;
-      console.log(
-        `requests: load of ${n} single-platform images: ${JSON.stringify(counts)} = ${perImage.toFixed(2)} per image`,
-      );
-      // Was 11.08 per image (5 HEADs each), then 7.25 (a HEAD of the root, a PUT by digest and one by tag). Now the
-      // catalog (one GET per run) proves every repository new, so nothing is probed, and the tag PUT carries the
-      // manifest: two per blob and one per image, plus the registry's GET /v2/ and the catalog.
-      assertEquals(counts.head, 0, "no probe into a repository the catalog proved empty");
-      assertEquals(counts["manifest-put"], n, "one manifest PUT per image: its tag");
-      assertEquals(counts["upload-post"], 2 * n, "one POST per blob (no mount question: nothing needs probing)");
-      assertEquals(total(counts), 5 * n + 2, `load made ${perImage} requests per image`);
-    } finally {
-      await registry.stop();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    }
+registryTest(
+  "requests: a load into an empty registry: 5 per single-platform image (POST+PUT per blob, one manifest PUT by tag)",
+  enabled,
+  async (dir, start) => {
+    const registry = await start();
+    const n = 40;
+    const { list } = await seededSingles(registry, dir, n);
+    const counts = await loadCounts(dir, registry.host, list);
+    const perImage = total(counts) / n;
+    console.log(
+      `requests: load of ${n} single-platform images: ${JSON.stringify(counts)} = ${perImage.toFixed(2)} per image`,
+    );
+    // Was 11.08 per image (5 HEADs each), then 7.25 (a HEAD of the root, a PUT by digest and one by tag). Now the
+    // catalog (one GET per run) proves every repository new, so nothing is probed, and the tag PUT carries the
+    // manifest: two per blob and one per image, plus the registry's GET /v2/ and the catalog.
+    assertEquals(counts.head, 0, "no probe into a repository the catalog proved empty");
+    assertEquals(counts["manifest-put"], n, "one manifest PUT per image: its tag");
+    assertEquals(counts["upload-post"], 2 * n, "one POST per blob (no mount question: nothing needs probing)");
+    assertEquals(total(counts), 5 * n + 2, `load made ${perImage} requests per image`);
   },
-});
+  { sanitizeOps: false },
+);
 
-Deno.test({
-  name: "requests: a load into a registry that holds some of the images probes only the repositories its catalog lists",
-  ignore: !enabled,
-  sanitizeOps: false,
-  async fn() {
-    const registry = await startRegistry();
-    const dir = await Deno.makeTempDir({ prefix: "airgap-requests-" });
-    try {
-      const n = 12, held = 4;
-      const { images, list } = await seededSingles(registry, dir, n);
-      // The target already holds the first images under the names the load gives them.
-      const loaded = images.slice(0, held).map((i) => ({ ...i, repository: `loaded/${i.repository}` }));
-      const counts = await loadCounts(dir, registry.host, list, loaded);
-      console.log(`requests: load of ${n} images, ${held} already held: ${JSON.stringify(counts)}`);
-      assertEquals(counts.head, held, "one HEAD per root in a listed repository, none elsewhere");
-      assertEquals(counts["manifest-put"], n, "the held images' tags are PUT again, the others' once");
-      assertEquals(counts["upload-post"], 2 * (n - held), "nothing uploaded for the held images");
-    } finally {
-      await registry.stop();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    }
+registryTest(
+  "requests: a load into a registry that holds some of the images probes only the repositories its catalog lists",
+  enabled,
+  async (dir, start) => {
+    const registry = await start();
+    const n = 12, held = 4;
+    const { images, list } = await seededSingles(registry, dir, n);
+    // The target already holds the first images under the names the load gives them.
+    const loaded = images.slice(0, held).map((i) => ({ ...i, repository: `loaded/${i.repository}` }));
+    const counts = await loadCounts(dir, registry.host, list, loaded);
+    console.log(`requests: load of ${n} images, ${held} already held: ${JSON.stringify(counts)}`);
+    assertEquals(counts.head, held, "one HEAD per root in a listed repository, none elsewhere");
+    assertEquals(counts["manifest-put"], n, "the held images' tags are PUT again, the others' once");
+    assertEquals(counts["upload-post"], 2 * (n - held), "nothing uploaded for the held images");
   },
-});
+  { sanitizeOps: false },
+);
 
 faultTest(
   "requests: a load of the standard corpus (indexes, shared layers) stays within its budget",
