@@ -150,87 +150,90 @@ Deno.test({
       }), "airgap-leases-"),
 });
 
+/** A test of a cache in a temporary directory (`DIR/cache`), servers and prunes running beside it. */
+function cacheTest(name: string, ignore: boolean, fn: (cacheDir: string) => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: () => withTempDir((dir) => fn(join(dir, "cache")), "airgap-leases-"),
+  });
+}
+
 /** `airgap serve CACHE --writable` on a port of its own. */
 const writableServe = (cacheDir: string) => startServe([cacheDir, "--writable", "--listen", "127.0.0.1:0", "-q"]);
 
-Deno.test({
-  name: "serve --writable: skopeo pushes while prune and --repack run again and again; every pushed image stays whole",
-  ignore: !enabled,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: () =>
-    withTempDir(async (dir) => {
-      const cacheDir = join(dir, "cache");
-      const images = standardCorpus(2);
-      const server = await writableServe(cacheDir);
-      let prunes = 0;
-      try {
-        let pushing = true;
-        const pruning = (async () => {
-          while (pushing || prunes < 3) await cachePrune(cacheDir, [EMPTY], { repack: prunes++ % 2 === 1 });
-        })();
-        await pushCorpus(server.host, images).finally(() => pushing = false);
-        await pruning;
-        for (const image of images) {
-          const name = `${server.host}/${image.repository}:${image.tag}`;
-          assertEquals(await skopeoDigest(name), image.root.descriptor.digest, name);
-        }
-      } finally {
-        await server.stop();
-      }
-      console.log(`serve --writable: ${prunes} prunes during ${images.length} pushes`);
-      const cached = await looseDigests(cacheDir);
+cacheTest(
+  "serve --writable: skopeo pushes while prune and --repack run again and again; every pushed image stays whole",
+  !enabled,
+  async (cacheDir) => {
+    const images = standardCorpus(2);
+    const server = await writableServe(cacheDir);
+    let prunes = 0;
+    try {
+      let pushing = true;
+      const pruning = (async () => {
+        while (pushing || prunes < 3) await cachePrune(cacheDir, [EMPTY], { repack: prunes++ % 2 === 1 });
+      })();
+      await pushCorpus(server.host, images).finally(() => pushing = false);
+      await pruning;
       for (const image of images) {
-        for (const b of [image.root, ...image.blobs]) assert(cached.has(b.descriptor.digest), b.descriptor.digest);
+        const name = `${server.host}/${image.repository}:${image.tag}`;
+        assertEquals(await skopeoDigest(name), image.root.descriptor.digest, name);
       }
-      assertEquals((await cacheVerify(cacheDir)).bad, []);
-    }, "airgap-leases-"),
-});
+    } finally {
+      await server.stop();
+    }
+    console.log(`serve --writable: ${prunes} prunes during ${images.length} pushes`);
+    const cached = await looseDigests(cacheDir);
+    for (const image of images) {
+      for (const b of [image.root, ...image.blobs]) assert(cached.has(b.descriptor.digest), b.descriptor.digest);
+    }
+    assertEquals((await cacheVerify(cacheDir)).bad, []);
+  },
+);
 
-Deno.test({
-  name: "serve of a cache under 200 parallel pulls with `ulimit -n 64`: errors allowed, no blob lost",
-  ignore: !enabled || Deno.build.os === "windows",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: () =>
-    withTempDir(async (dir) => {
-      const cacheDir = join(dir, "cache");
-      const images = standardCorpus(1);
-      const filler = await writableServe(cacheDir);
-      try {
-        await pushCorpus(filler.host, images);
-      } finally {
-        await filler.stop();
-      }
-      const before = await looseDigests(cacheDir);
-      const server = await startServe([cacheDir, "--listen", "127.0.0.1:0", "-q"], { shell: "ulimit -n 64" });
-      const outcomes = { ok: 0, failed: 0 };
-      try {
-        const pulls = images.flatMap((i) =>
-          i.blobs.map((b) => ({ repository: i.repository, digest: b.descriptor.digest }))
-        );
-        await Promise.all(Array.from({ length: 200 }, async (_, n) => {
-          const { repository, digest } = pulls[n % pulls.length];
-          try {
-            // A bound on each client (not an assertion): a server out of files may never answer some.
-            const signal = AbortSignal.timeout(5_000);
-            const response = await fetch(`${server.url}/v2/${repository}/blobs/${digest}`, { signal });
-            await response.arrayBuffer();
-            outcomes[response.ok ? "ok" : "failed"]++;
-          } catch {
-            outcomes.failed++;
-          }
-        }));
-      } finally {
-        await server.stop();
-      }
-      // Errors are allowed — Deno 2.9.6 itself may panic once it is out of files (stacker's assertion on
-      // EMFILE) — but the cache must come out whole.
-      console.log(`serve under ulimit -n 64: ${outcomes.ok} of 200 pulls answered, ${outcomes.failed} failed`);
-      assertEquals(outcomes.ok + outcomes.failed, 200);
-      assertEquals(await looseDigests(cacheDir), before, "no blob lost");
-      const verified = await cacheVerify(cacheDir);
-      assertEquals(verified.bad, []);
-      assertEquals(verified.checked, before.size);
-    }, "airgap-leases-"),
-});
+cacheTest(
+  "serve of a cache under 200 parallel pulls with `ulimit -n 64`: errors allowed, no blob lost",
+  !enabled || Deno.build.os === "windows",
+  async (cacheDir) => {
+    const images = standardCorpus(1);
+    const filler = await writableServe(cacheDir);
+    try {
+      await pushCorpus(filler.host, images);
+    } finally {
+      await filler.stop();
+    }
+    const before = await looseDigests(cacheDir);
+    const server = await startServe([cacheDir, "--listen", "127.0.0.1:0", "-q"], { shell: "ulimit -n 64" });
+    const outcomes = { ok: 0, failed: 0 };
+    try {
+      const pulls = images.flatMap((i) =>
+        i.blobs.map((b) => ({ repository: i.repository, digest: b.descriptor.digest }))
+      );
+      await Promise.all(Array.from({ length: 200 }, async (_, n) => {
+        const { repository, digest } = pulls[n % pulls.length];
+        try {
+          // A bound on each client (not an assertion): a server out of files may never answer some.
+          const signal = AbortSignal.timeout(5_000);
+          const response = await fetch(`${server.url}/v2/${repository}/blobs/${digest}`, { signal });
+          await response.arrayBuffer();
+          outcomes[response.ok ? "ok" : "failed"]++;
+        } catch {
+          outcomes.failed++;
+        }
+      }));
+    } finally {
+      await server.stop();
+    }
+    // Errors are allowed — Deno 2.9.6 itself may panic once it is out of files (stacker's assertion on
+    // EMFILE) — but the cache must come out whole.
+    console.log(`serve under ulimit -n 64: ${outcomes.ok} of 200 pulls answered, ${outcomes.failed} failed`);
+    assertEquals(outcomes.ok + outcomes.failed, 200);
+    assertEquals(await looseDigests(cacheDir), before, "no blob lost");
+    const verified = await cacheVerify(cacheDir);
+    assertEquals(verified.bad, []);
+    assertEquals(verified.checked, before.size);
+  },
+);
