@@ -77,87 +77,79 @@ async function pruneWhileFrozen(
 const manifestsOf = (images: GeneratedImage[]) =>
   images.flatMap((i) => [i.root, ...i.blobs]).filter((b) => isManifestType(b.descriptor.mediaType));
 
-Deno.test({
-  name: "cache prune and --repack during a mirror (--cache-blobs) remove nothing it wrote: the lock is whole offline",
-  ignore: !enabled,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: () =>
-    withTempDir((dir) =>
-      withRegistries(async (start) => {
-        const [upstream, site] = [await start(), await start()];
-        const images = standardCorpus(4);
-        await pushCorpus(upstream.host, images);
-        const list = await writeImageList(dir, images);
-        const cacheDir = join(dir, "cache");
-        const proxy = gate(upstream.host, 400_000);
-        try {
-          const lockPath = join(dir, "m.lock");
-          const args = ["mirror", "-l", list, "-s", proxy.host, "-r", site.host, "--platform", "all"];
-          const run = airgapOk([
-            ...args,
-            "--cache",
-            cacheDir,
-            "--cache-blobs",
-            "--lock",
-            lockPath,
-            "-q",
-            "--concurrency",
-            "2",
-          ]);
-          await pruneWhileFrozen(dir, cacheDir, proxy, run);
-        } finally {
-          proxy.stop();
-        }
-        await upstream.stop();
-        // Offline: every digest the mirror's lock pins is still in the cache.
-        const lock = (await readLock(join(dir, "m.lock")))!;
-        const cache = await openCache(cacheDir);
-        for (const digest of lockBlobs(lock).keys()) assert(await cache.has(digest), `${digest} is still cached`);
-        for (const image of images) {
-          assertEquals(
-            await skopeoDigest(`${site.host}/${image.repository}:${image.tag}`),
-            image.root.descriptor.digest,
-          );
-        }
-      }), "airgap-leases-"),
-});
+cacheTest(
+  "cache prune and --repack during a mirror (--cache-blobs) remove nothing it wrote: the lock is whole offline",
+  !enabled,
+  (cacheDir, dir) =>
+    withRegistries(async (start) => {
+      const [upstream, site] = [await start(), await start()];
+      const images = standardCorpus(4);
+      await pushCorpus(upstream.host, images);
+      const list = await writeImageList(dir, images);
+      const proxy = gate(upstream.host, 400_000);
+      try {
+        const lockPath = join(dir, "m.lock");
+        const args = ["mirror", "-l", list, "-s", proxy.host, "-r", site.host, "--platform", "all"];
+        const run = airgapOk([
+          ...args,
+          "--cache",
+          cacheDir,
+          "--cache-blobs",
+          "--lock",
+          lockPath,
+          "-q",
+          "--concurrency",
+          "2",
+        ]);
+        await pruneWhileFrozen(dir, cacheDir, proxy, run);
+      } finally {
+        proxy.stop();
+      }
+      await upstream.stop();
+      // Offline: every digest the mirror's lock pins is still in the cache.
+      const lock = (await readLock(join(dir, "m.lock")))!;
+      const cache = await openCache(cacheDir);
+      for (const digest of lockBlobs(lock).keys()) assert(await cache.has(digest), `${digest} is still cached`);
+      for (const image of images) {
+        assertEquals(
+          await skopeoDigest(`${site.host}/${image.repository}:${image.tag}`),
+          image.root.descriptor.digest,
+        );
+      }
+    }),
+);
 
-Deno.test({
-  name: "cache prune and --repack during a plan remove none of the manifests it keeps in the cache",
-  ignore: !enabled,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: () =>
-    withTempDir((dir) =>
-      withRegistries(async (start) => {
-        const upstream = await start();
-        const images = standardCorpus(1);
-        await pushCorpus(upstream.host, images);
-        const list = await writeImageList(dir, images);
-        const cacheDir = join(dir, "cache");
-        const bytes = manifestsOf(images).reduce((s, b) => s + b.bytes.byteLength, 0);
-        const proxy = gate(upstream.host, Math.floor(bytes / 2));
-        try {
-          const args = ["plan", "-l", list, "-s", proxy.host, "--platform", "all", "--cache", cacheDir];
-          const run = airgapOk([...args, "--lock", join(dir, "p.lock"), "-q"]);
-          await pruneWhileFrozen(dir, cacheDir, proxy, run);
-        } finally {
-          proxy.stop();
-        }
-        const cached = await looseDigests(cacheDir);
-        for (const m of manifestsOf(images)) assert(cached.has(m.descriptor.digest), `${m.descriptor.digest} stays`);
-      }), "airgap-leases-"),
-});
+cacheTest(
+  "cache prune and --repack during a plan remove none of the manifests it keeps in the cache",
+  !enabled,
+  (cacheDir, dir) =>
+    withRegistries(async (start) => {
+      const upstream = await start();
+      const images = standardCorpus(1);
+      await pushCorpus(upstream.host, images);
+      const list = await writeImageList(dir, images);
+      const bytes = manifestsOf(images).reduce((s, b) => s + b.bytes.byteLength, 0);
+      const proxy = gate(upstream.host, Math.floor(bytes / 2));
+      try {
+        const args = ["plan", "-l", list, "-s", proxy.host, "--platform", "all", "--cache", cacheDir];
+        const run = airgapOk([...args, "--lock", join(dir, "p.lock"), "-q"]);
+        await pruneWhileFrozen(dir, cacheDir, proxy, run);
+      } finally {
+        proxy.stop();
+      }
+      const cached = await looseDigests(cacheDir);
+      for (const m of manifestsOf(images)) assert(cached.has(m.descriptor.digest), `${m.descriptor.digest} stays`);
+    }),
+);
 
 /** A test of a cache in a temporary directory (`DIR/cache`), servers and prunes running beside it. */
-function cacheTest(name: string, ignore: boolean, fn: (cacheDir: string) => Promise<void>): void {
+function cacheTest(name: string, ignore: boolean, fn: (cacheDir: string, dir: string) => Promise<void>): void {
   Deno.test({
     name,
     ignore,
     sanitizeOps: false,
     sanitizeResources: false,
-    fn: () => withTempDir((dir) => fn(join(dir, "cache")), "airgap-leases-"),
+    fn: () => withTempDir((dir) => fn(join(dir, "cache"), dir), "airgap-leases-"),
   });
 }
 
