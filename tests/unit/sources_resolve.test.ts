@@ -42,18 +42,18 @@ Deno.test("airgap.yaml: rancher and charts are checked where they are written", 
 
     const chart = (extra: string) =>
       `charts:\n  - name: cert-manager\n    repo: https://charts.jetstack.io\n    version: v1.12.3\n${extra}`;
-    message = await declarationError(dir, chart("    vaules: {}\n"));
-    at(message, 5, 5);
-    assertStringIncludes(message, 'unknown key "vaules"');
-    message = await declarationError(dir, chart("    extraImages:\n      - ok/image:v1\n      - Not An Image\n"));
-    at(message, 7, 9);
-    assertStringIncludes(message, "extraImages: invalid image reference");
-    message = await declarationError(dir, chart("    valuesFiles: [missing.yaml]\n"));
-    at(message, 5, 19);
-    assertStringIncludes(message, "cannot read missing.yaml");
-    message = await declarationError(dir, chart("    set: [installCRDs]\n"));
-    at(message, 5, 11);
-    assertStringIncludes(message, "has no value");
+    // A chart entry's own problems: [what it adds, line, column, what the message says].
+    const chartCases: [string, number, number, string][] = [
+      ["    vaules: {}\n", 5, 5, 'unknown key "vaules"'],
+      ["    extraImages:\n      - ok/image:v1\n      - Not An Image\n", 7, 9, "extraImages: invalid image reference"],
+      ["    valuesFiles: [missing.yaml]\n", 5, 19, "cannot read missing.yaml"],
+      ["    set: [installCRDs]\n", 5, 11, "has no value"],
+    ];
+    for (const [extra, line, column, says] of chartCases) {
+      message = await declarationError(dir, chart(extra));
+      at(message, line, column);
+      assertStringIncludes(message, says);
+    }
     message = await declarationError(dir, chart("") + chart("").replace("charts:\n", ""));
     at(message, 5, 5);
     assertStringIncludes(message, "declared twice");

@@ -39,20 +39,22 @@ import { readAll, type ResolvedManifest } from "../../lib/store/types.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 
 Deno.test("windows versions: the seed's names, aliases and build prefixes map through one table", () => {
-  const build = (name: string) => parseWindowsVersion(name).build;
-  assertEquals(build("1809"), "10.0.17763");
-  assertEquals(build("ltsc2019"), "10.0.17763");
-  assertEquals(build("LTSC2022"), "10.0.20348");
-  assertEquals(build("1903"), "10.0.18362");
-  assertEquals(build("1909"), "10.0.18363");
-  assertEquals(build("2004"), "10.0.19041");
-  assertEquals(build("20H2"), "10.0.19042");
-  assertEquals(build("20h2"), "10.0.19042");
-  // 2009 is the ReleaseId a 20H2 host reports: the same build, not a build "2009".
-  assertEquals(build("2009"), "10.0.19042");
-  assertEquals(build("ltsc2025"), "10.0.26100");
-  assertEquals(build("10.0.17763"), "10.0.17763");
-  assertEquals(build("10.0.17763.5206"), "10.0.17763.5206");
+  const builds: [string, string][] = [
+    ["1809", "10.0.17763"],
+    ["ltsc2019", "10.0.17763"],
+    ["LTSC2022", "10.0.20348"],
+    ["1903", "10.0.18362"],
+    ["1909", "10.0.18363"],
+    ["2004", "10.0.19041"],
+    ["20H2", "10.0.19042"],
+    ["20h2", "10.0.19042"],
+    // 2009 is the ReleaseId a 20H2 host reports: the same build, not a build "2009".
+    ["2009", "10.0.19042"],
+    ["ltsc2025", "10.0.26100"],
+    ["10.0.17763", "10.0.17763"],
+    ["10.0.17763.5206", "10.0.17763.5206"],
+  ];
+  for (const [name, build] of builds) assertEquals(parseWindowsVersion(name).build, build, name);
   assertEquals(parseWindowsVersion("10.0.20348.1").release?.names[0], "ltsc2022");
   assertThrows(() => parseWindowsVersion("21H2"), Error, "ambiguous");
   assertThrows(() => parseWindowsVersion("2022"), Error, "say ltsc2022");
