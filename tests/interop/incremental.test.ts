@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
-import { airgap, airgapOk } from "../helpers/cli.ts";
+import { airgap, airgapOk, saveArgs } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
 import { otherFileSystemDir } from "../helpers/tempdir.ts";
 import { interopAvailable, skopeo, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
@@ -166,18 +166,10 @@ Deno.test({
       await Deno.writeTextFile(list, names(images));
       const archive = join(dir, "images.tar");
       const out = await airgapOk([
-        "save",
-        "-l",
-        list,
-        "-s",
-        upstream.host,
-        "--cache",
-        join(dir, "cache"),
+        ...saveArgs(list, upstream.host, archive, join(dir, "cache")),
         "--platform",
         "all",
         "-q",
-        "-o",
-        archive,
         "--split",
         "7MiB",
       ]);
