@@ -1,8 +1,11 @@
 /**
  * Small fixtures the unit suites share: locks that reference chosen digests
  * and nothing else (what `cache prune` keeps is whatever a lock
- * references), and a body that breaks like a reset connection.
+ * references), a body that breaks like a reset connection, a blob of
+ * seeded bytes.
  */
+import { pseudoRandomBytes } from "../../lib/demo/corpus.ts";
+import { digestOf } from "../../lib/oci/digest.ts";
 import { OCI_MANIFEST } from "../../lib/oci/media.ts";
 import { NetworkError } from "../../lib/transport/errors.ts";
 import type { Lock } from "../../schemas/lock.ts";
@@ -35,4 +38,10 @@ export function breakingBody(data: Uint8Array, good: number): ReadableStream<Uin
       } else controller.error(new NetworkError("connection reset", {}, { temporary: true }));
     },
   });
+}
+
+/** `size` seeded pseudo-random bytes as a blob: the bytes and their descriptor. */
+export function randomBlob(seed: string, size: number) {
+  const bytes = pseudoRandomBytes(seed, size);
+  return { bytes, descriptor: { mediaType: "application/octet-stream", digest: digestOf(bytes), size } };
 }

@@ -4,6 +4,7 @@
  * stopped by the test.
  */
 import { dirname, join } from "node:path";
+import bcrypt from "bcryptjs";
 import { type GeneratedImage, singleImage } from "../../lib/demo/corpus.ts";
 import { isManifestType } from "../../lib/oci/media.ts";
 import { withTempDir } from "./tempdir.ts";
@@ -365,4 +366,17 @@ export async function privateHome(dir: string): Promise<Record<string, string>> 
 export async function writeDockerAuths(env: Record<string, string>, auths: Record<string, string>): Promise<void> {
   const entries = Object.fromEntries(Object.entries(auths).map(([host, auth]) => [host, { auth }]));
   await Deno.writeTextFile(join(env.DOCKER_CONFIG, "config.json"), JSON.stringify({ auths: entries }));
+}
+
+/** Run `fn` with a real registry that takes Basic auth for `alice` with `password` (htpasswd); stopped afterwards. */
+export async function withBasicAuthRegistry(
+  password: string,
+  fn: (registry: TestRegistry) => Promise<void>,
+): Promise<void> {
+  const registry = await startRegistry({ htpasswd: `alice:${bcrypt.hashSync(password, 5)}\n` });
+  try {
+    await fn(registry);
+  } finally {
+    await registry.stop();
+  }
 }

@@ -9,13 +9,13 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import bcrypt from "bcryptjs";
 import { airgap } from "../helpers/cli.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 import { certificateFor, type Front, hostResolves, startFront } from "../helpers/redirector.ts";
-import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { interopAvailable, startRegistry, type TestRegistry, withBasicAuthRegistry } from "../helpers/registry.ts";
+import { randomBlob } from "../helpers/fixtures.ts";
 import { makeCertificate, startTokenServer } from "../helpers/tokenserver.ts";
-import { makeManifest, pseudoRandomBytes } from "../../lib/demo/corpus.ts";
+import { makeManifest } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { readAll } from "../../lib/store/types.ts";
 import { createRegistryClient, type RegistrySettings } from "../../lib/store/registry/client.ts";
@@ -29,19 +29,9 @@ const SECRET = "pässwörd-€-not-latin1";
 const fast: RegistrySettings["retry"] = { baseMs: 5, maxMs: 20 };
 const credential = { username: "alice", password: SECRET, origin: "test" };
 
-function blob(seed: string, size = 64 * 1024) {
-  const bytes = pseudoRandomBytes(seed, size);
-  return { bytes, descriptor: { mediaType: "application/octet-stream", digest: digestOf(bytes), size } };
-}
+const blob = (seed: string, size = 64 * 1024) => randomBlob(seed, size);
 
-async function withBasicRegistry(fn: (registry: TestRegistry) => Promise<void>) {
-  const registry = await startRegistry({ htpasswd: `alice:${bcrypt.hashSync(SECRET, 5)}\n` });
-  try {
-    await fn(registry);
-  } finally {
-    await registry.stop();
-  }
-}
+const withBasicRegistry = (fn: (registry: TestRegistry) => Promise<void>) => withBasicAuthRegistry(SECRET, fn);
 
 Deno.test({
   name: "credentials stay on their origin: an upload Location and a blob redirect elsewhere get none",

@@ -13,12 +13,11 @@
  * - a token that expires while an upload body streams restarts the upload
  *   from its source (never re-sends the stream: no "ReadableStream is locked").
  */
-import bcrypt from "bcryptjs";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 import { certificateFor, type Front, hostResolves, serveTls, startFront } from "../helpers/redirector.ts";
-import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { interopAvailable, startRegistry, type TestRegistry, withBasicAuthRegistry } from "../helpers/registry.ts";
+import { randomBlob } from "../helpers/fixtures.ts";
 import { makeCertificate, startTokenServer } from "../helpers/tokenserver.ts";
-import { pseudoRandomBytes } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { readAll } from "../../lib/store/types.ts";
 import { createRegistryClient, type RegistrySettings } from "../../lib/store/registry/client.ts";
@@ -37,10 +36,7 @@ const SECRET = "origin-s3cret";
 const credential = { username: "alice", password: SECRET, origin: "test" };
 const fast: RegistrySettings["retry"] = { baseMs: 2, maxMs: 5 };
 
-function blob(seed: string, size = 8 * 1024) {
-  const bytes = pseudoRandomBytes(seed, size);
-  return { bytes, descriptor: { mediaType: "application/octet-stream", digest: digestOf(bytes), size } };
-}
+const blob = (seed: string, size = 8 * 1024) => randomBlob(seed, size);
 
 /** Another origin that answers everything 401 with a Bearer realm on itself, and records what it received. */
 function hostileOrigin() {
@@ -86,14 +82,7 @@ function uploadsRedirectedTo(registry: TestRegistry, other: { url: string }): Fr
   return front;
 }
 
-async function withBasicRegistry(fn: (registry: TestRegistry) => Promise<void>) {
-  const registry = await startRegistry({ htpasswd: `alice:${bcrypt.hashSync(SECRET, 5)}\n` });
-  try {
-    await fn(registry);
-  } finally {
-    await registry.stop();
-  }
-}
+const withBasicRegistry = (fn: (registry: TestRegistry) => Promise<void>) => withBasicAuthRegistry(SECRET, fn);
 
 Deno.test({
   name:
