@@ -13,6 +13,14 @@ import { packChart } from "../helpers/helm.ts";
 // calls encoding/json directly and prints only the rest.
 const CASES: Record<string, { text: string; output?: string; error?: string }> = {
   "tostrings": { text: '{{ list 7 nil "a" | toStrings | join "+" }}', output: "7+a" },
+  // Go quotes (`%q`, strconv.Quote) every code point unicode.IsPrint refuses: spaces other than ASCII's, format
+  // characters, private use; an integer that is no code point is U+FFFD (seed 3, after the grammar grew).
+  "quoteprint": {
+    text: '{{ printf "%q|%q|%q|%q|%q|%q|%q" 1000000 128512 -1 55296 1114112 160 173 }}' +
+      '{{ printf "%q" "a\u00a0b\u200bc\ue000d😀\u0301e\u3000f" }}{{ "x\u00a0y" | printf "%#v" }}',
+    output: "'\\U000f4240'|'😀'|'\ufffd'|'\ufffd'|'\ufffd'|'\\u00a0'|'\\u00ad'" +
+      '"a\\u00a0b\\u200bc\\ue000d😀\u0301e\\u3000f""x\\u00a0y"',
+  },
   "appendnil": {
     text: "{{ append .Values.nul 1 }}",
     error: "runtime error: invalid memory address or nil pointer dereference",

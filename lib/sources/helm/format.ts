@@ -18,6 +18,13 @@ const NAMED_ESCAPES: Record<string, string> = {
   '"': '\\"',
 };
 
+/**
+ * Go's `strconv.IsPrint` is `unicode.IsPrint`: letters, marks, numbers, punctuation and symbols, and the ASCII
+ * space — every other space (U+00A0, U+3000), format character (U+200B, U+00AD), private-use or unassigned code
+ * point is escaped by `strconv.Quote` and `%q`.
+ */
+const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
+
 /** Go's `strconv.Quote`: double quotes, escapes for controls and non-printables. */
 export function goQuote(text: string): string {
   let out = '"';
@@ -25,9 +32,9 @@ export function goQuote(text: string): string {
     const code = char.codePointAt(0)!;
     if (NAMED_ESCAPES[char]) out += NAMED_ESCAPES[char];
     else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, "0")}`;
-    else if ((code >= 0x80 && code <= 0x9f) || code === 0xad || code === 0x2028 || code === 0x2029 || code === 0xfeff) {
-      out += `\\u${code.toString(16).padStart(4, "0")}`;
-    } else out += char;
+    else if (code < 0x80 || PRINTABLE.test(char)) out += char;
+    else if (code < 0x10000) out += `\\u${code.toString(16).padStart(4, "0")}`;
+    else out += `\\U${code.toString(16).padStart(8, "0")}`;
   }
   return `${out}"`;
 }
@@ -179,10 +186,12 @@ function formatInteger(value: bigint, d: Directive): string {
       break;
     case "c":
       return runeText(value);
-    case "q":
-      return `'${
-        goQuote(String.fromCodePoint(Number(value))).slice(1, -1).replace(/^\\"$/, '"').replace(/^'$/, "\\'")
-      }'`;
+    case "q": {
+      // Go's fmtQc: a value that is not a Unicode code point (negative, a surrogate, past U+10FFFF) is U+FFFD.
+      const valid = value >= 0n && value <= 0x10ffffn && !(value >= 0xd800n && value <= 0xdfffn);
+      const rune = String.fromCodePoint(valid ? Number(value) : 0xfffd);
+      return `'${goQuote(rune).slice(1, -1).replace(/^\\"$/, '"').replace(/^'$/, "\\'")}'`;
+    }
     case "U":
       return `U+${(negative ? (1n << 64n) + value : value).toString(16).toUpperCase().padStart(4, "0")}`;
     default:
