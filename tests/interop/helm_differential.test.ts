@@ -54,8 +54,10 @@ const KNOWN: { reason: string; applies: (text: string, go: string, ours: string)
     applies: (text, go, ours) => /\b(b64enc|trunc)\b/.test(text) && intNamesBlurred(go) === intNamesBlurred(ours),
   },
   {
-    reason: 'the same int/int64 name measured or tested: `typeOf | len`, `typeIs "int"`, `kindIs "int64"`',
-    applies: (text) => /\b(typeOf|kindOf)\s*\|\s*len\b|\b(typeIs|kindIs) "int(64)?"/.test(text),
+    reason: 'the same int/int64 name measured or tested: `typeOf | len`, `len (kindOf …)`, `typeIs "int"`, ' +
+      '`kindIs "int64"`',
+    applies: (text) =>
+      /\b(typeOf|kindOf)\s*\|\s*len\b|\blen \((typeOf|kindOf)\b|\b(typeIs|kindIs) "int(64)?"/.test(text),
   },
   {
     reason: "trunc/substr/abbrev cutting a multi-byte character: Go keeps the raw bytes (len counts them, the " +

@@ -21,6 +21,13 @@ const CASES: Record<string, { text: string; output?: string; error?: string }> =
     output: "'\\U000f4240'|'😀'|'\ufffd'|'\ufffd'|'\ufffd'|'\\u00a0'|'\\u00ad'" +
       '"a\\u00a0b\\u200bc\\ue000d😀\u0301e\\u3000f""x\\u00a0y"',
   },
+  // libyaml writes `|2` for a value that starts with a space or a line break, at any depth, and its empty lines
+  // empty (seed 4, after the grammar grew).
+  "blockindicator": {
+    text: '{{ toYaml "\\n a" }}|{{ toYaml "\\n\\na" }}|{{ toYaml (dict "k" "\\n a") }}|{{ toYaml (list " x\\ny") }}|' +
+      '{{ toYaml (dict "k" (dict "j" " x\\ny")) }}|{{ toYaml (list (dict "k" "\\n\\n x\\n")) }}',
+    output: "|2-\n\n   a||2-\n\n\n  a|k: |2-\n\n   a|- |2-\n   x\n  y|k:\n  j: |2-\n     x\n    y|- k: |2\n\n\n     x",
+  },
   "appendnil": {
     text: "{{ append .Values.nul 1 }}",
     error: "runtime error: invalid memory address or nil pointer dereference",
