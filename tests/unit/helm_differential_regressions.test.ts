@@ -28,6 +28,16 @@ const CASES: Record<string, { text: string; output?: string; error?: string }> =
       '{{ toYaml (dict "k" (dict "j" " x\\ny")) }}|{{ toYaml (list (dict "k" "\\n\\n x\\n")) }}',
     output: "|2-\n\n   a||2-\n\n\n  a|k: |2-\n\n   a|- |2-\n   x\n  y|k:\n  j: |2-\n     x\n    y|- k: |2\n\n\n     x",
   },
+  // Zero padding after the sign for numbers only (a string or bool is zero-filled plainly), and Sprig's int64 math
+  // wraps around at 64 bits (seed 6, after the grammar grew).
+  "zeropadwrap": {
+    text: '{{ printf "%03d|%05v|%05s|%-4d|%05d|%+05d|%05.1f|%05v|%06q|%05t" (toJson -1) "-12" "-3" -5 -42 7 -2.5 -9 ' +
+      '"a" true }}|{{ mul 2 (int64 12345678901234567890.0) }}|{{ add 9223372036854775807 1 }}|' +
+      "{{ sub -9223372036854775808 1 }}|{{ div -9223372036854775808 -1 }}|{{ mod -9223372036854775808 -1 }}|" +
+      "{{ add1 9223372036854775807 }}|{{ mul (len (list 1 2)) 1.2345678901234567e19 }}",
+    output: '%!d(string=0-1)|00-12|000-3|-5  |-0042|+0007|-02.5|-0009|000"a"|0true|0|-9223372036854775808|' +
+      "9223372036854775807|-9223372036854775808|0|-9223372036854775808|0",
+  },
   "appendnil": {
     text: "{{ append .Values.nul 1 }}",
     error: "runtime error: invalid memory address or nil pointer dereference",

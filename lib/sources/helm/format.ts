@@ -252,8 +252,11 @@ function formatString(value: string, d: Directive): string {
 /** A leaf value under one verb, padded to the width (a bad verb pads inside its parentheses). */
 function formatLeaf(value: Value, d: Directive): string {
   if (value === undefined || value === null) return "<nil>";
-  if (d.verb === "v" && d.sharpV) return pad(goSyntax(value), d);
-  if (d.verb === "v" && d.precision === undefined && typeof value !== "number") return pad(formatValue(value), d);
+  const numeric = typeof value === "bigint" || typeof value === "number";
+  if (d.verb === "v" && d.sharpV) return pad(goSyntax(value), d, numeric);
+  if (d.verb === "v" && d.precision === undefined && typeof value !== "number") {
+    return pad(formatValue(value), d, numeric);
+  }
   let text: string;
   if (typeof value === "string") text = formatString(value, d);
   else if (typeof value === "bigint") text = formatInteger(value, d);
@@ -262,7 +265,7 @@ function formatLeaf(value: Value, d: Directive): string {
   else if (value instanceof Uint8Array && (d.verb === "s" || d.verb === "q" || d.verb === "x")) {
     text = formatString(new TextDecoder().decode(value), d);
   } else text = bad(d, value);
-  return text.startsWith("%!") ? text : pad(text, d);
+  return text.startsWith("%!") ? text : pad(text, d, numeric);
 }
 
 /** Go's `%#v`: Go syntax, as for a value inside an interface{}. */
@@ -287,7 +290,7 @@ function goSyntax(value: Value, inside = false): string {
 
 /** One value under one verb: Go formats slices and maps element by element, each element padded. */
 function formatOne(value: Value, d: Directive): string {
-  if (d.verb === "T") return pad(typeOf(value), d);
+  if (d.verb === "T") return pad(typeOf(value), d, false);
   if (d.sharpV) return formatLeaf(value, d);
   if (Array.isArray(value)) return `[${value.map((item) => formatOne(item, d)).join(" ")}]`;
   if (isMap(value) && (d.verb !== "v" || d.precision !== undefined)) {
@@ -304,14 +307,17 @@ function formatOperand(value: Value, d: Directive): string {
   return formatOne(value, d);
 }
 
-function pad(text: string, d: Directive): string {
+/**
+ * Go's padding: spaces, or with `0` zeros — after the sign for a number, plainly on the left for anything else
+ * (`%03d` of the string "-1" is `%!d(string=0-1)`, as Go up to 1.22 writes it).
+ */
+function pad(text: string, d: Directive, numeric: boolean): string {
   const length = Array.from(text).length;
   if (d.width === undefined || length >= d.width) return text;
   const fill = d.width - length;
   if (d.minus) return text + " ".repeat(fill);
   if (d.zero) {
-    // Numbers keep their sign before the zeros; anything else is zero-filled on the left as Go does.
-    const sign = /^[+-][0-9]/.test(text) ? text[0] : "";
+    const sign = numeric && /^[+-]/.test(text) ? text[0] : "";
     return sign + "0".repeat(fill) + text.slice(sign.length);
   }
   return " ".repeat(fill) + text;
