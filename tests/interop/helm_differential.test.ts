@@ -62,7 +62,7 @@ const KNOWN: { reason: string; applies: (text: string, go: string, ours: string)
   {
     reason: "trunc/substr/abbrev cutting a multi-byte character: Go keeps the raw bytes (len counts them, the " +
       "output holds invalid UTF-8); our strings are Unicode, so a cut character becomes U+FFFD",
-    applies: (text) => /\b(trunc|substr|abbrev)\b[^}]*[^ -~\s]/.test(text),
+    applies: (text) => /\b(trunc|substr|abbrev)\b[^}]*[^ -~\s]|[^ -~\s][^}]*\b(trunc|substr|abbrev)\b/.test(text),
   },
   {
     reason: "`range` over an integer: Go >= 1.22 (Helm >= 3.15) iterates 0..n-1, as we do; the oracle's Go 1.19 " +

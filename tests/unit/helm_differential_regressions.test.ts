@@ -38,6 +38,16 @@ const CASES: Record<string, { text: string; output?: string; error?: string }> =
     output: '%!d(string=0-1)|00-12|000-3|-5  |-0042|+0007|-02.5|-0009|000"a"|0true|0|-9223372036854775808|' +
       "9223372036854775807|-9223372036854775808|0|-9223372036854775808|0",
   },
+  // mergo into split's map[string]string: reflect refuses each element of a map[string]interface{} (seed 9).
+  "mergetyped": {
+    text: '{{ merge (dict "k" (split "," "Bar") "a" 1) (dict "k" (dict "_0" "z" "x" nil)) | toJson }}|' +
+      '{{ mergeOverwrite (dict "k" (split "," "Bar")) (dict "k" (split "," "Q,R")) | toJson }}',
+    output: '{"a":1,"k":{"_0":"Bar"}}|{"k":{"_0":"Q","_1":"R"}}',
+  },
+  "mergetypedset": {
+    text: '{{ mergeOverwrite (dict "k" (split "," "Bar")) (dict "k" (dict "_0" "z")) | toJson }}',
+    error: "reflect.Value.SetMapIndex: value of type interface {} is not assignable to type string",
+  },
   "appendnil": {
     text: "{{ append .Values.nul 1 }}",
     error: "runtime error: invalid memory address or nil pointer dereference",
