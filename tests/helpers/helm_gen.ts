@@ -6,7 +6,9 @@
  * `.`), and one template per case drawn from the whole template grammar
  * (pipelines, variables and their scopes, range/with/if/else if, break and
  * continue, define/include/template/tpl, printf verbs, comparisons and
- * truthiness across types, whitespace trimming, comments) over the function
+ * truthiness across types, whitespace trimming, comments, Helm's built-in
+ * objects `.Chart`/`.Release`/`.Capabilities`/`.Template` and a template file
+ * included by its path) over the function
  * table with typed random arguments. Functions whose results are random
  * (random strings, uuids, keys and certificates, the clock) appear only
  * behind a shape: their length, a pattern, a prefix.
@@ -22,6 +24,9 @@ type Ty = "str" | "int" | "float" | "bool" | "list" | "map" | "any";
 class Gen {
   vars: { name: string; ty: Ty }[] = [];
   defines: string[] = [];
+  /** Template files of this chart generated before this one: what `include (print $.Template.BasePath …)` may name. */
+  earlier: string[] = [];
+  includedFile = false;
   depth = 0;
   constructor(readonly r: () => number, readonly values: number, readonly id: string) {}
 
@@ -72,6 +77,46 @@ class Gen {
     return `${this.chance(0.15) ? "$" : ""}${doc}.${this.pick(key[ty])}`;
   }
 
+  /**
+   * Helm's built-in objects, as every real chart reads them (`.Chart.Name`, `.Release.Service`,
+   * `.Capabilities.KubeVersion.Minor`, `.Template.BasePath`): their fields and methods, never the objects
+   * themselves (Go prints those as struct dumps no chart uses). Mostly through `$`, sometimes through `.`, which
+   * inside `range`/`with` is not the root (an error in both).
+   */
+  builtin(ty: Ty): string | undefined {
+    const str = [
+      "Chart.Name",
+      "Chart.Version",
+      "Chart.AppVersion",
+      "Chart.Description",
+      "Release.Name",
+      "Release.Namespace",
+      "Release.Service",
+      "Capabilities.KubeVersion.Major",
+      "Capabilities.KubeVersion.Minor",
+      "Capabilities.KubeVersion.GitVersion",
+      "Capabilities.KubeVersion.Version",
+      "Template.Name",
+      "Template.BasePath",
+    ];
+    const bool = ["Release.IsInstall", "Release.IsUpgrade"];
+    const root = this.chance(0.8) ? "$." : ".";
+    switch (ty) {
+      case "str":
+        return root + this.pick(str);
+      case "bool":
+        return this.chance(0.5)
+          ? root + this.pick(bool)
+          : `(${root}Capabilities.APIVersions.Has ${this.pick(['"apps/v1"', '"v1"', '"gen.example/v9"'])})`;
+      case "int":
+        return `${root}Release.Revision`;
+      case "any":
+        return root + this.pick([...str, ...bool, "Release.Revision"]);
+      default:
+        return undefined;
+    }
+  }
+
   variable(ty: Ty): string | undefined {
     const fits = this.vars.filter((v) => ty === "any" || v.ty === ty || v.ty === "any");
     return fits.length > 0 ? this.pick(fits).name : undefined;
@@ -91,6 +136,8 @@ class Gen {
   atom(ty: Ty): string {
     const v = this.chance(0.3) ? this.variable(ty) : undefined;
     if (v) return v;
+    const b = this.chance(0.08) ? this.builtin(ty) : undefined;
+    if (b) return b;
     if (this.chance(0.35)) return this.valuesRef(ty);
     switch (ty) {
       case "str":
@@ -372,7 +419,7 @@ class Gen {
     this.depth++;
     const mark = this.vars.length;
     try {
-      const choice = this.depth > 3 ? this.int(3) : this.int(12);
+      const choice = this.depth > 3 ? this.int(3) : this.int(13);
       switch (choice) {
         case 0:
           return this.text();
@@ -436,6 +483,19 @@ class Gen {
         }
         case 10:
           return this.action(`printf ${this.format()} ${this.expr("any")} ${this.expr("any")}`);
+        case 12: {
+          // Another template file by its path, as charts checksum their ConfigMaps: at most once per file, and
+          // only an earlier one, so includes cannot cycle.
+          if (this.includedFile || this.earlier.length === 0) return this.text();
+          this.includedFile = true;
+          const file = this.pick(this.earlier.slice(-20));
+          const root = this.pick(["$", "$", "."]);
+          return this.action(
+            `include (print ${root}.Template.BasePath "/${file}") ${this.pick(["$", "."])} | ${
+              this.pick(["sha256sum", "nindent 2", "len", "trim"])
+            }`,
+          );
+        }
         default:
           return this.action(`${this.pipeline("any")} | toString | trunc 20`);
       }
@@ -529,6 +589,7 @@ export function randomChart(seed: number, count: number): Record<string, string>
   for (let n = 0; n < count; n++) {
     const id = `c${seed}-${n}`;
     const g = new Gen(r, docs, id);
+    g.earlier = Object.keys(files).filter((f) => f.startsWith("templates/")).map((f) => f.slice("templates/".length));
     let helpers = "";
     for (let d = 0; d < g.int(3); d++) {
       const name = `${id}.d${d}`;

@@ -13,6 +13,41 @@ import { packChart } from "../helpers/helm.ts";
 // calls encoding/json directly and prints only the rest.
 const CASES: Record<string, { text: string; output?: string; error?: string }> = {
   "tostrings": { text: '{{ list 7 nil "a" | toStrings | join "+" }}', output: "7+a" },
+  // Go quotes (`%q`, strconv.Quote) every code point unicode.IsPrint refuses: spaces other than ASCII's, format
+  // characters, private use; an integer that is no code point is U+FFFD (seed 3, after the grammar grew).
+  "quoteprint": {
+    text: '{{ printf "%q|%q|%q|%q|%q|%q|%q" 1000000 128512 -1 55296 1114112 160 173 }}' +
+      '{{ printf "%q" "a\u00a0b\u200bc\ue000d😀\u0301e\u3000f" }}{{ "x\u00a0y" | printf "%#v" }}',
+    output: "'\\U000f4240'|'😀'|'\ufffd'|'\ufffd'|'\ufffd'|'\\u00a0'|'\\u00ad'" +
+      '"a\\u00a0b\\u200bc\\ue000d😀\u0301e\\u3000f""x\\u00a0y"',
+  },
+  // libyaml writes `|2` for a value that starts with a space or a line break, at any depth, and its empty lines
+  // empty (seed 4, after the grammar grew).
+  "blockindicator": {
+    text: '{{ toYaml "\\n a" }}|{{ toYaml "\\n\\na" }}|{{ toYaml (dict "k" "\\n a") }}|{{ toYaml (list " x\\ny") }}|' +
+      '{{ toYaml (dict "k" (dict "j" " x\\ny")) }}|{{ toYaml (list (dict "k" "\\n\\n x\\n")) }}',
+    output: "|2-\n\n   a||2-\n\n\n  a|k: |2-\n\n   a|- |2-\n   x\n  y|k:\n  j: |2-\n     x\n    y|- k: |2\n\n\n     x",
+  },
+  // Zero padding after the sign for numbers only (a string or bool is zero-filled plainly), and Sprig's int64 math
+  // wraps around at 64 bits (seed 6, after the grammar grew).
+  "zeropadwrap": {
+    text: '{{ printf "%03d|%05v|%05s|%-4d|%05d|%+05d|%05.1f|%05v|%06q|%05t" (toJson -1) "-12" "-3" -5 -42 7 -2.5 -9 ' +
+      '"a" true }}|{{ mul 2 (int64 12345678901234567890.0) }}|{{ add 9223372036854775807 1 }}|' +
+      "{{ sub -9223372036854775808 1 }}|{{ div -9223372036854775808 -1 }}|{{ mod -9223372036854775808 -1 }}|" +
+      "{{ add1 9223372036854775807 }}|{{ mul (len (list 1 2)) 1.2345678901234567e19 }}",
+    output: '%!d(string=0-1)|00-12|000-3|-5  |-0042|+0007|-02.5|-0009|000"a"|0true|0|-9223372036854775808|' +
+      "9223372036854775807|-9223372036854775808|0|-9223372036854775808|0",
+  },
+  // mergo into split's map[string]string: reflect refuses each element of a map[string]interface{} (seed 9).
+  "mergetyped": {
+    text: '{{ merge (dict "k" (split "," "Bar") "a" 1) (dict "k" (dict "_0" "z" "x" nil)) | toJson }}|' +
+      '{{ mergeOverwrite (dict "k" (split "," "Bar")) (dict "k" (split "," "Q,R")) | toJson }}',
+    output: '{"a":1,"k":{"_0":"Bar"}}|{"k":{"_0":"Q","_1":"R"}}',
+  },
+  "mergetypedset": {
+    text: '{{ mergeOverwrite (dict "k" (split "," "Bar")) (dict "k" (dict "_0" "z")) | toJson }}',
+    error: "reflect.Value.SetMapIndex: value of type interface {} is not assignable to type string",
+  },
   "appendnil": {
     text: "{{ append .Values.nul 1 }}",
     error: "runtime error: invalid memory address or nil pointer dereference",

@@ -18,6 +18,13 @@ const NAMED_ESCAPES: Record<string, string> = {
   '"': '\\"',
 };
 
+/**
+ * Go's `strconv.IsPrint` is `unicode.IsPrint`: letters, marks, numbers, punctuation and symbols, and the ASCII
+ * space — every other space (U+00A0, U+3000), format character (U+200B, U+00AD), private-use or unassigned code
+ * point is escaped by `strconv.Quote` and `%q`.
+ */
+const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
+
 /** Go's `strconv.Quote`: double quotes, escapes for controls and non-printables. */
 export function goQuote(text: string): string {
   let out = '"';
@@ -25,9 +32,9 @@ export function goQuote(text: string): string {
     const code = char.codePointAt(0)!;
     if (NAMED_ESCAPES[char]) out += NAMED_ESCAPES[char];
     else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, "0")}`;
-    else if ((code >= 0x80 && code <= 0x9f) || code === 0xad || code === 0x2028 || code === 0x2029 || code === 0xfeff) {
-      out += `\\u${code.toString(16).padStart(4, "0")}`;
-    } else out += char;
+    else if (code < 0x80 || PRINTABLE.test(char)) out += char;
+    else if (code < 0x10000) out += `\\u${code.toString(16).padStart(4, "0")}`;
+    else out += `\\U${code.toString(16).padStart(8, "0")}`;
   }
   return `${out}"`;
 }
@@ -179,10 +186,12 @@ function formatInteger(value: bigint, d: Directive): string {
       break;
     case "c":
       return runeText(value);
-    case "q":
-      return `'${
-        goQuote(String.fromCodePoint(Number(value))).slice(1, -1).replace(/^\\"$/, '"').replace(/^'$/, "\\'")
-      }'`;
+    case "q": {
+      // Go's fmtQc: a value that is not a Unicode code point (negative, a surrogate, past U+10FFFF) is U+FFFD.
+      const valid = value >= 0n && value <= 0x10ffffn && !(value >= 0xd800n && value <= 0xdfffn);
+      const rune = String.fromCodePoint(valid ? Number(value) : 0xfffd);
+      return `'${goQuote(rune).slice(1, -1).replace(/^\\"$/, '"').replace(/^'$/, "\\'")}'`;
+    }
     case "U":
       return `U+${(negative ? (1n << 64n) + value : value).toString(16).toUpperCase().padStart(4, "0")}`;
     default:
@@ -243,8 +252,11 @@ function formatString(value: string, d: Directive): string {
 /** A leaf value under one verb, padded to the width (a bad verb pads inside its parentheses). */
 function formatLeaf(value: Value, d: Directive): string {
   if (value === undefined || value === null) return "<nil>";
-  if (d.verb === "v" && d.sharpV) return pad(goSyntax(value), d);
-  if (d.verb === "v" && d.precision === undefined && typeof value !== "number") return pad(formatValue(value), d);
+  const numeric = typeof value === "bigint" || typeof value === "number";
+  if (d.verb === "v" && d.sharpV) return pad(goSyntax(value), d, numeric);
+  if (d.verb === "v" && d.precision === undefined && typeof value !== "number") {
+    return pad(formatValue(value), d, numeric);
+  }
   let text: string;
   if (typeof value === "string") text = formatString(value, d);
   else if (typeof value === "bigint") text = formatInteger(value, d);
@@ -253,7 +265,7 @@ function formatLeaf(value: Value, d: Directive): string {
   else if (value instanceof Uint8Array && (d.verb === "s" || d.verb === "q" || d.verb === "x")) {
     text = formatString(new TextDecoder().decode(value), d);
   } else text = bad(d, value);
-  return text.startsWith("%!") ? text : pad(text, d);
+  return text.startsWith("%!") ? text : pad(text, d, numeric);
 }
 
 /** Go's `%#v`: Go syntax, as for a value inside an interface{}. */
@@ -278,7 +290,7 @@ function goSyntax(value: Value, inside = false): string {
 
 /** One value under one verb: Go formats slices and maps element by element, each element padded. */
 function formatOne(value: Value, d: Directive): string {
-  if (d.verb === "T") return pad(typeOf(value), d);
+  if (d.verb === "T") return pad(typeOf(value), d, false);
   if (d.sharpV) return formatLeaf(value, d);
   if (Array.isArray(value)) return `[${value.map((item) => formatOne(item, d)).join(" ")}]`;
   if (isMap(value) && (d.verb !== "v" || d.precision !== undefined)) {
@@ -295,14 +307,17 @@ function formatOperand(value: Value, d: Directive): string {
   return formatOne(value, d);
 }
 
-function pad(text: string, d: Directive): string {
+/**
+ * Go's padding: spaces, or with `0` zeros — after the sign for a number, plainly on the left for anything else
+ * (`%03d` of the string "-1" is `%!d(string=0-1)`, as Go up to 1.22 writes it).
+ */
+function pad(text: string, d: Directive, numeric: boolean): string {
   const length = Array.from(text).length;
   if (d.width === undefined || length >= d.width) return text;
   const fill = d.width - length;
   if (d.minus) return text + " ".repeat(fill);
   if (d.zero) {
-    // Numbers keep their sign before the zeros; anything else is zero-filled on the left as Go does.
-    const sign = /^[+-][0-9]/.test(text) ? text[0] : "";
+    const sign = numeric && /^[+-]/.test(text) ? text[0] : "";
     return sign + "0".repeat(fill) + text.slice(sign.length);
   }
   return " ".repeat(fill) + text;

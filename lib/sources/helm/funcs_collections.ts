@@ -12,6 +12,7 @@ import {
   isDataMap,
   isEmpty,
   isMap,
+  narrowType,
   toIndex,
   toInt,
   toStr,
@@ -44,8 +45,15 @@ function same(a: Value, b: Value): boolean {
  * copied (a later `set` on one is seen through the other, as in Go).
  */
 function mergeInto(dst: GoMap, src: GoMap, overwrite: boolean): GoMap {
+  // A map[string]string (split's) takes no element of a map[string]interface{}: reflect panics on the first set.
+  const strings = narrowType(dst) === "map[string]string" && narrowType(src) !== "map[string]string";
   for (const [key, value] of Object.entries(src)) {
     const has = key in dst, current = dst[key];
+    const sets = value !== null && value !== undefined &&
+      (isDataMap(value) ? !has || isEmpty(current) : overwrite || !has || isEmpty(current));
+    if (strings && sets && !(isDataMap(value) && isDataMap(current))) {
+      throw execError("reflect.Value.SetMapIndex: value of type interface {} is not assignable to type string");
+    }
     if (value === null || value === undefined) {
       if (overwrite) dst[key] = null;
     } else if (isDataMap(value) && isDataMap(current)) mergeInto(current, value, overwrite);

@@ -82,6 +82,11 @@ function compare(name: string, test: (a: Value, b: Value) => boolean): TemplateF
   };
 }
 
+/** A result as Go's int64 holds it: wrapped around at 64 bits. */
+function int64(n: bigint): bigint {
+  return BigInt.asIntN(64, n);
+}
+
 function numbers(args: Value[]): bigint[] {
   return args.map(toInt);
 }
@@ -169,17 +174,18 @@ export const coreFunctions: Record<string, TemplateFunction> = {
   toDecimal: (value) => (/^[0-7]+$/.test(toStr(value)) ? BigInt(`0o${toStr(value)}`) : 0n),
 
   // Sprig: integer math (int64) and float math
-  add: (...args) => numbers(args).reduce((a, b) => a + b, 0n),
-  add1: (value) => toInt(value) + 1n,
-  sub: (a, b) => toInt(a) - toInt(b),
-  mul: (...args) => numbers(args).reduce((a, b) => a * b, 1n),
+  // Go's int64 arithmetic wraps around (a huge float read as int64 is its minimum, and doubling that is 0).
+  add: (...args) => numbers(args).reduce((a, b) => int64(a + b), 0n),
+  add1: (value) => int64(toInt(value) + 1n),
+  sub: (a, b) => int64(toInt(a) - toInt(b)),
+  mul: (...args) => numbers(args).reduce((a, b) => int64(a * b), 1n),
   div: (a, b) => {
     if (toInt(b) === 0n) throw execError("integer divide by zero");
-    return toInt(a) / toInt(b);
+    return int64(toInt(a) / toInt(b));
   },
   mod: (a, b) => {
     if (toInt(b) === 0n) throw execError("integer divide by zero");
-    return toInt(a) % toInt(b);
+    return int64(toInt(a) % toInt(b));
   },
   max: (...args) => numbers(args).reduce((a, b) => (b > a ? b : a)),
   min: (...args) => numbers(args).reduce((a, b) => (b < a ? b : a)),

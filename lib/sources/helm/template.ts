@@ -189,6 +189,35 @@ function foldLongLines(text: string): string {
 }
 
 /**
+ * libyaml's literal blocks: a value that starts with a space or a line break gets the indentation indicator
+ * `best_indent` (always `|2`, whatever the nesting), and an empty line of the value is written empty (the
+ * yaml library writes `|1` at the top, none for a leading line break, and indents a leading empty line).
+ * A block's content is 2 deeper than its key, sequence dash or (at the top) the margin.
+ */
+function blockIndicators(text: string): string {
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const header = /^( *)((?:- )*)(.*?)\|\d*([-+]?)$/.exec(lines[i]);
+    if (!header || !(header[3] === "" || header[3].endsWith(": "))) continue;
+    const key = header[3] !== "";
+    const indent = header[1].length + header[2].length + (key || header[2] === "" ? 2 : 0);
+    let end = i + 1;
+    while (
+      end < lines.length && (lines[end].trim() === "" || lines[end].length - lines[end].trimStart().length >= indent)
+    ) {
+      end++;
+    }
+    if (end === i + 1) continue;
+    const first = lines[i + 1];
+    const special = first.trim() === "" || first.length - first.trimStart().length > indent;
+    lines[i] = lines[i].replace(/\|\d*([-+]?)$/, `|${special ? "2" : ""}$1`);
+    for (let j = i + 1; j < end; j++) if (lines[j].trim() === "" && lines[j].length <= indent) lines[j] = "";
+    i = end - 1;
+  }
+  return lines.join("\n");
+}
+
+/**
  * YAML as Helm's `toYaml` writes it (sigs.k8s.io/yaml over yaml.v2): keys in
  * yaml.v2's order, sequences not indented under their key, a multi-line
  * string as a literal block (at the top level indented by two, as yaml.v2
@@ -219,9 +248,9 @@ export function toYaml(value: Value): string {
   });
   if (typeof plain === "string" && /^[|>][-+0-9]*\n/.test(text)) {
     const [head, ...body] = text.replace(/\n$/, "").split("\n");
-    return [head, ...body.map((line) => (line === "" ? line : `  ${line}`))].join("\n");
+    return blockIndicators([head, ...body.map((line) => (line === "" ? line : `  ${line}`))].join("\n"));
   }
-  const flat = text.replace(/\n$/, "");
+  const flat = blockIndicators(text.replace(/\n$/, ""));
   if (typeof plain === "string") {
     // A string document: libyaml folds it too, continuing at the flow indent (2) it gives a root scalar.
     if (flat.length <= BEST_WIDTH || flat.includes("\n")) return flat;
