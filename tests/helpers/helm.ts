@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 // deno-lint-ignore no-import-prefix -- test-only: kept out of deno.json, which maps what the program imports
 import { packTar } from "npm:modern-tar@0.8.6";
-import { createEngine, parseTemplates } from "../../lib/sources/helm/template.ts";
+import { createEngine, parseTemplates } from "../../packages/helm/src/template.ts";
 
 /** Render `text` as a template file named `test.yaml`, with optional extra files (helpers). */
 export function render(text: string, data: unknown = {}, helpers: Record<string, string> = {}): string {

@@ -13,8 +13,8 @@
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
-import { renderChart } from "../../lib/sources/helm/render.ts";
+import { loadChart } from "../../packages/helm/src/chart.ts";
+import { renderChart } from "../../packages/helm/src/render.ts";
 import { randomChart } from "../helpers/helm_gen.ts";
 import { helmOracle, oracleRender } from "../helpers/helm_oracle.ts";
 import { packChart } from "../helpers/helm.ts";

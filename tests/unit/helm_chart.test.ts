@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
-import { renderChart } from "../../lib/sources/helm/render.ts";
+import { loadChart } from "../../packages/helm/src/chart.ts";
+import { renderChart } from "../../packages/helm/src/render.ts";
 import { packChart } from "../helpers/helm.ts";
 
 const encoder = new TextEncoder();

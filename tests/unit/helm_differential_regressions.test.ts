@@ -3,8 +3,8 @@
  * regression: the template and what Go's text/template + Sprig render (from the oracle), or Go's error.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
-import { renderChart } from "../../lib/sources/helm/render.ts";
+import { loadChart } from "../../packages/helm/src/chart.ts";
+import { renderChart } from "../../packages/helm/src/render.ts";
 import { packChart } from "../helpers/helm.ts";
 
 // Not kept: a substr/trunc that cuts a multi-byte character (Go keeps the raw bytes; our strings are Unicode, so

@@ -4,8 +4,8 @@
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { formatImageList } from "../../lib/commands/images.ts";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
-import { imagesOfChart } from "../../lib/sources/helm/images.ts";
+import { loadChart } from "../../packages/helm/src/chart.ts";
+import { imagesOfChart } from "../../packages/helm/src/images.ts";
 import { packChart } from "../helpers/helm.ts";
 
 async function chartOf(files: Record<string, string>) {

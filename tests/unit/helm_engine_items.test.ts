@@ -7,11 +7,11 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import bcryptjs from "bcryptjs";
 import { chartFileImages } from "../../lib/plan/images.ts";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
-import { chartImages } from "../../lib/sources/helm/images.ts";
-import { renderChart } from "../../lib/sources/helm/render.ts";
-import { functionNames } from "../../lib/sources/helm/template.ts";
-import { parseValues } from "../../lib/sources/helm/values.ts";
+import { loadChart } from "../../packages/helm/src/chart.ts";
+import { chartImages } from "../../packages/helm/src/images.ts";
+import { renderChart } from "../../packages/helm/src/render.ts";
+import { functionNames } from "../../packages/helm/src/template.ts";
+import { parseValues } from "../../packages/helm/src/values.ts";
 import { packChart } from "../helpers/helm.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 

@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
-import { chartImages, type ChartImagesResult } from "../../lib/sources/helm/images.ts";
+import { chartImages, type ChartImagesResult } from "../../packages/helm/src/images.ts";
 import { chartImageOrigin } from "../../lib/sources/resolve.ts";
 import { hasSharedChart, packChart, readSharedChart } from "../helpers/helm.ts";
 

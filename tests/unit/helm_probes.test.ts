@@ -6,10 +6,10 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert, throws as assertThrows } from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
-import { goYaml } from "../../lib/sources/helm/goyaml.ts";
-import { imagesOfChart } from "../../lib/sources/helm/images.ts";
-import { valuesEqual } from "../../lib/sources/helm/gotypes.ts";
+import { loadChart } from "../../packages/helm/src/chart.ts";
+import { goYaml } from "../../packages/helm/src/goyaml.ts";
+import { imagesOfChart } from "../../packages/helm/src/images.ts";
+import { valuesEqual } from "../../packages/helm/src/gotypes.ts";
 import { packChart, render } from "../helpers/helm.ts";
 
 const POD = (image: string) =>

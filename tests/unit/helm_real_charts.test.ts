@@ -7,8 +7,8 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
 import { formatReference, parseReference } from "../../lib/ref.ts";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
-import { imagesOfChart } from "../../lib/sources/helm/images.ts";
+import { loadChart } from "../../packages/helm/src/chart.ts";
+import { imagesOfChart } from "../../packages/helm/src/images.ts";
 import { hasSharedChart, readSharedChart, SHARED_CHARTS } from "../helpers/helm.ts";
 
 interface Run {

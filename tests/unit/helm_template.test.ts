@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert, throws as assertThrows } from "node:assert/strict";
-import { TemplateError } from "../../lib/sources/helm/errors.ts";
-import { createEngine, parseTemplates } from "../../lib/sources/helm/template.ts";
+import { TemplateError } from "../../packages/helm/src/errors.ts";
+import { createEngine, parseTemplates } from "../../packages/helm/src/template.ts";
 import { render } from "../helpers/helm.ts";
 
 function templateError(fn: () => unknown): TemplateError {

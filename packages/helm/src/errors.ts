@@ -4,7 +4,7 @@
  * chart refusing its values, as Helm itself would).
  * @module
  */
-import { AirgapError } from "../../errors.ts";
+import { AirgapError } from "../../../lib/errors.ts";
 
 /**
  * - `syntax`: the template text does not parse.

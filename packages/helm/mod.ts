@@ -28,16 +28,16 @@ export {
   imagesOfChart,
   scanValues,
   userValues,
-} from "./images.ts";
+} from "./src/images.ts";
 /** Chart archives. */
-export { type Chart, type ChartDependency, loadChart } from "./chart.ts";
+export { type Chart, type ChartDependency, loadChart } from "./src/chart.ts";
 /** Rendering a chart's manifests. */
-export { computeValues, renderChart, type RenderedTemplate, type RenderResult, type ScopedChart } from "./render.ts";
+export { computeValues, renderChart, type RenderedTemplate, type RenderResult, type ScopedChart } from "./src/render.ts";
 /** The release and cluster a render imagines. */
-export { DEFAULT_KUBE_VERSION, type ReleaseOptions } from "./objects.ts";
+export { DEFAULT_KUBE_VERSION, type ReleaseOptions } from "./src/objects.ts";
 /** Values: files, `--set`, merging. */
-export { applySet, mergeValues, parseSet, parseValues } from "./values.ts";
+export { applySet, mergeValues, parseSet, parseValues } from "./src/values.ts";
 /** The template engine itself. */
-export { createEngine, type Engine, parseTemplates, type TemplateSource } from "./template.ts";
+export { createEngine, type Engine, parseTemplates, type TemplateSource } from "./src/template.ts";
 /** Why a template did not render. */
-export { TemplateError, type TemplateErrorKind } from "./errors.ts";
+export { TemplateError, type TemplateErrorKind } from "./src/errors.ts";

@@ -5,10 +5,10 @@
  * @module
  */
 import { posix } from "node:path";
-import { AirgapError, errorMessage } from "../../errors.ts";
-import { type RandomAccess, scanTar, TarFormatError } from "../../store/tar.ts";
-import { readAll } from "../../store/types.ts";
-import { checkSize, LIMITS, tooLarge } from "../../limits.ts";
+import { AirgapError, errorMessage } from "../../../lib/errors.ts";
+import { type RandomAccess, scanTar, TarFormatError } from "../../../lib/store/tar.ts";
+import { readAll } from "../../../lib/store/types.ts";
+import { checkSize, LIMITS, tooLarge } from "../../../lib/limits.ts";
 import { type GoMap, isMap } from "./gotypes.ts";
 import { parseValues, parseYaml11 } from "./values.ts";
 
