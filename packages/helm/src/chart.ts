@@ -5,10 +5,17 @@
  * @module
  */
 import { posix } from "node:path";
-import { AirgapError, errorMessage } from "../../../lib/errors.ts";
-import { type RandomAccess, scanTar, TarFormatError } from "../../../lib/store/tar.ts";
-import { readAll } from "../../../lib/store/types.ts";
-import { checkSize, LIMITS, tooLarge } from "../../../lib/limits.ts";
+import {
+  AirgapError,
+  checkSize,
+  errorMessage,
+  LIMITS,
+  type RandomAccess,
+  readAll,
+  scanTar,
+  TarFormatError,
+  tooLarge,
+} from "./host.ts";
 import { type GoMap, isMap } from "./gotypes.ts";
 import { parseValues, parseYaml11 } from "./values.ts";
 
