@@ -6,14 +6,14 @@ import { deepStrictEqual as assertEquals, ok as assert, throws as assertThrows }
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import bcryptjs from "bcryptjs";
-import { chartFileImages } from "../../lib/plan/images.ts";
-import { loadChart } from "../../packages/helm/src/chart.ts";
-import { chartImages } from "../../packages/helm/src/images.ts";
-import { renderChart } from "../../packages/helm/src/render.ts";
-import { functionNames } from "../../packages/helm/src/template.ts";
-import { parseValues } from "../../packages/helm/src/values.ts";
-import { packChart } from "../helpers/helm.ts";
-import { withTempDir } from "../helpers/tempdir.ts";
+import { chartFileImages } from "../../../lib/plan/images.ts";
+import { loadChart } from "../src/chart.ts";
+import { chartImages } from "../src/images.ts";
+import { renderChart } from "../src/render.ts";
+import { functionNames } from "../src/template.ts";
+import { parseValues } from "../src/values.ts";
+import { packChart } from "../../../tests/helpers/helm.ts";
+import { withTempDir } from "../../../tests/helpers/tempdir.ts";
 
 const CHART = "apiVersion: v2\nname: c\nversion: 1.0.0\nappVersion: '1.0'\n";
 

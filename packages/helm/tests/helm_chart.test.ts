@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
-import { loadChart } from "../../packages/helm/src/chart.ts";
-import { renderChart } from "../../packages/helm/src/render.ts";
-import { packChart } from "../helpers/helm.ts";
+import { loadChart } from "../src/chart.ts";
+import { renderChart } from "../src/render.ts";
+import { packChart } from "../../../tests/helpers/helm.ts";
 
 const encoder = new TextEncoder();
 

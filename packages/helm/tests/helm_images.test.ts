@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
-import { chartImages, type ChartImagesResult } from "../../packages/helm/src/images.ts";
-import { chartImageOrigin } from "../../lib/sources/resolve.ts";
-import { hasSharedChart, packChart, readSharedChart } from "../helpers/helm.ts";
+import { chartImages, type ChartImagesResult } from "../src/images.ts";
+import { chartImageOrigin } from "../../../lib/sources/resolve.ts";
+import { hasSharedChart, packChart, readSharedChart } from "../../../tests/helpers/helm.ts";
 
 function imageList(result: ChartImagesResult): string[] {
   return result.images.map((i) => i.image).sort();

@@ -6,11 +6,11 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert, throws as assertThrows } from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { loadChart } from "../../packages/helm/src/chart.ts";
-import { goYaml } from "../../packages/helm/src/goyaml.ts";
-import { imagesOfChart } from "../../packages/helm/src/images.ts";
-import { valuesEqual } from "../../packages/helm/src/gotypes.ts";
-import { packChart, render } from "../helpers/helm.ts";
+import { loadChart } from "../src/chart.ts";
+import { goYaml } from "../src/goyaml.ts";
+import { imagesOfChart } from "../src/images.ts";
+import { valuesEqual } from "../src/gotypes.ts";
+import { packChart, render } from "../../../tests/helpers/helm.ts";
 
 const POD = (image: string) =>
   `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: ${image}}]}\n`;

@@ -9,15 +9,15 @@
  * memory.
  *
  * Seeded and fixed in CI; prints its case counts. A longer run:
- * `AIRGAP_FUZZ_CASES=20 AIRGAP_FUZZ_SEED=7 deno test -A tests/unit/fuzz_chart.test.ts`
+ * `AIRGAP_FUZZ_CASES=20 AIRGAP_FUZZ_SEED=7 deno test -A packages/helm/tests/fuzz_chart.test.ts`
  * (the count is multiplied, the seed replaces 1). A failure names the seed
  * and case; each one found is kept below as a plain regression test.
  */
-import { assertEquals, assertRejects } from "../helpers/assert.ts";
-import { concatBytes, fuzzRun, mutate, mutateText, oneCase, type Rand, rand, YAML_SYNTAX } from "../helpers/fuzz.ts";
-import { AirgapError } from "../../lib/errors.ts";
-import { loadChart } from "../../packages/helm/src/chart.ts";
-import { encodeHeader, padding, TAR_END } from "../../lib/store/tar.ts";
+import { assertEquals, assertRejects } from "../../../tests/helpers/assert.ts";
+import { concatBytes, fuzzRun, mutate, mutateText, oneCase, type Rand, rand, YAML_SYNTAX } from "../../../tests/helpers/fuzz.ts";
+import { AirgapError } from "../../../lib/errors.ts";
+import { loadChart } from "../src/chart.ts";
+import { encodeHeader, padding, TAR_END } from "../../../lib/store/tar.ts";
 
 const encoder = new TextEncoder();
 

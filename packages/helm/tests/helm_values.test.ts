@@ -6,7 +6,7 @@ import {
   mergeValues,
   parseSet,
   parseValues,
-} from "../../packages/helm/src/values.ts";
+} from "../src/values.ts";
 
 Deno.test("--set: dotted keys build nested maps; several pairs per argument", () => {
   assertEquals(parseSet(["a.b.c=x"]), { a: { b: { c: "x" } } });
