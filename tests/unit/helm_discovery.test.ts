@@ -4,8 +4,7 @@
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { formatImageList } from "../../lib/commands/images.ts";
-import { loadChart } from "../../packages/helm/src/chart.ts";
-import { imagesOfChart } from "../../packages/helm/src/images.ts";
+import { imagesOfChart, loadChart } from "@airgap/helm";
 import { packChart } from "../helpers/helm.ts";
 
 async function chartOf(files: Record<string, string>) {

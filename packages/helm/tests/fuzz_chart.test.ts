@@ -14,7 +14,16 @@
  * and case; each one found is kept below as a plain regression test.
  */
 import { assertEquals, assertRejects } from "../../../tests/helpers/assert.ts";
-import { concatBytes, fuzzRun, mutate, mutateText, oneCase, type Rand, rand, YAML_SYNTAX } from "../../../tests/helpers/fuzz.ts";
+import {
+  concatBytes,
+  fuzzRun,
+  mutate,
+  mutateText,
+  oneCase,
+  type Rand,
+  rand,
+  YAML_SYNTAX,
+} from "../../../tests/helpers/fuzz.ts";
 import { AirgapError } from "../../../lib/errors.ts";
 import { loadChart } from "../src/chart.ts";
 import { encodeHeader, padding, TAR_END } from "../../../lib/store/tar.ts";

@@ -10,7 +10,8 @@ import { loadChart } from "../src/chart.ts";
 import { goYaml } from "../src/goyaml.ts";
 import { imagesOfChart } from "../src/images.ts";
 import { valuesEqual } from "../src/gotypes.ts";
-import { packChart, render } from "../../../tests/helpers/helm.ts";
+import { packChart } from "../../../tests/helpers/helm.ts";
+import { render } from "./helpers/render.ts";
 
 const POD = (image: string) =>
   `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: ${image}}]}\n`;
