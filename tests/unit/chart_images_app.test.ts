@@ -1,12 +1,14 @@
 /**
  * The application's use of the Helm engine: the `plan`/`images` chart flags
  * (`--release-name`, `--namespace`, `--set-json`, `--set-file`,
- * `--api-versions`) reaching the templates, and `--why` naming where a chart
- * image came from. The engine's own tests are in packages/helm/tests/.
+ * `--api-versions`) reaching the templates, `--why` naming where a chart
+ * image came from, and the list's mark on a fallback image. The engine's own
+ * tests are in packages/helm/tests/.
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
 import { chartImages } from "@airgap/helm";
+import { formatImageList } from "../../lib/commands/images.ts";
 import { chartFileImages } from "../../lib/plan/images.ts";
 import { chartImageOrigin } from "../../lib/sources/resolve.ts";
 import { packChart } from "../helpers/helm.ts";
@@ -73,4 +75,11 @@ Deno.test("images: --why says where a fallback or outside-field image came from"
     origin: { chart: "demo", template: "demo/templates/all.yaml", field: "args of container manager" },
   });
   assertEquals(outside, "chart demo@0.1.0: demo/templates/all.yaml: args of container manager");
+});
+
+Deno.test("fallback: each image is marked in the list", () => {
+  assertEquals(
+    formatImageList([{ entry: "acme/app:v1", origins: [], fallback: true }, { entry: "x:1", origins: [] }]),
+    "acme/app:v1  # fallback: from values, a template could not be rendered\nx:1",
+  );
 });
