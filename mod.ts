@@ -148,7 +148,7 @@ export {
   type ImageMethod,
   imagesOfChart,
   loadChart,
-} from "./lib/sources/helm/mod.ts";
+} from "@airgap/helm";
 
 // ---- References, progress, errors ----
 export { formatReference, parseReference, type Reference } from "./lib/ref.ts";
@@ -200,8 +200,7 @@ export type { NetworkOptions } from "./lib/store/registry/pool.ts";
 export type { ImageFailure } from "./lib/report/failures.ts";
 export type { NetworkEvents, RetryEvent, SendInit, Timeouts, Transport, WaitEvent } from "./lib/transport/http.ts";
 export type { RetryOptions, RetryPolicy } from "./lib/transport/retry.ts";
-export type { ReleaseOptions } from "./lib/sources/helm/objects.ts";
-export type { GoMap } from "./lib/sources/helm/gotypes.ts";
+export type { GoMap, ReleaseOptions } from "@airgap/helm";
 export type { ArchiveProblem } from "./lib/store/archive_check.ts";
 export type { TarEntry } from "./lib/store/tar.ts";
 export type { RequestLogEntry, RunningServer } from "./lib/store/server.ts";

@@ -14,9 +14,7 @@ import { AirgapError, errorMessage } from "../errors.ts";
 import { digestOf } from "../oci/digest.ts";
 import { BLOCK, encodeHeader, padding, TAR_END } from "../store/tar.ts";
 import { readAll } from "../store/types.ts";
-import { loadChart } from "./helm/chart.ts";
-import { isMap } from "./helm/gotypes.ts";
-import { parseYaml11 } from "./helm/values.ts";
+import { isMap, loadChart, parseYaml11 } from "@airgap/helm";
 
 /** Helm's limit on a chart archive (as for downloaded charts). */
 const MAX_LOCAL_CHART = 100 * 1024 * 1024;

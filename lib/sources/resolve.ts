@@ -20,8 +20,7 @@ import type { RegistryStore } from "../store/registry/store.ts";
 import type { NetworkSession } from "../transport/session.ts";
 import { fetchChart } from "./charts.ts";
 import type { ChartSourceSpec, RancherSourceSpec } from "./specs.ts";
-import { loadChart } from "./helm/chart.ts";
-import { type ChartImage, imagesOfChart } from "./helm/images.ts";
+import { type ChartImage, imagesOfChart, loadChart } from "@airgap/helm";
 import { fetchRancherLists, RANCHER_WINDOWS_IMAGES } from "./rancher.ts";
 
 /** What fetching sources needs. */

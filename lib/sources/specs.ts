@@ -15,8 +15,7 @@ import { parsePlatformSelector, type PlatformSelector } from "../oci/platform.ts
 import { parseReference } from "../ref.ts";
 import { normaliseRepo } from "./charts.ts";
 import { checkLocalIndex, findInDirectory, hasIndex, type LocalChart, readLocalChart } from "./local_charts.ts";
-import type { GoMap } from "./helm/gotypes.ts";
-import { mergeValues, parseSet, parseValues } from "./helm/values.ts";
+import { type GoMap, mergeValues, parseSet, parseValues } from "@airgap/helm";
 import { readTextLimited } from "../limits.ts";
 import { rancherAssetsUrl, rancherReleaseTag } from "./rancher.ts";
 

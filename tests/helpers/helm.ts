@@ -1,7 +1,9 @@
 /**
- * Helpers for the Helm tests: render template text in one call, pack a small
- * chart into a real `.tgz` (modern-tar + gzip), and find the real charts in
- * the shared data directory beside the repository.
+ * Helpers for the chart tests (the application's and packages/helm's): pack a
+ * small chart into a real `.tgz` (modern-tar + gzip), and find the real charts
+ * in the shared data directory beside the repository. (Rendering template text
+ * in one call is packages/helm/tests/helpers/render.ts: it needs the engine's
+ * private parts.)
  *
  * Test charts are packed by an independent tar implementation (modern-tar, a
  * test-only dependency, imported here by its npm: specifier and absent from
@@ -14,15 +16,6 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 // deno-lint-ignore no-import-prefix -- test-only: kept out of deno.json, which maps what the program imports
 import { packTar } from "npm:modern-tar@0.8.6";
-import { createEngine, parseTemplates } from "../../lib/sources/helm/template.ts";
-
-/** Render `text` as a template file named `test.yaml`, with optional extra files (helpers). */
-export function render(text: string, data: unknown = {}, helpers: Record<string, string> = {}): string {
-  const sources = [{ name: "test.yaml", text }, ...Object.entries(helpers).map(([name, text]) => ({ name, text }))];
-  const { templates, errors } = parseTemplates(sources);
-  if (errors.length > 0) throw errors[0];
-  return createEngine(templates).render("test.yaml", data);
-}
 
 /** Pack files (paths relative to the chart directory) into a chart `.tgz` under `dir/`. */
 export async function packChart(dir: string, files: Record<string, string | Uint8Array>): Promise<Uint8Array> {

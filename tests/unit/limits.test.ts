@@ -21,7 +21,7 @@ import { checkDeclaration } from "../../lib/plan/check.ts";
 import { parseLock, parseLockInSteps, readLock } from "../../lib/plan/lock.ts";
 import { parseImageList, readImageList } from "../../lib/sources/list.ts";
 import { chartFileImages } from "../../lib/plan/images.ts";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
+import { loadChart } from "@airgap/helm";
 import { parseReference } from "../../lib/ref.ts";
 import { checkYaml } from "../../lib/plan/yaml.ts";
 import { ConfigSchema } from "../../schemas/config.ts";

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
+import { loadChart } from "@airgap/helm";
 import { findInDirectory, packChartDirectory, readLocalChart } from "../../lib/sources/local_charts.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { checkDeclaration } from "../../lib/plan/check.ts";

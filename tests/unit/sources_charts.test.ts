@@ -13,7 +13,7 @@ import { digestOf } from "../../lib/oci/digest.ts";
 import { parseManifest } from "../../lib/oci/manifest.ts";
 import { HELM_CHART_CONFIG, HELM_CHART_LAYER } from "../../lib/oci/media.ts";
 import { fetchChart, normaliseRepo } from "../../lib/sources/charts.ts";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
+import { loadChart } from "@airgap/helm";
 import { openCache } from "../../lib/store/cache.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { loadDeclaration } from "../../lib/plan/declaration.ts";

@@ -1,24 +1,24 @@
 /**
- * Differential test: random charts (tests/helpers/helm_gen.ts — the template grammar, the function table with
+ * Differential test: random charts (packages/helm/tests/helpers/helm_gen.ts — the template grammar, the function table with
  * typed random arguments, values in the YAML forms charts use) rendered by our engine and by the Go oracle
  * (`../shared/tools/helm-oracle`: Go's text/template and Sprig, built here from Debian's packages). Every
  * template must render byte for byte the same, or fail in both. Cases are batched, many templates to a chart,
  * one oracle run per chart.
  *
  * CI runs HELM_DIFF_CASES=3000 cases from seed 1 (the default); a longer run:
- *   HELM_DIFF_CASES=50000 HELM_DIFF_SEED=7 deno test -A tests/interop/helm_differential.test.ts
+ *   HELM_DIFF_CASES=50000 HELM_DIFF_SEED=7 deno test -A packages/helm/tests/helm_differential.test.ts
  * A disagreement prints the template, the values and both results; each one found is kept as a plain
  * regression test (helm_differential_regressions.test.ts, helm_probes.test.ts, helm_template.test.ts), or listed
  * in KNOWN with its reason.
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
-import { renderChart } from "../../lib/sources/helm/render.ts";
-import { randomChart } from "../helpers/helm_gen.ts";
-import { helmOracle, oracleRender } from "../helpers/helm_oracle.ts";
-import { packChart } from "../helpers/helm.ts";
-import { generatorRun } from "../helpers/seeded.ts";
+import { loadChart } from "../src/chart.ts";
+import { renderChart } from "../src/render.ts";
+import { randomChart } from "./helpers/helm_gen.ts";
+import { helmOracle, oracleRender } from "./helpers/helm_oracle.ts";
+import { packChart } from "../../../tests/helpers/helm.ts";
+import { generatorRun } from "../../../tests/helpers/seeded.ts";
 
 const RUN = generatorRun("helm differential", {
   cases: 3000,

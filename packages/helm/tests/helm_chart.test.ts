@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
-import { renderChart } from "../../lib/sources/helm/render.ts";
-import { packChart } from "../helpers/helm.ts";
+import { loadChart } from "../src/chart.ts";
+import { renderChart } from "../src/render.ts";
+import { packChart } from "../../../tests/helpers/helm.ts";
 
 const encoder = new TextEncoder();
 

@@ -16,6 +16,7 @@ import { coalesceGlobals, coalesceTables } from "./values.ts";
 
 /** A chart as rendered: where it sits in the tree and the values its templates see. */
 export interface ScopedChart {
+  /** The chart itself. */
   chart: Chart;
   /** Its name in the parent (the alias, if any). */
   name: string;
@@ -31,16 +32,21 @@ export interface ScopedChart {
 
 /** One manifest template's result. */
 export interface RenderedTemplate {
+  /** The chart the template belongs to. */
   scope: ScopedChart;
   /** Helm's template name, e.g. `cert-manager/templates/deployment.yaml`. */
   template: string;
+  /** The rendered text, when it rendered. */
   output?: string;
+  /** Why it did not render. */
   error?: TemplateError;
 }
 
 /** Everything a render produced. */
 export interface RenderResult {
+  /** The chart and its enabled subcharts, root first. */
   charts: ScopedChart[];
+  /** Every manifest template, rendered or failed. */
   templates: RenderedTemplate[];
   /** Problems that are not a template's fault (e.g. a declared dependency missing from `charts/`). */
   notes: string[];

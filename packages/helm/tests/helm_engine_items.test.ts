@@ -4,16 +4,12 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert, throws as assertThrows } from "node:assert/strict";
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { join } from "node:path";
 import bcryptjs from "bcryptjs";
-import { chartFileImages } from "../../lib/plan/images.ts";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
-import { chartImages } from "../../lib/sources/helm/images.ts";
-import { renderChart } from "../../lib/sources/helm/render.ts";
-import { functionNames } from "../../lib/sources/helm/template.ts";
-import { parseValues } from "../../lib/sources/helm/values.ts";
-import { packChart } from "../helpers/helm.ts";
-import { withTempDir } from "../helpers/tempdir.ts";
+import { loadChart } from "../src/chart.ts";
+import { renderChart } from "../src/render.ts";
+import { functionNames } from "../src/template.ts";
+import { parseValues } from "../src/values.ts";
+import { packChart } from "../../../tests/helpers/helm.ts";
 
 const CHART = "apiVersion: v2\nname: c\nversion: 1.0.0\nappVersion: '1.0'\n";
 
@@ -152,44 +148,6 @@ Deno.test("engine: the rest of Sprig — tuple, urlParse/urlJoin, duration, toDa
     ),
     `[1 2] h.io http://h/p?x=1 0s 1m35s 2h 2024 "Hello\\tWorld" ...5678...`,
   );
-});
-
-Deno.test("engine: --release-name, --namespace, --set-json, --set-file and --api-versions reach the templates", async () => {
-  await withTempDir(async (dir) => {
-    const bytes = await packChart("fleet-agent", {
-      "Chart.yaml": CHART.replace("name: c", "name: fleet-agent"),
-      "values.yaml": "image:\n  repository: rancher/fleet-agent\n",
-      "templates/deploy.yaml": [
-        `{{- if ne .Release.Name "fleet-agent" }}{{ fail "release name must be fleet-agent" }}{{ end }}`,
-        `containers:`,
-        `- image: {{ .Values.image.repository }}:{{ .Values.image.tag }}`,
-        `  ns: {{ .Release.Namespace }} {{ .Values.extra.n }} {{ .Values.config | trim }}`,
-        `{{- if .Capabilities.APIVersions.Has "acme.io/v1" }}`,
-        `- image: {{ .Values.extra.sidecar }}`,
-        `{{- end }}`,
-        "",
-      ].join("\n"),
-    });
-    const chartPath = join(dir, "fleet-agent.tgz");
-    await Deno.writeFile(chartPath, bytes);
-    await Deno.writeTextFile(join(dir, "config.txt"), "from-file\n");
-    const result = await chartFileImages({
-      path: chartPath,
-      releaseName: "fleet-agent",
-      namespace: "cattle-fleet-system",
-      setJson: ['extra={"n": 2, "sidecar": "acme/sidecar:1"}'],
-      set: ["image.tag=v0.8.0"],
-      setFile: [`config=${join(dir, "config.txt")}`],
-      apiVersions: ["acme.io/v1,other.io/v1"],
-    });
-    assertEquals(result.warnings, []);
-    assertEquals(result.images.map((i) => i.entry), ["acme/sidecar:1", "rancher/fleet-agent:v0.8.0"]);
-    // The default release name fails the chart's own check: the fallback still finds the image, with a warning.
-    const fallback = await chartImages(bytes, { set: ["image.tag=v0.8.0"] });
-    assertEquals(fallback.images.map((i) => [i.image, i.origin.fallback?.template]), [
-      ["rancher/fleet-agent:v0.8.0", "fleet-agent/templates/deploy.yaml"],
-    ]);
-  });
 });
 
 Deno.test("engine: toYaml folds long values past column 80 as yaml.v2 does (plain, quoted, in lists)", async () => {

@@ -6,10 +6,10 @@
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
-import { formatReference, parseReference } from "../../lib/ref.ts";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
-import { imagesOfChart } from "../../lib/sources/helm/images.ts";
-import { hasSharedChart, readSharedChart, SHARED_CHARTS } from "../helpers/helm.ts";
+import { formatReference, parseReference } from "../../../lib/ref.ts";
+import { loadChart } from "../src/chart.ts";
+import { imagesOfChart } from "../src/images.ts";
+import { hasSharedChart, readSharedChart, SHARED_CHARTS } from "../../../tests/helpers/helm.ts";
 
 interface Run {
   values: string;

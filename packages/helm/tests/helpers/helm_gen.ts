@@ -1,6 +1,6 @@
 /**
  * Seeded random charts for the differential test against the Go oracle
- * (tests/unit/helm_differential.test.ts): a values.yaml of random documents
+ * (packages/helm/tests/helm_differential.test.ts): a values.yaml of random documents
  * in the YAML forms charts use (anchors and merge keys, `~`, yes/no/on/off,
  * octal, hex, exponent floats, sexagesimal, timestamps, block strings, a bare
  * `.`), and one template per case drawn from the whole template grammar
@@ -13,7 +13,7 @@
  * (random strings, uuids, keys and certificates, the clock) appear only
  * behind a shape: their length, a pattern, a prefix.
  */
-import { mulberry32 } from "./seeded.ts";
+import { mulberry32 } from "../../../../tests/helpers/seeded.ts";
 
 /** The seeded generator every test shares (mulberry32). */
 export const rng: (seed: number) => () => number = mulberry32;

@@ -1,7 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
-import { chartImages, type ChartImagesResult } from "../../lib/sources/helm/images.ts";
-import { chartImageOrigin } from "../../lib/sources/resolve.ts";
-import { hasSharedChart, packChart, readSharedChart } from "../helpers/helm.ts";
+import { chartImages, type ChartImagesResult } from "../src/images.ts";
+import { hasSharedChart, packChart, readSharedChart } from "../../../tests/helpers/helm.ts";
 
 function imageList(result: ChartImagesResult): string[] {
   return result.images.map((i) => i.image).sort();
@@ -286,27 +285,4 @@ Deno.test("images: an unreadable archive is an error naming it", async () => {
     () => chartImages(new TextEncoder().encode("nope"), { where: "charts/broken.tgz" }),
     /chart charts\/broken\.tgz: /,
   );
-});
-
-Deno.test("images: --why says where a fallback or outside-field image came from", () => {
-  const fallback = chartImageOrigin("chart demo@0.1.0", {
-    image: "acme/server:2.0",
-    method: "values-scan",
-    origin: {
-      chart: "demo",
-      valuesPath: "server.image.repository",
-      fallback: { template: "demo/templates/deploy.yaml", reason: "deploy.yaml:1: set password" },
-    },
-  });
-  assertEquals(
-    fallback,
-    "chart demo@0.1.0: from values server.image.repository, template demo/templates/deploy.yaml could not be rendered: " +
-      "deploy.yaml:1: set password",
-  );
-  const outside = chartImageOrigin("chart demo@0.1.0", {
-    image: "acme/engine:v1",
-    method: "template",
-    origin: { chart: "demo", template: "demo/templates/all.yaml", field: "args of container manager" },
-  });
-  assertEquals(outside, "chart demo@0.1.0: demo/templates/all.yaml: args of container manager");
 });

@@ -1,12 +1,12 @@
 /**
  * Images outside `image:` fields without inventions (free text is no deployment), the values fallback's
- * registry conventions and marks, and images injected at run time (issue 20, items 3–5).
+ * registry conventions and marks, and images injected at run time (issue 20, items 3–5). How the list marks a fallback
+ * image is the application's: tests/unit/chart_images_app.test.ts.
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { formatImageList } from "../../lib/commands/images.ts";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
-import { imagesOfChart } from "../../lib/sources/helm/images.ts";
-import { packChart } from "../helpers/helm.ts";
+import { loadChart } from "../src/chart.ts";
+import { imagesOfChart } from "../src/images.ts";
+import { packChart } from "../../../tests/helpers/helm.ts";
 
 async function chartOf(files: Record<string, string>) {
   return await loadChart(await packChart("c", { "Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n", ...files }));
@@ -62,10 +62,6 @@ Deno.test("fallback: the chart's registry convention applies, nothing incomplete
     assertEquals(result.images.map((i) => [i.image, i.method]), [[expected, "values-scan"]], global);
     assertEquals(result.images[0].origin.fallback?.template, "c/templates/a.yaml");
   }
-  assertEquals(
-    formatImageList([{ entry: "acme/app:v1", origins: [], fallback: true }, { entry: "x:1", origins: [] }]),
-    "acme/app:v1  # fallback: from values, a template could not be rendered\nx:1",
-  );
 });
 
 Deno.test("injected: istiod's sidecar (global.proxy.image under global.hub, global.tag), with an opt-out", async () => {

@@ -6,11 +6,12 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert, throws as assertThrows } from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
-import { goYaml } from "../../lib/sources/helm/goyaml.ts";
-import { imagesOfChart } from "../../lib/sources/helm/images.ts";
-import { valuesEqual } from "../../lib/sources/helm/gotypes.ts";
-import { packChart, render } from "../helpers/helm.ts";
+import { loadChart } from "../src/chart.ts";
+import { goYaml } from "../src/goyaml.ts";
+import { imagesOfChart } from "../src/images.ts";
+import { valuesEqual } from "../src/gotypes.ts";
+import { packChart } from "../../../tests/helpers/helm.ts";
+import { render } from "./helpers/render.ts";
 
 const POD = (image: string) =>
   `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: ${image}}]}\n`;

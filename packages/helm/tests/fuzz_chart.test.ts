@@ -9,15 +9,24 @@
  * memory.
  *
  * Seeded and fixed in CI; prints its case counts. A longer run:
- * `AIRGAP_FUZZ_CASES=20 AIRGAP_FUZZ_SEED=7 deno test -A tests/unit/fuzz_chart.test.ts`
+ * `AIRGAP_FUZZ_CASES=20 AIRGAP_FUZZ_SEED=7 deno test -A packages/helm/tests/fuzz_chart.test.ts`
  * (the count is multiplied, the seed replaces 1). A failure names the seed
  * and case; each one found is kept below as a plain regression test.
  */
-import { assertEquals, assertRejects } from "../helpers/assert.ts";
-import { concatBytes, fuzzRun, mutate, mutateText, oneCase, type Rand, rand, YAML_SYNTAX } from "../helpers/fuzz.ts";
-import { AirgapError } from "../../lib/errors.ts";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
-import { encodeHeader, padding, TAR_END } from "../../lib/store/tar.ts";
+import { assertEquals, assertRejects } from "../../../tests/helpers/assert.ts";
+import {
+  concatBytes,
+  fuzzRun,
+  mutate,
+  mutateText,
+  oneCase,
+  type Rand,
+  rand,
+  YAML_SYNTAX,
+} from "../../../tests/helpers/fuzz.ts";
+import { AirgapError } from "../../../lib/errors.ts";
+import { loadChart } from "../src/chart.ts";
+import { encodeHeader, padding, TAR_END } from "../../../lib/store/tar.ts";
 
 const encoder = new TextEncoder();
 
@@ -133,7 +142,7 @@ Deno.test("chart regression: a requirements.yaml that is not YAML is an AirgapEr
 Deno.test("chart regression: values.yaml whose alias is inside its own anchor is refused, not recursed forever", async () => {
   // Found by fuzz chart (grammar, seed 1, case 971): `a: &a [*a]` made a cyclic value, and the
   // check for non-finite numbers recursed until `RangeError: Maximum call stack size exceeded`. yaml.v2 refuses it
-  // ("anchor value contains itself"), and so does our reading of values as yaml.v2 does (lib/sources/helm/goyaml.ts).
+  // ("anchor value contains itself"), and so does our reading of values as yaml.v2 does (packages/helm/src/goyaml.ts).
   const bytes = await gzip(
     tar([["app/Chart.yaml", "apiVersion: v2\nname: app\nversion: 1.0.0\n"], ["app/values.yaml", "a: &a [*a]\n"]]),
   );

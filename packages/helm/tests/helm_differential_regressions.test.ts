@@ -1,11 +1,11 @@
 /**
- * What the differential test (tests/interop/helm_differential.test.ts) found, each kept as a plain
+ * What the differential test (helm_differential.test.ts) found, each kept as a plain
  * regression: the template and what Go's text/template + Sprig render (from the oracle), or Go's error.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { loadChart } from "../../lib/sources/helm/chart.ts";
-import { renderChart } from "../../lib/sources/helm/render.ts";
-import { packChart } from "../helpers/helm.ts";
+import { loadChart } from "../src/chart.ts";
+import { renderChart } from "../src/render.ts";
+import { packChart } from "../../../tests/helpers/helm.ts";
 
 // Not kept: a substr/trunc that cuts a multi-byte character (Go keeps the raw bytes; our strings are Unicode, so
 // the cut bytes become U+FFFD).

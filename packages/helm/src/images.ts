@@ -10,7 +10,7 @@
  * @module
  */
 import { parseAllDocuments } from "yaml";
-import { parseReference } from "../../ref.ts";
+import { parseReference } from "./host.ts";
 import { type Chart, loadChart } from "./chart.ts";
 import { formatValue, type GoMap, isMap } from "./gotypes.ts";
 import type { ReleaseOptions } from "./objects.ts";

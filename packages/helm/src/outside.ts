@@ -11,7 +11,7 @@
  * and comments never reach here).
  * @module
  */
-import { parseReference, type Reference } from "../../ref.ts";
+import { parseReference, type Reference } from "./host.ts";
 import { type GoMap, isMap } from "./gotypes.ts";
 import type { ScopedChart } from "./render.ts";
 

@@ -4,7 +4,7 @@
  * chart refusing its values, as Helm itself would).
  * @module
  */
-import { AirgapError } from "../../errors.ts";
+import { AirgapError } from "./host.ts";
 
 /**
  * - `syntax`: the template text does not parse.
@@ -16,11 +16,13 @@ export type TemplateErrorKind = "syntax" | "unsupported" | "fail" | "exec";
 
 /** A template failure with the template name and line it happened at. */
 export class TemplateError extends AirgapError {
+  /** Which kind of failure: decides whether the caller falls back. */
   readonly kind: TemplateErrorKind;
   /** Template (file or `define`) name, when known. */
   readonly template?: string;
   /** 1-based line in the template's file, when known. */
   readonly line?: number;
+  /** The message is prefixed with `template:line: ` when known. */
   constructor(kind: TemplateErrorKind, message: string, where: { template?: string; line?: number } = {}) {
     const prefix = where.template ? `${where.template}${where.line ? `:${where.line}` : ""}: ` : "";
     super(`${prefix}${message}`, { op: "render chart template", where: where.template });

@@ -5,10 +5,17 @@
  * @module
  */
 import { posix } from "node:path";
-import { AirgapError, errorMessage } from "../../errors.ts";
-import { type RandomAccess, scanTar, TarFormatError } from "../../store/tar.ts";
-import { readAll } from "../../store/types.ts";
-import { checkSize, LIMITS, tooLarge } from "../../limits.ts";
+import {
+  AirgapError,
+  checkSize,
+  errorMessage,
+  LIMITS,
+  type RandomAccess,
+  readAll,
+  scanTar,
+  TarFormatError,
+  tooLarge,
+} from "./host.ts";
 import { type GoMap, isMap } from "./gotypes.ts";
 import { parseValues, parseYaml11 } from "./values.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 import type { DocumentOptions, ParseOptions, SchemaOptions, Tags } from "yaml";
-import { AirgapError } from "../../errors.ts";
+import { AirgapError } from "./host.ts";
 import { deepCopy, type GoMap, isMap } from "./gotypes.ts";
 import { goYaml } from "./goyaml.ts";
 

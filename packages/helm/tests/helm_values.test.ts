@@ -1,12 +1,5 @@
 import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
-import {
-  applySet,
-  coalesceGlobals,
-  coalesceTables,
-  mergeValues,
-  parseSet,
-  parseValues,
-} from "../../lib/sources/helm/values.ts";
+import { applySet, coalesceGlobals, coalesceTables, mergeValues, parseSet, parseValues } from "../src/values.ts";
 
 Deno.test("--set: dotted keys build nested maps; several pairs per argument", () => {
   assertEquals(parseSet(["a.b.c=x"]), { a: { b: { c: "x" } } });

@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
+const REPO = fileURLToPath(new URL("../../../../", import.meta.url));
 const ORACLE_DIR = join(REPO, "..", "shared", "tools", "helm-oracle");
 
 /** One template's result: its rendered text, or its error. */

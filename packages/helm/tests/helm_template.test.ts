@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert, throws as assertThrows } from "node:assert/strict";
-import { TemplateError } from "../../lib/sources/helm/errors.ts";
-import { createEngine, parseTemplates } from "../../lib/sources/helm/template.ts";
-import { render } from "../helpers/helm.ts";
+import { TemplateError } from "../src/errors.ts";
+import { createEngine, parseTemplates } from "../src/template.ts";
+import { render } from "./helpers/render.ts";
 
 function templateError(fn: () => unknown): TemplateError {
   try {
