@@ -17,8 +17,7 @@
  * @module
  */
 import { join } from "node:path";
-import { imagesOfChart } from "../lib/sources/helm/images.ts";
-import { loadChart, renderChart } from "../lib/sources/helm/mod.ts";
+import { imagesOfChart, loadChart, renderChart } from "@airgap/helm";
 
 interface OracleResult {
   images: string[] | null;
