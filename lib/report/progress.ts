@@ -444,8 +444,8 @@ export function trace(label: string): void {
   const { rss, heapTotal, heapUsed, external } = Deno.memoryUsage();
   const mib = (n: number) => `${(n / 1048576).toFixed(0)} MiB`;
   console.error(
-    `[trace ${(performance.now() - traceStart).toFixed(0).padStart(6)} ms] ${label} (rss ${mib(rss)}, heap ${mib(heapTotal)} committed, ${
-      mib(heapUsed)
-    }, external ${mib(external)})`,
+    `[trace ${(performance.now() - traceStart).toFixed(0).padStart(6)} ms] ${label} (rss ${mib(rss)}, heap ${
+      mib(heapTotal)
+    } committed, ${mib(heapUsed)}, external ${mib(external)})`,
   );
 }
