@@ -21,8 +21,10 @@
  *   load, counted by the recording proxy (tests/helpers/fault_proxy.ts, no
  *   faults) in front of the source and the target. Counts, not times: they
  *   do not depend on the machine's load.
- * - `memory`: peak RSS of save and load of the Rancher corpus with and
- *   without the V8 flags the task and the binary pass.
+ * - `memory`: peak RSS of plan, save and load of the Rancher corpus
+ *   (`--images N`, 2,848 too) with and without the V8 flags the task and the
+ *   binary pass, with the peak committed heap, live heap and external memory
+ *   AIRGAP_TRACE=1 printed (where the RSS went).
  *
  * Every scenario with a plan also runs a warm plan (the same cache again).
  * Each run is cold: a fresh cache, a fresh target registry, dirty pages
@@ -112,7 +114,7 @@ async function airgap(
   args: string[],
   cwd: string,
   options: { v8Flags?: boolean; env?: Record<string, string> } = {},
-): Promise<{ seconds: number; rssMiB: number }> {
+): Promise<{ seconds: number; rssMiB: number; trace?: TracePeaks }> {
   await settle();
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
@@ -133,7 +135,28 @@ async function airgap(
   clearInterval(poll);
   await stderr;
   if (!status.success) throw new Error(`airgap ${args.join(" ")} failed:\n${errors}`);
-  return { seconds, rssMiB: peak / 1024 };
+  return { seconds, rssMiB: peak / 1024, ...(options.env?.AIRGAP_TRACE === "1" ? { trace: tracePeaks(errors) } : {}) };
+}
+
+/** The largest of each figure `AIRGAP_TRACE=1` printed (every 250 ms): where the RSS went. */
+interface TracePeaks {
+  rssMiB: number;
+  heapCommittedMiB: number;
+  heapUsedMiB: number;
+  externalMiB: number;
+}
+
+function tracePeaks(stderr: string): TracePeaks {
+  const peaks = { rssMiB: 0, heapCommittedMiB: 0, heapUsedMiB: 0, externalMiB: 0 };
+  const line = /\(rss (\d+) MiB, heap (\d+) MiB committed, (\d+) MiB, external (\d+) MiB\)/g;
+  for (const m of stderr.matchAll(line)) {
+    const [rss, committed, used, external] = m.slice(1).map(Number);
+    peaks.rssMiB = Math.max(peaks.rssMiB, rss);
+    peaks.heapCommittedMiB = Math.max(peaks.heapCommittedMiB, committed);
+    peaks.heapUsedMiB = Math.max(peaks.heapUsedMiB, used);
+    peaks.externalMiB = Math.max(peaks.externalMiB, external);
+  }
+  return peaks;
 }
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
@@ -464,7 +487,11 @@ async function requestsScenario(count: number) {
   }
 }
 
-/** Peak RSS of save and load with and without the V8 flags (the same corpus, cold each time). */
+/**
+ * Peak RSS of plan, save and load with and without the V8 flags (the same
+ * corpus, cold each time), and where it went: the largest committed V8 heap,
+ * live heap and external (ArrayBuffer) memory `AIRGAP_TRACE=1` saw.
+ */
 async function memoryScenario(count: number) {
   const work = await Deno.makeTempDir({ prefix: "airgap-bench-memory-" });
   const upstream = await startRegistry();
@@ -473,21 +500,34 @@ async function memoryScenario(count: number) {
     const corpus = await rancherCorpus(upstream, count);
     const list = join(work, "images.txt");
     await Deno.writeTextFile(list, corpus.names.join("\n") + "\n");
-    const out: Record<string, { seconds: number; rssMiB: number }> = {};
+    const out: Record<string, { seconds: number; rssMiB: number; trace?: TracePeaks }> = {};
+    const env = { AIRGAP_TRACE: "1" };
     for (const v8Flags of [true, false]) {
       const cache = join(work, "cache");
       const archive = join(work, "a.tar");
       const key = v8Flags ? "withFlags" : "withoutFlags";
+      const plan = ["plan", "-q", "-l", list, "-s", upstream.host, "--no-write-lock", "--cache", cache];
+      out[`plan ${key}`] = await airgap(plan, work, { v8Flags, env });
+      await Deno.remove(cache, { recursive: true });
       const save = ["save", "-q", "-l", list, "-s", upstream.host, "-o", archive, "--cache", cache];
-      out[`save ${key}`] = await airgap(save, work, { v8Flags });
+      out[`save ${key}`] = await airgap(save, work, { v8Flags, env });
       const target = await startRegistry();
-      out[`load ${key}`] = await airgap(["load", "-q", archive, "--registry", target.host], work, { v8Flags });
+      out[`load ${key}`] = await airgap(["load", "-q", archive, "--registry", target.host], work, { v8Flags, env });
       await target.stop();
       await Deno.remove(cache, { recursive: true });
       await Deno.remove(archive);
     }
-    for (const [k, v] of Object.entries(out)) console.error(`memory: ${k}: ${v.rssMiB.toFixed(0)} MiB peak`);
-    return { images: corpus.names.length, ...out };
+    for (const [k, v] of Object.entries(out)) {
+      const t = v.trace;
+      console.error(
+        `memory: ${k}: ${v.rssMiB.toFixed(0)} MiB peak${
+          t
+            ? ` (V8 heap ≤ ${t.heapCommittedMiB} MiB committed, ≤ ${t.heapUsedMiB} live; external ≤ ${t.externalMiB})`
+            : ""
+        }, ${v.seconds.toFixed(1)} s, load average ${Deno.loadavg()[0].toFixed(1)}`,
+      );
+    }
+    return { images: corpus.names.length, loadAverage: Deno.loadavg(), ...out };
   } finally {
     await upstream.stop();
     await Deno.remove(work, { recursive: true }).catch(() => {});

@@ -441,11 +441,11 @@ if (tracing) {
 /** With AIRGAP_TRACE=1, print a timestamped line on stderr (for performance work). */
 export function trace(label: string): void {
   if (!tracing) return;
-  const { rss, heapUsed, external } = Deno.memoryUsage();
+  const { rss, heapTotal, heapUsed, external } = Deno.memoryUsage();
   const mib = (n: number) => `${(n / 1048576).toFixed(0)} MiB`;
   console.error(
     `[trace ${(performance.now() - traceStart).toFixed(0).padStart(6)} ms] ${label} (rss ${mib(rss)}, heap ${
-      mib(heapUsed)
-    }, external ${mib(external)})`,
+      mib(heapTotal)
+    } committed, ${mib(heapUsed)}, external ${mib(external)})`,
   );
 }

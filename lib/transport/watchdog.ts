@@ -126,9 +126,16 @@ export class Watchdog {
 
   /** A response body whose every byte counts as life; one that ends short of `length` is a transient failure. */
   observeDownload(stream: ReadableStream<Uint8Array>, length?: number): ReadableStream<Uint8Array> {
-    const reader = stream.getReader();
-    const read = abortableReads(reader, this.signal);
+    // Deno's fetch bodies hand out a fresh 64 KiB buffer per default read (a 4 KiB blob costs 64 KiB of external
+    // memory until a GC); a BYOB read into a buffer sized to what is left of the body costs only that (issue 24).
+    const byob = length !== undefined ? byobReader(stream) : undefined;
+    const reader = byob ?? stream.getReader();
     let received = 0;
+    const read = abortableReads(
+      reader,
+      this.signal,
+      byob && (() => byob.read(new Uint8Array(Math.max(1, Math.min(BODY_READ, length! - received))))),
+    );
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         try {
@@ -163,6 +170,18 @@ export class Watchdog {
   }
 }
 
+/** The largest buffer of one body read (Deno's own chunk size). */
+const BODY_READ = 64 * 1024;
+
+/** A BYOB reader of a body when its stream offers one (Deno's fetch bodies do). */
+function byobReader(stream: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | undefined {
+  try {
+    return stream.getReader({ mode: "byob" });
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Reads that settle when `signal` aborts. Aborting the fetch does not always settle a body read already
  * waiting (seen with a stalled body: the timeout fired, the read never returned, the connection stayed open):
@@ -170,8 +189,10 @@ export class Watchdog {
  * on it holding its chunk, keeping a whole layer in memory while it streams.
  */
 function abortableReads(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  reader: ReadableStreamDefaultReader<Uint8Array> | ReadableStreamBYOBReader,
   signal: AbortSignal,
+  next: () => Promise<ReadableStreamReadResult<Uint8Array>> = () =>
+    (reader as ReadableStreamDefaultReader<Uint8Array>).read(),
 ): () => Promise<ReadableStreamReadResult<Uint8Array>> {
   let abortRead: ((reason: unknown) => void) | undefined;
   signal.addEventListener("abort", () => {
@@ -181,7 +202,7 @@ function abortableReads(
   return () =>
     signal.aborted ? Promise.reject(signal.reason) : new Promise((resolve, reject) => {
       abortRead = reject;
-      reader.read().then(resolve, reject).finally(() => {
+      next().then(resolve, reject).finally(() => {
         if (abortRead === reject) abortRead = undefined;
       });
     });
