@@ -526,11 +526,13 @@ async function cacheFacts(
   await Promise.all(
     [...asked].map(([key, d]) => limit(async () => void ((await cache.has(d.digest, d.size)) && held.add(key)))),
   );
-  const platforms = await Promise.all(images.map((image) =>
-    image.platforms.length > 0 || isIndexType(image.descriptor.mediaType)
-      ? undefined
-      : limit(() => cachedPlatform(cache, image.descriptor, held))
-  ));
+  const platforms = await Promise.all(
+    images.map((image) =>
+      image.platforms.length > 0 || isIndexType(image.descriptor.mediaType)
+        ? undefined
+        : limit(() => cachedPlatform(cache, image.descriptor, held))
+    ),
+  );
   return { held, platforms };
 }
 
