@@ -88,9 +88,8 @@ function sharingDownloads(dst: Store, cache: CacheStore, fetching: Set<string>):
   return {
     ...dst,
     async push(repo, desc, content) {
-      if (content instanceof Uint8Array || !fetching.has(desc.digest) || await cache.has(desc.digest, desc.size)) {
-        return await dst.push(repo, desc, content);
-      }
+      // The plan found it missing: claim it at once (the look-up after the claim is the one that counts).
+      if (content instanceof Uint8Array || !fetching.has(desc.digest)) return await dst.push(repo, desc, content);
       const claim = await cache.claim(desc.digest);
       try {
         // Another save may have fetched it while we waited, or since we planned: look again.
