@@ -31,8 +31,9 @@
  * flushed first. skopeo copies every image into one shared OCI layout and
  * tars it (save), then copies each image from the layout into the registry
  * (load), one image after another as the Rancher scripts do. The floor
- * (bench/floor.ts) is parallel GETs of every blob into files and parallel
- * monolithic PUTs of them into a fresh registry. airgap's peak RSS is the
+ * (bench/floor.ts) is parallel GETs of every blob into files (small ones as
+ * wide as the metadata bound), parallel monolithic PUTs of them into a fresh
+ * registry, and for the warm plan parallel HEADs of every tag. airgap's peak RSS is the
  * child process's VmHWM. Results go to bench/results/latest.json.
  *
  *   deno task bench [--quick] [--scenario all|bulk,rancher,latency,tls,wide,requests,memory] [--runs N]
@@ -46,7 +47,7 @@ import { registryStore } from "../lib/store/registry/store.ts";
 import { singleImage } from "../lib/demo/corpus.ts";
 import { parseImageList } from "../lib/sources/list.ts";
 import { largeShapes, pushShapes } from "./corpus.ts";
-import { corpusBlobs, floorGet, floorPut } from "./floor.ts";
+import { corpusBlobs, floorGet, floorHead, floorPut } from "./floor.ts";
 import { startLatencyProxy } from "./latency_proxy.ts";
 import {
   type RegistryOptions,
@@ -257,6 +258,7 @@ async function scenario(
       }`,
     );
     const t = {
+      floorHead: [] as number[],
       floorGet: [] as number[],
       floorPut: [] as number[],
       skopeoSave: [] as number[],
@@ -271,6 +273,8 @@ async function scenario(
       // The floor.
       if (baselines) {
         const files = join(work, "floor");
+        await settle();
+        t.floorHead.push(await floorHead(source, corpus.names));
         await settle();
         t.floorGet.push(await floorGet(source, blobs, files));
         const floorTarget = await startRegistry();
@@ -341,9 +345,9 @@ async function scenario(
       const last = (k: "plan" | "warmPlan" | "save" | "load") =>
         `${t[k].at(-1)!.seconds.toFixed(2)}s/${t[k].at(-1)!.rssMiB!.toFixed(0)}MiB`;
       console.error(
-        `run ${run}: floor GET ${t.floorGet.at(-1)?.toFixed(2) ?? "-"}s PUT ${
-          t.floorPut.at(-1)?.toFixed(2) ?? "-"
-        }s | skopeo save ${t.skopeoSave.at(-1)?.toFixed(2) ?? "-"}s load ${
+        `run ${run}: floor HEAD ${t.floorHead.at(-1)?.toFixed(2) ?? "-"}s GET ${
+          t.floorGet.at(-1)?.toFixed(2) ?? "-"
+        }s PUT ${t.floorPut.at(-1)?.toFixed(2) ?? "-"}s | skopeo save ${t.skopeoSave.at(-1)?.toFixed(2) ?? "-"}s load ${
           t.skopeoLoad.at(-1)?.toFixed(2) ?? "-"
         }s | airgap plan ${last("plan")} warm ${last("warmPlan")} save ${last("save")} load ${
           last("load")
@@ -362,6 +366,7 @@ function summarize(
   corpus: Corpus,
   delay: number,
   t: {
+    floorHead: number[];
     floorGet: number[];
     floorPut: number[];
     skopeoSave: number[];
@@ -394,7 +399,7 @@ function summarize(
     latencyMsEachWay: delay,
     runs: t.plan.length,
     plan: command(t.plan, undefined, undefined),
-    warmPlan: command(t.warmPlan, undefined, undefined),
+    warmPlan: command(t.warmPlan, undefined, opt(t.floorHead)),
     save: command(t.save, opt(t.skopeoSave), opt(t.floorGet)),
     load: command(t.load, opt(t.skopeoLoad), opt(t.floorPut)),
   };

@@ -35,7 +35,7 @@ import type { CarriedFile } from "../files/resolve.ts";
 import type { CacheStore } from "../store/cache.ts";
 import { type Base, deltaSize } from "./delta.ts";
 import { lockBlobs } from "./lock.ts";
-import { countingPlan, type PhasePlan } from "../report/progress.ts";
+import { countingPlan, type PhasePlan, trace } from "../report/progress.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import { readAll, type ResolvedManifest } from "../store/types.ts";
 
@@ -233,9 +233,8 @@ async function resolveReference(src: ImageSource, reference: string): Promise<Re
   } else if (await mayBeCached(src, `${src.registry}/${repo}:${reference}`)) {
     // Only worth a HEAD when the cache may hold it: on a cold cache, GET at once.
     const head = await store.head(repo, reference);
-    const cached = head && await cache.has(head.digest, head.size)
-      ? await cache.readBytes(head).catch(() => undefined)
-      : undefined;
+    // No separate look-up first: a read of what the cache lacks (or holds at another size) fails, and is fetched.
+    const cached = head ? await cache.readBytes(head).catch(() => undefined) : undefined;
     if (head && cached) return { descriptor: head, bytes: cached };
   }
   const resolved = await store.resolve(repo, reference);
@@ -421,6 +420,7 @@ export async function resolveEach(requests: ImageRequest[], ctx: ResolveContext)
     for (const [name, desc] of await ctx.cache.tags()) known.set(name, desc.digest);
     ctx = { ...ctx, knownTags: known };
   }
+  trace(`resolve: ${requests.length} requests, cached tags read`);
   const failures: ImageFailure[] = [];
   const unreachable = new Map<string, unknown>();
   const results = await Promise.all(requests.map((request) =>
@@ -440,11 +440,13 @@ export async function resolveEach(requests: ImageRequest[], ctx: ResolveContext)
       }
     })
   ));
+  trace("resolve: every request answered");
   const images = results.filter((r): r is ResolvedImage => r !== undefined);
   const tags = images
     .filter((i) => i.request.source.tag && !i.request.source.digest)
     .map((i) => ({ name: i.name, descriptor: i.descriptor }));
   await ctx.cache.recordTags(tags);
+  trace("resolve: tags recorded");
   return { images, failures: sortFailures(failures) };
 }
 
@@ -479,11 +481,52 @@ export function graphOf(image: ResolvedImage): Descriptor[] {
   return [image.descriptor, ...image.manifests, ...image.blobs];
 }
 
-/** The platform of a single-manifest image, when its manifest and config are in the cache (no network). */
-async function cachedPlatform(cache: CacheStore, root: Descriptor): Promise<string | undefined> {
-  const read = async (d: Descriptor) => await cache.has(d.digest, d.size) ? await cache.readBytes(d) : undefined;
+/**
+ * The platform of a single-manifest image, when its manifest and config are
+ * in the cache (no network); `held` says which are (`digest size`; both are
+ * in the image's graph, so asked already).
+ */
+async function cachedPlatform(
+  cache: CacheStore,
+  root: Descriptor,
+  held: ReadonlySet<string>,
+): Promise<string | undefined> {
+  const read = async (d: Descriptor) => held.has(`${d.digest} ${d.size}`) ? await cache.readBytes(d) : undefined;
   const manifest = await read(root);
   return manifest ? await singleImagePlatform(manifest, read) : undefined;
+}
+
+/** Cache lookups in flight at once while comparing a plan with the cache (a stat or a small read each). */
+const CACHE_LOOKUPS = 64;
+
+/**
+ * What the cache holds of the images' graphs (`digest size`, each unique blob
+ * asked once) and the platform of each single-manifest image. Asked
+ * concurrently: one at a time, 2,848 images cost thousands of sequential
+ * stats and reads, and each first look-up its own lease journal append
+ * (concurrent ones share one, lib/store/cache_lease.ts).
+ */
+async function cacheFacts(
+  images: readonly ResolvedImage[],
+  cache: CacheStore,
+): Promise<{ held: Set<string>; platforms: (string | undefined)[] }> {
+  const limit = limiter(CACHE_LOOKUPS);
+  const asked = new Map<string, Descriptor>();
+  for (const image of images) {
+    for (const d of graphOf(image)) if (!image.absent?.has(d.digest)) asked.set(`${d.digest} ${d.size}`, d);
+  }
+  const held = new Set<string>();
+  await Promise.all(
+    [...asked].map(([key, d]) => limit(async () => void ((await cache.has(d.digest, d.size)) && held.add(key)))),
+  );
+  const platforms = await Promise.all(
+    images.map((image) =>
+      image.platforms.length > 0 || isIndexType(image.descriptor.mediaType)
+        ? undefined
+        : limit(() => cachedPlatform(cache, image.descriptor, held))
+    ),
+  );
+  return { held, platforms };
 }
 
 /**
@@ -502,13 +545,14 @@ export async function makePlan(
   const deltaFetch = new Map<string, number>();
   const planned: PlannedImage[] = [];
   const known = new Map((previous?.images ?? []).map((i) => [lockKey(i), i]));
-  for (const image of images) {
+  const { held, platforms } = await cacheFacts(images, cache);
+  images.forEach((image, i) => {
     const missing: Descriptor[] = [];
     for (const d of graphOf(image)) {
       if (image.absent?.has(d.digest)) continue;
       blobs.set(d.digest, d.size);
       const carried = !base || isManifestType(d.mediaType) || !base.blobs.has(d.digest);
-      if (!(await cache.has(d.digest, d.size))) {
+      if (!held.has(`${d.digest} ${d.size}`)) {
         // A delta never fetches what its base provides.
         if (carried) {
           missing.push(d);
@@ -523,9 +567,7 @@ export async function makePlan(
       : before.digest === image.descriptor.digest
       ? "unchanged"
       : "changed";
-    const platform = image.platforms.length > 0 || isIndexType(image.descriptor.mediaType)
-      ? undefined
-      : await cachedPlatform(cache, image.descriptor);
+    const platform = platforms[i];
     planned.push({
       image,
       lockStatus,
@@ -533,7 +575,7 @@ export async function makePlan(
       ...(lockStatus === "changed" ? { previousDigest: before!.digest } : {}),
       ...(platform ? { platform } : {}),
     });
-  }
+  });
   const declared = new Set([...images.map((i) => i.request.entry), ...failed.map((f) => f.entry)]);
   const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
   return {

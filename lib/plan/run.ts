@@ -12,7 +12,7 @@ import type { ImageFailure } from "../report/failures.ts";
 import { displayPath } from "./declaration.ts";
 import type { ResolvedSources } from "../sources/resolve.ts";
 import { listFailed, resolveDeclared, retryDeclared } from "./resolve_declared.ts";
-import type { Reporter } from "../report/progress.ts";
+import { type Reporter, trace } from "../report/progress.ts";
 import { type NetworkOptions, registryPool } from "../store/registry/pool.ts";
 import { openCache } from "../store/cache.ts";
 import type { Base } from "./delta.ts";
@@ -55,9 +55,11 @@ export interface PlanResult {
 
 /** Resolve and plan. */
 export async function planCommand(options: PlanOptions): Promise<PlanResult> {
+  trace("plan: start");
   const cache = await openCache(options.cacheDir);
   const lease = await cache.lease(); // `cache prune` keeps what the plan reads and writes
   const pool = registryPool(options.declaration.registries, { network: options.network });
+  trace("plan: cache open, lease taken");
   try {
     const { sources, requests, resolution } = await resolveDeclared({
       ...options,
@@ -67,6 +69,7 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
     }, {
       phase: true,
     });
+    trace("plan: resolved");
     const total = requests.length;
     const policy = await artifactPolicy(options.declaration, options.artifacts ?? {});
     const carried = await withArtifacts(resolution.images, { cache, registry: pool.get, policy });
@@ -82,10 +85,13 @@ export async function planCommand(options: PlanOptions): Promise<PlanResult> {
         }; no lock was written${file ? `; the full list is in ${file}` : ""}`,
       );
     }
+    trace("plan: artifacts");
     const plan = await makePlan(images, cache, options.previousLock, options.base, failures);
+    trace("plan: compared with the cache");
     return { plan, lock: withSources(lockFromImages(images), sources.locked), sources, failed: failures };
   } finally {
     await pool.close();
     await lease.release();
+    trace("plan: closed");
   }
 }

@@ -84,21 +84,48 @@ export function packTee(cache: CacheStore, fetching: Set<string>): PackTee {
  * this save's to pack).
  */
 function sharingDownloads(dst: Store, cache: CacheStore, fetching: Set<string>): Store {
+  const refresh = coalesced(() => cache.refresh());
   return {
     ...dst,
     async push(repo, desc, content) {
-      if (content instanceof Uint8Array || !fetching.has(desc.digest) || await cache.has(desc.digest, desc.size)) {
-        return await dst.push(repo, desc, content);
-      }
+      // The plan found it missing: claim it at once (the look-up after the claim is the one that counts).
+      if (content instanceof Uint8Array || !fetching.has(desc.digest)) return await dst.push(repo, desc, content);
       const claim = await cache.claim(desc.digest);
       try {
         // Another save may have fetched it while we waited, or since we planned: look again.
-        await cache.refresh();
+        await refresh();
         if (await cache.has(desc.digest, desc.size)) fetching.delete(desc.digest);
         return await dst.push(repo, desc, content);
       } finally {
         claim.release();
       }
     },
+  };
+}
+
+/**
+ * One `run` at a time, shared: a caller gets a run that started after its
+ * call — the one starting next, shared by everyone who asked while the
+ * current one ran. A save re-reads the cache's pack journals after each
+ * claim; 32 small blobs claimed at once cost one or two reads, not 32
+ * (each a directory listing and a stat per journal).
+ */
+export function coalesced(run: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  let next: Promise<void> | undefined;
+  const start = (): Promise<void> => {
+    const current = run().finally(() => {
+      if (running === current) running = undefined;
+    });
+    running = current;
+    return current;
+  };
+  return () => {
+    if (!running) return start();
+    next ??= running.catch(() => {}).then(() => {
+      next = undefined;
+      return start();
+    });
+    return next;
   };
 }

@@ -9,6 +9,7 @@
  * @module
  */
 import { limiter } from "../transport/limiter.ts";
+import { smallBody } from "../transport/bounds.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { DigestMismatchError, InterruptedError } from "../transport/errors.ts";
 import { observeBytes } from "../store/streams.ts";
@@ -51,6 +52,12 @@ export interface CopyOptions {
   readManifest?: (repo: string, desc: Descriptor) => Promise<Uint8Array>;
   /** Concurrent blob transfers (default: the smaller preference of the two stores). */
   concurrency?: number;
+  /**
+   * Concurrent transfers of small blobs (`smallBody`, lib/transport/bounds.ts),
+   * beside `concurrency`: they cost a round trip, not memory (default: none;
+   * they share `concurrency` with the others).
+   */
+  smallConcurrency?: number;
   /** Hears progress (bytes) and each blob, manifest and image as it is done. */
   onEvent?: (event: CopyEvent) => void;
   /**
@@ -161,6 +168,8 @@ class GraphCopy {
   readonly #limit: ReturnType<typeof limiter>;
   /** Roots whose walk is under way (see {@link rootsInFlight}). */
   readonly #roots: ReturnType<typeof limiter>;
+  /** Small blobs, when they have a width of their own ({@link CopyOptions.smallConcurrency}). */
+  readonly #smallLimit: ReturnType<typeof limiter> | undefined;
   /** The caller's signal: when it aborts, the copy rejects with an InterruptedError. */
   readonly #signal: AbortSignal | undefined;
   /** Aborted by the first failure (without keepGoing): cancels the transfers in flight. */
@@ -180,6 +189,7 @@ class GraphCopy {
     const concurrency = Math.max(1, options.concurrency ?? Math.min(src.concurrency, dst.concurrency));
     this.#limit = limiter(concurrency);
     this.#roots = limiter(rootsInFlight(concurrency));
+    this.#smallLimit = options.smallConcurrency ? limiter(Math.max(1, options.smallConcurrency)) : undefined;
   }
 
   async #readManifest(node: Pick<Node, "src" | "srcRepo" | "descriptor">): Promise<Uint8Array> {
@@ -276,7 +286,8 @@ class GraphCopy {
   #copyBlob(node: Node): Promise<void> {
     const { dst } = this.options;
     const signal = this.#ops;
-    return this.#limit(async () => {
+    const limit = this.#smallLimit && smallBody(node.descriptor.size) ? this.#smallLimit : this.#limit;
+    return limit(async () => {
       this.#check();
       const { descriptor: desc } = node;
       const push = () =>

@@ -61,6 +61,7 @@ import type { Descriptor } from "../oci/manifest.ts";
 import { isManifestType } from "../oci/media.ts";
 import { noSpaceError } from "../fsutil.ts";
 import { containerdName, type RegistryNaming } from "../cluster/names.ts";
+import { DEFAULT_METADATA_CONCURRENCY } from "../transport/bounds.ts";
 
 /** Options of {@link saveCommand}. */
 export interface SaveOptions {
@@ -324,6 +325,7 @@ async function fetchEach(
       dst: leavingOut(cache, absent),
       roots,
       concurrency: options.concurrency,
+      smallConcurrency: smallWidth(pool, host, options.concurrency),
       readManifest: (_repo, desc) => cache.readBytes(desc),
       keepGoing: true,
       signal: options.network?.signal,
@@ -339,6 +341,23 @@ async function fetchEach(
     }
   }));
   return { images: lost, failures };
+}
+
+/**
+ * How many small blobs (lib/transport/bounds.ts `smallBody`) of one registry
+ * are copied at once: its metadata bound, since a small blob costs a round
+ * trip, not memory; big ones stay under the body bound. An explicit
+ * `--concurrency` bounds every download alike (undefined: no width of their own).
+ */
+function smallWidth(pool: RegistryPool, host: string, concurrency: number | undefined): number | undefined {
+  if (concurrency !== undefined) return undefined;
+  let width: number | undefined;
+  try {
+    width = pool.get(host).client?.metadataConcurrency;
+  } catch {
+    // a registry that cannot be set up fails its images in the copy
+  }
+  return width ?? DEFAULT_METADATA_CONCURRENCY;
 }
 
 /**
@@ -480,6 +499,7 @@ async function writeOnce(copy: ArchiveCopy, dst: Store, missed: (desc: Descripto
       dst,
       roots,
       concurrency: copy.options.concurrency,
+      smallConcurrency: smallWidth(copy.pool, host, copy.options.concurrency),
       readManifest: copy.readManifest(host),
       onEvent: copy.onEvent,
       signal: copy.options.network?.signal,
@@ -508,6 +528,7 @@ async function writeThroughCache(
       dst: leavingOut(cache, copy.absent),
       roots,
       concurrency: options.concurrency,
+      smallConcurrency: smallWidth(copy.pool, host, copy.options.concurrency),
       readManifest: copy.readManifest(host),
       onEvent: (event) => {
         if (event.type !== "blob") return;
@@ -529,6 +550,7 @@ async function writeThroughCache(
         dst: leavingOut(archive, copy.absent),
         roots,
         concurrency: options.concurrency,
+        smallConcurrency: smallWidth(copy.pool, host, copy.options.concurrency),
         readManifest: copy.readManifest(host),
         onEvent: copy.onEvent,
         signal: options.network?.signal,

@@ -18,8 +18,14 @@ export function limiter(concurrency: number) {
       // Wait for a finishing task to hand over its slot (`active` already counts it): a slot
       // freed and then taken would let a caller arriving in between make one too many.
       await new Promise<void>((start) => {
+        // Most callers share one priority: appending is then O(1), where a scan for the place made
+        // thousands of queued look-ups (a 2,848-image plan) quadratic.
+        if (waiting.length === 0 || waiting[waiting.length - 1].priority <= priority) {
+          waiting.push({ priority, start });
+          return;
+        }
         const at = waiting.findIndex((w) => w.priority > priority);
-        waiting.splice(at === -1 ? waiting.length : at, 0, { priority, start });
+        waiting.splice(at, 0, { priority, start });
       });
     } else {
       active++;

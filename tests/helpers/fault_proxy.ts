@@ -93,6 +93,13 @@ export interface FaultProxy {
    * bounds the two apart: lib/transport/bounds.ts).
    */
   peakInFlight(group?: "all" | "bodies" | "metadata"): number;
+  /**
+   * Count the requests `match` picks apart (counted as {@link peakInFlight} counts);
+   * the peak since the last reset, read back by `name`.
+   */
+  trackInFlight(name: string, match: (method: string, path: string) => boolean): void;
+  /** The peak of a {@link trackInFlight} tracker (0 when nothing matched). */
+  peakInFlightOf(name: string): number;
   resetStats(): void;
   close(): Promise<void>;
 }
@@ -285,6 +292,7 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
   const groupInFlight = { bodies: 0, metadata: 0 };
   const groupPeak = { bodies: 0, metadata: 0 };
   const BODY_KINDS = new Set<RequestKind>(["blob-get", "upload-put", "upload-patch"]);
+  const trackers = new Map<string, { match: (method: string, path: string) => boolean; now: number; peak: number }>();
   let stalling = 0;
   let received = 0;
   const pace = link(() => current.bandwidth);
@@ -356,8 +364,11 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
     peak = Math.max(peak, ++inFlight);
     const group = BODY_KINDS.has(requestKind(req.method, req.path)) ? "bodies" : "metadata";
     groupPeak[group] = Math.max(groupPeak[group], ++groupInFlight[group]);
+    const tracked = [...trackers.values()].filter((t) => t.match(req.method, req.path));
+    for (const t of tracked) t.peak = Math.max(t.peak, ++t.now);
     let waiting = true;
-    const answered = () => waiting && (waiting = false, inFlight--, groupInFlight[group]--);
+    const answered = () =>
+      waiting && (waiting = false, inFlight--, groupInFlight[group]--, tracked.forEach((t) => t.now--));
     try {
       return await answer(conn, req, answered);
     } finally {
@@ -482,6 +493,8 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
     events: () => [...events],
     requests: () => ({ ...seen }),
     peakInFlight: (group = "all") => group === "all" ? peak : groupPeak[group],
+    trackInFlight: (name, match) => void trackers.set(name, { match, now: 0, peak: 0 }),
+    peakInFlightOf: (name) => trackers.get(name)?.peak ?? 0,
     traffic: () => ({ sent, received }),
     stalling: () => stalling,
     authorizations: () => [...authorizations],
@@ -492,6 +505,7 @@ export function startFaultProxy(upstream: string, plan: FaultPlan, options: Faul
       peak = inFlight;
       groupPeak.bodies = groupInFlight.bodies;
       groupPeak.metadata = groupInFlight.metadata;
+      for (const t of trackers.values()) t.peak = t.now;
     },
     async close() {
       listener.close();

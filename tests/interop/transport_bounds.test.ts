@@ -9,19 +9,26 @@
  * - a blob download cut after its last byte, resumed with `Range:
  *   bytes=SIZE-` and answered `416`, completes and verifies; a `416` short of
  *   the size restarts from byte 0.
+ * - a save of 32 images behind 300 ms per blob GET: small blobs (configs,
+ *   4 KiB layers; at most SMALL_BODY_MAX) are in flight beyond the body
+ *   bound of 6 (up to the metadata bound), layers just over 1 MiB never are.
  * A hang fails through `withDeadline` (a liveness guard, not a timing assertion).
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { startFront } from "../helpers/redirector.ts";
 import { RETRY_BASE_MS, startFaultWorld, withDeadline } from "../helpers/faults.ts";
-import { interopAvailable, skopeoDigest, startRegistry } from "../helpers/registry.ts";
+import { interopAvailable, seedStorage, skopeoDigest, startRegistry } from "../helpers/registry.ts";
 import { corpusDeclaration, silent } from "./server_fixture.ts";
 import { mirrorCommand } from "../../lib/transfer/mirror.ts";
 import { join } from "node:path";
-import { pseudoRandomBytes } from "../../lib/demo/corpus.ts";
+import { pseudoRandomBytes, singleImage } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { readAll } from "../../lib/store/types.ts";
-import { createRegistryClient } from "../../lib/store/registry/client.ts";
+import { createRegistryClient, DEFAULT_HOST_CONCURRENCY } from "../../lib/store/registry/client.ts";
+import { DEFAULT_METADATA_CONCURRENCY, SMALL_BODY_MAX } from "../../lib/transport/bounds.ts";
+import { saveCommand } from "../../lib/transfer/save.ts";
+import { declarationFromList } from "../../lib/plan/declaration.ts";
+import { startFaultProxy } from "../helpers/fault_proxy.ts";
 import { registryStore } from "../../lib/store/registry/store.ts";
 
 const enabled = interopAvailable("/usr/bin/docker-registry", "/usr/bin/skopeo");
@@ -121,6 +128,52 @@ Deno.test({
     } finally {
       await front.close();
       await registry.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "save: small blobs go beyond the body bound (a round trip each), big bodies never do",
+  ignore: !enabled,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "airgap-bounds-" });
+    const registry = await startRegistry();
+    // 24 images with a 4 KiB layer (small, as are all 32 configs) and 8 with a layer just over SMALL_BODY_MAX.
+    const images = Array.from({ length: 32 }, (_, i) =>
+      singleImage(`bounds/app${i}`, "v1", {
+        format: "oci",
+        layers: [{ seed: `bounds-${i}`, size: i < 24 ? 4096 : SMALL_BODY_MAX + 4096 }],
+      }));
+    await seedStorage(registry, images);
+    const big = new Set(
+      images.flatMap((i) => i.blobs).filter((b) => b.descriptor.size > SMALL_BODY_MAX).map((b) => b.descriptor.digest),
+    );
+    const proxy = startFaultProxy(registry.host, {
+      seed: 1,
+      rules: [{ fault: "latency", kinds: ["blob-get"], probability: 1 }],
+      latencyMs: 300,
+    });
+    const blobOf = (method: string, path: string) =>
+      method === "GET" ? /\/blobs\/(sha256:[0-9a-f]{64})/.exec(path)?.[1] : undefined;
+    proxy.trackInFlight("small", (m, p) => blobOf(m, p) !== undefined && !big.has(blobOf(m, p)!));
+    proxy.trackInFlight("big", (m, p) => big.has(blobOf(m, p) ?? ""));
+    try {
+      const list = join(dir, "list.txt");
+      await Deno.writeTextFile(list, images.map((i) => `${i.repository}:${i.tag}\n`).join(""));
+      const declaration = await declarationFromList(list, { sourceRegistry: proxy.host, platforms: ["all"] });
+      declaration.registries = new Map([[proxy.host, { noAuthFiles: true }]]);
+      await saveCommand({ declaration, output: join(dir, "a.tar"), cacheDir: join(dir, "c"), reporter: silent });
+      const small = proxy.peakInFlightOf("small");
+      const large = proxy.peakInFlightOf("big");
+      console.log(`bounds: save of 32 images: ${small} small blob GETs in flight at most, ${large} big ones`);
+      assertEquals(big.size, 8);
+      assert(small > DEFAULT_HOST_CONCURRENCY && small <= DEFAULT_METADATA_CONCURRENCY, `small ${small}`);
+      assert(large >= 1 && large <= DEFAULT_HOST_CONCURRENCY, `big ${large}`);
+    } finally {
+      await proxy.close();
+      await registry.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
 });

@@ -29,3 +29,16 @@ Deno.test("limiter: a slot freed by a finishing task goes to the next in line, n
     assertEquals(peak, 1, `a caller ${depth} microtasks after the release`);
   }
 });
+
+Deno.test("limiter: waiting tasks start by priority (lower first), in arrival order within one priority", async () => {
+  const limit = limiter(1);
+  const started: string[] = [];
+  let release!: () => void;
+  const first = limit(() => new Promise<void>((r) => (release = r)));
+  const queued = [["a", 1], ["b", 1], ["c", 0], ["d", 2], ["e", 0], ["f", 1]].map(([name, priority]) =>
+    limit(() => Promise.resolve(void started.push(name as string)), priority as number)
+  );
+  release();
+  await Promise.all([first, ...queued]);
+  assertEquals(started, ["c", "e", "a", "b", "f", "d"]);
+});

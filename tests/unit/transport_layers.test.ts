@@ -11,7 +11,13 @@ import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { breakingBody } from "../helpers/fixtures.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import { classifyFetchError, isProgrammingError, isTemporary, NetworkError } from "../../lib/transport/errors.ts";
-import { DEFAULT_METADATA_CONCURRENCY, hostSlots, requestClass } from "../../lib/transport/bounds.ts";
+import {
+  DEFAULT_METADATA_CONCURRENCY,
+  hostSlots,
+  requestClass,
+  SMALL_BODY_MAX,
+  smallBody,
+} from "../../lib/transport/bounds.ts";
 import { createTransport } from "../../lib/transport/http.ts";
 import { resumableBody } from "../../lib/transport/resume.ts";
 import { createSession } from "../../lib/transport/session.ts";
@@ -29,6 +35,17 @@ Deno.test("request classes: blob GETs are downloads, blob PUT/PATCH bodies uploa
   assertEquals(requestClass("POST", "/v2/a/blobs/uploads/", false), "metadata");
   assertEquals(requestClass("GET", "/v2/a/tags/list", false), "metadata");
   assertEquals(DEFAULT_METADATA_CONCURRENCY, 32);
+});
+
+Deno.test("request classes: a small blob download (at most 1 MiB, size known) is metadata; uploads stay uploads", () => {
+  assertEquals(SMALL_BODY_MAX, 1024 * 1024);
+  assertEquals(requestClass("GET", "/v2/a/blobs/sha256:ab", false, 4096), "metadata");
+  assertEquals(requestClass("GET", "/v2/a/blobs/sha256:ab", false, SMALL_BODY_MAX), "metadata");
+  assertEquals(requestClass("GET", "/v2/a/blobs/sha256:ab", false, SMALL_BODY_MAX + 1), "download");
+  assertEquals(requestClass("GET", "/v2/a/blobs/sha256:ab", false, undefined), "download");
+  assertEquals(requestClass("PATCH", "/v2/a/blobs/uploads/x", true, 10), "upload");
+  assertEquals(requestClass("PUT", "/v2/a/blobs/uploads/x?digest=sha256:ab", true, 10), "upload");
+  assertEquals([smallBody(0), smallBody(-1), smallBody(undefined)], [true, false, false]);
 });
 
 Deno.test("bounds: uploads holding every upload slot never keep a download (a resume) from starting", async () => {

@@ -105,6 +105,8 @@ export interface RegistryRequest {
   retry?: boolean;
   /** Cancel the request (and its body). */
   signal?: AbortSignal;
+  /** Bytes of the blob body this request fetches, when known: a small one waits under the metadata bound (bounds.ts). */
+  size?: number;
   /** Made for a push destination (a probe before a push): its token is asked with the push scope too. */
   destination?: boolean;
 }
@@ -616,7 +618,7 @@ async function retryLayer(c: ClientState, x: Exchange): Promise<Response> {
 async function limitLayer(c: ClientState, x: Exchange): Promise<Response> {
   const body = (x.req.body ? x.req.body() : undefined) as BodyInit | undefined;
   x.streamed = body instanceof ReadableStream;
-  const kind = requestClass(x.req.method, x.url, body !== undefined && body !== null);
+  const kind = requestClass(x.req.method, x.url, body !== undefined && body !== null, x.req.size);
   return await c.slots.run(kind, () =>
     c.transport.send(x.url, {
       method: x.req.method,

@@ -232,24 +232,28 @@ async function fetchBlob(
 ): Promise<ReadableStream<Uint8Array>> {
   const what = s.label(repo, desc.digest);
   const op = `fetch ${kind(desc) === "manifests" ? "manifest" : "blob"}`;
-  const get = (headers: Record<string, string>, ok?: number[]) =>
-    s.client.request({
+  // From `offset` on (a resume after a broken connection): its size decides its bound (bounds.ts).
+  const get = (offset?: number, ok?: number[]) => {
+    const range: Record<string, string> = offset !== undefined ? { range: `bytes=${offset}-` } : {};
+    return s.client.request({
       method: "GET",
       path: `/v2/${repo}/${kind(desc)}/${desc.digest}`,
       scopes: [pull(repo)],
-      headers: kind(desc) === "manifests" ? { accept: `${desc.mediaType}, ${ACCEPT}`, ...headers } : headers,
+      headers: kind(desc) === "manifests" ? { accept: `${desc.mediaType}, ${ACCEPT}`, ...range } : range,
       ok,
       op,
       image: what,
       signal: options.signal,
+      size: desc.size - (offset ?? 0),
     });
-  const response = await get({});
+  };
+  const response = await get();
   if (!response.body) throw new AirgapError(`fetch ${what}: empty response`);
   s.stats.blobsFetched++;
   const body = resumableBody(
     response.body,
     desc.size,
-    (offset) => get({ range: `bytes=${offset}-` }, [200, 206, 416]),
+    (offset) => get(offset, [200, 206, 416]),
     {
       ...s.client.retryOptions(options.signal),
       what: `${op} ${what}`,
@@ -276,6 +280,7 @@ async function fetchFrom(
       op: "resume blob",
       image: what,
       signal: options.signal,
+      size: desc.size - at,
     });
   const response = await get(offset);
   const range = response.headers.get("content-range");
