@@ -8,31 +8,31 @@
  */
 import { Command, CommanderError } from "commander";
 import { AirgapError, errorMessage } from "./lib/errors.ts";
-import { InterruptedError } from "./lib/transport/errors.ts";
-import { ResolveError } from "./lib/plan/plan.ts";
-import { CheckError } from "./lib/plan/check.ts";
+import { InterruptedError } from "./lib/error_kinds.ts";
+import { ResolveError } from "./lib/plan/planner.ts";
+import { CheckError } from "./lib/commands/check/check.ts";
 import { failureLines } from "./lib/report/failures.ts";
 import { errorEvent } from "./lib/report/events.ts";
 import { VERSION } from "./lib/version.ts";
-import { run, startRun } from "./lib/commands/context.ts";
-import { acceptDebug } from "./lib/commands/options.ts";
-import { registerPlan } from "./lib/commands/plan.ts";
-import { registerSave } from "./lib/commands/save.ts";
-import { registerLoad } from "./lib/commands/load.ts";
-import { registerMirror } from "./lib/commands/mirror.ts";
-import { registerImages } from "./lib/commands/images.ts";
-import { registerServe } from "./lib/commands/serve.ts";
-import { registerVerify } from "./lib/commands/verify.ts";
-import { registerLs } from "./lib/commands/ls.ts";
-import { registerFiles } from "./lib/commands/files.ts";
-import { registerDiff } from "./lib/commands/diff.ts";
-import { registerCache } from "./lib/commands/cache.ts";
-import { registerDemo } from "./lib/commands/demo.ts";
-import { registerCheck } from "./lib/commands/check.ts";
-import { registerInit } from "./lib/commands/init.ts";
-import { registerCompletion } from "./lib/commands/completion.ts";
-import { registerSchema } from "./lib/commands/schema.ts";
-import { registerClusterConfig } from "./lib/commands/cluster.ts";
+import { run, startRun } from "./lib/commands/shared/context.ts";
+import { acceptDebug } from "./lib/commands/shared/options.ts";
+import { registerPlan } from "./lib/commands/plan/cli.ts";
+import { registerSave } from "./lib/commands/save/cli.ts";
+import { registerLoad } from "./lib/commands/load/cli.ts";
+import { registerMirror } from "./lib/commands/mirror/cli.ts";
+import { registerImages } from "./lib/commands/images/cli.ts";
+import { registerServe } from "./lib/commands/serve/cli.ts";
+import { registerVerify } from "./lib/commands/verify/cli.ts";
+import { registerLs } from "./lib/commands/ls/cli.ts";
+import { registerFiles } from "./lib/commands/files/cli.ts";
+import { registerDiff } from "./lib/commands/diff/cli.ts";
+import { registerCache } from "./lib/commands/cache/cli.ts";
+import { registerDemo } from "./lib/commands/demo/cli.ts";
+import { registerCheck } from "./lib/commands/check/cli.ts";
+import { registerInit } from "./lib/commands/init/cli.ts";
+import { registerCompletion } from "./lib/commands/completion/cli.ts";
+import { registerSchema } from "./lib/commands/schema/cli.ts";
+import { registerClusterConfig } from "./lib/commands/cluster_config/cli.ts";
 
 /** The command tree (commander), for `main` and for tests that check documented command lines against it. */
 export function program(): Command {

@@ -57,23 +57,23 @@ export {
   type ImageRequest,
   loadDeclaration,
 } from "./lib/plan/declaration.ts";
-export { planCommand, type PlanOptions, type PlanResult } from "./lib/plan/run.ts";
-export type { LockStatus, Plan, PlannedImage, ResolvedArtifact, ResolvedImage } from "./lib/plan/plan.ts";
-export { formatLock, readLock, writeLock } from "./lib/plan/lock.ts";
+export { planCommand, type PlanOptions, type PlanResult } from "./lib/commands/plan/plan.ts";
+export type { LockStatus, Plan, PlannedImage, ResolvedArtifact, ResolvedImage } from "./lib/plan/planner.ts";
+export { formatLock, readLock, writeLock } from "./lib/lock.ts";
 export type { Lock, LockedArtifact, LockedImage, LockedSource } from "./schemas/lock.ts";
 export { type Base, loadBase } from "./lib/plan/delta.ts";
 
 // ---- The commands as functions: save, load, mirror, serve, images ----
-export { saveCommand, type SaveOptions, type SaveResult } from "./lib/transfer/save.ts";
+export { saveCommand, type SaveOptions, type SaveResult } from "./lib/commands/save/save.ts";
 export {
   loadCommand,
   type LoadedImage,
   type LoadOptions,
   type LoadResult,
   type LoadSummary,
-} from "./lib/transfer/load.ts";
-export { mirrorCommand, type MirrorOptions, type MirrorResult } from "./lib/transfer/mirror.ts";
-export { serveCommand, type ServeHandle, type ServeOptions } from "./lib/store/server/serve.ts";
+} from "./lib/commands/load/load.ts";
+export { mirrorCommand, type MirrorOptions, type MirrorResult } from "./lib/commands/mirror/mirror.ts";
+export { serveCommand, type ServeHandle, type ServeOptions } from "./lib/commands/serve/serve.ts";
 // ---- The cluster side: containerd names, registries.yaml, hosts.toml, Helm values ----
 export { containerdName, type RegistryNaming, registryNaming } from "./lib/cluster/names.ts";
 export {
@@ -84,11 +84,11 @@ export {
   type NameClash,
   type PrivateRegistry,
 } from "./lib/cluster/mirrors.ts";
-export { type ClusterConfig, clusterConfig, type RegistryAccess } from "./lib/cluster/config.ts";
-export { imagesCommand, type ImagesOptions, type ListedFile, type ListedImage } from "./lib/plan/images.ts";
+export { type ClusterConfig, clusterConfig, type RegistryAccess } from "./lib/commands/cluster_config/config.ts";
+export { imagesCommand, type ImagesOptions, type ListedFile, type ListedImage } from "./lib/commands/images/images.ts";
 
 // ---- The copy engine and the stores it copies between ----
-export { type CopyEvent, copyGraph, type CopyOptions, type CopyResult, type CopyRoot } from "./lib/transfer/copy.ts";
+export { type CopyEvent, copyGraph, type CopyOptions, type CopyResult, type CopyRoot } from "./lib/copy/engine.ts";
 export type { Content, PushOutcome, ResolvedManifest, Store, StoreOptions } from "./lib/store/types.ts";
 export {
   createRegistryClient,
@@ -181,7 +181,7 @@ export {
   TlsError,
   TransientError,
   UnauthorizedError,
-} from "./lib/transport/errors.ts";
+} from "./lib/error_kinds.ts";
 
 // ---- Types the signatures above name ----
 export type { Descriptor, ImageIndex, ImageManifest, Manifest, Platform } from "./lib/oci/manifest.ts";
@@ -189,20 +189,20 @@ export type { PlatformSelector, PlatformSpec } from "./lib/oci/platform.ts";
 export type { ForeignLayer, ForeignLayerPolicy } from "./lib/oci/foreign.ts";
 export type { RegistryUse } from "./lib/plan/declaration.ts";
 export type { ChartSourceSpec, RancherSourceSpec, SourceSpec } from "./lib/sources/specs.ts";
-export type { ResolvedSources, SourceSummary } from "./lib/sources/resolve.ts";
+export type { ResolvedSources, SourceSummary } from "./lib/plan/fetch_sources.ts";
 export type { FileSpec } from "./lib/files/spec.ts";
 export type { DistributionKind, DistributionSpec } from "./lib/files/distribution.ts";
-export type { CarriedFile } from "./lib/files/resolve.ts";
+export type { CarriedFile } from "./lib/plan/carry_files.ts";
 export type { ArtifactKind } from "./lib/artifacts/discover.ts";
-export type { ArtifactFlags } from "./lib/artifacts/carry.ts";
-export type { ChartLoadOptions, LoadedChart } from "./lib/artifacts/charts.ts";
+export type { ArtifactFlags } from "./lib/plan/carry_artifacts.ts";
+export type { ChartLoadOptions, LoadedChart } from "./lib/artifacts/archived_charts.ts";
 export type { NetworkOptions } from "./lib/store/registry/pool.ts";
 export type { ImageFailure } from "./lib/report/failures.ts";
 export type { NetworkEvents, RetryEvent, SendInit, Timeouts, Transport, WaitEvent } from "./lib/transport/http.ts";
 export type { RetryOptions, RetryPolicy } from "./lib/transport/retry.ts";
 export type { GoMap, ReleaseOptions } from "@airgap/helm";
-export type { ArchiveProblem } from "./lib/store/archive_check.ts";
-export type { TarEntry } from "./lib/store/tar.ts";
-export type { RequestLogEntry, RunningServer } from "./lib/store/server.ts";
-export type { Catalog, Naming, Placement } from "./lib/store/server/catalog.ts";
+export type { ArchiveProblem } from "./lib/format/archive_check.ts";
+export type { TarEntry } from "./lib/format/tar.ts";
+export type { RequestLogEntry, RunningServer } from "./lib/server/server.ts";
+export type { Catalog, Naming, Placement } from "./lib/server/catalog.ts";
 export type { ChartArtifact } from "./lib/oci/chart.ts";

@@ -5,7 +5,7 @@
 import { encodeJson } from "../lib/oci/manifest.ts";
 import * as media from "../lib/oci/media.ts";
 import { digestOf } from "../lib/oci/digest.ts";
-import { encodeHeader, padding, TAR_END } from "../lib/store/tar.ts";
+import { encodeHeader, padding, TAR_END } from "../lib/format/tar.ts";
 import { pseudoRandomBytes } from "../lib/demo/corpus.ts";
 import { limiter } from "../lib/transport/limiter.ts";
 import type { RegistryStore } from "../lib/store/registry/store.ts";

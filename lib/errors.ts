@@ -22,7 +22,7 @@ export interface ErrorContext {
 
 /**
  * Characters of a message shown whole. Past them a message is cut, saying
- * how long it was: whatever input a message echoes (lib/format.ts `echo`
+ * how long it was: whatever input a message echoes (lib/text.ts `echo`
  * bounds each quote to 200 characters), one line never carries it whole.
  */
 export const MAX_MESSAGE = 1000;
@@ -116,7 +116,7 @@ export abstract class ErrorKind<Fields extends object = Record<never, never>> ex
  * (after the retries) or MANIFEST_INVALID. The registry store throws this
  * type so callers decide on the class, not on status codes — a stock
  * distribution registry refuses foreign-layer URLs this way (see
- * lib/transfer/refusal.ts). The message is the registry's answer.
+ * lib/copy/refusal.ts). The message is the registry's answer.
  */
 export class ManifestRefusedError extends ErrorKind {}
 

@@ -1,12 +1,12 @@
 /**
  * File helpers for the streaming paths: full writes, atomic replacement
- * (files are read as streams by lib/store/streams.ts). Paths are always
+ * (files are read as streams by lib/format/streams.ts). Paths are always
  * built with node:path by callers.
  * @module
  */
 import { dirname } from "node:path";
 import { AirgapError, DiskFullError, errorMessage } from "./errors.ts";
-import { formatBytes } from "./format.ts";
+import { formatBytes } from "./text.ts";
 
 /** Write every byte (FsFile.write may write fewer than asked). */
 export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {

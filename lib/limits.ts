@@ -10,7 +10,7 @@
  * @module
  */
 import { AirgapError } from "./errors.ts";
-import { ECHO_MAX, formatBytes } from "./format.ts";
+import { ECHO_MAX, formatBytes } from "./text.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -33,7 +33,7 @@ export const LIMITS = {
   chart: 100 * MiB,
   /** A tar PAX extended header or GNU long name. */
   tarExtendedHeader: 1 * MiB,
-  /** Characters of user input echoed back in a message (`echo` in lib/format.ts). */
+  /** Characters of user input echoed back in a message (`echo` in lib/text.ts). */
   echoed: ECHO_MAX,
 } as const;
 

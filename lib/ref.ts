@@ -3,7 +3,7 @@
  * one place, and name targets the way Rancher's load script does.
  * @module
  */
-import { echo } from "./format.ts";
+import { echo } from "./text.ts";
 import { AirgapError } from "./errors.ts";
 
 /** A parsed, normalised image reference. */

@@ -31,7 +31,7 @@
  */
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { sha256File } from "../lib/store/checksums.ts";
+import { sha256File } from "../lib/format/checksums.ts";
 import { writeFileAtomic } from "../lib/fsutil.ts";
 import { VERSION } from "../lib/version.ts";
 

@@ -18,4 +18,4 @@ const head = `/**
 export const EXAMPLE_DECLARATION: string = [
 `;
 const body = text.split("\n").map((line) => `  ${JSON.stringify(line)},\n`).join("");
-await Deno.writeTextFile(new URL("lib/plan/example.ts", root), `${head}${body}].join("\\n");\n`);
+await Deno.writeTextFile(new URL("lib/commands/init/example.ts", root), `${head}${body}].join("\\n");\n`);

@@ -9,7 +9,7 @@
  * @module
  */
 import { ARTIFACT_ANNOTATION, SUBJECT_ANNOTATION, SUBJECT_ENTRY_ANNOTATION } from "../oci/annotations.ts";
-import { type CopyEvent, copyGraph, type CopyRoot } from "../transfer/copy.ts";
+import { type CopyEvent, copyGraph, type CopyRoot } from "../copy/engine.ts";
 import { type Descriptor, parseManifest } from "../oci/manifest.ts";
 import { OCI_INDEX, OCI_MANIFEST } from "../oci/media.ts";
 import { AirgapError } from "../errors.ts";

@@ -9,7 +9,7 @@ import { gzipSync } from "node:zlib";
 import { digestOf } from "../oci/digest.ts";
 import { type Descriptor, encodeJson, type Platform } from "../oci/manifest.ts";
 import * as media from "../oci/media.ts";
-import { encodeHeader, padding, TAR_END } from "../store/tar.ts";
+import { encodeHeader, padding, TAR_END } from "../format/tar.ts";
 
 /** A blob with its bytes. */
 export interface Blob {

@@ -9,7 +9,7 @@
 import { fileURLToPath } from "node:url";
 import type { Config } from "../../schemas/config.ts";
 import { errorMessage } from "../errors.ts";
-import { formatBytes } from "../format.ts";
+import { formatBytes } from "../text.ts";
 import { declaredFiles, type FileSpec, MAX_FILE_SIZE } from "./spec.ts";
 
 /** The problems of a declaration's `files:`. */

@@ -19,7 +19,7 @@ import { AirgapError, errorMessage } from "../errors.ts";
 import { digestOf } from "../oci/digest.ts";
 import { parsePlatformSelector, type PlatformSelector } from "../oci/platform.ts";
 import { type ImageRequest, imageRequest } from "../plan/declaration.ts";
-import { displayUrl, download } from "../sources/http.ts";
+import { displayUrl, download } from "../sources/download.ts";
 import { parseImageList } from "../sources/list.ts";
 import { parseSha256Sums } from "../sources/rancher.ts";
 import type { CacheStore } from "../store/cache.ts";

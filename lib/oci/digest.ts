@@ -5,7 +5,7 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { AirgapError } from "../errors.ts";
-import { DigestMismatchError } from "../transport/errors.ts";
+import { DigestMismatchError } from "../error_kinds.ts";
 import { isValidDigest } from "../ref.ts";
 
 /** The algorithm part of a digest, checked against what we can compute. */

@@ -17,7 +17,7 @@
  *   `include` load. `load` checks that before pushing anything.
  *
  * This module is the pure part (policies, rewriting manifests, notes); the
- * fetching from the URLs is a store wrapper, lib/store/foreign_layers.ts, so
+ * fetching from the URLs is a store wrapper, lib/store/wrappers/foreign_layers.ts, so
  * the OCI model does no I/O.
  * @module
  */

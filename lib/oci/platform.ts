@@ -4,7 +4,7 @@
  * The one place that decides what "linux/arm64" means.
  * @module
  */
-import { echo } from "../format.ts";
+import { echo } from "../text.ts";
 import { REFERENCE_DIGEST, REFERENCE_TYPE } from "./annotations.ts";
 import { AirgapError } from "../errors.ts";
 import { didYouMean } from "../suggest.ts";

@@ -6,8 +6,8 @@
  */
 import type { Lock } from "../../schemas/lock.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
-import { formatBytes } from "../format.ts";
-import { formatLock, lockBlobs, parseLockInSteps } from "./lock.ts";
+import { formatBytes } from "../text.ts";
+import { formatLock, lockBlobs, parseLockInSteps } from "../lock.ts";
 import { readTextLimited } from "../limits.ts";
 import { openArchive } from "../store/archive.ts";
 

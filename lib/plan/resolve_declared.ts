@@ -9,15 +9,15 @@ import type { NetworkSession } from "../transport/session.ts";
 import type { Lock } from "../../schemas/lock.ts";
 import { AirgapError } from "../errors.ts";
 import type { Reporter } from "../report/progress.ts";
-import { type ResolvedSources, resolveSources } from "../sources/resolve.ts";
+import { type ResolvedSources, resolveSources } from "./fetch_sources.ts";
 import type { CacheStore } from "../store/cache.ts";
 import type { NetworkOptions } from "../store/registry/pool.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import { type Declaration, displayPath, type ImageRequest, mergeRequests, onlyRequested } from "./declaration.ts";
 import { resolveDistribution } from "../files/distribution.ts";
 import { type ImageFailure, retryFlags, writeFailedList } from "../report/failures.ts";
-import { type Resolution, resolveEach, resolvingPlan } from "./plan.ts";
-import { resolveFiles } from "../files/resolve.ts";
+import { type Resolution, resolveEach, resolvingPlan } from "./planner.ts";
+import { resolveFiles } from "./carry_files.ts";
 import type { FileSpec } from "../files/spec.ts";
 import { withNetwork } from "../store/registry/pool.ts";
 

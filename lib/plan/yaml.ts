@@ -6,7 +6,7 @@
 import { type Document, isMap, isNode, isPair, isScalar, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { AirgapError, errorMessage } from "../errors.ts";
-import { echo } from "../format.ts";
+import { echo } from "../text.ts";
 import { checkSize } from "../limits.ts";
 import { didYouMean } from "../suggest.ts";
 

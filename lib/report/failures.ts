@@ -8,7 +8,7 @@
  */
 import { basename, dirname, join } from "node:path";
 import { AirgapError, DiskFullError, errorMessage } from "../errors.ts";
-import * as kind from "../transport/errors.ts";
+import * as kind from "../error_kinds.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import type { Store } from "../store/types.ts";
 

@@ -15,7 +15,7 @@
  * The failed-list name rule lives next to it in ./failures.ts.
  * @module
  */
-import { formatBytes, formatRate, plural } from "../format.ts";
+import { formatBytes, formatRate, plural } from "../text.ts";
 
 export { plural };
 

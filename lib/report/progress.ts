@@ -14,8 +14,8 @@
  * moved for a few seconds the line says what it is waiting for.
  * @module
  */
-import type { CopyEvent } from "../transfer/copy.ts";
-import { formatBytes, formatRate, terminalWidth, truncateEnd } from "../format.ts";
+import type { CopyEvent } from "../copy/engine.ts";
+import { formatBytes, formatRate, terminalWidth, truncateEnd } from "../text.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import type { NetworkEvents } from "../transport/http.ts";
 import { failureCause } from "./failures.ts";

@@ -22,7 +22,7 @@ import type { RegistrySettings } from "../store/registry/client.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import { readAll } from "../store/types.ts";
 import { registryPool } from "../store/registry/pool.ts";
-import { displayUrl, download, parseSourceUrl } from "./http.ts";
+import { displayUrl, download, parseSourceUrl } from "./download.ts";
 import { readLocalChart } from "./local_charts.ts";
 
 /** Charts larger than this are refused (Helm's own limit on a chart archive). */

@@ -12,7 +12,7 @@ import { basename, isAbsolute, join, relative } from "node:path";
 import { parse } from "yaml";
 import { AirgapError, errorMessage } from "../errors.ts";
 import { digestOf } from "../oci/digest.ts";
-import { BLOCK, encodeHeader, padding, TAR_END } from "../store/tar.ts";
+import { BLOCK, encodeHeader, padding, TAR_END } from "../format/tar.ts";
 import { readAll } from "../store/types.ts";
 import { isMap, loadChart, parseYaml11 } from "@airgap/helm";
 

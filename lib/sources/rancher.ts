@@ -13,7 +13,7 @@ import type { NetworkSession } from "../transport/session.ts";
 import { digestOf } from "../oci/digest.ts";
 import type { CacheStore } from "../store/cache.ts";
 import type { RegistrySettings } from "../store/registry/client.ts";
-import { displayUrl, download } from "./http.ts";
+import { displayUrl, download } from "./download.ts";
 import { type ListEntry, parseImageList } from "./list.ts";
 
 /** Where Rancher publishes release assets; the version's assets are under `<version>/`. */

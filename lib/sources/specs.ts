@@ -5,7 +5,7 @@
  * column. Nothing is fetched here: {@link resolveSources} does that.
  * @module
  */
-import { echo } from "../format.ts";
+import { echo } from "../text.ts";
 import { dirname, resolve } from "node:path";
 import { windowsSelector } from "../plan/windows_requests.ts";
 import { fileURLToPath, pathToFileURL } from "node:url";

@@ -23,10 +23,10 @@ import { digestOf, ensureVerified, verifyBytes } from "../oci/digest.ts";
 import { isManifestType } from "../oci/media.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
-import { createVolumes, openVolumes, type VolumeReader, type VolumeWriter } from "./volumes.ts";
-import { explainPartsFailure } from "./checksums.ts";
+import { createVolumes, openVolumes, type VolumeReader, type VolumeWriter } from "../format/volumes.ts";
+import { explainPartsFailure } from "../format/checksums.ts";
 import { isValidDigest } from "../ref.ts";
-import { encodeHeader, paddingSize, scanTar, TAR_END, type TarEntry, TarFormatError } from "./tar.ts";
+import { encodeHeader, paddingSize, scanTar, TAR_END, type TarEntry, TarFormatError } from "../format/tar.ts";
 import { REF_NAME } from "./cache.ts";
 import {
   type ArchiveProblem,
@@ -35,7 +35,7 @@ import {
   checkLayout,
   memberProblem,
   memberSubject,
-} from "./archive_check.ts";
+} from "../format/archive_check.ts";
 import type { Content, PushOutcome, ResolvedManifest, Store } from "./types.ts";
 import { readAll } from "./types.ts";
 import { checkSize, type InputKind } from "../limits.ts";

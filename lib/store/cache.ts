@@ -31,14 +31,14 @@
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { AirgapError, CacheReadError, errorMessage, withContext } from "../errors.ts";
-import { DigestMismatchError, NotFoundError } from "../transport/errors.ts";
+import { DigestMismatchError, NotFoundError } from "../error_kinds.ts";
 import { createDigester, digestAlgorithm, type Digester, digestHex, digestOf, ensureVerified } from "../oci/digest.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../oci/manifest.ts";
 import { OCI_INDEX } from "../oci/media.ts";
 import { fileSize, isNoSpace, noSpaceError, replaceFile, writeAll, writeFileAtomic } from "../fsutil.ts";
 import { type CacheLease, LeaseBook } from "./cache_lease.ts";
-import { fileByteStream, pumpStream, writeStreamToFile } from "./streams.ts";
-import { openVolumes, partName, type VolumeReader } from "./volumes.ts";
+import { fileByteStream, pumpStream, writeStreamToFile } from "../format/streams.ts";
+import { openVolumes, partName, type VolumeReader } from "../format/volumes.ts";
 import { isValidDigest } from "../ref.ts";
 import { type Content, openContent, type PushOutcome, readAll, type ResolvedManifest, type Store } from "./types.ts";
 

@@ -13,7 +13,7 @@
  * @module
  */
 import { AirgapError } from "../errors.ts";
-import { isTemporary, TransientError } from "./errors.ts";
+import { isTemporary, TransientError } from "../error_kinds.ts";
 import { retryDelay, type RetryPolicy, sleep } from "./retry.ts";
 
 /** Options of {@link resumableBody}. */

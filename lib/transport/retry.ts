@@ -8,7 +8,7 @@
  * `AIRGAP_RETRY_BASE_MS`.
  * @module
  */
-import { InterruptedError, isTemporary, TransientError } from "./errors.ts";
+import { InterruptedError, isTemporary, TransientError } from "../error_kinds.ts";
 
 /** How often and how patiently to retry. */
 export interface RetryPolicy {

@@ -8,7 +8,7 @@
  * @module
  */
 import { AirgapError, errorMessage } from "../errors.ts";
-import { classifyFetchError, InterruptedError, TimeoutError, TransientError } from "./errors.ts";
+import { classifyFetchError, InterruptedError, TimeoutError, TransientError } from "../error_kinds.ts";
 import type { NetworkEvents, Timeouts } from "./http.ts";
 
 /** Watches one exchange; {@link signal} is what its fetch listens to. */

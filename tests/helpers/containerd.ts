@@ -11,7 +11,7 @@ import { type GeneratedImage, standardCorpus } from "../../lib/demo/corpus.ts";
 import { type RegistryOptions, seedStorage, type TestRegistry } from "./registry.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST } from "../../lib/oci/media.ts";
-import { encodeHeader, paddingSize, TAR_END } from "../../lib/store/tar.ts";
+import { encodeHeader, paddingSize, TAR_END } from "../../lib/format/tar.ts";
 
 /** containerd's daemon and client (override for a non-Debian host). */
 export const CONTAINERD_BIN = Deno.env.get("AIRGAP_CONTAINERD_BIN") ?? "/usr/bin/containerd";

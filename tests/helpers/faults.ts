@@ -6,7 +6,7 @@
  * no archive presented as complete, a cache that verifies).
  */
 import { join } from "node:path";
-import { cacheVerify } from "../../lib/store/cache_care.ts";
+import { cacheVerify } from "../../lib/commands/cache/cache_care.ts";
 import { type GeneratedImage, standardCorpus } from "../../lib/demo/corpus.ts";
 import { createReporter, type Reporter } from "../../lib/report/progress.ts";
 import { assert, assertEquals } from "./assert.ts";

@@ -7,7 +7,7 @@
 import { pseudoRandomBytes } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { OCI_MANIFEST } from "../../lib/oci/media.ts";
-import { NetworkError } from "../../lib/transport/errors.ts";
+import { NetworkError } from "../../lib/error_kinds.ts";
 import type { Lock } from "../../schemas/lock.ts";
 
 /** A lock of one image: `digests[0]` its manifest, the rest its blobs; no digests, a lock of no images. */

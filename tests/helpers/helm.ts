@@ -7,7 +7,7 @@
  *
  * Test charts are packed by an independent tar implementation (modern-tar, a
  * test-only dependency, imported here by its npm: specifier and absent from
- * the program's import map), not by lib/store/tar.ts: a chart written and read
+ * the program's import map), not by lib/format/tar.ts: a chart written and read
  * by the same code would not show that the reader reads what other tools
  * write.
  */

@@ -14,9 +14,9 @@ import { interopAvailable, skopeoDigest, withRegistries } from "../helpers/regis
 import { withTempDir } from "../helpers/tempdir.ts";
 import { type GeneratedImage, standardCorpus } from "../../lib/demo/corpus.ts";
 import { isManifestType } from "../../lib/oci/media.ts";
-import { lockBlobs, readLock, writeLock } from "../../lib/plan/lock.ts";
+import { lockBlobs, readLock, writeLock } from "../../lib/lock.ts";
 import { openCache } from "../../lib/store/cache.ts";
-import { cachePrune, cacheVerify } from "../../lib/store/cache_care.ts";
+import { cachePrune, cacheVerify } from "../../lib/commands/cache/cache_care.ts";
 
 const enabled = interopAvailable();
 const EMPTY = { lockVersion: 1 as const, images: [] };

@@ -9,7 +9,7 @@ import { airgapOk } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
 import { interopAvailable, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { standardCorpus } from "../../lib/demo/corpus.ts";
-import { copyGraph } from "../../lib/transfer/copy.ts";
+import { copyGraph } from "../../lib/copy/engine.ts";
 import { createRegistryClient } from "../../lib/store/registry/client.ts";
 import { registryStore } from "../../lib/store/registry/store.ts";
 

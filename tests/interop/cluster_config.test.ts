@@ -17,7 +17,7 @@ import { airgapOk, saveArgs } from "../helpers/cli.ts";
 import { containerdAvailable, HELLO, imageNames, preloadUpstream, withContainerd } from "../helpers/containerd.ts";
 import { interopAvailable, withRegistries } from "../helpers/registry.ts";
 import { makeServerCertificate } from "../helpers/tokenserver.ts";
-import { parseLock } from "../../lib/plan/lock.ts";
+import { parseLock } from "../../lib/lock.ts";
 
 const enabled = interopAvailable() && containerdAvailable();
 const SECRET = "cluster-Pa55-do-not-print";

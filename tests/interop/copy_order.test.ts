@@ -28,8 +28,8 @@ import { interopAvailable, startRegistry, type TestRegistry } from "../helpers/r
 import { withTempDir } from "../helpers/tempdir.ts";
 import { mulberry32 } from "../helpers/seeded.ts";
 import { type RecordingProxy, startRecordingProxy } from "../helpers/recording_proxy.ts";
-import { loadCommand } from "../../lib/transfer/load.ts";
-import { mirrorCommand } from "../../lib/transfer/mirror.ts";
+import { loadCommand } from "../../lib/commands/load/load.ts";
+import { mirrorCommand } from "../../lib/commands/mirror/mirror.ts";
 import { type ArchiveImage, createArchive } from "../../lib/store/archive.ts";
 import { makeManifest } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";

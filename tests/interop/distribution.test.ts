@@ -14,7 +14,7 @@ import { airgap, airgapOk } from "../helpers/cli.ts";
 import { serveFiles, sha256sums } from "../helpers/fileserver.ts";
 import { entryImage, interopAvailable, seedStorage, startRegistry } from "../helpers/registry.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
-import { parseLock } from "../../lib/plan/lock.ts";
+import { parseLock } from "../../lib/lock.ts";
 
 const enabled = interopAvailable();
 

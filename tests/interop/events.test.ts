@@ -15,7 +15,7 @@ import { airgap, airgapOk } from "../helpers/cli.ts";
 import { interopAvailable, REGISTRY_BIN, seedStorage, withRegistries } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { type GeneratedImage, singleImage } from "../../lib/demo/corpus.ts";
-import { parseLock } from "../../lib/plan/lock.ts";
+import { parseLock } from "../../lib/lock.ts";
 import { parseImageList } from "../../lib/sources/list.ts";
 
 const enabled = interopAvailable(REGISTRY_BIN);

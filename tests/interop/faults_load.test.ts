@@ -6,8 +6,8 @@
  * tag pointing anywhere else; `kill -9` mid-load and a re-run complete it.
  */
 import { join } from "node:path";
-import { loadCommand } from "../../lib/transfer/load.ts";
-import { saveCommand } from "../../lib/transfer/save.ts";
+import { loadCommand } from "../../lib/commands/load/load.ts";
+import { saveCommand } from "../../lib/commands/save/save.ts";
 import { declarationFromList } from "../../lib/plan/declaration.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { mulberry32 } from "../helpers/fault_proxy.ts";

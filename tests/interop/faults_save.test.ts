@@ -7,7 +7,7 @@
  * timeouts, `--timeout`) say so in their names.
  */
 import { join } from "node:path";
-import { saveCommand } from "../../lib/transfer/save.ts";
+import { saveCommand } from "../../lib/commands/save/save.ts";
 import { declarationFromList } from "../../lib/plan/declaration.ts";
 import type { Timeouts } from "../../lib/transport/http.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";

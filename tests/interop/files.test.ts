@@ -16,10 +16,10 @@ import { serveFiles } from "../helpers/fileserver.ts";
 import { interopAvailable, startRegistry } from "../helpers/registry.ts";
 import { containerdAvailable, withContainerd } from "../helpers/containerd.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
-import { parseLock } from "../../lib/plan/lock.ts";
+import { parseLock } from "../../lib/lock.ts";
 import { openArchive } from "../../lib/store/archive.ts";
-import { archiveImages, createCatalog, startServer } from "../../lib/store/server.ts";
-import { parseHtpasswd } from "../../lib/store/server/auth.ts";
+import { archiveImages, createCatalog, startServer } from "../../lib/server/server.ts";
+import { parseHtpasswd } from "../../lib/server/htpasswd.ts";
 import { EMPTY_CONFIG_TYPE, FILE_ARTIFACT_TYPE, TITLE_ANNOTATION } from "../../lib/files/artifact.ts";
 
 const enabled = interopAvailable();

@@ -9,7 +9,7 @@ import { pushCorpus } from "../helpers/corpus.ts";
 import { interopAvailable, skopeo, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { corpusBlobs, type GeneratedImage, standardCorpus } from "../../lib/demo/corpus.ts";
 import { openArchive } from "../../lib/store/archive.ts";
-import { parseLock } from "../../lib/plan/lock.ts";
+import { parseLock } from "../../lib/lock.ts";
 
 const enabled = interopAvailable();
 

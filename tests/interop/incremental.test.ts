@@ -9,9 +9,9 @@ import { airgap, airgapOk, saveArgs } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
 import { otherFileSystemDir } from "../helpers/tempdir.ts";
 import { interopAvailable, skopeo, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
-import { serveCommand } from "../../lib/store/server/serve.ts";
+import { serveCommand } from "../../lib/commands/serve/serve.ts";
 import { corpusBlobs, type GeneratedImage, singleImage, standardCorpus } from "../../lib/demo/corpus.ts";
-import { lockBlobs, parseLock } from "../../lib/plan/lock.ts";
+import { lockBlobs, parseLock } from "../../lib/lock.ts";
 import { openArchive } from "../../lib/store/archive.ts";
 
 const enabled = interopAvailable();

@@ -14,7 +14,7 @@ import { airgap, airgapOk } from "../helpers/cli.ts";
 import { hasSharedChart, SHARED_CHARTS } from "../helpers/helm.ts";
 import { entryImage, interopAvailable, seedStorage, startRegistry } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { parseLock } from "../../lib/plan/lock.ts";
+import { parseLock } from "../../lib/lock.ts";
 import { chartLayer, isChartEntry } from "../../lib/oci/chart.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { openArchive } from "../../lib/store/archive.ts";

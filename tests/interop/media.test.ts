@@ -17,7 +17,7 @@ import { airgap } from "../helpers/cli.ts";
 import { standardCorpus } from "../../lib/demo/corpus.ts";
 import { openArchive } from "../../lib/store/archive.ts";
 import { writeCorpusParts } from "./server_fixture.ts";
-import { writeSums } from "../../lib/store/checksums.ts";
+import { writeSums } from "../../lib/format/checksums.ts";
 
 const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 const PART = 12 * 1024;

@@ -10,7 +10,7 @@ import { airgap } from "../helpers/cli.ts";
 import { pushCorpus } from "../helpers/corpus.ts";
 import { interopAvailable, skopeoDigest, type TestRegistry, withRegistries } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { mirrorCommand, type MirrorOptions } from "../../lib/transfer/mirror.ts";
+import { mirrorCommand, type MirrorOptions } from "../../lib/commands/mirror/mirror.ts";
 import { standardCorpus } from "../../lib/demo/corpus.ts";
 import { loadBase } from "../../lib/plan/delta.ts";
 import { isManifestType } from "../../lib/oci/media.ts";

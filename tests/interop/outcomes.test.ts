@@ -12,7 +12,7 @@ import { airgapOk } from "../helpers/cli.ts";
 import { upstreamAndSite } from "../helpers/corpus.ts";
 import { interopAvailable, withRegistries } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { formatBytes } from "../../lib/format.ts";
+import { formatBytes } from "../../lib/text.ts";
 import { formatBlobOutcomes, formatContents, formatImageOutcomes } from "../../lib/report/outcomes.ts";
 
 const enabled = interopAvailable();

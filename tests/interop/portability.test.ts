@@ -10,7 +10,7 @@ import { pushCorpus } from "../helpers/corpus.ts";
 import { interopAvailable, skopeo, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { standardCorpus } from "../../lib/demo/corpus.ts";
-import { parseLock } from "../../lib/plan/lock.ts";
+import { parseLock } from "../../lib/lock.ts";
 
 const enabled = interopAvailable();
 

@@ -10,7 +10,7 @@ import { serveFiles, sha256sums } from "../helpers/fileserver.ts";
 import { hasShared, SHARED_DATA } from "../helpers/helm.ts";
 import { interopAvailable, REGISTRY_BIN, seedStorage, startRegistry } from "../helpers/registry.ts";
 import { singleImage } from "../../lib/demo/corpus.ts";
-import { parseLock } from "../../lib/plan/lock.ts";
+import { parseLock } from "../../lib/lock.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { parseImageList } from "../../lib/sources/list.ts";
 

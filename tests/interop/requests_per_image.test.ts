@@ -6,9 +6,9 @@
  * timing); docs/performance.md lists them before and after.
  */
 import { join } from "node:path";
-import { loadCommand } from "../../lib/transfer/load.ts";
-import { saveCommand } from "../../lib/transfer/save.ts";
-import { planCommand } from "../../lib/plan/run.ts";
+import { loadCommand } from "../../lib/commands/load/load.ts";
+import { saveCommand } from "../../lib/commands/save/save.ts";
+import { planCommand } from "../../lib/commands/plan/plan.ts";
 import { declarationFromList } from "../../lib/plan/declaration.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import type { RequestKind } from "../helpers/fault_proxy.ts";

@@ -25,7 +25,7 @@ import { generatorRun, mulberry32 } from "../helpers/seeded.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST } from "../../lib/oci/media.ts";
 import { openCache } from "../../lib/store/cache.ts";
-import { cacheImages, createCatalog, parseHtpasswd, type RunningServer, startServer } from "../../lib/store/server.ts";
+import { cacheImages, createCatalog, parseHtpasswd, type RunningServer, startServer } from "../../lib/server/server.ts";
 
 const RUN = generatorRun("serve auth matrix", {
   cases: 1000,

@@ -9,7 +9,7 @@ import { interopAvailable, skopeo, skopeoDigest } from "../helpers/registry.ts";
 import { corpusBlobs, type GeneratedImage } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { isManifestType, OCI_INDEX, OCI_MANIFEST } from "../../lib/oci/media.ts";
-import { archiveImages, createCatalog, registryNaming, startServer } from "../../lib/store/server.ts";
+import { archiveImages, createCatalog, registryNaming, startServer } from "../../lib/server/server.ts";
 import { assertSavedBack, buildCorpusArchive } from "./server_fixture.ts";
 
 const enabled = interopAvailable();

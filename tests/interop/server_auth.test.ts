@@ -15,11 +15,11 @@ import { interopAvailable, SKOPEO_BIN } from "../helpers/registry.ts";
 import { makeServerCertificate } from "../helpers/tokenserver.ts";
 import { standardCorpus } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
-import { serveOptions } from "../../lib/commands/serve.ts";
+import { serveOptions } from "../../lib/commands/serve/cli.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import { openCache } from "../../lib/store/cache.ts";
-import { serveCommand } from "../../lib/store/server/serve.ts";
-import { cacheImages, createCatalog, readHtpasswd, type RunningServer, startServer } from "../../lib/store/server.ts";
+import { serveCommand } from "../../lib/commands/serve/serve.ts";
+import { cacheImages, createCatalog, readHtpasswd, type RunningServer, startServer } from "../../lib/server/server.ts";
 
 const PODMAN = "/usr/bin/podman";
 const HTPASSWD = "/usr/bin/htpasswd";

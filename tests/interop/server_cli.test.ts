@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { airgap, startServe } from "../helpers/cli.ts";
-import { cachePrune } from "../../lib/store/cache_care.ts";
+import { cachePrune } from "../../lib/commands/cache/cache_care.ts";
 import { standardCorpus } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { writeCorpusArchive } from "./server_fixture.ts";

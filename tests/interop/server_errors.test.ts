@@ -10,7 +10,7 @@ import { digestOf } from "../../lib/oci/digest.ts";
 import { encodeJson } from "../../lib/oci/manifest.ts";
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from "../../lib/oci/media.ts";
 import { openCache } from "../../lib/store/cache.ts";
-import { archiveImages, createCatalog, type RunningServer, startServer } from "../../lib/store/server.ts";
+import { archiveImages, createCatalog, type RunningServer, startServer } from "../../lib/server/server.ts";
 import { writeCorpusArchive } from "./server_fixture.ts";
 
 interface Answer {

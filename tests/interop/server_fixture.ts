@@ -4,7 +4,7 @@
  * `saveCommand` into an archive in a temporary directory.
  */
 import { join } from "node:path";
-import { saveCommand } from "../../lib/transfer/save.ts";
+import { saveCommand } from "../../lib/commands/save/save.ts";
 import { type GeneratedImage, standardCorpus } from "../../lib/demo/corpus.ts";
 import type { Declaration, ImageRequest } from "../../lib/plan/declaration.ts";
 import { parsePlatformSelector } from "../../lib/oci/platform.ts";

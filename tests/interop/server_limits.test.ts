@@ -24,7 +24,7 @@ import {
   type RunningServer,
   startServer,
   type UploadLimits,
-} from "../../lib/store/server.ts";
+} from "../../lib/server/server.ts";
 
 /** Deterministic bytes, as a fetch body. */
 function random(seed: string, size: number): Uint8Array<ArrayBuffer> {

@@ -13,7 +13,7 @@ import { digestOf } from "../../lib/oci/digest.ts";
 import { encodeJson } from "../../lib/oci/manifest.ts";
 import { OCI_INDEX, OCI_MANIFEST } from "../../lib/oci/media.ts";
 import { type CacheStore, openCache } from "../../lib/store/cache.ts";
-import { cacheImages, createCatalog, type RunningServer, startServer } from "../../lib/store/server.ts";
+import { cacheImages, createCatalog, type RunningServer, startServer } from "../../lib/server/server.ts";
 
 const EMPTY = { mediaType: "application/vnd.oci.empty.v1+json", digest: digestOf(encodeJson({})), size: 2 };
 

@@ -12,7 +12,7 @@ import { digestOf } from "../../lib/oci/digest.ts";
 import { isManifestType } from "../../lib/oci/media.ts";
 import { createRegistryClient } from "../../lib/store/registry/client.ts";
 import { registryStore } from "../../lib/store/registry/store.ts";
-import { archiveImages, createCatalog, startServer } from "../../lib/store/server.ts";
+import { archiveImages, createCatalog, startServer } from "../../lib/server/server.ts";
 import { readAll } from "../../lib/store/types.ts";
 import { writeCorpusArchive } from "./server_fixture.ts";
 

@@ -8,12 +8,18 @@ import { join } from "node:path";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { pushDirImage } from "../helpers/corpus.ts";
 import { interopAvailable, skopeo, skopeoDigest } from "../helpers/registry.ts";
-import { loadCommand } from "../../lib/transfer/load.ts";
-import { formatBytes } from "../../lib/format.ts";
+import { loadCommand } from "../../lib/commands/load/load.ts";
+import { formatBytes } from "../../lib/text.ts";
 import { createDigester } from "../../lib/oci/digest.ts";
 import { isManifestType, OCI_MANIFEST } from "../../lib/oci/media.ts";
 import { type CacheStore, openCache } from "../../lib/store/cache.ts";
-import { cacheImages, createCatalog, registryNaming, type RunningServer, startServer } from "../../lib/store/server.ts";
+import {
+  cacheImages,
+  createCatalog,
+  registryNaming,
+  type RunningServer,
+  startServer,
+} from "../../lib/server/server.ts";
 import { assertSavedBack, buildCorpusArchive, silent } from "./server_fixture.ts";
 
 const enabled = interopAvailable();

@@ -17,9 +17,9 @@ import { type Blob, type GeneratedImage, multiPlatformImage, singleImage } from 
 import { cosignTag, fallbackTag } from "../../lib/artifacts/discover.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { encodeJson } from "../../lib/oci/manifest.ts";
-import { parseLock } from "../../lib/plan/lock.ts";
+import { parseLock } from "../../lib/lock.ts";
 import { openCache } from "../../lib/store/cache.ts";
-import { archiveImages, cacheImages, createCatalog, startServer } from "../../lib/store/server.ts";
+import { archiveImages, cacheImages, createCatalog, startServer } from "../../lib/server/server.ts";
 import { openArchive } from "../../lib/store/archive.ts";
 
 const encoder = new TextEncoder();

@@ -14,7 +14,7 @@ import { chartIndex, serveFiles, sha256sums } from "../helpers/fileserver.ts";
 import { sharedChart } from "../helpers/helm.ts";
 import { interopAvailable, seedStorage, skopeoDigest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { type GeneratedImage, singleImage } from "../../lib/demo/corpus.ts";
-import { parseLock } from "../../lib/plan/lock.ts";
+import { parseLock } from "../../lib/lock.ts";
 import { chartLayer, isChartEntry } from "../../lib/oci/chart.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { HELM_CHART_CONFIG, HELM_CHART_LAYER, OCI_MANIFEST } from "../../lib/oci/media.ts";

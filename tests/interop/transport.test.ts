@@ -21,7 +21,7 @@ import { readAll } from "../../lib/store/types.ts";
 import { createRegistryClient, type RegistrySettings } from "../../lib/store/registry/client.ts";
 import { registryStore } from "../../lib/store/registry/store.ts";
 import { basicAuthorization } from "../../lib/store/registry/auth.ts";
-import { NetworkError, NotARegistryError, NotFoundError, TlsError } from "../../lib/transport/errors.ts";
+import { NetworkError, NotARegistryError, NotFoundError, TlsError } from "../../lib/error_kinds.ts";
 
 const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 const enabled = interopAvailable("/usr/bin/docker-registry", "/usr/bin/openssl");

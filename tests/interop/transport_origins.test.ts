@@ -22,13 +22,13 @@ import { digestOf } from "../../lib/oci/digest.ts";
 import { readAll } from "../../lib/store/types.ts";
 import { createRegistryClient, type RegistrySettings } from "../../lib/store/registry/client.ts";
 import { registryStore } from "../../lib/store/registry/store.ts";
-import { UnauthorizedError } from "../../lib/transport/errors.ts";
+import { UnauthorizedError } from "../../lib/error_kinds.ts";
 import { join } from "node:path";
 import { seedStorage } from "../helpers/registry.ts";
 import { corpusDeclaration, silent } from "./server_fixture.ts";
 import { singleImage } from "../../lib/demo/corpus.ts";
-import { saveCommand } from "../../lib/transfer/save.ts";
-import { loadCommand } from "../../lib/transfer/load.ts";
+import { saveCommand } from "../../lib/commands/save/save.ts";
+import { loadCommand } from "../../lib/commands/load/load.ts";
 import { createSession } from "../../lib/transport/session.ts";
 
 const enabled = interopAvailable("/usr/bin/docker-registry", "/usr/bin/openssl");

@@ -14,10 +14,10 @@ import { pseudoRandomBytes } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { readAll } from "../../lib/store/types.ts";
 import { registryPool } from "../../lib/store/registry/pool.ts";
-import { withForeignLayers } from "../../lib/store/foreign_layers.ts";
-import { download } from "../../lib/sources/http.ts";
+import { withForeignLayers } from "../../lib/store/wrappers/foreign_layers.ts";
+import { download } from "../../lib/sources/download.ts";
 import type { RetryEvent } from "../../lib/transport/http.ts";
-import { InterruptedError } from "../../lib/transport/errors.ts";
+import { InterruptedError } from "../../lib/error_kinds.ts";
 
 const enabled = interopAvailable("/usr/bin/openssl");
 

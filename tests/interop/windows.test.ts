@@ -20,9 +20,9 @@ import {
   WINDOWS_1809,
   WINDOWS_LTSC2022,
 } from "../../lib/demo/corpus.ts";
-import { parseLock } from "../../lib/plan/lock.ts";
+import { parseLock } from "../../lib/lock.ts";
 import { type Descriptor, encodeJson, type Platform } from "../../lib/oci/manifest.ts";
-import { copyGraph } from "../../lib/transfer/copy.ts";
+import { copyGraph } from "../../lib/copy/engine.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { createRegistryClient } from "../../lib/store/registry/client.ts";
 import { registryStore } from "../../lib/store/registry/store.ts";

@@ -21,14 +21,14 @@ import {
   verifiesWith,
   verifySignatures,
 } from "../../lib/artifacts/verify.ts";
-import { artifactPolicy } from "../../lib/artifacts/carry.ts";
+import { artifactPolicy } from "../../lib/plan/carry_artifacts.ts";
 import { referrerDescriptor } from "../../lib/artifacts/deliver.ts";
 import { loadDeclaration } from "../../lib/plan/declaration.ts";
-import { checkDeclaration } from "../../lib/plan/check.ts";
-import { formatLock, parseLock } from "../../lib/plan/lock.ts";
+import { checkDeclaration } from "../../lib/commands/check/check.ts";
+import { formatLock, parseLock } from "../../lib/lock.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { type Descriptor, encodeJson } from "../../lib/oci/manifest.ts";
-import type { ResolvedImage } from "../../lib/plan/plan.ts";
+import type { ResolvedImage } from "../../lib/plan/planner.ts";
 
 const A = `sha256:${"a".repeat(64)}`;
 const B = `sha256:${"b".repeat(64)}`;

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { corpusBlobs, standardCorpus } from "../../lib/demo/corpus.ts";
-import { cacheLs, cachePrune, cacheVerify } from "../../lib/store/cache_care.ts";
+import { cacheLs, cachePrune, cacheVerify } from "../../lib/commands/cache/cache_care.ts";
 import { createArchive } from "../../lib/store/archive.ts";
 import { openCache } from "../../lib/store/cache.ts";
 import type { Lock } from "../../schemas/lock.ts";

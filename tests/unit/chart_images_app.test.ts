@@ -8,9 +8,9 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
 import { chartImages } from "@airgap/helm";
-import { formatImageList } from "../../lib/commands/images.ts";
-import { chartFileImages } from "../../lib/plan/images.ts";
-import { chartImageOrigin } from "../../lib/sources/resolve.ts";
+import { formatImageList } from "../../lib/commands/images/cli.ts";
+import { chartFileImages } from "../../lib/commands/images/images.ts";
+import { chartImageOrigin } from "../../lib/plan/fetch_sources.ts";
 import { packChart } from "../helpers/helm.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 

@@ -9,7 +9,7 @@ import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts
 import { airgap } from "../helpers/cli.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { AirgapError } from "../../lib/errors.ts";
-import { EXAMPLE_DECLARATION } from "../../lib/plan/example.ts";
+import { EXAMPLE_DECLARATION } from "../../lib/commands/init/example.ts";
 import { failedListPath, failureCause, formatFailedList, groupFailures } from "../../lib/report/failures.ts";
 import { closest, editDistance } from "../../lib/suggest.ts";
 import { parseImageList } from "../../lib/sources/list.ts";

@@ -20,7 +20,7 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { hasShared, SHARED_DATA } from "../helpers/helm.ts";
 import { generatorRun, type Rand, rand } from "../helpers/seeded.ts";
 import { applyRewrite, mirrorsFor, type PrivateRegistry } from "../../lib/cluster/mirrors.ts";
-import { certManagerValues, clusterConfig, type RegistryAccess } from "../../lib/cluster/config.ts";
+import { certManagerValues, clusterConfig, type RegistryAccess } from "../../lib/commands/cluster_config/config.ts";
 import { parseReference, targetReference } from "../../lib/ref.ts";
 import { parseImageList } from "../../lib/sources/list.ts";
 

@@ -1,11 +1,11 @@
 /**
- * `coalesced` (lib/store/pack_tee.ts): a save re-reads the cache's pack
+ * `coalesced` (lib/store/wrappers/pack_tee.ts): a save re-reads the cache's pack
  * journals after each download claim; concurrent asks share one read, and
  * every caller still gets a read that started after its call (so a blob
  * another save packed before the claim is seen).
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { coalesced } from "../../lib/store/pack_tee.ts";
+import { coalesced } from "../../lib/store/wrappers/pack_tee.ts";
 
 Deno.test("coalesced: asks during a run share the one run after it; each caller's run starts after its call", async () => {
   const starts: number[] = [];

@@ -22,14 +22,20 @@ import {
   targetName,
   targetOf,
   targetText,
-} from "../../lib/commands/resolve.ts";
-import { checkOutputOptions, gzipNameWarning, partSizeOf, saveOutput } from "../../lib/commands/save.ts";
-import { archiveArgument, chartsOnly, chartsOption, loadArchive, loadDeclarationOf } from "../../lib/commands/load.ts";
-import { chartFileOptions, checkDeclarationFlags } from "../../lib/commands/images.ts";
-import { serveOptions } from "../../lib/commands/serve.ts";
-import { formatDiff } from "../../lib/commands/diff.ts";
-import { cacheVerifyLine, formatPrune } from "../../lib/commands/cache.ts";
-import { schemaOf } from "../../lib/commands/schema.ts";
+} from "../../lib/commands/shared/resolve_options.ts";
+import { checkOutputOptions, gzipNameWarning, partSizeOf, saveOutput } from "../../lib/commands/save/cli.ts";
+import {
+  archiveArgument,
+  chartsOnly,
+  chartsOption,
+  loadArchive,
+  loadDeclarationOf,
+} from "../../lib/commands/load/cli.ts";
+import { chartFileOptions, checkDeclarationFlags } from "../../lib/commands/images/cli.ts";
+import { serveOptions } from "../../lib/commands/serve/cli.ts";
+import { formatDiff } from "../../lib/commands/diff/cli.ts";
+import { cacheVerifyLine, formatPrune } from "../../lib/commands/cache/cli.ts";
+import { schemaOf } from "../../lib/commands/schema/cli.ts";
 
 /** A usage mistake: an AirgapError with exit code 2 whose message includes `includes`. */
 function assertUsage(fn: () => unknown, includes: string) {

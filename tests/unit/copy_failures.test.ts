@@ -6,11 +6,11 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { copyGraph } from "../../lib/transfer/copy.ts";
+import { copyGraph } from "../../lib/copy/engine.ts";
 import { makeManifest } from "../../lib/demo/corpus.ts";
 import { openCache } from "../../lib/store/cache.ts";
 import { bytesStream, type Store } from "../../lib/store/types.ts";
-import { DigestMismatchError, InterruptedError } from "../../lib/transport/errors.ts";
+import { DigestMismatchError, InterruptedError } from "../../lib/error_kinds.ts";
 
 const image = makeManifest({ format: "oci", layers: [{ seed: "copy-failures", size: 8192 }] });
 const layer = image.blobs[image.blobs.length - 1];

@@ -6,8 +6,8 @@
  * entries of one repository never conflict; artifacts go in subject order.
  */
 import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
-import { copyGraph, type CopyRoot } from "../../lib/transfer/copy.ts";
-import { targetMap } from "../../lib/transfer/targets.ts";
+import { copyGraph, type CopyRoot } from "../../lib/copy/engine.ts";
+import { targetMap } from "../../lib/copy/targets.ts";
 import { type ArtifactTarget, subjectWaves } from "../../lib/artifacts/deliver.ts";
 import { makeManifest } from "../../lib/demo/corpus.ts";
 import { digestOf } from "../../lib/oci/digest.ts";

@@ -8,7 +8,7 @@
  * every image is still copied.
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { copyGraph, rootsInFlight } from "../../lib/transfer/copy.ts";
+import { copyGraph, rootsInFlight } from "../../lib/copy/engine.ts";
 import { makeManifest } from "../../lib/demo/corpus.ts";
 import { bytesStream, openContent, readAll, type Store } from "../../lib/store/types.ts";
 

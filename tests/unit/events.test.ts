@@ -7,7 +7,7 @@ import { assertEquals } from "../helpers/assert.ts";
 import { errorEvent, eventReporter, failedImageEvent } from "../../lib/report/events.ts";
 import { createReporter } from "../../lib/report/progress.ts";
 import { AirgapError } from "../../lib/errors.ts";
-import { NotFoundError } from "../../lib/transport/errors.ts";
+import { NotFoundError } from "../../lib/error_kinds.ts";
 import type { Descriptor } from "../../lib/oci/manifest.ts";
 import { type Event, EventSchema, outputJsonSchema } from "../../schemas/output.ts";
 

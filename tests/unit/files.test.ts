@@ -18,14 +18,14 @@ import { assert, assertEquals, assertRejects, assertStringIncludes, assertThrows
 import { generatorRun, rand } from "../helpers/seeded.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import { EMPTY_CONFIG_TYPE, FILE_ARTIFACT_TYPE, fileArtifact, readFileArtifact } from "../../lib/files/artifact.ts";
-import { resolveFile } from "../../lib/files/resolve.ts";
+import { resolveFile } from "../../lib/plan/carry_files.ts";
 import { declaredDistributions, distributionAssets } from "../../lib/files/distribution.ts";
 import { declaredFiles, fileRepository } from "../../lib/files/spec.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { parseReference, targetReference } from "../../lib/ref.ts";
 import { openCache } from "../../lib/store/cache.ts";
-import { route } from "../../lib/store/server/routes.ts";
-import { checkDeclaration } from "../../lib/plan/check.ts";
+import { route } from "../../lib/server/routes.ts";
+import { checkDeclaration } from "../../lib/commands/check/check.ts";
 
 const locate = (path: readonly PropertyKey[]) => `airgap.yaml:${Number(path[1] ?? 0) + 2}:5`;
 const ctx = { path: "/site/airgap.yaml", locate };

@@ -19,10 +19,10 @@ import { concatBytes, fuzzRun, mutate, oneCase, type Rand, rand, writeImagesArch
 import { AirgapError } from "../../lib/errors.ts";
 import { singleImage } from "../../lib/demo/corpus.ts";
 import { openArchive } from "../../lib/store/archive.ts";
-import { verifyCommand } from "../../lib/store/inspect.ts";
-import { formatLock } from "../../lib/plan/lock.ts";
-import { partName } from "../../lib/store/volumes.ts";
-import { BLOCK, encodeHeader, padding, scanTar, TAR_END } from "../../lib/store/tar.ts";
+import { verifyCommand } from "../../lib/commands/verify/inspect.ts";
+import { formatLock } from "../../lib/lock.ts";
+import { partName } from "../../lib/format/volumes.ts";
+import { BLOCK, encodeHeader, padding, scanTar, TAR_END } from "../../lib/format/tar.ts";
 
 const images = [
   singleImage("rancher/a", "v1", { format: "oci", layers: [{ seed: "fa", size: 700 }, { seed: "fb", size: 1300 }] }),

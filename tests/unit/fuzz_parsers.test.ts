@@ -19,11 +19,11 @@ import { stringify } from "yaml";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { fuzzRun, mutateText, oneCase, type Rand, rand, YAML_SYNTAX } from "../helpers/fuzz.ts";
-import { checkDeclaration } from "../../lib/plan/check.ts";
-import { echo } from "../../lib/format.ts";
-import { formatLock, parseLock } from "../../lib/plan/lock.ts";
+import { checkDeclaration } from "../../lib/commands/check/check.ts";
+import { echo } from "../../lib/text.ts";
+import { formatLock, parseLock } from "../../lib/lock.ts";
 import { checkImageList, parseImageList } from "../../lib/sources/list.ts";
-import { EXAMPLE_DECLARATION as EXAMPLE } from "../../lib/plan/example.ts";
+import { EXAMPLE_DECLARATION as EXAMPLE } from "../../lib/commands/init/example.ts";
 
 const HEX = "0123456789abcdef";
 const hex = (r: Rand, n: number) => Array.from({ length: n }, () => HEX[r.int(16)]).join("");

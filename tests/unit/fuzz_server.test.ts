@@ -19,7 +19,7 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { blobsOf, fuzzRun, mutate, type Rand, rand, writeImagesArchive } from "../helpers/fuzz.ts";
 import { singleImage } from "../../lib/demo/corpus.ts";
-import { serveCommand } from "../../lib/store/server/serve.ts";
+import { serveCommand } from "../../lib/commands/serve/serve.ts";
 
 const images = [
   singleImage("rancher/a", "v1", { format: "oci", layers: [{ seed: "sa", size: 900 }] }),

@@ -9,10 +9,10 @@ import { assert, assertEquals, assertRejects, assertStringIncludes } from "../he
 import { airgap } from "../helpers/cli.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { corpusBlobs, type GeneratedImage, standardCorpus } from "../../lib/demo/corpus.ts";
-import { lsCommand, verifyCommand } from "../../lib/store/inspect.ts";
+import { lsCommand, verifyCommand } from "../../lib/commands/verify/inspect.ts";
 import { createArchive, openArchive } from "../../lib/store/archive.ts";
-import { formatLock } from "../../lib/plan/lock.ts";
-import { BLOCK, encodeHeader, padding, TAR_END } from "../../lib/store/tar.ts";
+import { formatLock } from "../../lib/lock.ts";
+import { BLOCK, encodeHeader, padding, TAR_END } from "../../lib/format/tar.ts";
 import type { Lock } from "../../schemas/lock.ts";
 import type { Descriptor } from "../../lib/oci/manifest.ts";
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { assertEquals } from "../helpers/assert.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { loadDeclaration } from "../../lib/plan/declaration.ts";
-import { imagesCommand } from "../../lib/plan/images.ts";
+import { imagesCommand } from "../../lib/commands/images/images.ts";
 
 Deno.test("imagesCommand lists the declaration's files, unfetched", async () => {
   await withTempDir(async (dir) => {

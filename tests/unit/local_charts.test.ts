@@ -9,7 +9,7 @@ import { withTempDir } from "../helpers/tempdir.ts";
 import { loadChart } from "@airgap/helm";
 import { findInDirectory, packChartDirectory, readLocalChart } from "../../lib/sources/local_charts.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
-import { checkDeclaration } from "../../lib/plan/check.ts";
+import { checkDeclaration } from "../../lib/commands/check/check.ts";
 
 async function writeChart(dir: string, name: string, version: string): Promise<string> {
   const root = join(dir, name);

@@ -15,8 +15,8 @@ import { basename, join } from "node:path";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { generatorRun, mulberry32 } from "../helpers/seeded.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
-import { diagnoseParts, partProblems, readParts, writeSums } from "../../lib/store/checksums.ts";
-import { checkOutputDirectory, findVolumes, partName } from "../../lib/store/volumes.ts";
+import { diagnoseParts, partProblems, readParts, writeSums } from "../../lib/format/checksums.ts";
+import { checkOutputDirectory, findVolumes, partName } from "../../lib/format/volumes.ts";
 
 type Fault = "missing" | "extra" | "short" | "short-last" | "swap";
 

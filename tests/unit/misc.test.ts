@@ -3,8 +3,8 @@ import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/as
 import { loadBase } from "../../lib/plan/delta.ts";
 import { authFilePaths, basicAuthorization, lookupCredential, parseChallenges } from "../../lib/store/registry/auth.ts";
 import { isLoopbackHost } from "../../lib/store/registry/client.ts";
-import { formatBytes, parseSize } from "../../lib/format.ts";
-import { formatLock, lockBlobs, parseLock } from "../../lib/plan/lock.ts";
+import { formatBytes, parseSize } from "../../lib/text.ts";
+import { formatLock, lockBlobs, parseLock } from "../../lib/lock.ts";
 import { defaultCacheDir } from "../../lib/store/cache.ts";
 
 Deno.test("WWW-Authenticate challenges, including commas inside quoted scopes", () => {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { assertEquals } from "../helpers/assert.ts";
 import { formatBlobOutcomes, formatContents, formatFailed, formatImageOutcomes } from "../../lib/report/outcomes.ts";
 import { failedListPath, keepGoingHelp } from "../../lib/report/failures.ts";
-import { formatLoadSummary } from "../../lib/commands/load.ts";
+import { formatLoadSummary } from "../../lib/commands/load/cli.ts";
 
 Deno.test("outcomes: one chart, one image, one blob; plural otherwise", () => {
   assertEquals(formatContents({ images: 1, charts: 1, blobs: 1, bytes: 10 }), "1 image, 1 chart, 1 blob, 10 B");
@@ -58,7 +58,7 @@ Deno.test("failed lists: NAME.COMMAND-failed.txt, and --help says so", () => {
 });
 
 Deno.test("a blocked port is a permanent network error, grouped under its own cause", async () => {
-  const { classifyFetchError, NetworkError } = await import("../../lib/transport/errors.ts");
+  const { classifyFetchError, NetworkError } = await import("../../lib/error_kinds.ts");
   const { failureCause } = await import("../../lib/report/failures.ts");
   const e = classifyFetchError(new TypeError("Fetch failed: Requests to port 6000 are blocked"), "GET h:6000");
   assertEquals(e instanceof NetworkError && e.temporary, false);

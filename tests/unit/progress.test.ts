@@ -1,8 +1,8 @@
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { createReporter, formatEta, ProgressTracker } from "../../lib/report/progress.ts";
 import type { Descriptor } from "../../lib/oci/manifest.ts";
-import type { CopyEvent } from "../../lib/transfer/copy.ts";
-import { formatTable, truncateMiddle } from "../../lib/format.ts";
+import type { CopyEvent } from "../../lib/copy/engine.ts";
+import { formatTable, truncateMiddle } from "../../lib/text.ts";
 
 const d = (n: number, size: number, mediaType = "application/vnd.oci.image.layer.v1.tar+gzip"): Descriptor => ({
   digest: `sha256:${String(n).padStart(64, "0")}`,

@@ -1,13 +1,13 @@
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 import { resolve } from "node:path";
-import { serveOptions } from "../../lib/commands/serve.ts";
-import { parseListen } from "../../lib/store/server/serve.ts";
+import { serveOptions } from "../../lib/commands/serve/cli.ts";
+import { parseListen } from "../../lib/commands/serve/serve.ts";
 import { AirgapError } from "../../lib/errors.ts";
 import type { Descriptor } from "../../lib/oci/manifest.ts";
 import { DOCKER_MANIFEST } from "../../lib/oci/media.ts";
-import { createCatalog, registryNaming, sourceNaming } from "../../lib/store/server.ts";
-import { paginate, parseRange } from "../../lib/store/server/read.ts";
-import { route } from "../../lib/store/server/routes.ts";
+import { createCatalog, registryNaming, sourceNaming } from "../../lib/server/server.ts";
+import { paginate, parseRange } from "../../lib/server/read.ts";
+import { route } from "../../lib/server/routes.ts";
 import type { Store } from "../../lib/store/types.ts";
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;

@@ -7,9 +7,9 @@
 import bcrypt from "bcryptjs";
 import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 import { AirgapError } from "../../lib/errors.ts";
-import { checkExposure, type Exposure, isLoopbackAddress, needsUser } from "../../lib/store/server/access.ts";
-import { createAuthenticator, parseBasic, parseHtpasswd } from "../../lib/store/server/auth.ts";
-import { route } from "../../lib/store/server/routes.ts";
+import { checkExposure, type Exposure, isLoopbackAddress, needsUser } from "../../lib/server/access.ts";
+import { createAuthenticator, parseBasic, parseHtpasswd } from "../../lib/server/htpasswd.ts";
+import { route } from "../../lib/server/routes.ts";
 
 const HASH = bcrypt.hashSync("s3cret", 4);
 const basic = (text: string) => `Basic ${btoa(text)}`;

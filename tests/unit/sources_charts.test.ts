@@ -17,7 +17,7 @@ import { loadChart } from "@airgap/helm";
 import { openCache } from "../../lib/store/cache.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { loadDeclaration } from "../../lib/plan/declaration.ts";
-import { portableUrl, resolveSources } from "../../lib/sources/resolve.ts";
+import { portableUrl, resolveSources } from "../../lib/plan/fetch_sources.ts";
 
 Deno.test({
   name: "chart repositories: relative and absolute urls, digest-verified, cached, version 1.10 stays 1.10",

@@ -9,11 +9,11 @@ import { chartIndex, serveFiles, sha256sums } from "../helpers/fileserver.ts";
 import { hasSharedChart, readSharedChart } from "../helpers/helm.ts";
 import { displayPath, loadDeclaration } from "../../lib/plan/declaration.ts";
 import { AirgapError } from "../../lib/errors.ts";
-import { formatLock, parseLock, withSources } from "../../lib/plan/lock.ts";
+import { formatLock, parseLock, withSources } from "../../lib/lock.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { formatSelector } from "../../lib/oci/platform.ts";
 import { formatReference } from "../../lib/ref.ts";
-import { resolveSources } from "../../lib/sources/resolve.ts";
+import { resolveSources } from "../../lib/plan/fetch_sources.ts";
 import { openCache } from "../../lib/store/cache.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { corpusBlobs, standardCorpus } from "../../lib/demo/corpus.ts";
-import { copyGraph } from "../../lib/transfer/copy.ts";
+import { copyGraph } from "../../lib/copy/engine.ts";
 import { createArchive, openArchive } from "../../lib/store/archive.ts";
 import { openCache } from "../../lib/store/cache.ts";
 import { bytesStream, readAll } from "../../lib/store/types.ts";

@@ -1,10 +1,10 @@
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { TarFormatError } from "../../lib/errors.ts";
-import { openVolumes } from "../../lib/store/volumes.ts";
+import { openVolumes } from "../../lib/format/volumes.ts";
 import { withTempDir } from "../helpers/tempdir.ts";
 import { concatBytes as concat } from "../helpers/fuzz.ts";
 import { join } from "node:path";
-import { BLOCK, encodeHeader, padding, type RandomAccess, scanTar, TAR_END } from "../../lib/store/tar.ts";
+import { BLOCK, encodeHeader, padding, type RandomAccess, scanTar, TAR_END } from "../../lib/format/tar.ts";
 
 function memory(bytes: Uint8Array): RandomAccess {
   return { size: bytes.byteLength, read: (o, l) => Promise.resolve(bytes.slice(o, o + l)) };

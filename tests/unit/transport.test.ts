@@ -21,7 +21,7 @@ import {
   TlsError,
   TransientError,
   UnauthorizedError,
-} from "../../lib/transport/errors.ts";
+} from "../../lib/error_kinds.ts";
 import {
   backoffDelay,
   DEFAULT_RETRY_POLICY,

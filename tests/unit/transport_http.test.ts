@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 import { createTransport, type WaitEvent } from "../../lib/transport/http.ts";
-import { InterruptedError, isTemporary, NetworkError, TimeoutError } from "../../lib/transport/errors.ts";
+import { InterruptedError, isTemporary, NetworkError, TimeoutError } from "../../lib/error_kinds.ts";
 import { createRegistryClient } from "../../lib/store/registry/client.ts";
 import { registryStore } from "../../lib/store/registry/store.ts";
 

@@ -10,7 +10,7 @@
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { breakingBody } from "../helpers/fixtures.ts";
 import { AirgapError } from "../../lib/errors.ts";
-import { classifyFetchError, isProgrammingError, isTemporary, NetworkError } from "../../lib/transport/errors.ts";
+import { classifyFetchError, isProgrammingError, isTemporary, NetworkError } from "../../lib/error_kinds.ts";
 import {
   DEFAULT_METADATA_CONCURRENCY,
   hostSlots,

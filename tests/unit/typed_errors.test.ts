@@ -1,7 +1,7 @@
 /** Decisions on error classes in the transfer layer: a refused manifest, a full disk. */
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { AirgapError, DiskFullError, ManifestRefusedError } from "../../lib/errors.ts";
-import { explainRefusal } from "../../lib/transfer/refusal.ts";
+import { explainRefusal } from "../../lib/copy/refusal.ts";
 import { noSpaceError } from "../../lib/fsutil.ts";
 
 Deno.test("explainRefusal: a refused manifest of an archive with foreign URLs says why; nothing else is touched", () => {

@@ -26,8 +26,8 @@ import {
   windowsPlatform,
 } from "../../lib/oci/platform.ts";
 import { isExternalLayer, makeDistributable, parseForeignLayerPolicy } from "../../lib/oci/foreign.ts";
-import { withForeignLayers } from "../../lib/store/foreign_layers.ts";
-import { leavingOut } from "../../lib/store/leaving_out.ts";
+import { withForeignLayers } from "../../lib/store/wrappers/foreign_layers.ts";
+import { leavingOut } from "../../lib/store/wrappers/leaving_out.ts";
 import { encodeJson, type ImageManifest, parseManifest, storedChildren } from "../../lib/oci/manifest.ts";
 import * as media from "../../lib/oci/media.ts";
 import { assembleIndex, findPlatforms, platformFromConfig } from "../../lib/plan/assemble.ts";

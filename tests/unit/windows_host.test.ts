@@ -16,7 +16,7 @@ import { defaultCacheDir, openCache } from "../../lib/store/cache.ts";
 import { replaceFile, type ReplaceOps, writeFileAtomic } from "../../lib/fsutil.ts";
 import { normaliseRepo } from "../../lib/sources/charts.ts";
 import { declarationFromList, displayPath, loadDeclaration } from "../../lib/plan/declaration.ts";
-import { partName } from "../../lib/store/volumes.ts";
+import { partName } from "../../lib/format/volumes.ts";
 import { createReporter } from "../../lib/report/progress.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
 import { readAll } from "../../lib/store/types.ts";

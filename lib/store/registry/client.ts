@@ -24,7 +24,7 @@ import {
   TlsError,
   TransientError,
   UnauthorizedError,
-} from "../../transport/errors.ts";
+} from "../../error_kinds.ts";
 import { createTransport, type NetworkEvents, type Timeouts, type Transport } from "../../transport/http.ts";
 import { isLoopbackHost, sameOrigin } from "../../transport/origin.ts";
 import { DEFAULT_METADATA_CONCURRENCY, type HostSlots, hostSlots, requestClass } from "../../transport/bounds.ts";

@@ -5,14 +5,14 @@
  * @module
  */
 import { AirgapError, ManifestRefusedError, withContext } from "../../errors.ts";
-import { DigestMismatchError, isTemporary, NotFoundError } from "../../transport/errors.ts";
+import { DigestMismatchError, isTemporary, NotFoundError } from "../../error_kinds.ts";
 import { resumableBody } from "../../transport/resume.ts";
 import { withRetries } from "../../transport/retry.ts";
 import { digestAlgorithm, digestOf, ensureVerified } from "../../oci/digest.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifest } from "../../oci/manifest.ts";
 import { isManifestType, MANIFEST_ACCEPT } from "../../oci/media.ts";
 import { isValidDigest } from "../../ref.ts";
-import { observeBytes, verifiedByteStream } from "../streams.ts";
+import { observeBytes, verifiedByteStream } from "../../format/streams.ts";
 import {
   type Content,
   openContent,

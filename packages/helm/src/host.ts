@@ -12,7 +12,7 @@
  * @module
  */
 export { AirgapError, type ErrorContext, errorMessage, TarFormatError } from "../../../lib/errors.ts";
-export { type RandomAccess, scanTar } from "../../../lib/store/tar.ts";
+export { type RandomAccess, scanTar } from "../../../lib/format/tar.ts";
 export { readAll } from "../../../lib/store/types.ts";
 export { checkSize, LIMITS, tooLarge } from "../../../lib/limits.ts";
 export { parseReference, type Reference } from "../../../lib/ref.ts";

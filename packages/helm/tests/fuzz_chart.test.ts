@@ -26,7 +26,7 @@ import {
 } from "../../../tests/helpers/fuzz.ts";
 import { AirgapError } from "../../../lib/errors.ts";
 import { loadChart } from "../src/chart.ts";
-import { encodeHeader, padding, TAR_END } from "../../../lib/store/tar.ts";
+import { encodeHeader, padding, TAR_END } from "../../../lib/format/tar.ts";
 
 const encoder = new TextEncoder();
 
