@@ -6,12 +6,12 @@
  */
 import { echo } from "../text.ts";
 import { REFERENCE_DIGEST, REFERENCE_TYPE } from "./annotations.ts";
-import { AirgapError } from "../errors.ts";
+import { AirgapError, errorMessage } from "../errors.ts";
 import { didYouMean } from "../suggest.ts";
 import { encodeJson, type ImageIndex, type Platform } from "./manifest.ts";
 import type { Descriptor } from "./manifest.ts";
 import { DOCKER_CONFIG, OCI_CONFIG } from "./media.ts";
-import { osVersionMatches, parseWindowsVersion, type WindowsVersion } from "./windows.ts";
+import { osVersionMatches, parseWindowsVersion, parseWindowsVersions, type WindowsVersion } from "./windows.ts";
 
 /** A wanted platform. `osVersions` are build-number prefixes such as `10.0.17763`. */
 export interface PlatformSpec {
@@ -318,5 +318,14 @@ export async function singleImagePlatform(
     return formatPlatform({ os, architecture, ...(typeof variant === "string" ? { variant } : {}) });
   } catch {
     return undefined;
+  }
+}
+
+/** The selector of Windows images for some versions; errors name `where`. */
+export function windowsSelector(versions: (string | number)[] | undefined, where: string): PlatformSelector {
+  try {
+    return { all: false, platforms: [windowsPlatform(parseWindowsVersions(versions?.map(String)))] };
+  } catch (e) {
+    throw new AirgapError(`${where}: ${errorMessage(e)}`, {}, { exitCode: 2 });
   }
 }

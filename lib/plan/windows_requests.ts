@@ -9,10 +9,9 @@
  */
 import type { ImageRequest } from "./declaration.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
-import { formatPlatform, type PlatformSelector, platformWants, unmetWants, windowsPlatform } from "../oci/platform.ts";
+import { formatPlatform, type PlatformSelector, platformWants, unmetWants, windowsSelector } from "../oci/platform.ts";
 import { type Descriptor, parseManifest, type Platform } from "../oci/manifest.ts";
 import { isIndexType } from "../oci/media.ts";
-import { parseWindowsVersions } from "../oci/windows.ts";
 import { parseReference, sourceReference } from "../ref.ts";
 import { readImageList } from "../sources/list.ts";
 
@@ -41,15 +40,6 @@ export interface WindowsInput {
   /** Where `versions` was written, for messages. */
   versionsWhere: string;
   sourceRegistry?: string;
-}
-
-/** The selector of Windows images for some versions; errors name `where`. */
-export function windowsSelector(versions: (string | number)[] | undefined, where: string): PlatformSelector {
-  try {
-    return { all: false, platforms: [windowsPlatform(parseWindowsVersions(versions?.map(String)))] };
-  } catch (e) {
-    throw new AirgapError(`${where}: ${errorMessage(e)}`, {}, { exitCode: 2 });
-  }
 }
 
 function source(entry: string, sourceRegistry: string | undefined, origin: string) {

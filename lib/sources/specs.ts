@@ -7,11 +7,10 @@
  */
 import { echo } from "../text.ts";
 import { dirname, resolve } from "node:path";
-import { windowsSelector } from "../plan/windows_requests.ts";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Config } from "../../schemas/config.ts";
 import { AirgapError, errorMessage } from "../errors.ts";
-import { parsePlatformSelector, type PlatformSelector } from "../oci/platform.ts";
+import { parsePlatformSelector, type PlatformSelector, windowsSelector } from "../oci/platform.ts";
 import { parseReference } from "../ref.ts";
 import { normaliseRepo } from "./charts.ts";
 import { checkLocalIndex, findInDirectory, hasIndex, type LocalChart, readLocalChart } from "./local_charts.ts";

@@ -19,13 +19,12 @@ import {
 } from "../../plan/declaration.ts";
 import { AirgapError, boundedMessage, errorMessage } from "../../errors.ts";
 import { loadVerifyKey } from "../../artifacts/verify.ts";
-import { parsePlatformSelector } from "../../oci/platform.ts";
+import { parsePlatformSelector, windowsSelector } from "../../oci/platform.ts";
 import { normaliseRegistryHost, sourceReference } from "../../ref.ts";
 import { declaredSources } from "../../sources/specs.ts";
 import { fileProblems } from "../../files/check.ts";
 import { checkImageList } from "../../sources/list.ts";
 import { type InputKind, readTextLimited } from "../../limits.ts";
-import { windowsSelector } from "../../plan/windows_requests.ts";
 import { byPosition, checkYaml } from "../../plan/yaml.ts";
 
 /** A chart version as Helm accepts it: SemVer, optionally with a `v` (no ranges: versions are exact). */
