@@ -14,7 +14,7 @@ import type { CacheStore } from "../store/cache.ts";
 import type { NetworkOptions } from "../store/registry/pool.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import { type Declaration, displayPath, type ImageRequest, mergeRequests, onlyRequested } from "./declaration.ts";
-import { resolveDistribution } from "../files/distribution.ts";
+import { resolveDistribution } from "./fetch_distributions.ts";
 import { type ImageFailure, retryFlags, writeFailedList } from "../report/failures.ts";
 import { type Resolution, resolveEach, resolvingPlan } from "./planner.ts";
 import { resolveFiles } from "./carry_files.ts";
