@@ -1,9 +1,10 @@
 #!/usr/bin/env -S deno run -A --v8-flags=--max-semi-space-size=2,--heap-growing-percent=20
 /**
- * The `airgap` command line: a table of contents. Each command lives in its
- * own module under lib/commands/ (its options, their resolution and its
- * output); this file builds the program from them, runs it, maps errors to
- * exit codes and handles Ctrl-C.
+ * The `airgap` command line: a table of contents. Each command has one home,
+ * `lib/commands/<command>/`: its command-line module `cli.ts` (its options,
+ * their resolution and its output) beside the operation it runs; this file
+ * builds the program from them, runs it, maps errors to exit codes and
+ * handles Ctrl-C.
  * @module
  */
 import { Command, CommanderError } from "commander";

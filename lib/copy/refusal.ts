@@ -3,7 +3,7 @@
  * registry store reports a refused manifest as a {@link ManifestRefusedError};
  * this module only adds what it means for an archive saved with `keep`. (The
  * check that everything an archive leaves out is at the target before a load
- * pushes anything is `ensureExternalBlobs` in load.ts.)
+ * pushes anything is `ensureExternalBlobs` in lib/commands/load/load.ts.)
  * @module
  */
 import { ManifestRefusedError } from "../errors.ts";

@@ -2,7 +2,7 @@
  * The options several commands share, declared once: the common options of
  * the commands that read a declaration, the Windows flags of the Rancher
  * scripts, `--debug` (which every command accepts). What they mean is
- * decided in ./resolve.ts.
+ * decided in ./resolve_options.ts.
  * @module
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
