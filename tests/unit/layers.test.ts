@@ -23,6 +23,7 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
  * under lib/ has to be placed.
  */
 export const RANKS: readonly string[] = [
+  "packages", // workspace members (packages/*, e.g. the Helm engine): libraries the application uses
   "leaves",
   "oci", // the OCI model: no I/O
   "transport", // the run's network session
@@ -59,6 +60,7 @@ export const ALLOWED: readonly AllowedImport[] = [
 /** The area of a repository path (`lib/store/wrappers/x.ts` → `store`; `lib/ref.ts` → `leaves`). */
 export function areaOf(path: string): string {
   if (path.startsWith("schemas/")) return "leaves";
+  if (path.startsWith("packages/")) return "packages";
   const parts = path.split("/");
   if (parts[0] !== "lib") return "outside";
   return parts.length === 2 ? "leaves" : parts[1];
@@ -127,6 +129,7 @@ Deno.test("layers: a new upward import fails, an allowed one passes (synthetic t
     ["lib/store/cache.ts", "lib/store/types.ts"], // same area
     ["lib/oci/digest.ts", "lib/error_kinds.ts"], // to a leaf
     ["lib/store/wrappers/pack_tee.ts", "lib/format/tar.ts"], // down, from a sub-folder
+    ["lib/sources/charts.ts", "packages/helm/mod.ts"], // to a workspace member
     ["lib/oci/digest.ts", "lib/transport/errors.ts"], // up: the model importing the transport
     ["lib/store/archive.ts", "lib/plan/lock.ts"], // up
     ["lib/ref.ts", "lib/report/progress.ts"], // up: a leaf importing an area
