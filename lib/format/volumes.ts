@@ -97,6 +97,7 @@ export async function createVolumes(path: string, size: number, partSize?: numbe
     finish: () => finish(v),
     async abort() {
       await v.syncing;
+      v.closeHandles();
       for (const p of v.partialPaths) await Deno.remove(p).catch(() => {});
     },
   };
@@ -142,6 +143,13 @@ class VolumeState {
   unsynced = 0;
   syncing: Promise<void> | undefined;
   readonly dirty = new Set<number>();
+  /**
+   * Open handles of each part, idle: a writer takes one (seek, then write)
+   * and gives it back, so a run opens a handful per part, not one per blob
+   * (an open and a close cost more CPU than the write of a small blob).
+   */
+  private readonly idle: Deno.FsFile[][];
+  private closed = false;
 
   constructor(readonly path: string, readonly size: number, partSize?: number) {
     this.split = partSize !== undefined && partSize < size;
@@ -149,6 +157,24 @@ class VolumeState {
     this.count = this.split ? Math.ceil(size / this.part) : 1;
     this.paths = this.split ? Array.from({ length: this.count }, (_, i) => partName(path, i)) : [path];
     this.partialPaths = this.paths.map((p) => `${p}.partial`);
+    this.idle = this.paths.map(() => []);
+  }
+
+  /** A handle of a part for one writer at a time: an idle one, or a new one. */
+  async take(partIndex: number): Promise<Deno.FsFile> {
+    return this.idle[partIndex].pop() ?? await Deno.open(this.partialPaths[partIndex], { write: true });
+  }
+
+  /** Give a handle back (closed instead after a failed write, or once the volumes are closed). */
+  give(partIndex: number, file: Deno.FsFile, failed = false): void {
+    if (failed || this.closed) file.close();
+    else this.idle[partIndex].push(file);
+  }
+
+  /** Close every idle handle (before the parts are synced and renamed, or removed). */
+  closeHandles(): void {
+    this.closed = true;
+    for (const files of this.idle) for (const f of files.splice(0)) f.close();
   }
 
   full(e: unknown, partIndex: number): unknown {
@@ -167,11 +193,13 @@ class VolumeState {
 
   private async syncParts(parts: number[]): Promise<void> {
     for (const i of parts) {
-      const file = await Deno.open(this.partialPaths[i], { write: true });
+      const file = await this.take(i);
+      let failed = true;
       try {
         await file.syncData();
+        failed = false;
       } finally {
-        file.close();
+        this.give(i, file, failed);
       }
     }
   }
@@ -180,14 +208,16 @@ class VolumeState {
 async function writeAt(v: VolumeState, offset: number, bytes: Uint8Array): Promise<void> {
   let at = 0;
   for (const piece of pieces(offset, bytes.byteLength, v.part, v.count)) {
-    const file = await Deno.open(v.partialPaths[piece.part], { write: true });
+    const file = await v.take(piece.part);
+    let failed = true;
     try {
-      await file.seek(piece.offset, Deno.SeekMode.Start);
+      file.seekSync(piece.offset, Deno.SeekMode.Start); // an lseek never blocks: no thread hop
       await writeAll(file, bytes.subarray(at, at + piece.length));
+      failed = false;
     } catch (e) {
       throw v.full(e, piece.part);
     } finally {
-      file.close();
+      v.give(piece.part, file, failed);
     }
     at += piece.length;
   }
@@ -206,12 +236,16 @@ async function writeStream(
   let file: Deno.FsFile | undefined;
   let roomInPiece = 0;
   let total = 0;
+  const release = (failed: boolean) => {
+    if (file) v.give(plan[index].part, file, failed);
+    file = undefined;
+  };
   const next = async () => {
-    file?.close();
+    release(false);
     index++;
     if (index >= plan.length) throw new AirgapError(`more than the ${length} bytes planned at offset ${offset}`);
-    file = await Deno.open(v.partialPaths[plan[index].part], { write: true });
-    await file.seek(plan[index].offset, Deno.SeekMode.Start);
+    file = await v.take(plan[index].part);
+    file.seekSync(plan[index].offset, Deno.SeekMode.Start);
     roomInPiece = plan[index].length;
   };
   const put = async (bytes: Uint8Array) => {
@@ -227,12 +261,14 @@ async function writeStream(
     }
     onProgress?.(total);
   };
+  let failed = true;
   try {
     await pumpStream(stream, Math.min(1024 * 1024, length), put);
+    failed = false;
   } catch (e) {
     throw v.full(e, plan[Math.max(0, index)].part);
   } finally {
-    file?.close();
+    release(failed);
   }
   v.done += total;
   return total;
@@ -240,6 +276,7 @@ async function writeStream(
 
 async function finish(v: VolumeState): Promise<string[]> {
   await v.syncing;
+  v.closeHandles();
   for (const [i, p] of v.partialPaths.entries()) {
     const file = await Deno.open(p, { write: true });
     try {
@@ -394,7 +431,7 @@ export async function openVolumes(path: string, options: { checkParts?: boolean 
       for (const piece of pieces) {
         let file = handles.get(piece.part);
         if (!file) handles.set(piece.part, file = await Deno.open(paths[piece.part], { read: true }));
-        await file.seek(piece.offset, Deno.SeekMode.Start);
+        file.seekSync(piece.offset, Deno.SeekMode.Start); // an lseek never blocks: no thread hop
         let got = 0;
         while (got < piece.length) {
           const n = await file.read(out.subarray(at + got, at + piece.length));

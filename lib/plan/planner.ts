@@ -342,7 +342,9 @@ async function resolveOne(request: ImageRequest, ctx: ResolveContext): Promise<R
   const graph = planGraph(selected, await fetchManifests(src, selected, root), ctx.foreignLayers ?? "include");
   await persistEdits(ctx.cache, graph.edits);
   checkLockPin(locked, graph.root, what);
-  return resolvedImage(request, what, graph, root, combined);
+  const image = resolvedImage(request, what, graph, root, combined);
+  if (root && root.descriptor.digest === image.descriptor.digest) rootBytes.set(image, root.bytes);
+  return image;
 }
 
 /** Apply a plan's edits: the new manifests into the cache, children first (an index never lands before its entries). */
@@ -488,13 +490,23 @@ export function graphOf(image: ResolvedImage): Descriptor[] {
  */
 async function cachedPlatform(
   cache: CacheStore,
-  root: Descriptor,
+  image: ResolvedImage,
   held: ReadonlySet<string>,
 ): Promise<string | undefined> {
+  const root = image.descriptor;
   const read = async (d: Descriptor) => held.has(`${d.digest} ${d.size}`) ? await cache.readBytes(d) : undefined;
-  const manifest = await read(root);
+  // The root's bytes resolution read already (verified then), when the cache holds it: not read and hashed again.
+  const known = held.has(`${root.digest} ${root.size}`) ? rootBytes.get(image) : undefined;
+  const manifest = known ?? await read(root);
   return manifest ? await singleImagePlatform(manifest, read) : undefined;
 }
+
+/**
+ * The verified bytes of each image's root as resolution read them, for the
+ * platform column (no second read and hash of every root when the plan is
+ * compared with the cache). Weak: they go with the image.
+ */
+const rootBytes = new WeakMap<ResolvedImage, Uint8Array>();
 
 /** Cache lookups in flight at once while comparing a plan with the cache (a stat or a small read each). */
 const CACHE_LOOKUPS = 64;
@@ -523,7 +535,7 @@ async function cacheFacts(
     images.map((image) =>
       image.platforms.length > 0 || isIndexType(image.descriptor.mediaType)
         ? undefined
-        : limit(() => cachedPlatform(cache, image.descriptor, held))
+        : limit(() => cachedPlatform(cache, image, held))
     ),
   );
   return { held, platforms };

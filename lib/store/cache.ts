@@ -221,6 +221,29 @@ class CacheState {
     return join(this.dir, "tmp", `${digestAlgorithm(digest)}-${digestHex(digest)}.lock`);
   }
 
+  /** Algorithms whose `blobs/ALG` directory this run made sure of: one mkdir each, not one per blob written. */
+  private readonly madeDirs = new Set<string>(["sha256"]);
+
+  /** Make sure of `blobs/ALG` for a digest (`again`: it went missing under us: make it whatever was known). */
+  async blobDir(digest: string, again = false): Promise<void> {
+    const algorithm = digestAlgorithm(digest);
+    if (!again && this.madeDirs.has(algorithm)) return;
+    await Deno.mkdir(join(this.dir, "blobs", algorithm), { recursive: true });
+    this.madeDirs.add(algorithm);
+  }
+
+  /** Move a finished file into place as a loose blob (its directory made again if it went missing). */
+  async adopt(from: string, digest: string): Promise<void> {
+    await this.blobDir(digest);
+    try {
+      await replaceFile(from, this.blobPath(digest));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      await this.blobDir(digest, true);
+      await replaceFile(from, this.blobPath(digest));
+    }
+  }
+
   /** What a failure to read a cached blob means to callers (see {@link readFailure}). */
   failure(digest: string, e: unknown): AirgapError {
     return readFailure(this.dir, digest, e);
@@ -422,7 +445,6 @@ export async function settleSuspect(aside: string, path: string, digest: string)
 async function writeBlob(s: CacheState, desc: Descriptor, content: Content, looseOnly = false): Promise<PushOutcome> {
   const present = () => looseOnly ? hasLoose(s, desc.digest, desc.size) : has(s, desc.digest, desc.size);
   if (await present()) return "exists";
-  await Deno.mkdir(join(s.dir, "blobs", digestAlgorithm(desc.digest)), { recursive: true });
   // Writers of one blob take turns on a lock file nobody renames or reads.
   const lock = await Deno.open(s.writeLockPath(desc.digest), { read: true, write: true, create: true });
   let partial: string | undefined;
@@ -443,7 +465,7 @@ async function writeBlob(s: CacheState, desc: Descriptor, content: Content, loos
     } finally {
       file.close();
     }
-    await replaceFile(partial, s.blobPath(desc.digest));
+    await s.adopt(partial, desc.digest);
     partial = undefined;
     s.stats.blobsWritten++;
     s.stats.bytesWritten += desc.size;
@@ -482,8 +504,7 @@ async function putStream(
     try {
       await lock.lock(true);
       if (!(await has(s, got.digest, got.size))) {
-        await Deno.mkdir(join(s.dir, "blobs", "sha256"), { recursive: true });
-        await replaceFile(partial, s.blobPath(got.digest));
+        await s.adopt(partial, got.digest);
         partial = undefined;
         s.stats.blobsWritten++;
         s.stats.bytesWritten += got.size;
