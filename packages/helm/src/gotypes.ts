@@ -360,15 +360,18 @@ export function deepCopy<T>(value: T): T {
   return value;
 }
 
-/** Plain JSON-able data: ints become numbers, methods and undefined vanish. */
-export function toPlain(value: Value): unknown {
-  if (typeof value === "bigint") return Number(value);
+/**
+ * Plain data: methods and undefined vanish; ints become numbers, or stay bigints with `keepInts` (Go's encoders
+ * write an int64 in full: `toJson`/`toYaml` of 9223372036854775807 must not round it to a double).
+ */
+export function toPlain(value: Value, keepInts = false): unknown {
+  if (typeof value === "bigint") return keepInts ? value : Number(value);
   if (value === undefined) return null;
-  if (Array.isArray(value)) return value.map(toPlain);
+  if (Array.isArray(value)) return value.map((item) => toPlain(item, keepInts));
   if (value instanceof Uint8Array) return Array.from(value);
   if (typeof value === "object" && value !== null) {
     const out: GoMap = {};
-    for (const key of Object.keys(value)) out[key] = toPlain((value as GoMap)[key]);
+    for (const key of Object.keys(value)) out[key] = toPlain((value as GoMap)[key], keepInts);
     return out;
   }
   return value;

@@ -38,6 +38,15 @@ const CASES: Record<string, { text: string; output?: string; error?: string }> =
     output: '%!d(string=0-1)|00-12|000-3|-5  |-0042|+0007|-02.5|-0009|000"a"|0true|0|-9223372036854775808|' +
       "9223372036854775807|-9223372036854775808|0|-9223372036854775808|0",
   },
+  // encoding/json and yaml.v2 write an int64 with all its digits: `toJson`/`toYaml` kept ints as doubles, so
+  // 9223372036854775807 came out as 9223372036854776000 (seed 1, after the grammar grew with batch 2's constructs).
+  "int64full": {
+    text: "{{ sub -9223372036854775808 1 | toYaml }}|{{ add 9223372036854775806 1 | toJson }}|" +
+      '{{ dict "k" (sub -9223372036854775808 0) "f" 1.5 | toYaml }}|{{ list 9007199254740993 | toJson }}|' +
+      '{{ dict "k" 9007199254740993 | toPrettyJson }}|{{ list (int64 3) | toRawJson }}',
+    output: "9223372036854775807|9223372036854775807|f: 1.5\nk: -9223372036854775808|[9007199254740993]|" +
+      '{\n  "k": 9007199254740993\n}|[3]',
+  },
   // mergo into split's map[string]string: reflect refuses each element of a map[string]interface{} (seed 9).
   "mergetyped": {
     text: '{{ merge (dict "k" (split "," "Bar") "a" 1) (dict "k" (dict "_0" "z" "x" nil)) | toJson }}|' +
