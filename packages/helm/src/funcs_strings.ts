@@ -8,7 +8,7 @@ import { posix } from "node:path";
 import { execError, unsupported } from "./errors.ts";
 import type { TemplateFunction } from "./evaluate.ts";
 import { goQuote } from "./format.ts";
-import { toLowerCase } from "./casing.ts";
+import { toCamelCase, toLowerCase } from "./casing.ts";
 import { type GoMap, isMap, toIndex, toInt, toStr, typed, type Value } from "./gotypes.ts";
 
 const encoder = new TextEncoder();
@@ -242,10 +242,6 @@ function indent(spaces: Value, text: Value): string {
   return pad + toStr(text).replaceAll("\n", `\n${pad}`);
 }
 
-function capitalise(word: string): string {
-  return word.charAt(0).toUpperCase() + word.slice(1);
-}
-
 function base32(bytes: Uint8Array): string {
   const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
   let bits = 0, buffer = 0, out = "";
@@ -360,7 +356,7 @@ export const stringFunctions: Record<string, TemplateFunction> = {
   plural: (one, many, count) => (toInt(count) === 1n ? toStr(one) : toStr(many)),
   snakecase: (s) => toLowerCase(toStr(s), "_"),
   kebabcase: (s) => toLowerCase(toStr(s), "-"),
-  camelcase: (s) => toStr(s).split(/[_\s]+/).filter(Boolean).map(capitalise).join(""),
+  camelcase: (s) => toCamelCase(toStr(s)),
   swapcase: (s) => Array.from(toStr(s), (c) => (c === c.toUpperCase() ? c.toLowerCase() : c.toUpperCase())).join(""),
 
   // lists of strings

@@ -238,6 +238,8 @@ export function toYaml(value: Value): string {
   visit(doc, {
     Scalar(_, node) {
       if (typeof node.value === "string") node.type = goStringStyle(node.value);
+      // -0 goes through JSON as "-0", which yaml.v2 reads back as the integer 0.
+      if (Object.is(node.value, -0)) node.value = 0;
     },
   });
   const text = doc.toString({
@@ -301,11 +303,14 @@ function sortedKeys(value: unknown): unknown {
   return Object.fromEntries(entries.map(([k, v]) => [k, sortedKeys(v)]));
 }
 
-/** encoding/json writes an int64 with every digit: a bigint goes out as its decimal text, not as a double. */
+/**
+ * encoding/json writes an int64 with every digit (a bigint goes out as its decimal text, not as a double) and
+ * keeps the sign of a float's -0 (`ceil -0.5 | toJson` is "-0"), which JSON.stringify drops.
+ */
 function bigintsInFull(_key: string, value: unknown): unknown {
-  return typeof value === "bigint"
-    ? (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON(String(value))
-    : value;
+  const raw = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
+  if (typeof value === "bigint") return raw(String(value));
+  return Object.is(value, -0) ? raw("-0") : value;
 }
 
 function toJson(value: Value, pretty = false, raw = false): string {

@@ -47,6 +47,21 @@ const CASES: Record<string, { text: string; output?: string; error?: string }> =
     output: "9223372036854775807|9223372036854775807|f: 1.5\nk: -9223372036854775808|[9007199254740993]|" +
       '{\n  "k": 9007199254740993\n}|[3]',
   },
+  // xstrings' ToCamelCase, rune by rune: connectors are `-`, `_` and spaces, every rune not after one goes down
+  // (seed 10 at 30000 cases: a timestamp's `T` became `t` in Go).
+  "camelcase": {
+    text: '{{ range list "HTTPServer" "fooBar" "foo_Bar" "ab_" "a__b" "_a" "ÄÖü" "x" "" "a  b" "_" " x" "aB-CD" ' +
+      '"x\ty" "2001-12-14T21:59:43.10-05:00" "a.b-c" "1-2" }}{{ camelcase . }}|{{ end }}',
+    output: "Httpserver|Foobar|FooBar|Ab_|A_B|_A|Äöü|X||A B|__| X|AbCd|XY|20011214t21:59:43.1005:00|A.bC|12|",
+  },
+  // Sprig's round takes math.Modf's fraction, negative below zero, so negatives always go down; and a float's -0
+  // (`ceil -0.5`) keeps its sign in fmt and encoding/json, while toYaml reads it back as 0 (seed 10, 30000 cases).
+  "negativezero": {
+    text: "{{ round -0.4 0 }}|{{ round -2.5 0 }}|{{ round 2.5 0 }}|{{ round -1.25 1 }}|{{ round 1.25 1 }}|" +
+      '{{ printf "%.1f|%v|%5.1f|%+.0f" (ceil -0.5) (ceil -0.5) (ceil -0.5) (ceil -0.5) }}|{{ ceil -0.5 | toJson }}|' +
+      '{{ list (ceil -0.5) 1.5 | toYaml }}|{{ dict "k" (ceil -0.5) | toRawJson }}',
+    output: '-1|-3|3|-1.3|1.3|-0.0|-0| -0.0|-0|-0|- 0\n- 1.5|{"k":-0}',
+  },
   // mergo into split's map[string]string: reflect refuses each element of a map[string]interface{} (seed 9).
   "mergetyped": {
     text: '{{ merge (dict "k" (split "," "Bar") "a" 1) (dict "k" (dict "_0" "z" "x" nil)) | toJson }}|' +
