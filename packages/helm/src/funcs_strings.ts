@@ -127,27 +127,49 @@ function abbrevBoth(left: Value, right: Value, s: Value): string {
   return `...${text.slice(text.length - (width - 3))}`;
 }
 
-/** goutils.WrapCustom: words longer than the width are split only when `wrapLong`. */
+/**
+ * goutils.WrapCustom, as written: it walks the UTF-8 bytes of the whole text from one wrap point to the next and
+ * breaks at the last space within `width` (a line break already in the text is an ordinary byte, so
+ * "hello world: .\nk: ." wrapped at 5 is "hello\nworld:\n.\nk:\n."); a longer word is cut at `width` only when
+ * `wrapLong`, else kept whole up to the next space.
+ */
 function wrapCustom(text: string, width: number, newline: string, wrapLong: boolean): string {
+  if (text === "") return "";
   const n = Math.max(1, width);
-  const lines: string[] = [];
-  for (const paragraph of text.split("\n")) {
-    let current = "";
-    for (let word of paragraph.split(" ")) {
-      while (wrapLong && word.length > n) {
-        if (current !== "") lines.push(current);
-        lines.push(word.slice(0, n));
-        word = word.slice(n);
-        current = "";
-      }
-      if (current !== "" && current.length + 1 + word.length > n) {
-        lines.push(current);
-        current = word;
-      } else current = current === "" ? word : `${current} ${word}`;
+  const bytes = new TextEncoder().encode(text);
+  const nl = new TextEncoder().encode(newline === "" ? "\n" : newline);
+  const out: number[] = [];
+  const write = (from: number, to: number) => out.push(...bytes.subarray(from, to));
+  const lastSpace = (from: number, to: number) => bytes.subarray(from, Math.min(to, bytes.length)).lastIndexOf(32);
+  let offset = 0;
+  while (bytes.length - offset > n) {
+    if (bytes[offset] === 32) {
+      offset++;
+      continue;
     }
-    lines.push(current);
+    const at = lastSpace(offset, n + offset + 1);
+    if (at >= 0) {
+      write(offset, offset + at);
+      out.push(...nl);
+      offset += at + 1;
+    } else if (wrapLong) {
+      write(offset, offset + n);
+      out.push(...nl);
+      offset += n;
+    } else {
+      const next = bytes.subarray(offset + n).indexOf(32);
+      if (next >= 0) {
+        write(offset, offset + n + next);
+        out.push(...nl);
+        offset += n + next + 1;
+      } else {
+        write(offset, bytes.length);
+        offset = bytes.length;
+      }
+    }
   }
-  return lines.join(newline);
+  write(offset, bytes.length);
+  return new TextDecoder().decode(new Uint8Array(out));
 }
 
 /** Go's `url.Parse` as Sprig's `urlParse` map. */

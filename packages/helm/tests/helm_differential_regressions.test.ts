@@ -62,6 +62,16 @@ const CASES: Record<string, { text: string; output?: string; error?: string }> =
       '{{ list (ceil -0.5) 1.5 | toYaml }}|{{ dict "k" (ceil -0.5) | toRawJson }}',
     output: '-1|-3|3|-1.3|1.3|-0.0|-0| -0.0|-0|-0|- 0\n- 1.5|{"k":-0}',
   },
+  // goutils.WrapCustom walks the whole text, a line break in it being an ordinary byte; and cast.ToFloat64 parses a
+  // string as strconv.ParseFloat does: no surrounding space, no 0x/0b integers, underscores between digits (seed 11,
+  // 30000 cases).
+  "wrapfloat": {
+    text: '{{ wrap 5 "hello world: .\\nk: ." }}|{{ wrap 3 "abcdefgh ij k" }}|{{ wrapWith 3 "<br>" "abcdefgh ij k" }}|' +
+      '{{ wrap 4 "  lead  spaces here" }}|{{ floor " 7" }}|{{ floor "0x10" }}|{{ floor "1e2" }}|{{ float64 "inf" }}|' +
+      '{{ float64 "1_000" }}|{{ float64 "5." }}|{{ float64 "0b101" }}',
+    output:
+      "hello\nworld:\n.\nk:\n.|abcdefgh\nij\nk|abc<br>def<br>gh<br>ij<br>k|lead\nspaces\nhere|0|0|100|+Inf|1000|5|0",
+  },
   // mergo into split's map[string]string: reflect refuses each element of a map[string]interface{} (seed 9).
   "mergetyped": {
     text: '{{ merge (dict "k" (split "," "Bar") "a" 1) (dict "k" (dict "_0" "z" "x" nil)) | toJson }}|' +
