@@ -106,3 +106,45 @@ export function toLowerCase(text: string, connector: string): string {
   }
   return out + lower(word, connector);
 }
+
+/** One rune's case changed as Go's unicode.ToUpper/ToLower do: one rune for one ("ß" keeps, never "SS"). */
+function oneRune(c: string, to: (c: string) => string): string {
+  const out = to(c);
+  return [...out].length === 1 ? out : c;
+}
+
+/**
+ * Sprig's `camelcase`: xstrings' ToCamelCase, rune by rune. Leading connectors stay; the first letter goes up;
+ * a connector (`-`, `_`, any space) is dropped and the rune after it goes up; a run of connectors keeps all but
+ * its last; every other rune goes down ("HTTPServer" is "Httpserver", "aB-CD" is "AbCd"); a trailing connector
+ * stays, and a text of connectors alone ends with its last one doubled ("_" is "__"), as xstrings writes it.
+ */
+export function toCamelCase(text: string): string {
+  const runes = [...text];
+  if (runes.length === 0) return "";
+  let out = "";
+  let i = 0;
+  let r0 = "";
+  while (i < runes.length) {
+    r0 = runes[i++];
+    if (!isConnector(r0)) {
+      r0 = oneRune(r0, (c) => c.toUpperCase());
+      break;
+    }
+    out += r0;
+  }
+  while (i < runes.length) {
+    const r1 = r0;
+    r0 = runes[i++];
+    if (isConnector(r0) && isConnector(r1)) {
+      out += r1;
+      continue;
+    }
+    if (isConnector(r1)) r0 = oneRune(r0, (c) => c.toUpperCase());
+    else {
+      out += r1;
+      r0 = oneRune(r0, (c) => c.toLowerCase());
+    }
+  }
+  return out + r0;
+}

