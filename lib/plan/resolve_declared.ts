@@ -11,7 +11,7 @@ import { AirgapError } from "../errors.ts";
 import type { Reporter } from "../report/progress.ts";
 import { type ResolvedSources, resolveSources } from "./fetch_sources.ts";
 import type { CacheStore } from "../store/cache.ts";
-import type { NetworkOptions } from "../store/registry/pool.ts";
+import type { NetworkOptions, RegistryPool } from "../store/registry/pool.ts";
 import type { RegistryStore } from "../store/registry/store.ts";
 import { type Declaration, displayPath, type ImageRequest, mergeRequests, onlyRequested } from "./declaration.ts";
 import { resolveDistribution } from "./fetch_distributions.ts";
@@ -149,6 +149,22 @@ export async function resolveDeclared(
   resolution.images.push(...files.images);
   resolution.failures.push(...files.failures);
   return { sources, requests: [...requests, ...files.images.map((i) => i.request)], files: declared.files, resolution };
+}
+
+/**
+ * What `save` and `mirror` both do first: refuse a declaration that lists
+ * nothing to `verb`, then resolve it through the run's cache and registry
+ * pool (whose session carries the source downloads).
+ */
+export function resolveForCopy(
+  verb: string,
+  options: Omit<DeclaredContext, "cache" | "registry" | "session"> & { reporter: Reporter },
+  cache: CacheStore,
+  pool: RegistryPool,
+  display: ResolvingDisplay,
+): Promise<DeclaredRequests & { resolution: Resolution }> {
+  requireImages(options.declaration, verb);
+  return resolveDeclared({ ...options, cache, registry: pool.get, session: pool.session }, display);
 }
 
 /** Refuse a declaration that lists nothing to `verb` (save, mirror). */

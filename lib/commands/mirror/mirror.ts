@@ -33,7 +33,7 @@ import { targetReference } from "../../ref.ts";
 import { type NetworkOptions, type RegistryPool, registryPool } from "../../store/registry/pool.ts";
 import { type CacheStore, openCache } from "../../store/cache.ts";
 import type { RegistryStats, RegistryStore } from "../../store/registry/store.ts";
-import { listFailed, requireImages, resolveDeclared } from "../../plan/resolve_declared.ts";
+import { listFailed, resolveForCopy } from "../../plan/resolve_declared.ts";
 import { explainRefusal } from "../../copy/refusal.ts";
 import { type TargetMap, targetMap } from "../../copy/targets.ts";
 import { ensureExternalBlobs, type LoadedImage, perOsTags } from "../load/load.ts";
@@ -117,15 +117,7 @@ function carriedBlobs(images: ResolvedImage[], left: ReadonlySet<string>): Map<s
 /** Resolve the declaration as save does (manifests land in the cache). */
 async function resolveAll(options: MirrorOptions, cache: CacheStore, pool: RegistryPool) {
   const { reporter } = options;
-  requireImages(options.declaration, "mirror");
-  const { sources, requests, resolution } = await resolveDeclared({
-    ...options,
-    cache,
-    registry: pool.get,
-    session: pool.session,
-  }, {
-    announce: true,
-  });
+  const { sources, requests, resolution } = await resolveForCopy("mirror", options, cache, pool, { announce: true });
   const resolved = resolution.images;
   const failed = [...resolution.failures];
   if (failed.length > 0 && (!options.keepGoing || resolved.length === 0)) {

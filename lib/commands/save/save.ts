@@ -31,7 +31,7 @@ import { packTee } from "../../store/wrappers/pack_tee.ts";
 import { landing } from "../../store/wrappers/landing.ts";
 import type { ChartArtifact } from "../../oci/chart.ts";
 import type { ResolvedSources } from "../../plan/fetch_sources.ts";
-import { listFailed, requireImages, resolveDeclared, retryDeclared } from "../../plan/resolve_declared.ts";
+import { listFailed, resolveForCopy, retryDeclared } from "../../plan/resolve_declared.ts";
 import { chartArchiveImage, copyChartsInto, withChartBlobs } from "../../artifacts/archived_charts.ts";
 import {
   archiveOrder,
@@ -153,13 +153,7 @@ export async function saveCommand(options: SaveOptions): Promise<SaveResult> {
   try {
     lease = await cache.lease();
     if (options.previousLock) await lease.update(lockBlobs(options.previousLock).keys());
-    requireImages(options.declaration, "save");
-    const { sources, requests, resolution } = await resolveDeclared({
-      ...options,
-      cache,
-      registry: pool.get,
-      session: pool.session,
-    }, {
+    const { sources, requests, resolution } = await resolveForCopy("save", options, cache, pool, {
       announce: true,
       phase: true,
     });
