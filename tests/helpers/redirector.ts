@@ -155,3 +155,22 @@ export function serveTls(
     },
   };
 }
+
+/**
+ * For a {@link FrontOptions.route}: an upload POST forwarded, its answer's
+ * `Location` moved to `other`'s origin (same path and query) — a registry
+ * that hands uploads to another host. Any other request: undefined.
+ */
+export async function uploadMovedTo(
+  request: Request,
+  forward: () => Promise<Response>,
+  front: { url: string },
+  other: { url: string },
+): Promise<Response | undefined> {
+  if (request.method !== "POST" || !new URL(request.url).pathname.includes("/blobs/uploads/")) return undefined;
+  const answer = await forward();
+  const location = new URL(answer.headers.get("location")!, front.url);
+  const headers = new Headers(answer.headers);
+  headers.set("location", `${other.url}${location.pathname}${location.search}`);
+  return new Response(answer.body, { status: answer.status, headers });
+}

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { airgap } from "../helpers/cli.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
-import { certificateFor, type Front, hostResolves, startFront } from "../helpers/redirector.ts";
+import { certificateFor, type Front, hostResolves, startFront, uploadMovedTo } from "../helpers/redirector.ts";
 import { interopAvailable, startRegistry, type TestRegistry, withBasicAuthRegistry } from "../helpers/registry.ts";
 import { randomBlob } from "../helpers/fixtures.ts";
 import { makeCertificate, startTokenServer } from "../helpers/tokenserver.ts";
@@ -45,14 +45,9 @@ Deno.test({
       const front: Front = startFront({
         upstream,
         async route(request, forward) {
+          const moved = await uploadMovedTo(request, forward, front, elsewhere);
+          if (moved) return moved;
           const url = new URL(request.url);
-          if (request.method === "POST" && url.pathname.includes("/blobs/uploads/")) {
-            const answer = await forward();
-            const location = new URL(answer.headers.get("location")!, front.url);
-            const headers = new Headers(answer.headers);
-            headers.set("location", `${elsewhere.url}${location.pathname}${location.search}`);
-            return new Response(answer.body, { status: answer.status, headers });
-          }
           if (request.method === "GET" && url.pathname.includes("/blobs/sha256:")) {
             return Response.redirect(`${elsewhere.url}${url.pathname}?X-Amz-Signature=abc`, 307);
           }

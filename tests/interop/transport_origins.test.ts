@@ -14,7 +14,14 @@
  *   from its source (never re-sends the stream: no "ReadableStream is locked").
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
-import { certificateFor, type Front, hostResolves, serveTls, startFront } from "../helpers/redirector.ts";
+import {
+  certificateFor,
+  type Front,
+  hostResolves,
+  serveTls,
+  startFront,
+  uploadMovedTo,
+} from "../helpers/redirector.ts";
 import { interopAvailable, startRegistry, type TestRegistry, withBasicAuthRegistry } from "../helpers/registry.ts";
 import { randomBlob } from "../helpers/fixtures.ts";
 import { makeCertificate, startTokenServer } from "../helpers/tokenserver.ts";
@@ -68,16 +75,7 @@ function hostileOrigin() {
 function uploadsRedirectedTo(registry: TestRegistry, other: { url: string }): Front {
   const front = startFront({
     upstream: `http://${registry.host}`,
-    async route(request, forward) {
-      const url = new URL(request.url);
-      if (request.method === "POST" && url.pathname.includes("/blobs/uploads/")) {
-        const answer = await forward();
-        const location = new URL(answer.headers.get("location")!, front.url);
-        const headers = new Headers(answer.headers);
-        headers.set("location", `${other.url}${location.pathname}${location.search}`);
-        return new Response(answer.body, { status: answer.status, headers });
-      }
-    },
+    route: (request, forward) => uploadMovedTo(request, forward, front, other),
   });
   return front;
 }
